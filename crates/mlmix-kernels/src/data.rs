@@ -1,0 +1,94 @@
+//! The data as the engine sees them: one column per model variable, a
+//! frequency weight per row, and clusters as contiguous row ranges.
+
+use std::collections::HashMap;
+
+use mlmix_spec::Dataset;
+
+/// Analysis data laid out for the cluster-likelihood loop.
+///
+/// Columns follow [`mlmix_spec::Model::variables`]; categorical columns hold
+/// category indices (0, 1, ...); NaN is missing. Single-level data have one
+/// row per cluster. Identical rows may be merged into one row with a
+/// frequency weight (this is exact for single-level models: identical rows
+/// have identical likelihoods, scores and posteriors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineData {
+    /// One column per model variable, `n_rows` long.
+    pub columns: Vec<Vec<f64>>,
+    /// Frequency weight of each row.
+    pub weights: Vec<f64>,
+    /// Cluster `j` is rows `cluster_starts[j]..cluster_starts[j + 1]`.
+    pub cluster_starts: Vec<usize>,
+    /// For each analysed row of the [`Dataset`], its row here.
+    pub engine_row: Vec<usize>,
+}
+
+impl EngineData {
+    /// Lays out a dataset, one row per cluster. With `collapse`, identical
+    /// rows become one weighted row (in order of first appearance, so the
+    /// result does not depend on hashing).
+    pub fn single_level(ds: &Dataset, collapse: bool) -> Self {
+        let n = ds.n_rows();
+        let nv = ds.columns.len();
+        if !collapse {
+            return EngineData {
+                columns: ds.columns.clone(),
+                weights: vec![1.0; n],
+                cluster_starts: (0..=n).collect(),
+                engine_row: (0..n).collect(),
+            };
+        }
+        let mut index: HashMap<Vec<u64>, usize> = HashMap::with_capacity(n.min(1 << 16));
+        let mut engine_row = Vec::with_capacity(n);
+        let mut first_rows: Vec<usize> = Vec::new();
+        let mut weights: Vec<f64> = Vec::new();
+        let mut key = Vec::with_capacity(nv);
+        for r in 0..n {
+            key.clear();
+            key.extend(ds.columns.iter().map(|c| {
+                let x = c[r];
+                if x.is_nan() {
+                    u64::MAX
+                } else {
+                    (x + 0.0).to_bits()
+                }
+            }));
+            let next = first_rows.len();
+            let e = *index.entry(key.clone()).or_insert(next);
+            if e == next {
+                first_rows.push(r);
+                weights.push(0.0);
+            }
+            weights[e] += 1.0;
+            engine_row.push(e);
+        }
+        let columns = ds
+            .columns
+            .iter()
+            .map(|c| first_rows.iter().map(|&r| c[r]).collect())
+            .collect();
+        let m = first_rows.len();
+        EngineData {
+            columns,
+            weights,
+            cluster_starts: (0..=m).collect(),
+            engine_row,
+        }
+    }
+
+    /// Number of (engine) rows.
+    pub fn n_rows(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Number of clusters.
+    pub fn n_clusters(&self) -> usize {
+        self.cluster_starts.len() - 1
+    }
+
+    /// Sum of the frequency weights: the number of analysed rows.
+    pub fn total_weight(&self) -> f64 {
+        self.weights.iter().sum()
+    }
+}

@@ -1,0 +1,1164 @@
+//! Term kernels: log-densities, weighted scores and expected information for
+//! a range of rows, one term at a time (term-major, so the inner loops run
+//! over rows and vectorise).
+//!
+//! For one evaluation at a parameter vector phi, [`prepare`] gathers each
+//! term's parameters and precomputes what does not depend on the row
+//! (category log-probabilities without covariates, inverse covariance
+//! matrices per missing-data pattern). The chunk functions then take a row
+//! range `r0..r1` and write row-major outputs `[(r - r0) * width + j]`.
+//!
+//! Weights `w[(r - r0) * n_states + s]` are the posterior probability that row
+//! `r` is in state `s` (times the row's frequency weight where the caller
+//! wants totals). The score of a term is the derivative of its log-density
+//! with respect to its local parameters; the information is the expected
+//! (Fisher) information of the complete-data log-likelihood, which is what
+//! the EM step (Fisher scoring on the expected complete-data log-likelihood)
+//! needs.
+
+use crate::data::EngineData;
+use crate::link::{self, LN_2PI, Link};
+use crate::plan::{NONE, Plan, Term, TermKind};
+
+/// A parameter vector outside the model's domain.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidParams {
+    /// Thresholds of a categorical variable are not increasing.
+    #[error("thresholds of term {term} are not increasing in state {state}")]
+    Thresholds {
+        /// Term index.
+        term: usize,
+        /// State.
+        state: usize,
+    },
+    /// A variance is not positive.
+    #[error("a variance of term {term} is not positive in state {state}")]
+    Variance {
+        /// Term index.
+        term: usize,
+        /// State.
+        state: usize,
+    },
+    /// A covariance matrix is not positive definite.
+    #[error("the covariance matrix of term {term} is not positive definite in state {state}")]
+    Covariance {
+        /// Term index.
+        term: usize,
+        /// State.
+        state: usize,
+    },
+    /// A parameter is not finite.
+    #[error("a parameter is not finite")]
+    NotFinite,
+}
+
+/// Row-independent precomputation for one term at one phi.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TermPrep {
+    /// Categorical.
+    Categorical {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Without covariates: `logp[s * ncat + c]`.
+        logp: Vec<f64>,
+        /// Without covariates: `dlogp[(s * ncat + c) * L + t]`.
+        dlogp: Vec<f64>,
+        /// Without covariates: expected information per state, `L x L`.
+        info: Vec<f64>,
+    },
+    /// Normal.
+    Normal {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// 1/theta per state.
+        inv_var: Vec<f64>,
+        /// -(ln 2π + ln theta)/2 per state.
+        log_norm: Vec<f64>,
+    },
+    /// Multivariate normal block.
+    NormalBlock {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Per (state, pattern): the inverse of the observed covariance
+        /// block (`do x do`), in `inv[offset..]`.
+        inv: Vec<f64>,
+        /// Offsets into `inv` per (state, pattern).
+        inv_offset: Vec<usize>,
+        /// -(do ln 2π + ln det)/2 per (state, pattern).
+        log_norm: Vec<f64>,
+    },
+    /// Class logit.
+    ClassLogit {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Without covariates: log P(class) per state.
+        logp: Vec<f64>,
+    },
+}
+
+/// The prepared parameters of all terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// One per plan term.
+    pub terms: Vec<TermPrep>,
+}
+
+fn gather(term: &Term, phi: &[f64]) -> Vec<f64> {
+    term.phi_index
+        .iter()
+        .map(|&i| if i == NONE { 0.0 } else { phi[i as usize] })
+        .collect()
+}
+
+/// Prepares every term of a plan at `phi`.
+pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
+    if phi.iter().any(|x| !x.is_finite()) {
+        return Err(InvalidParams::NotFinite);
+    }
+    let mut terms = Vec::with_capacity(plan.terms.len());
+    for (ti, term) in plan.terms.iter().enumerate() {
+        let params = gather(term, phi);
+        let nl = term.n_local;
+        let prep = match &term.kind {
+            TermKind::Categorical {
+                ncat, link, covs, ..
+            } => {
+                let l = ncat - 1;
+                for s in 0..term.n_states {
+                    let tau = &params[s * nl..s * nl + l];
+                    if tau.windows(2).any(|w| w[1] <= w[0]) {
+                        return Err(InvalidParams::Thresholds { term: ti, state: s });
+                    }
+                }
+                let (mut logp, mut dlogp, mut info) = (Vec::new(), Vec::new(), Vec::new());
+                if covs.is_empty() {
+                    logp = vec![0.0; term.n_states * ncat];
+                    dlogp = vec![0.0; term.n_states * ncat * l];
+                    info = vec![0.0; term.n_states * l * l];
+                    let mut dp = vec![0.0; l];
+                    for s in 0..term.n_states {
+                        let tau = &params[s * nl..s * nl + l];
+                        for c in 0..*ncat {
+                            let p = cat_derivs(*link, tau, *ncat, 0.0, c, &[], &mut dp);
+                            logp[s * ncat + c] = cat_log_prob(*link, tau, *ncat, 0.0, c);
+                            let pc = p.max(f64::MIN_POSITIVE);
+                            for t in 0..l {
+                                dlogp[(s * ncat + c) * l + t] = dp[t] / pc;
+                            }
+                            for a in 0..l {
+                                for b in 0..l {
+                                    info[s * l * l + a * l + b] += dp[a] * dp[b] / pc;
+                                }
+                            }
+                        }
+                    }
+                }
+                TermPrep::Categorical {
+                    params,
+                    logp,
+                    dlogp,
+                    info,
+                }
+            }
+            TermKind::Normal { covs, .. } => {
+                let q = covs.len();
+                let mut inv_var = Vec::with_capacity(term.n_states);
+                let mut log_norm = Vec::with_capacity(term.n_states);
+                for s in 0..term.n_states {
+                    let theta = params[s * nl + q + 1];
+                    if theta <= 0.0 {
+                        return Err(InvalidParams::Variance { term: ti, state: s });
+                    }
+                    inv_var.push(1.0 / theta);
+                    log_norm.push(-0.5 * (LN_2PI + theta.ln()));
+                }
+                TermPrep::Normal {
+                    params,
+                    inv_var,
+                    log_norm,
+                }
+            }
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                ..
+            } => {
+                let d = cols.len();
+                let q = covs.len();
+                let sig0 = d + d * q;
+                let mut inv = Vec::new();
+                let mut inv_offset = Vec::new();
+                let mut log_norm = Vec::new();
+                let mut full = vec![0.0; d * d];
+                for s in 0..term.n_states {
+                    let p = &params[s * nl..(s + 1) * nl];
+                    for i in 0..d {
+                        for j in 0..=i {
+                            let v = p[sig0 + i * (i + 1) / 2 + j];
+                            full[i * d + j] = v;
+                            full[j * d + i] = v;
+                        }
+                    }
+                    for i in 0..d {
+                        if full[i * d + i] <= 0.0 {
+                            return Err(InvalidParams::Variance { term: ti, state: s });
+                        }
+                    }
+                    for pat in patterns {
+                        let m = pat.len();
+                        let mut sub = vec![0.0; m * m];
+                        for (a, &i) in pat.iter().enumerate() {
+                            for (b, &j) in pat.iter().enumerate() {
+                                sub[a * m + b] = full[i * d + j];
+                            }
+                        }
+                        let Some(logdet) = spd_inverse(&mut sub, m) else {
+                            return Err(InvalidParams::Covariance { term: ti, state: s });
+                        };
+                        inv_offset.push(inv.len());
+                        inv.extend_from_slice(&sub);
+                        log_norm.push(-0.5 * (m as f64 * LN_2PI + logdet));
+                    }
+                }
+                TermPrep::NormalBlock {
+                    params,
+                    inv,
+                    inv_offset,
+                    log_norm,
+                }
+            }
+            TermKind::ClassLogit { classes, covs, .. } => {
+                let k_n = *classes;
+                let mut logp = Vec::new();
+                if covs.is_empty() {
+                    logp = vec![0.0; term.n_states];
+                    let per = nl / k_n;
+                    let mut eta = vec![0.0; k_n];
+                    for set in 0..term.n_sets {
+                        let p = &params[set * nl..(set + 1) * nl];
+                        for (k, e) in eta.iter_mut().enumerate() {
+                            // intercept plus the class-on-class slots (z = 1)
+                            *e = p[k * per] + p[k * per + 1..(k + 1) * per].iter().sum::<f64>();
+                        }
+                        let lse = log_sum_exp(&eta);
+                        for k in 0..k_n {
+                            logp[set * k_n + k] = eta[k] - lse;
+                        }
+                    }
+                }
+                TermPrep::ClassLogit { params, logp }
+            }
+        };
+        terms.push(prep);
+    }
+    Ok(Prepared { terms })
+}
+
+/// ln Σ exp(x), stable.
+#[inline]
+pub fn log_sum_exp(x: &[f64]) -> f64 {
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
+/// In-place inverse of a symmetric positive definite `m x m` matrix;
+/// returns ln det, or `None` if it is not positive definite.
+pub fn spd_inverse(a: &mut [f64], m: usize) -> Option<f64> {
+    // Cholesky: a = L L'
+    let mut l = vec![0.0; m * m];
+    let mut logdet = 0.0;
+    for j in 0..m {
+        let mut s = a[j * m + j];
+        for k in 0..j {
+            s -= l[j * m + k] * l[j * m + k];
+        }
+        if s <= 0.0 || !s.is_finite() {
+            return None;
+        }
+        let d = s.sqrt();
+        l[j * m + j] = d;
+        logdet += 2.0 * d.ln();
+        for i in j + 1..m {
+            let mut s = a[i * m + j];
+            for k in 0..j {
+                s -= l[i * m + k] * l[j * m + k];
+            }
+            l[i * m + j] = s / d;
+        }
+    }
+    // inverse of L (lower triangular)
+    let mut li = vec![0.0; m * m];
+    for i in 0..m {
+        li[i * m + i] = 1.0 / l[i * m + i];
+        for j in 0..i {
+            let mut s = 0.0;
+            for k in j..i {
+                s -= l[i * m + k] * li[k * m + j];
+            }
+            li[i * m + j] = s / l[i * m + i];
+        }
+    }
+    // a^{-1} = L^{-T} L^{-1}
+    for i in 0..m {
+        for j in 0..=i {
+            let mut s = 0.0;
+            for k in i..m {
+                s += li[k * m + i] * li[k * m + j];
+            }
+            a[i * m + j] = s;
+            a[j * m + i] = s;
+        }
+    }
+    Some(logdet)
+}
+
+/// ln P(category `c`) for thresholds `tau` and linear predictor `eta`.
+#[inline]
+pub fn cat_log_prob(link: Link, tau: &[f64], ncat: usize, eta: f64, c: usize) -> f64 {
+    let lower = (c > 0).then(|| tau[c - 1] - eta);
+    let upper = (c + 1 < ncat).then(|| tau[c] - eta);
+    link::category_log_prob(link, lower, upper)
+}
+
+/// P(category `c`) and its derivative with respect to the local parameters
+/// `[tau_1 .. tau_{C-1}, beta_1 .. beta_q]` (written to `dp`, whose length is
+/// `C - 1 + x.len()`).
+#[inline]
+pub fn cat_derivs(
+    link: Link,
+    tau: &[f64],
+    ncat: usize,
+    eta: f64,
+    c: usize,
+    x: &[f64],
+    dp: &mut [f64],
+) -> f64 {
+    let l = ncat - 1;
+    let lower = (c > 0).then(|| tau[c - 1] - eta);
+    let upper = (c < l).then(|| tau[c] - eta);
+    let p = link::category_prob(link, lower, upper);
+    let fu = upper.map_or(0.0, |u| link::pdf(link, u));
+    let fl = lower.map_or(0.0, |v| link::pdf(link, v));
+    dp.iter_mut().for_each(|v| *v = 0.0);
+    if c < l {
+        dp[c] = fu;
+    }
+    if c > 0 {
+        dp[c - 1] = -fl;
+    }
+    for (k, xk) in x.iter().enumerate() {
+        dp[l + k] = -xk * (fu - fl);
+    }
+    p
+}
+
+/// Scratch space for the chunk functions, reused across calls.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+fn grow(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
+}
+
+#[inline]
+fn lin_pred(beta: &[f64], covs: &[usize], data: &EngineData, r: usize) -> f64 {
+    let mut e = 0.0;
+    for (b, &c) in beta.iter().zip(covs) {
+        e += b * data.columns[c][r];
+    }
+    e
+}
+
+/// Log-density of each state for rows `r0..r1`: `out[(r - r0) * n_states + s]`.
+/// A missing dependent contributes 0 (full-information ML).
+pub fn term_values(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, logp, .. },
+        ) => {
+            let y = &data.columns[*col];
+            let l = ncat - 1;
+            if covs.is_empty() {
+                for r in r0..r1 {
+                    let o = &mut out[(r - r0) * ns..(r - r0 + 1) * ns];
+                    let v = y[r];
+                    if v.is_nan() {
+                        o.iter_mut().for_each(|x| *x = 0.0);
+                    } else {
+                        let c = v as usize;
+                        for (s, x) in o.iter_mut().enumerate() {
+                            *x = logp[s * ncat + c];
+                        }
+                    }
+                }
+            } else {
+                for r in r0..r1 {
+                    let o = &mut out[(r - r0) * ns..(r - r0 + 1) * ns];
+                    let v = y[r];
+                    if v.is_nan() {
+                        o.iter_mut().for_each(|x| *x = 0.0);
+                        continue;
+                    }
+                    let c = v as usize;
+                    for (s, x) in o.iter_mut().enumerate() {
+                        let p = &params[s * nl..(s + 1) * nl];
+                        let eta = lin_pred(&p[l..], covs, data, r);
+                        *x = cat_log_prob(*link, &p[..l], *ncat, eta, c);
+                    }
+                }
+            }
+        }
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params,
+                inv_var,
+                log_norm,
+            },
+        ) => {
+            let y = &data.columns[*col];
+            let q = covs.len();
+            for s in 0..ns {
+                let p = &params[s * nl..(s + 1) * nl];
+                let (nu, iv, ln) = (p[0], inv_var[s], log_norm[s]);
+                for r in r0..r1 {
+                    let v = y[r];
+                    let mu = nu + lin_pred(&p[1..1 + q], covs, data, r);
+                    let e = v - mu;
+                    let val = ln - 0.5 * e * e * iv;
+                    out[(r - r0) * ns + s] = if v.is_nan() { 0.0 } else { val };
+                }
+            }
+        }
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                params,
+                inv,
+                inv_offset,
+                log_norm,
+            },
+        ) => {
+            let d = cols.len();
+            let q = covs.len();
+            let np = patterns.len();
+            let res = grow(&mut scratch.a, d);
+            for r in r0..r1 {
+                let pat = row_pattern[r];
+                for s in 0..ns {
+                    let o = &mut out[(r - r0) * ns + s];
+                    if pat == u32::MAX {
+                        *o = 0.0;
+                        continue;
+                    }
+                    let pat = pat as usize;
+                    let obs = &patterns[pat];
+                    let m = obs.len();
+                    let p = &params[s * nl..(s + 1) * nl];
+                    for (a, &i) in obs.iter().enumerate() {
+                        let mu = p[i] + lin_pred(&p[d + i * q..d + (i + 1) * q], covs, data, r);
+                        res[a] = data.columns[cols[i]][r] - mu;
+                    }
+                    let k = s * np + pat;
+                    let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
+                    let mut quad = 0.0;
+                    for a in 0..m {
+                        let mut t = 0.0;
+                        for b in 0..m {
+                            t += pinv[a * m + b] * res[b];
+                        }
+                        quad += res[a] * t;
+                    }
+                    *o = log_norm[k] - 0.5 * quad;
+                }
+            }
+        }
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            let k_n = *classes;
+            if covs.is_empty() {
+                for r in r0..r1 {
+                    out[(r - r0) * ns..(r - r0 + 1) * ns].copy_from_slice(logp);
+                }
+            } else {
+                let per = nl / k_n;
+                let q = covs.len();
+                let eta = grow(&mut scratch.a, k_n);
+                for r in r0..r1 {
+                    for set in 0..term.n_sets {
+                        let p = &params[set * nl..(set + 1) * nl];
+                        for (k, e) in eta.iter_mut().enumerate() {
+                            let c = &p[k * per..(k + 1) * per];
+                            *e = c[0]
+                                + lin_pred(&c[1..1 + q], covs, data, r)
+                                + c[1 + q..].iter().sum::<f64>();
+                        }
+                        let lse = log_sum_exp(eta);
+                        for k in 0..k_n {
+                            out[(r - r0) * ns + set * k_n + k] = eta[k] - lse;
+                        }
+                    }
+                }
+            }
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// Adds each row's weighted score, `Σ_s w[r, s] ∂ℓ_s/∂local`, in the term's
+/// parameter space (`n_sets * n_local` per row), to `out[(r - r0) * width ..]`.
+#[allow(clippy::too_many_arguments)]
+pub fn term_scores(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    w: &[f64],
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    let width = term.n_term_params();
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, dlogp, .. },
+        ) => {
+            let y = &data.columns[*col];
+            let l = ncat - 1;
+            if covs.is_empty() {
+                for r in r0..r1 {
+                    let v = y[r];
+                    if v.is_nan() {
+                        continue;
+                    }
+                    let c = v as usize;
+                    let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
+                    for s in 0..ns {
+                        let ws = w[(r - r0) * ns + s];
+                        let g = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
+                        for t in 0..l {
+                            o[s * nl + t] += ws * g[t];
+                        }
+                    }
+                }
+            } else {
+                let q = covs.len();
+                let dp = grow(&mut scratch.a, nl);
+                let x = grow(&mut scratch.b, q);
+                for r in r0..r1 {
+                    let v = y[r];
+                    if v.is_nan() {
+                        continue;
+                    }
+                    let c = v as usize;
+                    for (k, &cc) in covs.iter().enumerate() {
+                        x[k] = data.columns[cc][r];
+                    }
+                    let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
+                    for s in 0..ns {
+                        let ws = w[(r - r0) * ns + s];
+                        if ws == 0.0 {
+                            continue;
+                        }
+                        let p = &params[s * nl..(s + 1) * nl];
+                        let eta = lin_pred(&p[l..], covs, data, r);
+                        let pc =
+                            cat_derivs(*link, &p[..l], *ncat, eta, c, x, dp).max(f64::MIN_POSITIVE);
+                        for t in 0..nl {
+                            o[s * nl + t] += ws * dp[t] / pc;
+                        }
+                    }
+                }
+            }
+        }
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params, inv_var, ..
+            },
+        ) => {
+            let y = &data.columns[*col];
+            let q = covs.len();
+            for r in r0..r1 {
+                let v = y[r];
+                if v.is_nan() {
+                    continue;
+                }
+                let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
+                for s in 0..ns {
+                    let ws = w[(r - r0) * ns + s];
+                    let p = &params[s * nl..(s + 1) * nl];
+                    let iv = inv_var[s];
+                    let e = v - p[0] - lin_pred(&p[1..1 + q], covs, data, r);
+                    let g = ws * e * iv;
+                    o[s * nl] += g;
+                    for (k, &cc) in covs.iter().enumerate() {
+                        o[s * nl + 1 + k] += g * data.columns[cc][r];
+                    }
+                    o[s * nl + q + 1] += ws * 0.5 * iv * (e * e * iv - 1.0);
+                }
+            }
+        }
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                params,
+                inv,
+                inv_offset,
+                ..
+            },
+        ) => {
+            let d = cols.len();
+            let q = covs.len();
+            let np = patterns.len();
+            let sig0 = d + d * q;
+            let res = grow(&mut scratch.a, d);
+            let u = grow(&mut scratch.b, d);
+            for r in r0..r1 {
+                let pat = row_pattern[r];
+                if pat == u32::MAX {
+                    continue;
+                }
+                let pat = pat as usize;
+                let obs = &patterns[pat];
+                let m = obs.len();
+                let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
+                for s in 0..ns {
+                    let ws = w[(r - r0) * ns + s];
+                    if ws == 0.0 {
+                        continue;
+                    }
+                    let p = &params[s * nl..(s + 1) * nl];
+                    for (a, &i) in obs.iter().enumerate() {
+                        let mu = p[i] + lin_pred(&p[d + i * q..d + (i + 1) * q], covs, data, r);
+                        res[a] = data.columns[cols[i]][r] - mu;
+                    }
+                    let k = s * np + pat;
+                    let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
+                    for a in 0..m {
+                        let mut t = 0.0;
+                        for b in 0..m {
+                            t += pinv[a * m + b] * res[b];
+                        }
+                        u[a] = t;
+                    }
+                    let os = &mut o[s * nl..(s + 1) * nl];
+                    for (a, &i) in obs.iter().enumerate() {
+                        os[i] += ws * u[a];
+                        for (c, &cc) in covs.iter().enumerate() {
+                            os[d + i * q + c] += ws * u[a] * data.columns[cc][r];
+                        }
+                    }
+                    for (a, &i) in obs.iter().enumerate() {
+                        for (b, &j) in obs.iter().enumerate() {
+                            if j > i {
+                                continue;
+                            }
+                            let g = if i == j {
+                                0.5 * (u[a] * u[a] - pinv[a * m + a])
+                            } else {
+                                u[a] * u[b] - pinv[a * m + b]
+                            };
+                            os[sig0 + i * (i + 1) / 2 + j] += ws * g;
+                        }
+                    }
+                }
+            }
+        }
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            let k_n = *classes;
+            let per = nl / k_n;
+            let q = covs.len();
+            let prob = grow(&mut scratch.a, k_n);
+            for r in r0..r1 {
+                let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
+                for set in 0..term.n_sets {
+                    let wrow = &w[(r - r0) * ns + set * k_n..(r - r0) * ns + (set + 1) * k_n];
+                    let wsum: f64 = wrow.iter().sum();
+                    if wsum == 0.0 {
+                        continue;
+                    }
+                    class_probs(params, logp, set, k_n, per, q, covs, data, r, prob);
+                    for k in 0..k_n {
+                        let g = wrow[k] - wsum * prob[k];
+                        let base = set * nl + k * per;
+                        o[base] += g;
+                        for (i, &cc) in covs.iter().enumerate() {
+                            o[base + 1 + i] += g * data.columns[cc][r];
+                        }
+                        for slot in base + 1 + q..base + per {
+                            o[slot] += g;
+                        }
+                    }
+                }
+            }
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn class_probs(
+    params: &[f64],
+    logp: &[f64],
+    set: usize,
+    k_n: usize,
+    per: usize,
+    q: usize,
+    covs: &[usize],
+    data: &EngineData,
+    r: usize,
+    prob: &mut [f64],
+) {
+    if covs.is_empty() {
+        for k in 0..k_n {
+            prob[k] = logp[set * k_n + k].exp();
+        }
+    } else {
+        let nl = k_n * per;
+        let p = &params[set * nl..(set + 1) * nl];
+        for (k, e) in prob.iter_mut().enumerate() {
+            let c = &p[k * per..(k + 1) * per];
+            *e = c[0] + lin_pred(&c[1..1 + q], covs, data, r) + c[1 + q..].iter().sum::<f64>();
+        }
+        let lse = log_sum_exp(prob);
+        for e in prob.iter_mut() {
+            *e = (*e - lse).exp();
+        }
+    }
+}
+
+/// Accumulated expected information of one term: `mats[set]` (`n_local^2`)
+/// from row-dependent parts, and per-state weight sums `wsum` for the
+/// row-independent parts that [`finish_info`] adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfoAcc {
+    /// Per set, `n_local x n_local`.
+    pub mats: Vec<f64>,
+    /// Weight sums: per state (per state and pattern for blocks).
+    pub wsum: Vec<f64>,
+}
+
+impl InfoAcc {
+    /// Zeroed accumulator for a term.
+    pub fn new(term: &Term) -> Self {
+        let ws = match &term.kind {
+            TermKind::NormalBlock { patterns, .. } => term.n_states * patterns.len(),
+            _ => term.n_states,
+        };
+        InfoAcc {
+            mats: vec![0.0; term.n_sets * term.n_local * term.n_local],
+            wsum: vec![0.0; ws],
+        }
+    }
+
+    /// Adds another accumulator.
+    pub fn add(&mut self, other: &InfoAcc) {
+        for (a, b) in self.mats.iter_mut().zip(&other.mats) {
+            *a += b;
+        }
+        for (a, b) in self.wsum.iter_mut().zip(&other.wsum) {
+            *a += b;
+        }
+    }
+}
+
+/// Accumulates the expected complete-data information for rows `r0..r1`
+/// with weights `w` (posterior times frequency).
+#[allow(clippy::too_many_arguments)]
+pub fn term_info(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    w: &[f64],
+    scratch: &mut Scratch,
+    acc: &mut InfoAcc,
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, .. },
+        ) => {
+            let y = &data.columns[*col];
+            if covs.is_empty() {
+                for r in r0..r1 {
+                    if y[r].is_nan() {
+                        continue;
+                    }
+                    for s in 0..ns {
+                        acc.wsum[s] += w[(r - r0) * ns + s];
+                    }
+                }
+            } else {
+                let l = ncat - 1;
+                let q = covs.len();
+                let dp = grow(&mut scratch.a, nl);
+                let x = grow(&mut scratch.b, q);
+                for r in r0..r1 {
+                    if y[r].is_nan() {
+                        continue;
+                    }
+                    for (k, &cc) in covs.iter().enumerate() {
+                        x[k] = data.columns[cc][r];
+                    }
+                    for s in 0..ns {
+                        let ws = w[(r - r0) * ns + s];
+                        if ws == 0.0 {
+                            continue;
+                        }
+                        let p = &params[s * nl..(s + 1) * nl];
+                        let eta = lin_pred(&p[l..], covs, data, r);
+                        let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+                        for c in 0..*ncat {
+                            let pc = cat_derivs(*link, &p[..l], *ncat, eta, c, x, dp)
+                                .max(f64::MIN_POSITIVE);
+                            let f = ws / pc;
+                            for a in 0..nl {
+                                let fa = f * dp[a];
+                                for b in 0..nl {
+                                    m[a * nl + b] += fa * dp[b];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (TermKind::Normal { col, covs }, TermPrep::Normal { inv_var, .. }) => {
+            let y = &data.columns[*col];
+            let q = covs.len();
+            for r in r0..r1 {
+                if y[r].is_nan() {
+                    continue;
+                }
+                for s in 0..ns {
+                    let ws = w[(r - r0) * ns + s];
+                    acc.wsum[s] += ws;
+                    if q > 0 {
+                        // (nu, beta) block: w z z' / theta
+                        let f = ws * inv_var[s];
+                        let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+                        for a in 0..=q {
+                            let za = if a == 0 {
+                                1.0
+                            } else {
+                                data.columns[covs[a - 1]][r]
+                            };
+                            for b in 0..=q {
+                                let zb = if b == 0 {
+                                    1.0
+                                } else {
+                                    data.columns[covs[b - 1]][r]
+                                };
+                                m[a * nl + b] += f * za * zb;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                inv, inv_offset, ..
+            },
+        ) => {
+            let d = cols.len();
+            let q = covs.len();
+            let np = patterns.len();
+            for r in r0..r1 {
+                let pat = row_pattern[r];
+                if pat == u32::MAX {
+                    continue;
+                }
+                let pat = pat as usize;
+                for s in 0..ns {
+                    let ws = w[(r - r0) * ns + s];
+                    acc.wsum[s * np + pat] += ws;
+                    if q > 0 && ws != 0.0 {
+                        let obs = &patterns[pat];
+                        let m = obs.len();
+                        let k = s * np + pat;
+                        let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
+                        let mat = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+                        for (a, &i) in obs.iter().enumerate() {
+                            for (b, &j) in obs.iter().enumerate() {
+                                let pij = ws * pinv[a * m + b];
+                                for za_i in 0..=q {
+                                    let za = if za_i == 0 {
+                                        1.0
+                                    } else {
+                                        data.columns[covs[za_i - 1]][r]
+                                    };
+                                    let ia = if za_i == 0 { i } else { d + i * q + za_i - 1 };
+                                    for zb_i in 0..=q {
+                                        let zb = if zb_i == 0 {
+                                            1.0
+                                        } else {
+                                            data.columns[covs[zb_i - 1]][r]
+                                        };
+                                        let jb = if zb_i == 0 { j } else { d + j * q + zb_i - 1 };
+                                        mat[ia * nl + jb] += pij * za * zb;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            let k_n = *classes;
+            if covs.is_empty() {
+                for r in r0..r1 {
+                    for s in 0..ns {
+                        acc.wsum[s] += w[(r - r0) * ns + s];
+                    }
+                }
+            } else {
+                let per = nl / k_n;
+                let q = covs.len();
+                let prob = grow(&mut scratch.a, k_n);
+                let z = grow(&mut scratch.b, per);
+                for r in r0..r1 {
+                    z[0] = 1.0;
+                    for (i, &cc) in covs.iter().enumerate() {
+                        z[1 + i] = data.columns[cc][r];
+                    }
+                    for v in z[1 + q..].iter_mut() {
+                        *v = 1.0;
+                    }
+                    for set in 0..term.n_sets {
+                        let wsum: f64 = w
+                            [(r - r0) * ns + set * k_n..(r - r0) * ns + (set + 1) * k_n]
+                            .iter()
+                            .sum();
+                        if wsum == 0.0 {
+                            continue;
+                        }
+                        class_probs(params, logp, set, k_n, per, q, covs, data, r, prob);
+                        add_logit_info(
+                            &mut acc.mats[set * nl * nl..(set + 1) * nl * nl],
+                            prob,
+                            z,
+                            per,
+                            wsum,
+                        );
+                    }
+                }
+            }
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// Adds `wsum * (diag(p) - p p') ⊗ z z'` to a logit information block.
+fn add_logit_info(mat: &mut [f64], prob: &[f64], z: &[f64], per: usize, wsum: f64) {
+    let k_n = prob.len();
+    let nl = k_n * per;
+    for k1 in 0..k_n {
+        for k2 in 0..k_n {
+            let c = wsum * (if k1 == k2 { prob[k1] } else { 0.0 } - prob[k1] * prob[k2]);
+            if c == 0.0 {
+                continue;
+            }
+            for a in 0..per {
+                for b in 0..per {
+                    mat[(k1 * per + a) * nl + k2 * per + b] += c * z[a] * z[b];
+                }
+            }
+        }
+    }
+}
+
+/// Adds the row-independent information parts from the weight sums.
+pub fn finish_info(term: &Term, prep: &TermPrep, acc: &mut InfoAcc) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    match (&term.kind, prep) {
+        (TermKind::Categorical { ncat, covs, .. }, TermPrep::Categorical { info, .. }) => {
+            if covs.is_empty() {
+                let l = ncat - 1;
+                for s in 0..ns {
+                    let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+                    for a in 0..l {
+                        for b in 0..l {
+                            m[a * nl + b] += acc.wsum[s] * info[s * l * l + a * l + b];
+                        }
+                    }
+                }
+            }
+        }
+        (TermKind::Normal { covs, .. }, TermPrep::Normal { inv_var, .. }) => {
+            let q = covs.len();
+            for s in 0..ns {
+                let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+                let iv = inv_var[s];
+                if q == 0 {
+                    m[0] += acc.wsum[s] * iv;
+                }
+                m[(q + 1) * nl + q + 1] += acc.wsum[s] * 0.5 * iv * iv;
+            }
+        }
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                ..
+            },
+            TermPrep::NormalBlock {
+                inv, inv_offset, ..
+            },
+        ) => {
+            let d = cols.len();
+            let q = covs.len();
+            let np = patterns.len();
+            let sig0 = d + d * q;
+            for s in 0..ns {
+                let mat = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+                for (pi, obs) in patterns.iter().enumerate() {
+                    let wsum = acc.wsum[s * np + pi];
+                    if wsum == 0.0 {
+                        continue;
+                    }
+                    let m = obs.len();
+                    let k = s * np + pi;
+                    let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
+                    if q == 0 {
+                        for (a, &i) in obs.iter().enumerate() {
+                            for (b, &j) in obs.iter().enumerate() {
+                                mat[i * nl + j] += wsum * pinv[a * m + b];
+                            }
+                        }
+                    }
+                    // covariance parameters: 1/2 tr(P E_a P E_b)
+                    for (a1, &i1) in obs.iter().enumerate() {
+                        for (a2, &j1) in obs.iter().enumerate() {
+                            if j1 > i1 {
+                                continue;
+                            }
+                            let pa = sig0 + i1 * (i1 + 1) / 2 + j1;
+                            for (b1, &i2) in obs.iter().enumerate() {
+                                for (b2, &j2) in obs.iter().enumerate() {
+                                    if j2 > i2 {
+                                        continue;
+                                    }
+                                    let pb = sig0 + i2 * (i2 + 1) / 2 + j2;
+                                    let v = sigma_info(pinv, m, (a1, a2), (b1, b2));
+                                    mat[pa * nl + pb] += wsum * v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { logp, .. }) => {
+            if covs.is_empty() {
+                let k_n = *classes;
+                let per = nl / k_n;
+                let mut prob = vec![0.0; k_n];
+                let z = vec![1.0; per];
+                for set in 0..term.n_sets {
+                    let wsum: f64 = acc.wsum[set * k_n..(set + 1) * k_n].iter().sum();
+                    if wsum == 0.0 {
+                        continue;
+                    }
+                    for k in 0..k_n {
+                        prob[k] = logp[set * k_n + k].exp();
+                    }
+                    add_logit_info(
+                        &mut acc.mats[set * nl * nl..(set + 1) * nl * nl],
+                        &prob,
+                        &z,
+                        per,
+                        wsum,
+                    );
+                }
+            }
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// ½ tr(P E_a P E_b) for symmetric unit matrices E at observed positions
+/// a = (i, j), b = (k, l), with i ≥ j and k ≥ l.
+fn sigma_info(p: &[f64], m: usize, a: (usize, usize), b: (usize, usize)) -> f64 {
+    let ea: &[(usize, usize)] = if a.0 == a.1 {
+        &[(a.0, a.0)]
+    } else {
+        &[(a.0, a.1), (a.1, a.0)]
+    };
+    let eb: &[(usize, usize)] = if b.0 == b.1 {
+        &[(b.0, b.0)]
+    } else {
+        &[(b.0, b.1), (b.1, b.0)]
+    };
+    // tr(P A P B) = Σ_{(x,y)∈A} Σ_{(u,v)∈B} P[v,x] P[y,u]
+    let mut t = 0.0;
+    for &(x, y) in ea {
+        for &(u, v) in eb {
+            t += p[v * m + x] * p[y * m + u];
+        }
+    }
+    0.5 * t
+}

@@ -1,0 +1,434 @@
+//! Maximising the log-likelihood from one start: EM steps, then quasi-Newton.
+//!
+//! **EM step.** One pass gives the log-likelihood, its gradient g (by the
+//! Fisher identity, the posterior expectation of the complete-data score)
+//! and the expected complete-data information I_c. The step
+//! `theta + I_c^{-1} g` is one Fisher-scoring step on the expected
+//! complete-data log-likelihood Q(theta | theta_old): for normal parts it is
+//! the closed-form M-step, for logit and probit parts a Newton step. It is
+//! accepted only if the log-likelihood does not fall (halving otherwise), so
+//! the EM phase is monotone.
+//!
+//! **Quasi-Newton.** When EM slows down, BFGS on the marginal log-likelihood
+//! with the analytic gradient takes over, starting from I_c^{-1} as its
+//! inverse-Hessian approximation, with a backtracking (Armijo) line search.
+//!
+//! **Bounds.** Logit-type parameters are kept in [-15, 15] and variances
+//! above a small positive floor. A parameter at a bound whose gradient points
+//! outward is held there (the active set); it is reported as fixed at the
+//! bound, as Mplus does.
+//!
+//! **Convergence.** The largest absolute derivative of log L / N over the
+//! parameters not held at a bound is below `convergence`, and the predicted
+//! gain of a further quasi-Newton step is below `logcriterion`.
+
+use mlmix_integrate::{BackendError, Want};
+use nalgebra::{DMatrix, DVector};
+
+use crate::problem::{FreeEval, Problem};
+
+/// Settings of the optimiser.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Maximum EM iterations.
+    pub em_iterations: usize,
+    /// Maximum quasi-Newton iterations.
+    pub qn_iterations: usize,
+    /// Derivative criterion (on log L / N).
+    pub convergence: f64,
+    /// Criterion on the predicted log-likelihood gain.
+    pub logcriterion: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            em_iterations: 500,
+            qn_iterations: 1000,
+            convergence: 1e-6,
+            logcriterion: 1e-7,
+        }
+    }
+}
+
+/// Why the optimiser stopped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Termination {
+    /// The convergence criteria were met.
+    Converged,
+    /// The iteration limits were reached first.
+    MaxIterations,
+    /// No step along the search direction increased the log-likelihood.
+    LineSearchFailed,
+    /// The starting values are outside the model's domain.
+    InvalidStart,
+}
+
+/// Where an optimisation stands.
+#[derive(Debug, Clone)]
+pub struct Iterate {
+    /// The free parameters.
+    pub theta: Vec<f64>,
+    /// The evaluation at `theta` (with gradient and information).
+    pub eval: FreeEval,
+    /// EM iterations done.
+    pub em_iterations: usize,
+    /// Quasi-Newton iterations done.
+    pub qn_iterations: usize,
+}
+
+/// The result of one start.
+#[derive(Debug, Clone)]
+pub struct Solution {
+    /// The estimates.
+    pub theta: Vec<f64>,
+    /// The maximised log-likelihood.
+    pub loglik: f64,
+    /// Why it stopped.
+    pub termination: Termination,
+    /// EM iterations.
+    pub em_iterations: usize,
+    /// Quasi-Newton iterations.
+    pub qn_iterations: usize,
+    /// Free parameters held at a bound.
+    pub at_bound: Vec<usize>,
+    /// Largest |d log L / d theta| / N over the other parameters.
+    pub max_gradient: f64,
+}
+
+impl Solution {
+    /// Did it converge?
+    pub fn converged(&self) -> bool {
+        self.termination == Termination::Converged
+    }
+}
+
+/// Receives progress from long computations (only the CLI prints).
+pub trait Observer: Sync {
+    /// An iteration of a final-stage start finished.
+    fn iteration(&self, _start: usize, _iteration: usize, _loglik: f64) {}
+    /// A start finished a stage.
+    fn start_done(&self, _stage: Stage, _done: usize, _total: usize, _loglik: f64) {}
+    /// Standard errors are being computed.
+    fn standard_errors(&self, _done: usize, _total: usize) {}
+}
+
+/// A stage of the random-starts procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Short runs from every random start.
+    Initial,
+    /// Complete runs of the best initial-stage starts.
+    Final,
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+const LOGIT_BOUND_TOL: f64 = 1e-12;
+
+impl Problem<'_> {
+    /// Evaluates a starting point with gradient and information.
+    pub fn start(&self, mut theta: Vec<f64>) -> Result<Iterate, BackendError> {
+        self.map.clamp(&mut theta);
+        let eval = self.evaluate(&theta, Want::EM)?;
+        Ok(Iterate {
+            theta,
+            eval,
+            em_iterations: 0,
+            qn_iterations: 0,
+        })
+    }
+
+    /// Parameters held at a bound: at the bound with the gradient outward.
+    fn active(&self, theta: &[f64], g: &DVector<f64>) -> Vec<bool> {
+        theta
+            .iter()
+            .zip(&self.map.bounds)
+            .enumerate()
+            .map(|(i, (t, b))| {
+                (*t <= b.lo + LOGIT_BOUND_TOL && g[i] < 0.0)
+                    || (*t >= b.hi - LOGIT_BOUND_TOL && g[i] > 0.0)
+            })
+            .collect()
+    }
+
+    /// Largest |g_i| / N over the free (not active) parameters.
+    fn max_gradient(&self, g: &DVector<f64>, active: &[bool]) -> f64 {
+        g.iter()
+            .zip(active)
+            .filter(|(_, a)| !**a)
+            .map(|(v, _)| v.abs())
+            .fold(0.0, f64::max)
+            / self.n_obs.max(1.0)
+    }
+
+    /// One EM step. Returns the log-likelihood gain, or `None` if no step
+    /// along the EM direction increased it.
+    pub fn em_step(&self, it: &mut Iterate) -> Result<Option<f64>, BackendError> {
+        let g = &it.eval.gradient;
+        let active = self.active(&it.theta, g);
+        let d = solve_masked(&it.eval.information, g, &active);
+        let ll0 = it.eval.loglik;
+        let tol = 1e-12 * ll0.abs().max(1.0);
+        let mut alpha = 1.0;
+        for _ in 0..12 {
+            let mut t = it.theta.clone();
+            for i in 0..t.len() {
+                t[i] += alpha * d[i];
+            }
+            self.map.clamp(&mut t);
+            let ev = self.evaluate(&t, Want::EM)?;
+            if ev.loglik.is_finite() && ev.loglik >= ll0 - tol {
+                let gain = ev.loglik - ll0;
+                it.theta = t;
+                it.eval = ev;
+                it.em_iterations += 1;
+                return Ok(Some(gain));
+            }
+            alpha *= 0.5;
+        }
+        Ok(None)
+    }
+
+    /// Runs `n` EM iterations (the initial stage of random starts).
+    pub fn em_iterations(&self, it: &mut Iterate, n: usize) -> Result<(), BackendError> {
+        for _ in 0..n {
+            if self.em_step(it)?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Optimises from `it` to convergence.
+    pub fn optimize(
+        &self,
+        mut it: Iterate,
+        settings: &Settings,
+        start_id: usize,
+        observer: &dyn Observer,
+    ) -> Result<Solution, BackendError> {
+        if !it.eval.loglik.is_finite() {
+            return Ok(self.solution(&it, Termination::InvalidStart));
+        }
+        // EM phase
+        let mut iter = 0;
+        loop {
+            let ll = it.eval.loglik;
+            let active = self.active(&it.theta, &it.eval.gradient);
+            if self.converged(&it, &active, settings, None) {
+                return Ok(self.solution(&it, Termination::Converged));
+            }
+            if it.em_iterations >= settings.em_iterations {
+                break;
+            }
+            match self.em_step(&mut it)? {
+                None => break,
+                Some(gain) => {
+                    iter += 1;
+                    observer.iteration(start_id, iter, it.eval.loglik);
+                    if it.em_iterations >= 3 && gain < 1e-6 * ll.abs() + 1e-4 {
+                        break;
+                    }
+                }
+            }
+        }
+        // quasi-Newton phase
+        let n = it.theta.len();
+        let mut active = self.active(&it.theta, &it.eval.gradient);
+        let mut binv = inverse_masked(&it.eval.information, &active);
+        let mut fails = 0;
+        while it.qn_iterations < settings.qn_iterations {
+            let g = it.eval.gradient.clone();
+            if self.converged(&it, &active, settings, Some(&binv)) {
+                return Ok(self.solution(&it, Termination::Converged));
+            }
+            let mut d = &binv * &g;
+            for i in 0..n {
+                if active[i] {
+                    d[i] = 0.0;
+                }
+            }
+            let mut slope = g.dot(&d);
+            if slope <= 0.0 || !slope.is_finite() {
+                binv = inverse_masked(&it.eval.information, &active);
+                d = &binv * &g;
+                slope = g.dot(&d);
+                if slope <= 0.0 {
+                    break;
+                }
+            }
+            // line search
+            let ll0 = it.eval.loglik;
+            let mut alpha = 1.0;
+            let mut accepted = None;
+            for _ in 0..30 {
+                let mut t = it.theta.clone();
+                for i in 0..n {
+                    t[i] += alpha * d[i];
+                }
+                self.map.clamp(&mut t);
+                let ev = self.evaluate(&t, Want::EM)?;
+                if ev.loglik.is_finite() && ev.loglik >= ll0 + 1e-4 * alpha * slope {
+                    accepted = Some((t, ev));
+                    break;
+                }
+                alpha *= 0.5;
+            }
+            let Some((t, ev)) = accepted else {
+                // fall back to an EM step once; if that fails too, stop
+                fails += 1;
+                if fails > 2 || self.em_step(&mut it)?.is_none() {
+                    break;
+                }
+                active = self.active(&it.theta, &it.eval.gradient);
+                binv = inverse_masked(&it.eval.information, &active);
+                continue;
+            };
+            let s = DVector::from_iterator(n, t.iter().zip(&it.theta).map(|(a, b)| a - b));
+            let y = &g - &ev.gradient;
+            it.theta = t;
+            it.eval = ev;
+            it.qn_iterations += 1;
+            observer.iteration(start_id, iter + it.qn_iterations, it.eval.loglik);
+            let new_active = self.active(&it.theta, &it.eval.gradient);
+            if new_active != active {
+                active = new_active;
+                binv = inverse_masked(&it.eval.information, &active);
+                continue;
+            }
+            let sy = s.dot(&y);
+            if sy > 1e-10 * s.norm() * y.norm() {
+                // BFGS update of the inverse Hessian of -log L
+                let rho = 1.0 / sy;
+                let by = &binv * &y;
+                let yby = y.dot(&by);
+                binv += (&s * s.transpose()) * (rho * (1.0 + rho * yby))
+                    - (&by * s.transpose() + &s * by.transpose()) * rho;
+            }
+        }
+        let active = self.active(&it.theta, &it.eval.gradient);
+        let binv = inverse_masked(&it.eval.information, &active);
+        let term = if self.converged(&it, &active, settings, Some(&binv)) {
+            Termination::Converged
+        } else if it.qn_iterations >= settings.qn_iterations {
+            Termination::MaxIterations
+        } else {
+            Termination::LineSearchFailed
+        };
+        Ok(self.solution(&it, term))
+    }
+
+    fn converged(
+        &self,
+        it: &Iterate,
+        active: &[bool],
+        settings: &Settings,
+        binv: Option<&DMatrix<f64>>,
+    ) -> bool {
+        let g = &it.eval.gradient;
+        if self.max_gradient(g, active) >= settings.convergence {
+            return false;
+        }
+        let mut gm = g.clone();
+        for (i, a) in active.iter().enumerate() {
+            if *a {
+                gm[i] = 0.0;
+            }
+        }
+        let gain = match binv {
+            Some(b) => 0.5 * gm.dot(&(b * &gm)),
+            None => 0.5 * gm.dot(&solve_masked(&it.eval.information, g, active)),
+        };
+        gain.abs() < settings.logcriterion.max(1e-12 * it.eval.loglik.abs())
+    }
+
+    fn solution(&self, it: &Iterate, termination: Termination) -> Solution {
+        let g = &it.eval.gradient;
+        let (at_bound, max_gradient) = if g.len() == it.theta.len() {
+            let active = self.active(&it.theta, g);
+            (
+                active
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| **a)
+                    .map(|(i, _)| i)
+                    .collect(),
+                self.max_gradient(g, &active),
+            )
+        } else {
+            (Vec::new(), f64::NAN)
+        };
+        Solution {
+            theta: it.theta.clone(),
+            loglik: it.eval.loglik,
+            termination,
+            em_iterations: it.em_iterations,
+            qn_iterations: it.qn_iterations,
+            at_bound,
+            max_gradient,
+        }
+    }
+}
+
+/// Solves `(I + ridge) d = g` over the parameters not masked; masked ones
+/// get 0. A small ridge keeps a nearly singular information usable.
+fn solve_masked(info: &DMatrix<f64>, g: &DVector<f64>, active: &[bool]) -> DVector<f64> {
+    let binv = inverse_masked(info, active);
+    let mut d = &binv * g;
+    for (i, a) in active.iter().enumerate() {
+        if *a {
+            d[i] = 0.0;
+        }
+    }
+    d
+}
+
+/// Inverse of the information over the unmasked parameters (masked rows and
+/// columns are 0), with a ridge that grows until the Cholesky factorisation
+/// succeeds.
+fn inverse_masked(info: &DMatrix<f64>, active: &[bool]) -> DMatrix<f64> {
+    let n = active.len();
+    let idx: Vec<usize> = (0..n).filter(|&i| !active[i]).collect();
+    let m = idx.len();
+    let mut out = DMatrix::zeros(n, n);
+    if m == 0 {
+        return out;
+    }
+    let mut sub = DMatrix::zeros(m, m);
+    for (a, &i) in idx.iter().enumerate() {
+        for (b, &j) in idx.iter().enumerate() {
+            sub[(a, b)] = info[(i, j)];
+        }
+    }
+    let maxd = (0..m)
+        .map(|a| sub[(a, a)].abs())
+        .fold(0.0, f64::max)
+        .max(1e-300);
+    let mut ridge = 1e-10;
+    for _ in 0..12 {
+        let mut s = sub.clone();
+        for a in 0..m {
+            let d = s[(a, a)].abs();
+            s[(a, a)] += ridge * (d + 1e-6 * maxd);
+        }
+        if let Some(ch) = s.cholesky() {
+            let inv = ch.inverse();
+            for (a, &i) in idx.iter().enumerate() {
+                for (b, &j) in idx.iter().enumerate() {
+                    out[(i, j)] = inv[(a, b)];
+                }
+            }
+            return out;
+        }
+        ridge *= 100.0;
+    }
+    // last resort: a diagonal metric
+    for (a, &i) in idx.iter().enumerate() {
+        out[(i, i)] = 1.0 / (sub[(a, a)].abs() + 1e-6 * maxd);
+    }
+    out
+}

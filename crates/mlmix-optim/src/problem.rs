@@ -1,0 +1,146 @@
+//! The estimation problem: a backend plus the map from the free parameters
+//! (what is estimated) to phi (every model parameter, fixed ones included).
+//!
+//! Free parameter `i` stands for every phi entry whose `free_of_phi` is
+//! `Some(i)` (parameters held equal by labels or by class-invariance), so the
+//! Jacobian of phi with respect to the free parameters is a 0/1 selection:
+//! gradients add up over members, information blocks add up over pairs.
+
+use mlmix_integrate::{Backend, BackendError, Want};
+use nalgebra::{DMatrix, DVector};
+
+/// Where a free parameter may go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bound {
+    /// Lowest value.
+    pub lo: f64,
+    /// Highest value.
+    pub hi: f64,
+}
+
+impl Bound {
+    /// No bound.
+    pub const FREE: Bound = Bound {
+        lo: f64::NEG_INFINITY,
+        hi: f64::INFINITY,
+    };
+}
+
+/// The map between free parameters and phi.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamMap {
+    /// Number of free parameters.
+    pub n_free: usize,
+    /// For each phi entry, its free parameter, or `None` if fixed.
+    pub free_of_phi: Vec<Option<usize>>,
+    /// For each phi entry, its value when fixed.
+    pub fixed_value: Vec<f64>,
+    /// Bounds of each free parameter.
+    pub bounds: Vec<Bound>,
+}
+
+impl ParamMap {
+    /// phi for a vector of free parameters.
+    pub fn phi(&self, theta: &[f64]) -> Vec<f64> {
+        self.free_of_phi
+            .iter()
+            .zip(&self.fixed_value)
+            .map(|(f, v)| f.map_or(*v, |i| theta[i]))
+            .collect()
+    }
+
+    /// Clamps a vector into the bounds.
+    pub fn clamp(&self, theta: &mut [f64]) {
+        for (t, b) in theta.iter_mut().zip(&self.bounds) {
+            *t = t.clamp(b.lo, b.hi);
+        }
+    }
+}
+
+/// An evaluation in the free-parameter space.
+#[derive(Debug, Clone)]
+pub struct FreeEval {
+    /// Log-likelihood.
+    pub loglik: f64,
+    /// Gradient (empty unless asked for).
+    pub gradient: DVector<f64>,
+    /// Expected complete-data information (empty unless asked for).
+    pub information: DMatrix<f64>,
+    /// Σ_j s_j s_j' over clusters (empty unless asked for).
+    pub meat: DMatrix<f64>,
+}
+
+/// A backend and its parameter map.
+pub struct Problem<'a> {
+    /// Evaluates the likelihood loop.
+    pub backend: &'a dyn Backend,
+    /// Free parameters to phi.
+    pub map: ParamMap,
+    /// Number of analysed rows (for the derivative criterion).
+    pub n_obs: f64,
+}
+
+impl Problem<'_> {
+    /// Number of free parameters.
+    pub fn n_free(&self) -> usize {
+        self.map.n_free
+    }
+
+    /// Evaluates at `theta`. Parameters outside the model's domain give
+    /// log-likelihood −∞ (not an error).
+    pub fn evaluate(&self, theta: &[f64], want: Want) -> Result<FreeEval, BackendError> {
+        let phi = self.map.phi(theta);
+        let ev = match self.backend.evaluate(&phi, want) {
+            Ok(ev) => ev,
+            Err(BackendError::Invalid(_)) => {
+                return Ok(FreeEval {
+                    loglik: f64::NEG_INFINITY,
+                    gradient: DVector::zeros(0),
+                    information: DMatrix::zeros(0, 0),
+                    meat: DMatrix::zeros(0, 0),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let nf = self.map.n_free;
+        let n_phi = phi.len();
+        let mut out = FreeEval {
+            loglik: ev.loglik,
+            gradient: DVector::zeros(0),
+            information: DMatrix::zeros(0, 0),
+            meat: DMatrix::zeros(0, 0),
+        };
+        if !ev.loglik.is_finite() {
+            out.loglik = f64::NEG_INFINITY;
+            return Ok(out);
+        }
+        if !ev.gradient.is_empty() {
+            let mut g = DVector::zeros(nf);
+            for (p, f) in self.map.free_of_phi.iter().enumerate() {
+                if let Some(i) = f {
+                    g[*i] += ev.gradient[p];
+                }
+            }
+            out.gradient = g;
+        }
+        let reduce = |m: &[f64]| {
+            let mut r = DMatrix::zeros(nf, nf);
+            for (a, fa) in self.map.free_of_phi.iter().enumerate() {
+                let Some(i) = fa else { continue };
+                for (b, fb) in self.map.free_of_phi.iter().enumerate() {
+                    if let Some(j) = fb {
+                        r[(*i, *j)] += m[a * n_phi + b];
+                    }
+                }
+            }
+            r
+        };
+        if !ev.information.is_empty() {
+            out.information = reduce(&ev.information);
+        }
+        if !ev.meat.is_empty() {
+            out.meat = reduce(&ev.meat);
+        }
+        Ok(out)
+    }
+}

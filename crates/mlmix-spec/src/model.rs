@@ -1,0 +1,436 @@
+//! The checked model: the one type the engine accepts. It is plain data
+//! (serde), so it can be written to and read from JSON.
+//!
+//! Indices: `var` fields index [`Model::variables`]; `cv` fields index
+//! [`Model::class_vars`]; classes are 0-based here (class `c#1` is 0). The last
+//! class of every class variable is the reference class of its multinomial
+//! logit: its intercept, slopes and class-on-class effects are 0 and have no
+//! [`Parameter`] entry.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A checked model, ready to be fitted to its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// TITLE text.
+    pub title: String,
+    /// The input file it came from.
+    pub input_file: PathBuf,
+    /// Where the data are and how to read them.
+    pub data: DataSpec,
+    /// The analysis variables, in USEVARIABLES order.
+    pub variables: Vec<Variable>,
+    /// IDVARIABLE, if any (a column of the data, not an analysis variable).
+    pub id_variable: Option<String>,
+    /// The latent class variables, in CLASSES order.
+    pub class_vars: Vec<ClassVar>,
+    /// Residual covariances between continuous dependent variables
+    /// (`y WITH z`), as pairs of variable indices with `a < b`.
+    pub covariances: Vec<(usize, usize)>,
+    /// Every parameter of the model, free or fixed, class by class.
+    pub parameters: Vec<Parameter>,
+    /// The free parameters, numbered from 1 in reports (TECH1 numbering);
+    /// each one stands for one or more [`Parameter`]s held equal.
+    pub free: Vec<FreeParameter>,
+    /// Estimation settings.
+    pub analysis: Analysis,
+    /// OUTPUT requests.
+    pub output: OutputSpec,
+    /// SAVEDATA requests.
+    pub savedata: Option<SaveData>,
+}
+
+/// How the data file is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// The data file, resolved against the input file's folder.
+    pub file: PathBuf,
+    /// The file name as written in the input.
+    pub file_as_written: String,
+    /// Column names (NAMES), or `None` when the first row of a CSV file
+    /// holds them.
+    pub names: Option<Vec<String>>,
+    /// Missing-value codes.
+    pub missing: MissingSpec,
+    /// LISTWISE = ON: drop rows with any missing analysis variable.
+    pub listwise: bool,
+}
+
+/// MISSING: which values mean "not observed".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MissingSpec {
+    /// A symbol (`.` or `*`) that marks a missing value anywhere.
+    pub symbol: Option<char>,
+    /// Codes that mean missing for every variable (`ALL(-99)`).
+    pub all: Vec<f64>,
+    /// Codes for particular variables (`u1-u5(9)`), by column name.
+    pub by_name: Vec<(String, Vec<f64>)>,
+}
+
+impl MissingSpec {
+    /// Is `value` a missing code for column `name`?
+    pub fn is_missing_code(&self, name: &str, value: f64) -> bool {
+        self.all.contains(&value)
+            || self
+                .by_name
+                .iter()
+                .any(|(n, codes)| n.eq_ignore_ascii_case(name) && codes.contains(&value))
+    }
+}
+
+/// One analysis variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variable {
+    /// Its name as written in NAMES.
+    pub name: String,
+    /// Dependent or covariate.
+    pub role: Role,
+}
+
+/// What a variable is in the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Role {
+    /// A dependent variable: a latent class indicator or an outcome.
+    Dependent(Dependent),
+    /// A covariate (only on the right of ON); its distribution is not modelled.
+    Covariate,
+}
+
+/// A dependent variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dependent {
+    /// Continuous or categorical.
+    pub scale: Scale,
+    /// The class variable whose classes its parameters vary over.
+    pub class_var: Option<usize>,
+    /// Covariates it is regressed on (`y ON x`), as variable indices.
+    pub covariates: Vec<usize>,
+}
+
+/// Measurement scale of a dependent variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Scale {
+    /// Normal given the classes and covariates.
+    Continuous,
+    /// Binary or ordered categorical: thresholds with a logit or probit link.
+    /// The category codes found in the data, sorted; category `k` in the
+    /// engine is `categories[k]` in the data.
+    Categorical {
+        /// The distinct values found in the data, ascending.
+        categories: Vec<f64>,
+    },
+}
+
+/// A latent class variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassVar {
+    /// Its name (CLASSES = c(2)).
+    pub name: String,
+    /// Number of classes.
+    pub classes: usize,
+    /// Covariates of its multinomial logit (`c ON x`), as variable indices.
+    pub covariates: Vec<usize>,
+    /// Earlier class variables it is regressed on (`c2 ON c1`), as class
+    /// variable indices, all smaller than its own.
+    pub parents: Vec<usize>,
+}
+
+/// What a parameter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ParamKind {
+    /// Threshold `index` (1-based, `u$1`) of a categorical variable:
+    /// P(u <= k-1 | class, x) = F(tau_k - x'beta).
+    Threshold {
+        /// The variable.
+        var: usize,
+        /// 1-based threshold number.
+        index: usize,
+    },
+    /// Mean, or intercept when it has covariates, of a continuous variable.
+    Mean {
+        /// The variable.
+        var: usize,
+    },
+    /// Regression slope of a dependent variable on a covariate.
+    Slope {
+        /// The dependent variable.
+        var: usize,
+        /// The covariate.
+        covariate: usize,
+    },
+    /// (Residual) variance of a continuous variable.
+    Variance {
+        /// The variable.
+        var: usize,
+    },
+    /// Residual covariance of two continuous variables (`a < b`).
+    Covariance {
+        /// First variable.
+        a: usize,
+        /// Second variable.
+        b: usize,
+    },
+    /// Logit intercept of class `class` of class variable `cv` (`[c#1]`).
+    ClassIntercept {
+        /// The class variable.
+        cv: usize,
+        /// The class (0-based; never the last).
+        class: usize,
+    },
+    /// Slope of the class logit on a covariate (`c#1 ON x`).
+    ClassSlope {
+        /// The class variable.
+        cv: usize,
+        /// The class (0-based; never the last).
+        class: usize,
+        /// The covariate.
+        covariate: usize,
+    },
+    /// Effect of class `parent_class` of an earlier class variable on the
+    /// logit of class `class` (`c2#1 ON c1#1`; eq 9's gamma).
+    ClassOnClass {
+        /// The class variable regressed.
+        cv: usize,
+        /// Its class (0-based; never the last).
+        class: usize,
+        /// The earlier class variable.
+        parent: usize,
+        /// Its class (0-based; never the last).
+        parent_class: usize,
+    },
+}
+
+/// Free, or fixed at a value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum ParamValue {
+    /// Estimated: the index into [`Model::free`].
+    Free(usize),
+    /// Held at this value.
+    Fixed(f64),
+}
+
+/// One parameter of the model in one class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameter {
+    /// What it is.
+    pub kind: ParamKind,
+    /// For measurement parameters, the class (0-based) of the dependent
+    /// variable's class variable; `None` for class-model parameters.
+    pub class: Option<usize>,
+    /// Free or fixed.
+    pub value: ParamValue,
+    /// A starting value given in the input (`*v`), if any.
+    pub start: Option<f64>,
+    /// Its label, if any.
+    pub label: Option<String>,
+}
+
+/// A free parameter: one number to estimate, shared by its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreeParameter {
+    /// A readable name (`U1$1, class 1`).
+    pub name: String,
+    /// The label that tied its members, if any.
+    pub label: Option<String>,
+    /// Indices into [`Model::parameters`].
+    pub members: Vec<usize>,
+}
+
+/// ESTIMATOR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Estimator {
+    /// Maximum likelihood, standard errors from the observed information.
+    Ml,
+    /// Maximum likelihood, sandwich (robust) standard errors.
+    Mlr,
+}
+
+/// LINK for categorical variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Link {
+    /// Logistic.
+    Logit,
+    /// Standard normal.
+    Probit,
+}
+
+/// ANALYSIS settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// ML or MLR.
+    pub estimator: Estimator,
+    /// Logit or probit.
+    pub link: Link,
+    /// Random starts in the initial stage (0: no random starts).
+    pub starts_initial: usize,
+    /// Starts completed in the final stage.
+    pub starts_final: usize,
+    /// Iterations per start in the initial stage.
+    pub stiterations: usize,
+    /// Seed of the random starts.
+    pub stseed: u64,
+    /// Scale of the random perturbations.
+    pub stscale: f64,
+    /// OPTSEED: run only the start with this seed.
+    pub optseed: Option<u64>,
+    /// Maximum number of EM iterations per start.
+    pub miterations: usize,
+    /// Maximum number of quasi-Newton iterations after EM.
+    pub qn_iterations: usize,
+    /// Convergence criterion on the derivatives of log L / N.
+    pub convergence: f64,
+    /// Convergence criterion on the absolute change in log L.
+    pub logcriterion: f64,
+    /// PROCESSORS, if given.
+    pub processors: Option<usize>,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Analysis {
+            estimator: Estimator::Mlr,
+            link: Link::Logit,
+            starts_initial: 20,
+            starts_final: 4,
+            stiterations: 10,
+            stseed: 0,
+            stscale: 5.0,
+            optseed: None,
+            miterations: 500,
+            qn_iterations: 1000,
+            convergence: 1e-6,
+            logcriterion: 1e-7,
+            processors: None,
+        }
+    }
+}
+
+/// OUTPUT requests that are supported.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// TECH1: parameter numbering and starting values.
+    pub tech1: bool,
+    /// SVALUES: the MODEL statements with the estimates as starting values.
+    pub svalues: bool,
+}
+
+/// SAVEDATA requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveData {
+    /// Where to write, resolved against the input file's folder.
+    pub file: PathBuf,
+    /// The file name as written in the input.
+    pub file_as_written: String,
+    /// SAVE = CPROBABILITIES.
+    pub cprobabilities: bool,
+    /// MISSFLAG: the code written for missing values.
+    pub missflag: String,
+}
+
+impl Model {
+    /// The dependent variable description of variable `var`, if it is one.
+    pub fn dependent(&self, var: usize) -> Option<&Dependent> {
+        match &self.variables[var].role {
+            Role::Dependent(d) => Some(d),
+            Role::Covariate => None,
+        }
+    }
+
+    /// Indices of the dependent variables.
+    pub fn dependents(&self) -> impl Iterator<Item = usize> + '_ {
+        self.variables
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| matches!(v.role, Role::Dependent(_)))
+            .map(|(i, _)| i)
+    }
+
+    /// Indices of the covariates.
+    pub fn covariates(&self) -> impl Iterator<Item = usize> + '_ {
+        self.variables
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| matches!(v.role, Role::Covariate))
+            .map(|(i, _)| i)
+    }
+
+    /// Number of categories of a categorical dependent, or `None`.
+    pub fn n_categories(&self, var: usize) -> Option<usize> {
+        match self.dependent(var).map(|d| &d.scale) {
+            Some(Scale::Categorical { categories }) => Some(categories.len()),
+            _ => None,
+        }
+    }
+
+    /// Total number of class combinations (product of class counts).
+    pub fn n_class_combinations(&self) -> usize {
+        self.class_vars.iter().map(|c| c.classes).product()
+    }
+
+    /// A short readable name of a parameter, in Mplus's notation
+    /// (`[U1$1]`, `Y ON X`, `C#1 ON X`).
+    pub fn param_name(&self, kind: &ParamKind) -> String {
+        let v = |i: usize| self.variables[i].name.to_ascii_uppercase();
+        let c = |i: usize| self.class_vars[i].name.to_ascii_uppercase();
+        match *kind {
+            ParamKind::Threshold { var, index } => format!("{}${}", v(var), index),
+            ParamKind::Mean { var } => v(var),
+            ParamKind::Slope { var, covariate } => format!("{} ON {}", v(var), v(covariate)),
+            ParamKind::Variance { var } => v(var),
+            ParamKind::Covariance { a, b } => format!("{} WITH {}", v(a), v(b)),
+            ParamKind::ClassIntercept { cv, class } => format!("{}#{}", c(cv), class + 1),
+            ParamKind::ClassSlope {
+                cv,
+                class,
+                covariate,
+            } => format!("{}#{} ON {}", c(cv), class + 1, v(covariate)),
+            ParamKind::ClassOnClass {
+                cv,
+                class,
+                parent,
+                parent_class,
+            } => format!(
+                "{}#{} ON {}#{}",
+                c(cv),
+                class + 1,
+                c(parent),
+                parent_class + 1
+            ),
+        }
+    }
+
+    /// A full readable name: the short name with its class.
+    pub fn param_full_name(&self, p: &Parameter) -> String {
+        let base = match p.kind {
+            ParamKind::Threshold { .. } | ParamKind::Mean { .. } => {
+                format!("[{}]", self.param_name(&p.kind))
+            }
+            ParamKind::ClassIntercept { .. } => format!("[{}]", self.param_name(&p.kind)),
+            ParamKind::Variance { .. } => format!("{} (variance)", self.param_name(&p.kind)),
+            _ => self.param_name(&p.kind),
+        };
+        match (p.class, self.param_class_var(&p.kind)) {
+            (Some(k), Some(cv)) => format!(
+                "{base} in class {}#{}",
+                self.class_vars[cv].name.to_ascii_uppercase(),
+                k + 1
+            ),
+            _ => base,
+        }
+    }
+
+    /// The class variable a measurement parameter's class refers to.
+    pub fn param_class_var(&self, kind: &ParamKind) -> Option<usize> {
+        let var = match *kind {
+            ParamKind::Threshold { var, .. }
+            | ParamKind::Mean { var }
+            | ParamKind::Slope { var, .. }
+            | ParamKind::Variance { var }
+            | ParamKind::Covariance { a: var, .. } => var,
+            _ => return None,
+        };
+        self.dependent(var).and_then(|d| d.class_var)
+    }
+}

@@ -1,0 +1,677 @@
+//! Fitting a checked model: the engine data and plan, the backend, random
+//! starts, the best solution's standard errors, and the derived results.
+
+use std::sync::Arc;
+
+use mlmix_integrate::{Backend, BackendChoice, BackendError, CpuBackend, Want};
+use mlmix_kernels::{EngineData, Plan, PlanError, link};
+use mlmix_optim::{
+    Observer, Problem, SeError, Settings, StartPoint, covariance, observed_information, run_starts,
+};
+use mlmix_spec::{Estimator, Link, Loaded, Model, ParamKind, ParamValue, Scale};
+use nalgebra::DMatrix;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::results::*;
+use crate::starts::{StartBuilder, param_map, start_seed};
+
+/// Options of a fit that are not in the input file.
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions {
+    /// Overrides STSEED.
+    pub seed: Option<u64>,
+    /// Which backend.
+    pub backend: BackendChoice,
+    /// Do not merge identical rows (for testing the engine on raw rows).
+    pub no_collapse: bool,
+}
+
+/// Why a fit failed (a fit that did not converge is not a failure: it is
+/// said in the result).
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    /// The model cannot be compiled.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// No start gave a finite log-likelihood.
+    #[error("no starting values gave a finite log-likelihood: {0}")]
+    NoSolution(String),
+}
+
+/// Builds the backend for a choice. Only the CPU exists for now; `Auto`
+/// resolves to it.
+pub fn make_backend(
+    choice: BackendChoice,
+    plan: Arc<Plan>,
+    data: Arc<EngineData>,
+) -> Result<Box<dyn Backend>, BackendError> {
+    match choice {
+        BackendChoice::Auto | BackendChoice::Cpu => {
+            Ok(Box::new(CpuBackend::new(plan, data, None)?))
+        }
+    }
+}
+
+/// Fits a loaded model. Runs in the caller's rayon pool.
+pub fn fit(
+    loaded: &Loaded,
+    options: &FitOptions,
+    observer: &dyn Observer,
+) -> Result<Fit, FitError> {
+    let model = &loaded.model;
+    let ds = &loaded.data;
+    let engine_data = Arc::new(EngineData::single_level(ds, !options.no_collapse));
+    let plan = Arc::new(Plan::compile(model, &engine_data)?);
+    let backend = make_backend(options.backend, plan.clone(), engine_data.clone())?;
+    let map = param_map(model, ds);
+    let n_obs = ds.n_rows();
+    let problem = Problem {
+        backend: backend.as_ref(),
+        map: map.clone(),
+        n_obs: n_obs as f64,
+    };
+    let a = &model.analysis;
+    let settings = Settings {
+        em_iterations: a.miterations,
+        qn_iterations: a.qn_iterations,
+        convergence: a.convergence,
+        logcriterion: a.logcriterion,
+    };
+    let builder = StartBuilder::new(model, ds, &plan, &map);
+    let seed = options.seed.unwrap_or(a.stseed);
+    let unperturbed = builder.unperturbed();
+    let (points, n_final, stiter) = if let Some(s) = a.optseed {
+        (
+            vec![StartPoint {
+                number: 1,
+                seed: s,
+                theta: builder.perturbed(s, a.stscale),
+            }],
+            1,
+            0,
+        )
+    } else if a.starts_initial == 0 || model.n_class_combinations() == 1 {
+        (
+            vec![StartPoint {
+                number: 0,
+                seed: 0,
+                theta: unperturbed.clone(),
+            }],
+            1,
+            0,
+        )
+    } else {
+        let pts = (1..=a.starts_initial)
+            .map(|r| {
+                let s = start_seed(seed, r);
+                StartPoint {
+                    number: r,
+                    seed: s,
+                    theta: builder.perturbed(s, a.stscale),
+                }
+            })
+            .collect();
+        (pts, a.starts_final, a.stiterations)
+    };
+    let outcome = run_starts(&problem, points, n_final, stiter, &settings, observer)?;
+    let best = outcome.best_solution().clone();
+    if !best.loglik.is_finite() {
+        return Err(FitError::NoSolution(
+            "check the starting values given with *".into(),
+        ));
+    }
+    let mut warnings = Vec::new();
+
+    // final evaluation at the best solution
+    let want = Want {
+        gradient: true,
+        information: false,
+        meat: model.analysis.estimator == Estimator::Mlr,
+        posteriors: true,
+    };
+    let final_eval = backend.evaluate(&map.phi(&best.theta), want)?;
+    let free_idx: Vec<usize> = (0..map.n_free)
+        .filter(|i| !best.at_bound.contains(i))
+        .collect();
+    let condition_number;
+    let mut scaling = None;
+    let (cov, se_text) = {
+        let info = observed_information(&problem, &best.theta, &free_idx, observer)?;
+        let meat = if model.analysis.estimator == Estimator::Mlr {
+            let fe = problem.evaluate(
+                &best.theta,
+                Want {
+                    meat: true,
+                    ..Want::LL
+                },
+            )?;
+            Some(fe.meat)
+        } else {
+            None
+        };
+        match covariance(map.n_free, &free_idx, &info, meat.as_ref()) {
+            Ok(c) => {
+                condition_number = Some(c.condition);
+                if model.analysis.estimator == Estimator::Mlr {
+                    scaling = Some(c.scaling);
+                }
+                let text = match model.analysis.estimator {
+                    Estimator::Mlr => {
+                        "MLR: sandwich of the observed information and the outer products of the scores"
+                    }
+                    Estimator::Ml => "ML: inverse of the observed information",
+                };
+                (Some(c.cov), text.to_string())
+            }
+            Err(SeError::NotIdentified { param, condition }) => {
+                condition_number = Some(condition);
+                let msg = format!(
+                    "the standard errors could not be computed: the information matrix is singular (condition number {condition:.3e}); the model may not be identified; problem involving parameter {} ({})",
+                    param + 1,
+                    model.free[param].name
+                );
+                warnings.push(msg.clone());
+                (None, msg)
+            }
+            Err(SeError::Backend(e)) => return Err(e.into()),
+        }
+    };
+
+    // posteriors per analysed row
+    let nc = plan.n_combos;
+    let posteriors: Vec<Vec<f64>> = engine_data
+        .engine_row
+        .iter()
+        .map(|&e| final_eval.posteriors[e * nc..(e + 1) * nc].to_vec())
+        .collect();
+    let n = n_obs as f64;
+    let p = map.n_free as f64;
+    let ll = best.loglik;
+    let entropy = (nc > 1).then(|| {
+        let h: f64 = posteriors
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .filter(|&&x| x > 0.0)
+                    .map(|x| -x * x.ln())
+                    .sum::<f64>()
+            })
+            .sum();
+        1.0 - h / (n * (nc as f64).ln())
+    });
+
+    let se_of = |f: usize| -> Option<f64> {
+        cov.as_ref().and_then(|c| {
+            let v = c[(f, f)];
+            (v.is_finite() && v >= 0.0).then(|| v.sqrt())
+        })
+    };
+    let normal = Normal::standard();
+    let parameters = parameter_rows(
+        model,
+        &map.phi(&best.theta),
+        &best.at_bound,
+        &se_of,
+        &normal,
+    );
+    let free: Vec<FreeEstimate> = model
+        .free
+        .iter()
+        .enumerate()
+        .map(|(f, fp)| FreeEstimate {
+            number: f + 1,
+            name: fp.name.clone(),
+            start: unperturbed[f],
+            estimate: best.theta[f],
+            se: se_of(f),
+        })
+        .collect();
+
+    // class counts
+    let (class_proportions, class_patterns) = class_counts(model, &plan, &posteriors);
+    for c in &class_proportions {
+        if c.count < 1e-3 * n.max(1.0) && c.count < 1.0 {
+            warnings.push(format!(
+                "class {} of {} is (nearly) empty: {:.3} rows",
+                c.class, c.variable, c.count
+            ));
+        }
+    }
+    let phi = map.phi(&best.theta);
+    let probabilities = category_probabilities(model, &phi, cov.as_ref());
+    let transitions = transition_tables(model, &phi);
+
+    // starts summary and warnings
+    let ranked = outcome.ranked();
+    let final_logliks: Vec<StartResult> = ranked
+        .iter()
+        .map(|r| {
+            let s = r.solution.as_ref().expect("ranked records have solutions");
+            StartResult {
+                start: r.number,
+                seed: r.seed,
+                initial_loglikelihood: r.initial_loglik,
+                loglikelihood: s.loglik,
+                converged: s.converged(),
+            }
+        })
+        .collect();
+    let multi = final_logliks.len() > 1;
+    let best_replicated = outcome.best_count >= 2;
+    if multi && !best_replicated {
+        warnings.push(format!(
+            "the best log-likelihood ({ll:.3}) was not replicated: increase the number of random starts (STARTS) to make sure it is the global maximum"
+        ));
+    }
+    let failed = final_logliks.iter().filter(|s| !s.converged).count();
+    if failed > 0 && multi {
+        warnings.push(format!("{failed} final-stage start(s) did not converge"));
+    }
+    if !best.converged() {
+        warnings.push(format!(
+            "the model estimation did not converge ({}); the results are not trustworthy",
+            match best.termination {
+                Termination::MaxIterations => "the iteration limit was reached: raise MITERATIONS".to_string(),
+                Termination::LineSearchFailed => format!(
+                    "no further increase of the log-likelihood was found, largest scaled derivative {:.2e}",
+                    best.max_gradient
+                ),
+                Termination::InvalidStart => "invalid starting values".to_string(),
+                Termination::Converged => String::new(),
+            }
+        ));
+    }
+    if !best.at_bound.is_empty() {
+        let names: Vec<String> = best
+            .at_bound
+            .iter()
+            .map(|&f| format!("{} ({})", f + 1, model.free[f].name))
+            .collect();
+        warnings.push(format!(
+            "one or more parameters approached extreme values and were fixed at their bound (logits at +/-{}; variances at a small positive value) to stabilise the estimation: {}",
+            crate::starts::LOGIT_BOUND,
+            names.join(", ")
+        ));
+    }
+    let _ = &final_eval.gradient;
+
+    Ok(Fit {
+        title: model.title.clone(),
+        input_file: model.input_file.display().to_string(),
+        data_file: model.data.file.display().to_string(),
+        backend: backend.describe(),
+        estimator: match model.analysis.estimator {
+            Estimator::Ml => "ML",
+            Estimator::Mlr => "MLR",
+        }
+        .to_string(),
+        link: match model.analysis.link {
+            Link::Logit => "LOGIT",
+            Link::Probit => "PROBIT",
+        }
+        .to_string(),
+        observations: n_obs,
+        rows_read: ds.rows_read,
+        distinct_rows: engine_data.n_rows(),
+        free_parameters: map.n_free,
+        loglikelihood: ll,
+        scaling_correction: scaling,
+        aic: -2.0 * ll + 2.0 * p,
+        bic: -2.0 * ll + p * n.ln(),
+        abic: -2.0 * ll + p * ((n + 2.0) / 24.0).ln(),
+        entropy,
+        converged: best.converged(),
+        termination: best.termination.clone(),
+        iterations: Iterations {
+            em: best.em_iterations,
+            quasi_newton: best.qn_iterations,
+        },
+        starts: StartsSummary {
+            initial: if a.optseed.is_some() {
+                1
+            } else {
+                a.starts_initial
+            },
+            final_stage: if a.optseed.is_some() {
+                1
+            } else {
+                a.starts_final
+            },
+            stiterations: a.stiterations,
+            seed,
+            final_logliks,
+            best_replicated,
+            best_count: outcome.best_count,
+        },
+        standard_errors: se_text,
+        condition_number,
+        class_proportions,
+        class_patterns,
+        parameters,
+        probabilities,
+        transitions,
+        warnings,
+        input_warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
+        posteriors,
+        n_combos: nc,
+        free,
+    })
+}
+
+fn section_of(model: &Model, kind: &ParamKind) -> String {
+    match *kind {
+        ParamKind::Threshold { .. } => "Thresholds".into(),
+        ParamKind::Mean { var } => {
+            if model
+                .dependent(var)
+                .is_some_and(|d| !d.covariates.is_empty())
+            {
+                "Intercepts".into()
+            } else {
+                "Means".into()
+            }
+        }
+        ParamKind::Variance { var } => {
+            if model
+                .dependent(var)
+                .is_some_and(|d| !d.covariates.is_empty())
+            {
+                "Residual Variances".into()
+            } else {
+                "Variances".into()
+            }
+        }
+        ParamKind::Covariance { a, .. } => {
+            format!("{} WITH", model.variables[a].name.to_ascii_uppercase())
+        }
+        ParamKind::Slope { var, .. } => {
+            format!("{} ON", model.variables[var].name.to_ascii_uppercase())
+        }
+        ParamKind::ClassIntercept { .. } => "Means".into(),
+        ParamKind::ClassSlope { cv, class, .. } => format!(
+            "{}#{} ON",
+            model.class_vars[cv].name.to_ascii_uppercase(),
+            class + 1
+        ),
+        ParamKind::ClassOnClass { cv, class, .. } => format!(
+            "{}#{} ON",
+            model.class_vars[cv].name.to_ascii_uppercase(),
+            class + 1
+        ),
+    }
+}
+
+fn short_name(model: &Model, kind: &ParamKind) -> String {
+    let v = |i: usize| model.variables[i].name.to_ascii_uppercase();
+    match *kind {
+        ParamKind::Covariance { b, .. } => v(b),
+        ParamKind::Slope { covariate, .. } => v(covariate),
+        ParamKind::ClassSlope { covariate, .. } => v(covariate),
+        ParamKind::ClassOnClass {
+            parent,
+            parent_class,
+            ..
+        } => format!(
+            "{}#{}",
+            model.class_vars[parent].name.to_ascii_uppercase(),
+            parent_class + 1
+        ),
+        _ => model.param_name(kind),
+    }
+}
+
+fn parameter_rows(
+    model: &Model,
+    phi: &[f64],
+    at_bound: &[usize],
+    se_of: &dyn Fn(usize) -> Option<f64>,
+    normal: &Normal,
+) -> Vec<ParameterEstimate> {
+    model
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (number, fixed, bound, se) = match p.value {
+                ParamValue::Free(f) => {
+                    let b = at_bound.contains(&f);
+                    (Some(f + 1), false, b, if b { None } else { se_of(f) })
+                }
+                ParamValue::Fixed(_) => (None, true, false, None),
+            };
+            let est = phi[i];
+            let est_se = se.filter(|s| *s > 0.0).map(|s| est / s);
+            let p_value = est_se.map(|z| 2.0 * (1.0 - normal.cdf(z.abs())));
+            let class = match (p.class, model.param_class_var(&p.kind)) {
+                (Some(k), Some(cv)) => Some(format!(
+                    "{}#{}",
+                    model.class_vars[cv].name.to_ascii_uppercase(),
+                    k + 1
+                )),
+                _ => None,
+            };
+            ParameterEstimate {
+                number,
+                section: section_of(model, &p.kind),
+                name: short_name(model, &p.kind),
+                class,
+                estimate: est,
+                se,
+                est_se,
+                p_value,
+                fixed,
+                at_bound: bound,
+                label: p.label.clone(),
+            }
+        })
+        .collect()
+}
+
+fn class_counts(
+    model: &Model,
+    plan: &Plan,
+    posteriors: &[Vec<f64>],
+) -> (Vec<ClassProportion>, Vec<ClassPattern>) {
+    let n = posteriors.len() as f64;
+    let nc = plan.n_combos;
+    let mut combo_count = vec![0.0; nc];
+    let mut combo_ml = vec![0.0; nc];
+    let mut var_ml: Vec<Vec<f64>> = plan.class_sizes.iter().map(|&k| vec![0.0; k]).collect();
+    for row in posteriors {
+        let mut best = 0;
+        for k in 0..nc {
+            combo_count[k] += row[k];
+            if row[k] > row[best] {
+                best = k;
+            }
+        }
+        combo_ml[best] += 1.0;
+        for (m, sizes) in plan.class_sizes.iter().enumerate() {
+            let mut marg = vec![0.0; *sizes];
+            for k in 0..nc {
+                marg[plan.class_of(k, m)] += row[k];
+            }
+            let mut b = 0;
+            for c in 0..*sizes {
+                if marg[c] > marg[b] {
+                    b = c;
+                }
+            }
+            var_ml[m][b] += 1.0;
+        }
+    }
+    let mut props = Vec::new();
+    for (m, (cv, ml)) in model.class_vars.iter().zip(&var_ml).enumerate() {
+        for (c, &ml_count) in ml.iter().enumerate() {
+            let count: f64 = (0..nc)
+                .filter(|&k| plan.class_of(k, m) == c)
+                .map(|k| combo_count[k])
+                .sum();
+            props.push(ClassProportion {
+                variable: cv.name.to_ascii_uppercase(),
+                class: c + 1,
+                count,
+                proportion: count / n,
+                most_likely_count: ml_count,
+                most_likely_proportion: ml_count / n,
+            });
+        }
+    }
+    let patterns = if model.class_vars.len() > 1 {
+        (0..nc)
+            .map(|k| ClassPattern {
+                classes: (0..model.class_vars.len())
+                    .map(|m| plan.class_of(k, m) + 1)
+                    .collect(),
+                count: combo_count[k],
+                proportion: combo_count[k] / n,
+                most_likely_count: combo_ml[k],
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (props, patterns)
+}
+
+/// P(u = c | class) for categorical dependents without covariates, with
+/// delta-method standard errors.
+fn category_probabilities(
+    model: &Model,
+    phi: &[f64],
+    cov: Option<&DMatrix<f64>>,
+) -> Vec<CategoryProbability> {
+    let lk = model.analysis.link;
+    let mut out = Vec::new();
+    for v in model.dependents() {
+        let Some(dep) = model.dependent(v) else {
+            continue;
+        };
+        let Scale::Categorical { categories } = &dep.scale else {
+            continue;
+        };
+        if !dep.covariates.is_empty() {
+            continue;
+        }
+        let ncat = categories.len();
+        let cv = dep.class_var;
+        let kmax = cv.map_or(1, |c| model.class_vars[c].classes);
+        for k in 0..kmax {
+            let class = cv.map(|_| k);
+            // thresholds and their free indices
+            let mut tau = vec![0.0; ncat - 1];
+            let mut fidx: Vec<Option<usize>> = vec![None; ncat - 1];
+            for (i, p) in model.parameters.iter().enumerate() {
+                if let ParamKind::Threshold { var, index } = p.kind
+                    && var == v
+                    && p.class == class
+                {
+                    tau[index - 1] = phi[i];
+                    if let ParamValue::Free(f) = p.value {
+                        fidx[index - 1] = Some(f);
+                    }
+                }
+            }
+            for c in 0..ncat {
+                let lower = (c > 0).then(|| tau[c - 1]);
+                let upper = (c + 1 < ncat).then(|| tau[c]);
+                let prob = link::category_prob(lk, lower, upper);
+                // dP/dtau: f(upper) for tau_c, -f(lower) for tau_{c-1}
+                let mut grad: Vec<(Option<usize>, f64)> = Vec::new();
+                if let Some(u) = upper {
+                    grad.push((fidx[c], link::pdf(lk, u)));
+                }
+                if let Some(l) = lower {
+                    grad.push((fidx[c - 1], -link::pdf(lk, l)));
+                }
+                let se = cov.and_then(|cm| {
+                    let mut var = 0.0;
+                    for &(fa, ga) in &grad {
+                        for &(fb, gb) in &grad {
+                            if let (Some(a), Some(b)) = (fa, fb) {
+                                var += ga * gb * cm[(a, b)];
+                            }
+                        }
+                    }
+                    (var.is_finite() && var >= 0.0).then(|| var.sqrt())
+                });
+                out.push(CategoryProbability {
+                    variable: model.variables[v].name.to_ascii_uppercase(),
+                    class: cv.map_or_else(String::new, |c| {
+                        format!(
+                            "{}#{}",
+                            model.class_vars[c].name.to_ascii_uppercase(),
+                            k + 1
+                        )
+                    }),
+                    category: c + 1,
+                    value: categories[c],
+                    probability: prob,
+                    se,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn transition_tables(model: &Model, phi: &[f64]) -> Vec<TransitionTable> {
+    let mut out = Vec::new();
+    for (cv, c) in model.class_vars.iter().enumerate() {
+        if c.parents.is_empty() {
+            continue;
+        }
+        let psizes: Vec<usize> = c
+            .parents
+            .iter()
+            .map(|&p| model.class_vars[p].classes)
+            .collect();
+        let n_sets: usize = psizes.iter().product();
+        let mut rows = Vec::new();
+        for set in 0..n_sets {
+            let mut rem = set;
+            let mut pcls = vec![0; psizes.len()];
+            for i in (0..psizes.len()).rev() {
+                pcls[i] = rem % psizes[i];
+                rem /= psizes[i];
+            }
+            let mut eta = vec![0.0; c.classes];
+            for (i, p) in model.parameters.iter().enumerate() {
+                match p.kind {
+                    ParamKind::ClassIntercept { cv: x, class } if x == cv => eta[class] += phi[i],
+                    ParamKind::ClassOnClass {
+                        cv: x,
+                        class,
+                        parent,
+                        parent_class,
+                    } if x == cv => {
+                        let pi = c.parents.iter().position(|&q| q == parent).unwrap_or(0);
+                        if pcls[pi] == parent_class {
+                            eta[class] += phi[i];
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let lse = mlmix_kernels::eval::log_sum_exp(&eta);
+            rows.push(TransitionRow {
+                from: pcls.iter().map(|x| x + 1).collect(),
+                probabilities: eta.iter().map(|e| (e - lse).exp()).collect(),
+            });
+        }
+        out.push(TransitionTable {
+            variable: c.name.to_ascii_uppercase(),
+            given: c
+                .parents
+                .iter()
+                .map(|&p| model.class_vars[p].name.to_ascii_uppercase())
+                .collect(),
+            rows,
+            at_zero_covariates: !c.covariates.is_empty(),
+        });
+    }
+    out
+}

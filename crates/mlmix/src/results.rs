@@ -1,0 +1,235 @@
+//! The fitted result: one type carrying the estimates, the fit information,
+//! every completed start, and what the report and the JSON document show.
+
+use serde::Serialize;
+
+pub use mlmix_optim::Termination;
+
+/// A fitted model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    /// TITLE.
+    pub title: String,
+    /// The input file.
+    pub input_file: String,
+    /// The data file.
+    pub data_file: String,
+    /// The backend that ran the loop.
+    pub backend: String,
+    /// "ML" or "MLR".
+    pub estimator: String,
+    /// "LOGIT" or "PROBIT".
+    pub link: String,
+    /// Rows analysed.
+    pub observations: usize,
+    /// Rows read from the data file.
+    pub rows_read: usize,
+    /// Distinct rows (response patterns) the engine evaluated.
+    pub distinct_rows: usize,
+    /// Number of free parameters.
+    pub free_parameters: usize,
+    /// The maximised log-likelihood (H0 value), all constants included.
+    pub loglikelihood: f64,
+    /// MLR scaling correction factor for likelihood-ratio tests.
+    pub scaling_correction: Option<f64>,
+    /// Akaike information criterion, −2 log L + 2p.
+    pub aic: f64,
+    /// Bayesian information criterion, −2 log L + p ln n.
+    pub bic: f64,
+    /// Sample-size adjusted BIC, −2 log L + p ln((n + 2)/24).
+    pub abic: f64,
+    /// Relative entropy of the classification (none with one class).
+    pub entropy: Option<f64>,
+    /// Did the best solution converge?
+    pub converged: bool,
+    /// Why the best solution's optimisation stopped.
+    pub termination: Termination,
+    /// EM and quasi-Newton iterations of the best solution.
+    pub iterations: Iterations,
+    /// The random starts.
+    pub starts: StartsSummary,
+    /// How the standard errors were computed, or why they were not.
+    pub standard_errors: String,
+    /// Smallest over largest eigenvalue of the scaled information matrix.
+    pub condition_number: Option<f64>,
+    /// Class counts and proportions for each class variable.
+    pub class_proportions: Vec<ClassProportion>,
+    /// Counts of the class patterns (several class variables only).
+    pub class_patterns: Vec<ClassPattern>,
+    /// Every model parameter, class by class.
+    pub parameters: Vec<ParameterEstimate>,
+    /// Category probabilities of categorical indicators, class by class.
+    pub probabilities: Vec<CategoryProbability>,
+    /// Transition probabilities of class variables regressed on earlier ones.
+    pub transitions: Vec<TransitionTable>,
+    /// Warnings about the fit.
+    pub warnings: Vec<String>,
+    /// Input warnings (ignored requests, excluded rows).
+    pub input_warnings: Vec<String>,
+    /// Per analysed row: posterior probability of each class combination.
+    #[serde(skip)]
+    pub posteriors: Vec<Vec<f64>>,
+    /// Number of class combinations.
+    #[serde(skip)]
+    pub n_combos: usize,
+    /// Free parameters: name, start, estimate, se (for TECH1).
+    #[serde(skip)]
+    pub free: Vec<FreeEstimate>,
+}
+
+/// Iteration counts.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Iterations {
+    /// EM iterations.
+    pub em: usize,
+    /// Quasi-Newton iterations.
+    pub quasi_newton: usize,
+}
+
+/// The random starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartsSummary {
+    /// Initial-stage starts (0: the unperturbed starting values only).
+    pub initial: usize,
+    /// Final-stage starts.
+    pub final_stage: usize,
+    /// EM iterations per initial-stage start.
+    pub stiterations: usize,
+    /// STSEED (or the --seed override).
+    pub seed: u64,
+    /// Final-stage results, best first.
+    pub final_logliks: Vec<StartResult>,
+    /// Was the best log-likelihood reached by more than one start?
+    pub best_replicated: bool,
+    /// How many final-stage starts reached it.
+    pub best_count: usize,
+}
+
+/// One final-stage start.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartResult {
+    /// Start number.
+    pub start: usize,
+    /// Its seed (OPTSEED reruns it).
+    pub seed: u64,
+    /// Log-likelihood after the initial stage.
+    pub initial_loglikelihood: f64,
+    /// Final log-likelihood.
+    pub loglikelihood: f64,
+    /// Did it converge?
+    pub converged: bool,
+}
+
+/// Class count and proportion.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassProportion {
+    /// Class variable.
+    pub variable: String,
+    /// Class (1-based).
+    pub class: usize,
+    /// Sum of posterior probabilities (equal, at the ML estimates, to the
+    /// count implied by the estimated model).
+    pub count: f64,
+    /// `count / n`.
+    pub proportion: f64,
+    /// Rows whose most likely class this is.
+    pub most_likely_count: f64,
+    /// `most_likely_count / n`.
+    pub most_likely_proportion: f64,
+}
+
+/// A class pattern (one class of each class variable).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassPattern {
+    /// The classes, 1-based, in CLASSES order.
+    pub classes: Vec<usize>,
+    /// Sum of posterior probabilities.
+    pub count: f64,
+    /// `count / n`.
+    pub proportion: f64,
+    /// Rows whose most likely pattern this is.
+    pub most_likely_count: f64,
+}
+
+/// One parameter of the model in one class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParameterEstimate {
+    /// Free parameter number (TECH1 numbering), `None` if fixed.
+    pub number: Option<usize>,
+    /// Group heading as in Mplus output ("Thresholds", "Means", ...).
+    pub section: String,
+    /// The parameter in Mplus notation (`U1$1`, `Y ON X`, `C#1`).
+    pub name: String,
+    /// `C#1` for class-specific rows, `None` for class-model parameters.
+    pub class: Option<String>,
+    /// Estimate.
+    pub estimate: f64,
+    /// Standard error (`None` if fixed or not computed).
+    pub se: Option<f64>,
+    /// Estimate / SE.
+    pub est_se: Option<f64>,
+    /// Two-tailed p-value.
+    pub p_value: Option<f64>,
+    /// Fixed in the model (`@v`)?
+    pub fixed: bool,
+    /// Held at a bound during estimation (reported as fixed)?
+    pub at_bound: bool,
+    /// Label, if any.
+    pub label: Option<String>,
+}
+
+/// P(category) of a categorical indicator in a class.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryProbability {
+    /// Variable.
+    pub variable: String,
+    /// Class, `C#1`.
+    pub class: String,
+    /// Category number (1-based, as in Mplus output).
+    pub category: usize,
+    /// The data value of that category.
+    pub value: f64,
+    /// Probability.
+    pub probability: f64,
+    /// Delta-method standard error.
+    pub se: Option<f64>,
+}
+
+/// P(class | earlier classes) for a class variable with parents.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionTable {
+    /// The class variable.
+    pub variable: String,
+    /// Its parents.
+    pub given: Vec<String>,
+    /// One row per parent pattern: the parents' classes (1-based) and the
+    /// probabilities of each class.
+    pub rows: Vec<TransitionRow>,
+    /// True when the class variable has covariates (probabilities are at
+    /// covariate values 0).
+    pub at_zero_covariates: bool,
+}
+
+/// One row of a transition table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionRow {
+    /// Parents' classes, 1-based.
+    pub from: Vec<usize>,
+    /// Probability of each class.
+    pub probabilities: Vec<f64>,
+}
+
+/// A free parameter with its start and estimate.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeEstimate {
+    /// TECH1 number (1-based).
+    pub number: usize,
+    /// Name.
+    pub name: String,
+    /// Starting value (unperturbed).
+    pub start: f64,
+    /// Estimate.
+    pub estimate: f64,
+    /// Standard error.
+    pub se: Option<f64>,
+}

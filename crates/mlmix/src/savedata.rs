@@ -1,0 +1,103 @@
+//! SAVEDATA: posterior class probabilities and the most likely class of
+//! every analysed row, in free format, as Mplus writes them: the analysis
+//! variables (with their values in the data), the id variable, then for each
+//! class variable its posterior probabilities (CPROB) and most likely class.
+
+use std::io::Write;
+
+use mlmix_spec::{Dataset, Model, Role, Scale};
+
+use crate::results::Fit;
+
+/// The names of the saved columns, in order.
+pub fn columns(model: &Model) -> Vec<String> {
+    let mut c: Vec<String> = model
+        .variables
+        .iter()
+        .map(|v| v.name.to_ascii_uppercase())
+        .collect();
+    if let Some(id) = &model.id_variable {
+        c.push(id.to_ascii_uppercase());
+    }
+    let multi = model.class_vars.len() > 1;
+    for cv in &model.class_vars {
+        for k in 1..=cv.classes {
+            if multi {
+                c.push(format!("CPROB_{}_{}", cv.name.to_ascii_uppercase(), k));
+            } else {
+                c.push(format!("CPROB{k}"));
+            }
+        }
+    }
+    for cv in &model.class_vars {
+        c.push(cv.name.to_ascii_uppercase());
+    }
+    c
+}
+
+fn fmt(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Writes the saved data to any writer.
+pub fn write(model: &Model, data: &Dataset, fit: &Fit, mut w: impl Write) -> std::io::Result<()> {
+    let missflag = model
+        .savedata
+        .as_ref()
+        .map_or_else(|| "*".to_string(), |s| s.missflag.clone());
+    let sizes: Vec<usize> = model.class_vars.iter().map(|c| c.classes).collect();
+    let class_of = |combo: usize, m: usize| {
+        let stride: usize = sizes[m + 1..].iter().product();
+        (combo / stride) % sizes[m]
+    };
+    let mut line = String::new();
+    for r in 0..data.n_rows() {
+        line.clear();
+        let mut fields: Vec<String> = Vec::new();
+        for (v, var) in model.variables.iter().enumerate() {
+            let x = data.columns[v][r];
+            if x.is_nan() {
+                fields.push(missflag.clone());
+                continue;
+            }
+            let value = match &var.role {
+                Role::Dependent(d) => match &d.scale {
+                    Scale::Categorical { categories } => categories[x as usize],
+                    Scale::Continuous => x,
+                },
+                Role::Covariate => x,
+            };
+            fields.push(fmt(value));
+        }
+        if let Some(ids) = &data.ids {
+            fields.push(ids[r].clone());
+        }
+        let post = &fit.posteriors[r];
+        let mut most = Vec::new();
+        for (m, &k) in sizes.iter().enumerate() {
+            let mut marg = vec![0.0; k];
+            for (combo, p) in post.iter().enumerate() {
+                marg[class_of(combo, m)] += p;
+            }
+            let mut best = 0;
+            for c in 0..k {
+                fields.push(format!("{:.6}", marg[c]));
+                if marg[c] > marg[best] {
+                    best = c;
+                }
+            }
+            most.push(best + 1);
+        }
+        for b in most {
+            fields.push(b.to_string());
+        }
+        writeln!(w, "{}", fields.join(" "))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Starting values, bounds, and the random perturbations of random starts.
+//!
+//! Default starting values come from the data, as Mplus's do:
+//! thresholds from the sample cumulative proportions (on the logit or probit
+//! scale), means and variances from the sample moments, slopes, covariances
+//! and class logits 0. Without random starts (STARTS = 0) the classes are
+//! separated by fixed offsets: thresholds (K−1)/2 − k logits apart, means
+//! k − (K−1)/2 standard deviations apart, for class k = 0..K−1.
+//!
+//! A random start perturbs the default (or user-given `*v`) values by
+//! uniform draws scaled by STSCALE (s, default 5):
+//! thresholds ±s/2 logits (±s/3.4 probits), sorted within each item and
+//! class; means ±0.3·s standard deviations; class-specific variances by a
+//! factor in [0.5, 1.5]; regression slopes ±0.2·s·sd(y)/sd(x); class logit
+//! intercepts and class-on-class effects ±0.2·s; class logit slopes
+//! ±0.1·s/sd(x). The draw depends only on the start's seed. A draw outside the
+//! model's domain is redrawn with half the spread.
+
+use std::collections::HashMap;
+
+use mlmix_kernels::link;
+use mlmix_kernels::{Plan, prepare};
+use mlmix_optim::{Bound, ParamMap};
+use mlmix_spec::{Dataset, Link, Model, ParamKind, ParamValue};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Bound of logit-type parameters (thresholds, class logits), as in Mplus.
+pub const LOGIT_BOUND: f64 = 15.0;
+
+/// Sample statistics of one variable.
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    mean: f64,
+    var: f64,
+}
+
+fn moments(col: &[f64]) -> Moments {
+    let (mut n, mut s) = (0.0, 0.0);
+    for &x in col {
+        if !x.is_nan() {
+            n += 1.0;
+            s += x;
+        }
+    }
+    if n == 0.0 {
+        return Moments {
+            mean: 0.0,
+            var: 1.0,
+        };
+    }
+    let mean = s / n;
+    let ss: f64 = col
+        .iter()
+        .filter(|x| !x.is_nan())
+        .map(|x| (x - mean) * (x - mean))
+        .sum();
+    let var = if n > 1.0 { ss / (n - 1.0) } else { 1.0 };
+    Moments {
+        mean,
+        var: if var > 0.0 { var } else { 1.0 },
+    }
+}
+
+/// Cumulative proportions P(u <= c) for c = 0..C-2 of a category-index column.
+fn cumulative(col: &[f64], ncat: usize) -> Vec<f64> {
+    let mut counts = vec![0.0f64; ncat];
+    let mut n: f64 = 0.0;
+    for &x in col {
+        if !x.is_nan() {
+            counts[x as usize] += 1.0;
+            n += 1.0;
+        }
+    }
+    let mut out = Vec::with_capacity(ncat - 1);
+    let mut acc: f64 = 0.0;
+    for c in counts.iter().take(ncat - 1) {
+        acc += c;
+        out.push(((acc + 0.5) / (n + 1.0)).clamp(0.001, 0.999));
+    }
+    out
+}
+
+/// Everything needed to build starting points.
+pub struct StartBuilder<'a> {
+    model: &'a Model,
+    plan: &'a Plan,
+    map: &'a ParamMap,
+    moments: Vec<Moments>,
+    cumul: HashMap<usize, Vec<f64>>,
+}
+
+impl<'a> StartBuilder<'a> {
+    /// Computes the sample statistics.
+    pub fn new(model: &'a Model, data: &Dataset, plan: &'a Plan, map: &'a ParamMap) -> Self {
+        let moments = data.columns.iter().map(|c| moments(c)).collect();
+        let mut cumul = HashMap::new();
+        for v in model.dependents() {
+            if let Some(ncat) = model.n_categories(v) {
+                cumul.insert(v, cumulative(&data.columns[v], ncat));
+            }
+        }
+        StartBuilder {
+            model,
+            plan,
+            map,
+            moments,
+            cumul,
+        }
+    }
+
+    fn link_scale(&self) -> f64 {
+        match self.model.analysis.link {
+            Link::Logit => 1.0,
+            Link::Probit => 1.0 / 1.7,
+        }
+    }
+
+    /// The default value of one model parameter; `separate` adds the class
+    /// offsets used without random starts.
+    fn default_value(&self, i: usize, separate: bool) -> f64 {
+        let p = &self.model.parameters[i];
+        let offset = |kcls: Option<usize>, cv: Option<usize>| -> f64 {
+            match (kcls, cv) {
+                (Some(k), Some(cv)) if separate => {
+                    let kn = self.model.class_vars[cv].classes as f64;
+                    (kn - 1.0) / 2.0 - k as f64
+                }
+                _ => 0.0,
+            }
+        };
+        let cv = self.model.param_class_var(&p.kind);
+        match p.kind {
+            ParamKind::Threshold { var, index } => {
+                let cum = self.cumul.get(&var).map_or(0.5, |c| c[index - 1]);
+                let base = link::quantile(self.model.analysis.link, cum);
+                base + offset(p.class, cv) * self.link_scale()
+            }
+            ParamKind::Mean { var } => {
+                let m = self.moments[var];
+                m.mean - offset(p.class, cv) * m.var.sqrt()
+            }
+            ParamKind::Variance { var } => self.moments[var].var,
+            ParamKind::Covariance { .. }
+            | ParamKind::Slope { .. }
+            | ParamKind::ClassIntercept { .. }
+            | ParamKind::ClassSlope { .. }
+            | ParamKind::ClassOnClass { .. } => 0.0,
+        }
+    }
+
+    /// The unperturbed starting point: user values where given, defaults
+    /// (with class offsets) elsewhere.
+    pub fn unperturbed(&self) -> Vec<f64> {
+        let mut theta = vec![0.0; self.map.n_free];
+        for (f, fp) in self.model.free.iter().enumerate() {
+            let first = fp.members[0];
+            theta[f] = self.model.parameters[first]
+                .start
+                .unwrap_or_else(|| self.default_value(first, true));
+        }
+        self.map.clamp(&mut theta);
+        theta
+    }
+
+    /// A random start drawn from `seed`.
+    pub fn perturbed(&self, seed: u64, stscale: f64) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut spread = 1.0;
+        for _ in 0..20 {
+            let theta = self.draw(&mut rng, stscale * spread);
+            let phi = self.map.phi(&theta);
+            if prepare(self.plan, &phi).is_ok() {
+                return theta;
+            }
+            spread *= 0.5;
+        }
+        self.unperturbed()
+    }
+
+    fn draw(&self, rng: &mut ChaCha8Rng, s: f64) -> Vec<f64> {
+        let mut theta = vec![0.0; self.map.n_free];
+        for (f, fp) in self.model.free.iter().enumerate() {
+            let first = fp.members[0];
+            let p = &self.model.parameters[first];
+            let base = p.start.unwrap_or_else(|| self.default_value(first, false));
+            let u: f64 = rng.random_range(-1.0..1.0);
+            theta[f] = match p.kind {
+                ParamKind::Threshold { .. } => base + u * 0.5 * s * self.link_scale(),
+                ParamKind::Mean { var } => base + u * 0.3 * s * self.moments[var].var.sqrt(),
+                ParamKind::Variance { .. } => {
+                    if fp.members.len() == 1 && p.class.is_some() {
+                        base * (1.0 + 0.5 * u)
+                    } else {
+                        base
+                    }
+                }
+                ParamKind::Covariance { .. } => base,
+                ParamKind::Slope { var, covariate } => {
+                    let r = (self.moments[var].var / self.moments[covariate].var).sqrt();
+                    base + u * 0.2 * s * r
+                }
+                ParamKind::ClassIntercept { .. } | ParamKind::ClassOnClass { .. } => {
+                    base + u * 0.2 * s
+                }
+                ParamKind::ClassSlope { covariate, .. } => {
+                    base + u * 0.1 * s / self.moments[covariate].var.sqrt()
+                }
+            };
+        }
+        // keep each item's thresholds increasing within a class, where each
+        // threshold is its own free parameter
+        // (variable, class) -> [(threshold number, free parameter)]
+        type Group = Vec<(usize, usize)>;
+        let mut groups: HashMap<(usize, Option<usize>), Group> = HashMap::new();
+        for p in &self.model.parameters {
+            if let (ParamKind::Threshold { var, index }, ParamValue::Free(f)) = (p.kind, p.value) {
+                groups.entry((var, p.class)).or_default().push((index, f));
+            }
+        }
+        let mut keys: Vec<_> = groups.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let mut g = groups.remove(&key).unwrap_or_default();
+            g.sort_unstable();
+            let frees: Vec<usize> = g.iter().map(|x| x.1).collect();
+            let distinct = {
+                let mut s = frees.clone();
+                s.sort_unstable();
+                s.dedup();
+                s.len() == frees.len()
+            };
+            let exclusive = frees.iter().all(|&f| self.model.free[f].members.len() == 1);
+            if distinct && exclusive {
+                let mut vals: Vec<f64> = frees.iter().map(|&f| theta[f]).collect();
+                vals.sort_by(f64::total_cmp);
+                for (f, v) in frees.iter().zip(vals) {
+                    theta[*f] = v;
+                }
+            }
+        }
+        self.map.clamp(&mut theta);
+        theta
+    }
+}
+
+/// The seed of random start `number` (1-based) for STSEED `stseed`: a
+/// six-digit number, as Mplus prints them.
+pub fn start_seed(stseed: u64, number: usize) -> u64 {
+    let mut z = stseed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(number as u64);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    z % 1_000_000
+}
+
+/// The free-parameter map of a model: which phi entries each free parameter
+/// sets, the fixed values, and the bounds.
+pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
+    let n_phi = model.parameters.len();
+    let mut free_of_phi = vec![None; n_phi];
+    let mut fixed_value = vec![0.0; n_phi];
+    let mut bounds = vec![Bound::FREE; model.free.len()];
+    for (i, p) in model.parameters.iter().enumerate() {
+        match p.value {
+            ParamValue::Fixed(v) => fixed_value[i] = v,
+            ParamValue::Free(f) => {
+                free_of_phi[i] = Some(f);
+                let b = match p.kind {
+                    ParamKind::Threshold { .. }
+                    | ParamKind::ClassIntercept { .. }
+                    | ParamKind::ClassOnClass { .. } => Bound {
+                        lo: -LOGIT_BOUND,
+                        hi: LOGIT_BOUND,
+                    },
+                    ParamKind::Variance { var } => Bound {
+                        lo: 1e-6 * moments(&data.columns[var]).var,
+                        hi: f64::INFINITY,
+                    },
+                    _ => Bound::FREE,
+                };
+                let cur = &mut bounds[f];
+                cur.lo = cur.lo.max(b.lo);
+                cur.hi = cur.hi.min(b.hi);
+            }
+        }
+    }
+    ParamMap {
+        n_free: model.free.len(),
+        free_of_phi,
+        fixed_value,
+        bounds,
+    }
+}
