@@ -1,1 +1,258 @@
-//! (in progress)
+//! Support for the end-to-end tests: paths to the shipped data, scratch
+//! folders, fitting an input file or text, seeded random draws for
+//! simulated data, and the summary of a recovery study.
+//!
+//! The data in `tests/data/` are copies of `../shared/reference/data/` (their
+//! sources are listed in `tests/data/README.md`), so the tests run anywhere.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mlmix::spec::{Loaded, SpecError};
+use mlmix::{Fit, FitOptions, Silent};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The `tests/` folder.
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file in `tests/data/`.
+pub fn data(name: &str) -> PathBuf {
+    tests_dir().join("data").join(name)
+}
+
+/// A file in `tests/inputs/`.
+pub fn input(name: &str) -> PathBuf {
+    tests_dir().join("inputs").join(name)
+}
+
+/// A temporary folder, removed when dropped.
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Scratch {
+    /// A new empty folder named after `tag`.
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("mlmix-test-{}-{}-{}", std::process::id(), tag, n));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a file in the folder and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Loads and fits an input file, panicking with the input errors if any.
+pub fn fit_path(path: &Path) -> (Loaded, Fit) {
+    let loaded = mlmix::spec::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let fit = mlmix::fit(&loaded, &FitOptions::default(), &Silent).unwrap();
+    (loaded, fit)
+}
+
+/// Writes `text` as `name` in `scratch`, loads and fits it.
+pub fn fit_text(scratch: &Scratch, name: &str, text: &str) -> Result<(Loaded, Fit), SpecError> {
+    let p = scratch.write(name, text);
+    let loaded = mlmix::spec::load(&p)?;
+    let fit = mlmix::fit(&loaded, &FitOptions::default(), &Silent).unwrap();
+    Ok((loaded, fit))
+}
+
+/// The estimate of parameter `name` (as in the report: `U1$1`, `Y ON X`
+/// is `X` in section `Y ON`) in `class` (`C#1`, or `None` for class-model
+/// parameters), in `section`.
+pub fn estimate<'a>(
+    fit: &'a Fit,
+    section: &str,
+    name: &str,
+    class: Option<&str>,
+) -> &'a mlmix::results::ParameterEstimate {
+    fit.parameters
+        .iter()
+        .find(|p| {
+            p.section == section && p.name.eq_ignore_ascii_case(name) && p.class.as_deref() == class
+        })
+        .unwrap_or_else(|| panic!("no parameter {section} {name} in {class:?}"))
+}
+
+/// Seeded random draws.
+pub struct Sim(ChaCha8Rng);
+
+impl Sim {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Sim(ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// Uniform on (0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0.random::<f64>()
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-300);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// Standard logistic.
+    pub fn logistic(&mut self) -> f64 {
+        let u = self.uniform().clamp(1e-300, 1.0 - 1e-16);
+        (u / (1.0 - u)).ln()
+    }
+
+    /// An index drawn with probabilities `p` (summing to 1).
+    pub fn categorical(&mut self, p: &[f64]) -> usize {
+        let u = self.uniform();
+        let mut acc = 0.0;
+        for (i, pi) in p.iter().enumerate() {
+            acc += pi;
+            if u < acc {
+                return i;
+            }
+        }
+        p.len() - 1
+    }
+
+    /// Softmax of logits (the last class is usually given 0).
+    pub fn softmax(eta: &[f64]) -> Vec<f64> {
+        let m = eta.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = eta.iter().map(|x| (x - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.into_iter().map(|x| x / s).collect()
+    }
+
+    /// An ordered category from thresholds (logit link): the number of
+    /// thresholds below the latent response `eta + logistic`.
+    pub fn ordinal_logit(&mut self, tau: &[f64], eta: f64) -> usize {
+        let y = eta + self.logistic();
+        tau.iter().filter(|t| **t < y).count()
+    }
+}
+
+/// Writes rows in free format (NaN as `missing`).
+pub fn free_format(rows: &[Vec<f64>], missing: &str) -> String {
+    let mut s = String::new();
+    for r in rows {
+        let f: Vec<String> = r
+            .iter()
+            .map(|x| {
+                if x.is_nan() {
+                    missing.to_string()
+                } else {
+                    format!("{x}")
+                }
+            })
+            .collect();
+        s.push_str(&f.join(" "));
+        s.push('\n');
+    }
+    s
+}
+
+/// One parameter's results over the replications of a recovery study.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// Which parameter.
+    pub label: String,
+    /// Its true value.
+    pub truth: f64,
+    /// Estimates.
+    pub estimates: Vec<f64>,
+    /// Standard errors.
+    pub ses: Vec<f64>,
+}
+
+impl Recovered {
+    /// A parameter with its truth.
+    pub fn new(label: &str, truth: f64) -> Self {
+        Recovered {
+            label: label.to_string(),
+            truth,
+            estimates: Vec::new(),
+            ses: Vec::new(),
+        }
+    }
+
+    /// Mean estimate.
+    pub fn mean(&self) -> f64 {
+        self.estimates.iter().sum::<f64>() / self.estimates.len() as f64
+    }
+
+    /// Standard deviation of the estimates.
+    pub fn sd(&self) -> f64 {
+        let m = self.mean();
+        let n = self.estimates.len() as f64;
+        (self
+            .estimates
+            .iter()
+            .map(|x| (x - m) * (x - m))
+            .sum::<f64>()
+            / (n - 1.0))
+            .sqrt()
+    }
+
+    /// Mean standard error.
+    pub fn mean_se(&self) -> f64 {
+        self.ses.iter().sum::<f64>() / self.ses.len() as f64
+    }
+
+    /// Share of replications whose 95% interval covers the truth.
+    pub fn coverage(&self) -> f64 {
+        let hits = self
+            .estimates
+            .iter()
+            .zip(&self.ses)
+            .filter(|(e, s)| (*e - self.truth).abs() <= 1.96 * *s)
+            .count();
+        hits as f64 / self.estimates.len() as f64
+    }
+
+    /// Asserts that the estimates recover the truth: the mean is within
+    /// 3.5 Monte Carlo standard errors of the truth, the average standard
+    /// error matches the spread of the estimates (ratio in [0.7, 1.4]), and
+    /// 95% intervals cover the truth in at least 80% of replications.
+    pub fn check(&self) {
+        let r = self.estimates.len() as f64;
+        let mc = self.sd() / r.sqrt();
+        let bias = self.mean() - self.truth;
+        let ratio = self.mean_se() / self.sd();
+        let line = format!(
+            "{}: truth {:.4}, mean {:.4}, sd {:.4}, mean se {:.4}, coverage {:.2}",
+            self.label,
+            self.truth,
+            self.mean(),
+            self.sd(),
+            self.mean_se(),
+            self.coverage()
+        );
+        println!("{line}");
+        assert!(bias.abs() <= 3.5 * mc, "biased: {line}");
+        assert!((0.7..=1.4).contains(&ratio), "standard errors off: {line}");
+        assert!(self.coverage() >= 0.8, "poor coverage: {line}");
+    }
+}

@@ -124,7 +124,10 @@ pub fn covariance(
     }
     // identification: eigenvalues of the unit-diagonal information
     let diag: Vec<f64> = (0..m).map(|i| info[(i, i)]).collect();
-    if let Some(i) = diag.iter().position(|d| d.is_nan() || *d <= 0.0 || !d.is_finite()) {
+    if let Some(i) = diag
+        .iter()
+        .position(|d| d.is_nan() || *d <= 0.0 || !d.is_finite())
+    {
         return Err(SeError::NotIdentified {
             param: free[i],
             condition: 0.0,

@@ -545,7 +545,8 @@ fn category_probabilities(
     cov: Option<&DMatrix<f64>>,
 ) -> Vec<CategoryProbability> {
     let lk = model.analysis.link;
-    let mut out = Vec::new();
+    // (class variable, class, variable) -> rows, so the report goes class by class
+    let mut out: Vec<((usize, usize, usize), CategoryProbability)> = Vec::new();
     for v in model.dependents() {
         let Some(dep) = model.dependent(v) else {
             continue;
@@ -598,24 +599,28 @@ fn category_probabilities(
                     }
                     (var.is_finite() && var >= 0.0).then(|| var.sqrt())
                 });
-                out.push(CategoryProbability {
-                    variable: model.variables[v].name.to_ascii_uppercase(),
-                    class: cv.map_or_else(String::new, |c| {
-                        format!(
-                            "{}#{}",
-                            model.class_vars[c].name.to_ascii_uppercase(),
-                            k + 1
-                        )
-                    }),
-                    category: c + 1,
-                    value: categories[c],
-                    probability: prob,
-                    se,
-                });
+                out.push((
+                    (cv.unwrap_or(0), k, v),
+                    CategoryProbability {
+                        variable: model.variables[v].name.to_ascii_uppercase(),
+                        class: cv.map_or_else(String::new, |c| {
+                            format!(
+                                "{}#{}",
+                                model.class_vars[c].name.to_ascii_uppercase(),
+                                k + 1
+                            )
+                        }),
+                        category: c + 1,
+                        value: categories[c],
+                        probability: prob,
+                        se,
+                    },
+                ));
             }
         }
     }
-    out
+    out.sort_by_key(|(key, p)| (*key, p.category));
+    out.into_iter().map(|(_, p)| p).collect()
 }
 
 fn transition_tables(model: &Model, phi: &[f64]) -> Vec<TransitionTable> {

@@ -1,0 +1,6 @@
+//! End-to-end tests: reference fits, recovery of simulated truths, bad
+//! inputs, the command line, and thread-count independence.
+
+#![allow(clippy::unwrap_used)]
+
+mod reference;
