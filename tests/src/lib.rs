@@ -235,7 +235,10 @@ impl Recovered {
     /// Asserts that the estimates recover the truth: the mean is within
     /// 3.5 Monte Carlo standard errors of the truth, the average standard
     /// error matches the spread of the estimates (ratio in [0.7, 1.4]), and
-    /// 95% intervals cover the truth in at least 80% of replications.
+    /// 95% intervals cover the truth in at least 85% of replications. With
+    /// 100 replications the ratio band is about four Monte Carlo standard
+    /// errors wide on each side, so a study of ~100 parameters does not fail
+    /// by chance; with 30 it would (the sample SD is then ±13%).
     pub fn check(&self) {
         let r = self.estimates.len() as f64;
         let mc = self.sd() / r.sqrt();
@@ -253,6 +256,26 @@ impl Recovered {
         println!("{line}");
         assert!(bias.abs() <= 3.5 * mc, "biased: {line}");
         assert!((0.7..=1.4).contains(&ratio), "standard errors off: {line}");
-        assert!(self.coverage() >= 0.8, "poor coverage: {line}");
+        assert!(self.coverage() >= 0.85, "poor coverage: {line}");
+    }
+}
+
+/// A rayon thread pool of a given size, for thread-count tests.
+pub struct Pool(rayon::ThreadPool);
+
+impl Pool {
+    /// A pool of `threads` threads.
+    pub fn new(threads: usize) -> Self {
+        Pool(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    /// Runs `f` in the pool.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.0.install(f)
     }
 }

@@ -3,4 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod determinism;
+mod mixreg;
+mod outputs;
+mod recovery;
 mod reference;
