@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod determinism;
+mod estimation;
 mod mixreg;
 mod outputs;
 mod recovery;
