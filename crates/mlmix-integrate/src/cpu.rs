@@ -1,6 +1,11 @@
 //! The CPU backend: rayon across fixed-size chunks of clusters, term-major
 //! kernels inside a chunk, reductions in chunk order.
 //!
+//! Layout: within a chunk, every row has one flat buffer of all terms' state
+//! values (and one of their posterior weights); term `t`'s states start at
+//! `offset[t]`. A class combination `k` reads the slots `slot_of_combo[k]`
+//! (one per term), so the combination log-density is a short gather.
+//!
 //! Determinism: chunks have a fixed size and are processed in waves of a
 //! fixed number of chunks; each wave's results are collected in chunk order
 //! and added sequentially. Neither depends on the thread count, so the sums
@@ -8,7 +13,7 @@
 
 use std::sync::Arc;
 
-use mlmix_kernels::eval::{self, InfoAcc, Scratch};
+use mlmix_kernels::eval::{self, InfoAcc, Scratch, Slots};
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
 
@@ -25,6 +30,12 @@ pub struct CpuBackend {
     data: Arc<EngineData>,
     grid: Grid,
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// Where each term's states start in a row buffer.
+    offsets: Vec<usize>,
+    /// Total states of all terms (the row buffers' stride).
+    stride: usize,
+    /// For each combination, the slot of each term: `[k * n_terms + t]`.
+    slot_of_combo: Vec<u32>,
 }
 
 impl CpuBackend {
@@ -41,11 +52,27 @@ impl CpuBackend {
                     .into(),
             ));
         }
+        let mut offsets = Vec::with_capacity(plan.terms.len());
+        let mut stride = 0;
+        for t in &plan.terms {
+            offsets.push(stride);
+            stride += t.n_states;
+        }
+        let nt = plan.terms.len();
+        let mut slot_of_combo = vec![0u32; plan.n_combos * nt];
+        for k in 0..plan.n_combos {
+            for (t, term) in plan.terms.iter().enumerate() {
+                slot_of_combo[k * nt + t] = (offsets[t] + term.state_of_combo[k] as usize) as u32;
+            }
+        }
         Ok(CpuBackend {
             plan,
             data,
             grid: Grid::single(),
             pool,
+            offsets,
+            stride,
+            slot_of_combo,
         })
     }
 
@@ -61,38 +88,31 @@ impl CpuBackend {
             None => f(),
         }
     }
+
+    fn slots(&self, t: usize) -> Slots {
+        Slots {
+            stride: self.stride,
+            offset: self.offsets[t],
+        }
+    }
 }
 
-/// Per-chunk working buffers, reused across chunks of one worker.
+/// Per-chunk working buffers, reused across the chunks of one worker.
 struct Workspace {
-    vals: Vec<Vec<f64>>,
-    w: Vec<Vec<f64>>,
-    scores: Vec<Vec<f64>>,
+    vals: Vec<f64>,
+    w: Vec<f64>,
     lj: Vec<f64>,
-    dense: Vec<f64>,
+    row_scores: Vec<f64>,
     scratch: Scratch,
 }
 
 impl Workspace {
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan, stride: usize) -> Self {
         Workspace {
-            vals: plan
-                .terms
-                .iter()
-                .map(|t| vec![0.0; CHUNK * t.n_states])
-                .collect(),
-            w: plan
-                .terms
-                .iter()
-                .map(|t| vec![0.0; CHUNK * t.n_states])
-                .collect(),
-            scores: plan
-                .terms
-                .iter()
-                .map(|t| vec![0.0; CHUNK * t.n_term_params()])
-                .collect(),
+            vals: vec![0.0; CHUNK * stride],
+            w: vec![0.0; CHUNK * stride],
             lj: vec![0.0; plan.n_combos],
-            dense: vec![0.0; plan.n_phi],
+            row_scores: Vec::new(),
             scratch: Scratch::default(),
         }
     }
@@ -116,7 +136,10 @@ impl CpuBackend {
         let r1 = (r0 + CHUNK).min(data.n_rows());
         let nr = r1 - r0;
         let nc = plan.n_combos;
+        let nt = plan.terms.len();
+        let stride = self.stride;
         let n_phi = plan.n_phi;
+        let freq = &data.weights[r0..r1];
         for (t, term) in plan.terms.iter().enumerate() {
             eval::term_values(
                 term,
@@ -124,8 +147,9 @@ impl CpuBackend {
                 data,
                 r0,
                 r1,
+                self.slots(t),
                 &mut ws.scratch,
-                &mut ws.vals[t],
+                &mut ws.vals,
             );
         }
         let mut out = ChunkOut {
@@ -145,34 +169,47 @@ impl CpuBackend {
             },
         };
         let need_w = want.gradient || want.information || want.meat;
-        for w in ws.w.iter_mut() {
-            w.iter_mut().for_each(|x| *x = 0.0);
+        if need_w {
+            ws.w[..nr * stride].fill(0.0);
         }
-        for r in 0..nr {
+        let log_w0 = self.grid.log_weights[0];
+        for i in 0..nr {
+            let vals = &ws.vals[i * stride..(i + 1) * stride];
+            let mut m = f64::NEG_INFINITY;
             for (k, lj) in ws.lj.iter_mut().enumerate() {
-                let mut s = self.grid.log_weights[0];
-                for (t, term) in plan.terms.iter().enumerate() {
-                    s += ws.vals[t][r * term.n_states + term.state_of_combo[k] as usize];
+                let slots = &self.slot_of_combo[k * nt..(k + 1) * nt];
+                let mut s = log_w0;
+                for &sl in slots {
+                    s += vals[sl as usize];
                 }
                 *lj = s;
+                m = m.max(s);
             }
-            let ll = eval::log_sum_exp(&ws.lj);
-            let freq = data.weights[r0 + r];
-            out.loglik += freq * ll;
-            if !ll.is_finite() {
+            if m == f64::NEG_INFINITY || !m.is_finite() {
+                out.loglik = f64::NEG_INFINITY;
                 continue;
             }
-            if want.posteriors {
-                out.cluster_ll[r] = ll;
+            // exp once; the posteriors reuse the terms of the sum
+            let mut sum = 0.0;
+            for lj in ws.lj.iter_mut() {
+                *lj = (*lj - m).exp();
+                sum += *lj;
             }
+            let ll = m + sum.ln();
+            out.loglik += freq[i] * ll;
+            let inv = 1.0 / sum;
+            if want.posteriors {
+                out.cluster_ll[i] = ll;
+            }
+            let wrow = &mut ws.w[i * stride..(i + 1) * stride];
             for k in 0..nc {
-                let p = (ws.lj[k] - ll).exp();
+                let p = ws.lj[k] * inv;
                 if want.posteriors {
-                    out.posteriors[r * nc + k] = p;
+                    out.posteriors[i * nc + k] = p;
                 }
                 if need_w {
-                    for (t, term) in plan.terms.iter().enumerate() {
-                        ws.w[t][r * term.n_states + term.state_of_combo[k] as usize] += p;
+                    for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+                        wrow[sl as usize] += p;
                     }
                 }
             }
@@ -180,67 +217,67 @@ impl CpuBackend {
         if !out.loglik.is_finite() || !need_w {
             return out;
         }
-        if want.gradient || want.meat {
+        if want.gradient {
             for (t, term) in plan.terms.iter().enumerate() {
-                let width = term.n_term_params();
-                let sc = &mut ws.scores[t][..nr * width];
-                sc.iter_mut().for_each(|x| *x = 0.0);
+                let mut g = vec![0.0; term.n_term_params()];
                 eval::term_scores(
                     term,
                     &prep.terms[t],
                     data,
                     r0,
                     r1,
-                    &ws.w[t],
+                    self.slots(t),
+                    &ws.w,
                     &mut ws.scratch,
-                    sc,
+                    |i, slot, v| {
+                        g[slot] += freq[i] * v;
+                    },
                 );
-                if want.gradient {
-                    let mut g = vec![0.0; width];
-                    for r in 0..nr {
-                        let f = data.weights[r0 + r];
-                        for (gj, s) in g.iter_mut().zip(&sc[r * width..(r + 1) * width]) {
-                            *gj += f * s;
-                        }
-                    }
-                    out.grads.push(g);
-                }
+                out.grads.push(g);
             }
-            if want.meat {
-                out.meat = vec![0.0; n_phi * n_phi];
-                for r in 0..nr {
-                    ws.dense.iter_mut().for_each(|x| *x = 0.0);
-                    for (t, term) in plan.terms.iter().enumerate() {
-                        let width = term.n_term_params();
-                        for (j, &pi) in term.phi_index.iter().enumerate() {
-                            if pi != NONE {
-                                ws.dense[pi as usize] += ws.scores[t][r * width + j];
-                            }
+        }
+        if want.meat {
+            // per-row scores in phi space, then their weighted outer products
+            ws.row_scores.clear();
+            ws.row_scores.resize(nr * n_phi, 0.0);
+            for (t, term) in plan.terms.iter().enumerate() {
+                let idx = &term.phi_index;
+                let rs = &mut ws.row_scores;
+                eval::term_scores(
+                    term,
+                    &prep.terms[t],
+                    data,
+                    r0,
+                    r1,
+                    self.slots(t),
+                    &ws.w,
+                    &mut ws.scratch,
+                    |i, slot, v| {
+                        let pi = idx[slot];
+                        if pi != NONE {
+                            rs[i * n_phi + pi as usize] += v;
                         }
+                    },
+                );
+            }
+            out.meat = vec![0.0; n_phi * n_phi];
+            for i in 0..nr {
+                let s = &ws.row_scores[i * n_phi..(i + 1) * n_phi];
+                let f = freq[i];
+                for a in 0..n_phi {
+                    let sa = f * s[a];
+                    if sa == 0.0 {
+                        continue;
                     }
-                    let f = data.weights[r0 + r];
-                    for a in 0..n_phi {
-                        let sa = f * ws.dense[a];
-                        if sa == 0.0 {
-                            continue;
-                        }
-                        let row = &mut out.meat[a * n_phi..(a + 1) * n_phi];
-                        for (m, sb) in row[a..].iter_mut().zip(&ws.dense[a..]) {
-                            *m += sa * sb;
-                        }
+                    let row = &mut out.meat[a * n_phi..(a + 1) * n_phi];
+                    for (mv, sb) in row[a..].iter_mut().zip(&s[a..]) {
+                        *mv += sa * sb;
                     }
                 }
             }
         }
         if want.information {
             for (t, term) in plan.terms.iter().enumerate() {
-                let ns = term.n_states;
-                for r in 0..nr {
-                    let f = data.weights[r0 + r];
-                    for x in &mut ws.w[t][r * ns..(r + 1) * ns] {
-                        *x *= f;
-                    }
-                }
                 let mut acc = InfoAcc::new(term);
                 eval::term_info(
                     term,
@@ -248,7 +285,9 @@ impl CpuBackend {
                     data,
                     r0,
                     r1,
-                    &ws.w[t],
+                    self.slots(t),
+                    &ws.w,
+                    freq,
                     &mut ws.scratch,
                     &mut acc,
                 );
@@ -299,15 +338,21 @@ impl Backend for CpuBackend {
         let mut w0 = 0;
         while w0 < n_chunks {
             let w1 = (w0 + WAVE).min(n_chunks);
-            let outs: Vec<ChunkOut> = self.install(|| {
-                (w0..w1)
-                    .into_par_iter()
-                    .map_init(
-                        || Workspace::new(plan),
-                        |ws, c| self.chunk(&prep, c, want, ws),
-                    )
-                    .collect()
-            });
+            let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
+                // one chunk: no need to wake other threads
+                let mut ws = Workspace::new(plan, self.stride);
+                vec![self.chunk(&prep, w0, want, &mut ws)]
+            } else {
+                self.install(|| {
+                    (w0..w1)
+                        .into_par_iter()
+                        .map_init(
+                            || Workspace::new(plan, self.stride),
+                            |ws, c| self.chunk(&prep, c, want, ws),
+                        )
+                        .collect()
+                })
+            };
             for o in outs {
                 loglik += o.loglik;
                 for (g, og) in grads.iter_mut().zip(&o.grads) {

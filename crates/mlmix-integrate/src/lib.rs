@@ -13,6 +13,9 @@
 //! with a `GpuBackend` implementing the same trait). It depends on
 //! `mlmix-kernels` for the plan and the term kernels.
 
+// The chunk loops index several parallel row buffers by row number.
+#![allow(clippy::needless_range_loop)]
+
 mod cpu;
 mod grid;
 

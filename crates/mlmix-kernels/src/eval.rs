@@ -6,11 +6,9 @@
 //! term's parameters and precomputes what does not depend on the row
 //! (category log-probabilities without covariates, inverse covariance
 //! matrices per missing-data pattern). The chunk functions then take a row
-//! range `r0..r1` and write row-major outputs `[(r - r0) * width + j]`.
-//!
-//! Weights `w[(r - r0) * n_states + s]` are the posterior probability that row
-//! `r` is in state `s` (times the row's frequency weight where the caller
-//! wants totals). The score of a term is the derivative of its log-density
+//! range `r0..r1` and read and write flat row buffers in which each term's
+//! states have their [`Slots`]: values and posterior weights of all terms of
+//! one row sit side by side. The score of a term is the derivative of its log-density
 //! with respect to its local parameters; the information is the expected
 //! (Fisher) information of the complete-data log-likelihood, which is what
 //! the EM step (Fisher scoring on the expected complete-data log-likelihood)
@@ -379,19 +377,32 @@ fn lin_pred(beta: &[f64], covs: &[usize], data: &EngineData, r: usize) -> f64 {
     e
 }
 
-/// Log-density of each state for rows `r0..r1`: `out[(r - r0) * n_states + s]`.
-/// A missing dependent contributes 0 (full-information ML).
+/// Where one term's states sit in a chunk's flat row buffers: row `r` of
+/// the chunk, state `s` is at `(r - r0) * stride + offset + s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slots {
+    /// Length of one row of the buffer (all terms' states).
+    pub stride: usize,
+    /// Where this term's states start within a row.
+    pub offset: usize,
+}
+
+/// Log-density of each state for rows `r0..r1`, written at the term's
+/// slots. A missing dependent contributes 0 (full-information ML).
 pub fn term_values(
     term: &Term,
     prep: &TermPrep,
     data: &EngineData,
     r0: usize,
     r1: usize,
+    slots: Slots,
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
+    let Slots { stride, offset } = slots;
+    let row = |r: usize| (r - r0) * stride + offset;
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -402,32 +413,30 @@ pub fn term_values(
             },
             TermPrep::Categorical { params, logp, .. },
         ) => {
-            let y = &data.columns[*col];
+            let y = &data.columns[*col][r0..r1];
             let l = ncat - 1;
             if covs.is_empty() {
-                for r in r0..r1 {
-                    let o = &mut out[(r - r0) * ns..(r - r0 + 1) * ns];
-                    let v = y[r];
+                for (i, &v) in y.iter().enumerate() {
+                    let o = &mut out[i * stride + offset..i * stride + offset + ns];
                     if v.is_nan() {
-                        o.iter_mut().for_each(|x| *x = 0.0);
+                        o.fill(0.0);
                     } else {
                         let c = v as usize;
-                        for (s, x) in o.iter_mut().enumerate() {
-                            *x = logp[s * ncat + c];
+                        for (x, lp) in o.iter_mut().zip(logp.iter().skip(c).step_by(*ncat)) {
+                            *x = *lp;
                         }
                     }
                 }
             } else {
-                for r in r0..r1 {
-                    let o = &mut out[(r - r0) * ns..(r - r0 + 1) * ns];
-                    let v = y[r];
+                for (i, &v) in y.iter().enumerate() {
+                    let r = r0 + i;
+                    let o = &mut out[i * stride + offset..i * stride + offset + ns];
                     if v.is_nan() {
-                        o.iter_mut().for_each(|x| *x = 0.0);
+                        o.fill(0.0);
                         continue;
                     }
                     let c = v as usize;
-                    for (s, x) in o.iter_mut().enumerate() {
-                        let p = &params[s * nl..(s + 1) * nl];
+                    for (x, p) in o.iter_mut().zip(params.chunks_exact(nl)) {
                         let eta = lin_pred(&p[l..], covs, data, r);
                         *x = cat_log_prob(*link, &p[..l], *ncat, eta, c);
                     }
@@ -442,17 +451,20 @@ pub fn term_values(
                 log_norm,
             },
         ) => {
-            let y = &data.columns[*col];
+            let y = &data.columns[*col][r0..r1];
             let q = covs.len();
             for s in 0..ns {
                 let p = &params[s * nl..(s + 1) * nl];
                 let (nu, iv, ln) = (p[0], inv_var[s], log_norm[s]);
-                for r in r0..r1 {
-                    let v = y[r];
-                    let mu = nu + lin_pred(&p[1..1 + q], covs, data, r);
+                for (i, &v) in y.iter().enumerate() {
+                    let mu = if q == 0 {
+                        nu
+                    } else {
+                        nu + lin_pred(&p[1..1 + q], covs, data, r0 + i)
+                    };
                     let e = v - mu;
                     let val = ln - 0.5 * e * e * iv;
-                    out[(r - r0) * ns + s] = if v.is_nan() { 0.0 } else { val };
+                    out[i * stride + offset + s] = if v.is_nan() { 0.0 } else { val };
                 }
             }
         }
@@ -477,7 +489,7 @@ pub fn term_values(
             for r in r0..r1 {
                 let pat = row_pattern[r];
                 for s in 0..ns {
-                    let o = &mut out[(r - r0) * ns + s];
+                    let o = &mut out[row(r) + s];
                     if pat == u32::MAX {
                         *o = 0.0;
                         continue;
@@ -508,7 +520,7 @@ pub fn term_values(
             let k_n = *classes;
             if covs.is_empty() {
                 for r in r0..r1 {
-                    out[(r - r0) * ns..(r - r0 + 1) * ns].copy_from_slice(logp);
+                    out[row(r)..row(r) + ns].copy_from_slice(logp);
                 }
             } else {
                 let per = nl / k_n;
@@ -525,7 +537,7 @@ pub fn term_values(
                         }
                         let lse = log_sum_exp(eta);
                         for k in 0..k_n {
-                            out[(r - r0) * ns + set * k_n + k] = eta[k] - lse;
+                            out[row(r) + set * k_n + k] = eta[k] - lse;
                         }
                     }
                 }
@@ -535,22 +547,26 @@ pub fn term_values(
     }
 }
 
-/// Adds each row's weighted score, `Σ_s w[r, s] ∂ℓ_s/∂local`, in the term's
-/// parameter space (`n_sets * n_local` per row), to `out[(r - r0) * width ..]`.
-#[allow(clippy::too_many_arguments)]
+/// Emits each row's weighted score, `Σ_s w[r, s] ∂ℓ_s/∂local`, as
+/// `sink(r - r0, slot, value)` with `slot` in the term's parameter space
+/// (`set * n_local + l`). The weights `w` are posterior probabilities at the
+/// term's slots. One code path serves the gradient (the sink sums over rows)
+/// and the per-cluster scores of the MLR sandwich (the sink keeps rows apart).
 pub fn term_scores(
     term: &Term,
     prep: &TermPrep,
     data: &EngineData,
     r0: usize,
     r1: usize,
+    slots: Slots,
     w: &[f64],
     scratch: &mut Scratch,
-    out: &mut [f64],
+    mut sink: impl FnMut(usize, usize, f64),
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
-    let width = term.n_term_params();
+    let Slots { stride, offset } = slots;
+    let wrow = |i: usize| &w[i * stride + offset..i * stride + offset + ns];
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -561,21 +577,18 @@ pub fn term_scores(
             },
             TermPrep::Categorical { params, dlogp, .. },
         ) => {
-            let y = &data.columns[*col];
+            let y = &data.columns[*col][r0..r1];
             let l = ncat - 1;
             if covs.is_empty() {
-                for r in r0..r1 {
-                    let v = y[r];
+                for (i, &v) in y.iter().enumerate() {
                     if v.is_nan() {
                         continue;
                     }
                     let c = v as usize;
-                    let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
-                    for s in 0..ns {
-                        let ws = w[(r - r0) * ns + s];
+                    for (s, &ws) in wrow(i).iter().enumerate() {
                         let g = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
-                        for t in 0..l {
-                            o[s * nl + t] += ws * g[t];
+                        for (t, gt) in g.iter().enumerate() {
+                            sink(i, s * nl + t, ws * gt);
                         }
                     }
                 }
@@ -583,18 +596,16 @@ pub fn term_scores(
                 let q = covs.len();
                 let dp = grow(&mut scratch.a, nl);
                 let x = grow(&mut scratch.b, q);
-                for r in r0..r1 {
-                    let v = y[r];
+                for (i, &v) in y.iter().enumerate() {
                     if v.is_nan() {
                         continue;
                     }
+                    let r = r0 + i;
                     let c = v as usize;
                     for (k, &cc) in covs.iter().enumerate() {
                         x[k] = data.columns[cc][r];
                     }
-                    let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
-                    for s in 0..ns {
-                        let ws = w[(r - r0) * ns + s];
+                    for (s, &ws) in wrow(i).iter().enumerate() {
                         if ws == 0.0 {
                             continue;
                         }
@@ -603,7 +614,7 @@ pub fn term_scores(
                         let pc =
                             cat_derivs(*link, &p[..l], *ncat, eta, c, x, dp).max(f64::MIN_POSITIVE);
                         for t in 0..nl {
-                            o[s * nl + t] += ws * dp[t] / pc;
+                            sink(i, s * nl + t, ws * dp[t] / pc);
                         }
                     }
                 }
@@ -615,25 +626,23 @@ pub fn term_scores(
                 params, inv_var, ..
             },
         ) => {
-            let y = &data.columns[*col];
+            let y = &data.columns[*col][r0..r1];
             let q = covs.len();
-            for r in r0..r1 {
-                let v = y[r];
+            for (i, &v) in y.iter().enumerate() {
                 if v.is_nan() {
                     continue;
                 }
-                let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
-                for s in 0..ns {
-                    let ws = w[(r - r0) * ns + s];
+                let r = r0 + i;
+                for (s, &ws) in wrow(i).iter().enumerate() {
                     let p = &params[s * nl..(s + 1) * nl];
                     let iv = inv_var[s];
                     let e = v - p[0] - lin_pred(&p[1..1 + q], covs, data, r);
                     let g = ws * e * iv;
-                    o[s * nl] += g;
+                    sink(i, s * nl, g);
                     for (k, &cc) in covs.iter().enumerate() {
-                        o[s * nl + 1 + k] += g * data.columns[cc][r];
+                        sink(i, s * nl + 1 + k, g * data.columns[cc][r]);
                     }
-                    o[s * nl + q + 1] += ws * 0.5 * iv * (e * e * iv - 1.0);
+                    sink(i, s * nl + q + 1, ws * 0.5 * iv * (e * e * iv - 1.0));
                 }
             }
         }
@@ -658,6 +667,7 @@ pub fn term_scores(
             let res = grow(&mut scratch.a, d);
             let u = grow(&mut scratch.b, d);
             for r in r0..r1 {
+                let i = r - r0;
                 let pat = row_pattern[r];
                 if pat == u32::MAX {
                     continue;
@@ -665,16 +675,14 @@ pub fn term_scores(
                 let pat = pat as usize;
                 let obs = &patterns[pat];
                 let m = obs.len();
-                let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
-                for s in 0..ns {
-                    let ws = w[(r - r0) * ns + s];
+                for (s, &ws) in wrow(i).iter().enumerate() {
                     if ws == 0.0 {
                         continue;
                     }
                     let p = &params[s * nl..(s + 1) * nl];
-                    for (a, &i) in obs.iter().enumerate() {
-                        let mu = p[i] + lin_pred(&p[d + i * q..d + (i + 1) * q], covs, data, r);
-                        res[a] = data.columns[cols[i]][r] - mu;
+                    for (a, &vi) in obs.iter().enumerate() {
+                        let mu = p[vi] + lin_pred(&p[d + vi * q..d + (vi + 1) * q], covs, data, r);
+                        res[a] = data.columns[cols[vi]][r] - mu;
                     }
                     let k = s * np + pat;
                     let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
@@ -685,24 +693,24 @@ pub fn term_scores(
                         }
                         u[a] = t;
                     }
-                    let os = &mut o[s * nl..(s + 1) * nl];
-                    for (a, &i) in obs.iter().enumerate() {
-                        os[i] += ws * u[a];
+                    let base = s * nl;
+                    for (a, &vi) in obs.iter().enumerate() {
+                        sink(i, base + vi, ws * u[a]);
                         for (c, &cc) in covs.iter().enumerate() {
-                            os[d + i * q + c] += ws * u[a] * data.columns[cc][r];
+                            sink(i, base + d + vi * q + c, ws * u[a] * data.columns[cc][r]);
                         }
                     }
-                    for (a, &i) in obs.iter().enumerate() {
-                        for (b, &j) in obs.iter().enumerate() {
-                            if j > i {
+                    for (a, &vi) in obs.iter().enumerate() {
+                        for (b, &vj) in obs.iter().enumerate() {
+                            if vj > vi {
                                 continue;
                             }
-                            let g = if i == j {
+                            let g = if vi == vj {
                                 0.5 * (u[a] * u[a] - pinv[a * m + a])
                             } else {
                                 u[a] * u[b] - pinv[a * m + b]
                             };
-                            os[sig0 + i * (i + 1) / 2 + j] += ws * g;
+                            sink(i, base + sig0 + vi * (vi + 1) / 2 + vj, ws * g);
                         }
                     }
                 }
@@ -714,23 +722,24 @@ pub fn term_scores(
             let q = covs.len();
             let prob = grow(&mut scratch.a, k_n);
             for r in r0..r1 {
-                let o = &mut out[(r - r0) * width..(r - r0 + 1) * width];
+                let i = r - r0;
+                let wr = wrow(i);
                 for set in 0..term.n_sets {
-                    let wrow = &w[(r - r0) * ns + set * k_n..(r - r0) * ns + (set + 1) * k_n];
-                    let wsum: f64 = wrow.iter().sum();
+                    let wset = &wr[set * k_n..(set + 1) * k_n];
+                    let wsum: f64 = wset.iter().sum();
                     if wsum == 0.0 {
                         continue;
                     }
                     class_probs(params, logp, set, k_n, per, q, covs, data, r, prob);
                     for k in 0..k_n {
-                        let g = wrow[k] - wsum * prob[k];
+                        let g = wset[k] - wsum * prob[k];
                         let base = set * nl + k * per;
-                        o[base] += g;
-                        for (i, &cc) in covs.iter().enumerate() {
-                            o[base + 1 + i] += g * data.columns[cc][r];
+                        sink(i, base, g);
+                        for (j, &cc) in covs.iter().enumerate() {
+                            sink(i, base + 1 + j, g * data.columns[cc][r]);
                         }
                         for slot in base + 1 + q..base + per {
-                            o[slot] += g;
+                            sink(i, slot, g);
                         }
                     }
                 }
@@ -740,7 +749,6 @@ pub fn term_scores(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline]
 fn class_probs(
     params: &[f64],
@@ -796,6 +804,12 @@ impl InfoAcc {
         }
     }
 
+    /// Sets every entry to 0.
+    pub fn clear(&mut self) {
+        self.mats.fill(0.0);
+        self.wsum.fill(0.0);
+    }
+
     /// Adds another accumulator.
     pub fn add(&mut self, other: &InfoAcc) {
         for (a, b) in self.mats.iter_mut().zip(&other.mats) {
@@ -807,21 +821,25 @@ impl InfoAcc {
     }
 }
 
-/// Accumulates the expected complete-data information for rows `r0..r1`
-/// with weights `w` (posterior times frequency).
-#[allow(clippy::too_many_arguments)]
+/// Accumulates the expected complete-data information for rows `r0..r1`;
+/// each row's posterior weights `w` (at the term's slots) are multiplied by
+/// its frequency weight `freq[r - r0]`.
 pub fn term_info(
     term: &Term,
     prep: &TermPrep,
     data: &EngineData,
     r0: usize,
     r1: usize,
+    slots: Slots,
     w: &[f64],
+    freq: &[f64],
     scratch: &mut Scratch,
     acc: &mut InfoAcc,
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
+    let Slots { stride, offset } = slots;
+    let wrow = |i: usize| &w[i * stride + offset..i * stride + offset + ns];
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -832,14 +850,15 @@ pub fn term_info(
             },
             TermPrep::Categorical { params, .. },
         ) => {
-            let y = &data.columns[*col];
+            let y = &data.columns[*col][r0..r1];
             if covs.is_empty() {
-                for r in r0..r1 {
-                    if y[r].is_nan() {
+                for (i, &v) in y.iter().enumerate() {
+                    if v.is_nan() {
                         continue;
                     }
-                    for s in 0..ns {
-                        acc.wsum[s] += w[(r - r0) * ns + s];
+                    let f = freq[i];
+                    for (a, &ws) in acc.wsum.iter_mut().zip(wrow(i)) {
+                        *a += f * ws;
                     }
                 }
             } else {
@@ -847,15 +866,16 @@ pub fn term_info(
                 let q = covs.len();
                 let dp = grow(&mut scratch.a, nl);
                 let x = grow(&mut scratch.b, q);
-                for r in r0..r1 {
-                    if y[r].is_nan() {
+                for (i, &v) in y.iter().enumerate() {
+                    if v.is_nan() {
                         continue;
                     }
+                    let r = r0 + i;
                     for (k, &cc) in covs.iter().enumerate() {
                         x[k] = data.columns[cc][r];
                     }
-                    for s in 0..ns {
-                        let ws = w[(r - r0) * ns + s];
+                    for (s, &wp) in wrow(i).iter().enumerate() {
+                        let ws = wp * freq[i];
                         if ws == 0.0 {
                             continue;
                         }
@@ -878,14 +898,15 @@ pub fn term_info(
             }
         }
         (TermKind::Normal { col, covs }, TermPrep::Normal { inv_var, .. }) => {
-            let y = &data.columns[*col];
+            let y = &data.columns[*col][r0..r1];
             let q = covs.len();
-            for r in r0..r1 {
-                if y[r].is_nan() {
+            for (i, &v) in y.iter().enumerate() {
+                if v.is_nan() {
                     continue;
                 }
-                for s in 0..ns {
-                    let ws = w[(r - r0) * ns + s];
+                let r = r0 + i;
+                for (s, &wp) in wrow(i).iter().enumerate() {
+                    let ws = wp * freq[i];
                     acc.wsum[s] += ws;
                     if q > 0 {
                         // (nu, beta) block: w z z' / theta
@@ -925,13 +946,14 @@ pub fn term_info(
             let q = covs.len();
             let np = patterns.len();
             for r in r0..r1 {
+                let i = r - r0;
                 let pat = row_pattern[r];
                 if pat == u32::MAX {
                     continue;
                 }
                 let pat = pat as usize;
-                for s in 0..ns {
-                    let ws = w[(r - r0) * ns + s];
+                for (s, &wp) in wrow(i).iter().enumerate() {
+                    let ws = wp * freq[i];
                     acc.wsum[s * np + pat] += ws;
                     if q > 0 && ws != 0.0 {
                         let obs = &patterns[pat];
@@ -939,8 +961,8 @@ pub fn term_info(
                         let k = s * np + pat;
                         let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
                         let mat = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
-                        for (a, &i) in obs.iter().enumerate() {
-                            for (b, &j) in obs.iter().enumerate() {
+                        for (a, &vi) in obs.iter().enumerate() {
+                            for (b, &vj) in obs.iter().enumerate() {
                                 let pij = ws * pinv[a * m + b];
                                 for za_i in 0..=q {
                                     let za = if za_i == 0 {
@@ -948,14 +970,14 @@ pub fn term_info(
                                     } else {
                                         data.columns[covs[za_i - 1]][r]
                                     };
-                                    let ia = if za_i == 0 { i } else { d + i * q + za_i - 1 };
+                                    let ia = if za_i == 0 { vi } else { d + vi * q + za_i - 1 };
                                     for zb_i in 0..=q {
                                         let zb = if zb_i == 0 {
                                             1.0
                                         } else {
                                             data.columns[covs[zb_i - 1]][r]
                                         };
-                                        let jb = if zb_i == 0 { j } else { d + j * q + zb_i - 1 };
+                                        let jb = if zb_i == 0 { vj } else { d + vj * q + zb_i - 1 };
                                         mat[ia * nl + jb] += pij * za * zb;
                                     }
                                 }
@@ -968,9 +990,10 @@ pub fn term_info(
         (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
             let k_n = *classes;
             if covs.is_empty() {
-                for r in r0..r1 {
-                    for s in 0..ns {
-                        acc.wsum[s] += w[(r - r0) * ns + s];
+                for i in 0..r1 - r0 {
+                    let f = freq[i];
+                    for (a, &ws) in acc.wsum.iter_mut().zip(wrow(i)) {
+                        *a += f * ws;
                     }
                 }
             } else {
@@ -979,18 +1002,18 @@ pub fn term_info(
                 let prob = grow(&mut scratch.a, k_n);
                 let z = grow(&mut scratch.b, per);
                 for r in r0..r1 {
+                    let i = r - r0;
                     z[0] = 1.0;
-                    for (i, &cc) in covs.iter().enumerate() {
-                        z[1 + i] = data.columns[cc][r];
+                    for (j, &cc) in covs.iter().enumerate() {
+                        z[1 + j] = data.columns[cc][r];
                     }
                     for v in z[1 + q..].iter_mut() {
                         *v = 1.0;
                     }
+                    let wr = wrow(i);
                     for set in 0..term.n_sets {
-                        let wsum: f64 = w
-                            [(r - r0) * ns + set * k_n..(r - r0) * ns + (set + 1) * k_n]
-                            .iter()
-                            .sum();
+                        let wsum: f64 =
+                            freq[i] * wr[set * k_n..(set + 1) * k_n].iter().sum::<f64>();
                         if wsum == 0.0 {
                             continue;
                         }

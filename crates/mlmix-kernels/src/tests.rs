@@ -3,9 +3,17 @@
 //! expected outer product of scores.
 
 use crate::EngineData;
-use crate::eval::{self, InfoAcc, Scratch};
+use crate::eval::{self, InfoAcc, Scratch, Slots};
 use crate::link::Link;
 use crate::plan::{NONE, Plan, Term, TermKind};
+
+/// One term alone in the row buffers.
+fn slots(n_states: usize) -> Slots {
+    Slots {
+        stride: n_states,
+        offset: 0,
+    }
+}
 
 fn plan_with(term: Term, n_phi: usize) -> Plan {
     Plan {
@@ -43,7 +51,17 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
             w[r * ns + s] = 1.0;
         }
         let mut g = vec![0.0; n * width];
-        eval::term_scores(term, &prep.terms[0], data, 0, n, &w, &mut sc, &mut g);
+        eval::term_scores(
+            term,
+            &prep.terms[0],
+            data,
+            0,
+            n,
+            slots(ns),
+            &w,
+            &mut sc,
+            |r, slot, v| g[r * width + slot] += v,
+        );
         for (t, &pi) in term.phi_index.iter().enumerate() {
             if pi == NONE {
                 continue;
@@ -54,7 +72,16 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
                 let mut p2 = phi.to_vec();
                 p2[pi as usize] += sign * h;
                 let prep2 = eval::prepare(plan, &p2).expect("valid");
-                eval::term_values(term, &prep2.terms[0], data, 0, n, &mut sc, &mut vals[side]);
+                eval::term_values(
+                    term,
+                    &prep2.terms[0],
+                    data,
+                    0,
+                    n,
+                    slots(ns),
+                    &mut sc,
+                    &mut vals[side],
+                );
             }
             for r in 0..n {
                 // local score of state s wrt phi[pi]: the sum over the term
@@ -86,17 +113,39 @@ fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col:
     let prep = eval::prepare(plan, phi).expect("valid");
     let mut sc = Scratch::default();
     let w = vec![1.0; n * ns];
+    let freq = vec![1.0; n];
     let mut acc = InfoAcc::new(term);
-    eval::term_info(term, &prep.terms[0], data, 0, n, &w, &mut sc, &mut acc);
+    eval::term_info(
+        term,
+        &prep.terms[0],
+        data,
+        0,
+        n,
+        slots(ns),
+        &w,
+        &freq,
+        &mut sc,
+        &mut acc,
+    );
     eval::finish_info(term, &prep.terms[0], &mut acc);
     let mut expect = vec![0.0; ns * nl * nl];
     for c in 0..ncat {
         let mut d2 = data.clone();
         d2.columns[col] = vec![c as f64; n];
         let mut v = vec![0.0; n * ns];
-        eval::term_values(term, &prep.terms[0], &d2, 0, n, &mut sc, &mut v);
+        eval::term_values(term, &prep.terms[0], &d2, 0, n, slots(ns), &mut sc, &mut v);
         let mut g = vec![0.0; n * width];
-        eval::term_scores(term, &prep.terms[0], &d2, 0, n, &w, &mut sc, &mut g);
+        eval::term_scores(
+            term,
+            &prep.terms[0],
+            &d2,
+            0,
+            n,
+            slots(ns),
+            &w,
+            &mut sc,
+            |r, slot, x| g[r * width + slot] += x,
+        );
         for r in 0..n {
             for s in 0..ns {
                 let p = v[r * ns + s].exp();
