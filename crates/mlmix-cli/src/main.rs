@@ -114,6 +114,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("{e}");
+                    for w in &e.warnings {
+                        eprintln!("{w}");
+                    }
                     return Ok(ExitCode::from(1));
                 }
             };
@@ -145,6 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("{e}");
+                    for w in &e.warnings {
+                        eprintln!("{w}");
+                    }
                     let n = e.errors.len();
                     eprintln!(
                         "\n{}: {} error{}; nothing was fitted",

@@ -340,8 +340,13 @@ pub fn fit(
             } else {
                 a.starts_final
             },
-            stiterations: a.stiterations,
+            stiterations: if a.optseed.is_some() || a.starts_initial == 0 {
+                0
+            } else {
+                a.stiterations
+            },
             seed,
+            optseed: a.optseed,
             final_logliks,
             best_replicated,
             best_count: outcome.best_count,

@@ -109,10 +109,16 @@ pub fn text(fit: &Fit, model: &Model) -> String {
     {
         line(&mut o, "Link", &fit.link);
     }
-    line(&mut o, "Random starts, initial stage", fit.starts.initial);
-    line(&mut o, "Random starts, final stage", fit.starts.final_stage);
-    line(&mut o, "Initial stage iterations", fit.starts.stiterations);
-    line(&mut o, "Random seed", fit.starts.seed);
+    if let Some(s) = fit.starts.optseed {
+        line(&mut o, "Optimization seed (OPTSEED), one start", s);
+    } else if fit.starts.initial == 0 {
+        line(&mut o, "Random starts", "none (STARTS = 0)");
+    } else {
+        line(&mut o, "Random starts, initial stage", fit.starts.initial);
+        line(&mut o, "Random starts, final stage", fit.starts.final_stage);
+        line(&mut o, "Initial stage iterations", fit.starts.stiterations);
+        line(&mut o, "Random seed", fit.starts.seed);
+    }
     line(&mut o, "Maximum EM iterations", model.analysis.miterations);
     line(
         &mut o,
@@ -541,26 +547,6 @@ fn is_class_model(k: &ParamKind) -> bool {
 pub fn svalues(fit: &Fit, model: &Model) -> String {
     let mut o = String::new();
     let est: Vec<f64> = fit.parameters.iter().map(|p| p.estimate).collect();
-    let stmt = |i: usize| -> String {
-        let p = &model.parameters[i];
-        let name = model.param_name(&p.kind).to_ascii_lowercase();
-        let body = match p.kind {
-            ParamKind::Threshold { .. }
-            | ParamKind::Mean { .. }
-            | ParamKind::ClassIntercept { .. } => {
-                format!("[ {name}{} ]", value(p.value, est[i]))
-            }
-            ParamKind::Slope { .. }
-            | ParamKind::Covariance { .. }
-            | ParamKind::ClassSlope { .. }
-            | ParamKind::ClassOnClass { .. } => format!("{name}{}", value(p.value, est[i])),
-            ParamKind::Variance { .. } => format!("{name}{}", value(p.value, est[i])),
-        };
-        match &p.label {
-            Some(l) => format!("{body} ({l});"),
-            None => format!("{body};"),
-        }
-    };
     // a parameter is class-invariant when its free parameter (or fixed value)
     // is shared by every class of its class variable without a label
     let shared = |i: usize| -> bool {
@@ -583,6 +569,35 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
                 .iter()
                 .filter(|q| q.kind == p.kind)
                 .all(|q| q.value == ParamValue::Fixed(v)),
+        }
+    };
+    let stmt = |i: usize| -> String {
+        let p = &model.parameters[i];
+        let name = model.param_name(&p.kind).to_ascii_lowercase();
+        let body = match p.kind {
+            ParamKind::Threshold { .. }
+            | ParamKind::Mean { .. }
+            | ParamKind::ClassIntercept { .. } => {
+                format!("[ {name}{} ]", value(p.value, est[i]))
+            }
+            ParamKind::Slope { .. }
+            | ParamKind::Covariance { .. }
+            | ParamKind::ClassSlope { .. }
+            | ParamKind::ClassOnClass { .. } => format!("{name}{}", value(p.value, est[i])),
+            ParamKind::Variance { .. } => format!("{name}{}", value(p.value, est[i])),
+        };
+        // equalities the input made without a label (a parameter freed in
+        // some classes and shared by the others) get one, so that reading
+        // the statements back gives the same model
+        let label = p.label.clone().or_else(|| match p.value {
+            ParamValue::Free(f) if model.free[f].members.len() > 1 && !shared(i) => {
+                Some(format!("sv{}", f + 1))
+            }
+            _ => None,
+        });
+        match label {
+            Some(l) => format!("{body} ({l});"),
+            None => format!("{body};"),
         }
     };
     let _ = writeln!(o, "     %OVERALL%");

@@ -97,6 +97,8 @@ pub struct StartsSummary {
     pub stiterations: usize,
     /// STSEED (or the --seed override).
     pub seed: u64,
+    /// OPTSEED, when only the start with that seed was run.
+    pub optseed: Option<u64>,
     /// Final-stage results, best first.
     pub final_logliks: Vec<StartResult>,
     /// Was the best log-likelihood reached by more than one start?
