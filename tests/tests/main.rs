@@ -1,8 +1,10 @@
 //! End-to-end tests: reference fits, recovery of simulated truths, bad
 //! inputs, the command line, and thread-count independence.
 
-#![allow(clippy::unwrap_used)]
+// Simulations and reference EMs index parameter arrays explicitly.
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
+mod bad_input;
 mod determinism;
 mod estimation;
 mod mixreg;

@@ -197,15 +197,15 @@ const VARIABLE_OPTS: &[(&str, Support)] = &[
     ("STRATIFICATION", Support::NoModel("complex survey data")),
     (
         "CLUSTER",
-        Support::NoModel("two-level models (TYPE = TWOLEVEL MIXTURE)"),
+        Support::NoModel("two-level models, TYPE = TWOLEVEL MIXTURE"),
     ),
     (
         "WITHIN",
-        Support::NoModel("two-level models (TYPE = TWOLEVEL MIXTURE)"),
+        Support::NoModel("two-level models, TYPE = TWOLEVEL MIXTURE"),
     ),
     (
         "BETWEEN",
-        Support::NoModel("two-level models (TYPE = TWOLEVEL MIXTURE)"),
+        Support::NoModel("two-level models, TYPE = TWOLEVEL MIXTURE"),
     ),
     ("AUXILIARY", Support::NoModel("auxiliary variables")),
     (
@@ -233,14 +233,17 @@ const ANALYSIS_OPTS: &[(&str, Support)] = &[
     ("PROCESSORS", Support::Yes),
     ("ALGORITHM", Support::Yes),
     ("ITERATIONS", Support::Yes),
-    ("PARAMETERIZATION", Support::NoModel("PARAMETERIZATION")),
+    (
+        "PARAMETERIZATION",
+        Support::NoModel("only the default parameterization is used"),
+    ),
     (
         "INTEGRATION",
-        Support::NoModel("numerical integration (two-level models)"),
+        Support::NoModel("numerical integration, for two-level models"),
     ),
     (
         "ADAPTIVE",
-        Support::NoModel("numerical integration (two-level models)"),
+        Support::NoModel("numerical integration, for two-level models"),
     ),
     ("BOOTSTRAP", Support::NoModel("bootstrap standard errors")),
     ("LRTSTARTS", Support::NoOutput),
@@ -519,7 +522,8 @@ impl<'s> Builder<'s> {
                 ),
             }
         }
-        if opts.classes.is_empty() && opts.type_mixture.is_some() {
+        // (a CLASSES statement with an error has been reported already)
+        if opts.classes.is_empty() && opts.type_mixture.is_some() && opts.classes_span.is_none() {
             let span = seen
                 .get("VARIABLE")
                 .copied()
@@ -560,11 +564,24 @@ impl<'s> Builder<'s> {
             Some(n) => n.iter().map(|(s, _)| s.clone()).collect(),
             None => match data::csv_header(&data_src) {
                 Ok(n) => {
-                    if n.iter().all(|s| s.parse::<f64>().is_ok()) {
+                    // numbers separated by commas or blanks (free format)
+                    let numbers =
+                        |s: &String| s.split_whitespace().all(|w| w.parse::<f64>().is_ok());
+                    if n.iter().all(numbers) {
                         self.err_help(
                             file_span,
                             format!("NAMES is not given, and the first line of '{file_written}' is not a header row"),
                             "give the column names with NAMES = ...; in VARIABLE:",
+                        );
+                        return None;
+                    }
+                    if let [one] = n.as_slice()
+                        && one.split_whitespace().nth(1).is_some()
+                    {
+                        self.err_help(
+                            file_span,
+                            format!("NAMES is not given, and the header row of '{file_written}' is not comma-separated"),
+                            "separate the names in the first line with commas, or delete that line and give the names with NAMES = ...; in VARIABLE:",
                         );
                         return None;
                     }
@@ -767,7 +784,7 @@ impl<'s> Builder<'s> {
         }
         let roles: Vec<bool> = (0..n_use).map(|v| !is_cov_used[v]).collect(); // true = dependent
         let deps: Vec<usize> = (0..n_use).filter(|&v| roles[v]).collect();
-        if deps.is_empty() {
+        if deps.is_empty() && !self.diags.has_errors() {
             self.err(file_span, "the model has no dependent variables");
         }
         // class variable of each dependent
@@ -854,6 +871,7 @@ impl<'s> Builder<'s> {
             &roles,
             &categorical,
             opts.listwise,
+            header,
         )?;
 
         // ---- variables
@@ -1582,6 +1600,12 @@ impl<'s> Builder<'s> {
                         );
                         if let Some(s) = suggest(q, cvs.iter().map(|c| c.name.as_str())) {
                             d = d.with_help(format!("did you mean MODEL {s}:?"));
+                        } else if !cvs.is_empty() {
+                            let names: Vec<&str> = cvs.iter().map(|c| c.name.as_str()).collect();
+                            d = d.with_help(format!(
+                                "the class variables (CLASSES) are {}",
+                                names.join(", ")
+                            ));
                         }
                         self.diags.push(d);
                         continue;
@@ -1658,6 +1682,14 @@ impl<'s> Builder<'s> {
             );
             return None;
         };
+        if cvname.trim().is_empty() {
+            self.err_help(
+                span,
+                format!("%{t}% names no class variable"),
+                "class blocks are %OVERALL% or %c#1%",
+            );
+            return None;
+        }
         let Some(cv) = cvs
             .iter()
             .position(|c| c.name.eq_ignore_ascii_case(cvname.trim()))
@@ -1687,6 +1719,14 @@ impl<'s> Builder<'s> {
         }
         match k.trim().parse::<usize>() {
             Ok(k) if k >= 1 && k <= cvs[cv].classes => Some(Block::Class(cv, k - 1)),
+            _ if k.trim().is_empty() => {
+                self.err_help(
+                    span,
+                    format!("%{t}%: the class number is missing"),
+                    format!("{} has classes 1 to {}", cvs[cv].name, cvs[cv].classes),
+                );
+                None
+            }
             _ => {
                 self.err_help(
                     span,
@@ -2014,9 +2054,14 @@ impl<'s> Builder<'s> {
             return match k.parse::<usize>() {
                 Ok(k) if k >= 1 && k <= cvs[cv].classes => Some(Ref::Class(cv, k - 1)),
                 _ => {
+                    let what = if k.is_empty() {
+                        "the class number is missing".to_string()
+                    } else {
+                        format!("{} has no class {k}", cvs[cv].name)
+                    };
                     self.err_help(
                         span,
-                        format!("'{text}': {} has no class {k}", cvs[cv].name),
+                        format!("'{text}': {what}"),
                         format!("{} has classes 1 to {}", cvs[cv].name, cvs[cv].classes),
                     );
                     None
@@ -2386,9 +2431,10 @@ impl<'s> Builder<'s> {
                 self.err(
                     lg.span,
                     format!(
-                        "{} labels for {} parameters; give one label, or one per parameter",
+                        "{} labels for {} parameter{}; give one label, or one per parameter",
                         lg.labels.len(),
-                        idxs.len()
+                        idxs.len(),
+                        if idxs.len() == 1 { "" } else { "s" }
                     ),
                 );
                 return;
@@ -2418,6 +2464,7 @@ impl<'s> Builder<'s> {
         is_dep: &[bool],
         categorical: &[usize],
         listwise: bool,
+        header: bool,
     ) -> Option<Dataset> {
         let n = raw.n_rows();
         let mut keep = vec![true; n];
@@ -2448,7 +2495,7 @@ impl<'s> Builder<'s> {
             for (r, (&x, &kept)) in raw.columns[v].iter().zip(&keep).enumerate() {
                 if kept && !x.is_nan() && x.fract() != 0.0 {
                     let line = raw.lines[r];
-                    let span = value_span(data_src, line, usev[v]);
+                    let span = data::field_span(data_src, line, usev[v], header);
                     self.diags.push(
                         Diagnostic::error(
                             data_src,
@@ -2786,12 +2833,16 @@ impl<'s> Builder<'s> {
                                     model.variables[var].name,
                                     ncat
                                 ),
-                                format!(
-                                    "its thresholds are {}$1 to {}${}",
-                                    model.variables[var].name,
-                                    model.variables[var].name,
-                                    ncat.saturating_sub(1)
-                                ),
+                                if ncat <= 2 {
+                                    format!("its only threshold is {}$1", model.variables[var].name)
+                                } else {
+                                    format!(
+                                        "its thresholds are {}$1 to {}${}",
+                                        model.variables[var].name,
+                                        model.variables[var].name,
+                                        ncat - 1
+                                    )
+                                },
                             );
                             continue;
                         }
@@ -3046,37 +3097,4 @@ fn split_suffix(s: &str) -> Option<(&str, usize, usize)> {
         n.parse().ok()?,
         if n.starts_with('0') { digits } else { 0 },
     ))
-}
-
-/// The span of the value in file column `col` on data line `line` (the
-/// whole line if the field cannot be found).
-fn value_span(src: &Source, line: usize, col: usize) -> Span {
-    let text = src.text();
-    let mut start = 0;
-    for _ in 1..line {
-        match text[start..].find('\n') {
-            Some(p) => start += p + 1,
-            None => break,
-        }
-    }
-    let end = text[start..].find('\n').map_or(text.len(), |p| start + p);
-    let bytes = &text.as_bytes()[start..end];
-    let mut field = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b',') {
-            i += 1;
-        }
-        let s = i;
-        while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b',') {
-            i += 1;
-        }
-        if s < i {
-            if field == col {
-                return Span::new(start + s, start + i);
-            }
-            field += 1;
-        }
-    }
-    Span::new(start, end)
 }

@@ -42,17 +42,30 @@ impl RawData {
 
 /// Reads the whole data file as text, naming the file in the error.
 pub fn read_text(path: &Path, shown_as: &str) -> Result<Source, Diagnostic> {
+    if path.is_dir() {
+        return Err(Diagnostic::error_nowhere(format!(
+            "data file '{}' ({}) is a folder, not a file",
+            shown_as,
+            path.display()
+        )));
+    }
     match std::fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             Ok(Source::new(shown_as, text))
         }
-        Err(e) => Err(Diagnostic::error_nowhere(format!(
-            "cannot read data file '{}' ({}): {}",
-            shown_as,
-            path.display(),
-            e
-        ))),
+        Err(e) => {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => e.to_string(),
+            };
+            Err(Diagnostic::error_nowhere(format!(
+                "cannot read data file '{}' ({}): {}",
+                shown_as,
+                path.display(),
+                why
+            )))
+        }
     }
 }
 
@@ -138,7 +151,7 @@ pub fn read(src: &Source, req: &ReadRequest<'_>) -> Result<RawData, Diagnostic> 
 
 fn parse_value(
     src: &Source,
-    span: Span,
+    span: impl FnOnce() -> Span,
     raw: &str,
     name: &str,
     req: &ReadRequest<'_>,
@@ -165,7 +178,7 @@ fn parse_value(
         _ => {
             let mut d = Diagnostic::error(
                 src,
-                span,
+                span(),
                 format!("value '{s}' of variable {name} is not a number"),
             );
             if s == "." || s == "*" {
@@ -177,6 +190,75 @@ fn parse_value(
         }
     }
 }
+
+/// Does a line hold names rather than values (every field starts with a
+/// letter or `_`)?
+fn looks_like_header(line: &str) -> bool {
+    let mut fields = line
+        .split([',', ' ', '\t'])
+        .map(|f| f.trim_matches('"'))
+        .filter(|f| !f.is_empty())
+        .peekable();
+    fields.peek().is_some()
+        && fields.all(|f| f.starts_with(|c: char| c.is_alphabetic() || c == '_'))
+}
+
+/// The span of field `col` (0-based) of the CSV record starting at byte
+/// `rec_start`: fields are separated by commas outside quotes.
+fn csv_field_span(text: &str, rec_start: usize, col: usize) -> Span {
+    let b = text.as_bytes();
+    let mut i = rec_start.min(b.len());
+    let mut field = 0;
+    let mut start = i;
+    let mut in_quote = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_quote = !in_quote,
+            b',' if !in_quote => {
+                if field == col {
+                    break;
+                }
+                field += 1;
+                start = i + 1;
+            }
+            b'\n' | b'\r' if !in_quote => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if field != col {
+        // not found: the whole record
+        return Span::new(rec_start, i);
+    }
+    // trim blanks around the field
+    let (mut s, mut e) = (start, i);
+    while s < e && (b[s] == b' ' || b[s] == b'\t') {
+        s += 1;
+    }
+    while e > s && (b[e - 1] == b' ' || b[e - 1] == b'\t') {
+        e -= 1;
+    }
+    Span::new(s, e)
+}
+
+/// The span of field `col` (0-based) on 1-based `line` of a data file, in
+/// free format (`csv == false`) or CSV; the whole line if there is no such
+/// field.
+pub(crate) fn field_span(src: &Source, line: usize, col: usize, csv: bool) -> Span {
+    let span = line_span(src, line);
+    if csv {
+        return csv_field_span(src.text(), span.start, col);
+    }
+    let text = &src.text()[span.start..span.end];
+    let mut fields = Vec::new();
+    split_free(text.strip_suffix('\r').unwrap_or(text), &mut fields);
+    match fields.get(col) {
+        Some(&(a, b)) => Span::new(span.start + a, span.start + b),
+        None => span,
+    }
+}
+
+const HEADER_HELP: &str = "the first line looks like a header row: delete it, or omit NAMES to read the names from it (the file must then be comma-separated)";
 
 fn read_free(src: &Source, req: &ReadRequest<'_>) -> Result<RawData, Diagnostic> {
     let ncol = req.names.len();
@@ -213,10 +295,11 @@ fn read_free(src: &Source, req: &ReadRequest<'_>) -> Result<RawData, Diagnostic>
                 ),
             );
             if lines.is_empty() && first_word.parse::<f64>().is_err() {
-                d = d.with_help("the first line looks like a header row: omit NAMES to read the names from it (CSV with a header)");
+                d = d.with_help(HEADER_HELP);
             }
             return Err(d);
         }
+        let first_row = lines.is_empty();
         for (c, &(a, b)) in fields.iter().enumerate() {
             let k = slot[c];
             let is_id = req.id == Some(c);
@@ -229,7 +312,14 @@ fn read_free(src: &Source, req: &ReadRequest<'_>) -> Result<RawData, Diagnostic>
             }
             if k != usize::MAX {
                 let span = Span::new(line_start + a, line_start + b);
-                let v = parse_value(src, span, raw, &req.names[c], req, false)?;
+                let v = parse_value(src, || span, raw, &req.names[c], req, false).map_err(|d| {
+                    // a header row with as many names as NAMES
+                    if first_row && looks_like_header(line) {
+                        d.with_help(HEADER_HELP)
+                    } else {
+                        d
+                    }
+                })?;
                 columns[k].push(v);
             }
         }
@@ -326,8 +416,7 @@ fn read_csv(src: &Source, req: &ReadRequest<'_>) -> Result<RawData, Diagnostic> 
         }
         for (k, &c) in req.wanted.iter().enumerate() {
             let raw = String::from_utf8_lossy(&record[c]);
-            let r = record.range(c).unwrap_or(0..0);
-            let span = Span::new(rec_start + r.start, rec_start + r.end);
+            let span = || csv_field_span(src.text(), rec_start, c);
             let v = parse_value(src, span, &raw, &req.names[c], req, true)?;
             columns[k].push(v);
         }

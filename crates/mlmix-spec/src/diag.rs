@@ -229,13 +229,42 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate to `word` (case-insensitive), if it is close enough
-/// to be a likely typo.
+/// to be a likely typo and no other candidate is as close (`u5` among
+/// `u1`-`u4` gets no hint).
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let w = word.to_ascii_uppercase();
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&w, &c.to_ascii_uppercase()), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    let mut best: Option<(usize, &str)> = None;
+    let mut tied = false;
+    for c in candidates {
+        let d = edit_distance(&w, &c.to_ascii_uppercase());
+        if d > 2.max(c.len() / 4) || d >= c.len() {
+            continue;
+        }
+        match best {
+            Some((bd, bc)) if d == bd => tied |= !bc.eq_ignore_ascii_case(c),
+            Some((bd, _)) if d > bd => {}
+            _ => {
+                best = Some((d, c));
+                tied = false;
+            }
+        }
+    }
+    if tied { None } else { best.map(|(_, c)| c) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_close_and_unambiguous() {
+        assert_eq!(suggest("STARST", ["STARTS", "STSEED"]), Some("STARTS"));
+        assert_eq!(suggest("outcme", ["u1", "outcome"]), Some("outcome"));
+        assert_eq!(suggest("u5", ["u1", "u2", "u3"]), None);
+        assert_eq!(
+            suggest("TECH1", ["TECH1", "TECH1", "TECH11"]),
+            Some("TECH1")
+        );
+        assert_eq!(suggest("zzz", ["STARTS"]), None);
+    }
 }

@@ -245,6 +245,21 @@ fn header_at(text: &[u8], pos: usize) -> Option<Header> {
     None
 }
 
+/// Does an option statement (`KEY =`) start at `pos`?
+fn option_at(text: &[u8], pos: usize) -> bool {
+    if pos >= text.len() || !is_word_start(text[pos]) {
+        return false;
+    }
+    let mut i = pos;
+    while i < text.len() && (text[i].is_ascii_alphanumeric() || text[i] == b'_') {
+        i += 1;
+    }
+    while i < text.len() && (text[i] == b' ' || text[i] == b'\t') {
+        i += 1;
+    }
+    i < text.len() && text[i] == b'='
+}
+
 /// Splits an input file into sections and statements. Problems (text outside
 /// any command, a statement without its `;`) are added to `diags`.
 pub fn parse(src: &Source, diags: &mut Diagnostics) -> Syntax {
@@ -348,7 +363,13 @@ pub fn parse(src: &Source, diags: &mut Diagnostics) -> Syntax {
             at_line_start = false;
             continue;
         }
-        // an ordinary statement: up to ';', but stop before a header at a line start
+        // an ordinary statement: up to ';', but stop before a header at a
+        // line start, and in an option command before a line that starts
+        // a new option (`KEY =`): the ';' before it is missing
+        let options = matches!(
+            section.command,
+            Command::Data | Command::Variable | Command::Analysis | Command::Savedata
+        );
         let start = pos;
         let mut i = pos;
         let mut line_start = false;
@@ -366,7 +387,7 @@ pub fn parse(src: &Source, diags: &mut Diagnostics) -> Syntax {
                 in_quote = false;
             } else if line_start && !b.is_ascii_whitespace() {
                 line_start = false;
-                if header_at(text, i).is_some() || b == b'%' {
+                if header_at(text, i).is_some() || b == b'%' || (options && option_at(text, i)) {
                     break;
                 }
             }
@@ -557,6 +578,15 @@ mod tests {
         assert!(d.has_errors());
         assert_eq!(s.sections.len(), 2);
         assert_eq!(s.sections[1].command, Command::Analysis);
+    }
+
+    #[test]
+    fn missing_semicolon_before_next_option_is_reported_and_next_option_survives() {
+        let (s, d) = split("VARIABLE: NAMES = u1-u4\n  USEVARIABLES = u1-u3;\n");
+        assert_eq!(d.errors().count(), 1, "{d:?}");
+        let st = &s.sections[0].statements;
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[1].tokens[0].text, "USEVARIABLES");
     }
 
     #[test]

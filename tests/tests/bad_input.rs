@@ -1,0 +1,1034 @@
+//! Bad inputs: every mistake in an input file or its data is reported as an
+//! error naming the file, the line and the reason, never as a panic and
+//! never as a fit. The rendered errors (file:line:column, the source line
+//! with a caret, the help) are snapshots in `snapshots/`; the scratch folder
+//! the files are written to is shown as `[scratch]`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use mlmix::spec::SpecError;
+use mlmix_tests::{Scratch, data, fit_text, input, tests_dir};
+
+/// Free-format data for `NAMES = id u1-u4 y x;`: four binary items, a
+/// continuous outcome and a covariate.
+const LCA_DAT: &str = "\
+1 0 0 1 0 2.3 0.5
+2 1 1 1 0 3.1 1.2
+3 0 1 0 0 1.7 -0.3
+4 1 1 1 1 3.8 1.9
+5 0 0 0 0 1.2 -1.1
+6 1 0 1 1 2.9 0.8
+7 1 1 0 1 3.3 0.1
+8 0 0 0 1 1.5 -0.6
+";
+
+/// `LCA_DAT` with 1-based line `line` replaced by `text`.
+fn lca_dat_with(line: usize, text: &str) -> String {
+    LCA_DAT
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == line { text } else { l })
+        .fold(String::new(), |s, l| s + l + "\n")
+}
+
+/// Removes the indentation of an input written inside the test code: the
+/// first line if blank, then the indentation of the first line from all.
+fn dedent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    text.lines()
+        .map(|l| l.get(indent..).unwrap_or(l.trim_start()))
+        .fold(String::new(), |s, l| s + l + "\n")
+}
+
+/// The text of an error or warning with the scratch folder as `[scratch]`.
+fn redact(text: &str, scratch: &Scratch) -> String {
+    text.replace(&scratch.path().display().to_string(), "[scratch]")
+}
+
+/// Writes `files` and the input `text` (as `model.inp`) in a scratch folder,
+/// loads it, checks that it fails with errors that all have a message, and
+/// snapshots the rendered errors as `name`.
+fn fails(name: &str, files: &[(&str, &str)], text: &str) -> SpecError {
+    let scratch = Scratch::new(name);
+    for (file, contents) in files {
+        scratch.write(file, contents);
+    }
+    let path = scratch.write("model.inp", &dedent(text));
+    let err = match mlmix::spec::load(&path) {
+        Ok(_) => panic!("{name}: the input was accepted"),
+        Err(e) => e,
+    };
+    assert!(!err.errors.is_empty(), "{name}: an error without errors");
+    for e in &err.errors {
+        assert!(e.is_error() && !e.message.is_empty(), "{name}: {e:?}");
+    }
+    insta::assert_snapshot!(name, redact(&err.to_string(), &scratch));
+    err
+}
+
+/// Like [`fails`], with the shared data file `lca.dat` beside the input.
+fn fails_lca(name: &str, text: &str) -> SpecError {
+    fails(name, &[("lca.dat", LCA_DAT)], text)
+}
+
+/// Asserts that the first error points at `file` (as written, or the input
+/// file `model.inp`), line `line`, and that its message contains `reason`.
+#[track_caller]
+fn assert_first(err: &SpecError, file: &str, line: usize, reason: &str) {
+    let e = &err.errors[0];
+    let loc = e
+        .location
+        .as_ref()
+        .unwrap_or_else(|| panic!("no location: {e}"));
+    assert!(
+        Path::new(&loc.file).ends_with(file),
+        "file {} is not {file}: {e}",
+        loc.file
+    );
+    assert_eq!(loc.line, line, "line: {e}");
+    assert!(e.message.contains(reason), "reason: {e}");
+}
+
+// ------------------------------------------------------------------ syntax
+
+#[test]
+fn missing_semicolon_before_next_command() {
+    let err = fails_lca(
+        "missing_semicolon_before_next_command",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2)
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 5, "not ended by ';'");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn missing_semicolon_before_next_option() {
+    // the statement on the next line is read on its own, not as more names
+    let err = fails_lca(
+        "missing_semicolon_before_next_option",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 3, "not ended by ';'");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn unterminated_class_marker() {
+    let err = fails_lca(
+        "unterminated_class_marker",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  %c#1
+                  [u1$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "unterminated class block marker");
+}
+
+#[test]
+fn text_before_first_command() {
+    let err = fails_lca(
+        "text_before_first_command",
+        "
+        A two-class model of four items
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "text before the first command");
+}
+
+#[test]
+fn class_marker_without_class_variable() {
+    let err = fails_lca(
+        "class_marker_without_class_variable",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %#1%
+                  [u1$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 7, "names no class variable");
+}
+
+// ----------------------------------------------------------- unknown names
+
+#[test]
+fn unknown_variable_in_usevariables() {
+    let err = fails_lca(
+        "unknown_variable_in_usevariables",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 outcome x;
+                  USEVARIABLES = u1-u4 outcme;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 3, "unknown variable 'outcme'");
+    assert_eq!(err.errors[0].help.as_deref(), Some("did you mean outcome?"));
+}
+
+#[test]
+fn unknown_variable_in_model() {
+    let err = fails_lca(
+        "unknown_variable_in_model",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 outcome x;
+                  USEVARIABLES = u1-u4 outcome;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [outcom];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "unknown variable 'outcom'");
+    assert_eq!(err.errors[0].help.as_deref(), Some("did you mean outcome?"));
+}
+
+#[test]
+fn variable_in_model_but_not_in_usevariables() {
+    let err = fails_lca(
+        "variable_in_model_but_not_in_usevariables",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  c ON x;
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "x is not in USEVARIABLES");
+}
+
+// --------------------------------------------------------------- keywords
+
+#[test]
+fn misspelt_names() {
+    // NAMES is not read, and the first line of the data is not a header
+    let err = fails_lca(
+        "misspelt_names",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMSE = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 2, "unknown option 'NAMSE' in VARIABLE:");
+    assert_eq!(err.errors[0].help.as_deref(), Some("did you mean NAMES?"));
+    assert_eq!(err.errors.len(), 2, "{err}");
+    assert!(err.errors[1].message.contains("not a header row"), "{err}");
+}
+
+#[test]
+fn misspelt_starts() {
+    let err = fails_lca(
+        "misspelt_starts",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+                  STARST = 20 4;
+        ",
+    );
+    assert_first(&err, "model.inp", 7, "unknown option 'STARST' in ANALYSIS:");
+    assert_eq!(err.errors[0].help.as_deref(), Some("did you mean STARTS?"));
+}
+
+#[test]
+fn misspelt_categorical() {
+    let err = fails_lca(
+        "misspelt_categorical",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORCAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 4, "unknown option 'CATEGORCAL'");
+    assert_eq!(
+        err.errors[0].help.as_deref(),
+        Some("did you mean CATEGORICAL?")
+    );
+}
+
+#[test]
+fn negative_starts() {
+    let err = fails_lca(
+        "negative_starts",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+                  STARTS = -20 4;
+        ",
+    );
+    assert_first(&err, "model.inp", 7, "not negative");
+}
+
+#[test]
+fn starts_final_more_than_initial() {
+    let err = fails_lca(
+        "starts_final_more_than_initial",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+                  STARTS = 4 20;
+        ",
+    );
+    assert_first(&err, "model.inp", 7, "no larger than N");
+}
+
+// -------------------------------------------------------------- the data
+
+#[test]
+fn data_row_with_wrong_number_of_values() {
+    let dat = lca_dat_with(5, "5 0 0 0 0 1.2");
+    let err = fails(
+        "data_row_with_wrong_number_of_values",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "lca.dat", 5, "row has 6 values but NAMES has 7");
+}
+
+#[test]
+fn data_value_not_a_number() {
+    let dat = lca_dat_with(3, "3 0 1 0 0 abc -0.3");
+    let err = fails(
+        "data_value_not_a_number",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 y;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "lca.dat",
+        3,
+        "value 'abc' of variable y is not a number",
+    );
+    assert_eq!(err.errors[0].location.as_ref().map(|l| l.column), Some(11));
+}
+
+#[test]
+fn data_missing_symbol_not_declared() {
+    let dat = lca_dat_with(2, "2 1 . 1 0 3.1 1.2");
+    let err = fails(
+        "data_missing_symbol_not_declared",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "lca.dat", 2, "value '.' of variable u2");
+    assert_eq!(
+        err.errors[0].help.as_deref(),
+        Some("declare the missing-value symbol: MISSING = .;")
+    );
+}
+
+#[test]
+fn categorical_value_not_whole() {
+    let dat = lca_dat_with(4, "4 1 1 0.5 1 3.8 1.9");
+    let err = fails(
+        "categorical_value_not_whole",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "lca.dat",
+        4,
+        "u3 is CATEGORICAL but has the value 0.5",
+    );
+    assert_eq!(err.errors[0].location.as_ref().map(|l| l.column), Some(7));
+}
+
+#[test]
+fn csv_row_with_wrong_number_of_values() {
+    let err = fails(
+        "csv_row_with_wrong_number_of_values",
+        &[("items.csv", "u1,u2,u3\n0,1,1\n1,0\n0,0,1\n")],
+        "
+        DATA:     FILE = items.csv;
+        VARIABLE: CATEGORICAL = u1-u3;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "items.csv",
+        3,
+        "row has 2 values but the header names 3",
+    );
+}
+
+#[test]
+fn csv_value_not_a_number() {
+    // the caret is under the value, not at its offset within the record
+    let err = fails(
+        "csv_value_not_a_number",
+        &[("items.csv", "u1,u2,u3\n0,1,1\n1,\"0\",yes\n")],
+        "
+        DATA:     FILE = items.csv;
+        VARIABLE: CATEGORICAL = u1-u3;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "items.csv", 3, "value 'yes' of variable u3");
+    assert_eq!(err.errors[0].location.as_ref().map(|l| l.column), Some(7));
+}
+
+#[test]
+fn csv_categorical_value_not_whole_after_empty_field() {
+    let err = fails(
+        "csv_categorical_value_not_whole_after_empty_field",
+        &[("items.csv", "u1,u2,u3\n0,1,1\n1,,2.5\n0,0,1\n")],
+        "
+        DATA:     FILE = items.csv;
+        VARIABLE: CATEGORICAL = u1-u3;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "items.csv",
+        3,
+        "u3 is CATEGORICAL but has the value 2.5",
+    );
+    assert_eq!(err.errors[0].location.as_ref().map(|l| l.column), Some(4));
+}
+
+#[test]
+fn missing_data_file() {
+    let err = fails(
+        "missing_data_file",
+        &[],
+        "
+        DATA:     FILE = nowhere.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "cannot read data file 'nowhere.dat'");
+}
+
+#[test]
+fn empty_data_file() {
+    let err = fails(
+        "empty_data_file",
+        &[("lca.dat", "")],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "data file 'lca.dat' is empty");
+    // blank lines only
+    let err = fails(
+        "blank_data_file",
+        &[("lca.dat", "\n   \n\n")],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "data file 'lca.dat' is empty");
+}
+
+#[test]
+fn data_file_is_a_folder() {
+    let scratch = Scratch::new("data_file_is_a_folder");
+    std::fs::create_dir(scratch.path().join("lca.dat")).unwrap();
+    let path = scratch.write(
+        "model.inp",
+        &dedent(
+            "
+            DATA:     FILE = lca.dat;
+            VARIABLE: NAMES = id u1-u4 y x;
+                      USEVARIABLES = u1-u4;
+                      CATEGORICAL = u1-u4;
+                      CLASSES = c(2);
+            ANALYSIS: TYPE = MIXTURE;
+            ",
+        ),
+    );
+    let err = mlmix::spec::load(&path).expect_err("a folder is not data");
+    assert_first(&err, "model.inp", 1, "is a folder");
+    insta::assert_snapshot!("data_file_is_a_folder", redact(&err.to_string(), &scratch));
+}
+
+#[test]
+fn names_given_but_file_has_header_row() {
+    let dat = format!("id u1 u2 u3 u4 y x\n{LCA_DAT}");
+    let err = fails(
+        "names_given_but_file_has_header_row",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "lca.dat",
+        1,
+        "value 'u1' of variable u1 is not a number",
+    );
+    let help = err.errors[0].help.as_deref().unwrap_or_default();
+    assert!(help.contains("looks like a header row"), "{err}");
+}
+
+#[test]
+fn names_given_but_file_has_longer_header_row() {
+    let dat = format!("id,u1,u2,u3,u4,y,x,z\n{LCA_DAT}");
+    let err = fails(
+        "names_given_but_file_has_longer_header_row",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "lca.dat", 1, "row has 8 values but NAMES has 7");
+    let help = err.errors[0].help.as_deref().unwrap_or_default();
+    assert!(help.contains("looks like a header row"), "{err}");
+}
+
+#[test]
+fn no_names_and_no_header_row() {
+    let err = fails_lca(
+        "no_names_and_no_header_row",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "is not a header row");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn no_names_and_header_row_not_comma_separated() {
+    let dat = format!("id u1 u2 u3 u4 y x\n{LCA_DAT}");
+    let err = fails(
+        "no_names_and_header_row_not_comma_separated",
+        &[("lca.dat", &dat)],
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "is not comma-separated");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn missing_input_file() {
+    let scratch = Scratch::new("missing_input_file");
+    let err = mlmix::spec::load(&scratch.path().join("nothing.inp")).expect_err("no file");
+    assert!(err.errors[0].message.contains("nothing.inp"), "{err}");
+}
+
+// ---------------------------------------------------------------- classes
+
+#[test]
+fn class_block_for_class_that_does_not_exist() {
+    let err = fails_lca(
+        "class_block_for_class_that_does_not_exist",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  %c#3%
+                  [u1$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "c has no class 3");
+    assert_eq!(err.errors[0].help.as_deref(), Some("c has classes 1 to 2"));
+}
+
+#[test]
+fn model_section_for_unknown_class_variable() {
+    let err = fails_lca(
+        "model_section_for_unknown_class_variable",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL c9:
+                  %c9#1%
+                  [u1$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 7, "MODEL c9: names no class variable");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn class_variable_with_the_name_of_a_data_column() {
+    let err = fails_lca(
+        "class_variable_with_the_name_of_a_data_column",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = y(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 5, "has the name of an observed variable");
+}
+
+#[test]
+fn class_on_class_declared_later() {
+    let err = fails_lca(
+        "class_on_class_declared_later",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c1(2) c2(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  c1 ON c2;
+        MODEL c1: %c1#1%
+                  [u1$1 u2$1];
+        MODEL c2: %c2#1%
+                  [u3$1 u4$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "c1 ON c2");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+// ------------------------------------------------------------------ MODEL
+
+#[test]
+fn threshold_that_does_not_exist() {
+    let err = fails_lca(
+        "threshold_that_does_not_exist",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1$2];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "u1$2 does not exist");
+    assert_eq!(
+        err.errors[0].help.as_deref(),
+        Some("its only threshold is u1$1")
+    );
+}
+
+#[test]
+fn mean_of_categorical_variable() {
+    let err = fails_lca(
+        "mean_of_categorical_variable",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "u1 is categorical");
+}
+
+#[test]
+fn variance_of_categorical_variable() {
+    let err = fails_lca(
+        "variance_of_categorical_variable",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  u2;
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "has no variance parameter");
+}
+
+#[test]
+fn factor_by() {
+    let err = fails_lca(
+        "factor_by",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  f BY u1-u4;
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "factors (BY) are not supported yet");
+}
+
+#[test]
+fn random_slope() {
+    let err = fails_lca(
+        "random_slope",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = y x;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  s | y ON x;
+        ",
+    );
+    assert_first(&err, "model.inp", 7, "random effects ('|')");
+}
+
+#[test]
+fn type_twolevel() {
+    let err = fails_lca(
+        "type_twolevel",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 6, "TYPE = TWOLEVEL is not supported yet");
+}
+
+#[test]
+fn define_command() {
+    let err = fails_lca(
+        "define_command",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        DEFINE:   total = u1 + u2 + u3 + u4;
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 6, "DEFINE is not supported yet");
+}
+
+#[test]
+fn cluster_option() {
+    let err = fails_lca(
+        "cluster_option",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+                  CLUSTER = id;
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 6, "CLUSTER is not supported yet");
+}
+
+#[test]
+fn label_count_mismatch() {
+    let err = fails_lca(
+        "label_count_mismatch",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 y;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1$1 u2$1 u3$1 u4$1 y] (p1-p3);
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "3 labels for 5 parameters");
+}
+
+#[test]
+fn at_without_value() {
+    let err = fails_lca(
+        "at_without_value",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1$1@];
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "'@' needs a value");
+}
+
+// ------------------------------------------------------ several at once
+
+#[test]
+fn several_errors_reported_at_once() {
+    let err = fails_lca(
+        "several_errors_reported_at_once",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 yy;
+                  CATEGORCAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+                  STARTS = 4 20;
+        MODEL:    %c#3%
+                  [u1$1];
+                  %c#1%
+                  [u5$1];
+        ",
+    );
+    let lines: Vec<usize> = err
+        .errors
+        .iter()
+        .filter_map(|e| e.location.as_ref().map(|l| l.line))
+        .collect();
+    assert_eq!(lines, [4, 7, 3, 8, 11], "{err}");
+}
+
+// ----------------------------------------------------------------- warnings
+
+#[test]
+fn unsupported_output_and_plot_are_warnings_and_the_fit_goes_on() {
+    let scratch = Scratch::new("warnings");
+    scratch.write(
+        "carcinoma.csv",
+        &std::fs::read_to_string(data("carcinoma.csv")).unwrap(),
+    );
+    let (loaded, fit) = fit_text(
+        &scratch,
+        "model.inp",
+        &dedent(
+            "
+            DATA:     FILE = carcinoma.csv;
+            VARIABLE: USEVARIABLES = A-G;
+                      CATEGORICAL = A-G;
+                      CLASSES = lc(2);
+            ANALYSIS: TYPE = MIXTURE;
+                      STARTS = 2 1;
+            OUTPUT:   TECH1 TECH11;
+            PLOT:     TYPE = PLOT3;
+            ",
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.iter().all(|w| !w.is_error()));
+    let lines: Vec<usize> = loaded
+        .warnings
+        .iter()
+        .filter_map(|w| w.location.as_ref().map(|l| l.line))
+        .collect();
+    assert_eq!(lines, [7, 8], "{:?}", loaded.warnings);
+    assert!(fit.loglikelihood.is_finite());
+    assert_eq!(fit.free_parameters, 15);
+    let text: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    insta::assert_snapshot!("warnings", redact(&text.join("\n"), &scratch));
+}
+
+// ---------------------------------------------------------- the command
+
+/// The `mlmix` executable next to this test's target folder, built once.
+fn mlmix_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        // this test runs as <target>/<profile>/deps/end_to_end-<hash>
+        let me = std::env::current_exe().unwrap();
+        let profile_dir = me.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "-q", "-p", "mlmix-cli", "--bin", "mlmix"])
+            .current_dir(tests_dir())
+            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        match profile {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let status = build.status().unwrap();
+        assert!(status.success(), "building mlmix failed: {status}");
+        let exe = profile_dir.join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
+        assert!(exe.is_file(), "no {}", exe.display());
+        exe
+    })
+}
+
+#[test]
+fn command_line_bad_input_exits_1_with_located_error() {
+    let out = Command::new(mlmix_exe())
+        .args(["fit", "misspelt_option.inp"])
+        .current_dir(input("bad"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("misspelt_option.inp:7:11: unknown option 'STARST' in ANALYSIS:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean STARTS?"), "{stderr}");
+    assert!(stderr.contains("1 error; nothing was fitted"), "{stderr}");
+}
+
+#[test]
+fn command_line_good_input_exits_0() {
+    let example = tests_dir().join("../examples/lca_carcinoma.inp");
+    let out = Command::new(mlmix_exe())
+        .args(["fit", "-q"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!out.stdout.is_empty(), "no report");
+}
