@@ -11,3 +11,4 @@ mod mixreg;
 mod outputs;
 mod recovery;
 mod reference;
+mod semantics;

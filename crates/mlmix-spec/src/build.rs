@@ -117,19 +117,47 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
 
 /// `KEY [IS|ARE|=] values...`
 struct OptStmt<'a> {
-    key: &'a Token,
+    /// The option name; tokens written without spaces are joined, so that
+    /// `K-1STARTS` is one name.
+    key: String,
+    key_span: Span,
+    first: &'a Token,
     values: &'a [Token],
 }
 
 fn split_option(stmt: &Statement) -> Option<OptStmt<'_>> {
-    let key = stmt.tokens.first()?;
-    let mut rest = &stmt.tokens[1..];
+    let first = stmt.tokens.first()?;
+    let sep = stmt
+        .tokens
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, t)| t.is_sym('=') || t.is_word("IS") || t.is_word("ARE"))
+        .map(|(i, _)| i);
+    let mut n_key = 1;
+    if let Some(sep) = sep {
+        let glued = stmt.tokens[..sep]
+            .windows(2)
+            .all(|w| w[0].span.end == w[1].span.start);
+        if glued {
+            n_key = sep;
+        }
+    }
+    let key_toks = &stmt.tokens[..n_key];
+    let key: String = key_toks.iter().map(|t| t.text.as_str()).collect();
+    let key_span = key_toks[0].span.to(key_toks[n_key - 1].span);
+    let mut rest = &stmt.tokens[n_key..];
     if let Some(t) = rest.first()
         && (t.is_sym('=') || t.is_word("IS") || t.is_word("ARE"))
     {
         rest = &rest[1..];
     }
-    Some(OptStmt { key, values: rest })
+    Some(OptStmt {
+        key,
+        key_span,
+        first,
+        values: rest,
+    })
 }
 
 /// How an option is handled.
@@ -140,6 +168,9 @@ enum Support {
     NoModel(&'static str),
     /// Only changes what is printed or saved: a warning.
     NoOutput,
+    /// A tuning option of Mplus's own algorithms that mlmix does not use: a
+    /// warning with the reason.
+    Ignored(&'static str),
 }
 
 fn match_key<'t>(
@@ -248,6 +279,36 @@ const ANALYSIS_OPTS: &[(&str, Support)] = &[
     ("BOOTSTRAP", Support::NoModel("bootstrap standard errors")),
     ("LRTSTARTS", Support::NoOutput),
     ("LRTBOOTSTRAP", Support::NoOutput),
+    ("K-1STARTS", Support::NoOutput),
+    ("UCELLSIZE", Support::NoOutput),
+    ("LOGHIGH", Support::Yes),
+    ("LOGLOW", Support::Yes),
+    (
+        "SDITERATIONS",
+        Support::Ignored(
+            "mlmix's optimiser has no steepest-descent phase (it uses EM, then quasi-Newton)",
+        ),
+    ),
+    (
+        "MIXU",
+        Support::Ignored("mlmix's EM step updates every part of the model at once"),
+    ),
+    (
+        "MIXC",
+        Support::Ignored("mlmix's EM step updates every part of the model at once"),
+    ),
+    (
+        "MUCONVERGENCE",
+        Support::Ignored("mlmix's EM step updates every part of the model at once"),
+    ),
+    (
+        "MCCONVERGENCE",
+        Support::Ignored("mlmix's EM step updates every part of the model at once"),
+    ),
+    (
+        "MODEL",
+        Support::NoModel("ANALYSIS: MODEL = NOCOVARIANCES, NOMEANSTRUCTURE and the like"),
+    ),
 ];
 
 const SAVEDATA_OPTS: &[(&str, Support)] = &[
@@ -300,7 +361,6 @@ const OUTPUT_WORDS: &[&str] = &[
     "H1TECH3",
     "LOGRANK",
     "BASEHAZARD",
-    "ALGORITHM",
 ];
 
 // ---------------------------------------------------------------------------
@@ -319,6 +379,9 @@ enum Ref {
 struct Elem {
     refs: Vec<Ref>,
     span: Span,
+    /// Written inside `[ ]` (a mean, threshold or class intercept) rather
+    /// than bare (a variance).
+    bracketed: bool,
     fixed: Option<f64>,
     /// `Some(None)` for a bare `*`.
     start: Option<Option<f64>>,
@@ -339,10 +402,9 @@ enum Block {
 
 #[derive(Debug, Clone)]
 enum StmtKind {
-    /// `[ ... ]`: means, thresholds, class intercepts.
-    Bracket(Vec<Elem>),
-    /// `y1 y2`: variances.
-    Plain(Vec<Elem>),
+    /// A list of parameters: `[ ... ]` items are means, thresholds or class
+    /// intercepts; bare names are variances (each element says which).
+    Items(Vec<Elem>),
     /// `lhs ON rhs`.
     On(Vec<Elem>, Vec<Elem>),
     /// `lhs WITH rhs`.
@@ -452,6 +514,28 @@ impl<'s> Builder<'s> {
         let mut model_sections: Vec<&Section> = Vec::new();
         for sec in &syntax.sections {
             let name = sec.command.name();
+            // words between a command and its colon: `MODEL c1:` and
+            // `DATA WIDETOLONG:` are commands of their own
+            if let Some((q, span)) = &sec.qualifier {
+                match sec.command {
+                    Command::Model => {}
+                    Command::Data => {
+                        self.err(
+                            *span,
+                            format!("DATA {}: is not supported yet", q.to_ascii_uppercase()),
+                        );
+                        continue;
+                    }
+                    _ => {
+                        self.err_help(
+                            *span,
+                            format!("'{name} {q}:' is not a command"),
+                            format!("write {name}: alone"),
+                        );
+                        continue;
+                    }
+                }
+            }
             if sec.command != Command::Model {
                 if let Some(prev) = seen.get(name) {
                     let (l, _) = self.src.line_col(prev.start);
@@ -472,16 +556,7 @@ impl<'s> Builder<'s> {
                         .collect::<Vec<_>>()
                         .join(" ");
                 }
-                Command::Data => {
-                    if let Some((q, span)) = &sec.qualifier {
-                        self.err(
-                            *span,
-                            format!("DATA {}: is not supported yet", q.to_ascii_uppercase()),
-                        );
-                    } else {
-                        self.data_section(sec, &mut opts);
-                    }
-                }
+                Command::Data => self.data_section(sec, &mut opts),
                 Command::Variable => self.variable_section(sec, &mut opts),
                 Command::Analysis => self.analysis_section(sec, &mut opts),
                 Command::Model => model_sections.push(sec),
@@ -1047,14 +1122,14 @@ impl<'s> Builder<'s> {
             return None;
         }
         let os = split_option(st)?;
-        if os.key.kind != TokKind::Word {
+        if os.first.kind != TokKind::Word {
             self.err(
-                os.key.span,
+                os.key_span,
                 format!("expected an option name in {command}:"),
             );
             return None;
         }
-        match match_key(&os.key.text, table) {
+        match match_key(&os.key, table) {
             Ok(&(name, Support::Yes)) => {
                 if os.values.is_empty() && !matches!(name, "LISTWISE") {
                     self.err(st.span, format!("{name} needs a value"));
@@ -1063,23 +1138,27 @@ impl<'s> Builder<'s> {
                 Some((name, os))
             }
             Ok(&(name, Support::NoModel(what))) => {
-                self.err(os.key.span, format!("{name} is not supported yet ({what})"));
+                self.err(os.key_span, format!("{name} is not supported yet ({what})"));
                 None
             }
             Ok(&(name, Support::NoOutput)) => {
                 self.warn(
-                    os.key.span,
+                    os.key_span,
                     format!("{name} is not supported yet; the request is ignored"),
                 );
+                None
+            }
+            Ok(&(name, Support::Ignored(why))) => {
+                self.warn(os.key_span, format!("{name} is ignored: {why}"));
                 None
             }
             Err(cands) => {
                 let mut d = Diagnostic::error(
                     self.src,
-                    os.key.span,
-                    format!("unknown option '{}' in {command}:", os.key.text),
+                    os.key_span,
+                    format!("unknown option '{}' in {command}:", os.key),
                 );
-                if let Some(s) = suggest(&os.key.text, cands) {
+                if let Some(s) = suggest(&os.key, cands) {
                     d = d.with_help(format!("did you mean {s}?"));
                 }
                 self.diags.push(d);
@@ -1307,7 +1386,20 @@ impl<'s> Builder<'s> {
                             && toks[j + 1].is_sym('-')
                             && let Some(w) = toks[j + 2].number()
                         {
-                            let (a, b) = (v.min(w), v.max(w));
+                            // a range of whole codes, written low-high
+                            if v < 0.0 || w < v || v.fract() != 0.0 || w.fract() != 0.0 {
+                                self.err_help(
+                                    toks[j].span.to(toks[j + 2].span),
+                                    format!(
+                                        "'{}-{}' is not a range of missing-value codes",
+                                        toks[j].text, toks[j + 2].text
+                                    ),
+                                    "list codes with spaces, such as (-99 -98); a range is written low-high with whole numbers that are not negative, such as (7-9)",
+                                );
+                                j += 3;
+                                continue;
+                            }
+                            let (a, b) = (v, w);
                             let mut x = a;
                             while x <= b {
                                 codes.push(x);
@@ -1392,10 +1484,19 @@ impl<'s> Builder<'s> {
                         opts.analysis.starts_final = 0;
                     }
                     [a, b] => match (whole(a), whole(b)) {
+                        (Some(n), Some(m)) if n == 0.0 && m == 0.0 => {
+                            opts.analysis.starts_initial = 0;
+                            opts.analysis.starts_final = 0;
+                        }
                         (Some(n), Some(m)) if m >= 1.0 && m <= n => {
                             opts.analysis.starts_initial = n as usize;
                             opts.analysis.starts_final = m as usize;
                         }
+                        (Some(_), Some(m)) if m == 0.0 => self.err_help(
+                            st.span,
+                            "STARTS = N M needs at least one final-stage start (M of 1 or more)",
+                            "for example STARTS = 20 4; or STARTS = 0; for no random starts",
+                        ),
                         (Some(n), Some(m)) if m > n => self.err(
                             st.span,
                             "STARTS = N M needs M (final-stage starts) no larger than N (initial-stage starts)",
@@ -1450,6 +1551,19 @@ impl<'s> Builder<'s> {
                     }
                     _ => self.err(st.span, format!("{key} needs a positive number")),
                 },
+                "LOGHIGH" | "LOGLOW" => match v {
+                    [a] if a.number().is_some_and(|x| x.is_finite() && x.abs() >= 1.0) => {
+                        let x = a.number().unwrap_or(15.0);
+                        if key == "LOGHIGH" && x > 0.0 {
+                            opts.analysis.logit_high = x;
+                        } else if key == "LOGLOW" && x < 0.0 {
+                            opts.analysis.logit_low = x;
+                        } else {
+                            self.err(st.span, format!("{key} needs a {} number", if key == "LOGHIGH" { "positive" } else { "negative" }));
+                        }
+                    }
+                    _ => self.err(st.span, format!("{key} needs a number, such as {}", if key == "LOGHIGH" { "15" } else { "-15" })),
+                },
                 "PROCESSORS" => match v.first().and_then(whole) {
                     Some(n) if n >= 1.0 => opts.analysis.processors = Some(n as usize),
                     _ => self.err(st.span, "PROCESSORS needs a positive whole number"),
@@ -1458,7 +1572,15 @@ impl<'s> Builder<'s> {
                     for t in v {
                         if t.is_word("INTEGRATION") {
                             self.err(t.span, "ALGORITHM = INTEGRATION is not supported yet (two-level models)");
-                        } else if !(t.is_word("EM") || t.is_word("EMA") || t.is_word("FS") || t.is_word("ODLL")) {
+                        } else if t.is_word("EM") || t.is_word("EMA") || t.is_word("FS") || t.is_word("ODLL") {
+                            self.warn(
+                                t.span,
+                                format!(
+                                    "ALGORITHM = {} is ignored: mlmix always uses EM steps followed by quasi-Newton",
+                                    t.text.to_ascii_uppercase()
+                                ),
+                            );
+                        } else {
                             self.err(t.span, format!("unknown ALGORITHM '{}'", t.text));
                         }
                     }
@@ -1767,14 +1889,7 @@ impl<'s> Builder<'s> {
         });
         let mut labels: Vec<LabelGroup> = Vec::new();
         let kind = match op_pos {
-            None => {
-                let elems = self.elems(toks, use_names, all_names, cvs, &mut labels)?;
-                if toks[0].is_sym('[') {
-                    StmtKind::Bracket(elems)
-                } else {
-                    StmtKind::Plain(elems)
-                }
-            }
+            None => StmtKind::Items(self.elems(toks, use_names, all_names, cvs, &mut labels)?),
             Some(p) => {
                 let op = toks[p].text.to_ascii_uppercase();
                 match op.as_str() {
@@ -1808,6 +1923,14 @@ impl<'s> Builder<'s> {
                     return None;
                 }
                 let rhs = self.elems(&toks[p + 1..], use_names, all_names, cvs, &mut labels)?;
+                if let Some(e) = lhs.iter().chain(&rhs).find(|e| e.bracketed) {
+                    self.err_help(
+                        e.span,
+                        format!("brackets are not allowed in an {op} statement"),
+                        "means and thresholds are their own statements, e.g. [y];",
+                    );
+                    return None;
+                }
                 if op == "ON" {
                     StmtKind::On(lhs, rhs)
                 } else {
@@ -1849,6 +1972,10 @@ impl<'s> Builder<'s> {
                     self.err(t.span.to(toks[close].span), "empty [ ]");
                     return None;
                 }
+                if let Some(n) = toks[i + 1..close].iter().find(|x| x.is_sym('[')) {
+                    self.err(n.span, "brackets cannot be nested");
+                    return None;
+                }
                 let mut inner_labels = Vec::new();
                 let first = out.len();
                 let inner = self.elems(
@@ -1858,17 +1985,21 @@ impl<'s> Builder<'s> {
                     cvs,
                     &mut inner_labels,
                 )?;
-                if !inner_labels.is_empty() {
-                    // labels inside brackets: keep them, shifting indices
-                    let base = labels.len();
-                    for mut e in inner {
-                        e.label_group = e.label_group.map(|g| g + base);
-                        out.push(e);
-                    }
-                    labels.extend(inner_labels);
-                    unlabeled_from = out.len();
-                } else {
-                    out.extend(inner);
+                // labels inside brackets: keep them, shifting indices; the
+                // unlabeled tail can still take a label after the bracket
+                let base = labels.len();
+                let tail = inner
+                    .iter()
+                    .rposition(|e| e.label_group.is_some())
+                    .map_or(0, |p| p + 1);
+                for mut e in inner {
+                    e.label_group = e.label_group.map(|g| g + base);
+                    e.bracketed = true;
+                    out.push(e);
+                }
+                labels.extend(inner_labels);
+                if tail > 0 {
+                    unlabeled_from = first + tail;
                 }
                 last_group = Some((first, out.len()));
                 i = close + 1;
@@ -1963,6 +2094,7 @@ impl<'s> Builder<'s> {
             out.push(Elem {
                 refs,
                 span,
+                bracketed: false,
                 fixed: None,
                 start: None,
                 label_group: None,
@@ -1988,9 +2120,9 @@ impl<'s> Builder<'s> {
             }
             if i + 2 < toks.len() && toks[i + 1].is_sym('-') {
                 let b = &toks[i + 2];
-                let (pa, na) = match split_suffix(&t.text) {
-                    Some((p, n, _)) => (p.to_string(), n),
-                    None => (String::new(), t.text.parse().unwrap_or(usize::MAX)),
+                let (pa, na, wa) = match split_suffix(&t.text) {
+                    Some((p, n, w)) => (p.to_string(), n, w),
+                    None => (String::new(), t.text.parse().unwrap_or(usize::MAX), 0),
                 };
                 let (pb, nb) = match split_suffix(&b.text) {
                     Some((p, n, _)) => (p.to_string(), n),
@@ -2004,7 +2136,8 @@ impl<'s> Builder<'s> {
                     return None;
                 }
                 for k in na..=nb {
-                    out.push(format!("{}{}", pa.to_ascii_uppercase(), k));
+                    // keep zero padding (p01-p10)
+                    out.push(format!("{}{k:0wa$}", pa.to_ascii_uppercase()));
                 }
                 i += 3;
             } else {
@@ -2161,40 +2294,42 @@ impl<'s> Builder<'s> {
         let mut pending: Vec<(Target, &Elem)> = Vec::new();
         let mut bad = false;
         match &st.kind {
-            StmtKind::Bracket(elems) => {
+            StmtKind::Items(elems) => {
+                // in textual order, so labels meet their parameters in order
                 for e in elems {
-                    for r in &e.refs {
-                        match *r {
-                            Ref::Var(v) if is_cat(v) => {
-                                self.err_help(
-                                    e.span,
-                                    format!(
-                                        "{} is categorical: it has thresholds, not a mean",
-                                        use_names[v]
-                                    ),
-                                    format!("write [{}$1]", use_names[v]),
-                                );
-                                bad = true;
-                            }
-                            Ref::Var(v) => pending.push((Target::Mean { var: v }, e)),
-                            Ref::Threshold(v, k) => {
-                                if !is_cat(v) {
+                    if e.bracketed {
+                        for r in &e.refs {
+                            match *r {
+                                Ref::Var(v) if is_cat(v) => {
                                     self.err_help(
                                         e.span,
                                         format!(
-                                            "{} is continuous: it has a mean, not thresholds",
+                                            "{} is categorical: it has thresholds, not a mean",
                                             use_names[v]
                                         ),
-                                        "declare it in CATEGORICAL if it is categorical",
+                                        format!("write [{}$1]", use_names[v]),
                                     );
                                     bad = true;
-                                } else {
-                                    pending.push((Target::Threshold { var: v, index: k }, e));
                                 }
-                            }
-                            Ref::Class(cv, k) => {
-                                if k + 1 == cvs[cv].classes {
-                                    self.err_help(
+                                Ref::Var(v) => pending.push((Target::Mean { var: v }, e)),
+                                Ref::Threshold(v, k) => {
+                                    if !is_cat(v) {
+                                        self.err_help(
+                                            e.span,
+                                            format!(
+                                                "{} is continuous: it has a mean, not thresholds",
+                                                use_names[v]
+                                            ),
+                                            "declare it in CATEGORICAL if it is categorical",
+                                        );
+                                        bad = true;
+                                    } else {
+                                        pending.push((Target::Threshold { var: v, index: k }, e));
+                                    }
+                                }
+                                Ref::Class(cv, k) => {
+                                    if k + 1 == cvs[cv].classes {
+                                        self.err_help(
                                         e.span,
                                         format!(
                                             "[{}#{}] is the reference class: its logit intercept is 0",
@@ -2203,54 +2338,59 @@ impl<'s> Builder<'s> {
                                         ),
                                         format!("the logits of classes 1 to {} are parameters", cvs[cv].classes - 1),
                                     );
-                                    bad = true;
-                                } else if matches!(st.block, Block::Class(b, _) if b != cv) {
-                                    self.err(
+                                        bad = true;
+                                    } else if matches!(st.block, Block::Class(b, _) if b != cv) {
+                                        self.err(
                                         e.span,
                                         "class logit intercepts that vary across the classes of another class variable are not supported yet; use c2 ON c1",
                                     );
-                                    bad = true;
-                                } else if matches!(st.block, Block::Class(..)) {
-                                    self.err(e.span, "class logit intercepts belong in %OVERALL%");
-                                    bad = true;
-                                } else {
-                                    pending.push((Target::ClassIntercept { cv, class: k }, e));
-                                }
-                            }
-                            Ref::ClassVar(cv) => {
-                                if st.block != Block::Overall {
-                                    self.err(e.span, "class logit intercepts belong in %OVERALL%");
-                                    bad = true;
-                                } else {
-                                    for k in 0..cvs[cv].classes.saturating_sub(1) {
+                                        bad = true;
+                                    } else if matches!(st.block, Block::Class(..)) {
+                                        self.err(
+                                            e.span,
+                                            "class logit intercepts belong in %OVERALL%",
+                                        );
+                                        bad = true;
+                                    } else {
                                         pending.push((Target::ClassIntercept { cv, class: k }, e));
+                                    }
+                                }
+                                Ref::ClassVar(cv) => {
+                                    if st.block != Block::Overall {
+                                        self.err(
+                                            e.span,
+                                            "class logit intercepts belong in %OVERALL%",
+                                        );
+                                        bad = true;
+                                    } else {
+                                        for k in 0..cvs[cv].classes.saturating_sub(1) {
+                                            pending
+                                                .push((Target::ClassIntercept { cv, class: k }, e));
+                                        }
                                     }
                                 }
                             }
                         }
-                    }
-                }
-            }
-            StmtKind::Plain(elems) => {
-                for e in elems {
-                    for r in &e.refs {
-                        match *r {
-                            Ref::Var(v) if is_cat(v) => {
-                                self.err_help(
+                    } else {
+                        for r in &e.refs {
+                            match *r {
+                                Ref::Var(v) if is_cat(v) => {
+                                    self.err_help(
                                     e.span,
                                     format!("{} is categorical and has no variance parameter", use_names[v]),
                                     "mean and variance of a categorical variable follow from its thresholds",
                                 );
-                                bad = true;
-                            }
-                            Ref::Var(v) => pending.push((Target::Variance { var: v }, e)),
-                            _ => {
-                                self.err_help(
+                                    bad = true;
+                                }
+                                Ref::Var(v) => pending.push((Target::Variance { var: v }, e)),
+                                _ => {
+                                    self.err_help(
                                     e.span,
                                     "only variances can be listed alone",
                                     "means go in brackets ([y]), thresholds as [u$1], class logits as [c#1]",
                                 );
-                                bad = true;
+                                    bad = true;
+                                }
                             }
                         }
                     }
@@ -2297,14 +2437,22 @@ impl<'s> Builder<'s> {
                                         if !cvs[cv].covariates.contains(&x) {
                                             cvs[cv].covariates.push(x);
                                         }
-                                        pending.push((
-                                            Target::ClassSlope {
-                                                cv,
-                                                class,
-                                                covariate: x,
-                                            },
-                                            e,
-                                        ));
+                                        // `c ON x` is every class's slope; `c#1 ON x` only
+                                        // class 1's (the others stay fixed at 0)
+                                        let ks: Vec<usize> = class.map_or_else(
+                                            || (0..cvs[cv].classes - 1).collect(),
+                                            |k| vec![k],
+                                        );
+                                        for k in ks {
+                                            pending.push((
+                                                Target::ClassSlope {
+                                                    cv,
+                                                    class: Some(k),
+                                                    covariate: x,
+                                                },
+                                                e,
+                                            ));
+                                        }
                                     }
                                     (
                                         Ref::ClassVar(cv) | Ref::Class(cv, _),
@@ -2352,15 +2500,27 @@ impl<'s> Builder<'s> {
                                             cvs[cv].parents.push(p);
                                             cvs[cv].parents.sort_unstable();
                                         }
-                                        pending.push((
-                                            Target::ClassOnClass {
-                                                cv,
-                                                class,
-                                                parent: p,
-                                                parent_class,
-                                            },
-                                            e,
-                                        ));
+                                        let ks: Vec<usize> = class.map_or_else(
+                                            || (0..cvs[cv].classes - 1).collect(),
+                                            |k| vec![k],
+                                        );
+                                        let js: Vec<usize> = parent_class.map_or_else(
+                                            || (0..cvs[p].classes - 1).collect(),
+                                            |j| vec![j],
+                                        );
+                                        for &k in &ks {
+                                            for &j in &js {
+                                                pending.push((
+                                                    Target::ClassOnClass {
+                                                        cv,
+                                                        class: Some(k),
+                                                        parent: p,
+                                                        parent_class: Some(j),
+                                                    },
+                                                    e,
+                                                ));
+                                            }
+                                        }
                                     }
                                     (Ref::Var(y), Ref::ClassVar(_) | Ref::Class(..)) => {
                                         self.err_help(
@@ -2789,11 +2949,13 @@ impl<'s> Builder<'s> {
         split.resize(params.len(), false);
 
         // apply mentions: %OVERALL% first, then class blocks, each in file order
-        let apply = |params: &mut Vec<Parameter>,
-                     split: &mut Vec<bool>,
-                     i: usize,
-                     m: &Mention,
-                     in_class: bool| {
+        let mut mentioned = vec![false; params.len()];
+        let mut apply = |params: &mut Vec<Parameter>,
+                         split: &mut Vec<bool>,
+                         i: usize,
+                         m: &Mention,
+                         in_class: bool| {
+            mentioned[i] = true;
             let p = &mut params[i];
             if let Some(v) = m.fixed {
                 p.value = ParamValue::Fixed(v);
@@ -2929,6 +3091,19 @@ impl<'s> Builder<'s> {
                         }
                     }
                 }
+            }
+        }
+
+        // class logit slopes and class-on-class effects exist only where a
+        // statement names them (`c#1 ON x` frees class 1's slope alone); the
+        // others are fixed at 0, as in Mplus
+        for (i, p) in params.iter_mut().enumerate() {
+            if matches!(
+                p.kind,
+                ParamKind::ClassSlope { .. } | ParamKind::ClassOnClass { .. }
+            ) && !mentioned[i]
+            {
+                p.value = ParamValue::Fixed(0.0);
             }
         }
 

@@ -279,10 +279,16 @@ pub struct Analysis {
     pub miterations: usize,
     /// Maximum number of quasi-Newton iterations after EM.
     pub qn_iterations: usize,
-    /// Convergence criterion on the derivatives of log L / N.
+    /// Convergence criterion on the derivatives of log L / N
+    /// (CONVERGENCE, MCONVERGENCE).
     pub convergence: f64,
-    /// Convergence criterion on the absolute change in log L.
+    /// Convergence criterion on the log-likelihood gain a further
+    /// quasi-Newton step predicts (LOGCRITERION, RLOGCRITERION).
     pub logcriterion: f64,
+    /// Upper bound of logit-type parameters (LOGHIGH).
+    pub logit_high: f64,
+    /// Lower bound of logit-type parameters (LOGLOW).
+    pub logit_low: f64,
     /// PROCESSORS, if given.
     pub processors: Option<usize>,
 }
@@ -302,6 +308,8 @@ impl Default for Analysis {
             qn_iterations: 1000,
             convergence: 1e-6,
             logcriterion: 1e-7,
+            logit_high: 15.0,
+            logit_low: -15.0,
             processors: None,
         }
     }

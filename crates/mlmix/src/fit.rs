@@ -291,8 +291,9 @@ pub fn fit(
             .map(|&f| format!("{} ({})", f + 1, model.free[f].name))
             .collect();
         warnings.push(format!(
-            "one or more parameters approached extreme values and were fixed at their bound (logits at +/-{}; variances at a small positive value) to stabilise the estimation: {}",
-            crate::starts::LOGIT_BOUND,
+            "one or more parameters approached extreme values and were fixed at their bound (logits at {} or {} (LOGLOW, LOGHIGH); variances at a small positive value) to stabilise the estimation: {}",
+            model.analysis.logit_low,
+            model.analysis.logit_high,
             names.join(", ")
         ));
     }

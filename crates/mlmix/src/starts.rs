@@ -25,9 +25,6 @@ use mlmix_spec::{Dataset, Link, Model, ParamKind, ParamValue};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Bound of logit-type parameters (thresholds, class logits), as in Mplus.
-pub const LOGIT_BOUND: f64 = 15.0;
-
 /// Sample statistics of one variable.
 #[derive(Debug, Clone, Copy, Default)]
 struct Moments {
@@ -272,8 +269,8 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
                     ParamKind::Threshold { .. }
                     | ParamKind::ClassIntercept { .. }
                     | ParamKind::ClassOnClass { .. } => Bound {
-                        lo: -LOGIT_BOUND,
-                        hi: LOGIT_BOUND,
+                        lo: model.analysis.logit_low,
+                        hi: model.analysis.logit_high,
                     },
                     ParamKind::Variance { var } => Bound {
                         lo: 1e-6 * moments(&data.columns[var]).var,
