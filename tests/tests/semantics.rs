@@ -30,7 +30,7 @@ fn load(s: &Scratch, body: &str) -> mlmix::spec::Loaded {
     mlmix::spec::load(&p).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn param<'a>(m: &'a Model, kind: ParamKind, class: Option<usize>) -> &'a mlmix::spec::Parameter {
+fn param(m: &Model, kind: ParamKind, class: Option<usize>) -> &mlmix::spec::Parameter {
     m.parameters
         .iter()
         .find(|p| p.kind == kind && p.class == class)

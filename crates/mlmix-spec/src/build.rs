@@ -1492,7 +1492,7 @@ impl<'s> Builder<'s> {
                             opts.analysis.starts_initial = n as usize;
                             opts.analysis.starts_final = m as usize;
                         }
-                        (Some(_), Some(m)) if m == 0.0 => self.err_help(
+                        (Some(_), Some(0.0)) => self.err_help(
                             st.span,
                             "STARTS = N M needs at least one final-stage start (M of 1 or more)",
                             "for example STARTS = 20 4; or STARTS = 0; for no random starts",
