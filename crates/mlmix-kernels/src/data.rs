@@ -54,12 +54,16 @@ impl EngineData {
                     (x + 0.0).to_bits()
                 }
             }));
-            let next = first_rows.len();
-            let e = *index.entry(key.clone()).or_insert(next);
-            if e == next {
-                first_rows.push(r);
-                weights.push(0.0);
-            }
+            let e = match index.get(&key) {
+                Some(&e) => e,
+                None => {
+                    let e = first_rows.len();
+                    index.insert(key.clone(), e);
+                    first_rows.push(r);
+                    weights.push(0.0);
+                    e
+                }
+            };
             weights[e] += 1.0;
             engine_row.push(e);
         }

@@ -2745,13 +2745,17 @@ impl<'s> Builder<'s> {
         v: usize,
         use_names: &[String],
     ) -> Option<Vec<f64>> {
-        let mut cats: Vec<f64> = data.columns[v]
-            .iter()
-            .copied()
-            .filter(|x| !x.is_nan())
-            .collect();
+        // distinct values, stopping early past the limit
+        let mut cats: Vec<f64> = Vec::new();
+        for &x in &data.columns[v] {
+            if !x.is_nan() && !cats.contains(&x) {
+                cats.push(x);
+                if cats.len() > 10 {
+                    break;
+                }
+            }
+        }
         cats.sort_by(|a, b| a.total_cmp(b));
-        cats.dedup();
         if cats.len() < 2 {
             self.diags.push(Diagnostic::error_nowhere(format!(
                 "CATEGORICAL variable {} takes {} value(s) in the data; it needs at least two categories",
@@ -2763,9 +2767,8 @@ impl<'s> Builder<'s> {
         if cats.len() > 10 {
             self.diags.push(
                 Diagnostic::error_nowhere(format!(
-                    "CATEGORICAL variable {} has {} categories; at most 10 are allowed",
-                    use_names[v],
-                    cats.len()
+                    "CATEGORICAL variable {} has more than 10 categories; at most 10 are allowed",
+                    use_names[v]
                 ))
                 .with_help("treat it as continuous, or collapse categories"),
             );
