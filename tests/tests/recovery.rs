@@ -291,3 +291,55 @@ fn ordinal_probit_items_with_continuous_indicators() {
         (rows, model.clone())
     });
 }
+
+#[test]
+fn covariance_blocks_and_items_regressed_on_a_covariate() {
+    // y1 WITH y2 within class (class-invariant), y1 ON x (class-invariant
+    // slope), and a binary item u ON x (logit slope, class-invariant)
+    let mu = [[0.0, 0.0], [2.0, -1.5]];
+    let (v1, v2, c12) = (1.0_f64, 0.8_f64, 0.4_f64);
+    let b_y1 = 0.6;
+    let tau = [-1.0, 1.2];
+    let b_u = 0.9;
+    let truths: Vec<Truth> = vec![
+        ("Intercepts", "Y1", Some("C#1"), mu[0][0]),
+        ("Means", "Y2", Some("C#1"), mu[0][1]),
+        ("Intercepts", "Y1", Some("C#2"), mu[1][0]),
+        ("Means", "Y2", Some("C#2"), mu[1][1]),
+        ("Y1 ON", "X", Some("C#1"), b_y1),
+        ("Y1 WITH", "Y2", Some("C#1"), c12),
+        ("Residual Variances", "Y1", Some("C#1"), v1),
+        ("Variances", "Y2", Some("C#1"), v2),
+        ("Thresholds", "U$1", Some("C#1"), tau[0]),
+        ("Thresholds", "U$1", Some("C#2"), tau[1]),
+        ("U ON", "X", Some("C#1"), b_u),
+        ("Means", "C#1", None, 0.0),
+    ];
+    let model = format!(
+        "VARIABLE: NAMES = y1 y2 u x; CATEGORICAL = u; CLASSES = c(2);\n\
+         ANALYSIS: TYPE = MIXTURE; STARTS = 0;\n\
+         MODEL: %OVERALL%\n\
+         y1 WITH y2*{c12}; y1 ON x*{b_y1}; u ON x*{b_u}; y1*{v1} y2*{v2}; [c#1*0];\n\
+         %c#1% [y1*{} y2*{}]; [u$1*{}];\n\
+         %c#2% [y1*{} y2*{}]; [u$1*{}];\n",
+        mu[0][0], mu[0][1], tau[0], mu[1][0], mu[1][1], tau[1]
+    );
+    // Cholesky of the within-class covariance
+    let l11 = v1.sqrt();
+    let l21 = c12 / l11;
+    let l22 = (v2 - l21 * l21).sqrt();
+    study("block", 100, 16, &truths, |sim| {
+        let rows = (0..800)
+            .map(|_| {
+                let k = usize::from(sim.uniform() >= 0.5);
+                let x = sim.normal();
+                let (z1, z2) = (sim.normal(), sim.normal());
+                let y1 = mu[k][0] + b_y1 * x + l11 * z1;
+                let y2 = mu[k][1] + l21 * z1 + l22 * z2;
+                let u = sim.ordinal_logit(&[tau[k]], b_u * x) as f64;
+                vec![y1, y2, u, x]
+            })
+            .collect();
+        (rows, model.clone())
+    });
+}
