@@ -1,10 +1,12 @@
 //! The CPU backend: rayon across fixed-size chunks of clusters, term-major
 //! kernels inside a chunk, reductions in chunk order.
 //!
-//! Layout: within a chunk, every row has one flat buffer of all terms' state
-//! values (and one of their posterior weights); term `t`'s states start at
-//! `offset[t]`. A class combination `k` reads the slots `slot_of_combo[k]`
-//! (one per term), so the combination log-density is a short gather.
+//! Layout: a chunk's buffers are slot-major: one slot per state of every
+//! term (term `t`'s states start at slot `offset[t]`), each slot holding the
+//! chunk's rows contiguously. A class combination `k` reads the slots
+//! `slot_of_combo[k]` (one per term), so its log-density is a sum of whole
+//! slot rows, and the log-sum-exp and posterior weights are loops over rows
+//! that vectorise.
 //!
 //! Determinism: chunks have a fixed size and are processed in waves of a
 //! fixed number of chunks; each wave's results are collected in chunk order
@@ -32,7 +34,7 @@ pub struct CpuBackend {
     pool: Option<Arc<rayon::ThreadPool>>,
     /// Where each term's states start in a row buffer.
     offsets: Vec<usize>,
-    /// Total states of all terms (the row buffers' stride).
+    /// Total states of all terms (slots per chunk buffer).
     stride: usize,
     /// For each combination, the slot of each term: `[k * n_terms + t]`.
     slot_of_combo: Vec<u32>,
@@ -91,17 +93,23 @@ impl CpuBackend {
 
     fn slots(&self, t: usize) -> Slots {
         Slots {
-            stride: self.stride,
+            stride: CHUNK,
             offset: self.offsets[t],
         }
     }
 }
 
-/// Per-chunk working buffers, reused across the chunks of one worker.
+/// Per-chunk working buffers, reused across the chunks of one worker. All
+/// are slot-major: slot (or combination) first, then the chunk's rows.
 struct Workspace {
     vals: Vec<f64>,
     w: Vec<f64>,
+    /// Per combination: its log-density, then exp(· − max), then the
+    /// posterior probability.
     lj: Vec<f64>,
+    /// Per row: the maximum over combinations, then the sum of exps.
+    max: Vec<f64>,
+    sum: Vec<f64>,
     row_scores: Vec<f64>,
     scratch: Scratch,
 }
@@ -111,7 +119,9 @@ impl Workspace {
         Workspace {
             vals: vec![0.0; CHUNK * stride],
             w: vec![0.0; CHUNK * stride],
-            lj: vec![0.0; plan.n_combos],
+            lj: vec![0.0; plan.n_combos * CHUNK],
+            max: vec![0.0; CHUNK],
+            sum: vec![0.0; CHUNK],
             row_scores: Vec::new(),
             scratch: Scratch::default(),
         }
@@ -128,6 +138,14 @@ struct ChunkOut {
     cluster_ll: Vec<f64>,
 }
 
+/// `acc[i] += x[i]` over a row range.
+#[inline]
+fn add_rows(acc: &mut [f64], x: &[f64]) {
+    for (a, b) in acc.iter_mut().zip(x) {
+        *a += b;
+    }
+}
+
 impl CpuBackend {
     fn chunk(&self, prep: &Prepared, c: usize, want: Want, ws: &mut Workspace) -> ChunkOut {
         let plan = &*self.plan;
@@ -137,7 +155,6 @@ impl CpuBackend {
         let nr = r1 - r0;
         let nc = plan.n_combos;
         let nt = plan.terms.len();
-        let stride = self.stride;
         let n_phi = plan.n_phi;
         let freq = &data.weights[r0..r1];
         for (t, term) in plan.terms.iter().enumerate() {
@@ -168,59 +185,83 @@ impl CpuBackend {
                 Vec::new()
             },
         };
-        let need_w = want.gradient || want.information || want.meat;
-        if need_w {
-            ws.w[..nr * stride].fill(0.0);
-        }
+        // log-density of each combination: a sum of its terms' slots
         let log_w0 = self.grid.log_weights[0];
-        for i in 0..nr {
-            let vals = &ws.vals[i * stride..(i + 1) * stride];
-            let mut m = f64::NEG_INFINITY;
-            for (k, lj) in ws.lj.iter_mut().enumerate() {
-                let slots = &self.slot_of_combo[k * nt..(k + 1) * nt];
-                let mut s = log_w0;
-                for &sl in slots {
-                    s += vals[sl as usize];
-                }
-                *lj = s;
-                m = m.max(s);
+        let max = &mut ws.max[..nr];
+        max.fill(f64::NEG_INFINITY);
+        for k in 0..nc {
+            let lj = &mut ws.lj[k * CHUNK..k * CHUNK + nr];
+            lj.fill(log_w0);
+            for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+                let sl = sl as usize;
+                add_rows(lj, &ws.vals[sl * CHUNK..sl * CHUNK + nr]);
             }
-            if m == f64::NEG_INFINITY || !m.is_finite() {
+            for (m, &v) in max.iter_mut().zip(lj.iter()) {
+                *m = m.max(v);
+            }
+        }
+        // log-sum-exp per row; the exps become the posteriors
+        let sum = &mut ws.sum[..nr];
+        sum.fill(0.0);
+        for k in 0..nc {
+            let lj = &mut ws.lj[k * CHUNK..k * CHUNK + nr];
+            for ((v, &m), s) in lj.iter_mut().zip(max.iter()).zip(sum.iter_mut()) {
+                *v = (*v - m).exp();
+                *s += *v;
+            }
+        }
+        for i in 0..nr {
+            let m = max[i];
+            if !m.is_finite() {
                 out.loglik = f64::NEG_INFINITY;
                 continue;
             }
-            // exp once; the posteriors reuse the terms of the sum
-            let mut sum = 0.0;
-            for lj in ws.lj.iter_mut() {
-                *lj = (*lj - m).exp();
-                sum += *lj;
-            }
-            let ll = m + sum.ln();
+            let ll = m + sum[i].ln();
             out.loglik += freq[i] * ll;
-            let inv = 1.0 / sum;
             if want.posteriors {
                 out.cluster_ll[i] = ll;
             }
-            let wrow = &mut ws.w[i * stride..(i + 1) * stride];
-            for k in 0..nc {
-                let p = ws.lj[k] * inv;
-                if want.posteriors {
+        }
+        if !out.loglik.is_finite() {
+            return out;
+        }
+        for s in sum.iter_mut() {
+            *s = 1.0 / *s;
+        }
+        for k in 0..nc {
+            let lj = &mut ws.lj[k * CHUNK..k * CHUNK + nr];
+            for (v, inv) in lj.iter_mut().zip(sum.iter()) {
+                *v *= inv;
+            }
+            if want.posteriors {
+                for (i, &p) in lj.iter().enumerate() {
                     out.posteriors[i * nc + k] = p;
-                }
-                if need_w {
-                    for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
-                        wrow[sl as usize] += p;
-                    }
                 }
             }
         }
-        if !out.loglik.is_finite() || !need_w {
+        let need_w = want.gradient || want.information || want.meat;
+        if !need_w {
             return out;
+        }
+        // posterior weight of each term state: the sum over the
+        // combinations that use it
+        for sl in 0..self.stride {
+            ws.w[sl * CHUNK..sl * CHUNK + nr].fill(0.0);
+        }
+        for k in 0..nc {
+            for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+                let sl = sl as usize;
+                let (w, lj) = (&mut ws.w, &ws.lj);
+                add_rows(
+                    &mut w[sl * CHUNK..sl * CHUNK + nr],
+                    &lj[k * CHUNK..k * CHUNK + nr],
+                );
+            }
         }
         if want.gradient {
             for (t, term) in plan.terms.iter().enumerate() {
                 let mut g = vec![0.0; term.n_term_params()];
-                eval::term_scores(
+                eval::term_gradient(
                     term,
                     &prep.terms[t],
                     data,
@@ -228,10 +269,9 @@ impl CpuBackend {
                     r1,
                     self.slots(t),
                     &ws.w,
+                    freq,
                     &mut ws.scratch,
-                    |i, slot, v| {
-                        g[slot] += freq[i] * v;
-                    },
+                    &mut g,
                 );
                 out.grads.push(g);
             }

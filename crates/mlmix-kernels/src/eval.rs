@@ -6,9 +6,9 @@
 //! term's parameters and precomputes what does not depend on the row
 //! (category log-probabilities without covariates, inverse covariance
 //! matrices per missing-data pattern). The chunk functions then take a row
-//! range `r0..r1` and read and write flat row buffers in which each term's
-//! states have their [`Slots`]: values and posterior weights of all terms of
-//! one row sit side by side. The score of a term is the derivative of its log-density
+//! range `r0..r1` and read and write slot-major buffers in which each term's
+//! states have their [`Slots`]: every state's values (and posterior
+//! weights) are contiguous over the chunk's rows. The score of a term is the derivative of its log-density
 //! with respect to its local parameters; the information is the expected
 //! (Fisher) information of the complete-data log-likelihood, which is what
 //! the EM step (Fisher scoring on the expected complete-data log-likelihood)
@@ -377,14 +377,25 @@ fn lin_pred(beta: &[f64], covs: &[usize], data: &EngineData, r: usize) -> f64 {
     e
 }
 
-/// Where one term's states sit in a chunk's flat row buffers: row `r` of
-/// the chunk, state `s` is at `(r - r0) * stride + offset + s`.
+/// Where one term's states sit in a chunk's buffers, which are slot-major:
+/// state `s` of the term for the chunk's row `i = r - r0` is at
+/// `(offset + s) * stride + i`, so each state's values are contiguous over
+/// rows and the loops over rows vectorise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slots {
-    /// Length of one row of the buffer (all terms' states).
+    /// Distance between consecutive slots (the chunk's row capacity).
     pub stride: usize,
-    /// Where this term's states start within a row.
+    /// This term's first slot.
     pub offset: usize,
+}
+
+impl Slots {
+    /// The range of the buffer holding state `s` for rows `0..n`.
+    #[inline]
+    pub fn state(&self, s: usize, n: usize) -> std::ops::Range<usize> {
+        let a = (self.offset + s) * self.stride;
+        a..a + n
+    }
 }
 
 /// Log-density of each state for rows `r0..r1`, written at the term's
@@ -401,8 +412,8 @@ pub fn term_values(
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
-    let Slots { stride, offset } = slots;
-    let row = |r: usize| (r - r0) * stride + offset;
+    let nr = r1 - r0;
+    let at = |s: usize, i: usize| (slots.offset + s) * slots.stride + i;
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -416,29 +427,35 @@ pub fn term_values(
             let y = &data.columns[*col][r0..r1];
             let l = ncat - 1;
             if covs.is_empty() {
-                for (i, &v) in y.iter().enumerate() {
-                    let o = &mut out[i * stride + offset..i * stride + offset + ns];
-                    if v.is_nan() {
-                        o.fill(0.0);
+                for s in 0..ns {
+                    let lp = &logp[s * ncat..(s + 1) * ncat];
+                    let o = &mut out[slots.state(s, nr)];
+                    if *ncat == 2 {
+                        let (a, b) = (lp[0], lp[1]);
+                        for (x, &v) in o.iter_mut().zip(y) {
+                            *x = if v == 0.0 {
+                                a
+                            } else if v == 1.0 {
+                                b
+                            } else {
+                                0.0
+                            };
+                        }
                     } else {
-                        let c = v as usize;
-                        for (x, lp) in o.iter_mut().zip(logp.iter().skip(c).step_by(*ncat)) {
-                            *x = *lp;
+                        for (x, &v) in o.iter_mut().zip(y) {
+                            *x = if v.is_nan() { 0.0 } else { lp[v as usize] };
                         }
                     }
                 }
             } else {
-                for (i, &v) in y.iter().enumerate() {
-                    let r = r0 + i;
-                    let o = &mut out[i * stride + offset..i * stride + offset + ns];
-                    if v.is_nan() {
-                        o.fill(0.0);
-                        continue;
-                    }
-                    let c = v as usize;
-                    for (x, p) in o.iter_mut().zip(params.chunks_exact(nl)) {
-                        let eta = lin_pred(&p[l..], covs, data, r);
-                        *x = cat_log_prob(*link, &p[..l], *ncat, eta, c);
+                for (s, p) in params.chunks_exact(nl).enumerate() {
+                    for (i, &v) in y.iter().enumerate() {
+                        out[at(s, i)] = if v.is_nan() {
+                            0.0
+                        } else {
+                            let eta = lin_pred(&p[l..], covs, data, r0 + i);
+                            cat_log_prob(*link, &p[..l], *ncat, eta, v as usize)
+                        };
                     }
                 }
             }
@@ -456,15 +473,19 @@ pub fn term_values(
             for s in 0..ns {
                 let p = &params[s * nl..(s + 1) * nl];
                 let (nu, iv, ln) = (p[0], inv_var[s], log_norm[s]);
-                for (i, &v) in y.iter().enumerate() {
-                    let mu = if q == 0 {
-                        nu
-                    } else {
-                        nu + lin_pred(&p[1..1 + q], covs, data, r0 + i)
-                    };
-                    let e = v - mu;
-                    let val = ln - 0.5 * e * e * iv;
-                    out[i * stride + offset + s] = if v.is_nan() { 0.0 } else { val };
+                let o = &mut out[slots.state(s, nr)];
+                if q == 0 {
+                    for (x, &v) in o.iter_mut().zip(y) {
+                        let e = v - nu;
+                        let val = ln - 0.5 * e * e * iv;
+                        *x = if v.is_nan() { 0.0 } else { val };
+                    }
+                } else {
+                    for (i, (x, &v)) in o.iter_mut().zip(y).enumerate() {
+                        let e = v - nu - lin_pred(&p[1..1 + q], covs, data, r0 + i);
+                        let val = ln - 0.5 * e * e * iv;
+                        *x = if v.is_nan() { 0.0 } else { val };
+                    }
                 }
             }
         }
@@ -487,20 +508,20 @@ pub fn term_values(
             let np = patterns.len();
             let res = grow(&mut scratch.a, d);
             for r in r0..r1 {
+                let i = r - r0;
                 let pat = row_pattern[r];
                 for s in 0..ns {
-                    let o = &mut out[row(r) + s];
                     if pat == u32::MAX {
-                        *o = 0.0;
+                        out[at(s, i)] = 0.0;
                         continue;
                     }
                     let pat = pat as usize;
                     let obs = &patterns[pat];
                     let m = obs.len();
                     let p = &params[s * nl..(s + 1) * nl];
-                    for (a, &i) in obs.iter().enumerate() {
-                        let mu = p[i] + lin_pred(&p[d + i * q..d + (i + 1) * q], covs, data, r);
-                        res[a] = data.columns[cols[i]][r] - mu;
+                    for (a, &vi) in obs.iter().enumerate() {
+                        let mu = p[vi] + lin_pred(&p[d + vi * q..d + (vi + 1) * q], covs, data, r);
+                        res[a] = data.columns[cols[vi]][r] - mu;
                     }
                     let k = s * np + pat;
                     let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
@@ -512,15 +533,15 @@ pub fn term_values(
                         }
                         quad += res[a] * t;
                     }
-                    *o = log_norm[k] - 0.5 * quad;
+                    out[at(s, i)] = log_norm[k] - 0.5 * quad;
                 }
             }
         }
         (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
             let k_n = *classes;
             if covs.is_empty() {
-                for r in r0..r1 {
-                    out[row(r)..row(r) + ns].copy_from_slice(logp);
+                for (s, &lp) in logp.iter().enumerate() {
+                    out[slots.state(s, nr)].fill(lp);
                 }
             } else {
                 let per = nl / k_n;
@@ -537,7 +558,7 @@ pub fn term_values(
                         }
                         let lse = log_sum_exp(eta);
                         for k in 0..k_n {
-                            out[row(r) + set * k_n + k] = eta[k] - lse;
+                            out[at(set * k_n + k, r - r0)] = eta[k] - lse;
                         }
                     }
                 }
@@ -550,8 +571,9 @@ pub fn term_values(
 /// Emits each row's weighted score, `Σ_s w[r, s] ∂ℓ_s/∂local`, as
 /// `sink(r - r0, slot, value)` with `slot` in the term's parameter space
 /// (`set * n_local + l`). The weights `w` are posterior probabilities at the
-/// term's slots. One code path serves the gradient (the sink sums over rows)
-/// and the per-cluster scores of the MLR sandwich (the sink keeps rows apart).
+/// term's slots. It serves the per-cluster scores of the MLR sandwich (the
+/// sink keeps rows apart) and the gradient of the terms that have no
+/// sufficient statistics ([`term_gradient`]).
 pub fn term_scores(
     term: &Term,
     prep: &TermPrep,
@@ -565,8 +587,7 @@ pub fn term_scores(
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
-    let Slots { stride, offset } = slots;
-    let wrow = |i: usize| &w[i * stride + offset..i * stride + offset + ns];
+    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -585,7 +606,8 @@ pub fn term_scores(
                         continue;
                     }
                     let c = v as usize;
-                    for (s, &ws) in wrow(i).iter().enumerate() {
+                    for s in 0..ns {
+                        let ws = wat(s, i);
                         let g = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
                         for (t, gt) in g.iter().enumerate() {
                             sink(i, s * nl + t, ws * gt);
@@ -605,7 +627,8 @@ pub fn term_scores(
                     for (k, &cc) in covs.iter().enumerate() {
                         x[k] = data.columns[cc][r];
                     }
-                    for (s, &ws) in wrow(i).iter().enumerate() {
+                    for s in 0..ns {
+                        let ws = wat(s, i);
                         if ws == 0.0 {
                             continue;
                         }
@@ -633,7 +656,8 @@ pub fn term_scores(
                     continue;
                 }
                 let r = r0 + i;
-                for (s, &ws) in wrow(i).iter().enumerate() {
+                for s in 0..ns {
+                    let ws = wat(s, i);
                     let p = &params[s * nl..(s + 1) * nl];
                     let iv = inv_var[s];
                     let e = v - p[0] - lin_pred(&p[1..1 + q], covs, data, r);
@@ -675,7 +699,8 @@ pub fn term_scores(
                 let pat = pat as usize;
                 let obs = &patterns[pat];
                 let m = obs.len();
-                for (s, &ws) in wrow(i).iter().enumerate() {
+                for s in 0..ns {
+                    let ws = wat(s, i);
                     if ws == 0.0 {
                         continue;
                     }
@@ -721,11 +746,13 @@ pub fn term_scores(
             let per = nl / k_n;
             let q = covs.len();
             let prob = grow(&mut scratch.a, k_n);
+            let wset = grow(&mut scratch.b, k_n);
             for r in r0..r1 {
                 let i = r - r0;
-                let wr = wrow(i);
                 for set in 0..term.n_sets {
-                    let wset = &wr[set * k_n..(set + 1) * k_n];
+                    for (k, x) in wset.iter_mut().enumerate() {
+                        *x = wat(set * k_n + k, i);
+                    }
                     let wsum: f64 = wset.iter().sum();
                     if wsum == 0.0 {
                         continue;
@@ -746,6 +773,111 @@ pub fn term_scores(
             }
         }
         _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// `Σ_i a_i · b_i · f(y_i)` over equal-length slices, in four fixed lanes:
+/// no bounds checks and no branches in the loop (so it vectorises), and a
+/// summation order that depends only on the lengths. `f` gives 0 for rows
+/// to leave out (a missing value, another category).
+#[inline]
+fn weighted_sum(y: &[f64], a: &[f64], b: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let n = y.len().min(a.len()).min(b.len());
+    let (y, a, b) = (&y[..n], &a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let mut yc = y.chunks_exact(4);
+    let mut ac = a.chunks_exact(4);
+    let mut bc = b.chunks_exact(4);
+    for ((yy, aa), bb) in (&mut yc).zip(&mut ac).zip(&mut bc) {
+        for l in 0..4 {
+            acc[l] += aa[l] * bb[l] * f(yy[l]);
+        }
+    }
+    for (l, ((yy, aa), bb)) in yc
+        .remainder()
+        .iter()
+        .zip(ac.remainder())
+        .zip(bc.remainder())
+        .enumerate()
+    {
+        acc[l] += aa * bb * f(*yy);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// 1 for an observed value, 0 for a missing one.
+#[inline]
+fn observed(v: f64) -> f64 {
+    if v.is_nan() { 0.0 } else { 1.0 }
+}
+
+/// Adds the gradient of the term's parameters over rows `r0..r1`,
+/// `Σ_r freq_r Σ_s w[r, s] ∂ℓ_s/∂local`, to `g` (the term's parameter space).
+/// Categorical and normal terms without covariates use sufficient
+/// statistics (weighted category counts; weighted sums of y and y²); the
+/// others sum [`term_scores`].
+pub fn term_gradient(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    g: &mut [f64],
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    let nr = r1 - r0;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col, ncat, covs, ..
+            },
+            TermPrep::Categorical { dlogp, .. },
+        ) if covs.is_empty() => {
+            let y = &data.columns[*col][r0..r1];
+            let l = ncat - 1;
+            let counts = grow(&mut scratch.a, *ncat);
+            for s in 0..ns {
+                let ws = &w[slots.state(s, nr)];
+                for (c, n) in counts.iter_mut().enumerate() {
+                    let cf = c as f64;
+                    *n = weighted_sum(y, freq, ws, |v| if v == cf { 1.0 } else { 0.0 });
+                }
+                for (c, &n) in counts.iter().enumerate() {
+                    let d = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
+                    for t in 0..l {
+                        g[s * nl + t] += n * d[t];
+                    }
+                }
+            }
+        }
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params, inv_var, ..
+            },
+        ) if covs.is_empty() => {
+            let y = &data.columns[*col][r0..r1];
+            for s in 0..ns {
+                let ws = &w[slots.state(s, nr)];
+                let nu = params[s * nl];
+                let iv = inv_var[s];
+                let sw = weighted_sum(y, freq, ws, observed);
+                let sr = weighted_sum(y, freq, ws, |v| if v.is_nan() { 0.0 } else { v - nu });
+                let srr = weighted_sum(y, freq, ws, |v| {
+                    if v.is_nan() { 0.0 } else { (v - nu) * (v - nu) }
+                });
+                g[s * nl] += sr * iv;
+                g[s * nl + 1] += 0.5 * iv * (srr * iv - sw);
+            }
+        }
+        _ => term_scores(term, prep, data, r0, r1, slots, w, scratch, |i, slot, v| {
+            g[slot] += freq[i] * v;
+        }),
     }
 }
 
@@ -838,8 +970,8 @@ pub fn term_info(
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
-    let Slots { stride, offset } = slots;
-    let wrow = |i: usize| &w[i * stride + offset..i * stride + offset + ns];
+    let nr = r1 - r0;
+    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -852,14 +984,9 @@ pub fn term_info(
         ) => {
             let y = &data.columns[*col][r0..r1];
             if covs.is_empty() {
-                for (i, &v) in y.iter().enumerate() {
-                    if v.is_nan() {
-                        continue;
-                    }
-                    let f = freq[i];
-                    for (a, &ws) in acc.wsum.iter_mut().zip(wrow(i)) {
-                        *a += f * ws;
-                    }
+                for s in 0..ns {
+                    let ws = &w[slots.state(s, nr)];
+                    acc.wsum[s] += weighted_sum(y, freq, ws, observed);
                 }
             } else {
                 let l = ncat - 1;
@@ -874,8 +1001,8 @@ pub fn term_info(
                     for (k, &cc) in covs.iter().enumerate() {
                         x[k] = data.columns[cc][r];
                     }
-                    for (s, &wp) in wrow(i).iter().enumerate() {
-                        let ws = wp * freq[i];
+                    for s in 0..ns {
+                        let ws = wat(s, i) * freq[i];
                         if ws == 0.0 {
                             continue;
                         }
@@ -900,15 +1027,20 @@ pub fn term_info(
         (TermKind::Normal { col, covs }, TermPrep::Normal { inv_var, .. }) => {
             let y = &data.columns[*col][r0..r1];
             let q = covs.len();
-            for (i, &v) in y.iter().enumerate() {
-                if v.is_nan() {
-                    continue;
+            if q == 0 {
+                for s in 0..ns {
+                    let ws = &w[slots.state(s, nr)];
+                    acc.wsum[s] += weighted_sum(y, freq, ws, observed);
                 }
-                let r = r0 + i;
-                for (s, &wp) in wrow(i).iter().enumerate() {
-                    let ws = wp * freq[i];
-                    acc.wsum[s] += ws;
-                    if q > 0 {
+            } else {
+                for (i, &v) in y.iter().enumerate() {
+                    if v.is_nan() {
+                        continue;
+                    }
+                    let r = r0 + i;
+                    for s in 0..ns {
+                        let ws = wat(s, i) * freq[i];
+                        acc.wsum[s] += ws;
                         // (nu, beta) block: w z z' / theta
                         let f = ws * inv_var[s];
                         let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
@@ -952,8 +1084,8 @@ pub fn term_info(
                     continue;
                 }
                 let pat = pat as usize;
-                for (s, &wp) in wrow(i).iter().enumerate() {
-                    let ws = wp * freq[i];
+                for s in 0..ns {
+                    let ws = wat(s, i) * freq[i];
                     acc.wsum[s * np + pat] += ws;
                     if q > 0 && ws != 0.0 {
                         let obs = &patterns[pat];
@@ -990,11 +1122,9 @@ pub fn term_info(
         (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
             let k_n = *classes;
             if covs.is_empty() {
-                for i in 0..r1 - r0 {
-                    let f = freq[i];
-                    for (a, &ws) in acc.wsum.iter_mut().zip(wrow(i)) {
-                        *a += f * ws;
-                    }
+                for s in 0..ns {
+                    let ws = &w[slots.state(s, nr)];
+                    acc.wsum[s] += weighted_sum(ws, freq, ws, |_| 1.0);
                 }
             } else {
                 let per = nl / k_n;
@@ -1010,10 +1140,9 @@ pub fn term_info(
                     for v in z[1 + q..].iter_mut() {
                         *v = 1.0;
                     }
-                    let wr = wrow(i);
                     for set in 0..term.n_sets {
                         let wsum: f64 =
-                            freq[i] * wr[set * k_n..(set + 1) * k_n].iter().sum::<f64>();
+                            freq[i] * (0..k_n).map(|k| wat(set * k_n + k, i)).sum::<f64>();
                         if wsum == 0.0 {
                             continue;
                         }

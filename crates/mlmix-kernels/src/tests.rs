@@ -7,10 +7,10 @@ use crate::eval::{self, InfoAcc, Scratch, Slots};
 use crate::link::Link;
 use crate::plan::{NONE, Plan, Term, TermKind};
 
-/// One term alone in the row buffers.
-fn slots(n_states: usize) -> Slots {
+/// One term alone in slot-major buffers of `n_rows` rows.
+fn slots(n_rows: usize) -> Slots {
     Slots {
-        stride: n_states,
+        stride: n_rows,
         offset: 0,
     }
 }
@@ -48,7 +48,7 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
         // weight 1 on state s only
         let mut w = vec![0.0; n * ns];
         for r in 0..n {
-            w[r * ns + s] = 1.0;
+            w[s * n + r] = 1.0;
         }
         let mut g = vec![0.0; n * width];
         eval::term_scores(
@@ -57,7 +57,7 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
             data,
             0,
             n,
-            slots(ns),
+            slots(n),
             &w,
             &mut sc,
             |r, slot, v| g[r * width + slot] += v,
@@ -78,7 +78,7 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
                     data,
                     0,
                     n,
-                    slots(ns),
+                    slots(n),
                     &mut sc,
                     &mut vals[side],
                 );
@@ -91,7 +91,7 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
                 if slot_set != set {
                     continue;
                 }
-                let fd = (vals[0][r * ns + s] - vals[1][r * ns + s]) / (2.0 * h);
+                let fd = (vals[0][s * n + r] - vals[1][s * n + r]) / (2.0 * h);
                 let an = g[r * width + t];
                 assert!(
                     (fd - an).abs() < 1e-5 * (1.0 + fd.abs()),
@@ -99,6 +99,52 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
                 );
             }
         }
+    }
+}
+
+/// Checks that `term_gradient` (sufficient statistics where it has them)
+/// equals the frequency-weighted sum of `term_scores`.
+fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
+    let term = &plan.terms[0];
+    let n = data.n_rows();
+    let ns = term.n_states;
+    let width = term.n_term_params();
+    let prep = eval::prepare(plan, phi).expect("valid");
+    let mut sc = Scratch::default();
+    let w: Vec<f64> = (0..n * ns)
+        .map(|i| 0.1 + ((i * 7919) % 13) as f64 / 13.0)
+        .collect();
+    let freq: Vec<f64> = (0..n).map(|i| 1.0 + (i % 3) as f64).collect();
+    let mut summed = vec![0.0; width];
+    eval::term_scores(
+        term,
+        &prep.terms[0],
+        data,
+        0,
+        n,
+        slots(n),
+        &w,
+        &mut sc,
+        |r, slot, v| summed[slot] += freq[r] * v,
+    );
+    let mut g = vec![0.0; width];
+    eval::term_gradient(
+        term,
+        &prep.terms[0],
+        data,
+        0,
+        n,
+        slots(n),
+        &w,
+        &freq,
+        &mut sc,
+        &mut g,
+    );
+    for (j, (a, b)) in g.iter().zip(&summed).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-10 * (1.0 + b.abs()),
+            "slot {j}: {a} vs {b}"
+        );
     }
 }
 
@@ -121,7 +167,7 @@ fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col:
         data,
         0,
         n,
-        slots(ns),
+        slots(n),
         &w,
         &freq,
         &mut sc,
@@ -133,7 +179,7 @@ fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col:
         let mut d2 = data.clone();
         d2.columns[col] = vec![c as f64; n];
         let mut v = vec![0.0; n * ns];
-        eval::term_values(term, &prep.terms[0], &d2, 0, n, slots(ns), &mut sc, &mut v);
+        eval::term_values(term, &prep.terms[0], &d2, 0, n, slots(n), &mut sc, &mut v);
         let mut g = vec![0.0; n * width];
         eval::term_scores(
             term,
@@ -141,14 +187,14 @@ fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col:
             &d2,
             0,
             n,
-            slots(ns),
+            slots(n),
             &w,
             &mut sc,
             |r, slot, x| g[r * width + slot] += x,
         );
         for r in 0..n {
             for s in 0..ns {
-                let p = v[r * ns + s].exp();
+                let p = v[s * n + r].exp();
                 for a in 0..nl {
                     for b in 0..nl {
                         expect[s * nl * nl + a * nl + b] +=
@@ -212,6 +258,7 @@ fn categorical_scores_and_information() {
                 engine_row: (0..n).collect(),
             };
             check_scores(&plan, &phi, &data);
+            check_gradient(&plan, &phi, &data);
             check_cat_info(&plan, &phi, &data, ncat, 0);
         }
     }
@@ -248,6 +295,7 @@ fn normal_scores() {
             engine_row: (0..n).collect(),
         };
         check_scores(&plan, &phi, &data);
+        check_gradient(&plan, &phi, &data);
     }
 }
 
