@@ -368,6 +368,26 @@ fn grow(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
     &mut v[..n]
 }
 
+/// Residuals `y - mu` of a normal block's observed variables `obs` in row
+/// `r`, for the block's local parameters `p` (`[nu (d), B (d x q), ...]`).
+#[inline]
+fn block_residuals(
+    p: &[f64],
+    obs: &[usize],
+    cols: &[usize],
+    covs: &[usize],
+    data: &EngineData,
+    r: usize,
+    res: &mut [f64],
+) {
+    let d = cols.len();
+    let q = covs.len();
+    for (a, &vi) in obs.iter().enumerate() {
+        let mu = p[vi] + lin_pred(&p[d + vi * q..d + (vi + 1) * q], covs, data, r);
+        res[a] = data.columns[cols[vi]][r] - mu;
+    }
+}
+
 #[inline]
 fn lin_pred(beta: &[f64], covs: &[usize], data: &EngineData, r: usize) -> f64 {
     let mut e = 0.0;
@@ -504,7 +524,6 @@ pub fn term_values(
             },
         ) => {
             let d = cols.len();
-            let q = covs.len();
             let np = patterns.len();
             let res = grow(&mut scratch.a, d);
             for r in r0..r1 {
@@ -519,10 +538,7 @@ pub fn term_values(
                     let obs = &patterns[pat];
                     let m = obs.len();
                     let p = &params[s * nl..(s + 1) * nl];
-                    for (a, &vi) in obs.iter().enumerate() {
-                        let mu = p[vi] + lin_pred(&p[d + vi * q..d + (vi + 1) * q], covs, data, r);
-                        res[a] = data.columns[cols[vi]][r] - mu;
-                    }
+                    block_residuals(p, obs, cols, covs, data, r, res);
                     let k = s * np + pat;
                     let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
                     let mut quad = 0.0;
@@ -705,10 +721,7 @@ pub fn term_scores(
                         continue;
                     }
                     let p = &params[s * nl..(s + 1) * nl];
-                    for (a, &vi) in obs.iter().enumerate() {
-                        let mu = p[vi] + lin_pred(&p[d + vi * q..d + (vi + 1) * q], covs, data, r);
-                        res[a] = data.columns[cols[vi]][r] - mu;
-                    }
+                    block_residuals(p, obs, cols, covs, data, r, res);
                     let k = s * np + pat;
                     let pinv = &inv[inv_offset[k]..inv_offset[k] + m * m];
                     for a in 0..m {
