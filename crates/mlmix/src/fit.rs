@@ -125,12 +125,10 @@ pub fn fit(
     }
     let mut warnings = Vec::new();
 
-    // final evaluation at the best solution
+    // posterior probabilities at the best solution
     let want = Want {
-        gradient: true,
-        information: false,
-        meat: model.analysis.estimator == Estimator::Mlr,
         posteriors: true,
+        ..Want::LL
     };
     let final_eval = backend.evaluate(&map.phi(&best.theta), want)?;
     let free_idx: Vec<usize> = (0..map.n_free)
@@ -297,7 +295,6 @@ pub fn fit(
             names.join(", ")
         ));
     }
-    let _ = &final_eval.gradient;
 
     Ok(Fit {
         title: model.title.clone(),

@@ -623,7 +623,6 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
             }
         }
     }
-    let _ = fit;
     o
 }
 
