@@ -229,7 +229,8 @@ pub fn fit(
         .collect();
 
     // class counts
-    let (class_proportions, class_patterns) = class_counts(model, &plan, &posteriors);
+    let (class_marginals, most_likely) = row_marginals(&plan, &posteriors);
+    let (class_proportions, class_patterns) = class_counts(model, &plan, &posteriors, &most_likely);
     for c in &class_proportions {
         if c.count < 1e-3 * n.max(1.0) && c.count < 1.0 {
             warnings.push(format!(
@@ -359,6 +360,8 @@ pub fn fit(
         warnings,
         input_warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
         posteriors,
+        class_marginals,
+        most_likely,
         n_combos: nc,
         free,
     })
@@ -473,17 +476,42 @@ fn parameter_rows(
         .collect()
 }
 
+/// Each row's posterior probability of every class of every class variable
+/// (the combination posteriors summed over the other variables), and its
+/// most likely class of each (0-based).
+fn row_marginals(plan: &Plan, posteriors: &[Vec<f64>]) -> (Vec<Vec<Vec<f64>>>, Vec<Vec<usize>>) {
+    let mut marginals = Vec::with_capacity(posteriors.len());
+    let mut most_likely = Vec::with_capacity(posteriors.len());
+    for row in posteriors {
+        let mut margs = Vec::with_capacity(plan.class_sizes.len());
+        let mut best = Vec::with_capacity(plan.class_sizes.len());
+        for (m, &size) in plan.class_sizes.iter().enumerate() {
+            let mut marg = vec![0.0; size];
+            for (k, p) in row.iter().enumerate() {
+                marg[plan.class_of(k, m)] += p;
+            }
+            let b = (0..size).fold(0, |b, c| if marg[c] > marg[b] { c } else { b });
+            margs.push(marg);
+            best.push(b);
+        }
+        marginals.push(margs);
+        most_likely.push(best);
+    }
+    (marginals, most_likely)
+}
+
 fn class_counts(
     model: &Model,
     plan: &Plan,
     posteriors: &[Vec<f64>],
+    most_likely: &[Vec<usize>],
 ) -> (Vec<ClassProportion>, Vec<ClassPattern>) {
     let n = posteriors.len() as f64;
     let nc = plan.n_combos;
     let mut combo_count = vec![0.0; nc];
     let mut combo_ml = vec![0.0; nc];
     let mut var_ml: Vec<Vec<f64>> = plan.class_sizes.iter().map(|&k| vec![0.0; k]).collect();
-    for row in posteriors {
+    for (row, best_classes) in posteriors.iter().zip(most_likely) {
         let mut best = 0;
         for k in 0..nc {
             combo_count[k] += row[k];
@@ -492,17 +520,7 @@ fn class_counts(
             }
         }
         combo_ml[best] += 1.0;
-        for (m, sizes) in plan.class_sizes.iter().enumerate() {
-            let mut marg = vec![0.0; *sizes];
-            for k in 0..nc {
-                marg[plan.class_of(k, m)] += row[k];
-            }
-            let mut b = 0;
-            for c in 0..*sizes {
-                if marg[c] > marg[b] {
-                    b = c;
-                }
-            }
+        for (m, &b) in best_classes.iter().enumerate() {
             var_ml[m][b] += 1.0;
         }
     }

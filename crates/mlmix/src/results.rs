@@ -69,6 +69,13 @@ pub struct Fit {
     /// Per analysed row: posterior probability of each class combination.
     #[serde(skip)]
     pub posteriors: Vec<Vec<f64>>,
+    /// Per analysed row, per class variable: posterior probability of each
+    /// of its classes.
+    #[serde(skip)]
+    pub class_marginals: Vec<Vec<Vec<f64>>>,
+    /// Per analysed row, per class variable: the most likely class (0-based).
+    #[serde(skip)]
+    pub most_likely: Vec<Vec<usize>>,
     /// Number of class combinations.
     #[serde(skip)]
     pub n_combos: usize,

@@ -51,11 +51,6 @@ pub fn write(model: &Model, data: &Dataset, fit: &Fit, mut w: impl Write) -> std
         .savedata
         .as_ref()
         .map_or_else(|| "*".to_string(), |s| s.missflag.clone());
-    let sizes: Vec<usize> = model.class_vars.iter().map(|c| c.classes).collect();
-    let class_of = |combo: usize, m: usize| {
-        let stride: usize = sizes[m + 1..].iter().product();
-        (combo / stride) % sizes[m]
-    };
     let mut line = String::new();
     for r in 0..data.n_rows() {
         line.clear();
@@ -78,25 +73,10 @@ pub fn write(model: &Model, data: &Dataset, fit: &Fit, mut w: impl Write) -> std
         if let Some(ids) = &data.ids {
             fields.push(ids[r].clone());
         }
-        let post = &fit.posteriors[r];
-        let mut most = Vec::new();
-        for (m, &k) in sizes.iter().enumerate() {
-            let mut marg = vec![0.0; k];
-            for (combo, p) in post.iter().enumerate() {
-                marg[class_of(combo, m)] += p;
-            }
-            let mut best = 0;
-            for c in 0..k {
-                fields.push(format!("{:.6}", marg[c]));
-                if marg[c] > marg[best] {
-                    best = c;
-                }
-            }
-            most.push(best + 1);
+        for marg in &fit.class_marginals[r] {
+            fields.extend(marg.iter().map(|p| format!("{p:.6}")));
         }
-        for b in most {
-            fields.push(b.to_string());
-        }
+        fields.extend(fit.most_likely[r].iter().map(|b| (b + 1).to_string()));
         writeln!(w, "{}", fields.join(" "))?;
     }
     Ok(())
