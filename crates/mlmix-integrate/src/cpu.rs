@@ -258,10 +258,18 @@ impl CpuBackend {
                 );
             }
         }
-        if want.gradient {
+        if want.gradient || want.information {
             for (t, term) in plan.terms.iter().enumerate() {
-                let mut g = vec![0.0; term.n_term_params()];
-                eval::term_gradient(
+                let mut g = vec![
+                    0.0;
+                    if want.gradient {
+                        term.n_term_params()
+                    } else {
+                        0
+                    }
+                ];
+                let mut acc = InfoAcc::new(term);
+                eval::term_accumulate(
                     term,
                     &prep.terms[t],
                     data,
@@ -271,9 +279,15 @@ impl CpuBackend {
                     &ws.w,
                     freq,
                     &mut ws.scratch,
-                    &mut g,
+                    want.gradient.then_some(g.as_mut_slice()),
+                    want.information.then_some(&mut acc),
                 );
-                out.grads.push(g);
+                if want.gradient {
+                    out.grads.push(g);
+                }
+                if want.information {
+                    out.infos.push(acc);
+                }
             }
         }
         if want.meat {
@@ -314,24 +328,6 @@ impl CpuBackend {
                         *mv += sa * sb;
                     }
                 }
-            }
-        }
-        if want.information {
-            for (t, term) in plan.terms.iter().enumerate() {
-                let mut acc = InfoAcc::new(term);
-                eval::term_info(
-                    term,
-                    &prep.terms[t],
-                    data,
-                    r0,
-                    r1,
-                    self.slots(t),
-                    &ws.w,
-                    freq,
-                    &mut ws.scratch,
-                    &mut acc,
-                );
-                out.infos.push(acc);
             }
         }
         out

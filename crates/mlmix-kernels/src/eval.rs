@@ -589,7 +589,7 @@ pub fn term_values(
 /// (`set * n_local + l`). The weights `w` are posterior probabilities at the
 /// term's slots. It serves the per-cluster scores of the MLR sandwich (the
 /// sink keeps rows apart) and the gradient of the terms that have no
-/// sufficient statistics ([`term_gradient`]).
+/// sufficient statistics ([`term_accumulate`]).
 pub fn term_scores(
     term: &Term,
     prep: &TermPrep,
@@ -824,12 +824,14 @@ fn observed(v: f64) -> f64 {
     if v.is_nan() { 0.0 } else { 1.0 }
 }
 
-/// Adds the gradient of the term's parameters over rows `r0..r1`,
-/// `Σ_r freq_r Σ_s w[r, s] ∂ℓ_s/∂local`, to `g` (the term's parameter space).
-/// Categorical and normal terms without covariates use sufficient
-/// statistics (weighted category counts; weighted sums of y and y²); the
-/// others sum [`term_scores`].
-pub fn term_gradient(
+/// Accumulates, over rows `r0..r1`, the gradient of the term's parameters
+/// `Σ_r freq_r Σ_s w[r, s] ∂ℓ_s/∂local` into `grad` (the term's parameter
+/// space) and/or the expected information into `info`, in one pass where
+/// the term has sufficient statistics: categorical and normal terms without
+/// covariates (weighted category counts; weighted sums of 1, y − ν and
+/// (y − ν)²), whose information needs only the weight sums. The other terms
+/// sum [`term_scores`] for the gradient and use [`term_info`].
+pub fn term_accumulate(
     term: &Term,
     prep: &TermPrep,
     data: &EngineData,
@@ -839,7 +841,8 @@ pub fn term_gradient(
     w: &[f64],
     freq: &[f64],
     scratch: &mut Scratch,
-    g: &mut [f64],
+    grad: Option<&mut [f64]>,
+    info: Option<&mut InfoAcc>,
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
@@ -854,17 +857,23 @@ pub fn term_gradient(
             let y = &data.columns[*col][r0..r1];
             let l = ncat - 1;
             let counts = grow(&mut scratch.a, *ncat);
+            let (mut grad, mut info) = (grad, info);
             for s in 0..ns {
                 let ws = &w[slots.state(s, nr)];
                 for (c, n) in counts.iter_mut().enumerate() {
                     let cf = c as f64;
                     *n = weighted_sum(y, freq, ws, |v| if v == cf { 1.0 } else { 0.0 });
                 }
-                for (c, &n) in counts.iter().enumerate() {
-                    let d = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
-                    for t in 0..l {
-                        g[s * nl + t] += n * d[t];
+                if let Some(g) = grad.as_deref_mut() {
+                    for (c, &n) in counts.iter().enumerate() {
+                        let d = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
+                        for t in 0..l {
+                            g[s * nl + t] += n * d[t];
+                        }
                     }
+                }
+                if let Some(acc) = info.as_deref_mut() {
+                    acc.wsum[s] += counts.iter().sum::<f64>();
                 }
             }
         }
@@ -875,22 +884,35 @@ pub fn term_gradient(
             },
         ) if covs.is_empty() => {
             let y = &data.columns[*col][r0..r1];
+            let (mut grad, mut info) = (grad, info);
             for s in 0..ns {
                 let ws = &w[slots.state(s, nr)];
-                let nu = params[s * nl];
-                let iv = inv_var[s];
                 let sw = weighted_sum(y, freq, ws, observed);
-                let sr = weighted_sum(y, freq, ws, |v| if v.is_nan() { 0.0 } else { v - nu });
-                let srr = weighted_sum(y, freq, ws, |v| {
-                    if v.is_nan() { 0.0 } else { (v - nu) * (v - nu) }
-                });
-                g[s * nl] += sr * iv;
-                g[s * nl + 1] += 0.5 * iv * (srr * iv - sw);
+                if let Some(g) = grad.as_deref_mut() {
+                    let nu = params[s * nl];
+                    let iv = inv_var[s];
+                    let sr = weighted_sum(y, freq, ws, |v| if v.is_nan() { 0.0 } else { v - nu });
+                    let srr = weighted_sum(y, freq, ws, |v| {
+                        if v.is_nan() { 0.0 } else { (v - nu) * (v - nu) }
+                    });
+                    g[s * nl] += sr * iv;
+                    g[s * nl + 1] += 0.5 * iv * (srr * iv - sw);
+                }
+                if let Some(acc) = info.as_deref_mut() {
+                    acc.wsum[s] += sw;
+                }
             }
         }
-        _ => term_scores(term, prep, data, r0, r1, slots, w, scratch, |i, slot, v| {
-            g[slot] += freq[i] * v;
-        }),
+        _ => {
+            if let Some(g) = grad {
+                term_scores(term, prep, data, r0, r1, slots, w, scratch, |i, slot, v| {
+                    g[slot] += freq[i] * v;
+                });
+            }
+            if let Some(acc) = info {
+                term_info(term, prep, data, r0, r1, slots, w, freq, scratch, acc);
+            }
+        }
     }
 }
 

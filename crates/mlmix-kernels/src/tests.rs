@@ -102,8 +102,9 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
     }
 }
 
-/// Checks that `term_gradient` (sufficient statistics where it has them)
-/// equals the frequency-weighted sum of `term_scores`.
+/// Checks that `term_accumulate` (sufficient statistics where it has them)
+/// gives the frequency-weighted sum of `term_scores` as gradient and
+/// `term_info`'s information.
 fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
     let term = &plan.terms[0];
     let n = data.n_rows();
@@ -128,7 +129,8 @@ fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
         |r, slot, v| summed[slot] += freq[r] * v,
     );
     let mut g = vec![0.0; width];
-    eval::term_gradient(
+    let mut fast_info = InfoAcc::new(term);
+    eval::term_accumulate(
         term,
         &prep.terms[0],
         data,
@@ -138,12 +140,35 @@ fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
         &w,
         &freq,
         &mut sc,
-        &mut g,
+        Some(&mut g),
+        Some(&mut fast_info),
     );
     for (j, (a, b)) in g.iter().zip(&summed).enumerate() {
         assert!(
             (a - b).abs() < 1e-10 * (1.0 + b.abs()),
             "slot {j}: {a} vs {b}"
+        );
+    }
+    // the information from the shared pass equals term_info's
+    let mut info = InfoAcc::new(term);
+    eval::term_info(
+        term,
+        &prep.terms[0],
+        data,
+        0,
+        n,
+        slots(n),
+        &w,
+        &freq,
+        &mut sc,
+        &mut info,
+    );
+    eval::finish_info(term, &prep.terms[0], &mut info);
+    eval::finish_info(term, &prep.terms[0], &mut fast_info);
+    for (j, (a, b)) in fast_info.mats.iter().zip(&info.mats).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-10 * (1.0 + b.abs()),
+            "information {j}: {a} vs {b}"
         );
     }
 }
@@ -327,6 +352,7 @@ fn normal_block_scores_with_missing_patterns() {
         engine_row: (0..n).collect(),
     };
     check_scores(&plan, &phi, &data);
+    check_gradient(&plan, &phi, &data);
 }
 
 #[test]
@@ -378,4 +404,5 @@ fn class_logit_scores_with_parent_and_covariate() {
         engine_row: (0..n).collect(),
     };
     check_scores(&plan, &phi, &data);
+    check_gradient(&plan, &phi, &data);
 }
