@@ -88,7 +88,8 @@ fn backend(loaded: &Loaded, collapse: bool) -> (CpuBackend, usize) {
     let data = Arc::new(EngineData::single_level(&loaded.data, collapse));
     let rows = data.n_rows();
     let plan = Arc::new(Plan::compile(&loaded.model, &data).expect("compiling the plan"));
-    let be = CpuBackend::new(plan, data, None).expect("building the CPU backend");
+    let be = CpuBackend::new(plan, data, mlmix_integrate::Grid::single(), None)
+        .expect("building the CPU backend");
     (be, rows)
 }
 

@@ -810,13 +810,18 @@ fn random_slope() {
                   s | y ON x;
         ",
     );
-    assert_first(&err, "model.inp", 7, "random effects ('|')");
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "random slopes ('|') need TYPE = TWOLEVEL",
+    );
 }
 
 #[test]
-fn type_twolevel() {
+fn twolevel_without_cluster() {
     let err = fails_lca(
-        "type_twolevel",
+        "twolevel_without_cluster",
         "
         DATA:     FILE = lca.dat;
         VARIABLE: NAMES = id u1-u4 y x;
@@ -826,7 +831,12 @@ fn type_twolevel() {
         ANALYSIS: TYPE = TWOLEVEL MIXTURE;
         ",
     );
-    assert_first(&err, "model.inp", 6, "TYPE = TWOLEVEL is not supported yet");
+    assert_first(
+        &err,
+        "model.inp",
+        6,
+        "TYPE = TWOLEVEL needs a cluster variable",
+    );
 }
 
 #[test]
@@ -860,7 +870,7 @@ fn cluster_option() {
         ANALYSIS: TYPE = MIXTURE;
         ",
     );
-    assert_first(&err, "model.inp", 6, "CLUSTER is not supported yet");
+    assert_first(&err, "model.inp", 6, "CLUSTER needs TYPE = TWOLEVEL");
 }
 
 #[test]

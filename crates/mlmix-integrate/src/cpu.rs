@@ -1,5 +1,5 @@
-//! The CPU backend: rayon across fixed-size chunks of clusters, term-major
-//! kernels inside a chunk, reductions in chunk order.
+//! The CPU backend: rayon across fixed-size chunks of whole clusters,
+//! term-major kernels inside a chunk, reductions in chunk order.
 //!
 //! Layout: a chunk's buffers are slot-major: one slot per state of every
 //! term (term `t`'s states start at slot `offset[t]`), each slot holding the
@@ -8,20 +8,33 @@
 //! slot rows, and the log-sum-exp and posterior weights are loops over rows
 //! that vectorise.
 //!
-//! Determinism: chunks have a fixed size and are processed in waves of a
-//! fixed number of chunks; each wave's results are collected in chunk order
-//! and added sequentially. Neither depends on the thread count, so the sums
-//! (and so every result) are the same for 1 and N threads.
+//! The loop, for one chunk: for every *pass* (a between-level class
+//! combination `d` and an integration node `q`), the node-dependent terms
+//! are evaluated with the node written into the chunk's virtual columns,
+//! each row's log-likelihood given the pass is the log-sum-exp over the
+//! within-level combinations of `d`, and the rows' values add up to the
+//! cluster's log-density given the pass. A log-sum-exp over the passes gives
+//! the cluster log-likelihood and the posterior of each pass; a second sweep
+//! turns them into posterior weights per term state, which drive the
+//! gradient, the expected information and the cluster scores. Single-level
+//! models are the case of one pass and clusters of one row.
+//!
+//! Determinism: chunks are fixed and processed in waves of a fixed number of
+//! chunks; each wave's results are collected in chunk order and added
+//! sequentially. Neither depends on the thread count, so the sums (and so
+//! every result) are the same for 1 and N threads.
 
 use std::sync::Arc;
 
 use mlmix_kernels::eval::{self, InfoAcc, Scratch, Slots};
+use mlmix_kernels::link::LN_2PI;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
 
-use crate::{Backend, BackendError, Evaluation, Grid, Want};
+use crate::{Adaptation, Backend, BackendError, Evaluation, Grid, Want};
 
-/// Clusters per chunk.
+/// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
+/// chunk of its own).
 const CHUNK: usize = 256;
 /// Chunks evaluated in parallel before their results are reduced.
 const WAVE: usize = 64;
@@ -36,23 +49,34 @@ pub struct CpuBackend {
     offsets: Vec<usize>,
     /// Total states of all terms (slots per chunk buffer).
     stride: usize,
+    /// Rows per buffer slot (the largest chunk).
+    width: usize,
     /// For each combination, the slot of each term: `[k * n_terms + t]`.
     slot_of_combo: Vec<u32>,
+    /// Chunks: `(r0, r1, j0, j1)`, rows and clusters.
+    chunks: Vec<(usize, usize, usize, usize)>,
+    /// The combinations of each between-level class combination.
+    combos_of_between: Vec<Vec<usize>>,
+    /// Terms that read the node columns, and the others.
+    node_terms: Vec<usize>,
+    fixed_terms: Vec<usize>,
 }
 
 impl CpuBackend {
-    /// A backend for a plan and its data. `pool` is the thread pool to run
-    /// in (`None`: the caller's current pool).
+    /// A backend for a plan and its data, integrating over `grid` (use
+    /// [`Grid::single`] for a model without random effects). `pool` is the
+    /// thread pool to run in (`None`: the caller's current pool).
     pub fn new(
         plan: Arc<Plan>,
         data: Arc<EngineData>,
+        grid: Grid,
         pool: Option<Arc<rayon::ThreadPool>>,
     ) -> Result<Self, BackendError> {
-        if data.cluster_starts.windows(2).any(|w| w[1] != w[0] + 1) {
-            return Err(BackendError::Unsupported(
-                "clusters of several rows need the two-level engine, which is not available yet"
-                    .into(),
-            ));
+        if grid.dims != plan.dims {
+            return Err(BackendError::Unsupported(format!(
+                "the grid has {} dimensions but the model has {} random effects",
+                grid.dims, plan.dims
+            )));
         }
         let mut offsets = Vec::with_capacity(plan.terms.len());
         let mut stride = 0;
@@ -67,14 +91,48 @@ impl CpuBackend {
                 slot_of_combo[k * nt + t] = (offsets[t] + term.state_of_combo[k] as usize) as u32;
             }
         }
+        // between-level class combinations
+        let between: Vec<usize> = (0..plan.class_sizes.len())
+            .filter(|&m| plan.between_cv[m])
+            .collect();
+        let n_between: usize = between.iter().map(|&m| plan.class_sizes[m]).product();
+        let mut combos_of_between = vec![Vec::new(); n_between];
+        for k in 0..plan.n_combos {
+            let mut b = 0;
+            for &m in &between {
+                b = b * plan.class_sizes[m] + plan.class_of(k, m);
+            }
+            combos_of_between[b].push(k);
+        }
+        // chunks of whole clusters
+        let cs = &data.cluster_starts;
+        let mut chunks = Vec::new();
+        let mut width = 1;
+        let mut j0 = 0;
+        while j0 + 1 < cs.len() {
+            let mut j1 = j0 + 1;
+            while j1 + 1 < cs.len() && cs[j1 + 1] - cs[j0] <= CHUNK {
+                j1 += 1;
+            }
+            width = width.max(cs[j1] - cs[j0]);
+            chunks.push((cs[j0], cs[j1], j0, j1));
+            j0 = j1;
+        }
+        let node_terms = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
+        let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
         Ok(CpuBackend {
             plan,
             data,
-            grid: Grid::single(),
+            grid,
             pool,
             offsets,
             stride,
+            width,
             slot_of_combo,
+            chunks,
+            combos_of_between,
+            node_terms,
+            fixed_terms,
         })
     }
 
@@ -93,9 +151,13 @@ impl CpuBackend {
 
     fn slots(&self, t: usize) -> Slots {
         Slots {
-            stride: CHUNK,
+            stride: self.width,
             offset: self.offsets[t],
         }
+    }
+
+    fn n_passes(&self) -> usize {
+        self.combos_of_between.len() * self.grid.n_nodes()
     }
 }
 
@@ -105,24 +167,41 @@ struct Workspace {
     vals: Vec<f64>,
     w: Vec<f64>,
     /// Per combination: its log-density, then exp(· − max), then the
-    /// posterior probability.
+    /// posterior probability given the pass.
     lj: Vec<f64>,
     /// Per row: the maximum over combinations, then the sum of exps.
     max: Vec<f64>,
     sum: Vec<f64>,
-    row_scores: Vec<f64>,
+    /// Per row: log-likelihood given the pass.
+    row_ll: Vec<f64>,
+    /// Per (cluster, pass): log weight plus the log-density given the pass,
+    /// then the posterior of the pass.
+    pass_ll: Vec<f64>,
+    /// Per row: the posterior of the current pass.
+    pass_post: Vec<f64>,
+    /// Per (cluster, node): node coordinates and log weights.
+    z: Vec<f64>,
+    log_w: Vec<f64>,
+    cluster_scores: Vec<f64>,
+    local: Option<EngineData>,
     scratch: Scratch,
 }
 
 impl Workspace {
-    fn new(plan: &Plan, stride: usize) -> Self {
+    fn new(plan: &Plan, stride: usize, width: usize) -> Self {
         Workspace {
-            vals: vec![0.0; CHUNK * stride],
-            w: vec![0.0; CHUNK * stride],
-            lj: vec![0.0; plan.n_combos * CHUNK],
-            max: vec![0.0; CHUNK],
-            sum: vec![0.0; CHUNK],
-            row_scores: Vec::new(),
+            vals: vec![0.0; width * stride],
+            w: vec![0.0; width * stride],
+            lj: vec![0.0; plan.n_combos * width],
+            max: vec![0.0; width],
+            sum: vec![0.0; width],
+            row_ll: vec![0.0; width],
+            pass_ll: Vec::new(),
+            pass_post: vec![0.0; width],
+            z: Vec::new(),
+            log_w: Vec::new(),
+            cluster_scores: Vec::new(),
+            local: None,
             scratch: Scratch::default(),
         }
     }
@@ -136,6 +215,7 @@ struct ChunkOut {
     meat: Vec<f64>,
     posteriors: Vec<f64>,
     cluster_ll: Vec<f64>,
+    moments: Vec<f64>,
 }
 
 /// `acc[i] += x[i]` over a row range.
@@ -147,27 +227,183 @@ fn add_rows(acc: &mut [f64], x: &[f64]) {
 }
 
 impl CpuBackend {
-    fn chunk(&self, prep: &Prepared, c: usize, want: Want, ws: &mut Workspace) -> ChunkOut {
+    /// Node `q` of cluster `j` (adapted or not) into `z`, and its log
+    /// weight.
+    fn node_of(&self, adapt: Option<&Adaptation>, j: usize, q: usize, z: &mut [f64]) -> f64 {
+        let g = &self.grid;
+        let dims = g.dims;
+        let t = g.node(q);
+        match adapt {
+            Some(a) if a.active[j] => {
+                let c = &a.centre[j * dims..(j + 1) * dims];
+                let l = &a.chol[j * dims * dims..(j + 1) * dims * dims];
+                let mut ln_phi_z = 0.0;
+                for r in 0..dims {
+                    let mut v = c[r];
+                    for k in 0..=r {
+                        v += l[r * dims + k] * t[k];
+                    }
+                    z[r] = v;
+                    ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
+                }
+                g.log_weights[q] + ln_phi_z - g.log_density[q] + a.log_det[j]
+            }
+            _ => {
+                z.copy_from_slice(t);
+                g.log_weights[q]
+            }
+        }
+    }
+
+    /// Log-densities of every combination of between-level combination `b`
+    /// for the chunk's rows into `ws.lj`, their log-sum-exp per row into
+    /// `ws.row_ll`, and (with `normalise`) the posteriors given the pass.
+    fn within(&self, b: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
+        let w = self.width;
+        let nt = self.plan.terms.len();
+        let combos = &self.combos_of_between[b];
+        let max = &mut ws.max[..nr];
+        max.fill(f64::NEG_INFINITY);
+        for &k in combos {
+            let lj = &mut ws.lj[k * w..k * w + nr];
+            lj.fill(0.0);
+            for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+                let sl = sl as usize;
+                add_rows(lj, &ws.vals[sl * w..sl * w + nr]);
+            }
+            for (m, &v) in max.iter_mut().zip(lj.iter()) {
+                *m = m.max(v);
+            }
+        }
+        let sum = &mut ws.sum[..nr];
+        sum.fill(0.0);
+        for &k in combos {
+            let lj = &mut ws.lj[k * w..k * w + nr];
+            for ((v, &m), s) in lj.iter_mut().zip(max.iter()).zip(sum.iter_mut()) {
+                *v = (*v - m).exp();
+                *s += *v;
+            }
+        }
+        for i in 0..nr {
+            ws.row_ll[i] = if max[i].is_finite() {
+                max[i] + sum[i].ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
+        if normalise {
+            for s in sum.iter_mut() {
+                *s = 1.0 / *s;
+            }
+            for &k in combos {
+                let lj = &mut ws.lj[k * w..k * w + nr];
+                for (v, inv) in lj.iter_mut().zip(sum.iter()) {
+                    *v *= inv;
+                }
+            }
+        }
+    }
+
+    /// Writes pass `(b, q)`'s node columns and evaluates the node terms.
+    fn node_pass(&self, prep: &Prepared, q: usize, row_j: &[usize], j0: usize, ws: &mut Workspace) {
         let plan = &*self.plan;
-        let data = &*self.data;
-        let r0 = c * CHUNK;
-        let r1 = (r0 + CHUNK).min(data.n_rows());
-        let nr = r1 - r0;
-        let nc = plan.n_combos;
-        let nt = plan.terms.len();
-        let n_phi = plan.n_phi;
-        let freq = &data.weights[r0..r1];
-        for (t, term) in plan.terms.iter().enumerate() {
+        let dims = plan.dims;
+        let nq = self.grid.n_nodes();
+        let Some(local) = ws.local.as_mut() else {
+            return;
+        };
+        let nr = row_j.len();
+        for (v, vc) in plan.virtual_cols.iter().enumerate() {
+            let col_index = plan.n_data_cols + v;
+            for i in 0..nr {
+                let j = row_j[i];
+                let zq = ws.z[((j - j0) * nq + q) * dims + vc.dim];
+                let m = vc.mult.map_or(1.0, |c| local.columns[c][i]);
+                local.columns[col_index][i] = zq * m;
+            }
+        }
+        for &t in &self.node_terms {
             eval::term_values(
-                term,
+                &plan.terms[t],
                 &prep.terms[t],
-                data,
-                r0,
-                r1,
+                local,
+                0,
+                nr,
                 self.slots(t),
                 &mut ws.scratch,
                 &mut ws.vals,
             );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn chunk(
+        &self,
+        prep: &Prepared,
+        c: usize,
+        want: Want,
+        adapt: Option<&Adaptation>,
+        ws: &mut Workspace,
+    ) -> ChunkOut {
+        let plan = &*self.plan;
+        let (r0, r1, j0, j1) = self.chunks[c];
+        let nr = r1 - r0;
+        let nj = j1 - j0;
+        let nc = plan.n_combos;
+        let nt = plan.terms.len();
+        let n_ext = plan.n_ext;
+        let wd = self.width;
+        let dims = plan.dims;
+        let nq = self.grid.n_nodes();
+        let n_between = self.combos_of_between.len();
+        let n_pass = self.n_passes();
+        let cs = &self.data.cluster_starts;
+        let freq = &self.data.weights[r0..r1];
+        let row_j: Vec<usize> = (j0..j1)
+            .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
+            .collect();
+        let first_row: Vec<bool> = (0..nr).map(|i| cs[row_j[i]] == r0 + i).collect();
+        // the data the kernels read: the shared rows, or a local copy with
+        // node columns
+        if dims > 0 {
+            ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
+            ws.z.resize(nj * nq * dims, 0.0);
+            ws.log_w.resize(nj * nq, 0.0);
+            let mut z = vec![0.0; dims];
+            for j in j0..j1 {
+                for q in 0..nq {
+                    ws.log_w[(j - j0) * nq + q] = self.node_of(adapt, j, q, &mut z);
+                    ws.z[((j - j0) * nq + q) * dims..((j - j0) * nq + q + 1) * dims]
+                        .copy_from_slice(&z);
+                }
+            }
+        } else {
+            ws.local = None;
+            ws.log_w.clear();
+            ws.log_w.resize(nj, self.grid.log_weights[0]);
+        }
+        let (kdata, k0, k1): (&EngineData, usize, usize) = (&self.data, r0, r1);
+        for &t in &self.fixed_terms {
+            eval::term_values(
+                &plan.terms[t],
+                &prep.terms[t],
+                kdata,
+                k0,
+                k1,
+                self.slots(t),
+                &mut ws.scratch,
+                &mut ws.vals,
+            );
+            if plan.terms[t].cluster_level {
+                for s in 0..plan.terms[t].n_states {
+                    let sl = self.offsets[t] + s;
+                    for i in 0..nr {
+                        if !first_row[i] {
+                            ws.vals[sl * wd + i] = 0.0;
+                        }
+                    }
+                }
+            }
         }
         let mut out = ChunkOut {
             loglik: 0.0,
@@ -180,150 +416,195 @@ impl CpuBackend {
                 Vec::new()
             },
             cluster_ll: if want.posteriors {
-                vec![0.0; nr]
+                vec![0.0; nj]
             } else {
                 Vec::new()
             },
+            moments: Vec::new(),
         };
-        // log-density of each combination: a sum of its terms' slots
-        let log_w0 = self.grid.log_weights[0];
-        let max = &mut ws.max[..nr];
-        max.fill(f64::NEG_INFINITY);
-        for k in 0..nc {
-            let lj = &mut ws.lj[k * CHUNK..k * CHUNK + nr];
-            lj.fill(log_w0);
-            for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
-                let sl = sl as usize;
-                add_rows(lj, &ws.vals[sl * CHUNK..sl * CHUNK + nr]);
-            }
-            for (m, &v) in max.iter_mut().zip(lj.iter()) {
-                *m = m.max(v);
-            }
-        }
-        // log-sum-exp per row; the exps become the posteriors
-        let sum = &mut ws.sum[..nr];
-        sum.fill(0.0);
-        for k in 0..nc {
-            let lj = &mut ws.lj[k * CHUNK..k * CHUNK + nr];
-            for ((v, &m), s) in lj.iter_mut().zip(max.iter()).zip(sum.iter_mut()) {
-                *v = (*v - m).exp();
-                *s += *v;
+        // first sweep: the cluster log-density of every pass
+        let need_w = want.gradient || want.information || want.meat || want.posteriors;
+        ws.pass_ll.clear();
+        ws.pass_ll.resize(nj * n_pass, 0.0);
+        for b in 0..n_between {
+            for q in 0..nq {
+                let pass = b * nq + q;
+                if dims > 0 {
+                    self.node_pass(prep, q, &row_j, j0, ws);
+                }
+                self.within(b, nr, ws, need_w && n_pass == 1);
+                for j in 0..nj {
+                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * nq + q];
+                }
+                for i in 0..nr {
+                    ws.pass_ll[(row_j[i] - j0) * n_pass + pass] += ws.row_ll[i];
+                }
             }
         }
-        for i in 0..nr {
-            let m = max[i];
+        // cluster log-likelihoods and posteriors of the passes
+        for j in 0..nj {
+            let p = &mut ws.pass_ll[j * n_pass..(j + 1) * n_pass];
+            let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             if !m.is_finite() {
                 out.loglik = f64::NEG_INFINITY;
                 continue;
             }
-            let ll = m + sum[i].ln();
-            out.loglik += freq[i] * ll;
+            let s: f64 = p.iter().map(|v| (v - m).exp()).sum();
+            let ll = m + s.ln();
+            out.loglik += freq[cs[j0 + j] - r0] * ll;
             if want.posteriors {
-                out.cluster_ll[i] = ll;
+                out.cluster_ll[j] = ll;
+            }
+            for v in p.iter_mut() {
+                *v = (*v - ll).exp();
             }
         }
         if !out.loglik.is_finite() {
             return out;
         }
-        for s in sum.iter_mut() {
-            *s = 1.0 / *s;
-        }
-        for k in 0..nc {
-            let lj = &mut ws.lj[k * CHUNK..k * CHUNK + nr];
-            for (v, inv) in lj.iter_mut().zip(sum.iter()) {
-                *v *= inv;
-            }
-            if want.posteriors {
-                for (i, &p) in lj.iter().enumerate() {
-                    out.posteriors[i * nc + k] = p;
+        if want.moments && dims > 0 {
+            // posterior mean and second moment of z per cluster
+            let per = dims + dims * dims;
+            out.moments = vec![0.0; nj * per];
+            for j in 0..nj {
+                let mo = &mut out.moments[j * per..(j + 1) * per];
+                for b in 0..n_between {
+                    for q in 0..nq {
+                        let p = ws.pass_ll[j * n_pass + b * nq + q];
+                        let z = &ws.z[(j * nq + q) * dims..(j * nq + q + 1) * dims];
+                        for a in 0..dims {
+                            mo[a] += p * z[a];
+                            for c2 in 0..dims {
+                                mo[dims + a * dims + c2] += p * z[a] * z[c2];
+                            }
+                        }
+                    }
                 }
             }
         }
-        let need_w = want.gradient || want.information || want.meat;
         if !need_w {
             return out;
         }
-        // posterior weight of each term state: the sum over the
-        // combinations that use it
+        // second sweep: posterior weights of the term states
         for sl in 0..self.stride {
-            ws.w[sl * CHUNK..sl * CHUNK + nr].fill(0.0);
+            ws.w[sl * wd..sl * wd + nr].fill(0.0);
         }
-        for k in 0..nc {
-            for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
-                let sl = sl as usize;
-                let (w, lj) = (&mut ws.w, &ws.lj);
-                add_rows(
-                    &mut w[sl * CHUNK..sl * CHUNK + nr],
-                    &lj[k * CHUNK..k * CHUNK + nr],
-                );
-            }
-        }
-        if want.gradient || want.information {
-            for (t, term) in plan.terms.iter().enumerate() {
-                let mut g = vec![
-                    0.0;
-                    if want.gradient {
-                        term.n_term_params()
-                    } else {
-                        0
-                    }
-                ];
-                let mut acc = InfoAcc::new(term);
-                eval::term_accumulate(
-                    term,
-                    &prep.terms[t],
-                    data,
-                    r0,
-                    r1,
-                    self.slots(t),
-                    &ws.w,
-                    freq,
-                    &mut ws.scratch,
-                    want.gradient.then_some(g.as_mut_slice()),
-                    want.information.then_some(&mut acc),
-                );
-                if want.gradient {
-                    out.grads.push(g);
-                }
-                if want.information {
-                    out.infos.push(acc);
-                }
-            }
-        }
+        let mut grads: Vec<Vec<f64>> = if want.gradient {
+            plan.terms
+                .iter()
+                .map(|t| vec![0.0; t.n_term_params()])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut infos: Vec<InfoAcc> = if want.information {
+            plan.terms.iter().map(InfoAcc::new).collect()
+        } else {
+            Vec::new()
+        };
         if want.meat {
-            // per-row scores in phi space, then their weighted outer products
-            ws.row_scores.clear();
-            ws.row_scores.resize(nr * n_phi, 0.0);
-            for (t, term) in plan.terms.iter().enumerate() {
-                let idx = &term.phi_index;
-                let rs = &mut ws.row_scores;
-                eval::term_scores(
-                    term,
-                    &prep.terms[t],
-                    data,
-                    r0,
-                    r1,
-                    self.slots(t),
-                    &ws.w,
-                    &mut ws.scratch,
-                    |i, slot, v| {
-                        let pi = idx[slot];
-                        if pi != NONE {
-                            rs[i * n_phi + pi as usize] += v;
+            ws.cluster_scores.clear();
+            ws.cluster_scores.resize(nj * n_ext, 0.0);
+        }
+        for b in 0..n_between {
+            for q in 0..nq {
+                let pass = b * nq + q;
+                if n_pass > 1 {
+                    if dims > 0 {
+                        self.node_pass(prep, q, &row_j, j0, ws);
+                    }
+                    self.within(b, nr, ws, true);
+                }
+                for i in 0..nr {
+                    ws.pass_post[i] = ws.pass_ll[(row_j[i] - j0) * n_pass + pass];
+                }
+                for &t in &self.node_terms {
+                    for s in 0..plan.terms[t].n_states {
+                        let sl = self.offsets[t] + s;
+                        ws.w[sl * wd..sl * wd + nr].fill(0.0);
+                    }
+                }
+                for &k in &self.combos_of_between[b] {
+                    let lj = &ws.lj[k * wd..k * wd + nr];
+                    if want.posteriors {
+                        for i in 0..nr {
+                            out.posteriors[i * nc + k] += lj[i] * ws.pass_post[i];
                         }
-                    },
-                );
+                    }
+                    for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+                        let sl = sl as usize;
+                        let wrow = &mut ws.w[sl * wd..sl * wd + nr];
+                        for i in 0..nr {
+                            wrow[i] += lj[i] * ws.pass_post[i];
+                        }
+                    }
+                }
+                if dims > 0 {
+                    let Some(local) = ws.local.as_ref() else {
+                        continue;
+                    };
+                    for &t in &self.node_terms {
+                        self.accumulate(
+                            prep,
+                            t,
+                            local,
+                            0,
+                            nr,
+                            freq,
+                            want,
+                            &row_j,
+                            j0,
+                            &mut grads,
+                            &mut infos,
+                            &ws.w,
+                            &mut ws.scratch,
+                            &mut ws.cluster_scores,
+                        );
+                    }
+                }
             }
-            out.meat = vec![0.0; n_phi * n_phi];
-            for i in 0..nr {
-                let s = &ws.row_scores[i * n_phi..(i + 1) * n_phi];
-                let f = freq[i];
-                for a in 0..n_phi {
+        }
+        for &t in &self.fixed_terms {
+            if plan.terms[t].cluster_level {
+                for s in 0..plan.terms[t].n_states {
+                    let sl = self.offsets[t] + s;
+                    for i in 0..nr {
+                        if !first_row[i] {
+                            ws.w[sl * wd + i] = 0.0;
+                        }
+                    }
+                }
+            }
+            self.accumulate(
+                prep,
+                t,
+                kdata,
+                k0,
+                k1,
+                freq,
+                want,
+                &row_j,
+                j0,
+                &mut grads,
+                &mut infos,
+                &ws.w,
+                &mut ws.scratch,
+                &mut ws.cluster_scores,
+            );
+        }
+        out.grads = grads;
+        out.infos = infos;
+        if want.meat {
+            out.meat = vec![0.0; n_ext * n_ext];
+            for j in 0..nj {
+                let s = &ws.cluster_scores[j * n_ext..(j + 1) * n_ext];
+                let f = freq[cs[j0 + j] - r0];
+                for a in 0..n_ext {
                     let sa = f * s[a];
                     if sa == 0.0 {
                         continue;
                     }
-                    let row = &mut out.meat[a * n_phi..(a + 1) * n_phi];
+                    let row = &mut out.meat[a * n_ext..(a + 1) * n_ext];
                     for (mv, sb) in row[a..].iter_mut().zip(&s[a..]) {
                         *mv += sa * sb;
                     }
@@ -332,6 +613,108 @@ impl CpuBackend {
         }
         out
     }
+
+    /// Gradient, information and cluster scores of term `t` from the
+    /// posterior weights in `w`.
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate(
+        &self,
+        prep: &Prepared,
+        t: usize,
+        data: &EngineData,
+        d0: usize,
+        d1: usize,
+        freq: &[f64],
+        want: Want,
+        row_j: &[usize],
+        j0: usize,
+        grads: &mut [Vec<f64>],
+        infos: &mut [InfoAcc],
+        w: &[f64],
+        scratch: &mut Scratch,
+        cluster_scores: &mut [f64],
+    ) {
+        let term = &self.plan.terms[t];
+        if want.gradient || want.information {
+            eval::term_accumulate(
+                term,
+                &prep.terms[t],
+                data,
+                d0,
+                d1,
+                self.slots(t),
+                w,
+                freq,
+                scratch,
+                if want.gradient {
+                    Some(grads[t].as_mut_slice())
+                } else {
+                    None
+                },
+                if want.information {
+                    Some(&mut infos[t])
+                } else {
+                    None
+                },
+            );
+        }
+        if want.meat {
+            let idx = &term.phi_index;
+            let n_ext = self.plan.n_ext;
+            eval::term_scores(
+                term,
+                &prep.terms[t],
+                data,
+                d0,
+                d1,
+                self.slots(t),
+                w,
+                scratch,
+                |i, slot, v| {
+                    let pi = idx[slot];
+                    if pi != NONE {
+                        cluster_scores[(row_j[i] - j0) * n_ext + pi as usize] += v;
+                    }
+                },
+            );
+        }
+    }
+}
+
+/// `K' M K` for the chain rule from the extended parameters to phi, where
+/// `K` is the identity on phi and `jac` below it.
+fn contract(m: &[f64], n_ext: usize, n_phi: usize, jac: &[(u32, u32, f64)]) -> Vec<f64> {
+    // K as dense rows: ext entry e -> list of (p, d)
+    let mut rows: Vec<Vec<(usize, f64)>> = (0..n_ext)
+        .map(|e| {
+            if e < n_phi {
+                vec![(e, 1.0)]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    for &(e, p, d) in jac {
+        rows[e as usize].push((p as usize, d));
+    }
+    let mut out = vec![0.0; n_phi * n_phi];
+    for a in 0..n_ext {
+        if rows[a].is_empty() {
+            continue;
+        }
+        for b in 0..n_ext {
+            let v = m[a * n_ext + b];
+            if v == 0.0 || rows[b].is_empty() {
+                continue;
+            }
+            for &(pa, da) in &rows[a] {
+                for &(pb, db) in &rows[b] {
+                    out[pa * n_phi + pb] += da * v * db;
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Backend for CpuBackend {
@@ -347,12 +730,22 @@ impl Backend for CpuBackend {
         &self.data
     }
 
-    fn evaluate(&self, phi: &[f64], want: Want) -> Result<Evaluation, BackendError> {
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    fn evaluate_adapted(
+        &self,
+        phi: &[f64],
+        want: Want,
+        adapt: Option<&Adaptation>,
+    ) -> Result<Evaluation, BackendError> {
         let plan = &*self.plan;
         let prep = eval::prepare(plan, phi)?;
         let n = self.data.n_rows();
-        let n_chunks = n.div_ceil(CHUNK);
+        let n_chunks = self.chunks.len();
         let n_phi = plan.n_phi;
+        let n_ext = plan.n_ext;
         let mut loglik = 0.0;
         let mut grads: Vec<Vec<f64>> = plan
             .terms
@@ -361,30 +754,31 @@ impl Backend for CpuBackend {
             .collect();
         let mut infos: Vec<InfoAcc> = plan.terms.iter().map(InfoAcc::new).collect();
         let mut meat = if want.meat {
-            vec![0.0; n_phi * n_phi]
+            vec![0.0; n_ext * n_ext]
         } else {
             Vec::new()
         };
         let mut posteriors = Vec::new();
         let mut cluster_ll = Vec::new();
+        let mut moments = Vec::new();
         if want.posteriors {
             posteriors.reserve(n * plan.n_combos);
-            cluster_ll.reserve(n);
+            cluster_ll.reserve(self.data.n_clusters());
         }
         let mut w0 = 0;
         while w0 < n_chunks {
             let w1 = (w0 + WAVE).min(n_chunks);
             let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
                 // one chunk: no need to wake other threads
-                let mut ws = Workspace::new(plan, self.stride);
-                vec![self.chunk(&prep, w0, want, &mut ws)]
+                let mut ws = Workspace::new(plan, self.stride, self.width);
+                vec![self.chunk(&prep, w0, want, adapt, &mut ws)]
             } else {
                 self.install(|| {
                     (w0..w1)
                         .into_par_iter()
                         .map_init(
-                            || Workspace::new(plan, self.stride),
-                            |ws, c| self.chunk(&prep, c, want, ws),
+                            || Workspace::new(plan, self.stride, self.width),
+                            |ws, c| self.chunk(&prep, c, want, adapt, ws),
                         )
                         .collect()
                 })
@@ -404,6 +798,7 @@ impl Backend for CpuBackend {
                 }
                 posteriors.extend_from_slice(&o.posteriors);
                 cluster_ll.extend_from_slice(&o.cluster_ll);
+                moments.extend_from_slice(&o.moments);
             }
             w0 = w1;
         }
@@ -414,13 +809,14 @@ impl Backend for CpuBackend {
             meat: Vec::new(),
             posteriors,
             cluster_loglik: cluster_ll,
+            moments,
         };
         if !loglik.is_finite() {
             ev.loglik = f64::NEG_INFINITY;
             return Ok(ev);
         }
         if want.gradient {
-            let mut g = vec![0.0; n_phi];
+            let mut g = vec![0.0; n_ext];
             for (term, tg) in plan.terms.iter().zip(&grads) {
                 for (j, &pi) in term.phi_index.iter().enumerate() {
                     if pi != NONE {
@@ -428,10 +824,14 @@ impl Backend for CpuBackend {
                     }
                 }
             }
+            for &(e, p, d) in &prep.jac {
+                g[p as usize] += d * g[e as usize];
+            }
+            g.truncate(n_phi);
             ev.gradient = g;
         }
         if want.information {
-            let mut info = vec![0.0; n_phi * n_phi];
+            let mut info = vec![0.0; n_ext * n_ext];
             for ((term, acc), tp) in plan.terms.iter().zip(infos.iter_mut()).zip(&prep.terms) {
                 eval::finish_info(term, tp, acc);
                 let nl = term.n_local;
@@ -444,21 +844,29 @@ impl Backend for CpuBackend {
                         }
                         for (b, &pb) in idx.iter().enumerate() {
                             if pb != NONE {
-                                info[pa as usize * n_phi + pb as usize] += m[a * nl + b];
+                                info[pa as usize * n_ext + pb as usize] += m[a * nl + b];
                             }
                         }
                     }
                 }
             }
-            ev.information = info;
+            ev.information = if n_ext == n_phi {
+                info
+            } else {
+                contract(&info, n_ext, n_phi, &prep.jac)
+            };
         }
         if want.meat {
-            for a in 0..n_phi {
+            for a in 0..n_ext {
                 for b in 0..a {
-                    meat[a * n_phi + b] = meat[b * n_phi + a];
+                    meat[a * n_ext + b] = meat[b * n_ext + a];
                 }
             }
-            ev.meat = meat;
+            ev.meat = if n_ext == n_phi {
+                meat
+            } else {
+                contract(&meat, n_ext, n_phi, &prep.jac)
+            };
         }
         Ok(ev)
     }

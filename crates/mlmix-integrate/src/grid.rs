@@ -3,6 +3,37 @@
 //!
 //! Single-level models have no random effects: their grid is one node at
 //! the origin with weight 1, and the loop over nodes runs once.
+//!
+//! For z ~ N(0, I_dims) a grid approximates
+//! E[f(Z)] ≈ Σ_q exp(log_weights[q]) f(nodes[q]). Three rules are provided
+//! (the Mplus `INTEGRATION =` options):
+//!
+//! * [`Method::Trapezoid`]: `points` equally spaced nodes on [-5, 5] per
+//!   dimension, trapezoid rule on the normal density, product over
+//!   dimensions (Mplus STANDARD / TRAPEZOID).
+//! * [`Method::GaussHermite`]: probabilists' Gauss–Hermite rule with
+//!   `points` nodes per dimension, product over dimensions.
+//! * [`Method::MonteCarlo`]: `points` quasi-random (Halton) nodes in total,
+//!   mapped to normal through the inverse normal distribution function,
+//!   each with weight 1/points.
+
+use mlmix_kernels::link::{LN_2PI, norm_quantile};
+
+/// Integration method (Mplus: INTEGRATION = STANDARD(n) / TRAPEZOID(n),
+/// GAUSSHERMITE(n), MONTECARLO(n)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Trapezoid rule on [-5, 5] per dimension, product over dimensions.
+    Trapezoid,
+    /// Probabilists' Gauss–Hermite rule per dimension, product over
+    /// dimensions.
+    GaussHermite,
+    /// Quasi-Monte Carlo: a Halton sequence mapped to the normal.
+    MonteCarlo,
+}
+
+/// Half-width R of the trapezoid rule's range [-R, R].
+pub const TRAPEZOID_RANGE: f64 = 5.0;
 
 /// A set of integration nodes in `dims` dimensions.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +44,27 @@ pub struct Grid {
     pub nodes: Vec<f64>,
     /// ln of each node's weight (the weights sum to 1).
     pub log_weights: Vec<f64>,
+    /// ln of the standard normal density at each node, summed over the
+    /// dimensions: Σ_d ln φ(t_qd) (0 for the zero-dimensional grid).
+    ///
+    /// Adaptive quadrature maps a base node t to z = m + C t with log
+    /// weight `log_weights[q] + ln φ_dims(z) - log_density[q] + ln|det C|`.
+    pub log_density: Vec<f64>,
+}
+
+/// ln φ(t) for the standard normal density φ.
+#[inline]
+fn ln_phi(t: f64) -> f64 {
+    -0.5 * t * t - 0.5 * LN_2PI
+}
+
+/// ln Σ exp(v), stable.
+fn log_sum_exp(v: &[f64]) -> f64 {
+    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + v.iter().map(|&x| (x - m).exp()).sum::<f64>().ln()
 }
 
 impl Grid {
@@ -22,11 +74,549 @@ impl Grid {
             dims: 0,
             nodes: Vec::new(),
             log_weights: vec![0.0],
+            log_density: vec![0.0],
         }
     }
 
     /// Number of nodes.
     pub fn n_nodes(&self) -> usize {
         self.log_weights.len()
+    }
+
+    /// Product rule (Trapezoid, GaussHermite: `points` per dimension,
+    /// `points^dims` nodes) or quasi-Monte Carlo (`points` nodes in total).
+    /// `dims == 0` gives [`Grid::single`].
+    ///
+    /// # Panics
+    ///
+    /// If `points == 0` (with `dims > 0`), or if `points^dims` overflows.
+    pub fn new(method: Method, points: usize, dims: usize) -> Grid {
+        if dims == 0 {
+            return Grid::single();
+        }
+        assert!(points > 0, "an integration grid needs at least one point");
+        match method {
+            Method::Trapezoid => {
+                let (t, lw) = trapezoid_1d(points);
+                Grid::product(dims, &t, &lw)
+            }
+            Method::GaussHermite => {
+                let (t, lw) = gauss_hermite_1d(points);
+                Grid::product(dims, &t, &lw)
+            }
+            Method::MonteCarlo => Grid::monte_carlo_shifted(points, dims, &vec![0.0; dims]),
+        }
+    }
+
+    /// Randomised quasi-Monte Carlo: the Halton points of [`Method::MonteCarlo`]
+    /// under a Cranley–Patterson rotation u_d -> frac(u_d + shift_d), mapped
+    /// to the normal; each weight 1/points. A zero shift gives the grid of
+    /// `Grid::new(Method::MonteCarlo, points, dims)`; repeating with
+    /// independent uniform shifts gives independent unbiased estimates, whose
+    /// spread estimates the integration error.
+    ///
+    /// The underlying sequence is the Halton sequence in the first `dims`
+    /// prime bases, indices 1..=points (index 0, the origin of the unit cube,
+    /// is skipped): u_id = radical inverse of i in base p_d. Uniforms that
+    /// land exactly on 0 (possible only after a shift) are moved to 2^-53.
+    ///
+    /// # Panics
+    ///
+    /// If `shift.len() != dims`, or if `points == 0` with `dims > 0`.
+    pub fn monte_carlo_shifted(points: usize, dims: usize, shift: &[f64]) -> Grid {
+        assert_eq!(shift.len(), dims, "one shift per dimension");
+        if dims == 0 {
+            return Grid::single();
+        }
+        assert!(points > 0, "an integration grid needs at least one point");
+        let primes = first_primes(dims);
+        let shift: Vec<f64> = shift.iter().map(|s| s - s.floor()).collect();
+        let lo = f64::EPSILON / 2.0;
+        let mut nodes = Vec::with_capacity(points * dims);
+        let mut log_density = Vec::with_capacity(points);
+        for i in 1..=points {
+            let mut ld = 0.0;
+            for d in 0..dims {
+                let mut u = radical_inverse(i as u64, primes[d]) + shift[d];
+                u -= u.floor();
+                let u = u.clamp(lo, 1.0 - lo);
+                let z = norm_quantile(u);
+                ld += ln_phi(z);
+                nodes.push(z);
+            }
+            log_density.push(ld);
+        }
+        Grid {
+            dims,
+            nodes,
+            log_weights: vec![-(points as f64).ln(); points],
+            log_density,
+        }
+    }
+
+    /// Coordinates of node q (a slice of length `dims`).
+    pub fn node(&self, q: usize) -> &[f64] {
+        &self.nodes[q * self.dims..(q + 1) * self.dims]
+    }
+
+    /// Product over `dims` dimensions of a one-dimensional rule, row-major
+    /// with the last dimension varying fastest.
+    fn product(dims: usize, t: &[f64], lw: &[f64]) -> Grid {
+        let m = t.len();
+        let n = u32::try_from(dims)
+            .ok()
+            .and_then(|d| m.checked_pow(d))
+            .unwrap_or_else(|| panic!("{m}^{dims} integration nodes overflow"));
+        let ld1: Vec<f64> = t.iter().map(|&x| ln_phi(x)).collect();
+        let mut nodes = Vec::with_capacity(n * dims);
+        let mut log_weights = Vec::with_capacity(n);
+        let mut log_density = Vec::with_capacity(n);
+        let mut idx = vec![0usize; dims];
+        for _ in 0..n {
+            let mut w = 0.0;
+            let mut ld = 0.0;
+            for &k in &idx {
+                nodes.push(t[k]);
+                w += lw[k];
+                ld += ld1[k];
+            }
+            log_weights.push(w);
+            log_density.push(ld);
+            // odometer increment, last dimension fastest
+            for d in (0..dims).rev() {
+                idx[d] += 1;
+                if idx[d] < m {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Grid {
+            dims,
+            nodes,
+            log_weights,
+            log_density,
+        }
+    }
+}
+
+/// One-dimensional trapezoid rule on the normal density over
+/// [-R, R], R = [`TRAPEZOID_RANGE`]: nodes and normalised log weights.
+fn trapezoid_1d(n: usize) -> (Vec<f64>, Vec<f64>) {
+    if n == 1 {
+        return (vec![0.0], vec![0.0]);
+    }
+    let r = TRAPEZOID_RANGE;
+    let h = 2.0 * r / (n - 1) as f64;
+    let t: Vec<f64> = (0..n).map(|q| -r + q as f64 * h).collect();
+    let mut lw: Vec<f64> = t
+        .iter()
+        .enumerate()
+        .map(|(q, &x)| {
+            let end = if q == 0 || q == n - 1 {
+                std::f64::consts::LN_2
+            } else {
+                0.0
+            };
+            h.ln() + ln_phi(x) - end
+        })
+        .collect();
+    let s = log_sum_exp(&lw);
+    lw.iter_mut().for_each(|w| *w -= s);
+    (t, lw)
+}
+
+/// Orthonormal probabilists' Hermite polynomials p_k = He_k / sqrt(k!)
+/// at x: returns (p_{n-1}(x), p_n(x), ln scale) with the true values
+/// being the returned ones times exp(ln scale). Rescaled as it goes, so it
+/// neither overflows nor underflows for any n.
+fn hermite_pair(n: usize, x: f64) -> (f64, f64, f64) {
+    let mut prev = 0.0; // p_{-1}
+    let mut cur = 1.0; // p_0
+    let mut ln_scale = 0.0;
+    for k in 0..n {
+        let kf = k as f64;
+        let next = (x * cur - kf.sqrt() * prev) / (kf + 1.0).sqrt();
+        prev = cur;
+        cur = next;
+        let a = cur.abs().max(prev.abs());
+        if a > 1e100 || (a < 1e-100 && a > 0.0) {
+            prev /= a;
+            cur /= a;
+            ln_scale += a.ln();
+        }
+    }
+    (prev, cur, ln_scale)
+}
+
+/// Eigenvalues of the symmetric tridiagonal matrix with diagonal `d` and
+/// off-diagonal `e` (`e[i]` couples i and i+1; `e.len() == d.len()`, last
+/// entry ignored), by the implicit QL method with Wilkinson-type shifts.
+/// Returns the eigenvalues in ascending order.
+fn tridiagonal_eigenvalues(mut d: Vec<f64>, mut e: Vec<f64>) -> Vec<f64> {
+    let n = d.len();
+    if n == 0 {
+        return d;
+    }
+    e[n - 1] = 0.0;
+    for l in 0..n {
+        let mut iter = 0;
+        loop {
+            let mut m = l;
+            while m + 1 < n {
+                let dd = d[m].abs() + d[m + 1].abs();
+                if e[m].abs() <= f64::EPSILON * dd {
+                    break;
+                }
+                m += 1;
+            }
+            if m == l || iter >= 100 {
+                break;
+            }
+            iter += 1;
+            let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+            let mut r = g.hypot(1.0);
+            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
+            let (mut s, mut c, mut p) = (1.0, 1.0, 0.0);
+            let mut deflated = false;
+            let mut i = m;
+            while i > l {
+                i -= 1;
+                let f = s * e[i];
+                let b = c * e[i];
+                r = f.hypot(g);
+                e[i + 1] = r;
+                if r == 0.0 {
+                    d[i + 1] -= p;
+                    e[m] = 0.0;
+                    deflated = true;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                g = d[i + 1] - p;
+                r = (d[i] - g) * s + 2.0 * c * b;
+                p = s * r;
+                d[i + 1] = g + p;
+                g = c * r - b;
+            }
+            if deflated {
+                continue;
+            }
+            d[l] -= p;
+            e[l] = g;
+            e[m] = 0.0;
+        }
+    }
+    d.sort_by(f64::total_cmp);
+    d
+}
+
+/// Probabilists' Gauss–Hermite rule for the N(0, 1) weight: nodes
+/// (ascending) and normalised log weights.
+///
+/// Nodes: eigenvalues of the Jacobi matrix (zero diagonal, off-diagonal
+/// sqrt(k)), polished by Newton steps on the orthonormal Hermite polynomial
+/// p_n (p_n' = sqrt(n) p_{n-1}) and symmetrised. Weights:
+/// w_i = 1 / (n p_{n-1}(x_i)^2), evaluated in log space, then normalised.
+fn gauss_hermite_1d(n: usize) -> (Vec<f64>, Vec<f64>) {
+    if n == 1 {
+        return (vec![0.0], vec![0.0]);
+    }
+    let off: Vec<f64> = (1..=n).map(|k| (k as f64).sqrt()).collect();
+    let mut x = tridiagonal_eigenvalues(vec![0.0; n], off);
+    let sqrt_n = (n as f64).sqrt();
+    for xi in x.iter_mut() {
+        for _ in 0..10 {
+            let (pm1, pn, _) = hermite_pair(n, *xi);
+            let dx = pn / (sqrt_n * pm1);
+            *xi -= dx;
+            if dx.abs() <= 1e-16 * xi.abs().max(1.0) {
+                break;
+            }
+        }
+    }
+    // exact symmetry about 0
+    for i in 0..n / 2 {
+        let a = 0.5 * (x[n - 1 - i] - x[i]);
+        x[i] = -a;
+        x[n - 1 - i] = a;
+    }
+    if n % 2 == 1 {
+        x[n / 2] = 0.0;
+    }
+    let mut lw: Vec<f64> = x
+        .iter()
+        .map(|&xi| {
+            let (pm1, _, ln_scale) = hermite_pair(n, xi);
+            -(n as f64).ln() - 2.0 * (pm1.abs().ln() + ln_scale)
+        })
+        .collect();
+    let s = log_sum_exp(&lw);
+    lw.iter_mut().for_each(|w| *w -= s);
+    (x, lw)
+}
+
+/// The first `k` primes.
+fn first_primes(k: usize) -> Vec<u64> {
+    let mut primes: Vec<u64> = Vec::with_capacity(k);
+    let mut c = 2u64;
+    while primes.len() < k {
+        if primes
+            .iter()
+            .take_while(|&&p| p * p <= c)
+            .all(|&p| !c.is_multiple_of(p))
+        {
+            primes.push(c);
+        }
+        c += 1;
+    }
+    primes
+}
+
+/// Van der Corput radical inverse of `i` in base `b`, in [0, 1).
+fn radical_inverse(mut i: u64, b: u64) -> f64 {
+    let inv_b = 1.0 / b as f64;
+    let mut f = inv_b;
+    let mut v = 0.0;
+    while i > 0 {
+        v += f * (i % b) as f64;
+        i /= b;
+        f *= inv_b;
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect(g: &Grid, f: impl Fn(&[f64]) -> f64) -> f64 {
+        (0..g.n_nodes())
+            .map(|q| g.log_weights[q].exp() * f(g.node(q)))
+            .sum()
+    }
+
+    fn logistic(t: f64) -> f64 {
+        1.0 / (1.0 + (-t).exp())
+    }
+
+    /// E[f(Z)] by composite Simpson on [-12, 12] with 200001 points.
+    fn brute(f: impl Fn(f64) -> f64) -> f64 {
+        let n = 200_000usize; // intervals
+        let (a, b) = (-12.0, 12.0);
+        let h = (b - a) / n as f64;
+        let g = |t: f64| f(t) * (ln_phi(t)).exp();
+        let mut s = g(a) + g(b);
+        for i in 1..n {
+            let t = a + i as f64 * h;
+            s += if i % 2 == 1 { 4.0 } else { 2.0 } * g(t);
+        }
+        s * h / 3.0
+    }
+
+    fn logit_target(z: f64) -> f64 {
+        logistic(2.0 + 1.5 * z)
+    }
+
+    #[test]
+    fn weights_sum_to_one() {
+        for method in [Method::Trapezoid, Method::GaussHermite, Method::MonteCarlo] {
+            for dims in 1..=3 {
+                for points in [1, 2, 7, 15] {
+                    let g = Grid::new(method, points, dims);
+                    let s: f64 = g.log_weights.iter().map(|w| w.exp()).sum();
+                    assert!((s - 1.0).abs() < 1e-13, "{method:?} {points} {dims}: {s}");
+                    assert_eq!(g.nodes.len(), g.n_nodes() * dims);
+                    assert_eq!(g.log_density.len(), g.n_nodes());
+                    for q in 0..g.n_nodes() {
+                        let ld: f64 = g.node(q).iter().map(|&t| ln_phi(t)).sum();
+                        assert!((ld - g.log_density[q]).abs() < 1e-12);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_dims_is_single() {
+        for method in [Method::Trapezoid, Method::GaussHermite, Method::MonteCarlo] {
+            let g = Grid::new(method, 15, 0);
+            assert_eq!(g, Grid::single());
+            assert_eq!(g.n_nodes(), 1);
+            assert_eq!(g.log_weights, vec![0.0]);
+            assert_eq!(g.log_density, vec![0.0]);
+            assert!(g.node(0).is_empty());
+        }
+        assert_eq!(Grid::monte_carlo_shifted(10, 0, &[]), Grid::single());
+    }
+
+    #[test]
+    fn gauss_hermite_three_points() {
+        // nodes 0, ±sqrt(3); weights 2/3, 1/6
+        let (x, lw) = gauss_hermite_1d(3);
+        let s3 = 3f64.sqrt();
+        assert!((x[0] + s3).abs() < 1e-15 && x[1] == 0.0 && (x[2] - s3).abs() < 1e-15);
+        let w: Vec<f64> = lw.iter().map(|l| l.exp()).collect();
+        assert!((w[0] - 1.0 / 6.0).abs() < 1e-15);
+        assert!((w[1] - 2.0 / 3.0).abs() < 1e-15);
+        assert!((w[2] - 1.0 / 6.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn gauss_hermite_moments() {
+        let moments = [(2, 1.0), (4, 3.0), (6, 15.0), (8, 105.0)];
+        for n in [5, 6, 7, 10, 20, 25, 50, 75, 100, 150] {
+            let g = Grid::new(Method::GaussHermite, n, 1);
+            assert!(g.log_weights.iter().all(|w| w.is_finite()));
+            for (k, m) in moments {
+                if k > 2 * n - 1 {
+                    continue;
+                }
+                let e = expect(&g, |z| z[0].powi(k as i32));
+                assert!(((e - m) / m).abs() < 1e-10, "n={n} k={k}: {e}");
+                // odd moments vanish
+                let o = expect(&g, |z| z[0].powi(k as i32 - 1));
+                assert!(o.abs() < 1e-12, "n={n} k={}: {o}", k - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn gauss_hermite_exact_to_degree_2n_minus_1() {
+        // E Z^{2k} = (2k-1)!!
+        for n in [2, 3, 4, 8, 12] {
+            let g = Grid::new(Method::GaussHermite, n, 1);
+            let mut df = 1.0;
+            for k in 1..n {
+                df *= (2 * k - 1) as f64;
+                let e = expect(&g, |z| z[0].powi(2 * k as i32));
+                assert!(((e - df) / df).abs() < 1e-12, "n={n} 2k={}: {e}", 2 * k);
+            }
+        }
+    }
+
+    #[test]
+    fn gauss_hermite_smooth_functions() {
+        let target = (-0.5f64).exp();
+        let brute_logit = brute(logit_target);
+        for n in [25, 50, 100] {
+            let g = Grid::new(Method::GaussHermite, n, 1);
+            let e = expect(&g, |z| z[0].cos());
+            assert!((e - target).abs() < 1e-12, "n={n}: cos {e}");
+        }
+        for n in [50, 100] {
+            let g = Grid::new(Method::GaussHermite, n, 1);
+            let e = expect(&g, |z| logit_target(z[0]));
+            assert!((e - brute_logit).abs() < 1e-9, "n={n}: logistic {e}");
+        }
+    }
+
+    #[test]
+    fn gauss_hermite_hundred_extreme_nodes() {
+        // Reference values from 80-digit arithmetic (Newton on He_100).
+        let (x, lw) = gauss_hermite_1d(100);
+        assert!((x[99] - 18.959_636_217_387_706).abs() < 1e-12, "{}", x[99]);
+        assert!((lw[99] + 180.700_268_437_879_04).abs() < 1e-9, "{}", lw[99]);
+        assert!((x[50] - 0.156_689_025_434_773_1).abs() < 1e-14, "{}", x[50]);
+        assert!(
+            (lw[50] + 2.091_538_888_171_283_4).abs() < 1e-12,
+            "{}",
+            lw[50]
+        );
+        assert_eq!(x[0], -x[99]);
+        assert_eq!(lw[0], lw[99]);
+    }
+
+    #[test]
+    fn gauss_hermite_two_dims() {
+        let n = 7;
+        let g = Grid::new(Method::GaussHermite, n, 2);
+        assert_eq!(g.n_nodes(), n * n);
+        let e = expect(&g, |z| z[0] * z[0] * z[1] * z[1]);
+        assert!((e - 1.0).abs() < 1e-12, "{e}");
+        let e = expect(&g, |z| z[0] * z[1]);
+        assert!(e.abs() < 1e-14);
+        let (x, lw) = gauss_hermite_1d(n);
+        for i in 0..n {
+            for j in 0..n {
+                let q = i * n + j;
+                assert_eq!(g.node(q), &[x[i], x[j]]);
+                assert!((g.log_weights[q] - lw[i] - lw[j]).abs() < 1e-14);
+            }
+        }
+    }
+
+    #[test]
+    fn trapezoid_accuracy() {
+        let g = Grid::new(Method::Trapezoid, 15, 1);
+        assert_eq!(g.n_nodes(), 15);
+        assert_eq!(g.node(0), &[-5.0]);
+        assert_eq!(g.node(14), &[5.0]);
+        let e = expect(&g, |z| z[0] * z[0]);
+        assert!((e - 1.0).abs() < 1e-3, "{e}");
+
+        let g = Grid::new(Method::Trapezoid, 101, 1);
+        let e = expect(&g, |z| logit_target(z[0]));
+        let b = brute(logit_target);
+        // Dominated by truncation at |z| = 5 (tail mass 5.7e-7), not by h.
+        assert!((e - b).abs() < 5e-7, "{e} vs {b}: {}", e - b);
+
+        let g = Grid::new(Method::Trapezoid, 1, 2);
+        assert_eq!(g.n_nodes(), 1);
+        assert_eq!(g.node(0), &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn monte_carlo_balance() {
+        let n = 2000;
+        let g = Grid::new(Method::MonteCarlo, n, 2);
+        assert_eq!(g.n_nodes(), n);
+        for d in 0..2 {
+            let m = expect(&g, |z| z[d]);
+            let v = expect(&g, |z| (z[d] - m).powi(2));
+            assert!(m.abs() < 0.01, "dim {d}: mean {m}");
+            assert!((v - 1.0).abs() < 0.03, "dim {d}: var {v}");
+        }
+        let c = expect(&g, |z| z[0] * z[1]);
+        assert!(c.abs() < 0.03, "cov {c}");
+        let e = expect(&g, |z| logit_target(z[0]));
+        let b = brute(logit_target);
+        assert!((e - b).abs() < 0.005, "{e} vs {b}");
+        assert!(g.nodes.iter().all(|z| z.is_finite()));
+    }
+
+    #[test]
+    fn monte_carlo_shifted_replicates() {
+        let n = 1000;
+        let b = brute(logit_target);
+        let zero = Grid::monte_carlo_shifted(n, 2, &[0.0, 0.0]);
+        assert_eq!(zero, Grid::new(Method::MonteCarlo, n, 2));
+        // deterministic pseudo-random shifts
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let reps = 20;
+        let est: Vec<f64> = (0..reps)
+            .map(|_| {
+                let s = [uniform(), uniform()];
+                let g = Grid::monte_carlo_shifted(n, 2, &s);
+                assert!(g.nodes.iter().all(|z| z.is_finite()));
+                expect(&g, |z| logit_target(z[0]) * logit_target(z[1]))
+            })
+            .collect();
+        let mean = est.iter().sum::<f64>() / reps as f64;
+        let sd = (est.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (reps - 1) as f64).sqrt();
+        let se = sd / (reps as f64).sqrt();
+        assert!(sd > 0.0 && sd < 0.01, "sd {sd}");
+        assert!(
+            (mean - b * b).abs() < 4.0 * se + 1e-6,
+            "{mean} vs {} (se {se})",
+            b * b
+        );
     }
 }

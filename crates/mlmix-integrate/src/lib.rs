@@ -20,7 +20,7 @@ mod cpu;
 mod grid;
 
 pub use cpu::CpuBackend;
-pub use grid::Grid;
+pub use grid::{Grid, Method};
 
 use mlmix_kernels::{EngineData, InvalidParams, Plan};
 
@@ -33,8 +33,10 @@ pub struct Want {
     pub information: bool,
     /// Σ_j f_j s_j s_j' over clusters (the MLR sandwich's meat).
     pub meat: bool,
-    /// Posterior probabilities of the class combinations per cluster.
+    /// Posterior probabilities of the class combinations per row.
     pub posteriors: bool,
+    /// Posterior moments of the standardised random effects per cluster.
+    pub moments: bool,
 }
 
 impl Want {
@@ -44,6 +46,7 @@ impl Want {
         information: false,
         meat: false,
         posteriors: false,
+        moments: false,
     };
     /// Log-likelihood and gradient.
     pub const GRADIENT: Want = Want {
@@ -51,6 +54,7 @@ impl Want {
         information: false,
         meat: false,
         posteriors: false,
+        moments: false,
     };
     /// Log-likelihood, gradient and expected information (an EM step).
     pub const EM: Want = Want {
@@ -58,6 +62,7 @@ impl Want {
         information: true,
         meat: false,
         posteriors: false,
+        moments: false,
     };
 }
 
@@ -73,10 +78,98 @@ pub struct Evaluation {
     pub information: Vec<f64>,
     /// Σ_j f_j s_j s_j', `n_phi x n_phi` row-major (empty unless wanted).
     pub meat: Vec<f64>,
-    /// Posterior probabilities, `n_clusters x n_combos` (empty unless wanted).
+    /// Posterior probabilities of the class combinations, `n_rows x
+    /// n_combos` (empty unless wanted).
     pub posteriors: Vec<f64>,
     /// Each cluster's log-likelihood (filled with the posteriors).
     pub cluster_loglik: Vec<f64>,
+    /// Per cluster: the posterior mean of z (`dims`), then E[z z']
+    /// (`dims x dims`) (empty unless wanted and the model has random
+    /// effects).
+    pub moments: Vec<f64>,
+}
+
+/// Adaptive quadrature: per cluster, the grid is moved to the posterior of
+/// the standardised random effects, z = centre + C t (C the Cholesky factor
+/// of the posterior covariance), with the weights corrected by the ratio of
+/// densities. Clusters where it failed use the plain grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adaptation {
+    /// Integration dimensions.
+    pub dims: usize,
+    /// Whether each cluster is adapted.
+    pub active: Vec<bool>,
+    /// Posterior means, `n_clusters x dims`.
+    pub centre: Vec<f64>,
+    /// Lower Cholesky factors, `n_clusters x dims x dims`.
+    pub chol: Vec<f64>,
+    /// ln det C per cluster.
+    pub log_det: Vec<f64>,
+}
+
+impl Adaptation {
+    /// Builds the adaptation from posterior moments (see
+    /// [`Evaluation::moments`]); a cluster whose posterior is degenerate
+    /// (a standard deviation below 1e-6 or above 10, or not finite) keeps
+    /// the plain grid. Returns it with the number of clusters that failed.
+    pub fn from_moments(dims: usize, moments: &[f64]) -> (Adaptation, usize) {
+        let per = dims + dims * dims;
+        let n = moments.len().checked_div(per).unwrap_or(0);
+        let mut a = Adaptation {
+            dims,
+            active: vec![false; n],
+            centre: vec![0.0; n * dims],
+            chol: vec![0.0; n * dims * dims],
+            log_det: vec![0.0; n],
+        };
+        let mut failed = 0;
+        for j in 0..n {
+            let m = &moments[j * per..(j + 1) * per];
+            let mean = &m[..dims];
+            let mut cov = vec![0.0; dims * dims];
+            for r in 0..dims {
+                for c in 0..dims {
+                    cov[r * dims + c] = m[dims + r * dims + c] - mean[r] * mean[c];
+                }
+            }
+            // Cholesky
+            let mut l = vec![0.0; dims * dims];
+            let mut ok = mean.iter().all(|x| x.is_finite());
+            let mut log_det = 0.0;
+            for c in 0..dims {
+                if !ok {
+                    break;
+                }
+                let mut d = cov[c * dims + c];
+                for k in 0..c {
+                    d -= l[c * dims + k] * l[c * dims + k];
+                }
+                if !(d.is_finite() && d > 1e-12 && d < 100.0) {
+                    ok = false;
+                    break;
+                }
+                let lcc = d.sqrt();
+                l[c * dims + c] = lcc;
+                log_det += lcc.ln();
+                for r in c + 1..dims {
+                    let mut v = cov[r * dims + c];
+                    for k in 0..c {
+                        v -= l[r * dims + k] * l[c * dims + k];
+                    }
+                    l[r * dims + c] = v / lcc;
+                }
+            }
+            if ok {
+                a.active[j] = true;
+                a.centre[j * dims..(j + 1) * dims].copy_from_slice(mean);
+                a.chol[j * dims * dims..(j + 1) * dims * dims].copy_from_slice(&l);
+                a.log_det[j] = log_det;
+            } else {
+                failed += 1;
+            }
+        }
+        (a, failed)
+    }
 }
 
 /// Why an evaluation failed.
@@ -99,8 +192,42 @@ pub trait Backend: Send + Sync {
     fn plan(&self) -> &Plan;
     /// The data.
     fn data(&self) -> &EngineData;
-    /// One pass at `phi`.
-    fn evaluate(&self, phi: &[f64], want: Want) -> Result<Evaluation, BackendError>;
+    /// The integration grid (one node for models without random effects).
+    fn grid(&self) -> &Grid;
+    /// One pass at `phi`, with the grid adapted per cluster if `adapt` is
+    /// given.
+    fn evaluate_adapted(
+        &self,
+        phi: &[f64],
+        want: Want,
+        adapt: Option<&Adaptation>,
+    ) -> Result<Evaluation, BackendError>;
+    /// One pass at `phi` on the plain grid.
+    fn evaluate(&self, phi: &[f64], want: Want) -> Result<Evaluation, BackendError> {
+        self.evaluate_adapted(phi, want, None)
+    }
+    /// The adaptation at `phi`: posterior moments computed on the grid
+    /// `current` gives (the plain grid if `None`). `None` when the model
+    /// has no random effects.
+    fn adapt(
+        &self,
+        phi: &[f64],
+        current: Option<&Adaptation>,
+    ) -> Result<Option<(Adaptation, usize)>, BackendError> {
+        let dims = self.grid().dims;
+        if dims == 0 {
+            return Ok(None);
+        }
+        let want = Want {
+            moments: true,
+            ..Want::LL
+        };
+        let ev = self.evaluate_adapted(phi, want, current)?;
+        if !ev.loglik.is_finite() {
+            return Ok(None);
+        }
+        Ok(Some(Adaptation::from_moments(dims, &ev.moments)))
+    }
 }
 
 /// Which backend to use, resolved once at the top.

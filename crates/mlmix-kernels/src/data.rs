@@ -22,6 +22,9 @@ pub struct EngineData {
     pub cluster_starts: Vec<usize>,
     /// For each analysed row of the [`Dataset`], its row here.
     pub engine_row: Vec<usize>,
+    /// Row `r` here is row `row_offset + r` of the data the plan was
+    /// compiled for (non-zero for a chunk's local copy).
+    pub row_offset: usize,
 }
 
 impl EngineData {
@@ -37,6 +40,7 @@ impl EngineData {
                 weights: vec![1.0; n],
                 cluster_starts: (0..=n).collect(),
                 engine_row: (0..n).collect(),
+                row_offset: 0,
             };
         }
         let mut index: HashMap<Vec<u64>, usize> = HashMap::with_capacity(n.min(1 << 16));
@@ -78,6 +82,63 @@ impl EngineData {
             weights,
             cluster_starts: (0..=m).collect(),
             engine_row,
+            row_offset: 0,
+        }
+    }
+
+    /// Lays out a dataset in clusters: `cluster[r]` is row `r`'s cluster id.
+    /// Clusters are numbered in order of first appearance and their rows
+    /// made contiguous (keeping the file order within a cluster), so rows of
+    /// one cluster need not be contiguous in the file. No rows are merged.
+    pub fn two_level(ds: &Dataset, cluster: &[f64]) -> Self {
+        let n = ds.n_rows();
+        let mut id_of: HashMap<u64, usize> = HashMap::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        for (r, &c) in cluster.iter().enumerate().take(n) {
+            let key = (c + 0.0).to_bits();
+            let j = *id_of.entry(key).or_insert_with(|| {
+                members.push(Vec::new());
+                members.len() - 1
+            });
+            members[j].push(r);
+        }
+        let order: Vec<usize> = members.iter().flatten().copied().collect();
+        let mut engine_row = vec![0; n];
+        for (e, &r) in order.iter().enumerate() {
+            engine_row[r] = e;
+        }
+        let mut cluster_starts = Vec::with_capacity(members.len() + 1);
+        let mut at = 0;
+        cluster_starts.push(0);
+        for m in &members {
+            at += m.len();
+            cluster_starts.push(at);
+        }
+        EngineData {
+            columns: ds
+                .columns
+                .iter()
+                .map(|c| order.iter().map(|&r| c[r]).collect())
+                .collect(),
+            weights: vec![1.0; n],
+            cluster_starts,
+            engine_row,
+            row_offset: 0,
+        }
+    }
+
+    /// A copy of rows `r0..r1` with `extra` more columns (filled with 0)
+    /// after the data columns: a chunk's local data, whose extra columns the
+    /// backend rewrites for every integration node.
+    pub fn local_copy(&self, r0: usize, r1: usize, extra: usize) -> Self {
+        let mut columns: Vec<Vec<f64>> = self.columns.iter().map(|c| c[r0..r1].to_vec()).collect();
+        columns.extend((0..extra).map(|_| vec![0.0; r1 - r0]));
+        EngineData {
+            columns,
+            weights: self.weights[r0..r1].to_vec(),
+            cluster_starts: vec![0, r1 - r0],
+            engine_row: Vec::new(),
+            row_offset: self.row_offset + r0,
         }
     }
 

@@ -18,6 +18,8 @@ use crate::data::EngineData;
 use crate::link::{self, LN_2PI, Link};
 use crate::plan::{NONE, Plan, Term, TermKind};
 
+// (the Cholesky helpers below index small dense matrices explicitly)
+
 /// A parameter vector outside the model's domain.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InvalidParams {
@@ -99,6 +101,126 @@ pub enum TermPrep {
 pub struct Prepared {
     /// One per plan term.
     pub terms: Vec<TermPrep>,
+    /// The extended parameter vector: phi, then the Cholesky entries of
+    /// every random-effect block (see [`crate::plan::CholBlock`]).
+    pub ext: Vec<f64>,
+    /// The chain rule from the Cholesky entries to phi: `(e, p, d ext[e] /
+    /// d phi[p])` for every `e >= n_phi` (phi entries map to themselves).
+    pub jac: Vec<(u32, u32, f64)>,
+}
+
+/// Cholesky factor of a packed lower-triangular symmetric matrix, allowing
+/// zero pivots (a random effect with variance 0); `None` if the matrix is
+/// not positive semi-definite.
+fn cholesky_psd(psi: &[f64], m: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; m * m];
+    let at = |i: usize, j: usize| psi[i * (i + 1) / 2 + j];
+    for j in 0..m {
+        let mut d = at(j, j);
+        for k in 0..j {
+            d -= l[j * m + k] * l[j * m + k];
+        }
+        let scale = at(j, j).abs().max(1e-300);
+        if d < -1e-12 * scale {
+            return None;
+        }
+        let ljj = if d <= 1e-14 * scale { 0.0 } else { d.sqrt() };
+        l[j * m + j] = ljj;
+        for i in j + 1..m {
+            let mut v = at(i, j);
+            for k in 0..j {
+                v -= l[i * m + k] * l[j * m + k];
+            }
+            if ljj == 0.0 {
+                if v.abs() > 1e-10 * (at(i, i).abs() * scale).sqrt().max(1e-300) {
+                    return None;
+                }
+                l[i * m + j] = 0.0;
+            } else {
+                l[i * m + j] = v / ljj;
+            }
+        }
+    }
+    Some(l)
+}
+
+/// `(ext index, phi index, derivative)` triplets.
+type ChainRule = Vec<(u32, u32, f64)>;
+
+/// Fills the Cholesky entries of the extended vector and the chain rule.
+fn cholesky_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), InvalidParams> {
+    let mut ext = phi.to_vec();
+    ext.resize(plan.n_ext, 0.0);
+    let mut jac = Vec::new();
+    for (bi, b) in plan.chol.iter().enumerate() {
+        let m = b.dims.len();
+        let psi: Vec<f64> = b
+            .psi
+            .iter()
+            .map(|&i| if i == NONE { 0.0 } else { phi[i as usize] })
+            .collect();
+        let Some(l) = cholesky_psd(&psi, m) else {
+            return Err(InvalidParams::Covariance {
+                term: usize::MAX - bi,
+                state: 0,
+            });
+        };
+        for i in 0..m {
+            for j in 0..=i {
+                ext[b.l[i * (i + 1) / 2 + j] as usize] = l[i * m + j];
+            }
+        }
+        // dL = L Phi(L^-1 E L^-T) for each Psi entry (needs L invertible)
+        if (0..m).any(|i| l[i * m + i] == 0.0) {
+            continue;
+        }
+        let mut linv = vec![0.0; m * m];
+        for c in 0..m {
+            for r in c..m {
+                let mut v = if r == c { 1.0 } else { 0.0 };
+                for k in c..r {
+                    v -= l[r * m + k] * linv[k * m + c];
+                }
+                linv[r * m + c] = v / l[r * m + r];
+            }
+        }
+        let mut x = vec![0.0; m * m];
+        for a in 0..m {
+            for bb in 0..=a {
+                let p = b.psi[a * (a + 1) / 2 + bb];
+                if p == NONE {
+                    continue;
+                }
+                for r in 0..m {
+                    for s2 in 0..m {
+                        let mut v = linv[r * m + a] * linv[s2 * m + bb];
+                        if a != bb {
+                            v += linv[r * m + bb] * linv[s2 * m + a];
+                        }
+                        x[r * m + s2] = v;
+                    }
+                }
+                for r in 0..m {
+                    for c in 0..=r {
+                        // (L Phi(X))[r][c] = Σ_{t >= c, t <= r} L[r][t] Phi[t][c]
+                        let mut v = 0.0;
+                        for t in c..=r {
+                            let phi_tc = if t == c {
+                                0.5 * x[t * m + c]
+                            } else {
+                                x[t * m + c]
+                            };
+                            v += l[r * m + t] * phi_tc;
+                        }
+                        if v != 0.0 {
+                            jac.push((b.l[r * (r + 1) / 2 + c], p, v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((ext, jac))
 }
 
 fn gather(term: &Term, phi: &[f64]) -> Vec<f64> {
@@ -113,9 +235,14 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
     if phi.iter().any(|x| !x.is_finite()) {
         return Err(InvalidParams::NotFinite);
     }
+    let (ext, jac) = if plan.chol.is_empty() {
+        (phi.to_vec(), Vec::new())
+    } else {
+        cholesky_entries(plan, phi)?
+    };
     let mut terms = Vec::with_capacity(plan.terms.len());
     for (ti, term) in plan.terms.iter().enumerate() {
-        let params = gather(term, phi);
+        let params = gather(term, &ext);
         let nl = term.n_local;
         let prep = match &term.kind {
             TermKind::Categorical {
@@ -250,7 +377,7 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
         };
         terms.push(prep);
     }
-    Ok(Prepared { terms })
+    Ok(Prepared { terms, ext, jac })
 }
 
 /// ln Σ exp(x), stable.
@@ -528,7 +655,7 @@ pub fn term_values(
             let res = grow(&mut scratch.a, d);
             for r in r0..r1 {
                 let i = r - r0;
-                let pat = row_pattern[r];
+                let pat = row_pattern[data.row_offset + r];
                 for s in 0..ns {
                     if pat == u32::MAX {
                         out[at(s, i)] = 0.0;
@@ -708,7 +835,7 @@ pub fn term_scores(
             let u = grow(&mut scratch.b, d);
             for r in r0..r1 {
                 let i = r - r0;
-                let pat = row_pattern[r];
+                let pat = row_pattern[data.row_offset + r];
                 if pat == u32::MAX {
                     continue;
                 }
@@ -1114,7 +1241,7 @@ pub fn term_info(
             let np = patterns.len();
             for r in r0..r1 {
                 let i = r - r0;
-                let pat = row_pattern[r];
+                let pat = row_pattern[data.row_offset + r];
                 if pat == u32::MAX {
                     continue;
                 }

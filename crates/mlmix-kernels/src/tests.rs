@@ -18,9 +18,15 @@ fn slots(n_rows: usize) -> Slots {
 fn plan_with(term: Term, n_phi: usize) -> Plan {
     Plan {
         n_phi,
+        n_ext: n_phi,
         class_sizes: vec![term.n_states],
+        between_cv: vec![false],
         n_combos: term.n_states,
         terms: vec![term],
+        dims: 0,
+        n_data_cols: 8,
+        virtual_cols: Vec::new(),
+        chol: Vec::new(),
     }
 }
 
@@ -33,6 +39,8 @@ fn identity_term(kind: TermKind, n_states: usize, n_local: usize) -> Term {
         set_of_state: (0..n_states as u32).collect(),
         n_local,
         phi_index: (0..(n_states * n_local) as u32).collect(),
+        cluster_level: false,
+        uses_nodes: false,
     }
 }
 
@@ -281,6 +289,7 @@ fn categorical_scores_and_information() {
                 weights: vec![1.0; n],
                 cluster_starts: (0..=n).collect(),
                 engine_row: (0..n).collect(),
+                row_offset: 0,
             };
             check_scores(&plan, &phi, &data);
             check_gradient(&plan, &phi, &data);
@@ -318,6 +327,7 @@ fn normal_scores() {
             weights: vec![1.0; n],
             cluster_starts: (0..=n).collect(),
             engine_row: (0..n).collect(),
+            row_offset: 0,
         };
         check_scores(&plan, &phi, &data);
         check_gradient(&plan, &phi, &data);
@@ -350,6 +360,7 @@ fn normal_block_scores_with_missing_patterns() {
         weights: vec![1.0; n],
         cluster_starts: (0..=n).collect(),
         engine_row: (0..n).collect(),
+        row_offset: 0,
     };
     check_scores(&plan, &phi, &data);
     check_gradient(&plan, &phi, &data);
@@ -389,12 +400,20 @@ fn class_logit_scores_with_parent_and_covariate() {
         set_of_state: vec![0, 0, 0, 1, 1, 1],
         n_local: nl,
         phi_index,
+        cluster_level: false,
+        uses_nodes: false,
     };
     let plan = Plan {
         n_phi: next as usize,
+        n_ext: next as usize,
         class_sizes: vec![2, 3],
+        between_cv: vec![false, false],
         n_combos: 6,
         terms: vec![term],
+        dims: 0,
+        n_data_cols: 1,
+        virtual_cols: Vec::new(),
+        chol: Vec::new(),
     };
     let phi = vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6];
     let data = EngineData {
@@ -402,6 +421,7 @@ fn class_logit_scores_with_parent_and_covariate() {
         weights: vec![1.0; n],
         cluster_starts: (0..=n).collect(),
         engine_row: (0..n).collect(),
+        row_offset: 0,
     };
     check_scores(&plan, &phi, &data);
     check_gradient(&plan, &phi, &data);

@@ -22,7 +22,9 @@
 //! parameters not held at a bound is below `convergence`, and the predicted
 //! gain of a further quasi-Newton step is below `logcriterion`.
 
-use mlmix_integrate::{BackendError, Want};
+use std::sync::Arc;
+
+use mlmix_integrate::{Adaptation, BackendError, Want};
 use nalgebra::{DMatrix, DVector};
 
 use crate::problem::{FreeEval, Problem};
@@ -76,6 +78,8 @@ pub struct Iterate {
     pub em_iterations: usize,
     /// Quasi-Newton iterations done.
     pub qn_iterations: usize,
+    /// The adaptation of the integration grid `eval` was computed with.
+    pub adapt: Option<Arc<Adaptation>>,
 }
 
 /// The result of one start.
@@ -95,6 +99,8 @@ pub struct Solution {
     pub at_bound: Vec<usize>,
     /// Largest |d log L / d theta| / N over the other parameters.
     pub max_gradient: f64,
+    /// The adaptation of the integration grid at the solution.
+    pub adapt: Option<Arc<Adaptation>>,
 }
 
 impl Solution {
@@ -133,13 +139,45 @@ impl Problem<'_> {
     /// Evaluates a starting point with gradient and information.
     pub fn start(&self, mut theta: Vec<f64>) -> Result<Iterate, BackendError> {
         self.map.clamp(&mut theta);
-        let eval = self.evaluate(&theta, Want::EM)?;
+        let mut adapt = None;
+        if self.adaptive {
+            // centre the grid twice: from the plain grid, then from itself
+            let phi = self.map.phi(&theta);
+            for _ in 0..2 {
+                if let Some((a, _)) = self.backend.adapt(&phi, adapt.as_deref())? {
+                    adapt = Some(Arc::new(a));
+                }
+            }
+        }
+        let eval = self.evaluate_with(&theta, Want::EM, adapt.as_deref())?;
         Ok(Iterate {
             theta,
             eval,
             em_iterations: 0,
             qn_iterations: 0,
+            adapt,
         })
+    }
+
+    /// Renews the adaptation at the current estimates and re-evaluates.
+    /// Returns the change in log-likelihood it made.
+    pub fn readapt(&self, it: &mut Iterate) -> Result<f64, BackendError> {
+        if !self.adaptive || !it.eval.loglik.is_finite() {
+            return Ok(0.0);
+        }
+        let phi = self.map.phi(&it.theta);
+        let Some((a, _)) = self.backend.adapt(&phi, it.adapt.as_deref())? else {
+            return Ok(0.0);
+        };
+        let a = Arc::new(a);
+        let ev = self.evaluate_with(&it.theta, Want::EM, Some(&a))?;
+        if !ev.loglik.is_finite() {
+            return Ok(0.0);
+        }
+        let change = ev.loglik - it.eval.loglik;
+        it.adapt = Some(a);
+        it.eval = ev;
+        Ok(change)
     }
 
     /// Parameters held at a bound: at the bound with the gradient outward.
@@ -180,7 +218,7 @@ impl Problem<'_> {
                 t[i] += alpha * d[i];
             }
             self.map.clamp(&mut t);
-            let ev = self.evaluate(&t, Want::EM)?;
+            let ev = self.evaluate_with(&t, Want::EM, it.adapt.as_deref())?;
             if ev.loglik.is_finite() && ev.loglik >= ll0 - tol {
                 let gain = ev.loglik - ll0;
                 it.theta = t;
@@ -196,14 +234,19 @@ impl Problem<'_> {
     /// Runs `n` EM iterations (the initial stage of random starts).
     pub fn em_iterations(&self, it: &mut Iterate, n: usize) -> Result<(), BackendError> {
         for _ in 0..n {
-            if self.em_step(it)?.is_none() {
+            let stepped = self.em_step(it)?.is_some();
+            self.readapt(it)?;
+            if !stepped {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Optimises from `it` to convergence.
+    /// Optimises from `it` to convergence. With adaptive quadrature the
+    /// grid is renewed after every EM step and, once the estimates have
+    /// converged on a grid, renewed again until they have converged on the
+    /// grid their own posterior gives.
     pub fn optimize(
         &self,
         mut it: Iterate,
@@ -214,20 +257,45 @@ impl Problem<'_> {
         if !it.eval.loglik.is_finite() {
             return Ok(self.solution(&it, Termination::InvalidStart));
         }
+        let mut term = self.optimize_on_grid(&mut it, settings, start_id, observer)?;
+        if self.adaptive {
+            for _ in 0..20 {
+                if term != Termination::Converged {
+                    break;
+                }
+                self.readapt(&mut it)?;
+                let active = self.active(&it.theta, &it.eval.gradient);
+                if self.converged(&it, &active, settings, None) {
+                    break;
+                }
+                term = self.optimize_on_grid(&mut it, settings, start_id, observer)?;
+            }
+        }
+        Ok(self.solution(&it, term))
+    }
+
+    fn optimize_on_grid(
+        &self,
+        it: &mut Iterate,
+        settings: &Settings,
+        start_id: usize,
+        observer: &dyn Observer,
+    ) -> Result<Termination, BackendError> {
         // EM phase
         let mut iter = 0;
         loop {
             let ll = it.eval.loglik;
             let active = self.active(&it.theta, &it.eval.gradient);
-            if self.converged(&it, &active, settings, None) {
-                return Ok(self.solution(&it, Termination::Converged));
+            if self.converged(it, &active, settings, None) {
+                return Ok(Termination::Converged);
             }
             if it.em_iterations >= settings.em_iterations {
                 break;
             }
-            match self.em_step(&mut it)? {
+            match self.em_step(it)? {
                 None => break,
                 Some(gain) => {
+                    self.readapt(it)?;
                     iter += 1;
                     observer.iteration(start_id, iter, it.eval.loglik);
                     if it.em_iterations >= 3 && gain < 1e-6 * ll.abs() + 1e-4 {
@@ -243,8 +311,8 @@ impl Problem<'_> {
         let mut fails = 0;
         while it.qn_iterations < settings.qn_iterations {
             let g = it.eval.gradient.clone();
-            if self.converged(&it, &active, settings, Some(&binv)) {
-                return Ok(self.solution(&it, Termination::Converged));
+            if self.converged(it, &active, settings, Some(&binv)) {
+                return Ok(Termination::Converged);
             }
             let mut d = &binv * &g;
             for i in 0..n {
@@ -271,7 +339,7 @@ impl Problem<'_> {
                     t[i] += alpha * d[i];
                 }
                 self.map.clamp(&mut t);
-                let ev = self.evaluate(&t, Want::EM)?;
+                let ev = self.evaluate_with(&t, Want::EM, it.adapt.as_deref())?;
                 if ev.loglik.is_finite() && ev.loglik >= ll0 + 1e-4 * alpha * slope {
                     accepted = Some((t, ev));
                     break;
@@ -281,7 +349,7 @@ impl Problem<'_> {
             let Some((t, ev)) = accepted else {
                 // fall back to an EM step once; if that fails too, stop
                 fails += 1;
-                if fails > 2 || self.em_step(&mut it)?.is_none() {
+                if fails > 2 || self.em_step(it)?.is_none() {
                     break;
                 }
                 active = self.active(&it.theta, &it.eval.gradient);
@@ -312,14 +380,14 @@ impl Problem<'_> {
         }
         let active = self.active(&it.theta, &it.eval.gradient);
         let binv = inverse_masked(&it.eval.information, &active);
-        let term = if self.converged(&it, &active, settings, Some(&binv)) {
+        let term = if self.converged(it, &active, settings, Some(&binv)) {
             Termination::Converged
         } else if it.qn_iterations >= settings.qn_iterations {
             Termination::MaxIterations
         } else {
             Termination::LineSearchFailed
         };
-        Ok(self.solution(&it, term))
+        Ok(term)
     }
 
     fn converged(
@@ -370,6 +438,7 @@ impl Problem<'_> {
             qn_iterations: it.qn_iterations,
             at_bound,
             max_gradient,
+            adapt: it.adapt.clone(),
         }
     }
 }

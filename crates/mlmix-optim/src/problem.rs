@@ -6,7 +6,9 @@
 //! Jacobian of phi with respect to the free parameters is a 0/1 selection:
 //! gradients add up over members, information blocks add up over pairs.
 
-use mlmix_integrate::{Backend, BackendError, Want};
+use std::sync::Arc;
+
+use mlmix_integrate::{Adaptation, Backend, BackendError, Want};
 use nalgebra::{DMatrix, DVector};
 
 /// Where a free parameter may go.
@@ -78,6 +80,12 @@ pub struct Problem<'a> {
     pub map: ParamMap,
     /// Number of analysed rows (for the derivative criterion).
     pub n_obs: f64,
+    /// Adaptive quadrature: each start carries its own adaptation, renewed
+    /// as the estimates move.
+    pub adaptive: bool,
+    /// The adaptation [`Problem::evaluate`] uses (set for the standard
+    /// errors of a solution).
+    pub fixed_adapt: Option<Arc<Adaptation>>,
 }
 
 impl Problem<'_> {
@@ -89,8 +97,18 @@ impl Problem<'_> {
     /// Evaluates at `theta`. Parameters outside the model's domain give
     /// log-likelihood −∞ (not an error).
     pub fn evaluate(&self, theta: &[f64], want: Want) -> Result<FreeEval, BackendError> {
+        self.evaluate_with(theta, want, self.fixed_adapt.as_deref())
+    }
+
+    /// Evaluates at `theta` with an adaptation of the grid.
+    pub fn evaluate_with(
+        &self,
+        theta: &[f64],
+        want: Want,
+        adapt: Option<&Adaptation>,
+    ) -> Result<FreeEval, BackendError> {
         let phi = self.map.phi(theta);
-        let ev = match self.backend.evaluate(&phi, want) {
+        let ev = match self.backend.evaluate_adapted(&phi, want, adapt) {
             Ok(ev) => ev,
             Err(BackendError::Invalid(_)) => {
                 return Ok(FreeEval {

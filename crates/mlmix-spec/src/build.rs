@@ -37,6 +37,8 @@ pub struct Dataset {
     pub rows_read: usize,
     /// Rows left out, with why.
     pub excluded: Vec<Excluded>,
+    /// Cluster id of each analysed row (two-level models).
+    pub clusters: Option<Vec<f64>>,
 }
 
 impl Dataset {
@@ -94,7 +96,11 @@ pub fn load(path: &Path) -> Result<Loaded, SpecError> {
 pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
     let mut diags = Diagnostics::default();
     let syntax = syntax::parse(&src, &mut diags);
-    let mut b = Builder { src: &src, diags };
+    let mut b = Builder {
+        src: &src,
+        diags,
+        twolevel: false,
+    };
     match b.run(&syntax) {
         Some((model, data)) if !b.diags.has_errors() => {
             let (_, warnings) = b.diags.split();
@@ -226,18 +232,9 @@ const VARIABLE_OPTS: &[(&str, Support)] = &[
     ("WEIGHT", Support::NoModel("sampling weights")),
     ("FREQWEIGHT", Support::NoModel("frequency weights")),
     ("STRATIFICATION", Support::NoModel("complex survey data")),
-    (
-        "CLUSTER",
-        Support::NoModel("two-level models, TYPE = TWOLEVEL MIXTURE"),
-    ),
-    (
-        "WITHIN",
-        Support::NoModel("two-level models, TYPE = TWOLEVEL MIXTURE"),
-    ),
-    (
-        "BETWEEN",
-        Support::NoModel("two-level models, TYPE = TWOLEVEL MIXTURE"),
-    ),
+    ("CLUSTER", Support::Yes),
+    ("WITHIN", Support::Yes),
+    ("BETWEEN", Support::Yes),
     ("AUXILIARY", Support::NoModel("auxiliary variables")),
     (
         "TSCORES",
@@ -268,14 +265,8 @@ const ANALYSIS_OPTS: &[(&str, Support)] = &[
         "PARAMETERIZATION",
         Support::NoModel("only the default parameterization is used"),
     ),
-    (
-        "INTEGRATION",
-        Support::NoModel("numerical integration, for two-level models"),
-    ),
-    (
-        "ADAPTIVE",
-        Support::NoModel("numerical integration, for two-level models"),
-    ),
+    ("INTEGRATION", Support::Yes),
+    ("ADAPTIVE", Support::Yes),
     ("BOOTSTRAP", Support::NoModel("bootstrap standard errors")),
     ("LRTSTARTS", Support::NoOutput),
     ("LRTBOOTSTRAP", Support::NoOutput),
@@ -400,6 +391,13 @@ enum Block {
     Class(usize, usize),
 }
 
+/// The level of a statement in a two-level model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Within,
+    Between,
+}
+
 #[derive(Debug, Clone)]
 enum StmtKind {
     /// A list of parameters: `[ ... ]` items are means, thresholds or class
@@ -409,11 +407,19 @@ enum StmtKind {
     On(Vec<Elem>, Vec<Elem>),
     /// `lhs WITH rhs`.
     With(Vec<Elem>, Vec<Elem>),
+    /// `s | y ON x`: a random slope named `s`.
+    RandomSlope {
+        name: String,
+        span: Span,
+        var: usize,
+        covariate: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
 struct ModelStmt {
     block: Block,
+    level: Option<Level>,
     kind: StmtKind,
     labels: Vec<LabelGroup>,
 }
@@ -454,15 +460,39 @@ enum Target {
         parent: usize,
         parent_class: Option<usize>,
     },
+    /// `c#1` alone on the between level: a random class logit intercept.
+    ClassVariance {
+        cv: usize,
+        class: usize,
+    },
+    RandomVariance {
+        re: usize,
+    },
+    RandomCovariance {
+        a: usize,
+        b: usize,
+    },
 }
 
 struct Mention {
     target: Target,
     block: Block,
+    level: Option<Level>,
     fixed: Option<f64>,
     start: Option<Option<f64>>,
     label: Option<String>,
     span: Span,
+}
+
+/// Names and level lists of a two-level model.
+struct TwoLevelNames<'a> {
+    use_names: &'a [String],
+    slope_names: &'a [String],
+    /// Per random slope: (dependent, covariate, span); `usize::MAX` if its
+    /// statement had an error.
+    slopes: &'a [(usize, usize, Span)],
+    within: &'a [usize],
+    between: &'a [usize],
 }
 
 // ---------------------------------------------------------------------------
@@ -470,6 +500,8 @@ struct Mention {
 struct Builder<'s> {
     src: &'s Source,
     diags: Diagnostics,
+    /// TYPE = TWOLEVEL: statements belong to %WITHIN% or %BETWEEN%.
+    twolevel: bool,
 }
 
 /// Everything read from the option commands.
@@ -485,6 +517,12 @@ struct Options<'a> {
     missing: Option<&'a [Token]>,
     idvar: Option<(String, Span)>,
     type_mixture: Option<Span>,
+    type_twolevel: Option<Span>,
+    cluster: Option<(String, Span)>,
+    within: Option<&'a [Token]>,
+    between: Option<&'a [Token]>,
+    integration: Integration,
+    integration_span: Option<Span>,
     classes_span: Option<Span>,
     analysis: Analysis,
     output: OutputSpec,
@@ -586,9 +624,9 @@ impl<'s> Builder<'s> {
                 self.src.path().display()
             )));
         }
-        if opts.type_mixture.is_none() {
+        if opts.type_mixture.is_none() && opts.type_twolevel.is_none() {
             let span = seen.get("ANALYSIS").copied();
-            let msg = "TYPE = MIXTURE is required: mlmix fits mixture models";
+            let msg = "TYPE = MIXTURE (or TWOLEVEL) is required: mlmix fits mixture and multilevel models";
             match span {
                 Some(s) => self.err_help(s, msg, "add TYPE = MIXTURE; to ANALYSIS:"),
                 None => self.diags.push(
@@ -598,6 +636,44 @@ impl<'s> Builder<'s> {
             }
         }
         // (a CLASSES statement with an error has been reported already)
+        if opts.type_mixture.is_none()
+            && opts.type_twolevel.is_some()
+            && let Some(span) = opts.classes_span
+        {
+            self.err_help(
+                span,
+                "CLASSES needs TYPE = TWOLEVEL MIXTURE",
+                "add MIXTURE to TYPE, or remove CLASSES for a two-level model without classes",
+            );
+        }
+        if opts.type_twolevel.is_some() && opts.cluster.is_none() {
+            let span = opts.type_twolevel.unwrap_or_default();
+            self.err_help(
+                span,
+                "TYPE = TWOLEVEL needs a cluster variable",
+                "name it in VARIABLE:, e.g. CLUSTER = school;",
+            );
+        }
+        if opts.type_twolevel.is_none() {
+            if let Some((_, span)) = &opts.cluster {
+                self.err_help(
+                    *span,
+                    "CLUSTER needs TYPE = TWOLEVEL (or TWOLEVEL MIXTURE)",
+                    "TYPE = COMPLEX is not supported",
+                );
+            }
+            for toks in [opts.within, opts.between].into_iter().flatten() {
+                if let Some(t) = toks.first() {
+                    self.err(t.span, "WITHIN and BETWEEN need TYPE = TWOLEVEL");
+                }
+            }
+            if let Some(span) = opts.integration_span {
+                self.warn(
+                    span,
+                    "INTEGRATION is ignored: the model has no random effects (TYPE = TWOLEVEL)",
+                );
+            }
+        }
         if opts.classes.is_empty() && opts.type_mixture.is_some() && opts.classes_span.is_none() {
             let span = seen
                 .get("VARIABLE")
@@ -694,11 +770,41 @@ impl<'s> Builder<'s> {
             None => None,
         };
 
+        // ---- cluster variable
+        let cluster_col = match &opts.cluster {
+            Some((n, span)) => match names_upper
+                .iter()
+                .position(|x| *x == n.to_ascii_uppercase())
+            {
+                Some(i) => Some(i),
+                None => {
+                    self.unknown_name(*span, n, &names, &[]);
+                    None
+                }
+            },
+            None => None,
+        };
+
         // ---- USEVARIABLES
         let usev: Vec<usize> = match opts.usev {
             Some(toks) => self.var_list(toks, &names, false),
-            None => (0..names.len()).filter(|&i| Some(i) != id_col).collect(),
+            None => (0..names.len())
+                .filter(|&i| Some(i) != id_col && Some(i) != cluster_col)
+                .collect(),
         };
+        if let Some(cc) = cluster_col
+            && usev.contains(&cc)
+        {
+            let span = opts.cluster.as_ref().map(|x| x.1).unwrap_or_default();
+            self.err_help(
+                span,
+                format!(
+                    "the CLUSTER variable {} cannot also be an analysis variable",
+                    names[cc]
+                ),
+                "remove it from USEVARIABLES",
+            );
+        }
         if let Some(ic) = id_col
             && usev.contains(&ic)
             && opts.usev.is_some()
@@ -723,6 +829,52 @@ impl<'s> Builder<'s> {
             Some(toks) => self.missing_spec(toks, &names),
             None => MissingSpec::default(),
         };
+        // ---- WITHIN and BETWEEN (positions within USEVARIABLES; BETWEEN
+        // may also name class variables)
+        let class_names: Vec<String> = opts.classes.iter().map(|c| c.0.clone()).collect();
+        let mut between_cvs: Vec<String> = Vec::new();
+        let mut level_list = |b: &mut Self,
+                              toks: Option<&[Token]>,
+                              is_between: bool|
+         -> Vec<usize> {
+            let Some(toks) = toks else {
+                return Vec::new();
+            };
+            let mut rest: Vec<Token> = Vec::new();
+            for t in toks {
+                if t.kind == TokKind::Word
+                    && let Some(c) = class_names.iter().find(|c| c.eq_ignore_ascii_case(&t.text))
+                {
+                    if is_between {
+                        between_cvs.push(c.clone());
+                    } else {
+                        b.err_help(
+                            t.span,
+                            format!("{} is a class variable; class variables are within-level unless listed in BETWEEN", t.text),
+                            "remove it from WITHIN",
+                        );
+                    }
+                } else {
+                    rest.push(t.clone());
+                }
+            }
+            b.var_list_within(&rest, &names, &usev)
+        };
+        let within_set = level_list(self, opts.within, false);
+        let between_set = level_list(self, opts.between, true);
+        for &v in &within_set {
+            if between_set.contains(&v) {
+                let span = opts
+                    .within
+                    .and_then(|t| t.first())
+                    .map_or(file_span, |t| t.span);
+                self.err(
+                    span,
+                    format!("{} is in both WITHIN and BETWEEN", use_names[v]),
+                );
+            }
+        }
+
         // ---- class variables
         let mut class_vars: Vec<ClassVar> = Vec::new();
         for (name, k, span) in &opts.classes {
@@ -741,26 +893,149 @@ impl<'s> Builder<'s> {
                 classes: *k,
                 covariates: Vec::new(),
                 parents: Vec::new(),
+                between: between_cvs.iter().any(|c| c.eq_ignore_ascii_case(name)),
             });
         }
 
-        // ---- MODEL statements
-        let stmts = self.model_statements(&model_sections, &use_names, &names, &class_vars);
+        // ---- MODEL statements (random slope names are names too)
+        self.twolevel = opts.type_twolevel.is_some();
+        let n_use = usev.len();
+        let mut slope_names: Vec<String> = Vec::new();
+        for sec in &model_sections {
+            for st in &sec.statements {
+                let t = &st.tokens;
+                if t.len() > 2 && t[1].is_sym('|') && t[0].kind == TokKind::Word {
+                    let n = &t[0].text;
+                    if use_names
+                        .iter()
+                        .chain(&names)
+                        .any(|u| u.eq_ignore_ascii_case(n))
+                        || class_names.iter().any(|u| u.eq_ignore_ascii_case(n))
+                    {
+                        self.err_help(
+                            t[0].span,
+                            format!("the random slope {n} has the name of a variable"),
+                            "give the slope a new name, e.g. s | y ON x;",
+                        );
+                    } else if slope_names.iter().any(|u| u.eq_ignore_ascii_case(n)) {
+                        self.err(t[0].span, format!("the random slope {n} is declared twice"));
+                    } else {
+                        slope_names.push(n.clone());
+                    }
+                }
+            }
+        }
+        let mut names_ext = use_names.clone();
+        if self.twolevel {
+            names_ext.extend(slope_names.iter().cloned());
+        }
+        let stmts = self.model_statements(&model_sections, &names_ext, &names, &class_vars);
 
         // ---- structure
-        let n_use = usev.len();
         let mut is_dep_used = vec![false; n_use];
         let mut is_cov_used = vec![false; n_use];
         let mut dep_cv: Vec<Option<(usize, Span)>> = vec![None; n_use];
         let mut dep_covs: Vec<Vec<usize>> = vec![Vec::new(); n_use];
         let mut covariances: Vec<(usize, usize)> = Vec::new();
         let mut mentions: Vec<Mention> = Vec::new();
+        let mut slopes: Vec<(usize, usize, Span)> =
+            vec![(usize::MAX, usize::MAX, file_span); slope_names.len()];
         for st in &stmts {
-            self.statement_targets(st, &use_names, &categorical, &mut class_vars, &mut mentions);
+            if let StmtKind::RandomSlope {
+                name,
+                span,
+                var,
+                covariate,
+            } = &st.kind
+            {
+                let Some(i) = slope_names.iter().position(|n| n == name) else {
+                    continue;
+                };
+                if *var >= n_use || *covariate >= n_use {
+                    self.err(
+                        *span,
+                        "a random slope is the slope of a variable on a variable",
+                    );
+                    continue;
+                }
+                if !within_set.contains(covariate) {
+                    self.err_help(
+                        *span,
+                        format!(
+                            "the random slope {name} is on {}, which is not in WITHIN",
+                            use_names[*covariate]
+                        ),
+                        format!("list {} in VARIABLE: WITHIN = ...;", use_names[*covariate]),
+                    );
+                    continue;
+                }
+                slopes[i] = (*var, *covariate, *span);
+                mentions.push(Mention {
+                    target: Target::Slope {
+                        var: *var,
+                        covariate: *covariate,
+                    },
+                    block: Block::Overall,
+                    level: Some(Level::Within),
+                    fixed: None,
+                    start: None,
+                    label: None,
+                    span: *span,
+                });
+                continue;
+            }
+            self.statement_targets(st, &names_ext, &categorical, &mut class_vars, &mut mentions);
+        }
+        // two-level: which parameters the level-specific statements mean
+        let mut random: Vec<RandomEffect> = Vec::new();
+        let mut cov_class_var: Option<usize> = None;
+        if self.twolevel {
+            mentions = self.two_level_targets(
+                mentions,
+                TwoLevelNames {
+                    use_names: &use_names,
+                    slope_names: &slope_names,
+                    slopes: &slopes,
+                    within: &within_set,
+                    between: &between_set,
+                },
+                &class_vars,
+                &mut random,
+                &mut cov_class_var,
+            );
+        }
+        // a random slope's name stands for nothing else
+        let mut bad_slope = Vec::new();
+        mentions.retain(|m| {
+            let vars: Vec<usize> = match m.target {
+                Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
+                    vec![var]
+                }
+                Target::Slope { var, covariate } => vec![var, covariate],
+                Target::Covariance { a, b } => vec![a, b],
+                Target::ClassSlope { covariate, .. } => vec![covariate],
+                _ => Vec::new(),
+            };
+            let ok = vars.iter().all(|&v| v < n_use);
+            if !ok {
+                bad_slope.push(m.span);
+            }
+            ok
+        });
+        for span in bad_slope {
+            self.err(span, "a random slope cannot be used here");
         }
         // roles
         for m in &mentions {
             match m.target {
+                Target::RandomVariance { re } | Target::RandomCovariance { a: re, .. } => {
+                    if let RandomKind::Intercept { var } | RandomKind::Slope { var, .. } =
+                        random[re].kind
+                    {
+                        is_dep_used[var] = true;
+                    }
+                }
+                Target::ClassVariance { .. } => {}
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     is_dep_used[var] = true
                 }
@@ -859,6 +1134,51 @@ impl<'s> Builder<'s> {
         }
         let roles: Vec<bool> = (0..n_use).map(|v| !is_cov_used[v]).collect(); // true = dependent
         let deps: Vec<usize> = (0..n_use).filter(|&v| roles[v]).collect();
+        if self.twolevel {
+            for v in 0..n_use {
+                let lists = within_set.contains(&v) || between_set.contains(&v);
+                if roles[v]
+                    && !lists
+                    && !random
+                        .iter()
+                        .any(|r| r.kind == RandomKind::Intercept { var: v })
+                {
+                    // a within-level dependent with a between-level part:
+                    // its intercept is random (Mplus's default)
+                    random.push(RandomEffect {
+                        name: use_names[v].clone(),
+                        kind: RandomKind::Intercept { var: v },
+                    });
+                }
+                if !roles[v] && !lists {
+                    let span = mentions
+                        .iter()
+                        .find(|m| matches!(m.target, Target::Slope { covariate, .. } | Target::ClassSlope { covariate, .. } if covariate == v))
+                        .map_or(file_span, |m| m.span);
+                    self.err_help(
+                        span,
+                        format!(
+                            "the covariate {} must be listed in WITHIN or BETWEEN",
+                            use_names[v]
+                        ),
+                        "splitting a covariate into within and between parts is not supported yet",
+                    );
+                }
+            }
+            for (v, cv) in class_vars.iter().enumerate() {
+                if cv.between {
+                    for &x in &cv.covariates {
+                        if !between_set.contains(&x) {
+                            self.err(
+                                opts.classes_span.unwrap_or(file_span),
+                                format!("{} is a between-level class variable; its covariate {} must be in BETWEEN", cv.name, use_names[x]),
+                            );
+                        }
+                    }
+                    let _ = v;
+                }
+            }
+        }
         if deps.is_empty() && !self.diags.has_errors() {
             self.err(file_span, "the model has no dependent variables");
         }
@@ -911,8 +1231,13 @@ impl<'s> Builder<'s> {
             return None;
         }
 
-        // ---- read the data
-        let wanted: Vec<usize> = usev.clone();
+        // ---- read the data (the cluster ids as a last column)
+        let mut wanted: Vec<usize> = usev.clone();
+        if self.twolevel
+            && let Some(cc) = cluster_col
+        {
+            wanted.push(cc);
+        }
         let req = ReadRequest {
             names: &names,
             header,
@@ -938,7 +1263,24 @@ impl<'s> Builder<'s> {
                 ),
             );
         }
-        let dataset = self.prepare_data(
+        if self.twolevel
+            && let Some(cc) = cluster_col
+        {
+            let col = &raw.columns[n_use];
+            if let Some(r) = col.iter().position(|x| x.is_nan()) {
+                let span = data::field_span(&data_src, raw.lines[r], cc, header);
+                self.diags.push(
+                    Diagnostic::error(
+                        &data_src,
+                        span,
+                        format!("the cluster id ({}) is missing", names[cc]),
+                    )
+                    .with_help("every row needs a cluster id; remove the row or give it one"),
+                );
+                return None;
+            }
+        }
+        let mut dataset = self.prepare_data(
             &data_src,
             raw,
             &usev,
@@ -948,6 +1290,37 @@ impl<'s> Builder<'s> {
             opts.listwise,
             header,
         )?;
+        if self.twolevel {
+            dataset.clusters = dataset.columns.pop();
+            // BETWEEN variables are constant within each cluster
+            if let Some(cl) = &dataset.clusters {
+                for &v in &between_set {
+                    let mut first: HashMap<u64, (f64, usize)> = HashMap::new();
+                    for (r, (&x, &c)) in dataset.columns[v].iter().zip(cl).enumerate() {
+                        let e = first
+                            .entry((c + 0.0).to_bits())
+                            .or_insert((x, dataset.lines[r]));
+                        let differ = if x.is_nan() { !e.0.is_nan() } else { e.0 != x };
+                        if differ {
+                            let span =
+                                data::field_span(&data_src, dataset.lines[r], usev[v], header);
+                            self.diags.push(
+                                Diagnostic::error(
+                                    &data_src,
+                                    span,
+                                    format!(
+                                        "{} is a BETWEEN variable but varies within cluster {c}: it is {} on line {} and {x} here",
+                                        use_names[v], e.0, e.1
+                                    ),
+                                )
+                                .with_help("a BETWEEN variable takes one value per cluster; list it in WITHIN if it varies"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
 
         // ---- variables
         let mut variables: Vec<Variable> = Vec::with_capacity(n_use);
@@ -971,10 +1344,10 @@ impl<'s> Builder<'s> {
             variables.push(Variable {
                 name: use_names[v].clone(),
                 role,
+                between: between_set.contains(&v),
             });
         }
         // recode categorical columns to category indices
-        let mut dataset = dataset;
         for (v, var) in variables.iter().enumerate() {
             if let Role::Dependent(Dependent {
                 scale: Scale::Categorical { categories },
@@ -1026,6 +1399,12 @@ impl<'s> Builder<'s> {
                 cprobabilities: opts.save_cprob,
                 missflag: opts.missflag.clone().unwrap_or_else(|| "*".to_string()),
             }),
+            two_level: self.twolevel.then(|| TwoLevel {
+                cluster: cluster_col.map(|c| names[c].clone()).unwrap_or_default(),
+                random: random.clone(),
+                cov_class_var,
+                integration: opts.integration,
+            }),
         };
         if let Some((_, span)) = &opts.save_file {
             if !opts.save_cprob {
@@ -1044,6 +1423,265 @@ impl<'s> Builder<'s> {
             return None;
         }
         Some((model, dataset))
+    }
+
+    /// Rewrites the mentions of a two-level model by level: on the between
+    /// level a variable alone is its random intercept's variance, `[s]` is
+    /// the mean of random slope `s` (the slope `y ON x`), `c#1` alone is a
+    /// random class logit intercept; checks that each statement is on a
+    /// level where its variables live. Creates the random effects met.
+    fn two_level_targets(
+        &mut self,
+        mentions: Vec<Mention>,
+        n: TwoLevelNames<'_>,
+        cvs: &[ClassVar],
+        random: &mut Vec<RandomEffect>,
+        cov_class_var: &mut Option<usize>,
+    ) -> Vec<Mention> {
+        let n_use = n.use_names.len();
+        let name = |v: usize| -> String {
+            if v < n_use {
+                n.use_names[v].clone()
+            } else {
+                n.slope_names[v - n_use].clone()
+            }
+        };
+        let slope = |v: usize| (v >= n_use).then(|| v - n_use);
+        let is_w = |v: usize| n.within.contains(&v);
+        let is_b = |v: usize| n.between.contains(&v);
+        let mut re = |kind: RandomKind, nm: String| -> usize {
+            match random.iter().position(|r| r.kind == kind) {
+                Some(i) => i,
+                None => {
+                    random.push(RandomEffect { name: nm, kind });
+                    random.len() - 1
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(mentions.len());
+        for mut m in mentions {
+            let span = m.span;
+            let lv = m.level;
+            // the random effect a between-level name stands for, if any
+            let mut re_of = |b: &mut Self, v: usize| -> Option<usize> {
+                if let Some(i) = slope(v) {
+                    let (y, x, _) = n.slopes[i];
+                    if y == usize::MAX {
+                        return None;
+                    }
+                    return Some(re(
+                        RandomKind::Slope {
+                            var: y,
+                            covariate: x,
+                        },
+                        name(v),
+                    ));
+                }
+                if is_w(v) {
+                    b.err_help(
+                        span,
+                        format!(
+                            "{} is a WITHIN variable: it has no between-level part",
+                            name(v)
+                        ),
+                        "remove it from WITHIN to give it a random intercept",
+                    );
+                    return None;
+                }
+                Some(re(RandomKind::Intercept { var: v }, name(v)))
+            };
+            let target = match (lv, m.target) {
+                (Some(Level::Between), Target::Variance { var }) if is_b(var) => m.target,
+                (Some(Level::Between), Target::Variance { var }) => {
+                    let Some(r) = re_of(self, var) else { continue };
+                    Target::RandomVariance { re: r }
+                }
+                (Some(Level::Between), Target::Mean { var }) if slope(var).is_some() => {
+                    let (y, x, _) = n.slopes[var - n_use];
+                    if y == usize::MAX {
+                        continue;
+                    }
+                    Target::Slope {
+                        var: y,
+                        covariate: x,
+                    }
+                }
+                (Some(Level::Between), Target::Mean { var } | Target::Threshold { var, .. })
+                    if is_w(var) =>
+                {
+                    self.err_help(
+                        span,
+                        format!(
+                            "{} is a WITHIN variable: its intercept is a within-level parameter",
+                            name(var)
+                        ),
+                        "write it in %WITHIN%",
+                    );
+                    continue;
+                }
+                (Some(Level::Between), Target::Slope { var, covariate }) => {
+                    if slope(var).is_some() {
+                        self.err_help(
+                            span,
+                            format!("regressing the random slope {} is not supported yet", name(var)),
+                            "cross-level interactions can be fitted with a product covariate in the data",
+                        );
+                        continue;
+                    }
+                    if slope(covariate).is_some() {
+                        self.err(span, "regressions on random effects are not supported yet");
+                        continue;
+                    }
+                    if !is_b(covariate) {
+                        self.err_help(
+                            span,
+                            format!("{} is not a BETWEEN variable: between-level regressions are on cluster-level covariates", name(covariate)),
+                            format!("list {} in BETWEEN, or regress on it in %WITHIN%", name(covariate)),
+                        );
+                        continue;
+                    }
+                    if is_w(var) {
+                        self.err(
+                            span,
+                            format!(
+                                "{} is a WITHIN variable: it has no between-level part",
+                                name(var)
+                            ),
+                        );
+                        continue;
+                    }
+                    m.target
+                }
+                (Some(Level::Between), Target::Covariance { a, b }) => {
+                    if is_b(a) && is_b(b) {
+                        m.target
+                    } else if is_b(a) || is_b(b) {
+                        self.err(span, "covariances between random effects and between-level observed variables are not supported yet");
+                        continue;
+                    } else {
+                        let (Some(ra), Some(rb)) = (re_of(self, a), re_of(self, b)) else {
+                            continue;
+                        };
+                        Target::RandomCovariance {
+                            a: ra.min(rb),
+                            b: ra.max(rb),
+                        }
+                    }
+                }
+                (Some(Level::Between), Target::ClassVariance { cv, class }) => {
+                    if cvs[cv].between {
+                        self.err(span, format!("{} is a between-level class variable: its logits have no random intercepts", cvs[cv].name));
+                        continue;
+                    }
+                    let r = re(
+                        RandomKind::ClassIntercept { cv, class },
+                        format!("{}#{}", cvs[cv].name, class + 1),
+                    );
+                    Target::RandomVariance { re: r }
+                }
+                (Some(Level::Between), Target::ClassSlope { covariate, .. })
+                    if !is_b(covariate) =>
+                {
+                    self.err_help(
+                        span,
+                        format!("{} is not a BETWEEN variable: between-level regressions are on cluster-level covariates", name(covariate)),
+                        "regress the class variable on within-level covariates in %WITHIN%",
+                    );
+                    continue;
+                }
+                (Some(Level::Within), t) => {
+                    let vars: Vec<usize> = match t {
+                        Target::Threshold { var, .. }
+                        | Target::Mean { var }
+                        | Target::Variance { var } => vec![var],
+                        Target::Slope { var, covariate } => vec![var, covariate],
+                        Target::Covariance { a, b } => vec![a, b],
+                        Target::ClassSlope { covariate, .. } => vec![covariate],
+                        _ => Vec::new(),
+                    };
+                    if let Some(&v) = vars.iter().find(|&&v| slope(v).is_some()) {
+                        self.err_help(
+                            span,
+                            format!("{} is a random slope: its mean, variance and regressions are between-level parameters", name(v)),
+                            "write them in %BETWEEN%",
+                        );
+                        continue;
+                    }
+                    if let Some(&v) = vars.iter().find(|&&v| is_b(v)) {
+                        self.err_help(
+                            span,
+                            format!(
+                                "{} is a BETWEEN variable: it has no within-level part",
+                                name(v)
+                            ),
+                            "write statements about it in %BETWEEN%",
+                        );
+                        continue;
+                    }
+                    match t {
+                        Target::Mean { var } | Target::Threshold { var, .. } if !is_w(var) => {
+                            self.err_help(
+                                span,
+                                format!("the intercept of {} is random: its mean is a between-level parameter", name(var)),
+                                format!("write [{}] in %BETWEEN%, or list {} in WITHIN for a fixed intercept", name(var), name(var)),
+                            );
+                            continue;
+                        }
+                        Target::ClassSlope { cv, .. } | Target::ClassOnClass { cv, .. }
+                            if cvs[cv].between =>
+                        {
+                            self.err_help(
+                                span,
+                                format!("{} is a between-level class variable: its regressions go in %BETWEEN%", cvs[cv].name),
+                                "write them in %BETWEEN%",
+                            );
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    t
+                }
+                (_, t) => t,
+            };
+            if let (
+                Target::RandomVariance { .. } | Target::RandomCovariance { .. },
+                Block::Class(cv, _),
+            ) = (target, m.block)
+            {
+                if !cvs[cv].between {
+                    self.err_help(
+                        span,
+                        "random-effect variances can vary only across the classes of a between-level class variable",
+                        format!("{} is a within-level class variable; state the variance in %OVERALL%", cvs[cv].name),
+                    );
+                    continue;
+                }
+                match *cov_class_var {
+                    None => *cov_class_var = Some(cv),
+                    Some(c) if c != cv => {
+                        self.err(span, "random-effect variances can vary across the classes of one class variable only");
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            if let Target::ClassOnClass { cv, parent, .. } = target
+                && cvs[parent].between != cvs[cv].between
+                && cvs[cv].between
+            {
+                self.err(
+                    span,
+                    format!(
+                        "a between-level class variable ({}) cannot depend on a within-level one",
+                        cvs[cv].name
+                    ),
+                );
+                continue;
+            }
+            m.target = target;
+            out.push(m);
+        }
+        out
     }
 
     fn unknown_name(&mut self, span: Span, name: &str, universe: &[String], extra: &[String]) {
@@ -1182,6 +1820,16 @@ impl<'s> Builder<'s> {
                     [t] if t.kind == TokKind::Word => opts.idvar = Some((t.text.clone(), t.span)),
                     _ => self.err(st.span, "IDVARIABLE needs one variable name"),
                 },
+                "CLUSTER" => match os.values {
+                    [t] if t.kind == TokKind::Word => opts.cluster = Some((t.text.clone(), t.span)),
+                    _ => self.err_help(
+                        st.span,
+                        "CLUSTER needs one variable name",
+                        "two-level models have one cluster variable (three-level models are not supported)",
+                    ),
+                },
+                "WITHIN" => opts.within = Some(os.values),
+                "BETWEEN" => opts.between = Some(os.values),
                 "CLASSES" => {
                     opts.classes_span = Some(st.span);
                     let v = os.values;
@@ -1451,7 +2099,11 @@ impl<'s> Builder<'s> {
                             mixture = true;
                         } else if t.is_word("MISSING") || t.is_word("GENERAL") {
                             // FIML is always used; GENERAL is the default family
-                        } else if t.is_word("TWOLEVEL") || t.is_word("THREELEVEL") || t.is_word("COMPLEX") || t.is_word("CROSSCLASSIFIED") {
+                        } else if t.is_word("TWOLEVEL") {
+                            opts.type_twolevel = Some(st.span);
+                        } else if t.is_word("RANDOM") && opts.type_twolevel.is_some() {
+                            // random slopes are declared by `|`; RANDOM adds nothing
+                        } else if t.is_word("THREELEVEL") || t.is_word("COMPLEX") || t.is_word("CROSSCLASSIFIED") {
                             self.err(t.span, format!("TYPE = {} is not supported yet", t.text.to_ascii_uppercase()));
                         } else if t.is_word("EFA") || t.is_word("BASIC") || t.is_word("RANDOM") || t.is_word("LOGLINEAR") {
                             self.err(t.span, format!("TYPE = {} is not supported", t.text.to_ascii_uppercase()));
@@ -1568,10 +2220,56 @@ impl<'s> Builder<'s> {
                     Some(n) if n >= 1.0 => opts.analysis.processors = Some(n as usize),
                     _ => self.err(st.span, "PROCESSORS needs a positive whole number"),
                 },
+                "INTEGRATION" => {
+                    opts.integration_span = Some(st.span);
+                    let bad = |b: &mut Self| {
+                        b.err_help(
+                            st.span,
+                            "INTEGRATION is a number of points, STANDARD(n), TRAPEZOID(n), GAUSSHERMITE(n) or MONTECARLO(n)",
+                            "for example INTEGRATION = 15; or INTEGRATION = GAUSSHERMITE(25);",
+                        )
+                    };
+                    let (method, n) = match v {
+                        [n] if n.kind != TokKind::Word => (Some(IntegrationMethod::Trapezoid), whole(n)),
+                        [m, l, n, r] if l.is_sym('(') && r.is_sym(')') => {
+                            let method = if m.is_word("STANDARD") || m.is_word("TRAPEZOID") {
+                                Some(IntegrationMethod::Trapezoid)
+                            } else if m.is_word("GAUSSHERMITE") {
+                                Some(IntegrationMethod::GaussHermite)
+                            } else if m.is_word("MONTECARLO") {
+                                Some(IntegrationMethod::MonteCarlo)
+                            } else {
+                                None
+                            };
+                            (method, whole(n))
+                        }
+                        [m] if m.is_word("MONTECARLO") => (Some(IntegrationMethod::MonteCarlo), Some(500.0)),
+                        [m] if m.is_word("GAUSSHERMITE") => (Some(IntegrationMethod::GaussHermite), Some(15.0)),
+                        [m] if m.is_word("STANDARD") || m.is_word("TRAPEZOID") => (Some(IntegrationMethod::Trapezoid), Some(15.0)),
+                        _ => (None, None),
+                    };
+                    match (method, n) {
+                        (Some(m), Some(n)) if (1.0..=100_000.0).contains(&n) => {
+                            if m != IntegrationMethod::MonteCarlo && n > 200.0 {
+                                self.err(st.span, "at most 200 integration points per dimension");
+                            } else {
+                                opts.integration.method = m;
+                                opts.integration.points = n as usize;
+                            }
+                        }
+                        (Some(_), _) => self.err(st.span, "the number of integration points must be a whole number of at least 1"),
+                        _ => bad(self),
+                    }
+                }
+                "ADAPTIVE" => match v {
+                    [t] if t.is_word("ON") => opts.integration.adaptive = true,
+                    [t] if t.is_word("OFF") => opts.integration.adaptive = false,
+                    _ => self.err(st.span, "ADAPTIVE is ON or OFF"),
+                },
                 "ALGORITHM" => {
                     for t in v {
                         if t.is_word("INTEGRATION") {
-                            self.err(t.span, "ALGORITHM = INTEGRATION is not supported yet (two-level models)");
+                            // numerical integration is used whenever the model has random effects
                         } else if t.is_word("EM") || t.is_word("EMA") || t.is_word("FS") || t.is_word("ODLL") {
                             self.warn(
                                 t.span,
@@ -1739,9 +2437,44 @@ impl<'s> Builder<'s> {
             } else {
                 Some(Block::Overall)
             };
+            let mut level: Option<Level> = None;
             for st in &sec.statements {
                 if let Some(m) = &st.marker {
+                    let t = m.trim();
+                    let lv = if t.eq_ignore_ascii_case("WITHIN") {
+                        Some(Level::Within)
+                    } else if t.eq_ignore_ascii_case("BETWEEN") {
+                        Some(Level::Between)
+                    } else {
+                        None
+                    };
+                    if let Some(lv) = lv {
+                        if !self.twolevel {
+                            self.err_help(
+                                st.span,
+                                format!("%{}% needs TYPE = TWOLEVEL", t.to_ascii_uppercase()),
+                                "add TWOLEVEL to TYPE and name the CLUSTER variable",
+                            );
+                            block = None;
+                        } else {
+                            level = Some(lv);
+                            block = if section_cv.is_some() {
+                                None
+                            } else {
+                                Some(Block::Overall)
+                            };
+                        }
+                        continue;
+                    }
                     block = self.block_marker(st.span, m, cvs, section_cv);
+                    continue;
+                }
+                if self.twolevel && level.is_none() {
+                    self.err_help(
+                        st.span,
+                        "in a TWOLEVEL model, MODEL statements go under %WITHIN% or %BETWEEN%",
+                        "start the within-level model with %WITHIN% and the between-level model with %BETWEEN%",
+                    );
                     continue;
                 }
                 let Some(b) = block else {
@@ -1754,7 +2487,7 @@ impl<'s> Builder<'s> {
                     }
                     continue;
                 };
-                if let Some(ms) = self.model_statement(st, b, use_names, all_names, cvs) {
+                if let Some(ms) = self.model_statement(st, b, level, use_names, all_names, cvs) {
                     out.push(ms);
                 }
             }
@@ -1864,6 +2597,7 @@ impl<'s> Builder<'s> {
         &mut self,
         st: &Statement,
         block: Block,
+        level: Option<Level>,
         use_names: &[String],
         all_names: &[String],
         cvs: &[ClassVar],
@@ -1872,14 +2606,59 @@ impl<'s> Builder<'s> {
         if toks.is_empty() {
             return None;
         }
-        // unsupported forms
-        if let Some(t) = toks.iter().find(|t| t.is_sym('|')) {
-            self.err_help(
-                t.span,
-                "random effects ('|') are not supported yet",
-                "random slopes need TYPE = TWOLEVEL MIXTURE, which comes in a later version",
-            );
-            return None;
+        if let Some(bar) = toks.iter().position(|t| t.is_sym('|')) {
+            if !self.twolevel {
+                self.err_help(
+                    toks[bar].span,
+                    "random slopes ('|') need TYPE = TWOLEVEL",
+                    "add TWOLEVEL to TYPE and name the CLUSTER variable",
+                );
+                return None;
+            }
+            if level != Some(Level::Within) {
+                self.err_help(
+                    st.span,
+                    "random slopes ('|') are declared in %WITHIN%",
+                    "their means, variances and regressions go in %BETWEEN%",
+                );
+                return None;
+            }
+            let on = toks.iter().position(|t| t.is_word("ON"));
+            let ok = bar == 1
+                && toks[0].kind == TokKind::Word
+                && on.is_some_and(|p| p == bar + 2 && p + 2 == toks.len());
+            if !ok {
+                self.err_help(
+                    st.span,
+                    "a random slope is written name | y ON x",
+                    "one slope per statement, for example s | y ON x;",
+                );
+                return None;
+            }
+            let y = self.resolve(&toks[2].text, toks[2].span, use_names, all_names, cvs)?;
+            let x = self.resolve(&toks[4].text, toks[4].span, use_names, all_names, cvs)?;
+            let (Ref::Var(var), Ref::Var(covariate)) = (y, x) else {
+                self.err(
+                    st.span,
+                    "a random slope is the slope of a variable on a variable",
+                );
+                return None;
+            };
+            if block != Block::Overall {
+                self.err(st.span, "random slopes are declared in %OVERALL%");
+                return None;
+            }
+            return Some(ModelStmt {
+                block,
+                level,
+                kind: StmtKind::RandomSlope {
+                    name: toks[0].text.clone(),
+                    span: toks[0].span,
+                    var,
+                    covariate,
+                },
+                labels: Vec::new(),
+            });
         }
         let op_pos = toks.iter().position(|t| {
             t.kind == TokKind::Word
@@ -1940,6 +2719,7 @@ impl<'s> Builder<'s> {
         };
         Some(ModelStmt {
             block,
+            level,
             kind,
             labels,
         })
@@ -2374,6 +3154,20 @@ impl<'s> Builder<'s> {
                     } else {
                         for r in &e.refs {
                             match *r {
+                                Ref::Class(cv, k) if st.level == Some(Level::Between) => {
+                                    if k + 1 == cvs[cv].classes {
+                                        self.err(
+                                            e.span,
+                                            "the reference (last) class has no logit intercept to make random",
+                                        );
+                                        bad = true;
+                                    } else {
+                                        pending.push((Target::ClassVariance { cv, class: k }, e));
+                                    }
+                                }
+                                Ref::Var(v) if is_cat(v) && st.level == Some(Level::Between) => {
+                                    pending.push((Target::Variance { var: v }, e))
+                                }
                                 Ref::Var(v) if is_cat(v) => {
                                     self.err_help(
                                     e.span,
@@ -2543,6 +3337,7 @@ impl<'s> Builder<'s> {
                     }
                 }
             }
+            StmtKind::RandomSlope { .. } => {}
             StmtKind::With(lhs, rhs) => {
                 for l in lhs {
                     for lr in &l.refs {
@@ -2605,6 +3400,7 @@ impl<'s> Builder<'s> {
             out.push(Mention {
                 target,
                 block: st.block,
+                level: st.level,
                 fixed: e.fixed,
                 start: e.start,
                 label,
@@ -2735,6 +3531,7 @@ impl<'s> Builder<'s> {
             lines,
             rows_read,
             excluded,
+            clusters: None,
         })
     }
 
@@ -2949,6 +3746,45 @@ impl<'s> Builder<'s> {
                 }
             }
         }
+        // random effects: variances free, covariances where WITH names them
+        if let Some(tl) = model.two_level.clone() {
+            let cc = tl.cov_class_var;
+            let classes: Vec<Option<usize>> = match cc {
+                Some(c) => (0..model.class_vars[c].classes).map(Some).collect(),
+                None => vec![None],
+            };
+            let mut pairs: Vec<(usize, usize)> = mentions
+                .iter()
+                .filter_map(|m| match m.target {
+                    Target::RandomCovariance { a, b } => Some((a, b)),
+                    _ => None,
+                })
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            for &class in &classes {
+                for re in 0..tl.random.len() {
+                    push(
+                        &mut params,
+                        &mut keys,
+                        &mut shared_ids,
+                        ParamKind::RandomVariance { re },
+                        class,
+                        false,
+                    );
+                }
+                for &(a, b) in &pairs {
+                    push(
+                        &mut params,
+                        &mut keys,
+                        &mut shared_ids,
+                        ParamKind::RandomCovariance { a, b },
+                        class,
+                        false,
+                    );
+                }
+            }
+        }
         split.resize(params.len(), false);
 
         // apply mentions: %OVERALL% first, then class blocks, each in file order
@@ -3017,6 +3853,9 @@ impl<'s> Builder<'s> {
                     Target::Variance { var } => vec![ParamKind::Variance { var }],
                     Target::Slope { var, covariate } => vec![ParamKind::Slope { var, covariate }],
                     Target::Covariance { a, b } => vec![ParamKind::Covariance { a, b }],
+                    Target::RandomVariance { re } => vec![ParamKind::RandomVariance { re }],
+                    Target::RandomCovariance { a, b } => vec![ParamKind::RandomCovariance { a, b }],
+                    Target::ClassVariance { .. } => continue,
                     Target::ClassIntercept { cv, class } => {
                         vec![ParamKind::ClassIntercept { cv, class }]
                     }

@@ -40,6 +40,101 @@ pub struct Model {
     pub output: OutputSpec,
     /// SAVEDATA requests.
     pub savedata: Option<SaveData>,
+    /// TYPE = TWOLEVEL: clusters, random effects and their integration.
+    #[serde(default)]
+    pub two_level: Option<TwoLevel>,
+}
+
+/// The two-level part of a model (TYPE = TWOLEVEL [MIXTURE]).
+///
+/// Rows are nested in clusters (CLUSTER). Random effects are between-level
+/// normal latent variables: random intercepts of within-level dependent
+/// variables, random slopes (`s | y ON x`) and random logit intercepts of
+/// within-level class variables (`c#1` on the between level). Their mean is
+/// the fixed part of the coefficient they make random (the intercept,
+/// threshold, slope or class logit intercept parameter); their covariance
+/// matrix is [`ParamKind::RandomVariance`] and
+/// [`ParamKind::RandomCovariance`], integrated numerically as b = mu + L z.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwoLevel {
+    /// The CLUSTER variable (a column of the data, not an analysis variable).
+    pub cluster: String,
+    /// The random effects; effect `k` is integration dimension `k`.
+    pub random: Vec<RandomEffect>,
+    /// The between-level class variable whose classes the random-effect
+    /// covariance matrix varies over (class-specific variances), if any.
+    pub cov_class_var: Option<usize>,
+    /// How the random effects are integrated.
+    pub integration: Integration,
+}
+
+/// A random effect (a between-level continuous latent variable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomEffect {
+    /// Its name: the dependent variable (random intercept), the name
+    /// before `|` (random slope) or `c#1` (random class logit intercept).
+    pub name: String,
+    /// What it makes random.
+    pub kind: RandomKind,
+}
+
+/// What a random effect makes random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RandomKind {
+    /// The intercept (continuous) or the negated thresholds (categorical)
+    /// of a dependent variable.
+    Intercept {
+        /// The dependent variable.
+        var: usize,
+    },
+    /// The slope of a dependent variable on a within-level covariate.
+    Slope {
+        /// The dependent variable.
+        var: usize,
+        /// The covariate.
+        covariate: usize,
+    },
+    /// The logit intercept of one class of a within-level class variable.
+    ClassIntercept {
+        /// The class variable.
+        cv: usize,
+        /// The class (0-based; never the last).
+        class: usize,
+    },
+}
+
+/// Numerical integration over the random effects (ANALYSIS: INTEGRATION,
+/// ADAPTIVE).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    /// The rule.
+    pub method: IntegrationMethod,
+    /// Points per dimension (trapezoid, Gauss-Hermite) or in total
+    /// (Monte Carlo).
+    pub points: usize,
+    /// Adaptive: nodes centred and scaled per cluster by its posterior.
+    pub adaptive: bool,
+}
+
+impl Default for Integration {
+    fn default() -> Self {
+        Integration {
+            method: IntegrationMethod::Trapezoid,
+            points: 15,
+            adaptive: true,
+        }
+    }
+}
+
+/// An integration rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntegrationMethod {
+    /// Equally spaced points (Mplus STANDARD, the default).
+    Trapezoid,
+    /// Gauss-Hermite points.
+    GaussHermite,
+    /// Quasi-random Monte Carlo points.
+    MonteCarlo,
 }
 
 /// How the data file is read.
@@ -87,6 +182,9 @@ pub struct Variable {
     pub name: String,
     /// Dependent or covariate.
     pub role: Role,
+    /// A between-level variable (BETWEEN): constant within each cluster.
+    #[serde(default)]
+    pub between: bool,
 }
 
 /// What a variable is in the model.
@@ -135,6 +233,9 @@ pub struct ClassVar {
     /// Earlier class variables it is regressed on (`c2 ON c1`), as class
     /// variable indices, all smaller than its own.
     pub parents: Vec<usize>,
+    /// A between-level class variable (eq 16-17): one class per cluster.
+    #[serde(default)]
+    pub between: bool,
 }
 
 /// What a parameter is.
@@ -199,6 +300,18 @@ pub enum ParamKind {
         parent: usize,
         /// Its class (0-based; never the last).
         parent_class: usize,
+    },
+    /// Variance of a random effect (index into [`TwoLevel::random`]).
+    RandomVariance {
+        /// The random effect.
+        re: usize,
+    },
+    /// Covariance of two random effects (`a < b`).
+    RandomCovariance {
+        /// First random effect.
+        a: usize,
+        /// Second random effect.
+        b: usize,
     },
 }
 
@@ -406,7 +519,24 @@ impl Model {
                 c(parent),
                 parent_class + 1
             ),
+            ParamKind::RandomVariance { re } => self.random_name(re),
+            ParamKind::RandomCovariance { a, b } => {
+                format!("{} WITH {}", self.random_name(a), self.random_name(b))
+            }
         }
+    }
+
+    /// The name of random effect `re` in upper case.
+    pub fn random_name(&self, re: usize) -> String {
+        self.two_level
+            .as_ref()
+            .and_then(|t| t.random.get(re))
+            .map_or_else(|| format!("RE{re}"), |r| r.name.to_ascii_uppercase())
+    }
+
+    /// The random effects (empty for single-level models).
+    pub fn random_effects(&self) -> &[RandomEffect] {
+        self.two_level.as_ref().map_or(&[], |t| t.random.as_slice())
     }
 
     /// A full readable name: the short name with its class.
@@ -416,7 +546,9 @@ impl Model {
                 format!("[{}]", self.param_name(&p.kind))
             }
             ParamKind::ClassIntercept { .. } => format!("[{}]", self.param_name(&p.kind)),
-            ParamKind::Variance { .. } => format!("{} (variance)", self.param_name(&p.kind)),
+            ParamKind::Variance { .. } | ParamKind::RandomVariance { .. } => {
+                format!("{} (variance)", self.param_name(&p.kind))
+            }
             _ => self.param_name(&p.kind),
         };
         match (p.class, self.param_class_var(&p.kind)) {
@@ -437,6 +569,9 @@ impl Model {
             | ParamKind::Slope { var, .. }
             | ParamKind::Variance { var }
             | ParamKind::Covariance { a: var, .. } => var,
+            ParamKind::RandomVariance { .. } | ParamKind::RandomCovariance { .. } => {
+                return self.two_level.as_ref().and_then(|t| t.cov_class_var);
+            }
             _ => return None,
         };
         self.dependent(var).and_then(|d| d.class_var)

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use mlmix_integrate::{Backend, BackendChoice, BackendError, CpuBackend, Want};
+use mlmix_integrate::{Backend, BackendChoice, BackendError, CpuBackend, Grid, Method, Want};
 use mlmix_kernels::{EngineData, Plan, PlanError, link};
 use mlmix_optim::{
     Observer, Problem, SeError, Settings, StartPoint, covariance, observed_information, run_starts,
 };
-use mlmix_spec::{Estimator, Link, Loaded, Model, ParamKind, ParamValue, Scale};
+use mlmix_spec::{
+    Estimator, IntegrationMethod, Link, Loaded, Model, ParamKind, ParamValue, RandomKind, Scale,
+};
 use nalgebra::DMatrix;
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -47,11 +49,36 @@ pub fn make_backend(
     choice: BackendChoice,
     plan: Arc<Plan>,
     data: Arc<EngineData>,
+    grid: Grid,
 ) -> Result<Box<dyn Backend>, BackendError> {
     match choice {
         BackendChoice::Auto | BackendChoice::Cpu => {
-            Ok(Box::new(CpuBackend::new(plan, data, None)?))
+            Ok(Box::new(CpuBackend::new(plan, data, grid, None)?))
         }
+    }
+}
+
+/// The integration grid of a model (one node without random effects).
+pub fn model_grid(model: &Model) -> Grid {
+    let dims = model.random_effects().len();
+    match &model.two_level {
+        Some(t) if dims > 0 => {
+            let m = match t.integration.method {
+                IntegrationMethod::Trapezoid => Method::Trapezoid,
+                IntegrationMethod::GaussHermite => Method::GaussHermite,
+                IntegrationMethod::MonteCarlo => Method::MonteCarlo,
+            };
+            Grid::new(m, t.integration.points, dims)
+        }
+        _ => Grid::single(),
+    }
+}
+
+/// The engine's layout of a loaded model's data.
+pub fn engine_data(loaded: &Loaded, collapse: bool) -> EngineData {
+    match &loaded.data.clusters {
+        Some(c) if loaded.model.two_level.is_some() => EngineData::two_level(&loaded.data, c),
+        _ => EngineData::single_level(&loaded.data, collapse),
     }
 }
 
@@ -63,15 +90,23 @@ pub fn fit(
 ) -> Result<Fit, FitError> {
     let model = &loaded.model;
     let ds = &loaded.data;
-    let engine_data = Arc::new(EngineData::single_level(ds, !options.no_collapse));
+    let engine_data = Arc::new(engine_data(loaded, !options.no_collapse));
     let plan = Arc::new(Plan::compile(model, &engine_data)?);
-    let backend = make_backend(options.backend, plan.clone(), engine_data.clone())?;
+    let grid = model_grid(model);
+    let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
     let map = param_map(model, ds);
     let n_obs = ds.n_rows();
-    let problem = Problem {
+    let adaptive = plan.dims > 0
+        && model
+            .two_level
+            .as_ref()
+            .is_some_and(|t| t.integration.adaptive);
+    let mut problem = Problem {
         backend: backend.as_ref(),
         map: map.clone(),
         n_obs: n_obs as f64,
+        adaptive,
+        fixed_adapt: None,
     };
     let a = &model.analysis;
     let settings = Settings {
@@ -124,13 +159,16 @@ pub fn fit(
         ));
     }
     let mut warnings = Vec::new();
+    problem.fixed_adapt = best.adapt.clone();
+    let problem = problem;
 
     // posterior probabilities at the best solution
     let want = Want {
         posteriors: true,
         ..Want::LL
     };
-    let final_eval = backend.evaluate(&map.phi(&best.theta), want)?;
+    let final_eval =
+        backend.evaluate_adapted(&map.phi(&best.theta), want, best.adapt.as_deref())?;
     let free_idx: Vec<usize> = (0..map.n_free)
         .filter(|i| !best.at_bound.contains(i))
         .collect();
@@ -241,6 +279,67 @@ pub fn fit(
     }
     let phi = map.phi(&best.theta);
     let probabilities = category_probabilities(model, &phi, cov.as_ref());
+    let two_level = model.two_level.as_ref().map(|t| {
+        let g = backend.grid();
+        let adapted = best
+            .adapt
+            .as_ref()
+            .map_or(0, |a| a.active.iter().filter(|x| **x).count());
+        TwoLevelSummary {
+            cluster_variable: t.cluster.clone(),
+            clusters: engine_data.n_clusters(),
+            integration: if plan.dims == 0 {
+                "none (no random effects)".to_string()
+            } else {
+                format!(
+                    "{}{}",
+                    match t.integration.method {
+                        IntegrationMethod::Trapezoid => "trapezoid",
+                        IntegrationMethod::GaussHermite => "Gauss-Hermite",
+                        IntegrationMethod::MonteCarlo => "Monte Carlo",
+                    },
+                    if t.integration.adaptive {
+                        ", adaptive"
+                    } else {
+                        ""
+                    }
+                )
+            },
+            dimensions: plan.dims,
+            points: g.n_nodes(),
+            adapted_clusters: if adaptive { Some(adapted) } else { None },
+            icc: t
+                .random
+                .iter()
+                .enumerate()
+                .filter_map(|(re, r)| match r.kind {
+                    RandomKind::ClassIntercept { cv, class } => {
+                        let i = model
+                            .parameters
+                            .iter()
+                            .position(|p| p.kind == ParamKind::RandomVariance { re })?;
+                        let v = phi[i];
+                        Some(ClassIcc {
+                            variable: model.class_vars[cv].name.to_ascii_uppercase(),
+                            class: class + 1,
+                            variance: v,
+                            icc: v / (v + std::f64::consts::PI.powi(2) / 3.0),
+                        })
+                    }
+                    _ => None,
+                })
+                .collect(),
+        }
+    });
+    if let (Some(a), true) = (&best.adapt, adaptive) {
+        let failed = a.active.iter().filter(|x| !**x).count();
+        if failed > 0 {
+            warnings.push(format!(
+                "adaptive quadrature failed for {failed} of {} clusters, which used the plain grid",
+                a.active.len()
+            ));
+        }
+    }
     let transitions = transition_tables(model, &phi);
 
     // starts summary and warnings
@@ -364,11 +463,16 @@ pub fn fit(
         most_likely,
         n_combos: nc,
         free,
+        two_level,
     })
 }
 
 fn section_of(model: &Model, kind: &ParamKind) -> String {
     match *kind {
+        ParamKind::RandomVariance { .. } => "Between-Level Variances".into(),
+        ParamKind::RandomCovariance { a, .. } => {
+            format!("Between Level: {} WITH", model.random_name(a))
+        }
         ParamKind::Threshold { .. } => "Thresholds".into(),
         ParamKind::Mean { var } => {
             if model

@@ -66,6 +66,9 @@ pub struct Fit {
     pub warnings: Vec<String>,
     /// Input warnings (ignored requests, excluded rows).
     pub input_warnings: Vec<String>,
+    /// Two-level models: clusters, integration, ICCs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_level: Option<TwoLevelSummary>,
     /// Per analysed row: posterior probability of each class combination.
     #[serde(skip)]
     pub posteriors: Vec<Vec<f64>>,
@@ -241,4 +244,37 @@ pub struct FreeEstimate {
     pub estimate: f64,
     /// Standard error.
     pub se: Option<f64>,
+}
+
+/// What a two-level fit adds to the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TwoLevelSummary {
+    /// The CLUSTER variable.
+    pub cluster_variable: String,
+    /// Number of clusters.
+    pub clusters: usize,
+    /// Integration method ("trapezoid, adaptive", ...).
+    pub integration: String,
+    /// Integration dimensions (random effects).
+    pub dimensions: usize,
+    /// Total integration points (nodes).
+    pub points: usize,
+    /// Clusters whose grid was adapted at the solution (adaptive only).
+    pub adapted_clusters: Option<usize>,
+    /// ICC of each random class logit intercept (eq 20).
+    pub icc: Vec<ClassIcc>,
+}
+
+/// The intraclass correlation of a within-between class variable's logit:
+/// Var(alpha) / (Var(alpha) + pi^2/3) (eq 20).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassIcc {
+    /// The class variable.
+    pub variable: String,
+    /// The class (1-based).
+    pub class: usize,
+    /// The variance of its random logit intercept.
+    pub variance: f64,
+    /// The ICC.
+    pub icc: f64,
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use mlmix_kernels::link;
 use mlmix_kernels::{Plan, prepare};
 use mlmix_optim::{Bound, ParamMap};
-use mlmix_spec::{Dataset, Link, Model, ParamKind, ParamValue};
+use mlmix_spec::{Dataset, Link, Model, ParamKind, ParamValue, RandomKind, Scale};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -138,7 +138,22 @@ impl<'a> StartBuilder<'a> {
                 m.mean - offset(p.class, cv) * m.var.sqrt()
             }
             ParamKind::Variance { var } => self.moments[var].var,
-            ParamKind::Covariance { .. }
+            ParamKind::RandomVariance { re } => match self.model.random_effects()[re].kind {
+                // half the variance for a random intercept, a small slope
+                // variance, a unit variance on the logit scale
+                RandomKind::Intercept { var } => {
+                    match self.model.dependent(var).map(|d| &d.scale) {
+                        Some(Scale::Continuous) => 0.5 * self.moments[var].var,
+                        _ => 1.0,
+                    }
+                }
+                RandomKind::Slope { var, covariate } => {
+                    0.1 * self.moments[var].var / self.moments[covariate].var.max(1e-12)
+                }
+                RandomKind::ClassIntercept { .. } => 1.0,
+            },
+            ParamKind::RandomCovariance { .. }
+            | ParamKind::Covariance { .. }
             | ParamKind::Slope { .. }
             | ParamKind::ClassIntercept { .. }
             | ParamKind::ClassSlope { .. }
@@ -192,7 +207,9 @@ impl<'a> StartBuilder<'a> {
                         base
                     }
                 }
-                ParamKind::Covariance { .. } => base,
+                ParamKind::Covariance { .. }
+                | ParamKind::RandomVariance { .. }
+                | ParamKind::RandomCovariance { .. } => base,
                 ParamKind::Slope { var, covariate } => {
                     let r = (self.moments[var].var / self.moments[covariate].var).sqrt();
                     base + u * 0.2 * s * r
@@ -274,6 +291,10 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
                     },
                     ParamKind::Variance { var } => Bound {
                         lo: 1e-6 * moments(&data.columns[var]).var,
+                        hi: f64::INFINITY,
+                    },
+                    ParamKind::RandomVariance { .. } => Bound {
+                        lo: 1e-8,
                         hi: f64::INFINITY,
                     },
                     _ => Bound::FREE,
