@@ -909,6 +909,688 @@ fn at_without_value() {
     assert_first(&err, "model.inp", 8, "'@' needs a value");
 }
 
+// ---------------------------------------------------------------- two-level
+
+/// Free-format data for `NAMES = clus y x w;`: three clusters of two rows, a
+/// within-level covariate `x` and a between-level covariate `w` that is
+/// constant in each cluster.
+const TL_DAT: &str = "\
+1 2.1 0.5 1.0
+1 2.9 -0.2 1.0
+2 1.4 1.1 0.0
+2 3.3 0.3 0.0
+3 2.2 -0.7 1.5
+3 1.8 0.9 1.5
+";
+
+/// `TL_DAT` with 1-based line `line` replaced by `text`.
+fn tl_dat_with(line: usize, text: &str) -> String {
+    TL_DAT
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == line { text } else { l })
+        .fold(String::new(), |s, l| s + l + "\n")
+}
+
+/// Like [`fails`], with the two-level data file `tl.dat` beside the input.
+fn fails_tl(name: &str, text: &str) -> SpecError {
+    fails(name, &[("tl.dat", TL_DAT)], text)
+}
+
+#[test]
+fn twolevel_random_slope_on_variable_not_in_within() {
+    let err = fails_tl(
+        "twolevel_random_slope_on_variable_not_in_within",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  CLASSES = c(2);
+                  BETWEEN = w;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+        MODEL:    %WITHIN%
+                  %OVERALL%
+                  s | y ON x;
+                  %BETWEEN%
+                  %OVERALL%
+                  y ON w; s;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        10,
+        "the random slope s is on x, which is not in WITHIN",
+    );
+}
+
+#[test]
+fn twolevel_between_variable_varies_within_cluster() {
+    let dat = tl_dat_with(4, "2 3.3 0.3 0.5");
+    let err = fails(
+        "twolevel_between_variable_varies_within_cluster",
+        &[("tl.dat", &dat)],
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x;
+                  BETWEEN = w;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  y ON w;
+        ",
+    );
+    assert_first(
+        &err,
+        "tl.dat",
+        4,
+        "w is a BETWEEN variable but varies within cluster 2: it is 0 on line 3 and 0.5 here",
+    );
+    // the caret is on the value of w, the fourth field
+    assert_eq!(err.errors[0].location.as_ref().map(|l| l.column), Some(11));
+}
+
+#[test]
+fn twolevel_missing_cluster_id_symbol() {
+    let dat = tl_dat_with(3, ". 1.4 1.1 0.0");
+    let err = fails(
+        "twolevel_missing_cluster_id_symbol",
+        &[("tl.dat", &dat)],
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  MISSING = .;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  y;
+        ",
+    );
+    assert_first(&err, "tl.dat", 3, "the cluster id (clus) is missing");
+    assert_eq!(err.errors[0].location.as_ref().map(|l| l.column), Some(1));
+}
+
+#[test]
+fn twolevel_missing_cluster_id_code() {
+    let dat = tl_dat_with(5, "-9 2.2 -0.7 1.5");
+    let err = fails(
+        "twolevel_missing_cluster_id_code",
+        &[("tl.dat", &dat)],
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  MISSING = ALL(-9);
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  y;
+        ",
+    );
+    assert_first(&err, "tl.dat", 5, "the cluster id (clus) is missing");
+}
+
+#[test]
+fn twolevel_within_name_not_a_variable() {
+    let err = fails_tl(
+        "twolevel_within_name_not_a_variable",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x z;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+        ",
+    );
+    assert_first(&err, "model.inp", 4, "z");
+}
+
+#[test]
+fn twolevel_between_name_not_a_variable() {
+    let err = fails_tl(
+        "twolevel_between_name_not_a_variable",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x;
+                  BETWEEN = ww;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  y ON w;
+        ",
+    );
+    assert_first(&err, "model.inp", 5, "ww");
+}
+
+#[test]
+fn twolevel_variable_in_both_within_and_between() {
+    let err = fails_tl(
+        "twolevel_variable_in_both_within_and_between",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x w;
+                  BETWEEN = w;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  y ON w;
+        ",
+    );
+    assert_first(&err, "model.inp", 4, "w is in both WITHIN and BETWEEN");
+}
+
+#[test]
+fn twolevel_cluster_column_does_not_exist() {
+    let err = fails_tl(
+        "twolevel_cluster_column_does_not_exist",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = school;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+        ",
+    );
+    assert_first(&err, "model.inp", 5, "school");
+}
+
+#[test]
+fn twolevel_without_cluster_or_classes() {
+    let err = fails_tl(
+        "twolevel_without_cluster_or_classes",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        5,
+        "TYPE = TWOLEVEL needs a cluster variable",
+    );
+}
+
+#[test]
+fn twolevel_classes_without_mixture() {
+    let err = fails_tl(
+        "twolevel_classes_without_mixture",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  CLASSES = c(2);
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        4,
+        "CLASSES needs TYPE = TWOLEVEL MIXTURE",
+    );
+}
+
+#[test]
+fn twolevel_statements_before_level_marker() {
+    let err = fails_tl(
+        "twolevel_statements_before_level_marker",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    y ON x;
+                  %BETWEEN%
+                  y;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "in a TWOLEVEL model, MODEL statements go under %WITHIN% or %BETWEEN%",
+    );
+}
+
+#[test]
+fn twolevel_within_marker_without_twolevel() {
+    let err = fails_tl(
+        "twolevel_within_marker_without_twolevel",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %WITHIN%
+                  %OVERALL%
+                  y ON x;
+        ",
+    );
+    assert_first(&err, "model.inp", 6, "%WITHIN% needs TYPE = TWOLEVEL");
+}
+
+#[test]
+fn twolevel_random_slope_declared_in_between() {
+    let err = fails_tl(
+        "twolevel_random_slope_declared_in_between",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x;
+                  BETWEEN = w;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  s | y ON x;
+                  y ON w;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        11,
+        "random slopes ('|') are declared in %WITHIN%",
+    );
+}
+
+#[test]
+fn twolevel_random_slope_written_wrongly() {
+    let err = fails_tl(
+        "twolevel_random_slope_written_wrongly",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  s | y x;
+                  %BETWEEN%
+                  s;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        8,
+        "a random slope is written name | y ON x",
+    );
+}
+
+#[test]
+fn twolevel_mean_of_random_intercept_in_within() {
+    let err = fails_tl(
+        "twolevel_mean_of_random_intercept_in_within",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x;
+                  [y];
+                  %BETWEEN%
+                  y;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        9,
+        "the intercept of y is random: its mean is a between-level parameter",
+    );
+}
+
+#[test]
+fn twolevel_between_regression_on_within_covariate() {
+    let err = fails_tl(
+        "twolevel_between_regression_on_within_covariate",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x;
+                  BETWEEN = w;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y;
+                  %BETWEEN%
+                  y ON x w;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        11,
+        "x is not a BETWEEN variable: between-level regressions are on cluster-level covariates",
+    );
+}
+
+#[test]
+fn twolevel_regressing_a_random_slope() {
+    let err = fails_tl(
+        "twolevel_regressing_a_random_slope",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x;
+                  BETWEEN = w;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  s | y ON x;
+                  %BETWEEN%
+                  y ON w;
+                  s ON w;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        12,
+        "regressing the random slope s is not supported yet",
+    );
+}
+
+#[test]
+fn twolevel_covariate_in_neither_within_nor_between() {
+    let err = fails_tl(
+        "twolevel_covariate_in_neither_within_nor_between",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x w;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  y ON x w;
+                  %BETWEEN%
+                  y;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        8,
+        "the covariate w must be listed in WITHIN or BETWEEN",
+    );
+}
+
+/// A valid random-intercept input with `integration` as its INTEGRATION or
+/// ADAPTIVE statement (line 7).
+fn twolevel_with_analysis(option: &str) -> String {
+    format!(
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+                  {option}
+        MODEL:    %WITHIN%
+                  y ON x;
+                  %BETWEEN%
+                  y;
+        "
+    )
+}
+
+#[test]
+fn twolevel_integration_unknown_method() {
+    let err = fails_tl(
+        "twolevel_integration_unknown_method",
+        &twolevel_with_analysis("INTEGRATION = FOO(3);"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "INTEGRATION is a number of points, STANDARD(n), TRAPEZOID(n), GAUSSHERMITE(n) or MONTECARLO(n)",
+    );
+}
+
+#[test]
+fn twolevel_integration_zero_points() {
+    let err = fails_tl(
+        "twolevel_integration_zero_points",
+        &twolevel_with_analysis("INTEGRATION = GAUSSHERMITE(0);"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "the number of integration points must be a whole number of at least 1",
+    );
+}
+
+#[test]
+fn twolevel_adaptive_not_on_or_off() {
+    let err = fails_tl(
+        "twolevel_adaptive_not_on_or_off",
+        &twolevel_with_analysis("ADAPTIVE = MAYBE;"),
+    );
+    assert_first(&err, "model.inp", 7, "ADAPTIVE is ON or OFF");
+}
+
+#[test]
+fn twolevel_class_specific_variance_under_within_class_variable() {
+    let err = fails_tl(
+        "twolevel_class_specific_variance_under_within_class_variable",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  CLASSES = c(2);
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+        MODEL:    %WITHIN%
+                  %OVERALL%
+                  y ON x;
+                  %BETWEEN%
+                  %OVERALL%
+                  y;
+                  %c#1%
+                  y;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        15,
+        "random-effect variances can vary only across the classes of a between-level class variable",
+    );
+}
+
+#[test]
+fn twolevel_clusters_of_one_row_and_not_contiguous_load() {
+    // cluster 7 has one row; the rows of clusters 1 and 2 are interleaved
+    let scratch = Scratch::new("twolevel_clusters_not_contiguous");
+    scratch.write(
+        "tl.dat",
+        "\
+1 2.1 0.5 1.0
+2 1.4 1.1 0.0
+1 2.9 -0.2 1.0
+7 2.6 0.4 3.0
+2 3.3 0.3 0.0
+1 2.4 0.1 1.0
+",
+    );
+    let path = scratch.write(
+        "model.inp",
+        &dedent(
+            "
+            DATA:     FILE = tl.dat;
+            VARIABLE: NAMES = clus y x w;
+                      USEVARIABLES = y x w;
+                      CLASSES = c(2);
+                      WITHIN = x;
+                      BETWEEN = w;
+                      CLUSTER = clus;
+            ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+            MODEL:    %WITHIN%
+                      %OVERALL%
+                      s | y ON x;
+                      %BETWEEN%
+                      %OVERALL%
+                      y ON w; s; c#1;
+            ",
+        ),
+    );
+    let loaded = mlmix::spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded.warnings.iter().all(|w| !w.is_error()),
+        "{:?}",
+        loaded.warnings
+    );
+    assert_eq!(loaded.data.n_rows(), 6);
+    assert_eq!(
+        loaded.data.clusters.as_deref(),
+        Some(&[1.0, 2.0, 1.0, 7.0, 2.0, 1.0][..])
+    );
+    let two_level = loaded.model.two_level.as_ref().expect("a two-level model");
+    assert_eq!(two_level.cluster, "clus");
+    let mut random: Vec<&str> = two_level.random.iter().map(|r| r.name.as_str()).collect();
+    random.sort_unstable();
+    assert_eq!(random, ["c#1", "s", "y"]);
+}
+
+#[test]
+fn twolevel_class_variable_in_within() {
+    let err = fails_tl(
+        "twolevel_class_variable_in_within",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  CLASSES = c(2);
+                  WITHIN = x c;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+        MODEL:    %WITHIN%
+                  %OVERALL%
+                  y ON x;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        5,
+        "c is a class variable; class variables are within-level unless listed in BETWEEN",
+    );
+}
+
+#[test]
+fn twolevel_random_slope_declared_twice() {
+    let err = fails_tl(
+        "twolevel_random_slope_declared_twice",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  s | y ON x;
+                  s | y ON x;
+                  %BETWEEN%
+                  y; s;
+        ",
+    );
+    assert_first(&err, "model.inp", 9, "the random slope s is declared twice");
+}
+
+#[test]
+fn twolevel_random_slope_variance_in_within() {
+    let err = fails_tl(
+        "twolevel_random_slope_variance_in_within",
+        "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  s | y ON x;
+                  s;
+                  %BETWEEN%
+                  y;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        9,
+        "s is a random slope: its mean, variance and regressions are between-level parameters",
+    );
+}
+
+#[test]
+fn twolevel_integration_too_many_points() {
+    let err = fails_tl(
+        "twolevel_integration_too_many_points",
+        &twolevel_with_analysis("INTEGRATION = GAUSSHERMITE(201);"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "at most 200 integration points per dimension",
+    );
+}
+
 // ------------------------------------------------------ several at once
 
 #[test]

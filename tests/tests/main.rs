@@ -7,6 +7,7 @@
 mod bad_input;
 mod determinism;
 mod estimation;
+mod glmm;
 mod mixreg;
 mod outputs;
 mod recovery;

@@ -179,6 +179,9 @@ struct Workspace {
     pass_ll: Vec<f64>,
     /// Per row: the posterior of the current pass.
     pass_post: Vec<f64>,
+    /// Per pass: the posteriors of the combinations given the pass, kept
+    /// from the first sweep for the second (when small enough).
+    cache: Vec<f64>,
     /// Per (cluster, node): node coordinates and log weights.
     z: Vec<f64>,
     log_w: Vec<f64>,
@@ -198,6 +201,7 @@ impl Workspace {
             row_ll: vec![0.0; width],
             pass_ll: Vec::new(),
             pass_post: vec![0.0; width],
+            cache: Vec::new(),
             z: Vec::new(),
             log_w: Vec::new(),
             cluster_scores: Vec::new(),
@@ -305,7 +309,15 @@ impl CpuBackend {
     }
 
     /// Writes pass `(b, q)`'s node columns and evaluates the node terms.
-    fn node_pass(&self, prep: &Prepared, q: usize, row_j: &[usize], j0: usize, ws: &mut Workspace) {
+    fn node_pass(
+        &self,
+        prep: &Prepared,
+        q: usize,
+        row_j: &[usize],
+        j0: usize,
+        ws: &mut Workspace,
+        values: bool,
+    ) {
         let plan = &*self.plan;
         let dims = plan.dims;
         let nq = self.grid.n_nodes();
@@ -321,6 +333,9 @@ impl CpuBackend {
                 let m = vc.mult.map_or(1.0, |c| local.columns[c][i]);
                 local.columns[col_index][i] = zq * m;
             }
+        }
+        if !values {
+            return;
         }
         for &t in &self.node_terms {
             eval::term_values(
@@ -359,6 +374,17 @@ impl CpuBackend {
         let n_pass = self.n_passes();
         let cs = &self.data.cluster_starts;
         let freq = &self.data.weights[r0..r1];
+        // two-level: rows count `freq` times in their cluster, clusters
+        // once; single-level: each row is a cluster counting `freq` times
+        let clustered = self.data.clustered;
+        let row_mult = |i: usize| if clustered { freq[i] } else { 1.0 };
+        let cluster_weight = |j: usize| {
+            if clustered {
+                1.0
+            } else {
+                freq[cs[j0 + j] - r0]
+            }
+        };
         let row_j: Vec<usize> = (j0..j1)
             .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
             .collect();
@@ -426,18 +452,30 @@ impl CpuBackend {
         let need_w = want.gradient || want.information || want.meat || want.posteriors;
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * n_pass, 0.0);
+        // keep the first sweep's posteriors given each pass for the second
+        // (at most 16 MB per worker)
+        let cache = need_w && n_pass > 1 && n_pass * nc * wd <= 2 << 20;
+        if cache {
+            ws.cache.resize(n_pass * nc * wd, 0.0);
+        }
         for b in 0..n_between {
             for q in 0..nq {
                 let pass = b * nq + q;
                 if dims > 0 {
-                    self.node_pass(prep, q, &row_j, j0, ws);
+                    self.node_pass(prep, q, &row_j, j0, ws, true);
                 }
-                self.within(b, nr, ws, need_w && n_pass == 1);
+                self.within(b, nr, ws, need_w && (n_pass == 1 || cache));
+                if cache {
+                    for &k in &self.combos_of_between[b] {
+                        let at = (pass * nc + k) * wd;
+                        ws.cache[at..at + nr].copy_from_slice(&ws.lj[k * wd..k * wd + nr]);
+                    }
+                }
                 for j in 0..nj {
                     ws.pass_ll[j * n_pass + pass] = ws.log_w[j * nq + q];
                 }
                 for i in 0..nr {
-                    ws.pass_ll[(row_j[i] - j0) * n_pass + pass] += ws.row_ll[i];
+                    ws.pass_ll[(row_j[i] - j0) * n_pass + pass] += row_mult(i) * ws.row_ll[i];
                 }
             }
         }
@@ -451,7 +489,7 @@ impl CpuBackend {
             }
             let s: f64 = p.iter().map(|v| (v - m).exp()).sum();
             let ll = m + s.ln();
-            out.loglik += freq[cs[j0 + j] - r0] * ll;
+            out.loglik += cluster_weight(j) * ll;
             if want.posteriors {
                 out.cluster_ll[j] = ll;
             }
@@ -511,9 +549,16 @@ impl CpuBackend {
                 let pass = b * nq + q;
                 if n_pass > 1 {
                     if dims > 0 {
-                        self.node_pass(prep, q, &row_j, j0, ws);
+                        self.node_pass(prep, q, &row_j, j0, ws, !cache);
                     }
-                    self.within(b, nr, ws, true);
+                    if cache {
+                        for &k in &self.combos_of_between[b] {
+                            let at = (pass * nc + k) * wd;
+                            ws.lj[k * wd..k * wd + nr].copy_from_slice(&ws.cache[at..at + nr]);
+                        }
+                    } else {
+                        self.within(b, nr, ws, true);
+                    }
                 }
                 for i in 0..nr {
                     ws.pass_post[i] = ws.pass_ll[(row_j[i] - j0) * n_pass + pass];
@@ -598,7 +643,7 @@ impl CpuBackend {
             out.meat = vec![0.0; n_ext * n_ext];
             for j in 0..nj {
                 let s = &ws.cluster_scores[j * n_ext..(j + 1) * n_ext];
-                let f = freq[cs[j0 + j] - r0];
+                let f = cluster_weight(j);
                 for a in 0..n_ext {
                     let sa = f * s[a];
                     if sa == 0.0 {
@@ -635,6 +680,7 @@ impl CpuBackend {
         cluster_scores: &mut [f64],
     ) {
         let term = &self.plan.terms[t];
+        let clustered = self.data.clustered;
         if want.gradient || want.information {
             eval::term_accumulate(
                 term,
@@ -673,7 +719,8 @@ impl CpuBackend {
                 |i, slot, v| {
                     let pi = idx[slot];
                     if pi != NONE {
-                        cluster_scores[(row_j[i] - j0) * n_ext + pi as usize] += v;
+                        let m = if clustered { freq[i] } else { 1.0 };
+                        cluster_scores[(row_j[i] - j0) * n_ext + pi as usize] += m * v;
                     }
                 },
             );

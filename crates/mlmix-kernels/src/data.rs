@@ -25,6 +25,10 @@ pub struct EngineData {
     /// Row `r` here is row `row_offset + r` of the data the plan was
     /// compiled for (non-zero for a chunk's local copy).
     pub row_offset: usize,
+    /// Two-level layout: `weights` count identical rows within a cluster
+    /// (each cluster counts once). Single-level layout: each row is a
+    /// cluster and `weights` count identical clusters.
+    pub clustered: bool,
 }
 
 impl EngineData {
@@ -41,6 +45,7 @@ impl EngineData {
                 cluster_starts: (0..=n).collect(),
                 engine_row: (0..n).collect(),
                 row_offset: 0,
+                clustered: false,
             };
         }
         let mut index: HashMap<Vec<u64>, usize> = HashMap::with_capacity(n.min(1 << 16));
@@ -83,14 +88,18 @@ impl EngineData {
             cluster_starts: (0..=m).collect(),
             engine_row,
             row_offset: 0,
+            clustered: false,
         }
     }
 
     /// Lays out a dataset in clusters: `cluster[r]` is row `r`'s cluster id.
     /// Clusters are numbered in order of first appearance and their rows
     /// made contiguous (keeping the file order within a cluster), so rows of
-    /// one cluster need not be contiguous in the file. No rows are merged.
-    pub fn two_level(ds: &Dataset, cluster: &[f64]) -> Self {
+    /// one cluster need not be contiguous in the file. With `collapse`,
+    /// identical rows of one cluster become one weighted row (exact: given
+    /// the between-level classes and random effects they have identical
+    /// likelihoods, scores and posteriors).
+    pub fn two_level(ds: &Dataset, cluster: &[f64], collapse: bool) -> Self {
         let n = ds.n_rows();
         let mut id_of: HashMap<u64, usize> = HashMap::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
@@ -102,17 +111,42 @@ impl EngineData {
             });
             members[j].push(r);
         }
-        let order: Vec<usize> = members.iter().flatten().copied().collect();
+        let mut order: Vec<usize> = Vec::with_capacity(n);
+        let mut weights: Vec<f64> = Vec::with_capacity(n);
         let mut engine_row = vec![0; n];
-        for (e, &r) in order.iter().enumerate() {
-            engine_row[r] = e;
-        }
         let mut cluster_starts = Vec::with_capacity(members.len() + 1);
-        let mut at = 0;
         cluster_starts.push(0);
+        let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
         for m in &members {
-            at += m.len();
-            cluster_starts.push(at);
+            index.clear();
+            for &r in m {
+                let e = if collapse {
+                    let key: Vec<u64> = ds
+                        .columns
+                        .iter()
+                        .map(|c| {
+                            let x = c[r];
+                            if x.is_nan() {
+                                u64::MAX
+                            } else {
+                                (x + 0.0).to_bits()
+                            }
+                        })
+                        .collect();
+                    *index.entry(key).or_insert_with(|| {
+                        order.push(r);
+                        weights.push(0.0);
+                        order.len() - 1
+                    })
+                } else {
+                    order.push(r);
+                    weights.push(0.0);
+                    order.len() - 1
+                };
+                weights[e] += 1.0;
+                engine_row[r] = e;
+            }
+            cluster_starts.push(order.len());
         }
         EngineData {
             columns: ds
@@ -120,10 +154,11 @@ impl EngineData {
                 .iter()
                 .map(|c| order.iter().map(|&r| c[r]).collect())
                 .collect(),
-            weights: vec![1.0; n],
+            weights,
             cluster_starts,
             engine_row,
             row_offset: 0,
+            clustered: true,
         }
     }
 
@@ -139,6 +174,7 @@ impl EngineData {
             cluster_starts: vec![0, r1 - r0],
             engine_row: Vec::new(),
             row_offset: self.row_offset + r0,
+            clustered: self.clustered,
         }
     }
 

@@ -290,6 +290,7 @@ fn categorical_scores_and_information() {
                 cluster_starts: (0..=n).collect(),
                 engine_row: (0..n).collect(),
                 row_offset: 0,
+                clustered: false,
             };
             check_scores(&plan, &phi, &data);
             check_gradient(&plan, &phi, &data);
@@ -328,6 +329,7 @@ fn normal_scores() {
             cluster_starts: (0..=n).collect(),
             engine_row: (0..n).collect(),
             row_offset: 0,
+            clustered: false,
         };
         check_scores(&plan, &phi, &data);
         check_gradient(&plan, &phi, &data);
@@ -361,6 +363,7 @@ fn normal_block_scores_with_missing_patterns() {
         cluster_starts: (0..=n).collect(),
         engine_row: (0..n).collect(),
         row_offset: 0,
+        clustered: false,
     };
     check_scores(&plan, &phi, &data);
     check_gradient(&plan, &phi, &data);
@@ -422,6 +425,7 @@ fn class_logit_scores_with_parent_and_covariate() {
         cluster_starts: (0..=n).collect(),
         engine_row: (0..n).collect(),
         row_offset: 0,
+        clustered: false,
     };
     check_scores(&plan, &phi, &data);
     check_gradient(&plan, &phi, &data);

@@ -159,6 +159,18 @@ impl Problem<'_> {
         })
     }
 
+    /// The expected information at the iterate (evaluated again if the
+    /// iterate's evaluation did not compute it).
+    fn information(&self, it: &mut Iterate) -> Result<DMatrix<f64>, BackendError> {
+        if it.eval.information.nrows() != it.theta.len() {
+            let ev = self.evaluate_with(&it.theta, Want::EM, it.adapt.as_deref())?;
+            if ev.loglik.is_finite() {
+                it.eval = ev;
+            }
+        }
+        Ok(it.eval.information.clone())
+    }
+
     /// Renews the adaptation at the current estimates and re-evaluates.
     /// Returns the change in log-likelihood it made.
     pub fn readapt(&self, it: &mut Iterate) -> Result<f64, BackendError> {
@@ -281,9 +293,15 @@ impl Problem<'_> {
         start_id: usize,
         observer: &dyn Observer,
     ) -> Result<Termination, BackendError> {
-        // EM phase
+        // EM phase (skipped for models without classes but with random
+        // effects: there EM only integrates out the random effects, and
+        // quasi-Newton started from I_c^{-1} needs fewer passes)
         let mut iter = 0;
+        let skip_em = self.backend.plan().n_combos == 1 && self.backend.grid().dims > 0;
         loop {
+            if skip_em {
+                break;
+            }
             let ll = it.eval.loglik;
             let active = self.active(&it.theta, &it.eval.gradient);
             if self.converged(it, &active, settings, None) {
@@ -307,7 +325,7 @@ impl Problem<'_> {
         // quasi-Newton phase
         let n = it.theta.len();
         let mut active = self.active(&it.theta, &it.eval.gradient);
-        let mut binv = inverse_masked(&it.eval.information, &active);
+        let mut binv = inverse_masked(&self.information(it)?, &active);
         let mut fails = 0;
         while it.qn_iterations < settings.qn_iterations {
             let g = it.eval.gradient.clone();
@@ -322,7 +340,7 @@ impl Problem<'_> {
             }
             let mut slope = g.dot(&d);
             if slope <= 0.0 || !slope.is_finite() {
-                binv = inverse_masked(&it.eval.information, &active);
+                binv = inverse_masked(&self.information(it)?, &active);
                 d = &binv * &g;
                 slope = g.dot(&d);
                 if slope <= 0.0 {
@@ -339,7 +357,9 @@ impl Problem<'_> {
                     t[i] += alpha * d[i];
                 }
                 self.map.clamp(&mut t);
-                let ev = self.evaluate_with(&t, Want::EM, it.adapt.as_deref())?;
+                // the line search needs the gradient only; the information
+                // is computed again where the inverse Hessian restarts
+                let ev = self.evaluate_with(&t, Want::GRADIENT, it.adapt.as_deref())?;
                 if ev.loglik.is_finite() && ev.loglik >= ll0 + 1e-4 * alpha * slope {
                     accepted = Some((t, ev));
                     break;
@@ -349,11 +369,12 @@ impl Problem<'_> {
             let Some((t, ev)) = accepted else {
                 // fall back to an EM step once; if that fails too, stop
                 fails += 1;
+                self.information(it)?;
                 if fails > 2 || self.em_step(it)?.is_none() {
                     break;
                 }
                 active = self.active(&it.theta, &it.eval.gradient);
-                binv = inverse_masked(&it.eval.information, &active);
+                binv = inverse_masked(&self.information(it)?, &active);
                 continue;
             };
             let s = DVector::from_iterator(n, t.iter().zip(&it.theta).map(|(a, b)| a - b));
@@ -365,7 +386,7 @@ impl Problem<'_> {
             let new_active = self.active(&it.theta, &it.eval.gradient);
             if new_active != active {
                 active = new_active;
-                binv = inverse_masked(&it.eval.information, &active);
+                binv = inverse_masked(&self.information(it)?, &active);
                 continue;
             }
             let sy = s.dot(&y);
@@ -379,7 +400,7 @@ impl Problem<'_> {
             }
         }
         let active = self.active(&it.theta, &it.eval.gradient);
-        let binv = inverse_masked(&it.eval.information, &active);
+        let binv = inverse_masked(&self.information(it)?, &active);
         let term = if self.converged(it, &active, settings, Some(&binv)) {
             Termination::Converged
         } else if it.qn_iterations >= settings.qn_iterations {

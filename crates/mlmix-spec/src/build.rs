@@ -1004,6 +1004,22 @@ impl<'s> Builder<'s> {
                 &mut cov_class_var,
             );
         }
+        // every declared random slope is random (its variance is free unless
+        // the between level says otherwise)
+        if self.twolevel {
+            for (i, &(y, x, _)) in slopes.iter().enumerate() {
+                let kind = RandomKind::Slope {
+                    var: y,
+                    covariate: x,
+                };
+                if y != usize::MAX && !random.iter().any(|r| r.kind == kind) {
+                    random.push(RandomEffect {
+                        name: slope_names[i].clone(),
+                        kind,
+                    });
+                }
+            }
+        }
         // a random slope's name stands for nothing else
         let mut bad_slope = Vec::new();
         mentions.retain(|m| {
@@ -1294,6 +1310,13 @@ impl<'s> Builder<'s> {
             dataset.clusters = dataset.columns.pop();
             // BETWEEN variables are constant within each cluster
             if let Some(cl) = &dataset.clusters {
+                let show = |x: f64| {
+                    if x.is_nan() {
+                        "missing".to_string()
+                    } else {
+                        x.to_string()
+                    }
+                };
                 for &v in &between_set {
                     let mut first: HashMap<u64, (f64, usize)> = HashMap::new();
                     for (r, (&x, &c)) in dataset.columns[v].iter().zip(cl).enumerate() {
@@ -1309,8 +1332,8 @@ impl<'s> Builder<'s> {
                                     &data_src,
                                     span,
                                     format!(
-                                        "{} is a BETWEEN variable but varies within cluster {c}: it is {} on line {} and {x} here",
-                                        use_names[v], e.0, e.1
+                                        "{} is a BETWEEN variable but varies within cluster {c}: it is {} on line {} and {} here",
+                                        use_names[v], show(e.0), e.1, show(x)
                                     ),
                                 )
                                 .with_help("a BETWEEN variable takes one value per cluster; list it in WITHIN if it varies"),
@@ -2509,16 +2532,6 @@ impl<'s> Builder<'s> {
                 return None;
             }
             return Some(Block::Overall);
-        }
-        if t.eq_ignore_ascii_case("WITHIN") || t.eq_ignore_ascii_case("BETWEEN") {
-            self.err(
-                span,
-                format!(
-                    "%{}% needs TYPE = TWOLEVEL MIXTURE, which is not supported yet",
-                    t.to_ascii_uppercase()
-                ),
-            );
-            return None;
         }
         if t.contains('.') {
             self.err(

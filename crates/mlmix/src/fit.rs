@@ -77,7 +77,9 @@ pub fn model_grid(model: &Model) -> Grid {
 /// The engine's layout of a loaded model's data.
 pub fn engine_data(loaded: &Loaded, collapse: bool) -> EngineData {
     match &loaded.data.clusters {
-        Some(c) if loaded.model.two_level.is_some() => EngineData::two_level(&loaded.data, c),
+        Some(c) if loaded.model.two_level.is_some() => {
+            EngineData::two_level(&loaded.data, c, collapse)
+        }
         _ => EngineData::single_level(&loaded.data, collapse),
     }
 }
@@ -518,6 +520,7 @@ fn short_name(model: &Model, kind: &ParamKind) -> String {
     let v = |i: usize| model.variables[i].name.to_ascii_uppercase();
     match *kind {
         ParamKind::Covariance { b, .. } => v(b),
+        ParamKind::RandomCovariance { b, .. } => model.random_name(b),
         ParamKind::Slope { covariate, .. } => v(covariate),
         ParamKind::ClassSlope { covariate, .. } => v(covariate),
         ParamKind::ClassOnClass {
