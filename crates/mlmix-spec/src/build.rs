@@ -612,6 +612,12 @@ impl<'s> Builder<'s> {
                 Command::Montecarlo => self.err(sec.header, "MONTECARLO is not supported yet"),
             }
         }
+        if opts.type_twolevel.is_some() && opts.output.svalues {
+            opts.output.svalues = false;
+            self.diags.push(Diagnostic::warning_nowhere(
+                "OUTPUT SVALUES is not supported yet for TWOLEVEL models; the request is ignored",
+            ));
+        }
         if !seen.contains_key("DATA") {
             self.diags.push(Diagnostic::error_nowhere(format!(
                 "{}: no DATA: command; say where the data are with DATA: FILE = ...;",

@@ -128,6 +128,23 @@ pub fn text(fit: &Fit, model: &Model) -> String {
     line(&mut o, "Backend", &fit.backend);
     let _ = writeln!(o, "\nInput data file   {}", fit.data_file);
     line(&mut o, "Distinct rows evaluated", fit.distinct_rows);
+    if let Some(t) = &fit.two_level {
+        let _ = writeln!(o);
+        line(
+            &mut o,
+            "Cluster variable",
+            t.cluster_variable.to_ascii_uppercase(),
+        );
+        line(&mut o, "Number of clusters", t.clusters);
+        line(&mut o, "Integration", &t.integration);
+        if t.dimensions > 0 {
+            line(&mut o, "Dimensions of integration", t.dimensions);
+            line(&mut o, "Integration points (total)", t.points);
+        }
+        if let Some(a) = t.adapted_clusters {
+            line(&mut o, "Clusters with an adapted grid", a);
+        }
+    }
 
     // univariate proportions
     let probs_cat: Vec<usize> = model
@@ -248,16 +265,18 @@ pub fn text(fit: &Fit, model: &Model) -> String {
     );
     let _ = writeln!(o, "          (n* = (n + 2) / 24)");
 
-    heading(
-        &mut o,
-        "FINAL CLASS COUNTS AND PROPORTIONS FOR THE LATENT CLASSES\nBASED ON THE ESTIMATED MODEL (SUMS OF POSTERIOR PROBABILITIES)",
-    );
-    class_table(&mut o, fit, false);
-    heading(
-        &mut o,
-        "CLASSIFICATION OF INDIVIDUALS BASED ON THEIR MOST LIKELY LATENT CLASS MEMBERSHIP",
-    );
-    class_table(&mut o, fit, true);
+    if !model.class_vars.is_empty() {
+        heading(
+            &mut o,
+            "FINAL CLASS COUNTS AND PROPORTIONS FOR THE LATENT CLASSES\nBASED ON THE ESTIMATED MODEL (SUMS OF POSTERIOR PROBABILITIES)",
+        );
+        class_table(&mut o, fit, false);
+        heading(
+            &mut o,
+            "CLASSIFICATION OF INDIVIDUALS BASED ON THEIR MOST LIKELY LATENT CLASS MEMBERSHIP",
+        );
+        class_table(&mut o, fit, true);
+    }
     if !fit.class_patterns.is_empty() {
         heading(&mut o, "LATENT CLASS PATTERNS (CLASSES IN CLASSES ORDER)");
         let _ = writeln!(o, "    Pattern          Count   Proportion   Most likely");
@@ -286,6 +305,21 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         "", "Estimate", "S.E.", "Est./S.E.", "P-Value"
     );
     model_results(&mut o, fit, model);
+    if let Some(t) = fit.two_level.as_ref().filter(|t| !t.icc.is_empty()) {
+        heading(
+            &mut o,
+            "INTRACLASS CORRELATION OF THE CLASS LOGITS (Var / (Var + pi^2/3))",
+        );
+        for c in &t.icc {
+            let _ = writeln!(
+                o,
+                "    {:<20}{:>10.3}{:>10.3}",
+                format!("{}#{}", c.variable, c.class),
+                c.variance,
+                c.icc
+            );
+        }
+    }
 
     if !fit.probabilities.is_empty() {
         heading(&mut o, "RESULTS IN PROBABILITY SCALE");
