@@ -1206,7 +1206,31 @@ impl<'s> Builder<'s> {
         }
         // class variable of each dependent
         let mut dep_class: Vec<Option<usize>> = vec![None; n_use];
+        let between_cvs_idx: Vec<usize> = (0..class_vars.len())
+            .filter(|&c| class_vars[c].between)
+            .collect();
         for &v in &deps {
+            if between_set.contains(&v) {
+                // a between-level dependent is measured by a between-level
+                // class variable (or none)
+                dep_class[v] = match dep_cv[v] {
+                    Some((cv, span)) if !class_vars[cv].between => {
+                        self.err_help(
+                            span,
+                            format!(
+                                "{} is a BETWEEN variable: its parameters can vary only across the classes of a between-level class variable",
+                                use_names[v]
+                            ),
+                            format!("{} is a within-level class variable", class_vars[cv].name),
+                        );
+                        None
+                    }
+                    Some((cv, _)) => Some(cv),
+                    None if between_cvs_idx.len() == 1 => Some(between_cvs_idx[0]),
+                    None => None,
+                };
+                continue;
+            }
             dep_class[v] = match (dep_cv[v], class_vars.len()) {
                 (Some((cv, _)), _) => Some(cv),
                 (None, 1) => Some(0),
@@ -2130,7 +2154,7 @@ impl<'s> Builder<'s> {
                             // FIML is always used; GENERAL is the default family
                         } else if t.is_word("TWOLEVEL") {
                             opts.type_twolevel = Some(st.span);
-                        } else if t.is_word("RANDOM") && opts.type_twolevel.is_some() {
+                        } else if t.is_word("RANDOM") && v.iter().any(|u| u.is_word("TWOLEVEL")) {
                             // random slopes are declared by `|`; RANDOM adds nothing
                         } else if t.is_word("THREELEVEL") || t.is_word("COMPLEX") || t.is_word("CROSSCLASSIFIED") {
                             self.err(t.span, format!("TYPE = {} is not supported yet", t.text.to_ascii_uppercase()));
@@ -2286,6 +2310,7 @@ impl<'s> Builder<'s> {
                                 opts.integration.points = n as usize;
                             }
                         }
+                        (Some(_), Some(n)) if n >= 1.0 => self.err(st.span, "at most 100000 Monte Carlo integration points"),
                         (Some(_), _) => self.err(st.span, "the number of integration points must be a whole number of at least 1"),
                         _ => bad(self),
                     }
