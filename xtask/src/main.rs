@@ -1,24 +1,55 @@
 //! `cargo xtask`: developer tasks, built and run in release (the alias in
 //! `.cargo/config.toml`).
 //!
-//! - `cargo xtask bench [--quick] [--reps N] [--peer-reps N] [--no-peers]`:
-//!   times the fit of a 2-class latent class model with 10 binary items at
-//!   N = 10,000 and 100,000 (`tests/inputs/synth10k.inp`, `synth100k.inp`:
-//!   the synthetic data in `tests/data/`, STARTS = 20 4), as the wall time
-//!   of the whole `mlmix fit` process, as the time of `mlmix::fit` inside
-//!   this process (median of `--reps` runs, default 5) and as the time of
-//!   the same fit without merging identical rows; then it fits the same
-//!   data with the peers poLCA (`pypolca`) and StepMix in Python, side by
-//!   side in the same run, and prints a table of times, speed ratios (peer
-//!   time / mlmix time) and log-likelihoods. mlmix's log-likelihood must
-//!   agree with poLCA's to 0.01 (the task fails otherwise). The peers run in
-//!   a virtualenv under `target/peers-venv` (created with a Python >= 3.12
-//!   found through `MLMIX_PYTHON`, `python3.12` on the PATH or pyenv, then
-//!   `pip install stepmix polca`); if that fails they are skipped with the
-//!   reason, and mlmix's times are still printed. `--quick`: N = 10,000 only.
-//!   The peers' script is `xtask/peers/lca_peers.py`. It builds the `mlmix`
-//!   command first (`cargo build --release -p mlmix-cli`, a no-op when it is
-//!   up to date).
+//! - `cargo xtask bench [--quick] [--reps N] [--peer-reps N] [--tl-reps N]
+//!   [--no-peers] [--only PARTS]`: three benchmarks in one run, each printed
+//!   as a table when it is done (`--only lca,glmm,twolevel` picks some). It
+//!   builds the `mlmix` command first (`cargo build --release -p mlmix-cli`,
+//!   a no-op when it is up to date).
+//!
+//!   1. LCA: times the fit of a 2-class latent class model with 10 binary
+//!      items at N = 10,000 and 100,000 (`tests/inputs/synth10k.inp`,
+//!      `synth100k.inp`: the synthetic data in `tests/data/`, STARTS = 20 4),
+//!      as the wall time of the whole `mlmix fit` process, as the time of
+//!      `mlmix::fit` inside this process (median of `--reps` runs, default
+//!      5) and as the time of the same fit without merging identical rows;
+//!      then it fits the same data with the peers poLCA (`pypolca`) and
+//!      StepMix in Python, side by side in the same run, and prints a table
+//!      of times, speed ratios (peer time / mlmix time) and log-likelihoods.
+//!      mlmix's log-likelihood must agree with poLCA's to 0.01 (the task
+//!      fails otherwise). The peers run in a virtualenv under
+//!      `target/peers-venv` (created with a Python >= 3.12 found through
+//!      `MLMIX_PYTHON`, `python3.12` on the PATH or pyenv, then `pip install
+//!      stepmix polca`); if that fails they are skipped with the reason, and
+//!      mlmix's times are still printed. `--quick`: N = 10,000 only. The
+//!      peers' script is `xtask/peers/lca_peers.py`.
+//!   2. GLMM against lme4: the random-intercept logistic regression of
+//!      `tests/inputs/verbagg_logit.inp` (VerbAgg, adaptive Gauss-Hermite
+//!      with 25 points) and its probit version, written to
+//!      `target/bench-data/verbagg_probit.inp` (`LINK = PROBIT;` added, the
+//!      data FILE made absolute), each timed as the whole `mlmix fit`
+//!      process and as the fit time the command reports (median of `--reps`
+//!      runs), alternating with `Rscript xtask/peers/verbagg_lme4.R DATA LINK
+//!      1` (`glmer(..., nAGQ = 25)`; only the `glmer` call is timed, median
+//!      of `--peer-reps` runs, default 3, 2 with `--quick`). Markdown table:
+//!      times, lme4 fit / mlmix process, both log-likelihoods, which must
+//!      agree to 0.01. Without `Rscript` or lme4 the peer is skipped with how
+//!      to install it (Debian: `apt-get install r-base-core r-cran-lme4`).
+//!   3. Two-level mixture regression, time against integration nodes: data
+//!      generated here (seeded; 1,000 clusters of 20 rows, a within-level
+//!      2-class variable, random intercept and slopes of x and z, written to
+//!      `target/bench-data/tl.dat` with the inputs `tl_d*.inp`), fitted
+//!      with 1, 2 and 3 integration dimensions (random intercept; plus the
+//!      slope of x; plus the slope of z), adaptive trapezoid with 15 points
+//!      per dimension, and for 2 dimensions also Gauss-Hermite with 7 points
+//!      and trapezoid with 10. STARTS = 0, so that the times compare the
+//!      integration's cost. Each fit runs `--tl-reps` times (default 3, 1
+//!      with `--quick`; round robin over the fits, median). Markdown table:
+//!      dims, nodes, method, points, process and reported fit seconds,
+//!      logL, seconds per 1,000 nodes, iterations. The 3-dimension fit
+//!      (3,375 nodes) takes tens of minutes on a small machine.
+//!
+//!   `--no-peers` skips the Python and the R peers.
 //! - `cargo xtask criterion [ARGS]`: `cargo bench -p mlmix-benches [ARGS]`,
 //!   the criterion benches of the E-step (`benches/benches/estep.rs`).
 
@@ -34,14 +65,28 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  bench [--quick] [--reps N] [--peer-reps N] [--no-peers]
-        fit times of a 2-class LCA (10 binary items, N = 10,000 and 100,000,
-        STARTS = 20 4) for mlmix, poLCA and StepMix, with speed ratios
-        --quick       N = 10,000 only
-        --reps N      mlmix runs per size (median; default 5)
-        --peer-reps N peer runs per size (median; default 3 at N <= 10,000,
-                      1 above)
-        --no-peers    mlmix only
+  bench [--quick] [--reps N] [--peer-reps N] [--tl-reps N] [--no-peers]
+        [--only PARTS]
+        three benchmarks, each printed as a table:
+        lca       fit times of a 2-class LCA (10 binary items, N = 10,000 and
+                  100,000, STARTS = 20 4) for mlmix, poLCA and StepMix, with
+                  speed ratios
+        glmm      the VerbAgg random-intercept logistic and probit
+                  regressions (adaptive Gauss-Hermite, 25 points): mlmix
+                  against lme4 (Rscript xtask/peers/verbagg_lme4.R), run in
+                  turn
+        twolevel  a two-level 2-class mixture regression (1,000 clusters of
+                  20 rows, data generated into target/bench-data/) with 1, 2
+                  and 3 integration dimensions, STARTS = 0: fit time against
+                  integration nodes (the 3-dimension fit is long)
+        --quick       LCA at N = 10,000 only; 1 two-level run per fit; 2 lme4
+                      runs per model
+        --reps N      mlmix runs per LCA size and per GLMM (median; default 5)
+        --peer-reps N peer runs per LCA size (median; default 3 at
+                      N <= 10,000, 1 above) and lme4 runs per GLMM (default 3)
+        --tl-reps N   runs per two-level fit (median; default 3)
+        --no-peers    mlmix only (no Python, no R)
+        --only PARTS  only these parts, comma-separated: lca,glmm,twolevel
   criterion [ARGS]
         cargo bench -p mlmix-benches [ARGS] (the E-step benches)
 ";
@@ -269,11 +314,33 @@ fn peers_python() -> Result<PathBuf, String> {
 // ---------------------------------------------------------------------------
 // the benchmark
 
+/// A part of `cargo xtask bench`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The 2-class LCA against poLCA and StepMix.
+    Lca,
+    /// The VerbAgg random-intercept logistic and probit regressions against
+    /// lme4.
+    Glmm,
+    /// The two-level mixture regression with 1 to 3 integration dimensions.
+    TwoLevel,
+}
+
 struct Options {
     quick: bool,
     reps: usize,
     peer_reps: Option<usize>,
     peers: bool,
+    /// Two-level runs per case (median).
+    tl_reps: Option<usize>,
+    /// The parts to run (empty: all).
+    only: Vec<Part>,
+}
+
+impl Options {
+    fn runs(&self, part: Part) -> bool {
+        self.only.is_empty() || self.only.contains(&part)
+    }
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {
@@ -282,6 +349,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
         reps: 5,
         peer_reps: None,
         peers: true,
+        tl_reps: None,
+        only: Vec::new(),
     };
     let mut it = args.iter();
     let count = |v: Option<&String>, flag: &str| -> Result<usize> {
@@ -295,6 +364,22 @@ fn parse_options(args: &[String]) -> Result<Options> {
             "--no-peers" => o.peers = false,
             "--reps" => o.reps = count(it.next(), "--reps")?,
             "--peer-reps" => o.peer_reps = Some(count(it.next(), "--peer-reps")?),
+            "--tl-reps" => o.tl_reps = Some(count(it.next(), "--tl-reps")?),
+            "--only" => {
+                let list = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--only needs lca, glmm or twolevel\n\n{USAGE}"))?;
+                for name in list.split(',') {
+                    o.only.push(match name.trim() {
+                        "lca" => Part::Lca,
+                        "glmm" => Part::Glmm,
+                        "twolevel" => Part::TwoLevel,
+                        other => bail!(
+                            "--only: unknown part '{other}' (lca, glmm or twolevel)\n\n{USAGE}"
+                        ),
+                    });
+                }
+            }
             other => bail!("unknown option '{other}'\n\n{USAGE}"),
         }
     }
@@ -486,6 +571,9 @@ fn time_mlmix(exe: &Path, input: &Path, reps: usize) -> Result<MlmixTimes> {
     Ok(times)
 }
 
+/// One part of the benchmark: true when its checks pass.
+type BenchPart = fn(&Options, &Path) -> Result<bool>;
+
 fn bench(args: &[String]) -> Result<bool> {
     let opts = parse_options(args)?;
     let root = root();
@@ -502,6 +590,31 @@ fn bench(args: &[String]) -> Result<bool> {
         .join("release")
         .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
 
+    let mut ok = true;
+    let parts: [(Part, &str, BenchPart); 3] = [
+        (Part::Lca, "the LCA benchmark", bench_lca),
+        (Part::Glmm, "the GLMM benchmark", bench_glmm),
+        (Part::TwoLevel, "the two-level benchmark", bench_twolevel),
+    ];
+    for (part, name, run) in parts {
+        if !opts.runs(part) {
+            continue;
+        }
+        match run(&opts, &exe) {
+            Ok(good) => ok &= good,
+            Err(e) => {
+                eprintln!("error in {name}: {e:#}");
+                println!("\n{name} failed: {e:#}");
+                ok = false;
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The 2-class LCA against poLCA and StepMix.
+fn bench_lca(opts: &Options, exe: &Path) -> Result<bool> {
+    let root = root();
     let peers_py = if opts.peers {
         peers_python()
     } else {
@@ -541,7 +654,7 @@ fn bench(args: &[String]) -> Result<bool> {
             );
         }
         eprintln!("N = {}: mlmix, {} runs", thousands(n), opts.reps);
-        let times = time_mlmix(&exe, &input, opts.reps)?;
+        let times = time_mlmix(exe, &input, opts.reps)?;
         threads = times.threads;
         let ll = times.loglik;
         let tp = median(&times.process);
@@ -690,5 +803,667 @@ fn bench(args: &[String]) -> Result<bool> {
     if !ok {
         eprintln!("error: mlmix's log-likelihood does not agree with poLCA's to {LL_TOLERANCE}");
     }
+    Ok(ok)
+}
+
+// ---------------------------------------------------------------------------
+// `mlmix fit` as a process (the GLMM and two-level parts)
+
+/// One `mlmix fit` process.
+struct FitRun {
+    /// Wall time of the whole process.
+    wall: f64,
+    /// The fit time the command reports on standard error (`..., 1.23 s`:
+    /// the fit and the report, not reading the data).
+    reported: Option<f64>,
+    /// The log-likelihood (from `--json`).
+    loglik: f64,
+    converged: bool,
+    /// EM and quasi-Newton iterations of the best solution.
+    iterations: (usize, usize),
+    /// The two-level summary: integration method, dimensions, nodes.
+    integration: Option<(String, usize, usize)>,
+}
+
+/// Runs `mlmix fit INPUT --json JSON` (report to nowhere) and reads what it
+/// says on standard error and in the JSON.
+fn fit_process(exe: &Path, input: &Path, json: &Path) -> Result<FitRun> {
+    let t = Instant::now();
+    let out = Command::new(exe)
+        .arg("fit")
+        .arg(input)
+        .arg("--json")
+        .arg(json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    let wall = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "mlmix fit {} failed:\n{}",
+            input.display(),
+            tail(&out.stderr, 8)
+        );
+    }
+    // the last line: "INPUT: logL -123.4567, 7 free parameters, converged, 0.86 s"
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reported = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains(": logL "))
+        .and_then(|l| l.rsplit(", ").next())
+        .and_then(|t| t.trim().strip_suffix(" s"))
+        .and_then(|t| t.trim().parse::<f64>().ok());
+    let text =
+        std::fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+    let loglik = v
+        .get("loglikelihood")
+        .and_then(|x| x.as_f64())
+        .ok_or_else(|| anyhow!("{}: no loglikelihood", json.display()))?;
+    let count = |x: Option<&serde_json::Value>| x.and_then(|x| x.as_u64()).unwrap_or(0) as usize;
+    let it = v.get("iterations");
+    let integration = v.get("two_level").map(|t| {
+        (
+            t.get("integration")
+                .and_then(|x| x.as_str())
+                .unwrap_or("?")
+                .to_string(),
+            count(t.get("dimensions")),
+            count(t.get("points")),
+        )
+    });
+    Ok(FitRun {
+        wall,
+        reported,
+        loglik,
+        converged: v.get("converged").and_then(|x| x.as_bool()) == Some(true),
+        iterations: (
+            count(it.and_then(|i| i.get("em"))),
+            count(it.and_then(|i| i.get("quasi_newton"))),
+        ),
+        integration,
+    })
+}
+
+/// The medians of the process and reported times of some runs.
+fn run_medians(runs: &[FitRun]) -> (f64, Option<f64>) {
+    let wall: Vec<f64> = runs.iter().map(|r| r.wall).collect();
+    let reported: Option<Vec<f64>> = runs.iter().map(|r| r.reported).collect();
+    (median(&wall), reported.map(|r| median(&r)))
+}
+
+/// Where the generated benchmark inputs and data go.
+fn bench_data_dir() -> Result<PathBuf> {
+    let dir = target_dir().join("bench-data");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A Markdown table cell for an optional number.
+fn cell(x: Option<f64>, decimals: usize) -> String {
+    x.map_or_else(|| "-".to_string(), |x| format!("{x:.decimals$}"))
+}
+
+// ---------------------------------------------------------------------------
+// GLMM: the VerbAgg random-intercept regressions against lme4
+
+/// Largest |logL(mlmix) - logL(lme4)| not reported as a disagreement.
+const GLMM_LL_TOLERANCE: f64 = 0.01;
+
+/// The probit version of `verbagg_logit.inp`: `LINK = PROBIT;` added to
+/// ANALYSIS and the data file's name, `file_as_written`, replaced by the
+/// absolute path `data`, so that the input can live in another folder.
+fn probit_input(logit: &str, file_as_written: &str, data: &Path) -> Result<String> {
+    let upper = logit.to_ascii_uppercase();
+    if upper.contains("LINK") {
+        bail!("verbagg_logit.inp already names a LINK");
+    }
+    // DATA: ... FILE = <file_as_written>; the first occurrence after DATA:
+    let data_at = upper
+        .find("DATA:")
+        .ok_or_else(|| anyhow!("verbagg_logit.inp has no DATA command"))?;
+    let file_at = upper[data_at..]
+        .find("FILE")
+        .map(|i| data_at + i)
+        .and_then(|f| logit[f..].find(file_as_written).map(|i| f + i))
+        .ok_or_else(|| anyhow!("cannot find FILE = {file_as_written} in verbagg_logit.inp"))?;
+    let path = data.display().to_string();
+    let quoted = logit[..file_at].ends_with('"');
+    let path = if !quoted && path.contains(|c: char| c.is_whitespace() || c == ';' || c == '!') {
+        format!("\"{path}\"")
+    } else {
+        path
+    };
+    let mut text = String::with_capacity(logit.len() + 200);
+    text.push_str(&logit[..file_at]);
+    text.push_str(&path);
+    text.push_str(&logit[file_at + file_as_written.len()..]);
+    // ANALYSIS: at the start of a line
+    let upper = text.to_ascii_uppercase();
+    let mut offset = 0;
+    let mut analysis = None;
+    for line in upper.split_inclusive('\n') {
+        if line.trim_start().starts_with("ANALYSIS:") {
+            analysis = Some(offset + line.find("ANALYSIS:").unwrap_or(0) + "ANALYSIS:".len());
+            break;
+        }
+        offset += line.len();
+    }
+    let at = analysis.ok_or_else(|| anyhow!("verbagg_logit.inp has no ANALYSIS command"))?;
+    text.insert_str(at, "\n  LINK = PROBIT;");
+    // the TITLE, if it says so
+    if let Some(i) = text.find("logistic")
+        && text.to_ascii_uppercase()[..i].find("DATA:").is_none()
+    {
+        text.replace_range(i..i + "logistic".len(), "probit");
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(
+        "! written by cargo xtask bench from tests/inputs/verbagg_logit.inp:\n\
+         ! LINK = PROBIT added to ANALYSIS, the data FILE made absolute\n",
+    );
+    Ok(text)
+}
+
+/// The lme4 version, or why R and lme4 cannot run.
+fn lme4_version() -> Result<String, String> {
+    const INSTALL: &str = "install R and lme4: on Debian or Ubuntu `apt-get install \
+                           r-base-core r-cran-lme4`; elsewhere R from \
+                           https://cran.r-project.org, then `install.packages(\"lme4\")` in R";
+    let out = match Command::new("Rscript")
+        .args(["-e", "cat(as.character(packageVersion('lme4')))"])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("Rscript is not on the PATH; {INSTALL}"));
+        }
+        Err(e) => return Err(format!("running Rscript: {e}")),
+    };
+    if !out.status.success() {
+        return Err(format!(
+            "lme4 is not installed for this R ({}); {INSTALL}",
+            tail(&out.stderr, 2)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// What `verbagg_lme4.R` reported: its median fit time, its logL.
+struct Lme4Run {
+    seconds: f64,
+    loglik: f64,
+}
+
+fn run_lme4(data: &Path, link: &str, reps: usize) -> Result<Lme4Run, String> {
+    let script = root().join("xtask").join("peers").join("verbagg_lme4.R");
+    let out = Command::new("Rscript")
+        .arg(&script)
+        .arg(data)
+        .arg(link)
+        .arg(reps.to_string())
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("running Rscript {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "Rscript {} failed:\n{}",
+            script.display(),
+            tail(&out.stderr, 8)
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("reading lme4's JSON: {e}"))?;
+    let num = |k: &str| v.get(k).and_then(|x| x.as_f64());
+    match (num("median_s"), num("loglik")) {
+        (Some(seconds), Some(loglik)) => Ok(Lme4Run { seconds, loglik }),
+        _ => Err("lme4's JSON has no median_s or loglik".into()),
+    }
+}
+
+/// One line of the GLMM table.
+struct GlmmRow {
+    link: &'static str,
+    mlmix: Vec<FitRun>,
+    lme4: Vec<Lme4Run>,
+    lme4_error: Option<String>,
+}
+
+fn bench_glmm(opts: &Options, exe: &Path) -> Result<bool> {
+    let root = root();
+    let dir = bench_data_dir()?;
+    let logit = root.join("tests").join("inputs").join("verbagg_logit.inp");
+    let loaded = mlmix::spec::load(&logit).map_err(|e| anyhow!("{}: {e}", logit.display()))?;
+    let data = loaded
+        .model
+        .data
+        .file
+        .canonicalize()
+        .with_context(|| format!("finding {}", loaded.model.data.file.display()))?;
+    let text =
+        std::fs::read_to_string(&logit).with_context(|| format!("reading {}", logit.display()))?;
+    let probit = dir.join("verbagg_probit.inp");
+    std::fs::write(
+        &probit,
+        probit_input(&text, &loaded.model.data.file_as_written, &data)?,
+    )
+    .with_context(|| format!("writing {}", probit.display()))?;
+    let check = mlmix::spec::load(&probit).map_err(|e| anyhow!("{}: {e}", probit.display()))?;
+    if check.model.analysis.link != mlmix::spec::Link::Probit
+        || check.model.data.file.canonicalize().ok().as_deref() != Some(data.as_path())
+        || check.data.n_rows() != loaded.data.n_rows()
+    {
+        bail!(
+            "{} does not read as the probit version of {}",
+            probit.display(),
+            logit.display()
+        );
+    }
+
+    let lme4 = if opts.peers {
+        lme4_version()
+    } else {
+        Err("--no-peers".to_string())
+    };
+    if let Err(why) = &lme4 {
+        eprintln!("lme4 skipped: {why}");
+    }
+    let mlmix_reps = opts.reps;
+    let lme4_reps = opts.peer_reps.unwrap_or(if opts.quick { 2 } else { 3 });
+    let mut rows = Vec::new();
+    for (link, input) in [("logit", &logit), ("probit", &probit)] {
+        let json = dir.join(format!("verbagg_{link}.json"));
+        eprintln!(
+            "VerbAgg {link}: mlmix, {mlmix_reps} runs{}",
+            if lme4.is_ok() {
+                format!(", lme4 {lme4_reps} runs, alternating")
+            } else {
+                String::new()
+            }
+        );
+        // warm the page cache and the binary; not timed
+        fit_process(exe, input, &json)?;
+        let mut row = GlmmRow {
+            link,
+            mlmix: Vec::new(),
+            lme4: Vec::new(),
+            lme4_error: None,
+        };
+        for round in 0..mlmix_reps.max(lme4_reps) {
+            if round < mlmix_reps {
+                row.mlmix.push(fit_process(exe, input, &json)?);
+            }
+            if lme4.is_ok() && row.lme4_error.is_none() && round < lme4_reps {
+                match run_lme4(&data, link, 1) {
+                    Ok(r) => row.lme4.push(r),
+                    Err(why) => {
+                        eprintln!("lme4 failed on the {link} model: {why}");
+                        row.lme4_error = Some(why);
+                    }
+                }
+            }
+        }
+        rows.push(row);
+    }
+
+    let mut ok = true;
+    let mut notes = Vec::new();
+    println!();
+    println!(
+        "### Random-intercept GLMM on VerbAgg (7,584 responses of 316 persons): mlmix and lme4"
+    );
+    println!();
+    println!(
+        "`tests/inputs/verbagg_logit.inp` and its probit version \
+         (`target/bench-data/verbagg_probit.inp`): TYPE = TWOLEVEL, one class, adaptive \
+         Gauss-Hermite with 25 points; lme4: `glmer(..., nAGQ = 25)` \
+         (`xtask/peers/verbagg_lme4.R`, {}). Median of runs, mlmix and lme4 alternating. \
+         mlmix process: the whole `mlmix fit` command; mlmix fit: the time it reports \
+         (to 0.01 s); lme4 fit: the `glmer` call alone, timed inside R.",
+        match &lme4 {
+            Ok(v) => format!("lme4 {v}"),
+            Err(_) => "lme4 not run".to_string(),
+        }
+    );
+    println!();
+    println!(
+        "| link | mlmix process (s) | mlmix fit (s) | lme4 fit (s) | lme4 fit / mlmix process \
+         | lme4 fit / mlmix fit | mlmix logL | lme4 logL | runs (mlmix, lme4) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let (tp, tf) = run_medians(&r.mlmix);
+        let ll = r.mlmix.last().map(|f| f.loglik);
+        if r.mlmix.iter().any(|f| !f.converged) {
+            notes.push(format!("{}: mlmix did NOT converge", r.link));
+            ok = false;
+        }
+        let (tl, lll) = if r.lme4.is_empty() {
+            (None, None)
+        } else {
+            let s: Vec<f64> = r.lme4.iter().map(|x| x.seconds).collect();
+            (Some(median(&s)), r.lme4.last().map(|x| x.loglik))
+        };
+        if let (Some(a), Some(b)) = (ll, lll) {
+            let d = (a - b).abs();
+            let agree = d <= GLMM_LL_TOLERANCE;
+            ok &= agree;
+            notes.push(format!(
+                "{}: |logL(mlmix) - logL(lme4)| = {d:.2e} ({})",
+                r.link,
+                if agree {
+                    format!("agree to {GLMM_LL_TOLERANCE}")
+                } else {
+                    format!("DISAGREE: more than {GLMM_LL_TOLERANCE}")
+                }
+            ));
+        }
+        if let Some(why) = &r.lme4_error {
+            notes.push(format!("{}: lme4 failed: {why}", r.link));
+        }
+        println!(
+            "| {} | {:.3} | {} | {} | {} | {} | {} | {} | {}, {} |",
+            r.link,
+            tp,
+            cell(tf, 2),
+            cell(tl, 3),
+            cell(tl.map(|t| t / tp), 1),
+            cell(tl.zip(tf).map(|(t, f)| t / f), 1),
+            cell(ll, 4),
+            cell(lll, 4),
+            r.mlmix.len(),
+            r.lme4.len(),
+        );
+    }
+    println!();
+    for n in &notes {
+        println!("{n}");
+    }
+    if let Err(why) = &lme4 {
+        println!("lme4 skipped: {why}");
+    }
+    Ok(ok)
+}
+
+// ---------------------------------------------------------------------------
+// two-level mixture regression: fit time against integration nodes
+
+/// Clusters and rows per cluster of the two-level data.
+const TL_CLUSTERS: usize = 1000;
+const TL_CLUSTER_SIZE: usize = 20;
+/// Seed of the two-level data.
+const TL_SEED: u64 = 20_261_125;
+/// Class intercepts mu_c.
+const TL_MU: [f64; 2] = [-1.0, 1.0];
+/// Class slopes of x, beta_c: equal, because the fitted models hold `ON`
+/// slopes equal across classes (Mplus's default), so that the 3-dimension
+/// model is the one that generated the data.
+const TL_BETA: [f64; 2] = [0.5, 0.5];
+/// Variance of each random effect u_0j, u_1j, u_2j.
+const TL_RE_VARIANCE: f64 = 0.3;
+
+/// SplitMix64: a small seeded generator, the same on every platform.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform on (0, 1).
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let r = (-2.0 * self.uniform().ln()).sqrt();
+        r * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+}
+
+/// The two-level data, columns clus y x z:
+/// y_ij = mu_c + beta_c x_ij + u_0j + u_1j x_ij + u_2j z_ij + e_ij, with the
+/// class c of each row 1 or 2 with probability 1/2, x, z, e standard normal
+/// and u_0j, u_1j, u_2j independent N(0, 0.3).
+fn twolevel_data() -> Result<String> {
+    use std::fmt::Write as _;
+    let mut rng = SplitMix(TL_SEED);
+    let sd = TL_RE_VARIANCE.sqrt();
+    let mut text = String::with_capacity(TL_CLUSTERS * TL_CLUSTER_SIZE * 40);
+    for j in 1..=TL_CLUSTERS {
+        let u0 = sd * rng.normal();
+        let u1 = sd * rng.normal();
+        let u2 = sd * rng.normal();
+        for _ in 0..TL_CLUSTER_SIZE {
+            let c = usize::from(rng.uniform() >= 0.5);
+            let x = rng.normal();
+            let z = rng.normal();
+            let e = rng.normal();
+            let y = TL_MU[c] + TL_BETA[c] * x + u0 + u1 * x + u2 * z + e;
+            writeln!(text, "{j} {y:.6} {x:.6} {z:.6}")?;
+        }
+    }
+    Ok(text)
+}
+
+/// One two-level fit to time.
+struct TlCase {
+    /// Integration dimensions (random effects).
+    dims: usize,
+    /// "trapezoid" or "Gauss-Hermite".
+    method: &'static str,
+    /// The INTEGRATION option's value.
+    integration: &'static str,
+    /// Points per dimension.
+    points: usize,
+}
+
+impl TlCase {
+    fn nodes(&self) -> usize {
+        self.points.pow(self.dims as u32)
+    }
+
+    fn stem(&self) -> String {
+        let m = if self.method == "trapezoid" {
+            "t"
+        } else {
+            "gh"
+        };
+        format!("tl_d{}_{m}{}", self.dims, self.points)
+    }
+
+    /// The input; the data file `tl.dat` lies in the same folder.
+    fn input(&self) -> String {
+        let (within, between) = match self.dims {
+            1 => ("y ON x z;", "y;"),
+            2 => ("s1 | y ON x;\n  y ON z;", "y; s1;"),
+            _ => ("s1 | y ON x;\n  s2 | y ON z;", "y; s1; s2;"),
+        };
+        format!(
+            "TITLE: cargo xtask bench: two-level 2-class mixture regression,\n  \
+             {dims} integration dimension(s), {method} with {points} points per dimension\n\
+             DATA: FILE = tl.dat;\n\
+             VARIABLE: NAMES = clus y x z; USEVARIABLES = y x z; CLASSES = c(2);\n  \
+             WITHIN = x z; CLUSTER = clus;\n\
+             ANALYSIS: TYPE = TWOLEVEL MIXTURE; STARTS = 0;\n  \
+             INTEGRATION = {integration}; ADAPTIVE = ON;\n\
+             MODEL:\n  \
+             %WITHIN%\n  \
+             %OVERALL%\n  \
+             {within}\n  \
+             %BETWEEN%\n  \
+             %OVERALL%\n  \
+             {between}\n",
+            dims = self.dims,
+            method = self.method,
+            points = self.points,
+            integration = self.integration,
+        )
+    }
+}
+
+fn bench_twolevel(opts: &Options, exe: &Path) -> Result<bool> {
+    let dir = bench_data_dir()?;
+    let data = dir.join("tl.dat");
+    std::fs::write(&data, twolevel_data()?)
+        .with_context(|| format!("writing {}", data.display()))?;
+    let trapezoid = |dims, points, integration| TlCase {
+        dims,
+        method: "trapezoid",
+        integration,
+        points,
+    };
+    let cases = [
+        trapezoid(1, 15, "15"),
+        TlCase {
+            dims: 2,
+            method: "Gauss-Hermite",
+            integration: "GAUSSHERMITE(7)",
+            points: 7,
+        },
+        trapezoid(2, 10, "10"),
+        trapezoid(2, 15, "15"),
+        trapezoid(3, 15, "15"),
+    ];
+    let mut inputs = Vec::new();
+    for case in &cases {
+        let input = dir.join(format!("{}.inp", case.stem()));
+        std::fs::write(&input, case.input())
+            .with_context(|| format!("writing {}", input.display()))?;
+        inputs.push(input);
+    }
+    let reps = opts.tl_reps.unwrap_or(if opts.quick { 1 } else { 3 });
+    eprintln!(
+        "two-level mixture regression ({} clusters of {} rows): {} fits, {reps} run(s) each, \
+         in turn; the 3-dimension fit is the long one",
+        thousands(TL_CLUSTERS),
+        TL_CLUSTER_SIZE,
+        cases.len()
+    );
+    let mut runs: Vec<Vec<FitRun>> = cases.iter().map(|_| Vec::new()).collect();
+    let mut ok = true;
+    let mut notes = Vec::new();
+    // round robin, so that a slow spell of the machine spreads over the cases
+    for rep in 0..reps {
+        for ((case, input), done) in cases.iter().zip(&inputs).zip(&mut runs) {
+            let json = dir.join(format!("{}.json", case.stem()));
+            let run = fit_process(exe, input, &json)?;
+            eprintln!(
+                "  run {}/{reps}: {} dims, {} {}: logL {:.4}, {}, {} EM + {} QN iterations, \
+                 {:.2} s (process {:.2} s)",
+                rep + 1,
+                case.dims,
+                case.method,
+                case.points,
+                run.loglik,
+                if run.converged {
+                    "converged"
+                } else {
+                    "NOT converged"
+                },
+                run.iterations.0,
+                run.iterations.1,
+                run.reported.unwrap_or(f64::NAN),
+                run.wall,
+            );
+            if rep == 0 {
+                if !run.converged {
+                    notes.push(format!("{}: did NOT converge", case.stem()));
+                    ok = false;
+                }
+                match &run.integration {
+                    Some((_, d, n)) if *d == case.dims && *n == case.nodes() => {}
+                    Some((m, d, n)) => notes.push(format!(
+                        "{}: mlmix integrated {d} dimensions with {n} nodes ({m}), not {} \
+                         with {}",
+                        case.stem(),
+                        case.dims,
+                        case.nodes()
+                    )),
+                    None => notes.push(format!("{}: no two-level summary", case.stem())),
+                }
+            } else if let Some(first) = done.first()
+                && (first.loglik - run.loglik).abs() > 1e-6
+            {
+                notes.push(format!(
+                    "{}: logL {:.6} in run 1, {:.6} in run {}",
+                    case.stem(),
+                    first.loglik,
+                    run.loglik,
+                    rep + 1
+                ));
+            }
+            done.push(run);
+        }
+    }
+
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!("### Two-level 2-class mixture regression: fit time against integration nodes");
+    println!();
+    println!(
+        "{} clusters of {} rows (`target/bench-data/tl.dat`, generated with seed {TL_SEED}): \
+         y = mu_c + beta x + u0 + u1 x + u2 z + e, a within-level class c (2 classes, 1/2 \
+         each), random effects N(0, {TL_RE_VARIANCE}). dims 1: random intercept; 2: plus a \
+         random slope of x; 3: plus one of z. Adaptive integration. STARTS = 0: one \
+         optimisation from the default starting values, no random starts, so the times \
+         compare the cost of the integration. Median of {reps} run(s); mlmix on all {cpus} \
+         logical CPU(s). process: the whole `mlmix fit` command; fit: the time it reports.",
+        thousands(TL_CLUSTERS),
+        TL_CLUSTER_SIZE,
+    );
+    println!();
+    println!(
+        "| dims | nodes | method | points | process (s) | fit (s) | logL | s / 1000 nodes \
+         | iterations (EM + QN) | ms / (iteration × 1000 nodes) |"
+    );
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (case, r) in cases.iter().zip(&runs) {
+        let (tp, tf) = run_medians(r);
+        let nodes = case.nodes();
+        let last = r.last();
+        let iterations = last.map_or(0, |f| f.iterations.0 + f.iterations.1);
+        let per_knode = tf.map(|t| t * 1000.0 / nodes as f64);
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} |",
+            case.dims,
+            thousands(nodes),
+            case.method,
+            case.points,
+            tp,
+            cell(tf, 2),
+            cell(last.map(|f| f.loglik), 4),
+            cell(per_knode, 3),
+            last.map_or_else(
+                || "-".to_string(),
+                |f| format!("{} + {}", f.iterations.0, f.iterations.1)
+            ),
+            cell(
+                per_knode
+                    .filter(|_| iterations > 0)
+                    .map(|t| t * 1000.0 / iterations as f64),
+                2
+            ),
+        );
+    }
+    println!();
+    for n in &notes {
+        println!("{n}");
+    }
+    println!(
+        "The logL of the 2-dimension fits differ only by the integration error; the \
+         iterations column counts the best solution's EM and quasi-Newton iterations (the \
+         standard errors' pass is in the fit time too)."
+    );
     Ok(ok)
 }
