@@ -13,3 +13,4 @@ mod outputs;
 mod recovery;
 mod reference;
 mod semantics;
+mod twolevel;
