@@ -1443,7 +1443,7 @@ fn bench_twolevel(opts: &Options, exe: &Path) -> Result<bool> {
             tp,
             cell(tf, 2),
             cell(last.map(|f| f.loglik), 4),
-            cell(per_knode, 3),
+            cell(per_knode, 1),
             last.map_or_else(
                 || "-".to_string(),
                 |f| format!("{} + {}", f.iterations.0, f.iterations.1)
@@ -1452,7 +1452,7 @@ fn bench_twolevel(opts: &Options, exe: &Path) -> Result<bool> {
                 per_knode
                     .filter(|_| iterations > 0)
                     .map(|t| t * 1000.0 / iterations as f64),
-                2
+                0
             ),
         );
     }
