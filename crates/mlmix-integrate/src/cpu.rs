@@ -308,6 +308,23 @@ impl CpuBackend {
         }
     }
 
+    /// A cluster-level term counts on the first row of its cluster only:
+    /// zeroes its slots (values or weights) on the other rows.
+    fn mask_cluster_level(&self, t: usize, first_row: &[bool], buf: &mut [f64]) {
+        let term = &self.plan.terms[t];
+        if !term.cluster_level {
+            return;
+        }
+        for s in 0..term.n_states {
+            let row = &mut buf[(self.offsets[t] + s) * self.width..];
+            for (v, &first) in row.iter_mut().zip(first_row) {
+                if !first {
+                    *v = 0.0;
+                }
+            }
+        }
+    }
+
     /// Writes pass `(b, q)`'s node columns and evaluates the node terms.
     fn node_pass(
         &self,
@@ -408,28 +425,18 @@ impl CpuBackend {
             ws.log_w.clear();
             ws.log_w.resize(nj, self.grid.log_weights[0]);
         }
-        let (kdata, k0, k1): (&EngineData, usize, usize) = (&self.data, r0, r1);
         for &t in &self.fixed_terms {
             eval::term_values(
                 &plan.terms[t],
                 &prep.terms[t],
-                kdata,
-                k0,
-                k1,
+                &self.data,
+                r0,
+                r1,
                 self.slots(t),
                 &mut ws.scratch,
                 &mut ws.vals,
             );
-            if plan.terms[t].cluster_level {
-                for s in 0..plan.terms[t].n_states {
-                    let sl = self.offsets[t] + s;
-                    for i in 0..nr {
-                        if !first_row[i] {
-                            ws.vals[sl * wd + i] = 0.0;
-                        }
-                    }
-                }
-            }
+            self.mask_cluster_level(t, &first_row, &mut ws.vals);
         }
         let mut out = ChunkOut {
             loglik: 0.0,
@@ -610,22 +617,13 @@ impl CpuBackend {
             }
         }
         for &t in &self.fixed_terms {
-            if plan.terms[t].cluster_level {
-                for s in 0..plan.terms[t].n_states {
-                    let sl = self.offsets[t] + s;
-                    for i in 0..nr {
-                        if !first_row[i] {
-                            ws.w[sl * wd + i] = 0.0;
-                        }
-                    }
-                }
-            }
+            self.mask_cluster_level(t, &first_row, &mut ws.w);
             self.accumulate(
                 prep,
                 t,
-                kdata,
-                k0,
-                k1,
+                &self.data,
+                r0,
+                r1,
                 freq,
                 want,
                 &row_j,

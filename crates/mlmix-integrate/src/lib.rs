@@ -126,39 +126,25 @@ impl Adaptation {
         for j in 0..n {
             let m = &moments[j * per..(j + 1) * per];
             let mean = &m[..dims];
-            let mut cov = vec![0.0; dims * dims];
+            // the posterior covariance, packed lower, and its Cholesky factor
+            let mut cov = Vec::with_capacity(dims * (dims + 1) / 2);
             for r in 0..dims {
-                for c in 0..dims {
-                    cov[r * dims + c] = m[dims + r * dims + c] - mean[r] * mean[c];
+                for c in 0..=r {
+                    cov.push(m[dims + r * dims + c] - mean[r] * mean[c]);
                 }
             }
-            // Cholesky
-            let mut l = vec![0.0; dims * dims];
-            let mut ok = mean.iter().all(|x| x.is_finite());
-            let mut log_det = 0.0;
-            for c in 0..dims {
-                if !ok {
-                    break;
-                }
-                let mut d = cov[c * dims + c];
-                for k in 0..c {
-                    d -= l[c * dims + k] * l[c * dims + k];
-                }
-                if !(d.is_finite() && d > 1e-12 && d < 100.0) {
-                    ok = false;
-                    break;
-                }
-                let lcc = d.sqrt();
-                l[c * dims + c] = lcc;
-                log_det += lcc.ln();
-                for r in c + 1..dims {
-                    let mut v = cov[r * dims + c];
-                    for k in 0..c {
-                        v -= l[r * dims + k] * l[c * dims + k];
-                    }
-                    l[r * dims + c] = v / lcc;
-                }
-            }
+            let l = mlmix_kernels::eval::cholesky_psd(&cov, dims).unwrap_or_default();
+            let pivots_ok = l.len() == dims * dims
+                && (0..dims).all(|c| {
+                    let d = l[c * dims + c] * l[c * dims + c];
+                    d.is_finite() && d > 1e-12 && d < 100.0
+                });
+            let ok = pivots_ok && mean.iter().all(|x| x.is_finite());
+            let log_det: f64 = if ok {
+                (0..dims).map(|c| l[c * dims + c].ln()).sum()
+            } else {
+                0.0
+            };
             if ok {
                 a.active[j] = true;
                 a.centre[j * dims..(j + 1) * dims].copy_from_slice(mean);

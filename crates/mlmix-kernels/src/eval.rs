@@ -47,6 +47,12 @@ pub enum InvalidParams {
         /// State.
         state: usize,
     },
+    /// A random-effect covariance matrix is not positive semi-definite.
+    #[error("the covariance matrix of random-effect block {block} is not positive semi-definite")]
+    RandomCovariance {
+        /// Index into [`Plan::chol`].
+        block: usize,
+    },
     /// A parameter is not finite.
     #[error("a parameter is not finite")]
     NotFinite,
@@ -112,7 +118,7 @@ pub struct Prepared {
 /// Cholesky factor of a packed lower-triangular symmetric matrix, allowing
 /// zero pivots (a random effect with variance 0); `None` if the matrix is
 /// not positive semi-definite.
-fn cholesky_psd(psi: &[f64], m: usize) -> Option<Vec<f64>> {
+pub fn cholesky_psd(psi: &[f64], m: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; m * m];
     let at = |i: usize, j: usize| psi[i * (i + 1) / 2 + j];
     for j in 0..m {
@@ -160,10 +166,7 @@ fn cholesky_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), I
             .map(|&i| if i == NONE { 0.0 } else { phi[i as usize] })
             .collect();
         let Some(l) = cholesky_psd(&psi, m) else {
-            return Err(InvalidParams::Covariance {
-                term: usize::MAX - bi,
-                state: 0,
-            });
+            return Err(InvalidParams::RandomCovariance { block: bi });
         };
         for i in 0..m {
             for j in 0..=i {

@@ -762,34 +762,10 @@ impl<'s> Builder<'s> {
         }
 
         // ---- id variable
-        let id_col = match &opts.idvar {
-            Some((n, span)) => match names_upper
-                .iter()
-                .position(|x| *x == n.to_ascii_uppercase())
-            {
-                Some(i) => Some(i),
-                None => {
-                    self.unknown_name(*span, n, &names, &[]);
-                    None
-                }
-            },
-            None => None,
-        };
+        let id_col = self.column_of(opts.idvar.as_ref(), &names);
 
         // ---- cluster variable
-        let cluster_col = match &opts.cluster {
-            Some((n, span)) => match names_upper
-                .iter()
-                .position(|x| *x == n.to_ascii_uppercase())
-            {
-                Some(i) => Some(i),
-                None => {
-                    self.unknown_name(*span, n, &names, &[]);
-                    None
-                }
-            },
-            None => None,
-        };
+        let cluster_col = self.column_of(opts.cluster.as_ref(), &names);
 
         // ---- USEVARIABLES
         let usev: Vec<usize> = match opts.usev {
@@ -1735,6 +1711,17 @@ impl<'s> Builder<'s> {
             out.push(m);
         }
         out
+    }
+
+    /// The data column an option names (IDVARIABLE, CLUSTER), reporting an
+    /// unknown name.
+    fn column_of(&mut self, opt: Option<&(String, Span)>, names: &[String]) -> Option<usize> {
+        let (n, span) = opt?;
+        let found = names.iter().position(|x| x.eq_ignore_ascii_case(n));
+        if found.is_none() {
+            self.unknown_name(*span, n, names, &[]);
+        }
+        found
     }
 
     fn unknown_name(&mut self, span: Span, name: &str, universe: &[String], extra: &[String]) {
