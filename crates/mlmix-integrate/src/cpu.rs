@@ -31,7 +31,7 @@ use mlmix_kernels::link::LN_2PI;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
 
-use crate::{Adaptation, Backend, BackendError, Evaluation, Grid, Want};
+use crate::{Adaptation, Backend, BackendError, Evaluation, Grid, Junctions, StepDim, Want};
 
 /// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
 /// chunk of its own).
@@ -60,6 +60,8 @@ pub struct CpuBackend {
     /// Terms that read the node columns, and the others.
     node_terms: Vec<usize>,
     fixed_terms: Vec<usize>,
+    /// The grid's step dimensions (see [`Grid::with_steps`]).
+    steps: Vec<StepDim>,
 }
 
 impl CpuBackend {
@@ -120,6 +122,18 @@ impl CpuBackend {
         }
         let node_terms = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
         let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
+        let steps: Vec<StepDim> = crate::step_dims(&plan)
+            .into_iter()
+            .filter(|s| grid.is_step(s.dim))
+            .collect();
+        if let Some(d) =
+            (0..grid.dims).find(|&d| grid.is_step(d) && !steps.iter().any(|s| s.dim == d))
+        {
+            return Err(BackendError::Unsupported(format!(
+                "integration dimension {} is not the random logit intercept of a class variable; it cannot be a step dimension",
+                d + 1
+            )));
+        }
         Ok(CpuBackend {
             plan,
             data,
@@ -133,6 +147,7 @@ impl CpuBackend {
             combos_of_between,
             node_terms,
             fixed_terms,
+            steps,
         })
     }
 
@@ -220,6 +235,8 @@ struct ChunkOut {
     posteriors: Vec<f64>,
     cluster_ll: Vec<f64>,
     moments: Vec<f64>,
+    /// Per step dimension: the junction range of each cluster.
+    junctions: Vec<(Vec<f64>, Vec<f64>)>,
 }
 
 /// `acc[i] += x[i]` over a row range.
@@ -232,29 +249,97 @@ fn add_rows(acc: &mut [f64], x: &[f64]) {
 
 impl CpuBackend {
     /// Node `q` of cluster `j` (adapted or not) into `z`, and its log
-    /// weight.
+    /// weight. Adapted: the affine map of the cluster's posterior (the
+    /// identity where it failed), then each step dimension by the
+    /// cluster's step rule (see [`crate::StepMap`]).
     fn node_of(&self, adapt: Option<&Adaptation>, j: usize, q: usize, z: &mut [f64]) -> f64 {
         let g = &self.grid;
         let dims = g.dims;
         let t = g.node(q);
-        match adapt {
-            Some(a) if a.active[j] => {
-                let c = &a.centre[j * dims..(j + 1) * dims];
-                let l = &a.chol[j * dims * dims..(j + 1) * dims * dims];
-                let mut ln_phi_z = 0.0;
-                for r in 0..dims {
-                    let mut v = c[r];
-                    for k in 0..=r {
-                        v += l[r * dims + k] * t[k];
-                    }
-                    z[r] = v;
-                    ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
+        let Some(a) = adapt else {
+            z.copy_from_slice(t);
+            return g.log_weights[q];
+        };
+        if !a.active[j] && a.steps.is_empty() {
+            z.copy_from_slice(t);
+            return g.log_weights[q];
+        }
+        let mut ln_phi_z = 0.0;
+        let mut extra = 0.0;
+        if a.active[j] {
+            let c = &a.centre[j * dims..(j + 1) * dims];
+            let l = &a.chol[j * dims * dims..(j + 1) * dims * dims];
+            for r in 0..dims {
+                let mut v = c[r];
+                for k in 0..=r {
+                    v += l[r * dims + k] * t[k];
                 }
-                g.log_weights[q] + ln_phi_z - g.log_density[q] + a.log_det[j]
+                z[r] = v;
             }
-            _ => {
-                z.copy_from_slice(t);
-                g.log_weights[q]
+            extra += a.log_det[j];
+        } else {
+            z.copy_from_slice(t);
+        }
+        for st in &a.steps {
+            // the affine map leaves a step dimension alone (z = t); the
+            // cluster's step rule replaces the base trapezoid's point and
+            // weight (whose normaliser is undone)
+            let (v, ln_ratio) = st.point(j, t[st.dim]);
+            z[st.dim] = v;
+            extra += ln_ratio + g.step_log_norm;
+        }
+        for &v in z.iter() {
+            ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
+        }
+        g.log_weights[q] + ln_phi_z - g.log_density[q] + extra
+    }
+
+    /// The junctions of the step dimensions for the chunk's rows, from the
+    /// class-logit values of the current pass (node `q` of the plain or
+    /// adapted grid): each row's logit of the random class against the
+    /// others is linear in z with slope sigma, so it crosses 0 at
+    /// z_q - logit / sigma. Per cluster, the smallest and largest over its
+    /// rows and the logit's parameter sets.
+    fn junctions(
+        &self,
+        prep: &Prepared,
+        q: usize,
+        row_j: &[usize],
+        j0: usize,
+        ws: &Workspace,
+        out: &mut [(Vec<f64>, Vec<f64>)],
+    ) {
+        let dims = self.plan.dims;
+        let nq = self.grid.n_nodes();
+        let wd = self.width;
+        for (st, (lo, hi)) in self.steps.iter().zip(out.iter_mut()) {
+            let sigma = prep.ext[st.sigma];
+            if sigma.is_nan() || sigma <= 1e-8 {
+                continue;
+            }
+            let term = &self.plan.terms[st.term];
+            let k_n = term.n_states / term.n_sets;
+            for (i, &j) in row_j.iter().enumerate() {
+                let zq = ws.z[((j - j0) * nq + q) * dims + st.dim];
+                for set in 0..term.n_sets {
+                    let val = |k: usize| ws.vals[(self.offsets[st.term] + set * k_n + k) * wd + i];
+                    let mine = val(st.class);
+                    let mut m = f64::NEG_INFINITY;
+                    for k in (0..k_n).filter(|&k| k != st.class) {
+                        m = m.max(val(k));
+                    }
+                    let mut sum = 0.0;
+                    for k in (0..k_n).filter(|&k| k != st.class) {
+                        sum += (val(k) - m).exp();
+                    }
+                    let logit = mine - (m + sum.ln());
+                    let zs = zq - logit / sigma;
+                    if zs.is_finite() {
+                        let c = j - j0;
+                        lo[c] = if lo[c].is_nan() { zs } else { lo[c].min(zs) };
+                        hi[c] = if hi[c].is_nan() { zs } else { hi[c].max(zs) };
+                    }
+                }
             }
         }
     }
@@ -454,7 +539,12 @@ impl CpuBackend {
                 Vec::new()
             },
             moments: Vec::new(),
+            junctions: Vec::new(),
         };
+        let want_junctions = want.moments && !self.steps.is_empty();
+        if want_junctions {
+            out.junctions = vec![(vec![f64::NAN; nj], vec![f64::NAN; nj]); self.steps.len()];
+        }
         // first sweep: the cluster log-density of every pass
         let need_w = want.gradient || want.information || want.meat || want.posteriors;
         ws.pass_ll.clear();
@@ -470,6 +560,9 @@ impl CpuBackend {
                 let pass = b * nq + q;
                 if dims > 0 {
                     self.node_pass(prep, q, &row_j, j0, ws, true);
+                }
+                if want_junctions && pass == 0 {
+                    self.junctions(prep, q, &row_j, j0, ws, &mut out.junctions);
                 }
                 self.within(b, nr, ws, need_w && (n_pass == 1 || cache));
                 if cache {
@@ -806,6 +899,16 @@ impl Backend for CpuBackend {
         let mut posteriors = Vec::new();
         let mut cluster_ll = Vec::new();
         let mut moments = Vec::new();
+        let mut junctions: Vec<Junctions> = self
+            .steps
+            .iter()
+            .map(|st| Junctions {
+                dim: st.dim,
+                sigma: prep.ext[st.sigma],
+                lo: Vec::new(),
+                hi: Vec::new(),
+            })
+            .collect();
         if want.posteriors {
             posteriors.reserve(n * plan.n_combos);
             cluster_ll.reserve(self.data.n_clusters());
@@ -844,6 +947,10 @@ impl Backend for CpuBackend {
                 posteriors.extend_from_slice(&o.posteriors);
                 cluster_ll.extend_from_slice(&o.cluster_ll);
                 moments.extend_from_slice(&o.moments);
+                for (acc, (lo, hi)) in junctions.iter_mut().zip(&o.junctions) {
+                    acc.lo.extend_from_slice(lo);
+                    acc.hi.extend_from_slice(hi);
+                }
             }
             w0 = w1;
         }
@@ -855,6 +962,11 @@ impl Backend for CpuBackend {
             posteriors,
             cluster_loglik: cluster_ll,
             moments,
+            junctions: if want.moments && !self.steps.is_empty() {
+                junctions
+            } else {
+                Vec::new()
+            },
         };
         if !loglik.is_finite() {
             ev.loglik = f64::NEG_INFINITY;

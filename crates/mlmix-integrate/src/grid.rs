@@ -35,6 +35,10 @@ pub enum Method {
 /// Half-width R of the trapezoid rule's range [-R, R].
 pub const TRAPEZOID_RANGE: f64 = 5.0;
 
+/// Points of the trapezoid rule on a *step dimension* (at least; more if
+/// the grid has more points per dimension): see [`Grid::with_steps`].
+pub const STEP_POINTS: usize = 61;
+
 /// A set of integration nodes in `dims` dimensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
@@ -50,6 +54,14 @@ pub struct Grid {
     /// Adaptive quadrature maps a base node t to z = m + C t with log
     /// weight `log_weights[q] + ln φ_dims(z) - log_density[q] + ln|det C|`.
     pub log_density: Vec<f64>,
+    /// Per dimension: whether it is a *step dimension* (see
+    /// [`Grid::with_steps`]); empty or all false for the plain rules.
+    pub step: Vec<bool>,
+    /// ln of the normaliser of the step dimensions' trapezoid rule
+    /// (Σ h φ(t_q), ends halved), which the rule divides its weights by.
+    pub step_log_norm: f64,
+    /// Points of the step dimensions' trapezoid rule (0 without any).
+    pub step_points: usize,
 }
 
 /// ln φ(t) for the standard normal density φ.
@@ -75,6 +87,9 @@ impl Grid {
             nodes: Vec::new(),
             log_weights: vec![0.0],
             log_density: vec![0.0],
+            step: Vec::new(),
+            step_log_norm: 0.0,
+            step_points: 0,
         }
     }
 
@@ -95,17 +110,56 @@ impl Grid {
             return Grid::single();
         }
         assert!(points > 0, "an integration grid needs at least one point");
-        match method {
-            Method::Trapezoid => {
-                let (t, lw) = trapezoid_1d(points);
-                Grid::product(dims, &t, &lw)
-            }
-            Method::GaussHermite => {
-                let (t, lw) = gauss_hermite_1d(points);
-                Grid::product(dims, &t, &lw)
-            }
-            Method::MonteCarlo => Grid::monte_carlo_shifted(points, dims, &vec![0.0; dims]),
+        Grid::with_steps(method, points, &vec![false; dims])
+    }
+
+    /// [`Grid::new`] where some dimensions are *step dimensions*: the
+    /// random logit intercept of a class variable, whose class
+    /// probabilities become a step in z as its variance grows (the paper's
+    /// Figures 2-3). A step dimension of a product rule gets the trapezoid
+    /// rule with `max(points,` [`STEP_POINTS`]`)` points whatever the
+    /// method; adaptive quadrature then moves those points per cluster to a
+    /// rule dense at the step (see [`crate::StepMap`]). Quasi-Monte Carlo grids have no step
+    /// dimensions (the flags are ignored).
+    ///
+    /// # Panics
+    ///
+    /// As [`Grid::new`].
+    pub fn with_steps(method: Method, points: usize, step: &[bool]) -> Grid {
+        let dims = step.len();
+        if dims == 0 {
+            return Grid::single();
         }
+        assert!(points > 0, "an integration grid needs at least one point");
+        let base = match method {
+            Method::Trapezoid => trapezoid_1d(points),
+            Method::GaussHermite => gauss_hermite_1d(points),
+            Method::MonteCarlo => {
+                return Grid::monte_carlo_shifted(points, dims, &vec![0.0; dims]);
+            }
+        };
+        let n_step = points.max(STEP_POINTS);
+        let (st, slw, norm) = trapezoid_rule(n_step);
+        let rules: Vec<(&[f64], &[f64])> = step
+            .iter()
+            .map(|&s| {
+                if s {
+                    (st.as_slice(), slw.as_slice())
+                } else {
+                    (base.0.as_slice(), base.1.as_slice())
+                }
+            })
+            .collect();
+        let mut g = Grid::product(&rules);
+        g.step = step.to_vec();
+        g.step_log_norm = norm;
+        g.step_points = if step.iter().any(|&s| s) { n_step } else { 0 };
+        g
+    }
+
+    /// Whether dimension `d` is a step dimension.
+    pub fn is_step(&self, d: usize) -> bool {
+        self.step.get(d).copied().unwrap_or(false)
     }
 
     /// Randomised quasi-Monte Carlo: the Halton points of [`Method::MonteCarlo`]
@@ -151,6 +205,9 @@ impl Grid {
             nodes,
             log_weights: vec![-(points as f64).ln(); points],
             log_density,
+            step: Vec::new(),
+            step_log_norm: 0.0,
+            step_points: 0,
         }
     }
 
@@ -159,15 +216,18 @@ impl Grid {
         &self.nodes[q * self.dims..(q + 1) * self.dims]
     }
 
-    /// Product over `dims` dimensions of a one-dimensional rule, row-major
-    /// with the last dimension varying fastest.
-    fn product(dims: usize, t: &[f64], lw: &[f64]) -> Grid {
-        let m = t.len();
-        let n = u32::try_from(dims)
-            .ok()
-            .and_then(|d| m.checked_pow(d))
-            .unwrap_or_else(|| panic!("{m}^{dims} integration nodes overflow"));
-        let ld1: Vec<f64> = t.iter().map(|&x| ln_phi(x)).collect();
+    /// Product of one-dimensional rules (nodes, log weights), one per
+    /// dimension, row-major with the last dimension varying fastest.
+    fn product(rules: &[(&[f64], &[f64])]) -> Grid {
+        let dims = rules.len();
+        let n = rules
+            .iter()
+            .try_fold(1usize, |acc, r| acc.checked_mul(r.0.len()))
+            .unwrap_or_else(|| panic!("the integration nodes overflow"));
+        let ld1: Vec<Vec<f64>> = rules
+            .iter()
+            .map(|r| r.0.iter().map(|&x| ln_phi(x)).collect())
+            .collect();
         let mut nodes = Vec::with_capacity(n * dims);
         let mut log_weights = Vec::with_capacity(n);
         let mut log_density = Vec::with_capacity(n);
@@ -175,17 +235,17 @@ impl Grid {
         for _ in 0..n {
             let mut w = 0.0;
             let mut ld = 0.0;
-            for &k in &idx {
-                nodes.push(t[k]);
-                w += lw[k];
-                ld += ld1[k];
+            for (d, &k) in idx.iter().enumerate() {
+                nodes.push(rules[d].0[k]);
+                w += rules[d].1[k];
+                ld += ld1[d][k];
             }
             log_weights.push(w);
             log_density.push(ld);
             // odometer increment, last dimension fastest
             for d in (0..dims).rev() {
                 idx[d] += 1;
-                if idx[d] < m {
+                if idx[d] < rules[d].0.len() {
                     break;
                 }
                 idx[d] = 0;
@@ -196,6 +256,9 @@ impl Grid {
             nodes,
             log_weights,
             log_density,
+            step: vec![false; dims],
+            step_log_norm: 0.0,
+            step_points: 0,
         }
     }
 }
@@ -203,8 +266,14 @@ impl Grid {
 /// One-dimensional trapezoid rule on the normal density over
 /// [-R, R], R = [`TRAPEZOID_RANGE`]: nodes and normalised log weights.
 fn trapezoid_1d(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let (t, lw, _) = trapezoid_rule(n);
+    (t, lw)
+}
+
+/// [`trapezoid_1d`] and the ln of its normaliser Σ h φ(t_q) (ends halved).
+fn trapezoid_rule(n: usize) -> (Vec<f64>, Vec<f64>, f64) {
     if n == 1 {
-        return (vec![0.0], vec![0.0]);
+        return (vec![0.0], vec![0.0], 0.0);
     }
     let r = TRAPEZOID_RANGE;
     let h = 2.0 * r / (n - 1) as f64;
@@ -223,7 +292,7 @@ fn trapezoid_1d(n: usize) -> (Vec<f64>, Vec<f64>) {
         .collect();
     let s = log_sum_exp(&lw);
     lw.iter_mut().for_each(|w| *w -= s);
-    (t, lw)
+    (t, lw, s)
 }
 
 /// Orthonormal probabilists' Hermite polynomials p_k = He_k / sqrt(k!)

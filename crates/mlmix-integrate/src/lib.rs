@@ -18,9 +18,11 @@
 
 mod cpu;
 mod grid;
+mod step;
 
 pub use cpu::CpuBackend;
-pub use grid::{Grid, Method};
+pub use grid::{Grid, Method, STEP_POINTS, TRAPEZOID_RANGE};
+pub use step::{CORE, Junctions, STEP_RANGE, StepDim, StepMap, step_dims};
 
 use mlmix_kernels::{EngineData, InvalidParams, Plan};
 
@@ -87,12 +89,18 @@ pub struct Evaluation {
     /// (`dims x dims`) (empty unless wanted and the model has random
     /// effects).
     pub moments: Vec<f64>,
+    /// With the moments, on a grid with step dimensions: the junctions of
+    /// each step dimension per cluster (see [`Junctions`]).
+    pub junctions: Vec<Junctions>,
 }
 
 /// Adaptive quadrature: per cluster, the grid is moved to the posterior of
 /// the standardised random effects, z = centre + C t (C the Cholesky factor
 /// of the posterior covariance), with the weights corrected by the ratio of
-/// densities. Clusters where it failed use the plain grid.
+/// densities. Clusters where it failed use the plain grid. A step dimension
+/// (see [`Grid::with_steps`]) is not moved with the others (its rows and
+/// columns of C are the identity's): its points go through the cluster's
+/// [`StepMap`] instead, in every cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adaptation {
     /// Integration dimensions.
@@ -105,32 +113,56 @@ pub struct Adaptation {
     pub chol: Vec<f64>,
     /// ln det C per cluster.
     pub log_det: Vec<f64>,
+    /// The maps of the step dimensions.
+    pub steps: Vec<StepMap>,
 }
 
 impl Adaptation {
     /// Builds the adaptation from posterior moments (see
-    /// [`Evaluation::moments`]); a cluster whose posterior is degenerate
-    /// (a standard deviation below 1e-6 or above 10, or not finite) keeps
-    /// the plain grid. Returns it with the number of clusters that failed.
-    pub fn from_moments(dims: usize, moments: &[f64]) -> (Adaptation, usize) {
+    /// [`Evaluation::moments`]) and the junctions of the step dimensions
+    /// (see [`Evaluation::junctions`]; `step_points`: the grid's
+    /// [`Grid::step_points`]); a cluster whose posterior is
+    /// degenerate (a standard deviation below 1e-6 or above 10, or not
+    /// finite) keeps the plain grid in its other dimensions. Returns it with
+    /// the number of clusters that failed.
+    pub fn from_moments(
+        dims: usize,
+        moments: &[f64],
+        junctions: &[Junctions],
+        step_points: usize,
+    ) -> (Adaptation, usize) {
         let per = dims + dims * dims;
         let n = moments.len().checked_div(per).unwrap_or(0);
+        let step: Vec<bool> = (0..dims)
+            .map(|d| junctions.iter().any(|j| j.dim == d))
+            .collect();
         let mut a = Adaptation {
             dims,
             active: vec![false; n],
             centre: vec![0.0; n * dims],
             chol: vec![0.0; n * dims * dims],
             log_det: vec![0.0; n],
+            steps: junctions
+                .iter()
+                .map(|j| StepMap::new(j, step_points))
+                .collect(),
         };
         let mut failed = 0;
         for j in 0..n {
             let m = &moments[j * per..(j + 1) * per];
-            let mean = &m[..dims];
+            // step dimensions: centre 0, identity rows and columns
+            let mean: Vec<f64> = (0..dims)
+                .map(|r| if step[r] { 0.0 } else { m[r] })
+                .collect();
             // the posterior covariance, packed lower, and its Cholesky factor
             let mut cov = Vec::with_capacity(dims * (dims + 1) / 2);
             for r in 0..dims {
                 for c in 0..=r {
-                    cov.push(m[dims + r * dims + c] - mean[r] * mean[c]);
+                    cov.push(if step[r] || step[c] {
+                        if r == c { 1.0 } else { 0.0 }
+                    } else {
+                        m[dims + r * dims + c] - mean[r] * mean[c]
+                    });
                 }
             }
             let l = mlmix_kernels::eval::cholesky_psd(&cov, dims).unwrap_or_default();
@@ -147,7 +179,7 @@ impl Adaptation {
             };
             if ok {
                 a.active[j] = true;
-                a.centre[j * dims..(j + 1) * dims].copy_from_slice(mean);
+                a.centre[j * dims..(j + 1) * dims].copy_from_slice(&mean);
                 a.chol[j * dims * dims..(j + 1) * dims * dims].copy_from_slice(&l);
                 a.log_det[j] = log_det;
             } else {
@@ -212,7 +244,12 @@ pub trait Backend: Send + Sync {
         if !ev.loglik.is_finite() {
             return Ok(None);
         }
-        Ok(Some(Adaptation::from_moments(dims, &ev.moments)))
+        Ok(Some(Adaptation::from_moments(
+            dims,
+            &ev.moments,
+            &ev.junctions,
+            self.grid().step_points,
+        )))
     }
 }
 

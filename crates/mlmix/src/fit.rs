@@ -59,7 +59,7 @@ pub fn make_backend(
 }
 
 /// The integration grid of a model (one node without random effects).
-pub fn model_grid(model: &Model) -> Grid {
+pub fn model_grid(model: &Model, plan: &Plan) -> Grid {
     let dims = model.random_effects().len();
     match &model.two_level {
         Some(t) if dims > 0 => {
@@ -68,7 +68,15 @@ pub fn model_grid(model: &Model) -> Grid {
                 IntegrationMethod::GaussHermite => Method::GaussHermite,
                 IntegrationMethod::MonteCarlo => Method::MonteCarlo,
             };
-            Grid::new(m, t.integration.points, dims)
+            // adaptive quadrature integrates a random class logit intercept
+            // on its own rule (see mlmix_integrate::StepMap)
+            let mut step = vec![false; dims];
+            if t.integration.adaptive {
+                for s in mlmix_integrate::step_dims(plan) {
+                    step[s.dim] = true;
+                }
+            }
+            Grid::with_steps(m, t.integration.points, &step)
         }
         _ => Grid::single(),
     }
@@ -94,7 +102,7 @@ pub fn fit(
     let ds = &loaded.data;
     let engine_data = Arc::new(engine_data(loaded, !options.no_collapse));
     let plan = Arc::new(Plan::compile(model, &engine_data)?);
-    let grid = model_grid(model);
+    let grid = model_grid(model, &plan);
     let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
     let map = param_map(model, ds);
     let n_obs = ds.n_rows();
