@@ -248,11 +248,19 @@ fn add_rows(acc: &mut [f64], x: &[f64]) {
 }
 
 impl CpuBackend {
-    /// Node `q` of cluster `j` (adapted or not) into `z`, and its log
-    /// weight. Adapted: the affine map of the cluster's posterior (the
+    /// Node `q` of cluster `j` in between-level combination `b` (adapted
+    /// or not) into `z`, and its log weight. Adapted: the affine map of the
+    /// posterior given `b` (the
     /// identity where it failed), then each step dimension by the
     /// cluster's step rule (see [`crate::StepMap`]).
-    fn node_of(&self, adapt: Option<&Adaptation>, j: usize, q: usize, z: &mut [f64]) -> f64 {
+    fn node_of(
+        &self,
+        adapt: Option<&Adaptation>,
+        j: usize,
+        b: usize,
+        q: usize,
+        z: &mut [f64],
+    ) -> f64 {
         let g = &self.grid;
         let dims = g.dims;
         let t = g.node(q);
@@ -260,15 +268,16 @@ impl CpuBackend {
             z.copy_from_slice(t);
             return g.log_weights[q];
         };
-        if !a.active[j] && a.steps.is_empty() {
+        let u = j * a.n_between + b.min(a.n_between - 1);
+        if !a.active[u] && a.steps.is_empty() {
             z.copy_from_slice(t);
             return g.log_weights[q];
         }
         let mut ln_phi_z = 0.0;
         let mut extra = 0.0;
-        if a.active[j] {
-            let c = &a.centre[j * dims..(j + 1) * dims];
-            let l = &a.chol[j * dims * dims..(j + 1) * dims * dims];
+        if a.active[u] {
+            let c = &a.centre[u * dims..(u + 1) * dims];
+            let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
             for r in 0..dims {
                 let mut v = c[r];
                 for k in 0..=r {
@@ -276,7 +285,7 @@ impl CpuBackend {
                 }
                 z[r] = v;
             }
-            extra += a.log_det[j];
+            extra += a.log_det[u];
         } else {
             z.copy_from_slice(t);
         }
@@ -303,14 +312,14 @@ impl CpuBackend {
     fn junctions(
         &self,
         prep: &Prepared,
-        q: usize,
+        pass: usize,
         row_j: &[usize],
         j0: usize,
         ws: &Workspace,
         out: &mut [(Vec<f64>, Vec<f64>)],
     ) {
         let dims = self.plan.dims;
-        let nq = self.grid.n_nodes();
+        let n_pass = self.n_passes();
         let wd = self.width;
         for (st, (lo, hi)) in self.steps.iter().zip(out.iter_mut()) {
             let sigma = prep.ext[st.sigma];
@@ -320,7 +329,7 @@ impl CpuBackend {
             let term = &self.plan.terms[st.term];
             let k_n = term.n_states / term.n_sets;
             for (i, &j) in row_j.iter().enumerate() {
-                let zq = ws.z[((j - j0) * nq + q) * dims + st.dim];
+                let zq = ws.z[((j - j0) * n_pass + pass) * dims + st.dim];
                 for set in 0..term.n_sets {
                     let val = |k: usize| ws.vals[(self.offsets[st.term] + set * k_n + k) * wd + i];
                     let mine = val(st.class);
@@ -414,7 +423,7 @@ impl CpuBackend {
     fn node_pass(
         &self,
         prep: &Prepared,
-        q: usize,
+        pass: usize,
         row_j: &[usize],
         j0: usize,
         ws: &mut Workspace,
@@ -422,7 +431,7 @@ impl CpuBackend {
     ) {
         let plan = &*self.plan;
         let dims = plan.dims;
-        let nq = self.grid.n_nodes();
+        let n_pass = self.n_passes();
         let Some(local) = ws.local.as_mut() else {
             return;
         };
@@ -431,7 +440,7 @@ impl CpuBackend {
             let col_index = plan.n_data_cols + v;
             for i in 0..nr {
                 let j = row_j[i];
-                let zq = ws.z[((j - j0) * nq + q) * dims + vc.dim];
+                let zq = ws.z[((j - j0) * n_pass + pass) * dims + vc.dim];
                 let m = vc.mult.map_or(1.0, |c| local.columns[c][i]);
                 local.columns[col_index][i] = zq * m;
             }
@@ -495,20 +504,22 @@ impl CpuBackend {
         // node columns
         if dims > 0 {
             ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
-            ws.z.resize(nj * nq * dims, 0.0);
-            ws.log_w.resize(nj * nq, 0.0);
+            ws.z.resize(nj * n_pass * dims, 0.0);
+            ws.log_w.resize(nj * n_pass, 0.0);
             let mut z = vec![0.0; dims];
             for j in j0..j1 {
-                for q in 0..nq {
-                    ws.log_w[(j - j0) * nq + q] = self.node_of(adapt, j, q, &mut z);
-                    ws.z[((j - j0) * nq + q) * dims..((j - j0) * nq + q + 1) * dims]
-                        .copy_from_slice(&z);
+                for b in 0..n_between {
+                    for q in 0..nq {
+                        let at = (j - j0) * n_pass + b * nq + q;
+                        ws.log_w[at] = self.node_of(adapt, j, b, q, &mut z);
+                        ws.z[at * dims..(at + 1) * dims].copy_from_slice(&z);
+                    }
                 }
             }
         } else {
             ws.local = None;
             ws.log_w.clear();
-            ws.log_w.resize(nj, self.grid.log_weights[0]);
+            ws.log_w.resize(nj * n_pass, self.grid.log_weights[0]);
         }
         for &t in &self.fixed_terms {
             eval::term_values(
@@ -559,10 +570,10 @@ impl CpuBackend {
             for q in 0..nq {
                 let pass = b * nq + q;
                 if dims > 0 {
-                    self.node_pass(prep, q, &row_j, j0, ws, true);
+                    self.node_pass(prep, pass, &row_j, j0, ws, true);
                 }
                 if want_junctions && pass == 0 {
-                    self.junctions(prep, q, &row_j, j0, ws, &mut out.junctions);
+                    self.junctions(prep, pass, &row_j, j0, ws, &mut out.junctions);
                 }
                 self.within(b, nr, ws, need_w && (n_pass == 1 || cache));
                 if cache {
@@ -572,7 +583,7 @@ impl CpuBackend {
                     }
                 }
                 for j in 0..nj {
-                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * nq + q];
+                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass];
                 }
                 for i in 0..nr {
                     ws.pass_ll[(row_j[i] - j0) * n_pass + pass] += row_mult(i) * ws.row_ll[i];
@@ -601,21 +612,30 @@ impl CpuBackend {
             return out;
         }
         if want.moments && dims > 0 {
-            // posterior mean and second moment of z per cluster
-            let per = dims + dims * dims;
-            out.moments = vec![0.0; nj * per];
+            // per cluster and between-level combination: its posterior
+            // probability, and the posterior mean and second moment of z
+            // given it
+            let per = 1 + dims + dims * dims;
+            out.moments = vec![0.0; nj * n_between * per];
             for j in 0..nj {
-                let mo = &mut out.moments[j * per..(j + 1) * per];
                 for b in 0..n_between {
+                    let unit = j * n_between + b;
+                    let mo = &mut out.moments[unit * per..(unit + 1) * per];
                     for q in 0..nq {
-                        let p = ws.pass_ll[j * n_pass + b * nq + q];
-                        let z = &ws.z[(j * nq + q) * dims..(j * nq + q + 1) * dims];
+                        let at = j * n_pass + b * nq + q;
+                        let p = ws.pass_ll[at];
+                        let z = &ws.z[at * dims..(at + 1) * dims];
+                        mo[0] += p;
                         for a in 0..dims {
-                            mo[a] += p * z[a];
+                            mo[1 + a] += p * z[a];
                             for c2 in 0..dims {
-                                mo[dims + a * dims + c2] += p * z[a] * z[c2];
+                                mo[1 + dims + a * dims + c2] += p * z[a] * z[c2];
                             }
                         }
+                    }
+                    if mo[0] > 0.0 {
+                        let inv = 1.0 / mo[0];
+                        mo[1..].iter_mut().for_each(|v| *v *= inv);
                     }
                 }
             }
@@ -649,7 +669,7 @@ impl CpuBackend {
                 let pass = b * nq + q;
                 if n_pass > 1 {
                     if dims > 0 {
-                        self.node_pass(prep, q, &row_j, j0, ws, !cache);
+                        self.node_pass(prep, pass, &row_j, j0, ws, !cache);
                     }
                     if cache {
                         for &k in &self.combos_of_between[b] {

@@ -85,7 +85,9 @@ pub struct Evaluation {
     pub posteriors: Vec<f64>,
     /// Each cluster's log-likelihood (filled with the posteriors).
     pub cluster_loglik: Vec<f64>,
-    /// Per cluster: the posterior mean of z (`dims`), then E[z z']
+    /// Per cluster and between-level class combination (`cluster *
+    /// n_between + b`): the posterior probability of the combination, then
+    /// the posterior mean of z given it (`dims`), then E[z z'] given it
     /// (`dims x dims`) (empty unless wanted and the model has random
     /// effects).
     pub moments: Vec<f64>,
@@ -94,51 +96,64 @@ pub struct Evaluation {
     pub junctions: Vec<Junctions>,
 }
 
-/// Adaptive quadrature: per cluster, the grid is moved to the posterior of
-/// the standardised random effects, z = centre + C t (C the Cholesky factor
-/// of the posterior covariance), with the weights corrected by the ratio of
-/// densities. Clusters where it failed use the plain grid. A step dimension
-/// (see [`Grid::with_steps`]) is not moved with the others (its rows and
-/// columns of C are the identity's): its points go through the cluster's
+/// Adaptive quadrature: per cluster and between-level class combination
+/// (a *unit*), the grid is moved to the posterior of the standardised
+/// random effects given that combination, z = centre + C t (C the Cholesky
+/// factor of the posterior covariance), with the weights corrected by the
+/// ratio of densities. Given the between-level classes the posterior is
+/// unimodal; over them it is a mixture, which one normal grid would cover
+/// badly. Units where it failed use the plain grid. A step dimension (see
+/// [`Grid::with_steps`]) is not moved with the others (its rows and columns
+/// of C are the identity's): its points go through the cluster's
 /// [`StepMap`] instead, in every cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adaptation {
     /// Integration dimensions.
     pub dims: usize,
-    /// Whether each cluster is adapted.
+    /// Between-level class combinations (1 without between-level classes).
+    pub n_between: usize,
+    /// Whether each unit (`cluster * n_between + b`) is adapted.
     pub active: Vec<bool>,
-    /// Posterior means, `n_clusters x dims`.
+    /// Whether each cluster's adaptation failed (a unit with a posterior
+    /// probability above 1e-10 that could not be adapted).
+    pub failed: Vec<bool>,
+    /// Posterior means per unit, `units x dims`.
     pub centre: Vec<f64>,
-    /// Lower Cholesky factors, `n_clusters x dims x dims`.
+    /// Lower Cholesky factors per unit, `units x dims x dims`.
     pub chol: Vec<f64>,
-    /// ln det C per cluster.
+    /// ln det C per unit.
     pub log_det: Vec<f64>,
-    /// The maps of the step dimensions.
+    /// The maps of the step dimensions (per cluster).
     pub steps: Vec<StepMap>,
 }
 
 impl Adaptation {
-    /// Builds the adaptation from posterior moments (see
+    /// Builds the adaptation from posterior moments per unit (see
     /// [`Evaluation::moments`]) and the junctions of the step dimensions
     /// (see [`Evaluation::junctions`]; `step_points`: the grid's
-    /// [`Grid::step_points`]); a cluster whose posterior is
-    /// degenerate (a standard deviation below 1e-6 or above 10, or not
-    /// finite) keeps the plain grid in its other dimensions. Returns it with
-    /// the number of clusters that failed.
+    /// [`Grid::step_points`]); a unit whose posterior is degenerate (a
+    /// standard deviation below 1e-6 or above 10, or not finite) keeps the
+    /// plain grid in its other dimensions. Returns it with the number of
+    /// clusters that failed.
     pub fn from_moments(
         dims: usize,
+        n_between: usize,
         moments: &[f64],
         junctions: &[Junctions],
         step_points: usize,
     ) -> (Adaptation, usize) {
-        let per = dims + dims * dims;
+        let per = 1 + dims + dims * dims;
         let n = moments.len().checked_div(per).unwrap_or(0);
+        let n_between = n_between.max(1);
+        let n_clusters = n / n_between;
         let step: Vec<bool> = (0..dims)
             .map(|d| junctions.iter().any(|j| j.dim == d))
             .collect();
         let mut a = Adaptation {
             dims,
+            n_between,
             active: vec![false; n],
+            failed: vec![false; n_clusters],
             centre: vec![0.0; n * dims],
             chol: vec![0.0; n * dims * dims],
             log_det: vec![0.0; n],
@@ -147,9 +162,9 @@ impl Adaptation {
                 .map(|j| StepMap::new(j, step_points))
                 .collect(),
         };
-        let mut failed = 0;
-        for j in 0..n {
-            let m = &moments[j * per..(j + 1) * per];
+        for u in 0..n {
+            let m = &moments[u * per..(u + 1) * per];
+            let (mass, m) = (m[0], &m[1..]);
             // step dimensions: centre 0, identity rows and columns
             let mean: Vec<f64> = (0..dims)
                 .map(|r| if step[r] { 0.0 } else { m[r] })
@@ -171,21 +186,17 @@ impl Adaptation {
                     let d = l[c * dims + c] * l[c * dims + c];
                     d.is_finite() && d > 1e-12 && d < 100.0
                 });
-            let ok = pivots_ok && mean.iter().all(|x| x.is_finite());
-            let log_det: f64 = if ok {
-                (0..dims).map(|c| l[c * dims + c].ln()).sum()
-            } else {
-                0.0
-            };
+            let ok = pivots_ok && mass > 0.0 && mean.iter().all(|x| x.is_finite());
             if ok {
-                a.active[j] = true;
-                a.centre[j * dims..(j + 1) * dims].copy_from_slice(&mean);
-                a.chol[j * dims * dims..(j + 1) * dims * dims].copy_from_slice(&l);
-                a.log_det[j] = log_det;
-            } else {
-                failed += 1;
+                a.active[u] = true;
+                a.centre[u * dims..(u + 1) * dims].copy_from_slice(&mean);
+                a.chol[u * dims * dims..(u + 1) * dims * dims].copy_from_slice(&l);
+                a.log_det[u] = (0..dims).map(|c| l[c * dims + c].ln()).sum();
+            } else if mass > 1e-10 || !mass.is_finite() {
+                a.failed[u / n_between] = true;
             }
         }
+        let failed = a.failed.iter().filter(|f| **f).count();
         (a, failed)
     }
 }
@@ -244,8 +255,14 @@ pub trait Backend: Send + Sync {
         if !ev.loglik.is_finite() {
             return Ok(None);
         }
+        let plan = self.plan();
+        let n_between = (0..plan.class_sizes.len())
+            .filter(|&m| plan.between_cv[m])
+            .map(|m| plan.class_sizes[m])
+            .product();
         Ok(Some(Adaptation::from_moments(
             dims,
+            n_between,
             &ev.moments,
             &ev.junctions,
             self.grid().step_points,

@@ -294,7 +294,7 @@ pub fn fit(
         let adapted = best
             .adapt
             .as_ref()
-            .map_or(0, |a| a.active.iter().filter(|x| **x).count());
+            .map_or(0, |a| a.failed.iter().filter(|x| !**x).count());
         TwoLevelSummary {
             cluster_variable: t.cluster.clone(),
             clusters: engine_data.n_clusters(),
@@ -342,11 +342,11 @@ pub fn fit(
         }
     });
     if let (Some(a), true) = (&best.adapt, adaptive) {
-        let failed = a.active.iter().filter(|x| !**x).count();
+        let failed = a.failed.iter().filter(|x| **x).count();
         if failed > 0 {
             warnings.push(format!(
                 "adaptive quadrature failed for {failed} of {} clusters, which used the plain grid",
-                a.active.len()
+                a.failed.len()
             ));
         }
     }
