@@ -268,13 +268,22 @@ impl CpuBackend {
             z.copy_from_slice(t);
             return g.log_weights[q];
         };
-        let u = j * a.n_between + b.min(a.n_between - 1);
+        // the step dimensions' points first: their sides pick the unit
+        let mut side = 0;
+        let mut extra = 0.0;
+        for (i, st) in a.steps.iter().enumerate() {
+            let (v, ln_ratio) = st.point(j, t[st.dim]);
+            if v > st.centre[j] {
+                side |= 1 << i;
+            }
+            extra += ln_ratio + g.step_log_norm;
+        }
+        let u = (j * a.n_between + b.min(a.n_between - 1)) * a.n_sides + side;
         if !a.active[u] && a.steps.is_empty() {
             z.copy_from_slice(t);
             return g.log_weights[q];
         }
         let mut ln_phi_z = 0.0;
-        let mut extra = 0.0;
         if a.active[u] {
             let c = &a.centre[u * dims..(u + 1) * dims];
             let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
@@ -292,10 +301,8 @@ impl CpuBackend {
         for st in &a.steps {
             // the affine map leaves a step dimension alone (z = t); the
             // cluster's step rule replaces the base trapezoid's point and
-            // weight (whose normaliser is undone)
-            let (v, ln_ratio) = st.point(j, t[st.dim]);
-            z[st.dim] = v;
-            extra += ln_ratio + g.step_log_norm;
+            // weight (whose normaliser is undone, above)
+            z[st.dim] = st.point(j, t[st.dim]).0;
         }
         for &v in z.iter() {
             ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
@@ -612,19 +619,31 @@ impl CpuBackend {
             return out;
         }
         if want.moments && dims > 0 {
-            // per cluster and between-level combination: its posterior
-            // probability, and the posterior mean and second moment of z
-            // given it
+            // per unit (cluster, between-level combination, sides of the
+            // steps: see `Adaptation`): its posterior probability, and the
+            // posterior mean and second moment of z given it
             let per = 1 + dims + dims * dims;
-            out.moments = vec![0.0; nj * n_between * per];
+            let n_sides = 1usize << out.junctions.len();
+            out.moments = vec![0.0; nj * n_between * n_sides * per];
             for j in 0..nj {
+                let centres: Vec<f64> = out
+                    .junctions
+                    .iter()
+                    .map(|(lo, hi)| crate::junction_centre(lo[j], hi[j]))
+                    .collect();
                 for b in 0..n_between {
-                    let unit = j * n_between + b;
-                    let mo = &mut out.moments[unit * per..(unit + 1) * per];
                     for q in 0..nq {
                         let at = j * n_pass + b * nq + q;
                         let p = ws.pass_ll[at];
                         let z = &ws.z[at * dims..(at + 1) * dims];
+                        let mut side = 0;
+                        for (i, st) in self.steps.iter().enumerate() {
+                            if z[st.dim] > centres[i] {
+                                side |= 1 << i;
+                            }
+                        }
+                        let unit = (j * n_between + b) * n_sides + side;
+                        let mo = &mut out.moments[unit * per..(unit + 1) * per];
                         mo[0] += p;
                         for a in 0..dims {
                             mo[1 + a] += p * z[a];
@@ -633,6 +652,9 @@ impl CpuBackend {
                             }
                         }
                     }
+                }
+                for unit in (j * n_between * n_sides)..((j + 1) * n_between * n_sides) {
+                    let mo = &mut out.moments[unit * per..(unit + 1) * per];
                     if mo[0] > 0.0 {
                         let inv = 1.0 / mo[0];
                         mo[1..].iter_mut().for_each(|v| *v *= inv);

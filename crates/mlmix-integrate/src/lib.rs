@@ -22,7 +22,7 @@ mod step;
 
 pub use cpu::CpuBackend;
 pub use grid::{Grid, Method, STEP_POINTS, TRAPEZOID_RANGE};
-pub use step::{CORE, Junctions, STEP_RANGE, StepDim, StepMap, step_dims};
+pub use step::{CORE, Junctions, STEP_RANGE, StepDim, StepMap, junction_centre, step_dims};
 
 use mlmix_kernels::{EngineData, InvalidParams, Plan};
 
@@ -85,8 +85,7 @@ pub struct Evaluation {
     pub posteriors: Vec<f64>,
     /// Each cluster's log-likelihood (filled with the posteriors).
     pub cluster_loglik: Vec<f64>,
-    /// Per cluster and between-level class combination (`cluster *
-    /// n_between + b`): the posterior probability of the combination, then
+    /// Per *unit* (see [`Adaptation`]): its posterior probability, then
     /// the posterior mean of z given it (`dims`), then E[z z'] given it
     /// (`dims x dims`) (empty unless wanted and the model has random
     /// effects).
@@ -96,23 +95,29 @@ pub struct Evaluation {
     pub junctions: Vec<Junctions>,
 }
 
-/// Adaptive quadrature: per cluster and between-level class combination
-/// (a *unit*), the grid is moved to the posterior of the standardised
-/// random effects given that combination, z = centre + C t (C the Cholesky
-/// factor of the posterior covariance), with the weights corrected by the
-/// ratio of densities. Given the between-level classes the posterior is
-/// unimodal; over them it is a mixture, which one normal grid would cover
-/// badly. Units where it failed use the plain grid. A step dimension (see
-/// [`Grid::with_steps`]) is not moved with the others (its rows and columns
-/// of C are the identity's): its points go through the cluster's
-/// [`StepMap`] instead, in every cluster.
+/// Adaptive quadrature: per *unit*, the grid is moved to the posterior of
+/// the standardised random effects given the unit, z = centre + C t (C the
+/// Cholesky factor of the posterior covariance), with the weights corrected
+/// by the ratio of densities. A unit is a cluster, a between-level class
+/// combination `b` and a *side* of each step dimension (below or above the
+/// centre of the cluster's junctions): `(cluster * n_between + b) *
+/// n_sides + side`, side bit i for step dimension i. Given the
+/// between-level classes and the sides of the steps (which act like
+/// classes) the posterior of the other random effects is unimodal; over
+/// them it is a mixture, which one normal grid covers badly. Units where it
+/// failed use the plain grid. A step dimension (see [`Grid::with_steps`])
+/// is not moved with the others (its rows and columns of C are the
+/// identity's): its points go through the cluster's [`StepMap`] instead, in
+/// every cluster, and their side picks the unit of the other dimensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adaptation {
     /// Integration dimensions.
     pub dims: usize,
     /// Between-level class combinations (1 without between-level classes).
     pub n_between: usize,
-    /// Whether each unit (`cluster * n_between + b`) is adapted.
+    /// Sides: 2 to the number of step dimensions.
+    pub n_sides: usize,
+    /// Whether each unit is adapted.
     pub active: Vec<bool>,
     /// Whether each cluster's adaptation failed (a unit with a posterior
     /// probability above 1e-10 that could not be adapted).
@@ -145,13 +150,16 @@ impl Adaptation {
         let per = 1 + dims + dims * dims;
         let n = moments.len().checked_div(per).unwrap_or(0);
         let n_between = n_between.max(1);
-        let n_clusters = n / n_between;
+        let n_sides = 1usize << junctions.len();
+        let per_cluster = n_between * n_sides;
+        let n_clusters = n / per_cluster;
         let step: Vec<bool> = (0..dims)
             .map(|d| junctions.iter().any(|j| j.dim == d))
             .collect();
         let mut a = Adaptation {
             dims,
             n_between,
+            n_sides,
             active: vec![false; n],
             failed: vec![false; n_clusters],
             centre: vec![0.0; n * dims],
@@ -193,7 +201,7 @@ impl Adaptation {
                 a.chol[u * dims * dims..(u + 1) * dims * dims].copy_from_slice(&l);
                 a.log_det[u] = (0..dims).map(|c| l[c * dims + c].ln()).sum();
             } else if mass > 1e-10 || !mass.is_finite() {
-                a.failed[u / n_between] = true;
+                a.failed[u / per_cluster] = true;
             }
         }
         let failed = a.failed.iter().filter(|f| **f).count();

@@ -148,12 +148,25 @@ pub struct StepMap {
     pub dim: usize,
     /// Points per cluster.
     pub n: usize,
+    /// Per cluster: the centre a (see [`junction_centre`]).
+    pub centre: Vec<f64>,
     /// Per cluster and point: z_k.
     pub z: Vec<f64>,
     /// Per cluster and point: ln of the weight ratio h_u / (h U'(z_k)),
     /// the rule's weight in z over the base trapezoid weight in t (h_u the
     /// spacing in u, h that of the base points).
     pub ln_ratio: Vec<f64>,
+}
+
+/// The centre of a cluster's step rule: the middle of its junctions' range
+/// `[lo, hi]` (0 without junctions), kept within [2 - Z, Z - 2].
+pub fn junction_centre(lo: f64, hi: f64) -> f64 {
+    let a = if lo.is_finite() && hi.is_finite() {
+        0.5 * (lo + hi)
+    } else {
+        0.0
+    };
+    a.clamp(2.0 - STEP_RANGE, STEP_RANGE - 2.0)
 }
 
 /// Largest spacing of a step rule in z, per unit of u.
@@ -169,6 +182,7 @@ impl StepMap {
         let mut m = StepMap {
             dim: j.dim,
             n,
+            centre: vec![0.0; nc],
             z: vec![0.0; nc * n],
             ln_ratio: vec![0.0; nc * n],
         };
@@ -179,12 +193,13 @@ impl StepMap {
         };
         let h = 2.0 * TRAPEZOID_RANGE / (n - 1) as f64;
         for c in 0..nc {
-            let (a, half) = if j.lo[c].is_finite() && j.hi[c].is_finite() {
-                (0.5 * (j.lo[c] + j.hi[c]), 0.5 * (j.hi[c] - j.lo[c]))
+            let a = junction_centre(j.lo[c], j.hi[c]);
+            m.centre[c] = a;
+            let half = if j.lo[c].is_finite() && j.hi[c].is_finite() {
+                0.5 * (j.hi[c] - j.lo[c])
             } else {
-                (0.0, 0.0)
+                0.0
             };
-            let a = a.clamp(2.0 - STEP_RANGE, STEP_RANGE - 2.0);
             let s = core.max(half).min(MAX_SCALE);
             let u_of = |z: f64| ((z - a) / s).asinh() + (z - a) / G;
             let du = |z: f64| 1.0 / (s * s + (z - a) * (z - a)).sqrt() + 1.0 / G;
