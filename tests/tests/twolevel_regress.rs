@@ -948,3 +948,244 @@ fn regression_gradient_information_and_meat_are_exact() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// 3. Mplus syntax
+
+/// Three clusters of two rows: `clus y x w u`.
+const SMALL_DAT: &str = "\
+1 2.1 0.5 1.0 0
+1 2.9 -0.2 1.0 1
+2 1.4 1.1 0.0 1
+2 3.3 0.3 0.0 0
+3 2.2 -0.7 1.5 1
+3 1.8 0.9 1.5 0
+";
+
+/// Loads `model` (MODEL statements) with `vars` (VARIABLE options after
+/// NAMES) and `analysis` on [`SMALL_DAT`].
+fn small(vars: &str, analysis: &str, model: &str) -> Result<Loaded, mlmix::spec::SpecError> {
+    let scratch = Scratch::new("syntax");
+    scratch.write("d.dat", SMALL_DAT);
+    let p = scratch.write(
+        "model.inp",
+        &format!(
+            "DATA: FILE = d.dat;\nVARIABLE: NAMES = clus y x w u;\n  CLUSTER = clus;\n  {vars}\n\
+             ANALYSIS: {analysis}\nMODEL:\n{model}"
+        ),
+    );
+    mlmix::spec::load(&p)
+}
+
+/// The between-level regressions of a model by name (`S ON Y`), sorted.
+fn regressions(model: &Model) -> Vec<String> {
+    let mut v: Vec<String> = model
+        .parameters
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.kind,
+                ParamKind::RandomRegression { .. } | ParamKind::RandomSlopeOn { .. }
+            )
+        })
+        .map(|p| model.param_name(&p.kind))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn mplus_syntax_of_between_regressions() {
+    let vars = "USEVARIABLES = y x w; WITHIN = x; BETWEEN = w;";
+    let tl = "TYPE = TWOLEVEL;";
+    // s ON y: the slope on y's random intercept (y names it on the between
+    // level); s ON w: on a covariate; y ON s: the intercept on the slope
+    for (stmts, want) in [
+        ("s ON y;", vec!["S ON Y"]),
+        ("s ON w;", vec!["S ON W"]),
+        ("y ON s;", vec!["Y ON S"]),
+        ("s ON y w;", vec!["S ON W", "S ON Y"]),
+        ("y ON w; s ON w y;", vec!["S ON W", "S ON Y"]),
+    ] {
+        let l = small(
+            vars,
+            tl,
+            &format!("%WITHIN%\n  s | y ON x;\n%BETWEEN%\n  {stmts}\n"),
+        )
+        .unwrap_or_else(|e| panic!("{stmts}: {e}"));
+        assert_eq!(regressions(&l.model), want, "{stmts}");
+        let ev = Evaluator::new(&l);
+        assert!(ev.plan.dims == 2, "{stmts}");
+    }
+    // random class logit intercepts on either side; c#1 ON s makes c#1's
+    // logit intercept random (its residual variance free)
+    let mix = "TYPE = TWOLEVEL MIXTURE;";
+    let cvars = "USEVARIABLES = y x; WITHIN = x; CLASSES = c(2);";
+    let l = small(
+        cvars,
+        mix,
+        "%WITHIN%\n%OVERALL%\n  s | y ON x;\n%BETWEEN%\n%OVERALL%\n  c#1 ON s;\n",
+    )
+    .unwrap();
+    assert_eq!(regressions(&l.model), vec!["C#1 ON S"]);
+    let a = re(&l.model, RandomKind::ClassIntercept { cv: 0, class: 0 });
+    assert!(matches!(
+        l.model.parameters[index(&l.model, ParamKind::RandomVariance { re: a }, None)].value,
+        mlmix::spec::ParamValue::Free(_)
+    ));
+    assert!(l.model.class_vars[0].covariates.is_empty());
+    // a fixed residual variance: the logit intercept is a function of s
+    let l = small(
+        "USEVARIABLES = y x u; CATEGORICAL = u; WITHIN = x u; CLASSES = c(2);",
+        mix,
+        "%WITHIN%\n%OVERALL%\n  s | y ON x;\n%BETWEEN%\n%OVERALL%\n  c#1@0;\n  s ON c#1;\n",
+    )
+    .unwrap();
+    assert_eq!(regressions(&l.model), vec!["S ON C#1"]);
+    Evaluator::new(&l);
+    // between two random class logit intercepts (eq 15), not a
+    // class-on-class effect of the rows' classes
+    let l = small(
+        "USEVARIABLES = y u; CATEGORICAL = u; WITHIN = y u; CLASSES = c1(2) c2(2);",
+        mix,
+        "%WITHIN%\n%OVERALL%\nMODEL c1: %WITHIN% %c1#1% [y];\nMODEL c2: %WITHIN% %c2#1% [u$1];\n\
+         MODEL: %BETWEEN%\n%OVERALL%\n  c1#1;\n  c2#1;\n  c2#1 ON c1#1;\n",
+    );
+    let l = l.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(regressions(&l.model), vec!["C2#1 ON C1#1"]);
+    assert!(l.model.class_vars[1].parents.is_empty());
+    Evaluator::new(&l);
+}
+
+// ---------------------------------------------------------------------------
+// 4. What is refused, at input time (`mlmix check`)
+
+/// Loads [`small`], checks that it fails with located errors, snapshots
+/// the rendered errors as `name` and returns the first error's line and
+/// message.
+fn refused(name: &str, vars: &str, analysis: &str, model: &str) -> (usize, String) {
+    let err = match small(vars, analysis, model) {
+        Ok(_) => panic!("{name}: the input was accepted"),
+        Err(e) => e,
+    };
+    let e = &err.errors[0];
+    let loc = e
+        .location
+        .as_ref()
+        .unwrap_or_else(|| panic!("no location: {e}"));
+    assert!(loc.file.ends_with("model.inp"), "{e}");
+    let text = err.to_string();
+    let redacted: String = text
+        .lines()
+        .map(|l| match l.find("model.inp") {
+            Some(i) if l.starts_with("error") => {
+                let start = l[..i].rfind(' ').map_or(0, |s| s + 1);
+                format!("{}[scratch]/{}", &l[..start], &l[i..])
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(name, redacted);
+    (loc.line, e.message.clone())
+}
+
+const TL: &str = "TYPE = TWOLEVEL;";
+const TLM: &str = "TYPE = TWOLEVEL MIXTURE;";
+const VARS: &str = "USEVARIABLES = y x w; WITHIN = x; BETWEEN = w;";
+
+#[test]
+fn regressions_among_random_effects_that_loop() {
+    let (line, msg) = refused(
+        "twolevel_regress_cycle",
+        VARS,
+        TL,
+        "%WITHIN%\n  s | y ON x;\n%BETWEEN%\n  s ON y;\n  y ON s;\n",
+    );
+    assert_eq!(line, 10);
+    assert!(msg.contains("form a cycle (s ON y, y ON s)"), "{msg}");
+}
+
+#[test]
+fn between_variable_on_a_random_effect() {
+    let (line, msg) = refused(
+        "twolevel_regress_between_dependent_on_random_effect",
+        "USEVARIABLES = y x w; WITHIN = x; BETWEEN = w;",
+        TL,
+        "%WITHIN%\n  y ON x;\n%BETWEEN%\n  w ON y;\n",
+    );
+    assert_eq!(line, 10);
+    assert!(
+        msg.contains(
+            "regressing the BETWEEN variable w on the random effect y is not supported yet"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn regression_among_random_effects_in_a_within_class_block() {
+    let (line, msg) = refused(
+        "twolevel_regress_in_within_class_block",
+        "USEVARIABLES = y x; WITHIN = x; CLASSES = c(2);",
+        TLM,
+        "%WITHIN%\n%OVERALL%\n  s | y ON x;\n%BETWEEN%\n%OVERALL%\n%c#1%\n  s ON y;\n",
+    );
+    assert_eq!(line, 13);
+    assert!(
+        msg.contains("regressions among random effects can vary only across the classes of a between-level class variable"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn class_logit_on_a_random_effect_with_class_specific_mean() {
+    // c#1 ON y: y's mean varies across the classes of c, the logits of c
+    // do not (their classes are what they model)
+    let (line, msg) = refused(
+        "twolevel_regress_class_logit_on_class_specific_mean",
+        "USEVARIABLES = y x; WITHIN = x; CLASSES = c(2);",
+        TLM,
+        "%WITHIN%\n%OVERALL%\n  y ON x;\n%BETWEEN%\n%OVERALL%\n  c#1 ON y;\n",
+    );
+    assert_eq!(line, 12);
+    assert!(
+        msg.starts_with(
+            "not supported yet: c#1 depends on y, whose mean varies across the classes of c"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn variances_over_one_class_variable_and_parameters_over_another() {
+    // was refused only by `mlmix fit` (PlanError::Unsupported)
+    let (line, msg) = refused(
+        "twolevel_regress_variances_and_parameters_over_two_class_variables",
+        "USEVARIABLES = y x; WITHIN = x; BETWEEN = cb; CLASSES = cb(2) c(2);",
+        TLM,
+        "%WITHIN%\n%OVERALL%\n  y ON x;\n%BETWEEN%\n%OVERALL%\n  y;\n%c#1%\n  [y];\n%cb#1%\n  y;\n",
+    );
+    assert_eq!(line, 16);
+    assert!(
+        msg.contains("y has parameters varying over one class variable (c) and random-effect variances varying over another (cb)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn random_logit_intercepts_with_class_specific_variances() {
+    // was refused only by `mlmix fit` (PlanError::Unsupported)
+    let (line, msg) = refused(
+        "twolevel_regress_random_logit_intercepts_with_class_specific_variances",
+        "USEVARIABLES = y x; WITHIN = x; BETWEEN = cb; CLASSES = cb(2) c(2);",
+        TLM,
+        "%WITHIN%\n%OVERALL%\n  y ON x;\n%BETWEEN%\n%OVERALL%\n  c#1;\n%cb#1%\n  [y];\n  y;\n",
+    );
+    assert_eq!(line, 15);
+    assert!(
+        msg.contains("random logit intercepts of c with class-specific random-effect variances"),
+        "{msg}"
+    );
+}

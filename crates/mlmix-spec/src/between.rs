@@ -242,7 +242,7 @@ impl Model {
                 .collect();
             let names: Vec<String> = cyclic
                 .iter()
-                .map(|&(re, on)| self.param_name(&ParamKind::RandomRegression { re, on }))
+                .map(|&(re, on)| format!("{} ON {}", random[re].name, random[on].name))
                 .collect();
             if let Some(&(re, on)) = cyclic.first() {
                 out.push(RandomIssue {
@@ -323,11 +323,13 @@ impl Model {
                 if b == re {
                     continue;
                 }
-                let kinds = self.random_mean(b).into_iter().map(|k| (k, "mean")).chain(
-                    self.random_covariate_effects(b)
+                let kinds =
+                    self.random_mean(b)
                         .into_iter()
-                        .map(|(_, k)| (k, "regression")),
-                );
+                        .map(|k| (k, "mean".to_string()))
+                        .chain(self.random_covariate_effects(b).into_iter().map(|(w, k)| {
+                            (k, format!("regression on {}", self.variables[w].name))
+                        }));
                 for (k, what) in kinds {
                     let Some(c) = self.param_class_var(&k) else {
                         continue;
@@ -335,22 +337,47 @@ impl Model {
                     if Some(c) == ctx || self.held_equal_across_classes(&k) {
                         continue;
                     }
-                    let there = match ctx {
-                        Some(m) => format!("vary across the classes of {}", cv_name(m)),
-                        None => "do not vary across classes".to_string(),
+                    let example = match k {
+                        ParamKind::Mean { var } => format!("[{}] (m);", self.variables[var].name),
+                        ParamKind::Slope { var, covariate } => format!(
+                            "{} ON {} (g);",
+                            self.variables[var].name, self.variables[covariate].name
+                        ),
+                        ParamKind::RandomSlopeOn { re: r2, covariate } => format!(
+                            "{} ON {} (g);",
+                            random[r2].name, self.variables[covariate].name
+                        ),
+                        _ => String::new(),
+                    };
+                    let (there, fix) = match ctx {
+                        Some(m) => (
+                            format!("vary across the classes of {}", cv_name(m)),
+                            format!(
+                                "let {} measure both, or hold {}'s {what} equal across the classes of {} with one label, e.g. {example}",
+                                cv_name(m),
+                                random[b].name,
+                                cv_name(c)
+                            ),
+                        ),
+                        None => (
+                            "do not vary across classes".to_string(),
+                            format!(
+                                "hold {}'s {what} equal across the classes of {} with one label, e.g. {example}",
+                                random[b].name,
+                                cv_name(c),
+                            ),
+                        ),
                     };
                     out.push(RandomIssue {
                         message: format!(
-                            "{} depends on {}, whose {what} {} varies across the classes of {}, but the parameters of {target} {there}",
-                            self.random_name(re),
-                            self.random_name(b),
-                            self.param_name(&k),
+                            "{} depends on {}, whose {what} varies across the classes of {}, but the parameters of {target} {there}",
+                            random[re].name,
+                            random[b].name,
                             cv_name(c),
                         ),
                         help: format!(
-                            "{} takes on the mean and covariate effects of {}: they must vary over the classes {target} varies over, or over none",
-                            self.random_name(re),
-                            self.random_name(b),
+                            "{} takes on the mean and covariate effects of {}: {fix}",
+                            random[re].name, random[b].name
                         ),
                         at: IssueAt::Regression { re, on },
                     });
