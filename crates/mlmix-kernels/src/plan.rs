@@ -217,6 +217,9 @@ pub enum PlanError {
     Data(String),
 }
 
+/// A derived entry's definition: (block, row, base, sign bits, x).
+type DerivedKey = (u32, u32, u32, u64, Vec<(u32, u32)>);
+
 /// Where each random effect's parts go: the extended-vector entries of the
 /// coefficients of z (M = A L), of effective means and covariate effects
 /// (derived entries), and the node columns.
@@ -238,7 +241,7 @@ struct ReLayout<'m> {
     vcol_ids: HashMap<VirtualCol, usize>,
     virtual_cols: Vec<VirtualCol>,
     derived: Vec<Derived>,
-    derived_ids: HashMap<(u32, u32, u32, u64, Vec<(u32, u32)>), u32>,
+    derived_ids: HashMap<DerivedKey, u32>,
     n_ext: usize,
 }
 

@@ -1763,7 +1763,15 @@ impl<'s> Builder<'s> {
                     },
                 ) if is_re_name(covariate) => {
                     if cvs[cv].between {
-                        self.err(span, format!("{} is a between-level class variable: its logits have no random intercepts", cvs[cv].name));
+                        self.err_help(
+                            span,
+                            format!(
+                                "regressing the between-level class variable {} on the random effect {} is not supported yet",
+                                cvs[cv].name,
+                                name(covariate)
+                            ),
+                            "between-level class variables can be regressed on BETWEEN covariates",
+                        );
                         continue;
                     }
                     let a = class_intercept(random, cv, k);

@@ -52,9 +52,13 @@ pub struct Model {
 /// variables, random slopes (`s | y ON x`) and random logit intercepts of
 /// within-level class variables (`c#1` on the between level). Their mean is
 /// the fixed part of the coefficient they make random (the intercept,
-/// threshold, slope or class logit intercept parameter); their covariance
-/// matrix is [`ParamKind::RandomVariance`] and
+/// threshold, slope or class logit intercept parameter); their (residual)
+/// covariance matrix is [`ParamKind::RandomVariance`] and
 /// [`ParamKind::RandomCovariance`], integrated numerically as b = mu + L z.
+/// Between-level regressions (eq 5) are parameters too: on BETWEEN
+/// covariates (slopes of the dependent, [`ParamKind::RandomSlopeOn`], class
+/// logit slopes) and among random effects ([`ParamKind::RandomRegression`]),
+/// which make b = (I - B)^-1 (mu + Gamma w + L z) (see [`crate::between`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TwoLevel {
     /// The CLUSTER variable (a column of the data, not an analysis variable).
