@@ -1189,3 +1189,80 @@ fn random_logit_intercepts_with_class_specific_variances() {
         "{msg}"
     );
 }
+
+#[test]
+fn class_specific_regression_among_random_effects() {
+    // eq 18: B varies across the classes of a between-level class variable;
+    // with the residual variances shared, each class's implied covariance of
+    // (u, s) is its own, as a class-specific covariance model states it
+    let scratch = Scratch::new("class-specific-b");
+    let rows = simulate(&mut Sim::new(51), &TRUTH, 40);
+    scratch.write("d.dat", &free_format(&rows, "."));
+    let head = "DATA: FILE = d.dat;\nVARIABLE: NAMES = clus y x w xw; CLUSTER = clus; CLASSES = cb(2);\n\
+                \x20 USEVARIABLES = y x; WITHIN = x; BETWEEN = cb;\nANALYSIS: TYPE = TWOLEVEL MIXTURE;\n";
+    let r = load(
+        &scratch,
+        "r.inp",
+        &format!(
+            "{head}MODEL: %WITHIN%\n  %OVERALL%\n  s | y ON x;\n\
+             \x20 %BETWEEN%\n  %OVERALL%\n  y;\n  s;\n  s ON y;\n  %cb#1%\n  s ON y;\n"
+        ),
+    );
+    let c = load(
+        &scratch,
+        "c.inp",
+        &format!(
+            "{head}MODEL: %WITHIN%\n  %OVERALL%\n  s | y ON x;\n\
+             \x20 %BETWEEN%\n  %OVERALL%\n  y;\n  s;\n  s WITH y;\n  %cb#1%\n  y;\n  s;\n  s WITH y;\n  [s];\n"
+        ),
+    );
+    let (rm, cm) = (&r.model, &c.model);
+    let u = re(rm, RandomKind::Intercept { var: Y });
+    let s = re(
+        rm,
+        RandomKind::Slope {
+            var: Y,
+            covariate: X,
+        },
+    );
+    assert_eq!(u, re(cm, RandomKind::Intercept { var: Y }));
+    let b = index(rm, ParamKind::RandomRegression { re: s, on: u }, Some(0));
+    let b2 = index(rm, ParamKind::RandomRegression { re: s, on: u }, Some(1));
+    assert_ne!(rm.parameters[b].value, rm.parameters[b2].value);
+    let (nu, mu_s, theta, pu, ps, alpha) = ([1.2, -0.3], 0.4, 0.8, 0.6, 0.15, 0.3);
+    let bk = [0.5, -0.7];
+    let mut phi_r = vec![0.0; rm.parameters.len()];
+    for (i, p) in rm.parameters.iter().enumerate() {
+        let k = p.class.unwrap_or(0);
+        phi_r[i] = match p.kind {
+            ParamKind::Mean { .. } => nu[k],
+            ParamKind::Slope { .. } => mu_s,
+            ParamKind::Variance { .. } => theta,
+            ParamKind::RandomVariance { re } if re == u => pu,
+            ParamKind::RandomVariance { .. } => ps,
+            ParamKind::RandomRegression { .. } => bk[k],
+            ParamKind::ClassIntercept { .. } => alpha,
+            k => panic!("unexpected {k:?}"),
+        };
+    }
+    let mut phi_c = vec![0.0; cm.parameters.len()];
+    for (i, p) in cm.parameters.iter().enumerate() {
+        let k = p.class.unwrap_or(0);
+        phi_c[i] = match p.kind {
+            ParamKind::Mean { .. } => nu[k],
+            ParamKind::Slope { .. } => mu_s + bk[k] * nu[k],
+            ParamKind::Variance { .. } => theta,
+            ParamKind::RandomVariance { re } if re == u => pu,
+            ParamKind::RandomVariance { .. } => bk[k] * bk[k] * pu + ps,
+            ParamKind::RandomCovariance { .. } => bk[k] * pu,
+            ParamKind::ClassIntercept { .. } => alpha,
+            k => panic!("unexpected {k:?}"),
+        };
+    }
+    for rounds in [0, 2] {
+        let ll_r = Evaluator::new(&r).ll(&phi_r, gh(6, 2), rounds);
+        let ll_c = Evaluator::new(&c).ll(&phi_c, gh(6, 2), rounds);
+        println!("class-specific B {ll_r:.10}, covariances {ll_c:.10}");
+        assert!((ll_r - ll_c).abs() < 1e-8, "{ll_r} vs {ll_c}");
+    }
+}

@@ -289,6 +289,7 @@ impl Model {
                     _ => None,
                 })
                 .collect();
+            cvs.sort_unstable();
             cvs.dedup();
             for cv in cvs {
                 out.push(RandomIssue {
