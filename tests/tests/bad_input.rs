@@ -1313,33 +1313,6 @@ fn twolevel_between_regression_on_within_covariate() {
 }
 
 #[test]
-fn twolevel_regressing_a_random_slope() {
-    let err = fails_tl(
-        "twolevel_regressing_a_random_slope",
-        "
-        DATA:     FILE = tl.dat;
-        VARIABLE: NAMES = clus y x w;
-                  USEVARIABLES = y x w;
-                  WITHIN = x;
-                  BETWEEN = w;
-                  CLUSTER = clus;
-        ANALYSIS: TYPE = TWOLEVEL;
-        MODEL:    %WITHIN%
-                  s | y ON x;
-                  %BETWEEN%
-                  y ON w;
-                  s ON w;
-        ",
-    );
-    assert_first(
-        &err,
-        "model.inp",
-        12,
-        "regressing the random slope s is not supported yet",
-    );
-}
-
-#[test]
 fn twolevel_covariate_in_neither_within_nor_between() {
     let err = fails_tl(
         "twolevel_covariate_in_neither_within_nor_between",

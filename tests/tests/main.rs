@@ -14,3 +14,4 @@ mod recovery;
 mod reference;
 mod semantics;
 mod twolevel;
+mod twolevel_regress;

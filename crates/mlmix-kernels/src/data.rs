@@ -7,14 +7,16 @@ use mlmix_spec::Dataset;
 
 /// Analysis data laid out for the cluster-likelihood loop.
 ///
-/// Columns follow [`mlmix_spec::Model::variables`]; categorical columns hold
+/// Columns follow [`mlmix_spec::Model::variables`], then the model's
+/// product columns ([`EngineData::with_products`]); categorical columns hold
 /// category indices (0, 1, ...); NaN is missing. Single-level data have one
 /// row per cluster. Identical rows may be merged into one row with a
 /// frequency weight (this is exact for single-level models: identical rows
 /// have identical likelihoods, scores and posteriors).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineData {
-    /// One column per model variable, `n_rows` long.
+    /// One column per model variable, then the product columns, `n_rows`
+    /// long.
     pub columns: Vec<Vec<f64>>,
     /// Frequency weight of each row.
     pub weights: Vec<f64>,
@@ -160,6 +162,23 @@ impl EngineData {
             row_offset: 0,
             clustered: true,
         }
+    }
+
+    /// Appends the product columns `x * w` of pairs of columns (a random
+    /// slope on `x` whose mean depends on the between-level `w`: see
+    /// `Model::product_columns`), after the columns it has, in order.
+    /// Exact after merging identical rows: a product is a function of its
+    /// row.
+    pub fn with_products(mut self, pairs: &[(usize, usize)]) -> Self {
+        for &(x, w) in pairs {
+            let col: Vec<f64> = self.columns[x]
+                .iter()
+                .zip(&self.columns[w])
+                .map(|(a, b)| a * b)
+                .collect();
+            self.columns.push(col);
+        }
+        self
     }
 
     /// A copy of rows `r0..r1` with `extra` more columns (filled with 0)

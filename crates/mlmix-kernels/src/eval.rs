@@ -107,11 +107,15 @@ pub enum TermPrep {
 pub struct Prepared {
     /// One per plan term.
     pub terms: Vec<TermPrep>,
-    /// The extended parameter vector: phi, then the Cholesky entries of
-    /// every random-effect block (see [`crate::plan::CholBlock`]).
+    /// The extended parameter vector: phi, then the random-effect entries
+    /// of every block (Cholesky factors L and, with regressions among the
+    /// random effects, M = (I - B)^-1 L; see [`crate::plan::CholBlock`]),
+    /// then the derived means and covariate effects
+    /// ([`crate::plan::Derived`]).
     pub ext: Vec<f64>,
-    /// The chain rule from the Cholesky entries to phi: `(e, p, d ext[e] /
-    /// d phi[p])` for every `e >= n_phi` (phi entries map to themselves).
+    /// The chain rule from the extended entries to phi: `(e, p, d ext[e] /
+    /// d phi[p])` for every `e >= n_phi` (phi entries map to themselves);
+    /// pairs may repeat (their derivatives add).
     pub jac: Vec<(u32, u32, f64)>,
 }
 
@@ -153,11 +157,17 @@ pub fn cholesky_psd(psi: &[f64], m: usize) -> Option<Vec<f64>> {
 /// `(ext index, phi index, derivative)` triplets.
 type ChainRule = Vec<(u32, u32, f64)>;
 
-/// Fills the Cholesky entries of the extended vector and the chain rule.
-fn cholesky_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), InvalidParams> {
+/// Fills the random-effect entries of the extended vector and their chain
+/// rule to phi: the Cholesky factors L of the residual covariance blocks,
+/// M = (I - B)^-1 L for blocks with regressions among their random effects,
+/// and the derived means and covariate effects (see
+/// [`crate::plan::Derived`]).
+fn random_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), InvalidParams> {
     let mut ext = phi.to_vec();
     ext.resize(plan.n_ext, 0.0);
     let mut jac = Vec::new();
+    // A = (I - B)^-1 of each block with regressions (m x m, row-major)
+    let mut a_of: Vec<Option<Vec<f64>>> = vec![None; plan.chol.len()];
     for (bi, b) in plan.chol.iter().enumerate() {
         let m = b.dims.len();
         let psi: Vec<f64> = b
@@ -173,53 +183,150 @@ fn cholesky_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), I
                 ext[b.l[i * (i + 1) / 2 + j] as usize] = l[i * m + j];
             }
         }
-        // dL = L Phi(L^-1 E L^-T) for each Psi entry (needs L invertible)
-        if (0..m).any(|i| l[i * m + i] == 0.0) {
-            continue;
-        }
-        let mut linv = vec![0.0; m * m];
-        for c in 0..m {
-            for r in c..m {
-                let mut v = if r == c { 1.0 } else { 0.0 };
-                for k in c..r {
-                    v -= l[r * m + k] * linv[k * m + c];
+        // dL = L Phi(L^-1 E L^-T) for each Psi entry (needs L invertible):
+        // (row, column, phi index, derivative)
+        let mut dl: Vec<(usize, usize, u32, f64)> = Vec::new();
+        if (0..m).all(|i| l[i * m + i] != 0.0) {
+            let mut linv = vec![0.0; m * m];
+            for c in 0..m {
+                for r in c..m {
+                    let mut v = if r == c { 1.0 } else { 0.0 };
+                    for k in c..r {
+                        v -= l[r * m + k] * linv[k * m + c];
+                    }
+                    linv[r * m + c] = v / l[r * m + r];
                 }
-                linv[r * m + c] = v / l[r * m + r];
+            }
+            let mut x = vec![0.0; m * m];
+            for a in 0..m {
+                for bb in 0..=a {
+                    let p = b.psi[a * (a + 1) / 2 + bb];
+                    if p == NONE {
+                        continue;
+                    }
+                    for r in 0..m {
+                        for s2 in 0..m {
+                            let mut v = linv[r * m + a] * linv[s2 * m + bb];
+                            if a != bb {
+                                v += linv[r * m + bb] * linv[s2 * m + a];
+                            }
+                            x[r * m + s2] = v;
+                        }
+                    }
+                    for r in 0..m {
+                        for c in 0..=r {
+                            // (L Phi(X))[r][c] = Σ_{t >= c, t <= r} L[r][t] Phi[t][c]
+                            let mut v = 0.0;
+                            for t in c..=r {
+                                let phi_tc = if t == c {
+                                    0.5 * x[t * m + c]
+                                } else {
+                                    x[t * m + c]
+                                };
+                                v += l[r * m + t] * phi_tc;
+                            }
+                            if v != 0.0 {
+                                dl.push((r, c, p, v));
+                            }
+                        }
+                    }
+                }
             }
         }
-        let mut x = vec![0.0; m * m];
-        for a in 0..m {
-            for bb in 0..=a {
-                let p = b.psi[a * (a + 1) / 2 + bb];
-                if p == NONE {
+        for &(r, c, p, v) in &dl {
+            jac.push((b.l[r * (r + 1) / 2 + c], p, v));
+        }
+        if b.beta.is_empty() {
+            continue;
+        }
+        // B is strictly lower triangular (every random effect after those
+        // it is regressed on), so A = I + B A row by row
+        let mut bm = vec![0.0; m * m];
+        for &(r, c, p) in &b.beta {
+            bm[r as usize * m + c as usize] += phi[p as usize];
+        }
+        let mut a = vec![0.0; m * m];
+        for i in 0..m {
+            for j in 0..=i {
+                let mut v = if i == j { 1.0 } else { 0.0 };
+                for k in j..i {
+                    v += bm[i * m + k] * a[k * m + j];
+                }
+                a[i * m + j] = v;
+            }
+        }
+        // M = A L, lower triangular
+        let mut mm = vec![0.0; m * m];
+        for i in 0..m {
+            for j in 0..=i {
+                let mut v = 0.0;
+                for k in j..=i {
+                    v += a[i * m + k] * l[k * m + j];
+                }
+                mm[i * m + j] = v;
+                ext[b.m[i * (i + 1) / 2 + j] as usize] = v;
+            }
+        }
+        // dM = A dL, and dM/dB[p][q] = A[., p] M[q][.] (dA = A dB A)
+        for &(r, c, p, v) in &dl {
+            for i in r..m {
+                let air = a[i * m + r];
+                if air != 0.0 {
+                    jac.push((b.m[i * (i + 1) / 2 + c], p, air * v));
+                }
+            }
+        }
+        for &(pr, pc, p) in &b.beta {
+            let (pr, pc) = (pr as usize, pc as usize);
+            for i in pr..m {
+                let aip = a[i * m + pr];
+                if aip == 0.0 {
                     continue;
                 }
-                for r in 0..m {
-                    for s2 in 0..m {
-                        let mut v = linv[r * m + a] * linv[s2 * m + bb];
-                        if a != bb {
-                            v += linv[r * m + bb] * linv[s2 * m + a];
-                        }
-                        x[r * m + s2] = v;
+                for j in 0..=pc {
+                    let v = aip * mm[pc * m + j];
+                    if v != 0.0 {
+                        jac.push((b.m[i * (i + 1) / 2 + j], p, v));
                     }
                 }
-                for r in 0..m {
-                    for c in 0..=r {
-                        // (L Phi(X))[r][c] = Σ_{t >= c, t <= r} L[r][t] Phi[t][c]
-                        let mut v = 0.0;
-                        for t in c..=r {
-                            let phi_tc = if t == c {
-                                0.5 * x[t * m + c]
-                            } else {
-                                x[t * m + c]
-                            };
-                            v += l[r * m + t] * phi_tc;
-                        }
-                        if v != 0.0 {
-                            jac.push((b.l[r * (r + 1) / 2 + c], p, v));
-                        }
-                    }
-                }
+            }
+        }
+        a_of[bi] = Some(a);
+    }
+    // derived means and covariate effects: phi[base] + sign (A x)[row]
+    for d in &plan.derived {
+        let b = &plan.chol[d.block as usize];
+        let m = b.dims.len();
+        let Some(a) = &a_of[d.block as usize] else {
+            continue;
+        };
+        let row = d.row as usize;
+        let mut x = vec![0.0; m];
+        for &(pos, p) in &d.x {
+            x[pos as usize] += phi[p as usize];
+        }
+        let ax: Vec<f64> = (0..m)
+            .map(|i| (0..=i).map(|k| a[i * m + k] * x[k]).sum())
+            .collect();
+        let base = if d.base == NONE {
+            0.0
+        } else {
+            phi[d.base as usize]
+        };
+        ext[d.ext as usize] = base + d.sign * ax[row];
+        if d.base != NONE {
+            jac.push((d.ext, d.base, 1.0));
+        }
+        for &(pos, p) in &d.x {
+            let v = d.sign * a[row * m + pos as usize];
+            if v != 0.0 {
+                jac.push((d.ext, p, v));
+            }
+        }
+        for &(pr, pc, p) in &b.beta {
+            let v = d.sign * a[row * m + pr as usize] * ax[pc as usize];
+            if v != 0.0 {
+                jac.push((d.ext, p, v));
             }
         }
     }
@@ -241,7 +348,7 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
     let (ext, jac) = if plan.chol.is_empty() {
         (phi.to_vec(), Vec::new())
     } else {
-        cholesky_entries(plan, phi)?
+        random_entries(plan, phi)?
     };
     let mut terms = Vec::with_capacity(plan.terms.len());
     for (ti, term) in plan.terms.iter().enumerate() {

@@ -124,17 +124,54 @@ pub struct VirtualCol {
     pub mult: Option<usize>,
 }
 
-/// One block of correlated random effects in one between-level class: the
-/// covariance matrix Psi (from phi) and its Cholesky factor L (appended to
-/// phi as the extended parameter vector).
+/// One block of random effects joined by covariances or regressions, in
+/// one between-level class: the residual covariance matrix Psi (from phi)
+/// and its Cholesky factor L, and the regressions B among the block's
+/// random effects (eq 5: eta = mu + B eta + Gamma w + xi). The random
+/// effects are eta = A (mu + Gamma w + L z) with A = (I - B)^-1; the
+/// positions of the block are ordered so that every random effect comes
+/// after those it is regressed on, which makes B strictly lower triangular
+/// and A and M = A L lower triangular. The coefficients of z are the
+/// entries of M, appended to phi in the extended parameter vector (M is L
+/// itself when the block has no regressions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CholBlock {
-    /// The integration dimension of each position of the block.
+    /// The integration dimension (random effect) of each position of the
+    /// block.
     pub dims: Vec<usize>,
     /// Psi lower triangle packed by rows: phi index, or [`NONE`] (zero).
     pub psi: Vec<u32>,
     /// L lower triangle packed by rows: index in the extended vector.
     pub l: Vec<u32>,
+    /// The regressions: `(row, column, phi index)`, block positions, the
+    /// random effect at `row` regressed on the one at `column < row`.
+    pub beta: Vec<(u32, u32, u32)>,
+    /// M = (I - B)^-1 L lower triangle packed by rows: index in the
+    /// extended vector (equal to `l` when `beta` is empty).
+    pub m: Vec<u32>,
+}
+
+/// An entry of the extended parameter vector that is the mean or a
+/// covariate effect of a random effect regressed on others (the reduced
+/// form of eq 5): `ext[ext] = phi[base] + sign * Σ_b A[row][b] phi[x_b]`,
+/// A = (I - B)^-1 of block `block` ([`Plan::chol`]), `base` optional
+/// ([`NONE`]). A continuous intercept's effective mean is `Σ_b A[row][b]
+/// mu_b`; a categorical one shifts the thresholds (`tau_k - Σ_b ...`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// The entry of the extended vector it fills.
+    pub ext: u32,
+    /// Index into [`Plan::chol`].
+    pub block: u32,
+    /// The random effect's position in the block.
+    pub row: u32,
+    /// phi index added as it is, or [`NONE`].
+    pub base: u32,
+    /// +1 or -1.
+    pub sign: f64,
+    /// `(block position, phi index)`: the means or covariate effects of the
+    /// block's random effects that enter.
+    pub x: Vec<(u32, u32)>,
 }
 
 /// A compiled model.
@@ -161,6 +198,9 @@ pub struct Plan {
     pub virtual_cols: Vec<VirtualCol>,
     /// Random-effect covariance blocks.
     pub chol: Vec<CholBlock>,
+    /// Derived entries of the extended vector (random effects regressed on
+    /// others), after the blocks' entries.
+    pub derived: Vec<Derived>,
 }
 
 /// Why a model cannot be compiled.
@@ -172,6 +212,216 @@ pub enum PlanError {
     /// A parameter the model should have is missing (a bug upstream).
     #[error("internal error: parameter {0} missing from the model")]
     MissingParameter(String),
+    /// The engine data do not have the columns the model needs.
+    #[error("internal error: {0}")]
+    Data(String),
+}
+
+/// A derived entry's definition: (block, row, base, sign bits, x).
+type DerivedKey = (u32, u32, u32, u64, Vec<(u32, u32)>);
+
+/// Where each random effect's parts go: the extended-vector entries of the
+/// coefficients of z (M = A L), of effective means and covariate effects
+/// (derived entries), and the node columns.
+struct ReLayout<'m> {
+    model: &'m Model,
+    index: &'m HashMap<(ParamKind, Option<usize>), u32>,
+    n_vars: usize,
+    n_data_cols: usize,
+    products: Vec<(usize, usize)>,
+    /// (block, position) of each random effect.
+    block_of_re: Vec<(usize, usize)>,
+    /// Random effects of each block, in position order.
+    members: Vec<Vec<usize>>,
+    n_cov_states: usize,
+    /// The random effects each one depends on (itself included).
+    ancestors: Vec<Vec<usize>>,
+    /// Extended index of M[a][b] in covariance state s: `(a, b, s)`.
+    m_index: HashMap<(usize, usize, usize), u32>,
+    vcol_ids: HashMap<VirtualCol, usize>,
+    virtual_cols: Vec<VirtualCol>,
+    derived: Vec<Derived>,
+    derived_ids: HashMap<DerivedKey, u32>,
+    n_ext: usize,
+}
+
+/// What the random effects acting on one term add to it in one state.
+#[derive(Default)]
+struct ReEffects {
+    /// `(column, extended index)`: coefficients on data columns (the
+    /// effective mean of a random slope, effective covariate effects, the
+    /// products x·w) and on node columns; an existing column's slot is
+    /// replaced, a new column appended.
+    cols: Vec<(usize, u32)>,
+    /// The effective mean of a random intercept or class logit intercept
+    /// regressed on other random effects.
+    mean: Option<u32>,
+    /// The thresholds of a categorical variable whose random intercept is
+    /// regressed on other random effects, shifted by its effective mean.
+    thresholds: Vec<u32>,
+}
+
+impl ReLayout<'_> {
+    fn get(&self, kind: ParamKind, class: Option<usize>) -> Result<u32, PlanError> {
+        self.index
+            .get(&(kind, class))
+            .copied()
+            .ok_or_else(|| PlanError::MissingParameter(self.model.param_name(&kind)))
+    }
+
+    /// The phi index of a parameter for a term whose states are the
+    /// classes of `m`, in state `k` (a parameter held equal across the
+    /// classes of another class variable is its first class's entry).
+    fn resolve(&self, kind: ParamKind, m: Option<usize>, k: usize) -> Result<u32, PlanError> {
+        match self.model.param_class_var(&kind) {
+            None => self.get(kind, None),
+            Some(c) if Some(c) == m => self.get(kind, Some(k)),
+            Some(_) if self.model.held_equal_across_classes(&kind) => self.get(kind, Some(0)),
+            Some(c) => Err(PlanError::Unsupported(format!(
+                "{} varies across the classes of {}, which a term it enters does not",
+                self.model.param_name(&kind),
+                self.model.class_vars[c].name
+            ))),
+        }
+    }
+
+    /// The node columns and M entries through which random effect `a`
+    /// (multiplied by data column `mult`) acts in covariance state `s`.
+    fn z_cols(&mut self, a: usize, mult: Option<usize>, s: usize) -> Vec<(usize, u32)> {
+        let (bi, pos) = self.block_of_re[a];
+        let mut out = Vec::with_capacity(pos + 1);
+        for j in 0..=pos {
+            let d = self.members[bi][j];
+            let vc = VirtualCol { dim: d, mult };
+            let next = self.vcol_ids.len();
+            let id = *self.vcol_ids.entry(vc).or_insert(next);
+            if id == next {
+                self.virtual_cols.push(vc);
+            }
+            out.push((self.n_data_cols + id, self.m_index[&(a, d, s)]));
+        }
+        out
+    }
+
+    /// A derived entry for random effect `a` in covariance state `s`.
+    fn derived(&mut self, a: usize, s: usize, base: u32, sign: f64, x: Vec<(u32, u32)>) -> u32 {
+        let (bi, pos) = self.block_of_re[a];
+        let block = (bi * self.n_cov_states + s) as u32;
+        let key = (block, pos as u32, base, sign.to_bits(), x.clone());
+        if let Some(&e) = self.derived_ids.get(&key) {
+            return e;
+        }
+        let e = self.n_ext as u32;
+        self.n_ext += 1;
+        self.derived.push(Derived {
+            ext: e,
+            block,
+            row: pos as u32,
+            base,
+            sign,
+            x,
+        });
+        self.derived_ids.insert(key, e);
+        e
+    }
+
+    /// The column random effect `a` multiplies: its covariate for a random
+    /// slope, none (the constant) otherwise.
+    fn mult(&self, a: usize) -> Option<usize> {
+        match self.model.random_effects()[a].kind {
+            RandomKind::Slope { covariate, .. } => Some(covariate),
+            _ => None,
+        }
+    }
+
+    /// The data column of random effect `a`'s effect of covariate `w`.
+    fn covariate_col(&self, a: usize, w: usize) -> Result<usize, PlanError> {
+        match self.mult(a) {
+            None => Ok(w),
+            Some(x) => self
+                .products
+                .iter()
+                .position(|&p| p == (x, w))
+                .map(|i| self.n_vars + i)
+                .ok_or_else(|| {
+                    PlanError::Data(format!(
+                        "no product column {} x {}",
+                        self.model.variables[x].name, self.model.variables[w].name
+                    ))
+                }),
+        }
+    }
+
+    /// What random effect `a` adds to a term whose states are the classes
+    /// of `m`, in state `k` (covariance state `s`).
+    fn effects(
+        &mut self,
+        a: usize,
+        m: Option<usize>,
+        k: usize,
+        s: usize,
+    ) -> Result<ReEffects, PlanError> {
+        let model = self.model;
+        let anc = self.ancestors[a].clone();
+        let proper = anc.len() > 1;
+        let pos = |me: &Self, b: usize| me.block_of_re[b].1 as u32;
+        let mut out = ReEffects::default();
+        if proper {
+            let mut x = Vec::new();
+            for &b in &anc {
+                if let Some(kind) = model.random_mean(b) {
+                    x.push((pos(self, b), self.resolve(kind, m, k)?));
+                }
+            }
+            match model.random_effects()[a].kind {
+                RandomKind::Intercept { var } => match model.n_categories(var) {
+                    Some(ncat) => {
+                        for t in 1..ncat {
+                            let tau = self.resolve(ParamKind::Threshold { var, index: t }, m, k)?;
+                            out.thresholds
+                                .push(self.derived(a, s, tau, -1.0, x.clone()));
+                        }
+                    }
+                    None => out.mean = Some(self.derived(a, s, NONE, 1.0, x)),
+                },
+                RandomKind::Slope { covariate, .. } => {
+                    let e = self.derived(a, s, NONE, 1.0, x);
+                    out.cols.push((covariate, e));
+                }
+                RandomKind::ClassIntercept { .. } => {
+                    out.mean = Some(self.derived(a, s, NONE, 1.0, x));
+                }
+            }
+        }
+        for w in model.random_covariates(a) {
+            let col = self.covariate_col(a, w)?;
+            if proper {
+                let mut x = Vec::new();
+                for &b in &anc {
+                    for (w2, kind) in model.random_covariate_effects(b) {
+                        if w2 == w {
+                            x.push((pos(self, b), self.resolve(kind, m, k)?));
+                        }
+                    }
+                }
+                let e = self.derived(a, s, NONE, 1.0, x);
+                out.cols.push((col, e));
+            } else if self.mult(a).is_some() {
+                // a random slope's own regression on w: the coefficient of
+                // the product x·w (intercepts' and class logits' own
+                // regressions are ordinary slopes of their terms)
+                let kind = ParamKind::RandomSlopeOn {
+                    re: a,
+                    covariate: w,
+                };
+                let e = self.resolve(kind, m, k)?;
+                out.cols.push((col, e));
+            }
+        }
+        let mult = self.mult(a);
+        out.cols.extend(self.z_cols(a, mult, s));
+        Ok(out)
+    }
 }
 
 impl Plan {
@@ -181,11 +431,24 @@ impl Plan {
         (combo / stride) % self.class_sizes[m]
     }
 
-    /// Compiles a model for its data.
+    /// Compiles a model for its data (laid out with the model's product
+    /// columns, [`EngineData::with_products`]).
     pub fn compile(model: &Model, data: &EngineData) -> Result<Plan, PlanError> {
+        if let Some(issue) = model.random_structure_issues().into_iter().next() {
+            return Err(PlanError::Unsupported(issue.message));
+        }
         let class_sizes: Vec<usize> = model.class_vars.iter().map(|c| c.classes).collect();
         let n_combos: usize = class_sizes.iter().product();
         let n_phi = model.parameters.len();
+        let n_vars = model.variables.len();
+        let products = model.product_columns();
+        if data.columns.len() != n_vars + products.len() {
+            return Err(PlanError::Data(format!(
+                "the engine data have {} columns, the model needs {} (variables and products)",
+                data.columns.len(),
+                n_vars + products.len()
+            )));
+        }
         let mut plan = Plan {
             n_phi,
             n_ext: n_phi,
@@ -197,6 +460,7 @@ impl Plan {
             n_data_cols: data.columns.len(),
             virtual_cols: Vec::new(),
             chol: Vec::new(),
+            derived: Vec::new(),
         };
         let index: HashMap<(ParamKind, Option<usize>), u32> = model
             .parameters
@@ -212,12 +476,17 @@ impl Plan {
         };
         let link = model.analysis.link;
 
-        // random effects: covariance blocks (connected by covariances), one
-        // per between-level class when Psi is class-specific
+        // random effects: blocks joined by covariances and regressions, one
+        // per between-level class when Psi and B are class-specific; each
+        // block's random effects after those they are regressed on
         let random = model.random_effects();
         let cov_cv = model.two_level.as_ref().and_then(|t| t.cov_class_var);
         let n_cov_states = cov_cv.map_or(1, |m| plan.class_sizes[m]);
         let nre = random.len();
+        let regressions = model.random_regressions();
+        let order = model.random_order().ok_or_else(|| {
+            PlanError::Unsupported("the regressions among random effects form a cycle".into())
+        })?;
         let mut comp: Vec<usize> = (0..nre).collect();
         fn root(comp: &mut [usize], mut a: usize) -> usize {
             while comp[a] != a {
@@ -226,18 +495,22 @@ impl Plan {
             }
             a
         }
-        for p in &model.parameters {
-            if let ParamKind::RandomCovariance { a, b } = p.kind {
-                let (ra, rb) = (root(&mut comp, a), root(&mut comp, b));
-                comp[ra.max(rb)] = ra.min(rb);
-            }
+        let joined = model
+            .parameters
+            .iter()
+            .filter_map(|p| match p.kind {
+                ParamKind::RandomCovariance { a, b } => Some((a, b)),
+                _ => None,
+            })
+            .chain(regressions.iter().copied());
+        for (a, b) in joined {
+            let (ra, rb) = (root(&mut comp, a), root(&mut comp, b));
+            comp[ra.max(rb)] = ra.min(rb);
         }
-        // (block, position) of each random effect, and the L index of
-        // (effect a, effect b, covariance state)
         let mut members: Vec<Vec<usize>> = Vec::new();
         let mut block_of_re = vec![(0usize, 0usize); nre];
         let mut block_ids: HashMap<usize, usize> = HashMap::new();
-        for a in 0..nre {
+        for &a in &order {
             let r = root(&mut comp, a);
             let bi = *block_ids.entry(r).or_insert_with(|| {
                 members.push(Vec::new());
@@ -247,7 +520,7 @@ impl Plan {
             members[bi].push(a);
         }
         let cov_class = |s: usize| cov_cv.map(|_| s);
-        let mut l_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
+        let mut m_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
         for dims in &members {
             for s in 0..n_cov_states {
                 let m = dims.len();
@@ -273,44 +546,68 @@ impl Plan {
                         let e = plan.n_ext as u32;
                         plan.n_ext += 1;
                         l.push(e);
-                        l_index.insert((dims[i], dims[j], s), e);
+                    }
+                }
+                let mut beta = Vec::new();
+                for &(re, on) in &regressions {
+                    if let (Some(r), Some(c)) = (
+                        dims.iter().position(|&d| d == re),
+                        dims.iter().position(|&d| d == on),
+                    ) {
+                        let p = get(ParamKind::RandomRegression { re, on }, cov_class(s))?;
+                        beta.push((r as u32, c as u32, p));
+                    }
+                }
+                let mm = if beta.is_empty() {
+                    l.clone()
+                } else {
+                    (0..l.len())
+                        .map(|_| {
+                            plan.n_ext += 1;
+                            (plan.n_ext - 1) as u32
+                        })
+                        .collect()
+                };
+                for i in 0..m {
+                    for j in 0..=i {
+                        m_index.insert((dims[i], dims[j], s), mm[i * (i + 1) / 2 + j]);
                     }
                 }
                 plan.chol.push(CholBlock {
                     dims: dims.clone(),
                     psi,
                     l,
+                    beta,
+                    m: mm,
                 });
             }
         }
-        let mut vcol_ids: HashMap<VirtualCol, usize> = HashMap::new();
-        let mut virtual_cols: Vec<VirtualCol> = Vec::new();
-        let n_data_cols = plan.n_data_cols;
-        // the node columns and L entries through which random effect `a`
-        // (multiplied by `mult`) acts in covariance state `s`
-        let mut re_slopes = |a: usize, mult: Option<usize>, s: usize| -> Vec<(usize, u32)> {
-            let (bi, pos) = block_of_re[a];
-            let dims = &members[bi];
-            (0..=pos)
-                .map(|j| {
-                    let vc = VirtualCol { dim: dims[j], mult };
-                    let next = vcol_ids.len();
-                    let id = *vcol_ids.entry(vc).or_insert(next);
-                    if id == next {
-                        virtual_cols.push(vc);
-                    }
-                    (n_data_cols + id, l_index[&(a, dims[j], s)])
-                })
-                .collect()
+        let mut res = ReLayout {
+            model,
+            index: &index,
+            n_vars,
+            n_data_cols: plan.n_data_cols,
+            products,
+            block_of_re,
+            members,
+            n_cov_states,
+            ancestors: (0..nre).map(|a| model.random_ancestors(a)).collect(),
+            m_index,
+            vcol_ids: HashMap::new(),
+            virtual_cols: Vec::new(),
+            derived: Vec::new(),
+            derived_ids: HashMap::new(),
+            n_ext: plan.n_ext,
         };
         // the random effects acting on a dependent variable
-        let re_of_var = |v: usize| -> Vec<(usize, Option<usize>)> {
+        let re_of_var = |v: usize| -> Vec<usize> {
             random
                 .iter()
                 .enumerate()
                 .filter_map(|(a, r)| match r.kind {
-                    RandomKind::Intercept { var } if var == v => Some((a, None)),
-                    RandomKind::Slope { var, covariate } if var == v => Some((a, Some(covariate))),
+                    RandomKind::Intercept { var } | RandomKind::Slope { var, .. } if var == v => {
+                        Some(a)
+                    }
                     _ => None,
                 })
                 .collect()
@@ -372,13 +669,18 @@ impl Plan {
                 }
             };
             let cov_state = |s: usize| if m.is_some() && m == cov_cv { s } else { 0 };
-            // random-effect slopes of variable u in state s
-            let mut vslopes = |u: usize, s: usize| -> Vec<(usize, u32)> {
-                re_of_var(u)
-                    .into_iter()
-                    .flat_map(|(a, mult)| re_slopes(a, mult, cov_state(s)))
-                    .collect()
-            };
+            // what the random effects of variable u add in state s
+            let effects =
+                |res: &mut ReLayout, u: usize, s: usize| -> Result<ReEffects, PlanError> {
+                    let mut all = ReEffects::default();
+                    for a in re_of_var(u) {
+                        let e = res.effects(a, m, s, cov_state(s))?;
+                        all.cols.extend(e.cols);
+                        all.mean = all.mean.or(e.mean);
+                        all.thresholds.extend(e.thresholds);
+                    }
+                    Ok(all)
+                };
             let n_states = m.map_or(1, |m| plan.class_sizes[m]);
             let cluster_level = model.variables[v].between;
             let state_of_combo: Vec<u32> = (0..n_combos)
@@ -393,7 +695,7 @@ impl Plan {
                 let vars = &blocks[bi];
                 let d = vars.len();
                 // covariates: the union, in first-seen order, then the
-                // random effects' node columns
+                // random effects' columns
                 let mut covs: Vec<usize> = Vec::new();
                 for &u in vars {
                     if let Some(du) = model.dependent(u) {
@@ -404,8 +706,16 @@ impl Plan {
                         }
                     }
                 }
-                for &u in vars {
-                    for (c, _) in vslopes(u, 0) {
+                let mut per_state: Vec<Vec<ReEffects>> = Vec::with_capacity(n_states);
+                for s in 0..n_states {
+                    let mut row = Vec::with_capacity(d);
+                    for &u in vars {
+                        row.push(effects(&mut res, u, s)?);
+                    }
+                    per_state.push(row);
+                }
+                for e in &per_state[0] {
+                    for &(c, _) in &e.cols {
                         if !covs.contains(&c) {
                             covs.push(c);
                         }
@@ -433,9 +743,13 @@ impl Plan {
                                 )?;
                             }
                         }
-                        for (col, e) in vslopes(u, s) {
-                            if let Some(c) = covs.iter().position(|&x| x == col) {
-                                phi_index[base + d + i * q + c] = e;
+                        let e = &per_state[s][i];
+                        if let Some(mean) = e.mean {
+                            phi_index[base + i] = mean;
+                        }
+                        for &(col, x) in &e.cols {
+                            if let Some(c) = covs.iter().position(|&y| y == col) {
+                                phi_index[base + d + i * q + c] = x;
                             }
                         }
                     }
@@ -474,7 +788,7 @@ impl Plan {
                     }
                     row_pattern.push(id);
                 }
-                let uses_nodes = covs.iter().any(|&c| c >= n_data_cols);
+                let uses_nodes = covs.iter().any(|&c| c >= res.n_data_cols);
                 plan.terms.push(Term {
                     kind: TermKind::NormalBlock {
                         cols: vars.clone(),
@@ -493,12 +807,17 @@ impl Plan {
                 });
                 continue;
             }
-            let vcols: Vec<usize> = vslopes(v, 0).into_iter().map(|(c, _)| c).collect();
+            let per_state: Vec<ReEffects> = (0..n_states)
+                .map(|s| effects(&mut res, v, s))
+                .collect::<Result<_, _>>()?;
             let mut covs_all = dep.covariates.clone();
-            covs_all.extend_from_slice(&vcols);
-            let q0 = dep.covariates.len();
+            for &(c, _) in &per_state[0].cols {
+                if !covs_all.contains(&c) {
+                    covs_all.push(c);
+                }
+            }
             let q = covs_all.len();
-            let uses_nodes = !vcols.is_empty();
+            let uses_nodes = covs_all.iter().any(|&c| c >= res.n_data_cols);
             match &dep.scale {
                 Scale::Categorical { categories } => {
                     let ncat = categories.len();
@@ -518,8 +837,14 @@ impl Plan {
                                 class(s),
                             )?;
                         }
-                        for (c, (_, e)) in vslopes(v, s).into_iter().enumerate() {
-                            phi_index[s * n_local + ncat - 1 + q0 + c] = e;
+                        let e = &per_state[s];
+                        for (t, &tau) in e.thresholds.iter().enumerate() {
+                            phi_index[s * n_local + t] = tau;
+                        }
+                        for &(col, x) in &e.cols {
+                            if let Some(c) = covs_all.iter().position(|&y| y == col) {
+                                phi_index[s * n_local + ncat - 1 + c] = x;
+                            }
                         }
                     }
                     plan.terms.push(Term {
@@ -553,8 +878,14 @@ impl Plan {
                                 class(s),
                             )?;
                         }
-                        for (c, (_, e)) in vslopes(v, s).into_iter().enumerate() {
-                            phi_index[s * n_local + 1 + q0 + c] = e;
+                        let e = &per_state[s];
+                        if let Some(mean) = e.mean {
+                            phi_index[s * n_local] = mean;
+                        }
+                        for &(col, x) in &e.cols {
+                            if let Some(c) = covs_all.iter().position(|&y| y == col) {
+                                phi_index[s * n_local + 1 + c] = x;
+                            }
                         }
                         phi_index[s * n_local + q + 1] =
                             get(ParamKind::Variance { var: v }, class(s))?;
@@ -584,7 +915,9 @@ impl Plan {
                 continue;
             }
             let parents = &c.parents;
-            // random logit intercepts of its classes: node columns
+            // random logit intercepts of its classes: node columns, and
+            // effective means and covariate effects of those regressed on
+            // other random effects
             let re_classes: Vec<(usize, usize)> = random
                 .iter()
                 .enumerate()
@@ -600,16 +933,16 @@ impl Plan {
                 )));
             }
             let mut covs_all = c.covariates.clone();
-            let mut vslope: Vec<(usize, usize, u32)> = Vec::new(); // (class, col, ext)
+            let mut class_effects: Vec<(usize, ReEffects)> = Vec::new();
             for &(a, class) in &re_classes {
-                for (col, e) in re_slopes(a, None, 0) {
+                let e = res.effects(a, None, 0, 0)?;
+                for &(col, _) in &e.cols {
                     if !covs_all.contains(&col) {
                         covs_all.push(col);
                     }
-                    vslope.push((class, col, e));
                 }
+                class_effects.push((class, e));
             }
-            let q0 = c.covariates.len();
             let q = covs_all.len();
             let np = parents.len();
             let per_class = 1 + q + np;
@@ -639,11 +972,17 @@ impl Plan {
                             None,
                         )?;
                     }
-                    for &(class, col, e) in &vslope {
-                        if class == k
-                            && let Some(i) = covs_all[q0..].iter().position(|&x| x == col)
-                        {
-                            phi_index[base + 1 + q0 + i] = e;
+                    for (class, e) in &class_effects {
+                        if *class != k {
+                            continue;
+                        }
+                        if let Some(mean) = e.mean {
+                            phi_index[base] = mean;
+                        }
+                        for &(col, x) in &e.cols {
+                            if let Some(i) = covs_all.iter().position(|&y| y == col) {
+                                phi_index[base + 1 + i] = x;
+                            }
                         }
                     }
                     for (i, &p) in parents.iter().enumerate() {
@@ -671,6 +1010,7 @@ impl Plan {
                 })
                 .collect();
             let set_of_state: Vec<u32> = (0..n_states).map(|s| (s / k_n) as u32).collect();
+            let uses_nodes = covs_all.iter().any(|&col| col >= res.n_data_cols);
             plan.terms.push(Term {
                 kind: TermKind::ClassLogit {
                     cv,
@@ -685,10 +1025,12 @@ impl Plan {
                 n_local,
                 phi_index,
                 cluster_level: c.between,
-                uses_nodes: q > q0,
+                uses_nodes,
             });
         }
-        plan.virtual_cols = virtual_cols;
+        plan.virtual_cols = res.virtual_cols;
+        plan.derived = res.derived;
+        plan.n_ext = res.n_ext;
         Ok(plan)
     }
 }

@@ -27,6 +27,7 @@ fn plan_with(term: Term, n_phi: usize) -> Plan {
         n_data_cols: 8,
         virtual_cols: Vec::new(),
         chol: Vec::new(),
+        derived: Vec::new(),
     }
 }
 
@@ -417,6 +418,7 @@ fn class_logit_scores_with_parent_and_covariate() {
         n_data_cols: 1,
         virtual_cols: Vec::new(),
         chol: Vec::new(),
+        derived: Vec::new(),
     };
     let phi = vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6];
     let data = EngineData {

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::between::IssueAt;
 use crate::data::{self, RawData, ReadRequest};
 use crate::diag::{Diagnostic, Diagnostics, SpecError, suggest};
 use crate::model::*;
@@ -472,6 +473,24 @@ enum Target {
         a: usize,
         b: usize,
     },
+    /// `s ON w` on the between level: random slope `re` on a BETWEEN
+    /// covariate.
+    RandomSlopeOn {
+        re: usize,
+        covariate: usize,
+    },
+    /// `s ON y` on the between level: one random effect on another.
+    RandomRegression {
+        re: usize,
+        on: usize,
+    },
+    /// `y ON c#1` on the between level (before the levels are resolved):
+    /// a variable's random effect on a random class logit intercept.
+    OnClassIntercept {
+        var: usize,
+        cv: usize,
+        class: usize,
+    },
 }
 
 struct Mention {
@@ -493,6 +512,7 @@ struct TwoLevelNames<'a> {
     slopes: &'a [(usize, usize, Span)],
     within: &'a [usize],
     between: &'a [usize],
+    categorical: &'a [usize],
 }
 
 // ---------------------------------------------------------------------------
@@ -980,11 +1000,30 @@ impl<'s> Builder<'s> {
                     slopes: &slopes,
                     within: &within_set,
                     between: &between_set,
+                    categorical: &categorical,
                 },
                 &class_vars,
                 &mut random,
                 &mut cov_class_var,
             );
+        }
+        // a class logit regressed on a random effect (`c#1 ON y`) or on
+        // another random class logit intercept on the between level is a
+        // regression among random effects, not a covariate or parent of the
+        // class variable
+        if self.twolevel {
+            for (cv, c) in class_vars.iter_mut().enumerate() {
+                c.covariates.retain(|&x| {
+                    mentions.iter().any(|m| {
+                        matches!(m.target, Target::ClassSlope { cv: c2, covariate, .. } if c2 == cv && covariate == x)
+                    })
+                });
+                c.parents.retain(|&p| {
+                    mentions.iter().any(|m| {
+                        matches!(m.target, Target::ClassOnClass { cv: c2, parent, .. } if c2 == cv && parent == p)
+                    })
+                });
+            }
         }
         // every declared random slope is random (its variance is free unless
         // the between level says otherwise)
@@ -1024,15 +1063,29 @@ impl<'s> Builder<'s> {
             self.err(span, "a random slope cannot be used here");
         }
         // roles
+        let re_var = |re: usize| match random[re].kind {
+            RandomKind::Intercept { var } | RandomKind::Slope { var, .. } => Some(var),
+            RandomKind::ClassIntercept { .. } => None,
+        };
         for m in &mentions {
             match m.target {
                 Target::RandomVariance { re } | Target::RandomCovariance { a: re, .. } => {
-                    if let RandomKind::Intercept { var } | RandomKind::Slope { var, .. } =
-                        random[re].kind
-                    {
+                    if let Some(var) = re_var(re) {
                         is_dep_used[var] = true;
                     }
                 }
+                Target::RandomRegression { re, on } => {
+                    for var in [re_var(re), re_var(on)].into_iter().flatten() {
+                        is_dep_used[var] = true;
+                    }
+                }
+                Target::RandomSlopeOn { re, covariate } => {
+                    if let Some(var) = re_var(re) {
+                        is_dep_used[var] = true;
+                    }
+                    is_cov_used[covariate] = true;
+                }
+                Target::OnClassIntercept { .. } => {}
                 Target::ClassVariance { .. } => {}
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     is_dep_used[var] = true
@@ -1061,6 +1114,7 @@ impl<'s> Builder<'s> {
                     | Target::Variance { var }
                     | Target::Slope { var, .. } => Some(var),
                     Target::Covariance { a, .. } => Some(a),
+                    Target::RandomSlopeOn { re, .. } => re_var(re),
                     _ => None,
                 };
                 let vars: Vec<usize> = match m.target {
@@ -1089,7 +1143,7 @@ impl<'s> Builder<'s> {
             if is_dep_used[v] && is_cov_used[v] {
                 let span = mentions
                     .iter()
-                    .find(|m| matches!(m.target, Target::Slope { covariate, .. } | Target::ClassSlope { covariate, .. } if covariate == v))
+                    .find(|m| matches!(m.target, Target::Slope { covariate, .. } | Target::ClassSlope { covariate, .. } | Target::RandomSlopeOn { covariate, .. } if covariate == v))
                     .map_or(file_span, |m| m.span);
                 self.err_help(
                     span,
@@ -1451,7 +1505,44 @@ impl<'s> Builder<'s> {
         if self.diags.has_errors() {
             return None;
         }
+        self.random_structure(&model, &mentions);
+        if self.diags.has_errors() {
+            return None;
+        }
         Some((model, dataset))
+    }
+
+    /// Reports the combinations of random effects, regressions among them
+    /// and class-specific parameters the engine does not handle (the same
+    /// list the engine refuses), at the statements that caused them.
+    fn random_structure(&mut self, model: &Model, mentions: &[Mention]) {
+        let cov = model.two_level.as_ref().and_then(|t| t.cov_class_var);
+        for issue in model.random_structure_issues() {
+            let span = mentions
+                .iter()
+                .find(|m| match issue.at {
+                    IssueAt::ClassSpecificCovariance => {
+                        matches!(
+                            m.target,
+                            Target::RandomVariance { .. }
+                                | Target::RandomCovariance { .. }
+                                | Target::RandomRegression { .. }
+                        ) && matches!(m.block, Block::Class(cv, _) if Some(cv) == cov)
+                    }
+                    IssueAt::Regression { re, on } => {
+                        m.target == Target::RandomRegression { re, on }
+                    }
+                })
+                .map(|m| m.span);
+            let help = issue.help;
+            let msg = format!("not supported yet: {}", issue.message);
+            match span {
+                Some(span) => self.err_help(span, msg, help),
+                None => self
+                    .diags
+                    .push(Diagnostic::error_nowhere(msg).with_help(help)),
+            }
+        }
     }
 
     /// Rewrites the mentions of a two-level model by level: on the between
@@ -1478,7 +1569,7 @@ impl<'s> Builder<'s> {
         let slope = |v: usize| (v >= n_use).then(|| v - n_use);
         let is_w = |v: usize| n.within.contains(&v);
         let is_b = |v: usize| n.between.contains(&v);
-        let mut re = |kind: RandomKind, nm: String| -> usize {
+        fn add_re(random: &mut Vec<RandomEffect>, kind: RandomKind, nm: String) -> usize {
             match random.iter().position(|r| r.kind == kind) {
                 Some(i) => i,
                 None => {
@@ -1486,19 +1577,56 @@ impl<'s> Builder<'s> {
                     random.len() - 1
                 }
             }
-        };
+        }
+        // variables met as dependents (a name in neither WITHIN nor BETWEEN
+        // on the right of a between-level ON is then the random intercept
+        // of a dependent, not a covariate), and the random class logit
+        // intercepts stated on the between level
+        let mut dep_seen = vec![false; n_use];
+        for &v in n.categorical {
+            if v < n_use {
+                dep_seen[v] = true;
+            }
+        }
+        let mut class_re: Vec<(usize, usize)> = Vec::new();
+        for m in &mentions {
+            match m.target {
+                Target::Threshold { var, .. }
+                | Target::Mean { var }
+                | Target::Variance { var }
+                | Target::Slope { var, .. }
+                    if var < n_use =>
+                {
+                    dep_seen[var] = true;
+                }
+                Target::Covariance { a, b } => {
+                    for v in [a, b] {
+                        if v < n_use {
+                            dep_seen[v] = true;
+                        }
+                    }
+                }
+                Target::ClassVariance { cv, class } if m.level == Some(Level::Between) => {
+                    class_re.push((cv, class));
+                }
+                _ => {}
+            }
+        }
+        let is_re_name =
+            |v: usize| slope(v).is_some() || (v < n_use && !is_w(v) && !is_b(v) && dep_seen[v]);
         let mut out = Vec::with_capacity(mentions.len());
         for mut m in mentions {
             let span = m.span;
             let lv = m.level;
             // the random effect a between-level name stands for, if any
-            let mut re_of = |b: &mut Self, v: usize| -> Option<usize> {
+            let re_of = |b: &mut Self, random: &mut Vec<RandomEffect>, v: usize| -> Option<usize> {
                 if let Some(i) = slope(v) {
                     let (y, x, _) = n.slopes[i];
                     if y == usize::MAX {
                         return None;
                     }
-                    return Some(re(
+                    return Some(add_re(
+                        random,
                         RandomKind::Slope {
                             var: y,
                             covariate: x,
@@ -1517,12 +1645,21 @@ impl<'s> Builder<'s> {
                     );
                     return None;
                 }
-                Some(re(RandomKind::Intercept { var: v }, name(v)))
+                Some(add_re(random, RandomKind::Intercept { var: v }, name(v)))
+            };
+            let class_intercept = |random: &mut Vec<RandomEffect>, cv: usize, class: usize| {
+                add_re(
+                    random,
+                    RandomKind::ClassIntercept { cv, class },
+                    format!("{}#{}", cvs[cv].name, class + 1),
+                )
             };
             let target = match (lv, m.target) {
                 (Some(Level::Between), Target::Variance { var }) if is_b(var) => m.target,
                 (Some(Level::Between), Target::Variance { var }) => {
-                    let Some(r) = re_of(self, var) else { continue };
+                    let Some(r) = re_of(self, random, var) else {
+                        continue;
+                    };
                     Target::RandomVariance { re: r }
                 }
                 (Some(Level::Between), Target::Mean { var }) if slope(var).is_some() => {
@@ -1549,26 +1686,6 @@ impl<'s> Builder<'s> {
                     continue;
                 }
                 (Some(Level::Between), Target::Slope { var, covariate }) => {
-                    if slope(var).is_some() {
-                        self.err_help(
-                            span,
-                            format!("regressing the random slope {} is not supported yet", name(var)),
-                            "cross-level interactions can be fitted with a product covariate in the data",
-                        );
-                        continue;
-                    }
-                    if slope(covariate).is_some() {
-                        self.err(span, "regressions on random effects are not supported yet");
-                        continue;
-                    }
-                    if !is_b(covariate) {
-                        self.err_help(
-                            span,
-                            format!("{} is not a BETWEEN variable: between-level regressions are on cluster-level covariates", name(covariate)),
-                            format!("list {} in BETWEEN, or regress on it in %WITHIN%", name(covariate)),
-                        );
-                        continue;
-                    }
                     if is_w(var) {
                         self.err(
                             span,
@@ -1579,7 +1696,103 @@ impl<'s> Builder<'s> {
                         );
                         continue;
                     }
-                    m.target
+                    if is_re_name(covariate) {
+                        // one random effect regressed on another
+                        if is_b(var) {
+                            self.err_help(
+                                span,
+                                format!(
+                                    "regressing the BETWEEN variable {} on the random effect {} is not supported yet",
+                                    name(var),
+                                    name(covariate)
+                                ),
+                                "between-level observed variables can be regressed on BETWEEN covariates",
+                            );
+                            continue;
+                        }
+                        let (Some(a), Some(b)) =
+                            (re_of(self, random, var), re_of(self, random, covariate))
+                        else {
+                            continue;
+                        };
+                        Target::RandomRegression { re: a, on: b }
+                    } else if !is_b(covariate) {
+                        self.err_help(
+                            span,
+                            format!("{} is not a BETWEEN variable: between-level regressions are on cluster-level covariates", name(covariate)),
+                            format!("list {} in BETWEEN, or regress on it in %WITHIN%", name(covariate)),
+                        );
+                        continue;
+                    } else if slope(var).is_some() {
+                        // the random slope's mean varies with a cluster-level
+                        // covariate: a cross-level interaction
+                        let Some(a) = re_of(self, random, var) else {
+                            continue;
+                        };
+                        Target::RandomSlopeOn { re: a, covariate }
+                    } else {
+                        m.target
+                    }
+                }
+                (Some(Level::Between), Target::OnClassIntercept { var, cv, class }) => {
+                    if is_b(var) {
+                        self.err_help(
+                            span,
+                            format!(
+                                "regressing the BETWEEN variable {} on the random effect {}#{} is not supported yet",
+                                name(var),
+                                cvs[cv].name,
+                                class + 1
+                            ),
+                            "between-level observed variables can be regressed on BETWEEN covariates",
+                        );
+                        continue;
+                    }
+                    let Some(a) = re_of(self, random, var) else {
+                        continue;
+                    };
+                    let b = class_intercept(random, cv, class);
+                    Target::RandomRegression { re: a, on: b }
+                }
+                (
+                    Some(Level::Between),
+                    Target::ClassSlope {
+                        cv,
+                        class: Some(k),
+                        covariate,
+                    },
+                ) if is_re_name(covariate) => {
+                    if cvs[cv].between {
+                        self.err_help(
+                            span,
+                            format!(
+                                "regressing the between-level class variable {} on the random effect {} is not supported yet",
+                                cvs[cv].name,
+                                name(covariate)
+                            ),
+                            "between-level class variables can be regressed on BETWEEN covariates",
+                        );
+                        continue;
+                    }
+                    let a = class_intercept(random, cv, k);
+                    let Some(b) = re_of(self, random, covariate) else {
+                        continue;
+                    };
+                    Target::RandomRegression { re: a, on: b }
+                }
+                (
+                    Some(Level::Between),
+                    Target::ClassOnClass {
+                        cv,
+                        class: Some(k),
+                        parent,
+                        parent_class: Some(j),
+                    },
+                ) if !cvs[cv].between && class_re.contains(&(parent, j)) => {
+                    // between the random logit intercepts (eq 15)
+                    let b = class_intercept(random, parent, j);
+                    let a = class_intercept(random, cv, k);
+                    Target::RandomRegression { re: a, on: b }
                 }
                 (Some(Level::Between), Target::Covariance { a, b }) => {
                     if is_b(a) && is_b(b) {
@@ -1588,7 +1801,8 @@ impl<'s> Builder<'s> {
                         self.err(span, "covariances between random effects and between-level observed variables are not supported yet");
                         continue;
                     } else {
-                        let (Some(ra), Some(rb)) = (re_of(self, a), re_of(self, b)) else {
+                        let (Some(ra), Some(rb)) = (re_of(self, random, a), re_of(self, random, b))
+                        else {
                             continue;
                         };
                         Target::RandomCovariance {
@@ -1602,10 +1816,7 @@ impl<'s> Builder<'s> {
                         self.err(span, format!("{} is a between-level class variable: its logits have no random intercepts", cvs[cv].name));
                         continue;
                     }
-                    let r = re(
-                        RandomKind::ClassIntercept { cv, class },
-                        format!("{}#{}", cvs[cv].name, class + 1),
-                    );
+                    let r = class_intercept(random, cv, class);
                     Target::RandomVariance { re: r }
                 }
                 (Some(Level::Between), Target::ClassSlope { covariate, .. })
@@ -1673,22 +1884,41 @@ impl<'s> Builder<'s> {
                 (_, t) => t,
             };
             if let (
-                Target::RandomVariance { .. } | Target::RandomCovariance { .. },
+                Target::RandomVariance { .. }
+                | Target::RandomCovariance { .. }
+                | Target::RandomRegression { .. },
                 Block::Class(cv, _),
             ) = (target, m.block)
             {
+                let what = if matches!(target, Target::RandomRegression { .. }) {
+                    ("regressions among random effects", "state the regression")
+                } else {
+                    ("random-effect variances", "state the variance")
+                };
                 if !cvs[cv].between {
                     self.err_help(
                         span,
-                        "random-effect variances can vary only across the classes of a between-level class variable",
-                        format!("{} is a within-level class variable; state the variance in %OVERALL%", cvs[cv].name),
+                        format!(
+                            "{} can vary only across the classes of a between-level class variable",
+                            what.0
+                        ),
+                        format!(
+                            "{} is a within-level class variable; {} in %OVERALL%",
+                            cvs[cv].name, what.1
+                        ),
                     );
                     continue;
                 }
                 match *cov_class_var {
                     None => *cov_class_var = Some(cv),
                     Some(c) if c != cv => {
-                        self.err(span, "random-effect variances can vary across the classes of one class variable only");
+                        self.err(
+                            span,
+                            format!(
+                                "{} can vary across the classes of one class variable only",
+                                what.0
+                            ),
+                        );
                         continue;
                     }
                     _ => {}
@@ -3347,6 +3577,22 @@ impl<'s> Builder<'s> {
                                             }
                                         }
                                     }
+                                    (Ref::Var(y), Ref::Class(cv, k))
+                                        if st.level == Some(Level::Between)
+                                            && !cvs[cv].between
+                                            && k + 1 < cvs[cv].classes =>
+                                    {
+                                        // a random effect on a random class
+                                        // logit intercept
+                                        pending.push((
+                                            Target::OnClassIntercept {
+                                                var: y,
+                                                cv,
+                                                class: k,
+                                            },
+                                            e,
+                                        ));
+                                    }
                                     (Ref::Var(y), Ref::ClassVar(_) | Ref::Class(..)) => {
                                         self.err_help(
                                             e.span,
@@ -3643,6 +3889,18 @@ impl<'s> Builder<'s> {
             });
             index.insert((kind, class), i);
         };
+        // regressions of random slopes on BETWEEN covariates (`s ON w`),
+        // parameters of the slope's dependent variable
+        let mut slope_on: Vec<(usize, usize, usize)> = Vec::new(); // (var, re, w)
+        for m in mentions {
+            if let Target::RandomSlopeOn { re, covariate } = m.target
+                && let Some(RandomKind::Slope { var, .. }) =
+                    model.random_effects().get(re).map(|r| r.kind)
+                && !slope_on.contains(&(var, re, covariate))
+            {
+                slope_on.push((var, re, covariate));
+            }
+        }
         // measurement parameters, class by class for each class variable
         let ncv = model.class_vars.len();
         let cv_order: Vec<Option<usize>> = if ncv == 0 {
@@ -3694,6 +3952,16 @@ impl<'s> Builder<'s> {
                                 var: v,
                                 covariate: x,
                             },
+                            class,
+                            false,
+                        );
+                    }
+                    for &(_, re, w) in slope_on.iter().filter(|x| x.0 == v) {
+                        push(
+                            &mut params,
+                            &mut keys,
+                            &mut shared_ids,
+                            ParamKind::RandomSlopeOn { re, covariate: w },
                             class,
                             false,
                         );
@@ -3793,6 +4061,15 @@ impl<'s> Builder<'s> {
                 .collect();
             pairs.sort_unstable();
             pairs.dedup();
+            let mut regressions: Vec<(usize, usize)> = mentions
+                .iter()
+                .filter_map(|m| match m.target {
+                    Target::RandomRegression { re, on } => Some((re, on)),
+                    _ => None,
+                })
+                .collect();
+            regressions.sort_unstable();
+            regressions.dedup();
             for &class in &classes {
                 for re in 0..tl.random.len() {
                     push(
@@ -3810,6 +4087,16 @@ impl<'s> Builder<'s> {
                         &mut keys,
                         &mut shared_ids,
                         ParamKind::RandomCovariance { a, b },
+                        class,
+                        false,
+                    );
+                }
+                for &(re, on) in &regressions {
+                    push(
+                        &mut params,
+                        &mut keys,
+                        &mut shared_ids,
+                        ParamKind::RandomRegression { re, on },
                         class,
                         false,
                     );
@@ -3886,7 +4173,13 @@ impl<'s> Builder<'s> {
                     Target::Covariance { a, b } => vec![ParamKind::Covariance { a, b }],
                     Target::RandomVariance { re } => vec![ParamKind::RandomVariance { re }],
                     Target::RandomCovariance { a, b } => vec![ParamKind::RandomCovariance { a, b }],
-                    Target::ClassVariance { .. } => continue,
+                    Target::RandomSlopeOn { re, covariate } => {
+                        vec![ParamKind::RandomSlopeOn { re, covariate }]
+                    }
+                    Target::RandomRegression { re, on } => {
+                        vec![ParamKind::RandomRegression { re, on }]
+                    }
+                    Target::ClassVariance { .. } | Target::OnClassIntercept { .. } => continue,
                     Target::ClassIntercept { cv, class } => {
                         vec![ParamKind::ClassIntercept { cv, class }]
                     }

@@ -13,6 +13,7 @@
 // would only add noise to every signature.
 #![allow(clippy::result_large_err)]
 
+pub mod between;
 pub mod build;
 pub mod data;
 pub mod diag;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod source;
 pub mod syntax;
 
+pub use between::{IssueAt, RandomIssue};
 pub use build::{Dataset, Excluded, ExclusionReason, Loaded, load, load_source};
 pub use diag::{Diagnostic, Diagnostics, Severity, SpecError};
 pub use model::*;

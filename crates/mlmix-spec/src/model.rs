@@ -52,9 +52,13 @@ pub struct Model {
 /// variables, random slopes (`s | y ON x`) and random logit intercepts of
 /// within-level class variables (`c#1` on the between level). Their mean is
 /// the fixed part of the coefficient they make random (the intercept,
-/// threshold, slope or class logit intercept parameter); their covariance
-/// matrix is [`ParamKind::RandomVariance`] and
+/// threshold, slope or class logit intercept parameter); their (residual)
+/// covariance matrix is [`ParamKind::RandomVariance`] and
 /// [`ParamKind::RandomCovariance`], integrated numerically as b = mu + L z.
+/// Between-level regressions (eq 5) are parameters too: on BETWEEN
+/// covariates (slopes of the dependent, [`ParamKind::RandomSlopeOn`], class
+/// logit slopes) and among random effects ([`ParamKind::RandomRegression`]),
+/// which make b = (I - B)^-1 (mu + Gamma w + L z) (see [`crate::between`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TwoLevel {
     /// The CLUSTER variable (a column of the data, not an analysis variable).
@@ -306,12 +310,34 @@ pub enum ParamKind {
         /// The random effect.
         re: usize,
     },
-    /// Covariance of two random effects (`a < b`).
+    /// Covariance of two random effects (`a < b`); with regressions among
+    /// the random effects, the covariance of their residuals.
     RandomCovariance {
         /// First random effect.
         a: usize,
         /// Second random effect.
         b: usize,
+    },
+    /// Regression of a random slope on a between-level covariate
+    /// (`%BETWEEN% s ON w`): the slope's mean is `mu_s + g w_j`, so the
+    /// dependent gains `g x_ij w_j` (a cross-level interaction). A
+    /// measurement parameter of the slope's dependent variable, like the
+    /// slope's mean.
+    RandomSlopeOn {
+        /// The random slope (index into [`TwoLevel::random`]).
+        re: usize,
+        /// The between-level covariate.
+        covariate: usize,
+    },
+    /// Regression of one random effect on another (`%BETWEEN% s ON y`):
+    /// an entry of B in eta = mu + B eta + Gamma w + xi (eq 5, 18, 25).
+    /// Varies over the classes of [`TwoLevel::cov_class_var`], like the
+    /// residual covariance matrix of xi.
+    RandomRegression {
+        /// The dependent random effect.
+        re: usize,
+        /// The random effect it is regressed on.
+        on: usize,
     },
 }
 
@@ -523,6 +549,12 @@ impl Model {
             ParamKind::RandomCovariance { a, b } => {
                 format!("{} WITH {}", self.random_name(a), self.random_name(b))
             }
+            ParamKind::RandomSlopeOn { re, covariate } => {
+                format!("{} ON {}", self.random_name(re), v(covariate))
+            }
+            ParamKind::RandomRegression { re, on } => {
+                format!("{} ON {}", self.random_name(re), self.random_name(on))
+            }
         }
     }
 
@@ -569,9 +601,15 @@ impl Model {
             | ParamKind::Slope { var, .. }
             | ParamKind::Variance { var }
             | ParamKind::Covariance { a: var, .. } => var,
-            ParamKind::RandomVariance { .. } | ParamKind::RandomCovariance { .. } => {
+            ParamKind::RandomVariance { .. }
+            | ParamKind::RandomCovariance { .. }
+            | ParamKind::RandomRegression { .. } => {
                 return self.two_level.as_ref().and_then(|t| t.cov_class_var);
             }
+            ParamKind::RandomSlopeOn { re, .. } => match self.random_effects().get(re)?.kind {
+                RandomKind::Slope { var, .. } => var,
+                _ => return None,
+            },
             _ => return None,
         };
         self.dependent(var).and_then(|d| d.class_var)

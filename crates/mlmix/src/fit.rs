@@ -82,14 +82,16 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Grid {
     }
 }
 
-/// The engine's layout of a loaded model's data.
+/// The engine's layout of a loaded model's data, with the product columns
+/// the model needs (cross-level interactions of random slopes).
 pub fn engine_data(loaded: &Loaded, collapse: bool) -> EngineData {
-    match &loaded.data.clusters {
+    let data = match &loaded.data.clusters {
         Some(c) if loaded.model.two_level.is_some() => {
             EngineData::two_level(&loaded.data, c, collapse)
         }
         _ => EngineData::single_level(&loaded.data, collapse),
-    }
+    };
+    data.with_products(&loaded.model.product_columns())
 }
 
 /// Fits a loaded model. Runs in the caller's rayon pool.
@@ -483,6 +485,9 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
         ParamKind::RandomCovariance { a, .. } => {
             format!("Between Level: {} WITH", model.random_name(a))
         }
+        ParamKind::RandomSlopeOn { re, .. } | ParamKind::RandomRegression { re, .. } => {
+            format!("Between Level: {} ON", model.random_name(re))
+        }
         ParamKind::Threshold { .. } => "Thresholds".into(),
         ParamKind::Mean { var } => {
             if model
@@ -529,6 +534,8 @@ fn short_name(model: &Model, kind: &ParamKind) -> String {
     match *kind {
         ParamKind::Covariance { b, .. } => v(b),
         ParamKind::RandomCovariance { b, .. } => model.random_name(b),
+        ParamKind::RandomRegression { on, .. } => model.random_name(on),
+        ParamKind::RandomSlopeOn { covariate, .. } => v(covariate),
         ParamKind::Slope { covariate, .. } => v(covariate),
         ParamKind::ClassSlope { covariate, .. } => v(covariate),
         ParamKind::ClassOnClass {

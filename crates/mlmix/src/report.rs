@@ -620,7 +620,9 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
             | ParamKind::ClassOnClass { .. } => format!("{name}{}", value(p.value, est[i])),
             ParamKind::Variance { .. }
             | ParamKind::RandomVariance { .. }
-            | ParamKind::RandomCovariance { .. } => format!("{name}{}", value(p.value, est[i])),
+            | ParamKind::RandomCovariance { .. }
+            | ParamKind::RandomSlopeOn { .. }
+            | ParamKind::RandomRegression { .. } => format!("{name}{}", value(p.value, est[i])),
         };
         // equalities the input made without a label (a parameter freed in
         // some classes and shared by the others) get one, so that reading

@@ -153,6 +153,8 @@ impl<'a> StartBuilder<'a> {
                 RandomKind::ClassIntercept { .. } => 1.0,
             },
             ParamKind::RandomCovariance { .. }
+            | ParamKind::RandomRegression { .. }
+            | ParamKind::RandomSlopeOn { .. }
             | ParamKind::Covariance { .. }
             | ParamKind::Slope { .. }
             | ParamKind::ClassIntercept { .. }
@@ -209,7 +211,20 @@ impl<'a> StartBuilder<'a> {
                 }
                 ParamKind::Covariance { .. }
                 | ParamKind::RandomVariance { .. }
-                | ParamKind::RandomCovariance { .. } => base,
+                | ParamKind::RandomCovariance { .. }
+                | ParamKind::RandomRegression { .. } => base,
+                ParamKind::RandomSlopeOn { re, covariate } => {
+                    // the scale of y / (x w)
+                    match self.model.random_effects().get(re).map(|r| r.kind) {
+                        Some(RandomKind::Slope { var, covariate: x }) => {
+                            let r = (self.moments[var].var
+                                / (self.moments[x].var * self.moments[covariate].var).max(1e-12))
+                            .sqrt();
+                            base + u * 0.1 * s * r
+                        }
+                        _ => base,
+                    }
+                }
                 ParamKind::Slope { var, covariate } => {
                     let r = (self.moments[var].var / self.moments[covariate].var).sqrt();
                     base + u * 0.2 * s * r
