@@ -596,6 +596,34 @@ pub fn cat_derivs(
 pub struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    /// Class probabilities per parameter set, kept for the next rows.
+    probs: Vec<f64>,
+    /// The row each set's `probs` were computed for (`usize::MAX`: none).
+    probs_row: Vec<usize>,
+}
+
+/// Whether rows `r` and `s` have the same values of `covs` (NaN never
+/// equals). Consecutive rows of a cluster often do: a class logit whose
+/// only covariate is a random effect's node column is the same for the
+/// whole cluster, and its softmax is computed once.
+#[inline]
+fn same_covariates(covs: &[usize], data: &EngineData, r: usize, s: usize) -> bool {
+    covs.iter()
+        .all(|&c| data.columns[c][r] == data.columns[c][s])
+}
+
+/// The class-probability cache of [`class_probs`] for `n_sets` sets of
+/// `k_n` classes, emptied.
+fn probs_cache<'a>(
+    probs: &'a mut Vec<f64>,
+    rows: &'a mut Vec<usize>,
+    n_sets: usize,
+    k_n: usize,
+) -> (&'a mut [f64], &'a mut [usize]) {
+    probs.resize(n_sets * k_n, 0.0);
+    rows.clear();
+    rows.resize(n_sets, usize::MAX);
+    (&mut probs[..], &mut rows[..])
 }
 
 fn grow(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
@@ -801,6 +829,12 @@ pub fn term_values(
                 let q = covs.len();
                 let eta = grow(&mut scratch.a, k_n);
                 for r in r0..r1 {
+                    if r > r0 && same_covariates(covs, data, r, r - 1) {
+                        for st in 0..term.n_sets * k_n {
+                            out[at(st, r - r0)] = out[at(st, r - r0 - 1)];
+                        }
+                        continue;
+                    }
                     for set in 0..term.n_sets {
                         let p = &params[set * nl..(set + 1) * nl];
                         for (k, e) in eta.iter_mut().enumerate() {
@@ -997,6 +1031,8 @@ pub fn term_scores(
             let q = covs.len();
             let prob = grow(&mut scratch.a, k_n);
             let wset = grow(&mut scratch.b, k_n);
+            let (cache, cache_row) =
+                probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
             for r in r0..r1 {
                 let i = r - r0;
                 for set in 0..term.n_sets {
@@ -1007,7 +1043,9 @@ pub fn term_scores(
                     if wsum == 0.0 {
                         continue;
                     }
-                    class_probs(params, logp, set, k_n, per, q, covs, data, r, prob);
+                    class_probs(
+                        params, logp, set, k_n, per, q, covs, data, r, prob, cache, cache_row,
+                    );
                     for k in 0..k_n {
                         let g = wset[k] - wsum * prob[k];
                         let base = set * nl + k * per;
@@ -1153,7 +1191,11 @@ pub fn term_accumulate(
     }
 }
 
-#[inline]
+/// P(class k | row r) for parameter set `set` into `prob`: the softmax of
+/// the class logits (from `logp` without covariates). With covariates the
+/// result is kept per set in `cache`/`cache_row` and reused for a later row
+/// with the same covariate values.
+#[allow(clippy::too_many_arguments)]
 fn class_probs(
     params: &[f64],
     logp: &[f64],
@@ -1165,23 +1207,39 @@ fn class_probs(
     data: &EngineData,
     r: usize,
     prob: &mut [f64],
+    cache: &mut [f64],
+    cache_row: &mut [usize],
 ) {
     if covs.is_empty() {
         for k in 0..k_n {
             prob[k] = logp[set * k_n + k].exp();
         }
-    } else {
-        let nl = k_n * per;
-        let p = &params[set * nl..(set + 1) * nl];
-        for (k, e) in prob.iter_mut().enumerate() {
-            let c = &p[k * per..(k + 1) * per];
-            *e = c[0] + lin_pred(&c[1..1 + q], covs, data, r) + c[1 + q..].iter().sum::<f64>();
-        }
-        let lse = log_sum_exp(prob);
-        for e in prob.iter_mut() {
-            *e = (*e - lse).exp();
-        }
+        return;
     }
+    let cached = &mut cache[set * k_n..(set + 1) * k_n];
+    let row = cache_row[set];
+    if row != usize::MAX && same_covariates(covs, data, r, row) {
+        prob.copy_from_slice(cached);
+        return;
+    }
+    let nl = k_n * per;
+    let p = &params[set * nl..(set + 1) * nl];
+    for (k, e) in prob.iter_mut().enumerate() {
+        let c = &p[k * per..(k + 1) * per];
+        *e = c[0] + lin_pred(&c[1..1 + q], covs, data, r) + c[1 + q..].iter().sum::<f64>();
+    }
+    let m = prob.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for e in prob.iter_mut() {
+        *e = (*e - m).exp();
+        sum += *e;
+    }
+    let inv = 1.0 / sum;
+    for e in prob.iter_mut() {
+        *e *= inv;
+    }
+    cached.copy_from_slice(prob);
+    cache_row[set] = r;
 }
 
 /// Accumulated expected information of one term: `mats[set]` (`n_local^2`)
@@ -1403,6 +1461,8 @@ pub fn term_info(
                 let q = covs.len();
                 let prob = grow(&mut scratch.a, k_n);
                 let z = grow(&mut scratch.b, per);
+                let (cache, cache_row) =
+                    probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
                 for r in r0..r1 {
                     let i = r - r0;
                     z[0] = 1.0;
@@ -1418,7 +1478,9 @@ pub fn term_info(
                         if wsum == 0.0 {
                             continue;
                         }
-                        class_probs(params, logp, set, k_n, per, q, covs, data, r, prob);
+                        class_probs(
+                            params, logp, set, k_n, per, q, covs, data, r, prob, cache, cache_row,
+                        );
                         add_logit_info(
                             &mut acc.mats[set * nl * nl..(set + 1) * nl * nl],
                             prob,

@@ -372,12 +372,24 @@ fn normal_block_scores_with_missing_patterns() {
 
 #[test]
 fn class_logit_scores_with_parent_and_covariate() {
+    let n = 4;
+    class_logit_case(sample_x(n, 1));
+}
+
+/// Rows with repeated covariate values (as the rows of a cluster share a
+/// node column): the kernels reuse the class probabilities of an earlier
+/// row, and the values equal those computed one row at a time.
+#[test]
+fn class_logit_reuses_probabilities_of_equal_rows() {
+    class_logit_case(vec![0.5, 0.5, 0.5, -1.0, -1.0, 0.5, 2.0, 2.0]);
+}
+
+fn class_logit_case(x: Vec<f64>) {
     // 3 classes, one covariate, one parent with 2 classes: 2 sets
     let k_n = 3;
     let per = 1 + 1 + 1;
     let nl = k_n * per;
-    let n = 4;
-    let x = sample_x(n, 1);
+    let n = x.len();
     let mut phi_index = vec![NONE; 2 * nl];
     let mut next = 0u32;
     for set in 0..2 {
@@ -431,4 +443,36 @@ fn class_logit_scores_with_parent_and_covariate() {
     };
     check_scores(&plan, &phi, &data);
     check_gradient(&plan, &phi, &data);
+    // all rows in one call against one row per call (no reuse possible)
+    let prep = eval::prepare(&plan, &phi).expect("valid");
+    let term = &plan.terms[0];
+    let ns = term.n_states;
+    let mut sc = Scratch::default();
+    let mut all = vec![0.0; n * ns];
+    eval::term_values(
+        term,
+        &prep.terms[0],
+        &data,
+        0,
+        n,
+        slots(n),
+        &mut sc,
+        &mut all,
+    );
+    for r in 0..n {
+        let mut one = vec![0.0; ns];
+        eval::term_values(
+            term,
+            &prep.terms[0],
+            &data,
+            r,
+            r + 1,
+            slots(1),
+            &mut sc,
+            &mut one,
+        );
+        for s in 0..ns {
+            assert_eq!(all[s * n + r], one[s], "row {r}, state {s}");
+        }
+    }
 }
