@@ -1178,6 +1178,59 @@ pub fn term_accumulate(
                 }
             }
         }
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp })
+            if grad.is_some() && !covs.is_empty() =>
+        {
+            // the score summed over a run of rows with the same covariates
+            // is (W_k - W p_k) z: one softmax and one update per run
+            let k_n = *classes;
+            let per = nl / k_n;
+            let q = covs.len();
+            let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
+            if let Some(g) = grad {
+                let prob = grow(&mut scratch.a, k_n);
+                let wk = grow(&mut scratch.b, k_n);
+                let (cache, cache_row) =
+                    probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
+                let mut start = r0;
+                while start < r1 {
+                    let mut end = start + 1;
+                    while end < r1 && same_covariates(covs, data, end, start) {
+                        end += 1;
+                    }
+                    for set in 0..term.n_sets {
+                        for (k, x) in wk.iter_mut().enumerate() {
+                            *x = (start - r0..end - r0)
+                                .map(|i| freq[i] * wat(set * k_n + k, i))
+                                .sum();
+                        }
+                        let wsum: f64 = wk.iter().sum();
+                        if wsum == 0.0 {
+                            continue;
+                        }
+                        class_probs(
+                            params, logp, set, k_n, per, q, covs, data, start, prob, cache,
+                            cache_row,
+                        );
+                        for k in 0..k_n {
+                            let gk = wk[k] - wsum * prob[k];
+                            let base = set * nl + k * per;
+                            g[base] += gk;
+                            for (j, &cc) in covs.iter().enumerate() {
+                                g[base + 1 + j] += gk * data.columns[cc][start];
+                            }
+                            for slot in base + 1 + q..base + per {
+                                g[slot] += gk;
+                            }
+                        }
+                    }
+                    start = end;
+                }
+            }
+            if let Some(acc) = info {
+                term_info(term, prep, data, r0, r1, slots, w, freq, scratch, acc);
+            }
+        }
         _ => {
             if let Some(g) = grad {
                 term_scores(term, prep, data, r0, r1, slots, w, scratch, |i, slot, v| {
@@ -1463,23 +1516,33 @@ pub fn term_info(
                 let z = grow(&mut scratch.b, per);
                 let (cache, cache_row) =
                     probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
-                for r in r0..r1 {
-                    let i = r - r0;
+                // runs of consecutive rows with the same covariates (a
+                // cluster's rows under a random logit intercept) have the
+                // same (diag(p) - p p') ⊗ z z': their weights are summed
+                // and the block is added once per run
+                let mut start = r0;
+                while start < r1 {
+                    let mut end = start + 1;
+                    while end < r1 && same_covariates(covs, data, end, start) {
+                        end += 1;
+                    }
                     z[0] = 1.0;
                     for (j, &cc) in covs.iter().enumerate() {
-                        z[1 + j] = data.columns[cc][r];
+                        z[1 + j] = data.columns[cc][start];
                     }
                     for v in z[1 + q..].iter_mut() {
                         *v = 1.0;
                     }
                     for set in 0..term.n_sets {
-                        let wsum: f64 =
-                            freq[i] * (0..k_n).map(|k| wat(set * k_n + k, i)).sum::<f64>();
+                        let wsum: f64 = (start - r0..end - r0)
+                            .map(|i| freq[i] * (0..k_n).map(|k| wat(set * k_n + k, i)).sum::<f64>())
+                            .sum();
                         if wsum == 0.0 {
                             continue;
                         }
                         class_probs(
-                            params, logp, set, k_n, per, q, covs, data, r, prob, cache, cache_row,
+                            params, logp, set, k_n, per, q, covs, data, start, prob, cache,
+                            cache_row,
                         );
                         add_logit_info(
                             &mut acc.mats[set * nl * nl..(set + 1) * nl * nl],
@@ -1489,6 +1552,7 @@ pub fn term_info(
                             wsum,
                         );
                     }
+                    start = end;
                 }
             }
         }

@@ -475,4 +475,42 @@ fn class_logit_case(x: Vec<f64>) {
             assert_eq!(all[s * n + r], one[s], "row {r}, state {s}");
         }
     }
+    // the expected information over runs of equal rows against one row
+    // per call
+    let w: Vec<f64> = (0..n * ns).map(|i| 0.1 + (i % 7) as f64 * 0.13).collect();
+    let freq: Vec<f64> = (0..n).map(|r| 1.0 + (r % 3) as f64).collect();
+    let mut acc = InfoAcc::new(term);
+    eval::term_info(
+        term,
+        &prep.terms[0],
+        &data,
+        0,
+        n,
+        slots(n),
+        &w,
+        &freq,
+        &mut sc,
+        &mut acc,
+    );
+    let mut by_row = InfoAcc::new(term);
+    for r in 0..n {
+        let wr: Vec<f64> = (0..ns).map(|s| w[s * n + r]).collect();
+        let mut one = InfoAcc::new(term);
+        eval::term_info(
+            term,
+            &prep.terms[0],
+            &data,
+            r,
+            r + 1,
+            slots(1),
+            &wr,
+            &freq[r..r + 1],
+            &mut sc,
+            &mut one,
+        );
+        by_row.add(&one);
+    }
+    for (a, b) in acc.mats.iter().zip(&by_row.mats) {
+        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+    }
 }
