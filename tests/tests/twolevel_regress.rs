@@ -425,6 +425,23 @@ fn slope_on_between_covariate_recovers_truth_and_equals_product_covariate() {
     // reported under the between level
     let g = estimate(&fs, "Between Level: S ON", "W", None);
     assert!((g.estimate - t.g).abs() < 3.0 * g.se.unwrap());
+    // the between level's sections: the means of the random intercept and
+    // slope are intercepts of their between-level regressions, y ON w is
+    // between-level, and the between level comes after the within level
+    estimate(&fs, "Between Level: Intercepts", "Y", None);
+    estimate(&fs, "Between Level: Intercepts", "S", None);
+    estimate(&fs, "Between Level: Y ON", "W", None);
+    estimate(&fs, "Between-Level Variances", "S", None);
+    assert!(!fs.parameters.iter().any(|p| p.section == "Y ON"));
+    let report = mlmix::report::text(&fs, &ls.model);
+    let at = |s: &str| {
+        report
+            .find(s)
+            .unwrap_or_else(|| panic!("report lacks {s}:\n{report}"))
+    };
+    assert!(at("Residual Variances") < at("Between Level: Y ON"));
+    assert!(at("Between Level: S ON") < at("Between Level: Intercepts"));
+    assert!(at("Between Level: Intercepts") < at("Between-Level Variances"));
 }
 
 #[test]

@@ -479,7 +479,77 @@ pub fn fit(
     })
 }
 
+/// The random effect whose mean a parameter is: the fixed part of a random
+/// slope (`Slope`) or of a random intercept (`Mean`).
+fn random_mean_of(model: &Model, kind: &ParamKind) -> Option<usize> {
+    model
+        .random_effects()
+        .iter()
+        .position(|r| match (*kind, r.kind) {
+            (
+                ParamKind::Slope { var, covariate },
+                RandomKind::Slope {
+                    var: v,
+                    covariate: c,
+                },
+            ) => var == v && covariate == c,
+            (ParamKind::Mean { var }, RandomKind::Intercept { var: v }) => var == v,
+            _ => false,
+        })
+}
+
+/// Whether random effect `re` is regressed on the between level (its mean
+/// is then an intercept).
+fn random_regressed(model: &Model, re: usize) -> bool {
+    let intercept_of = match model.random_effects().get(re).map(|r| r.kind) {
+        Some(RandomKind::Intercept { var }) => Some(var),
+        _ => None,
+    };
+    model.parameters.iter().any(|p| match p.kind {
+        ParamKind::RandomSlopeOn { re: r, .. } | ParamKind::RandomRegression { re: r, .. } => {
+            r == re
+        }
+        ParamKind::Slope { var, covariate } => {
+            Some(var) == intercept_of && model.variables[covariate].between
+        }
+        _ => false,
+    })
+}
+
+/// The report section of a parameter. Two-level models: parameters of the
+/// between level (random effects' means, variances, covariances and
+/// regressions; regressions on BETWEEN covariates; parameters of BETWEEN
+/// variables) are in sections named "Between Level: ...", after the
+/// within-level ones.
 fn section_of(model: &Model, kind: &ParamKind) -> String {
+    if model.two_level.is_some() {
+        if let Some(re) = random_mean_of(model, kind) {
+            return if random_regressed(model, re) {
+                "Between Level: Intercepts".into()
+            } else {
+                "Between Level: Means".into()
+            };
+        }
+        let between_var = match *kind {
+            ParamKind::Slope { var, covariate } => {
+                model.variables[var].between || model.variables[covariate].between
+            }
+            ParamKind::Mean { var }
+            | ParamKind::Variance { var }
+            | ParamKind::Threshold { var, .. } => model.variables[var].between,
+            ParamKind::Covariance { a, b } => {
+                model.variables[a].between && model.variables[b].between
+            }
+            _ => false,
+        };
+        if between_var {
+            return format!("Between Level: {}", within_section(model, kind));
+        }
+    }
+    within_section(model, kind)
+}
+
+fn within_section(model: &Model, kind: &ParamKind) -> String {
     match *kind {
         ParamKind::RandomVariance { .. } => "Between-Level Variances".into(),
         ParamKind::RandomCovariance { a, .. } => {
@@ -531,6 +601,11 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
 
 fn short_name(model: &Model, kind: &ParamKind) -> String {
     let v = |i: usize| model.variables[i].name.to_ascii_uppercase();
+    if model.two_level.is_some()
+        && let Some(re) = random_mean_of(model, kind)
+    {
+        return model.random_name(re);
+    }
     match *kind {
         ParamKind::Covariance { b, .. } => v(b),
         ParamKind::RandomCovariance { b, .. } => model.random_name(b),

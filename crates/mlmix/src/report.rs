@@ -488,6 +488,13 @@ fn fmt_row(o: &mut String, name: &str, p: &ParameterEstimate) {
 }
 
 fn section_rank(s: &str) -> usize {
+    // the between level after the within level, in the same order
+    if let Some(rest) = s.strip_prefix("Between Level: ") {
+        return 10 + section_rank(rest);
+    }
+    if s == "Between-Level Variances" {
+        return 10 + 4;
+    }
     if s.ends_with(" ON") {
         0
     } else if s.ends_with(" WITH") {
@@ -541,7 +548,6 @@ fn model_results(o: &mut String, fit: &Fit, model: &Model) {
         .map(|(p, _)| p)
         .collect();
     if !unclassed.is_empty() {
-        let _ = writeln!(o, "\n");
         print_sections(o, &unclassed);
     }
     for c in classes {
