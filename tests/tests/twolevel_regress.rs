@@ -431,7 +431,7 @@ fn slope_on_between_covariate_recovers_truth_and_equals_product_covariate() {
     estimate(&fs, "Between Level: Intercepts", "Y", None);
     estimate(&fs, "Between Level: Intercepts", "S", None);
     estimate(&fs, "Between Level: Y ON", "W", None);
-    estimate(&fs, "Between-Level Variances", "S", None);
+    estimate(&fs, "Between Level: Residual Variances", "S", None);
     assert!(!fs.parameters.iter().any(|p| p.section == "Y ON"));
     let report = mlmix::report::text(&fs, &ls.model);
     let at = |s: &str| {
@@ -441,7 +441,7 @@ fn slope_on_between_covariate_recovers_truth_and_equals_product_covariate() {
     };
     assert!(at("Residual Variances") < at("Between Level: Y ON"));
     assert!(at("Between Level: S ON") < at("Between Level: Intercepts"));
-    assert!(at("Between Level: Intercepts") < at("Between-Level Variances"));
+    assert!(at("Between Level: Intercepts") < at("Between Level: Residual Variances"));
 }
 
 #[test]

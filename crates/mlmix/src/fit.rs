@@ -551,6 +551,9 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
 
 fn within_section(model: &Model, kind: &ParamKind) -> String {
     match *kind {
+        ParamKind::RandomVariance { re } if random_regressed(model, re) => {
+            "Between Level: Residual Variances".into()
+        }
         ParamKind::RandomVariance { .. } => "Between-Level Variances".into(),
         ParamKind::RandomCovariance { a, .. } => {
             format!("Between Level: {} WITH", model.random_name(a))
