@@ -596,34 +596,23 @@ pub fn cat_derivs(
 pub struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
-    /// Class probabilities per parameter set, kept for the next rows.
-    probs: Vec<f64>,
-    /// The row each set's `probs` were computed for (`usize::MAX`: none).
-    probs_row: Vec<usize>,
 }
 
-/// Whether rows `r` and `s` have the same values of `covs` (NaN never
-/// equals). Consecutive rows of a cluster often do: a class logit whose
-/// only covariate is a random effect's node column is the same for the
-/// whole cluster, and its softmax is computed once.
+/// The end of the run of rows from `start` (before `r1`) with the same
+/// values of `covs` as row `start` (NaN never equals). The class-logit
+/// kernels take a run at once: one softmax per run. Under a random logit
+/// intercept whose node column is the only covariate, a run is a cluster.
 #[inline]
-fn same_covariates(covs: &[usize], data: &EngineData, r: usize, s: usize) -> bool {
-    covs.iter()
-        .all(|&c| data.columns[c][r] == data.columns[c][s])
-}
-
-/// The class-probability cache of [`class_probs`] for `n_sets` sets of
-/// `k_n` classes, emptied.
-fn probs_cache<'a>(
-    probs: &'a mut Vec<f64>,
-    rows: &'a mut Vec<usize>,
-    n_sets: usize,
-    k_n: usize,
-) -> (&'a mut [f64], &'a mut [usize]) {
-    probs.resize(n_sets * k_n, 0.0);
-    rows.clear();
-    rows.resize(n_sets, usize::MAX);
-    (&mut probs[..], &mut rows[..])
+fn run_end(covs: &[usize], data: &EngineData, start: usize, r1: usize) -> usize {
+    let mut end = start + 1;
+    while end < r1
+        && covs
+            .iter()
+            .all(|&c| data.columns[c][end] == data.columns[c][start])
+    {
+        end += 1;
+    }
+    end
 }
 
 fn grow(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
@@ -828,26 +817,25 @@ pub fn term_values(
                 let per = nl / k_n;
                 let q = covs.len();
                 let eta = grow(&mut scratch.a, k_n);
-                for r in r0..r1 {
-                    if r > r0 && same_covariates(covs, data, r, r - 1) {
-                        for st in 0..term.n_sets * k_n {
-                            out[at(st, r - r0)] = out[at(st, r - r0 - 1)];
-                        }
-                        continue;
-                    }
+                let mut start = r0;
+                while start < r1 {
+                    let end = run_end(covs, data, start, r1);
                     for set in 0..term.n_sets {
                         let p = &params[set * nl..(set + 1) * nl];
                         for (k, e) in eta.iter_mut().enumerate() {
                             let c = &p[k * per..(k + 1) * per];
                             *e = c[0]
-                                + lin_pred(&c[1..1 + q], covs, data, r)
+                                + lin_pred(&c[1..1 + q], covs, data, start)
                                 + c[1 + q..].iter().sum::<f64>();
                         }
                         let lse = log_sum_exp(eta);
                         for k in 0..k_n {
-                            out[at(set * k_n + k, r - r0)] = eta[k] - lse;
+                            for r in start..end {
+                                out[at(set * k_n + k, r - r0)] = eta[k] - lse;
+                            }
                         }
                     }
+                    start = end;
                 }
             }
         }
@@ -1029,35 +1017,39 @@ pub fn term_scores(
             let k_n = *classes;
             let per = nl / k_n;
             let q = covs.len();
-            let prob = grow(&mut scratch.a, k_n);
+            let prob = grow(&mut scratch.a, k_n * term.n_sets);
             let wset = grow(&mut scratch.b, k_n);
-            let (cache, cache_row) =
-                probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
-            for r in r0..r1 {
-                let i = r - r0;
+            let mut start = r0;
+            while start < r1 {
+                let end = run_end(covs, data, start, r1);
                 for set in 0..term.n_sets {
-                    for (k, x) in wset.iter_mut().enumerate() {
-                        *x = wat(set * k_n + k, i);
-                    }
-                    let wsum: f64 = wset.iter().sum();
-                    if wsum == 0.0 {
-                        continue;
-                    }
-                    class_probs(
-                        params, logp, set, k_n, per, q, covs, data, r, prob, cache, cache_row,
-                    );
-                    for k in 0..k_n {
-                        let g = wset[k] - wsum * prob[k];
-                        let base = set * nl + k * per;
-                        sink(i, base, g);
-                        for (j, &cc) in covs.iter().enumerate() {
-                            sink(i, base + 1 + j, g * data.columns[cc][r]);
+                    let pr = &mut prob[set * k_n..(set + 1) * k_n];
+                    class_probs(params, logp, set, k_n, per, q, covs, data, start, pr);
+                }
+                for r in start..end {
+                    let i = r - r0;
+                    for set in 0..term.n_sets {
+                        for (k, x) in wset.iter_mut().enumerate() {
+                            *x = wat(set * k_n + k, i);
                         }
-                        for slot in base + 1 + q..base + per {
-                            sink(i, slot, g);
+                        let wsum: f64 = wset.iter().sum();
+                        if wsum == 0.0 {
+                            continue;
+                        }
+                        for k in 0..k_n {
+                            let g = wset[k] - wsum * prob[set * k_n + k];
+                            let base = set * nl + k * per;
+                            sink(i, base, g);
+                            for (j, &cc) in covs.iter().enumerate() {
+                                sink(i, base + 1 + j, g * data.columns[cc][r]);
+                            }
+                            for slot in base + 1 + q..base + per {
+                                sink(i, slot, g);
+                            }
                         }
                     }
                 }
+                start = end;
             }
         }
         _ => unreachable!("term and preparation kinds always match"),
@@ -1190,14 +1182,9 @@ pub fn term_accumulate(
             if let Some(g) = grad {
                 let prob = grow(&mut scratch.a, k_n);
                 let wk = grow(&mut scratch.b, k_n);
-                let (cache, cache_row) =
-                    probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
                 let mut start = r0;
                 while start < r1 {
-                    let mut end = start + 1;
-                    while end < r1 && same_covariates(covs, data, end, start) {
-                        end += 1;
-                    }
+                    let end = run_end(covs, data, start, r1);
                     for set in 0..term.n_sets {
                         for (k, x) in wk.iter_mut().enumerate() {
                             *x = (start - r0..end - r0)
@@ -1208,10 +1195,7 @@ pub fn term_accumulate(
                         if wsum == 0.0 {
                             continue;
                         }
-                        class_probs(
-                            params, logp, set, k_n, per, q, covs, data, start, prob, cache,
-                            cache_row,
-                        );
+                        class_probs(params, logp, set, k_n, per, q, covs, data, start, prob);
                         for k in 0..k_n {
                             let gk = wk[k] - wsum * prob[k];
                             let base = set * nl + k * per;
@@ -1245,9 +1229,7 @@ pub fn term_accumulate(
 }
 
 /// P(class k | row r) for parameter set `set` into `prob`: the softmax of
-/// the class logits (from `logp` without covariates). With covariates the
-/// result is kept per set in `cache`/`cache_row` and reused for a later row
-/// with the same covariate values.
+/// the class logits (from `logp` without covariates).
 #[allow(clippy::too_many_arguments)]
 fn class_probs(
     params: &[f64],
@@ -1260,19 +1242,11 @@ fn class_probs(
     data: &EngineData,
     r: usize,
     prob: &mut [f64],
-    cache: &mut [f64],
-    cache_row: &mut [usize],
 ) {
     if covs.is_empty() {
         for k in 0..k_n {
             prob[k] = logp[set * k_n + k].exp();
         }
-        return;
-    }
-    let cached = &mut cache[set * k_n..(set + 1) * k_n];
-    let row = cache_row[set];
-    if row != usize::MAX && same_covariates(covs, data, r, row) {
-        prob.copy_from_slice(cached);
         return;
     }
     let nl = k_n * per;
@@ -1291,8 +1265,6 @@ fn class_probs(
     for e in prob.iter_mut() {
         *e *= inv;
     }
-    cached.copy_from_slice(prob);
-    cache_row[set] = r;
 }
 
 /// Accumulated expected information of one term: `mats[set]` (`n_local^2`)
@@ -1514,18 +1486,13 @@ pub fn term_info(
                 let q = covs.len();
                 let prob = grow(&mut scratch.a, k_n);
                 let z = grow(&mut scratch.b, per);
-                let (cache, cache_row) =
-                    probs_cache(&mut scratch.probs, &mut scratch.probs_row, term.n_sets, k_n);
                 // runs of consecutive rows with the same covariates (a
                 // cluster's rows under a random logit intercept) have the
                 // same (diag(p) - p p') ⊗ z z': their weights are summed
                 // and the block is added once per run
                 let mut start = r0;
                 while start < r1 {
-                    let mut end = start + 1;
-                    while end < r1 && same_covariates(covs, data, end, start) {
-                        end += 1;
-                    }
+                    let end = run_end(covs, data, start, r1);
                     z[0] = 1.0;
                     for (j, &cc) in covs.iter().enumerate() {
                         z[1 + j] = data.columns[cc][start];
@@ -1540,10 +1507,7 @@ pub fn term_info(
                         if wsum == 0.0 {
                             continue;
                         }
-                        class_probs(
-                            params, logp, set, k_n, per, q, covs, data, start, prob, cache,
-                            cache_row,
-                        );
+                        class_probs(params, logp, set, k_n, per, q, covs, data, start, prob);
                         add_logit_info(
                             &mut acc.mats[set * nl * nl..(set + 1) * nl * nl],
                             prob,

@@ -377,8 +377,8 @@ fn class_logit_scores_with_parent_and_covariate() {
 }
 
 /// Rows with repeated covariate values (as the rows of a cluster share a
-/// node column): the kernels reuse the class probabilities of an earlier
-/// row, and the values equal those computed one row at a time.
+/// node column): the kernels take runs of equal rows at once; scores,
+/// gradient, values and information equal those of one row at a time.
 #[test]
 fn class_logit_reuses_probabilities_of_equal_rows() {
     class_logit_case(vec![0.5, 0.5, 0.5, -1.0, -1.0, 0.5, 2.0, 2.0]);
