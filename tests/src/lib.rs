@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: paths to the shipped data, scratch
 //! folders, fitting an input file or text, seeded random draws for
-//! simulated data, and the summary of a recovery study.
+//! simulated data, the summary of a recovery study, and for the two-level
+//! tests the engine's likelihood at fixed parameters ([`Evaluator`]) and a
+//! multivariate normal density of their own.
 //!
 //! The data in `tests/data/` are copies of `../shared/reference/data/` (their
 //! sources are listed in `tests/data/README.md`), so the tests run anywhere.
@@ -8,7 +10,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mlmix_integrate::{Backend, Grid, Want};
+use mlmix_kernels::{EngineData, Plan};
 
 use mlmix::spec::{Loaded, SpecError};
 use mlmix::{Fit, FitOptions, Silent};
@@ -277,5 +283,97 @@ impl Pool {
     /// Runs `f` in the pool.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.0.install(f)
+    }
+}
+
+/// Loads an input written to `scratch` (panics with the error).
+pub fn load(scratch: &Scratch, name: &str, text: &str) -> Loaded {
+    let p = scratch.write(name, text);
+    mlmix::spec::load(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The estimates of a fit, in phi order.
+pub fn estimates(fit: &Fit) -> Vec<f64> {
+    fit.parameters.iter().map(|p| p.estimate).collect()
+}
+
+/// ln(2 pi).
+pub const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// ln N(r; 0, V), V row-major `n x n`, by Cholesky: written here, apart
+/// from the engine, for the exact likelihoods of the tests.
+pub fn mvn_log_density(r: &[f64], v: &[f64]) -> f64 {
+    let n = r.len();
+    let mut a = v.to_vec();
+    let mut log_det = 0.0;
+    for k in 0..n {
+        for j in 0..k {
+            a[k * n + k] -= a[k * n + j] * a[k * n + j];
+        }
+        let d = a[k * n + k].sqrt();
+        a[k * n + k] = d;
+        log_det += 2.0 * d.ln();
+        for i in k + 1..n {
+            for j in 0..k {
+                a[i * n + k] -= a[i * n + j] * a[k * n + j];
+            }
+            a[i * n + k] /= d;
+        }
+    }
+    let mut z = r.to_vec();
+    let mut quad = 0.0;
+    for i in 0..n {
+        let mut s = z[i];
+        for j in 0..i {
+            s -= a[i * n + j] * z[j];
+        }
+        z[i] = s / a[i * n + i];
+        quad += z[i] * z[i];
+    }
+    -0.5 * (n as f64 * LN_2PI + log_det + quad)
+}
+
+/// The engine's plan and data of a loaded model, for evaluations at fixed
+/// parameters on grids of a test's choosing.
+pub struct Evaluator {
+    /// The compiled model.
+    pub plan: Arc<Plan>,
+    /// Its data.
+    pub data: Arc<EngineData>,
+}
+
+impl Evaluator {
+    /// The plan and data of `loaded` (rows not merged).
+    pub fn new(loaded: &Loaded) -> Self {
+        let data = Arc::new(mlmix::fit::engine_data(loaded, false));
+        let plan = Arc::new(Plan::compile(&loaded.model, &data).unwrap());
+        Evaluator { plan, data }
+    }
+
+    /// A CPU backend on `grid`.
+    pub fn backend(&self, grid: Grid) -> Box<dyn Backend> {
+        mlmix::fit::make_backend(
+            mlmix::BackendChoice::Cpu,
+            self.plan.clone(),
+            self.data.clone(),
+            grid,
+        )
+        .unwrap()
+    }
+
+    /// The log-likelihood on `grid`, adapted `rounds` times (0: plain).
+    /// The optimiser adapts twice from the plain grid at a start and once
+    /// more at every step, so 3 rounds is what a fit reports.
+    pub fn ll(&self, phi: &[f64], grid: Grid, rounds: usize) -> f64 {
+        let be = self.backend(grid);
+        let mut adapt = None;
+        for _ in 0..rounds {
+            if let Some((a, _failed)) = be.adapt(phi, adapt.as_ref()).unwrap() {
+                adapt = Some(a);
+            }
+        }
+        be.evaluate_adapted(phi, Want::LL, adapt.as_ref())
+            .unwrap()
+            .loglik
     }
 }

@@ -16,21 +16,17 @@
 //! by composite Simpson on a fine grid.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use mlmix::BackendChoice;
-use mlmix::fit::{engine_data, make_backend};
-use mlmix::spec::{Link, Loaded, Model, ParamKind, RandomKind};
-use mlmix_integrate::{Grid, Method, Want};
-use mlmix_kernels::{EngineData, Plan};
-use mlmix_tests::{Scratch, Sim, fit_text, free_format};
+use mlmix::spec::{Link, Model, ParamKind, RandomKind};
+use mlmix_integrate::{Grid, Method};
+use mlmix_tests::{
+    Evaluator, LN_2PI, Scratch, Sim, estimates, fit_text, free_format, load, mvn_log_density,
+};
 
 /// Means of the random intercept, by class.
 const MU: [f64; 2] = [1.0, 0.0];
 /// Means of the random slope, by class.
 const BETA: [f64; 2] = [0.2, 0.8];
-/// ln(2 pi).
-const LN_2PI: f64 = 1.837_877_066_409_345_5;
 /// 2 (1 - Phi(5)): the normal mass outside the trapezoid rule's range
 /// [-5, 5]. Dropping it changes a cluster's log-likelihood by about this
 /// much per dimension (the weights are renormalised over the range).
@@ -177,12 +173,6 @@ fn three_dims_text() -> String {
         .to_string()
 }
 
-/// Loads an input written to `scratch`.
-fn load(scratch: &Scratch, name: &str, text: &str) -> Loaded {
-    let p = scratch.write(name, text);
-    mlmix::spec::load(&p).unwrap_or_else(|e| panic!("{e}"))
-}
-
 // ---------------------------------------------------------------------------
 // Parameters
 
@@ -255,51 +245,6 @@ fn true_phi(model: &Model, l: &Layout, v: f64, m: f64, var_alpha: f64) -> Vec<f6
     phi
 }
 
-/// The estimates of a fit in phi order.
-fn estimates(fit: &mlmix::Fit) -> Vec<f64> {
-    fit.parameters.iter().map(|p| p.estimate).collect()
-}
-
-// ---------------------------------------------------------------------------
-// Likelihood by the engine at fixed parameters
-
-/// The engine's plan and data of a loaded model, for evaluations on grids
-/// of our choosing.
-struct Evaluator {
-    plan: Arc<Plan>,
-    data: Arc<EngineData>,
-}
-
-impl Evaluator {
-    fn new(loaded: &Loaded) -> Self {
-        let data = Arc::new(engine_data(loaded, false));
-        let plan = Arc::new(Plan::compile(&loaded.model, &data).unwrap());
-        Evaluator { plan, data }
-    }
-
-    /// The log-likelihood on `grid`, adapted `rounds` times (0: plain).
-    /// The optimiser adapts twice from the plain grid at a start and once
-    /// more at every step, so 3 rounds is what a fit reports.
-    fn ll(&self, phi: &[f64], grid: Grid, rounds: usize) -> f64 {
-        let be = make_backend(
-            BackendChoice::Cpu,
-            self.plan.clone(),
-            self.data.clone(),
-            grid,
-        )
-        .unwrap();
-        let mut adapt = None;
-        for _ in 0..rounds {
-            if let Some((a, _failed)) = be.adapt(phi, adapt.as_ref()).unwrap() {
-                adapt = Some(a);
-            }
-        }
-        be.evaluate_adapted(phi, Want::LL, adapt.as_ref())
-            .unwrap()
-            .loglik
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Exact log-likelihoods
 
@@ -331,7 +276,7 @@ fn ln_logistic(t: f64) -> f64 {
 
 /// ln of the density of a cluster's y given its rows' classes `class[i]`:
 /// normal with mean mu_c + beta_c x and covariance
-/// diag(theta_c) + v_int 1 1' + v_slope x x' (by Cholesky).
+/// diag(theta_c) + v_int 1 1' + v_slope x x'.
 fn log_cluster_density(obs: &[(f64, f64)], class: &[usize], phi: &[f64], l: &Layout) -> f64 {
     let n = obs.len();
     let vi = l.v_int.map_or(0.0, |i| phi[i]);
@@ -347,32 +292,7 @@ fn log_cluster_density(obs: &[(f64, f64)], class: &[usize], phi: &[f64], l: &Lay
         }
         a[i * n + i] += phi[l.theta[c]];
     }
-    // in-place Cholesky, then forward substitution
-    let mut log_det = 0.0;
-    for k in 0..n {
-        for j in 0..k {
-            a[k * n + k] -= a[k * n + j] * a[k * n + j];
-        }
-        let d = a[k * n + k].sqrt();
-        a[k * n + k] = d;
-        log_det += 2.0 * d.ln();
-        for i in k + 1..n {
-            for j in 0..k {
-                a[i * n + k] -= a[i * n + j] * a[k * n + j];
-            }
-            a[i * n + k] /= d;
-        }
-    }
-    let mut quad = 0.0;
-    for i in 0..n {
-        let mut s = r[i];
-        for j in 0..i {
-            s -= a[i * n + j] * r[j];
-        }
-        r[i] = s / a[i * n + i];
-        quad += r[i] * r[i];
-    }
-    -0.5 * (n as f64 * LN_2PI + log_det + quad)
+    mvn_log_density(&r, &a)
 }
 
 /// Exact log-likelihood of a between-level class model (Models 2-5):

@@ -14,17 +14,12 @@
 //! Var(s) = b^2 Var(u) + Var(xi_s).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use mlmix::BackendChoice;
-use mlmix::fit::{engine_data, make_backend};
 use mlmix::spec::{Loaded, Model, ParamKind, RandomKind};
 use mlmix_integrate::{Grid, Method, Want};
-use mlmix_kernels::{EngineData, Plan};
-use mlmix_tests::{Scratch, Sim, estimate, fit_text, free_format};
-
-/// ln(2 pi).
-const LN_2PI: f64 = 1.837_877_066_409_345_5;
+use mlmix_tests::{
+    Evaluator, Scratch, Sim, estimate, estimates, fit_text, free_format, load, mvn_log_density,
+};
 
 /// The truth of the simulations.
 #[derive(Debug, Clone, Copy)]
@@ -83,38 +78,6 @@ fn by_cluster(rows: &[Vec<f64>]) -> Vec<Vec<(f64, f64, f64)>> {
     by.into_values().collect()
 }
 
-/// ln N(r; 0, V) by Cholesky (V row-major, n x n).
-fn mvn_log_density(r: &[f64], v: &[f64]) -> f64 {
-    let n = r.len();
-    let mut a = v.to_vec();
-    let mut log_det = 0.0;
-    for k in 0..n {
-        for j in 0..k {
-            a[k * n + k] -= a[k * n + j] * a[k * n + j];
-        }
-        let d = a[k * n + k].sqrt();
-        a[k * n + k] = d;
-        log_det += 2.0 * d.ln();
-        for i in k + 1..n {
-            for j in 0..k {
-                a[i * n + k] -= a[i * n + j] * a[k * n + j];
-            }
-            a[i * n + k] /= d;
-        }
-    }
-    let mut z = r.to_vec();
-    let mut quad = 0.0;
-    for i in 0..n {
-        let mut s = z[i];
-        for j in 0..i {
-            s -= a[i * n + j] * z[j];
-        }
-        z[i] = s / a[i * n + i];
-        quad += z[i] * z[i];
-    }
-    -0.5 * (n as f64 * LN_2PI + log_det + quad)
-}
-
 /// The exact log-likelihood of the linear model: per cluster, y is normal
 /// with mean nu + gam w + (slope + g w) x and covariance
 /// theta I + Z Psi Z'.
@@ -152,12 +115,6 @@ fn exact_ll(
 
 // ---------------------------------------------------------------------------
 // Inputs and parameters
-
-/// Loads an input written to `scratch`.
-fn load(scratch: &Scratch, name: &str, text: &str) -> Loaded {
-    let p = scratch.write(name, text);
-    mlmix::spec::load(&p).unwrap_or_else(|e| panic!("{e}"))
-}
 
 const HEAD: &str = "DATA: FILE = d.dat;\nVARIABLE: NAMES = clus y x w xw; CLUSTER = clus;\n";
 
@@ -296,45 +253,6 @@ fn phi_slope_on_w(model: &Model, t: &Truth, product: bool) -> Vec<f64> {
     phi
 }
 
-/// The engine's plan and data of a loaded model, for evaluations on grids
-/// of our choosing.
-struct Evaluator {
-    plan: Arc<Plan>,
-    data: Arc<EngineData>,
-}
-
-impl Evaluator {
-    fn new(loaded: &Loaded) -> Self {
-        let data = Arc::new(engine_data(loaded, false));
-        let plan = Arc::new(Plan::compile(&loaded.model, &data).unwrap());
-        Evaluator { plan, data }
-    }
-
-    fn backend(&self, grid: Grid) -> Box<dyn mlmix_integrate::Backend> {
-        make_backend(
-            BackendChoice::Cpu,
-            self.plan.clone(),
-            self.data.clone(),
-            grid,
-        )
-        .unwrap()
-    }
-
-    /// The log-likelihood on `grid`, adapted `rounds` times (0: plain).
-    fn ll(&self, phi: &[f64], grid: Grid, rounds: usize) -> f64 {
-        let be = self.backend(grid);
-        let mut adapt = None;
-        for _ in 0..rounds {
-            if let Some((a, _failed)) = be.adapt(phi, adapt.as_ref()).unwrap() {
-                adapt = Some(a);
-            }
-        }
-        be.evaluate_adapted(phi, Want::LL, adapt.as_ref())
-            .unwrap()
-            .loglik
-    }
-}
-
 /// Gauss-Hermite with `n` points per dimension.
 fn gh(n: usize, dims: usize) -> Grid {
     Grid::new(Method::GaussHermite, n, dims)
@@ -367,11 +285,6 @@ fn slope_on_between_covariate_likelihood_is_exact() {
         &rows, t.nu, t.beta, t.gam, 0.0, t.theta, t.var_u, t.var_s, t.cov_us,
     );
     assert!(exact - wrong > 1.0);
-}
-
-/// The estimates of a fit in phi order.
-fn estimates(fit: &mlmix::Fit) -> Vec<f64> {
-    fit.parameters.iter().map(|p| p.estimate).collect()
 }
 
 #[test]
