@@ -97,8 +97,7 @@ impl CpuBackend {
         let between: Vec<usize> = (0..plan.class_sizes.len())
             .filter(|&m| plan.between_cv[m])
             .collect();
-        let n_between: usize = between.iter().map(|&m| plan.class_sizes[m]).product();
-        let mut combos_of_between = vec![Vec::new(); n_between];
+        let mut combos_of_between = vec![Vec::new(); plan.n_between()];
         for k in 0..plan.n_combos {
             let mut b = 0;
             for &m in &between {

@@ -263,14 +263,9 @@ pub trait Backend: Send + Sync {
         if !ev.loglik.is_finite() {
             return Ok(None);
         }
-        let plan = self.plan();
-        let n_between = (0..plan.class_sizes.len())
-            .filter(|&m| plan.between_cv[m])
-            .map(|m| plan.class_sizes[m])
-            .product();
         Ok(Some(Adaptation::from_moments(
             dims,
-            n_between,
+            self.plan().n_between(),
             &ev.moments,
             &ev.junctions,
             self.grid().step_points,

@@ -425,6 +425,15 @@ impl ReLayout<'_> {
 }
 
 impl Plan {
+    /// Number of combinations of the between-level class variables' classes
+    /// (1 without any).
+    pub fn n_between(&self) -> usize {
+        (0..self.class_sizes.len())
+            .filter(|&m| self.between_cv[m])
+            .map(|m| self.class_sizes[m])
+            .product()
+    }
+
     /// Class of class variable `m` in combination `combo`.
     pub fn class_of(&self, combo: usize, m: usize) -> usize {
         let stride: usize = self.class_sizes[m + 1..].iter().product();
