@@ -31,6 +31,7 @@ use mlmix_kernels::link::LN_2PI;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
 
+use crate::moments::{self, LinearTerm};
 use crate::{Adaptation, Backend, BackendError, Evaluation, Grid, Junctions, StepDim, Want};
 
 /// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
@@ -60,6 +61,12 @@ pub struct CpuBackend {
     /// Terms that read the node columns, and the others.
     node_terms: Vec<usize>,
     fixed_terms: Vec<usize>,
+    /// Node terms linear in the nodes, accumulated from per-row node
+    /// moments (see [`crate::moments`]), the slots their moments take, and
+    /// the other node terms (accumulated at every node).
+    linear: Vec<LinearTerm>,
+    mom_slots: usize,
+    curved_terms: Vec<usize>,
     /// The grid's step dimensions (see [`Grid::with_steps`]).
     steps: Vec<StepDim>,
 }
@@ -119,7 +126,13 @@ impl CpuBackend {
             chunks.push((cs[j0], cs[j1], j0, j1));
             j0 = j1;
         }
-        let node_terms = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
+        let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
+        let (linear, mom_slots) = moments::linear_terms(&plan);
+        let curved_terms = node_terms
+            .iter()
+            .copied()
+            .filter(|&t| !linear.iter().any(|l| l.term == t))
+            .collect();
         let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
         let steps: Vec<StepDim> = crate::step_dims(&plan)
             .into_iter()
@@ -146,6 +159,9 @@ impl CpuBackend {
             combos_of_between,
             node_terms,
             fixed_terms,
+            linear,
+            mom_slots,
+            curved_terms,
             steps,
         })
     }
@@ -200,13 +216,17 @@ struct Workspace {
     z: Vec<f64>,
     log_w: Vec<f64>,
     cluster_scores: Vec<f64>,
+    /// Per moment slot of the linear node terms: the rows' weighted node
+    /// moments (see [`crate::moments`]).
+    mom: Vec<f64>,
     local: Option<EngineData>,
     scratch: Scratch,
 }
 
 impl Workspace {
-    fn new(plan: &Plan, stride: usize, width: usize) -> Self {
+    fn new(plan: &Plan, stride: usize, width: usize, mom_slots: usize) -> Self {
         Workspace {
+            mom: vec![0.0; mom_slots * width],
             vals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
             lj: vec![0.0; plan.n_combos * width],
@@ -685,6 +705,8 @@ impl CpuBackend {
             ws.cluster_scores.clear();
             ws.cluster_scores.resize(nj * n_ext, 0.0);
         }
+        let want_acc = want.gradient || want.information || want.meat;
+        ws.mom.fill(0.0);
         for b in 0..n_between {
             for q in 0..nq {
                 let pass = b * nq + q;
@@ -726,10 +748,13 @@ impl CpuBackend {
                     }
                 }
                 if dims > 0 {
+                    if want_acc {
+                        self.add_moments(pass, &row_j, j0, nr, ws);
+                    }
                     let Some(local) = ws.local.as_ref() else {
                         continue;
                     };
-                    for &t in &self.node_terms {
+                    for &t in &self.curved_terms {
                         self.accumulate(
                             prep,
                             t,
@@ -749,6 +774,9 @@ impl CpuBackend {
                     }
                 }
             }
+        }
+        if dims > 0 && want_acc {
+            self.accumulate_linear(prep, freq, want, &row_j, j0, nr, ws, &mut grads, &mut infos);
         }
         for &t in &self.fixed_terms {
             self.mask_cluster_level(t, &first_row, &mut ws.w);
@@ -789,6 +817,118 @@ impl CpuBackend {
             }
         }
         out
+    }
+
+    /// Adds the rows' posterior weights of pass `pass` (in `ws.w`) times
+    /// (1, z, z z') to the node moments of the linear node terms.
+    fn add_moments(&self, pass: usize, row_j: &[usize], j0: usize, nr: usize, ws: &mut Workspace) {
+        let wd = self.width;
+        let dims = self.plan.dims;
+        let n_pass = self.n_passes();
+        let z = &ws.z;
+        let z_of = |i: usize| {
+            let at = ((row_j[i] - j0) * n_pass + pass) * dims;
+            &z[at..at + dims]
+        };
+        for lt in &self.linear {
+            let nm = moments::n_moments(lt.dims.len());
+            for s in 0..self.plan.terms[lt.term].n_states {
+                let sl = self.offsets[lt.term] + s;
+                let m0 = (lt.offset + s * nm) * wd;
+                moments::add_row_moments(
+                    &mut ws.mom[m0..m0 + nm * wd],
+                    wd,
+                    &lt.dims,
+                    &ws.w[sl * wd..sl * wd + nr],
+                    z_of,
+                );
+            }
+        }
+    }
+
+    /// Gradient, information and cluster scores of the linear node terms
+    /// from their node moments: for each state, the rows' sigma points
+    /// written into the node columns, with the state's weight alone (see
+    /// [`crate::moments`]).
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate_linear(
+        &self,
+        prep: &Prepared,
+        freq: &[f64],
+        want: Want,
+        row_j: &[usize],
+        j0: usize,
+        nr: usize,
+        ws: &mut Workspace,
+        grads: &mut [Vec<f64>],
+        infos: &mut [InfoAcc],
+    ) {
+        let plan = &*self.plan;
+        let wd = self.width;
+        let Some(mut local) = ws.local.take() else {
+            return;
+        };
+        for lt in &self.linear {
+            let t = lt.term;
+            let k = lt.dims.len();
+            let nm = moments::n_moments(k);
+            let ns = plan.terms[t].n_states;
+            let mut chol = vec![0.0; k * k];
+            let mut pts = vec![0.0; nr * 2 * k * k];
+            let mut wts = vec![0.0; nr];
+            for s in 0..ns {
+                let m0 = (lt.offset + s * nm) * wd;
+                let mom = &ws.mom[m0..m0 + nm * wd];
+                for i in 0..nr {
+                    wts[i] = moments::sigma_points(
+                        mom,
+                        wd,
+                        k,
+                        i,
+                        &mut chol,
+                        &mut pts[i * 2 * k * k..(i + 1) * 2 * k * k],
+                    );
+                }
+                for s2 in 0..ns {
+                    let sl = self.offsets[t] + s2;
+                    let row = &mut ws.w[sl * wd..sl * wd + nr];
+                    if s2 == s {
+                        row.copy_from_slice(&wts);
+                    } else {
+                        row.fill(0.0);
+                    }
+                }
+                for p in 0..2 * k {
+                    for (v, vc) in plan.virtual_cols.iter().enumerate() {
+                        let Some(a) = lt.dims.iter().position(|&d| d == vc.dim) else {
+                            continue;
+                        };
+                        let col = plan.n_data_cols + v;
+                        for i in 0..nr {
+                            let m = vc.mult.map_or(1.0, |c| local.columns[c][i]);
+                            local.columns[col][i] = pts[(i * 2 * k + p) * k + a] * m;
+                        }
+                    }
+                    self.accumulate(
+                        prep,
+                        t,
+                        &local,
+                        0,
+                        nr,
+                        freq,
+                        want,
+                        row_j,
+                        j0,
+                        grads,
+                        infos,
+                        &ws.w,
+                        &mut ws.scratch,
+                        &mut ws.cluster_scores,
+                    );
+                }
+            }
+        }
+        ws.local = Some(local);
     }
 
     /// Gradient, information and cluster scores of term `t` from the
@@ -959,14 +1099,14 @@ impl Backend for CpuBackend {
             let w1 = (w0 + WAVE).min(n_chunks);
             let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
                 // one chunk: no need to wake other threads
-                let mut ws = Workspace::new(plan, self.stride, self.width);
+                let mut ws = Workspace::new(plan, self.stride, self.width, self.mom_slots);
                 vec![self.chunk(&prep, w0, want, adapt, &mut ws)]
             } else {
                 self.install(|| {
                     (w0..w1)
                         .into_par_iter()
                         .map_init(
-                            || Workspace::new(plan, self.stride, self.width),
+                            || Workspace::new(plan, self.stride, self.width, self.mom_slots),
                             |ws, c| self.chunk(&prep, c, want, adapt, ws),
                         )
                         .collect()

@@ -18,6 +18,7 @@
 
 mod cpu;
 mod grid;
+mod moments;
 mod step;
 
 pub use cpu::CpuBackend;
@@ -207,7 +208,74 @@ impl Adaptation {
         let failed = a.failed.iter().filter(|f| **f).count();
         (a, failed)
     }
+
+    /// Whether this adaptation differs from `old` by more than
+    /// [`RECENTRE`]: a unit became (in)active, a centre moved by more than
+    /// `RECENTRE` of `old`'s posterior standard deviation in some
+    /// dimension, a standard deviation changed by more than a factor
+    /// `exp(±RECENTRE)`, or a step rule's centre moved by more than
+    /// `RECENTRE` of its finest spacing. Re-centring on a grid that moved
+    /// less changes the quadrature by far less than the estimates are
+    /// resolved; the optimiser re-centres only when this says so (and
+    /// always once more at the end, so that the answer is the optimum on
+    /// its own grid).
+    pub fn moved_from(&self, old: &Adaptation) -> bool {
+        if self.dims != old.dims || self.active.len() != old.active.len() {
+            return true;
+        }
+        if self.active != old.active || self.steps.len() != old.steps.len() {
+            return true;
+        }
+        let d = self.dims;
+        for u in 0..self.active.len() {
+            if !self.active[u] {
+                continue;
+            }
+            let (c_new, c_old) = (
+                &self.centre[u * d..(u + 1) * d],
+                &old.centre[u * d..(u + 1) * d],
+            );
+            let (l_new, l_old) = (
+                &self.chol[u * d * d..(u + 1) * d * d],
+                &old.chol[u * d * d..(u + 1) * d * d],
+            );
+            for r in 0..d {
+                let sd_old = l_old[r * d + r];
+                let sd_new = l_new[r * d + r];
+                if (c_new[r] - c_old[r]).abs() > RECENTRE * sd_old
+                    || (sd_new / sd_old).ln().abs() > RECENTRE
+                {
+                    return true;
+                }
+            }
+        }
+        for (new, old) in self.steps.iter().zip(&old.steps) {
+            if new.n != old.n || new.centre.len() != old.centre.len() {
+                return true;
+            }
+            for c in 0..new.centre.len() {
+                let finest = |m: &StepMap| {
+                    m.z[c * m.n..(c + 1) * m.n]
+                        .windows(2)
+                        .map(|w| w[1] - w[0])
+                        .fold(f64::INFINITY, f64::min)
+                };
+                let (h_new, h_old) = (finest(new), finest(old));
+                if (new.centre[c] - old.centre[c]).abs() > RECENTRE * h_old
+                    || (h_new / h_old).ln().abs() > RECENTRE
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
 }
+
+/// How far the posterior may move (in its standard deviations, or in the
+/// log of a standard deviation) before the optimiser re-centres the
+/// adaptive grid during EM (see [`Adaptation::moved_from`]).
+pub const RECENTRE: f64 = 0.1;
 
 /// Why an evaluation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -136,34 +136,47 @@ impl Observer for Silent {}
 const LOGIT_BOUND_TOL: f64 = 1e-12;
 
 impl Problem<'_> {
-    /// Evaluates a starting point with gradient and information.
+    /// What an evaluation of kind `want` asks the backend for: with
+    /// adaptive quadrature also the posterior moments, so that every
+    /// evaluation proposes the adaptation of its own posterior (see
+    /// [`FreeEval::proposal`]) and re-centring needs no extra pass.
+    fn want(&self, want: Want) -> Want {
+        Want {
+            moments: self.adaptive,
+            ..want
+        }
+    }
+
+    /// Evaluates a starting point with gradient and information. With
+    /// adaptive quadrature the grid is centred on the posterior the plain
+    /// grid gives, then re-centred once if the posterior on that grid
+    /// moved (see [`Adaptation::moved_from`]).
     pub fn start(&self, mut theta: Vec<f64>) -> Result<Iterate, BackendError> {
         self.map.clamp(&mut theta);
         let mut adapt = None;
         if self.adaptive {
-            // centre the grid twice: from the plain grid, then from itself
             let phi = self.map.phi(&theta);
-            for _ in 0..2 {
-                if let Some((a, _)) = self.backend.adapt(&phi, adapt.as_deref())? {
-                    adapt = Some(Arc::new(a));
-                }
+            if let Some((a, _)) = self.backend.adapt(&phi, None)? {
+                adapt = Some(Arc::new(a));
             }
         }
-        let eval = self.evaluate_with(&theta, Want::EM, adapt.as_deref())?;
-        Ok(Iterate {
+        let eval = self.evaluate_with(&theta, self.want(Want::EM), adapt.as_deref())?;
+        let mut it = Iterate {
             theta,
             eval,
             em_iterations: 0,
             qn_iterations: 0,
             adapt,
-        })
+        };
+        self.recentre(&mut it, false)?;
+        Ok(it)
     }
 
     /// The expected information at the iterate (evaluated again if the
     /// iterate's evaluation did not compute it).
     fn information(&self, it: &mut Iterate) -> Result<DMatrix<f64>, BackendError> {
         if it.eval.information.nrows() != it.theta.len() {
-            let ev = self.evaluate_with(&it.theta, Want::EM, it.adapt.as_deref())?;
+            let ev = self.evaluate_with(&it.theta, self.want(Want::EM), it.adapt.as_deref())?;
             if ev.loglik.is_finite() {
                 it.eval = ev;
             }
@@ -171,25 +184,47 @@ impl Problem<'_> {
         Ok(it.eval.information.clone())
     }
 
-    /// Renews the adaptation at the current estimates and re-evaluates.
-    /// Returns the change in log-likelihood it made.
-    pub fn readapt(&self, it: &mut Iterate) -> Result<f64, BackendError> {
+    /// Moves the grid to the adaptation the iterate's own evaluation
+    /// proposed and evaluates there: always with `always`, otherwise only
+    /// if the posterior moved (see [`Adaptation::moved_from`]). Returns the
+    /// change in log-likelihood it made (0 when it did not move).
+    fn recentre(&self, it: &mut Iterate, always: bool) -> Result<f64, BackendError> {
         if !self.adaptive || !it.eval.loglik.is_finite() {
             return Ok(0.0);
         }
-        let phi = self.map.phi(&it.theta);
-        let Some((a, _)) = self.backend.adapt(&phi, it.adapt.as_deref())? else {
-            return Ok(0.0);
+        let proposal = match &it.eval.proposal {
+            Some(p) => p.clone(),
+            None => {
+                let phi = self.map.phi(&it.theta);
+                match self.backend.adapt(&phi, it.adapt.as_deref())? {
+                    Some((a, _)) => Arc::new(a),
+                    None => return Ok(0.0),
+                }
+            }
         };
-        let a = Arc::new(a);
-        let ev = self.evaluate_with(&it.theta, Want::EM, Some(&a))?;
+        let moved = match &it.adapt {
+            Some(old) => proposal.moved_from(old),
+            None => true,
+        };
+        let same = it.adapt.as_deref() == Some(&*proposal);
+        if same || !(always || moved) {
+            return Ok(0.0);
+        }
+        let ev = self.evaluate_with(&it.theta, self.want(Want::EM), Some(&proposal))?;
         if !ev.loglik.is_finite() {
             return Ok(0.0);
         }
         let change = ev.loglik - it.eval.loglik;
-        it.adapt = Some(a);
+        it.adapt = Some(proposal);
         it.eval = ev;
         Ok(change)
+    }
+
+    /// Renews the adaptation at the current estimates (the posterior of
+    /// the iterate's evaluation) and re-evaluates. Returns the change in
+    /// log-likelihood it made.
+    pub fn readapt(&self, it: &mut Iterate) -> Result<f64, BackendError> {
+        self.recentre(it, true)
     }
 
     /// Parameters held at a bound: at the bound with the gradient outward.
@@ -230,7 +265,7 @@ impl Problem<'_> {
                 t[i] += alpha * d[i];
             }
             self.map.clamp(&mut t);
-            let ev = self.evaluate_with(&t, Want::EM, it.adapt.as_deref())?;
+            let ev = self.evaluate_with(&t, self.want(Want::EM), it.adapt.as_deref())?;
             if ev.loglik.is_finite() && ev.loglik >= ll0 - tol {
                 let gain = ev.loglik - ll0;
                 it.theta = t;
@@ -247,7 +282,7 @@ impl Problem<'_> {
     pub fn em_iterations(&self, it: &mut Iterate, n: usize) -> Result<(), BackendError> {
         for _ in 0..n {
             let stepped = self.em_step(it)?.is_some();
-            self.readapt(it)?;
+            self.recentre(it, false)?;
             if !stepped {
                 break;
             }
@@ -297,6 +332,7 @@ impl Problem<'_> {
         // effects: there EM only integrates out the random effects, and
         // quasi-Newton started from I_c^{-1} needs fewer passes)
         let mut iter = 0;
+        let mut prev_gain = None;
         let skip_em = self.backend.plan().n_combos == 1 && self.backend.grid().dims > 0;
         loop {
             if skip_em {
@@ -313,12 +349,13 @@ impl Problem<'_> {
             match self.em_step(it)? {
                 None => break,
                 Some(gain) => {
-                    self.readapt(it)?;
+                    self.recentre(it, false)?;
                     iter += 1;
                     observer.iteration(start_id, iter, it.eval.loglik);
-                    if it.em_iterations >= 3 && gain < 1e-6 * ll.abs() + 1e-4 {
+                    if it.em_iterations >= 3 && em_is_slow(gain, prev_gain, ll) {
                         break;
                     }
+                    prev_gain = Some(gain);
                 }
             }
         }
@@ -359,7 +396,7 @@ impl Problem<'_> {
                 self.map.clamp(&mut t);
                 // the line search needs the gradient only; the information
                 // is computed again where the inverse Hessian restarts
-                let ev = self.evaluate_with(&t, Want::GRADIENT, it.adapt.as_deref())?;
+                let ev = self.evaluate_with(&t, self.want(Want::GRADIENT), it.adapt.as_deref())?;
                 if ev.loglik.is_finite() && ev.loglik >= ll0 + 1e-4 * alpha * slope {
                     accepted = Some((t, ev));
                     break;
@@ -462,6 +499,17 @@ impl Problem<'_> {
             adapt: it.adapt.clone(),
         }
     }
+}
+
+/// Whether EM has become slow enough for quasi-Newton to take over: its
+/// last gain is small against |logL| (below `1e-5 |logL| + 1e-4`), or it
+/// converges linearly at a rate near 1 (a gain at least 0.9 times the one
+/// before, while below `1e-3 |logL|`), where EM would need many more steps
+/// than quasi-Newton.
+fn em_is_slow(gain: f64, prev_gain: Option<f64>, ll: f64) -> bool {
+    let small = gain < 1e-5 * ll.abs() + 1e-4;
+    let linear = prev_gain.is_some_and(|p| gain >= 0.9 * p) && gain < 1e-3 * ll.abs();
+    small || linear
 }
 
 /// Solves `(I + ridge) d = g` over the parameters not masked; masked ones

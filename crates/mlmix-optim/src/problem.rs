@@ -70,6 +70,10 @@ pub struct FreeEval {
     pub information: DMatrix<f64>,
     /// Σ_j s_j s_j' over clusters (empty unless asked for).
     pub meat: DMatrix<f64>,
+    /// With `Want::moments` and random effects: the adaptation that the
+    /// posterior at these parameters (on the grid of this evaluation)
+    /// gives, ready to re-centre on without another pass.
+    pub proposal: Option<Arc<Adaptation>>,
 }
 
 /// A backend and its parameter map.
@@ -116,6 +120,7 @@ impl Problem<'_> {
                     gradient: DVector::zeros(0),
                     information: DMatrix::zeros(0, 0),
                     meat: DMatrix::zeros(0, 0),
+                    proposal: None,
                 });
             }
             Err(e) => return Err(e),
@@ -127,6 +132,7 @@ impl Problem<'_> {
             gradient: DVector::zeros(0),
             information: DMatrix::zeros(0, 0),
             meat: DMatrix::zeros(0, 0),
+            proposal: None,
         };
         if !ev.loglik.is_finite() {
             out.loglik = f64::NEG_INFINITY;
@@ -158,6 +164,17 @@ impl Problem<'_> {
         }
         if !ev.meat.is_empty() {
             out.meat = reduce(&ev.meat);
+        }
+        let dims = self.backend.grid().dims;
+        if want.moments && dims > 0 {
+            let (a, _) = Adaptation::from_moments(
+                dims,
+                self.backend.plan().n_between(),
+                &ev.moments,
+                &ev.junctions,
+                self.backend.grid().step_points,
+            );
+            out.proposal = Some(Arc::new(a));
         }
         Ok(out)
     }
