@@ -24,15 +24,19 @@
 //! sequentially. Neither depends on the thread count, so the sums (and so
 //! every result) are the same for 1 and N threads.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use mlmix_kernels::eval::{self, InfoAcc, Scratch, Slots};
+use mlmix_kernels::fastmath;
 use mlmix_kernels::link::LN_2PI;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
 
 use crate::moments::{self, LinearTerm};
-use crate::{Adaptation, Backend, BackendError, Evaluation, Grid, Junctions, StepDim, Want};
+use crate::{
+    Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Junctions, StepDim, Want,
+};
 
 /// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
 /// chunk of its own).
@@ -60,6 +64,8 @@ pub struct CpuBackend {
     combos_of_between: Vec<Vec<usize>>,
     /// Terms that read the node columns, and the others.
     node_terms: Vec<usize>,
+    /// Per term: the integration dimensions it reads.
+    term_dims: Vec<Vec<usize>>,
     fixed_terms: Vec<usize>,
     /// Node terms linear in the nodes, accumulated from per-row node
     /// moments (see [`crate::moments`]), the slots their moments take, and
@@ -69,6 +75,8 @@ pub struct CpuBackend {
     curved_terms: Vec<usize>,
     /// The grid's step dimensions (see [`Grid::with_steps`]).
     steps: Vec<StepDim>,
+    /// Evaluations so far, by kind.
+    counts: Mutex<[EvalCount; 4]>,
 }
 
 impl CpuBackend {
@@ -128,6 +136,7 @@ impl CpuBackend {
         }
         let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
         let (linear, mom_slots) = moments::linear_terms(&plan);
+        let term_dims = (0..nt).map(|t| moments::node_dims(&plan, t)).collect();
         let curved_terms = node_terms
             .iter()
             .copied()
@@ -158,11 +167,13 @@ impl CpuBackend {
             chunks,
             combos_of_between,
             node_terms,
+            term_dims,
             fixed_terms,
             linear,
             mom_slots,
             curved_terms,
             steps,
+            counts: Mutex::new([EvalCount::default(); 4]),
         })
     }
 
@@ -219,6 +230,9 @@ struct Workspace {
     /// Per moment slot of the linear node terms: the rows' weighted node
     /// moments (see [`crate::moments`]).
     mom: Vec<f64>,
+    /// Per term: the pass whose node its values in `vals` were computed
+    /// at (`usize::MAX`: none yet in this chunk).
+    term_pass: Vec<usize>,
     local: Option<EngineData>,
     scratch: Scratch,
 }
@@ -227,6 +241,7 @@ impl Workspace {
     fn new(plan: &Plan, stride: usize, width: usize, mom_slots: usize) -> Self {
         Workspace {
             mom: vec![0.0; mom_slots * width],
+            term_pass: vec![usize::MAX; plan.terms.len()],
             vals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
             lj: vec![0.0; plan.n_combos * width],
@@ -382,6 +397,7 @@ impl CpuBackend {
     /// Log-densities of every combination of between-level combination `b`
     /// for the chunk's rows into `ws.lj`, their log-sum-exp per row into
     /// `ws.row_ll`, and (with `normalise`) the posteriors given the pass.
+    #[inline(always)]
     fn within(&self, b: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
         let w = self.width;
         let nt = self.plan.terms.len();
@@ -404,16 +420,13 @@ impl CpuBackend {
         for &k in combos {
             let lj = &mut ws.lj[k * w..k * w + nr];
             for ((v, &m), s) in lj.iter_mut().zip(max.iter()).zip(sum.iter_mut()) {
-                *v = (*v - m).exp();
+                *v = fastmath::exp(*v - m);
                 *s += *v;
             }
         }
-        for i in 0..nr {
-            ws.row_ll[i] = if max[i].is_finite() {
-                max[i] + sum[i].ln()
-            } else {
-                f64::NEG_INFINITY
-            };
+        for ((ll, &m), &s) in ws.row_ll[..nr].iter_mut().zip(max.iter()).zip(sum.iter()) {
+            let v = m + fastmath::ln(s);
+            *ll = if m.is_finite() { v } else { f64::NEG_INFINITY };
         }
         if normalise {
             for s in sum.iter_mut() {
@@ -430,6 +443,7 @@ impl CpuBackend {
 
     /// A cluster-level term counts on the first row of its cluster only:
     /// zeroes its slots (values or weights) on the other rows.
+    #[inline(always)]
     fn mask_cluster_level(&self, t: usize, first_row: &[bool], buf: &mut [f64]) {
         let term = &self.plan.terms[t];
         if !term.cluster_level {
@@ -446,6 +460,7 @@ impl CpuBackend {
     }
 
     /// Writes pass `(b, q)`'s node columns and evaluates the node terms.
+    #[inline(always)]
     fn node_pass(
         &self,
         prep: &Prepared,
@@ -462,19 +477,43 @@ impl CpuBackend {
             return;
         };
         let nr = row_j.len();
+        let cs = &self.data.cluster_starts;
+        let r0 = cs[j0];
+        let nj = row_j.last().map_or(0, |&j| j + 1 - j0);
         for (v, vc) in plan.virtual_cols.iter().enumerate() {
             let col_index = plan.n_data_cols + v;
-            for i in 0..nr {
-                let j = row_j[i];
-                let zq = ws.z[((j - j0) * n_pass + pass) * dims + vc.dim];
-                let m = vc.mult.map_or(1.0, |c| local.columns[c][i]);
-                local.columns[col_index][i] = zq * m;
+            // a cluster's rows share its node
+            for c in 0..nj {
+                let (i0, i1) = (cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
+                let zq = ws.z[(c * n_pass + pass) * dims + vc.dim];
+                match vc.mult {
+                    None => local.columns[col_index][i0..i1].fill(zq),
+                    Some(m) => {
+                        let (src, dst) = two_columns(&mut local.columns, m, col_index);
+                        for (d, &x) in dst[i0..i1].iter_mut().zip(&src[i0..i1]) {
+                            *d = zq * x;
+                        }
+                    }
+                }
             }
         }
         if !values {
             return;
         }
         for &t in &self.node_terms {
+            // a term whose dimensions hold the same node in every cluster
+            // as when its values were computed keeps them
+            let last = ws.term_pass[t];
+            if last != usize::MAX
+                && (0..nj).all(|c| {
+                    self.term_dims[t].iter().all(|&d| {
+                        ws.z[(c * n_pass + pass) * dims + d] == ws.z[(c * n_pass + last) * dims + d]
+                    })
+                })
+            {
+                continue;
+            }
+            ws.term_pass[t] = pass;
             eval::term_values(
                 &plan.terms[t],
                 &prep.terms[t],
@@ -488,8 +527,46 @@ impl CpuBackend {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One chunk, on the widest vector instructions this processor has:
+    /// the chunk's loops compiled for AVX2 and FMA where the processor has
+    /// them (detected at run time), for the baseline otherwise. Both give
+    /// the same results: Rust never fuses a multiply and an add on its
+    /// own, so the instructions differ only in width.
     fn chunk(
+        &self,
+        prep: &Prepared,
+        c: usize,
+        want: Want,
+        adapt: Option<&Adaptation>,
+        ws: &mut Workspace,
+    ) -> ChunkOut {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            #[allow(unsafe_code)]
+            // SAFETY: `chunk_avx2` only requires the avx2 and fma target
+            // features, and the processor was just found to have both.
+            return unsafe { self.chunk_avx2(prep, c, want, adapt, ws) };
+        }
+        self.chunk_body(prep, c, want, adapt, ws)
+    }
+
+    /// [`Self::chunk_body`] compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn chunk_avx2(
+        &self,
+        prep: &Prepared,
+        c: usize,
+        want: Want,
+        adapt: Option<&Adaptation>,
+        ws: &mut Workspace,
+    ) -> ChunkOut {
+        self.chunk_body(prep, c, want, adapt, ws)
+    }
+
+    #[inline(always)]
+    fn chunk_body(
         &self,
         prep: &Prepared,
         c: usize,
@@ -514,7 +591,6 @@ impl CpuBackend {
         // two-level: rows count `freq` times in their cluster, clusters
         // once; single-level: each row is a cluster counting `freq` times
         let clustered = self.data.clustered;
-        let row_mult = |i: usize| if clustered { freq[i] } else { 1.0 };
         let cluster_weight = |j: usize| {
             if clustered {
                 1.0
@@ -526,8 +602,11 @@ impl CpuBackend {
             .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
             .collect();
         let first_row: Vec<bool> = (0..nr).map(|i| cs[row_j[i]] == r0 + i).collect();
+        // each cluster's rows in the chunk
+        let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
         // the data the kernels read: the shared rows, or a local copy with
         // node columns
+        ws.term_pass.fill(usize::MAX);
         if dims > 0 {
             ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
             ws.z.resize(nj * n_pass * dims, 0.0);
@@ -608,11 +687,14 @@ impl CpuBackend {
                         ws.cache[at..at + nr].copy_from_slice(&ws.lj[k * wd..k * wd + nr]);
                     }
                 }
-                for j in 0..nj {
-                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass];
-                }
-                for i in 0..nr {
-                    ws.pass_ll[(row_j[i] - j0) * n_pass + pass] += row_mult(i) * ws.row_ll[i];
+                for (j, &(i0, i1)) in rows_of.iter().enumerate() {
+                    let ll = &ws.row_ll[i0..i1];
+                    let sum: f64 = if clustered {
+                        ll.iter().zip(&freq[i0..i1]).map(|(l, f)| f * l).sum()
+                    } else {
+                        ll.iter().sum()
+                    };
+                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass] + sum;
                 }
             }
         }
@@ -624,14 +706,14 @@ impl CpuBackend {
                 out.loglik = f64::NEG_INFINITY;
                 continue;
             }
-            let s: f64 = p.iter().map(|v| (v - m).exp()).sum();
-            let ll = m + s.ln();
+            let s: f64 = p.iter().map(|v| fastmath::exp(v - m)).sum();
+            let ll = m + fastmath::ln(s);
             out.loglik += cluster_weight(j) * ll;
             if want.posteriors {
                 out.cluster_ll[j] = ll;
             }
             for v in p.iter_mut() {
-                *v = (*v - ll).exp();
+                *v = fastmath::exp(*v - ll);
             }
         }
         if !out.loglik.is_finite() {
@@ -723,8 +805,8 @@ impl CpuBackend {
                         self.within(b, nr, ws, true);
                     }
                 }
-                for i in 0..nr {
-                    ws.pass_post[i] = ws.pass_ll[(row_j[i] - j0) * n_pass + pass];
+                for (j, &(i0, i1)) in rows_of.iter().enumerate() {
+                    ws.pass_post[i0..i1].fill(ws.pass_ll[j * n_pass + pass]);
                 }
                 for &t in &self.node_terms {
                     for s in 0..plan.terms[t].n_states {
@@ -821,15 +903,19 @@ impl CpuBackend {
 
     /// Adds the rows' posterior weights of pass `pass` (in `ws.w`) times
     /// (1, z, z z') to the node moments of the linear node terms.
+    #[inline(always)]
     fn add_moments(&self, pass: usize, row_j: &[usize], j0: usize, nr: usize, ws: &mut Workspace) {
         let wd = self.width;
         let dims = self.plan.dims;
         let n_pass = self.n_passes();
+        let cs = &self.data.cluster_starts;
+        let r0 = cs[j0];
+        let nj = row_j.last().map_or(0, |&j| j + 1 - j0);
         let z = &ws.z;
-        let z_of = |i: usize| {
-            let at = ((row_j[i] - j0) * n_pass + pass) * dims;
-            &z[at..at + dims]
-        };
+        let clusters = (0..nj).map(|c| {
+            let at = (c * n_pass + pass) * dims;
+            (cs[j0 + c] - r0, cs[j0 + c + 1] - r0, &z[at..at + dims])
+        });
         for lt in &self.linear {
             let nm = moments::n_moments(lt.dims.len());
             for s in 0..self.plan.terms[lt.term].n_states {
@@ -840,7 +926,7 @@ impl CpuBackend {
                     wd,
                     &lt.dims,
                     &ws.w[sl * wd..sl * wd + nr],
-                    z_of,
+                    clusters.clone(),
                 );
             }
         }
@@ -851,6 +937,7 @@ impl CpuBackend {
     /// written into the node columns, with the state's weight alone (see
     /// [`crate::moments`]).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn accumulate_linear(
         &self,
         prep: &Prepared,
@@ -934,6 +1021,7 @@ impl CpuBackend {
     /// Gradient, information and cluster scores of term `t` from the
     /// posterior weights in `w`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn accumulate(
         &self,
         prep: &Prepared,
@@ -1000,6 +1088,13 @@ impl CpuBackend {
     }
 }
 
+/// Column `src` to read and column `dst` to write, borrowed together.
+fn two_columns(cols: &mut [Vec<f64>], src: usize, dst: usize) -> (&[f64], &mut [f64]) {
+    debug_assert!(src < dst, "node columns come after the data columns");
+    let (a, b) = cols.split_at_mut(dst);
+    (&a[src], &mut b[0])
+}
+
 /// `K' M K` for the chain rule from the extended parameters to phi, where
 /// `K` is the identity on phi and `jac` below it.
 fn contract(m: &[f64], n_ext: usize, n_phi: usize, jac: &[(u32, u32, f64)]) -> Vec<f64> {
@@ -1053,7 +1148,29 @@ impl Backend for CpuBackend {
         &self.grid
     }
 
+    fn counts(&self) -> [EvalCount; 4] {
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn evaluate_adapted(
+        &self,
+        phi: &[f64],
+        want: Want,
+        adapt: Option<&Adaptation>,
+    ) -> Result<Evaluation, BackendError> {
+        let started = Instant::now();
+        let ev = self.evaluate_timed(phi, want, adapt);
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &mut counts[want.kind()];
+        c.count += 1;
+        c.seconds += started.elapsed().as_secs_f64();
+        c.row_passes += (self.data.n_rows() * self.n_passes()) as f64;
+        ev
+    }
+}
+
+impl CpuBackend {
+    fn evaluate_timed(
         &self,
         phi: &[f64],
         want: Want,

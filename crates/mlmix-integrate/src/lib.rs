@@ -277,6 +277,39 @@ impl Adaptation {
 /// adaptive grid during EM (see [`Adaptation::moved_from`]).
 pub const RECENTRE: f64 = 0.1;
 
+/// The kinds of evaluation, by what they compute beyond the
+/// log-likelihood (posteriors and moments ride along with any of them).
+pub const EVAL_KINDS: [&str; 4] = ["loglik", "gradient", "em", "meat"];
+
+impl Want {
+    /// Index of this evaluation's kind in [`EVAL_KINDS`]: the most it
+    /// computes (the meat, else the information, else the gradient).
+    pub fn kind(&self) -> usize {
+        if self.meat {
+            3
+        } else if self.information {
+            2
+        } else if self.gradient {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Evaluations of one kind so far: how many, their total time, and the
+/// integrand evaluations they made (rows times passes, a pass being one
+/// between-level class combination at one integration node).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EvalCount {
+    /// Evaluations.
+    pub count: usize,
+    /// Their wall-clock time in seconds.
+    pub seconds: f64,
+    /// Rows times passes, summed over them.
+    pub row_passes: f64,
+}
+
 /// Why an evaluation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
@@ -307,6 +340,10 @@ pub trait Backend: Send + Sync {
         want: Want,
         adapt: Option<&Adaptation>,
     ) -> Result<Evaluation, BackendError>;
+    /// The evaluations made so far, by kind (see [`EVAL_KINDS`]).
+    fn counts(&self) -> [EvalCount; 4] {
+        [EvalCount::default(); 4]
+    }
     /// One pass at `phi` on the plain grid.
     fn evaluate(&self, phi: &[f64], want: Want) -> Result<Evaluation, BackendError> {
         self.evaluate_adapted(phi, want, None)

@@ -33,6 +33,10 @@ pub(crate) struct LinearTerm {
     pub offset: usize,
 }
 
+/// The most integration dimensions a linear term may read on this path
+/// (more go through the general per-node path).
+pub(crate) const MAX_DIMS: usize = 8;
+
 /// Moments per state of a term reading `k` dimensions: W, M1 (k) and the
 /// lower triangle of M2 (k (k + 1) / 2).
 pub(crate) fn n_moments(k: usize) -> usize {
@@ -50,18 +54,14 @@ pub(crate) fn linear_terms(plan: &Plan) -> (Vec<LinearTerm>, usize) {
         if !term.uses_nodes || term.cluster_level {
             continue;
         }
-        let covs = match &term.kind {
-            TermKind::Normal { covs, .. } | TermKind::NormalBlock { covs, .. } => covs,
-            _ => continue,
-        };
-        let mut dims: Vec<usize> = covs
-            .iter()
-            .filter(|&&c| c >= plan.n_data_cols)
-            .map(|&c| plan.virtual_cols[c - plan.n_data_cols].dim)
-            .collect();
-        dims.sort_unstable();
-        dims.dedup();
-        if dims.is_empty() {
+        if !matches!(
+            term.kind,
+            TermKind::Normal { .. } | TermKind::NormalBlock { .. }
+        ) {
+            continue;
+        }
+        let dims = node_dims(plan, t);
+        if dims.is_empty() || dims.len() > MAX_DIMS {
             continue;
         }
         out.push(LinearTerm {
@@ -74,30 +74,54 @@ pub(crate) fn linear_terms(plan: &Plan) -> (Vec<LinearTerm>, usize) {
     (out, slots)
 }
 
+/// The integration dimensions term `t` reads through virtual columns,
+/// sorted.
+pub(crate) fn node_dims(plan: &Plan, t: usize) -> Vec<usize> {
+    let covs = match &plan.terms[t].kind {
+        TermKind::Categorical { covs, .. }
+        | TermKind::Normal { covs, .. }
+        | TermKind::NormalBlock { covs, .. }
+        | TermKind::ClassLogit { covs, .. } => covs,
+    };
+    let mut dims: Vec<usize> = covs
+        .iter()
+        .filter(|&&c| c >= plan.n_data_cols)
+        .map(|&c| plan.virtual_cols[c - plan.n_data_cols].dim)
+        .collect();
+    dims.sort_unstable();
+    dims.dedup();
+    dims
+}
+
 /// Adds `w[i] * (1, z, z z')` of each row to its moments (`mom`: the
-/// state's `n_moments(k)` slots of `stride` rows each); `z_of(i)` is row
-/// `i`'s node.
+/// state's `n_moments(k)` slots of `stride` rows each), cluster by cluster:
+/// `clusters` gives each cluster's rows `i0..i1` and its node `z` (all
+/// dimensions; `dims` picks the term's).
 pub(crate) fn add_row_moments<'a>(
     mom: &mut [f64],
     stride: usize,
     dims: &[usize],
     w: &[f64],
-    z_of: impl Fn(usize) -> &'a [f64],
+    clusters: impl Iterator<Item = (usize, usize, &'a [f64])>,
 ) {
     let k = dims.len();
-    for (i, &wi) in w.iter().enumerate() {
-        if wi == 0.0 {
-            continue;
-        }
-        let z = z_of(i);
-        mom[i] += wi;
-        let mut m = 0;
+    let mut coef = [0.0f64; 1 + MAX_DIMS + MAX_DIMS * (MAX_DIMS + 1) / 2];
+    for (i0, i1, z) in clusters {
+        let n = n_moments(k).min(coef.len());
+        coef[0] = 1.0;
+        let mut m = 1 + k;
         for a in 0..k {
-            let wa = wi * z[dims[a]];
-            mom[(1 + a) * stride + i] += wa;
+            coef[1 + a] = z[dims[a]];
             for b in 0..=a {
-                mom[(1 + k + m) * stride + i] += wa * z[dims[b]];
+                coef[m] = z[dims[a]] * z[dims[b]];
                 m += 1;
+            }
+        }
+        let w = &w[i0..i1];
+        for (slot, &c) in coef[..n].iter().enumerate() {
+            let dst = &mut mom[slot * stride + i0..slot * stride + i1];
+            for (d, &wi) in dst.iter_mut().zip(w) {
+                *d += c * wi;
             }
         }
     }
@@ -177,7 +201,13 @@ mod tests {
         let mut mom = vec![0.0; n_moments(k) * stride];
         for (z, &w) in nodes.iter().zip(&weights) {
             // row 1 gets the nodes, row 0 nothing
-            add_row_moments(&mut mom, stride, &dims, &[0.0, w], |_| &z[..]);
+            add_row_moments(
+                &mut mom,
+                stride,
+                &dims,
+                &[0.0, w],
+                [(0, 2, &z[..])].into_iter(),
+            );
         }
         let mut chol = vec![0.0; k * k];
         let mut pts = vec![0.0; 2 * k * k];

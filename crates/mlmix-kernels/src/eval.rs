@@ -755,8 +755,18 @@ pub fn term_values(
                         *x = if v.is_nan() { 0.0 } else { val };
                     }
                 } else {
-                    for (i, (x, &v)) in o.iter_mut().zip(y).enumerate() {
-                        let e = v - nu - lin_pred(&p[1..1 + q], covs, data, r0 + i);
+                    // the residual column by column (contiguous rows, so
+                    // the loops vectorise), then the density
+                    let e = grow(&mut scratch.a, nr);
+                    for (x, &v) in e.iter_mut().zip(y) {
+                        *x = v - nu;
+                    }
+                    for (&b, &c) in p[1..1 + q].iter().zip(covs) {
+                        for (x, &v) in e.iter_mut().zip(&data.columns[c][r0..r1]) {
+                            *x -= b * v;
+                        }
+                    }
+                    for ((x, &v), &e) in o.iter_mut().zip(y).zip(e.iter()) {
                         let val = ln - 0.5 * e * e * iv;
                         *x = if v.is_nan() { 0.0 } else { val };
                     }

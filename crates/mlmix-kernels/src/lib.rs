@@ -17,6 +17,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod fastmath;
 pub mod link;
 pub mod plan;
 

@@ -439,6 +439,18 @@ pub fn fit(
             em: best.em_iterations,
             quasi_newton: best.qn_iterations,
         },
+        evaluations: backend
+            .counts()
+            .iter()
+            .zip(mlmix_integrate::EVAL_KINDS)
+            .filter(|(c, _)| c.count > 0)
+            .map(|(c, kind)| EvaluationCount {
+                kind: kind.to_string(),
+                count: c.count,
+                seconds: c.seconds,
+                row_passes: c.row_passes,
+            })
+            .collect(),
         starts: StartsSummary {
             initial: if a.optseed.is_some() {
                 1

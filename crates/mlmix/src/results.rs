@@ -46,6 +46,8 @@ pub struct Fit {
     pub termination: Termination,
     /// EM and quasi-Newton iterations of the best solution.
     pub iterations: Iterations,
+    /// Likelihood evaluations by kind.
+    pub evaluations: Vec<EvaluationCount>,
     /// The random starts.
     pub starts: StartsSummary,
     /// How the standard errors were computed, or why they were not.
@@ -85,6 +87,22 @@ pub struct Fit {
     /// Free parameters: name, start, estimate, se (for TECH1).
     #[serde(skip)]
     pub free: Vec<FreeEstimate>,
+}
+
+/// The likelihood evaluations of one kind that the fit made (random
+/// starts, optimisation and standard errors together).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluationCount {
+    /// `loglik`, `gradient`, `em` (gradient and expected information) or
+    /// `meat` (the MLR sandwich's).
+    pub kind: String,
+    /// How many.
+    pub count: usize,
+    /// Their total wall-clock time in seconds.
+    pub seconds: f64,
+    /// Integrand evaluations: rows times passes (a pass is a between-level
+    /// class combination at one integration node), summed over them.
+    pub row_passes: f64,
 }
 
 /// Iteration counts.
