@@ -2,10 +2,12 @@
 //! `.cargo/config.toml`).
 //!
 //! - `cargo xtask bench [--quick] [--reps N] [--peer-reps N] [--tl-reps N]
-//!   [--no-peers] [--only PARTS]`: three benchmarks in one run, each printed
-//!   as a table when it is done (`--only lca,glmm,twolevel` picks some). It
-//!   builds the `mlmix` command first (`cargo build --release -p mlmix-cli`,
-//!   a no-op when it is up to date).
+//!   [--no-peers] [--only PARTS] [--baseline REV]`: benchmarks in one run,
+//!   each printed as a table when it is done (`--only
+//!   lca,glmm,twolevel,speed` picks some; without `--only`, the first three,
+//!   and `speed` too when `--baseline` is given, since it builds another
+//!   commit). It builds the `mlmix` command first (`cargo build --release -p
+//!   mlmix-cli`, a no-op when it is up to date).
 //!
 //!   1. LCA: times the fit of a 2-class latent class model with 10 binary
 //!      items at N = 10,000 and 100,000 (`tests/inputs/synth10k.inp`,
@@ -48,6 +50,26 @@
 //!      dims, nodes, method, points, process and reported fit seconds,
 //!      logL, seconds per 1,000 nodes, iterations. The 3-dimension fit
 //!      (3,375 nodes) takes tens of minutes on a small machine.
+//!   4. Integration speed (`speed`, in `speed.rs`): this build's `mlmix`
+//!      against a baseline commit's (`--baseline REV`, default
+//!      `BASELINE_REV`, main before the integration-speed work), side by
+//!      side in one run. The baseline is checked out once as a git worktree
+//!      in `target/baseline/src` and built into `target/baseline/target`
+//!      (`target/baseline/stamp` records the commit built). Cases: the
+//!      two-level fits tl_d1_t15, tl_d2_gh7, tl_d2_t15 and tl_d3_t15 of part
+//!      3, and the paper's Model 6 (a within-level class with a random logit
+//!      intercept; data `target/bench-data/m6.dat` generated here) with the
+//!      default integration (m6_default) and INTEGRATION = 100 (m6_int100);
+//!      `--quick` drops tl_d3_t15 and m6_int100, whose baseline fits take
+//!      tens of minutes, and `MLMIX_SPEED_CASES=STEM,...` runs only the
+//!      cases named. Each case runs the baseline then the new binary,
+//!      `--tl-reps` times (default 1), round robin. Markdown table: nodes,
+//!      both times and the speed-up, both logL and their difference, the new
+//!      build's evaluation counts, ms per evaluation and row-passes per
+//!      second by kind. Fails when a new fit does not converge or its logL
+//!      differs from the baseline's by more than 1e-6; a speed-up below 8 is
+//!      reported, not enforced. If the baseline cannot be built, the new
+//!      binary runs alone and the notes say why.
 //!
 //!   `--no-peers` skips the Python and the R peers.
 //! - `cargo xtask criterion [ARGS]`: `cargo bench -p mlmix-benches [ARGS]`,
@@ -61,13 +83,15 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use mlmix::{FitOptions, Silent};
 
+mod speed;
+
 const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
   bench [--quick] [--reps N] [--peer-reps N] [--tl-reps N] [--no-peers]
-        [--only PARTS]
-        three benchmarks, each printed as a table:
+        [--only PARTS] [--baseline REV]
+        benchmarks, each printed as a table:
         lca       fit times of a 2-class LCA (10 binary items, N = 10,000 and
                   100,000, STARTS = 20 4) for mlmix, poLCA and StepMix, with
                   speed ratios
@@ -79,14 +103,26 @@ tasks:
                   20 rows, data generated into target/bench-data/) with 1, 2
                   and 3 integration dimensions, STARTS = 0: fit time against
                   integration nodes (the 3-dimension fit is long)
+        speed     this build's mlmix against a baseline commit's (built once
+                  in target/baseline/), side by side on two-level fits
+                  (tl_d1_t15, tl_d2_gh7, tl_d2_t15, tl_d3_t15 and Model 6,
+                  m6_default and m6_int100): times, speed-up, logL, the new
+                  build's evaluation counts; runs only with --only speed or
+                  --baseline, since it builds another commit;
+                  MLMIX_SPEED_CASES=STEM,... runs only the cases named
         --quick       LCA at N = 10,000 only; 1 two-level run per fit; 2 lme4
-                      runs per model
+                      runs per model; speed without tl_d3_t15 and m6_int100
         --reps N      mlmix runs per LCA size and per GLMM (median; default 5)
         --peer-reps N peer runs per LCA size (median; default 3 at
                       N <= 10,000, 1 above) and lme4 runs per GLMM (default 3)
-        --tl-reps N   runs per two-level fit (median; default 3)
+        --tl-reps N   runs per two-level fit (median; default 3) and per
+                      speed case and binary (default 1)
         --no-peers    mlmix only (no Python, no R)
-        --only PARTS  only these parts, comma-separated: lca,glmm,twolevel
+        --only PARTS  only these parts, comma-separated:
+                      lca,glmm,twolevel,speed (default: all but speed, plus
+                      speed when --baseline is given)
+        --baseline REV  the speed part's baseline commit (default 96446e9,
+                      main before the integration-speed work)
   criterion [ARGS]
         cargo bench -p mlmix-benches [ARGS] (the E-step benches)
 ";
@@ -324,6 +360,8 @@ enum Part {
     Glmm,
     /// The two-level mixture regression with 1 to 3 integration dimensions.
     TwoLevel,
+    /// Two-level fits with this build's `mlmix` against a baseline commit's.
+    Speed,
 }
 
 struct Options {
@@ -333,13 +371,20 @@ struct Options {
     peers: bool,
     /// Two-level runs per case (median).
     tl_reps: Option<usize>,
-    /// The parts to run (empty: all).
+    /// The parts to run (empty: all but `speed`, which runs when `--baseline`
+    /// is given).
     only: Vec<Part>,
+    /// The baseline commit of the `speed` part (`--baseline REV`).
+    baseline: Option<String>,
 }
 
 impl Options {
     fn runs(&self, part: Part) -> bool {
-        self.only.is_empty() || self.only.contains(&part)
+        if self.only.is_empty() {
+            part != Part::Speed || self.baseline.is_some()
+        } else {
+            self.only.contains(&part)
+        }
     }
 }
 
@@ -351,6 +396,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         peers: true,
         tl_reps: None,
         only: Vec::new(),
+        baseline: None,
     };
     let mut it = args.iter();
     let count = |v: Option<&String>, flag: &str| -> Result<usize> {
@@ -365,23 +411,34 @@ fn parse_options(args: &[String]) -> Result<Options> {
             "--reps" => o.reps = count(it.next(), "--reps")?,
             "--peer-reps" => o.peer_reps = Some(count(it.next(), "--peer-reps")?),
             "--tl-reps" => o.tl_reps = Some(count(it.next(), "--tl-reps")?),
-            "--only" => {
-                let list = it
+            "--baseline" => {
+                let rev = it
                     .next()
-                    .ok_or_else(|| anyhow!("--only needs lca, glmm or twolevel\n\n{USAGE}"))?;
+                    .filter(|r| !r.is_empty() && !r.starts_with('-'))
+                    .ok_or_else(|| anyhow!("--baseline needs a commit\n\n{USAGE}"))?;
+                o.baseline = Some(rev.clone());
+            }
+            "--only" => {
+                let list = it.next().ok_or_else(|| {
+                    anyhow!("--only needs lca, glmm, twolevel or speed\n\n{USAGE}")
+                })?;
                 for name in list.split(',') {
                     o.only.push(match name.trim() {
                         "lca" => Part::Lca,
                         "glmm" => Part::Glmm,
                         "twolevel" => Part::TwoLevel,
+                        "speed" => Part::Speed,
                         other => bail!(
-                            "--only: unknown part '{other}' (lca, glmm or twolevel)\n\n{USAGE}"
+                            "--only: unknown part '{other}' (lca, glmm, twolevel or speed)\n\n{USAGE}"
                         ),
                     });
                 }
             }
             other => bail!("unknown option '{other}'\n\n{USAGE}"),
         }
+    }
+    if o.baseline.is_some() && !o.runs(Part::Speed) {
+        eprintln!("warning: --baseline is not used: --only does not name speed");
     }
     Ok(o)
 }
@@ -591,10 +648,15 @@ fn bench(args: &[String]) -> Result<bool> {
         .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
 
     let mut ok = true;
-    let parts: [(Part, &str, BenchPart); 3] = [
+    let parts: [(Part, &str, BenchPart); 4] = [
         (Part::Lca, "the LCA benchmark", bench_lca),
         (Part::Glmm, "the GLMM benchmark", bench_glmm),
         (Part::TwoLevel, "the two-level benchmark", bench_twolevel),
+        (
+            Part::Speed,
+            "the integration-speed benchmark",
+            speed::bench_speed,
+        ),
     ];
     for (part, name, run) in parts {
         if !opts.runs(part) {
@@ -823,6 +885,9 @@ struct FitRun {
     iterations: (usize, usize),
     /// The two-level summary: integration method, dimensions, nodes.
     integration: Option<(String, usize, usize)>,
+    /// The likelihood evaluations by kind (`evaluations` in the JSON; empty
+    /// when the binary does not write them).
+    evaluations: Vec<speed::Evaluation>,
 }
 
 /// Runs `mlmix fit INPUT --json JSON` (report to nowhere) and reads what it
@@ -885,6 +950,7 @@ fn fit_process(exe: &Path, input: &Path, json: &Path) -> Result<FitRun> {
             count(it.and_then(|i| i.get("quasi_newton"))),
         ),
         integration,
+        evaluations: speed::evaluations(&v),
     })
 }
 
@@ -1312,18 +1378,16 @@ impl TlCase {
     }
 }
 
-fn bench_twolevel(opts: &Options, exe: &Path) -> Result<bool> {
-    let dir = bench_data_dir()?;
-    let data = dir.join("tl.dat");
-    std::fs::write(&data, twolevel_data()?)
-        .with_context(|| format!("writing {}", data.display()))?;
+/// The two-level fits: 1 dimension, trapezoid 15; 2 dimensions,
+/// Gauss-Hermite 7, trapezoid 10 and 15; 3 dimensions, trapezoid 15.
+fn tl_cases() -> Vec<TlCase> {
     let trapezoid = |dims, points, integration| TlCase {
         dims,
         method: "trapezoid",
         integration,
         points,
     };
-    let cases = [
+    vec![
         trapezoid(1, 15, "15"),
         TlCase {
             dims: 2,
@@ -1334,14 +1398,29 @@ fn bench_twolevel(opts: &Options, exe: &Path) -> Result<bool> {
         trapezoid(2, 10, "10"),
         trapezoid(2, 15, "15"),
         trapezoid(3, 15, "15"),
-    ];
+    ]
+}
+
+/// Writes the two-level data `tl.dat` and the inputs of `cases` into
+/// `dir`; the inputs' paths, in the order of `cases`.
+fn write_twolevel(dir: &Path, cases: &[TlCase]) -> Result<Vec<PathBuf>> {
+    let data = dir.join("tl.dat");
+    std::fs::write(&data, twolevel_data()?)
+        .with_context(|| format!("writing {}", data.display()))?;
     let mut inputs = Vec::new();
-    for case in &cases {
+    for case in cases {
         let input = dir.join(format!("{}.inp", case.stem()));
         std::fs::write(&input, case.input())
             .with_context(|| format!("writing {}", input.display()))?;
         inputs.push(input);
     }
+    Ok(inputs)
+}
+
+fn bench_twolevel(opts: &Options, exe: &Path) -> Result<bool> {
+    let dir = bench_data_dir()?;
+    let cases = tl_cases();
+    let inputs = write_twolevel(&dir, &cases)?;
     let reps = opts.tl_reps.unwrap_or(if opts.quick { 1 } else { 3 });
     eprintln!(
         "two-level mixture regression ({} clusters of {} rows): {} fits, {reps} run(s) each, \
