@@ -5,12 +5,15 @@
 //! 2-class latent profile model with 5 continuous items, at N = 10,000 and
 //! 100,000. One group, so the ratios between cases come from one run; the
 //! throughput is in rows per second. The merged-rows LCA at the largest N
-//! shows what merging buys the fits.
+//! shows what merging buys the fits. The two-level case is a 2-class
+//! mixture regression with a random intercept and slope (4,000 rows in 200
+//! clusters, 49 Gauss-Hermite nodes): its throughput is in rows too, each
+//! row evaluated at every node.
 //!
 //! `cargo bench -p mlmix-benches` (or `cargo xtask criterion`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mlmix_benches::{Case, lca_case, lpa_case};
+use mlmix_benches::{Case, lca_case, lpa_case, twolevel_case};
 use mlmix_integrate::{Backend, Want};
 use std::hint::black_box;
 use std::time::Duration;
@@ -49,6 +52,7 @@ fn estep(c: &mut Criterion) {
     }
     let merged = lca_case(SIZES[SIZES.len() - 1], true);
     bench_case(&mut group, &merged, "-merged");
+    bench_case(&mut group, &twolevel_case(), "");
     group.finish();
 }
 

@@ -211,6 +211,76 @@ pub fn lpa_case(n: usize) -> Case {
     }
 }
 
+/// Clusters and rows per cluster of the two-level case.
+pub const TL_CLUSTERS: usize = 200;
+/// Rows per cluster of the two-level case.
+pub const TL_CLUSTER_SIZE: usize = 20;
+
+/// The two-level data (CSV with a header `clus,y,x`): y = mu_c + beta x +
+/// u0 + u1 x + e, a within-level class c (1/2 each, mu = -1, 1, beta 0.5),
+/// u0, u1 ~ N(0, 0.3) per cluster, x, e standard normal.
+pub fn twolevel_csv(seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut normal = || {
+        let u1 = rng.random::<f64>().max(1e-300);
+        let u2 = rng.random::<f64>();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    };
+    let mut s = String::from("clus,y,x\n");
+    let sd = 0.3f64.sqrt();
+    for j in 1..=TL_CLUSTERS {
+        let (u0, u1) = (sd * normal(), sd * normal());
+        for i in 0..TL_CLUSTER_SIZE {
+            let mu = if (i + j) % 2 == 0 { -1.0 } else { 1.0 };
+            let x = normal();
+            let y = mu + 0.5 * x + u0 + u1 * x + normal();
+            let _ = writeln!(s, "{j},{y:.4},{x:.4}");
+        }
+    }
+    s
+}
+
+/// A two-level 2-class mixture regression with a random intercept and a
+/// random slope of x (2 integration dimensions, 7-point Gauss-Hermite: 49
+/// nodes, not adaptive) on [`TL_CLUSTERS`] clusters of
+/// [`TL_CLUSTER_SIZE`] rows, at parameters near the truth.
+pub fn twolevel_case() -> Case {
+    let input = "TITLE: bench two-level\n\
+                 DATA: FILE = data.csv;\n\
+                 VARIABLE: USEVARIABLES = y x; CLASSES = c(2);\n  WITHIN = x; CLUSTER = clus;\n\
+                 ANALYSIS: TYPE = TWOLEVEL MIXTURE; INTEGRATION = GAUSSHERMITE(7); ADAPTIVE = OFF;\n\
+                 MODEL:\n  %WITHIN%\n  %OVERALL%\n  s | y ON x;\n\
+                 \x20 %BETWEEN%\n  %OVERALL%\n  y*0.3; s*0.3;\n\
+                 \x20 %c#1%\n  [y*-1];\n  %c#2%\n  [y*1];\n";
+    let loaded = load("twolevel", input, &twolevel_csv(20261129));
+    let n = loaded.data.n_rows();
+    assert_eq!(n, TL_CLUSTERS * TL_CLUSTER_SIZE);
+    let data = Arc::new(mlmix::fit::engine_data(&loaded, true));
+    let rows = data.n_rows();
+    let plan = Arc::new(Plan::compile(&loaded.model, &data).expect("compiling the plan"));
+    let grid = mlmix::fit::model_grid(&loaded.model, &plan);
+    let phi = loaded
+        .model
+        .parameters
+        .iter()
+        .map(|p| match p.value {
+            ParamValue::Fixed(v) => v,
+            ParamValue::Free(_) => p.start.unwrap_or(match p.kind {
+                ParamKind::Variance { .. } | ParamKind::RandomVariance { .. } => 0.5,
+                _ => 0.0,
+            }),
+        })
+        .collect();
+    let backend = CpuBackend::new(plan, data, grid, None).expect("building the CPU backend");
+    Case {
+        name: "twolevel-d2-gh7",
+        n,
+        engine_rows: rows,
+        backend,
+        phi,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +288,12 @@ mod tests {
 
     #[test]
     fn cases_evaluate() {
-        for case in [lca_case(500, false), lca_case(500, true), lpa_case(500)] {
+        for case in [
+            lca_case(500, false),
+            lca_case(500, true),
+            lpa_case(500),
+            twolevel_case(),
+        ] {
             let ev = case
                 .backend
                 .evaluate(&case.phi, Want::EM)
