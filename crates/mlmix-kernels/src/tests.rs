@@ -1,6 +1,13 @@
 //! Property checks shared by every term: analytic scores equal central
-//! differences of the log-density, and the expected information equals the
+//! differences of the log-density, the one-pass accumulation
+//! (`term_accumulate`) equals the frequency-weighted sum of the scores and
+//! the general information, and the expected information equals the
 //! expected outer product of scores.
+//!
+//! The checks run per term kind, one module per kernel module of
+//! [`crate::eval`] (`categorical`, `normal`, `block`, `logit`), one test
+//! per property, each over the kind's cases (with and without covariates);
+//! every assertion names the kind and the case.
 
 use crate::EngineData;
 use crate::eval::{self, InfoAcc, Scratch, Slots};
@@ -45,8 +52,36 @@ fn identity_term(kind: TermKind, n_states: usize, n_local: usize) -> Term {
     }
 }
 
+/// Unclustered data: one row per cluster, frequency weights 1.
+fn data_of(columns: Vec<Vec<f64>>) -> EngineData {
+    let n = columns[0].len();
+    EngineData {
+        columns,
+        weights: vec![1.0; n],
+        cluster_starts: (0..=n).collect(),
+        engine_row: (0..n).collect(),
+        row_offset: 0,
+        clustered: false,
+    }
+}
+
+/// One test case of a term kind: a plan with one term, phi and data.
+struct Case {
+    /// Kind and variant, for the assertion messages.
+    name: String,
+    plan: Plan,
+    phi: Vec<f64>,
+    data: EngineData,
+}
+
 /// Checks scores against central differences of values, per row and state.
-fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
+fn check_scores(case: &Case) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
     let term = &plan.terms[0];
     let n = data.n_rows();
     let ns = term.n_states;
@@ -104,7 +139,7 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
                 let an = g[r * width + t];
                 assert!(
                     (fd - an).abs() < 1e-5 * (1.0 + fd.abs()),
-                    "row {r} state {s} slot {t}: analytic {an} vs numeric {fd}"
+                    "{name}: row {r} state {s} slot {t}: analytic {an} vs numeric {fd}"
                 );
             }
         }
@@ -114,7 +149,13 @@ fn check_scores(plan: &Plan, phi: &[f64], data: &EngineData) {
 /// Checks that `term_accumulate` (sufficient statistics where it has them)
 /// gives the frequency-weighted sum of `term_scores` as gradient and
 /// `term_info`'s information.
-fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
+fn check_accumulate(case: &Case) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
     let term = &plan.terms[0];
     let n = data.n_rows();
     let ns = term.n_states;
@@ -155,7 +196,7 @@ fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
     for (j, (a, b)) in g.iter().zip(&summed).enumerate() {
         assert!(
             (a - b).abs() < 1e-10 * (1.0 + b.abs()),
-            "slot {j}: {a} vs {b}"
+            "{name}: slot {j}: {a} vs {b}"
         );
     }
     // the information from the shared pass equals term_info's
@@ -177,14 +218,54 @@ fn check_gradient(plan: &Plan, phi: &[f64], data: &EngineData) {
     for (j, (a, b)) in fast_info.mats.iter().zip(&info.mats).enumerate() {
         assert!(
             (a - b).abs() < 1e-10 * (1.0 + b.abs()),
-            "information {j}: {a} vs {b}"
+            "{name}: information {j}: {a} vs {b}"
+        );
+    }
+}
+
+/// The information of `term_info` and `finish_info` with weight `w` and
+/// frequency 1 on every row.
+fn information(case: &Case, w: &[f64]) -> InfoAcc {
+    let term = &case.plan.terms[0];
+    let n = case.data.n_rows();
+    let prep = eval::prepare(&case.plan, &case.phi).expect("valid");
+    let mut sc = Scratch::default();
+    let freq = vec![1.0; n];
+    let mut acc = InfoAcc::new(term);
+    eval::term_info(
+        term,
+        &prep.terms[0],
+        &case.data,
+        0,
+        n,
+        slots(n),
+        w,
+        &freq,
+        &mut sc,
+        &mut acc,
+    );
+    eval::finish_info(term, &prep.terms[0], &mut acc);
+    acc
+}
+
+fn assert_information(name: &str, acc: &InfoAcc, expect: &[f64]) {
+    for (i, (a, b)) in acc.mats.iter().zip(expect).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-8 * (1.0 + b.abs()),
+            "{name}: entry {i}: {a} vs {b}"
         );
     }
 }
 
 /// Checks expected information against E[s s'] for a categorical term by
 /// enumerating the categories of each row.
-fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col: usize) {
+fn check_cat_info(case: &Case, ncat: usize, col: usize) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
     let term = &plan.terms[0];
     let n = data.n_rows();
     let ns = term.n_states;
@@ -193,21 +274,7 @@ fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col:
     let prep = eval::prepare(plan, phi).expect("valid");
     let mut sc = Scratch::default();
     let w = vec![1.0; n * ns];
-    let freq = vec![1.0; n];
-    let mut acc = InfoAcc::new(term);
-    eval::term_info(
-        term,
-        &prep.terms[0],
-        data,
-        0,
-        n,
-        slots(n),
-        &w,
-        &freq,
-        &mut sc,
-        &mut acc,
-    );
-    eval::finish_info(term, &prep.terms[0], &mut acc);
+    let acc = information(case, &w);
     let mut expect = vec![0.0; ns * nl * nl];
     for c in 0..ncat {
         let mut d2 = data.clone();
@@ -238,12 +305,131 @@ fn check_cat_info(plan: &Plan, phi: &[f64], data: &EngineData, ncat: usize, col:
             }
         }
     }
-    for (i, (a, b)) in acc.mats.iter().zip(&expect).enumerate() {
-        assert!(
-            (a - b).abs() < 1e-8 * (1.0 + b.abs()),
-            "entry {i}: {a} vs {b}"
+    assert_information(name, &acc, &expect);
+}
+
+/// Checks expected information against E[s s'] for a class logit by
+/// enumerating the classes of each set: with weight 1 on one class of
+/// every set, each set counts once per row, and the expectation is over
+/// the set's class probabilities.
+fn check_logit_info(case: &Case, k_n: usize) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
+    let term = &plan.terms[0];
+    let n = data.n_rows();
+    let ns = term.n_states;
+    let nl = term.n_local;
+    let width = term.n_term_params();
+    let prep = eval::prepare(plan, phi).expect("valid");
+    let mut sc = Scratch::default();
+    // state set * k_n + k: weight on class 0 of every set
+    let on_class = |k: usize| -> Vec<f64> {
+        (0..n * ns)
+            .map(|i| if (i / n) % k_n == k { 1.0 } else { 0.0 })
+            .collect()
+    };
+    let acc = information(case, &on_class(0));
+    let mut v = vec![0.0; n * ns];
+    eval::term_values(term, &prep.terms[0], data, 0, n, slots(n), &mut sc, &mut v);
+    let mut expect = vec![0.0; term.n_sets * nl * nl];
+    for k in 0..k_n {
+        let mut g = vec![0.0; n * width];
+        eval::term_scores(
+            term,
+            &prep.terms[0],
+            data,
+            0,
+            n,
+            slots(n),
+            &on_class(k),
+            &mut sc,
+            |r, slot, x| g[r * width + slot] += x,
         );
+        for r in 0..n {
+            for set in 0..term.n_sets {
+                let p = v[(set * k_n + k) * n + r].exp();
+                for a in 0..nl {
+                    for b in 0..nl {
+                        expect[set * nl * nl + a * nl + b] +=
+                            p * g[r * width + set * nl + a] * g[r * width + set * nl + b];
+                    }
+                }
+            }
+        }
     }
+    assert_information(name, &acc, &expect);
+}
+
+/// Gauss–Hermite nodes and weights (normalised to sum to 1) for E[f(Z)],
+/// Z ~ N(0, 1): exact for polynomials of degree 5 and less, which covers
+/// the products of two normal scores (degree 4 in y).
+const GH3: [(f64, f64); 3] = [
+    (-1.732_050_807_568_877_2, 1.0 / 6.0),
+    (0.0, 2.0 / 3.0),
+    (1.732_050_807_568_877_2, 1.0 / 6.0),
+];
+
+/// Checks expected information against E[s s'] for a term with normal
+/// dependents by Gauss–Hermite quadrature: `points(s, r, local)` gives, for
+/// state `s`, row `r` and the state's local parameters, the quadrature
+/// points (weight, values of the dependent columns); no points for a row
+/// with nothing observed.
+fn check_normal_info(
+    case: &Case,
+    points: impl Fn(usize, usize, &[f64]) -> Vec<(f64, Vec<(usize, f64)>)>,
+) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
+    let term = &plan.terms[0];
+    let n = data.n_rows();
+    let ns = term.n_states;
+    let nl = term.n_local;
+    let width = term.n_term_params();
+    let prep = eval::prepare(plan, phi).expect("valid");
+    let mut sc = Scratch::default();
+    let acc = information(case, &vec![1.0; n * ns]);
+    let mut expect = vec![0.0; term.n_sets * nl * nl];
+    for s in 0..ns {
+        let set = term.set_of_state[s] as usize;
+        let local = &phi[set * nl..(set + 1) * nl];
+        let mut w = vec![0.0; ns];
+        w[s] = 1.0;
+        for r in 0..n {
+            for (pw, vals) in points(s, r, local) {
+                let mut d2 = data.clone();
+                for (c, v) in vals {
+                    d2.columns[c][r] = v;
+                }
+                let mut g = vec![0.0; width];
+                eval::term_scores(
+                    term,
+                    &prep.terms[0],
+                    &d2,
+                    r,
+                    r + 1,
+                    slots(1),
+                    &w,
+                    &mut sc,
+                    |_, slot, x| g[slot] += x,
+                );
+                for a in 0..nl {
+                    for b in 0..nl {
+                        expect[set * nl * nl + a * nl + b] +=
+                            pw * g[set * nl + a] * g[set * nl + b];
+                    }
+                }
+            }
+        }
+    }
+    assert_information(name, &acc, &expect);
 }
 
 fn sample_x(n: usize, seed: u64) -> Vec<f64> {
@@ -256,261 +442,475 @@ fn sample_x(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn categorical_scores_and_information() {
-    for link in [Link::Logit, Link::Probit] {
-        for (ncat, with_cov) in [(2, false), (4, false), (3, true)] {
-            let n = 7;
-            let y: Vec<f64> = (0..n).map(|i| (i % ncat) as f64).collect();
-            let x = sample_x(n, 3);
-            let covs = if with_cov { vec![1] } else { vec![] };
-            let nl = ncat - 1 + covs.len();
-            let term = identity_term(
-                TermKind::Categorical {
-                    col: 0,
+/// [`crate::eval`]'s `categorical` module: ordered categorical dependents.
+mod categorical {
+    use super::*;
+
+    /// Logit and probit links; binary, 4 categories without covariates and
+    /// 3 categories with one; two states.
+    fn cases() -> Vec<(Case, usize)> {
+        let mut out = Vec::new();
+        for link in [Link::Logit, Link::Probit] {
+            for (ncat, with_cov) in [(2, false), (4, false), (3, true)] {
+                let n = 7;
+                let y: Vec<f64> = (0..n).map(|i| (i % ncat) as f64).collect();
+                let x = sample_x(n, 3);
+                let covs = if with_cov { vec![1] } else { vec![] };
+                let nl = ncat - 1 + covs.len();
+                let term = identity_term(
+                    TermKind::Categorical {
+                        col: 0,
+                        ncat,
+                        link,
+                        covs: covs.clone(),
+                    },
+                    2,
+                    nl,
+                );
+                let plan = plan_with(term, 2 * nl);
+                let mut phi = Vec::new();
+                for s in 0..2 {
+                    for t in 0..ncat - 1 {
+                        phi.push(-1.0 + 1.1 * t as f64 + 0.4 * s as f64);
+                    }
+                    if with_cov {
+                        phi.push(0.7 - s as f64);
+                    }
+                }
+                let name =
+                    format!("categorical ({link:?}, {ncat} categories, covariates {covs:?})");
+                let data = data_of(vec![y, x]);
+                out.push((
+                    Case {
+                        name,
+                        plan,
+                        phi,
+                        data,
+                    },
                     ncat,
-                    link,
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn scores_are_central_differences() {
+        for (case, _) in cases() {
+            check_scores(&case);
+        }
+    }
+
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for (case, _) in cases() {
+            check_accumulate(&case);
+        }
+    }
+
+    #[test]
+    fn information_is_expected_outer_product() {
+        for (case, ncat) in cases() {
+            check_cat_info(&case, ncat, 0);
+        }
+    }
+}
+
+/// [`crate::eval`]'s `normal` module: normal dependents.
+mod normal {
+    use super::*;
+
+    /// Without and with a covariate; two states; one missing value.
+    fn cases() -> Vec<Case> {
+        let n = 6;
+        let y = vec![0.3, -1.2, 2.5, f64::NAN, 0.0, 1.1];
+        let x = sample_x(n, 5);
+        let mut out = Vec::new();
+        for covs in [vec![], vec![1]] {
+            let q = covs.len();
+            let term = identity_term(
+                TermKind::Normal {
+                    col: 0,
                     covs: covs.clone(),
                 },
                 2,
-                nl,
+                q + 2,
             );
-            let plan = plan_with(term, 2 * nl);
+            let plan = plan_with(term, 2 * (q + 2));
             let mut phi = Vec::new();
             for s in 0..2 {
-                for t in 0..ncat - 1 {
-                    phi.push(-1.0 + 1.1 * t as f64 + 0.4 * s as f64);
+                phi.push(0.5 - s as f64);
+                if q > 0 {
+                    phi.push(0.3);
                 }
-                if with_cov {
-                    phi.push(0.7 - s as f64);
-                }
+                phi.push(1.5 + s as f64);
             }
-            let data = EngineData {
-                columns: vec![y, x],
-                weights: vec![1.0; n],
-                cluster_starts: (0..=n).collect(),
-                engine_row: (0..n).collect(),
-                row_offset: 0,
-                clustered: false,
+            out.push(Case {
+                name: format!("normal (covariates {covs:?})"),
+                plan,
+                phi,
+                data: data_of(vec![y.clone(), x.clone()]),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn scores_are_central_differences() {
+        for case in cases() {
+            check_scores(&case);
+        }
+    }
+
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for case in cases() {
+            check_accumulate(&case);
+        }
+    }
+
+    #[test]
+    fn information_is_expected_outer_product() {
+        for case in cases() {
+            let TermKind::Normal { col, covs } = case.plan.terms[0].kind.clone() else {
+                unreachable!()
             };
-            check_scores(&plan, &phi, &data);
-            check_gradient(&plan, &phi, &data);
-            check_cat_info(&plan, &phi, &data, ncat, 0);
+            let q = covs.len();
+            let data = case.data.clone();
+            check_normal_info(&case, |_, r, p| {
+                if data.columns[col][r].is_nan() {
+                    return Vec::new();
+                }
+                let mut mu = p[0];
+                for (k, &c) in covs.iter().enumerate() {
+                    mu += p[1 + k] * data.columns[c][r];
+                }
+                let sd = p[q + 1].sqrt();
+                GH3.iter()
+                    .map(|&(z, pw)| (pw, vec![(col, mu + sd * z)]))
+                    .collect()
+            });
         }
     }
 }
 
-#[test]
-fn normal_scores() {
-    let n = 6;
-    let y = vec![0.3, -1.2, 2.5, f64::NAN, 0.0, 1.1];
-    let x = sample_x(n, 5);
-    for covs in [vec![], vec![1]] {
-        let q = covs.len();
-        let term = identity_term(
-            TermKind::Normal {
-                col: 0,
-                covs: covs.clone(),
-            },
-            2,
-            q + 2,
-        );
-        let plan = plan_with(term, 2 * (q + 2));
-        let mut phi = Vec::new();
-        for s in 0..2 {
-            phi.push(0.5 - s as f64);
+/// [`crate::eval`]'s `block` module: multivariate normal blocks.
+mod block {
+    use super::*;
+
+    /// d = 2 with missing-data patterns (both, first, second, neither);
+    /// without and with a covariate; one state.
+    fn cases() -> Vec<Case> {
+        let n = 6;
+        let y1 = vec![0.3, -1.2, 2.5, f64::NAN, 0.4, f64::NAN];
+        let y2 = vec![1.0, f64::NAN, 0.5, 0.9, -0.7, f64::NAN];
+        let x = sample_x(n, 9);
+        let patterns = vec![vec![0, 1], vec![0], vec![1]];
+        let row_pattern = vec![0, 1, 0, 2, 0, u32::MAX];
+        let mut out = Vec::new();
+        for covs in [vec![], vec![2]] {
+            let q = covs.len();
+            // [nu1, nu2, (b11, b21,) s11, s21, s22]
+            let nl = 2 + 2 * q + 3;
+            let term = identity_term(
+                TermKind::NormalBlock {
+                    cols: vec![0, 1],
+                    covs: covs.clone(),
+                    patterns: patterns.clone(),
+                    row_pattern: row_pattern.clone(),
+                },
+                1,
+                nl,
+            );
+            let mut phi = vec![0.1, -0.2];
             if q > 0 {
-                phi.push(0.3);
+                phi.extend([0.5, -0.3]);
             }
-            phi.push(1.5 + s as f64);
+            phi.extend([1.3, 0.4, 0.9]);
+            out.push(Case {
+                name: format!("normal block (covariates {covs:?})"),
+                plan: plan_with(term, nl),
+                phi,
+                data: data_of(vec![y1.clone(), y2.clone(), x.clone()]),
+            });
         }
-        let data = EngineData {
-            columns: vec![y.clone(), x.clone()],
-            weights: vec![1.0; n],
-            cluster_starts: (0..=n).collect(),
-            engine_row: (0..n).collect(),
-            row_offset: 0,
-            clustered: false,
+        out
+    }
+
+    #[test]
+    fn scores_are_central_differences() {
+        for case in cases() {
+            check_scores(&case);
+        }
+    }
+
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for case in cases() {
+            check_accumulate(&case);
+        }
+    }
+
+    #[test]
+    fn information_is_expected_outer_product() {
+        for case in cases() {
+            let TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            } = case.plan.terms[0].kind.clone()
+            else {
+                unreachable!()
+            };
+            let d = cols.len();
+            let q = covs.len();
+            let sig0 = d + d * q;
+            let data = case.data.clone();
+            check_normal_info(&case, |_, r, p| {
+                let pat = row_pattern[r];
+                if pat == u32::MAX {
+                    return Vec::new();
+                }
+                let obs = &patterns[pat as usize];
+                let m = obs.len();
+                let mu: Vec<f64> = obs
+                    .iter()
+                    .map(|&v| {
+                        let mut e = p[v];
+                        for (c, &cc) in covs.iter().enumerate() {
+                            e += p[d + v * q + c] * data.columns[cc][r];
+                        }
+                        e
+                    })
+                    .collect();
+                // the observed covariance block, packed by rows, and its
+                // Cholesky factor
+                let mut packed = Vec::new();
+                for (a, &i) in obs.iter().enumerate() {
+                    for &j in &obs[..=a] {
+                        let (i, j) = (i.max(j), i.min(j));
+                        packed.push(p[sig0 + i * (i + 1) / 2 + j]);
+                    }
+                }
+                let l = eval::cholesky_psd(&packed, m).expect("positive definite");
+                // the product rule over the observed dimensions
+                let mut pts = Vec::new();
+                for idx in 0..GH3.len().pow(m as u32) {
+                    let mut z = vec![0.0; m];
+                    let mut pw = 1.0;
+                    let mut rest = idx;
+                    for za in z.iter_mut() {
+                        let (node, weight) = GH3[rest % GH3.len()];
+                        rest /= GH3.len();
+                        *za = node;
+                        pw *= weight;
+                    }
+                    let vals = (0..m)
+                        .map(|a| {
+                            let y = mu[a] + (0..=a).map(|b| l[a * m + b] * z[b]).sum::<f64>();
+                            (cols[obs[a]], y)
+                        })
+                        .collect();
+                    pts.push((pw, vals));
+                }
+                pts
+            });
+        }
+    }
+}
+
+/// [`crate::eval`]'s `logit` module: class logits.
+mod logit {
+    use super::*;
+
+    const K_N: usize = 3;
+
+    /// 3 classes, one parent with 2 classes (2 sets): shared alpha (and
+    /// beta) across sets, gamma only for parent class 0; with one
+    /// covariate `x`, or without covariates.
+    fn case(name: &str, x: Option<Vec<f64>>, n: usize) -> Case {
+        let q = usize::from(x.is_some());
+        let per = 1 + q + 1;
+        let nl = K_N * per;
+        let mut phi_index = vec![NONE; 2 * nl];
+        let mut next = 0u32;
+        for k in 0..K_N - 1 {
+            for set in 0..2 {
+                // alpha (and beta) shared across sets
+                for j in 0..1 + q {
+                    phi_index[set * nl + k * per + j] = (j * (K_N - 1) + k) as u32;
+                }
+            }
+            // gamma only for parent class 0
+            phi_index[k * per + 1 + q] = ((1 + q) * (K_N - 1) + k) as u32;
+            next = ((2 + q) * (K_N - 1)) as u32;
+        }
+        let term = Term {
+            kind: TermKind::ClassLogit {
+                cv: 1,
+                classes: K_N,
+                covs: if q > 0 { vec![0] } else { vec![] },
+                n_parents: 1,
+            },
+            n_states: 2 * K_N,
+            state_of_combo: (0..6).collect(),
+            n_sets: 2,
+            set_of_state: vec![0, 0, 0, 1, 1, 1],
+            n_local: nl,
+            phi_index,
+            cluster_level: false,
+            uses_nodes: false,
         };
-        check_scores(&plan, &phi, &data);
-        check_gradient(&plan, &phi, &data);
+        let plan = Plan {
+            n_phi: next as usize,
+            n_ext: next as usize,
+            class_sizes: vec![2, 3],
+            between_cv: vec![false, false],
+            n_combos: 6,
+            terms: vec![term],
+            dims: 0,
+            n_data_cols: 1,
+            virtual_cols: Vec::new(),
+            chol: Vec::new(),
+            derived: Vec::new(),
+        };
+        let phi = if q > 0 {
+            vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6]
+        } else {
+            vec![0.3, -0.4, 1.1, 0.6]
+        };
+        Case {
+            name: format!("class logit ({name})"),
+            plan,
+            phi,
+            data: data_of(vec![x.unwrap_or_else(|| sample_x(n, 2))]),
+        }
     }
-}
 
-#[test]
-fn normal_block_scores_with_missing_patterns() {
-    let n = 5;
-    let y1 = vec![0.3, -1.2, 2.5, f64::NAN, 0.4];
-    let y2 = vec![1.0, f64::NAN, 0.5, 0.9, -0.7];
-    let x = sample_x(n, 9);
-    // d = 2, q = 1: [nu1, nu2, b11, b21, s11, s21, s22]
-    let patterns = vec![vec![0, 1], vec![0], vec![1]];
-    let row_pattern = vec![0, 1, 0, 2, 0];
-    let term = identity_term(
-        TermKind::NormalBlock {
-            cols: vec![0, 1],
-            covs: vec![2],
-            patterns,
-            row_pattern,
-        },
-        1,
-        7,
-    );
-    let plan = plan_with(term, 7);
-    let phi = vec![0.1, -0.2, 0.5, -0.3, 1.3, 0.4, 0.9];
-    let data = EngineData {
-        columns: vec![y1, y2, x],
-        weights: vec![1.0; n],
-        cluster_starts: (0..=n).collect(),
-        engine_row: (0..n).collect(),
-        row_offset: 0,
-        clustered: false,
-    };
-    check_scores(&plan, &phi, &data);
-    check_gradient(&plan, &phi, &data);
-}
+    /// A covariate with distinct rows; a covariate with repeated values (as
+    /// the rows of a cluster share a node column), which the kernels take
+    /// in runs of equal rows; no covariates.
+    fn cases() -> Vec<Case> {
+        vec![
+            case("parent and covariate", Some(sample_x(4, 1)), 4),
+            case(
+                "parent and covariate, runs of equal rows",
+                Some(vec![0.5, 0.5, 0.5, -1.0, -1.0, 0.5, 2.0, 2.0]),
+                8,
+            ),
+            case("parent, no covariates", None, 5),
+        ]
+    }
 
-#[test]
-fn class_logit_scores_with_parent_and_covariate() {
-    let n = 4;
-    class_logit_case(sample_x(n, 1));
-}
+    #[test]
+    fn scores_are_central_differences() {
+        for case in cases() {
+            check_scores(&case);
+        }
+    }
 
-/// Rows with repeated covariate values (as the rows of a cluster share a
-/// node column): the kernels take runs of equal rows at once; scores,
-/// gradient, values and information equal those of one row at a time.
-#[test]
-fn class_logit_reuses_probabilities_of_equal_rows() {
-    class_logit_case(vec![0.5, 0.5, 0.5, -1.0, -1.0, 0.5, 2.0, 2.0]);
-}
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for case in cases() {
+            check_accumulate(&case);
+        }
+    }
 
-fn class_logit_case(x: Vec<f64>) {
-    // 3 classes, one covariate, one parent with 2 classes: 2 sets
-    let k_n = 3;
-    let per = 1 + 1 + 1;
-    let nl = k_n * per;
-    let n = x.len();
-    let mut phi_index = vec![NONE; 2 * nl];
-    let mut next = 0u32;
-    for set in 0..2 {
-        for k in 0..k_n - 1 {
-            // shared alpha and beta across sets, gamma only for parent class 0
-            phi_index[set * nl + k * per] = k as u32;
-            phi_index[set * nl + k * per + 1] = 2 + k as u32;
-            if set == 0 {
-                phi_index[set * nl + k * per + 2] = 4 + k as u32;
+    #[test]
+    fn information_is_expected_outer_product() {
+        for case in cases() {
+            check_logit_info(&case, K_N);
+        }
+    }
+
+    /// The kernels take runs of equal rows at once; values and information
+    /// equal those of one row at a time.
+    #[test]
+    fn runs_of_equal_rows_match_one_row_at_a_time() {
+        for case in cases() {
+            let Case {
+                name,
+                plan,
+                phi,
+                data,
+            } = &case;
+            let n = data.n_rows();
+            // all rows in one call against one row per call (no reuse possible)
+            let prep = eval::prepare(plan, phi).expect("valid");
+            let term = &plan.terms[0];
+            let ns = term.n_states;
+            let mut sc = Scratch::default();
+            let mut all = vec![0.0; n * ns];
+            eval::term_values(
+                term,
+                &prep.terms[0],
+                data,
+                0,
+                n,
+                slots(n),
+                &mut sc,
+                &mut all,
+            );
+            for r in 0..n {
+                let mut one = vec![0.0; ns];
+                eval::term_values(
+                    term,
+                    &prep.terms[0],
+                    data,
+                    r,
+                    r + 1,
+                    slots(1),
+                    &mut sc,
+                    &mut one,
+                );
+                for s in 0..ns {
+                    assert_eq!(all[s * n + r], one[s], "{name}: row {r}, state {s}");
+                }
             }
-            next = 6;
+            // the expected information over runs of equal rows against one row
+            // per call
+            let w: Vec<f64> = (0..n * ns).map(|i| 0.1 + (i % 7) as f64 * 0.13).collect();
+            let freq: Vec<f64> = (0..n).map(|r| 1.0 + (r % 3) as f64).collect();
+            let mut acc = InfoAcc::new(term);
+            eval::term_info(
+                term,
+                &prep.terms[0],
+                data,
+                0,
+                n,
+                slots(n),
+                &w,
+                &freq,
+                &mut sc,
+                &mut acc,
+            );
+            let mut by_row = InfoAcc::new(term);
+            for r in 0..n {
+                let wr: Vec<f64> = (0..ns).map(|s| w[s * n + r]).collect();
+                let mut one = InfoAcc::new(term);
+                eval::term_info(
+                    term,
+                    &prep.terms[0],
+                    data,
+                    r,
+                    r + 1,
+                    slots(1),
+                    &wr,
+                    &freq[r..r + 1],
+                    &mut sc,
+                    &mut one,
+                );
+                by_row.add(&one);
+            }
+            eval::finish_info(term, &prep.terms[0], &mut acc);
+            eval::finish_info(term, &prep.terms[0], &mut by_row);
+            for (a, b) in acc.mats.iter().zip(&by_row.mats) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "{name}: {a} vs {b}"
+                );
+            }
         }
-    }
-    let term = Term {
-        kind: TermKind::ClassLogit {
-            cv: 1,
-            classes: k_n,
-            covs: vec![0],
-            n_parents: 1,
-        },
-        n_states: 2 * k_n,
-        state_of_combo: (0..6).collect(),
-        n_sets: 2,
-        set_of_state: vec![0, 0, 0, 1, 1, 1],
-        n_local: nl,
-        phi_index,
-        cluster_level: false,
-        uses_nodes: false,
-    };
-    let plan = Plan {
-        n_phi: next as usize,
-        n_ext: next as usize,
-        class_sizes: vec![2, 3],
-        between_cv: vec![false, false],
-        n_combos: 6,
-        terms: vec![term],
-        dims: 0,
-        n_data_cols: 1,
-        virtual_cols: Vec::new(),
-        chol: Vec::new(),
-        derived: Vec::new(),
-    };
-    let phi = vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6];
-    let data = EngineData {
-        columns: vec![x],
-        weights: vec![1.0; n],
-        cluster_starts: (0..=n).collect(),
-        engine_row: (0..n).collect(),
-        row_offset: 0,
-        clustered: false,
-    };
-    check_scores(&plan, &phi, &data);
-    check_gradient(&plan, &phi, &data);
-    // all rows in one call against one row per call (no reuse possible)
-    let prep = eval::prepare(&plan, &phi).expect("valid");
-    let term = &plan.terms[0];
-    let ns = term.n_states;
-    let mut sc = Scratch::default();
-    let mut all = vec![0.0; n * ns];
-    eval::term_values(
-        term,
-        &prep.terms[0],
-        &data,
-        0,
-        n,
-        slots(n),
-        &mut sc,
-        &mut all,
-    );
-    for r in 0..n {
-        let mut one = vec![0.0; ns];
-        eval::term_values(
-            term,
-            &prep.terms[0],
-            &data,
-            r,
-            r + 1,
-            slots(1),
-            &mut sc,
-            &mut one,
-        );
-        for s in 0..ns {
-            assert_eq!(all[s * n + r], one[s], "row {r}, state {s}");
-        }
-    }
-    // the expected information over runs of equal rows against one row
-    // per call
-    let w: Vec<f64> = (0..n * ns).map(|i| 0.1 + (i % 7) as f64 * 0.13).collect();
-    let freq: Vec<f64> = (0..n).map(|r| 1.0 + (r % 3) as f64).collect();
-    let mut acc = InfoAcc::new(term);
-    eval::term_info(
-        term,
-        &prep.terms[0],
-        &data,
-        0,
-        n,
-        slots(n),
-        &w,
-        &freq,
-        &mut sc,
-        &mut acc,
-    );
-    let mut by_row = InfoAcc::new(term);
-    for r in 0..n {
-        let wr: Vec<f64> = (0..ns).map(|s| w[s * n + r]).collect();
-        let mut one = InfoAcc::new(term);
-        eval::term_info(
-            term,
-            &prep.terms[0],
-            &data,
-            r,
-            r + 1,
-            slots(1),
-            &wr,
-            &freq[r..r + 1],
-            &mut sc,
-            &mut one,
-        );
-        by_row.add(&one);
-    }
-    for (a, b) in acc.mats.iter().zip(&by_row.mats) {
-        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
     }
 }

@@ -1,0 +1,412 @@
+//! Ordered categorical (or binary) dependent variables
+//! ([`TermKind::Categorical`](crate::plan::TermKind::Categorical)): a
+//! cumulative logit or probit model with thresholds `tau_1 < .. < tau_{C-1}`
+//! and optional covariate slopes, local parameters
+//! `[tau_1 .. tau_{C-1}, beta_1 .. beta_q]` per state.
+//!
+//! This module holds the kind's preparation (threshold checks and, without
+//! covariates, the per-state category log-probabilities, their derivatives
+//! and the expected information), its log-densities, weighted scores,
+//! one-pass accumulation (weighted category counts without covariates),
+//! expected information and its row-independent part, and the category
+//! probability helpers [`cat_log_prob`] and [`cat_derivs`].
+
+use super::{
+    InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, weighted_sum,
+};
+use crate::data::EngineData;
+use crate::link::{self, Link};
+
+/// ln P(category `c`) for thresholds `tau` and linear predictor `eta`.
+#[inline]
+pub fn cat_log_prob(link: Link, tau: &[f64], ncat: usize, eta: f64, c: usize) -> f64 {
+    let lower = (c > 0).then(|| tau[c - 1] - eta);
+    let upper = (c + 1 < ncat).then(|| tau[c] - eta);
+    link::category_log_prob(link, lower, upper)
+}
+
+/// P(category `c`) and its derivative with respect to the local parameters
+/// `[tau_1 .. tau_{C-1}, beta_1 .. beta_q]` (written to `dp`, whose length is
+/// `C - 1 + x.len()`).
+#[inline]
+pub fn cat_derivs(
+    link: Link,
+    tau: &[f64],
+    ncat: usize,
+    eta: f64,
+    c: usize,
+    x: &[f64],
+    dp: &mut [f64],
+) -> f64 {
+    let l = ncat - 1;
+    let lower = (c > 0).then(|| tau[c - 1] - eta);
+    let upper = (c < l).then(|| tau[c] - eta);
+    let p = link::category_prob(link, lower, upper);
+    let fu = upper.map_or(0.0, |u| link::pdf(link, u));
+    let fl = lower.map_or(0.0, |v| link::pdf(link, v));
+    dp.iter_mut().for_each(|v| *v = 0.0);
+    if c < l {
+        dp[c] = fu;
+    }
+    if c > 0 {
+        dp[c - 1] = -fl;
+    }
+    for (k, xk) in x.iter().enumerate() {
+        dp[l + k] = -xk * (fu - fl);
+    }
+    p
+}
+
+/// Checks the thresholds of term `ti` (gathered local parameters `params`,
+/// `n_local` per state) and, without covariates, precomputes the category
+/// log-probabilities, their derivatives and the expected information per
+/// state.
+pub(super) fn prepare(
+    ti: usize,
+    n_states: usize,
+    nl: usize,
+    ncat: usize,
+    link: Link,
+    covs: &[usize],
+    params: Vec<f64>,
+) -> Result<TermPrep, InvalidParams> {
+    let l = ncat - 1;
+    for s in 0..n_states {
+        let tau = &params[s * nl..s * nl + l];
+        if tau.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(InvalidParams::Thresholds { term: ti, state: s });
+        }
+    }
+    let (mut logp, mut dlogp, mut info) = (Vec::new(), Vec::new(), Vec::new());
+    if covs.is_empty() {
+        logp = vec![0.0; n_states * ncat];
+        dlogp = vec![0.0; n_states * ncat * l];
+        info = vec![0.0; n_states * l * l];
+        let mut dp = vec![0.0; l];
+        for s in 0..n_states {
+            let tau = &params[s * nl..s * nl + l];
+            for c in 0..ncat {
+                let p = cat_derivs(link, tau, ncat, 0.0, c, &[], &mut dp);
+                logp[s * ncat + c] = cat_log_prob(link, tau, ncat, 0.0, c);
+                let pc = p.max(f64::MIN_POSITIVE);
+                for t in 0..l {
+                    dlogp[(s * ncat + c) * l + t] = dp[t] / pc;
+                }
+                for a in 0..l {
+                    for b in 0..l {
+                        info[s * l * l + a * l + b] += dp[a] * dp[b] / pc;
+                    }
+                }
+            }
+        }
+    }
+    Ok(TermPrep::Categorical {
+        params,
+        logp,
+        dlogp,
+        info,
+    })
+}
+
+/// Log-density of each of the `ns` states for rows `r0..r1` (see
+/// [`super::term_values`]); a missing category contributes 0.
+pub(super) fn values(
+    ns: usize,
+    nl: usize,
+    col: usize,
+    ncat: usize,
+    link: Link,
+    covs: &[usize],
+    params: &[f64],
+    logp: &[f64],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    out: &mut [f64],
+) {
+    let nr = r1 - r0;
+    let at = |s: usize, i: usize| (slots.offset + s) * slots.stride + i;
+    let y = &data.columns[col][r0..r1];
+    let l = ncat - 1;
+    if covs.is_empty() {
+        for s in 0..ns {
+            let lp = &logp[s * ncat..(s + 1) * ncat];
+            let o = &mut out[slots.state(s, nr)];
+            if ncat == 2 {
+                let (a, b) = (lp[0], lp[1]);
+                for (x, &v) in o.iter_mut().zip(y) {
+                    *x = if v == 0.0 {
+                        a
+                    } else if v == 1.0 {
+                        b
+                    } else {
+                        0.0
+                    };
+                }
+            } else {
+                for (x, &v) in o.iter_mut().zip(y) {
+                    *x = if v.is_nan() { 0.0 } else { lp[v as usize] };
+                }
+            }
+        }
+    } else {
+        for (s, p) in params.chunks_exact(nl).enumerate() {
+            for (i, &v) in y.iter().enumerate() {
+                out[at(s, i)] = if v.is_nan() {
+                    0.0
+                } else {
+                    let eta = lin_pred(&p[l..], covs, data, r0 + i);
+                    cat_log_prob(link, &p[..l], ncat, eta, v as usize)
+                };
+            }
+        }
+    }
+}
+
+/// Each row's weighted score (see [`super::term_scores`]): from the
+/// precomputed `dlogp` without covariates, from [`cat_derivs`] with them.
+pub(super) fn scores(
+    ns: usize,
+    nl: usize,
+    col: usize,
+    ncat: usize,
+    link: Link,
+    covs: &[usize],
+    params: &[f64],
+    dlogp: &[f64],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    scratch: &mut Scratch,
+    mut sink: impl FnMut(usize, usize, f64),
+) {
+    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
+    let y = &data.columns[col][r0..r1];
+    let l = ncat - 1;
+    if covs.is_empty() {
+        for (i, &v) in y.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            let c = v as usize;
+            for s in 0..ns {
+                let ws = wat(s, i);
+                let g = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
+                for (t, gt) in g.iter().enumerate() {
+                    sink(i, s * nl + t, ws * gt);
+                }
+            }
+        }
+    } else {
+        let q = covs.len();
+        let dp = grow(&mut scratch.a, nl);
+        let x = grow(&mut scratch.b, q);
+        for (i, &v) in y.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            let r = r0 + i;
+            let c = v as usize;
+            for (k, &cc) in covs.iter().enumerate() {
+                x[k] = data.columns[cc][r];
+            }
+            for s in 0..ns {
+                let ws = wat(s, i);
+                if ws == 0.0 {
+                    continue;
+                }
+                let p = &params[s * nl..(s + 1) * nl];
+                let eta = lin_pred(&p[l..], covs, data, r);
+                let pc = cat_derivs(link, &p[..l], ncat, eta, c, x, dp).max(f64::MIN_POSITIVE);
+                for t in 0..nl {
+                    sink(i, s * nl + t, ws * dp[t] / pc);
+                }
+            }
+        }
+    }
+}
+
+/// Gradient and/or information in one pass (see
+/// [`super::term_accumulate`]): without covariates from the weighted
+/// category counts, with them from the summed [`scores`] and [`info`].
+pub(super) fn accumulate(
+    ns: usize,
+    nl: usize,
+    col: usize,
+    ncat: usize,
+    link: Link,
+    covs: &[usize],
+    params: &[f64],
+    dlogp: &[f64],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    grad: Option<&mut [f64]>,
+    acc: Option<&mut InfoAcc>,
+) {
+    if !covs.is_empty() {
+        if let Some(g) = grad {
+            scores(
+                ns,
+                nl,
+                col,
+                ncat,
+                link,
+                covs,
+                params,
+                dlogp,
+                data,
+                r0,
+                r1,
+                slots,
+                w,
+                scratch,
+                |i, slot, v| {
+                    g[slot] += freq[i] * v;
+                },
+            );
+        }
+        if let Some(acc) = acc {
+            info(
+                ns,
+                nl,
+                col,
+                ncat,
+                link,
+                covs,
+                params,
+                data,
+                r0,
+                r1,
+                slots,
+                w,
+                freq,
+                scratch,
+                &mut acc.mats,
+                &mut acc.wsum,
+            );
+        }
+        return;
+    }
+    let nr = r1 - r0;
+    let y = &data.columns[col][r0..r1];
+    let l = ncat - 1;
+    let counts = grow(&mut scratch.a, ncat);
+    let (mut grad, mut info) = (grad, acc);
+    for s in 0..ns {
+        let ws = &w[slots.state(s, nr)];
+        for (c, n) in counts.iter_mut().enumerate() {
+            let cf = c as f64;
+            *n = weighted_sum(y, freq, ws, |v| if v == cf { 1.0 } else { 0.0 });
+        }
+        if let Some(g) = grad.as_deref_mut() {
+            for (c, &n) in counts.iter().enumerate() {
+                let d = &dlogp[(s * ncat + c) * l..(s * ncat + c + 1) * l];
+                for t in 0..l {
+                    g[s * nl + t] += n * d[t];
+                }
+            }
+        }
+        if let Some(acc) = info.as_deref_mut() {
+            acc.wsum[s] += counts.iter().sum::<f64>();
+        }
+    }
+}
+
+/// Expected information for rows `r0..r1` (see [`super::term_info`]):
+/// without covariates only the weight sums `wsum` (per state), which
+/// [`finish_info`] turns into information; with covariates
+/// `Σ_c (∂P_c)(∂P_c)' / P_c` per row into `mats`.
+pub(super) fn info(
+    ns: usize,
+    nl: usize,
+    col: usize,
+    ncat: usize,
+    link: Link,
+    covs: &[usize],
+    params: &[f64],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    mats: &mut [f64],
+    wsum: &mut [f64],
+) {
+    let nr = r1 - r0;
+    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
+    let y = &data.columns[col][r0..r1];
+    if covs.is_empty() {
+        for s in 0..ns {
+            let ws = &w[slots.state(s, nr)];
+            wsum[s] += weighted_sum(y, freq, ws, observed);
+        }
+    } else {
+        let l = ncat - 1;
+        let q = covs.len();
+        let dp = grow(&mut scratch.a, nl);
+        let x = grow(&mut scratch.b, q);
+        for (i, &v) in y.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            let r = r0 + i;
+            for (k, &cc) in covs.iter().enumerate() {
+                x[k] = data.columns[cc][r];
+            }
+            for s in 0..ns {
+                let ws = wat(s, i) * freq[i];
+                if ws == 0.0 {
+                    continue;
+                }
+                let p = &params[s * nl..(s + 1) * nl];
+                let eta = lin_pred(&p[l..], covs, data, r);
+                let m = &mut mats[s * nl * nl..(s + 1) * nl * nl];
+                for c in 0..ncat {
+                    let pc = cat_derivs(link, &p[..l], ncat, eta, c, x, dp).max(f64::MIN_POSITIVE);
+                    let f = ws / pc;
+                    for a in 0..nl {
+                        let fa = f * dp[a];
+                        for b in 0..nl {
+                            m[a * nl + b] += fa * dp[b];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row-independent information (see [`super::finish_info`]): without
+/// covariates, the weight sum of each state times the precomputed
+/// per-state information `info` (`L x L`).
+pub(super) fn finish_info(
+    ns: usize,
+    nl: usize,
+    ncat: usize,
+    covs: &[usize],
+    info: &[f64],
+    mats: &mut [f64],
+    wsum: &[f64],
+) {
+    if covs.is_empty() {
+        let l = ncat - 1;
+        for s in 0..ns {
+            let m = &mut mats[s * nl * nl..(s + 1) * nl * nl];
+            for a in 0..l {
+                for b in 0..l {
+                    m[a * nl + b] += wsum[s] * info[s * l * l + a * l + b];
+                }
+            }
+        }
+    }
+}

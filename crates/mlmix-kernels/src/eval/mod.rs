@@ -1,0 +1,918 @@
+//! Term kernels: log-densities, weighted scores and expected information for
+//! a range of rows, one term at a time (term-major, so the inner loops run
+//! over rows and vectorise).
+//!
+//! For one evaluation at a parameter vector phi, [`prepare`] gathers each
+//! term's parameters and precomputes what does not depend on the row
+//! (category log-probabilities without covariates, inverse covariance
+//! matrices per missing-data pattern). The chunk functions then take a row
+//! range `r0..r1` and read and write slot-major buffers in which each term's
+//! states have their [`Slots`]: every state's values (and posterior
+//! weights) are contiguous over the chunk's rows. The score of a term is the derivative of its log-density
+//! with respect to its local parameters; the information is the expected
+//! (Fisher) information of the complete-data log-likelihood, which is what
+//! the EM step (Fisher scoring on the expected complete-data log-likelihood)
+//! needs.
+//!
+//! Each term kind is one module holding its part of [`prepare`] and its
+//! values, scores, accumulation, information and row-independent
+//! information, with flat arguments (the kind's fields and prepared
+//! parameters as slices and numbers, the scratch passed in):
+//! `categorical` ([`TermKind::Categorical`]), `normal`
+//! ([`TermKind::Normal`]), `block` ([`TermKind::NormalBlock`]) and `logit`
+//! ([`TermKind::ClassLogit`]). This module keeps the shared types and
+//! helpers, [`prepare`], and the public kernels ([`term_values`],
+//! [`term_scores`], [`term_accumulate`], [`term_info`], [`finish_info`]),
+//! each a dispatch on the term kind.
+
+mod block;
+mod categorical;
+mod logit;
+mod normal;
+
+pub use block::spd_inverse;
+pub use categorical::{cat_derivs, cat_log_prob};
+
+use crate::data::EngineData;
+use crate::plan::{NONE, Plan, Term, TermKind};
+
+// (the Cholesky helpers below index small dense matrices explicitly)
+
+/// A parameter vector outside the model's domain.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidParams {
+    /// Thresholds of a categorical variable are not increasing.
+    #[error("thresholds of term {term} are not increasing in state {state}")]
+    Thresholds {
+        /// Term index.
+        term: usize,
+        /// State.
+        state: usize,
+    },
+    /// A variance is not positive.
+    #[error("a variance of term {term} is not positive in state {state}")]
+    Variance {
+        /// Term index.
+        term: usize,
+        /// State.
+        state: usize,
+    },
+    /// A covariance matrix is not positive definite.
+    #[error("the covariance matrix of term {term} is not positive definite in state {state}")]
+    Covariance {
+        /// Term index.
+        term: usize,
+        /// State.
+        state: usize,
+    },
+    /// A random-effect covariance matrix is not positive semi-definite.
+    #[error("the covariance matrix of random-effect block {block} is not positive semi-definite")]
+    RandomCovariance {
+        /// Index into [`Plan::chol`].
+        block: usize,
+    },
+    /// A parameter is not finite.
+    #[error("a parameter is not finite")]
+    NotFinite,
+}
+
+/// Row-independent precomputation for one term at one phi.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TermPrep {
+    /// Categorical.
+    Categorical {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Without covariates: `logp[s * ncat + c]`.
+        logp: Vec<f64>,
+        /// Without covariates: `dlogp[(s * ncat + c) * L + t]`.
+        dlogp: Vec<f64>,
+        /// Without covariates: expected information per state, `L x L`.
+        info: Vec<f64>,
+    },
+    /// Normal.
+    Normal {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// 1/theta per state.
+        inv_var: Vec<f64>,
+        /// -(ln 2π + ln theta)/2 per state.
+        log_norm: Vec<f64>,
+    },
+    /// Multivariate normal block.
+    NormalBlock {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Per (state, pattern): the inverse of the observed covariance
+        /// block (`do x do`), in `inv[offset..]`.
+        inv: Vec<f64>,
+        /// Offsets into `inv` per (state, pattern).
+        inv_offset: Vec<usize>,
+        /// -(do ln 2π + ln det)/2 per (state, pattern).
+        log_norm: Vec<f64>,
+    },
+    /// Class logit.
+    ClassLogit {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Without covariates: log P(class) per state.
+        logp: Vec<f64>,
+    },
+}
+
+/// The prepared parameters of all terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// One per plan term.
+    pub terms: Vec<TermPrep>,
+    /// The extended parameter vector: phi, then the random-effect entries
+    /// of every block (Cholesky factors L and, with regressions among the
+    /// random effects, M = (I - B)^-1 L; see [`crate::plan::CholBlock`]),
+    /// then the derived means and covariate effects
+    /// ([`crate::plan::Derived`]).
+    pub ext: Vec<f64>,
+    /// The chain rule from the extended entries to phi: `(e, p, d ext[e] /
+    /// d phi[p])` for every `e >= n_phi` (phi entries map to themselves);
+    /// pairs may repeat (their derivatives add).
+    pub jac: Vec<(u32, u32, f64)>,
+}
+
+/// Cholesky factor of a packed lower-triangular symmetric matrix, allowing
+/// zero pivots (a random effect with variance 0); `None` if the matrix is
+/// not positive semi-definite.
+pub fn cholesky_psd(psi: &[f64], m: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; m * m];
+    let at = |i: usize, j: usize| psi[i * (i + 1) / 2 + j];
+    for j in 0..m {
+        let mut d = at(j, j);
+        for k in 0..j {
+            d -= l[j * m + k] * l[j * m + k];
+        }
+        let scale = at(j, j).abs().max(1e-300);
+        if d < -1e-12 * scale {
+            return None;
+        }
+        let ljj = if d <= 1e-14 * scale { 0.0 } else { d.sqrt() };
+        l[j * m + j] = ljj;
+        for i in j + 1..m {
+            let mut v = at(i, j);
+            for k in 0..j {
+                v -= l[i * m + k] * l[j * m + k];
+            }
+            if ljj == 0.0 {
+                if v.abs() > 1e-10 * (at(i, i).abs() * scale).sqrt().max(1e-300) {
+                    return None;
+                }
+                l[i * m + j] = 0.0;
+            } else {
+                l[i * m + j] = v / ljj;
+            }
+        }
+    }
+    Some(l)
+}
+
+/// `(ext index, phi index, derivative)` triplets.
+type ChainRule = Vec<(u32, u32, f64)>;
+
+/// Fills the random-effect entries of the extended vector and their chain
+/// rule to phi: the Cholesky factors L of the residual covariance blocks,
+/// M = (I - B)^-1 L for blocks with regressions among their random effects,
+/// and the derived means and covariate effects (see
+/// [`crate::plan::Derived`]).
+fn random_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), InvalidParams> {
+    let mut ext = phi.to_vec();
+    ext.resize(plan.n_ext, 0.0);
+    let mut jac = Vec::new();
+    // A = (I - B)^-1 of each block with regressions (m x m, row-major)
+    let mut a_of: Vec<Option<Vec<f64>>> = vec![None; plan.chol.len()];
+    for (bi, b) in plan.chol.iter().enumerate() {
+        let m = b.dims.len();
+        let psi: Vec<f64> = b
+            .psi
+            .iter()
+            .map(|&i| if i == NONE { 0.0 } else { phi[i as usize] })
+            .collect();
+        let Some(l) = cholesky_psd(&psi, m) else {
+            return Err(InvalidParams::RandomCovariance { block: bi });
+        };
+        for i in 0..m {
+            for j in 0..=i {
+                ext[b.l[i * (i + 1) / 2 + j] as usize] = l[i * m + j];
+            }
+        }
+        // dL = L Phi(L^-1 E L^-T) for each Psi entry (needs L invertible):
+        // (row, column, phi index, derivative)
+        let mut dl: Vec<(usize, usize, u32, f64)> = Vec::new();
+        if (0..m).all(|i| l[i * m + i] != 0.0) {
+            let mut linv = vec![0.0; m * m];
+            for c in 0..m {
+                for r in c..m {
+                    let mut v = if r == c { 1.0 } else { 0.0 };
+                    for k in c..r {
+                        v -= l[r * m + k] * linv[k * m + c];
+                    }
+                    linv[r * m + c] = v / l[r * m + r];
+                }
+            }
+            let mut x = vec![0.0; m * m];
+            for a in 0..m {
+                for bb in 0..=a {
+                    let p = b.psi[a * (a + 1) / 2 + bb];
+                    if p == NONE {
+                        continue;
+                    }
+                    for r in 0..m {
+                        for s2 in 0..m {
+                            let mut v = linv[r * m + a] * linv[s2 * m + bb];
+                            if a != bb {
+                                v += linv[r * m + bb] * linv[s2 * m + a];
+                            }
+                            x[r * m + s2] = v;
+                        }
+                    }
+                    for r in 0..m {
+                        for c in 0..=r {
+                            // (L Phi(X))[r][c] = Σ_{t >= c, t <= r} L[r][t] Phi[t][c]
+                            let mut v = 0.0;
+                            for t in c..=r {
+                                let phi_tc = if t == c {
+                                    0.5 * x[t * m + c]
+                                } else {
+                                    x[t * m + c]
+                                };
+                                v += l[r * m + t] * phi_tc;
+                            }
+                            if v != 0.0 {
+                                dl.push((r, c, p, v));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for &(r, c, p, v) in &dl {
+            jac.push((b.l[r * (r + 1) / 2 + c], p, v));
+        }
+        if b.beta.is_empty() {
+            continue;
+        }
+        // B is strictly lower triangular (every random effect after those
+        // it is regressed on), so A = I + B A row by row
+        let mut bm = vec![0.0; m * m];
+        for &(r, c, p) in &b.beta {
+            bm[r as usize * m + c as usize] += phi[p as usize];
+        }
+        let mut a = vec![0.0; m * m];
+        for i in 0..m {
+            for j in 0..=i {
+                let mut v = if i == j { 1.0 } else { 0.0 };
+                for k in j..i {
+                    v += bm[i * m + k] * a[k * m + j];
+                }
+                a[i * m + j] = v;
+            }
+        }
+        // M = A L, lower triangular
+        let mut mm = vec![0.0; m * m];
+        for i in 0..m {
+            for j in 0..=i {
+                let mut v = 0.0;
+                for k in j..=i {
+                    v += a[i * m + k] * l[k * m + j];
+                }
+                mm[i * m + j] = v;
+                ext[b.m[i * (i + 1) / 2 + j] as usize] = v;
+            }
+        }
+        // dM = A dL, and dM/dB[p][q] = A[., p] M[q][.] (dA = A dB A)
+        for &(r, c, p, v) in &dl {
+            for i in r..m {
+                let air = a[i * m + r];
+                if air != 0.0 {
+                    jac.push((b.m[i * (i + 1) / 2 + c], p, air * v));
+                }
+            }
+        }
+        for &(pr, pc, p) in &b.beta {
+            let (pr, pc) = (pr as usize, pc as usize);
+            for i in pr..m {
+                let aip = a[i * m + pr];
+                if aip == 0.0 {
+                    continue;
+                }
+                for j in 0..=pc {
+                    let v = aip * mm[pc * m + j];
+                    if v != 0.0 {
+                        jac.push((b.m[i * (i + 1) / 2 + j], p, v));
+                    }
+                }
+            }
+        }
+        a_of[bi] = Some(a);
+    }
+    // derived means and covariate effects: phi[base] + sign (A x)[row]
+    for d in &plan.derived {
+        let b = &plan.chol[d.block as usize];
+        let m = b.dims.len();
+        let Some(a) = &a_of[d.block as usize] else {
+            continue;
+        };
+        let row = d.row as usize;
+        let mut x = vec![0.0; m];
+        for &(pos, p) in &d.x {
+            x[pos as usize] += phi[p as usize];
+        }
+        let ax: Vec<f64> = (0..m)
+            .map(|i| (0..=i).map(|k| a[i * m + k] * x[k]).sum())
+            .collect();
+        let base = if d.base == NONE {
+            0.0
+        } else {
+            phi[d.base as usize]
+        };
+        ext[d.ext as usize] = base + d.sign * ax[row];
+        if d.base != NONE {
+            jac.push((d.ext, d.base, 1.0));
+        }
+        for &(pos, p) in &d.x {
+            let v = d.sign * a[row * m + pos as usize];
+            if v != 0.0 {
+                jac.push((d.ext, p, v));
+            }
+        }
+        for &(pr, pc, p) in &b.beta {
+            let v = d.sign * a[row * m + pr as usize] * ax[pc as usize];
+            if v != 0.0 {
+                jac.push((d.ext, p, v));
+            }
+        }
+    }
+    Ok((ext, jac))
+}
+
+fn gather(term: &Term, phi: &[f64]) -> Vec<f64> {
+    term.phi_index
+        .iter()
+        .map(|&i| if i == NONE { 0.0 } else { phi[i as usize] })
+        .collect()
+}
+
+/// Prepares every term of a plan at `phi`.
+pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
+    if phi.iter().any(|x| !x.is_finite()) {
+        return Err(InvalidParams::NotFinite);
+    }
+    let (ext, jac) = if plan.chol.is_empty() {
+        (phi.to_vec(), Vec::new())
+    } else {
+        random_entries(plan, phi)?
+    };
+    let mut terms = Vec::with_capacity(plan.terms.len());
+    for (ti, term) in plan.terms.iter().enumerate() {
+        let params = gather(term, &ext);
+        let nl = term.n_local;
+        let ns = term.n_states;
+        let prep = match &term.kind {
+            TermKind::Categorical {
+                ncat, link, covs, ..
+            } => categorical::prepare(ti, ns, nl, *ncat, *link, covs, params)?,
+            TermKind::Normal { covs, .. } => normal::prepare(ti, ns, nl, covs, params)?,
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                ..
+            } => block::prepare(ti, ns, nl, cols, covs, patterns, params)?,
+            TermKind::ClassLogit { classes, covs, .. } => {
+                logit::prepare(ns, term.n_sets, nl, *classes, covs, params)
+            }
+        };
+        terms.push(prep);
+    }
+    Ok(Prepared { terms, ext, jac })
+}
+
+/// ln Σ exp(x), stable.
+#[inline]
+pub fn log_sum_exp(x: &[f64]) -> f64 {
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
+/// Scratch space for the chunk functions, reused across calls.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+fn grow(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
+}
+
+#[inline]
+fn lin_pred(beta: &[f64], covs: &[usize], data: &EngineData, r: usize) -> f64 {
+    let mut e = 0.0;
+    for (b, &c) in beta.iter().zip(covs) {
+        e += b * data.columns[c][r];
+    }
+    e
+}
+
+/// Where one term's states sit in a chunk's buffers, which are slot-major:
+/// state `s` of the term for the chunk's row `i = r - r0` is at
+/// `(offset + s) * stride + i`, so each state's values are contiguous over
+/// rows and the loops over rows vectorise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slots {
+    /// Distance between consecutive slots (the chunk's row capacity).
+    pub stride: usize,
+    /// This term's first slot.
+    pub offset: usize,
+}
+
+impl Slots {
+    /// The range of the buffer holding state `s` for rows `0..n`.
+    #[inline]
+    pub fn state(&self, s: usize, n: usize) -> std::ops::Range<usize> {
+        let a = (self.offset + s) * self.stride;
+        a..a + n
+    }
+}
+
+/// Log-density of each state for rows `r0..r1`, written at the term's
+/// slots. A missing dependent contributes 0 (full-information ML).
+pub fn term_values(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, logp, .. },
+        ) => categorical::values(
+            ns, nl, *col, *ncat, *link, covs, params, logp, data, r0, r1, slots, out,
+        ),
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params,
+                inv_var,
+                log_norm,
+            },
+        ) => normal::values(
+            ns, nl, *col, covs, params, inv_var, log_norm, data, r0, r1, slots, scratch, out,
+        ),
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                params,
+                inv,
+                inv_offset,
+                log_norm,
+            },
+        ) => block::values(
+            ns,
+            nl,
+            cols,
+            covs,
+            patterns,
+            row_pattern,
+            params,
+            inv,
+            inv_offset,
+            log_norm,
+            data,
+            r0,
+            r1,
+            slots,
+            scratch,
+            out,
+        ),
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            logit::values(
+                term.n_sets,
+                nl,
+                *classes,
+                covs,
+                params,
+                logp,
+                data,
+                r0,
+                r1,
+                slots,
+                scratch,
+                out,
+            )
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// Emits each row's weighted score, `Σ_s w[r, s] ∂ℓ_s/∂local`, as
+/// `sink(r - r0, slot, value)` with `slot` in the term's parameter space
+/// (`set * n_local + l`). The weights `w` are posterior probabilities at the
+/// term's slots. It serves the per-cluster scores of the MLR sandwich (the
+/// sink keeps rows apart) and the gradient of the terms that have no
+/// sufficient statistics ([`term_accumulate`]).
+pub fn term_scores(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    scratch: &mut Scratch,
+    sink: impl FnMut(usize, usize, f64),
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, dlogp, .. },
+        ) => categorical::scores(
+            ns, nl, *col, *ncat, *link, covs, params, dlogp, data, r0, r1, slots, w, scratch, sink,
+        ),
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params, inv_var, ..
+            },
+        ) => normal::scores(
+            ns, nl, *col, covs, params, inv_var, data, r0, r1, slots, w, sink,
+        ),
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                params,
+                inv,
+                inv_offset,
+                ..
+            },
+        ) => block::scores(
+            ns,
+            nl,
+            cols,
+            covs,
+            patterns,
+            row_pattern,
+            params,
+            inv,
+            inv_offset,
+            data,
+            r0,
+            r1,
+            slots,
+            w,
+            scratch,
+            sink,
+        ),
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            logit::scores(
+                term.n_sets,
+                nl,
+                *classes,
+                covs,
+                params,
+                logp,
+                data,
+                r0,
+                r1,
+                slots,
+                w,
+                scratch,
+                sink,
+            )
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// `Σ_i a_i · b_i · f(y_i)` over equal-length slices, in four fixed lanes:
+/// no bounds checks and no branches in the loop (so it vectorises), and a
+/// summation order that depends only on the lengths. `f` gives 0 for rows
+/// to leave out (a missing value, another category).
+#[inline]
+fn weighted_sum(y: &[f64], a: &[f64], b: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let n = y.len().min(a.len()).min(b.len());
+    let (y, a, b) = (&y[..n], &a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let mut yc = y.chunks_exact(4);
+    let mut ac = a.chunks_exact(4);
+    let mut bc = b.chunks_exact(4);
+    for ((yy, aa), bb) in (&mut yc).zip(&mut ac).zip(&mut bc) {
+        for l in 0..4 {
+            acc[l] += aa[l] * bb[l] * f(yy[l]);
+        }
+    }
+    for (l, ((yy, aa), bb)) in yc
+        .remainder()
+        .iter()
+        .zip(ac.remainder())
+        .zip(bc.remainder())
+        .enumerate()
+    {
+        acc[l] += aa * bb * f(*yy);
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// 1 for an observed value, 0 for a missing one.
+#[inline]
+fn observed(v: f64) -> f64 {
+    if v.is_nan() { 0.0 } else { 1.0 }
+}
+
+/// Accumulates, over rows `r0..r1`, the gradient of the term's parameters
+/// `Σ_r freq_r Σ_s w[r, s] ∂ℓ_s/∂local` into `grad` (the term's parameter
+/// space) and/or the expected information into `info`, in one pass where
+/// the term has sufficient statistics: categorical and normal terms without
+/// covariates (weighted category counts; weighted sums of 1, y − ν and
+/// (y − ν)²), whose information needs only the weight sums. The other terms
+/// sum [`term_scores`] for the gradient and use [`term_info`].
+pub fn term_accumulate(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    grad: Option<&mut [f64]>,
+    info: Option<&mut InfoAcc>,
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, dlogp, .. },
+        ) => categorical::accumulate(
+            ns, nl, *col, *ncat, *link, covs, params, dlogp, data, r0, r1, slots, w, freq, scratch,
+            grad, info,
+        ),
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params, inv_var, ..
+            },
+        ) => normal::accumulate(
+            ns, nl, *col, covs, params, inv_var, data, r0, r1, slots, w, freq, grad, info,
+        ),
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                params,
+                inv,
+                inv_offset,
+                ..
+            },
+        ) => block::accumulate(
+            ns,
+            nl,
+            cols,
+            covs,
+            patterns,
+            row_pattern,
+            params,
+            inv,
+            inv_offset,
+            data,
+            r0,
+            r1,
+            slots,
+            w,
+            freq,
+            scratch,
+            grad,
+            info,
+        ),
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            logit::accumulate(
+                ns,
+                term.n_sets,
+                nl,
+                *classes,
+                covs,
+                params,
+                logp,
+                data,
+                r0,
+                r1,
+                slots,
+                w,
+                freq,
+                scratch,
+                grad,
+                info,
+            )
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// Accumulated expected information of one term: `mats[set]` (`n_local^2`)
+/// from row-dependent parts, and per-state weight sums `wsum` for the
+/// row-independent parts that [`finish_info`] adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfoAcc {
+    /// Per set, `n_local x n_local`.
+    pub mats: Vec<f64>,
+    /// Weight sums: per state (per state and pattern for blocks).
+    pub wsum: Vec<f64>,
+}
+
+impl InfoAcc {
+    /// Zeroed accumulator for a term.
+    pub fn new(term: &Term) -> Self {
+        let ws = match &term.kind {
+            TermKind::NormalBlock { patterns, .. } => term.n_states * patterns.len(),
+            _ => term.n_states,
+        };
+        InfoAcc {
+            mats: vec![0.0; term.n_sets * term.n_local * term.n_local],
+            wsum: vec![0.0; ws],
+        }
+    }
+
+    /// Sets every entry to 0.
+    pub fn clear(&mut self) {
+        self.mats.fill(0.0);
+        self.wsum.fill(0.0);
+    }
+
+    /// Adds another accumulator.
+    pub fn add(&mut self, other: &InfoAcc) {
+        for (a, b) in self.mats.iter_mut().zip(&other.mats) {
+            *a += b;
+        }
+        for (a, b) in self.wsum.iter_mut().zip(&other.wsum) {
+            *a += b;
+        }
+    }
+}
+
+/// Accumulates the expected complete-data information for rows `r0..r1`;
+/// each row's posterior weights `w` (at the term's slots) are multiplied by
+/// its frequency weight `freq[r - r0]`.
+pub fn term_info(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    acc: &mut InfoAcc,
+) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    let InfoAcc { mats, wsum } = acc;
+    match (&term.kind, prep) {
+        (
+            TermKind::Categorical {
+                col,
+                ncat,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, .. },
+        ) => categorical::info(
+            ns, nl, *col, *ncat, *link, covs, params, data, r0, r1, slots, w, freq, scratch, mats,
+            wsum,
+        ),
+        (TermKind::Normal { col, covs }, TermPrep::Normal { inv_var, .. }) => normal::info(
+            ns, nl, *col, covs, inv_var, data, r0, r1, slots, w, freq, mats, wsum,
+        ),
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                row_pattern,
+            },
+            TermPrep::NormalBlock {
+                inv, inv_offset, ..
+            },
+        ) => block::info(
+            ns,
+            nl,
+            cols,
+            covs,
+            patterns,
+            row_pattern,
+            inv,
+            inv_offset,
+            data,
+            r0,
+            r1,
+            slots,
+            w,
+            freq,
+            mats,
+            wsum,
+        ),
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+            logit::info(
+                ns,
+                term.n_sets,
+                nl,
+                *classes,
+                covs,
+                params,
+                logp,
+                data,
+                r0,
+                r1,
+                slots,
+                w,
+                freq,
+                scratch,
+                mats,
+                wsum,
+            )
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// Adds the row-independent information parts from the weight sums.
+pub fn finish_info(term: &Term, prep: &TermPrep, acc: &mut InfoAcc) {
+    let ns = term.n_states;
+    let nl = term.n_local;
+    let InfoAcc { mats, wsum } = acc;
+    match (&term.kind, prep) {
+        (TermKind::Categorical { ncat, covs, .. }, TermPrep::Categorical { info, .. }) => {
+            categorical::finish_info(ns, nl, *ncat, covs, info, mats, wsum)
+        }
+        (TermKind::Normal { covs, .. }, TermPrep::Normal { inv_var, .. }) => {
+            normal::finish_info(ns, nl, covs, inv_var, mats, wsum)
+        }
+        (
+            TermKind::NormalBlock {
+                cols,
+                covs,
+                patterns,
+                ..
+            },
+            TermPrep::NormalBlock {
+                inv, inv_offset, ..
+            },
+        ) => block::finish_info(ns, nl, cols, covs, patterns, inv, inv_offset, mats, wsum),
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { logp, .. }) => {
+            logit::finish_info(term.n_sets, nl, *classes, covs, logp, mats, wsum)
+        }
+        _ => unreachable!("term and preparation kinds always match"),
+    }
+}
