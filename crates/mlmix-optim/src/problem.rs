@@ -39,6 +39,10 @@ pub struct ParamMap {
     pub fixed_value: Vec<f64>,
     /// Bounds of each free parameter.
     pub bounds: Vec<Bound>,
+    /// Free parameters that quasi-Newton moves on the log scale (positive
+    /// parameters whose log-likelihood flattens like a power of them: the
+    /// variances of random class logit intercepts). Empty: none.
+    pub log_scale: Vec<bool>,
 }
 
 impl ParamMap {

@@ -331,10 +331,24 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
             }
         }
     }
+    // the variances of random class logit intercepts: quasi-Newton moves
+    // them on the log scale (see `mlmix_optim`'s quasi-Newton phase)
+    let mut log_scale = vec![false; model.free.len()];
+    for p in &model.parameters {
+        if let (ParamValue::Free(f), ParamKind::RandomVariance { re }) = (p.value, &p.kind)
+            && matches!(
+                model.random_effects()[*re].kind,
+                RandomKind::ClassIntercept { .. }
+            )
+        {
+            log_scale[f] = true;
+        }
+    }
     ParamMap {
         n_free: model.free.len(),
         free_of_phi,
         fixed_value,
         bounds,
+        log_scale,
     }
 }
