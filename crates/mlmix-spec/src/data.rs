@@ -157,6 +157,14 @@ fn parse_value(
     req: &ReadRequest<'_>,
     csv_mode: bool,
 ) -> Result<f64, Diagnostic> {
+    // most data are small whole numbers: read them without the general
+    // float parser (exact: at most 15 digits)
+    if let Some(v) = small_integer(raw.as_bytes())
+        && !req.missing.is_missing_code(name, v)
+        && req.missing.symbol.is_none_or(|sym| !raw.starts_with(sym))
+    {
+        return Ok(v);
+    }
     let s = raw.trim().trim_matches('"').trim();
     if let Some(sym) = req.missing.symbol
         && s.len() == sym.len_utf8()
@@ -189,6 +197,27 @@ fn parse_value(
             Err(d)
         }
     }
+}
+
+/// A field of 1 to 15 ASCII digits with an optional leading minus sign,
+/// as a number; `None` for anything else (left to the general parser).
+#[inline]
+fn small_integer(b: &[u8]) -> Option<f64> {
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(if neg { -(v as f64) } else { v as f64 })
 }
 
 /// Does a line hold names rather than values (every field starts with a
@@ -443,6 +472,31 @@ fn read_csv(src: &Source, req: &ReadRequest<'_>) -> Result<RawData, Diagnostic> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole-number fast path agrees with the general parser and
+    /// leaves everything else to it.
+    #[test]
+    fn small_integers_parse_as_the_general_parser_does() {
+        for s in ["0", "1", "-1", "007", "-0", "123456789012345", "42"] {
+            let fast = small_integer(s.as_bytes()).expect(s);
+            let slow: f64 = s.parse().expect(s);
+            assert_eq!(fast.to_bits(), slow.to_bits(), "{s}");
+        }
+        for s in [
+            "",
+            "-",
+            "1.5",
+            "1e3",
+            "+1",
+            " 1",
+            "1 ",
+            "NA",
+            ".",
+            "1234567890123456",
+        ] {
+            assert_eq!(small_integer(s.as_bytes()), None, "{s:?}");
+        }
+    }
 
     fn names(n: &[&str]) -> Vec<String> {
         n.iter().map(|s| s.to_string()).collect()
