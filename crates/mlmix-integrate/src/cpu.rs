@@ -1,12 +1,7 @@
 //! The CPU backend: rayon across fixed-size chunks of whole clusters,
 //! term-major kernels inside a chunk, reductions in chunk order.
 //!
-//! Layout: a chunk's buffers are slot-major: one slot per state of every
-//! term (term `t`'s states start at slot `offset[t]`), each slot holding the
-//! chunk's rows contiguously. A class combination `k` reads the slots
-//! `slot_of_combo[k]` (one per term), so its log-density is a sum of whole
-//! slot rows, and the log-sum-exp and posterior weights are loops over rows
-//! that vectorise.
+//! The buffers are laid out as [`crate::layout`] describes.
 //!
 //! The loop, for one chunk: for every *pass* (a between-level class
 //! combination `d` and an integration node `q`), the node-dependent terms
@@ -27,20 +22,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mlmix_kernels::eval::{self, InfoAcc, Scratch, Slots};
+use mlmix_kernels::eval::{self, InfoAcc, Scratch};
 use mlmix_kernels::fastmath;
-use mlmix_kernels::link::LN_2PI;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
 
-use crate::moments::{self, LinearTerm};
-use crate::{
-    Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Junctions, StepDim, Want,
-};
-
-/// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
-/// chunk of its own).
-const CHUNK: usize = 256;
+use crate::finish::{ChunkOut, Totals};
+use crate::layout::Layout;
+use crate::moments;
+use crate::nodes::node_of;
+use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
 /// Chunks evaluated in parallel before their results are reduced.
 const WAVE: usize = 64;
 
@@ -50,31 +41,8 @@ pub struct CpuBackend {
     data: Arc<EngineData>,
     grid: Grid,
     pool: Option<Arc<rayon::ThreadPool>>,
-    /// Where each term's states start in a row buffer.
-    offsets: Vec<usize>,
-    /// Total states of all terms (slots per chunk buffer).
-    stride: usize,
-    /// Rows per buffer slot (the largest chunk).
-    width: usize,
-    /// For each combination, the slot of each term: `[k * n_terms + t]`.
-    slot_of_combo: Vec<u32>,
-    /// Chunks: `(r0, r1, j0, j1)`, rows and clusters.
-    chunks: Vec<(usize, usize, usize, usize)>,
-    /// The combinations of each between-level class combination.
-    combos_of_between: Vec<Vec<usize>>,
-    /// Terms that read the node columns, and the others.
-    node_terms: Vec<usize>,
-    /// Per term: the integration dimensions it reads.
-    term_dims: Vec<Vec<usize>>,
-    fixed_terms: Vec<usize>,
-    /// Node terms linear in the nodes, accumulated from per-row node
-    /// moments (see [`crate::moments`]), the slots their moments take, and
-    /// the other node terms (accumulated at every node).
-    linear: Vec<LinearTerm>,
-    mom_slots: usize,
-    curved_terms: Vec<usize>,
-    /// The grid's step dimensions (see [`Grid::with_steps`]).
-    steps: Vec<StepDim>,
+    /// The buffer layout, chunks and term groups (see [`Layout`]).
+    layout: Layout,
     /// Evaluations so far, by kind.
     counts: Mutex<[EvalCount; 4]>,
 }
@@ -89,90 +57,13 @@ impl CpuBackend {
         grid: Grid,
         pool: Option<Arc<rayon::ThreadPool>>,
     ) -> Result<Self, BackendError> {
-        if grid.dims != plan.dims {
-            return Err(BackendError::Unsupported(format!(
-                "the grid has {} dimensions but the model has {} random effects",
-                grid.dims, plan.dims
-            )));
-        }
-        let mut offsets = Vec::with_capacity(plan.terms.len());
-        let mut stride = 0;
-        for t in &plan.terms {
-            offsets.push(stride);
-            stride += t.n_states;
-        }
-        let nt = plan.terms.len();
-        let mut slot_of_combo = vec![0u32; plan.n_combos * nt];
-        for k in 0..plan.n_combos {
-            for (t, term) in plan.terms.iter().enumerate() {
-                slot_of_combo[k * nt + t] = (offsets[t] + term.state_of_combo[k] as usize) as u32;
-            }
-        }
-        // between-level class combinations
-        let between: Vec<usize> = (0..plan.class_sizes.len())
-            .filter(|&m| plan.between_cv[m])
-            .collect();
-        let mut combos_of_between = vec![Vec::new(); plan.n_between()];
-        for k in 0..plan.n_combos {
-            let mut b = 0;
-            for &m in &between {
-                b = b * plan.class_sizes[m] + plan.class_of(k, m);
-            }
-            combos_of_between[b].push(k);
-        }
-        // chunks of whole clusters
-        let cs = &data.cluster_starts;
-        let mut chunks = Vec::new();
-        let mut width = 1;
-        let mut j0 = 0;
-        while j0 + 1 < cs.len() {
-            let mut j1 = j0 + 1;
-            while j1 + 1 < cs.len() && cs[j1 + 1] - cs[j0] <= CHUNK {
-                j1 += 1;
-            }
-            width = width.max(cs[j1] - cs[j0]);
-            chunks.push((cs[j0], cs[j1], j0, j1));
-            j0 = j1;
-        }
-        let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
-        let (linear, mom_slots) = moments::linear_terms(&plan);
-        let term_dims = (0..nt).map(|t| moments::node_dims(&plan, t)).collect();
-        let curved_terms = node_terms
-            .iter()
-            .copied()
-            .filter(|&t| !linear.iter().any(|l| l.term == t))
-            .collect();
-        let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
-        let steps: Vec<StepDim> = crate::step_dims(&plan)
-            .into_iter()
-            .filter(|s| grid.is_step(s.dim))
-            .collect();
-        if let Some(d) =
-            (0..grid.dims).find(|&d| grid.is_step(d) && !steps.iter().any(|s| s.dim == d))
-        {
-            return Err(BackendError::Unsupported(format!(
-                "integration dimension {} is not the random logit intercept of a class variable; it cannot be a step dimension",
-                d + 1
-            )));
-        }
+        let layout = Layout::new(&plan, &data, &grid)?;
         Ok(CpuBackend {
             plan,
             data,
             grid,
             pool,
-            offsets,
-            stride,
-            width,
-            slot_of_combo,
-            chunks,
-            combos_of_between,
-            node_terms,
-            term_dims,
-            fixed_terms,
-            linear,
-            mom_slots,
-            curved_terms,
-            steps,
+            layout,
             counts: Mutex::new([EvalCount::default(); 4]),
         })
     }
@@ -188,17 +79,6 @@ impl CpuBackend {
             Some(p) => p.install(f),
             None => f(),
         }
-    }
-
-    fn slots(&self, t: usize) -> Slots {
-        Slots {
-            stride: self.width,
-            offset: self.offsets[t],
-        }
-    }
-
-    fn n_passes(&self) -> usize {
-        self.combos_of_between.len() * self.grid.n_nodes()
     }
 }
 
@@ -260,19 +140,6 @@ impl Workspace {
     }
 }
 
-/// What one chunk adds to the totals.
-struct ChunkOut {
-    loglik: f64,
-    grads: Vec<Vec<f64>>,
-    infos: Vec<InfoAcc>,
-    meat: Vec<f64>,
-    posteriors: Vec<f64>,
-    cluster_ll: Vec<f64>,
-    moments: Vec<f64>,
-    /// Per step dimension: the junction range of each cluster.
-    junctions: Vec<(Vec<f64>, Vec<f64>)>,
-}
-
 /// `acc[i] += x[i]` over a row range.
 #[inline]
 fn add_rows(acc: &mut [f64], x: &[f64]) {
@@ -282,68 +149,6 @@ fn add_rows(acc: &mut [f64], x: &[f64]) {
 }
 
 impl CpuBackend {
-    /// Node `q` of cluster `j` in between-level combination `b` (adapted
-    /// or not) into `z`, and its log weight. Adapted: the affine map of the
-    /// posterior given `b` (the
-    /// identity where it failed), then each step dimension by the
-    /// cluster's step rule (see [`crate::StepMap`]).
-    fn node_of(
-        &self,
-        adapt: Option<&Adaptation>,
-        j: usize,
-        b: usize,
-        q: usize,
-        z: &mut [f64],
-    ) -> f64 {
-        let g = &self.grid;
-        let dims = g.dims;
-        let t = g.node(q);
-        let Some(a) = adapt else {
-            z.copy_from_slice(t);
-            return g.log_weights[q];
-        };
-        // the step dimensions' points first: their sides pick the unit
-        let mut side = 0;
-        let mut extra = 0.0;
-        for (i, st) in a.steps.iter().enumerate() {
-            let (v, ln_ratio) = st.point(j, t[st.dim]);
-            if v > st.centre[j] {
-                side |= 1 << i;
-            }
-            extra += ln_ratio + g.step_log_norm;
-        }
-        let u = (j * a.n_between + b.min(a.n_between - 1)) * a.n_sides + side;
-        if !a.active[u] && a.steps.is_empty() {
-            z.copy_from_slice(t);
-            return g.log_weights[q];
-        }
-        let mut ln_phi_z = 0.0;
-        if a.active[u] {
-            let c = &a.centre[u * dims..(u + 1) * dims];
-            let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
-            for r in 0..dims {
-                let mut v = c[r];
-                for k in 0..=r {
-                    v += l[r * dims + k] * t[k];
-                }
-                z[r] = v;
-            }
-            extra += a.log_det[u];
-        } else {
-            z.copy_from_slice(t);
-        }
-        for st in &a.steps {
-            // the affine map leaves a step dimension alone (z = t); the
-            // cluster's step rule replaces the base trapezoid's point and
-            // weight (whose normaliser is undone, above)
-            z[st.dim] = st.point(j, t[st.dim]).0;
-        }
-        for &v in z.iter() {
-            ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
-        }
-        g.log_weights[q] + ln_phi_z - g.log_density[q] + extra
-    }
-
     /// The junctions of the step dimensions for the chunk's rows, from the
     /// class-logit values of the current pass (node `q` of the plain or
     /// adapted grid): each row's logit of the random class against the
@@ -360,9 +165,9 @@ impl CpuBackend {
         out: &mut [(Vec<f64>, Vec<f64>)],
     ) {
         let dims = self.plan.dims;
-        let n_pass = self.n_passes();
-        let wd = self.width;
-        for (st, (lo, hi)) in self.steps.iter().zip(out.iter_mut()) {
+        let n_pass = self.layout.n_passes();
+        let wd = self.layout.width;
+        for (st, (lo, hi)) in self.layout.steps.iter().zip(out.iter_mut()) {
             let sigma = prep.ext[st.sigma];
             if sigma.is_nan() || sigma <= 1e-8 {
                 continue;
@@ -372,7 +177,8 @@ impl CpuBackend {
             for (i, &j) in row_j.iter().enumerate() {
                 let zq = ws.z[((j - j0) * n_pass + pass) * dims + st.dim];
                 for set in 0..term.n_sets {
-                    let val = |k: usize| ws.vals[(self.offsets[st.term] + set * k_n + k) * wd + i];
+                    let val =
+                        |k: usize| ws.vals[(self.layout.offsets[st.term] + set * k_n + k) * wd + i];
                     let mine = val(st.class);
                     let mut m = f64::NEG_INFINITY;
                     for k in (0..k_n).filter(|&k| k != st.class) {
@@ -399,15 +205,15 @@ impl CpuBackend {
     /// `ws.row_ll`, and (with `normalise`) the posteriors given the pass.
     #[inline(always)]
     fn within(&self, b: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
-        let w = self.width;
+        let w = self.layout.width;
         let nt = self.plan.terms.len();
-        let combos = &self.combos_of_between[b];
+        let combos = &self.layout.combos_of_between[b];
         let max = &mut ws.max[..nr];
         max.fill(f64::NEG_INFINITY);
         for &k in combos {
             let lj = &mut ws.lj[k * w..k * w + nr];
             lj.fill(0.0);
-            for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+            for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
                 let sl = sl as usize;
                 add_rows(lj, &ws.vals[sl * w..sl * w + nr]);
             }
@@ -450,7 +256,7 @@ impl CpuBackend {
             return;
         }
         for s in 0..term.n_states {
-            let row = &mut buf[(self.offsets[t] + s) * self.width..];
+            let row = &mut buf[(self.layout.offsets[t] + s) * self.layout.width..];
             for (v, &first) in row.iter_mut().zip(first_row) {
                 if !first {
                     *v = 0.0;
@@ -472,7 +278,7 @@ impl CpuBackend {
     ) {
         let plan = &*self.plan;
         let dims = plan.dims;
-        let n_pass = self.n_passes();
+        let n_pass = self.layout.n_passes();
         let Some(local) = ws.local.as_mut() else {
             return;
         };
@@ -500,13 +306,13 @@ impl CpuBackend {
         if !values {
             return;
         }
-        for &t in &self.node_terms {
+        for &t in &self.layout.node_terms {
             // a term whose dimensions hold the same node in every cluster
             // as when its values were computed keeps them
             let last = ws.term_pass[t];
             if last != usize::MAX
                 && (0..nj).all(|c| {
-                    self.term_dims[t].iter().all(|&d| {
+                    self.layout.term_dims[t].iter().all(|&d| {
                         ws.z[(c * n_pass + pass) * dims + d] == ws.z[(c * n_pass + last) * dims + d]
                     })
                 })
@@ -520,7 +326,7 @@ impl CpuBackend {
                 local,
                 0,
                 nr,
-                self.slots(t),
+                self.layout.slots(t),
                 &mut ws.scratch,
                 &mut ws.vals,
             );
@@ -575,17 +381,17 @@ impl CpuBackend {
         ws: &mut Workspace,
     ) -> ChunkOut {
         let plan = &*self.plan;
-        let (r0, r1, j0, j1) = self.chunks[c];
+        let (r0, r1, j0, j1) = self.layout.chunks[c];
         let nr = r1 - r0;
         let nj = j1 - j0;
         let nc = plan.n_combos;
         let nt = plan.terms.len();
         let n_ext = plan.n_ext;
-        let wd = self.width;
+        let wd = self.layout.width;
         let dims = plan.dims;
         let nq = self.grid.n_nodes();
-        let n_between = self.combos_of_between.len();
-        let n_pass = self.n_passes();
+        let n_between = self.layout.combos_of_between.len();
+        let n_pass = self.layout.n_passes();
         let cs = &self.data.cluster_starts;
         let freq = &self.data.weights[r0..r1];
         // two-level: rows count `freq` times in their cluster, clusters
@@ -616,7 +422,7 @@ impl CpuBackend {
                 for b in 0..n_between {
                     for q in 0..nq {
                         let at = (j - j0) * n_pass + b * nq + q;
-                        ws.log_w[at] = self.node_of(adapt, j, b, q, &mut z);
+                        ws.log_w[at] = node_of(&self.grid, adapt, j, b, q, &mut z);
                         ws.z[at * dims..(at + 1) * dims].copy_from_slice(&z);
                     }
                 }
@@ -626,14 +432,14 @@ impl CpuBackend {
             ws.log_w.clear();
             ws.log_w.resize(nj * n_pass, self.grid.log_weights[0]);
         }
-        for &t in &self.fixed_terms {
+        for &t in &self.layout.fixed_terms {
             eval::term_values(
                 &plan.terms[t],
                 &prep.terms[t],
                 &self.data,
                 r0,
                 r1,
-                self.slots(t),
+                self.layout.slots(t),
                 &mut ws.scratch,
                 &mut ws.vals,
             );
@@ -657,9 +463,9 @@ impl CpuBackend {
             moments: Vec::new(),
             junctions: Vec::new(),
         };
-        let want_junctions = want.moments && !self.steps.is_empty();
+        let want_junctions = want.moments && !self.layout.steps.is_empty();
         if want_junctions {
-            out.junctions = vec![(vec![f64::NAN; nj], vec![f64::NAN; nj]); self.steps.len()];
+            out.junctions = vec![(vec![f64::NAN; nj], vec![f64::NAN; nj]); self.layout.steps.len()];
         }
         // first sweep: the cluster log-density of every pass
         let need_w = want.gradient || want.information || want.meat || want.posteriors;
@@ -682,7 +488,7 @@ impl CpuBackend {
                 }
                 self.within(b, nr, ws, need_w && (n_pass == 1 || cache));
                 if cache {
-                    for &k in &self.combos_of_between[b] {
+                    for &k in &self.layout.combos_of_between[b] {
                         let at = (pass * nc + k) * wd;
                         ws.cache[at..at + nr].copy_from_slice(&ws.lj[k * wd..k * wd + nr]);
                     }
@@ -738,7 +544,7 @@ impl CpuBackend {
                         let p = ws.pass_ll[at];
                         let z = &ws.z[at * dims..(at + 1) * dims];
                         let mut side = 0;
-                        for (i, st) in self.steps.iter().enumerate() {
+                        for (i, st) in self.layout.steps.iter().enumerate() {
                             if z[st.dim] > centres[i] {
                                 side |= 1 << i;
                             }
@@ -767,7 +573,7 @@ impl CpuBackend {
             return out;
         }
         // second sweep: posterior weights of the term states
-        for sl in 0..self.stride {
+        for sl in 0..self.layout.stride {
             ws.w[sl * wd..sl * wd + nr].fill(0.0);
         }
         let mut grads: Vec<Vec<f64>> = if want.gradient {
@@ -797,7 +603,7 @@ impl CpuBackend {
                         self.node_pass(prep, pass, &row_j, j0, ws, !cache);
                     }
                     if cache {
-                        for &k in &self.combos_of_between[b] {
+                        for &k in &self.layout.combos_of_between[b] {
                             let at = (pass * nc + k) * wd;
                             ws.lj[k * wd..k * wd + nr].copy_from_slice(&ws.cache[at..at + nr]);
                         }
@@ -808,20 +614,20 @@ impl CpuBackend {
                 for (j, &(i0, i1)) in rows_of.iter().enumerate() {
                     ws.pass_post[i0..i1].fill(ws.pass_ll[j * n_pass + pass]);
                 }
-                for &t in &self.node_terms {
+                for &t in &self.layout.node_terms {
                     for s in 0..plan.terms[t].n_states {
-                        let sl = self.offsets[t] + s;
+                        let sl = self.layout.offsets[t] + s;
                         ws.w[sl * wd..sl * wd + nr].fill(0.0);
                     }
                 }
-                for &k in &self.combos_of_between[b] {
+                for &k in &self.layout.combos_of_between[b] {
                     let lj = &ws.lj[k * wd..k * wd + nr];
                     if want.posteriors {
                         for i in 0..nr {
                             out.posteriors[i * nc + k] += lj[i] * ws.pass_post[i];
                         }
                     }
-                    for &sl in &self.slot_of_combo[k * nt..(k + 1) * nt] {
+                    for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
                         let sl = sl as usize;
                         let wrow = &mut ws.w[sl * wd..sl * wd + nr];
                         for i in 0..nr {
@@ -836,7 +642,7 @@ impl CpuBackend {
                     let Some(local) = ws.local.as_ref() else {
                         continue;
                     };
-                    for &t in &self.curved_terms {
+                    for &t in &self.layout.curved_terms {
                         self.accumulate(
                             prep,
                             t,
@@ -860,7 +666,7 @@ impl CpuBackend {
         if dims > 0 && want_acc {
             self.accumulate_linear(prep, freq, want, &row_j, j0, nr, ws, &mut grads, &mut infos);
         }
-        for &t in &self.fixed_terms {
+        for &t in &self.layout.fixed_terms {
             self.mask_cluster_level(t, &first_row, &mut ws.w);
             self.accumulate(
                 prep,
@@ -905,9 +711,9 @@ impl CpuBackend {
     /// (1, z, z z') to the node moments of the linear node terms.
     #[inline(always)]
     fn add_moments(&self, pass: usize, row_j: &[usize], j0: usize, nr: usize, ws: &mut Workspace) {
-        let wd = self.width;
+        let wd = self.layout.width;
         let dims = self.plan.dims;
-        let n_pass = self.n_passes();
+        let n_pass = self.layout.n_passes();
         let cs = &self.data.cluster_starts;
         let r0 = cs[j0];
         let nj = row_j.last().map_or(0, |&j| j + 1 - j0);
@@ -916,10 +722,10 @@ impl CpuBackend {
             let at = (c * n_pass + pass) * dims;
             (cs[j0 + c] - r0, cs[j0 + c + 1] - r0, &z[at..at + dims])
         });
-        for lt in &self.linear {
+        for lt in &self.layout.linear {
             let nm = moments::n_moments(lt.dims.len());
             for s in 0..self.plan.terms[lt.term].n_states {
-                let sl = self.offsets[lt.term] + s;
+                let sl = self.layout.offsets[lt.term] + s;
                 let m0 = (lt.offset + s * nm) * wd;
                 moments::add_row_moments(
                     &mut ws.mom[m0..m0 + nm * wd],
@@ -951,11 +757,11 @@ impl CpuBackend {
         infos: &mut [InfoAcc],
     ) {
         let plan = &*self.plan;
-        let wd = self.width;
+        let wd = self.layout.width;
         let Some(mut local) = ws.local.take() else {
             return;
         };
-        for lt in &self.linear {
+        for lt in &self.layout.linear {
             let t = lt.term;
             let k = lt.dims.len();
             let nm = moments::n_moments(k);
@@ -977,7 +783,7 @@ impl CpuBackend {
                     );
                 }
                 for s2 in 0..ns {
-                    let sl = self.offsets[t] + s2;
+                    let sl = self.layout.offsets[t] + s2;
                     let row = &mut ws.w[sl * wd..sl * wd + nr];
                     if s2 == s {
                         row.copy_from_slice(&wts);
@@ -1048,7 +854,7 @@ impl CpuBackend {
                 data,
                 d0,
                 d1,
-                self.slots(t),
+                self.layout.slots(t),
                 w,
                 freq,
                 scratch,
@@ -1073,7 +879,7 @@ impl CpuBackend {
                 data,
                 d0,
                 d1,
-                self.slots(t),
+                self.layout.slots(t),
                 w,
                 scratch,
                 |i, slot, v| {
@@ -1093,42 +899,6 @@ fn two_columns(cols: &mut [Vec<f64>], src: usize, dst: usize) -> (&[f64], &mut [
     debug_assert!(src < dst, "node columns come after the data columns");
     let (a, b) = cols.split_at_mut(dst);
     (&a[src], &mut b[0])
-}
-
-/// `K' M K` for the chain rule from the extended parameters to phi, where
-/// `K` is the identity on phi and `jac` below it.
-fn contract(m: &[f64], n_ext: usize, n_phi: usize, jac: &[(u32, u32, f64)]) -> Vec<f64> {
-    // K as dense rows: ext entry e -> list of (p, d)
-    let mut rows: Vec<Vec<(usize, f64)>> = (0..n_ext)
-        .map(|e| {
-            if e < n_phi {
-                vec![(e, 1.0)]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
-    for &(e, p, d) in jac {
-        rows[e as usize].push((p as usize, d));
-    }
-    let mut out = vec![0.0; n_phi * n_phi];
-    for a in 0..n_ext {
-        if rows[a].is_empty() {
-            continue;
-        }
-        for b in 0..n_ext {
-            let v = m[a * n_ext + b];
-            if v == 0.0 || rows[b].is_empty() {
-                continue;
-            }
-            for &(pa, da) in &rows[a] {
-                for &(pb, db) in &rows[b] {
-                    out[pa * n_phi + pb] += da * v * db;
-                }
-            }
-        }
-    }
-    out
 }
 
 impl Backend for CpuBackend {
@@ -1164,7 +934,7 @@ impl Backend for CpuBackend {
         let c = &mut counts[want.kind()];
         c.count += 1;
         c.seconds += started.elapsed().as_secs_f64();
-        c.row_passes += (self.data.n_rows() * self.n_passes()) as f64;
+        c.row_passes += (self.data.n_rows() * self.layout.n_passes()) as f64;
         ev
     }
 }
@@ -1178,151 +948,39 @@ impl CpuBackend {
     ) -> Result<Evaluation, BackendError> {
         let plan = &*self.plan;
         let prep = eval::prepare(plan, phi)?;
-        let n = self.data.n_rows();
-        let n_chunks = self.chunks.len();
-        let n_phi = plan.n_phi;
-        let n_ext = plan.n_ext;
-        let mut loglik = 0.0;
-        let mut grads: Vec<Vec<f64>> = plan
-            .terms
-            .iter()
-            .map(|t| vec![0.0; t.n_term_params()])
-            .collect();
-        let mut infos: Vec<InfoAcc> = plan.terms.iter().map(InfoAcc::new).collect();
-        let mut meat = if want.meat {
-            vec![0.0; n_ext * n_ext]
-        } else {
-            Vec::new()
-        };
-        let mut posteriors = Vec::new();
-        let mut cluster_ll = Vec::new();
-        let mut moments = Vec::new();
-        let mut junctions: Vec<Junctions> = self
-            .steps
-            .iter()
-            .map(|st| Junctions {
-                dim: st.dim,
-                sigma: prep.ext[st.sigma],
-                lo: Vec::new(),
-                hi: Vec::new(),
-            })
-            .collect();
-        if want.posteriors {
-            posteriors.reserve(n * plan.n_combos);
-            cluster_ll.reserve(self.data.n_clusters());
-        }
+        let l = &self.layout;
+        let n_chunks = l.chunks.len();
+        let mut totals = Totals::new(
+            plan,
+            &prep,
+            &l.steps,
+            want,
+            self.data.n_rows(),
+            self.data.n_clusters(),
+        );
         let mut w0 = 0;
         while w0 < n_chunks {
             let w1 = (w0 + WAVE).min(n_chunks);
             let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
                 // one chunk: no need to wake other threads
-                let mut ws = Workspace::new(plan, self.stride, self.width, self.mom_slots);
+                let mut ws = Workspace::new(plan, l.stride, l.width, l.mom_slots);
                 vec![self.chunk(&prep, w0, want, adapt, &mut ws)]
             } else {
                 self.install(|| {
                     (w0..w1)
                         .into_par_iter()
                         .map_init(
-                            || Workspace::new(plan, self.stride, self.width, self.mom_slots),
+                            || Workspace::new(plan, l.stride, l.width, l.mom_slots),
                             |ws, c| self.chunk(&prep, c, want, adapt, ws),
                         )
                         .collect()
                 })
             };
-            for o in outs {
-                loglik += o.loglik;
-                for (g, og) in grads.iter_mut().zip(&o.grads) {
-                    for (a, b) in g.iter_mut().zip(og) {
-                        *a += b;
-                    }
-                }
-                for (i, oi) in infos.iter_mut().zip(&o.infos) {
-                    i.add(oi);
-                }
-                for (a, b) in meat.iter_mut().zip(&o.meat) {
-                    *a += b;
-                }
-                posteriors.extend_from_slice(&o.posteriors);
-                cluster_ll.extend_from_slice(&o.cluster_ll);
-                moments.extend_from_slice(&o.moments);
-                for (acc, (lo, hi)) in junctions.iter_mut().zip(&o.junctions) {
-                    acc.lo.extend_from_slice(lo);
-                    acc.hi.extend_from_slice(hi);
-                }
+            for o in &outs {
+                totals.add(o);
             }
             w0 = w1;
         }
-        let mut ev = Evaluation {
-            loglik,
-            gradient: Vec::new(),
-            information: Vec::new(),
-            meat: Vec::new(),
-            posteriors,
-            cluster_loglik: cluster_ll,
-            moments,
-            junctions: if want.moments && !self.steps.is_empty() {
-                junctions
-            } else {
-                Vec::new()
-            },
-        };
-        if !loglik.is_finite() {
-            ev.loglik = f64::NEG_INFINITY;
-            return Ok(ev);
-        }
-        if want.gradient {
-            let mut g = vec![0.0; n_ext];
-            for (term, tg) in plan.terms.iter().zip(&grads) {
-                for (j, &pi) in term.phi_index.iter().enumerate() {
-                    if pi != NONE {
-                        g[pi as usize] += tg[j];
-                    }
-                }
-            }
-            for &(e, p, d) in &prep.jac {
-                g[p as usize] += d * g[e as usize];
-            }
-            g.truncate(n_phi);
-            ev.gradient = g;
-        }
-        if want.information {
-            let mut info = vec![0.0; n_ext * n_ext];
-            for ((term, acc), tp) in plan.terms.iter().zip(infos.iter_mut()).zip(&prep.terms) {
-                eval::finish_info(term, tp, acc);
-                let nl = term.n_local;
-                for set in 0..term.n_sets {
-                    let idx = &term.phi_index[set * nl..(set + 1) * nl];
-                    let m = &acc.mats[set * nl * nl..(set + 1) * nl * nl];
-                    for (a, &pa) in idx.iter().enumerate() {
-                        if pa == NONE {
-                            continue;
-                        }
-                        for (b, &pb) in idx.iter().enumerate() {
-                            if pb != NONE {
-                                info[pa as usize * n_ext + pb as usize] += m[a * nl + b];
-                            }
-                        }
-                    }
-                }
-            }
-            ev.information = if n_ext == n_phi {
-                info
-            } else {
-                contract(&info, n_ext, n_phi, &prep.jac)
-            };
-        }
-        if want.meat {
-            for a in 0..n_ext {
-                for b in 0..a {
-                    meat[a * n_ext + b] = meat[b * n_ext + a];
-                }
-            }
-            ev.meat = if n_ext == n_phi {
-                meat
-            } else {
-                contract(&meat, n_ext, n_phi, &prep.jac)
-            };
-        }
-        Ok(ev)
+        Ok(totals.finish(plan, &prep, want))
     }
 }

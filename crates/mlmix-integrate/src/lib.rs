@@ -9,6 +9,13 @@
 //! rayon across fixed-size chunks of clusters, reduced in chunk order so the
 //! result does not depend on the number of threads.
 //!
+//! What does not depend on the backend lives in modules of its own, for any
+//! backend to share: the buffer layout, chunks and term groups
+//! (`layout`), the mapping of integration nodes onto the plain or adapted
+//! grid (`nodes`), and the reduction of the chunks' outputs and the chain
+//! rule to phi of the gradient, the information and the meat (`finish`).
+//! A backend holds only the code that runs on its device.
+//!
 //! This is the only crate that will know GPUs exist (behind a cargo feature,
 //! with a `GpuBackend` implementing the same trait). It depends on
 //! `mlmix-kernels` for the plan and the term kernels.
@@ -17,8 +24,11 @@
 #![allow(clippy::needless_range_loop)]
 
 mod cpu;
+mod finish;
 mod grid;
+mod layout;
 mod moments;
+mod nodes;
 mod step;
 
 pub use cpu::CpuBackend;

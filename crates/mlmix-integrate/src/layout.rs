@@ -1,0 +1,158 @@
+//! The layout of the cluster-likelihood loop: what a backend computes once
+//! from the plan, the data and the grid (buffer slots, chunks of clusters,
+//! which terms read the nodes, the step dimensions). It does not depend on
+//! the backend: the CPU backend and a GPU backend lay their buffers out the
+//! same way.
+//!
+//! Layout: a chunk's buffers are slot-major: one slot per state of every
+//! term (term `t`'s states start at slot `offset[t]`), each slot holding the
+//! chunk's rows contiguously. A class combination `k` reads the slots
+//! `slot_of_combo[k]` (one per term), so its log-density is a sum of whole
+//! slot rows, and the log-sum-exp and posterior weights are loops over rows
+//! that vectorise.
+
+use mlmix_kernels::eval::Slots;
+use mlmix_kernels::{EngineData, Plan};
+
+use crate::moments::{self, LinearTerm};
+use crate::{BackendError, Grid, StepDim};
+
+/// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
+/// chunk of its own).
+pub(crate) const CHUNK: usize = 256;
+
+/// The buffer layout, chunks and term groups of a plan on its data and
+/// grid.
+pub(crate) struct Layout {
+    /// Where each term's states start in a row buffer.
+    pub offsets: Vec<usize>,
+    /// Total states of all terms (slots per chunk buffer).
+    pub stride: usize,
+    /// Rows per buffer slot (the largest chunk).
+    pub width: usize,
+    /// For each combination, the slot of each term: `[k * n_terms + t]`.
+    pub slot_of_combo: Vec<u32>,
+    /// Chunks: `(r0, r1, j0, j1)`, rows and clusters.
+    pub chunks: Vec<(usize, usize, usize, usize)>,
+    /// The combinations of each between-level class combination.
+    pub combos_of_between: Vec<Vec<usize>>,
+    /// Terms that read the node columns, and the others.
+    pub node_terms: Vec<usize>,
+    /// Per term: the integration dimensions it reads.
+    pub term_dims: Vec<Vec<usize>>,
+    pub fixed_terms: Vec<usize>,
+    /// Node terms linear in the nodes, accumulated from per-row node
+    /// moments (see [`crate::moments`]), the slots their moments take, and
+    /// the other node terms (accumulated at every node).
+    pub linear: Vec<LinearTerm>,
+    pub mom_slots: usize,
+    pub curved_terms: Vec<usize>,
+    /// The grid's step dimensions (see [`Grid::with_steps`]).
+    pub steps: Vec<StepDim>,
+    /// The grid's nodes.
+    n_nodes: usize,
+}
+
+impl Layout {
+    /// The layout of `plan` on `data`, integrating over `grid`; fails
+    /// where the grid does not fit the plan.
+    pub fn new(plan: &Plan, data: &EngineData, grid: &Grid) -> Result<Self, BackendError> {
+        if grid.dims != plan.dims {
+            return Err(BackendError::Unsupported(format!(
+                "the grid has {} dimensions but the model has {} random effects",
+                grid.dims, plan.dims
+            )));
+        }
+        let mut offsets = Vec::with_capacity(plan.terms.len());
+        let mut stride = 0;
+        for t in &plan.terms {
+            offsets.push(stride);
+            stride += t.n_states;
+        }
+        let nt = plan.terms.len();
+        let mut slot_of_combo = vec![0u32; plan.n_combos * nt];
+        for k in 0..plan.n_combos {
+            for (t, term) in plan.terms.iter().enumerate() {
+                slot_of_combo[k * nt + t] = (offsets[t] + term.state_of_combo[k] as usize) as u32;
+            }
+        }
+        // between-level class combinations
+        let between: Vec<usize> = (0..plan.class_sizes.len())
+            .filter(|&m| plan.between_cv[m])
+            .collect();
+        let mut combos_of_between = vec![Vec::new(); plan.n_between()];
+        for k in 0..plan.n_combos {
+            let mut b = 0;
+            for &m in &between {
+                b = b * plan.class_sizes[m] + plan.class_of(k, m);
+            }
+            combos_of_between[b].push(k);
+        }
+        // chunks of whole clusters
+        let cs = &data.cluster_starts;
+        let mut chunks = Vec::new();
+        let mut width = 1;
+        let mut j0 = 0;
+        while j0 + 1 < cs.len() {
+            let mut j1 = j0 + 1;
+            while j1 + 1 < cs.len() && cs[j1 + 1] - cs[j0] <= CHUNK {
+                j1 += 1;
+            }
+            width = width.max(cs[j1] - cs[j0]);
+            chunks.push((cs[j0], cs[j1], j0, j1));
+            j0 = j1;
+        }
+        let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
+        let (linear, mom_slots) = moments::linear_terms(plan);
+        let term_dims = (0..nt).map(|t| moments::node_dims(plan, t)).collect();
+        let curved_terms = node_terms
+            .iter()
+            .copied()
+            .filter(|&t| !linear.iter().any(|l| l.term == t))
+            .collect();
+        let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
+        let steps: Vec<StepDim> = crate::step_dims(plan)
+            .into_iter()
+            .filter(|s| grid.is_step(s.dim))
+            .collect();
+        if let Some(d) =
+            (0..grid.dims).find(|&d| grid.is_step(d) && !steps.iter().any(|s| s.dim == d))
+        {
+            return Err(BackendError::Unsupported(format!(
+                "integration dimension {} is not the random logit intercept of a class variable; it cannot be a step dimension",
+                d + 1
+            )));
+        }
+        Ok(Layout {
+            offsets,
+            stride,
+            width,
+            slot_of_combo,
+            chunks,
+            combos_of_between,
+            node_terms,
+            term_dims,
+            fixed_terms,
+            linear,
+            mom_slots,
+            curved_terms,
+            steps,
+            n_nodes: grid.n_nodes(),
+        })
+    }
+
+    /// Term `t`'s slots in a chunk buffer.
+    #[inline]
+    pub fn slots(&self, t: usize) -> Slots {
+        Slots {
+            stride: self.width,
+            offset: self.offsets[t],
+        }
+    }
+
+    /// Passes per cluster: between-level class combinations times nodes.
+    #[inline]
+    pub fn n_passes(&self) -> usize {
+        self.combos_of_between.len() * self.n_nodes
+    }
+}
