@@ -451,7 +451,7 @@ mod categorical {
     fn cases() -> Vec<(Case, usize)> {
         let mut out = Vec::new();
         for link in [Link::Logit, Link::Probit] {
-            for (ncat, with_cov) in [(2, false), (4, false), (3, true)] {
+            for (ncat, with_cov) in [(2, false), (4, false), (3, true), (2, true)] {
                 let n = 7;
                 let y: Vec<f64> = (0..n).map(|i| (i % ncat) as f64).collect();
                 let x = sample_x(n, 3);

@@ -15,6 +15,7 @@ use super::{
     InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, weighted_sum,
 };
 use crate::data::EngineData;
+use crate::fastmath;
 use crate::link::{self, Link};
 
 /// ln P(category `c`) for thresholds `tau` and linear predictor `eta`.
@@ -123,6 +124,7 @@ pub(super) fn values(
     r0: usize,
     r1: usize,
     slots: Slots,
+    scratch: &mut Scratch,
     out: &mut [f64],
 ) {
     let nr = r1 - r0;
@@ -148,6 +150,17 @@ pub(super) fn values(
                 for (x, &v) in o.iter_mut().zip(y) {
                     *x = if v.is_nan() { 0.0 } else { lp[v as usize] };
                 }
+            }
+        }
+    } else if ncat == 2 && link == Link::Logit {
+        let u = grow(&mut scratch.a, nr);
+        for (s, p) in params.chunks_exact(nl).enumerate() {
+            binary_logit_u(p, covs, data, r0, r1, u);
+            let o = &mut out[slots.state(s, nr)];
+            for ((x, &v), &u) in o.iter_mut().zip(y).zip(u.iter()) {
+                // ln P(0) = ln F(u) = -softplus(-u), ln P(1) = -softplus(u)
+                let val = -softplus(if v == 0.0 { -u } else { u });
+                *x = if v.is_nan() { 0.0 } else { val };
             }
         }
     } else {
@@ -251,6 +264,12 @@ pub(super) fn accumulate(
     grad: Option<&mut [f64]>,
     acc: Option<&mut InfoAcc>,
 ) {
+    if !covs.is_empty() && ncat == 2 && link == Link::Logit {
+        binary_logit_accumulate(
+            nl, col, covs, params, data, r0, r1, slots, w, freq, scratch, grad, acc,
+        );
+        return;
+    }
     if !covs.is_empty() {
         if let Some(g) = grad {
             scores(
@@ -316,6 +335,120 @@ pub(super) fn accumulate(
         }
         if let Some(acc) = info.as_deref_mut() {
             acc.wsum[s] += counts.iter().sum::<f64>();
+        }
+    }
+}
+
+/// `u = tau - eta` of a binary term's rows `r0..r1` for the local
+/// parameters `p = [tau, beta_1 .. beta_q]`, covariate by covariate (the
+/// loops run over contiguous rows and vectorise).
+fn binary_logit_u(
+    p: &[f64],
+    covs: &[usize],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    u: &mut [f64],
+) {
+    u.fill(p[0]);
+    for (&b, &c) in p[1..].iter().zip(covs) {
+        for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
+            *x -= b * v;
+        }
+    }
+}
+
+/// ln(1 + e^t), branch-free: max(t, 0) + ln(1 + e^-|t|), with ln(1 + x)
+/// by its series where x is small (accurate to rounding everywhere).
+#[inline(always)]
+fn softplus(t: f64) -> f64 {
+    let x = fastmath::exp(-t.abs());
+    let series = x * (1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x)));
+    let l = if x < 1e-4 {
+        series
+    } else {
+        fastmath::ln(1.0 + x)
+    };
+    t.max(0.0) + l
+}
+
+/// Gradient and/or information of a binary logit term with covariates in
+/// one vectorised pass per state: with u = tau - eta and F = F(u) = P(0),
+/// the score is `(1{y = 0} - F) (1, -x)` and the expected information
+/// `F (1 - F) (1, -x)(1, -x)'`, the same as [`scores`] and [`info`] give
+/// for two categories.
+#[allow(clippy::too_many_arguments)]
+fn binary_logit_accumulate(
+    nl: usize,
+    col: usize,
+    covs: &[usize],
+    params: &[f64],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    mut grad: Option<&mut [f64]>,
+    mut acc: Option<&mut InfoAcc>,
+) {
+    let nr = r1 - r0;
+    let y = &data.columns[col][r0..r1];
+    let (u, a) = scratch.pair(nr);
+    for (s, p) in params.chunks_exact(nl).enumerate() {
+        binary_logit_u(p, covs, data, r0, r1, u);
+        let ws = &w[slots.state(s, nr)];
+        if let Some(g) = grad.as_deref_mut() {
+            // a_i = f_i w_i (1{y = 0} - F_i), 0 for a missing y
+            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+            {
+                let f = 1.0 / (1.0 + fastmath::exp(-ui));
+                let r = if v == 0.0 { 1.0 - f } else { -f };
+                *ai = if v.is_nan() { 0.0 } else { fi * wi * r };
+            }
+            let g = &mut g[s * nl..(s + 1) * nl];
+            g[0] += a.iter().sum::<f64>();
+            for (k, &c) in covs.iter().enumerate() {
+                let x = &data.columns[c][r0..r1];
+                g[1 + k] -= a.iter().zip(x).map(|(ai, xi)| ai * xi).sum::<f64>();
+            }
+        }
+        if let Some(acc) = acc.as_deref_mut() {
+            // a_i = f_i w_i F_i (1 - F_i)
+            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+            {
+                let f = 1.0 / (1.0 + fastmath::exp(-ui));
+                *ai = if v.is_nan() {
+                    0.0
+                } else {
+                    fi * wi * f * (1.0 - f)
+                };
+            }
+            let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
+            let col_of = |k: usize| (k > 0).then(|| &data.columns[covs[k - 1]][r0..r1]);
+            for ka in 0..nl {
+                for kb in 0..=ka {
+                    // z = (1, -x): the signs of the two factors multiply
+                    let sign = if (ka > 0) != (kb > 0) { -1.0 } else { 1.0 };
+                    let sum: f64 = match (col_of(ka), col_of(kb)) {
+                        (None, None) => a.iter().sum(),
+                        (Some(xa), None) | (None, Some(xa)) => {
+                            a.iter().zip(xa).map(|(ai, x)| ai * x).sum()
+                        }
+                        (Some(xa), Some(xb)) => a
+                            .iter()
+                            .zip(xa)
+                            .zip(xb)
+                            .map(|((ai, x1), x2)| ai * x1 * x2)
+                            .sum(),
+                    };
+                    m[ka * nl + kb] += sign * sum;
+                    if ka != kb {
+                        m[kb * nl + ka] += sign * sum;
+                    }
+                }
+            }
         }
     }
 }

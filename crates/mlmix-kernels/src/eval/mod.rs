@@ -410,6 +410,13 @@ pub struct Scratch {
     b: Vec<f64>,
 }
 
+impl Scratch {
+    /// Both buffers, each at least `n` long.
+    fn pair(&mut self, n: usize) -> (&mut [f64], &mut [f64]) {
+        (grow(&mut self.a, n), grow(&mut self.b, n))
+    }
+}
+
 fn grow(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
     if v.len() < n {
         v.resize(n, 0.0);
@@ -471,7 +478,7 @@ pub fn term_values(
             },
             TermPrep::Categorical { params, logp, .. },
         ) => categorical::values(
-            ns, nl, *col, *ncat, *link, covs, params, logp, data, r0, r1, slots, out,
+            ns, nl, *col, *ncat, *link, covs, params, logp, data, r0, r1, slots, scratch, out,
         ),
         (
             TermKind::Normal { col, covs },
