@@ -208,6 +208,10 @@ impl CpuBackend {
         let w = self.layout.width;
         let nt = self.plan.terms.len();
         let combos = &self.layout.combos_of_between[b];
+        if let [k0, k1] = combos[..] {
+            self.within_two(k0, k1, nr, ws, normalise);
+            return;
+        }
         let max = &mut ws.max[..nr];
         max.fill(f64::NEG_INFINITY);
         for &k in combos {
@@ -244,6 +248,45 @@ impl CpuBackend {
                     *v *= inv;
                 }
             }
+        }
+    }
+
+    /// [`Self::within`] for two combinations (the common two-class case):
+    /// with d = -|l0 - l1| the row's log-likelihood is max + ln(1 + e^d)
+    /// and the posteriors 1 / (1 + e^d) and e^d / (1 + e^d): one exp and
+    /// one ln per row instead of two exps and a ln.
+    #[inline(always)]
+    fn within_two(&self, k0: usize, k1: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
+        let w = self.layout.width;
+        let nt = self.plan.terms.len();
+        for k in [k0, k1] {
+            let lj = &mut ws.lj[k * w..k * w + nr];
+            lj.fill(0.0);
+            for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
+                let sl = sl as usize;
+                add_rows(lj, &ws.vals[sl * w..sl * w + nr]);
+            }
+        }
+        let (lo, hi) = ws.lj.split_at_mut(k0.max(k1) * w);
+        let (l0, l1) = if k0 < k1 {
+            (&mut lo[k0 * w..k0 * w + nr], &mut hi[..nr])
+        } else {
+            (&mut hi[..nr], &mut lo[k1 * w..k1 * w + nr])
+        };
+        for ((a, b), ll) in l0.iter_mut().zip(l1.iter_mut()).zip(&mut ws.row_ll[..nr]) {
+            let m = a.max(*b);
+            let e = fastmath::exp(-(*a - *b).abs());
+            let v = m + fastmath::ln_1p(e);
+            *ll = if m.is_finite() { v } else { f64::NEG_INFINITY };
+            let (p_hi, p_lo) = if normalise {
+                let inv = 1.0 / (1.0 + e);
+                (inv, e * inv)
+            } else {
+                (1.0, e)
+            };
+            let first = *a >= *b;
+            *a = if first { p_hi } else { p_lo };
+            *b = if first { p_lo } else { p_hi };
         }
     }
 

@@ -60,7 +60,10 @@ pub fn ln(x: f64) -> f64 {
     let bits = x.to_bits();
     // shift the mantissa range so that m lands in [sqrt(1/2), sqrt(2))
     let adj = bits.wrapping_sub(0x3FE6_A09E_667F_3BCD);
-    let e = ((adj as i64) >> 52) as f64;
+    // the exponent as a float without an integer conversion (which AVX2
+    // cannot vectorise): SHIFT + n has n in its low mantissa bits
+    let n = ((adj as i64) >> 52) as u64;
+    let e = f64::from_bits(SHIFT.to_bits().wrapping_add(n)) - SHIFT;
     let m = f64::from_bits(bits.wrapping_sub(adj & 0xFFF0_0000_0000_0000));
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
@@ -88,6 +91,16 @@ pub fn ln(x: f64) -> f64 {
     };
     let y = if x == f64::INFINITY { x } else { y };
     if x.is_nan() { x } else { y }
+}
+
+/// ln(1 + x) for x > -1, accurate for small x too (Goldberg's
+/// correction: ln(u) x / (u - 1) with u = 1 + x rounded), branch-free.
+#[inline(always)]
+pub fn ln_1p(x: f64) -> f64 {
+    let u = 1.0 + x;
+    let d = u - 1.0;
+    let y = ln(u) * (x / d);
+    if d == 0.0 { x } else { y }
 }
 
 #[cfg(test)]
@@ -120,6 +133,22 @@ mod tests {
         assert_eq!(exp(f64::INFINITY), f64::INFINITY);
         assert!(exp(f64::NAN).is_nan());
         assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn ln_1p_matches_libm() {
+        let mut worst: f64 = 0.0;
+        for x in points(0.0, 1.0, 100_000)
+            .chain(points(-20.0, 0.0, 100_000).map(f64::exp))
+            .chain(points(-700.0, -20.0, 10_000).map(f64::exp))
+            .chain(points(-0.999, 5.0, 100_000))
+            .chain([1e-300, 1e-17, 1e-16, 2.3e-16, 1e-8, 1.0])
+        {
+            let (a, b) = (ln_1p(x), x.ln_1p());
+            worst = worst.max(((a - b) / b).abs());
+        }
+        assert!(worst < 1e-14, "worst relative error {worst:e}");
+        assert_eq!(ln_1p(0.0), 0.0);
     }
 
     #[test]

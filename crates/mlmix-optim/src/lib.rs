@@ -8,6 +8,7 @@
 //! the caller gives bounds and starting points. Progress goes to an
 //! [`Observer`]; nothing here prints.
 
+mod coords;
 pub mod estimate;
 pub mod problem;
 pub mod se;

@@ -43,6 +43,10 @@ pub struct ParamMap {
     /// parameters whose log-likelihood flattens like a power of them: the
     /// variances of random class logit intercepts). Empty: none.
     pub log_scale: Vec<bool>,
+    /// For each free parameter, the free parameter whose square root
+    /// scales it during quasi-Newton (the mean of a random class logit
+    /// intercept, scaled by its standard deviation). Empty: none.
+    pub scaled_by: Vec<Option<usize>>,
 }
 
 impl ParamMap {

@@ -333,15 +333,23 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
     }
     // the variances of random class logit intercepts: quasi-Newton moves
     // them on the log scale (see `mlmix_optim`'s quasi-Newton phase)
+    // and their means by their standard deviations
     let mut log_scale = vec![false; model.free.len()];
+    let mut scaled_by = vec![None; model.free.len()];
     for p in &model.parameters {
         if let (ParamValue::Free(f), ParamKind::RandomVariance { re }) = (p.value, &p.kind)
-            && matches!(
-                model.random_effects()[*re].kind,
-                RandomKind::ClassIntercept { .. }
-            )
+            && let RandomKind::ClassIntercept { cv, class } = model.random_effects()[*re].kind
         {
             log_scale[f] = true;
+            for q in &model.parameters {
+                if let (ParamValue::Free(m), ParamKind::ClassIntercept { cv: c, class: k }) =
+                    (q.value, &q.kind)
+                    && *c == cv
+                    && *k == class
+                {
+                    scaled_by[m] = Some(f);
+                }
+            }
         }
     }
     ParamMap {
@@ -350,5 +358,6 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
         fixed_value,
         bounds,
         log_scale,
+        scaled_by,
     }
 }

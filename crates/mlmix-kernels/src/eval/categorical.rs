@@ -358,18 +358,10 @@ fn binary_logit_u(
     }
 }
 
-/// ln(1 + e^t), branch-free: max(t, 0) + ln(1 + e^-|t|), with ln(1 + x)
-/// by its series where x is small (accurate to rounding everywhere).
+/// ln(1 + e^t), branch-free: max(t, 0) + ln(1 + e^-|t|).
 #[inline(always)]
 fn softplus(t: f64) -> f64 {
-    let x = fastmath::exp(-t.abs());
-    let series = x * (1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x)));
-    let l = if x < 1e-4 {
-        series
-    } else {
-        fastmath::ln(1.0 + x)
-    };
-    t.max(0.0) + l
+    t.max(0.0) + fastmath::ln_1p(fastmath::exp(-t.abs()))
 }
 
 /// Gradient and/or information of a binary logit term with covariates in
