@@ -254,7 +254,8 @@ impl CpuBackend {
     /// [`Self::within`] for two combinations (the common two-class case):
     /// with d = -|l0 - l1| the row's log-likelihood is max + ln(1 + e^d)
     /// and the posteriors 1 / (1 + e^d) and e^d / (1 + e^d): one exp and
-    /// one ln per row instead of two exps and a ln.
+    /// one ln per row instead of two exps and a ln (ln(1 + e^d) is as
+    /// accurate as the general case's ln of the sum, in absolute terms).
     #[inline(always)]
     fn within_two(&self, k0: usize, k1: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
         let w = self.layout.width;
@@ -276,7 +277,7 @@ impl CpuBackend {
         for ((a, b), ll) in l0.iter_mut().zip(l1.iter_mut()).zip(&mut ws.row_ll[..nr]) {
             let m = a.max(*b);
             let e = fastmath::exp(-(*a - *b).abs());
-            let v = m + fastmath::ln_1p(e);
+            let v = m + fastmath::ln(1.0 + e);
             *ll = if m.is_finite() { v } else { f64::NEG_INFINITY };
             let (p_hi, p_lo) = if normalise {
                 let inv = 1.0 / (1.0 + e);
@@ -555,14 +556,23 @@ impl CpuBackend {
                 out.loglik = f64::NEG_INFINITY;
                 continue;
             }
-            let s: f64 = p.iter().map(|v| fastmath::exp(v - m)).sum();
-            let ll = m + fastmath::ln(s);
+            // one pass (single-level models): the cluster's log-likelihood
+            // is the pass's, its posterior 1 (what the general case gives
+            // too, exp(0) = 1 and ln(1) = 0, without the calls)
+            let ll = if n_pass == 1 {
+                p[0] = 1.0;
+                m
+            } else {
+                let s: f64 = p.iter().map(|v| fastmath::exp(v - m)).sum();
+                let ll = m + fastmath::ln(s);
+                for v in p.iter_mut() {
+                    *v = fastmath::exp(*v - ll);
+                }
+                ll
+            };
             out.loglik += cluster_weight(j) * ll;
             if want.posteriors {
                 out.cluster_ll[j] = ll;
-            }
-            for v in p.iter_mut() {
-                *v = fastmath::exp(*v - ll);
             }
         }
         if !out.loglik.is_finite() {
