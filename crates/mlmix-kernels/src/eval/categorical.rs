@@ -152,15 +152,29 @@ pub(super) fn values(
                 }
             }
         }
-    } else if ncat == 2 && link == Link::Logit {
+    } else if ncat == 2 {
         let u = grow(&mut scratch.a, nr);
         for (s, p) in params.chunks_exact(nl).enumerate() {
-            binary_logit_u(p, covs, data, r0, r1, u);
+            binary_u(p, covs, data, r0, r1, u);
             let o = &mut out[slots.state(s, nr)];
-            for ((x, &v), &u) in o.iter_mut().zip(y).zip(u.iter()) {
-                // ln P(0) = ln F(u) = -softplus(-u), ln P(1) = -softplus(u)
-                let val = -softplus(if v == 0.0 { -u } else { u });
-                *x = if v.is_nan() { 0.0 } else { val };
+            match link {
+                Link::Logit => {
+                    for ((x, &v), &u) in o.iter_mut().zip(y).zip(u.iter()) {
+                        // ln P(0) = ln F(u) = -softplus(-u), ln P(1) = -softplus(u)
+                        let val = -softplus(if v == 0.0 { -u } else { u });
+                        *x = if v.is_nan() { 0.0 } else { val };
+                    }
+                }
+                Link::Probit => {
+                    for ((x, &v), &u) in o.iter_mut().zip(y).zip(u.iter()) {
+                        // ln P(0) = ln F(u), ln P(1) = ln F(-u)
+                        *x = if v.is_nan() {
+                            0.0
+                        } else {
+                            link::log_cdf(link, if v == 0.0 { u } else { -u })
+                        };
+                    }
+                }
             }
         }
     } else {
@@ -264,9 +278,9 @@ pub(super) fn accumulate(
     grad: Option<&mut [f64]>,
     acc: Option<&mut InfoAcc>,
 ) {
-    if !covs.is_empty() && ncat == 2 && link == Link::Logit {
-        binary_logit_accumulate(
-            nl, col, covs, params, data, r0, r1, slots, w, freq, scratch, grad, acc,
+    if !covs.is_empty() && ncat == 2 {
+        binary_accumulate(
+            nl, col, link, covs, params, data, r0, r1, slots, w, freq, scratch, grad, acc,
         );
         return;
     }
@@ -342,14 +356,7 @@ pub(super) fn accumulate(
 /// `u = tau - eta` of a binary term's rows `r0..r1` for the local
 /// parameters `p = [tau, beta_1 .. beta_q]`, covariate by covariate (the
 /// loops run over contiguous rows and vectorise).
-fn binary_logit_u(
-    p: &[f64],
-    covs: &[usize],
-    data: &EngineData,
-    r0: usize,
-    r1: usize,
-    u: &mut [f64],
-) {
+fn binary_u(p: &[f64], covs: &[usize], data: &EngineData, r0: usize, r1: usize, u: &mut [f64]) {
     u.fill(p[0]);
     for (&b, &c) in p[1..].iter().zip(covs) {
         for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
@@ -364,15 +371,18 @@ fn softplus(t: f64) -> f64 {
     t.max(0.0) + fastmath::ln_1p(fastmath::exp(-t.abs()))
 }
 
-/// Gradient and/or information of a binary logit term with covariates in
-/// one vectorised pass per state: with u = tau - eta and F = F(u) = P(0),
-/// the score is `(1{y = 0} - F) (1, -x)` and the expected information
-/// `F (1 - F) (1, -x)(1, -x)'`, the same as [`scores`] and [`info`] give
-/// for two categories.
+/// Gradient and/or information of a binary term with covariates in one
+/// pass per state over contiguous rows: with u = tau - eta, F = F(u) =
+/// P(0), f = F'(u), the score is `r (1, -x)` with r = f / F for y = 0 and
+/// -f / (1 - F) for y = 1, and the expected information
+/// `f^2 (1/F + 1/(1 - F)) (1, -x)(1, -x)'`, the same as [`scores`] and
+/// [`info`] give for two categories. For the logit f = F (1 - F), so r =
+/// 1{y = 0} - F and the weight is F (1 - F): branch-free, it vectorises.
 #[allow(clippy::too_many_arguments)]
-fn binary_logit_accumulate(
+fn binary_accumulate(
     nl: usize,
     col: usize,
+    link: Link,
     covs: &[usize],
     params: &[f64],
     data: &EngineData,
@@ -389,15 +399,37 @@ fn binary_logit_accumulate(
     let y = &data.columns[col][r0..r1];
     let (u, a) = scratch.pair(nr);
     for (s, p) in params.chunks_exact(nl).enumerate() {
-        binary_logit_u(p, covs, data, r0, r1, u);
+        binary_u(p, covs, data, r0, r1, u);
         let ws = &w[slots.state(s, nr)];
         if let Some(g) = grad.as_deref_mut() {
-            // a_i = f_i w_i (1{y = 0} - F_i), 0 for a missing y
-            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-            {
-                let f = 1.0 / (1.0 + fastmath::exp(-ui));
-                let r = if v == 0.0 { 1.0 - f } else { -f };
-                *ai = if v.is_nan() { 0.0 } else { fi * wi * r };
+            // a_i = freq_i w_i r_i, 0 for a missing y
+            match link {
+                Link::Logit => {
+                    for ((((ai, &ui), &v), &wi), &fi) in
+                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+                    {
+                        let f = 1.0 / (1.0 + fastmath::exp(-ui));
+                        let r = if v == 0.0 { 1.0 - f } else { -f };
+                        *ai = if v.is_nan() { 0.0 } else { fi * wi * r };
+                    }
+                }
+                Link::Probit => {
+                    for ((((ai, &ui), &v), &wi), &fi) in
+                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+                    {
+                        *ai = if v.is_nan() {
+                            0.0
+                        } else {
+                            let d = link::pdf(link, ui);
+                            let r = if v == 0.0 {
+                                d / link::cdf(link, ui).max(f64::MIN_POSITIVE)
+                            } else {
+                                -d / link::cdf(link, -ui).max(f64::MIN_POSITIVE)
+                            };
+                            fi * wi * r
+                        };
+                    }
+                }
             }
             let g = &mut g[s * nl..(s + 1) * nl];
             g[0] += a.iter().sum::<f64>();
@@ -407,15 +439,34 @@ fn binary_logit_accumulate(
             }
         }
         if let Some(acc) = acc.as_deref_mut() {
-            // a_i = f_i w_i F_i (1 - F_i)
-            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-            {
-                let f = 1.0 / (1.0 + fastmath::exp(-ui));
-                *ai = if v.is_nan() {
-                    0.0
-                } else {
-                    fi * wi * f * (1.0 - f)
-                };
+            // a_i = freq_i w_i f^2 (1/F + 1/(1 - F))
+            match link {
+                Link::Logit => {
+                    for ((((ai, &ui), &v), &wi), &fi) in
+                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+                    {
+                        let f = 1.0 / (1.0 + fastmath::exp(-ui));
+                        *ai = if v.is_nan() {
+                            0.0
+                        } else {
+                            fi * wi * f * (1.0 - f)
+                        };
+                    }
+                }
+                Link::Probit => {
+                    for ((((ai, &ui), &v), &wi), &fi) in
+                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+                    {
+                        *ai = if v.is_nan() {
+                            0.0
+                        } else {
+                            let d = link::pdf(link, ui);
+                            let p0 = link::cdf(link, ui).max(f64::MIN_POSITIVE);
+                            let p1 = link::cdf(link, -ui).max(f64::MIN_POSITIVE);
+                            fi * wi * d * d * (1.0 / p0 + 1.0 / p1)
+                        };
+                    }
+                }
             }
             let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
             let col_of = |k: usize| (k > 0).then(|| &data.columns[covs[k - 1]][r0..r1]);
