@@ -441,13 +441,9 @@ impl CpuBackend {
         // two-level: rows count `freq` times in their cluster, clusters
         // once; single-level: each row is a cluster counting `freq` times
         let clustered = self.data.clustered;
-        let cluster_weight = |j: usize| {
-            if clustered {
-                1.0
-            } else {
-                freq[cs[j0 + j] - r0]
-            }
-        };
+        let cluster_weight: Vec<f64> = (j0..j1)
+            .map(|j| if clustered { 1.0 } else { freq[cs[j] - r0] })
+            .collect();
         let row_j: Vec<usize> = (j0..j1)
             .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
             .collect();
@@ -457,25 +453,7 @@ impl CpuBackend {
         // the data the kernels read: the shared rows, or a local copy with
         // node columns
         ws.term_pass.fill(usize::MAX);
-        if dims > 0 {
-            ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
-            ws.z.resize(nj * n_pass * dims, 0.0);
-            ws.log_w.resize(nj * n_pass, 0.0);
-            let mut z = vec![0.0; dims];
-            for j in j0..j1 {
-                for b in 0..n_between {
-                    for q in 0..nq {
-                        let at = (j - j0) * n_pass + b * nq + q;
-                        ws.log_w[at] = node_of(&self.grid, adapt, j, b, q, &mut z);
-                        ws.z[at * dims..(at + 1) * dims].copy_from_slice(&z);
-                    }
-                }
-            }
-        } else {
-            ws.local = None;
-            ws.log_w.clear();
-            ws.log_w.resize(nj * n_pass, self.grid.log_weights[0]);
-        }
+        self.chunk_nodes(r0, r1, j0, j1, adapt, ws);
         for &t in &self.layout.fixed_terms {
             eval::term_values(
                 &plan.terms[t],
@@ -548,79 +526,12 @@ impl CpuBackend {
                 }
             }
         }
-        // cluster log-likelihoods and posteriors of the passes
-        for j in 0..nj {
-            let p = &mut ws.pass_ll[j * n_pass..(j + 1) * n_pass];
-            let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if !m.is_finite() {
-                out.loglik = f64::NEG_INFINITY;
-                continue;
-            }
-            // one pass (single-level models): the cluster's log-likelihood
-            // is the pass's, its posterior 1 (what the general case gives
-            // too, exp(0) = 1 and ln(1) = 0, without the calls)
-            let ll = if n_pass == 1 {
-                p[0] = 1.0;
-                m
-            } else {
-                let s: f64 = p.iter().map(|v| fastmath::exp(v - m)).sum();
-                let ll = m + fastmath::ln(s);
-                for v in p.iter_mut() {
-                    *v = fastmath::exp(*v - ll);
-                }
-                ll
-            };
-            out.loglik += cluster_weight(j) * ll;
-            if want.posteriors {
-                out.cluster_ll[j] = ll;
-            }
-        }
+        self.pass_posteriors(nj, &cluster_weight, want, ws, &mut out);
         if !out.loglik.is_finite() {
             return out;
         }
         if want.moments && dims > 0 {
-            // per unit (cluster, between-level combination, sides of the
-            // steps: see `Adaptation`): its posterior probability, and the
-            // posterior mean and second moment of z given it
-            let per = 1 + dims + dims * dims;
-            let n_sides = 1usize << out.junctions.len();
-            out.moments = vec![0.0; nj * n_between * n_sides * per];
-            for j in 0..nj {
-                let centres: Vec<f64> = out
-                    .junctions
-                    .iter()
-                    .map(|(lo, hi)| crate::junction_centre(lo[j], hi[j]))
-                    .collect();
-                for b in 0..n_between {
-                    for q in 0..nq {
-                        let at = j * n_pass + b * nq + q;
-                        let p = ws.pass_ll[at];
-                        let z = &ws.z[at * dims..(at + 1) * dims];
-                        let mut side = 0;
-                        for (i, st) in self.layout.steps.iter().enumerate() {
-                            if z[st.dim] > centres[i] {
-                                side |= 1 << i;
-                            }
-                        }
-                        let unit = (j * n_between + b) * n_sides + side;
-                        let mo = &mut out.moments[unit * per..(unit + 1) * per];
-                        mo[0] += p;
-                        for a in 0..dims {
-                            mo[1 + a] += p * z[a];
-                            for c2 in 0..dims {
-                                mo[1 + dims + a * dims + c2] += p * z[a] * z[c2];
-                            }
-                        }
-                    }
-                }
-                for unit in (j * n_between * n_sides)..((j + 1) * n_between * n_sides) {
-                    let mo = &mut out.moments[unit * per..(unit + 1) * per];
-                    if mo[0] > 0.0 {
-                        let inv = 1.0 / mo[0];
-                        mo[1..].iter_mut().for_each(|v| *v *= inv);
-                    }
-                }
-            }
+            self.unit_moments(nj, ws, &mut out);
         }
         if !need_w {
             return out;
@@ -741,23 +652,165 @@ impl CpuBackend {
         out.grads = grads;
         out.infos = infos;
         if want.meat {
-            out.meat = vec![0.0; n_ext * n_ext];
-            for j in 0..nj {
-                let s = &ws.cluster_scores[j * n_ext..(j + 1) * n_ext];
-                let f = cluster_weight(j);
-                for a in 0..n_ext {
-                    let sa = f * s[a];
-                    if sa == 0.0 {
-                        continue;
-                    }
-                    let row = &mut out.meat[a * n_ext..(a + 1) * n_ext];
-                    for (mv, sb) in row[a..].iter_mut().zip(&s[a..]) {
-                        *mv += sa * sb;
-                    }
+            out.meat = self.chunk_meat(nj, &cluster_weight, ws);
+        }
+        out
+    }
+
+    /// Each (cluster, pass)'s node into `ws.z` and log weight into
+    /// `ws.log_w` (see [`node_of`]), and the chunk's local copy of the data
+    /// with room for the node columns (without random effects: one pass of
+    /// weight 1 and no copy).
+    #[inline(always)]
+    fn chunk_nodes(
+        &self,
+        r0: usize,
+        r1: usize,
+        j0: usize,
+        j1: usize,
+        adapt: Option<&Adaptation>,
+        ws: &mut Workspace,
+    ) {
+        let plan = &*self.plan;
+        let dims = plan.dims;
+        let nj = j1 - j0;
+        let nq = self.grid.n_nodes();
+        let n_pass = self.layout.n_passes();
+        if dims == 0 {
+            ws.local = None;
+            ws.log_w.clear();
+            ws.log_w.resize(nj * n_pass, self.grid.log_weights[0]);
+            return;
+        }
+        ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
+        ws.z.resize(nj * n_pass * dims, 0.0);
+        ws.log_w.resize(nj * n_pass, 0.0);
+        let mut z = vec![0.0; dims];
+        for j in j0..j1 {
+            for b in 0..self.layout.combos_of_between.len() {
+                for q in 0..nq {
+                    let at = (j - j0) * n_pass + b * nq + q;
+                    ws.log_w[at] = node_of(&self.grid, adapt, j, b, q, &mut z);
+                    ws.z[at * dims..(at + 1) * dims].copy_from_slice(&z);
                 }
             }
         }
-        out
+    }
+
+    /// Each cluster's log-likelihood (a log-sum-exp over its passes, added
+    /// to `out.loglik` with the cluster's weight) and the posteriors of its
+    /// passes, which replace their log-densities in `ws.pass_ll`. A cluster
+    /// of log-likelihood −∞ makes the chunk's −∞.
+    #[inline(always)]
+    fn pass_posteriors(
+        &self,
+        nj: usize,
+        cluster_weight: &[f64],
+        want: Want,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) {
+        let n_pass = self.layout.n_passes();
+        for j in 0..nj {
+            let p = &mut ws.pass_ll[j * n_pass..(j + 1) * n_pass];
+            let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if !m.is_finite() {
+                out.loglik = f64::NEG_INFINITY;
+                continue;
+            }
+            // one pass (single-level models): the cluster's log-likelihood
+            // is the pass's, its posterior 1 (what the general case gives
+            // too, exp(0) = 1 and ln(1) = 0, without the calls)
+            let ll = if n_pass == 1 {
+                p[0] = 1.0;
+                m
+            } else {
+                let s: f64 = p.iter().map(|v| fastmath::exp(v - m)).sum();
+                let ll = m + fastmath::ln(s);
+                for v in p.iter_mut() {
+                    *v = fastmath::exp(*v - ll);
+                }
+                ll
+            };
+            out.loglik += cluster_weight[j] * ll;
+            if want.posteriors {
+                out.cluster_ll[j] = ll;
+            }
+        }
+    }
+
+    /// Per unit (cluster, between-level combination, sides of the steps:
+    /// see [`Adaptation`]): its posterior probability, and the posterior
+    /// mean and second moment of z given it, into `out.moments` (from the
+    /// pass posteriors in `ws.pass_ll`).
+    #[inline(always)]
+    fn unit_moments(&self, nj: usize, ws: &Workspace, out: &mut ChunkOut) {
+        let dims = self.plan.dims;
+        let nq = self.grid.n_nodes();
+        let n_pass = self.layout.n_passes();
+        let n_between = self.layout.combos_of_between.len();
+        let per = 1 + dims + dims * dims;
+        let n_sides = 1usize << out.junctions.len();
+        out.moments = vec![0.0; nj * n_between * n_sides * per];
+        for j in 0..nj {
+            let centres: Vec<f64> = out
+                .junctions
+                .iter()
+                .map(|(lo, hi)| crate::junction_centre(lo[j], hi[j]))
+                .collect();
+            for b in 0..n_between {
+                for q in 0..nq {
+                    let at = j * n_pass + b * nq + q;
+                    let p = ws.pass_ll[at];
+                    let z = &ws.z[at * dims..(at + 1) * dims];
+                    let mut side = 0;
+                    for (i, st) in self.layout.steps.iter().enumerate() {
+                        if z[st.dim] > centres[i] {
+                            side |= 1 << i;
+                        }
+                    }
+                    let unit = (j * n_between + b) * n_sides + side;
+                    let mo = &mut out.moments[unit * per..(unit + 1) * per];
+                    mo[0] += p;
+                    for a in 0..dims {
+                        mo[1 + a] += p * z[a];
+                        for c2 in 0..dims {
+                            mo[1 + dims + a * dims + c2] += p * z[a] * z[c2];
+                        }
+                    }
+                }
+            }
+            for unit in (j * n_between * n_sides)..((j + 1) * n_between * n_sides) {
+                let mo = &mut out.moments[unit * per..(unit + 1) * per];
+                if mo[0] > 0.0 {
+                    let inv = 1.0 / mo[0];
+                    mo[1..].iter_mut().for_each(|v| *v *= inv);
+                }
+            }
+        }
+    }
+
+    /// The chunk's part of the MLR meat: Σ_j f_j s_j s_j' over its
+    /// clusters' scores (upper triangle, `n_ext x n_ext`).
+    #[inline(always)]
+    fn chunk_meat(&self, nj: usize, cluster_weight: &[f64], ws: &Workspace) -> Vec<f64> {
+        let n_ext = self.plan.n_ext;
+        let mut meat = vec![0.0; n_ext * n_ext];
+        for j in 0..nj {
+            let s = &ws.cluster_scores[j * n_ext..(j + 1) * n_ext];
+            let f = cluster_weight[j];
+            for a in 0..n_ext {
+                let sa = f * s[a];
+                if sa == 0.0 {
+                    continue;
+                }
+                let row = &mut meat[a * n_ext..(a + 1) * n_ext];
+                for (mv, sb) in row[a..].iter_mut().zip(&s[a..]) {
+                    *mv += sa * sb;
+                }
+            }
+        }
+        meat
     }
 
     /// Adds the rows' posterior weights of pass `pass` (in `ws.w`) times
