@@ -30,8 +30,11 @@ use rayon::prelude::*;
 use crate::finish::{ChunkOut, Totals};
 use crate::layout::Layout;
 use crate::moments;
-use crate::nodes::node_of;
+use crate::nodes::{NodeTable, node_of};
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
+/// Node tables a backend keeps (one per adaptation in use).
+const NODE_TABLES: usize = 4;
+
 /// Chunks evaluated in parallel before their results are reduced.
 const WAVE: usize = 64;
 
@@ -45,6 +48,9 @@ pub struct CpuBackend {
     layout: Layout,
     /// Evaluations so far, by kind.
     counts: Mutex<[EvalCount; 4]>,
+    /// The nodes of the last few adaptations evaluated (see
+    /// [`NodeTable`]; random starts run in parallel, each with its own).
+    nodes: Mutex<Vec<Arc<NodeTable>>>,
 }
 
 impl CpuBackend {
@@ -65,6 +71,7 @@ impl CpuBackend {
             pool,
             layout,
             counts: Mutex::new([EvalCount::default(); 4]),
+            nodes: Mutex::new(Vec::new()),
         })
     }
 
@@ -388,6 +395,7 @@ impl CpuBackend {
         c: usize,
         want: Want,
         adapt: Option<&Adaptation>,
+        table: Option<&NodeTable>,
         ws: &mut Workspace,
     ) -> ChunkOut {
         #[cfg(target_arch = "x86_64")]
@@ -396,9 +404,9 @@ impl CpuBackend {
             #[allow(unsafe_code)]
             // SAFETY: `chunk_avx2` only requires the avx2 and fma target
             // features, and the processor was just found to have both.
-            return unsafe { self.chunk_avx2(prep, c, want, adapt, ws) };
+            return unsafe { self.chunk_avx2(prep, c, want, adapt, table, ws) };
         }
-        self.chunk_body(prep, c, want, adapt, ws)
+        self.chunk_body(prep, c, want, adapt, table, ws)
     }
 
     /// [`Self::chunk_body`] compiled for AVX2 and FMA.
@@ -410,9 +418,10 @@ impl CpuBackend {
         c: usize,
         want: Want,
         adapt: Option<&Adaptation>,
+        table: Option<&NodeTable>,
         ws: &mut Workspace,
     ) -> ChunkOut {
-        self.chunk_body(prep, c, want, adapt, ws)
+        self.chunk_body(prep, c, want, adapt, table, ws)
     }
 
     #[inline(always)]
@@ -422,6 +431,7 @@ impl CpuBackend {
         c: usize,
         want: Want,
         adapt: Option<&Adaptation>,
+        table: Option<&NodeTable>,
         ws: &mut Workspace,
     ) -> ChunkOut {
         let plan = &*self.plan;
@@ -453,7 +463,7 @@ impl CpuBackend {
         // the data the kernels read: the shared rows, or a local copy with
         // node columns
         ws.term_pass.fill(usize::MAX);
-        self.chunk_nodes(r0, r1, j0, j1, adapt, ws);
+        self.chunk_nodes(r0, r1, j0, j1, adapt, table, ws);
         for &t in &self.layout.fixed_terms {
             eval::term_values(
                 &plan.terms[t],
@@ -658,10 +668,12 @@ impl CpuBackend {
     }
 
     /// Each (cluster, pass)'s node into `ws.z` and log weight into
-    /// `ws.log_w` (see [`node_of`]), and the chunk's local copy of the data
-    /// with room for the node columns (without random effects: one pass of
-    /// weight 1 and no copy).
+    /// `ws.log_w` (from the evaluation's [`NodeTable`], else by
+    /// [`node_of`]), and the chunk's local copy of the data with room for
+    /// the node columns (without random effects: one pass of weight 1 and
+    /// no copy).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn chunk_nodes(
         &self,
         r0: usize,
@@ -669,6 +681,7 @@ impl CpuBackend {
         j0: usize,
         j1: usize,
         adapt: Option<&Adaptation>,
+        table: Option<&NodeTable>,
         ws: &mut Workspace,
     ) {
         let plan = &*self.plan;
@@ -685,6 +698,11 @@ impl CpuBackend {
         ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
         ws.z.resize(nj * n_pass * dims, 0.0);
         ws.log_w.resize(nj * n_pass, 0.0);
+        if let Some(t) = table {
+            ws.z.copy_from_slice(&t.z[j0 * n_pass * dims..j1 * n_pass * dims]);
+            ws.log_w.copy_from_slice(&t.log_w[j0 * n_pass..j1 * n_pass]);
+            return;
+        }
         let mut z = vec![0.0; dims];
         for j in j0..j1 {
             for b in 0..self.layout.combos_of_between.len() {
@@ -1046,6 +1064,35 @@ impl Backend for CpuBackend {
 }
 
 impl CpuBackend {
+    /// The nodes of `adapt` for every cluster: a cached table made with the
+    /// same adaptation, otherwise a new one (built outside the lock, kept
+    /// with the [`NODE_TABLES`] most recent). `None` without random effects
+    /// or above [`crate::nodes::MAX_TABLE`] entries (the chunks map their
+    /// nodes then).
+    fn node_table(&self, adapt: Option<&Adaptation>) -> Option<Arc<NodeTable>> {
+        if self.plan.dims == 0 {
+            return None;
+        }
+        {
+            let cached = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = cached.iter().find(|t| t.adapt.as_ref() == adapt) {
+                return Some(t.clone());
+            }
+        }
+        let t = Arc::new(NodeTable::build(
+            &self.grid,
+            adapt,
+            self.data.n_clusters(),
+            self.layout.combos_of_between.len(),
+        )?);
+        let mut cached = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.len() >= NODE_TABLES {
+            cached.remove(0);
+        }
+        cached.push(t.clone());
+        Some(t)
+    }
+
     fn evaluate_timed(
         &self,
         phi: &[f64],
@@ -1056,6 +1103,8 @@ impl CpuBackend {
         let prep = eval::prepare(plan, phi)?;
         let l = &self.layout;
         let n_chunks = l.chunks.len();
+        let table = self.node_table(adapt);
+        let table = table.as_deref();
         let mut totals = Totals::new(
             plan,
             &prep,
@@ -1070,14 +1119,14 @@ impl CpuBackend {
             let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
                 // one chunk: no need to wake other threads
                 let mut ws = Workspace::new(plan, l.stride, l.width, l.mom_slots);
-                vec![self.chunk(&prep, w0, want, adapt, &mut ws)]
+                vec![self.chunk(&prep, w0, want, adapt, table, &mut ws)]
             } else {
                 self.install(|| {
                     (w0..w1)
                         .into_par_iter()
                         .map_init(
                             || Workspace::new(plan, l.stride, l.width, l.mom_slots),
-                            |ws, c| self.chunk(&prep, c, want, adapt, ws),
+                            |ws, c| self.chunk(&prep, c, want, adapt, table, ws),
                         )
                         .collect()
                 })

@@ -66,3 +66,59 @@ pub(crate) fn node_of(
     }
     g.log_weights[q] + ln_phi_z - g.log_density[q] + extra
 }
+
+/// Most entries (nodes times dimensions plus log weights, over all
+/// clusters and passes) a [`NodeTable`] may hold: 16 MB. Larger problems
+/// map their nodes chunk by chunk at every evaluation.
+pub(crate) const MAX_TABLE: usize = 2 << 20;
+
+/// Every cluster's nodes and log weights for one adaptation (or the plain
+/// grid), `(cluster * n_pass + pass)`-major: they depend on the grid and
+/// the adaptation only, not on the parameters, so the evaluations that
+/// share an adaptation (a quasi-Newton phase, the standard errors) map
+/// them once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NodeTable {
+    /// The adaptation they were mapped with.
+    pub adapt: Option<Adaptation>,
+    /// Nodes, `dims` per (cluster, pass).
+    pub z: Vec<f64>,
+    /// Log weights per (cluster, pass).
+    pub log_w: Vec<f64>,
+}
+
+impl NodeTable {
+    /// The table of `n_clusters` clusters with `n_between` between-level
+    /// class combinations each, or `None` above [`MAX_TABLE`] entries.
+    pub fn build(
+        grid: &Grid,
+        adapt: Option<&Adaptation>,
+        n_clusters: usize,
+        n_between: usize,
+    ) -> Option<NodeTable> {
+        let dims = grid.dims;
+        let nq = grid.n_nodes();
+        let n_pass = n_between * nq;
+        let size = n_clusters.checked_mul(n_pass)?.checked_mul(dims + 1)?;
+        if size > MAX_TABLE {
+            return None;
+        }
+        let mut z = vec![0.0; n_clusters * n_pass * dims];
+        let mut log_w = vec![0.0; n_clusters * n_pass];
+        let mut node = vec![0.0; dims];
+        for j in 0..n_clusters {
+            for b in 0..n_between {
+                for q in 0..nq {
+                    let at = j * n_pass + b * nq + q;
+                    log_w[at] = node_of(grid, adapt, j, b, q, &mut node);
+                    z[at * dims..(at + 1) * dims].copy_from_slice(&node);
+                }
+            }
+        }
+        Some(NodeTable {
+            adapt: adapt.cloned(),
+            z,
+            log_w,
+        })
+    }
+}
