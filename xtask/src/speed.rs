@@ -37,8 +37,9 @@ const LL_AGREEMENT: f64 = 1e-6;
 /// The environment variable that picks cases by stem.
 const CASES_VAR: &str = "MLMIX_SPEED_CASES";
 
-/// The kinds of evaluations, in the order of the table's `a/b/c/d` cells.
-const KINDS: [&str; 4] = ["loglik", "gradient", "em", "meat"];
+/// The kinds of evaluations (the engine's), in the order of the table's
+/// `a/b/c/d` cells.
+const KINDS: [&str; 4] = mlmix::EVAL_KINDS;
 
 // ---------------------------------------------------------------------------
 // evaluation counts

@@ -213,7 +213,6 @@ impl CpuBackend {
     #[inline(always)]
     fn within(&self, b: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
         let w = self.layout.width;
-        let nt = self.plan.terms.len();
         let combos = &self.layout.combos_of_between[b];
         if let [k0, k1] = combos[..] {
             self.within_two(k0, k1, nr, ws, normalise);
@@ -222,12 +221,8 @@ impl CpuBackend {
         let max = &mut ws.max[..nr];
         max.fill(f64::NEG_INFINITY);
         for &k in combos {
-            let lj = &mut ws.lj[k * w..k * w + nr];
-            lj.fill(0.0);
-            for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
-                let sl = sl as usize;
-                add_rows(lj, &ws.vals[sl * w..sl * w + nr]);
-            }
+            self.combo_sum(k, nr, &mut ws.lj, &ws.vals);
+            let lj = &ws.lj[k * w..k * w + nr];
             for (m, &v) in max.iter_mut().zip(lj.iter()) {
                 *m = m.max(v);
             }
@@ -258,6 +253,20 @@ impl CpuBackend {
         }
     }
 
+    /// Combination `k`'s log-density for the chunk's rows into its row of
+    /// `lj`: the sum of its terms' slots in `vals`.
+    #[inline(always)]
+    fn combo_sum(&self, k: usize, nr: usize, lj: &mut [f64], vals: &[f64]) {
+        let w = self.layout.width;
+        let nt = self.plan.terms.len();
+        let lj = &mut lj[k * w..k * w + nr];
+        lj.fill(0.0);
+        for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
+            let sl = sl as usize;
+            add_rows(lj, &vals[sl * w..sl * w + nr]);
+        }
+    }
+
     /// [`Self::within`] for two combinations (the common two-class case):
     /// with d = -|l0 - l1| the row's log-likelihood is max + ln(1 + e^d)
     /// and the posteriors 1 / (1 + e^d) and e^d / (1 + e^d): one exp and
@@ -266,14 +275,8 @@ impl CpuBackend {
     #[inline(always)]
     fn within_two(&self, k0: usize, k1: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
         let w = self.layout.width;
-        let nt = self.plan.terms.len();
         for k in [k0, k1] {
-            let lj = &mut ws.lj[k * w..k * w + nr];
-            lj.fill(0.0);
-            for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
-                let sl = sl as usize;
-                add_rows(lj, &ws.vals[sl * w..sl * w + nr]);
-            }
+            self.combo_sum(k, nr, &mut ws.lj, &ws.vals);
         }
         let (lo, hi) = ws.lj.split_at_mut(k0.max(k1) * w);
         let (l0, l1) = if k0 < k1 {

@@ -147,7 +147,7 @@ impl Problem<'_> {
     /// What an evaluation of kind `want` asks the backend for: with
     /// adaptive quadrature also the posterior moments, so that every
     /// evaluation proposes the adaptation of its own posterior (see
-    /// [`FreeEval::proposal`]) and re-centring needs no extra pass.
+    /// [`FreeEval::moments`]) and re-centring needs no extra pass.
     fn want(&self, want: Want) -> Want {
         Want {
             moments: self.adaptive,
@@ -202,8 +202,8 @@ impl Problem<'_> {
         if !self.adaptive || !it.eval.loglik.is_finite() {
             return Ok(0.0);
         }
-        let proposal = match &it.eval.proposal {
-            Some(p) => p.clone(),
+        let proposal = match it.eval.proposal(self.backend) {
+            Some(p) => Arc::new(p),
             None => {
                 let phi = self.map.phi(&it.theta);
                 match self.backend.adapt(&phi, it.adapt.as_deref())? {

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use mlmix_integrate::{Adaptation, Backend, BackendError, Want};
+use mlmix_integrate::{Adaptation, Backend, BackendError, Junctions, Want};
 use nalgebra::{DMatrix, DVector};
 
 /// Where a free parameter may go.
@@ -78,10 +78,28 @@ pub struct FreeEval {
     pub information: DMatrix<f64>,
     /// Σ_j s_j s_j' over clusters (empty unless asked for).
     pub meat: DMatrix<f64>,
-    /// With `Want::moments` and random effects: the adaptation that the
-    /// posterior at these parameters (on the grid of this evaluation)
-    /// gives, ready to re-centre on without another pass.
-    pub proposal: Option<Arc<Adaptation>>,
+    /// With `Want::moments` and random effects: the posterior moments per
+    /// unit and the step junctions (see [`mlmix_integrate::Evaluation`]),
+    /// from which [`FreeEval::proposal`] builds the adaptation the
+    /// posterior at these parameters gives, without another pass. Kept raw:
+    /// most evaluations (rejected line-search steps) never need it built.
+    pub moments: Option<(Vec<f64>, Vec<Junctions>)>,
+}
+
+impl FreeEval {
+    /// The adaptation of this evaluation's posterior (see
+    /// [`FreeEval::moments`]), `None` without moments.
+    pub fn proposal(&self, backend: &dyn Backend) -> Option<Adaptation> {
+        let (moments, junctions) = self.moments.as_ref()?;
+        let (a, _) = Adaptation::from_moments(
+            backend.grid().dims,
+            backend.plan().n_between(),
+            moments,
+            junctions,
+            backend.grid().step_points,
+        );
+        Some(a)
+    }
 }
 
 /// A backend and its parameter map.
@@ -128,7 +146,7 @@ impl Problem<'_> {
                     gradient: DVector::zeros(0),
                     information: DMatrix::zeros(0, 0),
                     meat: DMatrix::zeros(0, 0),
-                    proposal: None,
+                    moments: None,
                 });
             }
             Err(e) => return Err(e),
@@ -140,7 +158,7 @@ impl Problem<'_> {
             gradient: DVector::zeros(0),
             information: DMatrix::zeros(0, 0),
             meat: DMatrix::zeros(0, 0),
-            proposal: None,
+            moments: None,
         };
         if !ev.loglik.is_finite() {
             out.loglik = f64::NEG_INFINITY;
@@ -173,16 +191,8 @@ impl Problem<'_> {
         if !ev.meat.is_empty() {
             out.meat = reduce(&ev.meat);
         }
-        let dims = self.backend.grid().dims;
-        if want.moments && dims > 0 {
-            let (a, _) = Adaptation::from_moments(
-                dims,
-                self.backend.plan().n_between(),
-                &ev.moments,
-                &ev.junctions,
-                self.backend.grid().step_points,
-            );
-            out.proposal = Some(Arc::new(a));
+        if want.moments && self.backend.grid().dims > 0 {
+            out.moments = Some((ev.moments, ev.junctions));
         }
         Ok(out)
     }

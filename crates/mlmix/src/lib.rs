@@ -15,7 +15,7 @@ pub mod savedata;
 pub mod starts;
 
 pub use fit::{FitError, FitOptions, fit};
-pub use mlmix_integrate::BackendChoice;
+pub use mlmix_integrate::{BackendChoice, EVAL_KINDS};
 pub use mlmix_optim::{Observer, Silent, Stage};
 pub use mlmix_spec as spec;
 pub use results::Fit;

@@ -12,7 +12,7 @@
 //! covariates) and its row-independent part (the mean block without
 //! covariates and the covariance block).
 
-use super::{InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred};
+use super::{InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred};
 use crate::data::EngineData;
 use crate::link::LN_2PI;
 
@@ -271,73 +271,6 @@ pub(super) fn scores(
                 }
             }
         }
-    }
-}
-
-/// Gradient and/or information (see [`super::term_accumulate`]): a block
-/// has no sufficient-statistics pass, so the gradient is the
-/// frequency-weighted sum of [`scores`] and the information is [`info`]'s.
-pub(super) fn accumulate(
-    ns: usize,
-    nl: usize,
-    cols: &[usize],
-    covs: &[usize],
-    patterns: &[Vec<usize>],
-    row_pattern: &[u32],
-    params: &[f64],
-    inv: &[f64],
-    inv_offset: &[usize],
-    data: &EngineData,
-    r0: usize,
-    r1: usize,
-    slots: Slots,
-    w: &[f64],
-    freq: &[f64],
-    scratch: &mut Scratch,
-    grad: Option<&mut [f64]>,
-    acc: Option<&mut InfoAcc>,
-) {
-    if let Some(g) = grad {
-        scores(
-            ns,
-            nl,
-            cols,
-            covs,
-            patterns,
-            row_pattern,
-            params,
-            inv,
-            inv_offset,
-            data,
-            r0,
-            r1,
-            slots,
-            w,
-            scratch,
-            |i, slot, v| {
-                g[slot] += freq[i] * v;
-            },
-        );
-    }
-    if let Some(acc) = acc {
-        info(
-            ns,
-            nl,
-            cols,
-            covs,
-            patterns,
-            row_pattern,
-            inv,
-            inv_offset,
-            data,
-            r0,
-            r1,
-            slots,
-            w,
-            freq,
-            &mut acc.mats,
-            &mut acc.wsum,
-        );
     }
 }
 

@@ -256,9 +256,11 @@ pub(super) fn scores(
     }
 }
 
-/// Gradient and/or information in one pass (see
-/// [`super::term_accumulate`]): without covariates from the weighted
-/// category counts, with them from the summed [`scores`] and [`info`].
+/// The one-pass gradient and/or information (see
+/// [`super::term_accumulate`]), taking from `grad` and `acc` what it
+/// computes: without covariates from the weighted category counts, for a
+/// binary term with covariates in one pass per state
+/// ([`binary_accumulate`]). Other terms leave both to the general path.
 pub(super) fn accumulate(
     ns: usize,
     nl: usize,
@@ -275,43 +277,14 @@ pub(super) fn accumulate(
     w: &[f64],
     freq: &[f64],
     scratch: &mut Scratch,
-    grad: Option<&mut [f64]>,
-    acc: Option<&mut InfoAcc>,
+    grad: &mut Option<&mut [f64]>,
+    acc: &mut Option<&mut InfoAcc>,
 ) {
-    if !covs.is_empty() && ncat == 2 {
-        binary_accumulate(
-            nl, col, link, covs, params, data, r0, r1, slots, w, freq, scratch, grad, acc,
-        );
-        return;
-    }
     if !covs.is_empty() {
-        if let Some(g) = grad {
-            scores(
-                ns,
+        if ncat == 2 {
+            binary_accumulate(
                 nl,
                 col,
-                ncat,
-                link,
-                covs,
-                params,
-                dlogp,
-                data,
-                r0,
-                r1,
-                slots,
-                w,
-                scratch,
-                |i, slot, v| {
-                    g[slot] += freq[i] * v;
-                },
-            );
-        }
-        if let Some(acc) = acc {
-            info(
-                ns,
-                nl,
-                col,
-                ncat,
                 link,
                 covs,
                 params,
@@ -322,8 +295,8 @@ pub(super) fn accumulate(
                 w,
                 freq,
                 scratch,
-                &mut acc.mats,
-                &mut acc.wsum,
+                grad.take(),
+                acc.take(),
             );
         }
         return;
@@ -332,7 +305,7 @@ pub(super) fn accumulate(
     let y = &data.columns[col][r0..r1];
     let l = ncat - 1;
     let counts = grow(&mut scratch.a, ncat);
-    let (mut grad, mut info) = (grad, acc);
+    let (mut grad, mut info) = (grad.take(), acc.take());
     for s in 0..ns {
         let ws = &w[slots.state(s, nr)];
         for (c, n) in counts.iter_mut().enumerate() {

@@ -12,7 +12,7 @@
 //! run) and its row-independent part (without covariates), and the helpers
 //! for runs of equal rows and class probabilities.
 
-use super::{InfoAcc, Scratch, Slots, TermPrep, grow, lin_pred, log_sum_exp, weighted_sum};
+use super::{Scratch, Slots, TermPrep, grow, lin_pred, log_sum_exp, weighted_sum};
 use crate::data::EngineData;
 
 /// Without covariates, precomputes log P(class) per state from the
@@ -211,12 +211,12 @@ pub(super) fn scores(
     }
 }
 
-/// Gradient and/or information (see [`super::term_accumulate`]): with
-/// covariates, the gradient summed over each run of rows with equal
-/// covariates (one softmax and one update per run); without them, the
-/// summed [`scores`]. The information is [`info`]'s.
+/// The gradient of a class logit with covariates (see
+/// [`super::term_accumulate`]), taken from `grad`: summed over each run of
+/// rows with equal covariates (one softmax and one update per run). The
+/// information, and the gradient without covariates, are left to the
+/// general path.
 pub(super) fn accumulate(
-    ns: usize,
     n_sets: usize,
     nl: usize,
     classes: usize,
@@ -230,88 +230,49 @@ pub(super) fn accumulate(
     w: &[f64],
     freq: &[f64],
     scratch: &mut Scratch,
-    grad: Option<&mut [f64]>,
-    acc: Option<&mut InfoAcc>,
+    grad: &mut Option<&mut [f64]>,
 ) {
-    match grad {
-        Some(g) if !covs.is_empty() => {
-            // the score summed over a run of rows with the same covariates
-            // is (W_k - W p_k) z: one softmax and one update per run
-            let k_n = classes;
-            let per = nl / k_n;
-            let q = covs.len();
-            let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
-            let prob = grow(&mut scratch.a, k_n);
-            let wk = grow(&mut scratch.b, k_n);
-            let mut start = r0;
-            while start < r1 {
-                let end = run_end(covs, data, start, r1);
-                for set in 0..n_sets {
-                    for (k, x) in wk.iter_mut().enumerate() {
-                        *x = (start - r0..end - r0)
-                            .map(|i| freq[i] * wat(set * k_n + k, i))
-                            .sum();
-                    }
-                    let wsum: f64 = wk.iter().sum();
-                    if wsum == 0.0 {
-                        continue;
-                    }
-                    class_probs(params, logp, set, k_n, per, q, covs, data, start, prob);
-                    for k in 0..k_n {
-                        let gk = wk[k] - wsum * prob[k];
-                        let base = set * nl + k * per;
-                        g[base] += gk;
-                        for (j, &cc) in covs.iter().enumerate() {
-                            g[base + 1 + j] += gk * data.columns[cc][start];
-                        }
-                        for slot in base + 1 + q..base + per {
-                            g[slot] += gk;
-                        }
-                    }
+    if covs.is_empty() {
+        return;
+    }
+    let Some(g) = grad.take() else {
+        return;
+    };
+    // the score summed over a run of rows with the same covariates
+    // is (W_k - W p_k) z: one softmax and one update per run
+    let k_n = classes;
+    let per = nl / k_n;
+    let q = covs.len();
+    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
+    let prob = grow(&mut scratch.a, k_n);
+    let wk = grow(&mut scratch.b, k_n);
+    let mut start = r0;
+    while start < r1 {
+        let end = run_end(covs, data, start, r1);
+        for set in 0..n_sets {
+            for (k, x) in wk.iter_mut().enumerate() {
+                *x = (start - r0..end - r0)
+                    .map(|i| freq[i] * wat(set * k_n + k, i))
+                    .sum();
+            }
+            let wsum: f64 = wk.iter().sum();
+            if wsum == 0.0 {
+                continue;
+            }
+            class_probs(params, logp, set, k_n, per, q, covs, data, start, prob);
+            for k in 0..k_n {
+                let gk = wk[k] - wsum * prob[k];
+                let base = set * nl + k * per;
+                g[base] += gk;
+                for (j, &cc) in covs.iter().enumerate() {
+                    g[base + 1 + j] += gk * data.columns[cc][start];
                 }
-                start = end;
+                for slot in base + 1 + q..base + per {
+                    g[slot] += gk;
+                }
             }
         }
-        Some(g) => {
-            scores(
-                n_sets,
-                nl,
-                classes,
-                covs,
-                params,
-                logp,
-                data,
-                r0,
-                r1,
-                slots,
-                w,
-                scratch,
-                |i, slot, v| {
-                    g[slot] += freq[i] * v;
-                },
-            );
-        }
-        None => {}
-    }
-    if let Some(acc) = acc {
-        info(
-            ns,
-            n_sets,
-            nl,
-            classes,
-            covs,
-            params,
-            logp,
-            data,
-            r0,
-            r1,
-            slots,
-            w,
-            freq,
-            scratch,
-            &mut acc.mats,
-            &mut acc.wsum,
-        );
+        start = end;
     }
 }
 

@@ -669,11 +669,13 @@ fn observed(v: f64) -> f64 {
 
 /// Accumulates, over rows `r0..r1`, the gradient of the term's parameters
 /// `Σ_r freq_r Σ_s w[r, s] ∂ℓ_s/∂local` into `grad` (the term's parameter
-/// space) and/or the expected information into `info`, in one pass where
-/// the term has sufficient statistics: categorical and normal terms without
-/// covariates (weighted category counts; weighted sums of 1, y − ν and
-/// (y − ν)²), whose information needs only the weight sums. The other terms
-/// sum [`term_scores`] for the gradient and use [`term_info`].
+/// space) and/or the expected information into `info`. A kind's module
+/// takes what it has a one-pass path for (categorical and normal terms
+/// without covariates: weighted category counts, weighted sums of 1, y − ν
+/// and (y − ν)²; binary terms with covariates; a class logit's gradient
+/// over runs of equal rows); the rest goes the general way, here, for
+/// every kind: the gradient as the summed [`term_scores`], the information
+/// by [`term_info`].
 pub fn term_accumulate(
     term: &Term,
     prep: &TermPrep,
@@ -684,8 +686,8 @@ pub fn term_accumulate(
     w: &[f64],
     freq: &[f64],
     scratch: &mut Scratch,
-    grad: Option<&mut [f64]>,
-    info: Option<&mut InfoAcc>,
+    mut grad: Option<&mut [f64]>,
+    mut info: Option<&mut InfoAcc>,
 ) {
     let ns = term.n_states;
     let nl = term.n_local;
@@ -700,7 +702,7 @@ pub fn term_accumulate(
             TermPrep::Categorical { params, dlogp, .. },
         ) => categorical::accumulate(
             ns, nl, *col, *ncat, *link, covs, params, dlogp, data, r0, r1, slots, w, freq, scratch,
-            grad, info,
+            &mut grad, &mut info,
         ),
         (
             TermKind::Normal { col, covs },
@@ -708,44 +710,10 @@ pub fn term_accumulate(
                 params, inv_var, ..
             },
         ) => normal::accumulate(
-            ns, nl, *col, covs, params, inv_var, data, r0, r1, slots, w, freq, grad, info,
-        ),
-        (
-            TermKind::NormalBlock {
-                cols,
-                covs,
-                patterns,
-                row_pattern,
-            },
-            TermPrep::NormalBlock {
-                params,
-                inv,
-                inv_offset,
-                ..
-            },
-        ) => block::accumulate(
-            ns,
-            nl,
-            cols,
-            covs,
-            patterns,
-            row_pattern,
-            params,
-            inv,
-            inv_offset,
-            data,
-            r0,
-            r1,
-            slots,
-            w,
-            freq,
-            scratch,
-            grad,
-            info,
+            ns, nl, *col, covs, params, inv_var, data, r0, r1, slots, w, freq, &mut grad, &mut info,
         ),
         (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
             logit::accumulate(
-                ns,
                 term.n_sets,
                 nl,
                 *classes,
@@ -759,11 +727,19 @@ pub fn term_accumulate(
                 w,
                 freq,
                 scratch,
-                grad,
-                info,
+                &mut grad,
             )
         }
-        _ => unreachable!("term and preparation kinds always match"),
+        // a block has no one-pass path
+        _ => {}
+    }
+    if let Some(g) = grad {
+        term_scores(term, prep, data, r0, r1, slots, w, scratch, |i, slot, v| {
+            g[slot] += freq[i] * v;
+        });
+    }
+    if let Some(acc) = info {
+        term_info(term, prep, data, r0, r1, slots, w, freq, scratch, acc);
     }
 }
 

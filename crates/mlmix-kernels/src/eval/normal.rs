@@ -132,10 +132,10 @@ pub(super) fn scores(
     }
 }
 
-/// Gradient and/or information in one pass (see
-/// [`super::term_accumulate`]): without covariates from the weighted sums
-/// of 1, y − ν and (y − ν)², with them from the summed [`scores`] and
-/// [`info`].
+/// The one-pass gradient and/or information (see
+/// [`super::term_accumulate`]) of a term without covariates, from the
+/// weighted sums of 1, y − ν and (y − ν)², taken from `grad` and `acc`; with
+/// covariates both are left to the general path.
 pub(super) fn accumulate(
     ns: usize,
     nl: usize,
@@ -149,50 +149,15 @@ pub(super) fn accumulate(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    grad: Option<&mut [f64]>,
-    acc: Option<&mut InfoAcc>,
+    grad: &mut Option<&mut [f64]>,
+    acc: &mut Option<&mut InfoAcc>,
 ) {
     if !covs.is_empty() {
-        if let Some(g) = grad {
-            scores(
-                ns,
-                nl,
-                col,
-                covs,
-                params,
-                inv_var,
-                data,
-                r0,
-                r1,
-                slots,
-                w,
-                |i, slot, v| {
-                    g[slot] += freq[i] * v;
-                },
-            );
-        }
-        if let Some(acc) = acc {
-            info(
-                ns,
-                nl,
-                col,
-                covs,
-                inv_var,
-                data,
-                r0,
-                r1,
-                slots,
-                w,
-                freq,
-                &mut acc.mats,
-                &mut acc.wsum,
-            );
-        }
         return;
     }
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    let (mut grad, mut info) = (grad, acc);
+    let (mut grad, mut info) = (grad.take(), acc.take());
     for s in 0..ns {
         let ws = &w[slots.state(s, nr)];
         let sw = weighted_sum(y, freq, ws, observed);
