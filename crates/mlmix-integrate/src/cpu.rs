@@ -29,7 +29,7 @@ use rayon::prelude::*;
 
 use crate::finish::{ChunkOut, Totals};
 use crate::layout::Layout;
-use crate::moments;
+use crate::moments::{self, LinearTerm};
 use crate::nodes::{NodeTable, node_of};
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
 /// Node tables a backend keeps (one per adaptation in use).
@@ -120,6 +120,9 @@ struct Workspace {
     /// Per term: the pass whose node its values in `vals` were computed
     /// at (`usize::MAX`: none yet in this chunk).
     term_pass: Vec<usize>,
+    /// Per node term: the first pass of the run whose weights `w` holds
+    /// and has not accumulated yet (`usize::MAX`: none).
+    pending: Vec<usize>,
     local: Option<EngineData>,
     scratch: Scratch,
 }
@@ -129,6 +132,7 @@ impl Workspace {
         Workspace {
             mom: vec![0.0; mom_slots * width],
             term_pass: vec![usize::MAX; plan.terms.len()],
+            pending: vec![usize::MAX; plan.terms.len()],
             vals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
             lj: vec![0.0; plan.n_combos * width],
@@ -145,6 +149,12 @@ impl Workspace {
             scratch: Scratch::default(),
         }
     }
+}
+
+/// The gradient and information accumulators of a chunk, per term.
+struct Acc<'a> {
+    grads: &'a mut [Vec<f64>],
+    infos: &'a mut [InfoAcc],
 }
 
 /// `acc[i] += x[i]` over a row range.
@@ -364,13 +374,7 @@ impl CpuBackend {
             // a term whose dimensions hold the same node in every cluster
             // as when its values were computed keeps them
             let last = ws.term_pass[t];
-            if last != usize::MAX
-                && (0..nj).all(|c| {
-                    self.layout.term_dims[t].iter().all(|&d| {
-                        ws.z[(c * n_pass + pass) * dims + d] == ws.z[(c * n_pass + last) * dims + d]
-                    })
-                })
-            {
+            if last != usize::MAX && self.same_node(t, nj, pass, last, &ws.z) {
                 continue;
             }
             ws.term_pass[t] = pass;
@@ -385,6 +389,20 @@ impl CpuBackend {
                 &mut ws.vals,
             );
         }
+    }
+
+    /// Whether term `t`'s dimensions hold the same node at passes `a` and
+    /// `b` in each of the chunk's `nj` clusters (node coordinates `z`), so
+    /// that its values, and its columns, are the same at both.
+    #[inline(always)]
+    fn same_node(&self, t: usize, nj: usize, a: usize, b: usize, z: &[f64]) -> bool {
+        let dims = self.plan.dims;
+        let n_pass = self.layout.n_passes();
+        (0..nj).all(|c| {
+            self.layout.term_dims[t]
+                .iter()
+                .all(|&d| z[(c * n_pass + a) * dims + d] == z[(c * n_pass + b) * dims + d])
+        })
     }
 
     /// One chunk, on the widest vector instructions this processor has:
@@ -572,73 +590,80 @@ impl CpuBackend {
         }
         let want_acc = want.gradient || want.information || want.meat;
         ws.mom.fill(0.0);
+        ws.pending.fill(usize::MAX);
+        let acc_nodes = dims > 0 && want_acc;
         for b in 0..n_between {
             for q in 0..nq {
                 let pass = b * nq + q;
                 if n_pass > 1 {
                     if dims > 0 {
+                        if acc_nodes {
+                            let mut acc = Acc {
+                                grads: &mut grads,
+                                infos: &mut infos,
+                            };
+                            self.flush_node_terms(
+                                prep,
+                                Some(pass),
+                                nj,
+                                freq,
+                                want,
+                                &row_j,
+                                j0,
+                                ws,
+                                &mut acc,
+                            );
+                        }
                         self.node_pass(prep, pass, &row_j, j0, ws, !cache);
                     }
-                    if cache {
-                        for &k in &self.layout.combos_of_between[b] {
-                            let at = (pass * nc + k) * wd;
-                            ws.lj[k * wd..k * wd + nr].copy_from_slice(&ws.cache[at..at + nr]);
-                        }
-                    } else {
+                    if !cache {
                         self.within(b, nr, ws, true);
                     }
                 }
                 for (j, &(i0, i1)) in rows_of.iter().enumerate() {
                     ws.pass_post[i0..i1].fill(ws.pass_ll[j * n_pass + pass]);
                 }
-                for &t in &self.layout.node_terms {
-                    for s in 0..plan.terms[t].n_states {
-                        let sl = self.layout.offsets[t] + s;
-                        ws.w[sl * wd..sl * wd + nr].fill(0.0);
-                    }
-                }
+                // the combinations' posteriors given the pass: kept from
+                // the first sweep, or just computed
+                let lj_pass: &[f64] = if cache && n_pass > 1 {
+                    &ws.cache[pass * nc * wd..(pass + 1) * nc * wd]
+                } else {
+                    &ws.lj[..nc * wd]
+                };
+                let pass_post = &ws.pass_post[..nr];
                 for &k in &self.layout.combos_of_between[b] {
-                    let lj = &ws.lj[k * wd..k * wd + nr];
+                    let lj = &lj_pass[k * wd..k * wd + nr];
                     if want.posteriors {
-                        for i in 0..nr {
-                            out.posteriors[i * nc + k] += lj[i] * ws.pass_post[i];
+                        let rows = out.posteriors.chunks_exact_mut(nc);
+                        for ((row, &l), &p) in rows.zip(lj).zip(pass_post) {
+                            row[k] += l * p;
                         }
                     }
+                    // (zipped slices: indexing would reload the buffers'
+                    // pointers at every row and keep the loop scalar)
                     for &sl in &self.layout.slot_of_combo[k * nt..(k + 1) * nt] {
                         let sl = sl as usize;
                         let wrow = &mut ws.w[sl * wd..sl * wd + nr];
-                        for i in 0..nr {
-                            wrow[i] += lj[i] * ws.pass_post[i];
+                        for ((wv, &l), &p) in wrow.iter_mut().zip(lj).zip(pass_post) {
+                            *wv += l * p;
                         }
                     }
                 }
-                if dims > 0 {
-                    if want_acc {
-                        self.add_moments(pass, &row_j, j0, nr, ws);
-                    }
-                    let Some(local) = ws.local.as_ref() else {
-                        continue;
-                    };
-                    for &t in &self.layout.curved_terms {
-                        self.accumulate(
-                            prep,
-                            t,
-                            local,
-                            0,
-                            nr,
-                            freq,
-                            want,
-                            &row_j,
-                            j0,
-                            &mut grads,
-                            &mut infos,
-                            &ws.w,
-                            &mut ws.scratch,
-                            &mut ws.cluster_scores,
-                        );
+                if acc_nodes {
+                    for &t in &self.layout.node_terms {
+                        if ws.pending[t] == usize::MAX {
+                            ws.pending[t] = pass;
+                        }
                     }
                 }
             }
+        }
+        if acc_nodes {
+            let mut acc = Acc {
+                grads: &mut grads,
+                infos: &mut infos,
+            };
+            self.flush_node_terms(prep, None, nj, freq, want, &row_j, j0, ws, &mut acc);
         }
         if dims > 0 && want_acc {
             self.accumulate_linear(prep, freq, want, &row_j, j0, nr, ws, &mut grads, &mut infos);
@@ -834,34 +859,96 @@ impl CpuBackend {
         meat
     }
 
-    /// Adds the rows' posterior weights of pass `pass` (in `ws.w`) times
-    /// (1, z, z z') to the node moments of the linear node terms.
+    /// Accumulates the node terms whose weights in `ws.w` are pending
+    /// (summed over consecutive passes holding the same node on the term's
+    /// dimensions: accumulation is linear in the weights) and whose node
+    /// changes at pass `next` (all of them with `None`, after the last
+    /// pass): a linear term into its node moments, a curved one into the
+    /// gradient, information and scores, from the node columns of the
+    /// previous pass, which hold its node. Their weights are reset.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn add_moments(&self, pass: usize, row_j: &[usize], j0: usize, nr: usize, ws: &mut Workspace) {
+    fn flush_node_terms(
+        &self,
+        prep: &Prepared,
+        next: Option<usize>,
+        nj: usize,
+        freq: &[f64],
+        want: Want,
+        row_j: &[usize],
+        j0: usize,
+        ws: &mut Workspace,
+        acc: &mut Acc<'_>,
+    ) {
+        let wd = self.layout.width;
+        let nr = row_j.len();
+        for &t in &self.layout.node_terms {
+            let p = ws.pending[t];
+            if p == usize::MAX || next.is_some_and(|n| self.same_node(t, nj, p, n, &ws.z)) {
+                continue;
+            }
+            if let Some(lt) = self.layout.linear.iter().find(|l| l.term == t) {
+                self.add_moments(lt, p, row_j, j0, ws);
+            } else if let Some(local) = ws.local.as_ref() {
+                self.accumulate(
+                    prep,
+                    t,
+                    local,
+                    0,
+                    nr,
+                    freq,
+                    want,
+                    row_j,
+                    j0,
+                    acc.grads,
+                    acc.infos,
+                    &ws.w,
+                    &mut ws.scratch,
+                    &mut ws.cluster_scores,
+                );
+            }
+            for s in 0..self.plan.terms[t].n_states {
+                let sl = self.layout.offsets[t] + s;
+                ws.w[sl * wd..sl * wd + nr].fill(0.0);
+            }
+            ws.pending[t] = usize::MAX;
+        }
+    }
+
+    /// Adds the rows' posterior weights of linear term `lt` (in `ws.w`)
+    /// times (1, z, z z'), z its node at pass `pass`, to its node moments.
+    #[inline(always)]
+    fn add_moments(
+        &self,
+        lt: &LinearTerm,
+        pass: usize,
+        row_j: &[usize],
+        j0: usize,
+        ws: &mut Workspace,
+    ) {
         let wd = self.layout.width;
         let dims = self.plan.dims;
         let n_pass = self.layout.n_passes();
         let cs = &self.data.cluster_starts;
         let r0 = cs[j0];
+        let nr = row_j.len();
         let nj = row_j.last().map_or(0, |&j| j + 1 - j0);
         let z = &ws.z;
         let clusters = (0..nj).map(|c| {
             let at = (c * n_pass + pass) * dims;
             (cs[j0 + c] - r0, cs[j0 + c + 1] - r0, &z[at..at + dims])
         });
-        for lt in &self.layout.linear {
-            let nm = moments::n_moments(lt.dims.len());
-            for s in 0..self.plan.terms[lt.term].n_states {
-                let sl = self.layout.offsets[lt.term] + s;
-                let m0 = (lt.offset + s * nm) * wd;
-                moments::add_row_moments(
-                    &mut ws.mom[m0..m0 + nm * wd],
-                    wd,
-                    &lt.dims,
-                    &ws.w[sl * wd..sl * wd + nr],
-                    clusters.clone(),
-                );
-            }
+        let nm = moments::n_moments(lt.dims.len());
+        for s in 0..self.plan.terms[lt.term].n_states {
+            let sl = self.layout.offsets[lt.term] + s;
+            let m0 = (lt.offset + s * nm) * wd;
+            moments::add_row_moments(
+                &mut ws.mom[m0..m0 + nm * wd],
+                wd,
+                &lt.dims,
+                &ws.w[sl * wd..sl * wd + nr],
+                clusters.clone(),
+            );
         }
     }
 

@@ -42,11 +42,10 @@ pub(crate) struct Layout {
     pub term_dims: Vec<Vec<usize>>,
     pub fixed_terms: Vec<usize>,
     /// Node terms linear in the nodes, accumulated from per-row node
-    /// moments (see [`crate::moments`]), the slots their moments take, and
-    /// the other node terms (accumulated at every node).
+    /// moments (see [`crate::moments`]), and the slots their moments take;
+    /// the other node terms are accumulated at their nodes.
     pub linear: Vec<LinearTerm>,
     pub mom_slots: usize,
-    pub curved_terms: Vec<usize>,
     /// The grid's step dimensions (see [`Grid::with_steps`]).
     pub steps: Vec<StepDim>,
     /// The grid's nodes.
@@ -105,11 +104,6 @@ impl Layout {
         let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
         let (linear, mom_slots) = moments::linear_terms(plan);
         let term_dims = (0..nt).map(|t| moments::node_dims(plan, t)).collect();
-        let curved_terms = node_terms
-            .iter()
-            .copied()
-            .filter(|&t| !linear.iter().any(|l| l.term == t))
-            .collect();
         let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
         let steps: Vec<StepDim> = crate::step_dims(plan)
             .into_iter()
@@ -135,7 +129,6 @@ impl Layout {
             fixed_terms,
             linear,
             mom_slots,
-            curved_terms,
             steps,
             n_nodes: grid.n_nodes(),
         })

@@ -97,6 +97,7 @@ pub(crate) fn node_dims(plan: &Plan, t: usize) -> Vec<usize> {
 /// state's `n_moments(k)` slots of `stride` rows each), cluster by cluster:
 /// `clusters` gives each cluster's rows `i0..i1` and its node `z` (all
 /// dimensions; `dims` picks the term's).
+#[inline(always)]
 pub(crate) fn add_row_moments<'a>(
     mom: &mut [f64],
     stride: usize,

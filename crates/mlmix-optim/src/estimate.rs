@@ -301,9 +301,10 @@ impl Problem<'_> {
     }
 
     /// Optimises from `it` to convergence. With adaptive quadrature the
-    /// grid is renewed after every EM step and, once the estimates have
-    /// converged on a grid, renewed again until they have converged on the
-    /// grid their own posterior gives.
+    /// grid is renewed after EM steps that moved the posterior and, once
+    /// the estimates have converged on a grid, renewed again until they
+    /// have converged on the grid their own posterior gives and renewing
+    /// it changes logL by less than `logcriterion`.
     pub fn optimize(
         &self,
         mut it: Iterate,
@@ -320,9 +321,15 @@ impl Problem<'_> {
                 if term != Termination::Converged {
                     break;
                 }
-                self.readapt(&mut it)?;
+                let change = self.readapt(&mut it)?;
                 let active = self.active(&it.theta, &it.eval.gradient);
-                if self.converged(&it, &active, settings, None) {
+                // the grid is settled when renewing it moves the
+                // log-likelihood by less than the convergence criterion
+                // (a re-centring that moves the estimates little still
+                // moves logL by the integration error times the shift)
+                let settled =
+                    change.abs() < settings.logcriterion.max(1e-12 * it.eval.loglik.abs());
+                if settled && self.converged(&it, &active, settings, None) {
                     break;
                 }
                 term = self.optimize_on_grid(&mut it, settings, start_id, observer)?;

@@ -146,6 +146,7 @@ fn block_residuals(
 
 /// Log-density of each of the `ns` states for rows `r0..r1` (see
 /// [`super::term_values`]); a row with nothing observed contributes 0.
+#[inline(always)]
 pub(super) fn values(
     ns: usize,
     nl: usize,

@@ -105,6 +105,7 @@ fn class_probs(
 /// Log P(class) of each state for rows `r0..r1` (see
 /// [`super::term_values`]): the precomputed `logp` without covariates, one
 /// log-softmax per run of equal rows with them.
+#[inline(always)]
 pub(super) fn values(
     n_sets: usize,
     nl: usize,

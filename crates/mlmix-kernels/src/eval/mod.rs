@@ -456,6 +456,11 @@ impl Slots {
 
 /// Log-density of each state for rows `r0..r1`, written at the term's
 /// slots. A missing dependent contributes 0 (full-information ML).
+///
+/// Inlined into its callers with the kinds' `values`, so that a backend's
+/// loop compiled for wider vector instructions compiles these for them too.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn term_values(
     term: &Term,
     prep: &TermPrep,

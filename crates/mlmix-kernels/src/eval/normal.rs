@@ -44,6 +44,7 @@ pub(super) fn prepare(
 
 /// Log-density of each of the `ns` states for rows `r0..r1` (see
 /// [`super::term_values`]); a missing value contributes 0.
+#[inline(always)]
 pub(super) fn values(
     ns: usize,
     nl: usize,
