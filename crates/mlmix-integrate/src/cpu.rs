@@ -595,6 +595,13 @@ impl CpuBackend {
         for b in 0..n_between {
             for q in 0..nq {
                 let pass = b * nq + q;
+                // a pass of negligible posterior in every cluster of the
+                // chunk adds nothing that counts (see NEGLIGIBLE_PASS)
+                if n_pass > 1
+                    && (0..nj).all(|j| ws.pass_ll[j * n_pass + pass] < crate::NEGLIGIBLE_PASS)
+                {
+                    continue;
+                }
                 if n_pass > 1 {
                     if dims > 0 {
                         if acc_nodes {

@@ -287,6 +287,18 @@ impl Adaptation {
 /// adaptive grid during EM (see [`Adaptation::moved_from`]).
 pub const RECENTRE: f64 = 0.1;
 
+/// Posterior probability of an integration pass below which the second
+/// sweep skips it, when it is below in every cluster of a chunk. What is
+/// dropped is a share of at most `n_passes * NEGLIGIBLE_PASS` of each
+/// cluster's posterior mass, so the gradient, the expected information and
+/// the MLR scores change by at most that share times the largest
+/// complete-data score (or information) at the skipped nodes; the
+/// log-likelihood itself is always summed over every pass. (At most 1e-6
+/// of a cluster's mass with 10,000 nodes; measured: 1.3-8.8% of the passes
+/// of the bench's two-level fits and 16-27% of Model 6's skipped, the
+/// log-likelihoods the same to 1e-9.)
+pub const NEGLIGIBLE_PASS: f64 = 1e-10;
+
 /// The kinds of evaluation, by what they compute beyond the
 /// log-likelihood (posteriors and moments ride along with any of them).
 pub const EVAL_KINDS: [&str; 4] = ["loglik", "gradient", "em", "meat"];
