@@ -120,6 +120,10 @@ struct Workspace {
     /// Per term: the pass whose node its values in `vals` were computed
     /// at (`usize::MAX`: none yet in this chunk).
     term_pass: Vec<usize>,
+    /// Per node term with one: its node-free part for the chunk's rows (see
+    /// [`eval::term_base`]), at its slots; `has_base` says which have one.
+    base: Vec<f64>,
+    has_base: Vec<bool>,
     /// Per node term: the first pass of the run whose weights `w` holds
     /// and has not accumulated yet (`usize::MAX`: none).
     pending: Vec<usize>,
@@ -133,6 +137,8 @@ impl Workspace {
             mom: vec![0.0; mom_slots * width],
             term_pass: vec![usize::MAX; plan.terms.len()],
             pending: vec![usize::MAX; plan.terms.len()],
+            base: vec![0.0; width * stride],
+            has_base: vec![false; plan.terms.len()],
             vals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
             lj: vec![0.0; plan.n_combos * width],
@@ -378,16 +384,14 @@ impl CpuBackend {
                 continue;
             }
             ws.term_pass[t] = pass;
-            eval::term_values(
-                &plan.terms[t],
-                &prep.terms[t],
-                local,
-                0,
-                nr,
-                self.layout.slots(t),
-                &mut ws.scratch,
-                &mut ws.vals,
-            );
+            let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
+            if ws.has_base[t] {
+                let nc0 = plan.n_data_cols;
+                let (base, sc, vals) = (&ws.base, &mut ws.scratch, &mut ws.vals);
+                eval::term_values_on_base(term, tp, nc0, local, 0, nr, slots, base, sc, vals);
+            } else {
+                eval::term_values(term, tp, local, 0, nr, slots, &mut ws.scratch, &mut ws.vals);
+            }
         }
     }
 
@@ -485,6 +489,14 @@ impl CpuBackend {
         // node columns
         ws.term_pass.fill(usize::MAX);
         self.chunk_nodes(r0, r1, j0, j1, adapt, table, ws);
+        // the node terms' node-free parts, once for all passes
+        if let Some(local) = ws.local.as_ref() {
+            for &t in &self.layout.node_terms {
+                let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
+                let nc0 = plan.n_data_cols;
+                ws.has_base[t] = eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
+            }
+        }
         for &t in &self.layout.fixed_terms {
             eval::term_values(
                 &plan.terms[t],

@@ -569,6 +569,63 @@ mod normal {
         }
     }
 
+    /// Values from the node-free part (`term_base`, then
+    /// `term_values_on_base`) equal the values computed whole, whichever
+    /// covariates are node columns: none, the second, both.
+    #[test]
+    fn values_on_the_node_free_part_are_the_values() {
+        let n = 6;
+        let y = vec![0.3, -1.2, 2.5, f64::NAN, 0.0, 1.1];
+        let data = data_of(vec![y, sample_x(n, 5), sample_x(n, 9)]);
+        let term = identity_term(
+            TermKind::Normal {
+                col: 0,
+                covs: vec![1, 2],
+            },
+            2,
+            4,
+        );
+        let plan = plan_with(term, 8);
+        let phi = [0.5, 0.3, -0.7, 1.5, -0.5, 1.2, 0.4, 2.5];
+        let prep = eval::prepare(&plan, &phi).expect("valid");
+        let (term, tp) = (&plan.terms[0], &prep.terms[0]);
+        let mut sc = Scratch::default();
+        let mut whole = vec![0.0; 2 * n];
+        eval::term_values(term, tp, &data, 0, n, slots(n), &mut sc, &mut whole);
+        for node_col in [3, 2, 1] {
+            let mut base = vec![0.0; 2 * n];
+            assert!(eval::term_base(
+                term,
+                tp,
+                node_col,
+                &data,
+                0,
+                n,
+                slots(n),
+                &mut base
+            ));
+            let mut v = vec![f64::NAN; 2 * n];
+            eval::term_values_on_base(
+                term,
+                tp,
+                node_col,
+                &data,
+                0,
+                n,
+                slots(n),
+                &base,
+                &mut sc,
+                &mut v,
+            );
+            for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                    "node columns from {node_col}, entry {i}: {a} against {b}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn information_is_expected_outer_product() {
         for case in cases() {

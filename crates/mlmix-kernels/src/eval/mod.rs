@@ -454,6 +454,72 @@ impl Slots {
     }
 }
 
+/// The node-free part of the term's values for rows `r0..r1`, at its
+/// slots of `out`, for a term whose columns from `node_col` on are node
+/// columns (they change from one integration pass to the next, the others
+/// do not): computed once per chunk, it saves [`term_values_on_base`] the
+/// rest at every pass. Returns false, writing nothing, for a kind without
+/// one (its values are computed whole by [`term_values`]). Normal
+/// dependents have one: `y − ν − Σ β x` over the data covariates.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn term_base(
+    term: &Term,
+    prep: &TermPrep,
+    node_col: usize,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    out: &mut [f64],
+) -> bool {
+    match (&term.kind, prep) {
+        (TermKind::Normal { col, covs }, TermPrep::Normal { params, .. }) => {
+            let (ns, nl) = (term.n_states, term.n_local);
+            normal::base(
+                ns, nl, *col, covs, params, node_col, data, r0, r1, slots, out,
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// [`term_values`] of a term with a node-free part `base` (see
+/// [`term_base`], computed on the same rows and parameters).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn term_values_on_base(
+    term: &Term,
+    prep: &TermPrep,
+    node_col: usize,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    base: &[f64],
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    match (&term.kind, prep) {
+        (
+            TermKind::Normal { col, covs },
+            TermPrep::Normal {
+                params,
+                inv_var,
+                log_norm,
+            },
+        ) => {
+            let (ns, nl) = (term.n_states, term.n_local);
+            normal::values_on_base(
+                ns, nl, *col, covs, params, inv_var, log_norm, node_col, data, r0, r1, slots, base,
+                scratch, out,
+            )
+        }
+        _ => term_values(term, prep, data, r0, r1, slots, scratch, out),
+    }
+}
+
 /// Log-density of each state for rows `r0..r1`, written at the term's
 /// slots. A missing dependent contributes 0 (full-information ML).
 ///

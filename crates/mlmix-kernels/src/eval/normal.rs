@@ -93,6 +93,82 @@ pub(super) fn values(
     }
 }
 
+/// The node-free part of each state's residual for rows `r0..r1`,
+/// `y − ν − Σ β x` over the covariates in columns below `node_col`, at the
+/// term's slots of `out` (see [`super::term_base`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn base(
+    ns: usize,
+    nl: usize,
+    col: usize,
+    covs: &[usize],
+    params: &[f64],
+    node_col: usize,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    out: &mut [f64],
+) {
+    let nr = r1 - r0;
+    let y = &data.columns[col][r0..r1];
+    for s in 0..ns {
+        let p = &params[s * nl..(s + 1) * nl];
+        let e = &mut out[slots.state(s, nr)];
+        for (x, &v) in e.iter_mut().zip(y) {
+            *x = v - p[0];
+        }
+        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c < node_col) {
+            for (x, &v) in e.iter_mut().zip(&data.columns[c][r0..r1]) {
+                *x -= b * v;
+            }
+        }
+    }
+}
+
+/// [`values`] from the node-free residuals `base` (from [`base`] on the
+/// same rows): only the covariates in columns from `node_col` on (the node
+/// columns) are subtracted.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn values_on_base(
+    ns: usize,
+    nl: usize,
+    col: usize,
+    covs: &[usize],
+    params: &[f64],
+    inv_var: &[f64],
+    log_norm: &[f64],
+    node_col: usize,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    base: &[f64],
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let nr = r1 - r0;
+    let y = &data.columns[col][r0..r1];
+    for s in 0..ns {
+        let p = &params[s * nl..(s + 1) * nl];
+        let (iv, ln) = (inv_var[s], log_norm[s]);
+        let e = grow(&mut scratch.a, nr);
+        e.copy_from_slice(&base[slots.state(s, nr)]);
+        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c >= node_col) {
+            for (x, &v) in e.iter_mut().zip(&data.columns[c][r0..r1]) {
+                *x -= b * v;
+            }
+        }
+        let o = &mut out[slots.state(s, nr)];
+        for ((x, &v), &e) in o.iter_mut().zip(y).zip(e.iter()) {
+            let val = ln - 0.5 * e * e * iv;
+            *x = if v.is_nan() { 0.0 } else { val };
+        }
+    }
+}
+
 /// Each row's weighted score (see [`super::term_scores`]):
 /// `w e / theta (1, x)` for the mean parameters and
 /// `w (e² / theta - 1) / (2 theta)` for the variance.
