@@ -432,6 +432,41 @@ fn check_normal_info(
     assert_information(name, &acc, &expect);
 }
 
+/// Values from a term's node-free part (`term_base`, then
+/// `term_values_on_base`) equal its values computed whole, whichever of its
+/// covariates (columns 1 and 2) are node columns: none, the second, both.
+fn check_values_on_base(case: &Case) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
+    let n = data.n_rows();
+    let prep = eval::prepare(plan, phi).expect("valid");
+    let (term, tp) = (&plan.terms[0], &prep.terms[0]);
+    let ns = term.n_states;
+    let mut sc = Scratch::default();
+    let mut whole = vec![0.0; ns * n];
+    eval::term_values(term, tp, data, 0, n, slots(n), &mut sc, &mut whole);
+    for node_col in [3, 2, 1] {
+        let mut base = vec![0.0; ns * n];
+        assert!(
+            eval::term_base(term, tp, node_col, data, 0, n, slots(n), &mut base),
+            "{name}: no node-free part"
+        );
+        let mut v = vec![f64::NAN; ns * n];
+        let sl = slots(n);
+        eval::term_values_on_base(term, tp, node_col, data, 0, n, sl, &base, &mut sc, &mut v);
+        for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                "{name}, node columns from {node_col}, entry {i}: {a} against {b}"
+            );
+        }
+    }
+}
+
 fn sample_x(n: usize, seed: u64) -> Vec<f64> {
     // a small deterministic sequence in [-2, 2]
     (0..n)
@@ -445,6 +480,28 @@ fn sample_x(n: usize, seed: u64) -> Vec<f64> {
 /// [`crate::eval`]'s `categorical` module: ordered categorical dependents.
 mod categorical {
     use super::*;
+
+    /// Binary items with two covariates, both links: values from the
+    /// node-free part equal the values computed whole.
+    #[test]
+    fn values_on_the_node_free_part_are_the_values() {
+        let n = 7;
+        for link in [Link::Logit, Link::Probit] {
+            let y: Vec<f64> = (0..n).map(|i| [0.0, 1.0, f64::NAN][i % 3]).collect();
+            let kind = TermKind::Categorical {
+                col: 0,
+                ncat: 2,
+                link,
+                covs: vec![1, 2],
+            };
+            check_values_on_base(&Case {
+                name: format!("binary ({link:?}, covariates [1, 2])"),
+                plan: plan_with(identity_term(kind, 2, 3), 6),
+                phi: vec![-0.4, 0.7, -1.1, 0.9, -0.3, 0.5],
+                data: data_of(vec![y, sample_x(n, 3), sample_x(n, 4)]),
+            });
+        }
+    }
 
     /// Logit and probit links; binary, 4 categories without covariates and
     /// 3 categories with one; two states.
@@ -569,14 +626,11 @@ mod normal {
         }
     }
 
-    /// Values from the node-free part (`term_base`, then
-    /// `term_values_on_base`) equal the values computed whole, whichever
-    /// covariates are node columns: none, the second, both.
+    /// Values from the node-free part equal the values computed whole.
     #[test]
     fn values_on_the_node_free_part_are_the_values() {
         let n = 6;
         let y = vec![0.3, -1.2, 2.5, f64::NAN, 0.0, 1.1];
-        let data = data_of(vec![y, sample_x(n, 5), sample_x(n, 9)]);
         let term = identity_term(
             TermKind::Normal {
                 col: 0,
@@ -585,45 +639,12 @@ mod normal {
             2,
             4,
         );
-        let plan = plan_with(term, 8);
-        let phi = [0.5, 0.3, -0.7, 1.5, -0.5, 1.2, 0.4, 2.5];
-        let prep = eval::prepare(&plan, &phi).expect("valid");
-        let (term, tp) = (&plan.terms[0], &prep.terms[0]);
-        let mut sc = Scratch::default();
-        let mut whole = vec![0.0; 2 * n];
-        eval::term_values(term, tp, &data, 0, n, slots(n), &mut sc, &mut whole);
-        for node_col in [3, 2, 1] {
-            let mut base = vec![0.0; 2 * n];
-            assert!(eval::term_base(
-                term,
-                tp,
-                node_col,
-                &data,
-                0,
-                n,
-                slots(n),
-                &mut base
-            ));
-            let mut v = vec![f64::NAN; 2 * n];
-            eval::term_values_on_base(
-                term,
-                tp,
-                node_col,
-                &data,
-                0,
-                n,
-                slots(n),
-                &base,
-                &mut sc,
-                &mut v,
-            );
-            for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
-                    "node columns from {node_col}, entry {i}: {a} against {b}"
-                );
-            }
-        }
+        check_values_on_base(&Case {
+            name: "normal (covariates [1, 2])".into(),
+            plan: plan_with(term, 8),
+            phi: vec![0.5, 0.3, -0.7, 1.5, -0.5, 1.2, 0.4, 2.5],
+            data: data_of(vec![y, sample_x(n, 5), sample_x(n, 9)]),
+        });
     }
 
     #[test]

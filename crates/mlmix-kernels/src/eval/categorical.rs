@@ -157,26 +157,7 @@ pub(super) fn values(
         let u = grow(&mut scratch.a, nr);
         for (s, p) in params.chunks_exact(nl).enumerate() {
             binary_u(p, covs, data, r0, r1, u);
-            let o = &mut out[slots.state(s, nr)];
-            match link {
-                Link::Logit => {
-                    for ((x, &v), &u) in o.iter_mut().zip(y).zip(u.iter()) {
-                        // ln P(0) = ln F(u) = -softplus(-u), ln P(1) = -softplus(u)
-                        let val = -softplus(if v == 0.0 { -u } else { u });
-                        *x = if v.is_nan() { 0.0 } else { val };
-                    }
-                }
-                Link::Probit => {
-                    for ((x, &v), &u) in o.iter_mut().zip(y).zip(u.iter()) {
-                        // ln P(0) = ln F(u), ln P(1) = ln F(-u)
-                        *x = if v.is_nan() {
-                            0.0
-                        } else {
-                            link::log_cdf(link, if v == 0.0 { u } else { -u })
-                        };
-                    }
-                }
-            }
+            binary_values(link, y, u, &mut out[slots.state(s, nr)]);
         }
     } else {
         for (s, p) in params.chunks_exact(nl).enumerate() {
@@ -336,6 +317,93 @@ fn binary_u(p: &[f64], covs: &[usize], data: &EngineData, r0: usize, r1: usize, 
         for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
             *x -= b * v;
         }
+    }
+}
+
+/// A binary term's log-probabilities `o` of the rows' categories `y`
+/// from `u = tau - eta`; a missing category contributes 0.
+#[inline(always)]
+fn binary_values(link: Link, y: &[f64], u: &[f64], o: &mut [f64]) {
+    match link {
+        Link::Logit => {
+            for ((x, &v), &u) in o.iter_mut().zip(y).zip(u) {
+                // ln P(0) = ln F(u) = -softplus(-u), ln P(1) = -softplus(u)
+                let val = -softplus(if v == 0.0 { -u } else { u });
+                *x = if v.is_nan() { 0.0 } else { val };
+            }
+        }
+        Link::Probit => {
+            for ((x, &v), &u) in o.iter_mut().zip(y).zip(u) {
+                // ln P(0) = ln F(u), ln P(1) = ln F(-u)
+                *x = if v.is_nan() {
+                    0.0
+                } else {
+                    link::log_cdf(link, if v == 0.0 { u } else { -u })
+                };
+            }
+        }
+    }
+}
+
+/// The node-free part of a binary term with covariates, `u` over the
+/// covariates in columns below `node_col` (`tau - Σ β x`), per state at
+/// the term's slots of `out` (see [`super::term_base`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn binary_base(
+    nl: usize,
+    covs: &[usize],
+    params: &[f64],
+    node_col: usize,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    out: &mut [f64],
+) {
+    let nr = r1 - r0;
+    for (s, p) in params.chunks_exact(nl).enumerate() {
+        let u = &mut out[slots.state(s, nr)];
+        u.fill(p[0]);
+        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c < node_col) {
+            for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
+                *x -= b * v;
+            }
+        }
+    }
+}
+
+/// [`values`] of a binary term with covariates from its node-free part
+/// `base` ([`binary_base`] on the same rows): only the node columns (from
+/// `node_col` on) are subtracted.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn binary_values_on_base(
+    nl: usize,
+    col: usize,
+    link: Link,
+    covs: &[usize],
+    params: &[f64],
+    node_col: usize,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    base: &[f64],
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let nr = r1 - r0;
+    let y = &data.columns[col][r0..r1];
+    let u = grow(&mut scratch.a, nr);
+    for (s, p) in params.chunks_exact(nl).enumerate() {
+        u.copy_from_slice(&base[slots.state(s, nr)]);
+        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c >= node_col) {
+            for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
+                *x -= b * v;
+            }
+        }
+        binary_values(link, y, u, &mut out[slots.state(s, nr)]);
     }
 }
 

@@ -460,7 +460,8 @@ impl Slots {
 /// do not): computed once per chunk, it saves [`term_values_on_base`] the
 /// rest at every pass. Returns false, writing nothing, for a kind without
 /// one (its values are computed whole by [`term_values`]). Normal
-/// dependents have one: `y − ν − Σ β x` over the data covariates.
+/// dependents have one, `y − ν − Σ β x` over the data covariates, and
+/// binary items with covariates, `τ − Σ β x`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_base(
@@ -479,6 +480,13 @@ pub fn term_base(
             normal::base(
                 ns, nl, *col, covs, params, node_col, data, r0, r1, slots, out,
             );
+            true
+        }
+        (TermKind::Categorical { ncat: 2, covs, .. }, TermPrep::Categorical { params, .. })
+            if !covs.is_empty() =>
+        {
+            let nl = term.n_local;
+            categorical::binary_base(nl, covs, params, node_col, data, r0, r1, slots, out);
             true
         }
         _ => false,
@@ -516,6 +524,29 @@ pub fn term_values_on_base(
                 scratch, out,
             )
         }
+        (
+            TermKind::Categorical {
+                col,
+                ncat: 2,
+                link,
+                covs,
+            },
+            TermPrep::Categorical { params, .. },
+        ) if !covs.is_empty() => categorical::binary_values_on_base(
+            term.n_local,
+            *col,
+            *link,
+            covs,
+            params,
+            node_col,
+            data,
+            r0,
+            r1,
+            slots,
+            base,
+            scratch,
+            out,
+        ),
         _ => term_values(term, prep, data, r0, r1, slots, scratch, out),
     }
 }
