@@ -12,7 +12,8 @@
 //! probability helpers [`cat_log_prob`] and [`cat_derivs`].
 
 use super::{
-    InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, weighted_sum,
+    InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, subtract_covs,
+    weighted_sum,
 };
 use crate::data::EngineData;
 use crate::fastmath;
@@ -313,11 +314,7 @@ pub(super) fn accumulate(
 /// loops run over contiguous rows and vectorise).
 fn binary_u(p: &[f64], covs: &[usize], data: &EngineData, r0: usize, r1: usize, u: &mut [f64]) {
     u.fill(p[0]);
-    for (&b, &c) in p[1..].iter().zip(covs) {
-        for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
-            *x -= b * v;
-        }
-    }
+    subtract_covs(u, &p[1..], covs, data, r0, r1, |_| true);
 }
 
 /// A binary term's log-probabilities `o` of the rows' categories `y`
@@ -365,11 +362,7 @@ pub(super) fn binary_base(
     for (s, p) in params.chunks_exact(nl).enumerate() {
         let u = &mut out[slots.state(s, nr)];
         u.fill(p[0]);
-        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c < node_col) {
-            for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
-                *x -= b * v;
-            }
-        }
+        subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c < node_col);
     }
 }
 
@@ -398,11 +391,7 @@ pub(super) fn binary_values_on_base(
     let u = grow(&mut scratch.a, nr);
     for (s, p) in params.chunks_exact(nl).enumerate() {
         u.copy_from_slice(&base[slots.state(s, nr)]);
-        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c >= node_col) {
-            for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
-                *x -= b * v;
-            }
-        }
+        subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
         binary_values(link, y, u, &mut out[slots.state(s, nr)]);
     }
 }

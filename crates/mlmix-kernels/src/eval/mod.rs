@@ -454,6 +454,26 @@ impl Slots {
     }
 }
 
+/// `u -= Σ β x` for rows `r0..r1` over the covariates `covs` (coefficients
+/// `betas`, in order) whose column passes `pick`, column by column over
+/// contiguous rows (the loops vectorise).
+#[inline(always)]
+pub(super) fn subtract_covs(
+    u: &mut [f64],
+    betas: &[f64],
+    covs: &[usize],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    pick: impl Fn(usize) -> bool,
+) {
+    for (&b, &c) in betas.iter().zip(covs).filter(|(_, c)| pick(**c)) {
+        for (x, &v) in u.iter_mut().zip(&data.columns[c][r0..r1]) {
+            *x -= b * v;
+        }
+    }
+}
+
 /// The node-free part of the term's values for rows `r0..r1`, at its
 /// slots of `out`, for a term whose columns from `node_col` on are node
 /// columns (they change from one integration pass to the next, the others

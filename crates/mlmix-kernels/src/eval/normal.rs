@@ -9,7 +9,8 @@
 //! without covariates), expected information and its row-independent part.
 
 use super::{
-    InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, weighted_sum,
+    InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, subtract_covs,
+    weighted_sum,
 };
 use crate::data::EngineData;
 use crate::link::LN_2PI;
@@ -80,11 +81,7 @@ pub(super) fn values(
             for (x, &v) in e.iter_mut().zip(y) {
                 *x = v - nu;
             }
-            for (&b, &c) in p[1..1 + q].iter().zip(covs) {
-                for (x, &v) in e.iter_mut().zip(&data.columns[c][r0..r1]) {
-                    *x -= b * v;
-                }
-            }
+            subtract_covs(e, &p[1..1 + q], covs, data, r0, r1, |_| true);
             for ((x, &v), &e) in o.iter_mut().zip(y).zip(e.iter()) {
                 let val = ln - 0.5 * e * e * iv;
                 *x = if v.is_nan() { 0.0 } else { val };
@@ -119,11 +116,7 @@ pub(super) fn base(
         for (x, &v) in e.iter_mut().zip(y) {
             *x = v - p[0];
         }
-        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c < node_col) {
-            for (x, &v) in e.iter_mut().zip(&data.columns[c][r0..r1]) {
-                *x -= b * v;
-            }
-        }
+        subtract_covs(e, &p[1..], covs, data, r0, r1, |c| c < node_col);
     }
 }
 
@@ -156,11 +149,7 @@ pub(super) fn values_on_base(
         let (iv, ln) = (inv_var[s], log_norm[s]);
         let e = grow(&mut scratch.a, nr);
         e.copy_from_slice(&base[slots.state(s, nr)]);
-        for (&b, &c) in p[1..].iter().zip(covs).filter(|(_, c)| **c >= node_col) {
-            for (x, &v) in e.iter_mut().zip(&data.columns[c][r0..r1]) {
-                *x -= b * v;
-            }
-        }
+        subtract_covs(e, &p[1..], covs, data, r0, r1, |c| c >= node_col);
         let o = &mut out[slots.state(s, nr)];
         for ((x, &v), &e) in o.iter_mut().zip(y).zip(e.iter()) {
             let val = ln - 0.5 * e * e * iv;
