@@ -1634,7 +1634,7 @@ fn unsupported_output_and_plot_are_warnings_and_the_fit_goes_on() {
 // ---------------------------------------------------------- the command
 
 /// The `mlmix` executable next to this test's target folder, built once.
-fn mlmix_exe() -> &'static Path {
+pub(crate) fn mlmix_exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
         // this test runs as <target>/<profile>/deps/end_to_end-<hash>

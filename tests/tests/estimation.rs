@@ -139,3 +139,78 @@ fn a_fit_stopped_early_says_it_did_not_converge() {
     let report = mlmix::report::text(&fit, &loaded.model);
     assert!(report.contains("DID NOT CONVERGE"));
 }
+
+/// A 3-class LCA of 4 binary items: 14 parameters for 15 cell
+/// probabilities, and still not identified (the cell probabilities have
+/// rank 13 in the parameters; Goodman 1974).
+fn three_classes_of_four_items() -> (mlmix_spec::Loaded, mlmix::Fit) {
+    let mut sim = Sim::new(5);
+    let p = [
+        [0.8, 0.7, 0.75, 0.8],
+        [0.2, 0.3, 0.25, 0.3],
+        [0.7, 0.2, 0.6, 0.3],
+    ];
+    let rows: Vec<Vec<f64>> = (0..1000)
+        .map(|_| {
+            let c = sim.categorical(&[0.4, 0.35, 0.25]);
+            p[c].iter().map(|&q| f64::from(sim.uniform() < q)).collect()
+        })
+        .collect();
+    let s = Scratch::new("lca3of4");
+    s.write("d.dat", &free_format(&rows, "-99"));
+    let text = "DATA: FILE = d.dat;\nVARIABLE: NAMES = u1-u4; CATEGORICAL = u1-u4; CLASSES = c(3);\n\
+                ANALYSIS: TYPE = MIXTURE; STARTS = 20 4;\n";
+    fit_text(&s, "m.inp", text).unwrap()
+}
+
+#[test]
+fn a_near_singular_fit_warns_and_names_the_parameters_involved() {
+    let (loaded, fit) = three_classes_of_four_items();
+    assert!(fit.converged);
+    // nothing at a bound, so nothing fixed identifies the rest
+    assert!(fit.parameters.iter().all(|p| !p.at_bound));
+    // the standard errors are computed (the information is not singular
+    // enough for the hard limit)...
+    let condition = fit.condition_number.unwrap();
+    assert!(condition > 1e-10, "{condition}"); // mlmix_optim::se::CONDITION_LIMIT
+    assert!(fit.parameters.iter().all(|p| p.fixed || p.se.is_some()));
+    // ...but said to be untrustworthy, naming parameters by number and name
+    let w: Vec<&String> = fit
+        .warnings
+        .iter()
+        .filter(|w| w.contains("may not be trustworthy"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", fit.warnings);
+    assert!(
+        w[0].contains("first-order derivative product matrix is near singular")
+            && w[0].contains("problem involving parameters "),
+        "{}",
+        w[0]
+    );
+    let named: Vec<&mlmix::results::FreeEstimate> = fit
+        .free
+        .iter()
+        .filter(|f| w[0].contains(&format!("{} ({})", f.number, f.name)))
+        .collect();
+    assert!(named.len() >= 2, "{}", w[0]);
+    // in the report and the JSON document too
+    let report = mlmix::report::text(&fit, &loaded.model);
+    assert!(report.contains(&format!("WARNING: {}", w[0])), "{report}");
+    let json: serde_json::Value = serde_json::from_str(&mlmix::json(&fit)).unwrap();
+    let in_json = json["warnings"].as_array().unwrap();
+    assert!(in_json.iter().any(|x| x.as_str() == Some(w[0].as_str())));
+}
+
+#[test]
+fn a_well_identified_fit_does_not_warn_of_near_singularity() {
+    let (_, fit) = mlmix_tests::fit_path(&mlmix_tests::input("carcinoma2.inp"));
+    let condition = fit.condition_number.unwrap();
+    assert!(condition > 1e-6, "{condition}"); // mlmix_optim::se::CONDITION_WARNING
+    assert!(
+        fit.warnings
+            .iter()
+            .all(|w| !w.contains("may not be trustworthy")),
+        "{:?}",
+        fit.warnings
+    );
+}

@@ -8,6 +8,7 @@ mod bad_input;
 mod determinism;
 mod estimation;
 mod glmm;
+mod hostile;
 mod mixreg;
 mod outputs;
 mod recovery;

@@ -198,3 +198,90 @@ fn lta_reports_transition_probabilities_that_sum_to_one() {
     let r = mlmix::report::text(&fit, &loaded.model);
     assert!(r.contains("LATENT TRANSITION PROBABILITIES"));
 }
+
+/// Runs `mlmix fit` on a copy of lazarsfeld2.inp with `extra` added to its
+/// ANALYSIS command and `args` on the command line; returns the report,
+/// the JSON document, standard error and the seconds it took.
+fn fit_command(tag: &str, extra: &str, args: &[&str]) -> (String, serde_json::Value, String, f64) {
+    let s = Scratch::new(tag);
+    let text = std::fs::read_to_string(input("lazarsfeld2.inp"))
+        .unwrap()
+        .replace(
+            "../data/lazarsfeld.csv",
+            &data("lazarsfeld.csv").display().to_string(),
+        )
+        .replace("STARTS = 20 4;", &format!("STARTS = 20 4; {extra}"));
+    let inp = s.write("m.inp", &text);
+    let exe = crate::bad_input::mlmix_exe(); // built on first use: not timed
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(exe)
+        .args(["fit", "-q", "--json", "m.json"])
+        .args(args)
+        .arg(&inp)
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json = std::fs::read_to_string(s.path().join("m.json")).unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        serde_json::from_str(&json).unwrap(),
+        stderr,
+        seconds,
+    )
+}
+
+/// Uncapped, 10000 threads took over a minute on a fit of hundredths of a
+/// second; capped, the fit takes its usual time.
+const QUICK_SECONDS: f64 = 30.0;
+
+#[test]
+fn threads_flag_above_the_processors_is_capped_with_a_warning() {
+    let cap = mlmix::fit::available_threads();
+    assert!(cap < 10000, "this machine has {cap} processors");
+    let (report, json, stderr, seconds) = fit_command("threads", "", &["--threads", "10000"]);
+    assert!(seconds < QUICK_SECONDS, "{seconds} s");
+    assert!(
+        stderr.contains(&format!(
+            "--threads 10000 is more than the {cap} processors available; capped at {cap}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(json["backend"], format!("cpu ({cap} threads)"));
+    assert!(report.contains(&format!("cpu ({cap} threads)")), "{report}");
+    // a request the machine can meet is not capped
+    let (_, json, stderr, _) = fit_command("threads1", "", &["--threads", "1"]);
+    assert!(!stderr.contains("capped"), "{stderr}");
+    assert_eq!(json["backend"], "cpu (1 threads)");
+}
+
+#[test]
+fn processors_above_the_machine_are_capped_with_a_warning() {
+    let cap = mlmix::fit::available_threads();
+    assert!(cap < 10000, "this machine has {cap} processors");
+    let (report, json, _, seconds) = fit_command("processors", "PROCESSORS = 10000;", &[]);
+    assert!(seconds < QUICK_SECONDS, "{seconds} s");
+    let warning = format!(
+        "PROCESSORS = 10000 is more than the {cap} processors available to this run; it was capped at {cap}"
+    );
+    assert!(report.contains(&format!("WARNING: {warning}")), "{report}");
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str() == Some(warning.as_str())),
+        "{warnings:?}"
+    );
+    assert_eq!(json["backend"], format!("cpu ({cap} threads)"));
+    // PROCESSORS = 1 is within reach: no warning
+    let (_, json, _, _) = fit_command("processors1", "PROCESSORS = 1;", &[]);
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .all(|w| !w.as_str().unwrap().contains("PROCESSORS")),
+        "{warnings:?}"
+    );
+}

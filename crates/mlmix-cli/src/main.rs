@@ -1,20 +1,31 @@
 //! The `mlmix` command: fit a model from an Mplus-style input file.
 //!
-//! `mlmix fit MODEL.inp [--json OUT.json] [--seed S] [--threads N]
-//! [--backend auto|cpu]` prints the report on standard output and progress on
-//! a terminal; exit status 0 on a fit (converged or not, as the report says),
-//! 1 on an error in the input or the data, 2 on a usage error. This crate is
-//! the only one (with xtask) that prints.
+//! `mlmix fit MODEL.inp [--json OUT.json] [-o REPORT] [--seed S]
+//! [--threads N] [--backend auto|cpu] [-q]` prints the report on standard
+//! output (or writes it with `-o`) and progress on standard error: a bar on a
+//! terminal, a plain line every few seconds otherwise. Exit status 0 on a fit
+//! (converged or not, as the report says), 1 on an error in the input, the
+//! data or an output file, or on a fit interrupted by SIGINT/SIGTERM (whose
+//! best solution so far is still written, marked as interrupted), 2 on a
+//! usage error. This crate is the only one (with xtask) that prints; every
+//! write is checked ([`console`], [`outputs`]).
+
+mod console;
+mod interrupt;
+mod outputs;
+mod progress;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use mlmix::{BackendChoice, FitOptions, Observer, Stage};
+use mlmix::spec::Loaded;
+use mlmix::{BackendChoice, FitOptions};
+
+use crate::console::{Closed, Console};
+use crate::progress::Progress;
 
 #[derive(Parser)]
 #[command(
@@ -30,33 +41,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Fit the model of an input file and print the results.
-    Fit {
-        /// The input file (Mplus-style).
-        model: PathBuf,
-        /// Also write the results as JSON to this file.
-        #[arg(long, value_name = "OUT.json")]
-        json: Option<PathBuf>,
-        /// Seed of the random starts (overrides STSEED).
-        #[arg(long, value_name = "S")]
-        seed: Option<u64>,
-        /// Number of threads (default: PROCESSORS, else all cores).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        /// Where the likelihood loop runs.
-        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-        backend: BackendArg,
-        /// Write the report to this file instead of standard output.
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// No progress display.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Fit(FitArgs),
     /// Check an input file and its data, and print the checked model as JSON.
     Check {
         /// The input file.
         model: PathBuf,
     },
+}
+
+/// What `mlmix fit` was asked to do.
+#[derive(clap::Args)]
+struct FitArgs {
+    /// The input file (Mplus-style).
+    model: PathBuf,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
+    /// Seed of the random starts (overrides STSEED).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Number of threads (default: PROCESSORS, else all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Where the likelihood loop runs.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -67,176 +82,197 @@ enum BackendArg {
     Cpu,
 }
 
-/// Progress on a terminal.
-struct Progress {
-    bar: ProgressBar,
-}
-
-impl Observer for Progress {
-    fn iteration(&self, start: usize, iteration: usize, loglik: f64) {
-        self.bar.set_message(format!(
-            "start {start}: iteration {iteration}, logL {loglik:.4}"
-        ));
-    }
-    fn start_done(&self, stage: Stage, done: usize, total: usize, loglik: f64) {
-        let name = match stage {
-            Stage::Initial => "initial stage",
-            Stage::Final => "final stage",
-        };
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
-        self.bar.set_prefix(name);
-        self.bar.set_message(format!("last logL {loglik:.4}"));
-    }
-    fn standard_errors(&self, done: usize, total: usize) {
-        self.bar.set_prefix("standard errors");
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
-        self.bar.set_message(String::new());
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let console = Console::default();
+    let code = match run(cli, &console) {
         Ok(code) => code,
+        // the reader of standard output is gone: nothing to tell it
+        Err(e) if e.is::<Closed>() => 1,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            console.err(format_args!("error: {e:#}"));
+            1
+        }
+    };
+    // a failed write to standard error lost a message: not a success
+    ExitCode::from(if code == 0 && console.stderr_failed() {
+        1
+    } else {
+        code
+    })
+}
+
+fn run(cli: Cli, console: &Console) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Check { model } => check(&model, console),
+        Command::Fit(args) => fit(&args, console),
+    }
+}
+
+/// Reads and checks an input file and its data, or prints why not (`None`).
+fn load(model: &Path, console: &Console) -> Option<Loaded> {
+    match mlmix::spec::load(model) {
+        Ok(l) => {
+            for w in &l.warnings {
+                console.err(format_args!("{w}"));
+            }
+            Some(l)
+        }
+        Err(e) => {
+            console.err(format_args!("{e}"));
+            for w in &e.warnings {
+                console.err(format_args!("{w}"));
+            }
+            let n = e.errors.len();
+            console.err(format_args!(
+                "\n{}: {} error{}; nothing was fitted",
+                model.display(),
+                n,
+                if n == 1 { "" } else { "s" }
+            ));
+            None
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Check { model } => {
-            let loaded = match mlmix::spec::load(&model) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("{e}");
-                    for w in &e.warnings {
-                        eprintln!("{w}");
-                    }
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            for w in &loaded.warnings {
-                eprintln!("{w}");
-            }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&loaded.model).context("writing the model")?
-            );
-            eprintln!(
-                "{}: {} rows analysed, {} free parameters",
-                model.display(),
-                loaded.data.n_rows(),
-                loaded.model.free.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Fit {
-            model,
-            json,
-            seed,
-            threads,
-            backend,
-            output,
-            quiet,
-        } => {
-            let loaded = match mlmix::spec::load(&model) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("{e}");
-                    for w in &e.warnings {
-                        eprintln!("{w}");
-                    }
-                    let n = e.errors.len();
-                    eprintln!(
-                        "\n{}: {} error{}; nothing was fitted",
-                        model.display(),
-                        n,
-                        if n == 1 { "" } else { "s" }
-                    );
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            for w in &loaded.warnings {
-                eprintln!("{w}");
-            }
-            let threads = threads.or(loaded.model.analysis.processors);
-            let mut builder = rayon::ThreadPoolBuilder::new();
-            if let Some(n) = threads {
-                builder = builder.num_threads(n.max(1));
-            }
-            let pool = builder.build().context("starting the thread pool")?;
-            let choice = match backend {
-                BackendArg::Auto => BackendChoice::Auto,
-                BackendArg::Cpu => BackendChoice::Cpu,
-            };
-            if matches!(backend, BackendArg::Auto) && !quiet {
-                eprintln!("backend: cpu (this build has no GPU backend)");
-            }
-            let options = FitOptions {
-                seed,
-                backend: choice,
-                no_collapse: false,
-            };
-            let show = !quiet && std::io::stderr().is_terminal();
-            let bar = if show {
-                let b = ProgressBar::new(0);
-                b.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                b.enable_steady_tick(Duration::from_millis(120));
-                b
-            } else {
-                ProgressBar::hidden()
-            };
-            let progress = Progress { bar };
-            let started = std::time::Instant::now();
-            let result = pool.install(|| mlmix::fit(&loaded, &options, &progress));
-            progress.bar.finish_and_clear();
-            let fit = result.with_context(|| format!("fitting {}", model.display()))?;
-            let report = mlmix::report::text(&fit, &loaded.model);
-            match &output {
-                Some(p) => std::fs::write(p, &report)
-                    .with_context(|| format!("writing the report to {}", p.display()))?,
-                None => print!("{report}"),
-            }
-            if let Some(p) = &json {
-                std::fs::write(p, mlmix::json(&fit))
-                    .with_context(|| format!("writing {}", p.display()))?;
-            }
-            if let Some(s) = &loaded.model.savedata
-                && s.cprobabilities
-            {
-                let f = std::fs::File::create(&s.file)
-                    .with_context(|| format!("creating the SAVEDATA file {}", s.file.display()))?;
-                mlmix::savedata::write(
-                    &loaded.model,
-                    &loaded.data,
-                    &fit,
-                    std::io::BufWriter::new(f),
-                )
-                .with_context(|| format!("writing {}", s.file.display()))?;
-            }
-            if !quiet {
-                eprintln!(
-                    "{}: logL {:.4}, {} free parameters, {}, {:.2} s",
-                    model.display(),
-                    fit.loglikelihood,
-                    fit.free_parameters,
-                    if fit.converged {
-                        "converged"
-                    } else {
-                        "NOT converged"
-                    },
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+/// `mlmix check`.
+fn check(model: &Path, console: &Console) -> anyhow::Result<u8> {
+    let Some(loaded) = load(model, console) else {
+        return Ok(1);
+    };
+    let json = serde_json::to_string_pretty(&loaded.model).context("writing the model")?;
+    console.out(&format!("{json}\n"))?;
+    console.err(format_args!(
+        "{}: {} rows analysed, {} free parameters",
+        model.display(),
+        loaded.data.n_rows(),
+        loaded.model.free.len()
+    ));
+    Ok(0)
+}
+
+/// The output files of a fit, checked before it: the report (`-o`), the
+/// JSON file and the SAVEDATA file, in that order where requested.
+fn check_outputs(args: &FitArgs, loaded: &Loaded) -> anyhow::Result<Vec<(Kind, outputs::Output)>> {
+    let mut wanted: Vec<(Kind, &'static str, &Path)> = Vec::new();
+    if let Some(p) = &args.output {
+        wanted.push((Kind::Report, "the report (-o)", p));
     }
+    if let Some(p) = &args.json {
+        wanted.push((Kind::Json, "the JSON file (--json)", p));
+    }
+    if let Some(s) = &loaded.model.savedata
+        && s.cprobabilities
+    {
+        wanted.push((Kind::SaveData, "the SAVEDATA file", &s.file));
+    }
+    let paths: Vec<(&'static str, &Path)> = wanted.iter().map(|w| (w.1, w.2)).collect();
+    let inputs = [
+        ("input file", args.model.as_path()),
+        ("data file", loaded.model.data.file.as_path()),
+    ];
+    let checked = outputs::check(&paths, &inputs)?;
+    Ok(wanted.into_iter().map(|w| w.0).zip(checked).collect())
+}
+
+/// Which output a checked file is.
+#[derive(Clone, Copy)]
+enum Kind {
+    Report,
+    Json,
+    SaveData,
+}
+
+/// `mlmix fit`.
+fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
+    let Some(loaded) = load(&args.model, console) else {
+        return Ok(1);
+    };
+    let outputs = match check_outputs(args, &loaded) {
+        Ok(o) => o,
+        Err(e) => {
+            console.err(format_args!("error: {e:#}"));
+            console.err(format_args!(
+                "\n{}: nothing was fitted",
+                args.model.display()
+            ));
+            return Ok(1);
+        }
+    };
+    let threads = args.threads.or(loaded.model.analysis.processors);
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        let capped = mlmix::fit::capped_threads(n);
+        if capped < n && args.threads.is_some() {
+            console.err(format_args!(
+                "warning: --threads {n} is more than the {capped} processors available; capped at {capped}"
+            ));
+        }
+        builder = builder.num_threads(capped);
+    }
+    let pool = builder.build().context("starting the thread pool")?;
+    let choice = match args.backend {
+        BackendArg::Auto => BackendChoice::Auto,
+        BackendArg::Cpu => BackendChoice::Cpu,
+    };
+    if matches!(args.backend, BackendArg::Auto) && !args.quiet {
+        console.err(format_args!("backend: cpu (this build has no GPU backend)"));
+    }
+    let options = FitOptions {
+        seed: args.seed,
+        backend: choice,
+        no_collapse: false,
+    };
+    let stop = interrupt::install();
+    let progress = Progress::new(args.quiet, std::io::stderr().is_terminal(), console, &stop);
+    let started = std::time::Instant::now();
+    let result = pool.install(|| mlmix::fit(&loaded, &options, &progress));
+    progress.finish();
+    let fit = result.with_context(|| format!("fitting {}", args.model.display()))?;
+    let report = mlmix::report::text(&fit, &loaded.model);
+    write_outputs(&outputs, &fit, &loaded, &report)?;
+    if args.output.is_none() {
+        console.out(&report)?;
+    }
+    if !args.quiet {
+        let state = if fit.interrupted {
+            "INTERRUPTED (best solution so far)"
+        } else if fit.converged {
+            "converged"
+        } else {
+            "NOT converged"
+        };
+        console.err(format_args!(
+            "{}: logL {:.4}, {} free parameters, {state}, {:.2} s",
+            args.model.display(),
+            fit.loglikelihood,
+            fit.free_parameters,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(if fit.interrupted { 1 } else { 0 })
+}
+
+/// Writes every output to its temporary file, then renames them all into
+/// place: a failure leaves every existing file as it was.
+fn write_outputs(
+    outputs: &[(Kind, outputs::Output)],
+    fit: &mlmix::results::Fit,
+    loaded: &Loaded,
+    report: &str,
+) -> anyhow::Result<()> {
+    let mut staged = Vec::with_capacity(outputs.len());
+    for (kind, out) in outputs {
+        staged.push(match kind {
+            Kind::Report => out.stage(|w| w.write_all(report.as_bytes()))?,
+            Kind::Json => out.stage(|w| w.write_all(mlmix::json(fit).as_bytes()))?,
+            Kind::SaveData => {
+                out.stage(|w| mlmix::savedata::write(&loaded.model, &loaded.data, fit, w))?
+            }
+        });
+    }
+    for s in staged {
+        s.commit()?;
+    }
+    Ok(())
 }

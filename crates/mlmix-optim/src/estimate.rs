@@ -66,6 +66,9 @@ pub enum Termination {
     LineSearchFailed,
     /// The starting values are outside the model's domain.
     InvalidStart,
+    /// The observer asked to stop ([`Observer::stop_requested`]): the
+    /// estimates are where the last iteration left them.
+    Interrupted,
 }
 
 /// Where an optimisation stands.
@@ -126,6 +129,12 @@ pub trait Observer: Sync {
     fn start_done(&self, _stage: Stage, _done: usize, _total: usize, _loglik: f64) {}
     /// Standard errors are being computed.
     fn standard_errors(&self, _done: usize, _total: usize) {}
+    /// Whether the user asked to stop (e.g. by SIGINT): the optimiser then
+    /// ends each start at its next iteration with
+    /// [`Termination::Interrupted`], keeping the estimates it has.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// A stage of the random-starts procedure.
@@ -353,6 +362,9 @@ impl Problem<'_> {
         let skip_em = (self.backend.plan().n_combos == 1 && self.backend.grid().dims > 0)
             || it.qn_metric.is_some();
         loop {
+            if observer.stop_requested() {
+                return Ok(Termination::Interrupted);
+            }
             if skip_em {
                 break;
             }
@@ -410,6 +422,9 @@ impl Problem<'_> {
         };
         let mut fails = 0;
         while it.qn_iterations < settings.qn_iterations {
+            if observer.stop_requested() {
+                return Ok(Termination::Interrupted);
+            }
             let g = j.transpose() * &it.eval.gradient;
             let binv_theta = &j * &binv * j.transpose();
             if self.converged(it, &active, settings, Some(&binv_theta)) {

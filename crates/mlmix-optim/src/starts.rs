@@ -96,7 +96,9 @@ pub fn run_starts(
         .into_par_iter()
         .map(|p| {
             let r = problem.start(p.theta.clone()).and_then(|mut it| {
-                if it.eval.loglik.is_finite() {
+                // after a stop request the remaining starts only evaluate
+                // their starting point
+                if it.eval.loglik.is_finite() && !observer.stop_requested() {
                     problem.em_iterations(&mut it, st_iterations)?;
                 }
                 Ok(it)

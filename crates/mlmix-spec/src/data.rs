@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
 use crate::model::MissingSpec;
-use crate::source::{Source, Span};
+use crate::source::{Source, Span, check_regular_file};
 
 /// The columns the analysis needs, read from the data file.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,33 +40,16 @@ impl RawData {
     }
 }
 
-/// Reads the whole data file as text, naming the file in the error.
+/// Reads the whole data file as text, naming the file in the error. Only a
+/// regular file is read (checked before opening it: a FIFO would block and
+/// `/dev/zero` would fill the memory).
 pub fn read_text(path: &Path, shown_as: &str) -> Result<Source, Diagnostic> {
-    if path.is_dir() {
-        return Err(Diagnostic::error_nowhere(format!(
-            "data file '{}' ({}) is a folder, not a file",
-            shown_as,
-            path.display()
-        )));
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            Ok(Source::new(shown_as, text))
-        }
-        Err(e) => {
-            let why = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file".to_string(),
-                _ => e.to_string(),
-            };
-            Err(Diagnostic::error_nowhere(format!(
-                "cannot read data file '{}' ({}): {}",
-                shown_as,
-                path.display(),
-                why
-            )))
-        }
-    }
+    let what = format!("data file '{}' ({})", shown_as, path.display());
+    check_regular_file(path).map_err(|e| Diagnostic::error_nowhere(e.message(&what)))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error_nowhere(format!("cannot read {what}: {e}")))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(Source::new(shown_as, text))
 }
 
 /// Column names from the first line of a CSV file.

@@ -7,6 +7,7 @@ use mlmix_integrate::{Backend, BackendChoice, BackendError, CpuBackend, Grid, Me
 use mlmix_kernels::{EngineData, Plan, PlanError, link};
 use mlmix_optim::{
     Observer, Problem, SeError, Settings, StartPoint, covariance, observed_information, run_starts,
+    se::score_conditioning,
 };
 use mlmix_spec::{
     Estimator, IntegrationMethod, Link, Loaded, Model, ParamKind, ParamValue, RandomKind, Scale,
@@ -94,6 +95,32 @@ pub fn engine_data(loaded: &Loaded, collapse: bool) -> EngineData {
     data.with_products(&loaded.model.product_columns())
 }
 
+/// The number of threads this machine can run at once
+/// (`std::thread::available_parallelism`; 1 when it cannot be told).
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// A requested number of threads (`--threads`, PROCESSORS) capped at
+/// [`available_threads`] and at least 1: more threads than processors only
+/// add the cost of starting and switching between them.
+pub fn capped_threads(requested: usize) -> usize {
+    requested.clamp(1, available_threads())
+}
+
+/// The warning for a PROCESSORS above what the machine has (a caller that
+/// builds its pool from PROCESSORS caps it with [`capped_threads`], as the
+/// command does).
+fn processors_warning(model: &Model) -> Option<String> {
+    let n = model.analysis.processors?;
+    let cap = capped_threads(n);
+    (cap < n).then(|| {
+        format!(
+            "PROCESSORS = {n} is more than the {cap} processors available to this run; it was capped at {cap}"
+        )
+    })
+}
+
 /// Fits a loaded model. Runs in the caller's rayon pool.
 pub fn fit(
     loaded: &Loaded,
@@ -164,13 +191,15 @@ pub fn fit(
         (pts, a.starts_final, a.stiterations)
     };
     let outcome = run_starts(&problem, points, n_final, stiter, &settings, observer)?;
+    // a stop request during the starts: report the best solution so far
+    let interrupted = observer.stop_requested();
     let best = outcome.best_solution().clone();
     if !best.loglik.is_finite() {
         return Err(FitError::NoSolution(
             "check the starting values given with *".into(),
         ));
     }
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = processors_warning(model).into_iter().collect();
     problem.fixed_adapt = best.adapt.clone();
     let problem = problem;
 
@@ -186,23 +215,28 @@ pub fn fit(
         .collect();
     let condition_number;
     let mut scaling = None;
-    let (cov, se_text) = {
+    let (cov, se_text) = if interrupted {
+        condition_number = None;
+        (None, "not computed: the run was interrupted".to_string())
+    } else {
         let info = observed_information(&problem, &best.theta, &free_idx, observer)?;
-        let meat = if model.analysis.estimator == Estimator::Mlr {
-            let fe = problem.evaluate(
+        // the outer products of the scores: MLR's meat, and for every
+        // estimator the first-order check of identification
+        let meat = problem
+            .evaluate(
                 &best.theta,
                 Want {
                     meat: true,
                     ..Want::LL
                 },
-            )?;
-            Some(fe.meat)
-        } else {
-            None
-        };
-        match covariance(map.n_free, &free_idx, &info, meat.as_ref()) {
+            )?
+            .meat;
+        let robust = model.analysis.estimator == Estimator::Mlr;
+        match covariance(map.n_free, &free_idx, &info, robust.then_some(&meat)) {
             Ok(c) => {
                 condition_number = Some(c.condition);
+                let scores = score_conditioning(&meat, &free_idx);
+                warnings.extend(near_singular_warning(model, &c, scores.as_ref()));
                 if model.analysis.estimator == Estimator::Mlr {
                     scaling = Some(c.scaling);
                 }
@@ -390,6 +424,7 @@ pub fn fit(
                     best.max_gradient
                 ),
                 Termination::InvalidStart => "invalid starting values".to_string(),
+                Termination::Interrupted => "the run was interrupted".to_string(),
                 Termination::Converged => String::new(),
             }
         ));
@@ -406,6 +441,12 @@ pub fn fit(
             model.analysis.logit_high,
             names.join(", ")
         ));
+    }
+
+    if interrupted {
+        warnings.push(
+            "the run was interrupted: these are the best estimates found so far, not a maximum of the likelihood; standard errors were not computed".to_string(),
+        );
     }
 
     Ok(Fit {
@@ -434,6 +475,7 @@ pub fn fit(
         abic: -2.0 * ll + p * ((n + 2.0) / 24.0).ln(),
         entropy,
         converged: best.converged(),
+        interrupted,
         termination: best.termination.clone(),
         iterations: Iterations {
             em: best.em_iterations,
@@ -489,6 +531,43 @@ pub fn fit(
         free,
         two_level,
     })
+}
+
+/// The warning for standard errors computed from a near-singular matrix,
+/// naming the free parameters that weigh most in the direction of its
+/// smallest eigenvalue: the first-order derivative product when its
+/// condition number is below [`mlmix_optim::se::SCORE_CONDITION_WARNING`],
+/// else the information when it is below
+/// [`mlmix_optim::se::CONDITION_WARNING`]; `None` when neither is.
+fn near_singular_warning(
+    model: &Model,
+    cov: &mlmix_optim::Covariance,
+    scores: Option<&mlmix_optim::se::Conditioning>,
+) -> Option<String> {
+    let (matrix, condition, limit, involved) = match scores {
+        Some(s) if s.condition < mlmix_optim::se::SCORE_CONDITION_WARNING => (
+            "first-order derivative product matrix",
+            s.condition,
+            mlmix_optim::se::SCORE_CONDITION_WARNING,
+            &s.involved,
+        ),
+        _ if !cov.involved.is_empty() => (
+            "information matrix",
+            cov.condition,
+            mlmix_optim::se::CONDITION_WARNING,
+            &cov.involved,
+        ),
+        _ => return None,
+    };
+    let names: Vec<String> = involved
+        .iter()
+        .map(|&f| format!("{} ({})", f + 1, model.free[f].name))
+        .collect();
+    Some(format!(
+        "the standard errors of the model parameter estimates may not be trustworthy for some parameters: the {matrix} is near singular (condition number {condition:.3e}, below {limit:.0e}); this may be due to the starting values but may also be an indication of model nonidentification; problem involving parameter{} {}",
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
 }
 
 /// The random effect whose mean a parameter is: the fixed part of a random

@@ -21,6 +21,12 @@ fn heading(out: &mut String, h: &str) {
 pub fn text(fit: &Fit, model: &Model) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "mlmix {}", env!("CARGO_PKG_VERSION"));
+    if fit.interrupted {
+        let _ = writeln!(
+            o,
+            "\n*** INTERRUPTED: the run was stopped before it finished; these are the best\n*** estimates found so far, not a maximum of the likelihood, and have no\n*** standard errors."
+        );
+    }
     let _ = writeln!(o, "\nINPUT FILE  {}", fit.input_file);
     if !fit.title.is_empty() {
         let _ = writeln!(o, "TITLE       {}", fit.title);

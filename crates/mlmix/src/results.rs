@@ -42,6 +42,9 @@ pub struct Fit {
     pub entropy: Option<f64>,
     /// Did the best solution converge?
     pub converged: bool,
+    /// Was the run stopped by the user (SIGINT/SIGTERM)? The estimates are
+    /// then the best solution found so far, without standard errors.
+    pub interrupted: bool,
     /// Why the best solution's optimisation stopped.
     pub termination: Termination,
     /// EM and quasi-Newton iterations of the best solution.
