@@ -45,7 +45,7 @@ pub struct Model {
     pub two_level: Option<TwoLevel>,
 }
 
-/// The two-level part of a model (TYPE = TWOLEVEL [MIXTURE]).
+/// The two-level part of a model (TYPE = TWOLEVEL \[MIXTURE\]).
 ///
 /// Rows are nested in clusters (CLUSTER). Random effects are between-level
 /// normal latent variables: random intercepts of within-level dependent

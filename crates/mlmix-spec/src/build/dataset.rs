@@ -1,0 +1,375 @@
+//! The data file: opening it and reading its column names (the second
+//! phase), and reading the analysed rows once the model is known
+//! (exclusions, cluster ids, BETWEEN variables constant within clusters,
+//! categories).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::declarations::Decls;
+use super::options::Options;
+use super::{Builder, Dataset, Excluded, ExclusionReason};
+use crate::data::{self, RawData, ReadRequest};
+use crate::diag::Diagnostic;
+use crate::source::{Source, Span};
+
+/// The data file, opened, with the names of its columns.
+pub(super) struct DataFile {
+    /// FILE as written in the input file.
+    pub(super) written: String,
+    /// The FILE statement.
+    pub(super) span: Span,
+    /// FILE, relative to the folder of the input file.
+    pub(super) path: PathBuf,
+    /// The file's text.
+    pub(super) src: Source,
+    /// The first line holds the column names (NAMES is not given).
+    pub(super) header: bool,
+    /// One name per data column: NAMES, or the header row.
+    pub(super) names: Vec<String>,
+}
+
+impl Builder<'_> {
+    /// Opens the data file FILE names and finds its column names.
+    pub(super) fn open_data(&mut self, opts: &Options<'_>) -> Option<DataFile> {
+        let (written, span) = opts.file.clone()?;
+        let path = self.base_dir().join(&written);
+        let src = match data::read_text(&path, &written) {
+            Ok(s) => s,
+            Err(d) => {
+                let msg = d.message.clone();
+                self.err_help(
+                    span,
+                    msg,
+                    "FILE is read relative to the folder of the input file",
+                );
+                return None;
+            }
+        };
+        if src.text().trim().is_empty() {
+            self.err(span, format!("data file '{written}' is empty"));
+            return None;
+        }
+        let header = opts.names.is_none();
+        let names: Vec<String> = match &opts.names {
+            Some(n) => n.iter().map(|(s, _)| s.clone()).collect(),
+            None => self.header_names(&src, &written, span)?,
+        };
+        Some(DataFile {
+            written,
+            span,
+            path,
+            src,
+            header,
+            names,
+        })
+    }
+
+    /// The column names in the first line of a CSV file (no NAMES given).
+    fn header_names(&mut self, src: &Source, written: &str, span: Span) -> Option<Vec<String>> {
+        match data::csv_header(src) {
+            Ok(n) => {
+                // numbers separated by commas or blanks (free format)
+                let numbers = |s: &String| s.split_whitespace().all(|w| w.parse::<f64>().is_ok());
+                if n.iter().all(numbers) {
+                    self.err_help(
+                        span,
+                        format!("NAMES is not given, and the first line of '{written}' is not a header row"),
+                        "give the column names with NAMES = ...; in VARIABLE:",
+                    );
+                    return None;
+                }
+                if let [one] = n.as_slice()
+                    && one.split_whitespace().nth(1).is_some()
+                {
+                    self.err_help(
+                        span,
+                        format!("NAMES is not given, and the header row of '{written}' is not comma-separated"),
+                        "separate the names in the first line with commas, or delete that line and give the names with NAMES = ...; in VARIABLE:",
+                    );
+                    return None;
+                }
+                Some(n)
+            }
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Reads the analysed rows (USEVARIABLES, then the cluster ids of a
+    /// two-level model) and checks them: NOBSERVATIONS, cluster ids,
+    /// categorical codes, BETWEEN variables constant within clusters.
+    /// `is_dep` says which USEVARIABLES are dependent variables.
+    pub(super) fn read_data(
+        &mut self,
+        file: &DataFile,
+        opts: &Options<'_>,
+        d: &Decls,
+        is_dep: &[bool],
+    ) -> Option<Dataset> {
+        let mut wanted: Vec<usize> = d.usev.iter().map(|c| c.0).collect();
+        if self.twolevel
+            && let Some(cc) = d.cluster_col
+        {
+            wanted.push(cc.0);
+        }
+        let req = ReadRequest {
+            names: &file.names,
+            header: file.header,
+            wanted: &wanted,
+            id: d.id_col.map(|c| c.0),
+            missing: &d.missing,
+        };
+        let raw = match data::read(&file.src, &req) {
+            Ok(r) => r,
+            Err(d) => {
+                self.diags.push(d);
+                return None;
+            }
+        };
+        if let Some((n, span)) = opts.nobs
+            && n != raw.n_rows()
+        {
+            self.err(
+                span,
+                format!(
+                    "NOBSERVATIONS = {n} but the data file has {} rows",
+                    raw.n_rows()
+                ),
+            );
+        }
+        if self.twolevel
+            && let Some(cc) = d.cluster_col
+        {
+            let col = &raw.columns[d.usev.len()];
+            if let Some(r) = col.iter().position(|x| x.is_nan()) {
+                let span = data::field_span(&file.src, raw.lines[r], cc.0, file.header);
+                self.diags.push(
+                    Diagnostic::error(
+                        &file.src,
+                        span,
+                        format!("the cluster id ({}) is missing", file.names[cc.0]),
+                    )
+                    .with_help("every row needs a cluster id; remove the row or give it one"),
+                );
+                return None;
+            }
+        }
+        let mut dataset = self.prepare_data(file, raw, d, is_dep, opts.listwise)?;
+        if self.twolevel {
+            dataset.clusters = dataset.columns.pop();
+            self.between_constant(file, d, &dataset)?;
+        }
+        Some(dataset)
+    }
+
+    /// Checks that BETWEEN variables are constant within each cluster.
+    fn between_constant(&mut self, file: &DataFile, d: &Decls, dataset: &Dataset) -> Option<()> {
+        let Some(cl) = &dataset.clusters else {
+            return Some(());
+        };
+        let show = |x: f64| {
+            if x.is_nan() {
+                "missing".to_string()
+            } else {
+                x.to_string()
+            }
+        };
+        for &v in &d.between {
+            let mut first: HashMap<u64, (f64, usize)> = HashMap::new();
+            for (r, (&x, &c)) in dataset.columns[v].iter().zip(cl).enumerate() {
+                let e = first
+                    .entry((c + 0.0).to_bits())
+                    .or_insert((x, dataset.lines[r]));
+                let differ = if x.is_nan() { !e.0.is_nan() } else { e.0 != x };
+                if differ {
+                    let span =
+                        data::field_span(&file.src, dataset.lines[r], d.usev[v].0, file.header);
+                    self.diags.push(
+                        Diagnostic::error(
+                            &file.src,
+                            span,
+                            format!(
+                                "{} is a BETWEEN variable but varies within cluster {c}: it is {} on line {} and {} here",
+                                d.use_names[v], show(e.0), e.1, show(x)
+                            ),
+                        )
+                        .with_help("a BETWEEN variable takes one value per cluster; list it in WITHIN if it varies"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(())
+    }
+    /// Leaves out the rows that cannot be analysed (with a warning per
+    /// reason) and checks that categorical codes are whole numbers.
+    fn prepare_data(
+        &mut self,
+        file: &DataFile,
+        raw: RawData,
+        d: &Decls,
+        is_dep: &[bool],
+        listwise: bool,
+    ) -> Option<Dataset> {
+        let n = raw.n_rows();
+        let (keep, excluded) = exclusions(&raw, is_dep, listwise);
+        // categorical values must be whole numbers
+        for &v in &d.categorical {
+            for (r, (&x, &kept)) in raw.columns[v].iter().zip(&keep).enumerate() {
+                if kept && !x.is_nan() && x.fract() != 0.0 {
+                    let line = raw.lines[r];
+                    let span = data::field_span(&file.src, line, d.usev[v].0, file.header);
+                    self.diags.push(
+                        Diagnostic::error(
+                            &file.src,
+                            span,
+                            format!(
+                                "{} is CATEGORICAL but has the value {x}, which is not a whole number",
+                                d.use_names[v]
+                            ),
+                        )
+                        .with_help("categorical variables take whole-number codes (0, 1, 2 or 1, 2, ...)"),
+                    );
+                    return None;
+                }
+            }
+        }
+        let rows_read = n;
+        let columns: Vec<Vec<f64>> = raw
+            .columns
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(x, _)| *x)
+                    .collect()
+            })
+            .collect();
+        let ids = raw.ids.as_ref().map(|ids| {
+            ids.iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x.clone())
+                .collect()
+        });
+        let lines: Vec<usize> = raw
+            .lines
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(x, _)| *x)
+            .collect();
+        if lines.is_empty() {
+            self.diags.push(Diagnostic::error_nowhere(format!(
+                "no rows of '{}' can be analysed: every row is missing on all dependent variables or on a covariate",
+                file.src.path().display()
+            )));
+            return None;
+        }
+        self.exclusion_warnings(&excluded);
+        Some(Dataset {
+            file: raw.file,
+            columns,
+            ids,
+            lines,
+            rows_read,
+            excluded,
+            clusters: None,
+        })
+    }
+
+    /// One warning per reason rows were left out, with how many.
+    fn exclusion_warnings(&mut self, excluded: &[Excluded]) {
+        let count = |r: ExclusionReason| excluded.iter().filter(|e| e.reason == r).count();
+        let mc = count(ExclusionReason::MissingCovariate);
+        if mc > 0 {
+            self.diags.push(Diagnostic::warning_nowhere(format!(
+                "{mc} row(s) with a missing covariate were left out (the model is conditional on covariates)"
+            )));
+        }
+        let am = count(ExclusionReason::AllDependentsMissing);
+        if am > 0 {
+            self.diags.push(Diagnostic::warning_nowhere(format!(
+                "{am} row(s) missing on every dependent variable were left out"
+            )));
+        }
+        let lw = count(ExclusionReason::Listwise);
+        if lw > 0 {
+            self.diags.push(Diagnostic::warning_nowhere(format!(
+                "{lw} row(s) with missing values were left out (LISTWISE = ON)"
+            )));
+        }
+    }
+
+    pub(super) fn categories_of(
+        &mut self,
+        data: &Dataset,
+        v: usize,
+        use_names: &[String],
+    ) -> Option<Vec<f64>> {
+        // distinct values, stopping early past the limit
+        let mut cats: Vec<f64> = Vec::new();
+        for &x in &data.columns[v] {
+            if !x.is_nan() && !cats.contains(&x) {
+                cats.push(x);
+                if cats.len() > 10 {
+                    break;
+                }
+            }
+        }
+        cats.sort_by(|a, b| a.total_cmp(b));
+        if cats.len() < 2 {
+            self.diags.push(Diagnostic::error_nowhere(format!(
+                "CATEGORICAL variable {} takes {} value(s) in the data; it needs at least two categories",
+                use_names[v],
+                cats.len()
+            )));
+            return None;
+        }
+        if cats.len() > 10 {
+            self.diags.push(
+                Diagnostic::error_nowhere(format!(
+                    "CATEGORICAL variable {} has more than 10 categories; at most 10 are allowed",
+                    use_names[v]
+                ))
+                .with_help("treat it as continuous, or collapse categories"),
+            );
+            return None;
+        }
+        Some(cats)
+    }
+}
+
+/// Which rows are analysed (`keep`), and why the others are left out:
+/// LISTWISE, a missing covariate, or every dependent variable missing.
+fn exclusions(raw: &RawData, is_dep: &[bool], listwise: bool) -> (Vec<bool>, Vec<Excluded>) {
+    let n = raw.n_rows();
+    let mut keep = vec![true; n];
+    let mut excluded = Vec::new();
+    for r in 0..n {
+        let reason = if listwise && raw.columns.iter().any(|c| c[r].is_nan()) {
+            Some(ExclusionReason::Listwise)
+        } else if (0..is_dep.len()).any(|v| !is_dep[v] && raw.columns[v][r].is_nan()) {
+            Some(ExclusionReason::MissingCovariate)
+        } else if (0..is_dep.len())
+            .filter(|&v| is_dep[v])
+            .all(|v| raw.columns[v][r].is_nan())
+        {
+            Some(ExclusionReason::AllDependentsMissing)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            keep[r] = false;
+            excluded.push(Excluded {
+                line: raw.lines[r],
+                reason,
+            });
+        }
+    }
+    (keep, excluded)
+}

@@ -1,0 +1,226 @@
+//! Mplus's defaults: every parameter of the model, in the order of the
+//! parameter vector, with its default equality across classes (measurement
+//! intercepts and thresholds vary across classes; variances, covariances and
+//! slopes are held equal; class logit parameters are free).
+
+use std::collections::HashMap;
+
+use super::statements::{Mention, Target};
+use crate::model::*;
+
+/// A parameter's default equality group.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Key {
+    /// Held equal across classes: one group per kind.
+    Shared(usize),
+    /// A group of its own (the parameter's index).
+    Own(usize),
+}
+
+/// The model's parameters, all free, with their default groups.
+#[derive(Default)]
+pub(super) struct Defaults {
+    /// The parameters, in order.
+    pub(super) params: Vec<Parameter>,
+    /// The default group of each parameter.
+    pub(super) keys: Vec<Key>,
+    /// The group of each class-invariant kind.
+    shared_ids: HashMap<ParamKind, usize>,
+    /// Each parameter's index, by kind and class.
+    pub(super) index: HashMap<(ParamKind, Option<usize>), usize>,
+}
+
+impl Defaults {
+    /// The parameters of `model` (which has no parameters yet). `mentions`
+    /// add random slopes' regressions and random effects' covariances and
+    /// regressions.
+    pub(super) fn new(model: &Model, mentions: &[Mention]) -> Self {
+        let mut d = Defaults::default();
+        d.measurement(model, mentions);
+        d.class_model(model);
+        if let Some(tl) = &model.two_level {
+            d.random_effects(model, tl, mentions);
+        }
+        d
+    }
+
+    fn push(&mut self, kind: ParamKind, class: Option<usize>, class_varying: bool) {
+        let i = self.params.len();
+        self.params.push(Parameter {
+            kind,
+            class,
+            value: ParamValue::Free(0),
+            start: None,
+            label: None,
+        });
+        let key = if class_varying {
+            Key::Own(i)
+        } else {
+            let n = self.shared_ids.len();
+            Key::Shared(*self.shared_ids.entry(kind).or_insert(n))
+        };
+        self.keys.push(key);
+        self.index.insert((kind, class), i);
+    }
+
+    /// Measurement parameters, class by class for each class variable:
+    /// intercepts or thresholds (varying across classes), slopes, random
+    /// slopes' regressions, variances and covariances (held equal).
+    fn measurement(&mut self, model: &Model, mentions: &[Mention]) {
+        // regressions of random slopes on BETWEEN covariates (`s ON w`),
+        // parameters of the slope's dependent variable
+        let mut slope_on: Vec<(usize, usize, usize)> = Vec::new(); // (var, re, w)
+        for m in mentions {
+            if let Target::RandomSlopeOn { re, covariate } = m.target
+                && let Some(RandomKind::Slope { var, .. }) =
+                    model.random_effects().get(re).map(|r| r.kind)
+                && !slope_on.contains(&(var, re, covariate))
+            {
+                slope_on.push((var, re, covariate));
+            }
+        }
+        let ncv = model.class_vars.len();
+        let cv_order: Vec<Option<usize>> = if ncv == 0 {
+            vec![None]
+        } else {
+            (0..ncv).map(Some).collect()
+        };
+        for &cvo in &cv_order {
+            let kmax = cvo.map_or(1, |c| model.class_vars[c].classes);
+            for k in 0..kmax {
+                let class = cvo.map(|_| k);
+                self.class_measurement(model, cvo, class, &slope_on);
+            }
+        }
+    }
+
+    /// The measurement parameters of one class of class variable `cvo`
+    /// (`None`: no class variable).
+    fn class_measurement(
+        &mut self,
+        model: &Model,
+        cvo: Option<usize>,
+        class: Option<usize>,
+        slope_on: &[(usize, usize, usize)],
+    ) {
+        for v in 0..model.variables.len() {
+            let Some(dep) = model.dependent(v) else {
+                continue;
+            };
+            if dep.class_var != cvo {
+                continue;
+            }
+            match &dep.scale {
+                Scale::Categorical { categories } => {
+                    for t in 1..categories.len() {
+                        self.push(ParamKind::Threshold { var: v, index: t }, class, true);
+                    }
+                }
+                Scale::Continuous => self.push(ParamKind::Mean { var: v }, class, true),
+            }
+            for &x in &dep.covariates {
+                self.push(
+                    ParamKind::Slope {
+                        var: v,
+                        covariate: x,
+                    },
+                    class,
+                    false,
+                );
+            }
+            for &(_, re, w) in slope_on.iter().filter(|x| x.0 == v) {
+                self.push(ParamKind::RandomSlopeOn { re, covariate: w }, class, false);
+            }
+        }
+        for v in 0..model.variables.len() {
+            let Some(dep) = model.dependent(v) else {
+                continue;
+            };
+            if dep.class_var == cvo && dep.scale == Scale::Continuous {
+                self.push(ParamKind::Variance { var: v }, class, false);
+            }
+        }
+        for &(a, b) in &model.covariances {
+            if model.dependent(a).and_then(|d| d.class_var) == cvo {
+                self.push(ParamKind::Covariance { a, b }, class, false);
+            }
+        }
+    }
+
+    /// The class model: logit intercepts, slopes on covariates, effects of
+    /// earlier class variables.
+    fn class_model(&mut self, model: &Model) {
+        for (cv, c) in model.class_vars.iter().enumerate() {
+            for k in 0..c.classes - 1 {
+                self.push(ParamKind::ClassIntercept { cv, class: k }, None, true);
+            }
+            for &x in &c.covariates {
+                for k in 0..c.classes - 1 {
+                    self.push(
+                        ParamKind::ClassSlope {
+                            cv,
+                            class: k,
+                            covariate: x,
+                        },
+                        None,
+                        true,
+                    );
+                }
+            }
+            for &p in &c.parents {
+                for k in 0..c.classes - 1 {
+                    for j in 0..model.class_vars[p].classes - 1 {
+                        self.push(
+                            ParamKind::ClassOnClass {
+                                cv,
+                                class: k,
+                                parent: p,
+                                parent_class: j,
+                            },
+                            None,
+                            true,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Random effects: variances free, covariances where WITH names them,
+    /// regressions among them; per class of `cov_class_var` when given.
+    fn random_effects(&mut self, model: &Model, tl: &TwoLevel, mentions: &[Mention]) {
+        let classes: Vec<Option<usize>> = match tl.cov_class_var {
+            Some(c) => (0..model.class_vars[c].classes).map(Some).collect(),
+            None => vec![None],
+        };
+        let mut pairs: Vec<(usize, usize)> = mentions
+            .iter()
+            .filter_map(|m| match m.target {
+                Target::RandomCovariance { a, b } => Some((a, b)),
+                _ => None,
+            })
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut regressions: Vec<(usize, usize)> = mentions
+            .iter()
+            .filter_map(|m| match m.target {
+                Target::RandomRegression { re, on } => Some((re, on)),
+                _ => None,
+            })
+            .collect();
+        regressions.sort_unstable();
+        regressions.dedup();
+        for &class in &classes {
+            for re in 0..tl.random.len() {
+                self.push(ParamKind::RandomVariance { re }, class, false);
+            }
+            for &(a, b) in &pairs {
+                self.push(ParamKind::RandomCovariance { a, b }, class, false);
+            }
+            for &(re, on) in &regressions {
+                self.push(ParamKind::RandomRegression { re, on }, class, false);
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Labels and equality constraints: what MODEL statements fix, start and
+//! label (class blocks free a parameter in their class), and the grouping of
+//! the parameters into free parameters: a label ties parameters, a class
+//! block's mention stands alone, and the rest follow the defaults of
+//! [`super::defaults`].
+
+use std::collections::HashMap;
+
+use super::Builder;
+use super::defaults::{Defaults, Key};
+use super::grammar::Block;
+use super::statements::{Mention, Target};
+use crate::model::*;
+use crate::source::Span;
+
+/// A free parameter's group: a label, or the default key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum G {
+    Label(String),
+    Key(Key),
+}
+
+impl Builder<'_> {
+    /// Numbers the parameters of `model`: Mplus's defaults, then what the
+    /// mentions say, grouped into free parameters.
+    pub(super) fn parameters(&mut self, model: &mut Model, mentions: &[Mention]) {
+        let Defaults {
+            mut params,
+            keys,
+            index,
+            ..
+        } = Defaults::new(model, mentions);
+        let mut split = vec![false; params.len()];
+        let mentioned = self.apply_mentions(model, mentions, &index, &mut params, &mut split);
+        // class logit slopes and class-on-class effects exist only where a
+        // statement names them (`c#1 ON x` frees class 1's slope alone); the
+        // others are fixed at 0, as in Mplus
+        for (i, p) in params.iter_mut().enumerate() {
+            if matches!(
+                p.kind,
+                ParamKind::ClassSlope { .. } | ParamKind::ClassOnClass { .. }
+            ) && !mentioned[i]
+            {
+                p.value = ParamValue::Fixed(0.0);
+            }
+        }
+        let mut free = self.free_parameters(&mut params, &keys, &split, mentions);
+        // starting values within a group must agree
+        for f in &free {
+            let starts: Vec<f64> = f.members.iter().filter_map(|&i| params[i].start).collect();
+            if let Some(&s0) = starts.first() {
+                for &i in &f.members {
+                    params[i].start = Some(s0);
+                }
+            }
+        }
+        model.parameters = params;
+        for f in &mut free {
+            f.name = free_name(model, f);
+        }
+        model.free = free;
+    }
+
+    /// Applies the mentions to the parameters, %OVERALL% first, then class
+    /// blocks, each in file order; a class block's mention of a measurement
+    /// parameter splits it from its default group. Returns which
+    /// parameters were mentioned.
+    fn apply_mentions(
+        &mut self,
+        model: &Model,
+        mentions: &[Mention],
+        index: &HashMap<(ParamKind, Option<usize>), usize>,
+        params: &mut [Parameter],
+        split: &mut [bool],
+    ) -> Vec<bool> {
+        let mut mentioned = vec![false; params.len()];
+        for pass in 0..2 {
+            for m in mentions {
+                let in_class = matches!(m.block, Block::Class(..));
+                if (pass == 0) == in_class {
+                    continue;
+                }
+                let class_filter = match m.block {
+                    Block::Class(_, k) => Some(k),
+                    Block::Overall => None,
+                };
+                let Some(kinds) = self.kinds_of(model, m) else {
+                    continue;
+                };
+                for kind in kinds {
+                    let measured = model.param_class_var(&kind).is_some();
+                    let classes: Vec<Option<usize>> = if measured {
+                        let cv = model.param_class_var(&kind).unwrap_or(0);
+                        match class_filter {
+                            Some(k) => vec![Some(k)],
+                            None => (0..model.class_vars[cv].classes).map(Some).collect(),
+                        }
+                    } else {
+                        vec![None]
+                    };
+                    for c in classes {
+                        match index.get(&(kind, c)) {
+                            Some(&i) => {
+                                mentioned[i] = true;
+                                apply(&mut params[i], m);
+                                if in_class && measured {
+                                    split[i] = true;
+                                }
+                            }
+                            None => self.err(
+                                m.span,
+                                format!(
+                                    "{} is not a parameter of this model",
+                                    model.param_name(&kind)
+                                ),
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        mentioned
+    }
+
+    /// The kinds of parameter a mention names (before classes); None for
+    /// none (after an error, or for a target that is no parameter).
+    fn kinds_of(&mut self, model: &Model, m: &Mention) -> Option<Vec<ParamKind>> {
+        let kinds = match m.target {
+            Target::Threshold { var, index } => {
+                let ncat = model.n_categories(var).unwrap_or(0);
+                if index >= ncat {
+                    let name = &model.variables[var].name;
+                    self.err_help(
+                        m.span,
+                        format!(
+                            "{name}${index} does not exist: {name} has {ncat} categories in the data"
+                        ),
+                        if ncat <= 2 {
+                            format!("its only threshold is {name}$1")
+                        } else {
+                            format!("its thresholds are {name}$1 to {name}${}", ncat - 1)
+                        },
+                    );
+                    return None;
+                }
+                vec![ParamKind::Threshold { var, index }]
+            }
+            Target::Mean { var } => vec![ParamKind::Mean { var }],
+            Target::Variance { var } => vec![ParamKind::Variance { var }],
+            Target::Slope { var, covariate } => vec![ParamKind::Slope { var, covariate }],
+            Target::Covariance { a, b } => vec![ParamKind::Covariance { a, b }],
+            Target::RandomVariance { re } => vec![ParamKind::RandomVariance { re }],
+            Target::RandomCovariance { a, b } => vec![ParamKind::RandomCovariance { a, b }],
+            Target::RandomSlopeOn { re, covariate } => {
+                vec![ParamKind::RandomSlopeOn { re, covariate }]
+            }
+            Target::RandomRegression { re, on } => {
+                vec![ParamKind::RandomRegression { re, on }]
+            }
+            Target::ClassVariance { .. } | Target::OnClassIntercept { .. } => return None,
+            Target::ClassIntercept { cv, class } => {
+                vec![ParamKind::ClassIntercept { cv, class }]
+            }
+            Target::ClassSlope {
+                cv,
+                class,
+                covariate,
+            } => {
+                let ks: Vec<usize> = class.map_or_else(
+                    || (0..model.class_vars[cv].classes - 1).collect(),
+                    |k| vec![k],
+                );
+                ks.into_iter()
+                    .map(|k| ParamKind::ClassSlope {
+                        cv,
+                        class: k,
+                        covariate,
+                    })
+                    .collect()
+            }
+            Target::ClassOnClass {
+                cv,
+                class,
+                parent,
+                parent_class,
+            } => {
+                let ks: Vec<usize> = class.map_or_else(
+                    || (0..model.class_vars[cv].classes - 1).collect(),
+                    |k| vec![k],
+                );
+                let js: Vec<usize> = parent_class.map_or_else(
+                    || (0..model.class_vars[parent].classes - 1).collect(),
+                    |j| vec![j],
+                );
+                let mut v = Vec::new();
+                for &k in &ks {
+                    for &j in &js {
+                        v.push(ParamKind::ClassOnClass {
+                            cv,
+                            class: k,
+                            parent,
+                            parent_class: j,
+                        });
+                    }
+                }
+                v
+            }
+        };
+        Some(kinds)
+    }
+
+    /// Groups the parameters into free parameters: label > split (own) >
+    /// default key, in order of first member. A group whose members are all
+    /// fixed is no free parameter; a default group with some members fixed
+    /// keeps its free ones; a label may not tie fixed and free parameters.
+    fn free_parameters(
+        &mut self,
+        params: &mut [Parameter],
+        keys: &[Key],
+        split: &[bool],
+        mentions: &[Mention],
+    ) -> Vec<FreeParameter> {
+        let mut order: Vec<G> = Vec::new();
+        let mut members: HashMap<G, Vec<usize>> = HashMap::new();
+        for (i, p) in params.iter().enumerate() {
+            let g = match (&p.label, split[i]) {
+                (Some(l), _) => G::Label(l.clone()),
+                (None, true) => G::Key(Key::Own(i)),
+                (None, false) => G::Key(keys[i]),
+            };
+            if !members.contains_key(&g) {
+                order.push(g.clone());
+            }
+            members.entry(g).or_default().push(i);
+        }
+        let label_span = |l: &str| {
+            mentions
+                .iter()
+                .find(|m| m.label.as_deref() == Some(l))
+                .map_or(Span::default(), |m| m.span)
+        };
+        let mut free: Vec<FreeParameter> = Vec::new();
+        for g in order {
+            let mem = &members[&g];
+            let fixed: Vec<f64> = mem
+                .iter()
+                .filter_map(|&i| match params[i].value {
+                    ParamValue::Fixed(v) => Some(v),
+                    ParamValue::Free(_) => None,
+                })
+                .collect();
+            if !fixed.is_empty() {
+                if fixed.len() != mem.len() {
+                    if let G::Label(l) = &g {
+                        self.err(
+                            label_span(l),
+                            format!("label ({l}) ties fixed and free parameters together"),
+                        );
+                        continue;
+                    }
+                    // a shared default group with some classes fixed: the fixed ones stand alone
+                    let free_mem: Vec<usize> = mem
+                        .iter()
+                        .copied()
+                        .filter(|&i| matches!(params[i].value, ParamValue::Free(_)))
+                        .collect();
+                    if !free_mem.is_empty() {
+                        push_free(params, &mut free, free_mem, None);
+                    }
+                } else if fixed.iter().any(|v| *v != fixed[0])
+                    && let G::Label(l) = &g
+                {
+                    self.err(
+                        label_span(l),
+                        format!("label ({l}) ties parameters fixed at different values"),
+                    );
+                }
+                continue;
+            }
+            let label = match &g {
+                G::Label(l) => Some(l.clone()),
+                G::Key(_) => None,
+            };
+            push_free(params, &mut free, mem.clone(), label);
+        }
+        free
+    }
+}
+
+/// What a mention says about a parameter: fixed, a starting value, a label.
+fn apply(p: &mut Parameter, m: &Mention) {
+    if let Some(v) = m.fixed {
+        p.value = ParamValue::Fixed(v);
+        p.start = None;
+    }
+    if let Some(s) = m.start {
+        p.value = ParamValue::Free(0);
+        p.start = s;
+    }
+    if let Some(l) = &m.label {
+        p.label = Some(l.clone());
+    }
+}
+
+/// Adds a free parameter of `members` (named later).
+fn push_free(
+    params: &mut [Parameter],
+    free: &mut Vec<FreeParameter>,
+    members: Vec<usize>,
+    label: Option<String>,
+) {
+    let idx = free.len();
+    for &i in &members {
+        params[i].value = ParamValue::Free(idx);
+    }
+    free.push(FreeParameter {
+        name: String::new(),
+        label,
+        members,
+    });
+}
+
+/// The name of a free parameter: its members' kind and classes, or their
+/// names joined by `=`, with its label.
+fn free_name(model: &Model, f: &FreeParameter) -> String {
+    let first = &model.parameters[f.members[0]];
+    let same_kind = f
+        .members
+        .iter()
+        .all(|&i| model.parameters[i].kind == first.kind);
+    let mut name = if same_kind && f.members.len() > 1 {
+        let base = match first.kind {
+            ParamKind::Threshold { .. }
+            | ParamKind::Mean { .. }
+            | ParamKind::ClassIntercept { .. } => {
+                format!("[{}]", model.param_name(&first.kind))
+            }
+            ParamKind::Variance { .. } => format!("{} (variance)", model.param_name(&first.kind)),
+            _ => model.param_name(&first.kind),
+        };
+        let classes: Vec<String> = f
+            .members
+            .iter()
+            .filter_map(|&i| model.parameters[i].class.map(|k| (k + 1).to_string()))
+            .collect();
+        let cvname = model
+            .param_class_var(&first.kind)
+            .map(|c| model.class_vars[c].name.to_ascii_uppercase())
+            .unwrap_or_default();
+        let ncls = model
+            .param_class_var(&first.kind)
+            .map_or(0, |c| model.class_vars[c].classes);
+        if classes.len() == ncls {
+            format!("{base}, all classes of {cvname}")
+        } else {
+            format!("{base} in classes {} of {cvname}", classes.join(", "))
+        }
+    } else if f.members.len() == 1 {
+        model.param_full_name(first)
+    } else {
+        let names: Vec<String> = f
+            .members
+            .iter()
+            .map(|&i| model.param_full_name(&model.parameters[i]))
+            .collect();
+        names.join(" = ")
+    };
+    if let Some(l) = &f.label {
+        name.push_str(&format!(" ({l})"));
+    }
+    name
+}

@@ -1,0 +1,212 @@
+//! From syntax to the checked model: option tables, variable lists, MODEL
+//! statements with Mplus's defaults, the data file, and parameter numbering.
+//!
+//! `Builder::run` calls the phases in order, each in its own module and
+//! each handing the next an explicit state:
+//! 1. `options`: the commands and their options → `Commands`;
+//! 2. `dataset`: the data file and its column names → `DataFile`;
+//! 3. `declarations`: USEVARIABLES, CATEGORICAL, WITHIN, BETWEEN,
+//!    CLASSES, random slope names → `Decls`;
+//! 4. `grammar` parses the MODEL statements, `statements` says which
+//!    parameters each mentions, `two_level` what they mean on each level
+//!    → `Stated`;
+//! 5. `roles`: dependent variables and covariates → `Roles`;
+//! 6. `dataset`: the analysed rows → [`Dataset`];
+//! 7. `assemble`: the [`Model`] without parameters;
+//! 8. `defaults`: its parameters with Mplus's default equalities, and
+//!    `equalities`: what statements fix, start and label, grouped into
+//!    free parameters; `two_level` then reports random structures the
+//!    engine refuses.
+//!
+//! Every phase reports every problem it finds; a phase stops the run only
+//! when the next one cannot work without its result.
+//!
+//! Mplus defaults for TYPE = MIXTURE, followed here:
+//! - means (continuous) and thresholds (categorical) of the dependent
+//!   variables vary across classes;
+//! - variances, residual covariances (`WITH`) and regression slopes (`ON`)
+//!   are held equal across classes unless the parameter is mentioned in a
+//!   class block (`%c#2%`), which frees it in that class;
+//! - dependent variables are independent within class unless `WITH` says
+//!   otherwise;
+//! - class logit intercepts are free; the last class is the reference.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diagnostic, Diagnostics, SpecError};
+use crate::model::*;
+use crate::source::{Source, Span};
+use crate::syntax;
+
+mod assemble;
+mod dataset;
+mod declarations;
+mod defaults;
+mod equalities;
+mod grammar;
+mod options;
+mod roles;
+mod statements;
+mod two_level;
+
+/// The analysis data: one column per model variable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// The data file.
+    pub file: PathBuf,
+    /// One column per [`Model::variables`] entry, one value per analysed
+    /// row; NaN is missing. Categorical variables hold the category index
+    /// (0, 1, ...), not the code found in the file.
+    pub columns: Vec<Vec<f64>>,
+    /// IDVARIABLE values of the analysed rows.
+    pub ids: Option<Vec<String>>,
+    /// Data-file line of each analysed row.
+    pub lines: Vec<usize>,
+    /// Rows read from the file, analysed or not.
+    pub rows_read: usize,
+    /// Rows left out, with why.
+    pub excluded: Vec<Excluded>,
+    /// Cluster id of each analysed row (two-level models).
+    pub clusters: Option<Vec<f64>>,
+}
+
+impl Dataset {
+    /// Number of analysed rows.
+    pub fn n_rows(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+/// A row left out of the analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Excluded {
+    /// Its line in the data file.
+    pub line: usize,
+    /// Why.
+    pub reason: ExclusionReason,
+}
+
+/// Why a row was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExclusionReason {
+    /// Missing on a covariate (the model is conditional on covariates).
+    MissingCovariate,
+    /// Missing on every dependent variable (it carries no information).
+    AllDependentsMissing,
+    /// LISTWISE = ON and missing on some analysis variable.
+    Listwise,
+}
+
+/// A checked model with its data.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The model.
+    pub model: Model,
+    /// Its data.
+    pub data: Dataset,
+    /// Warnings (ignored OUTPUT/PLOT requests, excluded rows, ...).
+    pub warnings: Vec<Diagnostic>,
+    /// The input file text, for messages.
+    pub source: Source,
+}
+
+/// Reads an input file and its data, and checks the model.
+pub fn load(path: &Path) -> Result<Loaded, SpecError> {
+    // a FIFO or a device is refused before it is opened (it would block or
+    // never end)
+    crate::source::check_regular_file(path).map_err(|e| {
+        let what = format!("input file '{}'", path.display());
+        SpecError::single(Diagnostic::error_nowhere(e.message(&what)))
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::single(Diagnostic::error_nowhere(format!(
+            "cannot read input file '{}': {e}",
+            path.display()
+        )))
+    })?;
+    load_source(Source::new(path, text))
+}
+
+/// Checks an input file already in memory (its path resolves the data file).
+pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
+    let mut diags = Diagnostics::default();
+    let syntax = syntax::parse(&src, &mut diags);
+    let mut b = Builder {
+        src: &src,
+        diags,
+        twolevel: false,
+    };
+    match b.run(&syntax) {
+        Some((model, data)) if !b.diags.has_errors() => {
+            let (_, warnings) = b.diags.split();
+            Ok(Loaded {
+                model,
+                data,
+                warnings,
+                source: src,
+            })
+        }
+        _ => {
+            let (errors, warnings) = b.diags.split();
+            Err(SpecError { errors, warnings })
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Checks an input file: reports into `diags`, and builds the model.
+struct Builder<'s> {
+    src: &'s Source,
+    diags: Diagnostics,
+    /// TYPE = TWOLEVEL: statements belong to %WITHIN% or %BETWEEN%.
+    twolevel: bool,
+}
+
+impl<'s> Builder<'s> {
+    fn err(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(self.src, span, msg));
+    }
+
+    fn err_help(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(self.src, span, msg).with_help(help));
+    }
+
+    fn warn(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(self.src, span, msg));
+    }
+
+    /// The folder of the input file, which FILE names are relative to.
+    fn base_dir(&self) -> &'s Path {
+        self.src.path().parent().unwrap_or(Path::new(""))
+    }
+
+    /// The phases in order. None when the input has errors (reported in
+    /// `diags`).
+    fn run(&mut self, syntax: &syntax::Syntax) -> Option<(Model, Dataset)> {
+        let cmds = self.commands(syntax);
+        if self.diags.has_errors() && cmds.opts.file.is_none() {
+            return None;
+        }
+        let file = self.open_data(&cmds.opts)?;
+        self.twolevel = cmds.opts.type_twolevel.is_some();
+        let mut decls = self.declarations(&cmds.opts, &file, &cmds.model_sections);
+        let mut stated = self.statements(&cmds.model_sections, &mut decls, &file.names, file.span);
+        let roles = self.roles(&decls, &mut stated, cmds.opts.classes_span, file.span);
+        if self.diags.has_errors() {
+            return None;
+        }
+        let mut dataset = self.read_data(&file, &cmds.opts, &decls, &roles.is_dep)?;
+        let mut model = self.assemble(cmds, file, decls, &stated, roles, &mut dataset)?;
+        self.parameters(&mut model, &stated.mentions);
+        if self.diags.has_errors() {
+            return None;
+        }
+        self.random_structure(&model, &stated.mentions);
+        if self.diags.has_errors() {
+            return None;
+        }
+        Some((model, dataset))
+    }
+}
