@@ -1021,3 +1021,238 @@ fn clusters_unsorted_and_singletons() {
     let (_, fit) = fit_text(&scratch, "m3.inp", &model_1_4_text(3)).unwrap();
     assert!(fit.converged, "{:?}", fit.termination);
 }
+
+// ---------------------------------------------------------------------------
+// 6. Random effects whose variance is fixed at zero (User's Guide ex10.2)
+
+/// Rows `(cluster, y, x)` of an ex10.2-style design: 100 clusters of 10, a
+/// within-level class variable (P = 1/2), y = mu_c + u_j + beta_c x + e with
+/// (mu, beta) = (1, -0.5) in class 1 and (0, 1) in class 2, u ~ N(0, 0.3),
+/// x and e standard normal.
+fn ex10_2_data(sim: &mut Sim) -> Vec<Vec<f64>> {
+    let (mu, beta) = ([1.0, 0.0], [-0.5, 1.0]);
+    let mut rows = Vec::new();
+    for j in 0..100 {
+        let u = 0.3f64.sqrt() * sim.normal();
+        for _ in 0..10 {
+            let c = usize::from(sim.uniform() >= 0.5);
+            let x = sim.normal();
+            rows.push(vec![
+                (j + 1) as f64,
+                mu[c] + u + beta[c] * x + sim.normal(),
+                x,
+            ]);
+        }
+    }
+    rows
+}
+
+/// ex10.2's way: a random slope `s` whose variance is fixed at `var_s`, with
+/// class-specific means; a random intercept of y.
+fn ex10_2_random_slope_text(var_s: f64) -> String {
+    format!(
+        "TITLE: ex10.2-style, random slope with variance fixed at {var_s}\nDATA: FILE = d.dat;\n\
+         VARIABLE: NAMES = clus y x; USEVARIABLES = y x; CLASSES = c(2);\n\
+         \x20 WITHIN = x; CLUSTER = clus;\n\
+         ANALYSIS: TYPE = TWOLEVEL MIXTURE; STARTS = 0;\n\
+         MODEL:\n  %WITHIN%\n  %OVERALL%\n  s | y ON x;\n\
+         \x20 %BETWEEN%\n  %OVERALL%\n  s@{var_s}; y*0.3;\n\
+         \x20 %c#1%\n  [s*-0.5 y*1];\n  %c#2%\n  [s*1 y*0];\n"
+    )
+}
+
+/// The same model with fixed class-specific slopes.
+fn ex10_2_fixed_slope_text() -> String {
+    "TITLE: ex10.2-style, fixed class-specific slopes\nDATA: FILE = d.dat;\n\
+     VARIABLE: NAMES = clus y x; USEVARIABLES = y x; CLASSES = c(2);\n\
+     \x20 WITHIN = x; CLUSTER = clus;\n\
+     ANALYSIS: TYPE = TWOLEVEL MIXTURE; STARTS = 0;\n\
+     MODEL:\n  %WITHIN%\n  %OVERALL%\n  y ON x;\n  %c#1%\n  y ON x*-0.5;\n  %c#2%\n  y ON x*1;\n\
+     \x20 %BETWEEN%\n  %OVERALL%\n  y*0.3;\n  %c#1%\n  [y*1];\n  %c#2%\n  [y*0];\n"
+        .to_string()
+}
+
+/// A random slope whose variance is fixed at 0 is a class-specific fixed
+/// slope: it adds no integration dimension (1, the random intercept, not
+/// 2), and the fit is the fixed-slope model's (the same log-likelihood and
+/// estimates), with the slope's variance reported as fixed at 0.
+#[test]
+fn zero_variance_slope_adds_no_dimension() {
+    let scratch = Scratch::new("zero_variance");
+    scratch.write(
+        "d.dat",
+        &free_format(&ex10_2_data(&mut Sim::new(102)), "-99"),
+    );
+    let (la, fa) = fit_text(&scratch, "a.inp", &ex10_2_random_slope_text(0.0)).unwrap();
+    let (lb, fb) = fit_text(&scratch, "b.inp", &ex10_2_fixed_slope_text()).unwrap();
+    assert!(fa.converged, "{:?}", fa.termination);
+    assert!(fb.converged, "{:?}", fb.termination);
+    for (name, fit) in [("random slope @0", &fa), ("fixed slopes", &fb)] {
+        let t = fit.two_level.as_ref().unwrap();
+        println!(
+            "{name}: LL {:.8}, {} dimension(s), {} points, {}",
+            fit.loglikelihood, t.dimensions, t.points, t.integration
+        );
+        assert_eq!(t.dimensions, 1, "{name}");
+    }
+    assert!(
+        (fa.loglikelihood - fb.loglikelihood).abs() < 1e-6,
+        "{} vs {}",
+        fa.loglikelihood,
+        fb.loglikelihood
+    );
+    assert_eq!(fa.free_parameters, fb.free_parameters);
+    // every parameter of (b) is one of (a), with the same estimate; the
+    // one more of (a) is the slope's variance, fixed at 0
+    let (ma, mb) = (&la.model, &lb.model);
+    // the random effects are numbered differently: name them by kind
+    let key = |m: &Model, i: usize| {
+        let p = &m.parameters[i];
+        match p.kind {
+            ParamKind::RandomVariance { re } => {
+                format!("{:?} {:?}", m.random_effects()[re].kind, p.class)
+            }
+            k => format!("{k:?} {:?}", p.class),
+        }
+    };
+    let mut matched = vec![false; ma.parameters.len()];
+    for (i, p) in mb.parameters.iter().enumerate() {
+        let j = (0..ma.parameters.len())
+            .find(|&j| key(ma, j) == key(mb, i))
+            .unwrap_or_else(|| panic!("{} missing from (a)", mb.param_name(&p.kind)));
+        matched[j] = true;
+        let (ea, eb) = (fa.parameters[j].estimate, fb.parameters[i].estimate);
+        assert!(
+            (ea - eb).abs() < 1e-6 * (1.0 + eb.abs()),
+            "{}: {ea} vs {eb}",
+            mb.param_name(&p.kind)
+        );
+    }
+    let extra: Vec<usize> = (0..matched.len()).filter(|&j| !matched[j]).collect();
+    assert_eq!(extra.len(), 1, "{extra:?}");
+    assert!(matches!(
+        ma.parameters[extra[0]].kind,
+        ParamKind::RandomVariance { .. }
+    ));
+    let v = &fa.parameters[extra[0]];
+    assert!(v.fixed && v.estimate == 0.0 && v.se.is_none(), "{v:?}");
+    // the plan: one node column per random intercept, none for s
+    let plan = &Evaluator::new(&la).plan;
+    assert_eq!(plan.dims, 1);
+    assert_eq!(plan.virtual_cols.len(), 1);
+    assert!(
+        plan.chol
+            .iter()
+            .any(|b| b.dims == [mlmix_kernels::plan::NO_DIM])
+    );
+    // a covariance fixed at 0 with the constant joins nothing: the same fit
+    let text = ex10_2_random_slope_text(0.0).replace("y*0.3;", "y*0.3; s WITH y@0;");
+    let (_, fc) = fit_text(&scratch, "c.inp", &text).unwrap();
+    assert_eq!(fc.two_level.as_ref().unwrap().dimensions, 1);
+    assert!(
+        (fc.loglikelihood - fb.loglikelihood).abs() < 1e-6,
+        "{} vs {}",
+        fc.loglikelihood,
+        fb.loglikelihood
+    );
+}
+
+/// A variance fixed at a non-zero value keeps its dimension; one fixed at
+/// a negative value is no covariance matrix, and the engine says so with an
+/// error rather than failing (the input check is the front end's).
+#[test]
+fn fixed_nonzero_random_variance_keeps_its_dimension() {
+    let scratch = Scratch::new("fixed_variance");
+    scratch.write(
+        "d.dat",
+        &free_format(&ex10_2_data(&mut Sim::new(103)), "-99"),
+    );
+    let loaded = load(&scratch, "m.inp", &ex10_2_random_slope_text(0.05));
+    let ev = Evaluator::new(&loaded);
+    assert_eq!(ev.plan.dims, 2);
+    assert_eq!(mlmix::fit::model_grid(&loaded.model, &ev.plan).dims, 2);
+    let mut negative = loaded.clone();
+    let random = loaded.model.random_effects();
+    for p in &mut negative.model.parameters {
+        if let ParamKind::RandomVariance { re } = p.kind
+            && matches!(random[re].kind, RandomKind::Slope { .. })
+        {
+            p.value = mlmix::spec::ParamValue::Fixed(-0.05);
+        }
+    }
+    let ev = Evaluator::new(&negative);
+    assert_eq!(ev.plan.dims, 2);
+    let fit = mlmix::fit(&negative, &mlmix::FitOptions::default(), &mlmix::Silent);
+    let err = fit.expect_err("a negative variance cannot be fitted");
+    println!("negative variance: {err}");
+    assert!(
+        err.to_string().contains("not positive semi-definite"),
+        "{err}"
+    );
+}
+
+/// With every random effect's variance fixed at 0 there is nothing to
+/// integrate: one node, and the report says why.
+#[test]
+fn only_zero_variance_random_effects_need_no_integration() {
+    let scratch = Scratch::new("zero_variance_only");
+    scratch.write(
+        "d.dat",
+        &free_format(&ex10_2_data(&mut Sim::new(104)), "-99"),
+    );
+    let text = ex10_2_random_slope_text(0.0)
+        .replace("WITHIN = x;", "WITHIN = y x;")
+        .replace(" y*0.3;", "")
+        .replace(" y*1]", "]")
+        .replace(" y*0]", "]");
+    let (loaded, fit) = fit_text(&scratch, "m.inp", &text).unwrap();
+    assert!(fit.converged, "{:?}", fit.termination);
+    assert_eq!(loaded.model.random_effects().len(), 1);
+    let t = fit.two_level.as_ref().unwrap();
+    assert_eq!((t.dimensions, t.points), (0, 1));
+    assert_eq!(
+        t.integration,
+        "none (every random effect's variance is fixed at 0)"
+    );
+}
+
+/// examples/ex10.2.inp (the User's Guide's example 10.2: a random intercept
+/// and two random slopes with variances fixed at 0, regressed on a between
+/// covariate) integrates over the random intercept only.
+#[test]
+fn ex10_2_example_integrates_one_dimension() {
+    let (loaded, fit) =
+        mlmix_tests::fit_path(&mlmix_tests::tests_dir().join("../examples/ex10.2.inp"));
+    assert!(fit.converged, "{:?}", fit.termination);
+    assert_eq!(loaded.model.random_effects().len(), 3);
+    let t = fit.two_level.as_ref().unwrap();
+    assert_eq!((t.dimensions, t.points), (1, 15));
+}
+
+/// A random slope of residual variance 0 regressed on the random intercept
+/// (`s ON y; s@0;`) is a deterministic function of it, in one block with
+/// it: the random intercept's variance keeps its derivative (the zero pivot
+/// once dropped the whole block's), so the fit converges with standard
+/// errors and reaches at least the log-likelihood of the nested model
+/// without the regression (which it contains at `s ON y` = 0).
+#[test]
+fn a_zero_variance_slope_regressed_on_the_intercept_keeps_its_derivatives() {
+    let scratch = Scratch::new("zero_variance_on");
+    scratch.write(
+        "d.dat",
+        &free_format(&ex10_2_data(&mut Sim::new(102)), "-99"),
+    );
+    let (_, nested) = fit_text(&scratch, "a.inp", &ex10_2_random_slope_text(0.0)).unwrap();
+    let text = ex10_2_random_slope_text(0.0).replace("s@0; y*0.3;", "s@0; y*0.3; s ON y;");
+    let (_, fit) = fit_text(&scratch, "d.inp", &text).unwrap();
+    assert!(fit.converged, "{:?}", fit.termination);
+    assert!(
+        fit.loglikelihood >= nested.loglikelihood - 1e-6,
+        "{} below the nested model's {}",
+        fit.loglikelihood,
+        nested.loglikelihood
+    );
+    for p in fit.parameters.iter().filter(|p| !p.fixed) {
+        assert!(p.se.is_some_and(f64::is_finite), "no standard error: {p:?}");
+    }
+}

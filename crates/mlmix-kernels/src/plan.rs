@@ -26,12 +26,16 @@
 
 use std::collections::HashMap;
 
-use mlmix_spec::{Link, Model, ParamKind, RandomKind, Scale};
+use mlmix_spec::{Link, Model, ParamKind, ParamValue, RandomKind, Scale};
 
 use crate::data::EngineData;
 
 /// A local parameter with no model parameter: a structural zero.
 pub const NONE: u32 = u32::MAX;
+
+/// The integration dimension of a block position whose random effect is a
+/// constant (see [`constant_random_effects`]): none.
+pub const NO_DIM: usize = usize::MAX;
 
 /// What a term computes.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,8 +140,9 @@ pub struct VirtualCol {
 /// itself when the block has no regressions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CholBlock {
-    /// The integration dimension (random effect) of each position of the
-    /// block.
+    /// The integration dimension of each position of the block, or
+    /// [`NO_DIM`] for a random effect whose variance is fixed at zero (its
+    /// row and column of Psi, L and M are zero: it adds no dimension).
     pub dims: Vec<usize>,
     /// Psi lower triangle packed by rows: phi index, or [`NONE`] (zero).
     pub psi: Vec<u32>,
@@ -189,7 +194,9 @@ pub struct Plan {
     pub n_combos: usize,
     /// The terms.
     pub terms: Vec<Term>,
-    /// Integration dimensions (random effects).
+    /// Integration dimensions: the random effects, less those whose
+    /// variance is fixed at zero ([`constant_random_effects`]), in the
+    /// model's order.
     pub dims: usize,
     /// Number of data columns; covariate columns from here on are
     /// [`Plan::virtual_cols`].
@@ -231,6 +238,9 @@ struct ReLayout<'m> {
     products: Vec<(usize, usize)>,
     /// (block, position) of each random effect.
     block_of_re: Vec<(usize, usize)>,
+    /// The integration dimension of each random effect (none for a
+    /// constant).
+    dim_of: Vec<Option<usize>>,
     /// Random effects of each block, in position order.
     members: Vec<Vec<usize>>,
     n_cov_states: usize,
@@ -286,13 +296,18 @@ impl ReLayout<'_> {
     }
 
     /// The node columns and M entries through which random effect `a`
-    /// (multiplied by data column `mult`) acts in covariance state `s`.
+    /// (multiplied by data column `mult`) acts in covariance state `s`:
+    /// one per random effect of its block up to its own position, less the
+    /// constants (their columns of M are zero).
     fn z_cols(&mut self, a: usize, mult: Option<usize>, s: usize) -> Vec<(usize, u32)> {
         let (bi, pos) = self.block_of_re[a];
         let mut out = Vec::with_capacity(pos + 1);
         for j in 0..=pos {
             let d = self.members[bi][j];
-            let vc = VirtualCol { dim: d, mult };
+            let Some(dim) = self.dim_of[d] else {
+                continue;
+            };
+            let vc = VirtualCol { dim, mult };
             let next = self.vcol_ids.len();
             let id = *self.vcol_ids.entry(vc).or_insert(next);
             if id == next {
@@ -465,7 +480,7 @@ impl Plan {
             between_cv: model.class_vars.iter().map(|c| c.between).collect(),
             n_combos,
             terms: Vec::new(),
-            dims: model.random_effects().len(),
+            dims: 0,
             n_data_cols: data.columns.len(),
             virtual_cols: Vec::new(),
             chol: Vec::new(),
@@ -504,11 +519,15 @@ impl Plan {
             }
             a
         }
+        // a constant's covariances are zero: they join nothing
+        let constant = constant_random_effects(model);
         let joined = model
             .parameters
             .iter()
             .filter_map(|p| match p.kind {
-                ParamKind::RandomCovariance { a, b } => Some((a, b)),
+                ParamKind::RandomCovariance { a, b } if !constant[a] && !constant[b] => {
+                    Some((a, b))
+                }
                 _ => None,
             })
             .chain(regressions.iter().copied());
@@ -530,6 +549,11 @@ impl Plan {
         }
         let cov_class = |s: usize| cov_cv.map(|_| s);
         let mut m_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
+        let mut dim_of = vec![None; nre];
+        for a in (0..nre).filter(|&a| !constant[a]) {
+            dim_of[a] = Some(plan.dims);
+            plan.dims += 1;
+        }
         for dims in &members {
             for s in 0..n_cov_states {
                 let m = dims.len();
@@ -583,7 +607,7 @@ impl Plan {
                     }
                 }
                 plan.chol.push(CholBlock {
-                    dims: dims.clone(),
+                    dims: dims.iter().map(|&a| dim_of[a].unwrap_or(NO_DIM)).collect(),
                     psi,
                     l,
                     beta,
@@ -598,6 +622,7 @@ impl Plan {
             n_data_cols: plan.n_data_cols,
             products,
             block_of_re,
+            dim_of,
             members,
             n_cov_states,
             ancestors: (0..nre).map(|a| model.random_ancestors(a)).collect(),
@@ -1042,4 +1067,37 @@ impl Plan {
         plan.n_ext = res.n_ext;
         Ok(plan)
     }
+}
+
+/// Which random effects are constants: a variance (the residual variance of
+/// one regressed on others) fixed at zero in every class, and every
+/// covariance with it fixed at zero too. Such a random effect is its mean
+/// (plus its regressions), so it adds no integration dimension: its column
+/// of L, and so of M = (I - B)^-1 L, is zero, and the plan gives it no node
+/// column. A variance fixed at zero with a free covariance keeps its
+/// dimension (Psi is then not a covariance matrix unless the covariance
+/// is zero, which `eval::prepare` checks).
+pub fn constant_random_effects(model: &Model) -> Vec<bool> {
+    let n = model.random_effects().len();
+    let mut has_variance = vec![false; n];
+    let mut constant = vec![true; n];
+    let zero = |p: &mlmix_spec::Parameter| matches!(p.value, ParamValue::Fixed(v) if v == 0.0);
+    for p in &model.parameters {
+        match p.kind {
+            ParamKind::RandomVariance { re } if re < n => {
+                has_variance[re] = true;
+                constant[re] &= zero(p);
+            }
+            ParamKind::RandomCovariance { a, b } if a < n && b < n && !zero(p) => {
+                constant[a] = false;
+                constant[b] = false;
+            }
+            _ => {}
+        }
+    }
+    constant
+        .iter()
+        .zip(&has_variance)
+        .map(|(&c, &v)| c && v)
+        .collect()
 }

@@ -992,3 +992,79 @@ mod logit {
         }
     }
 }
+
+/// The chain rule of the random-effect Cholesky factors (`Prepared::jac`)
+/// against central differences of the factor (`Prepared::ext`), in a block
+/// with a zero pivot too.
+mod random_effects {
+    use super::*;
+    use crate::plan::CholBlock;
+
+    /// A 3 x 3 block: phi = [psi00, psi10, psi11, psi20, psi21, psi22],
+    /// L in ext[6..12].
+    fn plan() -> Plan {
+        Plan {
+            n_phi: 6,
+            n_ext: 12,
+            class_sizes: vec![1],
+            between_cv: vec![false],
+            n_combos: 1,
+            terms: Vec::new(),
+            dims: 3,
+            n_data_cols: 1,
+            virtual_cols: Vec::new(),
+            chol: vec![CholBlock {
+                dims: vec![0, 1, 2],
+                psi: (0..6).collect(),
+                l: (6..12).collect(),
+                beta: Vec::new(),
+                m: (6..12).collect(),
+            }],
+            derived: Vec::new(),
+        }
+    }
+
+    fn check(phi: &[f64], zero_pivot: Option<usize>) {
+        let plan = plan();
+        let prep = eval::prepare(&plan, phi).expect("positive semi-definite");
+        let mut analytic = [[0.0; 6]; 12];
+        for &(e, p, d) in &prep.jac {
+            analytic[e as usize][p as usize] += d;
+        }
+        for p in 0..6 {
+            let packed_row = [0, 1, 1, 2, 2, 2][p];
+            let packed_col = [0, 0, 1, 0, 1, 2][p];
+            if zero_pivot.is_some_and(|z| z == packed_row || z == packed_col) {
+                // no derivative at the boundary of the cone
+                continue;
+            }
+            let h = 1e-6;
+            let at = |x: f64| {
+                let mut t = phi.to_vec();
+                t[p] += x;
+                eval::prepare(&plan, &t).expect("valid").ext
+            };
+            let (up, down) = (at(h), at(-h));
+            for e in 6..12 {
+                let fd = (up[e] - down[e]) / (2.0 * h);
+                assert!(
+                    (analytic[e][p] - fd).abs() < 1e-6,
+                    "zero pivot {zero_pivot:?}: dL[{e}]/dpsi[{p}] = {} against {fd}",
+                    analytic[e][p]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cholesky_derivatives_are_central_differences() {
+        check(&[1.3, 0.4, 0.9, -0.2, 0.1, 0.7], None);
+    }
+
+    /// The middle random effect has variance 0 (and no covariances): the
+    /// other two keep their derivatives (they were all dropped before).
+    #[test]
+    fn a_zero_pivot_leaves_the_others_their_derivatives() {
+        check(&[1.3, 0.0, 0.0, -0.2, 0.0, 0.7], Some(1));
+    }
+}

@@ -59,9 +59,11 @@ pub fn make_backend(
     }
 }
 
-/// The integration grid of a model (one node without random effects).
+/// The integration grid of a model: one dimension per random effect of the
+/// plan ([`Plan::dims`]: none for a random effect whose variance is fixed at
+/// zero), one node without any.
 pub fn model_grid(model: &Model, plan: &Plan) -> Grid {
-    let dims = model.random_effects().len();
+    let dims = plan.dims;
     match &model.two_level {
         Some(t) if dims > 0 => {
             let m = match t.integration.method {
@@ -334,8 +336,10 @@ pub fn fit(
         TwoLevelSummary {
             cluster_variable: t.cluster.clone(),
             clusters: engine_data.n_clusters(),
-            integration: if plan.dims == 0 {
+            integration: if plan.dims == 0 && t.random.is_empty() {
                 "none (no random effects)".to_string()
+            } else if plan.dims == 0 {
+                "none (every random effect's variance is fixed at 0)".to_string()
             } else {
                 format!(
                     "{}{}",

@@ -276,7 +276,8 @@ pub struct TwoLevelSummary {
     pub clusters: usize,
     /// Integration method ("trapezoid, adaptive", ...).
     pub integration: String,
-    /// Integration dimensions (random effects).
+    /// Integration dimensions: the random effects, less those whose
+    /// variance is fixed at 0 (constants, which add no dimension).
     pub dimensions: usize,
     /// Total integration points (nodes).
     pub points: usize,

@@ -175,6 +175,68 @@ pub fn cholesky_psd(psi: &[f64], m: usize) -> Option<Vec<f64>> {
 /// `(ext index, phi index, derivative)` triplets.
 type ChainRule = Vec<(u32, u32, f64)>;
 
+/// The derivatives of the Cholesky factor `l` (`m x m`, row-major) of a
+/// covariance block with respect to its free entries (`psi`: packed lower
+/// triangle of phi indices, [`NONE`] for zero): `(row, column, phi index,
+/// dL[row][column] / dPsi)`, by dL = L Phi(L^-1 E L^-T). A zero pivot (a
+/// random effect of variance 0, whose row and column of Psi are zero in a
+/// positive semi-definite block) has no derivative there: the rows and
+/// columns of positive pivots form the Cholesky factor of their own
+/// sub-block, and their derivatives are that sub-block's.
+fn cholesky_derivatives(l: &[f64], psi: &[u32], m: usize) -> Vec<(usize, usize, u32, f64)> {
+    let keep: Vec<usize> = (0..m).filter(|&i| l[i * m + i] != 0.0).collect();
+    let k = keep.len();
+    let ls = |r: usize, c: usize| l[keep[r] * m + keep[c]];
+    let mut linv = vec![0.0; k * k];
+    for c in 0..k {
+        for r in c..k {
+            let mut v = if r == c { 1.0 } else { 0.0 };
+            for t in c..r {
+                v -= ls(r, t) * linv[t * k + c];
+            }
+            linv[r * k + c] = v / ls(r, r);
+        }
+    }
+    let mut dl = Vec::new();
+    let mut x = vec![0.0; k * k];
+    for a in 0..k {
+        for bb in 0..=a {
+            let (ga, gb) = (keep[a], keep[bb]);
+            let p = psi[ga * (ga + 1) / 2 + gb];
+            if p == NONE {
+                continue;
+            }
+            for r in 0..k {
+                for s2 in 0..k {
+                    let mut v = linv[r * k + a] * linv[s2 * k + bb];
+                    if a != bb {
+                        v += linv[r * k + bb] * linv[s2 * k + a];
+                    }
+                    x[r * k + s2] = v;
+                }
+            }
+            for r in 0..k {
+                for c in 0..=r {
+                    // (L Phi(X))[r][c] = Σ_{t >= c, t <= r} L[r][t] Phi[t][c]
+                    let mut v = 0.0;
+                    for t in c..=r {
+                        let phi_tc = if t == c {
+                            0.5 * x[t * k + c]
+                        } else {
+                            x[t * k + c]
+                        };
+                        v += ls(r, t) * phi_tc;
+                    }
+                    if v != 0.0 {
+                        dl.push((keep[r], keep[c], p, v));
+                    }
+                }
+            }
+        }
+    }
+    dl
+}
+
 /// Fills the random-effect entries of the extended vector and their chain
 /// rule to phi: the Cholesky factors L of the residual covariance blocks,
 /// M = (I - B)^-1 L for blocks with regressions among their random effects,
@@ -201,56 +263,7 @@ fn random_entries(plan: &Plan, phi: &[f64]) -> Result<(Vec<f64>, ChainRule), Inv
                 ext[b.l[i * (i + 1) / 2 + j] as usize] = l[i * m + j];
             }
         }
-        // dL = L Phi(L^-1 E L^-T) for each Psi entry (needs L invertible):
-        // (row, column, phi index, derivative)
-        let mut dl: Vec<(usize, usize, u32, f64)> = Vec::new();
-        if (0..m).all(|i| l[i * m + i] != 0.0) {
-            let mut linv = vec![0.0; m * m];
-            for c in 0..m {
-                for r in c..m {
-                    let mut v = if r == c { 1.0 } else { 0.0 };
-                    for k in c..r {
-                        v -= l[r * m + k] * linv[k * m + c];
-                    }
-                    linv[r * m + c] = v / l[r * m + r];
-                }
-            }
-            let mut x = vec![0.0; m * m];
-            for a in 0..m {
-                for bb in 0..=a {
-                    let p = b.psi[a * (a + 1) / 2 + bb];
-                    if p == NONE {
-                        continue;
-                    }
-                    for r in 0..m {
-                        for s2 in 0..m {
-                            let mut v = linv[r * m + a] * linv[s2 * m + bb];
-                            if a != bb {
-                                v += linv[r * m + bb] * linv[s2 * m + a];
-                            }
-                            x[r * m + s2] = v;
-                        }
-                    }
-                    for r in 0..m {
-                        for c in 0..=r {
-                            // (L Phi(X))[r][c] = Σ_{t >= c, t <= r} L[r][t] Phi[t][c]
-                            let mut v = 0.0;
-                            for t in c..=r {
-                                let phi_tc = if t == c {
-                                    0.5 * x[t * m + c]
-                                } else {
-                                    x[t * m + c]
-                                };
-                                v += l[r * m + t] * phi_tc;
-                            }
-                            if v != 0.0 {
-                                dl.push((r, c, p, v));
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let dl = cholesky_derivatives(&l, &b.psi, m);
         for &(r, c, p, v) in &dl {
             jac.push((b.l[r * (r + 1) / 2 + c], p, v));
         }
