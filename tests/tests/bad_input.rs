@@ -1697,3 +1697,638 @@ fn command_line_good_input_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!out.stdout.is_empty(), "no report");
 }
+
+// ------------------------------------------- numbers, output bounds, follow-ons
+
+/// An LCA input for `lca.dat` with `analysis` added to ANALYSIS (line 7).
+fn lca_with_analysis(analysis: &str) -> String {
+    format!(
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+                  {analysis}
+        "
+    )
+}
+
+/// Loads `text` (dedented, as `model.inp`) beside `lca.dat`; the result.
+fn load_lca(tag: &str, text: &str) -> Result<mlmix::spec::Loaded, SpecError> {
+    let scratch = Scratch::new(tag);
+    scratch.write("lca.dat", LCA_DAT);
+    let path = scratch.write("model.inp", &dedent(text));
+    mlmix::spec::load(&path)
+}
+
+#[test]
+fn numbers_that_size_starts_are_checked() {
+    let err = fails_lca(
+        "starts_out_of_range",
+        &lca_with_analysis("STARTS = 1e308 4;"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "STARTS needs two whole numbers that are not negative and at most 100,000",
+    );
+    // passed `check` before, then the fit panicked or allocated 86 GB
+    for starts in [
+        "18446744073709551615 4",
+        "2147483648 4",
+        "100001 4",
+        "20 1e308",
+        "20.5 4",
+    ] {
+        let text = lca_with_analysis(&format!("STARTS = {starts};"));
+        let err = match load_lca("starts", &text) {
+            Ok(_) => panic!("STARTS = {starts} was accepted"),
+            Err(e) => e,
+        };
+        assert_first(&err, "model.inp", 7, "not negative and at most 100,000");
+        assert_eq!(err.count(), 1, "{err}");
+    }
+    let ok = load_lca("starts_max", &lca_with_analysis("STARTS = 100000 4;"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ok.model.analysis.starts_initial, 100_000);
+}
+
+#[test]
+fn whole_number_options_are_checked_against_their_ranges() {
+    for (option, reason) in [
+        (
+            "STITERATIONS = 1e308;",
+            "STITERATIONS needs one whole number from 1 to 100,000",
+        ),
+        (
+            "MITERATIONS = 2.5;",
+            "MITERATIONS needs one whole number from 1 to 100,000",
+        ),
+        (
+            "ITERATIONS = 0;",
+            "ITERATIONS needs one whole number from 1 to 100,000",
+        ),
+        (
+            "STSEED = 1e308;",
+            "STSEED needs one whole number from 0 to 4,294,967,295",
+        ),
+        (
+            "OPTSEED = 18446744073709551616;",
+            "OPTSEED needs one whole number from 0 to 4,294,967,295",
+        ),
+        (
+            "PROCESSORS = 1e308;",
+            "PROCESSORS needs one whole number from 1 to 100,000",
+        ),
+    ] {
+        let err = match load_lca("options", &lca_with_analysis(option)) {
+            Ok(_) => panic!("{option} was accepted"),
+            Err(e) => e,
+        };
+        assert_first(&err, "model.inp", 7, reason);
+        // the caret is under the number, not the option name
+        let loc = err.errors[0].location.as_ref().unwrap();
+        let value_col = 11 + option.find('=').unwrap() + 2;
+        assert_eq!(loc.column, value_col, "{option}: {err}");
+    }
+    let err = fails_tl(
+        "integration_points_out_of_range",
+        &twolevel_with_analysis("INTEGRATION = 1e308;"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "at most 200 integration points per dimension",
+    );
+    let err = fails_lca(
+        "classes_out_of_range",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(1e308);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        5,
+        "the number of classes must be a whole number from 1 to 100",
+    );
+}
+
+#[test]
+fn stiterations_count_towards_miterations() {
+    let loaded = load_lca(
+        "stiterations",
+        &lca_with_analysis("STITERATIONS = 50; MITERATIONS = 20;"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.model.analysis.stiterations, 20);
+    assert_eq!(loaded.model.analysis.miterations, 20);
+    let w: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter().any(|w| w.contains(
+            "STITERATIONS = 50 is more than MITERATIONS = 20; initial-stage iterations count towards MITERATIONS"
+        )),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn ranges_are_limited_before_they_are_expanded() {
+    let started = std::time::Instant::now();
+    let err = fails_lca(
+        "names_range_too_long",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u100000000 y x;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        2,
+        "NAMES lists more than 100,000 variables",
+    );
+    let err = fails_lca(
+        "label_range_too_long",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  [u1$1-u4$1] (p1-p999999999);
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "more than 100,000 labels in one ( )");
+    let err = fails_lca(
+        "missing_code_range_too_long",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  MISSING = ALL(0-1e308);
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    assert_first(&err, "model.inp", 5, "has more than 1,000 codes");
+    // no gigabytes were allocated on the way
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    // the largest list allowed is read
+    let names = load_lca(
+        "names_max",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x z1-z99993;
+        ANALYSIS: TYPE = MIXTURE;
+        ",
+    );
+    let err = names.expect_err("the data have 7 columns, not 100,000");
+    assert!(
+        err.errors
+            .iter()
+            .all(|e| !e.message.contains("NAMES lists")),
+        "{err}"
+    );
+}
+
+#[test]
+fn many_errors_are_capped_and_repeats_counted() {
+    // 25 different bad names, then the same bad number 30 times
+    let bad: Vec<String> = (1..=25).map(|i| format!("zz{i}")).collect();
+    let numbers = vec!["1.2.3"; 30].join(" ");
+    let err = fails_lca(
+        "many_errors_capped",
+        &format!(
+            "
+            DATA:     FILE = lca.dat;
+            VARIABLE: NAMES = id u1-u4 y x;
+                      USEVARIABLES = u1-u4 {};
+                      MISSING = ALL({numbers});
+                      CLASSES = c(2);
+            ANALYSIS: TYPE = MIXTURE;
+            ",
+            bad.join(" ")
+        ),
+    );
+    assert_eq!(err.errors.len(), mlmix::spec::diag::MAX_SHOWN, "{err}");
+    assert_eq!(err.errors[0].message, "'1.2.3' is not a number");
+    assert_eq!(err.errors[0].count, 30);
+    assert_eq!(err.more_errors, 6, "{err}");
+    assert_eq!(err.count(), 30 + 25, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("= note: the same error 29 more times (not shown)"),
+        "{text}"
+    );
+    assert!(text.ends_with("and 6 more errors (not shown)"), "{text}");
+}
+
+#[test]
+fn long_tokens_and_lines_are_shortened_in_messages() {
+    let long = "x".repeat(10_000);
+    let err = fails_lca(
+        "long_token_shortened",
+        &format!(
+            "
+            DATA:     FILE = lca.dat;
+            VARIABLE: NAMES = id u1-u4 y x;
+                      USEVARIABLES = u1-u4 {long} y;
+                      CLASSES = c(2);
+            ANALYSIS: TYPE = MIXTURE;
+            "
+        ),
+    );
+    assert_first(&err, "model.inp", 3, "unknown variable 'xxxx");
+    let text = err.to_string();
+    assert!(text.len() < 1_000, "{text}");
+    // the caret stays under the token's start
+    let loc = err.errors[0].location.as_ref().unwrap();
+    assert_eq!(loc.column, 32);
+    let shown: String = loc.line_text.chars().skip(loc.text_column - 1).collect();
+    assert!(shown.starts_with("xxxx"), "{}", loc.line_text);
+}
+
+#[test]
+fn follow_on_errors_are_not_reported() {
+    // u5 is not a column: the range u1-u5 is lost, but CATEGORICAL's u1
+    // is not "not in USEVARIABLES"
+    let err = fails_lca(
+        "usevariables_error_has_no_follow_on",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u5;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 3, "unknown variable 'u5'");
+    assert_eq!(err.count(), 1, "{err}");
+    // an unknown name is reported once, not at every use
+    let err = fails_lca(
+        "unknown_name_reported_once",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 y;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %OVERALL%
+                  y ON zz;
+                  %c#1%
+                  y ON zz;
+                  y WITH zz;
+        ",
+    );
+    assert_first(&err, "model.inp", 8, "unknown variable 'zz'");
+    assert_eq!(err.count(), 1, "{err}");
+    // MONTECARLO: one error, not "no DATA: command" and "no VARIABLE: command"
+    let err = fails_lca(
+        "montecarlo_reported_once",
+        "
+        MONTECARLO: NAMES = u1-u4;
+                    NOBSERVATIONS = 500;
+                    NREPS = 10;
+                    GENCLASSES = c(2);
+                    CLASSES = c(2);
+        ANALYSIS:   TYPE = MIXTURE;
+        MODEL POPULATION:
+                    %OVERALL%
+                    [c#1*0];
+        ",
+    );
+    assert_first(&err, "model.inp", 1, "MONTECARLO is not supported yet");
+    assert_eq!(err.count(), 1, "{err}");
+}
+
+#[test]
+fn en_dash_gets_a_hint() {
+    let err = fails_lca(
+        "en_dash_in_names",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1–u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1–u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1$1–u4$1];
+        ",
+    );
+    assert_first(&err, "model.inp", 2, "unexpected '–'");
+    assert_eq!(
+        err.errors[0].help.as_deref(),
+        Some("an en dash '–'; use '-'")
+    );
+    // read as a range: nothing follows from it (one error, three places)
+    assert_eq!(err.errors.len(), 1, "{err}");
+    assert_eq!(err.count(), 3, "{err}");
+}
+
+#[test]
+fn ranges_of_class_logit_means() {
+    let text = |model: &str| {
+        format!(
+            "
+            DATA:     FILE = lca.dat;
+            VARIABLE: NAMES = id u1-u4 y x;
+                      USEVARIABLES = u1-u4;
+                      CATEGORICAL = u1-u4;
+                      CLASSES = c1(3) c2(3) c3(3);
+            ANALYSIS: TYPE = MIXTURE; STARTS = 0;
+            MODEL:    %OVERALL%
+                      {model}
+            MODEL c1: %c1#1% [u1$1 u2$1];
+            MODEL c2: %c2#1% [u3$1];
+            MODEL c3: %c3#1% [u4$1];
+            "
+        )
+    };
+    let free = |model: &str| {
+        let loaded = load_lca("class_range", &text(model)).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<String> = loaded.model.free.iter().map(|f| f.name.clone()).collect();
+        names
+    };
+    // Mplus's [c#1-c#2]: the logit means of classes 1 and 2, here fixed
+    assert_eq!(free("[c1#1-c1#2@0];"), free("[c1#1@0 c1#2@0];"));
+    // and [c1#1-c3#1]: class 1 of c1, c2 and c3
+    assert_eq!(free("[c1#1-c3#1@0];"), free("[c1#1@0 c2#1@0 c3#1@0];"));
+    assert_ne!(free("[c1#1-c3#1@0];"), free(""));
+    let err = fails_lca("class_range_mixed", &text("[c1#1-c3#2];"));
+    assert_first(&err, "model.inp", 8, "cannot expand the list c1#1-c3#2");
+}
+
+/// Runs `mlmix check` on `model.inp` in `dir`, killing it after 20 s;
+/// returns the exit status, standard error and the time it took.
+fn check_bounded(dir: &Path) -> (Option<i32>, Vec<u8>, std::time::Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(mlmix_exe())
+        .args(["check", "model.inp"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed().as_secs() > 20 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mlmix check took longer than 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (status.code(), reader.join().unwrap(), started.elapsed())
+}
+
+#[test]
+fn hostile_inputs_give_bounded_error_output() {
+    let lca = "DATA: FILE = lca.dat;\nVARIABLE: NAMES = id u1-u4 y x;\n  USEVARIABLES = u1-u4;\n  CATEGORICAL = u1-u4;\n  CLASSES = c(2);\nANALYSIS: TYPE = MIXTURE;\n";
+    let percent = format!("{lca}MODEL: {}\n", "%".repeat(20_000));
+    let long_token = format!("{}MODEL: %OVERALL%\n  [{}];\n", lca, "u".repeat(10_000_000));
+    let header: String = std::iter::repeat_n("a,", 5_000_000).collect();
+    let csv = format!("{}a\n", header);
+    let dup = "DATA: FILE = dup.csv;\nVARIABLE: USEVARIABLES = a;\n  CLASSES = c(2);\nANALYSIS: TYPE = MIXTURE;\n";
+    for (tag, input, extra) in [
+        ("percent", percent.as_str(), None),
+        ("long_token", long_token.as_str(), None),
+        ("duplicate_header", dup, Some(("dup.csv", csv.as_str()))),
+    ] {
+        let scratch = Scratch::new(tag);
+        scratch.write("lca.dat", LCA_DAT);
+        if let Some((name, contents)) = extra {
+            scratch.write(name, contents);
+        }
+        scratch.write("model.inp", input);
+        let (code, stderr, took) = check_bounded(scratch.path());
+        let text = String::from_utf8_lossy(&stderr);
+        let head: String = text.chars().take(2_000).collect();
+        assert!(matches!(code, Some(1 | 2)), "{tag}: {code:?} {head}");
+        assert!(
+            stderr.len() < 200_000,
+            "{tag}: {} bytes: {head}",
+            stderr.len()
+        );
+        assert!(text.contains("nothing was fitted"), "{tag}: {head}");
+        eprintln!("{tag}: {} bytes of stderr in {took:?}", stderr.len());
+    }
+}
+
+// ------------------------------- what the fit would refuse, said by check
+
+/// The LCA input of `LCA_DAT` with `model` as its MODEL command (line 7
+/// on) and `savedata` as its SAVEDATA command.
+fn lca_with_model(model: &str, savedata: &str) -> String {
+    let model = model.replace('\n', "\n        ");
+    format!(
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 y;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        {model}
+        {savedata}
+        "
+    )
+}
+
+#[test]
+fn savedata_file_that_is_a_folder_is_refused_by_check() {
+    let err = fails_lca(
+        "savedata_file_is_a_folder",
+        &lca_with_model("", "SAVEDATA: FILE = .; SAVE = CPROBABILITIES;"),
+    );
+    assert_first(&err, "model.inp", 8, "it is a folder");
+    let err = fails_lca(
+        "savedata_file_is_the_data_file",
+        &lca_with_model("", "SAVEDATA: FILE = lca.dat; SAVE = CPROBABILITIES;"),
+    );
+    assert_first(&err, "model.inp", 8, "it is the data file");
+}
+
+#[test]
+fn threshold_fixed_beyond_the_logit_range_is_refused_by_check() {
+    let err = fails_lca(
+        "threshold_fixed_at_1e308",
+        &lca_with_model("MODEL: %OVERALL%\n  %c#1%\n  [u1$1@1e308];", ""),
+    );
+    assert_first(&err, "model.inp", 9, "outside [-15, 15]");
+    // one error for a statement that fixes it in every class
+    let err = fails_lca(
+        "threshold_fixed_at_1e308_overall",
+        &lca_with_model("MODEL: %OVERALL%\n  [u1$1@-1e308 u2$1@1e309];", ""),
+    );
+    assert_first(&err, "model.inp", 8, "outside [-15, 15]");
+    assert_eq!(err.errors.len(), 2, "{err}");
+    assert!(
+        err.errors[1].message.contains("not a finite number"),
+        "{err}"
+    );
+    // LOGHIGH widens the range
+    let text = lca_with_model("MODEL: %OVERALL%\n  [u1$1@20];", "")
+        .replace("TYPE = MIXTURE;", "TYPE = MIXTURE; LOGHIGH = 25;");
+    let scratch = Scratch::new("loghigh");
+    scratch.write("lca.dat", LCA_DAT);
+    let path = scratch.write("model.inp", &dedent(&text));
+    assert!(mlmix::spec::load(&path).is_ok());
+}
+
+#[test]
+fn values_the_engine_cannot_take_are_refused_by_check() {
+    for (name, model, line, reason) in [
+        (
+            "residual_variance_fixed_at_0",
+            "MODEL: %OVERALL%\n  y@0;",
+            8,
+            "a residual variance must be positive",
+        ),
+        (
+            "mean_fixed_beyond_1e100",
+            "MODEL: %OVERALL%\n  %c#2%\n  [y@-1e200];",
+            9,
+            "where the log-likelihood overflows",
+        ),
+        (
+            "starting_value_not_finite",
+            "MODEL: %OVERALL%\n  y ON u1*1e400;",
+            8,
+            "is not a finite number",
+        ),
+    ] {
+        let text =
+            lca_with_model(model, "").replace("CATEGORICAL = u1-u4;", "CATEGORICAL = u2-u4;");
+        let err = fails_lca(name, &text);
+        assert_first(&err, "model.inp", line, reason);
+    }
+}
+
+#[test]
+fn thresholds_given_out_of_order_are_refused_by_check() {
+    // three categories: u1 has two thresholds
+    let data = lca_dat_with(1, "1 2 0 1 0 2.3 0.5");
+    let err = fails(
+        "thresholds_out_of_order",
+        &[("lca.dat", &data)],
+        &lca_with_model("MODEL: %OVERALL%\n  [u1$1@1 u1$2@0];", ""),
+    );
+    assert_first(&err, "model.inp", 8, "thresholds must increase");
+}
+
+#[test]
+fn random_effect_variance_fixed_negative_is_refused_by_check() {
+    let text = "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = clus;
+        ANALYSIS: TYPE = TWOLEVEL RANDOM;
+        MODEL:    %WITHIN%
+                  s | y ON x;
+                  %BETWEEN%
+                  s@-1;
+        ";
+    let err = fails_tl("random_variance_fixed_negative", text);
+    assert_first(
+        &err,
+        "model.inp",
+        10,
+        "a random-effect variance cannot be negative",
+    );
+    // fixed at 0 it is a constant, which the engine takes
+    let scratch = Scratch::new("re_zero");
+    scratch.write("tl.dat", TL_DAT);
+    let path = scratch.write("model.inp", &dedent(&text.replace("s@-1", "s@0")));
+    assert!(mlmix::spec::load(&path).is_ok());
+}
+
+#[test]
+fn categorical_variable_with_one_value_is_located_at_categorical() {
+    let data: String = LCA_DAT
+        .lines()
+        .map(|l| {
+            let mut w: Vec<&str> = l.split(' ').collect();
+            w[2] = "1";
+            w.join(" ") + "\n"
+        })
+        .collect();
+    let err = fails(
+        "categorical_with_one_value",
+        &[("lca.dat", &data)],
+        &lca_with_model("", ""),
+    );
+    assert_first(&err, "model.inp", 4, "takes only the value 1");
+    assert!(err.errors[0].message.contains("'lca.dat'"), "{err}");
+}
+
+#[test]
+fn data_command_without_file_is_an_error() {
+    let err = fails_lca(
+        "data_without_file",
+        &lca_with_model("", "").replace("FILE = lca.dat;", "! FILE = lca.dat;"),
+    );
+    assert!(
+        err.errors[0].message.contains("DATA: gives no FILE"),
+        "{err}"
+    );
+    assert!(err.errors[0].message.contains("model.inp"), "{err}");
+}
+
+#[test]
+fn between_dependent_measured_by_no_class_gets_its_parameters() {
+    // a BETWEEN variable under a within-level class variable: its mean and
+    // variance are class-invariant (the plan used to miss them)
+    let text = "
+        DATA:     FILE = tl.dat;
+        VARIABLE: NAMES = clus y x w;
+                  USEVARIABLES = y w;
+                  BETWEEN = w;
+                  CLUSTER = clus;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+        ";
+    let scratch = Scratch::new("between_dep");
+    scratch.write("tl.dat", TL_DAT);
+    let path = scratch.write("model.inp", &dedent(text));
+    let loaded = mlmix::spec::load(&path).unwrap();
+    let names: Vec<String> = loaded
+        .model
+        .parameters
+        .iter()
+        .map(|p| loaded.model.param_full_name(p))
+        .collect();
+    assert!(names.contains(&"[W]".to_string()), "{names:?}");
+    assert!(names.contains(&"W (variance)".to_string()), "{names:?}");
+}

@@ -7,6 +7,7 @@
 mod bad_input;
 mod determinism;
 mod estimation;
+mod fuzz;
 mod glmm;
 mod hostile;
 mod mixreg;

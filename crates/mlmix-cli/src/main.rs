@@ -123,7 +123,8 @@ fn load(model: &Path, console: &Console) -> Option<Loaded> {
             for w in &e.warnings {
                 console.err(format_args!("{w}"));
             }
-            let n = e.errors.len();
+            // every error found, also those repeated or not shown
+            let n = e.count();
             console.err(format_args!(
                 "\n{}: {} error{}; nothing was fitted",
                 model.display(),

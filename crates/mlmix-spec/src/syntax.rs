@@ -7,7 +7,7 @@
 //! of the line, keywords are case-insensitive, and in `MODEL:` the markers
 //! `%OVERALL%` and `%c#1%` open blocks.
 
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostics;
 use crate::source::{Source, Span};
 
 /// The commands of the input language.
@@ -109,6 +109,15 @@ impl Token {
     /// Is this the symbol `c`?
     pub fn is_sym(&self, c: char) -> bool {
         self.kind == TokKind::Sym(c)
+    }
+
+    /// Is this `-`, or a character pasted in its place from a word
+    /// processor or PDF (an en or em dash, a minus sign, a Unicode hyphen)?
+    pub fn is_dash(&self) -> bool {
+        matches!(
+            self.kind,
+            TokKind::Sym('-' | '\u{2013}' | '\u{2014}' | '\u{2212}' | '\u{2010}' | '\u{2011}')
+        )
     }
 
     /// The number, for a number token.
@@ -311,13 +320,11 @@ pub fn parse(src: &Source, diags: &mut Diagnostics) -> Syntax {
                     .iter()
                     .position(|&b| b == b'\n')
                     .map_or(text.len(), |p| pos + p);
-                diags.push(
-                    Diagnostic::error(
-                        src,
-                        Span::new(pos, end),
-                        "text before the first command (such as TITLE:, DATA: or VARIABLE:)",
-                    )
-                    .with_help("every statement belongs to a command: start the file with TITLE:, DATA: or VARIABLE:"),
+                diags.error_at(
+                    src,
+                    Span::new(pos, end),
+                    "text before the first command (such as TITLE:, DATA: or VARIABLE:)".into(),
+                    Some("every statement belongs to a command: start the file with TITLE:, DATA: or VARIABLE:".into()),
                 );
                 warned_orphan = true;
             }
@@ -349,13 +356,11 @@ pub fn parse(src: &Source, diags: &mut Diagnostics) -> Syntax {
                 }
                 _ => {
                     let end = close.unwrap_or(text.len());
-                    diags.push(
-                        Diagnostic::error(
-                            src,
-                            Span::new(start, end),
-                            "unterminated class block marker",
-                        )
-                        .with_help("class blocks are written %OVERALL% or %c#1%"),
+                    diags.error_at(
+                        src,
+                        Span::new(start, end),
+                        "unterminated class block marker".into(),
+                        Some("class blocks are written %OVERALL% or %c#1%".into()),
                     );
                     pos = end;
                 }
@@ -400,9 +405,11 @@ pub fn parse(src: &Source, diags: &mut Diagnostics) -> Syntax {
         }
         let span = Span::new(start, trimmed_end);
         if end.is_none() {
-            diags.push(
-                Diagnostic::error(src, span, "statement is not ended by ';'")
-                    .with_help("end each statement with a semicolon"),
+            diags.error_at(
+                src,
+                span,
+                "statement is not ended by ';'".into(),
+                Some("end each statement with a semicolon".into()),
             );
         }
         let tokens = tokenize(src, &clean, span, diags);
@@ -482,11 +489,12 @@ fn tokenize(src: &Source, clean: &str, span: Span, diags: &mut Diagnostics) -> V
             } else {
                 let raw = clean[start..i].replace(['d', 'D'], "e");
                 if raw.parse::<f64>().is_err() {
-                    diags.push(Diagnostic::error(
+                    diags.error_at(
                         src,
                         Span::new(start, i),
                         format!("'{}' is not a number", &clean[start..i]),
-                    ));
+                        None,
+                    );
                 }
                 toks.push(Token {
                     kind: TokKind::Number,

@@ -120,8 +120,12 @@ impl<'a> StartBuilder<'a> {
         let offset = |kcls: Option<usize>, cv: Option<usize>| -> f64 {
             match (kcls, cv) {
                 (Some(k), Some(cv)) if separate => {
+                    // one unit apart, centred; with more than 7 classes
+                    // squeezed into ±3 so that thresholds stay inside
+                    // LOGLOW/LOGHIGH and distinct
                     let kn = self.model.class_vars[cv].classes as f64;
-                    (kn - 1.0) / 2.0 - k as f64
+                    let step = (6.0 / (kn - 1.0).max(1.0)).min(1.0);
+                    ((kn - 1.0) / 2.0 - k as f64) * step
                 }
                 _ => 0.0,
             }

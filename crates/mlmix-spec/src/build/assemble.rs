@@ -3,6 +3,8 @@
 //! and the options; the parameters are added by [`super::defaults`] and
 //! [`super::equalities`].
 
+use std::path::Path;
+
 use super::dataset::DataFile;
 use super::declarations::Decls;
 use super::options::Commands;
@@ -11,6 +13,8 @@ use super::statements::Stated;
 use super::{Builder, Dataset};
 use crate::diag::Diagnostic;
 use crate::model::*;
+use crate::source::{Span, file_kind};
+use crate::syntax::Token;
 
 impl Builder<'_> {
     /// The model without its parameters; recodes the categorical columns of
@@ -24,7 +28,12 @@ impl Builder<'_> {
         roles: Roles,
         dataset: &mut Dataset,
     ) -> Option<Model> {
-        let variables = self.variables(&d, &roles, dataset)?;
+        let cat_at = CategoricalAt {
+            tokens: cmds.opts.categorical.unwrap_or_default(),
+            fallback: file.span,
+            data_file: &file.written,
+        };
+        let variables = self.variables(&d, &roles, dataset, &cat_at)?;
         recode_categories(&variables, dataset);
         let mut covariances = roles.covariances;
         covariances.iter_mut().for_each(|p| {
@@ -74,7 +83,10 @@ impl Builder<'_> {
                 integration: opts.integration,
             }),
         };
-        if let Some((_, span)) = &opts.save_file {
+        if let Some((written, span)) = &opts.save_file {
+            if let Some(s) = model.savedata.as_ref().filter(|s| s.cprobabilities) {
+                self.check_save_file(written, *span, &s.file, &model.data.file);
+            }
             if !opts.save_cprob {
                 self.warn(
                     *span,
@@ -89,16 +101,69 @@ impl Builder<'_> {
         Some(model)
     }
 
+    /// Checks the SAVEDATA file before any fit, as the command checks it
+    /// again before writing: it is not a folder, a FIFO or a socket (a
+    /// device such as /dev/null is written in place), its folder exists,
+    /// and it is neither the input file nor the data file.
+    fn check_save_file(&mut self, written: &str, span: Span, path: &Path, data: &Path) {
+        let why = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {
+                let same = |other: &Path| matches!((path.canonicalize(), other.canonicalize()), (Ok(a), Ok(b)) if a == b);
+                if same(self.src.path()) {
+                    Some(
+                        "it is the input file: writing it would destroy the input file".to_string(),
+                    )
+                } else if same(data) {
+                    Some("it is the data file: writing it would destroy the data file".to_string())
+                } else {
+                    None
+                }
+            }
+            Ok(m) if is_char_device(&m) => None,
+            Ok(m) => Some(format!("it is {}", file_kind(&m.file_type()))),
+            Err(_) => {
+                let folder = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                match std::fs::metadata(folder) {
+                    Ok(m) if m.is_dir() => None,
+                    Ok(_) => Some(format!("'{}' is not a folder", folder.display())),
+                    Err(_) => Some(format!("the folder '{}' does not exist", folder.display())),
+                }
+            }
+        };
+        if let Some(why) = why {
+            self.err_help(
+                span,
+                format!("cannot write the SAVEDATA file '{written}': {why}"),
+                "give the name of a file in an existing folder (FILE is relative to the folder of the input file)",
+            );
+        }
+    }
+
     /// One variable per USEVARIABLES entry; a categorical dependent's
-    /// categories are the values found in the data.
-    fn variables(&mut self, d: &Decls, roles: &Roles, dataset: &Dataset) -> Option<Vec<Variable>> {
+    /// categories are the values found in the data (a problem with them is
+    /// reported at the CATEGORICAL statement, `cat_at`).
+    fn variables(
+        &mut self,
+        d: &Decls,
+        roles: &Roles,
+        dataset: &Dataset,
+        cat_at: &CategoricalAt<'_>,
+    ) -> Option<Vec<Variable>> {
         let n_use = d.usev.len();
         let mut variables: Vec<Variable> = Vec::with_capacity(n_use);
         for v in 0..n_use {
             let role = if roles.is_dep[v] {
                 let scale = if d.categorical.contains(&v) {
                     Scale::Categorical {
-                        categories: self.categories_of(dataset, v, &d.use_names)?,
+                        categories: self.categories_of(
+                            dataset,
+                            v,
+                            &d.use_names,
+                            (cat_at.span_of(&d.use_names[v]), cat_at.data_file),
+                        )?,
                     }
                 } else {
                     Scale::Continuous
@@ -118,6 +183,49 @@ impl Builder<'_> {
             });
         }
         Some(variables)
+    }
+}
+
+/// Where the categories of a CATEGORICAL variable are reported: its name
+/// in the CATEGORICAL list, else the whole list (a range such as `u1-u4`),
+/// else the data file's FILE statement.
+struct CategoricalAt<'a> {
+    /// The tokens of CATEGORICAL = ...
+    tokens: &'a [Token],
+    /// The FILE statement, when CATEGORICAL has no tokens.
+    fallback: Span,
+    /// The data file as written in FILE.
+    data_file: &'a str,
+}
+
+impl CategoricalAt<'_> {
+    /// The span to report a problem with variable `name` at.
+    fn span_of(&self, name: &str) -> Span {
+        if let Some(t) = self
+            .tokens
+            .iter()
+            .find(|t| t.text.eq_ignore_ascii_case(name))
+        {
+            return t.span;
+        }
+        match (self.tokens.first(), self.tokens.last()) {
+            (Some(a), Some(b)) => a.span.to(b.span),
+            _ => self.fallback,
+        }
+    }
+}
+
+/// Whether `meta` is a character device (`/dev/null`).
+fn is_char_device(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        meta.file_type().is_char_device()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
     }
 }
 

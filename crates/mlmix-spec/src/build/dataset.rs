@@ -30,9 +30,21 @@ pub(super) struct DataFile {
 }
 
 impl Builder<'_> {
-    /// Opens the data file FILE names and finds its column names.
+    /// Opens the data file FILE names and finds its column names. Without
+    /// FILE it says so (once: an earlier error may already have).
     pub(super) fn open_data(&mut self, opts: &Options<'_>) -> Option<DataFile> {
-        let (written, span) = opts.file.clone()?;
+        let Some((written, span)) = opts.file.clone() else {
+            if !self.diags.has_errors() {
+                self.diags.push(
+                    Diagnostic::error_nowhere(format!(
+                        "{}: DATA: gives no FILE; say where the data are with DATA: FILE = ...;",
+                        self.src.path().display()
+                    ))
+                    .with_help("FILE is read relative to the folder of the input file"),
+                );
+            }
+            return None;
+        };
         let path = self.base_dir().join(&written);
         let src = match data::read_text(&path, &written) {
             Ok(s) => s,
@@ -305,11 +317,15 @@ impl Builder<'_> {
         }
     }
 
+    /// The categories of CATEGORICAL variable `v`: the distinct values of
+    /// the analysed rows, at least 2 and at most 10; a problem is reported
+    /// at `at` (its CATEGORICAL statement), naming the data file.
     pub(super) fn categories_of(
         &mut self,
         data: &Dataset,
         v: usize,
         use_names: &[String],
+        (span, data_file): (Span, &str),
     ) -> Option<Vec<f64>> {
         // distinct values, stopping early past the limit
         let mut cats: Vec<f64> = Vec::new();
@@ -322,21 +338,29 @@ impl Builder<'_> {
             }
         }
         cats.sort_by(|a, b| a.total_cmp(b));
+        let name = &use_names[v];
         if cats.len() < 2 {
-            self.diags.push(Diagnostic::error_nowhere(format!(
-                "CATEGORICAL variable {} takes {} value(s) in the data; it needs at least two categories",
-                use_names[v],
-                cats.len()
-            )));
+            let values = match cats.first() {
+                Some(x) => format!("only the value {x}"),
+                None => "no value (it is missing in every row)".to_string(),
+            };
+            self.err_help(
+                span,
+                format!(
+                    "CATEGORICAL variable {name} takes {values} in the {} analysed row(s) of data file '{data_file}'; it needs at least two categories",
+                    data.n_rows()
+                ),
+                "leave it out of USEVARIABLES, or check the data file",
+            );
             return None;
         }
         if cats.len() > 10 {
-            self.diags.push(
-                Diagnostic::error_nowhere(format!(
-                    "CATEGORICAL variable {} has more than 10 categories; at most 10 are allowed",
-                    use_names[v]
-                ))
-                .with_help("treat it as continuous, or collapse categories"),
+            self.err_help(
+                span,
+                format!(
+                    "CATEGORICAL variable {name} has more than 10 categories in data file '{data_file}'; at most 10 are allowed"
+                ),
+                "treat it as continuous, or collapse categories",
             );
             return None;
         }

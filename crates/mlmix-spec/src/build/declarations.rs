@@ -15,11 +15,14 @@ use std::collections::HashMap;
 
 use super::Builder;
 use super::dataset::DataFile;
-use super::options::{Options, split_suffix};
-use crate::diag::{Diagnostic, suggest};
+use super::options::{MAX_LIST, MAX_MISSING_CODES, Options, split_suffix, thousands};
+use crate::diag::{Diagnostic, lookalike_help, suggest};
 use crate::model::*;
 use crate::source::Span;
 use crate::syntax::{Section, TokKind, Token};
+
+/// Marked in the diagnostics when USEVARIABLES had an error.
+pub(super) const USEV_FAILED: &str = "USEVARIABLES failed";
 
 /// A column of the data file (an index into NAMES or the header row), as
 /// opposed to a position within USEVARIABLES (a plain `usize`).
@@ -132,6 +135,7 @@ impl Builder<'_> {
         id_col: Option<DataCol>,
         cluster_col: Option<DataCol>,
     ) -> Vec<DataCol> {
+        let before = self.diags.n_errors();
         let usev: Vec<DataCol> = match opts.usev {
             Some(toks) => self.var_list(toks, names, false),
             None => (0..names.len())
@@ -141,6 +145,11 @@ impl Builder<'_> {
         .into_iter()
         .map(DataCol)
         .collect();
+        if self.diags.n_errors() > before {
+            // what USEVARIABLES was meant to hold is not known: "x is not
+            // in USEVARIABLES" would be a guess
+            self.diags.mark(USEV_FAILED);
+        }
         if let Some(cc) = cluster_col
             && usev.contains(&cc)
         {
@@ -294,6 +303,13 @@ impl Builder<'_> {
         universe: &[String],
         extra: &[String],
     ) {
+        // a name is reported unknown once, wherever else it is used
+        if !self
+            .diags
+            .mark(&format!("unknown {}", name.to_ascii_uppercase()))
+        {
+            return;
+        }
         let cands: Vec<&str> = universe
             .iter()
             .chain(extra.iter())
@@ -305,36 +321,24 @@ impl Builder<'_> {
         }
         self.diags.push(d);
     }
-    /// NAMES: words and `u1-u10` ranges generated from numeric suffixes.
+    /// NAMES: words and `u1-u10` ranges generated from numeric suffixes,
+    /// at most [`MAX_LIST`] names in all (checked before a range is
+    /// expanded).
     pub(super) fn name_list(&mut self, toks: &[Token]) -> Vec<(String, Span)> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < toks.len() {
             let t = &toks[i];
             if t.kind != TokKind::Word {
-                self.err(
-                    t.span,
-                    format!("expected a variable name, found '{}'", t.text),
-                );
+                self.not_a_name(t);
                 i += 1;
                 continue;
             }
-            if i + 2 < toks.len() && toks[i + 1].is_sym('-') && toks[i + 2].kind == TokKind::Word {
-                let a = &t.text;
-                let b = &toks[i + 2].text;
+            if i + 2 < toks.len() && toks[i + 1].is_dash() && toks[i + 2].kind == TokKind::Word {
+                self.check_dash(&toks[i + 1]);
                 let span = t.span.to(toks[i + 2].span);
-                match (split_suffix(a), split_suffix(b)) {
-                    (Some((pa, na, wa)), Some((pb, nb, _))) if pa.eq_ignore_ascii_case(pb) && na <= nb => {
-                        for k in na..=nb {
-                            // keep zero padding of the first name (y01-y10)
-                            out.push((format!("{pa}{k:0wa$}"), span));
-                        }
-                    }
-                    _ => self.err_help(
-                        span,
-                        format!("cannot expand the list {a}-{b}"),
-                        "a list in NAMES needs the same stem and increasing numbers, such as u1-u10",
-                    ),
+                if !self.expand_names(&t.text, &toks[i + 2].text, span, &mut out) {
+                    return out;
                 }
                 i += 3;
             } else {
@@ -344,11 +348,72 @@ impl Builder<'_> {
                         format!("variable name {} cannot contain # or $", t.text),
                     );
                 }
+                if out.len() >= MAX_LIST {
+                    self.too_many_names(t.span);
+                    return out;
+                }
                 out.push((t.text.clone(), t.span));
                 i += 1;
             }
         }
         out
+    }
+
+    /// Appends the names of the NAMES range `a-b` to `out`; false (after an
+    /// error) when `out` would hold more than [`MAX_LIST`] names.
+    fn expand_names(
+        &mut self,
+        a: &str,
+        b: &str,
+        span: Span,
+        out: &mut Vec<(String, Span)>,
+    ) -> bool {
+        match (split_suffix(a), split_suffix(b)) {
+            (Some((pa, na, wa)), Some((pb, nb, _))) if pa.eq_ignore_ascii_case(pb) && na <= nb => {
+                if (nb - na).saturating_add(1).saturating_add(out.len()) > MAX_LIST {
+                    self.too_many_names(span);
+                    return false;
+                }
+                for k in na..=nb {
+                    // keep zero padding of the first name (y01-y10)
+                    out.push((format!("{pa}{k:0wa$}"), span));
+                }
+            }
+            _ => self.err_help(
+                span,
+                format!("cannot expand the list {a}-{b}"),
+                "a list in NAMES needs the same stem and increasing numbers, such as u1-u10",
+            ),
+        }
+        true
+    }
+
+    fn too_many_names(&mut self, span: Span) {
+        self.err(
+            span,
+            format!(
+                "NAMES lists more than {} variables, the most mlmix reads",
+                thousands(MAX_LIST as u64)
+            ),
+        );
+    }
+
+    /// Reports a token that should be a variable name, with a hint for a
+    /// character pasted from a PDF.
+    fn not_a_name(&mut self, t: &Token) {
+        let msg = format!("expected a variable name, found '{}'", t.text);
+        match lookalike_help(&t.text) {
+            Some(h) => self.err_help(t.span, msg, h),
+            None => self.err(t.span, msg),
+        }
+    }
+
+    /// Reports a dash pasted in place of `-` (an en dash); the list is
+    /// read as if `-` had been written, so nothing follows from it.
+    pub(super) fn check_dash(&mut self, t: &Token) {
+        if let Some(h) = lookalike_help(&t.text) {
+            self.err_help(t.span, format!("unexpected '{}'", t.text), h);
+        }
     }
 
     /// A variable list whose ranges follow the order of `universe`.
@@ -364,14 +429,12 @@ impl Builder<'_> {
         while i < toks.len() {
             let t = &toks[i];
             if t.kind != TokKind::Word {
-                self.err(
-                    t.span,
-                    format!("expected a variable name, found '{}'", t.text),
-                );
+                self.not_a_name(t);
                 i += 1;
                 continue;
             }
-            if i + 2 < toks.len() && toks[i + 1].is_sym('-') && toks[i + 2].kind == TokKind::Word {
+            if i + 2 < toks.len() && toks[i + 1].is_dash() && toks[i + 2].kind == TokKind::Word {
+                self.check_dash(&toks[i + 1]);
                 let b = &toks[i + 2];
                 match (find(&t.text), find(&b.text)) {
                     (Some(x), Some(y)) if x <= y => out.extend(x..=y),
@@ -418,6 +481,9 @@ impl Builder<'_> {
             if !use_names.iter().any(|u| u.eq_ignore_ascii_case(&t.text))
                 && names.iter().any(|u| u.eq_ignore_ascii_case(&t.text))
             {
+                if self.diags.is_marked(USEV_FAILED) {
+                    return out;
+                }
                 self.err_help(
                     t.span,
                     format!("{} is not in USEVARIABLES", t.text),
@@ -488,6 +554,20 @@ impl Builder<'_> {
                                 j += 3;
                                 continue;
                             }
+                            if w - v >= MAX_MISSING_CODES as f64 {
+                                self.err_help(
+                                    toks[j].span.to(toks[j + 2].span),
+                                    format!(
+                                        "the range of missing-value codes {}-{} has more than {} codes",
+                                        toks[j].text,
+                                        toks[j + 2].text,
+                                        thousands(MAX_MISSING_CODES as u64)
+                                    ),
+                                    "list the codes, or give a shorter range",
+                                );
+                                j += 3;
+                                continue;
+                            }
                             let (a, b) = (v, w);
                             let mut x = a;
                             while x <= b {
@@ -499,6 +579,8 @@ impl Builder<'_> {
                         }
                         codes.push(v);
                     }
+                    // a malformed number (1.2.3) was reported by the tokenizer
+                    None if toks[j].kind == TokKind::Number => {}
                     None => self.err(
                         toks[j].span,
                         format!("'{}' is not a missing-value code", toks[j].text),

@@ -79,12 +79,11 @@ impl Defaults {
                 slope_on.push((var, re, covariate));
             }
         }
+        // every class variable's dependents, then those no class variable
+        // measures (all of them without class variables; with them, a
+        // BETWEEN dependent when every class variable is within-level)
         let ncv = model.class_vars.len();
-        let cv_order: Vec<Option<usize>> = if ncv == 0 {
-            vec![None]
-        } else {
-            (0..ncv).map(Some).collect()
-        };
+        let cv_order: Vec<Option<usize>> = (0..ncv).map(Some).chain([None]).collect();
         for &cvo in &cv_order {
             let kmax = cvo.map_or(1, |c| model.class_vars[c].classes);
             for k in 0..kmax {

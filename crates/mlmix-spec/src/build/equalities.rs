@@ -31,7 +31,13 @@ impl Builder<'_> {
             ..
         } = Defaults::new(model, mentions);
         let mut split = vec![false; params.len()];
-        let mentioned = self.apply_mentions(model, mentions, &index, &mut params, &mut split);
+        let mut origin = vec![None; params.len()];
+        let mentioned = self.apply_mentions(
+            model,
+            mentions,
+            &index,
+            (&mut params, &mut split, &mut origin),
+        );
         // class logit slopes and class-on-class effects exist only where a
         // statement names them (`c#1 ON x` frees class 1's slope alone); the
         // others are fixed at 0, as in Mplus
@@ -45,6 +51,7 @@ impl Builder<'_> {
             }
         }
         let mut free = self.free_parameters(&mut params, &keys, &split, mentions);
+        self.check_values(model, &params, &origin);
         // starting values within a group must agree
         for f in &free {
             let starts: Vec<f64> = f.members.iter().filter_map(|&i| params[i].start).collect();
@@ -64,14 +71,14 @@ impl Builder<'_> {
     /// Applies the mentions to the parameters, %OVERALL% first, then class
     /// blocks, each in file order; a class block's mention of a measurement
     /// parameter splits it from its default group. Returns which
-    /// parameters were mentioned.
+    /// parameters were mentioned, and sets the span of the mention that gave
+    /// each parameter its value (`@` or `*`) in `origin`.
     fn apply_mentions(
         &mut self,
         model: &Model,
         mentions: &[Mention],
         index: &HashMap<(ParamKind, Option<usize>), usize>,
-        params: &mut [Parameter],
-        split: &mut [bool],
+        (params, split, origin): (&mut [Parameter], &mut [bool], &mut [Option<Span>]),
     ) -> Vec<bool> {
         let mut mentioned = vec![false; params.len()];
         for pass in 0..2 {
@@ -103,6 +110,9 @@ impl Builder<'_> {
                             Some(&i) => {
                                 mentioned[i] = true;
                                 apply(&mut params[i], m);
+                                if m.fixed.is_some() || m.start.is_some() {
+                                    origin[i] = Some(m.span);
+                                }
                                 if in_class && measured {
                                     split[i] = true;
                                 }
@@ -369,4 +379,265 @@ fn free_name(model: &Model, f: &FreeParameter) -> String {
         name.push_str(&format!(" ({l})"));
     }
     name
+}
+
+/// The largest magnitude of a value given with `@` or `*`: beyond it the
+/// squares and sums of the log-likelihood overflow (a mean fixed at 1e200
+/// gives a squared residual of infinity).
+pub(super) const MAX_VALUE: f64 = 1e100;
+
+impl Builder<'_> {
+    /// Reports, at the statement that gave them, the values the engine
+    /// would refuse during the fit (`origin`: the span of the mention that
+    /// fixed or started each parameter): values that are not finite or
+    /// beyond [`MAX_VALUE`], logit-scale values fixed outside LOGLOW and
+    /// LOGHIGH, residual variances fixed at 0 or less, random-effect
+    /// variances fixed below 0, covariances fixed beyond what their fixed
+    /// variances allow, and thresholds given out of order. One error per
+    /// statement and parameter kind (a statement in %OVERALL% fixes every
+    /// class).
+    fn check_values(&mut self, model: &Model, params: &[Parameter], origin: &[Option<Span>]) {
+        let mut seen: Vec<(Span, ParamKind)> = Vec::new();
+        let mut found = false;
+        for (i, p) in params.iter().enumerate() {
+            let Some(span) = origin[i] else {
+                continue;
+            };
+            let problem = match p.value {
+                ParamValue::Fixed(v) => fixed_problem(model, p, v),
+                ParamValue::Free(_) => p.start.and_then(|s| start_problem(model, p, s)),
+            };
+            if let Some((msg, help)) = problem
+                && !seen.contains(&(span, p.kind))
+            {
+                seen.push((span, p.kind));
+                found = true;
+                self.err_help(span, msg, help);
+            }
+        }
+        if found {
+            return;
+        }
+        // one error per statement
+        let mut said: Vec<Span> = Vec::new();
+        for (i, msg) in covariance_problems(model, params) {
+            if let Some(span) = origin[i].filter(|s| !said.contains(s)) {
+                said.push(span);
+                self.err_help(
+                    span,
+                    msg,
+                    "a covariance fixed with both variances must not exceed the square root of their product",
+                );
+            }
+        }
+        for (i, msg) in threshold_order_problems(model, params) {
+            if let Some(span) = origin[i].filter(|s| !said.contains(s)) {
+                said.push(span);
+                self.err_help(
+                    span,
+                    msg,
+                    "the thresholds of a variable must increase: $1 < $2 < ...",
+                );
+            }
+        }
+    }
+}
+
+/// A value as a reader wants it: plain when of moderate size, in
+/// scientific notation otherwise (1e308, not 309 digits).
+pub(super) fn show(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The name of a parameter without its class: one statement in %OVERALL%
+/// names it in every class.
+fn classless_name(model: &Model, p: &Parameter) -> String {
+    let p = Parameter {
+        class: None,
+        ..p.clone()
+    };
+    model.param_full_name(&p)
+}
+
+/// Whether a parameter is on the logit (or probit) scale and held within
+/// LOGLOW and LOGHIGH by the engine: thresholds, class logit intercepts
+/// (but the mean of a random one) and class-on-class effects.
+fn logit_bounded(model: &Model, kind: &ParamKind) -> bool {
+    match *kind {
+        ParamKind::Threshold { .. } | ParamKind::ClassOnClass { .. } => true,
+        ParamKind::ClassIntercept { cv, class } => !model.random_effects().iter().any(|r| {
+            matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
+        }),
+        _ => false,
+    }
+}
+
+/// Why the engine would refuse parameter `p` fixed at `v` (message, help).
+fn fixed_problem(model: &Model, p: &Parameter, v: f64) -> Option<(String, String)> {
+    let name = classless_name(model, p);
+    let (lo, hi) = (model.analysis.logit_low, model.analysis.logit_high);
+    let fixed = format!("{name} is fixed at {}", show(v));
+    if !v.is_finite() {
+        return Some((
+            format!("{fixed}, which is not a finite number"),
+            "give a finite value after '@'".into(),
+        ));
+    }
+    if logit_bounded(model, &p.kind) && !(lo..=hi).contains(&v) {
+        return Some((
+            format!(
+                "{fixed}, outside [{}, {}], the logit range the engine keeps thresholds and class logits in",
+                show(lo),
+                show(hi)
+            ),
+            "a value at LOGLOW or LOGHIGH already means a probability of (almost) 0 or 1; LOGLOW and LOGHIGH in ANALYSIS change the range".into(),
+        ));
+    }
+    if v.abs() > MAX_VALUE {
+        return Some((
+            format!(
+                "{fixed}, beyond ±{}, where the log-likelihood overflows",
+                show(MAX_VALUE)
+            ),
+            "give a value of a sensible size for the variable's scale".into(),
+        ));
+    }
+    match p.kind {
+        ParamKind::Variance { .. } if v <= 0.0 || !(1.0 / v).is_finite() => Some((
+            format!("{fixed}; a residual variance must be positive"),
+            "fix it at a positive value, or leave it free".into(),
+        )),
+        ParamKind::RandomVariance { .. } if v < 0.0 => Some((
+            format!("{fixed}; a random-effect variance cannot be negative"),
+            "fix it at 0 to make the random effect a constant, or at a positive value".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// Why the engine would refuse the starting value `s` of parameter `p`
+/// (message, help). A starting value outside a parameter's bounds is moved
+/// inside them by the engine, so only its size matters.
+fn start_problem(model: &Model, p: &Parameter, s: f64) -> Option<(String, String)> {
+    let name = classless_name(model, p);
+    if !s.is_finite() {
+        return Some((
+            format!(
+                "the starting value {} of {name} is not a finite number",
+                show(s)
+            ),
+            "give a finite value after '*'".into(),
+        ));
+    }
+    (s.abs() > MAX_VALUE).then(|| {
+        (
+            format!(
+                "the starting value {} of {name} is beyond ±{}, where the log-likelihood overflows",
+                show(s),
+                show(MAX_VALUE)
+            ),
+            "give a value of a sensible size for the variable's scale".into(),
+        )
+    })
+}
+
+/// The fixed value of parameter `kind` in `class`, if it is fixed.
+fn fixed_of(params: &[Parameter], kind: ParamKind, class: Option<usize>) -> Option<f64> {
+    params
+        .iter()
+        .find(|q| q.kind == kind && q.class == class)
+        .and_then(|q| match q.value {
+            ParamValue::Fixed(v) => Some(v),
+            ParamValue::Free(_) => None,
+        })
+}
+
+/// Covariances fixed together with both their variances at values no
+/// covariance matrix has: `(parameter, message)`. A residual covariance
+/// matrix must be positive definite (|c| < sqrt(va vb)); a random-effect
+/// one positive semi-definite (|c| <= sqrt(va vb)).
+fn covariance_problems(model: &Model, params: &[Parameter]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let ParamValue::Fixed(c) = p.value else {
+            continue;
+        };
+        let (va, vb, strict) = match p.kind {
+            ParamKind::Covariance { a, b } => (
+                ParamKind::Variance { var: a },
+                ParamKind::Variance { var: b },
+                true,
+            ),
+            ParamKind::RandomCovariance { a, b } => (
+                ParamKind::RandomVariance { re: a },
+                ParamKind::RandomVariance { re: b },
+                false,
+            ),
+            _ => continue,
+        };
+        let (Some(x), Some(y)) = (fixed_of(params, va, p.class), fixed_of(params, vb, p.class))
+        else {
+            continue;
+        };
+        let bound = (x * y).max(0.0).sqrt();
+        let bad = if strict {
+            c.abs() >= bound
+        } else {
+            c.abs() > bound * (1.0 + 1e-12)
+        };
+        if bad {
+            out.push((
+                i,
+                format!(
+                    "{} is fixed at {}, but the variances are fixed at {} and {}: no covariance matrix has these entries",
+                    classless_name(model, p),
+                    show(c),
+                    show(x),
+                    show(y)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Thresholds whose values, fixed or starting, are given and do not
+/// increase with the threshold number within a class: `(parameter,
+/// message)`, naming the later threshold.
+fn threshold_order_problems(model: &Model, params: &[Parameter]) -> Vec<(usize, String)> {
+    let given = |q: &Parameter| match q.value {
+        ParamValue::Fixed(v) => Some(v),
+        ParamValue::Free(_) => q.start,
+    };
+    let mut out = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let (ParamKind::Threshold { var, index }, Some(v)) = (p.kind, given(p)) else {
+            continue;
+        };
+        // the nearest lower threshold with a given value
+        let below = (1..index).rev().find_map(|k| {
+            params
+                .iter()
+                .find(|q| q.kind == (ParamKind::Threshold { var, index: k }) && q.class == p.class)
+                .and_then(|q| given(q).map(|w| (k, w)))
+        });
+        if let Some((k, w)) = below
+            && v <= w
+        {
+            let name = &model.variables[var].name.to_ascii_uppercase();
+            out.push((
+                i,
+                format!(
+                    "{name}${index} is given the value {}, not above {name}${k} ({}): thresholds must increase",
+                    show(v),
+                    show(w)
+                ),
+            ));
+        }
+    }
+    out
 }

@@ -2,8 +2,9 @@
 //! and their elements (names, ranges, brackets, `@`/`*` values, labels).
 
 use super::Builder;
-use super::options::split_suffix;
-use crate::diag::{Diagnostic, suggest};
+use super::declarations::USEV_FAILED;
+use super::options::{MAX_LIST, split_suffix, thousands};
+use crate::diag::{Diagnostic, lookalike_help, suggest};
 use crate::model::*;
 use crate::source::Span;
 use crate::syntax::{Section, Statement, TokKind, Token};
@@ -511,38 +512,42 @@ impl Builder<'_> {
                 return None;
             }
             if t.kind != TokKind::Word {
-                self.err(t.span, format!("unexpected '{}'", t.text));
+                let msg = format!("unexpected '{}'", t.text);
+                match lookalike_help(&t.text) {
+                    Some(h) => self.err_help(t.span, msg, h),
+                    None => self.err(t.span, msg),
+                }
                 return None;
             }
             // a name or a range
-            let (refs, span, adv) = if i + 2 < toks.len()
-                && toks[i + 1].is_sym('-')
-                && toks[i + 2].kind == TokKind::Word
-            {
-                let span = t.span.to(toks[i + 2].span);
-                match self.resolve_range(
-                    &t.text,
-                    &toks[i + 2].text,
-                    span,
-                    use_names,
-                    all_names,
-                    cvs,
-                ) {
-                    Some(r) => (r, span, 3),
-                    None => {
-                        ok = false;
-                        (Vec::new(), span, 3)
+            let (refs, span, adv) =
+                if i + 2 < toks.len() && toks[i + 1].is_dash() && toks[i + 2].kind == TokKind::Word
+                {
+                    self.check_dash(&toks[i + 1]);
+                    let span = t.span.to(toks[i + 2].span);
+                    match self.resolve_range(
+                        &t.text,
+                        &toks[i + 2].text,
+                        span,
+                        use_names,
+                        all_names,
+                        cvs,
+                    ) {
+                        Some(r) => (r, span, 3),
+                        None => {
+                            ok = false;
+                            (Vec::new(), span, 3)
+                        }
                     }
-                }
-            } else {
-                match self.resolve(&t.text, t.span, use_names, all_names, cvs) {
-                    Some(r) => (vec![r], t.span, 1),
-                    None => {
-                        ok = false;
-                        (Vec::new(), t.span, 1)
+                } else {
+                    match self.resolve(&t.text, t.span, use_names, all_names, cvs) {
+                        Some(r) => (vec![r], t.span, 1),
+                        None => {
+                            ok = false;
+                            (Vec::new(), t.span, 1)
+                        }
                     }
-                }
-            };
+                };
             let first = out.len();
             out.push(Elem {
                 refs,
@@ -625,6 +630,8 @@ impl Builder<'_> {
         Some(close + 1)
     }
 
+    /// The labels of `(a b p1-p5)`: at most [`MAX_LIST`], checked before a
+    /// range is expanded.
     pub(super) fn label_list(&mut self, toks: &[Token], span: Span) -> Option<Vec<String>> {
         let mut out = Vec::new();
         let mut i = 0;
@@ -635,37 +642,66 @@ impl Builder<'_> {
         while i < toks.len() {
             let t = &toks[i];
             if !matches!(t.kind, TokKind::Word | TokKind::Number) {
-                self.err(t.span, format!("'{}' cannot be a label", t.text));
+                let msg = format!("'{}' cannot be a label", t.text);
+                match lookalike_help(&t.text) {
+                    Some(h) => self.err_help(t.span, msg, h),
+                    None => self.err(t.span, msg),
+                }
                 return None;
             }
-            if i + 2 < toks.len() && toks[i + 1].is_sym('-') {
-                let b = &toks[i + 2];
-                let (pa, na, wa) = match split_suffix(&t.text) {
-                    Some((p, n, w)) => (p.to_string(), n, w),
-                    None => (String::new(), t.text.parse().unwrap_or(usize::MAX), 0),
-                };
-                let (pb, nb) = match split_suffix(&b.text) {
-                    Some((p, n, _)) => (p.to_string(), n),
-                    None => (String::new(), b.text.parse().unwrap_or(usize::MAX)),
-                };
-                if !pa.eq_ignore_ascii_case(&pb) || na > nb || nb == usize::MAX {
-                    self.err(
-                        t.span.to(b.span),
-                        format!("cannot expand the label list {}-{}", t.text, b.text),
-                    );
-                    return None;
-                }
-                for k in na..=nb {
-                    // keep zero padding (p01-p10)
-                    out.push(format!("{}{k:0wa$}", pa.to_ascii_uppercase()));
-                }
+            if i + 2 < toks.len() && toks[i + 1].is_dash() {
+                self.check_dash(&toks[i + 1]);
+                self.expand_labels(t, &toks[i + 2], &mut out)?;
                 i += 3;
             } else {
+                if out.len() >= MAX_LIST {
+                    self.too_many_labels(t.span);
+                    return None;
+                }
                 out.push(t.text.to_ascii_uppercase());
                 i += 1;
             }
         }
         Some(out)
+    }
+
+    /// Appends the labels of the range `a-b` (`p1-p5`, `1-5`) to `out`;
+    /// None after an error.
+    fn expand_labels(&mut self, a: &Token, b: &Token, out: &mut Vec<String>) -> Option<()> {
+        let (pa, na, wa) = match split_suffix(&a.text) {
+            Some((p, n, w)) => (p.to_string(), n, w),
+            None => (String::new(), a.text.parse().unwrap_or(usize::MAX), 0),
+        };
+        let (pb, nb) = match split_suffix(&b.text) {
+            Some((p, n, _)) => (p.to_string(), n),
+            None => (String::new(), b.text.parse().unwrap_or(usize::MAX)),
+        };
+        if !pa.eq_ignore_ascii_case(&pb) || na > nb || nb == usize::MAX {
+            self.err(
+                a.span.to(b.span),
+                format!("cannot expand the label list {}-{}", a.text, b.text),
+            );
+            return None;
+        }
+        if (nb - na).saturating_add(1).saturating_add(out.len()) > MAX_LIST {
+            self.too_many_labels(a.span.to(b.span));
+            return None;
+        }
+        for k in na..=nb {
+            // keep zero padding (p01-p10)
+            out.push(format!("{}{k:0wa$}", pa.to_ascii_uppercase()));
+        }
+        Some(())
+    }
+
+    fn too_many_labels(&mut self, span: Span) {
+        self.err(
+            span,
+            format!(
+                "more than {} labels in one ( ), the most mlmix reads",
+                thousands(MAX_LIST as u64)
+            ),
+        );
     }
 
     /// Resolves `name`, `name$k`, `cv`, `cv#k`.
@@ -742,6 +778,12 @@ impl Builder<'_> {
         cvs: &[ClassVar],
     ) {
         if all_names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            // once per name, and not at all when USEVARIABLES itself had
+            // an error (what it was meant to hold is not known)
+            let key = format!("not in USEVARIABLES {}", name.to_ascii_uppercase());
+            if self.diags.is_marked(USEV_FAILED) || !self.diags.mark(&key) {
+                return;
+            }
             self.err_help(
                 span,
                 format!("{name} is not in USEVARIABLES"),
@@ -766,8 +808,7 @@ impl Builder<'_> {
         let (ba, sa) = a.split_once('$').map_or((a, None), |(x, y)| (x, Some(y)));
         let (bb, sb) = b.split_once('$').map_or((b, None), |(x, y)| (x, Some(y)));
         if a.contains('#') || b.contains('#') {
-            self.err(span, "ranges of classes are not supported; list them");
-            return None;
+            return self.class_range(a, b, span, use_names, all_names, cvs);
         }
         if sa != sb {
             self.err(span, format!("the list {a}-{b} mixes different thresholds"));
@@ -798,5 +839,62 @@ impl Builder<'_> {
                 }
             },
         }
+    }
+
+    /// A range of class logit means, as in Mplus: `c#1-c#3` (classes 1 to
+    /// 3 of `c`) or `c2#1-c4#1` (class 1 of each class variable from `c2`
+    /// to `c4`, in the order of CLASSES).
+    fn class_range(
+        &mut self,
+        a: &str,
+        b: &str,
+        span: Span,
+        use_names: &[String],
+        all_names: &[String],
+        cvs: &[ClassVar],
+    ) -> Option<Vec<Ref>> {
+        let help = "a range of classes is written c#1-c#3 (classes of one class variable) or c1#1-c3#1 (the same class of several)";
+        let (Some((ca, ka)), Some((cb, kb))) = (a.split_once('#'), b.split_once('#')) else {
+            self.err_help(
+                span,
+                format!("the list {a}-{b} mixes classes and variables"),
+                help,
+            );
+            return None;
+        };
+        let cv_of = |n: &str| cvs.iter().position(|c| c.name.eq_ignore_ascii_case(n));
+        let names: Vec<String> = if ca.eq_ignore_ascii_case(cb) {
+            let (Ok(x), Ok(y)) = (ka.parse::<usize>(), kb.parse::<usize>()) else {
+                self.err_help(span, format!("cannot expand the list {a}-{b}"), help);
+                return None;
+            };
+            if x > y || y - x >= MAX_LIST {
+                self.err_help(span, format!("cannot expand the list {a}-{b}"), help);
+                return None;
+            }
+            (x..=y).map(|k| format!("{ca}#{k}")).collect()
+        } else {
+            match (cv_of(ca), cv_of(cb)) {
+                (Some(x), Some(y)) if x <= y && ka == kb => cvs[x..=y]
+                    .iter()
+                    .map(|c| format!("{}#{ka}", c.name))
+                    .collect(),
+                (Some(_), Some(_)) => {
+                    self.err_help(span, format!("cannot expand the list {a}-{b}"), help);
+                    return None;
+                }
+                // the unknown one is reported by resolve
+                _ => vec![a.to_string(), b.to_string()],
+            }
+        };
+        let mut refs = Vec::with_capacity(names.len());
+        let mut ok = true;
+        for n in &names {
+            match self.resolve(n, span, use_names, all_names, cvs) {
+                Some(r) => refs.push(r),
+                None => ok = false,
+            }
+        }
+        ok.then_some(refs)
     }
 }

@@ -146,10 +146,7 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
                 source: src,
             })
         }
-        _ => {
-            let (errors, warnings) = b.diags.split();
-            Err(SpecError { errors, warnings })
-        }
+        _ => Err(b.diags.into_error()),
     }
 }
 
@@ -165,16 +162,16 @@ struct Builder<'s> {
 
 impl<'s> Builder<'s> {
     fn err(&mut self, span: Span, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::error(self.src, span, msg));
+        self.diags.error_at(self.src, span, msg.into(), None);
     }
 
     fn err_help(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
         self.diags
-            .push(Diagnostic::error(self.src, span, msg).with_help(help));
+            .error_at(self.src, span, msg.into(), Some(help.into()));
     }
 
     fn warn(&mut self, span: Span, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::warning(self.src, span, msg));
+        self.diags.warning_at(self.src, span, msg.into(), None);
     }
 
     /// The folder of the input file, which FILE names are relative to.

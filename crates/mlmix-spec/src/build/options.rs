@@ -89,6 +89,28 @@ pub(super) fn match_key<'t>(
     }
 }
 
+// ---------------------------------------------------------------------------
+// the ranges of the numbers an input gives (docs/input-language.md, next to
+// each option): checked before anything is sized by them
+
+/// Most initial-stage random starts (STARTS = N M: N, and M ≤ N).
+pub(super) const MAX_STARTS: u64 = 100_000;
+/// Most iterations: STITERATIONS, MITERATIONS, ITERATIONS.
+pub(super) const MAX_ITERATIONS: u64 = 100_000;
+/// Largest STSEED and OPTSEED (2^32 − 1).
+pub(super) const MAX_SEED: u64 = 4_294_967_295;
+/// Most PROCESSORS (more than the machine has is capped, with a warning).
+pub(super) const MAX_PROCESSORS: u64 = 100_000;
+/// Most integration points per dimension of the product rules.
+pub(super) const MAX_POINTS_PER_DIMENSION: u64 = 200;
+/// Most Monte Carlo integration points.
+pub(super) const MAX_MONTECARLO_POINTS: u64 = 100_000;
+/// Most names a list range (`u1-u100`, labels `(p1-p20)`) expands to, and
+/// most names in NAMES.
+pub(super) const MAX_LIST: usize = 100_000;
+/// Most codes a range of missing-value codes (`(7-9)`) expands to.
+pub(super) const MAX_MISSING_CODES: usize = 1_000;
+
 pub(super) const DATA_OPTS: &[(&str, Support)] = &[
     ("FILE", Support::Yes),
     ("FORMAT", Support::Yes),
@@ -365,7 +387,11 @@ impl Builder<'_> {
                 "DEFINE is not supported yet",
                 "compute new variables before the analysis and add them to the data file",
             ),
-            Command::Montecarlo => self.err(sec.header, "MONTECARLO is not supported yet"),
+            Command::Montecarlo => self.err_help(
+                sec.header,
+                "MONTECARLO is not supported yet",
+                "mlmix fits models to data: simulate the data elsewhere, then give them with DATA: and VARIABLE:",
+            ),
         }
     }
 
@@ -376,6 +402,11 @@ impl Builder<'_> {
             self.diags.push(Diagnostic::warning_nowhere(
                 "OUTPUT SVALUES is not supported yet for TWOLEVEL models; the request is ignored",
             ));
+        }
+        // a Monte Carlo input has no DATA: or VARIABLE: by design; the one
+        // error is that MONTECARLO is not supported
+        if seen.contains_key("MONTECARLO") {
+            return;
         }
         if !seen.contains_key("DATA") {
             self.diags.push(Diagnostic::error_nowhere(format!(
@@ -663,31 +694,25 @@ impl Builder<'_> {
                     _ => self.err(st.span, "LINK is LOGIT or PROBIT"),
                 },
                 "STARTS" => self.analysis_starts(st, v, opts),
-                "STITERATIONS" | "MITERATIONS" | "ITERATIONS" => match v {
-                    [a] if whole(a).is_some_and(|x| x >= 1.0) => {
-                        let n = whole(a).unwrap_or(1.0) as usize;
+                "STITERATIONS" | "MITERATIONS" | "ITERATIONS" => {
+                    if let Some(n) = self.one_whole(key, v, st, 1, MAX_ITERATIONS) {
+                        let n = n as usize;
                         match key {
                             "STITERATIONS" => opts.analysis.stiterations = n,
                             "MITERATIONS" => opts.analysis.miterations = n,
                             _ => opts.analysis.qn_iterations = n,
                         }
                     }
-                    _ => self.err(st.span, format!("{key} needs a positive whole number")),
-                },
-                "STSEED" | "OPTSEED" => match v {
-                    [a] if whole(a).is_some() => {
-                        let s = whole(a).unwrap_or(0.0) as u64;
+                }
+                "STSEED" | "OPTSEED" => {
+                    if let Some(s) = self.one_whole(key, v, st, 0, MAX_SEED) {
                         if key == "STSEED" {
                             opts.analysis.stseed = s;
                         } else {
                             opts.analysis.optseed = Some(s);
                         }
                     }
-                    _ => self.err(
-                        st.span,
-                        format!("{key} needs a whole number that is not negative"),
-                    ),
-                },
+                }
                 "STSCALE" => match v {
                     [a] if a.number().is_some_and(|x| x > 0.0) => {
                         opts.analysis.stscale = a.number().unwrap_or(5.0)
@@ -733,10 +758,13 @@ impl Builder<'_> {
                         ),
                     ),
                 },
-                "PROCESSORS" => match v.first().and_then(whole) {
-                    Some(n) if n >= 1.0 => opts.analysis.processors = Some(n as usize),
-                    _ => self.err(st.span, "PROCESSORS needs a positive whole number"),
-                },
+                // a second number (Mplus's processes per processor) is ignored
+                "PROCESSORS" => {
+                    let first = v.get(..1).unwrap_or(v);
+                    if let Some(n) = self.one_whole(key, first, st, 1, MAX_PROCESSORS) {
+                        opts.analysis.processors = Some(n as usize);
+                    }
+                }
                 "INTEGRATION" => self.analysis_integration(st, v, opts),
                 "ADAPTIVE" => match v {
                     [t] if t.is_word("ON") => opts.integration.adaptive = true,
@@ -747,6 +775,7 @@ impl Builder<'_> {
                 _ => {}
             }
         }
+        self.check_iterations(sec, opts);
     }
 
     /// ANALYSIS TYPE: MIXTURE, TWOLEVEL and the words that add nothing.
@@ -790,43 +819,107 @@ impl Builder<'_> {
         }
     }
 
-    /// ANALYSIS STARTS = N M (or 0).
+    /// ANALYSIS STARTS = N M (or 0), with N at most [`MAX_STARTS`].
     fn analysis_starts(&mut self, st: &Statement, v: &[Token], opts: &mut Options<'_>) {
-        match v {
-            [a] if whole(a) == Some(0.0) => {
-                opts.analysis.starts_initial = 0;
-                opts.analysis.starts_final = 0;
+        let example = "for example STARTS = 20 4; or STARTS = 0; for no random starts";
+        let (n, m) = match v {
+            [a] if whole_in(a, 0, 0).is_some() => (0, 0),
+            [a, b] => {
+                let range = |t| whole_in(t, 0, MAX_STARTS);
+                match (range(a), range(b)) {
+                    (Some(n), Some(m)) => (n, m),
+                    _ => {
+                        let bad = if range(a).is_none() { a } else { b };
+                        return self.err_help(
+                            bad.span,
+                            format!(
+                                "STARTS needs two whole numbers that are not negative and at most {}",
+                                thousands(MAX_STARTS)
+                            ),
+                            example,
+                        );
+                    }
+                }
             }
-            [a, b] => match (whole(a), whole(b)) {
-                (Some(n), Some(m)) if n == 0.0 && m == 0.0 => {
-                    opts.analysis.starts_initial = 0;
-                    opts.analysis.starts_final = 0;
-                }
-                (Some(n), Some(m)) if m >= 1.0 && m <= n => {
-                    opts.analysis.starts_initial = n as usize;
-                    opts.analysis.starts_final = m as usize;
-                }
-                (Some(_), Some(0.0)) => self.err_help(
-                    st.span,
-                    "STARTS = N M needs at least one final-stage start (M of 1 or more)",
-                    "for example STARTS = 20 4; or STARTS = 0; for no random starts",
-                ),
-                (Some(n), Some(m)) if m > n => self.err(
-                    st.span,
-                    "STARTS = N M needs M (final-stage starts) no larger than N (initial-stage starts)",
-                ),
-                _ => self.err_help(
+            _ => {
+                return self.err_help(
                     st.span,
                     "STARTS needs two whole numbers that are not negative",
-                    "for example STARTS = 20 4; or STARTS = 0; for no random starts",
-                ),
-            },
-            _ => self.err_help(
+                    example,
+                );
+            }
+        };
+        if n == 0 && m == 0 {
+            opts.analysis.starts_initial = 0;
+            opts.analysis.starts_final = 0;
+        } else if m == 0 {
+            self.err_help(
                 st.span,
-                "STARTS needs two whole numbers that are not negative",
-                "for example STARTS = 20 4; or STARTS = 0; for no random starts",
-            ),
+                "STARTS = N M needs at least one final-stage start (M of 1 or more)",
+                example,
+            );
+        } else if m > n {
+            self.err(
+                st.span,
+                "STARTS = N M needs M (final-stage starts) no larger than N (initial-stage starts)",
+            );
+        } else {
+            opts.analysis.starts_initial = n as usize;
+            opts.analysis.starts_final = m as usize;
         }
+    }
+
+    /// The one value of a whole-number option: a whole number from `lo` to
+    /// `hi`, or None after an error at the value naming the range.
+    fn one_whole(
+        &mut self,
+        key: &str,
+        v: &[Token],
+        st: &Statement,
+        lo: u64,
+        hi: u64,
+    ) -> Option<u64> {
+        let n = match v {
+            [a] => whole_in(a, lo, hi),
+            _ => None,
+        };
+        if n.is_none() {
+            let span = match v {
+                [a] => a.span,
+                _ => st.span,
+            };
+            self.err(
+                span,
+                format!(
+                    "{key} needs one whole number from {} to {}",
+                    thousands(lo),
+                    thousands(hi)
+                ),
+            );
+        }
+        n
+    }
+
+    /// STITERATIONS more than MITERATIONS: the initial stage's iterations
+    /// count towards MITERATIONS, so it runs MITERATIONS at most.
+    fn check_iterations(&mut self, sec: &Section, opts: &mut Options<'_>) {
+        let a = &mut opts.analysis;
+        if a.stiterations <= a.miterations {
+            return;
+        }
+        let (st, mi) = (a.stiterations, a.miterations);
+        a.stiterations = mi;
+        let span = sec
+            .statements
+            .iter()
+            .find(|s| s.tokens.first().is_some_and(|t| t.is_word("STITERATIONS")))
+            .map_or(sec.header, |s| s.span);
+        self.warn(
+            span,
+            format!(
+                "STITERATIONS = {st} is more than MITERATIONS = {mi}; initial-stage iterations count towards MITERATIONS, so the initial stage runs {mi}"
+            ),
+        );
     }
 
     /// ANALYSIS INTEGRATION: a number of points, or a method and its points.
@@ -840,7 +933,7 @@ impl Builder<'_> {
                 )
         };
         let (method, n) = match v {
-            [n] if n.kind != TokKind::Word => (Some(IntegrationMethod::Trapezoid), whole(n)),
+            [n] if n.kind != TokKind::Word => (Some(IntegrationMethod::Trapezoid), points(n)),
             [m, l, n, r] if l.is_sym('(') && r.is_sym(')') => {
                 let method = if m.is_word("STANDARD") || m.is_word("TRAPEZOID") {
                     Some(IntegrationMethod::Trapezoid)
@@ -851,32 +944,42 @@ impl Builder<'_> {
                 } else {
                     None
                 };
-                (method, whole(n))
+                (method, points(n))
             }
-            [m] if m.is_word("MONTECARLO") => (Some(IntegrationMethod::MonteCarlo), Some(500.0)),
-            [m] if m.is_word("GAUSSHERMITE") => (Some(IntegrationMethod::GaussHermite), Some(15.0)),
+            [m] if m.is_word("MONTECARLO") => (Some(IntegrationMethod::MonteCarlo), Some(500)),
+            [m] if m.is_word("GAUSSHERMITE") => (Some(IntegrationMethod::GaussHermite), Some(15)),
             [m] if m.is_word("STANDARD") || m.is_word("TRAPEZOID") => {
-                (Some(IntegrationMethod::Trapezoid), Some(15.0))
+                (Some(IntegrationMethod::Trapezoid), Some(15))
             }
             _ => (None, None),
         };
-        match (method, n) {
-            (Some(m), Some(n)) if (1.0..=100_000.0).contains(&n) => {
-                if m != IntegrationMethod::MonteCarlo && n > 200.0 {
-                    self.err(st.span, "at most 200 integration points per dimension");
-                } else {
-                    opts.integration.method = m;
-                    opts.integration.points = n as usize;
-                }
+        let Some(method) = method else {
+            return bad(self);
+        };
+        let max = match method {
+            IntegrationMethod::MonteCarlo => MAX_MONTECARLO_POINTS,
+            _ => MAX_POINTS_PER_DIMENSION,
+        };
+        match n {
+            Some(n) if n >= 1 && n <= max => {
+                opts.integration.method = method;
+                opts.integration.points = n as usize;
             }
-            (Some(_), Some(n)) if n >= 1.0 => {
-                self.err(st.span, "at most 100000 Monte Carlo integration points")
-            }
-            (Some(_), _) => self.err(
+            Some(n) if n > max && method == IntegrationMethod::MonteCarlo => self.err(
+                st.span,
+                format!(
+                    "at most {} Monte Carlo integration points",
+                    MAX_MONTECARLO_POINTS
+                ),
+            ),
+            Some(n) if n > max => self.err(
+                st.span,
+                format!("at most {MAX_POINTS_PER_DIMENSION} integration points per dimension"),
+            ),
+            _ => self.err(
                 st.span,
                 "the number of integration points must be a whole number of at least 1",
             ),
-            _ => bad(self),
         }
     }
 
@@ -1004,7 +1107,46 @@ pub(super) fn split_suffix(s: &str) -> Option<(&str, usize, usize)> {
     ))
 }
 
-/// A whole number that is not negative.
-fn whole(t: &Token) -> Option<f64> {
-    t.number().filter(|x| *x >= 0.0 && x.fract() == 0.0)
+/// A whole number from `lo` to `hi`: digits alone are read exactly, any
+/// other number (`1e3`) must be whole.
+pub(super) fn whole_in(t: &Token, lo: u64, hi: u64) -> Option<u64> {
+    whole_any(t).filter(|n| (lo..=hi).contains(n))
+}
+
+/// A whole number that is not negative and fits in 64 bits (None for
+/// anything larger, rather than a saturated value).
+fn whole_any(t: &Token) -> Option<u64> {
+    if t.kind != TokKind::Number {
+        return None;
+    }
+    let digits = t.text.strip_prefix('+').unwrap_or(&t.text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return digits.parse().ok();
+    }
+    let x = t.number()?;
+    // 2^64 and above do not fit
+    (x >= 0.0 && x.fract() == 0.0 && x < 18_446_744_073_709_551_616.0).then_some(x as u64)
+}
+
+/// A number of integration points: a whole number, any whole number too
+/// large for 64 bits read as `u64::MAX` (it is then too many, not wrong).
+fn points(t: &Token) -> Option<u64> {
+    whole_any(t).or_else(|| {
+        t.number()
+            .filter(|x| x.is_finite() && *x >= 1.0 && x.fract() == 0.0)
+            .map(|_| u64::MAX)
+    })
+}
+
+/// `n` with thousands separators (100,000), as the documentation writes it.
+pub(super) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
