@@ -2332,3 +2332,23 @@ fn between_dependent_measured_by_no_class_gets_its_parameters() {
     assert!(names.contains(&"[W]".to_string()), "{names:?}");
     assert!(names.contains(&"W (variance)".to_string()), "{names:?}");
 }
+
+/// An unsupported KNOWNCLASS leaves two class variables and no block that
+/// says which measures the items: one follow-on error at CLASSES naming
+/// them all, not one per item.
+#[test]
+fn knownclass_brings_one_follow_on_error_not_one_per_item() {
+    let text = lca_with_model("", "").replace(
+        "CLASSES = c(2);",
+        "CLASSES = cg(2) c(2); KNOWNCLASS = cg(x=0 x=1);",
+    );
+    let err = fails_lca("knownclass_follow_on", &text);
+    assert_first(&err, "model.inp", 5, "KNOWNCLASS is not supported yet");
+    assert_eq!(err.errors.len(), 2, "{err}");
+    assert!(
+        err.errors[1]
+            .message
+            .contains("say which one measures u1, u2, u3, u4 and y"),
+        "{err}"
+    );
+}

@@ -317,6 +317,7 @@ impl Builder<'_> {
     ) -> Vec<Option<usize>> {
         let class_vars = &d.class_vars;
         let mut dep_class: Vec<Option<usize>> = vec![None; d.usev.len()];
+        let mut unassigned = Vec::new();
         let between_cvs: Vec<usize> = (0..class_vars.len())
             .filter(|&c| class_vars[c].between)
             .collect();
@@ -351,24 +352,59 @@ impl Builder<'_> {
                         .iter()
                         .find(|m| matches!(m.target, Target::Threshold{var,..} | Target::Mean{var} | Target::Variance{var} if var == v))
                         .map_or(classes_span, |m| m.span);
-                    self.err_help(
-                        span,
-                        format!(
-                            "with several class variables, say which one measures {}",
-                            d.use_names[v]
-                        ),
-                        format!(
-                            "mention its thresholds or mean in a class block, e.g. MODEL {}: %{}#1% [{}{}];",
-                            class_vars[0].name,
-                            class_vars[0].name,
-                            d.use_names[v],
-                            if d.categorical.contains(&v) { "$1" } else { "" }
-                        ),
-                    );
+                    unassigned.push((span, v));
                     None
                 }
             };
         }
+        self.report_unassigned(d, &unassigned, classes_span);
         dep_class
+    }
+
+    /// One error per place for the dependents no class variable measures
+    /// when there are several: the ones never mentioned together, at
+    /// CLASSES (one error, not one per variable).
+    fn report_unassigned(&mut self, d: &Decls, unassigned: &[(Span, usize)], classes_span: Span) {
+        let mut at_classes = Vec::new();
+        for &(span, v) in unassigned {
+            if span == classes_span {
+                at_classes.push(v);
+            } else {
+                self.unassigned_error(d, span, &[v]);
+            }
+        }
+        if !at_classes.is_empty() {
+            self.unassigned_error(d, classes_span, &at_classes);
+        }
+    }
+
+    fn unassigned_error(&mut self, d: &Decls, span: Span, vars: &[usize]) {
+        const SHOWN: usize = 8;
+        let mut names: Vec<&str> = vars
+            .iter()
+            .take(SHOWN)
+            .map(|&v| d.use_names[v].as_str())
+            .collect();
+        let more = vars.len().saturating_sub(SHOWN);
+        let more_text = format!("{more} more");
+        if more > 0 {
+            names.push(&more_text);
+        }
+        let list = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        };
+        let v = vars[0];
+        self.err_help(
+            span,
+            format!("with several class variables, say which one measures {list}"),
+            format!(
+                "mention its thresholds or mean in a class block, e.g. MODEL {}: %{}#1% [{}{}];",
+                d.class_vars[0].name,
+                d.class_vars[0].name,
+                d.use_names[v],
+                if d.categorical.contains(&v) { "$1" } else { "" }
+            ),
+        );
     }
 }
