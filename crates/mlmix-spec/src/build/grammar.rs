@@ -384,6 +384,18 @@ impl Builder<'_> {
         cvs: &[ClassVar],
     ) -> Option<ModelStmt> {
         let toks = &st.tokens;
+        // a growth statement: no ON after the bar, and several growth
+        // factors before it or time scores after it (`i s | y1@0 y2@1`)
+        let growth = !toks[bar..].iter().any(|t| t.is_word("ON"))
+            && (bar > 1 || toks[bar..].iter().any(|t| t.is_sym('@')));
+        if growth {
+            self.err_help(
+                st.span,
+                "growth models ('i s | y1@0 y2@1 ...') are not supported yet",
+                "a random slope is written s | y ON x (TYPE = TWOLEVEL)",
+            );
+            return None;
+        }
         if !self.twolevel {
             self.err_help(
                 toks[bar].span,
