@@ -258,7 +258,7 @@ pub fn twolevel_case() -> Case {
     let data = Arc::new(mlmix::fit::engine_data(&loaded, true));
     let rows = data.n_rows();
     let plan = Arc::new(Plan::compile(&loaded.model, &data).expect("compiling the plan"));
-    let grid = mlmix::fit::model_grid(&loaded.model, &plan);
+    let grid = mlmix::fit::model_grid(&loaded.model, &plan).expect("a grid of the bench size");
     let phi = loaded
         .model
         .parameters

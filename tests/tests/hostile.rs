@@ -590,3 +590,35 @@ fn a_stop_request_ends_the_fit_with_the_best_solution_so_far() {
     assert!(full.loglikelihood > stopped.loglikelihood);
     assert!(!mlmix::report::text(&full, &loaded.model).contains("INTERRUPTED"));
 }
+
+/// INTEGRATION = 200 with three random effects is 8 million nodes per
+/// cluster: refused at once with what to do, not started for hours.
+#[test]
+fn integration_grids_too_large_are_refused() {
+    let s = Scratch::new("too_many_nodes");
+    let rows: String = (0..40)
+        .map(|i| {
+            let (j, x, z) = (i / 4, (i % 5) as f64 - 2.0, (i % 3) as f64 - 1.0);
+            format!("{j} {} {x} {z}\n", 0.1 * i as f64 - x + z)
+        })
+        .collect();
+    s.write("tl.dat", &rows);
+    s.write(
+        "model.inp",
+        "DATA: FILE = tl.dat;\n\
+         VARIABLE: NAMES = clus y x z; USEVARIABLES = y x z;\n\
+         \x20 WITHIN = x z; CLUSTER = clus;\n\
+         ANALYSIS: TYPE = TWOLEVEL; INTEGRATION = 200;\n\
+         MODEL: %WITHIN%\n  s1 | y ON x;\n  s2 | y ON z;\n\
+         \x20 %BETWEEN%\n  y; s1; s2;\n",
+    );
+    let out = run(mlmix(s.path(), &["fit", "model.inp"]));
+    assert_error(
+        &out,
+        &[
+            "200 integration points in each of 3 dimensions",
+            "more than 1000000",
+            "MONTECARLO",
+        ],
+    );
+}

@@ -1170,7 +1170,12 @@ fn fixed_nonzero_random_variance_keeps_its_dimension() {
     let loaded = load(&scratch, "m.inp", &ex10_2_random_slope_text(0.05));
     let ev = Evaluator::new(&loaded);
     assert_eq!(ev.plan.dims, 2);
-    assert_eq!(mlmix::fit::model_grid(&loaded.model, &ev.plan).dims, 2);
+    assert_eq!(
+        mlmix::fit::model_grid(&loaded.model, &ev.plan)
+            .unwrap()
+            .dims,
+        2
+    );
     let mut negative = loaded.clone();
     let random = loaded.model.random_effects();
     for p in &mut negative.model.parameters {

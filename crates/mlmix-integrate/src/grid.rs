@@ -113,6 +113,21 @@ impl Grid {
         Grid::with_steps(method, points, &vec![false; dims])
     }
 
+    /// The number of nodes [`Grid::with_steps`] would build, without
+    /// building them (a float: products of many dimensions overflow).
+    pub fn nodes_with_steps(method: Method, points: usize, step: &[bool]) -> f64 {
+        if step.is_empty() {
+            return 1.0;
+        }
+        if method == Method::MonteCarlo {
+            return points as f64;
+        }
+        let n_step = points.max(STEP_POINTS) as f64;
+        step.iter()
+            .map(|&s| if s { n_step } else { points as f64 })
+            .product()
+    }
+
     /// [`Grid::new`] where some dimensions are *step dimensions*: the
     /// random logit intercept of a class variable, whose class
     /// probabilities become a step in z as its variance grows (the paper's

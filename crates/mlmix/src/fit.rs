@@ -42,6 +42,18 @@ pub enum FitError {
     /// No start gave a finite log-likelihood.
     #[error("no starting values gave a finite log-likelihood: {0}")]
     NoSolution(String),
+    /// The integration grid would have more than [`MAX_NODES`] nodes.
+    #[error(
+        "{points} integration points in each of {dims} dimensions make {nodes:.3e} nodes per cluster, more than {MAX_NODES}: use fewer points, or INTEGRATION = MONTECARLO(n)"
+    )]
+    TooManyNodes {
+        /// Points per dimension.
+        points: usize,
+        /// Integration dimensions.
+        dims: usize,
+        /// Nodes per cluster.
+        nodes: f64,
+    },
 }
 
 /// Builds the backend for a choice. Only the CPU exists for now; `Auto`
@@ -62,7 +74,7 @@ pub fn make_backend(
 /// The integration grid of a model: one dimension per random effect of the
 /// plan ([`Plan::dims`]: none for a random effect whose variance is fixed at
 /// zero), one node without any.
-pub fn model_grid(model: &Model, plan: &Plan) -> Grid {
+pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
     let dims = plan.dims;
     match &model.two_level {
         Some(t) if dims > 0 => {
@@ -79,11 +91,25 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Grid {
                     step[s.dim] = true;
                 }
             }
-            Grid::with_steps(m, t.integration.points, &step)
+            let nodes = Grid::nodes_with_steps(m, t.integration.points, &step);
+            if nodes > MAX_NODES as f64 {
+                return Err(FitError::TooManyNodes {
+                    points: t.integration.points,
+                    dims,
+                    nodes,
+                });
+            }
+            Ok(Grid::with_steps(m, t.integration.points, &step))
         }
-        _ => Grid::single(),
+        _ => Ok(Grid::single()),
     }
 }
+
+/// The most integration nodes per cluster a fit takes: a million nodes
+/// already cost hours per fit on a laptop (the 3-dimension bench case,
+/// 3,375 nodes, takes about a minute), and a product rule grows as
+/// points^dimensions.
+pub const MAX_NODES: usize = 1_000_000;
 
 /// The engine's layout of a loaded model's data, with the product columns
 /// the model needs (cross-level interactions of random slopes).
@@ -133,7 +159,7 @@ pub fn fit(
     let ds = &loaded.data;
     let engine_data = Arc::new(engine_data(loaded, !options.no_collapse));
     let plan = Arc::new(Plan::compile(model, &engine_data)?);
-    let grid = model_grid(model, &plan);
+    let grid = model_grid(model, &plan)?;
     let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
     let map = param_map(model, ds);
     let n_obs = ds.n_rows();
