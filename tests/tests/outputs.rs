@@ -203,6 +203,16 @@ fn lta_reports_transition_probabilities_that_sum_to_one() {
 /// ANALYSIS command and `args` on the command line; returns the report,
 /// the JSON document, standard error and the seconds it took.
 fn fit_command(tag: &str, extra: &str, args: &[&str]) -> (String, serde_json::Value, String, f64) {
+    fit_command_env(tag, extra, args, &[])
+}
+
+/// [`fit_command`] with environment variables set.
+fn fit_command_env(
+    tag: &str,
+    extra: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (String, serde_json::Value, String, f64) {
     let s = Scratch::new(tag);
     let text = std::fs::read_to_string(input("lazarsfeld2.inp"))
         .unwrap()
@@ -218,6 +228,7 @@ fn fit_command(tag: &str, extra: &str, args: &[&str]) -> (String, serde_json::Va
         .args(["fit", "-q", "--json", "m.json"])
         .args(args)
         .arg(&inp)
+        .envs(env.iter().copied())
         .current_dir(s.path())
         .output()
         .unwrap();
@@ -284,4 +295,24 @@ fn processors_above_the_machine_are_capped_with_a_warning() {
             .all(|w| !w.as_str().unwrap().contains("PROCESSORS")),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn rayon_num_threads_above_the_processors_is_capped_with_a_warning() {
+    let cap = mlmix::fit::available_threads();
+    assert!(cap < 10000, "this machine has {cap} processors");
+    let env = [("RAYON_NUM_THREADS", "10000")];
+    let (_, json, stderr, seconds) = fit_command_env("rayon_threads", "", &[], &env);
+    assert!(seconds < QUICK_SECONDS, "{seconds} s");
+    assert!(
+        stderr.contains(&format!(
+            "RAYON_NUM_THREADS = 10000 is more than the {cap} processors available; capped at {cap}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(json["backend"], format!("cpu ({cap} threads)"));
+    // --threads comes first
+    let (_, json, stderr, _) = fit_command_env("rayon_threads1", "", &["--threads", "1"], &env);
+    assert!(!stderr.contains("capped"), "{stderr}");
+    assert_eq!(json["backend"], "cpu (1 threads)");
 }

@@ -200,13 +200,25 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
             return Ok(1);
         }
     };
-    let threads = args.threads.or(loaded.model.analysis.processors);
+    // --threads, else PROCESSORS, else RAYON_NUM_THREADS, else all cores;
+    // each capped at the machine's parallelism (PROCESSORS says so in the
+    // report, the others here)
+    let rayon_env = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let requested = match (args.threads, loaded.model.analysis.processors, rayon_env) {
+        (Some(n), _, _) => Some((n, Some(format!("--threads {n}")))),
+        (None, Some(n), _) => Some((n, None)),
+        (None, None, Some(n)) => Some((n, Some(format!("RAYON_NUM_THREADS = {n}")))),
+        (None, None, None) => None,
+    };
     let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = threads {
+    if let Some((n, what)) = requested {
         let capped = mlmix::fit::capped_threads(n);
-        if capped < n && args.threads.is_some() {
+        if let Some(what) = what.filter(|_| capped < n) {
             console.err(format_args!(
-                "warning: --threads {n} is more than the {capped} processors available; capped at {capped}"
+                "warning: {what} is more than the {capped} processors available; capped at {capped}"
             ));
         }
         builder = builder.num_threads(capped);
