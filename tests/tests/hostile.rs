@@ -612,13 +612,15 @@ fn integration_grids_too_large_are_refused() {
          MODEL: %WITHIN%\n  s1 | y ON x;\n  s2 | y ON z;\n\
          \x20 %BETWEEN%\n  y; s1; s2;\n",
     );
-    let out = run(mlmix(s.path(), &["fit", "model.inp"]));
-    assert_error(
-        &out,
-        &[
-            "200 integration points in each of 3 dimensions",
-            "more than 1000000",
-            "MONTECARLO",
-        ],
-    );
+    for cmd in ["fit", "check"] {
+        let out = run(mlmix(s.path(), &[cmd, "model.inp"]));
+        assert_error(
+            &out,
+            &[
+                "200 integration points in each of 3 dimensions",
+                "more than 1000000",
+                "MONTECARLO",
+            ],
+        );
+    }
 }

@@ -141,6 +141,10 @@ fn check(model: &Path, console: &Console) -> anyhow::Result<u8> {
     let Some(loaded) = load(model, console) else {
         return Ok(1);
     };
+    if let Err(e) = mlmix::fit::check_engine(&loaded) {
+        console.err(format_args!("error: {}: {e}", model.display()));
+        return Ok(1);
+    }
     let json = serde_json::to_string_pretty(&loaded.model).context("writing the model")?;
     console.out(&format!("{json}\n"))?;
     console.err(format_args!(

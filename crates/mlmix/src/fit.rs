@@ -111,6 +111,15 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
 /// points^dimensions.
 pub const MAX_NODES: usize = 1_000_000;
 
+/// What the engine would refuse in a loaded model before fitting it: a plan
+/// that does not compile, or an integration grid over [`MAX_NODES`]. (What
+/// `mlmix check` adds to the checks of the input language.)
+pub fn check_engine(loaded: &Loaded) -> Result<(), FitError> {
+    let data = engine_data(loaded, true);
+    let plan = Plan::compile(&loaded.model, &data)?;
+    model_grid(&loaded.model, &plan).map(|_| ())
+}
+
 /// The engine's layout of a loaded model's data, with the product columns
 /// the model needs (cross-level interactions of random slopes).
 pub fn engine_data(loaded: &Loaded, collapse: bool) -> EngineData {
