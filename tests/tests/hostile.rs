@@ -591,6 +591,44 @@ fn a_stop_request_ends_the_fit_with_the_best_solution_so_far() {
     assert!(!mlmix::report::text(&full, &loaded.model).contains("INTERRUPTED"));
 }
 
+/// Asks the fit to stop once the standard errors have begun.
+#[derive(Default)]
+struct StopDuringStandardErrors {
+    begun: std::sync::atomic::AtomicBool,
+}
+
+impl mlmix::Observer for StopDuringStandardErrors {
+    fn standard_errors(&self, _done: usize, _total: usize) {
+        self.begun.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn stop_requested(&self) -> bool {
+        self.begun.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A stop request while the standard errors are computed ends them: the
+/// converged estimates are reported, marked interrupted, without standard
+/// errors (the run once went on to the end and exited 0).
+#[test]
+fn a_stop_request_during_the_standard_errors_ends_them() {
+    let s = scratch_with("stop_during_se", "");
+    let loaded = mlmix::spec::load(&s.path().join("model.inp")).unwrap();
+    let observer = StopDuringStandardErrors::default();
+    let pool = mlmix_tests::Pool::new(1);
+    let fit = pool
+        .install(|| mlmix::fit(&loaded, &mlmix::FitOptions::default(), &observer))
+        .unwrap();
+    assert!(fit.interrupted && fit.converged, "{:?}", fit.termination);
+    assert!(fit.parameters.iter().all(|p| p.se.is_none()));
+    assert!(
+        fit.warnings
+            .iter()
+            .any(|w| w.contains("interrupted while computing standard errors")),
+        "{:?}",
+        fit.warnings
+    );
+}
+
 /// INTEGRATION = 200 with three random effects is 8 million nodes per
 /// cluster: refused at once with what to do, not started for hours.
 #[test]

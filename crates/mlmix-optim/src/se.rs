@@ -109,18 +109,22 @@ pub enum SeError {
 }
 
 /// The observed information over the free parameters `free` (indices),
-/// by central differences of the analytic gradient.
+/// by central differences of the analytic gradient; `None` when the
+/// observer asks to stop ([`Observer::stop_requested`]) before it is done.
 pub fn observed_information(
     problem: &Problem<'_>,
     theta: &[f64],
     free: &[usize],
     observer: &dyn Observer,
-) -> Result<DMatrix<f64>, BackendError> {
+) -> Result<Option<DMatrix<f64>>, BackendError> {
     let m = free.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let cols: Vec<Result<Vec<f64>, BackendError>> = free
+    let cols: Vec<Result<Option<Vec<f64>>, BackendError>> = free
         .par_iter()
         .map(|&i| {
+            if observer.stop_requested() {
+                return Ok(None);
+            }
             let h = 1e-5 * theta[i].abs().max(0.1);
             let b = problem.map.bounds[i];
             let mut grads = Vec::with_capacity(2);
@@ -148,18 +152,20 @@ pub fn observed_information(
                 .collect();
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             observer.standard_errors(n, m);
-            Ok(col)
+            Ok(Some(col))
         })
         .collect();
     let mut info = DMatrix::zeros(m, m);
     for (c, col) in cols.into_iter().enumerate() {
-        let col = col?;
+        let Some(col) = col? else {
+            return Ok(None);
+        };
         for (r, v) in col.into_iter().enumerate() {
             info[(r, c)] = v;
         }
     }
     let sym = (&info + info.transpose()) * 0.5;
-    Ok(sym)
+    Ok(Some(sym))
 }
 
 /// The covariance of the estimates over `free` (indices into the free

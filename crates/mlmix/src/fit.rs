@@ -252,11 +252,14 @@ pub fn fit(
         .collect();
     let condition_number;
     let mut scaling = None;
-    let (cov, se_text) = if interrupted {
-        condition_number = None;
-        (None, "not computed: the run was interrupted".to_string())
+    let info = if interrupted {
+        None
     } else {
-        let info = observed_information(&problem, &best.theta, &free_idx, observer)?;
+        observed_information(&problem, &best.theta, &free_idx, observer)?
+    };
+    // a stop request during the standard errors ends them too
+    let interrupted = info.is_none();
+    let (cov, se_text) = if let Some(info) = info {
         // the outer products of the scores: MLR's meat, and for every
         // estimator the first-order check of identification
         let meat = problem
@@ -297,6 +300,9 @@ pub fn fit(
             }
             Err(SeError::Backend(e)) => return Err(e.into()),
         }
+    } else {
+        condition_number = None;
+        (None, "not computed: the run was interrupted".to_string())
     };
 
     // posteriors per analysed row
@@ -483,9 +489,11 @@ pub fn fit(
     }
 
     if interrupted {
-        warnings.push(
-            "the run was interrupted: these are the best estimates found so far, not a maximum of the likelihood; standard errors were not computed".to_string(),
-        );
+        warnings.push(if best.converged() {
+            "the run was interrupted while computing standard errors: the estimates converged, but standard errors were not computed".to_string()
+        } else {
+            "the run was interrupted: these are the best estimates found so far, not a maximum of the likelihood; standard errors were not computed".to_string()
+        });
     }
 
     Ok(Fit {
