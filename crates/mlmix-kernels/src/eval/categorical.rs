@@ -313,8 +313,22 @@ pub(super) fn accumulate(
 /// parameters `p = [tau, beta_1 .. beta_q]`, covariate by covariate (the
 /// loops run over contiguous rows and vectorise).
 fn binary_u(p: &[f64], covs: &[usize], data: &EngineData, r0: usize, r1: usize, u: &mut [f64]) {
+    binary_u_of(p, covs, data, r0, r1, u, |_| true);
+}
+
+/// [`binary_u`] over the covariates whose column passes `pick`.
+#[inline(always)]
+fn binary_u_of(
+    p: &[f64],
+    covs: &[usize],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    u: &mut [f64],
+    pick: impl Fn(usize) -> bool,
+) {
     u.fill(p[0]);
-    subtract_covs(u, &p[1..], covs, data, r0, r1, |_| true);
+    subtract_covs(u, &p[1..], covs, data, r0, r1, pick);
 }
 
 /// A binary term's log-probabilities `o` of the rows' categories `y`
@@ -360,9 +374,9 @@ pub(super) fn binary_base(
 ) {
     let nr = r1 - r0;
     for (s, p) in params.chunks_exact(nl).enumerate() {
-        let u = &mut out[slots.state(s, nr)];
-        u.fill(p[0]);
-        subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c < node_col);
+        binary_u_of(p, covs, data, r0, r1, &mut out[slots.state(s, nr)], |c| {
+            c < node_col
+        });
     }
 }
 

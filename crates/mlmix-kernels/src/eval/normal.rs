@@ -63,30 +63,53 @@ pub(super) fn values(
 ) {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    let q = covs.len();
     for s in 0..ns {
         let p = &params[s * nl..(s + 1) * nl];
-        let (nu, iv, ln) = (p[0], inv_var[s], log_norm[s]);
         let o = &mut out[slots.state(s, nr)];
-        if q == 0 {
+        if covs.is_empty() {
+            let nu = p[0];
             for (x, &v) in o.iter_mut().zip(y) {
                 let e = v - nu;
-                let val = ln - 0.5 * e * e * iv;
+                let val = log_norm[s] - 0.5 * e * e * inv_var[s];
                 *x = if v.is_nan() { 0.0 } else { val };
             }
         } else {
-            // the residual column by column (contiguous rows, so
-            // the loops vectorise), then the density
+            // the residual column by column (contiguous rows, so the loops
+            // vectorise), then the density
             let e = grow(&mut scratch.a, nr);
-            for (x, &v) in e.iter_mut().zip(y) {
-                *x = v - nu;
-            }
-            subtract_covs(e, &p[1..1 + q], covs, data, r0, r1, |_| true);
-            for ((x, &v), &e) in o.iter_mut().zip(y).zip(e.iter()) {
-                let val = ln - 0.5 * e * e * iv;
-                *x = if v.is_nan() { 0.0 } else { val };
-            }
+            residual(e, y, p, covs, data, r0, r1, |_| true);
+            log_density(o, y, e, log_norm[s], inv_var[s]);
         }
+    }
+}
+
+/// `e = y − ν − Σ β x` over the covariates whose column passes `pick`
+/// (local parameters `p = [ν, β..]`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn residual(
+    e: &mut [f64],
+    y: &[f64],
+    p: &[f64],
+    covs: &[usize],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    pick: impl Fn(usize) -> bool,
+) {
+    for (x, &v) in e.iter_mut().zip(y) {
+        *x = v - p[0];
+    }
+    subtract_covs(e, &p[1..], covs, data, r0, r1, pick);
+}
+
+/// The normal log-density `ln − e² iv / 2` of residuals `e` into `o`; a
+/// missing `y` contributes 0.
+#[inline(always)]
+fn log_density(o: &mut [f64], y: &[f64], e: &[f64], ln: f64, iv: f64) {
+    for ((x, &v), &e) in o.iter_mut().zip(y).zip(e) {
+        let val = ln - 0.5 * e * e * iv;
+        *x = if v.is_nan() { 0.0 } else { val };
     }
 }
 
@@ -113,10 +136,7 @@ pub(super) fn base(
     for s in 0..ns {
         let p = &params[s * nl..(s + 1) * nl];
         let e = &mut out[slots.state(s, nr)];
-        for (x, &v) in e.iter_mut().zip(y) {
-            *x = v - p[0];
-        }
-        subtract_covs(e, &p[1..], covs, data, r0, r1, |c| c < node_col);
+        residual(e, y, p, covs, data, r0, r1, |c| c < node_col);
     }
 }
 
@@ -146,15 +166,10 @@ pub(super) fn values_on_base(
     let y = &data.columns[col][r0..r1];
     for s in 0..ns {
         let p = &params[s * nl..(s + 1) * nl];
-        let (iv, ln) = (inv_var[s], log_norm[s]);
         let e = grow(&mut scratch.a, nr);
         e.copy_from_slice(&base[slots.state(s, nr)]);
         subtract_covs(e, &p[1..], covs, data, r0, r1, |c| c >= node_col);
-        let o = &mut out[slots.state(s, nr)];
-        for ((x, &v), &e) in o.iter_mut().zip(y).zip(e.iter()) {
-            let val = ln - 0.5 * e * e * iv;
-            *x = if v.is_nan() { 0.0 } else { val };
-        }
+        log_density(&mut out[slots.state(s, nr)], y, e, log_norm[s], inv_var[s]);
     }
 }
 
