@@ -778,22 +778,100 @@ fn variance_of_categorical_variable() {
     assert_first(&err, "model.inp", 8, "has no variance parameter");
 }
 
+/// A factor model's input with `model` as its MODEL command.
+fn factor_input(model: &str) -> String {
+    format!(
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 x;
+                  CATEGORICAL = u1-u4;
+        ANALYSIS: ALGORITHM = INTEGRATION;
+        MODEL:    {model}
+        "
+    )
+}
+
 #[test]
-fn factor_by() {
+fn factor_by_unknown_variable() {
     let err = fails_lca(
-        "factor_by",
+        "factor_by_unknown_variable",
+        &factor_input("f BY u1-u3 u9;"),
+    );
+    assert_first(&err, "model.inp", 6, "u9");
+}
+
+#[test]
+fn factor_without_indicators() {
+    let err = fails_lca("factor_without_indicators", &factor_input("f BY;"));
+    assert_first(&err, "model.inp", 6, "BY needs variables on both sides");
+}
+
+#[test]
+fn factor_named_like_a_variable() {
+    let err = fails_lca("factor_named_like_a_variable", &factor_input("y BY u1-u4;"));
+    assert_first(
+        &err,
+        "model.inp",
+        6,
+        "the factor y has the name of a variable",
+    );
+}
+
+#[test]
+fn factor_second_order() {
+    let err = fails_lca(
+        "factor_second_order",
+        &factor_input("f BY u1-u2; g BY u3-u4; h BY f g;"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        6,
+        "second-order factors are not supported yet",
+    );
+}
+
+#[test]
+fn factor_regressions_not_supported() {
+    let err = fails_lca(
+        "factor_regressions_not_supported",
+        &factor_input("f BY u1-u4; f ON x;"),
+    );
+    assert_first(&err, "model.inp", 6, "regressions of or on factors");
+}
+
+#[test]
+fn factor_mean_of_unknown_factor() {
+    let err = fails_lca(
+        "factor_mean_of_unknown_factor",
+        &factor_input("f BY u1-u4; [g];"),
+    );
+    assert_first(&err, "model.inp", 6, "g");
+}
+
+#[test]
+fn factor_in_twolevel_model() {
+    let err = fails_lca(
+        "factor_in_twolevel_model",
         "
         DATA:     FILE = lca.dat;
         VARIABLE: NAMES = id u1-u4 y x;
                   USEVARIABLES = u1-u4;
                   CATEGORICAL = u1-u4;
-                  CLASSES = c(2);
-        ANALYSIS: TYPE = MIXTURE;
-        MODEL:    %OVERALL%
+                  CLUSTER = id;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
                   f BY u1-u4;
+                  %BETWEEN%
         ",
     );
-    assert_first(&err, "model.inp", 8, "factors (BY) are not supported yet");
+    assert_first(
+        &err,
+        "model.inp",
+        8,
+        "factors (BY) in TWOLEVEL models are not supported yet",
+    );
 }
 
 #[test]
@@ -1473,7 +1551,13 @@ fn twolevel_clusters_of_one_row_and_not_contiguous_load() {
     );
     let two_level = loaded.model.two_level.as_ref().expect("a two-level model");
     assert_eq!(two_level.cluster, "clus");
-    let mut random: Vec<&str> = two_level.random.iter().map(|r| r.name.as_str()).collect();
+    let mut random: Vec<&str> = loaded
+        .model
+        .latent
+        .random
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     random.sort_unstable();
     assert_eq!(random, ["c#1", "s", "y"]);
 }

@@ -7,6 +7,7 @@
 mod bad_input;
 mod determinism;
 mod estimation;
+mod factors;
 mod fuzz;
 mod glmm;
 mod hostile;

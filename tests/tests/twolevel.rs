@@ -200,10 +200,8 @@ fn index(model: &Model, f: impl Fn(&ParamKind, Option<usize>) -> bool) -> usize 
 
 fn layout(model: &Model) -> Layout {
     let re = |kind: RandomKind| {
-        model.two_level.as_ref().and_then(|t| {
-            let re = t.random.iter().position(|r| r.kind == kind)?;
-            Some(index(model, |k, _| *k == ParamKind::RandomVariance { re }))
-        })
+        let re = model.latent.random.iter().position(|r| r.kind == kind)?;
+        Some(index(model, |k, _| *k == ParamKind::RandomVariance { re }))
     };
     let in_class =
         |kind: ParamKind| [0, 1].map(|c| index(model, |k, cl| *k == kind && cl == Some(c)));

@@ -406,6 +406,9 @@ impl ReLayout<'_> {
                 RandomKind::ClassIntercept { .. } => {
                     out.mean = Some(self.derived(a, s, NONE, 1.0, x));
                 }
+                // a factor acts on no term itself: its indicators'
+                // intercepts, regressed on it, do
+                RandomKind::Factor => {}
             }
         }
         for w in model.random_covariates(a) {
@@ -477,7 +480,16 @@ impl Plan {
             n_phi,
             n_ext: n_phi,
             class_sizes,
-            between_cv: model.class_vars.iter().map(|c| c.between).collect(),
+            // with factors in a single-level model every row is a cluster
+            // with its own factor values, so its classes are cluster-level:
+            // each class combination then has its own adaptive grid
+            between_cv: model
+                .class_vars
+                .iter()
+                .map(|c| {
+                    c.between || (model.two_level.is_none() && !model.random_effects().is_empty())
+                })
+                .collect(),
             n_combos,
             terms: Vec::new(),
             dims: 0,
@@ -504,7 +516,7 @@ impl Plan {
         // per between-level class when Psi and B are class-specific; each
         // block's random effects after those they are regressed on
         let random = model.random_effects();
-        let cov_cv = model.two_level.as_ref().and_then(|t| t.cov_class_var);
+        let cov_cv = model.latent.cov_class_var;
         let n_cov_states = cov_cv.map_or(1, |m| plan.class_sizes[m]);
         let nre = random.len();
         let regressions = model.random_regressions();
@@ -587,7 +599,7 @@ impl Plan {
                         dims.iter().position(|&d| d == re),
                         dims.iter().position(|&d| d == on),
                     ) {
-                        let p = get(ParamKind::RandomRegression { re, on }, cov_class(s))?;
+                        let p = get(model.regression_kind(re, on), cov_class(s))?;
                         beta.push((r as u32, c as u32, p));
                     }
                 }

@@ -38,13 +38,27 @@ pub enum IssueAt {
 }
 
 impl Model {
-    /// The regressions among random effects, `(re, on)`, distinct, sorted.
+    /// The parameter kind of the regression of random effect `re` on `on`:
+    /// a factor loading when the model has one, a
+    /// [`ParamKind::RandomRegression`] otherwise.
+    pub fn regression_kind(&self, re: usize, on: usize) -> ParamKind {
+        let loading = ParamKind::Loading { re, factor: on };
+        if self.parameters.iter().any(|p| p.kind == loading) {
+            loading
+        } else {
+            ParamKind::RandomRegression { re, on }
+        }
+    }
+
+    /// The regressions among random effects (factor loadings included),
+    /// `(re, on)`, distinct, sorted.
     pub fn random_regressions(&self) -> Vec<(usize, usize)> {
         let mut v: Vec<(usize, usize)> = self
             .parameters
             .iter()
             .filter_map(|p| match p.kind {
                 ParamKind::RandomRegression { re, on } => Some((re, on)),
+                ParamKind::Loading { re, factor } => Some((re, factor)),
                 _ => None,
             })
             .collect();
@@ -110,6 +124,7 @@ impl Model {
             RandomKind::ClassIntercept { cv, class } => {
                 Some(ParamKind::ClassIntercept { cv, class })
             }
+            RandomKind::Factor => Some(ParamKind::FactorMean { re }),
         }
     }
 
@@ -157,6 +172,7 @@ impl Model {
                     )
                 })
                 .collect(),
+            RandomKind::Factor => Vec::new(),
         };
         out.sort_unstable_by_key(|x| x.0);
         out.dedup_by_key(|x| x.0);
@@ -201,12 +217,13 @@ impl Model {
     /// random-effect variances vary over if the dependent has none; `None`
     /// for a class logit intercept.
     pub fn random_context(&self, re: usize) -> Option<usize> {
-        let cov = self.two_level.as_ref().and_then(|t| t.cov_class_var);
+        let cov = self.latent.cov_class_var;
         match self.random_effects().get(re)?.kind {
             RandomKind::Intercept { var } | RandomKind::Slope { var, .. } => {
                 self.dependent(var).and_then(|d| d.class_var).or(cov)
             }
             RandomKind::ClassIntercept { .. } => None,
+            RandomKind::Factor => cov,
         }
     }
 
@@ -231,7 +248,7 @@ impl Model {
     pub fn random_structure_issues(&self) -> Vec<RandomIssue> {
         let mut out = Vec::new();
         let random = self.random_effects();
-        let cov = self.two_level.as_ref().and_then(|t| t.cov_class_var);
+        let cov = self.latent.cov_class_var;
         let cv_name = |c: usize| self.class_vars[c].name.clone();
         let regs = self.random_regressions();
         if self.random_order().is_none() {
@@ -319,6 +336,7 @@ impl Model {
                 RandomKind::ClassIntercept { cv, .. } => {
                     format!("the logits of {}", cv_name(cv))
                 }
+                RandomKind::Factor => format!("the factor {}", r.name),
             };
             'ancestors: for b in self.random_ancestors(re) {
                 if b == re {

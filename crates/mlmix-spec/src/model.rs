@@ -40,35 +40,51 @@ pub struct Model {
     pub output: OutputSpec,
     /// SAVEDATA requests.
     pub savedata: Option<SaveData>,
-    /// TYPE = TWOLEVEL: clusters, random effects and their integration.
+    /// The continuous latent variables (random effects and factors) and
+    /// their numerical integration, for any TYPE.
+    #[serde(default)]
+    pub latent: Latent,
+    /// TYPE = TWOLEVEL: the clusters the rows are nested in.
     #[serde(default)]
     pub two_level: Option<TwoLevel>,
 }
 
-/// The two-level part of a model (TYPE = TWOLEVEL \[MIXTURE\]).
-///
-/// Rows are nested in clusters (CLUSTER). Random effects are between-level
-/// normal latent variables: random intercepts of within-level dependent
-/// variables, random slopes (`s | y ON x`) and random logit intercepts of
-/// within-level class variables (`c#1` on the between level). Their mean is
-/// the fixed part of the coefficient they make random (the intercept,
-/// threshold, slope or class logit intercept parameter); their (residual)
-/// covariance matrix is [`ParamKind::RandomVariance`] and
-/// [`ParamKind::RandomCovariance`], integrated numerically as b = mu + L z.
-/// Between-level regressions (eq 5) are parameters too: on BETWEEN
-/// covariates (slopes of the dependent, [`ParamKind::RandomSlopeOn`], class
-/// logit slopes) and among random effects ([`ParamKind::RandomRegression`]),
-/// which make b = (I - B)^-1 (mu + Gamma w + L z) (see [`crate::between`]).
+/// The two-level part of a model (TYPE = TWOLEVEL \[MIXTURE\]): rows are
+/// nested in clusters (CLUSTER), and the random effects of
+/// [`Model::latent`] vary over clusters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TwoLevel {
     /// The CLUSTER variable (a column of the data, not an analysis variable).
     pub cluster: String,
-    /// The random effects; effect `k` is integration dimension `k`.
+}
+
+/// The continuous latent variables of a model, integrated numerically.
+///
+/// In a two-level model they are cluster-level (between-level) normal
+/// latent variables: random intercepts of within-level dependent variables,
+/// random slopes (`s | y ON x`), random logit intercepts of within-level
+/// class variables (`c#1` on the between level) and between-level factors.
+/// In a single-level model they are the factors (`f BY u1-u10`), one
+/// value per row. Each is normal; its mean is the fixed part of the
+/// coefficient it makes random (the intercept, threshold, slope or class
+/// logit intercept parameter) or, for a factor, [`ParamKind::FactorMean`];
+/// their (residual) covariance matrix is [`ParamKind::RandomVariance`] and
+/// [`ParamKind::RandomCovariance`], integrated numerically as b = mu + L z.
+/// Regressions are parameters too: on BETWEEN covariates (slopes of the
+/// dependent, [`ParamKind::RandomSlopeOn`], class logit slopes) and among
+/// random effects ([`ParamKind::RandomRegression`], and the loadings
+/// [`ParamKind::Loading`], which regress an indicator's intercept on its
+/// factor), which make b = (I - B)^-1 (mu + Gamma w + L z) (see
+/// [`crate::between`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Latent {
+    /// The random effects and factors; those whose variance is not fixed
+    /// at zero are the integration dimensions, in this order.
     pub random: Vec<RandomEffect>,
-    /// The between-level class variable whose classes the random-effect
-    /// covariance matrix varies over (class-specific variances), if any.
+    /// The class variable whose classes the covariance matrix, the
+    /// regressions among them and the factor means vary over, if any.
     pub cov_class_var: Option<usize>,
-    /// How the random effects are integrated.
+    /// How they are integrated.
     pub integration: Integration,
 }
 
@@ -105,6 +121,10 @@ pub enum RandomKind {
         /// The class (0-based; never the last).
         class: usize,
     },
+    /// A factor (`f BY u1-u10`): a latent variable of its own, with mean
+    /// [`ParamKind::FactorMean`], measured by the intercepts of its
+    /// indicators through [`ParamKind::Loading`]s.
+    Factor,
 }
 
 /// Numerical integration over the random effects (ANALYSIS: INTEGRATION,
@@ -339,6 +359,23 @@ pub enum ParamKind {
         /// The random effect it is regressed on.
         on: usize,
     },
+    /// The mean of a factor (`[f]`); varies over the classes of
+    /// [`Latent::cov_class_var`] (free in every class but the last, where
+    /// it is 0, by default).
+    FactorMean {
+        /// The factor (index into [`Latent::random`]).
+        re: usize,
+    },
+    /// A factor loading (`f BY u`): the regression of indicator `u`'s
+    /// intercept (the random effect `re`, its residual variance 0 in a
+    /// single-level model) on the factor; an entry of B like
+    /// [`ParamKind::RandomRegression`].
+    Loading {
+        /// The indicator's intercept (index into [`Latent::random`]).
+        re: usize,
+        /// The factor.
+        factor: usize,
+    },
 }
 
 /// Free, or fixed at a value.
@@ -555,26 +592,55 @@ impl Model {
             ParamKind::RandomRegression { re, on } => {
                 format!("{} ON {}", self.random_name(re), self.random_name(on))
             }
+            ParamKind::FactorMean { re } => self.random_name(re),
+            ParamKind::Loading { re, factor } => {
+                format!("{} BY {}", self.random_name(factor), self.random_name(re))
+            }
         }
     }
 
     /// The name of random effect `re` in upper case.
     pub fn random_name(&self, re: usize) -> String {
-        self.two_level
-            .as_ref()
-            .and_then(|t| t.random.get(re))
+        self.latent
+            .random
+            .get(re)
             .map_or_else(|| format!("RE{re}"), |r| r.name.to_ascii_uppercase())
     }
 
-    /// The random effects (empty for single-level models).
+    /// The random effect that is variable `var`'s intercept, if any.
+    pub fn intercept_of(&self, var: usize) -> Option<usize> {
+        self.random_effects()
+            .iter()
+            .position(|r| r.kind == RandomKind::Intercept { var })
+    }
+
+    /// Whether `kind` is the residual variance of a factor indicator's
+    /// intercept in a single-level model: always fixed at 0 (the
+    /// indicator's own distribution is its residual), so it is not
+    /// reported.
+    pub fn is_factor_indicator_variance(&self, kind: &ParamKind) -> bool {
+        match *kind {
+            ParamKind::RandomVariance { re } => {
+                self.two_level.is_none()
+                    && matches!(
+                        self.random_effects().get(re).map(|r| r.kind),
+                        Some(RandomKind::Intercept { .. })
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// The random effects and factors (empty for a single-level model
+    /// without factors).
     pub fn random_effects(&self) -> &[RandomEffect] {
-        self.two_level.as_ref().map_or(&[], |t| t.random.as_slice())
+        &self.latent.random
     }
 
     /// A full readable name: the short name with its class.
     pub fn param_full_name(&self, p: &Parameter) -> String {
         let base = match p.kind {
-            ParamKind::Threshold { .. } | ParamKind::Mean { .. } => {
+            ParamKind::Threshold { .. } | ParamKind::Mean { .. } | ParamKind::FactorMean { .. } => {
                 format!("[{}]", self.param_name(&p.kind))
             }
             ParamKind::ClassIntercept { .. } => format!("[{}]", self.param_name(&p.kind)),
@@ -603,8 +669,10 @@ impl Model {
             | ParamKind::Covariance { a: var, .. } => var,
             ParamKind::RandomVariance { .. }
             | ParamKind::RandomCovariance { .. }
-            | ParamKind::RandomRegression { .. } => {
-                return self.two_level.as_ref().and_then(|t| t.cov_class_var);
+            | ParamKind::RandomRegression { .. }
+            | ParamKind::FactorMean { .. }
+            | ParamKind::Loading { .. } => {
+                return self.latent.cov_class_var;
             }
             ParamKind::RandomSlopeOn { re, .. } => match self.random_effects().get(re)?.kind {
                 RandomKind::Slope { var, .. } => var,

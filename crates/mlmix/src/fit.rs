@@ -76,8 +76,10 @@ pub fn make_backend(
 /// zero), one node without any.
 pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
     let dims = plan.dims;
-    match &model.two_level {
-        Some(t) if dims > 0 => {
+    let t = &model.latent;
+    match dims {
+        0 => Ok(Grid::single()),
+        _ => {
             let m = match t.integration.method {
                 IntegrationMethod::Trapezoid => Method::Trapezoid,
                 IntegrationMethod::GaussHermite => Method::GaussHermite,
@@ -101,7 +103,6 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
             }
             Ok(Grid::with_steps(m, t.integration.points, &step))
         }
-        _ => Ok(Grid::single()),
     }
 }
 
@@ -172,11 +173,7 @@ pub fn fit(
     let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
     let map = param_map(model, ds);
     let n_obs = ds.n_rows();
-    let adaptive = plan.dims > 0
-        && model
-            .two_level
-            .as_ref()
-            .is_some_and(|t| t.integration.adaptive);
+    let adaptive = plan.dims > 0 && model.latent.integration.adaptive;
     let mut problem = Problem {
         backend: backend.as_ref(),
         map: map.clone(),
@@ -368,14 +365,15 @@ pub fn fit(
     }
     let phi = map.phi(&best.theta);
     let probabilities = category_probabilities(model, &phi, cov.as_ref());
-    let two_level = model.two_level.as_ref().map(|t| {
+    let two_level = model.two_level.as_ref().map(|tl| {
+        let t = &model.latent;
         let g = backend.grid();
         let adapted = best
             .adapt
             .as_ref()
             .map_or(0, |a| a.failed.iter().filter(|x| !**x).count());
         TwoLevelSummary {
-            cluster_variable: t.cluster.clone(),
+            cluster_variable: tl.cluster.clone(),
             clusters: engine_data.n_clusters(),
             integration: if plan.dims == 0 && t.random.is_empty() {
                 "none (no random effects)".to_string()
@@ -660,6 +658,9 @@ fn random_regressed(model: &Model, re: usize) -> bool {
 /// variables) are in sections named "Between Level: ...", after the
 /// within-level ones.
 fn section_of(model: &Model, kind: &ParamKind) -> String {
+    if model.is_factor_indicator_variance(kind) {
+        return String::new();
+    }
     if model.two_level.is_some() {
         if let Some(re) = random_mean_of(model, kind) {
             return if random_regressed(model, re) {
@@ -689,6 +690,17 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
 
 fn within_section(model: &Model, kind: &ParamKind) -> String {
     match *kind {
+        ParamKind::Loading { factor, .. } => format!("{} BY", model.random_name(factor)),
+        ParamKind::FactorMean { .. } => "Means".into(),
+        ParamKind::RandomVariance { re }
+            if model.two_level.is_none()
+                && model.random_effects()[re].kind == RandomKind::Factor =>
+        {
+            "Variances".into()
+        }
+        ParamKind::RandomCovariance { a, .. } if model.two_level.is_none() => {
+            format!("{} WITH", model.random_name(a))
+        }
         ParamKind::RandomVariance { re } if random_regressed(model, re) => {
             "Between Level: Residual Variances".into()
         }
@@ -751,6 +763,7 @@ fn short_name(model: &Model, kind: &ParamKind) -> String {
         ParamKind::Covariance { b, .. } => v(b),
         ParamKind::RandomCovariance { b, .. } => model.random_name(b),
         ParamKind::RandomRegression { on, .. } => model.random_name(on),
+        ParamKind::Loading { re, .. } => model.random_name(re),
         ParamKind::RandomSlopeOn { covariate, .. } => v(covariate),
         ParamKind::Slope { covariate, .. } => v(covariate),
         ParamKind::ClassSlope { covariate, .. } => v(covariate),

@@ -518,7 +518,9 @@ fn section_rank(s: &str) -> usize {
 
 fn print_sections(o: &mut String, rows: &[&ParameterEstimate]) {
     let mut sections: Vec<&str> = Vec::new();
-    for r in rows {
+    // a parameter with no section is not reported (see
+    // `Model::is_factor_indicator_variance`)
+    for r in rows.iter().filter(|r| !r.section.is_empty()) {
         if !sections.contains(&r.section.as_str()) {
             sections.push(&r.section);
         }
@@ -623,9 +625,11 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
         let body = match p.kind {
             ParamKind::Threshold { .. }
             | ParamKind::Mean { .. }
+            | ParamKind::FactorMean { .. }
             | ParamKind::ClassIntercept { .. } => {
                 format!("[ {name}{} ]", value(p.value, est[i]))
             }
+            ParamKind::Loading { .. } => format!("{name}{}", value(p.value, est[i])),
             ParamKind::Slope { .. }
             | ParamKind::Covariance { .. }
             | ParamKind::ClassSlope { .. }
@@ -653,6 +657,9 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
     let _ = writeln!(o, "     %OVERALL%");
     let mut done: Vec<ParamKind> = Vec::new();
     for (i, p) in model.parameters.iter().enumerate() {
+        if model.is_factor_indicator_variance(&p.kind) {
+            continue;
+        }
         if p.class.is_none() || (shared(i) && !done.contains(&p.kind)) {
             if p.class.is_some() {
                 done.push(p.kind);
@@ -667,7 +674,11 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
         for k in 0..c.classes {
             let _ = writeln!(o, "     %{}#{}%", c.name, k + 1);
             for (i, p) in model.parameters.iter().enumerate() {
-                if p.class == Some(k) && model.param_class_var(&p.kind) == Some(cv) && !shared(i) {
+                if p.class == Some(k)
+                    && model.param_class_var(&p.kind) == Some(cv)
+                    && !shared(i)
+                    && !model.is_factor_indicator_variance(&p.kind)
+                {
                     let _ = writeln!(o, "     {}", stmt(i));
                 }
             }

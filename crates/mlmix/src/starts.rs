@@ -154,12 +154,15 @@ impl<'a> StartBuilder<'a> {
                 RandomKind::Slope { var, covariate } => {
                     0.1 * self.moments[var].var / self.moments[covariate].var.max(1e-12)
                 }
-                RandomKind::ClassIntercept { .. } => 1.0,
+                RandomKind::ClassIntercept { .. } | RandomKind::Factor => 1.0,
             },
+            // Mplus starts loadings at 1
+            ParamKind::Loading { .. } => 1.0,
             ParamKind::RandomCovariance { .. }
             | ParamKind::RandomRegression { .. }
             | ParamKind::RandomSlopeOn { .. }
             | ParamKind::Covariance { .. }
+            | ParamKind::FactorMean { .. }
             | ParamKind::Slope { .. }
             | ParamKind::ClassIntercept { .. }
             | ParamKind::ClassSlope { .. }
@@ -216,7 +219,9 @@ impl<'a> StartBuilder<'a> {
                 ParamKind::Covariance { .. }
                 | ParamKind::RandomVariance { .. }
                 | ParamKind::RandomCovariance { .. }
-                | ParamKind::RandomRegression { .. } => base,
+                | ParamKind::RandomRegression { .. }
+                | ParamKind::Loading { .. } => base,
+                ParamKind::FactorMean { .. } => base + u * 0.5 * s,
                 ParamKind::RandomSlopeOn { re, covariate } => {
                     // the scale of y / (x w)
                     match self.model.random_effects().get(re).map(|r| r.kind) {

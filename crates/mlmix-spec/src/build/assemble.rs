@@ -78,10 +78,12 @@ impl Builder<'_> {
                     .cluster_col
                     .map(|c| names[c.0].clone())
                     .unwrap_or_default(),
+            }),
+            latent: Latent {
                 random: stated.random.clone(),
                 cov_class_var: stated.cov_class_var,
                 integration: opts.integration,
-            }),
+            },
         };
         if let Some((written, span)) = &opts.save_file {
             if let Some(s) = model.savedata.as_ref().filter(|s| s.cprobabilities) {

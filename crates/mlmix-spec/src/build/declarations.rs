@@ -51,6 +51,8 @@ pub(super) struct Decls {
     pub(super) class_vars: Vec<ClassVar>,
     /// The names of the random slopes (`s | y ON x`), in file order.
     pub(super) slope_names: Vec<String>,
+    /// The names of the factors (`f BY u1-u5`), in file order.
+    pub(super) factor_names: Vec<(String, Span)>,
 }
 
 impl Builder<'_> {
@@ -112,6 +114,10 @@ impl Builder<'_> {
         }
         let class_vars = self.class_vars(opts, &names_upper, &between_cvs);
         let slope_names = self.slope_names(model_sections, &use_names, names, &class_names);
+        let factor_names = self.factor_names(
+            model_sections,
+            &[&use_names, names, &class_names, &slope_names],
+        );
         Decls {
             id_col,
             cluster_col,
@@ -123,6 +129,7 @@ impl Builder<'_> {
             between,
             class_vars,
             slope_names,
+            factor_names,
         }
     }
 

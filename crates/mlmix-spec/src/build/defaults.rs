@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::factors::first_loadings;
 use super::statements::{Mention, Target};
 use crate::model::*;
 
@@ -38,9 +39,7 @@ impl Defaults {
         let mut d = Defaults::default();
         d.measurement(model, mentions);
         d.class_model(model);
-        if let Some(tl) = &model.two_level {
-            d.random_effects(model, tl, mentions);
-        }
+        d.random_effects(model, &model.latent, mentions);
         d
     }
 
@@ -109,13 +108,17 @@ impl Defaults {
             if dep.class_var != cvo {
                 continue;
             }
+            let indicator = model.two_level.is_none() && model.intercept_of(v).is_some();
             match &dep.scale {
+                // a factor indicator's thresholds or intercept are held
+                // equal across classes (measurement invariance), a latent
+                // class indicator's vary
                 Scale::Categorical { categories } => {
                     for t in 1..categories.len() {
-                        self.push(ParamKind::Threshold { var: v, index: t }, class, true);
+                        self.push(ParamKind::Threshold { var: v, index: t }, class, !indicator);
                     }
                 }
-                Scale::Continuous => self.push(ParamKind::Mean { var: v }, class, true),
+                Scale::Continuous => self.push(ParamKind::Mean { var: v }, class, !indicator),
             }
             for &x in &dep.covariates {
                 self.push(
@@ -187,7 +190,7 @@ impl Defaults {
 
     /// Random effects: variances free, covariances where WITH names them,
     /// regressions among them; per class of `cov_class_var` when given.
-    fn random_effects(&mut self, model: &Model, tl: &TwoLevel, mentions: &[Mention]) {
+    fn random_effects(&mut self, model: &Model, tl: &Latent, mentions: &[Mention]) {
         let classes: Vec<Option<usize>> = match tl.cov_class_var {
             Some(c) => (0..model.class_vars[c].classes).map(Some).collect(),
             None => vec![None],
@@ -201,25 +204,72 @@ impl Defaults {
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
-        let mut regressions: Vec<(usize, usize)> = mentions
+        let factors: Vec<usize> = (0..tl.random.len())
+            .filter(|&re| tl.random[re].kind == RandomKind::Factor)
+            .collect();
+        // factors covary freely (Mplus's default)
+        for (i, &a) in factors.iter().enumerate() {
+            for &b in &factors[i + 1..] {
+                pairs.push((a, b));
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut regressions: Vec<ParamKind> = mentions
             .iter()
             .filter_map(|m| match m.target {
-                Target::RandomRegression { re, on } => Some((re, on)),
+                Target::RandomRegression { re, on } => Some(ParamKind::RandomRegression { re, on }),
+                Target::Loading { factor, var } => Some(ParamKind::Loading {
+                    re: model.intercept_of(var)?,
+                    factor,
+                }),
                 _ => None,
             })
             .collect();
-        regressions.sort_unstable();
         regressions.dedup();
-        for &class in &classes {
+        let mut seen = Vec::new();
+        regressions.retain(|k| {
+            let new = !seen.contains(k);
+            seen.push(*k);
+            new
+        });
+        let first = first_loadings(mentions);
+        let n_classes = classes.len();
+        for (ci, &class) in classes.iter().enumerate() {
             for re in 0..tl.random.len() {
                 self.push(ParamKind::RandomVariance { re }, class, false);
+                if model.is_factor_indicator_variance(&ParamKind::RandomVariance { re }) {
+                    self.fix_last(0.0);
+                }
             }
             for &(a, b) in &pairs {
                 self.push(ParamKind::RandomCovariance { a, b }, class, false);
             }
-            for &(re, on) in &regressions {
-                self.push(ParamKind::RandomRegression { re, on }, class, false);
+            for &kind in &regressions {
+                self.push(kind, class, false);
+                if let ParamKind::Loading { re, factor } = kind
+                    && first
+                        .iter()
+                        .any(|&(f, v)| f == factor && model.intercept_of(v) == Some(re))
+                {
+                    self.fix_last(1.0);
+                }
             }
+            // factor means: 0 without classes and in the last class
+            for &re in &factors {
+                self.push(ParamKind::FactorMean { re }, class, true);
+                if ci + 1 == n_classes {
+                    self.fix_last(0.0);
+                }
+            }
+        }
+    }
+
+    /// Fixes the parameter pushed last at `v` (a default the input can
+    /// free with `*`).
+    fn fix_last(&mut self, v: f64) {
+        if let Some(p) = self.params.last_mut() {
+            p.value = ParamValue::Fixed(v);
         }
     }
 }

@@ -160,6 +160,11 @@ impl Builder<'_> {
             Target::Slope { var, covariate } => vec![ParamKind::Slope { var, covariate }],
             Target::Covariance { a, b } => vec![ParamKind::Covariance { a, b }],
             Target::RandomVariance { re } => vec![ParamKind::RandomVariance { re }],
+            Target::FactorMean { re } => vec![ParamKind::FactorMean { re }],
+            Target::Loading { factor, var } => vec![ParamKind::Loading {
+                re: model.intercept_of(var)?,
+                factor,
+            }],
             Target::RandomCovariance { a, b } => vec![ParamKind::RandomCovariance { a, b }],
             Target::RandomSlopeOn { re, covariate } => {
                 vec![ParamKind::RandomSlopeOn { re, covariate }]

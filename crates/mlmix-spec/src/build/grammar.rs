@@ -62,6 +62,8 @@ pub(super) enum StmtKind {
     On(Vec<Elem>, Vec<Elem>),
     /// `lhs WITH rhs`.
     With(Vec<Elem>, Vec<Elem>),
+    /// `f BY u1-u10`: factor `f` measured by the right-hand side.
+    By(Vec<Elem>, Vec<Elem>),
     /// `s | y ON x`: a random slope named `s`.
     RandomSlope {
         name: String,
@@ -320,14 +322,15 @@ impl Builder<'_> {
                 let op = toks[p].text.to_ascii_uppercase();
                 match op.as_str() {
                     "ON" | "WITH" => {}
-                    "BY" => {
+                    "BY" if self.twolevel => {
                         self.err_help(
                             toks[p].span,
-                            "factors (BY) are not supported yet",
-                            "factor mixture models come with a later version",
+                            "factors (BY) in TWOLEVEL models are not supported yet",
+                            "single-level factor models (TYPE = GENERAL or MIXTURE) are supported",
                         );
                         return None;
                     }
+                    "BY" => {}
                     _ => {
                         self.err(toks[p].span, format!("{op} is not supported yet"));
                         return None;
@@ -357,10 +360,10 @@ impl Builder<'_> {
                     );
                     return None;
                 }
-                if op == "ON" {
-                    StmtKind::On(lhs, rhs)
-                } else {
-                    StmtKind::With(lhs, rhs)
+                match op.as_str() {
+                    "ON" => StmtKind::On(lhs, rhs),
+                    "BY" => StmtKind::By(lhs, rhs),
+                    _ => StmtKind::With(lhs, rhs),
                 }
             }
         };

@@ -43,6 +43,7 @@ mod dataset;
 mod declarations;
 mod defaults;
 mod equalities;
+mod factors;
 mod grammar;
 mod options;
 mod roles;

@@ -317,7 +317,12 @@ impl Builder<'_> {
         for sec in &syntax.sections {
             self.command(sec, &mut cmds, &mut seen);
         }
-        self.check_commands(&mut cmds.opts, &seen);
+        let has_factors = cmds.model_sections.iter().any(|sec| {
+            sec.statements
+                .iter()
+                .any(|st| st.tokens.iter().any(|t| t.is_word("BY")))
+        });
+        self.check_commands(&mut cmds.opts, &seen, has_factors);
         cmds
     }
 
@@ -396,7 +401,12 @@ impl Builder<'_> {
     }
 
     /// Checks the commands and TYPE against each other.
-    fn check_commands(&mut self, opts: &mut Options<'_>, seen: &HashMap<&'static str, Span>) {
+    fn check_commands(
+        &mut self,
+        opts: &mut Options<'_>,
+        seen: &HashMap<&'static str, Span>,
+        has_factors: bool,
+    ) {
         if opts.type_twolevel.is_some() && opts.output.svalues {
             opts.output.svalues = false;
             self.diags.push(Diagnostic::warning_nowhere(
@@ -420,9 +430,9 @@ impl Builder<'_> {
                 self.src.path().display()
             )));
         }
-        if opts.type_mixture.is_none() && opts.type_twolevel.is_none() {
+        if opts.type_mixture.is_none() && opts.type_twolevel.is_none() && !has_factors {
             let span = seen.get("ANALYSIS").copied();
-            let msg = "TYPE = MIXTURE (or TWOLEVEL) is required: mlmix fits mixture and multilevel models";
+            let msg = "TYPE = MIXTURE (or TWOLEVEL) is required: mlmix fits mixture, multilevel and factor (BY) models";
             match span {
                 Some(s) => self.err_help(s, msg, "add TYPE = MIXTURE; to ANALYSIS:"),
                 None => self.diags.push(
@@ -431,12 +441,17 @@ impl Builder<'_> {
                 ),
             }
         }
-        self.check_type(opts, seen);
+        self.check_type(opts, seen, has_factors);
     }
 
     /// Checks CLASSES, CLUSTER, WITHIN, BETWEEN and INTEGRATION against
     /// TYPE.
-    fn check_type(&mut self, opts: &Options<'_>, seen: &HashMap<&'static str, Span>) {
+    fn check_type(
+        &mut self,
+        opts: &Options<'_>,
+        seen: &HashMap<&'static str, Span>,
+        has_factors: bool,
+    ) {
         // (a CLASSES statement with an error has been reported already)
         if opts.type_mixture.is_none()
             && opts.type_twolevel.is_some()
@@ -469,10 +484,10 @@ impl Builder<'_> {
                     self.err(t.span, "WITHIN and BETWEEN need TYPE = TWOLEVEL");
                 }
             }
-            if let Some(span) = opts.integration_span {
+            if let Some(span) = opts.integration_span.filter(|_| !has_factors) {
                 self.warn(
                     span,
-                    "INTEGRATION is ignored: the model has no random effects (TYPE = TWOLEVEL)",
+                    "INTEGRATION is ignored: the model has no random effects (TYPE = TWOLEVEL) or factors (BY)",
                 );
             }
         }

@@ -110,7 +110,7 @@ impl Builder<'_> {
         let random = &stated.random;
         let re_var = |re: usize| match random[re].kind {
             RandomKind::Intercept { var } | RandomKind::Slope { var, .. } => Some(var),
-            RandomKind::ClassIntercept { .. } => None,
+            RandomKind::ClassIntercept { .. } | RandomKind::Factor => None,
         };
         for m in &stated.mentions {
             match m.target {
@@ -130,7 +130,8 @@ impl Builder<'_> {
                     }
                     u.cov[covariate] = true;
                 }
-                Target::OnClassIntercept { .. } => {}
+                Target::OnClassIntercept { .. } | Target::FactorMean { .. } => {}
+                Target::Loading { var, .. } => u.dep[var] = true,
                 Target::ClassVariance { .. } => {}
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     u.dep[var] = true

@@ -72,6 +72,16 @@ pub(super) enum Target {
         re: usize,
         on: usize,
     },
+    /// `f BY u`: the loading of variable `var` on factor `factor` (the
+    /// factor's index, which is its latent variable's index).
+    Loading {
+        factor: usize,
+        var: usize,
+    },
+    /// `[f]`: the mean of factor `re`.
+    FactorMean {
+        re: usize,
+    },
     /// `y ON c#1` on the between level (before the levels are resolved):
     /// a variable's random effect on a random class logit intercept.
     OnClassIntercept {
@@ -112,6 +122,8 @@ struct Ctx<'a> {
     /// The names MODEL resolves (USEVARIABLES, then random slopes).
     use_names: &'a [String],
     categorical: &'a [usize],
+    /// Where the factors begin in `use_names`.
+    first_factor: usize,
 }
 
 /// Targets met so far, with the element that named each.
@@ -132,6 +144,9 @@ impl Builder<'_> {
         if self.twolevel {
             names_ext.extend(d.slope_names.iter().cloned());
         }
+        // factors after every other name MODEL resolves
+        let first_factor = names_ext.len();
+        names_ext.extend(d.factor_names.iter().map(|f| f.0.clone()));
         let stmts = self.model_statements(sections, &names_ext, names, &d.class_vars);
         let mut stated = Stated {
             mentions: Vec::new(),
@@ -152,7 +167,7 @@ impl Builder<'_> {
             }
             self.statement_targets(
                 st,
-                &names_ext,
+                (&names_ext, first_factor),
                 &d.categorical,
                 &mut d.class_vars,
                 &mut stated.mentions,
@@ -161,6 +176,7 @@ impl Builder<'_> {
         if self.twolevel {
             self.two_level_statements(&mut stated, d);
         }
+        self.factor_latents(&mut stated, d, file_span);
         // a random slope's name stands for nothing else
         let n_use = d.usev.len();
         let mut bad_slope = Vec::new();
@@ -236,7 +252,7 @@ impl Builder<'_> {
     fn statement_targets(
         &mut self,
         st: &ModelStmt,
-        use_names: &[String],
+        (use_names, first_factor): (&[String], usize),
         categorical: &[usize],
         cvs: &mut [ClassVar],
         out: &mut Vec<Mention>,
@@ -245,6 +261,7 @@ impl Builder<'_> {
             st,
             use_names,
             categorical,
+            first_factor,
         };
         let mut pending: Pending<'_> = Vec::new();
         let ok = match &st.kind {
@@ -275,6 +292,24 @@ impl Builder<'_> {
                 }
                 ok
             }
+            StmtKind::By(lhs, rhs) => {
+                let mut ok = true;
+                for l in lhs {
+                    for lr in &l.refs {
+                        for e in rhs {
+                            for rr in &e.refs {
+                                ok &= self.by_target(
+                                    (st, use_names, first_factor),
+                                    (l, *lr),
+                                    (e, *rr),
+                                    &mut pending,
+                                );
+                            }
+                        }
+                    }
+                }
+                ok
+            }
             StmtKind::RandomSlope { .. } => true,
             StmtKind::With(lhs, rhs) => {
                 let mut ok = true;
@@ -283,6 +318,21 @@ impl Builder<'_> {
                         for e in rhs {
                             for rr in &e.refs {
                                 match (*lr, *rr) {
+                                    (Ref::Var(a), Ref::Var(b))
+                                        if a >= first_factor && b >= first_factor =>
+                                    {
+                                        if a != b {
+                                            let (a, b) =
+                                                (a.min(b) - first_factor, a.max(b) - first_factor);
+                                            pending.push((Target::RandomCovariance { a, b }, e));
+                                        }
+                                    }
+                                    (Ref::Var(a), Ref::Var(b))
+                                        if a >= first_factor || b >= first_factor =>
+                                    {
+                                        self.err(l.span.to(e.span), "covariances between a factor and an observed variable are not supported yet");
+                                        ok = false;
+                                    }
                                     (Ref::Var(a), Ref::Var(b)) => {
                                         if a != b {
                                             let (a, b) = (a.min(b), a.max(b));
@@ -318,6 +368,10 @@ impl Builder<'_> {
     ) -> bool {
         let (st, use_names) = (cx.st, cx.use_names);
         let is_cat = |v: usize| cx.categorical.contains(&v);
+        if let Some(t) = Self::factor_item(cx.first_factor, r, true) {
+            pending.push((t, e));
+            return true;
+        }
         match r {
             Ref::Var(v) if is_cat(v) => {
                 self.err_help(
@@ -397,6 +451,10 @@ impl Builder<'_> {
     ) -> bool {
         let between = cx.st.level == Some(Level::Between);
         let is_cat = |v: usize| cx.categorical.contains(&v);
+        if let Some(t) = Self::factor_item(cx.first_factor, r, false) {
+            pending.push((t, e));
+            return true;
+        }
         match r {
             Ref::Class(cv, k) if between => {
                 if k + 1 == cvs[cv].classes {
@@ -444,6 +502,15 @@ impl Builder<'_> {
         pending: &mut Pending<'e>,
     ) -> bool {
         let st = cx.st;
+        let is_factor = |r: Ref| matches!(r, Ref::Var(v) if v >= cx.first_factor);
+        if is_factor(lr) || is_factor(rr) {
+            self.err_help(
+                l.span.to(e.span),
+                "regressions of or on factors (f ON x, y ON f) are not supported yet",
+                "factors are measured by their indicators (f BY u1-u5)",
+            );
+            return false;
+        }
         match (lr, rr) {
             (Ref::Var(y), Ref::Var(x)) => {
                 if x == y {

@@ -28,7 +28,7 @@ impl Builder<'_> {
     /// and class-specific parameters the engine does not handle (the same
     /// list the engine refuses), at the statements that caused them.
     pub(super) fn random_structure(&mut self, model: &Model, mentions: &[Mention]) {
-        let cov = model.two_level.as_ref().and_then(|t| t.cov_class_var);
+        let cov = model.latent.cov_class_var;
         for issue in model.random_structure_issues() {
             let span = mentions
                 .iter()

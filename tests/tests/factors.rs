@@ -1,0 +1,125 @@
+//! Factors (`f BY ...`): IRT on the VerbAgg items against OpenMx, mirt and
+//! lavaan (../shared/reference/README.md), the mixture 2PL against python
+//! mirt's `fit_mixture_irt`, and continuous indicators against the closed
+//! form of the normal factor model.
+
+use mlmix_tests::{Scratch, Sim, data, estimate, fit_path, fit_text, free_format, input};
+
+/// OpenMx 2.21.1 + rpf with 49 and 101 points (mirt with 61: -4016.4269).
+const LL_2PL_LOGIT: f64 = -4016.4272;
+/// lavaan's probit estimates re-evaluated with 101-point Gauss-Hermite: the
+/// ML maximum is at least this.
+const LL_2PL_PROBIT: f64 = -4016.4143;
+/// python mirt 1.2.0 `fit_mixture_irt`, 41 points, one start.
+const LL_MIXTURE_2PL: f64 = -3856.2658;
+
+#[test]
+fn verbagg_2pl_logit_matches_openmx_and_mirt() {
+    let (_, fit) = fit_path(&input("verbagg_2pl.inp"));
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 48);
+    assert!(
+        (fit.loglikelihood - LL_2PL_LOGIT).abs() < 0.01,
+        "logL {} vs {LL_2PL_LOGIT}",
+        fit.loglikelihood
+    );
+    // the factor's variance and mean are fixed, every loading free
+    let v = estimate(&fit, "Variances", "F", None);
+    assert!(v.fixed && v.estimate == 1.0);
+    let l = estimate(&fit, "F BY", "S1WANTCURSE", None);
+    assert!(!l.fixed && l.estimate > 0.5 && l.se.is_some());
+}
+
+#[test]
+fn verbagg_2pl_probit_reaches_lavaan() {
+    let text = std::fs::read_to_string(input("verbagg_2pl.inp"))
+        .unwrap()
+        .replace(
+            "../data/verbagg_wide_r2.csv",
+            &data("verbagg_wide_r2.csv").display().to_string(),
+        )
+        .replace("ESTIMATOR = ML;", "ESTIMATOR = ML; LINK = PROBIT;");
+    let scratch = Scratch::new("probit_2pl");
+    let (_, fit) = fit_text(&scratch, "model.inp", &text).unwrap();
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 48);
+    assert!(
+        fit.loglikelihood > LL_2PL_PROBIT,
+        "logL {} below lavaan's {LL_2PL_PROBIT}",
+        fit.loglikelihood
+    );
+}
+
+#[test]
+fn verbagg_mixture_2pl_reaches_mirt() {
+    let (_, fit) = fit_path(&input("verbagg_mixture_2pl.inp"));
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 97);
+    assert!(
+        fit.loglikelihood > LL_MIXTURE_2PL,
+        "logL {} below mirt's {LL_MIXTURE_2PL}",
+        fit.loglikelihood
+    );
+}
+
+/// The ML covariance matrix (divided by n) of `rows` and the saturated
+/// normal log-likelihood -n/2 (p ln 2π + ln|S| + p).
+fn saturated_loglik(rows: &[Vec<f64>]) -> f64 {
+    let n = rows.len() as f64;
+    let p = rows[0].len();
+    let mean: Vec<f64> = (0..p)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n)
+        .collect();
+    assert_eq!(p, 3, "the closed form below is for 3 variables");
+    let mut s = [[0.0; 3]; 3];
+    for r in rows {
+        for a in 0..p {
+            for b in 0..p {
+                s[a][b] += (r[a] - mean[a]) * (r[b] - mean[b]) / n;
+            }
+        }
+    }
+    let det = s[0][0] * (s[1][1] * s[2][2] - s[1][2] * s[2][1])
+        - s[0][1] * (s[1][0] * s[2][2] - s[1][2] * s[2][0])
+        + s[0][2] * (s[1][0] * s[2][1] - s[1][1] * s[2][0]);
+    -n / 2.0 * (p as f64 * (2.0 * std::f64::consts::PI).ln() + det.ln() + p as f64)
+}
+
+/// One factor with three continuous indicators is just identified: its ML
+/// log-likelihood is the saturated normal one, in closed form.
+#[test]
+fn one_factor_continuous_matches_closed_form() {
+    let mut sim = Sim::new(91);
+    let (lambda, nu, theta) = ([1.0, 0.8, 1.3], [0.5, -1.0, 2.0], [0.5, 0.7, 0.4]);
+    let rows: Vec<Vec<f64>> = (0..400)
+        .map(|_| {
+            let f = sim.normal();
+            (0..3)
+                .map(|j| nu[j] + lambda[j] * f + theta[j] * sim.normal())
+                .collect()
+        })
+        .collect();
+    let scratch = Scratch::new("one_factor");
+    scratch.write("data.dat", &free_format(&rows, "-99"));
+    let text = "
+DATA: FILE = data.dat;
+VARIABLE: NAMES = y1-y3;
+ANALYSIS: ESTIMATOR = ML; INTEGRATION = GAUSSHERMITE(15);
+MODEL: f BY y1-y3;
+";
+    let (_, fit) = fit_text(&scratch, "model.inp", text).unwrap();
+    assert!(fit.converged);
+    // 3 intercepts, 2 loadings, 1 factor variance, 3 residual variances
+    assert_eq!(fit.free_parameters, 9);
+    let closed = saturated_loglik(&rows);
+    assert!(
+        (fit.loglikelihood - closed).abs() < 1e-6,
+        "logL {} vs closed form {closed}",
+        fit.loglikelihood
+    );
+    let l = estimate(&fit, "F BY", "Y1", None);
+    assert!(
+        l.fixed && l.estimate == 1.0,
+        "the first loading is fixed at 1"
+    );
+}
