@@ -2440,12 +2440,19 @@ fn knownclass_brings_one_follow_on_error_not_one_per_item() {
 /// A growth statement is not a random slope: it is named as what it is,
 /// not met with the advice to add TWOLEVEL.
 #[test]
-fn growth_statement_is_named_not_sent_to_twolevel() {
+fn growth_time_scores_must_be_numbers() {
     let err = fails_lca(
-        "growth_statement",
-        &lca_with_model("MODEL: %OVERALL%\n  i s | u1@0 u2@1 u3@2 u4@3;", ""),
+        "growth_time_score_not_a_number",
+        &lca_with_model("MODEL: %OVERALL%\n  i s | u1@0 u2@one u3@2 u4@3;", ""),
     );
-    assert_first(&err, "model.inp", 8, "growth models");
-    assert!(!err.to_string().contains("TYPE = TWOLEVEL\n"), "{err}");
-    assert!(!err.to_string().contains("add TWOLEVEL"), "{err}");
+    assert_first(&err, "model.inp", 8, "'@' needs a value");
+}
+
+#[test]
+fn growth_outcome_without_time_score() {
+    let err = fails_lca(
+        "growth_outcome_without_time_score",
+        &lca_with_model("MODEL: %OVERALL%\n  i s | u1@0 u2 u3@2 u4@3;", ""),
+    );
+    assert_first(&err, "model.inp", 8, "u2 has no time score");
 }

@@ -50,6 +50,7 @@ impl Builder<'_> {
                 p.value = ParamValue::Fixed(0.0);
             }
         }
+        growth_equalities(model, mentions, &mut params, &mentioned);
         let mut free = self.free_parameters(&mut params, &keys, &split, mentions);
         self.check_values(model, &params, &origin);
         // starting values within a group must agree
@@ -172,7 +173,9 @@ impl Builder<'_> {
             Target::RandomRegression { re, on } => {
                 vec![ParamKind::RandomRegression { re, on }]
             }
-            Target::ClassVariance { .. } | Target::OnClassIntercept { .. } => return None,
+            Target::ClassVariance { .. }
+            | Target::OnClassIntercept { .. }
+            | Target::EqualThresholds { .. } => return None,
             Target::ClassIntercept { cv, class } => {
                 vec![ParamKind::ClassIntercept { cv, class }]
             }
@@ -299,6 +302,55 @@ impl Builder<'_> {
             push_free(params, &mut free, mem.clone(), label);
         }
         free
+    }
+}
+
+/// Growth models' defaults that tie parameters together: the thresholds of
+/// categorical outcomes held equal over time (labelled `i$1`, `i$2`, ...
+/// after the intercept factor, unless the input labels them), and the
+/// covariances of a growth factor whose variance is fixed at 0 in every
+/// class fixed at 0 too (latent class growth analysis: `i-s@0;`), unless
+/// a statement mentions them.
+fn growth_equalities(
+    model: &Model,
+    mentions: &[Mention],
+    params: &mut [Parameter],
+    mentioned: &[bool],
+) {
+    for m in mentions {
+        if let Target::EqualThresholds { var, factor } = m.target {
+            let base = model.random_name(factor).to_ascii_lowercase();
+            for p in params.iter_mut() {
+                if let ParamKind::Threshold { var: v, index } = p.kind
+                    && v == var
+                    && p.label.is_none()
+                {
+                    p.label = Some(format!("{base}${index}"));
+                }
+            }
+        }
+    }
+    let zero_variance = |re: usize, params: &[Parameter]| {
+        params
+            .iter()
+            .any(|p| p.kind == ParamKind::RandomVariance { re })
+            && params.iter().all(|p| {
+                p.kind != ParamKind::RandomVariance { re } || p.value == ParamValue::Fixed(0.0)
+            })
+    };
+    let fix: Vec<usize> = (0..params.len())
+        .filter(|&i| match params[i].kind {
+            ParamKind::RandomCovariance { a, b } => {
+                !mentioned[i]
+                    && model.two_level.is_none()
+                    && (zero_variance(a, params) || zero_variance(b, params))
+            }
+            _ => false,
+        })
+        .collect();
+    for i in fix {
+        params[i].value = ParamValue::Fixed(0.0);
+        params[i].start = None;
     }
 }
 

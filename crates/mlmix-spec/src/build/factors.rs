@@ -26,7 +26,7 @@ use super::grammar::{Block, Elem, ModelStmt, Ref};
 use super::statements::{Mention, Stated, Target};
 use crate::model::*;
 use crate::source::Span;
-use crate::syntax::{Section, TokKind};
+use crate::syntax::{Section, TokKind, Token};
 
 /// Targets met so far, with the element that named each.
 type Pending<'e> = Vec<(Target, &'e Elem)>;
@@ -43,10 +43,9 @@ impl Builder<'_> {
         for sec in model_sections {
             for st in &sec.statements {
                 let t = &st.tokens;
-                let Some(by) = t.iter().position(|x| x.is_word("BY")) else {
-                    continue;
-                };
-                if by != 1 || t[0].kind != TokKind::Word {
+                let declared: &[Token] = if let Some(bar) = growth_bar(t) {
+                    &t[..bar]
+                } else if let Some(by) = t.iter().position(|x| x.is_word("BY")) {
                     if by > 1 {
                         self.err_help(
                             t[0].span.to(t[by - 1].span),
@@ -54,23 +53,30 @@ impl Builder<'_> {
                             "write one statement per factor, e.g. f1 BY u1-u5; f2 BY u6-u10;",
                         );
                     }
+                    if by != 1 {
+                        continue;
+                    }
+                    &t[..1]
+                } else {
                     continue;
-                }
-                let n = &t[0].text;
-                if taken
-                    .iter()
-                    .any(|list| list.iter().any(|u| u.eq_ignore_ascii_case(n)))
-                {
-                    self.err_help(
-                        t[0].span,
-                        format!("the factor {n} has the name of a variable"),
-                        "give the factor a new name, e.g. f BY u1-u5;",
-                    );
-                    // the name is not reported again where MODEL uses it
-                    self.diags
-                        .mark(&format!("not in USEVARIABLES {}", n.to_ascii_uppercase()));
-                } else if !out.iter().any(|u| u.0.eq_ignore_ascii_case(n)) {
-                    out.push((n.clone(), st.span));
+                };
+                for tok in declared.iter().filter(|x| x.kind == TokKind::Word) {
+                    let n = &tok.text;
+                    if taken
+                        .iter()
+                        .any(|list| list.iter().any(|u| u.eq_ignore_ascii_case(n)))
+                    {
+                        self.err_help(
+                            tok.span,
+                            format!("the factor {n} has the name of a variable"),
+                            "give the factor a new name, e.g. f BY u1-u5;",
+                        );
+                        // the name is not reported again where MODEL uses it
+                        self.diags
+                            .mark(&format!("not in USEVARIABLES {}", n.to_ascii_uppercase()));
+                    } else if !out.iter().any(|u| u.0.eq_ignore_ascii_case(n)) {
+                        out.push((n.clone(), st.span));
+                    }
                 }
             }
         }
@@ -128,6 +134,102 @@ impl Builder<'_> {
                 false
             }
         }
+    }
+
+    /// `i s q | y1@0 y2@1 ...`: the loadings of the outcomes on the growth
+    /// factors (1 on the intercept factor, the time score on the slope,
+    /// its square on the quadratic), their intercepts fixed at 0
+    /// (continuous) or thresholds held equal over time (categorical), and
+    /// the growth factors' means free (but the intercept factor's with
+    /// categorical outcomes, which keeps the factor default). Appends the
+    /// mentions to `out`; false after an error.
+    pub(super) fn growth_targets(
+        &mut self,
+        (st, use_names, first): (&ModelStmt, &[String], usize),
+        factors: &[(Ref, Span)],
+        outcomes: &[Elem],
+        categorical: &[usize],
+        out: &mut Vec<Mention>,
+    ) -> bool {
+        let mut fs = Vec::with_capacity(factors.len());
+        for &(r, span) in factors {
+            match r {
+                Ref::Var(f) if f >= first => fs.push((f - first, span)),
+                _ => {
+                    self.err(span, "a growth factor is a new name, e.g. i s | y1@0 y2@1;");
+                    return false;
+                }
+            }
+        }
+        let mention = |target, span, fixed: Option<f64>, start: Option<Option<f64>>| Mention {
+            target,
+            block: st.block,
+            level: st.level,
+            fixed,
+            start,
+            label: None,
+            span,
+        };
+        let mut any_categorical = false;
+        for e in outcomes {
+            let [Ref::Var(y)] = e.refs[..] else {
+                self.err(
+                    e.span,
+                    "a growth outcome is one observed variable with its time score",
+                );
+                return false;
+            };
+            if y >= first || y >= use_names.len() {
+                self.err(e.span, "a growth outcome is an observed variable");
+                return false;
+            }
+            let Some(score) = e.fixed.or(e.start.flatten()) else {
+                self.err_help(
+                    e.span,
+                    format!("{} has no time score", use_names[y]),
+                    format!(
+                        "write {}@t (fixed) or {}*t (free, starting at t)",
+                        use_names[y], use_names[y]
+                    ),
+                );
+                return false;
+            };
+            let free = e.fixed.is_none();
+            for (k, &(f, span)) in fs.iter().enumerate() {
+                let (fixed, start) = match (k, free) {
+                    (0, _) => (Some(1.0), None),
+                    (1, false) => (Some(score), None),
+                    (1, true) => (None, Some(Some(score))),
+                    (_, false) => (Some(score * score), None),
+                    (_, true) => {
+                        self.err(e.span, "a quadratic growth factor needs fixed time scores");
+                        return false;
+                    }
+                };
+                let target = Target::Loading { factor: f, var: y };
+                out.push(mention(target, span.to(e.span), fixed, start));
+            }
+            if categorical.contains(&y) {
+                any_categorical = true;
+                let target = Target::EqualThresholds {
+                    var: y,
+                    factor: fs[0].0,
+                };
+                out.push(mention(target, e.span, None, None));
+            } else {
+                out.push(mention(Target::Mean { var: y }, e.span, Some(0.0), None));
+            }
+        }
+        let skip = usize::from(any_categorical);
+        for &(f, span) in &fs[skip..] {
+            out.push(mention(
+                Target::FactorMean { re: f },
+                span,
+                None,
+                Some(None),
+            ));
+        }
+        true
     }
 
     /// The latent variables of a single-level factor model: the factors
@@ -203,4 +305,15 @@ pub(super) fn first_loadings(mentions: &[Mention]) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Where the `|` of a growth statement (`i s | y1@0 y2@1`) is: a bar with
+/// no ON after it and several names before it or time scores after it
+/// (`s | y ON x` is a random slope).
+pub(super) fn growth_bar(t: &[Token]) -> Option<usize> {
+    let bar = t.iter().position(|x| x.is_sym('|'))?;
+    let growth = bar > 0
+        && !t[bar..].iter().any(|x| x.is_word("ON"))
+        && (bar > 1 || t[bar..].iter().any(|x| x.is_sym('@')));
+    growth.then_some(bar)
 }

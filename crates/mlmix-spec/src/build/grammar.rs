@@ -64,6 +64,12 @@ pub(super) enum StmtKind {
     With(Vec<Elem>, Vec<Elem>),
     /// `f BY u1-u10`: factor `f` measured by the right-hand side.
     By(Vec<Elem>, Vec<Elem>),
+    /// `i s | y1@0 y2@1`: growth factors (as resolved, with their spans)
+    /// measured by outcomes with time scores.
+    Growth {
+        factors: Vec<(Ref, Span)>,
+        outcomes: Vec<Elem>,
+    },
     /// `s | y ON x`: a random slope named `s`.
     RandomSlope {
         name: String,
@@ -387,17 +393,17 @@ impl Builder<'_> {
         cvs: &[ClassVar],
     ) -> Option<ModelStmt> {
         let toks = &st.tokens;
-        // a growth statement: no ON after the bar, and several growth
-        // factors before it or time scores after it (`i s | y1@0 y2@1`)
-        let growth = !toks[bar..].iter().any(|t| t.is_word("ON"))
-            && (bar > 1 || toks[bar..].iter().any(|t| t.is_sym('@')));
-        if growth {
+        let growth = super::factors::growth_bar(toks).is_some();
+        if growth && self.twolevel {
             self.err_help(
                 st.span,
-                "growth models ('i s | y1@0 y2@1 ...') are not supported yet",
-                "a random slope is written s | y ON x (TYPE = TWOLEVEL)",
+                "growth models ('i s | y1@0 y2@1 ...') in TWOLEVEL models are not supported yet",
+                "single-level growth models (TYPE = GENERAL or MIXTURE) are supported",
             );
             return None;
+        }
+        if growth {
+            return self.growth_statement(st, bar, (block, level), (use_names, all_names), cvs);
         }
         if !self.twolevel {
             self.err_help(
@@ -450,6 +456,57 @@ impl Builder<'_> {
                 covariate,
             },
             labels: Vec::new(),
+        })
+    }
+
+    /// `i s | y1@0 y2@1 y3@2` (the `|` at `bar`): growth factors measured
+    /// by the outcomes with time scores.
+    fn growth_statement(
+        &mut self,
+        st: &Statement,
+        bar: usize,
+        (block, level): (Block, Option<Level>),
+        (use_names, all_names): (&[String], &[String]),
+        cvs: &[ClassVar],
+    ) -> Option<ModelStmt> {
+        let toks = &st.tokens;
+        if bar > 3 || toks[..bar].iter().any(|t| t.kind != TokKind::Word) {
+            self.err_help(
+                toks[0].span.to(toks[bar - 1].span),
+                "a growth statement names one to three growth factors before '|'",
+                "for example i s | y1@0 y2@1 y3@2 y4@3; or i s q | ...",
+            );
+            return None;
+        }
+        if block != Block::Overall {
+            self.err(st.span, "growth factors are declared in %OVERALL%");
+            return None;
+        }
+        let mut factors = Vec::with_capacity(bar);
+        for t in &toks[..bar] {
+            factors.push((
+                self.resolve(&t.text, t.span, use_names, all_names, cvs)?,
+                t.span,
+            ));
+        }
+        let mut labels = Vec::new();
+        let outcomes = self.elems(&toks[bar + 1..], use_names, all_names, cvs, &mut labels)?;
+        if !labels.is_empty() || outcomes.iter().any(|e| e.bracketed) {
+            self.err(
+                toks[bar].span.to(toks[toks.len() - 1].span),
+                "a growth statement lists outcomes with time scores, e.g. y1@0 y2@1",
+            );
+            return None;
+        }
+        if outcomes.len() < 2 {
+            self.err(st.span, "a growth model needs at least two outcomes");
+            return None;
+        }
+        Some(ModelStmt {
+            block,
+            level,
+            kind: StmtKind::Growth { factors, outcomes },
+            labels,
         })
     }
 

@@ -318,9 +318,10 @@ impl Builder<'_> {
             self.command(sec, &mut cmds, &mut seen);
         }
         let has_factors = cmds.model_sections.iter().any(|sec| {
-            sec.statements
-                .iter()
-                .any(|st| st.tokens.iter().any(|t| t.is_word("BY")))
+            sec.statements.iter().any(|st| {
+                st.tokens.iter().any(|t| t.is_word("BY"))
+                    || super::factors::growth_bar(&st.tokens).is_some()
+            })
         });
         self.check_commands(&mut cmds.opts, &seen, has_factors);
         cmds

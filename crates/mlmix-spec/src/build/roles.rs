@@ -131,7 +131,9 @@ impl Builder<'_> {
                     u.cov[covariate] = true;
                 }
                 Target::OnClassIntercept { .. } | Target::FactorMean { .. } => {}
-                Target::Loading { var, .. } => u.dep[var] = true,
+                Target::Loading { var, .. } | Target::EqualThresholds { var, .. } => {
+                    u.dep[var] = true
+                }
                 Target::ClassVariance { .. } => {}
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     u.dep[var] = true

@@ -82,6 +82,12 @@ pub(super) enum Target {
     FactorMean {
         re: usize,
     },
+    /// The thresholds of categorical growth outcome `var` are held equal
+    /// over time: labelled after growth factor `factor` (`i$1`, ...).
+    EqualThresholds {
+        var: usize,
+        factor: usize,
+    },
     /// `y ON c#1` on the between level (before the levels are resolved):
     /// a variable's random effect on a random class logit intercept.
     OnClassIntercept {
@@ -310,6 +316,13 @@ impl Builder<'_> {
                 }
                 ok
             }
+            StmtKind::Growth { factors, outcomes } => self.growth_targets(
+                (st, use_names, first_factor),
+                factors,
+                outcomes,
+                categorical,
+                out,
+            ),
             StmtKind::RandomSlope { .. } => true,
             StmtKind::With(lhs, rhs) => {
                 let mut ok = true;
