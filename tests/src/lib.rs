@@ -377,3 +377,39 @@ impl Evaluator {
             .loglik
     }
 }
+
+/// A parameter to follow: report section, name, class, true value.
+pub type Truth = (&'static str, &'static str, Option<&'static str>, f64);
+
+/// Runs `reps` replications: `make(sim)` returns (data rows, input text
+/// without its DATA command); collects the parameters in `truths`.
+pub fn study(
+    tag: &str,
+    reps: usize,
+    seed: u64,
+    truths: &[Truth],
+    make: impl Fn(&mut Sim) -> (Vec<Vec<f64>>, String),
+) {
+    let mut rec: Vec<Recovered> = truths
+        .iter()
+        .map(|(s, n, c, t)| Recovered::new(&format!("{s} {n} {}", c.unwrap_or("")), *t))
+        .collect();
+    let scratch = Scratch::new(tag);
+    let mut sim = Sim::new(seed);
+    for r in 0..reps {
+        let (rows, body) = make(&mut sim);
+        scratch.write("data.dat", &free_format(&rows, "-99"));
+        let text = format!("DATA: FILE = data.dat;\n{body}");
+        let (_, fit) = fit_text(&scratch, "model.inp", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(fit.converged, "{tag} replication {r} did not converge");
+        for ((s, n, c, _), rv) in truths.iter().zip(rec.iter_mut()) {
+            let p = estimate(&fit, s, n, *c);
+            rv.estimates.push(p.estimate);
+            rv.ses
+                .push(p.se.unwrap_or_else(|| panic!("{tag}: no standard error for {s} {n}")));
+        }
+    }
+    for rv in &rec {
+        rv.check();
+    }
+}

@@ -10,6 +10,7 @@ mod estimation;
 mod factors;
 mod fuzz;
 mod glmm;
+mod growth;
 mod hostile;
 mod mixreg;
 mod outputs;

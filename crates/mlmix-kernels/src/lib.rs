@@ -18,6 +18,7 @@
 pub mod data;
 pub mod eval;
 pub mod fastmath;
+pub mod implied;
 pub mod link;
 pub mod plan;
 

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use mlmix_spec::{Link, Model, ParamKind, ParamValue, RandomKind, Scale};
 
 use crate::data::EngineData;
+use crate::implied::{ClosedForm, Implied, product};
 
 /// A local parameter with no model parameter: a structural zero.
 pub const NONE: u32 = u32::MAX;
@@ -208,6 +209,10 @@ pub struct Plan {
     /// Derived entries of the extended vector (random effects regressed on
     /// others), after the blocks' entries.
     pub derived: Vec<Derived>,
+    /// Implied means and covariances of the indicators of factors
+    /// integrated in closed form ([`crate::implied`]), after the derived
+    /// entries.
+    pub implied: Vec<Implied>,
 }
 
 /// Why a model cannot be compiled.
@@ -252,7 +257,45 @@ struct ReLayout<'m> {
     virtual_cols: Vec<VirtualCol>,
     derived: Vec<Derived>,
     derived_ids: HashMap<DerivedKey, u32>,
+    implied: Vec<Implied>,
     n_ext: usize,
+}
+
+/// Where a normal block's local parameters are: `d` variables, `q`
+/// covariates, the state's first local entry at `base`.
+#[derive(Clone, Copy)]
+struct BlockLayout {
+    d: usize,
+    q: usize,
+    base: usize,
+}
+
+/// Joins variables `a` and `b` into one block of correlated continuous
+/// variables (merging their blocks; an emptied block is removed later).
+fn join_blocks(block_of: &mut [Option<usize>], blocks: &mut Vec<Vec<usize>>, a: usize, b: usize) {
+    match (block_of[a], block_of[b]) {
+        (None, None) => {
+            block_of[a] = Some(blocks.len());
+            block_of[b] = Some(blocks.len());
+            blocks.push(vec![a, b]);
+        }
+        (Some(x), None) => {
+            block_of[b] = Some(x);
+            blocks[x].push(b);
+        }
+        (None, Some(y)) => {
+            block_of[a] = Some(y);
+            blocks[y].push(a);
+        }
+        (Some(x), Some(y)) if x != y => {
+            let moved = std::mem::take(&mut blocks[y]);
+            for &v in &moved {
+                block_of[v] = Some(x);
+            }
+            blocks[x].extend(moved);
+        }
+        _ => {}
+    }
 }
 
 /// What the random effects acting on one term add to it in one state.
@@ -442,6 +485,99 @@ impl ReLayout<'_> {
     }
 }
 
+impl ReLayout<'_> {
+    /// The phi index of `kind` for a term whose states are the classes of
+    /// `m`, in state `k`; `None` when the model has no such parameter.
+    fn lookup(
+        &self,
+        kind: ParamKind,
+        m: Option<usize>,
+        k: usize,
+    ) -> Result<Option<u32>, PlanError> {
+        if !self.model.parameters.iter().any(|p| p.kind == kind) {
+            return Ok(None);
+        }
+        self.resolve(kind, m, k).map(Some)
+    }
+
+    /// A new implied entry summing `terms`.
+    fn implied_entry(&mut self, terms: Vec<Vec<u32>>) -> u32 {
+        let e = self.n_ext as u32;
+        self.n_ext += 1;
+        self.implied.push(Implied { ext: e, terms });
+        e
+    }
+
+    /// Points the means and covariances of the closed-form indicators
+    /// among a normal block's `vars` (state `k` of class variable `m`) at
+    /// implied entries: ν + Λα and ΛΨΛ' + Θ.
+    fn implied_block(
+        &mut self,
+        cf: &ClosedForm,
+        vars: &[usize],
+        (m, k): (Option<usize>, usize),
+        lay: BlockLayout,
+        phi_index: &mut [u32],
+    ) -> Result<(), PlanError> {
+        let model = self.model;
+        // the loadings of each variable: (factor, phi index)
+        let mut loadings: Vec<Vec<(usize, u32)>> = Vec::with_capacity(vars.len());
+        for &u in vars {
+            let mut l = Vec::new();
+            if let (Some(g), Some(re)) = (cf.group_of(u), model.intercept_of(u)) {
+                for &f in &cf.groups[g].1 {
+                    if let Some(p) = self.lookup(model.regression_kind(re, f), m, k)? {
+                        l.push((f, p));
+                    }
+                }
+            }
+            loadings.push(l);
+        }
+        let psi = |me: &Self, f: usize, h: usize| -> Result<Option<u32>, PlanError> {
+            let kind = if f == h {
+                ParamKind::RandomVariance { re: f }
+            } else {
+                ParamKind::RandomCovariance {
+                    a: f.min(h),
+                    b: f.max(h),
+                }
+            };
+            me.lookup(kind, m, k)
+        };
+        for i in 0..lay.d {
+            if loadings[i].is_empty() {
+                continue;
+            }
+            let nu = phi_index[lay.base + i];
+            let mut terms: Vec<Vec<u32>> = product(&[nu]).into_iter().collect();
+            for &(f, l) in &loadings[i] {
+                if let Some(alpha) = self.lookup(ParamKind::FactorMean { re: f }, m, k)? {
+                    terms.extend(product(&[l, alpha]));
+                }
+            }
+            phi_index[lay.base + i] = self.implied_entry(terms);
+        }
+        for i in 0..lay.d {
+            for j in 0..=i {
+                if loadings[i].is_empty() || loadings[j].is_empty() {
+                    continue;
+                }
+                let pos = lay.base + lay.d + lay.d * lay.q + i * (i + 1) / 2 + j;
+                let mut terms: Vec<Vec<u32>> = product(&[phi_index[pos]]).into_iter().collect();
+                for &(f, lf) in &loadings[i] {
+                    for &(h, lh) in &loadings[j] {
+                        if let Some(p) = psi(self, f, h)? {
+                            terms.extend(product(&[lf, p, lh]));
+                        }
+                    }
+                }
+                phi_index[pos] = self.implied_entry(terms);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Plan {
     /// Number of combinations of the between-level class variables' classes
     /// (1 without any).
@@ -487,7 +623,9 @@ impl Plan {
                 .class_vars
                 .iter()
                 .map(|c| {
-                    c.between || (model.two_level.is_none() && !model.random_effects().is_empty())
+                    c.between
+                        || (model.two_level.is_none()
+                            && !ClosedForm::of(model).closed.iter().all(|&x| x))
                 })
                 .collect(),
             n_combos,
@@ -497,6 +635,7 @@ impl Plan {
             virtual_cols: Vec::new(),
             chol: Vec::new(),
             derived: Vec::new(),
+            implied: Vec::new(),
         };
         let index: HashMap<(ParamKind, Option<usize>), u32> = model
             .parameters
@@ -520,9 +659,17 @@ impl Plan {
         let n_cov_states = cov_cv.map_or(1, |m| plan.class_sizes[m]);
         let nre = random.len();
         let regressions = model.random_regressions();
-        let order = model.random_order().ok_or_else(|| {
-            PlanError::Unsupported("the regressions among random effects form a cycle".into())
-        })?;
+        // factors with continuous indicators only are integrated in closed
+        // form: they and their indicators' intercepts get no block
+        let closed_form = ClosedForm::of(model);
+        let order: Vec<usize> = model
+            .random_order()
+            .ok_or_else(|| {
+                PlanError::Unsupported("the regressions among random effects form a cycle".into())
+            })?
+            .into_iter()
+            .filter(|&a| !closed_form.closed[a])
+            .collect();
         let mut comp: Vec<usize> = (0..nre).collect();
         fn root(comp: &mut [usize], mut a: usize) -> usize {
             while comp[a] != a {
@@ -562,7 +709,7 @@ impl Plan {
         let cov_class = |s: usize| cov_cv.map(|_| s);
         let mut m_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
         let mut dim_of = vec![None; nre];
-        for a in (0..nre).filter(|&a| !constant[a]) {
+        for a in (0..nre).filter(|&a| !constant[a] && !closed_form.closed[a]) {
             dim_of[a] = Some(plan.dims);
             plan.dims += 1;
         }
@@ -643,6 +790,7 @@ impl Plan {
             virtual_cols: Vec::new(),
             derived: Vec::new(),
             derived_ids: HashMap::new(),
+            implied: Vec::new(),
             n_ext: plan.n_ext,
         };
         // the random effects acting on a dependent variable
@@ -651,7 +799,9 @@ impl Plan {
                 .iter()
                 .enumerate()
                 .filter_map(|(a, r)| match r.kind {
-                    RandomKind::Intercept { var } | RandomKind::Slope { var, .. } if var == v => {
+                    RandomKind::Intercept { var } | RandomKind::Slope { var, .. }
+                        if var == v && !closed_form.closed[a] =>
+                    {
                         Some(a)
                     }
                     _ => None,
@@ -663,29 +813,27 @@ impl Plan {
         let nv = model.variables.len();
         let mut block_of: Vec<Option<usize>> = vec![None; nv];
         let mut blocks: Vec<Vec<usize>> = Vec::new();
-        for &(a, b) in &model.covariances {
-            match (block_of[a], block_of[b]) {
-                (None, None) => {
-                    block_of[a] = Some(blocks.len());
-                    block_of[b] = Some(blocks.len());
-                    blocks.push(vec![a, b]);
-                }
-                (Some(x), None) => {
-                    block_of[b] = Some(x);
-                    blocks[x].push(b);
-                }
-                (None, Some(y)) => {
-                    block_of[a] = Some(y);
-                    blocks[y].push(a);
-                }
-                (Some(x), Some(y)) if x != y => {
-                    let moved = std::mem::take(&mut blocks[y]);
-                    for &v in &moved {
-                        block_of[v] = Some(x);
-                    }
-                    blocks[x].extend(moved);
-                }
-                _ => {}
+        // the indicators of a closed-form factor set are one block
+        let group_pairs: Vec<(usize, usize)> = closed_form
+            .groups
+            .iter()
+            .flat_map(|(vars, _)| vars.windows(2).map(|w| (w[0], w[1])))
+            .collect();
+        for &(a, b) in model.covariances.iter().chain(&group_pairs) {
+            join_blocks(&mut block_of, &mut blocks, a, b);
+        }
+        for (vars, _) in &closed_form.groups {
+            if let [v] = vars[..]
+                && block_of[v].is_none()
+            {
+                block_of[v] = Some(blocks.len());
+                blocks.push(vec![v]);
+            }
+        }
+        blocks.retain(|b| !b.is_empty());
+        for (bi, b) in blocks.iter().enumerate() {
+            for &v in b {
+                block_of[v] = Some(bi);
             }
         }
         for b in &mut blocks {
@@ -813,6 +961,13 @@ impl Plan {
                                 }
                             };
                         }
+                    }
+                }
+                if vars.iter().any(|&u| closed_form.group_of(u).is_some()) {
+                    for s in 0..n_states {
+                        let base = s * n_local;
+                        let lay = BlockLayout { d, q, base };
+                        res.implied_block(&closed_form, vars, (m, s), lay, &mut phi_index)?;
                     }
                 }
                 // missing-data patterns
@@ -1076,6 +1231,7 @@ impl Plan {
         }
         plan.virtual_cols = res.virtual_cols;
         plan.derived = res.derived;
+        plan.implied = res.implied;
         plan.n_ext = res.n_ext;
         Ok(plan)
     }

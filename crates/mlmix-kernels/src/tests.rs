@@ -35,6 +35,7 @@ fn plan_with(term: Term, n_phi: usize) -> Plan {
         virtual_cols: Vec::new(),
         chol: Vec::new(),
         derived: Vec::new(),
+        implied: Vec::new(),
     }
 }
 
@@ -852,6 +853,7 @@ mod logit {
             virtual_cols: Vec::new(),
             chol: Vec::new(),
             derived: Vec::new(),
+            implied: Vec::new(),
         };
         let phi = if q > 0 {
             vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6]
@@ -1021,6 +1023,7 @@ mod random_effects {
                 m: (6..12).collect(),
             }],
             derived: Vec::new(),
+            implied: Vec::new(),
         }
     }
 

@@ -376,11 +376,14 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
     if phi.iter().any(|x| !x.is_finite()) {
         return Err(InvalidParams::NotFinite);
     }
-    let (ext, jac) = if plan.chol.is_empty() {
-        (phi.to_vec(), Vec::new())
+    let (mut ext, mut jac) = if plan.chol.is_empty() {
+        let mut ext = phi.to_vec();
+        ext.resize(plan.n_ext, 0.0);
+        (ext, Vec::new())
     } else {
         random_entries(plan, phi)?
     };
+    crate::implied::fill(&plan.implied, phi, &mut ext, &mut jac);
     let mut terms = Vec::with_capacity(plan.terms.len());
     for (ti, term) in plan.terms.iter().enumerate() {
         let params = gather(term, &ext);
