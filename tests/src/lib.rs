@@ -382,14 +382,17 @@ impl Evaluator {
 pub type Truth = (&'static str, &'static str, Option<&'static str>, f64);
 
 /// Runs `reps` replications: `make(sim)` returns (data rows, input text
-/// without its DATA command); collects the parameters in `truths`.
-pub fn study(
+/// without its DATA command), each fitted once from the text's starting
+/// values; requires convergence, hands each fit to `inspect`, and returns
+/// the estimates and standard errors of the parameters in `truths`.
+pub fn replications(
     tag: &str,
     reps: usize,
     seed: u64,
     truths: &[Truth],
     make: impl Fn(&mut Sim) -> (Vec<Vec<f64>>, String),
-) {
+    inspect: impl Fn(&Fit),
+) -> Vec<Recovered> {
     let mut rec: Vec<Recovered> = truths
         .iter()
         .map(|(s, n, c, t)| Recovered::new(&format!("{s} {n} {}", c.unwrap_or("")), *t))
@@ -402,6 +405,7 @@ pub fn study(
         let text = format!("DATA: FILE = data.dat;\n{body}");
         let (_, fit) = fit_text(&scratch, "model.inp", &text).unwrap_or_else(|e| panic!("{e}"));
         assert!(fit.converged, "{tag} replication {r} did not converge");
+        inspect(&fit);
         for ((s, n, c, _), rv) in truths.iter().zip(rec.iter_mut()) {
             let p = estimate(&fit, s, n, *c);
             rv.estimates.push(p.estimate);
@@ -409,7 +413,18 @@ pub fn study(
                 .push(p.se.unwrap_or_else(|| panic!("{tag}: no standard error for {s} {n}")));
         }
     }
-    for rv in &rec {
+    rec
+}
+
+/// [`replications`] followed by [`Recovered::check`] of every parameter.
+pub fn study(
+    tag: &str,
+    reps: usize,
+    seed: u64,
+    truths: &[Truth],
+    make: impl Fn(&mut Sim) -> (Vec<Vec<f64>>, String),
+) {
+    for rv in &replications(tag, reps, seed, truths, make, |_| {}) {
         rv.check();
     }
 }

@@ -833,15 +833,6 @@ fn factor_second_order() {
 }
 
 #[test]
-fn factor_regressions_not_supported() {
-    let err = fails_lca(
-        "factor_regressions_not_supported",
-        &factor_input("f BY u1-u4; f ON x;"),
-    );
-    assert_first(&err, "model.inp", 6, "regressions of or on factors");
-}
-
-#[test]
 fn factor_mean_of_unknown_factor() {
     let err = fails_lca(
         "factor_mean_of_unknown_factor",
@@ -870,7 +861,41 @@ fn factor_in_twolevel_model() {
         &err,
         "model.inp",
         8,
-        "factors (BY) in TWOLEVEL models are not supported yet",
+        "within-level factors in TWOLEVEL models are not supported yet",
+    );
+}
+
+#[test]
+fn between_factor_measured_by_a_within_variable() {
+    let err = fails_lca(
+        "between_factor_measured_by_a_within_variable",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  WITHIN = u4;
+                  CLUSTER = id;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  %BETWEEN%
+                  fb BY u1-u4;
+        ",
+    );
+    assert_first(&err, "model.inp", 10, "u4 is a WITHIN variable");
+}
+
+#[test]
+fn factors_regressed_on_each_other() {
+    let err = fails_lca(
+        "factors_regressed_on_each_other",
+        &factor_input("f BY u1-u2; g BY u3-u4; f ON g; g ON f;"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        6,
+        "regressions among factors are not supported yet",
     );
 }
 

@@ -3,7 +3,44 @@
 //! mirt's `fit_mixture_irt`, and continuous indicators against the closed
 //! form of the normal factor model.
 
-use mlmix_tests::{Scratch, Sim, data, estimate, fit_path, fit_text, free_format, input};
+use mlmix_tests::{
+    Scratch, Sim, Truth, data, estimate, fit_path, fit_text, free_format, input, study,
+};
+
+/// A shipped example input.
+fn example(name: &str) -> std::path::PathBuf {
+    mlmix_tests::tests_dir().join("../examples").join(name)
+}
+
+/// The growth mixture example recovers its simulated truth (within 3
+/// standard errors) and integrates nothing: its outcomes are continuous.
+#[test]
+fn growth_mixture_example() {
+    let (_, fit) = fit_path(&example("gmm.inp"));
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 15);
+    for (section, name, truth) in [("I ON", "X", 0.5), ("S ON", "X", 0.2)] {
+        let p = estimate(&fit, section, name, Some("C#1"));
+        let se = p.se.unwrap();
+        assert!(
+            (p.estimate - truth).abs() < 3.0 * se,
+            "{section} {name}: {}",
+            p.estimate
+        );
+    }
+}
+
+/// The two-level factor example: one integration dimension (the factor;
+/// the items' between-level residual variances are fixed at 0).
+#[test]
+fn twolevel_factor_example() {
+    let (_, fit) = fit_path(&example("twolevel_factor.inp"));
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 8);
+    assert_eq!(fit.two_level.as_ref().unwrap().dimensions, 1);
+    let l = estimate(&fit, "FB BY", "U3", None);
+    assert!((l.estimate - 1.2).abs() < 3.0 * l.se.unwrap());
+}
 
 /// OpenMx 2.21.1 + rpf with 49 and 101 points (mirt with 61: -4016.4269).
 const LL_2PL_LOGIT: f64 = -4016.4272;
@@ -15,7 +52,7 @@ const LL_MIXTURE_2PL: f64 = -3856.2658;
 
 #[test]
 fn verbagg_2pl_logit_matches_openmx_and_mirt() {
-    let (_, fit) = fit_path(&input("verbagg_2pl.inp"));
+    let (_, fit) = fit_path(&example("irt_2pl.inp"));
     assert!(fit.converged);
     assert_eq!(fit.free_parameters, 48);
     assert!(
@@ -52,7 +89,7 @@ fn verbagg_2pl_probit_reaches_lavaan() {
 
 #[test]
 fn verbagg_mixture_2pl_reaches_mirt() {
-    let (_, fit) = fit_path(&input("verbagg_mixture_2pl.inp"));
+    let (_, fit) = fit_path(&example("mixture_irt.inp"));
     assert!(fit.converged);
     assert_eq!(fit.free_parameters, 97);
     assert!(
@@ -122,4 +159,48 @@ MODEL: f BY y1-y3;
         l.fixed && l.estimate == 1.0,
         "the first loading is fixed at 1"
     );
+}
+
+/// A two-level model with a between-level factor measured by the random
+/// intercepts of four binary items (their residual variances fixed at 0),
+/// recovered over replications of 150 clusters of 10.
+#[test]
+fn between_level_factor_recovered() {
+    let (lambda, tau, psi) = ([1.0, 0.8, 1.2, 0.9], [0.4, 0.0, -0.3, -0.6], 0.6);
+    let mut truths: Vec<Truth> = vec![("Between-Level Variances", "FB", None, psi)];
+    let names = ["U1", "U2", "U3", "U4"];
+    for j in 1..4 {
+        truths.push(("FB BY", names[j], None, lambda[j]));
+    }
+    let thresholds = ["U1$1", "U2$1", "U3$1", "U4$1"];
+    for j in 0..4 {
+        truths.push(("Thresholds", thresholds[j], None, tau[j]));
+    }
+    let model = format!(
+        "VARIABLE: NAMES = u1-u4 clus; CATEGORICAL = u1-u4; CLUSTER = clus;\n\
+         ANALYSIS: TYPE = TWOLEVEL; ESTIMATOR = ML;\n\
+         MODEL: %WITHIN%\n\
+         %BETWEEN%\n\
+         fb BY u1 u2*{} u3*{} u4*{};\n\
+         fb*{psi}; u1-u4@0;\n\
+         [u1$1*{} u2$1*{} u3$1*{} u4$1*{}];\n",
+        lambda[1], lambda[2], lambda[3], tau[0], tau[1], tau[2], tau[3]
+    );
+    study("between-factor", 100, 31, &truths, |sim: &mut Sim| {
+        let mut rows = Vec::new();
+        for j in 0..150 {
+            let fb = psi.sqrt() * sim.normal();
+            for _ in 0..10 {
+                let mut row: Vec<f64> = (0..4)
+                    .map(|k| {
+                        let eta = lambda[k] * fb - tau[k];
+                        f64::from(sim.uniform() < 1.0 / (1.0 + (-eta).exp()))
+                    })
+                    .collect();
+                row.push(j as f64);
+                rows.push(row);
+            }
+        }
+        (rows, model.clone())
+    });
 }

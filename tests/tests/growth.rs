@@ -25,7 +25,7 @@ fn growth_mixture_continuous_outcomes_recovered() {
         ("Means", "C#1", None, alpha),
     ];
     for (t, name) in ["Y1", "Y2", "Y3", "Y4"].into_iter().enumerate() {
-        truths.push(("Variances", name, Some("C#1"), theta[t]));
+        truths.push(("Residual Variances", name, Some("C#1"), theta[t]));
     }
     let model = format!(
         "VARIABLE: NAMES = y1-y4; CLASSES = c(2);\n\

@@ -7,6 +7,8 @@
 mod bad_input;
 mod determinism;
 mod estimation;
+mod factor_output;
+mod factor_recovery;
 mod factors;
 mod fuzz;
 mod glmm;

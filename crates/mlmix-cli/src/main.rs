@@ -167,7 +167,7 @@ fn check_outputs(args: &FitArgs, loaded: &Loaded) -> anyhow::Result<Vec<(Kind, o
         wanted.push((Kind::Json, "the JSON file (--json)", p));
     }
     if let Some(s) = &loaded.model.savedata
-        && s.cprobabilities
+        && s.writes_file()
     {
         wanted.push((Kind::SaveData, "the SAVEDATA file", &s.file));
     }

@@ -60,6 +60,7 @@ impl ClosedForm {
         }
         let links = model.parameters.iter().filter_map(|p| match p.kind {
             ParamKind::Loading { re, factor } => Some((re, factor)),
+            ParamKind::RandomRegression { re, on } => Some((re, on)),
             ParamKind::RandomCovariance { a, b } => Some((a, b)),
             _ => None,
         });

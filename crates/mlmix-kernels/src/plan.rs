@@ -261,12 +261,12 @@ struct ReLayout<'m> {
     n_ext: usize,
 }
 
-/// Where a normal block's local parameters are: `d` variables, `q`
-/// covariates, the state's first local entry at `base`.
+/// Where a normal block's local parameters are: `d` variables, the
+/// covariate columns `covs`, the state's first local entry at `base`.
 #[derive(Clone, Copy)]
-struct BlockLayout {
+struct BlockLayout<'c> {
     d: usize,
-    q: usize,
+    covs: &'c [usize],
     base: usize,
 }
 
@@ -516,9 +516,10 @@ impl ReLayout<'_> {
         cf: &ClosedForm,
         vars: &[usize],
         (m, k): (Option<usize>, usize),
-        lay: BlockLayout,
+        lay: BlockLayout<'_>,
         phi_index: &mut [u32],
     ) -> Result<(), PlanError> {
+        let q = lay.covs.len();
         let model = self.model;
         // the loadings of each variable: (factor, phi index)
         let mut loadings: Vec<Vec<(usize, u32)>> = Vec::with_capacity(vars.len());
@@ -556,13 +557,30 @@ impl ReLayout<'_> {
                 }
             }
             phi_index[lay.base + i] = self.implied_entry(terms);
+            // covariate effects: the variable's own slope plus Σ λ γ
+            for (c, &w) in lay.covs.iter().enumerate() {
+                let pos = lay.base + lay.d + i * q + c;
+                let mut terms: Vec<Vec<u32>> = product(&[phi_index[pos]]).into_iter().collect();
+                for &(f, l) in &loadings[i] {
+                    let kind = ParamKind::FactorOn {
+                        re: f,
+                        covariate: w,
+                    };
+                    if let Some(g) = self.lookup(kind, m, k)? {
+                        terms.extend(product(&[l, g]));
+                    }
+                }
+                if terms.len() > 1 || (terms.len() == 1 && phi_index[pos] == NONE) {
+                    phi_index[pos] = self.implied_entry(terms);
+                }
+            }
         }
         for i in 0..lay.d {
             for j in 0..=i {
                 if loadings[i].is_empty() || loadings[j].is_empty() {
                     continue;
                 }
-                let pos = lay.base + lay.d + lay.d * lay.q + i * (i + 1) / 2 + j;
+                let pos = lay.base + lay.d + lay.d * q + i * (i + 1) / 2 + j;
                 let mut terms: Vec<Vec<u32>> = product(&[phi_index[pos]]).into_iter().collect();
                 for &(f, lf) in &loadings[i] {
                     for &(h, lh) in &loadings[j] {
@@ -915,6 +933,19 @@ impl Plan {
                         }
                     }
                 }
+                // the covariates of closed-form factors (`f ON x`) act on
+                // their indicators
+                for &u in vars {
+                    if let Some(g) = closed_form.group_of(u) {
+                        for &f in &closed_form.groups[g].1 {
+                            for (w, _) in model.random_covariate_effects(f) {
+                                if !covs.contains(&w) {
+                                    covs.push(w);
+                                }
+                            }
+                        }
+                    }
+                }
                 let q = covs.len();
                 let n_local = d + d * q + d * (d + 1) / 2;
                 let mut phi_index = vec![NONE; n_states * n_local];
@@ -966,7 +997,11 @@ impl Plan {
                 if vars.iter().any(|&u| closed_form.group_of(u).is_some()) {
                     for s in 0..n_states {
                         let base = s * n_local;
-                        let lay = BlockLayout { d, q, base };
+                        let lay = BlockLayout {
+                            d,
+                            covs: &covs,
+                            base,
+                        };
                         res.implied_block(&closed_form, vars, (m, s), lay, &mut phi_index)?;
                     }
                 }

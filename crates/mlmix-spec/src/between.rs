@@ -172,7 +172,16 @@ impl Model {
                     )
                 })
                 .collect(),
-            RandomKind::Factor => Vec::new(),
+            RandomKind::Factor => self
+                .parameters
+                .iter()
+                .filter_map(|p| match p.kind {
+                    ParamKind::FactorOn { re: f, covariate } if f == re => {
+                        Some((covariate, p.kind))
+                    }
+                    _ => None,
+                })
+                .collect(),
         };
         out.sort_unstable_by_key(|x| x.0);
         out.dedup_by_key(|x| x.0);

@@ -366,6 +366,15 @@ pub enum ParamKind {
         /// The factor (index into [`Latent::random`]).
         re: usize,
     },
+    /// The regression of a factor on an observed covariate (`f ON x`); varies
+    /// over the classes of [`Latent::cov_class_var`] (held equal across
+    /// them by default).
+    FactorOn {
+        /// The factor.
+        re: usize,
+        /// The covariate.
+        covariate: usize,
+    },
     /// A factor loading (`f BY u`): the regression of indicator `u`'s
     /// intercept (the random effect `re`, its residual variance 0 in a
     /// single-level model) on the factor; an entry of B like
@@ -509,8 +518,20 @@ pub struct SaveData {
     pub file_as_written: String,
     /// SAVE = CPROBABILITIES.
     pub cprobabilities: bool,
+    /// SAVE = FSCORES: each factor's posterior mean and standard deviation
+    /// (only set when the model has factors).
+    #[serde(default)]
+    pub fscores: bool,
     /// MISSFLAG: the code written for missing values.
     pub missflag: String,
+}
+
+impl SaveData {
+    /// Whether anything is saved (CPROBABILITIES or FSCORES), so that the
+    /// file is written.
+    pub fn writes_file(&self) -> bool {
+        self.cprobabilities || self.fscores
+    }
 }
 
 impl Model {
@@ -593,6 +614,9 @@ impl Model {
                 format!("{} ON {}", self.random_name(re), self.random_name(on))
             }
             ParamKind::FactorMean { re } => self.random_name(re),
+            ParamKind::FactorOn { re, covariate } => {
+                format!("{} ON {}", self.random_name(re), v(covariate))
+            }
             ParamKind::Loading { re, factor } => {
                 format!("{} BY {}", self.random_name(factor), self.random_name(re))
             }
@@ -671,6 +695,7 @@ impl Model {
             | ParamKind::RandomCovariance { .. }
             | ParamKind::RandomRegression { .. }
             | ParamKind::FactorMean { .. }
+            | ParamKind::FactorOn { .. }
             | ParamKind::Loading { .. } => {
                 return self.latent.cov_class_var;
             }

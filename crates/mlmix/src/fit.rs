@@ -237,9 +237,12 @@ pub fn fit(
     problem.fixed_adapt = best.adapt.clone();
     let problem = problem;
 
-    // posterior probabilities at the best solution
+    // posterior probabilities at the best solution (and the posterior
+    // moments of z for the factor scores)
+    let scores = model.two_level.is_none() && !crate::factors::factors(model).is_empty();
     let want = Want {
         posteriors: true,
+        moments: scores && plan.dims > 0,
         ..Want::LL
     };
     let final_eval =
@@ -365,38 +368,21 @@ pub fn fit(
     }
     let phi = map.phi(&best.theta);
     let probabilities = category_probabilities(model, &phi, cov.as_ref());
+    let integration = integration_summary(
+        model,
+        &plan,
+        backend.grid(),
+        best.adapt.as_deref().filter(|_| adaptive),
+    );
     let two_level = model.two_level.as_ref().map(|tl| {
         let t = &model.latent;
-        let g = backend.grid();
-        let adapted = best
-            .adapt
-            .as_ref()
-            .map_or(0, |a| a.failed.iter().filter(|x| !**x).count());
         TwoLevelSummary {
             cluster_variable: tl.cluster.clone(),
             clusters: engine_data.n_clusters(),
-            integration: if plan.dims == 0 && t.random.is_empty() {
-                "none (no random effects)".to_string()
-            } else if plan.dims == 0 {
-                "none (every random effect's variance is fixed at 0)".to_string()
-            } else {
-                format!(
-                    "{}{}",
-                    match t.integration.method {
-                        IntegrationMethod::Trapezoid => "trapezoid",
-                        IntegrationMethod::GaussHermite => "Gauss-Hermite",
-                        IntegrationMethod::MonteCarlo => "Monte Carlo",
-                    },
-                    if t.integration.adaptive {
-                        ", adaptive"
-                    } else {
-                        ""
-                    }
-                )
-            },
-            dimensions: plan.dims,
-            points: g.n_nodes(),
-            adapted_clusters: if adaptive { Some(adapted) } else { None },
+            integration: integration.integration.clone(),
+            dimensions: integration.dimensions,
+            points: integration.points,
+            adapted_clusters: integration.adapted,
             icc: t
                 .random
                 .iter()
@@ -430,6 +416,10 @@ pub fn fit(
         }
     }
     let transitions = transition_tables(model, &phi);
+    let irt = crate::factors::irt_parameterization(model, &phi, cov.as_ref(), &best.at_bound);
+    let factor_scores =
+        crate::factors::factor_scores(model, &plan, &engine_data, &phi, &final_eval)
+            .map_err(BackendError::from)?;
 
     // starts summary and warnings
     let ranked = outcome.ranked();
@@ -574,8 +564,61 @@ pub fn fit(
         most_likely,
         n_combos: nc,
         free,
+        integration: (model.two_level.is_none() && !model.latent.random.is_empty())
+            .then_some(integration),
         two_level,
+        irt,
+        factor_scores,
     })
+}
+
+/// The integration lines of the report: the rule, its dimensions and
+/// nodes, and how many units (clusters; distinct rows of a single-level
+/// model) have an adapted grid at the solution (`adapt`: the solution's
+/// adaptation, `None` without adaptive quadrature).
+fn integration_summary(
+    model: &Model,
+    plan: &Plan,
+    grid: &Grid,
+    adapt: Option<&mlmix_integrate::Adaptation>,
+) -> IntegrationSummary {
+    let t = &model.latent;
+    let adaptive = plan.dims > 0 && t.integration.adaptive;
+    let what = if model.two_level.is_some() {
+        "random effect"
+    } else {
+        "factor"
+    };
+    IntegrationSummary {
+        integration: if plan.dims == 0 && t.random.is_empty() {
+            format!("none (no {what}s)")
+        } else if plan.dims == 0
+            && mlmix_kernels::implied::ClosedForm::of(model)
+                .closed
+                .contains(&true)
+        {
+            "closed form".to_string()
+        } else if plan.dims == 0 {
+            format!("none (every {what}'s variance is fixed at 0)")
+        } else {
+            format!(
+                "{}{}",
+                match t.integration.method {
+                    IntegrationMethod::Trapezoid => "trapezoid",
+                    IntegrationMethod::GaussHermite => "Gauss-Hermite",
+                    IntegrationMethod::MonteCarlo => "Monte Carlo",
+                },
+                if t.integration.adaptive {
+                    ", adaptive"
+                } else {
+                    ""
+                }
+            )
+        },
+        dimensions: plan.dims,
+        points: grid.n_nodes(),
+        adapted: adaptive.then(|| adapt.map_or(0, |a| a.failed.iter().filter(|x| !**x).count())),
+    }
 }
 
 /// The warning for standard errors computed from a near-singular matrix,
@@ -688,10 +731,23 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
     within_section(model, kind)
 }
 
+/// Whether dependent `var` is regressed on covariates or measures a factor
+/// (its intercept is regressed on the factor) in a single-level model.
+fn has_predictors(model: &Model, var: usize) -> bool {
+    model
+        .dependent(var)
+        .is_some_and(|d| !d.covariates.is_empty())
+        || (model.two_level.is_none() && model.intercept_of(var).is_some())
+}
+
 fn within_section(model: &Model, kind: &ParamKind) -> String {
     match *kind {
         ParamKind::Loading { factor, .. } => format!("{} BY", model.random_name(factor)),
         ParamKind::FactorMean { .. } => "Means".into(),
+        ParamKind::FactorOn { re, .. } => format!("{} ON", model.random_name(re)),
+        ParamKind::RandomRegression { re, .. } if model.two_level.is_none() => {
+            format!("{} ON", model.random_name(re))
+        }
         ParamKind::RandomVariance { re }
             if model.two_level.is_none()
                 && model.random_effects()[re].kind == RandomKind::Factor =>
@@ -712,21 +768,17 @@ fn within_section(model: &Model, kind: &ParamKind) -> String {
             format!("Between Level: {} ON", model.random_name(re))
         }
         ParamKind::Threshold { .. } => "Thresholds".into(),
+        // a factor indicator's mean is an intercept and its variance a
+        // residual variance, as for a variable with covariates
         ParamKind::Mean { var } => {
-            if model
-                .dependent(var)
-                .is_some_and(|d| !d.covariates.is_empty())
-            {
+            if has_predictors(model, var) {
                 "Intercepts".into()
             } else {
                 "Means".into()
             }
         }
         ParamKind::Variance { var } => {
-            if model
-                .dependent(var)
-                .is_some_and(|d| !d.covariates.is_empty())
-            {
+            if has_predictors(model, var) {
                 "Residual Variances".into()
             } else {
                 "Variances".into()
@@ -764,6 +816,7 @@ fn short_name(model: &Model, kind: &ParamKind) -> String {
         ParamKind::RandomCovariance { b, .. } => model.random_name(b),
         ParamKind::RandomRegression { on, .. } => model.random_name(on),
         ParamKind::Loading { re, .. } => model.random_name(re),
+        ParamKind::FactorOn { covariate, .. } => v(covariate),
         ParamKind::RandomSlopeOn { covariate, .. } => v(covariate),
         ParamKind::Slope { covariate, .. } => v(covariate),
         ParamKind::ClassSlope { covariate, .. } => v(covariate),

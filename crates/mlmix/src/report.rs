@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use mlmix_spec::{Model, ParamKind, ParamValue, Role, Scale};
 
-use crate::results::{Fit, ParameterEstimate};
+use crate::results::{Fit, IntegrationSummary, IrtItem, IrtValue, ParameterEstimate};
 
 fn line(out: &mut String, label: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "    {label:<44}{value:>14}");
@@ -47,6 +47,14 @@ pub fn text(fit: &Fit, model: &Model) -> String {
     }
     line(&mut o, "Number of dependent variables", n_dep);
     line(&mut o, "Number of independent variables", n_cov);
+    let factors = crate::factors::factors(model);
+    if !factors.is_empty() {
+        line(
+            &mut o,
+            "Number of continuous latent variables",
+            factors.len(),
+        );
+    }
     line(
         &mut o,
         "Number of categorical latent variables",
@@ -97,6 +105,11 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         list(true, Some(true)),
     );
     wrap(&mut o, "Observed independent variables", list(false, None));
+    wrap(
+        &mut o,
+        "Continuous latent variables",
+        factors.iter().map(|&a| model.random_name(a)).collect(),
+    );
     let _ = writeln!(o, "Categorical latent variables");
     for cv in &model.class_vars {
         let _ = writeln!(
@@ -142,14 +155,11 @@ pub fn text(fit: &Fit, model: &Model) -> String {
             t.cluster_variable.to_ascii_uppercase(),
         );
         line(&mut o, "Number of clusters", t.clusters);
-        line(&mut o, "Integration", &t.integration);
-        if t.dimensions > 0 {
-            line(&mut o, "Dimensions of integration", t.dimensions);
-            line(&mut o, "Integration points (total)", t.points);
-        }
-        if let Some(a) = t.adapted_clusters {
-            line(&mut o, "Clusters with an adapted grid", a);
-        }
+        integration_lines(&mut o, &t.integration_summary(), "Clusters");
+    }
+    if let Some(t) = &fit.integration {
+        let _ = writeln!(o);
+        integration_lines(&mut o, t, "Distinct rows");
     }
 
     // univariate proportions
@@ -327,6 +337,10 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         }
     }
 
+    if !fit.irt.is_empty() {
+        irt_section(&mut o, fit);
+    }
+
     if !fit.probabilities.is_empty() {
         heading(&mut o, "RESULTS IN PROBABILITY SCALE");
         let _ = writeln!(
@@ -428,7 +442,7 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         o.push_str(&svalues(fit, model));
     }
     if let Some(s) = &model.savedata
-        && s.cprobabilities
+        && s.writes_file()
     {
         heading(&mut o, "SAVEDATA INFORMATION");
         let _ = writeln!(o, "  Save file    {}", s.file.display());
@@ -439,6 +453,71 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         }
     }
     o
+}
+
+/// The integration lines of the summary (`unit`: what has its own
+/// adapted grid, "Clusters" or "Distinct rows").
+fn integration_lines(o: &mut String, t: &IntegrationSummary, unit: &str) {
+    line(o, "Integration", &t.integration);
+    if t.dimensions > 0 {
+        line(o, "Dimensions of integration", t.dimensions);
+        line(o, "Integration points (total)", t.points);
+    }
+    if let Some(a) = t.adapted {
+        line(o, &format!("{unit} with an adapted grid"), a);
+    }
+}
+
+/// IRT PARAMETERIZATION: the discriminations and difficulties of binary
+/// items loading on one factor, class by class, as Mplus prints them.
+fn irt_section(o: &mut String, fit: &Fit) {
+    let (metric, scale) = if fit.link == "PROBIT" {
+        ("PROBIT", "PROBIT")
+    } else {
+        ("LOGISTIC", "LOGIT")
+    };
+    heading(
+        o,
+        &format!(
+            "IRT PARAMETERIZATION IN TWO-PARAMETER {metric} METRIC\nWHERE THE {scale} IS DISCRIMINATION*(THETA - DIFFICULTY)\n(THETA IS THE FACTOR STANDARDIZED IN EACH CLASS: (F - MEAN) / SQRT(VARIANCE))"
+        ),
+    );
+    let _ = writeln!(o, "{:>58}", "Two-Tailed");
+    let _ = writeln!(
+        o,
+        "{:<20}{:>10}{:>10}{:>11}{:>11}",
+        "", "Estimate", "S.E.", "Est./S.E.", "P-Value"
+    );
+    let mut classes: Vec<&Option<String>> = Vec::new();
+    for i in &fit.irt {
+        if !classes.contains(&&i.class) {
+            classes.push(&i.class);
+        }
+    }
+    for class in classes {
+        if let Some(c) = class {
+            let _ = writeln!(o, "\nLatent Class {c}");
+        }
+        let items: Vec<&IrtItem> = fit.irt.iter().filter(|i| &i.class == class).collect();
+        let _ = writeln!(o, "\n Item Discriminations");
+        let mut last = "";
+        for i in &items {
+            if i.factor != last {
+                let _ = writeln!(o, "\n {} BY", i.factor);
+                last = &i.factor;
+            }
+            irt_row(o, &i.item, &i.discrimination);
+        }
+        let _ = writeln!(o, "\n Item Difficulties");
+        for i in &items {
+            irt_row(o, &format!("{}$1", i.item), &i.difficulty);
+        }
+    }
+}
+
+fn irt_row(o: &mut String, name: &str, v: &IrtValue) {
+    let fixed = v.se == Some(0.0);
+    fmt_values(o, name, v.estimate, v.se, v.est_se, v.p_value, fixed);
 }
 
 fn class_table(o: &mut String, fit: &Fit, most_likely: bool) {
@@ -470,15 +549,35 @@ fn class_table(o: &mut String, fit: &Fit, most_likely: bool) {
 }
 
 fn fmt_row(o: &mut String, name: &str, p: &ParameterEstimate) {
-    let est = format!("{:.3}", p.estimate);
-    let (se, z, pv) = if p.fixed || p.at_bound {
+    fmt_values(
+        o,
+        name,
+        p.estimate,
+        p.se,
+        p.est_se,
+        p.p_value,
+        p.fixed || p.at_bound,
+    );
+}
+
+fn fmt_values(
+    o: &mut String,
+    name: &str,
+    estimate: f64,
+    se: Option<f64>,
+    est_se: Option<f64>,
+    p_value: Option<f64>,
+    fixed: bool,
+) {
+    let est = format!("{estimate:.3}");
+    let (se, z, pv) = if fixed {
         (
             "0.000".to_string(),
             "999.000".to_string(),
             "999.000".to_string(),
         )
     } else {
-        match (p.se, p.est_se, p.p_value) {
+        match (se, est_se, p_value) {
             (Some(s), Some(z), Some(pv)) => {
                 (format!("{s:.3}"), format!("{z:.3}"), format!("{pv:.3}"))
             }
@@ -629,7 +728,9 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
             | ParamKind::ClassIntercept { .. } => {
                 format!("[ {name}{} ]", value(p.value, est[i]))
             }
-            ParamKind::Loading { .. } => format!("{name}{}", value(p.value, est[i])),
+            ParamKind::Loading { .. } | ParamKind::FactorOn { .. } => {
+                format!("{name}{}", value(p.value, est[i]))
+            }
             ParamKind::Slope { .. }
             | ParamKind::Covariance { .. }
             | ParamKind::ClassSlope { .. }

@@ -74,6 +74,19 @@ pub struct Fit {
     /// Two-level models: clusters, integration, ICCs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub two_level: Option<TwoLevelSummary>,
+    /// Single-level models with factors: the numerical integration over
+    /// them (two-level models have it in `two_level`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration: Option<IntegrationSummary>,
+    /// Binary items loading on one factor: their discriminations and
+    /// difficulties, class by class (the report's IRT PARAMETERIZATION).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub irt: Vec<IrtItem>,
+    /// Per analysed row, per factor (in the order of the model's factors):
+    /// the posterior mean and standard deviation of the factor given the
+    /// row, over its classes (SAVE = FSCORES; empty without factors).
+    #[serde(skip)]
+    pub factor_scores: Vec<Vec<[f64; 2]>>,
     /// Per analysed row: posterior probability of each class combination.
     #[serde(skip)]
     pub posteriors: Vec<Vec<f64>>,
@@ -285,6 +298,69 @@ pub struct TwoLevelSummary {
     pub adapted_clusters: Option<usize>,
     /// ICC of each random class logit intercept (eq 20).
     pub icc: Vec<ClassIcc>,
+}
+
+impl TwoLevelSummary {
+    /// Its integration lines, as a single-level model has them.
+    pub fn integration_summary(&self) -> IntegrationSummary {
+        IntegrationSummary {
+            integration: self.integration.clone(),
+            dimensions: self.dimensions,
+            points: self.points,
+            adapted: self.adapted_clusters,
+        }
+    }
+}
+
+/// The numerical integration over the continuous latent variables (the
+/// factors of a single-level model; a two-level model has the same in its
+/// [`TwoLevelSummary`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntegrationSummary {
+    /// Integration method ("trapezoid, adaptive", ...).
+    pub integration: String,
+    /// Integration dimensions: the factors (or random effects), less those
+    /// whose variance is fixed at 0.
+    pub dimensions: usize,
+    /// Integration points (nodes) per integral: per row of a single-level
+    /// model, per cluster of a two-level one.
+    pub points: usize,
+    /// Units whose grid was adapted at the solution (adaptive only): the
+    /// distinct rows of a single-level model, the clusters of a two-level
+    /// one.
+    pub adapted: Option<usize>,
+}
+
+/// The IRT parameterization of a binary item loading on one factor, in one
+/// class: P(u = 1 | theta) = F(a (theta - b)) with theta the factor
+/// standardised in the class, theta = (f - alpha) / sqrt(psi), so a =
+/// lambda sqrt(psi) and b = (tau - lambda alpha) / (lambda sqrt(psi));
+/// standard errors by the delta method.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IrtItem {
+    /// The factor.
+    pub factor: String,
+    /// The item.
+    pub item: String,
+    /// `C#1` in a mixture, `None` otherwise.
+    pub class: Option<String>,
+    /// The discrimination a = lambda sqrt(psi).
+    pub discrimination: IrtValue,
+    /// The difficulty b = (tau - lambda alpha) / (lambda sqrt(psi)).
+    pub difficulty: IrtValue,
+}
+
+/// An IRT quantity with its delta-method standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct IrtValue {
+    /// Estimate.
+    pub estimate: f64,
+    /// Standard error (`None` when the standard errors were not computed).
+    pub se: Option<f64>,
+    /// Estimate / SE.
+    pub est_se: Option<f64>,
+    /// Two-tailed p-value.
+    pub p_value: Option<f64>,
 }
 
 /// The intraclass correlation of a within-between class variable's logit:

@@ -87,6 +87,10 @@ pub struct StartBuilder<'a> {
     cumul: HashMap<usize, Vec<f64>>,
 }
 
+/// The loadings and factor variances of a start near the nested latent
+/// class model (small, not 0, so that the factors can grow).
+pub const NESTED_LCA: f64 = 0.05;
+
 impl<'a> StartBuilder<'a> {
     /// Computes the sample statistics.
     pub fn new(model: &'a Model, data: &Dataset, plan: &'a Plan, map: &'a ParamMap) -> Self {
@@ -163,6 +167,7 @@ impl<'a> StartBuilder<'a> {
             | ParamKind::RandomSlopeOn { .. }
             | ParamKind::Covariance { .. }
             | ParamKind::FactorMean { .. }
+            | ParamKind::FactorOn { .. }
             | ParamKind::Slope { .. }
             | ParamKind::ClassIntercept { .. }
             | ParamKind::ClassSlope { .. }
@@ -184,12 +189,20 @@ impl<'a> StartBuilder<'a> {
         theta
     }
 
-    /// A random start drawn from `seed`.
+    /// A random start drawn from `seed`. In a mixture with factors, half
+    /// of the starts (odd seeds) begin near the nested latent class model:
+    /// free loadings and free factor variances at [`NESTED_LCA`], so that
+    /// the classes, not the factors, carry the first EM steps (the paper's
+    /// advice for factor mixtures, whose likelihood has many local maxima).
     pub fn perturbed(&self, seed: u64, stscale: f64) -> Vec<f64> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut spread = 1.0;
+        let nested = seed % 2 == 1 && self.plan.n_combos > 1;
         for _ in 0..20 {
-            let theta = self.draw(&mut rng, stscale * spread);
+            let mut theta = self.draw(&mut rng, stscale * spread);
+            if nested {
+                self.nest(&mut theta);
+            }
             let phi = self.map.phi(&theta);
             if prepare(self.plan, &phi).is_ok() {
                 return theta;
@@ -197,6 +210,19 @@ impl<'a> StartBuilder<'a> {
             spread *= 0.5;
         }
         self.unperturbed()
+    }
+
+    /// Moves a start towards the nested latent class model: free loadings
+    /// and free factor variances at [`NESTED_LCA`].
+    fn nest(&self, theta: &mut [f64]) {
+        for (f, fp) in self.model.free.iter().enumerate() {
+            let p = &self.model.parameters[fp.members[0]];
+            let factor_variance = matches!(p.kind, ParamKind::RandomVariance { re }
+                if self.model.random_effects()[re].kind == RandomKind::Factor);
+            if matches!(p.kind, ParamKind::Loading { .. }) || factor_variance {
+                theta[f] = NESTED_LCA;
+            }
+        }
     }
 
     fn draw(&self, rng: &mut ChaCha8Rng, s: f64) -> Vec<f64> {
@@ -220,7 +246,8 @@ impl<'a> StartBuilder<'a> {
                 | ParamKind::RandomVariance { .. }
                 | ParamKind::RandomCovariance { .. }
                 | ParamKind::RandomRegression { .. }
-                | ParamKind::Loading { .. } => base,
+                | ParamKind::Loading { .. }
+                | ParamKind::FactorOn { .. } => base,
                 ParamKind::FactorMean { .. } => base + u * 0.5 * s,
                 ParamKind::RandomSlopeOn { re, covariate } => {
                     // the scale of y / (x w)

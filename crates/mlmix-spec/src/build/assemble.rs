@@ -46,6 +46,9 @@ impl Builder<'_> {
         let opts = cmds.opts;
         let base = self.base_dir();
         let names = &file.names;
+        let has_factors = stated.random.iter().any(|r| r.kind == RandomKind::Factor);
+        // factor scores: single-level models with factors
+        let fscores = opts.save_fscores.is_some() && has_factors && !self.twolevel;
         let model = Model {
             title: cmds.title,
             input_file: self.src.path().to_path_buf(),
@@ -71,6 +74,7 @@ impl Builder<'_> {
                 file: base.join(f),
                 file_as_written: f.clone(),
                 cprobabilities: opts.save_cprob,
+                fscores,
                 missflag: opts.missflag.clone().unwrap_or_else(|| "*".to_string()),
             }),
             two_level: self.twolevel.then(|| TwoLevel {
@@ -85,20 +89,39 @@ impl Builder<'_> {
                 integration: opts.integration,
             },
         };
-        if let Some((written, span)) = &opts.save_file {
-            if let Some(s) = model.savedata.as_ref().filter(|s| s.cprobabilities) {
-                self.check_save_file(written, *span, &s.file, &model.data.file);
-            }
-            if !opts.save_cprob {
+        if let Some(span) = opts.save_fscores {
+            if !has_factors {
                 self.warn(
-                    *span,
-                    "SAVEDATA: FILE is given without SAVE = CPROBABILITIES; nothing will be saved",
+                    span,
+                    "SAVE = FSCORES is ignored: the model has no factors (f BY ...), and factor scores are saved only for factors",
+                );
+            } else if self.twolevel {
+                self.warn(
+                    span,
+                    "SAVE = FSCORES is not available for TYPE = TWOLEVEL models yet; it is ignored",
                 );
             }
-        } else if opts.save_cprob {
-            self.diags.push(Diagnostic::warning_nowhere(
-                "SAVE = CPROBABILITIES needs SAVEDATA: FILE = ...; nothing will be saved",
-            ));
+        }
+        let save_fscores = fscores;
+        if let Some((written, span)) = &opts.save_file {
+            if let Some(s) = model.savedata.as_ref().filter(|s| s.writes_file()) {
+                self.check_save_file(written, *span, &s.file, &model.data.file);
+            }
+            if !opts.save_cprob && !save_fscores {
+                self.warn(
+                    *span,
+                    "SAVEDATA: FILE is given without SAVE = CPROBABILITIES or FSCORES; nothing will be saved",
+                );
+            }
+        } else if opts.save_cprob || save_fscores {
+            let words = match (opts.save_cprob, save_fscores) {
+                (true, true) => "CPROBABILITIES FSCORES",
+                (true, false) => "CPROBABILITIES",
+                _ => "FSCORES",
+            };
+            self.diags.push(Diagnostic::warning_nowhere(format!(
+                "SAVE = {words} needs SAVEDATA: FILE = ...; nothing will be saved"
+            )));
         }
         Some(model)
     }

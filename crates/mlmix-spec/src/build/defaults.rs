@@ -223,6 +223,11 @@ impl Defaults {
                     re: model.intercept_of(var)?,
                     factor,
                 }),
+                Target::OnFactor { var, factor } => Some(ParamKind::RandomRegression {
+                    re: model.intercept_of(var)?,
+                    on: factor,
+                }),
+                Target::FactorOn { re, covariate } => Some(ParamKind::FactorOn { re, covariate }),
                 _ => None,
             })
             .collect();

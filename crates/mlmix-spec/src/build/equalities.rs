@@ -162,6 +162,11 @@ impl Builder<'_> {
             Target::Covariance { a, b } => vec![ParamKind::Covariance { a, b }],
             Target::RandomVariance { re } => vec![ParamKind::RandomVariance { re }],
             Target::FactorMean { re } => vec![ParamKind::FactorMean { re }],
+            Target::FactorOn { re, covariate } => vec![ParamKind::FactorOn { re, covariate }],
+            Target::OnFactor { var, factor } => vec![ParamKind::RandomRegression {
+                re: model.intercept_of(var)?,
+                on: factor,
+            }],
             Target::Loading { factor, var } => vec![ParamKind::Loading {
                 re: model.intercept_of(var)?,
                 factor,
@@ -175,7 +180,9 @@ impl Builder<'_> {
             }
             Target::ClassVariance { .. }
             | Target::OnClassIntercept { .. }
-            | Target::EqualThresholds { .. } => return None,
+            | Target::EqualThresholds { .. }
+            | Target::FactorVariance { .. }
+            | Target::FactorCovariance { .. } => return None,
             Target::ClassIntercept { cv, class } => {
                 vec![ParamKind::ClassIntercept { cv, class }]
             }

@@ -241,6 +241,9 @@ impl Builder<'_> {
         if nf == 0 {
             return;
         }
+        // the factors follow the random effects met so far; the mentions
+        // numbered them from 0
+        let base = stated.random.len();
         for (name, _) in &d.factor_names {
             stated.random.push(RandomEffect {
                 name: name.clone(),
@@ -249,8 +252,12 @@ impl Builder<'_> {
         }
         let mut measured = vec![false; nf];
         for m in &mut stated.mentions {
-            if let Target::Loading { factor, var } = m.target {
-                measured[factor] = true;
+            m.target = renumber(m.target, base);
+            if let Target::Loading { factor, var } | Target::OnFactor { factor, var } = m.target {
+                measured[factor - base] |= matches!(m.target, Target::Loading { .. });
+                if !self.indicator_level_ok(d, var, m.span) {
+                    continue;
+                }
                 let kind = RandomKind::Intercept { var };
                 if !stated.random.iter().any(|r| r.kind == kind) {
                     stated.random.push(RandomEffect {
@@ -270,7 +277,10 @@ impl Builder<'_> {
                 );
             }
         }
+        // (in a two-level model the between-level statements say which
+        // class variable the random effects' parameters vary over)
         match d.class_vars.len() {
+            _ if self.twolevel => {}
             0 => {}
             1 => stated.cov_class_var = Some(0),
             _ => self.err_help(
@@ -281,14 +291,120 @@ impl Builder<'_> {
         }
     }
 
+    /// One pair of an ON statement that involves a factor: `f ON x` or `y ON
+    /// f`. `None` when neither side is a factor; `Some(None)` after an
+    /// error.
+    pub(super) fn factor_regression(
+        &mut self,
+        first: usize,
+        use_names: &[String],
+        (l, lr): (&Elem, Ref),
+        (e, rr): (&Elem, Ref),
+    ) -> Option<Option<Target>> {
+        let factor = |r: Ref| match r {
+            Ref::Var(v) if v >= first => Some(v - first),
+            _ => None,
+        };
+        let observed = |r: Ref| match r {
+            Ref::Var(v) if v < first && v < use_names.len() => Some(v),
+            _ => None,
+        };
+        let (fl, fr) = (factor(lr), factor(rr));
+        if fl.is_none() && fr.is_none() {
+            return None;
+        }
+        let target = match (fl, fr, observed(lr), observed(rr)) {
+            (Some(re), None, _, Some(covariate)) => Target::FactorOn { re, covariate },
+            (None, Some(factor), Some(var), _) => Target::OnFactor { var, factor },
+            (Some(_), Some(_), ..) => {
+                self.err(
+                    l.span.to(e.span),
+                    "regressions among factors are not supported yet",
+                );
+                return Some(None);
+            }
+            _ => {
+                self.err(
+                    l.span.to(e.span),
+                    "a factor is regressed on observed covariates (f ON x), and observed variables on factors (y ON f)",
+                );
+                return Some(None);
+            }
+        };
+        Some(Some(target))
+    }
+
+    /// In a two-level model a factor is between-level and measures the
+    /// between-level parts (random intercepts) of its indicators: an
+    /// indicator listed in WITHIN has none, and BETWEEN variables are not
+    /// supported as indicators yet. False after an error.
+    fn indicator_level_ok(&mut self, d: &Decls, var: usize, span: Span) -> bool {
+        if !self.twolevel {
+            return true;
+        }
+        if d.within.contains(&var) {
+            self.err_help(
+                span,
+                format!(
+                    "{} is a WITHIN variable: a between-level factor cannot measure it",
+                    d.use_names[var]
+                ),
+                "a between-level factor measures the random intercepts of variables with a between-level part",
+            );
+            return false;
+        }
+        if d.between.contains(&var) {
+            self.err(
+                span,
+                format!(
+                    "{} is a BETWEEN variable: between-level factors measured by BETWEEN variables are not supported yet",
+                    d.use_names[var]
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
     /// A mention of a factor in an item list (`[f]`, `f`) or a WITH
     /// statement, as its target; `None` when the reference is no factor.
     pub(super) fn factor_item(first: usize, r: Ref, bracketed: bool) -> Option<Target> {
         match r {
             Ref::Var(f) if f >= first && bracketed => Some(Target::FactorMean { re: f - first }),
-            Ref::Var(f) if f >= first => Some(Target::RandomVariance { re: f - first }),
+            Ref::Var(f) if f >= first => Some(Target::FactorVariance { f: f - first }),
             _ => None,
         }
+    }
+}
+
+/// A target with its factors numbered among the latent variables (the
+/// factors start at `base`): a factor's variance and covariances become
+/// random-effect ones.
+fn renumber(t: Target, base: usize) -> Target {
+    match t {
+        Target::FactorVariance { f } => Target::RandomVariance { re: base + f },
+        Target::FactorCovariance { a, b } => Target::RandomCovariance {
+            a: base + a,
+            b: base + b,
+        },
+        Target::FactorMean { re } => Target::FactorMean { re: base + re },
+        Target::FactorOn { re, covariate } => Target::FactorOn {
+            re: base + re,
+            covariate,
+        },
+        Target::Loading { factor, var } => Target::Loading {
+            factor: base + factor,
+            var,
+        },
+        Target::OnFactor { var, factor } => Target::OnFactor {
+            var,
+            factor: base + factor,
+        },
+        Target::EqualThresholds { var, factor } => Target::EqualThresholds {
+            var,
+            factor: base + factor,
+        },
+        t => t,
     }
 }
 

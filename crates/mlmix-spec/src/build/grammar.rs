@@ -328,11 +328,11 @@ impl Builder<'_> {
                 let op = toks[p].text.to_ascii_uppercase();
                 match op.as_str() {
                     "ON" | "WITH" => {}
-                    "BY" if self.twolevel => {
+                    "BY" if self.twolevel && level != Some(Level::Between) => {
                         self.err_help(
                             toks[p].span,
-                            "factors (BY) in TWOLEVEL models are not supported yet",
-                            "single-level factor models (TYPE = GENERAL or MIXTURE) are supported",
+                            "within-level factors in TWOLEVEL models are not supported yet",
+                            "between-level factors (BY in %BETWEEN%) and single-level factor models are supported",
                         );
                         return None;
                     }

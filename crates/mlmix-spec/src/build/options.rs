@@ -291,6 +291,8 @@ pub(super) struct Options<'a> {
     pub(super) output: OutputSpec,
     pub(super) save_file: Option<(String, Span)>,
     pub(super) save_cprob: bool,
+    /// SAVE = FSCORES, where it was asked for.
+    pub(super) save_fscores: Option<Span>,
     pub(super) missflag: Option<String>,
 }
 /// What the commands of the input file say (the first phase).
@@ -1080,11 +1082,13 @@ impl Builder<'_> {
                         let w = t.text.to_ascii_uppercase();
                         if w.len() >= 5 && "CPROBABILITIES".starts_with(&w) {
                             opts.save_cprob = true;
+                        } else if w.len() >= 5 && "FSCORES".starts_with(&w) {
+                            opts.save_fscores = Some(t.span);
                         } else if t.kind == TokKind::Word {
                             self.warn(
                                 t.span,
                                 format!(
-                                    "SAVE = {w} is not supported yet; only CPROBABILITIES is saved"
+                                    "SAVE = {w} is not supported yet; only CPROBABILITIES and FSCORES are saved"
                                 ),
                             );
                         }

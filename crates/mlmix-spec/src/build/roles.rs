@@ -130,10 +130,14 @@ impl Builder<'_> {
                     }
                     u.cov[covariate] = true;
                 }
-                Target::OnClassIntercept { .. } | Target::FactorMean { .. } => {}
-                Target::Loading { var, .. } | Target::EqualThresholds { var, .. } => {
-                    u.dep[var] = true
-                }
+                Target::OnClassIntercept { .. }
+                | Target::FactorMean { .. }
+                | Target::FactorVariance { .. }
+                | Target::FactorCovariance { .. } => {}
+                Target::Loading { var, .. }
+                | Target::EqualThresholds { var, .. }
+                | Target::OnFactor { var, .. } => u.dep[var] = true,
+                Target::FactorOn { covariate, .. } => u.cov[covariate] = true,
                 Target::ClassVariance { .. } => {}
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     u.dep[var] = true

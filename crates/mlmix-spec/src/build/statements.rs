@@ -82,6 +82,28 @@ pub(super) enum Target {
     FactorMean {
         re: usize,
     },
+    /// A factor's variance (`f`; factors numbered from 0 until
+    /// `factor_latents` gives them their latent variable indices).
+    FactorVariance {
+        f: usize,
+    },
+    /// A covariance of two factors (`f WITH g`, `a < b`), numbered as in
+    /// `FactorVariance`.
+    FactorCovariance {
+        a: usize,
+        b: usize,
+    },
+    /// `f ON x`: factor `re` on observed covariate `covariate`.
+    FactorOn {
+        re: usize,
+        covariate: usize,
+    },
+    /// `y ON f`: observed variable `var` on factor `factor` (its intercept
+    /// regressed on the factor).
+    OnFactor {
+        var: usize,
+        factor: usize,
+    },
     /// The thresholds of categorical growth outcome `var` are held equal
     /// over time: labelled after growth factor `factor` (`i$1`, ...).
     EqualThresholds {
@@ -337,7 +359,7 @@ impl Builder<'_> {
                                         if a != b {
                                             let (a, b) =
                                                 (a.min(b) - first_factor, a.max(b) - first_factor);
-                                            pending.push((Target::RandomCovariance { a, b }, e));
+                                            pending.push((Target::FactorCovariance { a, b }, e));
                                         }
                                     }
                                     (Ref::Var(a), Ref::Var(b))
@@ -515,14 +537,14 @@ impl Builder<'_> {
         pending: &mut Pending<'e>,
     ) -> bool {
         let st = cx.st;
-        let is_factor = |r: Ref| matches!(r, Ref::Var(v) if v >= cx.first_factor);
-        if is_factor(lr) || is_factor(rr) {
-            self.err_help(
-                l.span.to(e.span),
-                "regressions of or on factors (f ON x, y ON f) are not supported yet",
-                "factors are measured by their indicators (f BY u1-u5)",
-            );
-            return false;
+        if let Some(t) = self.factor_regression(cx.first_factor, cx.use_names, (l, lr), (e, rr)) {
+            return match t {
+                Some(t) => {
+                    pending.push((t, e));
+                    true
+                }
+                None => false,
+            };
         }
         match (lr, rr) {
             (Ref::Var(y), Ref::Var(x)) => {
