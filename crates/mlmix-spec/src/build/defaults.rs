@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::factors::first_loadings;
+use super::factors::{first_loadings, loading_kind};
 use super::statements::{Mention, Target};
 use crate::model::*;
 
@@ -219,10 +219,9 @@ impl Defaults {
             .iter()
             .filter_map(|m| match m.target {
                 Target::RandomRegression { re, on } => Some(ParamKind::RandomRegression { re, on }),
-                Target::Loading { factor, var } => Some(ParamKind::Loading {
-                    re: model.intercept_of(var)?,
-                    factor,
-                }),
+                Target::Loading { .. } | Target::LoadingClass { .. } => {
+                    loading_kind(model, m.target)
+                }
                 Target::OnFactor { var, factor } => Some(ParamKind::RandomRegression {
                     re: model.intercept_of(var)?,
                     on: factor,
@@ -238,7 +237,7 @@ impl Defaults {
             seen.push(*k);
             new
         });
-        let first = first_loadings(mentions);
+        let first = first_loadings(model, mentions);
         let n_classes = classes.len();
         for (ci, &class) in classes.iter().enumerate() {
             for re in 0..tl.random.len() {
@@ -252,11 +251,7 @@ impl Defaults {
             }
             for &kind in &regressions {
                 self.push(kind, class, false);
-                if let ParamKind::Loading { re, factor } = kind
-                    && first
-                        .iter()
-                        .any(|&(f, v)| f == factor && model.intercept_of(v) == Some(re))
-                {
+                if first.contains(&kind) {
                     self.fix_last(1.0);
                 }
             }

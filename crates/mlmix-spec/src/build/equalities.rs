@@ -167,10 +167,9 @@ impl Builder<'_> {
                 re: model.intercept_of(var)?,
                 on: factor,
             }],
-            Target::Loading { factor, var } => vec![ParamKind::Loading {
-                re: model.intercept_of(var)?,
-                factor,
-            }],
+            Target::Loading { .. } | Target::LoadingClass { .. } => {
+                vec![super::factors::loading_kind(model, m.target)?]
+            }
             Target::RandomCovariance { a, b } => vec![ParamKind::RandomCovariance { a, b }],
             Target::RandomSlopeOn { re, covariate } => {
                 vec![ParamKind::RandomSlopeOn { re, covariate }]

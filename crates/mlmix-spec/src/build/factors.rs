@@ -22,7 +22,7 @@
 
 use super::Builder;
 use super::declarations::Decls;
-use super::grammar::{Block, Elem, ModelStmt, Ref};
+use super::grammar::{Block, Elem, Level, ModelStmt, Ref};
 use super::statements::{Mention, Stated, Target};
 use crate::model::*;
 use crate::source::Span;
@@ -106,11 +106,21 @@ impl Builder<'_> {
         }
         match ur {
             Ref::Var(u) if u < first && u < use_names.len() => {
-                let _ = st;
                 pending.push((
                     Target::Loading {
                         factor: f - first,
                         var: u,
+                    },
+                    ue,
+                ));
+                true
+            }
+            Ref::Class(cv, class) if self.twolevel && st.level == Some(Level::Between) => {
+                pending.push((
+                    Target::LoadingClass {
+                        factor: f - first,
+                        cv,
+                        class,
                     },
                     ue,
                 ));
@@ -253,6 +263,11 @@ impl Builder<'_> {
         let mut measured = vec![false; nf];
         for m in &mut stated.mentions {
             m.target = renumber(m.target, base);
+            if let Target::LoadingClass { factor, cv, class } = m.target {
+                measured[factor - base] = true;
+                self.class_indicator(d, &mut stated.random, (cv, class), m.span);
+                continue;
+            }
             if let Target::Loading { factor, var } | Target::OnFactor { factor, var } = m.target {
                 measured[factor - base] |= matches!(m.target, Target::Loading { .. });
                 if !self.indicator_level_ok(d, var, m.span) {
@@ -334,6 +349,38 @@ impl Builder<'_> {
         Some(Some(target))
     }
 
+    /// `fb BY c#1`: the random logit intercept of class `class` of `cv` is an
+    /// indicator (created if the between level has not made it random):
+    /// `cv` must be a within-level class variable and `class` not its last.
+    fn class_indicator(
+        &mut self,
+        d: &Decls,
+        random: &mut Vec<RandomEffect>,
+        (cv, class): (usize, usize),
+        span: Span,
+    ) {
+        let c = &d.class_vars[cv];
+        if c.between || class + 1 >= c.classes {
+            self.err_help(
+                span,
+                format!(
+                    "{}#{} has no random logit intercept for a factor to measure",
+                    c.name,
+                    class + 1
+                ),
+                "a between-level factor measures the logit intercepts of a within-level class variable's classes, the last excluded",
+            );
+            return;
+        }
+        let kind = RandomKind::ClassIntercept { cv, class };
+        if !random.iter().any(|r| r.kind == kind) {
+            random.push(RandomEffect {
+                name: format!("{}#{}", c.name, class + 1),
+                kind,
+            });
+        }
+    }
+
     /// In a two-level model a factor is between-level and measures the
     /// between-level parts (random intercepts) of its indicators: an
     /// indicator listed in WITHIN has none, and BETWEEN variables are not
@@ -404,23 +451,48 @@ fn renumber(t: Target, base: usize) -> Target {
             var,
             factor: base + factor,
         },
+        Target::LoadingClass { factor, cv, class } => Target::LoadingClass {
+            factor: base + factor,
+            cv,
+            class,
+        },
         t => t,
     }
 }
 
 /// The loadings a factor's first BY statement in %OVERALL% fixes at 1 by
 /// default: its first indicator, unless written with `*` (or `@`).
-pub(super) fn first_loadings(mentions: &[Mention]) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for m in mentions {
-        if let Target::Loading { factor, var } = m.target
-            && m.block == Block::Overall
-            && !out.iter().any(|x| x.0 == factor)
+pub(super) fn first_loadings(model: &Model, mentions: &[Mention]) -> Vec<ParamKind> {
+    let mut factors: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for m in mentions.iter().filter(|m| m.block == Block::Overall) {
+        if let Some(kind @ ParamKind::Loading { factor, .. }) = loading_kind(model, m.target)
+            && !factors.contains(&factor)
         {
-            out.push((factor, var));
+            factors.push(factor);
+            out.push(kind);
         }
     }
     out
+}
+
+/// The loading a BY target names: its indicator's intercept (or random
+/// class logit intercept) regressed on the factor.
+pub(super) fn loading_kind(model: &Model, t: Target) -> Option<ParamKind> {
+    let re = match t {
+        Target::Loading { var, .. } => model.intercept_of(var)?,
+        Target::LoadingClass { cv, class, .. } => model
+            .random_effects()
+            .iter()
+            .position(|r| r.kind == RandomKind::ClassIntercept { cv, class })?,
+        _ => return None,
+    };
+    match t {
+        Target::Loading { factor, .. } | Target::LoadingClass { factor, .. } => {
+            Some(ParamKind::Loading { re, factor })
+        }
+        _ => None,
+    }
 }
 
 /// Where the `|` of a growth statement (`i s | y1@0 y2@1`) is: a bar with

@@ -132,6 +132,7 @@ impl Builder<'_> {
                 }
                 Target::OnClassIntercept { .. }
                 | Target::FactorMean { .. }
+                | Target::LoadingClass { .. }
                 | Target::FactorVariance { .. }
                 | Target::FactorCovariance { .. } => {}
                 Target::Loading { var, .. }

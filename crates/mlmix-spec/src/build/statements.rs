@@ -78,6 +78,13 @@ pub(super) enum Target {
         factor: usize,
         var: usize,
     },
+    /// `fb BY c#1` on the between level: the loading of the random logit
+    /// intercept of class `class` of `cv` on factor `factor` (eq 35).
+    LoadingClass {
+        factor: usize,
+        cv: usize,
+        class: usize,
+    },
     /// `[f]`: the mean of factor `re`.
     FactorMean {
         re: usize,
