@@ -266,3 +266,26 @@ fn factor_measured_by_random_class_logits() {
         );
     }
 }
+
+/// `OUTPUT: NOSERROR` skips the standard errors (and their cost): the same
+/// estimates, no standard error anywhere.
+#[test]
+fn noserror_skips_the_standard_errors() {
+    let text = std::fs::read_to_string(input("verbagg_2pl.inp"))
+        .unwrap()
+        .replace(
+            "../data/verbagg_wide_r2.csv",
+            &data("verbagg_wide_r2.csv").display().to_string(),
+        )
+        + "OUTPUT: NOSERROR;\n";
+    let scratch = Scratch::new("noserror");
+    let (_, fit) = fit_text(&scratch, "model.inp", &text).unwrap();
+    assert!(fit.converged && !fit.interrupted);
+    assert!((fit.loglikelihood - LL_2PL_LOGIT).abs() < 0.01);
+    assert!(fit.parameters.iter().all(|p| p.se.is_none()));
+    assert!(
+        fit.standard_errors.contains("NOSERROR"),
+        "{}",
+        fit.standard_errors
+    );
+}

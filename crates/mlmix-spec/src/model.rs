@@ -507,6 +507,10 @@ pub struct OutputSpec {
     pub tech1: bool,
     /// SVALUES: the MODEL statements with the estimates as starting values.
     pub svalues: bool,
+    /// NOSERROR: no standard errors (nor the checks of identification that
+    /// come with them).
+    #[serde(default)]
+    pub noserror: bool,
 }
 
 /// SAVEDATA requests.

@@ -252,13 +252,14 @@ pub fn fit(
         .collect();
     let condition_number;
     let mut scaling = None;
-    let info = if interrupted {
+    let no_se = model.output.noserror;
+    let info = if interrupted || no_se {
         None
     } else {
         observed_information(&problem, &best.theta, &free_idx, observer)?
     };
     // a stop request during the standard errors ends them too
-    let interrupted = info.is_none();
+    let interrupted = interrupted || (info.is_none() && !no_se);
     let (cov, se_text) = if let Some(info) = info {
         // the outer products of the scores: MLR's meat, and for every
         // estimator the first-order check of identification
@@ -302,7 +303,12 @@ pub fn fit(
         }
     } else {
         condition_number = None;
-        (None, "not computed: the run was interrupted".to_string())
+        let why = if interrupted {
+            "not computed: the run was interrupted"
+        } else {
+            "not computed (OUTPUT: NOSERROR)"
+        };
+        (None, why.to_string())
     };
 
     // posteriors per analysed row

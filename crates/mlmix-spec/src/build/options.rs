@@ -257,7 +257,6 @@ pub(super) const OUTPUT_WORDS: &[&str] = &[
     "PATTERNS",
     "ENTROPY",
     "NOCHISQUARE",
-    "NOSERROR",
     "CROSSTABS",
     "FSCOEFFICIENT",
     "FSDETERMINACY",
@@ -1039,6 +1038,7 @@ impl Builder<'_> {
                 match w.as_str() {
                     "TECH1" => opts.output.tech1 = true,
                     "SVALUES" => opts.output.svalues = true,
+                    "NOSERROR" => opts.output.noserror = true,
                     _ if OUTPUT_WORDS.contains(&w.as_str()) => self.warn(
                         t.span,
                         format!("OUTPUT {w} is not supported yet; the request is ignored"),
