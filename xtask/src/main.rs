@@ -4,9 +4,9 @@
 //! - `cargo xtask bench [--quick] [--reps N] [--peer-reps N] [--tl-reps N]
 //!   [--no-peers] [--only PARTS] [--baseline REV]`: benchmarks in one run,
 //!   each printed as a table when it is done (`--only
-//!   lca,glmm,twolevel,speed` picks some; without `--only`, the first three,
-//!   and `speed` too when `--baseline` is given, since it builds another
-//!   commit). It builds the `mlmix` command first (`cargo build --release -p
+//!   lca,glmm,twolevel,speed,irt` picks some; without `--only`, the first
+//!   three, and `speed` too when `--baseline` is given, since it builds
+//!   another commit; `irt` only when named, since its peers take minutes). It builds the `mlmix` command first (`cargo build --release -p
 //!   mlmix-cli`, a no-op when it is up to date).
 //!
 //!   1. LCA: times the fit of a 2-class latent class model with 10 binary
@@ -70,6 +70,20 @@
 //!      differs from the baseline's by more than 1e-6; a speed-up below 8 is
 //!      reported, not enforced. If the baseline cannot be built, the new
 //!      binary runs alone and the notes say why.
+//!   5. IRT (`irt`, in `irt.rs`; only with `--only irt`): a 2PL on 10,000
+//!      persons x 30 binary items simulated here (seeded, written to
+//!      `target/bench-data/irt2pl_10k.dat` with `irt2pl_10k.inp`), the
+//!      VerbAgg 2PL (`examples/irt_2pl.inp`) and the VerbAgg 2-class mixture
+//!      2PL (`examples/mixture_irt.inp`), each fitted by mlmix with its
+//!      default integration and with adaptive Gauss-Hermite (21 points), by
+//!      python mirt (`xtask/peers/irt_mirt.py`, pip-installed
+//!      into the peers' virtualenv; 61 points) and, for the 2PLs, by OpenMx
+//!      with rpf's item models (`xtask/peers/irt_openmx.R`, 49 points, 1
+//!      thread and all cores; Debian: `apt-get install r-cran-openmx`).
+//!      Markdown tables: process and fit times, logL, parameters, ratios to
+//!      mlmix, and per case the fastest peer's fit time over mlmix's
+//!      (target 10). Fails only when an mlmix fit fails or does not
+//!      converge; a peer that cannot run is reported and skipped.
 //!
 //!   `--no-peers` skips the Python and the R peers.
 //! - `cargo xtask criterion [ARGS]`: `cargo bench -p mlmix-benches [ARGS]`,
@@ -83,6 +97,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use mlmix::{FitOptions, Silent};
 
+mod irt;
 mod speed;
 
 const USAGE: &str = "\
@@ -110,17 +125,25 @@ tasks:
                   build's evaluation counts; runs only with --only speed or
                   --baseline, since it builds another commit;
                   MLMIX_SPEED_CASES=STEM,... runs only the cases named
+        irt       2PL (10,000 x 30 simulated; VerbAgg) and VerbAgg mixture
+                  2PL: mlmix against python mirt and OpenMx, times and logL;
+                  runs only with --only irt (the mirt mixture fit takes
+                  minutes)
         --quick       LCA at N = 10,000 only; 1 two-level run per fit; 2 lme4
-                      runs per model; speed without tl_d3_t15 and m6_int100
-        --reps N      mlmix runs per LCA size and per GLMM (median; default 5)
+                      runs per model; speed without tl_d3_t15 and m6_int100;
+                      1 run per IRT 2PL peer
+        --reps N      mlmix runs per LCA size, per GLMM and per IRT fit
+                      (median; default 5)
         --peer-reps N peer runs per LCA size (median; default 3 at
-                      N <= 10,000, 1 above) and lme4 runs per GLMM (default 3)
+                      N <= 10,000, 1 above), lme4 runs per GLMM (default 3)
+                      and runs per IRT 2PL peer (default 3; the mirt mixture
+                      runs once)
         --tl-reps N   runs per two-level fit (median; default 3) and per
                       speed case and binary (default 1)
         --no-peers    mlmix only (no Python, no R)
         --only PARTS  only these parts, comma-separated:
-                      lca,glmm,twolevel,speed (default: all but speed, plus
-                      speed when --baseline is given)
+                      lca,glmm,twolevel,speed,irt (default: all but speed
+                      and irt, plus speed when --baseline is given)
         --baseline REV  the speed part's baseline commit (default 96446e9,
                       main before the integration-speed work)
   criterion [ARGS]
@@ -362,6 +385,8 @@ enum Part {
     TwoLevel,
     /// Two-level fits with this build's `mlmix` against a baseline commit's.
     Speed,
+    /// 2PL and mixture 2PL against mirt and OpenMx.
+    Irt,
 }
 
 struct Options {
@@ -381,7 +406,11 @@ struct Options {
 impl Options {
     fn runs(&self, part: Part) -> bool {
         if self.only.is_empty() {
-            part != Part::Speed || self.baseline.is_some()
+            match part {
+                Part::Speed => self.baseline.is_some(),
+                Part::Irt => false,
+                _ => true,
+            }
         } else {
             self.only.contains(&part)
         }
@@ -420,7 +449,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
             }
             "--only" => {
                 let list = it.next().ok_or_else(|| {
-                    anyhow!("--only needs lca, glmm, twolevel or speed\n\n{USAGE}")
+                    anyhow!("--only needs lca, glmm, twolevel, speed or irt\n\n{USAGE}")
                 })?;
                 for name in list.split(',') {
                     o.only.push(match name.trim() {
@@ -428,8 +457,10 @@ fn parse_options(args: &[String]) -> Result<Options> {
                         "glmm" => Part::Glmm,
                         "twolevel" => Part::TwoLevel,
                         "speed" => Part::Speed,
+                        "irt" => Part::Irt,
                         other => bail!(
-                            "--only: unknown part '{other}' (lca, glmm, twolevel or speed)\n\n{USAGE}"
+                            "--only: unknown part '{other}' (lca, glmm, twolevel, speed or \
+                             irt)\n\n{USAGE}"
                         ),
                     });
                 }
@@ -648,7 +679,7 @@ fn bench(args: &[String]) -> Result<bool> {
         .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
 
     let mut ok = true;
-    let parts: [(Part, &str, BenchPart); 4] = [
+    let parts: [(Part, &str, BenchPart); 5] = [
         (Part::Lca, "the LCA benchmark", bench_lca),
         (Part::Glmm, "the GLMM benchmark", bench_glmm),
         (Part::TwoLevel, "the two-level benchmark", bench_twolevel),
@@ -657,6 +688,7 @@ fn bench(args: &[String]) -> Result<bool> {
             "the integration-speed benchmark",
             speed::bench_speed,
         ),
+        (Part::Irt, "the IRT benchmark", irt::bench_irt),
     ];
     for (part, name, run) in parts {
         if !opts.runs(part) {
