@@ -289,3 +289,54 @@ fn noserror_skips_the_standard_errors() {
         fit.standard_errors
     );
 }
+
+/// Ordered items on one factor (the graded response model, logit):
+/// P(u <= k | f) = F(tau_k - lambda f), three categories per item,
+/// recovered over replications.
+#[test]
+fn graded_response_model_recovered() {
+    let lambda = [1.0, 1.5, 0.8, 1.2];
+    let tau = [[-1.0, 0.5], [-0.5, 1.0], [-1.5, 0.0], [0.0, 1.5]];
+    let mut truths: Vec<Truth> = Vec::new();
+    let (loadings, thresholds) = (
+        ["U1", "U2", "U3", "U4"],
+        [
+            ["U1$1", "U1$2"],
+            ["U2$1", "U2$2"],
+            ["U3$1", "U3$2"],
+            ["U4$1", "U4$2"],
+        ],
+    );
+    let mut model = String::from(
+        "VARIABLE: NAMES = u1-u4; CATEGORICAL = u1-u4;\n\
+         ANALYSIS: ESTIMATOR = ML; STARTS = 0;\n\
+         MODEL: f BY",
+    );
+    for j in 0..4 {
+        truths.push(("F BY", loadings[j], None, lambda[j]));
+        truths.push(("Thresholds", thresholds[j][0], None, tau[j][0]));
+        truths.push(("Thresholds", thresholds[j][1], None, tau[j][1]));
+        model.push_str(&format!(" u{}*{}", j + 1, lambda[j]));
+    }
+    model.push_str(";\nf@1;\n[");
+    for j in 0..4 {
+        model.push_str(&format!(
+            " u{0}$1*{1} u{0}$2*{2}",
+            j + 1,
+            tau[j][0],
+            tau[j][1]
+        ));
+    }
+    model.push_str(" ];\n");
+    study("grm", 50, 41, &truths, |sim: &mut Sim| {
+        let rows = (0..800)
+            .map(|_| {
+                let f = sim.normal();
+                (0..4)
+                    .map(|j| sim.ordinal_logit(&tau[j], lambda[j] * f) as f64)
+                    .collect()
+            })
+            .collect();
+        (rows, model.clone())
+    });
+}
