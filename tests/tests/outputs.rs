@@ -316,3 +316,18 @@ fn rayon_num_threads_above_the_processors_is_capped_with_a_warning() {
     assert!(!stderr.contains("capped"), "{stderr}");
     assert_eq!(json["backend"], "cpu (1 threads)");
 }
+
+/// A comment inside TITLE is not part of the title.
+#[test]
+fn title_leaves_out_comments() {
+    let scratch = Scratch::new("title_comment");
+    scratch.write("d.dat", "1 0\n0 1\n1 1\n0 0\n");
+    let loaded = mlmix_tests::load(
+        &scratch,
+        "model.inp",
+        "TITLE: two lines\n  ! a comment line\n  of title ! and a trailing one\n\
+         DATA: FILE = d.dat;\nVARIABLE: NAMES = u1 u2; CATEGORICAL = u1 u2; CLASSES = c(2);\n\
+         ANALYSIS: TYPE = MIXTURE;\n",
+    );
+    assert_eq!(loaded.model.title, "two lines of title");
+}

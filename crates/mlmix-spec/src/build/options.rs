@@ -372,10 +372,12 @@ impl Builder<'_> {
         let opts = &mut cmds.opts;
         match sec.command {
             Command::Title => {
+                // `!` starts a comment in TITLE too
                 cmds.title = self
                     .src
                     .slice(sec.body)
-                    .split_whitespace()
+                    .lines()
+                    .flat_map(|l| l.split('!').next().unwrap_or("").split_whitespace())
                     .collect::<Vec<_>>()
                     .join(" ");
             }
