@@ -340,3 +340,27 @@ fn graded_response_model_recovered() {
         (rows, model.clone())
     });
 }
+
+/// Half the random starts of a factor mixture (odd seeds) begin near the
+/// nested latent class model: every free loading at NESTED_LCA; the other
+/// half perturb around the default loadings of 1.
+#[test]
+fn factor_mixture_starts_include_the_nested_lca() {
+    use mlmix::starts::{NESTED_LCA, StartBuilder, param_map};
+    let loaded = mlmix::spec::load(&example("mixture_irt.inp")).unwrap();
+    let data = mlmix::fit::engine_data(&loaded, true);
+    let plan = mlmix_kernels::Plan::compile(&loaded.model, &data).unwrap();
+    let map = param_map(&loaded.model, &loaded.data);
+    let starts = StartBuilder::new(&loaded.model, &loaded.data, &plan, &map);
+    let loadings: Vec<usize> = (0..loaded.model.free.len())
+        .filter(|&f| {
+            let p = &loaded.model.parameters[loaded.model.free[f].members[0]];
+            matches!(p.kind, mlmix::spec::ParamKind::Loading { .. })
+        })
+        .collect();
+    assert_eq!(loadings.len(), 48);
+    let nested = starts.perturbed(7, 5.0);
+    assert!(loadings.iter().all(|&f| nested[f] == NESTED_LCA));
+    let plain = starts.perturbed(8, 5.0);
+    assert!(loadings.iter().all(|&f| plain[f] == 1.0));
+}
