@@ -32,8 +32,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
-    FitRun, Options, SplitMix, bench_data_dir, cell, fit_process, peers_python, root, run_medians,
-    tail, thousands,
+    FitRun, Options, SplitMix, bench_data_dir, cell, fit_process, peers_python, pip_install, root,
+    run_medians, tail, thousands,
 };
 
 /// Persons and items of the simulated 2PL.
@@ -276,17 +276,7 @@ fn mirt_python() -> Result<PathBuf, String> {
         return Ok(py);
     }
     eprintln!("installing the peer mirt: pip install mirt");
-    let out = Command::new(&py)
-        .args(["-m", "pip", "install", "--quiet"])
-        .args(["--disable-pip-version-check", "mirt"])
-        .output()
-        .map_err(|e| format!("running pip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "pip install mirt failed:\n{}",
-            tail(&out.stderr, 5)
-        ));
-    }
+    pip_install(&py, &["mirt"])?;
     if !importable(&py) {
         return Err("mirt cannot be imported after pip install mirt".into());
     }

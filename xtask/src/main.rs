@@ -299,6 +299,29 @@ fn venv_python(venv: &Path) -> PathBuf {
     }
 }
 
+/// `pip install --quiet PACKAGES` with the Python `py`, or why it failed.
+fn pip_install(py: &Path, packages: &[&str]) -> Result<(), String> {
+    let out = Command::new(py)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages)
+        .output()
+        .map_err(|e| format!("running pip: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pip install {} failed:\n{}",
+            packages.join(" "),
+            tail(&out.stderr, 5)
+        ));
+    }
+    Ok(())
+}
+
 fn peers_importable(py: &Path) -> bool {
     Command::new(py)
         .args(["-c", "import stepmix, pypolca, polars"])
@@ -346,24 +369,7 @@ fn peers_python() -> Result<PathBuf, String> {
         "installing the peers: pip install stepmix polca (into {})",
         venv.display()
     );
-    let out = Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "stepmix",
-            "polca",
-        ])
-        .output()
-        .map_err(|e| format!("running pip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "pip install stepmix polca failed:\n{}",
-            tail(&out.stderr, 5)
-        ));
-    }
+    pip_install(&py, &["stepmix", "polca"])?;
     if !peers_importable(&py) {
         return Err("stepmix, pypolca or polars cannot be imported after pip install".into());
     }
