@@ -32,7 +32,7 @@ mod nodes;
 mod step;
 
 pub use cpu::CpuBackend;
-pub use grid::{Grid, Method, STEP_POINTS, TRAPEZOID_RANGE};
+pub use grid::{ADAPTED_TRAPEZOID_RANGE, Grid, Method, STEP_POINTS, TRAPEZOID_RANGE};
 pub use step::{CORE, Junctions, STEP_RANGE, StepDim, StepMap, junction_centre, step_dims};
 
 use mlmix_kernels::{EngineData, InvalidParams, Plan};

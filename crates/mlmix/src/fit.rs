@@ -101,7 +101,11 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
                     nodes,
                 });
             }
-            Ok(Grid::with_steps(m, t.integration.points, &step))
+            Ok(if t.integration.adaptive {
+                Grid::adapted(m, t.integration.points, &step)
+            } else {
+                Grid::with_steps(m, t.integration.points, &step)
+            })
         }
     }
 }
