@@ -891,12 +891,7 @@ fn factors_regressed_on_each_other() {
         "factors_regressed_on_each_other",
         &factor_input("f BY u1-u2; g BY u3-u4; f ON g; g ON f;"),
     );
-    assert_first(
-        &err,
-        "model.inp",
-        6,
-        "regressions among factors are not supported yet",
-    );
+    assert_first(&err, "model.inp", 6, "form a cycle (f ON g, g ON f)");
 }
 
 #[test]

@@ -366,3 +366,61 @@ fn factor_mixture_starts_include_the_nested_lca() {
     let plain = starts.perturbed(8, 5.0);
     assert!(loadings.iter().all(|&f| plain[f] == 1.0));
 }
+
+/// A factor regressed on another (`f2 ON f1`, integrated numerically: two
+/// dimensions) is a reparameterisation of two covarying factors (`f1 WITH
+/// f2`, continuous indicators in closed form): the same maximum, one
+/// parameter for another.
+#[test]
+fn factor_on_factor_equals_covarying_factors() {
+    let mut sim = Sim::new(77);
+    let rows: Vec<Vec<f64>> = (0..400)
+        .map(|_| {
+            let f1 = sim.normal();
+            let f2 = 0.6 * f1 + 0.8 * sim.normal();
+            let mut r = Vec::with_capacity(6);
+            for (f, l) in [
+                (f1, 1.0),
+                (f1, 0.8),
+                (f1, 1.2),
+                (f2, 1.0),
+                (f2, 0.8),
+                (f2, 1.2),
+            ] {
+                r.push(l * f + 0.6 * sim.normal());
+            }
+            r
+        })
+        .collect();
+    let scratch = Scratch::new("factor_on_factor");
+    scratch.write("data.dat", &free_format(&rows, "-99"));
+    let head = "DATA: FILE = data.dat;\nVARIABLE: NAMES = y1-y6;\nANALYSIS: ESTIMATOR = ML;\n";
+    let (_, with) = fit_text(
+        &scratch,
+        "with.inp",
+        &format!("{head}MODEL: f1 BY y1-y3; f2 BY y4-y6;\n"),
+    )
+    .unwrap();
+    let (_, on) = fit_text(
+        &scratch,
+        "on.inp",
+        &format!("{head}MODEL: f1 BY y1-y3; f2 BY y4-y6; f2 ON f1;\n"),
+    )
+    .unwrap();
+    assert!(with.converged && on.converged);
+    assert_eq!(with.free_parameters, 19);
+    assert_eq!(on.free_parameters, 19);
+    assert_eq!(with.integration.as_ref().unwrap().dimensions, 0);
+    assert_eq!(on.integration.as_ref().unwrap().dimensions, 2);
+    assert!(
+        (with.loglikelihood - on.loglikelihood).abs() < 1e-5,
+        "closed form {} vs f2 ON f1 {}",
+        with.loglikelihood,
+        on.loglikelihood
+    );
+    // b = cov(f1, f2) / var(f1)
+    let cov = estimate(&with, "F1 WITH", "F2", None).estimate;
+    let var = estimate(&with, "Variances", "F1", None).estimate;
+    let b = estimate(&on, "F2 ON", "F1", None).estimate;
+    assert!((b - cov / var).abs() < 1e-3, "{b} vs {}", cov / var);
+}

@@ -92,6 +92,13 @@ impl ClosedForm {
                     _ => ok = false,
                 }
             }
+            // a factor regressed on another (B among the factors) is
+            // integrated numerically: its implied moments are not sums of
+            // products
+            ok &= !model.parameters.iter().any(|p| {
+                matches!(p.kind, ParamKind::RandomRegression { re, .. }
+                    if members.contains(&re) && random[re].kind == RandomKind::Factor)
+            });
             if ok && !factors.is_empty() && !vars.is_empty() {
                 vars.sort_unstable();
                 for &a in &members {

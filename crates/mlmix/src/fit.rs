@@ -762,7 +762,11 @@ fn within_section(model: &Model, kind: &ParamKind) -> String {
             if model.two_level.is_none()
                 && model.random_effects()[re].kind == RandomKind::Factor =>
         {
-            "Variances".into()
+            if random_regressed(model, re) {
+                "Residual Variances".into()
+            } else {
+                "Variances".into()
+            }
         }
         ParamKind::RandomCovariance { a, .. } if model.two_level.is_none() => {
             format!("{} WITH", model.random_name(a))

@@ -207,9 +207,18 @@ impl Defaults {
         let factors: Vec<usize> = (0..tl.random.len())
             .filter(|&re| tl.random[re].kind == RandomKind::Factor)
             .collect();
-        // factors covary freely (Mplus's default)
-        for (i, &a) in factors.iter().enumerate() {
-            for &b in &factors[i + 1..] {
+        // exogenous factors (regressed on no other factor) covary freely
+        // (Mplus's default); a regressed factor's residual covaries with
+        // nothing unless stated
+        let regressed = |f: usize| {
+            mentions.iter().any(|m| {
+                matches!(m.target, Target::RandomRegression { re, on }
+                    if re == f && factors.contains(&on))
+            })
+        };
+        let exogenous: Vec<usize> = factors.iter().copied().filter(|&f| !regressed(f)).collect();
+        for (i, &a) in exogenous.iter().enumerate() {
+            for &b in &exogenous[i + 1..] {
                 pairs.push((a, b));
             }
         }

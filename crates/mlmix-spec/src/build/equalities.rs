@@ -181,6 +181,7 @@ impl Builder<'_> {
             | Target::OnClassIntercept { .. }
             | Target::EqualThresholds { .. }
             | Target::FactorVariance { .. }
+            | Target::FactorOnFactor { .. }
             | Target::FactorCovariance { .. } => return None,
             Target::ClassIntercept { cv, class } => {
                 vec![ParamKind::ClassIntercept { cv, class }]

@@ -331,13 +331,11 @@ impl Builder<'_> {
         let target = match (fl, fr, observed(lr), observed(rr)) {
             (Some(re), None, _, Some(covariate)) => Target::FactorOn { re, covariate },
             (None, Some(factor), Some(var), _) => Target::OnFactor { var, factor },
-            (Some(_), Some(_), ..) => {
-                self.err(
-                    l.span.to(e.span),
-                    "regressions among factors are not supported yet",
-                );
+            (Some(re), Some(on), ..) if re == on => {
+                self.err(l.span.to(e.span), "a factor ON itself");
                 return Some(None);
             }
+            (Some(re), Some(on), ..) => Target::FactorOnFactor { re, on },
             _ => {
                 self.err(
                     l.span.to(e.span),
@@ -450,6 +448,10 @@ fn renumber(t: Target, base: usize) -> Target {
         Target::EqualThresholds { var, factor } => Target::EqualThresholds {
             var,
             factor: base + factor,
+        },
+        Target::FactorOnFactor { re, on } => Target::RandomRegression {
+            re: base + re,
+            on: base + on,
         },
         Target::LoadingClass { factor, cv, class } => Target::LoadingClass {
             factor: base + factor,

@@ -134,6 +134,7 @@ impl Builder<'_> {
                 | Target::FactorMean { .. }
                 | Target::LoadingClass { .. }
                 | Target::FactorVariance { .. }
+                | Target::FactorOnFactor { .. }
                 | Target::FactorCovariance { .. } => {}
                 Target::Loading { var, .. }
                 | Target::EqualThresholds { var, .. }

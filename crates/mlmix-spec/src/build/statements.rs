@@ -105,6 +105,11 @@ pub(super) enum Target {
         re: usize,
         covariate: usize,
     },
+    /// `f ON g`: one factor on another (numbered as in `FactorVariance`).
+    FactorOnFactor {
+        re: usize,
+        on: usize,
+    },
     /// `y ON f`: observed variable `var` on factor `factor` (its intercept
     /// regressed on the factor).
     OnFactor {
