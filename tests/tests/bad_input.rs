@@ -819,17 +819,9 @@ fn factor_named_like_a_variable() {
 }
 
 #[test]
-fn factor_second_order() {
-    let err = fails_lca(
-        "factor_second_order",
-        &factor_input("f BY u1-u2; g BY u3-u4; h BY f g;"),
-    );
-    assert_first(
-        &err,
-        "model.inp",
-        6,
-        "second-order factors are not supported yet",
-    );
+fn factor_by_itself() {
+    let err = fails_lca("factor_by_itself", &factor_input("f BY u1-u4 f;"));
+    assert_first(&err, "model.inp", 6, "f BY itself");
 }
 
 #[test]

@@ -424,3 +424,47 @@ fn factor_on_factor_equals_covarying_factors() {
     let b = estimate(&on, "F2 ON", "F1", None).estimate;
     assert!((b - cov / var).abs() < 1e-3, "{b} vs {}", cov / var);
 }
+
+/// A second-order factor over three first-order factors (`h BY f1 f2 f3`,
+/// integrated numerically: four dimensions) saturates their covariance
+/// matrix: the same maximum as three covarying factors in closed form,
+/// with as many parameters.
+#[test]
+fn second_order_factor_equals_three_covarying_factors() {
+    let mut sim = Sim::new(78);
+    let rows: Vec<Vec<f64>> = (0..200)
+        .map(|_| {
+            let h = sim.normal();
+            let mut r = Vec::with_capacity(9);
+            for g in [1.0, 0.8, 0.9] {
+                let f = g * h + 0.7 * sim.normal();
+                for l in [1.0, 0.8, 1.2] {
+                    r.push(l * f + 0.6 * sim.normal());
+                }
+            }
+            r
+        })
+        .collect();
+    let scratch = Scratch::new("second_order");
+    scratch.write("data.dat", &free_format(&rows, "-99"));
+    let head = "DATA: FILE = data.dat;\nVARIABLE: NAMES = y1-y9;\n\
+                ANALYSIS: ESTIMATOR = ML; INTEGRATION = GAUSSHERMITE(3);\n\
+                MODEL: f1 BY y1-y3; f2 BY y4-y6; f3 BY y7-y9;\n";
+    let (_, first) = fit_text(&scratch, "first.inp", head).unwrap();
+    let (_, second) = fit_text(&scratch, "second.inp", &format!("{head}h BY f1 f2 f3;\n")).unwrap();
+    assert!(first.converged && second.converged);
+    assert_eq!(first.free_parameters, 30);
+    assert_eq!(second.free_parameters, 30);
+    assert_eq!(second.integration.as_ref().unwrap().dimensions, 4);
+    assert!(
+        (first.loglikelihood - second.loglikelihood).abs() < 1e-5,
+        "three factors {} vs second order {}",
+        first.loglikelihood,
+        second.loglikelihood
+    );
+    let l = estimate(&second, "H BY", "F1", None);
+    assert!(
+        l.fixed && l.estimate == 1.0,
+        "the first loading is fixed at 1"
+    );
+}

@@ -95,9 +95,11 @@ impl ClosedForm {
             // a factor regressed on another (B among the factors) is
             // integrated numerically: its implied moments are not sums of
             // products
-            ok &= !model.parameters.iter().any(|p| {
-                matches!(p.kind, ParamKind::RandomRegression { re, .. }
-                    if members.contains(&re) && random[re].kind == RandomKind::Factor)
+            ok &= !model.parameters.iter().any(|p| match p.kind {
+                ParamKind::RandomRegression { re, .. } | ParamKind::Loading { re, .. } => {
+                    members.contains(&re) && random[re].kind == RandomKind::Factor
+                }
+                _ => false,
             });
             if ok && !factors.is_empty() && !vars.is_empty() {
                 vars.sort_unstable();

@@ -698,6 +698,10 @@ fn random_regressed(model: &Model, re: usize) -> bool {
         ParamKind::RandomSlopeOn { re: r, .. } | ParamKind::RandomRegression { re: r, .. } => {
             r == re
         }
+        // a first-order factor measured by a second-order one
+        ParamKind::Loading { re: r, .. } => {
+            r == re && model.random_effects()[re].kind == RandomKind::Factor
+        }
         ParamKind::Slope { var, covariate } => {
             Some(var) == intercept_of && model.variables[covariate].between
         }

@@ -211,9 +211,10 @@ impl Defaults {
         // (Mplus's default); a regressed factor's residual covaries with
         // nothing unless stated
         let regressed = |f: usize| {
-            mentions.iter().any(|m| {
-                matches!(m.target, Target::RandomRegression { re, on }
-                    if re == f && factors.contains(&on))
+            mentions.iter().any(|m| match m.target {
+                Target::RandomRegression { re, on } => re == f && factors.contains(&on),
+                Target::LoadingFactor { lower, .. } => lower == f,
+                _ => false,
             })
         };
         let exogenous: Vec<usize> = factors.iter().copied().filter(|&f| !regressed(f)).collect();
@@ -228,9 +229,9 @@ impl Defaults {
             .iter()
             .filter_map(|m| match m.target {
                 Target::RandomRegression { re, on } => Some(ParamKind::RandomRegression { re, on }),
-                Target::Loading { .. } | Target::LoadingClass { .. } => {
-                    loading_kind(model, m.target)
-                }
+                Target::Loading { .. }
+                | Target::LoadingClass { .. }
+                | Target::LoadingFactor { .. } => loading_kind(model, m.target),
                 Target::OnFactor { var, factor } => Some(ParamKind::RandomRegression {
                     re: model.intercept_of(var)?,
                     on: factor,

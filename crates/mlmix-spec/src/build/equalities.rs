@@ -167,7 +167,7 @@ impl Builder<'_> {
                 re: model.intercept_of(var)?,
                 on: factor,
             }],
-            Target::Loading { .. } | Target::LoadingClass { .. } => {
+            Target::Loading { .. } | Target::LoadingClass { .. } | Target::LoadingFactor { .. } => {
                 vec![super::factors::loading_kind(model, m.target)?]
             }
             Target::RandomCovariance { a, b } => vec![ParamKind::RandomCovariance { a, b }],

@@ -126,15 +126,20 @@ impl Builder<'_> {
                 ));
                 true
             }
-            Ref::Var(u) if u >= first => {
-                self.err(
-                    ue.span,
-                    format!(
-                        "{} is a factor: second-order factors are not supported yet",
-                        use_names[u]
-                    ),
-                );
+            Ref::Var(u) if u == f => {
+                self.err(ue.span, format!("{} BY itself", use_names[u]));
                 false
+            }
+            Ref::Var(u) if u >= first => {
+                // a second-order factor: the lower factor regressed on it
+                pending.push((
+                    Target::LoadingFactor {
+                        factor: f - first,
+                        lower: u - first,
+                    },
+                    ue,
+                ));
+                true
             }
             _ => {
                 self.err(
@@ -263,6 +268,10 @@ impl Builder<'_> {
         let mut measured = vec![false; nf];
         for m in &mut stated.mentions {
             m.target = renumber(m.target, base);
+            if let Target::LoadingFactor { factor, .. } = m.target {
+                measured[factor - base] = true;
+                continue;
+            }
             if let Target::LoadingClass { factor, cv, class } = m.target {
                 measured[factor - base] = true;
                 self.class_indicator(d, &mut stated.random, (cv, class), m.span);
@@ -449,6 +458,10 @@ fn renumber(t: Target, base: usize) -> Target {
             var,
             factor: base + factor,
         },
+        Target::LoadingFactor { factor, lower } => Target::LoadingFactor {
+            factor: base + factor,
+            lower: base + lower,
+        },
         Target::FactorOnFactor { re, on } => Target::RandomRegression {
             re: base + re,
             on: base + on,
@@ -483,6 +496,7 @@ pub(super) fn first_loadings(model: &Model, mentions: &[Mention]) -> Vec<ParamKi
 pub(super) fn loading_kind(model: &Model, t: Target) -> Option<ParamKind> {
     let re = match t {
         Target::Loading { var, .. } => model.intercept_of(var)?,
+        Target::LoadingFactor { lower, .. } => lower,
         Target::LoadingClass { cv, class, .. } => model
             .random_effects()
             .iter()
@@ -490,9 +504,9 @@ pub(super) fn loading_kind(model: &Model, t: Target) -> Option<ParamKind> {
         _ => return None,
     };
     match t {
-        Target::Loading { factor, .. } | Target::LoadingClass { factor, .. } => {
-            Some(ParamKind::Loading { re, factor })
-        }
+        Target::Loading { factor, .. }
+        | Target::LoadingClass { factor, .. }
+        | Target::LoadingFactor { factor, .. } => Some(ParamKind::Loading { re, factor }),
         _ => None,
     }
 }

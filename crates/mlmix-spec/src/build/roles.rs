@@ -135,6 +135,7 @@ impl Builder<'_> {
                 | Target::LoadingClass { .. }
                 | Target::FactorVariance { .. }
                 | Target::FactorOnFactor { .. }
+                | Target::LoadingFactor { .. }
                 | Target::FactorCovariance { .. } => {}
                 Target::Loading { var, .. }
                 | Target::EqualThresholds { var, .. }

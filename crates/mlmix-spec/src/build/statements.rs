@@ -105,6 +105,12 @@ pub(super) enum Target {
         re: usize,
         covariate: usize,
     },
+    /// `h BY f`: factor `lower` measured by the second-order factor
+    /// `factor` (numbered as in `FactorVariance`).
+    LoadingFactor {
+        factor: usize,
+        lower: usize,
+    },
     /// `f ON g`: one factor on another (numbered as in `FactorVariance`).
     FactorOnFactor {
         re: usize,
