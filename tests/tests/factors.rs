@@ -467,4 +467,17 @@ fn second_order_factor_equals_three_covarying_factors() {
         l.fixed && l.estimate == 1.0,
         "the first loading is fixed at 1"
     );
+    // the same posteriors of f1-f3: closed form against the integrated
+    // scores of the regressed factors (their means through h)
+    assert_eq!(first.factor_scores.len(), rows.len());
+    for (a, b) in first.factor_scores.iter().zip(&second.factor_scores) {
+        for f in 0..3 {
+            assert!(
+                (a[f][0] - b[f][0]).abs() < 1e-5 && (a[f][1] - b[f][1]).abs() < 1e-5,
+                "factor {f}: {:?} vs {:?}",
+                a[f],
+                b[f]
+            );
+        }
+    }
 }

@@ -73,8 +73,8 @@ struct ClosedClass {
 /// one integrated in closed form (continuous indicators only) has the
 /// normal posterior α + γ'x + ΨΛ'Σ⁻¹(y − μ), Ψ − ΨΛ'Σ⁻¹ΛΨ over the row's
 /// observed indicators. Empty without factors, and for what the engine
-/// does not fit (two-level factors, several class variables, factors
-/// regressed on other latent variables).
+/// does not fit (two-level factors, several class variables). A factor
+/// regressed on other factors has the mean α + γ'x + Σ b (their means).
 pub fn factor_scores(
     model: &Model,
     plan: &Plan,
@@ -83,16 +83,7 @@ pub fn factor_scores(
     eval: &Evaluation,
 ) -> Result<Vec<Vec<[f64; 2]>>, InvalidParams> {
     let fs = factors(model);
-    let regressed = |a: usize| {
-        model.parameters.iter().any(|p| {
-            matches!(p.kind, ParamKind::RandomRegression { re, .. } | ParamKind::Loading { re, .. } if re == a)
-        })
-    };
-    if fs.is_empty()
-        || model.two_level.is_some()
-        || model.class_vars.len() > 1
-        || fs.iter().any(|&a| regressed(a))
-    {
+    if fs.is_empty() || model.two_level.is_some() || model.class_vars.len() > 1 {
         return Ok(Vec::new());
     }
     let n_classes = model.class_vars.first().map_or(1, |c| c.classes);
@@ -283,12 +274,31 @@ fn factor_mean(
     k: usize,
     value: &dyn Fn(ParamKind, usize) -> Option<f64>,
 ) -> FactorMean {
-    let alpha = value(ParamKind::FactorMean { re: f }, k).unwrap_or(0.0);
-    let gamma = model
+    let mut alpha = value(ParamKind::FactorMean { re: f }, k).unwrap_or(0.0);
+    let mut gamma: Vec<(usize, f64)> = model
         .random_covariate_effects(f)
         .into_iter()
         .filter_map(|(w, kind)| value(kind, k).map(|g| (w, g)))
         .collect();
+    // a factor regressed on others (`f ON g`, `h BY f`) takes b times
+    // their means (the regressions have no cycle: the plan compiled)
+    for (re, on) in model.random_regressions() {
+        let is_factor = |a: usize| model.random_effects()[a].kind == RandomKind::Factor;
+        if re != f || !is_factor(on) {
+            continue;
+        }
+        let Some(b) = value(model.regression_kind(re, on), k) else {
+            continue;
+        };
+        let (a_on, g_on) = factor_mean(model, on, k, value);
+        alpha += b * a_on;
+        for (w, g) in g_on {
+            match gamma.iter_mut().find(|x| x.0 == w) {
+                Some(x) => x.1 += b * g,
+                None => gamma.push((w, b * g)),
+            }
+        }
+    }
     (alpha, gamma)
 }
 
