@@ -150,7 +150,7 @@ fn factor_mixture_probit_recovers_over_20_replications() {
 /// Design 1 over 100 replications, checked with [`Recovered::check`]:
 /// about 2 minutes in the debug build.
 #[test]
-#[ignore = "100 replications, about 2 minutes in the debug build; run with --ignored"]
+#[ignore = "100 replications, about 2 minutes in the debug build; run by cargo xtask slow"]
 fn factor_mixture_probit_recovers_over_100_replications() {
     for rv in factor_mixture_probit(100, 61) {
         rv.check();

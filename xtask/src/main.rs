@@ -88,6 +88,9 @@
 //!   `--no-peers` skips the Python and the R peers.
 //! - `cargo xtask criterion [ARGS]`: `cargo bench -p mlmix-benches [ARGS]`,
 //!   the criterion benches of the E-step (`benches/benches/estep.rs`).
+//! - `cargo xtask slow`: the test suites too slow for `cargo test`
+//!   (`#[ignore]`d, such as the 100-replication factor-mixture recovery),
+//!   in a release build.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -148,6 +151,8 @@ tasks:
                       main before the integration-speed work)
   criterion [ARGS]
         cargo bench -p mlmix-benches [ARGS] (the E-step benches)
+  slow
+        the tests marked #[ignore] (too slow for cargo test), release build
 ";
 
 /// Largest allowed |logL(mlmix) - logL(poLCA)|.
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("criterion") => criterion(&args[1..]),
+        Some("slow") => slow(),
         None | Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(true)
@@ -207,6 +213,16 @@ fn criterion(args: &[String]) -> Result<bool> {
         .args(args)
         .status()
         .context("running cargo bench")?;
+    Ok(status.success())
+}
+
+/// The ignored (slow) tests, in a release build.
+fn slow() -> Result<bool> {
+    let status = Command::new(cargo())
+        .current_dir(root())
+        .args(["test", "--release", "-p", "mlmix-tests", "--", "--ignored"])
+        .status()
+        .context("running cargo test --ignored")?;
     Ok(status.success())
 }
 
