@@ -67,6 +67,13 @@ fn verbagg_2pl_logit_matches_openmx_and_mirt() {
     assert!(v.fixed && v.estimate == 1.0);
     let l = estimate(&fit, "F BY", "S1WANTCURSE", None);
     assert!(!l.fixed && l.estimate > 0.5 && l.se.is_some());
+    // the JSON lists the reported parameters: 24 thresholds, 24 loadings,
+    // the factor's mean and variance (not the indicators' internal
+    // intercept variances)
+    let v: serde_json::Value = serde_json::from_str(&mlmix::json(&fit)).unwrap();
+    let rows = v["parameters"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    assert!(rows.iter().all(|r| r["section"] != ""));
 }
 
 #[test]

@@ -61,7 +61,11 @@ pub struct Fit {
     pub class_proportions: Vec<ClassProportion>,
     /// Counts of the class patterns (several class variables only).
     pub class_patterns: Vec<ClassPattern>,
-    /// Every model parameter, class by class.
+    /// Every model parameter, class by class (one per
+    /// `Model::parameters` entry). The JSON leaves out those the report
+    /// does not show (an empty `section`: the residual variances, fixed at
+    /// 0, of factor indicators' intercepts in single-level models).
+    #[serde(serialize_with = "reported_parameters")]
     pub parameters: Vec<ParameterEstimate>,
     /// Category probabilities of categorical indicators, class by class.
     pub probabilities: Vec<CategoryProbability>,
@@ -375,4 +379,12 @@ pub struct ClassIcc {
     pub variance: f64,
     /// The ICC.
     pub icc: f64,
+}
+
+/// The parameters the report shows (a non-empty section), for the JSON.
+fn reported_parameters<S: serde::Serializer>(
+    rows: &[ParameterEstimate],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(rows.iter().filter(|r| !r.section.is_empty()))
 }
