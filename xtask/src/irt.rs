@@ -32,8 +32,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
-    FitRun, Options, SplitMix, bench_data_dir, cell, fit_process, peers_python, pip_install, root,
-    run_medians, tail, thousands,
+    FitRun, Options, SplitMix, bench_data_dir, cell, fit_process, peers_python, pip_install,
+    r_versions, root, run_medians, tail, thousands,
 };
 
 /// Persons and items of the simulated 2PL.
@@ -288,27 +288,8 @@ fn openmx_version() -> Result<String, String> {
     const INSTALL: &str = "install R, OpenMx and rpf: on Debian or Ubuntu `apt-get install \
                            r-cran-openmx r-cran-rpf`; elsewhere `install.packages(c(\"OpenMx\", \
                            \"rpf\"))` in R";
-    let code = "cat(as.character(packageVersion('OpenMx')), \
-                as.character(packageVersion('rpf')))";
-    let out = match Command::new("Rscript").args(["-e", code]).output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("Rscript is not on the PATH; {INSTALL}"));
-        }
-        Err(e) => return Err(format!("running Rscript: {e}")),
-    };
-    if !out.status.success() {
-        return Err(format!(
-            "OpenMx or rpf is not installed for this R ({}); {INSTALL}",
-            tail(&out.stderr, 2)
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace();
-    match (it.next(), it.next()) {
-        (Some(mx), Some(rpf)) => Ok(format!("OpenMx {mx}, rpf {rpf}")),
-        _ => Err(format!("unexpected answer from R: {text}")),
-    }
+    let v = r_versions(&["OpenMx", "rpf"], INSTALL)?;
+    Ok(format!("OpenMx {}, rpf {}", v[0], v[1]))
 }
 
 fn find_peers(opts: &Options) -> Peers {

@@ -1093,25 +1093,40 @@ fn probit_input(logit: &str, file_as_written: &str, data: &Path) -> Result<Strin
 /// The lme4 version, or why R and lme4 cannot run.
 fn lme4_version() -> Result<String, String> {
     const INSTALL: &str = "install R and lme4: on Debian or Ubuntu `apt-get install \
-                           r-base-core r-cran-lme4`; elsewhere R from \
-                           https://cran.r-project.org, then `install.packages(\"lme4\")` in R";
-    let out = match Command::new("Rscript")
-        .args(["-e", "cat(as.character(packageVersion('lme4')))"])
-        .output()
-    {
+                           r-base-core r-cran-lme4`; elsewhere `install.packages(\"lme4\")` in R";
+    r_versions(&["lme4"], INSTALL).map(|v| v.join(" "))
+}
+
+/// The versions of the R packages `pkgs`, in order, or why Rscript cannot
+/// report them (`install` says how to get them).
+fn r_versions(pkgs: &[&str], install: &str) -> Result<Vec<String>, String> {
+    let code = format!(
+        "cat({})",
+        pkgs.iter()
+            .map(|p| format!("as.character(packageVersion('{p}'))"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let out = match Command::new("Rscript").args(["-e", &code]).output() {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("Rscript is not on the PATH; {INSTALL}"));
+            return Err(format!("Rscript is not on the PATH; {install}"));
         }
         Err(e) => return Err(format!("running Rscript: {e}")),
     };
     if !out.status.success() {
         return Err(format!(
-            "lme4 is not installed for this R ({}); {INSTALL}",
+            "{} is not installed for this R ({}); {install}",
+            pkgs.join(" or "),
             tail(&out.stderr, 2)
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let text = String::from_utf8_lossy(&out.stdout);
+    let versions: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    if versions.len() != pkgs.len() {
+        return Err(format!("unexpected answer from R: {text}"));
+    }
+    Ok(versions)
 }
 
 /// What `verbagg_lme4.R` reported: its median fit time, its logL.

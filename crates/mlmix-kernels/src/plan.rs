@@ -630,6 +630,9 @@ impl Plan {
                 n_vars + products.len()
             )));
         }
+        // factors with continuous indicators only are integrated in closed
+        // form: they and their indicators' intercepts get no block
+        let closed_form = ClosedForm::of(model);
         let mut plan = Plan {
             n_phi,
             n_ext: n_phi,
@@ -642,8 +645,7 @@ impl Plan {
                 .iter()
                 .map(|c| {
                     c.between
-                        || (model.two_level.is_none()
-                            && !ClosedForm::of(model).closed.iter().all(|&x| x))
+                        || (model.two_level.is_none() && !closed_form.closed.iter().all(|&x| x))
                 })
                 .collect(),
             n_combos,
@@ -677,9 +679,6 @@ impl Plan {
         let n_cov_states = cov_cv.map_or(1, |m| plan.class_sizes[m]);
         let nre = random.len();
         let regressions = model.random_regressions();
-        // factors with continuous indicators only are integrated in closed
-        // form: they and their indicators' intercepts get no block
-        let closed_form = ClosedForm::of(model);
         let order: Vec<usize> = model
             .random_order()
             .ok_or_else(|| {
