@@ -878,6 +878,26 @@ fn between_factor_measured_by_a_within_variable() {
 }
 
 #[test]
+fn factor_measured_by_a_random_slope() {
+    let err = fails_lca(
+        "factor_measured_by_a_random_slope",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = y x;
+                  WITHIN = x;
+                  CLUSTER = id;
+        ANALYSIS: TYPE = TWOLEVEL;
+        MODEL:    %WITHIN%
+                  s | y ON x;
+                  %BETWEEN%
+                  fb BY y s;
+        ",
+    );
+    assert_first(&err, "model.inp", 10, "s is a random slope");
+}
+
+#[test]
 fn factors_regressed_on_each_other() {
     let err = fails_lca(
         "factors_regressed_on_each_other",

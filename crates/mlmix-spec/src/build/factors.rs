@@ -87,7 +87,7 @@ impl Builder<'_> {
     /// is where MODEL's names of factors begin. False after an error.
     pub(super) fn by_target<'e>(
         &mut self,
-        (st, use_names, first): (&ModelStmt, &[String], usize),
+        (st, use_names, first, n_use): (&ModelStmt, &[String], usize, usize),
         (fe, fr): (&Elem, Ref),
         (ue, ur): (&'e Elem, Ref),
         pending: &mut Pending<'e>,
@@ -105,7 +105,17 @@ impl Builder<'_> {
             return false;
         }
         match ur {
-            Ref::Var(u) if u < first && u < use_names.len() => {
+            Ref::Var(u) if u >= n_use && u < first => {
+                self.err(
+                    ue.span,
+                    format!(
+                        "{} is a random slope: factors measured by random slopes are not supported yet",
+                        use_names[u]
+                    ),
+                );
+                false
+            }
+            Ref::Var(u) if u < n_use => {
                 pending.push((
                     Target::Loading {
                         factor: f - first,
@@ -160,7 +170,7 @@ impl Builder<'_> {
     /// mentions to `out`; false after an error.
     pub(super) fn growth_targets(
         &mut self,
-        (st, use_names, first): (&ModelStmt, &[String], usize),
+        (st, use_names, first, n_use): (&ModelStmt, &[String], usize, usize),
         factors: &[(Ref, Span)],
         outcomes: &[Elem],
         categorical: &[usize],
@@ -194,7 +204,7 @@ impl Builder<'_> {
                 );
                 return false;
             };
-            if y >= first || y >= use_names.len() {
+            if y >= n_use {
                 self.err(e.span, "a growth outcome is an observed variable");
                 return false;
             }
@@ -320,8 +330,7 @@ impl Builder<'_> {
     /// error.
     pub(super) fn factor_regression(
         &mut self,
-        first: usize,
-        use_names: &[String],
+        (first, n_use): (usize, usize),
         (l, lr): (&Elem, Ref),
         (e, rr): (&Elem, Ref),
     ) -> Option<Option<Target>> {
@@ -330,7 +339,7 @@ impl Builder<'_> {
             _ => None,
         };
         let observed = |r: Ref| match r {
-            Ref::Var(v) if v < first && v < use_names.len() => Some(v),
+            Ref::Var(v) if v < n_use => Some(v),
             _ => None,
         };
         let (fl, fr) = (factor(lr), factor(rr));

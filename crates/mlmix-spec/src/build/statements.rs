@@ -170,6 +170,8 @@ struct Ctx<'a> {
     categorical: &'a [usize],
     /// Where the factors begin in `use_names`.
     first_factor: usize,
+    /// The number of USEVARIABLES (observed variables come first).
+    n_use: usize,
 }
 
 /// Targets met so far, with the element that named each.
@@ -213,7 +215,7 @@ impl Builder<'_> {
             }
             self.statement_targets(
                 st,
-                (&names_ext, first_factor),
+                (&names_ext, first_factor, d.usev.len()),
                 &d.categorical,
                 &mut d.class_vars,
                 &mut stated.mentions,
@@ -298,7 +300,7 @@ impl Builder<'_> {
     fn statement_targets(
         &mut self,
         st: &ModelStmt,
-        (use_names, first_factor): (&[String], usize),
+        (use_names, first_factor, n_use): (&[String], usize, usize),
         categorical: &[usize],
         cvs: &mut [ClassVar],
         out: &mut Vec<Mention>,
@@ -308,6 +310,7 @@ impl Builder<'_> {
             use_names,
             categorical,
             first_factor,
+            n_use,
         };
         let mut pending: Pending<'_> = Vec::new();
         let ok = match &st.kind {
@@ -345,7 +348,7 @@ impl Builder<'_> {
                         for e in rhs {
                             for rr in &e.refs {
                                 ok &= self.by_target(
-                                    (st, use_names, first_factor),
+                                    (st, use_names, first_factor, n_use),
                                     (l, *lr),
                                     (e, *rr),
                                     &mut pending,
@@ -357,7 +360,7 @@ impl Builder<'_> {
                 ok
             }
             StmtKind::Growth { factors, outcomes } => self.growth_targets(
-                (st, use_names, first_factor),
+                (st, use_names, first_factor, n_use),
                 factors,
                 outcomes,
                 categorical,
@@ -555,7 +558,7 @@ impl Builder<'_> {
         pending: &mut Pending<'e>,
     ) -> bool {
         let st = cx.st;
-        if let Some(t) = self.factor_regression(cx.first_factor, cx.use_names, (l, lr), (e, rr)) {
+        if let Some(t) = self.factor_regression((cx.first_factor, cx.n_use), (l, lr), (e, rr)) {
             return match t {
                 Some(t) => {
                     pending.push((t, e));
