@@ -264,6 +264,41 @@ impl Recovered {
         assert!((0.7..=1.4).contains(&ratio), "standard errors off: {line}");
         assert!(self.coverage() >= 0.85, "poor coverage: {line}");
     }
+
+    /// [`Recovered::check`] with its bands widened for a study of few
+    /// replications (its own bands are sized for about 100): the mean
+    /// within 3.5 Monte Carlo standard errors of the truth, the ratio of
+    /// the mean standard error to the SD of the estimates within 4 of the
+    /// sample SD's relative standard errors, 1 / sqrt(2 (r - 1)), of 1 (on
+    /// the log scale), and coverage of 95% intervals no more than 4.5
+    /// binomial standard errors below 0.95. With 20 replications: ratio in
+    /// [0.52, 1.91], coverage at least 15 of 20. It catches biased
+    /// estimates and standard errors wrong by a factor of two, not finer
+    /// errors: the full study does.
+    pub fn check_few(&self) {
+        let r = self.estimates.len() as f64;
+        let mc = self.sd() / r.sqrt();
+        let bias = self.mean() - self.truth;
+        let ratio = self.mean_se() / self.sd();
+        let band = 4.0 / (2.0 * (r - 1.0)).sqrt();
+        let min_coverage = 0.95 - 4.5 * (0.95 * 0.05 / r).sqrt();
+        let line = format!(
+            "{}: truth {:.4}, mean {:.4}, sd {:.4}, mean se {:.4}, coverage {:.2}",
+            self.label,
+            self.truth,
+            self.mean(),
+            self.sd(),
+            self.mean_se(),
+            self.coverage()
+        );
+        println!("{line}");
+        assert!(bias.abs() <= 3.5 * mc, "biased: {line}");
+        assert!(
+            ratio.ln().abs() <= band,
+            "standard errors off (ratio {ratio:.3}): {line}"
+        );
+        assert!(self.coverage() >= min_coverage, "poor coverage: {line}");
+    }
 }
 
 /// A rayon thread pool of a given size, for thread-count tests.

@@ -833,27 +833,83 @@ fn factor_mean_of_unknown_factor() {
     assert_first(&err, "model.inp", 6, "g");
 }
 
-#[test]
-fn factor_in_twolevel_model() {
-    let err = fails_lca(
-        "factor_in_twolevel_model",
+/// A two-level input with `within` and `between` as the statements of
+/// its two levels (items u1-u4, covariate x within, y between).
+fn twolevel_factor_input(within: &str, between: &str) -> String {
+    format!(
         "
         DATA:     FILE = lca.dat;
         VARIABLE: NAMES = id u1-u4 y x;
-                  USEVARIABLES = u1-u4;
+                  USEVARIABLES = u1-u4 y x;
                   CATEGORICAL = u1-u4;
+                  WITHIN = x; BETWEEN = y;
                   CLUSTER = id;
         ANALYSIS: TYPE = TWOLEVEL;
         MODEL:    %WITHIN%
-                  f BY u1-u4;
+                  {within}
                   %BETWEEN%
-        ",
+                  {between}
+        "
+    )
+}
+
+#[test]
+fn factor_measured_on_both_levels() {
+    let err = fails_lca(
+        "factor_measured_on_both_levels",
+        &twolevel_factor_input("f BY u1-u4;", "f BY u1-u4;"),
     );
     assert_first(
         &err,
         "model.inp",
-        8,
-        "within-level factors in TWOLEVEL models are not supported yet",
+        11,
+        "the factor f is measured on both levels",
+    );
+}
+
+#[test]
+fn within_factor_measured_by_a_between_variable() {
+    let err = fails_lca(
+        "within_factor_measured_by_a_between_variable",
+        &twolevel_factor_input("fw BY u1-u4 y;", ""),
+    );
+    assert_first(&err, "model.inp", 9, "y is a BETWEEN variable");
+}
+
+#[test]
+fn within_factor_variance_on_the_between_level() {
+    let err = fails_lca(
+        "within_factor_variance_on_the_between_level",
+        &twolevel_factor_input("fw BY u1-u4;", "fw;"),
+    );
+    assert_first(&err, "model.inp", 11, "fw is a within-level factor");
+}
+
+#[test]
+fn within_factor_regressed_on_a_covariate() {
+    let err = fails_lca(
+        "within_factor_regressed_on_a_covariate",
+        &twolevel_factor_input("fw BY u1-u4; fw ON x;", ""),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        9,
+        "within-level factors regressed on covariates (f ON x) are not supported yet",
+    );
+}
+
+#[test]
+fn within_factor_mean_freed() {
+    let err = fails_lca(
+        "within_factor_mean_freed",
+        &twolevel_factor_input("fw BY u1-u4; [fw*0.5];", ""),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        9,
+        "the mean of the within-level factor fw is 0",
     );
 }
 

@@ -9,40 +9,6 @@ use mlmix_tests::{
     Recovered, Scratch, Sim, Truth, estimate, fit_text, free_format, mvn_log_density, replications,
 };
 
-/// [`Recovered::check`] with its bands widened for a study of few
-/// replications (its own bands are sized for about 100): the mean within
-/// 3.5 Monte Carlo standard errors of the truth, the ratio of the mean
-/// standard error to the SD of the estimates within 4 of the sample SD's
-/// relative standard errors, 1 / sqrt(2 (r - 1)), of 1 (on the log scale),
-/// and coverage of 95% intervals no more than 4.5 binomial standard errors
-/// below 0.95. With 20 replications: ratio in [0.52, 1.91], coverage at
-/// least 15 of 20. It catches biased estimates and standard errors wrong
-/// by a factor of two, not finer errors: the full study does.
-fn check_few(rv: &Recovered) {
-    let r = rv.estimates.len() as f64;
-    let mc = rv.sd() / r.sqrt();
-    let bias = rv.mean() - rv.truth;
-    let ratio = rv.mean_se() / rv.sd();
-    let band = 4.0 / (2.0 * (r - 1.0)).sqrt();
-    let min_coverage = 0.95 - 4.5 * (0.95 * 0.05 / r).sqrt();
-    let line = format!(
-        "{}: truth {:.4}, mean {:.4}, sd {:.4}, mean se {:.4}, coverage {:.2}",
-        rv.label,
-        rv.truth,
-        rv.mean(),
-        rv.sd(),
-        rv.mean_se(),
-        rv.coverage()
-    );
-    println!("{line}");
-    assert!(bias.abs() <= 3.5 * mc, "biased: {line}");
-    assert!(
-        ratio.ln().abs() <= band,
-        "standard errors off (ratio {ratio:.3}): {line}"
-    );
-    assert!(rv.coverage() >= min_coverage, "poor coverage: {line}");
-}
-
 /// One 0/1 probit item: 1 when lambda f - tau + e > 0, e standard normal,
 /// so P(u = 1 | f) = Phi(lambda f - tau), the engine's parameterisation.
 fn probit_item(sim: &mut Sim, lambda: f64, tau: f64, f: f64) -> f64 {
@@ -138,12 +104,12 @@ fn factor_mixture_probit(reps: usize, seed: u64) -> Vec<Recovered> {
 }
 
 /// Design 1 over 20 replications (20-40 s in the debug build), checked
-/// with the bands of [`check_few`]; the 100-replication study below is the
+/// with the bands of [`Recovered::check_few`]; the 100-replication study below is the
 /// proper check.
 #[test]
 fn factor_mixture_probit_recovers_over_20_replications() {
     for rv in factor_mixture_probit(20, 62) {
-        check_few(&rv);
+        rv.check_few();
     }
 }
 

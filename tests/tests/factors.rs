@@ -30,6 +30,35 @@ fn growth_mixture_example() {
     }
 }
 
+/// The two-level 2PL example (a within-level and a between-level factor,
+/// Mplus ex10.5 without classes): one dimension of the cluster grid, one
+/// within-level dimension per row, and its simulated loadings recovered
+/// within 3 standard errors.
+#[test]
+fn twolevel_irt_example() {
+    let (_, fit) = fit_path(&example("twolevel_irt.inp"));
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 18);
+    let t = fit.two_level.as_ref().unwrap();
+    assert_eq!(
+        (t.dimensions, t.within_dimensions, t.within_points),
+        (1, 1, 15)
+    );
+    let items = ["U2", "U3", "U4", "U5", "U6"];
+    let (lw, lb) = ([0.8, 1.3, 0.9, 0.7, 1.1], [1.2, 0.8, 1.1, 0.9, 1.0]);
+    for (k, item) in items.iter().enumerate() {
+        for (section, truth) in [("FW BY", lw[k]), ("Between Level: FB BY", lb[k])] {
+            let p = estimate(&fit, section, item, None);
+            let se = p.se.unwrap();
+            assert!(
+                (p.estimate - truth).abs() < 3.0 * se,
+                "{section} {item}: {} (se {se})",
+                p.estimate
+            );
+        }
+    }
+}
+
 /// The two-level factor example: one integration dimension (the factor;
 /// the items' between-level residual variances are fixed at 0).
 #[test]
@@ -38,7 +67,7 @@ fn twolevel_factor_example() {
     assert!(fit.converged);
     assert_eq!(fit.free_parameters, 8);
     assert_eq!(fit.two_level.as_ref().unwrap().dimensions, 1);
-    let l = estimate(&fit, "FB BY", "U3", None);
+    let l = estimate(&fit, "Between Level: FB BY", "U3", None);
     assert!((l.estimate - 1.2).abs() < 3.0 * l.se.unwrap());
 }
 
@@ -179,7 +208,7 @@ fn between_level_factor_recovered() {
     let mut truths: Vec<Truth> = vec![("Between-Level Variances", "FB", None, psi)];
     let names = ["U1", "U2", "U3", "U4"];
     for j in 1..4 {
-        truths.push(("FB BY", names[j], None, lambda[j]));
+        truths.push(("Between Level: FB BY", names[j], None, lambda[j]));
     }
     let thresholds = ["U1$1", "U2$1", "U3$1", "U4$1"];
     for j in 0..4 {
@@ -263,7 +292,7 @@ fn factor_measured_by_random_class_logits() {
     assert!(fit.converged);
     assert_eq!(fit.two_level.as_ref().unwrap().dimensions, 1);
     for (section, name, truth) in [
-        ("FB BY", "C#2", 0.6),
+        ("Between Level: FB BY", "C#2", 0.6),
         ("Between-Level Variances", "FB", 1.0),
     ] {
         let p = estimate(&fit, section, name, None);

@@ -21,3 +21,4 @@ mod reference;
 mod semantics;
 mod twolevel;
 mod twolevel_regress;
+mod within_factors;

@@ -21,6 +21,8 @@ pub mod fastmath;
 pub mod implied;
 pub mod link;
 pub mod plan;
+pub mod quadrature;
+pub mod within;
 
 pub use data::EngineData;
 pub use eval::{InfoAcc, InvalidParams, Prepared, Scratch, TermPrep, prepare};

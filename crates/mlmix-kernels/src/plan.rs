@@ -30,6 +30,7 @@ use mlmix_spec::{Link, Model, ParamKind, ParamValue, RandomKind, Scale};
 
 use crate::data::EngineData;
 use crate::implied::{ClosedForm, Implied, product};
+use crate::within::{Shifted, WithinLoadings, WithinRule};
 
 /// A local parameter with no model parameter: a structural zero.
 pub const NONE: u32 = u32::MAX;
@@ -213,6 +214,15 @@ pub struct Plan {
     /// integrated in closed form ([`crate::implied`]), after the derived
     /// entries.
     pub implied: Vec<Implied>,
+    /// Constant entries of the extended vector (the log weights of the
+    /// within-level rule), after the implied ones.
+    pub constants: Vec<(u32, f64)>,
+    /// Intercepts and thresholds shifted by a within-level node
+    /// ([`crate::within`]), after the constants.
+    pub shifted: Vec<Shifted>,
+    /// The class variable whose classes are the nodes of the within-level
+    /// factors' rule (the last one), if the model has within-level factors.
+    pub within_cv: Option<usize>,
 }
 
 /// Why a model cannot be compiled.
@@ -450,8 +460,9 @@ impl ReLayout<'_> {
                     out.mean = Some(self.derived(a, s, NONE, 1.0, x));
                 }
                 // a factor acts on no term itself: its indicators'
-                // intercepts, regressed on it, do
-                RandomKind::Factor => {}
+                // intercepts, regressed on it, do; a within-level intercept
+                // acts through the within-level rule
+                RandomKind::Factor | RandomKind::WithinIntercept { .. } => {}
             }
         }
         for w in model.random_covariates(a) {
@@ -656,6 +667,9 @@ impl Plan {
             chol: Vec::new(),
             derived: Vec::new(),
             implied: Vec::new(),
+            constants: Vec::new(),
+            shifted: Vec::new(),
+            within_cv: None,
         };
         let index: HashMap<(ParamKind, Option<usize>), u32> = model
             .parameters
@@ -726,7 +740,9 @@ impl Plan {
         let cov_class = |s: usize| cov_cv.map(|_| s);
         let mut m_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
         let mut dim_of = vec![None; nre];
-        for a in (0..nre).filter(|&a| !constant[a] && !closed_form.closed[a]) {
+        // within-level latent variables are integrated per row
+        // ([`crate::within`]): no dimension of the cluster's grid
+        for a in (0..nre).filter(|&a| !constant[a] && !closed_form.closed[a] && !random[a].within) {
             dim_of[a] = Some(plan.dims);
             plan.dims += 1;
         }
@@ -1267,8 +1283,50 @@ impl Plan {
         plan.derived = res.derived;
         plan.implied = res.implied;
         plan.n_ext = res.n_ext;
+        if model.has_within_latents() {
+            if cov_cv.is_some() {
+                return Err(PlanError::Unsupported(
+                    "within-level factors in a model whose random-effect variances vary across classes"
+                        .into(),
+                ));
+            }
+            let (rule, loads) = within_loadings(model, &res.m_index, &constant);
+            crate::within::expand(&mut plan, &rule, &loads)?;
+        }
         Ok(plan)
     }
+}
+
+/// The within-level rule of a model with within-level factors, and the
+/// M entries through which those factors act on each variable they
+/// measure (`m_index`: extended index of M[a][b], covariance state 0).
+fn within_loadings(
+    model: &Model,
+    m_index: &HashMap<(usize, usize, usize), u32>,
+    constant: &[bool],
+) -> (WithinRule, Vec<WithinLoadings>) {
+    let random = model.random_effects();
+    let factors: Vec<usize> = (0..random.len())
+        .filter(|&a| random[a].within && random[a].kind == RandomKind::Factor && !constant[a])
+        .collect();
+    let integ = model.latent.integration;
+    let rule = WithinRule::new(integ.method, integ.points, factors.len());
+    let loads = random
+        .iter()
+        .enumerate()
+        .filter_map(|(a, r)| match r.kind {
+            RandomKind::WithinIntercept { var } => Some(WithinLoadings {
+                var,
+                m: factors
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(d, &f)| m_index.get(&(a, f, 0)).map(|&m| (m, d)))
+                    .collect(),
+            }),
+            _ => None,
+        })
+        .collect();
+    (rule, loads)
 }
 
 /// Which random effects are constants: a variance (the residual variance of

@@ -36,6 +36,9 @@ fn plan_with(term: Term, n_phi: usize) -> Plan {
         chol: Vec::new(),
         derived: Vec::new(),
         implied: Vec::new(),
+        constants: Vec::new(),
+        shifted: Vec::new(),
+        within_cv: None,
     }
 }
 
@@ -854,6 +857,9 @@ mod logit {
             chol: Vec::new(),
             derived: Vec::new(),
             implied: Vec::new(),
+            constants: Vec::new(),
+            shifted: Vec::new(),
+            within_cv: None,
         };
         let phi = if q > 0 {
             vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6]
@@ -1024,6 +1030,9 @@ mod random_effects {
             }],
             derived: Vec::new(),
             implied: Vec::new(),
+            constants: Vec::new(),
+            shifted: Vec::new(),
+            within_cv: None,
         }
     }
 

@@ -125,6 +125,8 @@ impl Model {
                 Some(ParamKind::ClassIntercept { cv, class })
             }
             RandomKind::Factor => Some(ParamKind::FactorMean { re }),
+            // its mean is its variable's own intercept
+            RandomKind::WithinIntercept { .. } => None,
         }
     }
 
@@ -172,6 +174,7 @@ impl Model {
                     )
                 })
                 .collect(),
+            RandomKind::WithinIntercept { .. } => Vec::new(),
             RandomKind::Factor => self
                 .parameters
                 .iter()
@@ -232,7 +235,7 @@ impl Model {
                 self.dependent(var).and_then(|d| d.class_var).or(cov)
             }
             RandomKind::ClassIntercept { .. } => None,
-            RandomKind::Factor => cov,
+            RandomKind::Factor | RandomKind::WithinIntercept { .. } => cov,
         }
     }
 
@@ -339,9 +342,9 @@ impl Model {
                 continue;
             };
             let target = match r.kind {
-                RandomKind::Intercept { var } | RandomKind::Slope { var, .. } => {
-                    self.variables[var].name.clone()
-                }
+                RandomKind::Intercept { var }
+                | RandomKind::Slope { var, .. }
+                | RandomKind::WithinIntercept { var } => self.variables[var].name.clone(),
                 RandomKind::ClassIntercept { cv, .. } => {
                     format!("the logits of {}", cv_name(cv))
                 }

@@ -96,6 +96,12 @@ pub struct RandomEffect {
     pub name: String,
     /// What it makes random.
     pub kind: RandomKind,
+    /// A within-level latent variable of a two-level model (a factor in
+    /// `%WITHIN%` and its indicators' [`RandomKind::WithinIntercept`]s):
+    /// it varies over the rows of a cluster, so it is integrated per row
+    /// inside the cluster's integral, not over the cluster.
+    #[serde(default)]
+    pub within: bool,
 }
 
 /// What a random effect makes random.
@@ -125,6 +131,16 @@ pub enum RandomKind {
     /// [`ParamKind::FactorMean`], measured by the intercepts of its
     /// indicators through [`ParamKind::Loading`]s.
     Factor,
+    /// The within-level part of a dependent variable's intercept in a
+    /// two-level model, measured by a within-level factor (its residual
+    /// variance is fixed at 0): the row's shift `Σ λ f` of the intercept
+    /// (continuous) or the negated thresholds (categorical). Its mean is
+    /// the variable's own intercept, carried by the variable (or its
+    /// between-level random intercept).
+    WithinIntercept {
+        /// The dependent variable.
+        var: usize,
+    },
 }
 
 /// Numerical integration over the random effects (ANALYSIS: INTEGRATION,
@@ -642,6 +658,20 @@ impl Model {
             .position(|r| r.kind == RandomKind::Intercept { var })
     }
 
+    /// The within-level intercept of variable `var` that a within-level
+    /// factor of a two-level model measures, if any.
+    pub fn within_intercept_of(&self, var: usize) -> Option<usize> {
+        self.random_effects()
+            .iter()
+            .position(|r| r.kind == RandomKind::WithinIntercept { var })
+    }
+
+    /// Whether the model has within-level latent variables (factors in
+    /// `%WITHIN%` of a two-level model).
+    pub fn has_within_latents(&self) -> bool {
+        self.random_effects().iter().any(|r| r.within)
+    }
+
     /// Whether `kind` is the residual variance of a factor indicator's
     /// intercept in a single-level model: always fixed at 0 (the
     /// indicator's own distribution is its residual), so it is not
@@ -649,11 +679,11 @@ impl Model {
     pub fn is_factor_indicator_variance(&self, kind: &ParamKind) -> bool {
         match *kind {
             ParamKind::RandomVariance { re } => {
-                self.two_level.is_none()
-                    && matches!(
-                        self.random_effects().get(re).map(|r| r.kind),
-                        Some(RandomKind::Intercept { .. })
-                    )
+                match self.random_effects().get(re).map(|r| r.kind) {
+                    Some(RandomKind::Intercept { .. }) => self.two_level.is_none(),
+                    Some(RandomKind::WithinIntercept { .. }) => true,
+                    _ => false,
+                }
             }
             _ => false,
         }

@@ -315,12 +315,19 @@ pub fn fit(
         (None, why.to_string())
     };
 
-    // posteriors per analysed row
-    let nc = plan.n_combos;
+    // posteriors per analysed row, over the model's class combinations
+    // (summed over the nodes of the within-level factors' rule, the plan's
+    // last class variable)
+    let combos = ClassCombos::of(model);
+    let nc = combos.n();
+    let per = plan.n_combos / nc;
     let posteriors: Vec<Vec<f64>> = engine_data
         .engine_row
         .iter()
-        .map(|&e| final_eval.posteriors[e * nc..(e + 1) * nc].to_vec())
+        .map(|&e| {
+            let row = &final_eval.posteriors[e * plan.n_combos..(e + 1) * plan.n_combos];
+            row.chunks(per).map(|c| c.iter().sum()).collect()
+        })
         .collect();
     let n = n_obs as f64;
     let p = map.n_free as f64;
@@ -366,8 +373,9 @@ pub fn fit(
         .collect();
 
     // class counts
-    let (class_marginals, most_likely) = row_marginals(&plan, &posteriors);
-    let (class_proportions, class_patterns) = class_counts(model, &plan, &posteriors, &most_likely);
+    let (class_marginals, most_likely) = row_marginals(&combos, &posteriors);
+    let (class_proportions, class_patterns) =
+        class_counts(model, &combos, &posteriors, &most_likely);
     for c in &class_proportions {
         if c.count < 1e-3 * n.max(1.0) && c.count < 1.0 {
             warnings.push(format!(
@@ -393,6 +401,12 @@ pub fn fit(
             dimensions: integration.dimensions,
             points: integration.points,
             adapted_clusters: integration.adapted,
+            within_dimensions: model
+                .random_effects()
+                .iter()
+                .filter(|r| r.within && r.kind == RandomKind::Factor)
+                .count(),
+            within_points: plan.within_cv.map_or(0, |m| plan.class_sizes[m]),
             icc: t
                 .random
                 .iter()
@@ -719,6 +733,9 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
         return String::new();
     }
     if model.two_level.is_some() {
+        if let Some(s) = two_level_factor_section(model, kind) {
+            return s;
+        }
         if let Some(re) = random_mean_of(model, kind) {
             return if random_regressed(model, re) {
                 "Between Level: Intercepts".into()
@@ -743,6 +760,31 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
         }
     }
     within_section(model, kind)
+}
+
+/// The section of a two-level model's factor parameter: a within-level
+/// factor's loadings, variance and covariances on the within level (its
+/// mean, 0, is not reported), a between-level factor's on the between
+/// level. None for other parameters.
+fn two_level_factor_section(model: &Model, kind: &ParamKind) -> Option<String> {
+    let random = model.random_effects();
+    let within = |re: usize| random.get(re).is_some_and(|r| r.within);
+    let factor = |re: usize| random.get(re).is_some_and(|r| r.kind == RandomKind::Factor);
+    Some(match *kind {
+        ParamKind::Loading { factor: f, .. } if within(f) => {
+            format!("{} BY", model.random_name(f))
+        }
+        ParamKind::Loading { factor: f, .. } => {
+            format!("Between Level: {} BY", model.random_name(f))
+        }
+        ParamKind::FactorMean { re } if within(re) => String::new(),
+        ParamKind::FactorMean { .. } => "Between Level: Means".into(),
+        ParamKind::RandomVariance { re } if within(re) && factor(re) => "Variances".into(),
+        ParamKind::RandomCovariance { a, .. } if within(a) => {
+            format!("{} WITH", model.random_name(a))
+        }
+        _ => return None,
+    })
 }
 
 /// Whether dependent `var` is regressed on covariates or measures a factor
@@ -898,10 +940,39 @@ fn parameter_rows(
         .collect()
 }
 
+/// The combinations of the model's class variables (mixed radix, the last
+/// varying fastest, as in the plan, which may append the nodes of the
+/// within-level factors' rule after them).
+struct ClassCombos {
+    class_sizes: Vec<usize>,
+}
+
+impl ClassCombos {
+    fn of(model: &Model) -> Self {
+        ClassCombos {
+            class_sizes: model.class_vars.iter().map(|c| c.classes).collect(),
+        }
+    }
+
+    /// Number of combinations.
+    fn n(&self) -> usize {
+        self.class_sizes.iter().product()
+    }
+
+    /// Class of class variable `m` in combination `combo`.
+    fn class_of(&self, combo: usize, m: usize) -> usize {
+        let stride: usize = self.class_sizes[m + 1..].iter().product();
+        (combo / stride) % self.class_sizes[m]
+    }
+}
+
 /// Each row's posterior probability of every class of every class variable
 /// (the combination posteriors summed over the other variables), and its
 /// most likely class of each (0-based).
-fn row_marginals(plan: &Plan, posteriors: &[Vec<f64>]) -> (Vec<Vec<Vec<f64>>>, Vec<Vec<usize>>) {
+fn row_marginals(
+    plan: &ClassCombos,
+    posteriors: &[Vec<f64>],
+) -> (Vec<Vec<Vec<f64>>>, Vec<Vec<usize>>) {
     let mut marginals = Vec::with_capacity(posteriors.len());
     let mut most_likely = Vec::with_capacity(posteriors.len());
     for row in posteriors {
@@ -924,12 +995,12 @@ fn row_marginals(plan: &Plan, posteriors: &[Vec<f64>]) -> (Vec<Vec<Vec<f64>>>, V
 
 fn class_counts(
     model: &Model,
-    plan: &Plan,
+    plan: &ClassCombos,
     posteriors: &[Vec<f64>],
     most_likely: &[Vec<usize>],
 ) -> (Vec<ClassProportion>, Vec<ClassPattern>) {
     let n = posteriors.len() as f64;
-    let nc = plan.n_combos;
+    let nc = plan.n();
     let mut combo_count = vec![0.0; nc];
     let mut combo_ml = vec![0.0; nc];
     let mut var_ml: Vec<Vec<f64>> = plan.class_sizes.iter().map(|&k| vec![0.0; k]).collect();

@@ -156,6 +156,14 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         );
         line(&mut o, "Number of clusters", t.clusters);
         integration_lines(&mut o, &t.integration_summary(), "Clusters");
+        if t.within_dimensions > 0 {
+            line(
+                &mut o,
+                "Within-level dimensions (per row)",
+                t.within_dimensions,
+            );
+            line(&mut o, "Within-level points per row", t.within_points);
+        }
     }
     if let Some(t) = &fit.integration {
         let _ = writeln!(o);
@@ -598,19 +606,22 @@ fn section_rank(s: &str) -> usize {
         return 10 + section_rank(rest);
     }
     if s == "Between-Level Variances" {
-        return 10 + 4;
+        return 10 + 5;
     }
-    if s.ends_with(" ON") {
+    // Mplus's order: BY, ON, WITH, means, thresholds, variances
+    if s.ends_with(" BY") {
         0
-    } else if s.ends_with(" WITH") {
+    } else if s.ends_with(" ON") {
         1
+    } else if s.ends_with(" WITH") {
+        2
     } else {
         match s {
-            "Means" | "Intercepts" => 2,
-            "Thresholds" => 3,
-            "Variances" => 4,
-            "Residual Variances" => 5,
-            _ => 6,
+            "Means" | "Intercepts" => 3,
+            "Thresholds" => 4,
+            "Variances" => 5,
+            "Residual Variances" => 6,
+            _ => 7,
         }
     }
 }

@@ -302,6 +302,13 @@ pub struct TwoLevelSummary {
     pub adapted_clusters: Option<usize>,
     /// ICC of each random class logit intercept (eq 20).
     pub icc: Vec<ClassIcc>,
+    /// Dimensions of the within-level factors, integrated per row with a
+    /// fixed rule (0 without within-level factors).
+    #[serde(default)]
+    pub within_dimensions: usize,
+    /// Points of that rule per row (0 without within-level factors).
+    #[serde(default)]
+    pub within_points: usize,
 }
 
 impl TwoLevelSummary {

@@ -159,6 +159,8 @@ impl<'a> StartBuilder<'a> {
                     0.1 * self.moments[var].var / self.moments[covariate].var.max(1e-12)
                 }
                 RandomKind::ClassIntercept { .. } | RandomKind::Factor => 1.0,
+                // fixed at 0
+                RandomKind::WithinIntercept { .. } => 0.0,
             },
             // Mplus starts loadings at 1
             ParamKind::Loading { .. } => 1.0,
@@ -197,7 +199,8 @@ impl<'a> StartBuilder<'a> {
     pub fn perturbed(&self, seed: u64, stscale: f64) -> Vec<f64> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut spread = 1.0;
-        let nested = seed % 2 == 1 && self.plan.n_combos > 1;
+        let classes: usize = self.model.class_vars.iter().map(|c| c.classes).product();
+        let nested = seed % 2 == 1 && classes > 1;
         for _ in 0..20 {
             let mut theta = self.draw(&mut rng, stscale * spread);
             if nested {

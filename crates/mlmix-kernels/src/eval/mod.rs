@@ -384,6 +384,10 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
         random_entries(plan, phi)?
     };
     crate::implied::fill(&plan.implied, phi, &mut ext, &mut jac);
+    for &(e, v) in &plan.constants {
+        ext[e as usize] = v;
+    }
+    crate::within::fill(&plan.shifted, plan.n_phi, &mut ext, &mut jac);
     let mut terms = Vec::with_capacity(plan.terms.len());
     for (ti, term) in plan.terms.iter().enumerate() {
         let params = gather(term, &ext);

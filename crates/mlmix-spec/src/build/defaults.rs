@@ -219,7 +219,11 @@ impl Defaults {
         };
         let exogenous: Vec<usize> = factors.iter().copied().filter(|&f| !regressed(f)).collect();
         for (i, &a) in exogenous.iter().enumerate() {
-            for &b in &exogenous[i + 1..] {
+            // (factors on different levels of a two-level model do not)
+            for &b in exogenous[i + 1..]
+                .iter()
+                .filter(|&&b| tl.random[b].within == tl.random[a].within)
+            {
                 pairs.push((a, b));
             }
         }
@@ -265,10 +269,11 @@ impl Defaults {
                     self.fix_last(1.0);
                 }
             }
-            // factor means: 0 without classes and in the last class
+            // factor means: 0 without classes and in the last class;
+            // within-level factors of a two-level model: 0
             for &re in &factors {
                 self.push(ParamKind::FactorMean { re }, class, true);
-                if ci + 1 == n_classes {
+                if ci + 1 == n_classes || tl.random[re].within {
                     self.fix_last(0.0);
                 }
             }

@@ -257,26 +257,32 @@ impl Builder<'_> {
         true
     }
 
-    /// The latent variables of a single-level factor model: the factors
-    /// (in declaration order), then an intercept for each indicator; the
-    /// mentions of loadings rewritten to them. Reports a factor without
-    /// indicators and factor models with several class variables.
+    /// The latent variables of a factor model: the factors (in declaration
+    /// order), then an intercept for each indicator (a within-level one for
+    /// a within-level factor of a two-level model); the mentions of
+    /// loadings rewritten to them. Reports a factor without indicators,
+    /// statements about a factor on the wrong level and factor models with
+    /// several class variables.
     pub(super) fn factor_latents(&mut self, stated: &mut Stated, d: &Decls, file_span: Span) {
         let nf = d.factor_names.len();
         if nf == 0 {
             return;
         }
+        let within = self.factor_levels(stated, d);
         // the factors follow the random effects met so far; the mentions
         // numbered them from 0
         let base = stated.random.len();
-        for (name, _) in &d.factor_names {
+        for (f, (name, _)) in d.factor_names.iter().enumerate() {
             stated.random.push(RandomEffect {
                 name: name.clone(),
                 kind: RandomKind::Factor,
+                within: within[f],
             });
         }
         let mut measured = vec![false; nf];
-        for m in &mut stated.mentions {
+        let mut mentions = std::mem::take(&mut stated.mentions);
+        mentions.retain(|m| self.within_factor_mention_ok(m, &within, d));
+        for m in &mut mentions {
             m.target = renumber(m.target, base);
             if let Target::LoadingFactor { factor, .. } = m.target {
                 measured[factor - base] = true;
@@ -289,18 +295,25 @@ impl Builder<'_> {
             }
             if let Target::Loading { factor, var } | Target::OnFactor { factor, var } = m.target {
                 measured[factor - base] |= matches!(m.target, Target::Loading { .. });
-                if !self.indicator_level_ok(d, var, m.span) {
+                let w = within[factor - base];
+                if !self.indicator_level_ok(d, var, w, m.span) {
                     continue;
                 }
-                let kind = RandomKind::Intercept { var };
+                let kind = if w {
+                    RandomKind::WithinIntercept { var }
+                } else {
+                    RandomKind::Intercept { var }
+                };
                 if !stated.random.iter().any(|r| r.kind == kind) {
                     stated.random.push(RandomEffect {
                         name: d.use_names[var].clone(),
                         kind,
+                        within: w,
                     });
                 }
             }
         }
+        stated.mentions = mentions;
         for (f, (name, span)) in d.factor_names.iter().enumerate() {
             // (after an error in its BY statements this follows from it)
             if !measured[f] && !self.diags.has_errors() {
@@ -323,6 +336,114 @@ impl Builder<'_> {
                 "a factor mixture model has one class variable",
             ),
         }
+    }
+
+    /// Which factors are within-level: in a two-level model, those whose
+    /// BY statements are not in `%BETWEEN%` (a factor is on one level).
+    /// The mentions still number the factors from 0.
+    fn factor_levels(&mut self, stated: &Stated, d: &Decls) -> Vec<bool> {
+        let nf = d.factor_names.len();
+        let mut level: Vec<Option<bool>> = vec![None; nf];
+        if !self.twolevel {
+            return vec![false; nf];
+        }
+        let mut reported = vec![false; nf];
+        for m in &stated.mentions {
+            let factor = match m.target {
+                Target::Loading { factor, .. }
+                | Target::LoadingClass { factor, .. }
+                | Target::LoadingFactor { factor, .. } => factor,
+                _ => continue,
+            };
+            let w = m.level != Some(Level::Between);
+            match level[factor] {
+                Some(l) if l != w && !reported[factor] => {
+                    reported[factor] = true;
+                    self.err_help(
+                    m.span,
+                    format!(
+                        "the factor {} is measured on both levels",
+                        d.factor_names[factor].0
+                    ),
+                    "a factor is within-level (BY in %WITHIN%) or between-level (BY in %BETWEEN%): give each level its own factor, e.g. fw BY u1-u5 in %WITHIN% and fb BY u1-u5 in %BETWEEN%",
+                    );
+                }
+                Some(_) => {}
+                None => level[factor] = Some(w),
+            }
+        }
+        level.into_iter().map(|l| l.unwrap_or(false)).collect()
+    }
+
+    /// Checks a mention that involves a factor against the factor's level:
+    /// a within-level factor's variance and covariances are stated in
+    /// `%WITHIN%`, a between-level one's in `%BETWEEN%`; what within-level
+    /// factors do not support yet is reported. False after an error.
+    fn within_factor_mention_ok(&mut self, m: &Mention, within: &[bool], d: &Decls) -> bool {
+        if !self.twolevel {
+            return true;
+        }
+        let name = |f: usize| d.factor_names[f].0.clone();
+        let unsupported = |what: &str| Some(format!("{what} are not supported yet"));
+        let (factors, what): (Vec<usize>, Option<String>) = match m.target {
+            Target::FactorVariance { f } => (vec![f], None),
+            Target::FactorCovariance { a, b } => (vec![a, b], None),
+            Target::FactorMean { re } => (
+                vec![re],
+                Some(format!(
+                    "the mean of the within-level factor {} is 0 in a two-level model: freeing or fixing it is not supported yet",
+                    name(re)
+                )),
+            ),
+            Target::FactorOn { re, .. } => (
+                vec![re],
+                unsupported("within-level factors regressed on covariates (f ON x)"),
+            ),
+            Target::OnFactor { factor, .. } => (
+                vec![factor],
+                unsupported("variables regressed on within-level factors (y ON f)"),
+            ),
+            Target::FactorOnFactor { re, on } => (
+                vec![re, on],
+                unsupported("regressions among within-level factors"),
+            ),
+            Target::LoadingFactor { factor, lower } => (
+                vec![factor, lower],
+                unsupported("second-order within-level factors"),
+            ),
+            Target::LoadingClass { factor, .. } => (
+                vec![factor],
+                unsupported("within-level factors measured by class logits"),
+            ),
+            _ => return true,
+        };
+        let w: Vec<bool> = factors.iter().map(|&f| within[f]).collect();
+        if w.iter().any(|&x| x) && w.iter().any(|&x| !x) {
+            self.err(
+                m.span,
+                "a within-level factor and a between-level factor do not covary or regress on each other",
+            );
+            return false;
+        }
+        let on_within = w[0];
+        if let (true, Some(what)) = (on_within, &what) {
+            self.err(m.span, what.clone());
+            return false;
+        }
+        if what.is_none() && on_within != (m.level != Some(Level::Between)) {
+            let (f, lv, other) = if on_within {
+                (name(factors[0]), "within", "%WITHIN%")
+            } else {
+                (name(factors[0]), "between", "%BETWEEN%")
+            };
+            self.err_help(
+                m.span,
+                format!("{f} is a {lv}-level factor"),
+                format!("write statements about its variance and covariances in {other}"),
+            );
+            return false;
+        }
+        true
     }
 
     /// One pair of an ON statement that involves a factor: `f ON x` or `y ON
@@ -393,16 +514,33 @@ impl Builder<'_> {
             random.push(RandomEffect {
                 name: format!("{}#{}", c.name, class + 1),
                 kind,
+                within: false,
             });
         }
     }
 
-    /// In a two-level model a factor is between-level and measures the
+    /// In a two-level model a between-level factor measures the
     /// between-level parts (random intercepts) of its indicators: an
     /// indicator listed in WITHIN has none, and BETWEEN variables are not
-    /// supported as indicators yet. False after an error.
-    fn indicator_level_ok(&mut self, d: &Decls, var: usize, span: Span) -> bool {
+    /// supported as indicators yet; a within-level factor measures the
+    /// within-level parts, which BETWEEN variables do not have. False
+    /// after an error.
+    fn indicator_level_ok(&mut self, d: &Decls, var: usize, within: bool, span: Span) -> bool {
         if !self.twolevel {
+            return true;
+        }
+        if within {
+            if d.between.contains(&var) {
+                self.err_help(
+                    span,
+                    format!(
+                        "{} is a BETWEEN variable: a within-level factor cannot measure it",
+                        d.use_names[var]
+                    ),
+                    "a within-level factor measures variables that vary within clusters",
+                );
+                return false;
+            }
             return true;
         }
         if d.within.contains(&var) {
@@ -504,6 +642,9 @@ pub(super) fn first_loadings(model: &Model, mentions: &[Mention]) -> Vec<ParamKi
 /// class logit intercept) regressed on the factor.
 pub(super) fn loading_kind(model: &Model, t: Target) -> Option<ParamKind> {
     let re = match t {
+        Target::Loading { var, factor } if model.random_effects().get(factor)?.within => {
+            model.within_intercept_of(var)?
+        }
         Target::Loading { var, .. } => model.intercept_of(var)?,
         Target::LoadingFactor { lower, .. } => lower,
         Target::LoadingClass { cv, class, .. } => model

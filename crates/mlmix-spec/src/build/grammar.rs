@@ -328,14 +328,6 @@ impl Builder<'_> {
                 let op = toks[p].text.to_ascii_uppercase();
                 match op.as_str() {
                     "ON" | "WITH" => {}
-                    "BY" if self.twolevel && level != Some(Level::Between) => {
-                        self.err_help(
-                            toks[p].span,
-                            "within-level factors in TWOLEVEL models are not supported yet",
-                            "between-level factors (BY in %BETWEEN%) and single-level factor models are supported",
-                        );
-                        return None;
-                    }
                     "BY" => {}
                     _ => {
                         self.err(toks[p].span, format!("{op} is not supported yet"));

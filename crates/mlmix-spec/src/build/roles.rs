@@ -109,7 +109,9 @@ impl Builder<'_> {
         };
         let random = &stated.random;
         let re_var = |re: usize| match random[re].kind {
-            RandomKind::Intercept { var } | RandomKind::Slope { var, .. } => Some(var),
+            RandomKind::Intercept { var }
+            | RandomKind::Slope { var, .. }
+            | RandomKind::WithinIntercept { var } => Some(var),
             RandomKind::ClassIntercept { .. } | RandomKind::Factor => None,
         };
         for m in &stated.mentions {
@@ -284,6 +286,7 @@ impl Builder<'_> {
                 stated.random.push(RandomEffect {
                     name: d.use_names[v].clone(),
                     kind: RandomKind::Intercept { var: v },
+                    within: false,
                 });
             }
             if !dep && !lists {

@@ -104,6 +104,7 @@ impl Builder<'_> {
                 stated.random.push(RandomEffect {
                     name: d.slope_names[i].clone(),
                     kind,
+                    within: false,
                 });
             }
         }
@@ -608,7 +609,11 @@ fn add_re(random: &mut Vec<RandomEffect>, kind: RandomKind, nm: String) -> usize
     match random.iter().position(|r| r.kind == kind) {
         Some(i) => i,
         None => {
-            random.push(RandomEffect { name: nm, kind });
+            random.push(RandomEffect {
+                name: nm,
+                kind,
+                within: false,
+            });
             random.len() - 1
         }
     }
