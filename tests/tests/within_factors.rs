@@ -224,3 +224,61 @@ fn within_and_between_factors_recovered_over_100_replications() {
         rv.check();
     }
 }
+
+/// A two-level factor mixture whose between level is empty (a within-level
+/// class variable, the items' between-level variances fixed at 0) is the
+/// single-level factor mixture with class-specific thresholds and the
+/// factor mean 0 in every class: on the same rule (30 Gauss–Hermite
+/// points, not adapted) both reach the same best log-likelihood.
+#[test]
+fn within_factor_mixture_is_the_single_level_factor_mixture() {
+    let tau = [
+        [1.5, 1.0, 1.2, 0.8, 1.4, 1.1],
+        [-1.2, -0.8, -1.0, -1.5, -0.9, -1.1],
+    ];
+    let lw = [1.0, 0.8, 1.2, 0.9, 1.1, 0.7];
+    let mut sim = Sim::new(75);
+    let mut rows = Vec::new();
+    for j in 0..50 {
+        for _ in 0..10 {
+            let c = usize::from(sim.uniform() >= 0.4);
+            let f = sim.normal();
+            let mut row: Vec<f64> = (0..6)
+                .map(|k| {
+                    let eta = lw[k] * f - tau[c][k];
+                    f64::from(sim.uniform() < 1.0 / (1.0 + (-eta).exp()))
+                })
+                .collect();
+            row.push(j as f64);
+            rows.push(row);
+        }
+    }
+    let scratch = Scratch::new("within-mixture");
+    scratch.write("data.dat", &free_format(&rows, "-99"));
+    let head = "DATA: FILE = data.dat;\n\
+                VARIABLE: NAMES = u1-u6 clus; USEVARIABLES = u1-u6; CATEGORICAL = u1-u6;\n\
+                CLASSES = c(2);\n";
+    let rule = "ALGORITHM = INTEGRATION; INTEGRATION = GAUSSHERMITE(30); ADAPTIVE = OFF;\n\
+                STARTS = 10 3;";
+    let single = format!(
+        "{head}ANALYSIS: TYPE = MIXTURE; {rule}\n\
+         MODEL: %OVERALL%\nf BY u1-u6;\n\
+         %c#1%\n[u1$1-u6$1]; [f@0];\n%c#2%\n[u1$1-u6$1];\n"
+    );
+    let two = format!(
+        "{head}CLUSTER = clus;\nANALYSIS: TYPE = TWOLEVEL MIXTURE; {rule}\n\
+         MODEL: %WITHIN%\n%OVERALL%\nfw BY u1-u6;\n%BETWEEN%\n%OVERALL%\nu1-u6@0;\n"
+    );
+    let (_, s) = fit_text(&scratch, "single.inp", &single).unwrap();
+    let (_, t) = fit_text(&scratch, "two.inp", &two).unwrap();
+    assert!(s.converged && t.converged);
+    assert_eq!(s.free_parameters, 19);
+    assert_eq!(t.free_parameters, 19);
+    let d = (s.loglikelihood - t.loglikelihood).abs();
+    assert!(
+        d < 1e-6,
+        "single-level {} vs two-level {} (difference {d:e})",
+        s.loglikelihood,
+        t.loglikelihood
+    );
+}
