@@ -144,7 +144,9 @@ pub struct VirtualCol {
 pub struct CholBlock {
     /// The integration dimension of each position of the block, or
     /// [`NO_DIM`] for a random effect whose variance is fixed at zero (its
-    /// row and column of Psi, L and M are zero: it adds no dimension).
+    /// row and column of Psi, L and M are zero: it adds no dimension) and
+    /// for a within-level latent variable (integrated per row by the
+    /// within-level rule, [`crate::within`]).
     pub dims: Vec<usize>,
     /// Psi lower triangle packed by rows: phi index, or [`NONE`] (zero).
     pub psi: Vec<u32>,
