@@ -93,7 +93,8 @@ fn within_factor_alone_is_the_single_level_factor_model() {
 /// factor (the items' between-level residual variances fixed at 0): a
 /// cluster's rows stacked are normal with covariance I ⊗ Σ_w + J ⊗ Σ_b,
 /// Σ_w = ψ_w λ_w λ_w' + Θ, Σ_b = ψ_b λ_b λ_b'. The engine integrates the
-/// within factor per row and the between factor per cluster; at its
+/// within factor in closed form (no per-row rule) and the between factor
+/// over the cluster's grid, here 40 adapted Gauss–Hermite points; at its
 /// estimates its log-likelihood equals this exact one to 1e-6.
 #[test]
 fn continuous_two_level_factor_model_matches_the_normal_likelihood() {
@@ -126,6 +127,11 @@ fn continuous_two_level_factor_model_matches_the_normal_likelihood() {
     let (_, fit) = fit_text(&scratch, "model.inp", text).unwrap();
     assert!(fit.converged);
     assert_eq!(fit.free_parameters, 16);
+    let t = fit.two_level.as_ref().unwrap();
+    assert_eq!(
+        (t.dimensions, t.within_dimensions, t.within_points),
+        (1, 0, 0)
+    );
     let names = ["Y1", "Y2", "Y3", "Y4"];
     let get = |s: &str, n: &str| estimate(&fit, s, n, None).estimate;
     let l_w: Vec<f64> = names.iter().map(|n| get("FW BY", n)).collect();

@@ -8,7 +8,11 @@
 //! normal block term over its indicators whose means and covariances are
 //! *implied* entries of the extended parameter vector: sums of products of
 //! phi entries, with their derivatives in the chain rule (`Prepared::jac`).
-//! No integration dimension is spent on these factors, as in Mplus.
+//! No integration dimension is spent on these factors, as in Mplus. The
+//! within-level factors of a two-level model with continuous indicators
+//! are integrated so too: given the between level, a row's indicators are
+//! normal with covariance ΛΨΛ' + Θ (their means are the between level's;
+//! a within-level factor has mean 0 and no covariates).
 
 use mlmix_spec::{Model, ParamKind, RandomKind, Scale};
 
@@ -35,9 +39,11 @@ pub struct ClosedForm {
 }
 
 impl ClosedForm {
-    /// The closed-form factor sets of `model`: in a single-level model,
-    /// the connected sets of factors and indicators (through loadings)
-    /// whose indicators are all continuous.
+    /// The closed-form factor sets of `model`: the connected sets of
+    /// factors and indicators (through loadings) whose indicators are all
+    /// continuous; in a two-level model, of within-level factors (whose
+    /// indicators are then, given the between level, normal with
+    /// covariance ΛΨΛ' + Θ within each row).
     pub fn of(model: &Model) -> Self {
         let random = model.random_effects();
         let n = random.len();
@@ -45,9 +51,7 @@ impl ClosedForm {
             closed: vec![false; n],
             groups: Vec::new(),
         };
-        if model.two_level.is_some() {
-            return out;
-        }
+        let two_level = model.two_level.is_some();
         // union-find over latent variables joined by loadings and by
         // factor covariances
         let mut comp: Vec<usize> = (0..n).collect();
@@ -80,10 +84,12 @@ impl ClosedForm {
             let mut vars = Vec::new();
             let mut factors = Vec::new();
             let mut ok = true;
+            // (between-level factors of a two-level model are numeric)
+            ok &= !two_level || members.iter().all(|&a| random[a].within);
             for &a in &members {
                 match random[a].kind {
                     RandomKind::Factor => factors.push(a),
-                    RandomKind::Intercept { var } => {
+                    RandomKind::Intercept { var } | RandomKind::WithinIntercept { var } => {
                         ok &= model
                             .dependent(var)
                             .is_some_and(|d| d.scale == Scale::Continuous);

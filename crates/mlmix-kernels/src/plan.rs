@@ -534,11 +534,19 @@ impl ReLayout<'_> {
     ) -> Result<(), PlanError> {
         let q = lay.covs.len();
         let model = self.model;
+        // within-level factors (two-level models) have mean 0 and no
+        // covariates: they imply covariances only
+        let within = model.two_level.is_some();
         // the loadings of each variable: (factor, phi index)
         let mut loadings: Vec<Vec<(usize, u32)>> = Vec::with_capacity(vars.len());
         for &u in vars {
             let mut l = Vec::new();
-            if let (Some(g), Some(re)) = (cf.group_of(u), model.intercept_of(u)) {
+            let re = if within {
+                model.within_intercept_of(u)
+            } else {
+                model.intercept_of(u)
+            };
+            if let (Some(g), Some(re)) = (cf.group_of(u), re) {
                 for &f in &cf.groups[g].1 {
                     if let Some(p) = self.lookup(model.regression_kind(re, f), m, k)? {
                         l.push((f, p));
@@ -559,7 +567,7 @@ impl ReLayout<'_> {
             me.lookup(kind, m, k)
         };
         for i in 0..lay.d {
-            if loadings[i].is_empty() {
+            if loadings[i].is_empty() || within {
                 continue;
             }
             let nu = phi_index[lay.base + i];
@@ -1292,24 +1300,33 @@ impl Plan {
                         .into(),
                 ));
             }
-            let (rule, loads) = within_loadings(model, &res.m_index, &constant);
-            crate::within::expand(&mut plan, &rule, &loads)?;
+            let (rule, loads) =
+                within_loadings(model, &res.m_index, &constant, &closed_form.closed);
+            if !loads.is_empty() {
+                crate::within::expand(&mut plan, &rule, &loads)?;
+            }
         }
         Ok(plan)
     }
 }
 
-/// The within-level rule of a model with within-level factors, and the
-/// M entries through which those factors act on each variable they
-/// measure (`m_index`: extended index of M[a][b], covariance state 0).
+/// The within-level rule of a model with within-level factors integrated
+/// numerically, and the M entries through which those factors act on each
+/// variable they measure (`m_index`: extended index of M[a][b], covariance
+/// state 0; `constant` and `closed`: the random effects that are constants
+/// or in closed form). No variables when every within-level factor is in
+/// closed form.
 fn within_loadings(
     model: &Model,
     m_index: &HashMap<(usize, usize, usize), u32>,
     constant: &[bool],
+    closed: &[bool],
 ) -> (WithinRule, Vec<WithinLoadings>) {
     let random = model.random_effects();
     let factors: Vec<usize> = (0..random.len())
-        .filter(|&a| random[a].within && random[a].kind == RandomKind::Factor && !constant[a])
+        .filter(|&a| {
+            random[a].within && random[a].kind == RandomKind::Factor && !constant[a] && !closed[a]
+        })
         .collect();
     let integ = model.latent.integration;
     let rule = WithinRule::new(integ.method, integ.points, factors.len());
@@ -1317,7 +1334,7 @@ fn within_loadings(
         .iter()
         .enumerate()
         .filter_map(|(a, r)| match r.kind {
-            RandomKind::WithinIntercept { var } => Some(WithinLoadings {
+            RandomKind::WithinIntercept { var } if !closed[a] => Some(WithinLoadings {
                 var,
                 m: factors
                     .iter()

@@ -401,11 +401,15 @@ pub fn fit(
             dimensions: integration.dimensions,
             points: integration.points,
             adapted_clusters: integration.adapted,
-            within_dimensions: model
-                .random_effects()
-                .iter()
-                .filter(|r| r.within && r.kind == RandomKind::Factor)
-                .count(),
+            within_dimensions: {
+                let closed = mlmix_kernels::implied::ClosedForm::of(model).closed;
+                model
+                    .random_effects()
+                    .iter()
+                    .zip(&closed)
+                    .filter(|(r, c)| r.within && r.kind == RandomKind::Factor && !**c)
+                    .count()
+            },
             within_points: plan.within_cv.map_or(0, |m| plan.class_sizes[m]),
             icc: t
                 .random
