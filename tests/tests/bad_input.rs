@@ -793,6 +793,29 @@ fn factor_input(model: &str) -> String {
 }
 
 #[test]
+fn threshold_of_a_factor() {
+    let err = fails_lca(
+        "threshold_of_a_factor",
+        &factor_input("f BY u1-u4; [f$1];"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        6,
+        "f is not an observed variable and has no thresholds",
+    );
+}
+
+#[test]
+fn threshold_list_through_a_factor() {
+    let err = fails_lca(
+        "threshold_list_through_a_factor",
+        &factor_input("f BY u1-u4; [u1$1-f$1];"),
+    );
+    assert_first(&err, "model.inp", 6, "names that are not observed variables");
+}
+
+#[test]
 fn factor_by_unknown_variable() {
     let err = fails_lca(
         "factor_by_unknown_variable",

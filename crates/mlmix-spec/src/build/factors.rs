@@ -83,52 +83,51 @@ impl Builder<'_> {
         out
     }
 
-    /// One pair of a BY statement: factor `fe` measured by `ue`. `first`
-    /// is where MODEL's names of factors begin. False after an error.
+    /// One pair of a BY statement: factor `fe` measured by `ue`. False
+    /// after an error.
     pub(super) fn by_target<'e>(
         &mut self,
-        (st, use_names, first, n_use): (&ModelStmt, &[String], usize, usize),
+        (st, use_names): (&ModelStmt, &[String]),
         (fe, fr): (&Elem, Ref),
         (ue, ur): (&'e Elem, Ref),
         pending: &mut Pending<'e>,
     ) -> bool {
-        let Ref::Var(f) = fr else {
-            self.err(fe.span, "BY needs a factor on its left");
-            return false;
+        let names = self.model_names;
+        let f = match fr {
+            Ref::Factor(f) => f,
+            Ref::Var(_) | Ref::Slope(_) => {
+                let v = names.model_var(fr).unwrap_or(0);
+                self.err_help(
+                    fe.span,
+                    format!("{} is an observed variable, not a factor", use_names[v]),
+                    "a factor is a new name, e.g. f BY u1-u5;",
+                );
+                return false;
+            }
+            _ => {
+                self.err(fe.span, "BY needs a factor on its left");
+                return false;
+            }
         };
-        if f < first {
-            self.err_help(
-                fe.span,
-                format!("{} is an observed variable, not a factor", use_names[f]),
-                "a factor is a new name, e.g. f BY u1-u5;",
-            );
-            return false;
-        }
         match ur {
-            Ref::Var(u) if u >= n_use && u < first => {
+            Ref::Slope(s) => {
                 self.err(
                     ue.span,
                     format!(
                         "{} is a random slope: factors measured by random slopes are not supported yet",
-                        use_names[u]
+                        use_names[names.n_use + s]
                     ),
                 );
                 false
             }
-            Ref::Var(u) if u < n_use => {
-                pending.push((
-                    Target::Loading {
-                        factor: f - first,
-                        var: u,
-                    },
-                    ue,
-                ));
+            Ref::Var(u) => {
+                pending.push((Target::Loading { factor: f, var: u }, ue));
                 true
             }
             Ref::Class(cv, class) if self.twolevel && st.level == Some(Level::Between) => {
                 pending.push((
                     Target::LoadingClass {
-                        factor: f - first,
+                        factor: f,
                         cv,
                         class,
                     },
@@ -136,16 +135,19 @@ impl Builder<'_> {
                 ));
                 true
             }
-            Ref::Var(u) if u == f => {
-                self.err(ue.span, format!("{} BY itself", use_names[u]));
+            Ref::Factor(u) if u == f => {
+                self.err(
+                    ue.span,
+                    format!("{} BY itself", use_names[names.factor_pos(u)]),
+                );
                 false
             }
-            Ref::Var(u) if u >= first => {
+            Ref::Factor(u) => {
                 // a second-order factor: the lower factor regressed on it
                 pending.push((
                     Target::LoadingFactor {
-                        factor: f - first,
-                        lower: u - first,
+                        factor: f,
+                        lower: u,
                     },
                     ue,
                 ));
@@ -170,7 +172,7 @@ impl Builder<'_> {
     /// mentions to `out`; false after an error.
     pub(super) fn growth_targets(
         &mut self,
-        (st, use_names, first, n_use): (&ModelStmt, &[String], usize, usize),
+        (st, use_names): (&ModelStmt, &[String]),
         factors: &[(Ref, Span)],
         outcomes: &[Elem],
         categorical: &[usize],
@@ -179,7 +181,7 @@ impl Builder<'_> {
         let mut fs = Vec::with_capacity(factors.len());
         for &(r, span) in factors {
             match r {
-                Ref::Var(f) if f >= first => fs.push((f - first, span)),
+                Ref::Factor(f) => fs.push((f, span)),
                 _ => {
                     self.err(span, "a growth factor is a new name, e.g. i s | y1@0 y2@1;");
                     return false;
@@ -197,17 +199,20 @@ impl Builder<'_> {
         };
         let mut any_categorical = false;
         for e in outcomes {
-            let [Ref::Var(y)] = e.refs[..] else {
-                self.err(
-                    e.span,
-                    "a growth outcome is one observed variable with its time score",
-                );
-                return false;
+            let y = match e.refs[..] {
+                [Ref::Var(y)] => y,
+                [Ref::Slope(_) | Ref::Factor(_)] => {
+                    self.err(e.span, "a growth outcome is an observed variable");
+                    return false;
+                }
+                _ => {
+                    self.err(
+                        e.span,
+                        "a growth outcome is one observed variable with its time score",
+                    );
+                    return false;
+                }
             };
-            if y >= n_use {
-                self.err(e.span, "a growth outcome is an observed variable");
-                return false;
-            }
             let Some(score) = e.fixed.or(e.start.flatten()) else {
                 self.err_help(
                     e.span,
@@ -451,16 +456,15 @@ impl Builder<'_> {
     /// error.
     pub(super) fn factor_regression(
         &mut self,
-        (first, n_use): (usize, usize),
         (l, lr): (&Elem, Ref),
         (e, rr): (&Elem, Ref),
     ) -> Option<Option<Target>> {
         let factor = |r: Ref| match r {
-            Ref::Var(v) if v >= first => Some(v - first),
+            Ref::Factor(f) => Some(f),
             _ => None,
         };
         let observed = |r: Ref| match r {
-            Ref::Var(v) if v < n_use => Some(v),
+            Ref::Var(v) => Some(v),
             _ => None,
         };
         let (fl, fr) = (factor(lr), factor(rr));
@@ -565,16 +569,6 @@ impl Builder<'_> {
             return false;
         }
         true
-    }
-
-    /// A mention of a factor in an item list (`[f]`, `f`) or a WITH
-    /// statement, as its target; `None` when the reference is no factor.
-    pub(super) fn factor_item(first: usize, r: Ref, bracketed: bool) -> Option<Target> {
-        match r {
-            Ref::Var(f) if f >= first && bracketed => Some(Target::FactorMean { re: f - first }),
-            Ref::Var(f) if f >= first => Some(Target::FactorVariance { f: f - first }),
-            _ => None,
-        }
     }
 }
 

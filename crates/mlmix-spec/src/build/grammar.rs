@@ -12,13 +12,63 @@ use crate::syntax::{Section, Statement, TokKind, Token};
 // ---------------------------------------------------------------------------
 // MODEL statements
 
-/// A reference to something in the model, resolved.
+/// A reference to something in the model, resolved: each kind of name in
+/// its own index space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ref {
+    /// An observed variable: its index in USEVARIABLES.
     Var(usize),
+    /// A random slope declared with `s | y ON x`: its index among the
+    /// random slope names.
+    Slope(usize),
+    /// A factor (`f BY ...`, `i s | ...`): its index among the factor
+    /// names.
+    Factor(usize),
+    /// Threshold `k` (1-based) of an observed variable.
     Threshold(usize, usize),
     ClassVar(usize),
     Class(usize, usize),
+}
+
+/// How the names MODEL resolves are laid out: USEVARIABLES, then (two-level
+/// models) the random slopes, then the factors. Name resolution turns a
+/// position in that list into a [`Ref`] of the right kind; nothing after it
+/// compares positions.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ModelNames {
+    /// Number of USEVARIABLES.
+    pub(super) n_use: usize,
+    /// Where the factors begin.
+    pub(super) first_factor: usize,
+}
+
+impl ModelNames {
+    /// The reference of position `i` in the list of names.
+    pub(super) fn at(&self, i: usize) -> Ref {
+        if i < self.n_use {
+            Ref::Var(i)
+        } else if i < self.first_factor {
+            Ref::Slope(i - self.n_use)
+        } else {
+            Ref::Factor(i - self.first_factor)
+        }
+    }
+
+    /// The position of an observed variable or random slope in the list of
+    /// names, which statements about variables and slopes carry (`[s]` is a
+    /// random slope's mean, `s` its variance): `None` for anything else.
+    pub(super) fn model_var(&self, r: Ref) -> Option<usize> {
+        match r {
+            Ref::Var(v) => Some(v),
+            Ref::Slope(s) => Some(self.n_use + s),
+            _ => None,
+        }
+    }
+
+    /// The position of factor `f` in the list of names.
+    pub(super) fn factor_pos(&self, f: usize) -> usize {
+        self.first_factor + f
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -778,9 +828,17 @@ impl Builder<'_> {
         cvs: &[ClassVar],
     ) -> Option<Ref> {
         let find = |n: &str| use_names.iter().position(|u| u.eq_ignore_ascii_case(n));
+        let names = self.model_names;
         if let Some((base, k)) = text.split_once('$') {
-            let Some(v) = find(base) else {
+            let Some(i) = find(base) else {
                 self.unknown_in_model(span, base, use_names, all_names, cvs);
+                return None;
+            };
+            let Ref::Var(v) = names.at(i) else {
+                self.err(
+                    span,
+                    format!("'{text}': {base} is not an observed variable and has no thresholds"),
+                );
                 return None;
             };
             return match k.parse::<usize>() {
@@ -825,7 +883,7 @@ impl Builder<'_> {
             return Some(Ref::ClassVar(cv));
         }
         match find(text) {
-            Some(v) => Some(Ref::Var(v)),
+            Some(i) => Some(names.at(i)),
             None => {
                 self.unknown_in_model(span, text, use_names, all_names, cvs);
                 None
@@ -893,8 +951,16 @@ impl Builder<'_> {
             );
             return None;
         }
+        let names = self.model_names;
         match sa {
-            None => Some((x..=y).map(Ref::Var).collect()),
+            None => Some((x..=y).map(|i| names.at(i)).collect()),
+            Some(_) if y >= names.n_use => {
+                self.err(
+                    span,
+                    format!("the list {a}-{b} has names that are not observed variables, and so no thresholds"),
+                );
+                None
+            }
             Some(k) => match k.parse::<usize>() {
                 Ok(k) if k >= 1 => Some((x..=y).map(|v| Ref::Threshold(v, k)).collect()),
                 _ => {

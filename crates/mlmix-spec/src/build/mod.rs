@@ -136,6 +136,7 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
         src: &src,
         diags,
         twolevel: false,
+        model_names: grammar::ModelNames::default(),
     };
     match b.run(&syntax) {
         Some((model, data)) if !b.diags.has_errors() => {
@@ -159,6 +160,8 @@ struct Builder<'s> {
     diags: Diagnostics,
     /// TYPE = TWOLEVEL: statements belong to %WITHIN% or %BETWEEN%.
     twolevel: bool,
+    /// How MODEL's names split into kinds ([`grammar::ModelNames`]).
+    model_names: grammar::ModelNames,
 }
 
 impl<'s> Builder<'s> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Builder;
 use super::declarations::Decls;
-use super::grammar::{Block, Elem, Level, ModelStmt, Ref, StmtKind};
+use super::grammar::{Block, Elem, Level, ModelNames, ModelStmt, Ref, StmtKind};
 use crate::model::*;
 use crate::source::Span;
 use crate::syntax::Section;
@@ -165,13 +165,10 @@ pub(super) struct Stated {
 /// What a statement's elements are checked against.
 struct Ctx<'a> {
     st: &'a ModelStmt,
-    /// The names MODEL resolves (USEVARIABLES, then random slopes).
+    /// The names MODEL resolves (USEVARIABLES, then random slopes, then
+    /// factors: [`ModelNames`]), for messages.
     use_names: &'a [String],
     categorical: &'a [usize],
-    /// Where the factors begin in `use_names`.
-    first_factor: usize,
-    /// The number of USEVARIABLES (observed variables come first).
-    n_use: usize,
 }
 
 /// Targets met so far, with the element that named each.
@@ -195,6 +192,10 @@ impl Builder<'_> {
         // factors after every other name MODEL resolves
         let first_factor = names_ext.len();
         names_ext.extend(d.factor_names.iter().map(|f| f.0.clone()));
+        self.model_names = ModelNames {
+            n_use: d.usev.len(),
+            first_factor,
+        };
         let stmts = self.model_statements(sections, &names_ext, names, &d.class_vars);
         let mut stated = Stated {
             mentions: Vec::new(),
@@ -215,7 +216,7 @@ impl Builder<'_> {
             }
             self.statement_targets(
                 st,
-                (&names_ext, first_factor, d.usev.len()),
+                &names_ext,
                 &d.categorical,
                 &mut d.class_vars,
                 &mut stated.mentions,
@@ -300,7 +301,7 @@ impl Builder<'_> {
     fn statement_targets(
         &mut self,
         st: &ModelStmt,
-        (use_names, first_factor, n_use): (&[String], usize, usize),
+        use_names: &[String],
         categorical: &[usize],
         cvs: &mut [ClassVar],
         out: &mut Vec<Mention>,
@@ -309,8 +310,6 @@ impl Builder<'_> {
             st,
             use_names,
             categorical,
-            first_factor,
-            n_use,
         };
         let mut pending: Pending<'_> = Vec::new();
         let ok = match &st.kind {
@@ -348,7 +347,7 @@ impl Builder<'_> {
                         for e in rhs {
                             for rr in &e.refs {
                                 ok &= self.by_target(
-                                    (st, use_names, first_factor, n_use),
+                                    (st, use_names),
                                     (l, *lr),
                                     (e, *rr),
                                     &mut pending,
@@ -359,13 +358,9 @@ impl Builder<'_> {
                 }
                 ok
             }
-            StmtKind::Growth { factors, outcomes } => self.growth_targets(
-                (st, use_names, first_factor, n_use),
-                factors,
-                outcomes,
-                categorical,
-                out,
-            ),
+            StmtKind::Growth { factors, outcomes } => {
+                self.growth_targets((st, use_names), factors, outcomes, categorical, out)
+            }
             StmtKind::RandomSlope { .. } => true,
             StmtKind::With(lhs, rhs) => {
                 let mut ok = true;
@@ -373,23 +368,28 @@ impl Builder<'_> {
                     for lr in &l.refs {
                         for e in rhs {
                             for rr in &e.refs {
+                                let names = self.model_names;
                                 match (*lr, *rr) {
-                                    (Ref::Var(a), Ref::Var(b))
-                                        if a >= first_factor && b >= first_factor =>
-                                    {
+                                    (Ref::Factor(a), Ref::Factor(b)) => {
                                         if a != b {
-                                            let (a, b) =
-                                                (a.min(b) - first_factor, a.max(b) - first_factor);
+                                            let (a, b) = (a.min(b), a.max(b));
                                             pending.push((Target::FactorCovariance { a, b }, e));
                                         }
                                     }
-                                    (Ref::Var(a), Ref::Var(b))
-                                        if a >= first_factor || b >= first_factor =>
-                                    {
+                                    (Ref::Factor(_), Ref::Var(_) | Ref::Slope(_))
+                                    | (Ref::Var(_) | Ref::Slope(_), Ref::Factor(_)) => {
                                         self.err(l.span.to(e.span), "covariances between a factor and an observed variable are not supported yet");
                                         ok = false;
                                     }
-                                    (Ref::Var(a), Ref::Var(b)) => {
+                                    (a, b)
+                                        if names.model_var(a).is_some()
+                                            && names.model_var(b).is_some() =>
+                                    {
+                                        let (Some(a), Some(b)) =
+                                            (names.model_var(a), names.model_var(b))
+                                        else {
+                                            continue;
+                                        };
                                         if a != b {
                                             let (a, b) = (a.min(b), a.max(b));
                                             pending.push((Target::Covariance { a, b }, e));
@@ -424,11 +424,12 @@ impl Builder<'_> {
     ) -> bool {
         let (st, use_names) = (cx.st, cx.use_names);
         let is_cat = |v: usize| cx.categorical.contains(&v);
-        if let Some(t) = Self::factor_item(cx.first_factor, r, true) {
-            pending.push((t, e));
-            return true;
-        }
         match r {
+            Ref::Factor(re) => pending.push((Target::FactorMean { re }, e)),
+            Ref::Slope(_) => {
+                let v = self.model_names.model_var(r).unwrap_or(usize::MAX);
+                pending.push((Target::Mean { var: v }, e));
+            }
             Ref::Var(v) if is_cat(v) => {
                 self.err_help(
                     e.span,
@@ -507,11 +508,12 @@ impl Builder<'_> {
     ) -> bool {
         let between = cx.st.level == Some(Level::Between);
         let is_cat = |v: usize| cx.categorical.contains(&v);
-        if let Some(t) = Self::factor_item(cx.first_factor, r, false) {
-            pending.push((t, e));
-            return true;
-        }
         match r {
+            Ref::Factor(f) => pending.push((Target::FactorVariance { f }, e)),
+            Ref::Slope(_) => {
+                let v = self.model_names.model_var(r).unwrap_or(usize::MAX);
+                pending.push((Target::Variance { var: v }, e));
+            }
             Ref::Class(cv, k) if between => {
                 if k + 1 == cvs[cv].classes {
                     self.err(
@@ -558,7 +560,7 @@ impl Builder<'_> {
         pending: &mut Pending<'e>,
     ) -> bool {
         let st = cx.st;
-        if let Some(t) = self.factor_regression((cx.first_factor, cx.n_use), (l, lr), (e, rr)) {
+        if let Some(t) = self.factor_regression((l, lr), (e, rr)) {
             return match t {
                 Some(t) => {
                     pending.push((t, e));
@@ -567,6 +569,13 @@ impl Builder<'_> {
                 None => false,
             };
         }
+        // random slopes stand where variables do (`s ON w`, `y ON s`)
+        let names = self.model_names;
+        let as_var = |r: Ref| match names.model_var(r) {
+            Some(v) => Ref::Var(v),
+            None => r,
+        };
+        let (lr, rr) = (as_var(lr), as_var(rr));
         match (lr, rr) {
             (Ref::Var(y), Ref::Var(x)) => {
                 if x == y {
@@ -646,6 +655,12 @@ impl Builder<'_> {
                     l.span.to(e.span),
                     "thresholds cannot be regressed; regress the variable",
                 );
+                return false;
+            }
+            // (factors are taken by `factor_regression`, slopes are
+            // variables here)
+            (Ref::Factor(_) | Ref::Slope(_), _) | (_, Ref::Factor(_) | Ref::Slope(_)) => {
+                self.err(l.span.to(e.span), "this regression is not supported");
                 return false;
             }
         }
