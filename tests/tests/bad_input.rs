@@ -794,10 +794,7 @@ fn factor_input(model: &str) -> String {
 
 #[test]
 fn threshold_of_a_factor() {
-    let err = fails_lca(
-        "threshold_of_a_factor",
-        &factor_input("f BY u1-u4; [f$1];"),
-    );
+    let err = fails_lca("threshold_of_a_factor", &factor_input("f BY u1-u4; [f$1];"));
     assert_first(
         &err,
         "model.inp",
@@ -812,7 +809,54 @@ fn threshold_list_through_a_factor() {
         "threshold_list_through_a_factor",
         &factor_input("f BY u1-u4; [u1$1-f$1];"),
     );
-    assert_first(&err, "model.inp", 6, "names that are not observed variables");
+    assert_first(
+        &err,
+        "model.inp",
+        6,
+        "names that are not observed variables",
+    );
+}
+
+#[test]
+fn categorical_model_not_supported() {
+    let err = fails_lca(
+        "categorical_model_not_supported",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u2 (3pl) u3-u4 (4pl);
+        ANALYSIS: ALGORITHM = INTEGRATION;
+        MODEL:    f BY u1-u4;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        4,
+        "CATEGORICAL (4PL) is not supported yet",
+    );
+}
+
+#[test]
+fn three_pl_item_not_binary() {
+    let err = fails(
+        "three_pl_item_not_binary",
+        &[("items.dat", "0 1 2\n1 0 1\n1 1 0\n0 0 2\n")],
+        "
+        DATA:     FILE = items.dat;
+        VARIABLE: NAMES = u1-u3;
+                  CATEGORICAL = u1-u3 (3pl);
+        ANALYSIS: ALGORITHM = INTEGRATION;
+        MODEL:    f BY u1-u3;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        3,
+        "u3 has 3 categories in the data: the 3PL is for binary items",
+    );
 }
 
 #[test]
@@ -1028,21 +1072,24 @@ fn twolevel_without_cluster() {
     );
 }
 
+/// DEFINE is read; the variable it creates must come after the file's
+/// variables in USEVARIABLES (Mplus's rule).
 #[test]
-fn define_command() {
+fn define_variable_listed_before_the_original_ones() {
     let err = fails_lca(
-        "define_command",
+        "define_variable_not_last",
         "
         DATA:     FILE = lca.dat;
         VARIABLE: NAMES = id u1-u4 y x;
-                  USEVARIABLES = u1-u4;
+                  USEVARIABLES = total u1-u4;
                   CATEGORICAL = u1-u4;
                   CLASSES = c(2);
         DEFINE:   total = u1 + u2 + u3 + u4;
         ANALYSIS: TYPE = MIXTURE;
         ",
     );
-    assert_first(&err, "model.inp", 6, "DEFINE is not supported yet");
+    assert_first(&err, "model.inp", 3, "u1 comes after total in USEVARIABLES");
+    assert_eq!(err.errors.len(), 1, "{err}");
 }
 
 #[test]
@@ -2566,4 +2613,304 @@ fn growth_outcome_without_time_score() {
         &lca_with_model("MODEL: %OVERALL%\n  i s | u1@0 u2 u3@2 u4@3;", ""),
     );
     assert_first(&err, "model.inp", 8, "u2 has no time score");
+}
+
+// ------------------------------------------------ DATA WIDETOLONG, DEFINE
+
+/// The LCA input with `DATA WIDETOLONG:` options `w2l` and USEVARIABLES
+/// `usev` (the items reshaped to one long item `u`).
+fn w2l(w2l: &str, usev: &str) -> String {
+    format!(
+        "
+        DATA:     FILE = lca.dat;
+        DATA WIDETOLONG: {w2l}
+        VARIABLE: NAMES = id u1-u4 y x;
+                  {usev}
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        "
+    )
+}
+
+/// The LCA input with the DEFINE statements `define` (each line one more
+/// line of the input) and USEVARIABLES `u1-u4 y` and `new`.
+fn define(define: &str, new: &str) -> String {
+    let define = define.replace('\n', "\n                  ");
+    format!(
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4 y {new};
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        DEFINE:   {define}
+        "
+    )
+}
+
+#[test]
+fn widetolong_unknown_wide_variable() {
+    let err = fails_lca(
+        "widetolong_unknown_variable",
+        &w2l(
+            "WIDE = u1-u4 | z1-z4; LONG = u | z; IDVARIABLE = person;",
+            "USEVARIABLES = u z;",
+        ),
+    );
+    assert_first(&err, "model.inp", 2, "unknown variable 'z1'");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn widetolong_sets_of_different_lengths() {
+    let err = fails_lca(
+        "widetolong_set_lengths",
+        &w2l(
+            "WIDE = u1-u3 | y x; LONG = u | w; IDVARIABLE = person;",
+            "USEVARIABLES = u w;",
+        ),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        2,
+        "WIDE set 2 has 2 variables but set 1 has 3",
+    );
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn widetolong_long_names_do_not_match_the_sets() {
+    let err = fails_lca(
+        "widetolong_long_count",
+        &w2l(
+            "WIDE = u1-u2 | u3-u4; LONG = u; IDVARIABLE = person;",
+            "USEVARIABLES = u;",
+        ),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        2,
+        "LONG names 1 variable but WIDE has 2 sets",
+    );
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn widetolong_variable_listed_twice() {
+    let err = fails_lca(
+        "widetolong_variable_twice",
+        &w2l(
+            "WIDE = u1-u3 | u3 y x; LONG = u | w; IDVARIABLE = person;",
+            "USEVARIABLES = u w;",
+        ),
+    );
+    assert_first(&err, "model.inp", 2, "u3 is listed twice in WIDE");
+}
+
+#[test]
+fn widetolong_new_name_already_taken() {
+    let err = fails_lca(
+        "widetolong_name_taken",
+        &w2l(
+            "WIDE = u1-u4; LONG = y; IDVARIABLE = person;",
+            "USEVARIABLES = y;",
+        ),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        2,
+        "creates y, but there is already a variable y",
+    );
+}
+
+#[test]
+fn widetolong_default_id_name_already_taken() {
+    // the file has a column ID; the default IDVARIABLE would be ID too
+    let err = fails_lca(
+        "widetolong_default_id_taken",
+        &w2l("WIDE = u1-u4; LONG = u;", "USEVARIABLES = u;"),
+    );
+    assert_first(&err, "model.inp", 2, "the default IDVARIABLE name");
+}
+
+#[test]
+fn widetolong_without_long() {
+    let err = fails_lca(
+        "widetolong_without_long",
+        &w2l("WIDE = u1-u4; IDVARIABLE = person;", "USEVARIABLES = u;"),
+    );
+    assert_first(&err, "model.inp", 2, "DATA WIDETOLONG needs WIDE and LONG");
+}
+
+#[test]
+fn widetolong_without_usevariables() {
+    let err = fails_lca(
+        "widetolong_without_usevariables",
+        &w2l("WIDE = u1-u4; LONG = u; IDVARIABLE = person;", ""),
+    );
+    assert_first(&err, "model.inp", 2, "DATA WIDETOLONG needs USEVARIABLES");
+}
+
+#[test]
+fn widetolong_wide_variable_used_after_the_reshape() {
+    let err = fails_lca(
+        "widetolong_wide_variable_used",
+        &w2l(
+            "WIDE = u1-u4; LONG = u; IDVARIABLE = person;",
+            "USEVARIABLES = u u2;",
+        ),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        4,
+        "u2 is a WIDE variable of DATA WIDETOLONG",
+    );
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn widetolong_given_twice() {
+    let text = w2l(
+        "WIDE = u1-u4; LONG = u; IDVARIABLE = person;",
+        "USEVARIABLES = u;",
+    )
+    .replace(
+        "VARIABLE:",
+        "DATA WIDETOLONG: WIDE = u1-u4; LONG = v;\n        VARIABLE:",
+    );
+    let err = fails_lca("widetolong_twice", &text);
+    assert_first(&err, "model.inp", 3, "DATA WIDETOLONG: appears twice");
+}
+
+#[test]
+fn define_syntax_error() {
+    let err = fails_lca("define_syntax_error", &define("z = u1 + * u2;", "z"));
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "expected a number, a variable or '(', found '*'",
+    );
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn define_unknown_function() {
+    let err = fails_lca("define_unknown_function", &define("z = LOGG(y);", "z"));
+    assert_first(&err, "model.inp", 7, "unknown function 'LOGG'");
+}
+
+#[test]
+fn define_unknown_variable() {
+    let err = fails_lca("define_unknown_variable", &define("z = y + q;", "z"));
+    assert_first(&err, "model.inp", 7, "unknown variable 'q'");
+    assert_eq!(err.errors.len(), 1, "{err}");
+}
+
+#[test]
+fn define_variable_used_before_it_is_made() {
+    let err = fails_lca(
+        "define_used_before_made",
+        &define("z = w + 1;\nw = y*2;", "z w"),
+    );
+    assert_first(&err, "model.inp", 7, "unknown variable 'w'");
+}
+
+#[test]
+fn define_center_is_not_supported_yet() {
+    let err = fails_lca("define_center", &define("CENTER y (GRANDMEAN);", ""));
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "CENTER in DEFINE is not supported yet",
+    );
+}
+
+#[test]
+fn define_mean_is_not_supported_yet() {
+    let err = fails_lca("define_mean", &define("m = MEAN(u1-u4);", "m"));
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "the DEFINE function MEAN is not supported yet",
+    );
+}
+
+#[test]
+fn define_compares_with_a_single_equals() {
+    let err = fails_lca(
+        "define_single_equals",
+        &define("IF (y = 1) THEN z = 1;", "z"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "'=' assigns a value; it does not compare",
+    );
+}
+
+#[test]
+fn define_missing_compared_with_gt() {
+    let err = fails_lca(
+        "define_missing_gt",
+        &define("IF (y GT _MISSING) THEN z = 1;", "z"),
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "_MISSING can only be compared with EQ or NE",
+    );
+}
+
+#[test]
+fn define_if_without_then() {
+    let err = fails_lca("define_if_without_then", &define("IF (y GT 1) z = 1;", "z"));
+    assert_first(&err, "model.inp", 7, "expected THEN after the condition");
+}
+
+#[test]
+fn define_else_is_not_a_statement() {
+    let err = fails_lca(
+        "define_else",
+        &define("IF (y GT 1) THEN z = 1;\nELSE z = 0;", "z"),
+    );
+    assert_first(&err, "model.inp", 8, "ELSE is not part of DEFINE");
+}
+
+#[test]
+fn define_comparison_as_a_value() {
+    let err = fails_lca("define_comparison_value", &define("z = y GT 1;", "z"));
+    assert_first(
+        &err,
+        "model.inp",
+        7,
+        "a comparison is true or false, not a number",
+    );
+}
+
+/// A value of a long variable is found at its wide column: the error names
+/// the data line and the field of u2 (the repetition the row comes from).
+#[test]
+fn widetolong_data_error_points_at_the_wide_field() {
+    let data = lca_dat_with(3, "3 0 0.5 0 0 1.7 -0.3");
+    let err = fails(
+        "widetolong_categorical_not_whole",
+        &[("lca.dat", &data)],
+        &w2l(
+            "WIDE = u1-u4; LONG = u; IDVARIABLE = person;",
+            "USEVARIABLES = u;\n                  CATEGORICAL = u;",
+        ),
+    );
+    assert_first(&err, "lca.dat", 3, "u is CATEGORICAL but has the value 0.5");
+    let loc = err.errors[0].location.as_ref().unwrap();
+    assert_eq!(loc.column, 5, "{err}");
 }

@@ -360,3 +360,71 @@ fn many_classes_start_inside_the_logit_bounds() {
         check_case(&path, text).unwrap_or_else(|e| panic!("{k} classes: {e}"));
     }
 }
+
+/// DATA WIDETOLONG and DEFINE under the same mutations: a reshape of two
+/// sets, statements with every kind of expression, and the new variables
+/// in the model.
+#[test]
+fn mutated_transformations_never_panic_hang_or_flood() {
+    let scratch = mlmix_tests::Scratch::new("fuzz-transforms");
+    let mut sim = mlmix_tests::Sim::new(7);
+    let rows: Vec<Vec<f64>> = (0..40)
+        .map(|_| {
+            let x = sim.normal();
+            let mut r = vec![x];
+            r.extend((0..4).map(|_| f64::from(u8::from(sim.uniform() < 0.5))));
+            r.extend((0..4).map(|_| {
+                if sim.uniform() < 0.1 {
+                    f64::NAN
+                } else {
+                    x + sim.normal()
+                }
+            }));
+            r
+        })
+        .collect();
+    scratch.write("w.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let text = "\
+DATA: FILE = w.dat;
+DATA WIDETOLONG: WIDE = u1-u4 | y1-y4; LONG = u | y;
+  IDVARIABLE = person; REPETITION = time;
+VARIABLE: NAMES = x u1-u4 y1-y4; MISSING = ALL(-99);
+  USEVARIABLES = x u y time t2 z;
+  CATEGORICAL = u; CLASSES = c(2);
+ANALYSIS: TYPE = MIXTURE; STARTS = 0;
+DEFINE: t2 = time**2 - 1;
+  z = LOG(ABS(y) + 1) - x/2 + INTEGER(-y);
+  IF (u EQ _MISSING OR y GT 1) THEN z = _MISSING;
+  IF (NOT (x LE 0) AND time /= 3) THEN t2 = SQRT(t2 + 1);
+MODEL: %OVERALL% c ON x;
+";
+    let path = scratch.write("m.inp", text);
+    let base = load_source(Source::new(&path, text.to_string()));
+    assert!(base.is_ok(), "the base input is refused: {:?}", base.err());
+    let cases: usize = std::env::var("MLMIX_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_CASES);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_d3f1);
+    let mut failures: Vec<String> = Vec::new();
+    for case in 0..=cases {
+        let mutated = if case == 0 {
+            text.to_string()
+        } else {
+            mutate(text, &mut rng)
+        };
+        if let Err(why) = run_case(&path, &mutated) {
+            failures.push(format!(
+                "case {case}: {why}\n--- input ---\n{}",
+                excerpt(&mutated)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases + 1,
+        failures.join("\n\n")
+    );
+}

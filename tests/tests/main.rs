@@ -19,6 +19,8 @@ mod outputs;
 mod recovery;
 mod reference;
 mod semantics;
+mod threepl;
+mod transforms;
 mod twolevel;
 mod twolevel_regress;
 mod within_factors;

@@ -77,12 +77,7 @@ pub(crate) fn linear_terms(plan: &Plan) -> (Vec<LinearTerm>, usize) {
 /// The integration dimensions term `t` reads through virtual columns,
 /// sorted.
 pub(crate) fn node_dims(plan: &Plan, t: usize) -> Vec<usize> {
-    let covs = match &plan.terms[t].kind {
-        TermKind::Categorical { covs, .. }
-        | TermKind::Normal { covs, .. }
-        | TermKind::NormalBlock { covs, .. }
-        | TermKind::ClassLogit { covs, .. } => covs,
-    };
+    let covs = plan.terms[t].kind.covs();
     let mut dims: Vec<usize> = covs
         .iter()
         .filter(|&&c| c >= plan.n_data_cols)

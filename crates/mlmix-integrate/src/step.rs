@@ -72,7 +72,7 @@ pub fn step_dims(plan: &Plan) -> Vec<StepDim> {
         }
         let col = plan.n_data_cols + v;
         let readers: Vec<usize> = (0..plan.terms.len())
-            .filter(|&t| covs_of(&plan.terms[t].kind).contains(&col))
+            .filter(|&t| plan.terms[t].kind.covs().contains(&col))
             .collect();
         let [t] = readers.as_slice() else {
             continue;
@@ -109,16 +109,6 @@ pub fn step_dims(plan: &Plan) -> Vec<StepDim> {
         }
     }
     out
-}
-
-/// A term's covariate columns.
-fn covs_of(kind: &TermKind) -> &[usize] {
-    match kind {
-        TermKind::Categorical { covs, .. }
-        | TermKind::Normal { covs, .. }
-        | TermKind::NormalBlock { covs, .. }
-        | TermKind::ClassLogit { covs, .. } => covs,
-    }
 }
 
 /// The junctions of one step dimension at some parameters: its standard

@@ -71,6 +71,17 @@ pub enum TermKind {
         /// Pattern index of each engine row (`u32::MAX`: nothing observed).
         row_pattern: Vec<u32>,
     },
+    /// A binary dependent variable with a guessing parameter (the 3PL):
+    /// local layout `[tau, beta_1 .. beta_q, gamma]`, gamma the logit of
+    /// the guessing probability.
+    Guessing {
+        /// Data column.
+        col: usize,
+        /// Logit or probit.
+        link: Link,
+        /// Covariate columns.
+        covs: Vec<usize>,
+    },
     /// The multinomial logit of a class variable.
     ClassLogit {
         /// Which class variable.
@@ -82,6 +93,19 @@ pub enum TermKind {
         /// Number of parent class variables.
         n_parents: usize,
     },
+}
+
+impl TermKind {
+    /// The covariate columns the term reads (node columns included).
+    pub fn covs(&self) -> &[usize] {
+        match self {
+            TermKind::Categorical { covs, .. }
+            | TermKind::Guessing { covs, .. }
+            | TermKind::Normal { covs, .. }
+            | TermKind::NormalBlock { covs, .. }
+            | TermKind::ClassLogit { covs, .. } => covs,
+        }
+    }
 }
 
 /// One term of the complete-data log-likelihood.
@@ -112,6 +136,29 @@ pub struct Term {
 }
 
 impl Term {
+    /// A term with one parameter set per state (every kind but the class
+    /// logit).
+    fn per_state(
+        kind: TermKind,
+        state_of_combo: Vec<u32>,
+        (n_states, n_local): (usize, usize),
+        phi_index: Vec<u32>,
+        cluster_level: bool,
+        uses_nodes: bool,
+    ) -> Term {
+        Term {
+            kind,
+            n_states,
+            state_of_combo,
+            n_sets: n_states,
+            set_of_state: (0..n_states as u32).collect(),
+            n_local,
+            phi_index,
+            cluster_level,
+            uses_nodes,
+        }
+    }
+
     /// Size of the term's parameter space (sets × local).
     pub fn n_term_params(&self) -> usize {
         self.n_sets * self.n_local
@@ -1050,22 +1097,19 @@ impl Plan {
                     row_pattern.push(id);
                 }
                 let uses_nodes = covs.iter().any(|&c| c >= res.n_data_cols);
-                plan.terms.push(Term {
-                    kind: TermKind::NormalBlock {
+                plan.terms.push(Term::per_state(
+                    TermKind::NormalBlock {
                         cols: vars.clone(),
                         covs: covs.clone(),
                         patterns,
                         row_pattern,
                     },
-                    n_states,
                     state_of_combo,
-                    n_sets: n_states,
-                    set_of_state: (0..n_states as u32).collect(),
-                    n_local,
+                    (n_states, n_local),
                     phi_index,
                     cluster_level,
                     uses_nodes,
-                });
+                ));
                 continue;
             }
             let per_state: Vec<ReEffects> = (0..n_states)
@@ -1080,6 +1124,53 @@ impl Plan {
             let q = covs_all.len();
             let uses_nodes = covs_all.iter().any(|&c| c >= res.n_data_cols);
             match &dep.scale {
+                Scale::Categorical { categories } if dep.guessing => {
+                    if categories.len() != 2 {
+                        return Err(PlanError::Unsupported(format!(
+                            "{} has {} categories: the 3PL is for binary items",
+                            model.variables[v].name,
+                            categories.len()
+                        )));
+                    }
+                    // [tau, beta_1 .. beta_q, gamma]
+                    let n_local = q + 2;
+                    let mut phi_index = vec![NONE; n_states * n_local];
+                    for s in 0..n_states {
+                        let base = s * n_local;
+                        phi_index[base] = get(ParamKind::Threshold { var: v, index: 1 }, class(s))?;
+                        for (c, &x) in dep.covariates.iter().enumerate() {
+                            phi_index[base + 1 + c] = get(
+                                ParamKind::Slope {
+                                    var: v,
+                                    covariate: x,
+                                },
+                                class(s),
+                            )?;
+                        }
+                        let e = &per_state[s];
+                        if let Some(&tau) = e.thresholds.first() {
+                            phi_index[base] = tau;
+                        }
+                        for &(col, x) in &e.cols {
+                            if let Some(c) = covs_all.iter().position(|&y| y == col) {
+                                phi_index[base + 1 + c] = x;
+                            }
+                        }
+                        phi_index[base + q + 1] = get(ParamKind::Guessing { var: v }, class(s))?;
+                    }
+                    plan.terms.push(Term::per_state(
+                        TermKind::Guessing {
+                            col: v,
+                            link,
+                            covs: covs_all,
+                        },
+                        state_of_combo,
+                        (n_states, n_local),
+                        phi_index,
+                        cluster_level,
+                        uses_nodes,
+                    ));
+                }
                 Scale::Categorical { categories } => {
                     let ncat = categories.len();
                     let n_local = ncat - 1 + q;
@@ -1108,22 +1199,19 @@ impl Plan {
                             }
                         }
                     }
-                    plan.terms.push(Term {
-                        kind: TermKind::Categorical {
+                    plan.terms.push(Term::per_state(
+                        TermKind::Categorical {
                             col: v,
                             ncat,
                             link,
                             covs: covs_all,
                         },
-                        n_states,
                         state_of_combo,
-                        n_sets: n_states,
-                        set_of_state: (0..n_states as u32).collect(),
-                        n_local,
+                        (n_states, n_local),
                         phi_index,
                         cluster_level,
                         uses_nodes,
-                    });
+                    ));
                 }
                 Scale::Continuous => {
                     let n_local = q + 2;
@@ -1151,20 +1239,17 @@ impl Plan {
                         phi_index[s * n_local + q + 1] =
                             get(ParamKind::Variance { var: v }, class(s))?;
                     }
-                    plan.terms.push(Term {
-                        kind: TermKind::Normal {
+                    plan.terms.push(Term::per_state(
+                        TermKind::Normal {
                             col: v,
                             covs: covs_all,
                         },
-                        n_states,
                         state_of_combo,
-                        n_sets: n_states,
-                        set_of_state: (0..n_states as u32).collect(),
-                        n_local,
+                        (n_states, n_local),
                         phi_index,
                         cluster_level,
                         uses_nodes,
-                    });
+                    ));
                 }
             }
         }

@@ -577,6 +577,125 @@ mod categorical {
     }
 }
 
+/// [`crate::eval`]'s `guessing` module: binary items with a guessing
+/// parameter (3PL).
+mod guessing {
+    use super::*;
+
+    /// Logit and probit; without covariates and with two (one of them
+    /// standing for a node column); two states; guessing on both sides
+    /// of 1/2.
+    fn cases() -> Vec<Case> {
+        let mut out = Vec::new();
+        for link in [Link::Logit, Link::Probit] {
+            for covs in [vec![], vec![1, 2]] {
+                let n = 9;
+                let y: Vec<f64> = (0..n).map(|i| [0.0, 1.0, 1.0][i % 3]).collect();
+                let nl = 2 + covs.len();
+                let kind = TermKind::Guessing {
+                    col: 0,
+                    link,
+                    covs: covs.clone(),
+                };
+                let plan = plan_with(identity_term(kind, 2, nl), 2 * nl);
+                let mut phi = Vec::new();
+                for s in 0..2 {
+                    phi.push(-0.3 + 0.8 * s as f64);
+                    for k in 0..covs.len() {
+                        phi.push(0.9 - 0.5 * k as f64 - 0.4 * s as f64);
+                    }
+                    phi.push(-1.2 + 1.6 * s as f64);
+                }
+                out.push(Case {
+                    name: format!("guessing ({link:?}, covariates {covs:?})"),
+                    plan,
+                    phi,
+                    data: data_of(vec![y, sample_x(n, 5), sample_x(n, 6)]),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn scores_are_central_differences() {
+        for case in cases() {
+            check_scores(&case);
+        }
+    }
+
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for case in cases() {
+            check_accumulate(&case);
+        }
+    }
+
+    #[test]
+    fn information_is_expected_outer_product() {
+        for case in cases() {
+            check_cat_info(&case, 2, 0);
+        }
+    }
+
+    /// With the guessing logit at −40 the term is the 2PL's categorical
+    /// term to within e^−40.
+    #[test]
+    fn no_guessing_is_the_two_parameter_model() {
+        for link in [Link::Logit, Link::Probit] {
+            let n = 9;
+            let y: Vec<f64> = (0..n).map(|i| [0.0, 1.0, 1.0][i % 3]).collect();
+            let data = data_of(vec![y, sample_x(n, 5)]);
+            let g = plan_with(
+                identity_term(
+                    TermKind::Guessing {
+                        col: 0,
+                        link,
+                        covs: vec![1],
+                    },
+                    1,
+                    3,
+                ),
+                3,
+            );
+            let c = plan_with(
+                identity_term(
+                    TermKind::Categorical {
+                        col: 0,
+                        ncat: 2,
+                        link,
+                        covs: vec![1],
+                    },
+                    1,
+                    2,
+                ),
+                2,
+            );
+            let values = |plan: &Plan, phi: &[f64]| {
+                let prep = eval::prepare(plan, phi).expect("valid");
+                let mut v = vec![0.0; n];
+                let mut sc = Scratch::default();
+                eval::term_values(
+                    &plan.terms[0],
+                    &prep.terms[0],
+                    &data,
+                    0,
+                    n,
+                    slots(n),
+                    &mut sc,
+                    &mut v,
+                );
+                v
+            };
+            let a = values(&g, &[0.4, 1.3, -40.0]);
+            let b = values(&c, &[0.4, 1.3]);
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-12, "{link:?}: {x} vs {y}");
+            }
+        }
+    }
+}
+
 /// [`crate::eval`]'s `normal` module: normal dependents.
 mod normal {
     use super::*;

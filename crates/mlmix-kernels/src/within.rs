@@ -115,6 +115,7 @@ fn shift_positions(kind: &TermKind, loads: &[WithinLoadings]) -> Vec<(usize, usi
             Some(l) => (0..ncat - 1).map(|t| (t, l, -1.0)).collect(),
             None => Vec::new(),
         },
+        TermKind::Guessing { col, .. } => has(*col).map(|l| (0, l, -1.0)).into_iter().collect(),
         TermKind::Normal { col, .. } => has(*col).map(|l| (0, l, 1.0)).into_iter().collect(),
         TermKind::NormalBlock { cols, .. } => cols
             .iter()

@@ -245,6 +245,11 @@ pub struct Dependent {
     pub class_var: Option<usize>,
     /// Covariates it is regressed on (`y ON x`), as variable indices.
     pub covariates: Vec<usize>,
+    /// A binary item with a guessing parameter, the three-parameter model
+    /// (`CATEGORICAL = u (3pl)`): P(u = 1) = g + (1 − g) F(η − τ),
+    /// [`ParamKind::Guessing`] the logit of g.
+    #[serde(default)]
+    pub guessing: bool,
 }
 
 /// Measurement scale of a dependent variable.
@@ -288,6 +293,12 @@ pub enum ParamKind {
         var: usize,
         /// 1-based threshold number.
         index: usize,
+    },
+    /// The guessing parameter of a 3PL item on the logit scale, γ = ln(g /
+    /// (1 − g)) ([`Dependent::guessing`]).
+    Guessing {
+        /// The variable.
+        var: usize,
     },
     /// Mean, or intercept when it has covariates, of a continuous variable.
     Mean {
@@ -601,6 +612,7 @@ impl Model {
         let c = |i: usize| self.class_vars[i].name.to_ascii_uppercase();
         match *kind {
             ParamKind::Threshold { var, index } => format!("{}${}", v(var), index),
+            ParamKind::Guessing { var } => v(var),
             ParamKind::Mean { var } => v(var),
             ParamKind::Slope { var, covariate } => format!("{} ON {}", v(var), v(covariate)),
             ParamKind::Variance { var } => v(var),
@@ -705,6 +717,9 @@ impl Model {
             ParamKind::Variance { .. } | ParamKind::RandomVariance { .. } => {
                 format!("{} (variance)", self.param_name(&p.kind))
             }
+            ParamKind::Guessing { .. } => {
+                format!("{} (guessing logit)", self.param_name(&p.kind))
+            }
             _ => self.param_name(&p.kind),
         };
         match (p.class, self.param_class_var(&p.kind)) {
@@ -721,6 +736,7 @@ impl Model {
     pub fn param_class_var(&self, kind: &ParamKind) -> Option<usize> {
         let var = match *kind {
             ParamKind::Threshold { var, .. }
+            | ParamKind::Guessing { var }
             | ParamKind::Mean { var }
             | ParamKind::Slope { var, .. }
             | ParamKind::Variance { var }

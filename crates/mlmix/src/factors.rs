@@ -515,6 +515,11 @@ pub fn irt_parameterization(
                     }),
                     discrimination: value(a, &grad_a),
                     difficulty: value(b, &grad_b),
+                    // g = expit(γ), dg/dγ = g (1 − g)
+                    guessing: idx(ParamKind::Guessing { var: v }).map(|ig| {
+                        let g = 1.0 / (1.0 + (-phi[ig]).exp());
+                        value(g, &[(Some(ig), g * (1.0 - g))])
+                    }),
                 });
             }
         }

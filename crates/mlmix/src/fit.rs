@@ -832,6 +832,7 @@ fn within_section(model: &Model, kind: &ParamKind) -> String {
             format!("Between Level: {} ON", model.random_name(re))
         }
         ParamKind::Threshold { .. } => "Thresholds".into(),
+        ParamKind::Guessing { .. } => "Guessing (logit)".into(),
         // a factor indicator's mean is an intercept and its variance a
         // residual variance, as for a variable with covariates
         ParamKind::Mean { var } => {

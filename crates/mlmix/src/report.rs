@@ -520,6 +520,15 @@ fn irt_section(o: &mut String, fit: &Fit) {
         for i in &items {
             irt_row(o, &format!("{}$1", i.item), &i.difficulty);
         }
+        // 3PL items: P(u = 1) = g + (1 - g) F(a (theta - b))
+        if items.iter().any(|i| i.guessing.is_some()) {
+            let _ = writeln!(o, "\n Item Guessing (probability)");
+            for i in &items {
+                if let Some(g) = &i.guessing {
+                    irt_row(o, &i.item, g);
+                }
+            }
+        }
     }
 }
 
@@ -619,6 +628,7 @@ fn section_rank(s: &str) -> usize {
         match s {
             "Means" | "Intercepts" => 3,
             "Thresholds" => 4,
+            "Guessing (logit)" => 4,
             "Variances" => 5,
             "Residual Variances" => 6,
             _ => 7,
@@ -738,6 +748,10 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
             | ParamKind::FactorMean { .. }
             | ParamKind::ClassIntercept { .. } => {
                 format!("[ {name}{} ]", value(p.value, est[i]))
+            }
+            // no statement names a guessing parameter yet: a comment
+            ParamKind::Guessing { .. } => {
+                format!("! guessing of {name} (logit){}", value(p.value, est[i]))
             }
             ParamKind::Loading { .. } | ParamKind::FactorOn { .. } => {
                 format!("{name}{}", value(p.value, est[i]))

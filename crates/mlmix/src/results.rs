@@ -359,6 +359,10 @@ pub struct IrtItem {
     pub discrimination: IrtValue,
     /// The difficulty b = (tau - lambda alpha) / (lambda sqrt(psi)).
     pub difficulty: IrtValue,
+    /// A 3PL item's guessing probability g = 1 / (1 + e^−γ) (absent for
+    /// the 2PL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guessing: Option<IrtValue>,
 }
 
 /// An IRT quantity with its delta-method standard error.

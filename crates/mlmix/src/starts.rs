@@ -136,6 +136,12 @@ impl<'a> StartBuilder<'a> {
         };
         let cv = self.model.param_class_var(&p.kind);
         match p.kind {
+            // g = min(0.2, P(u = 1) / 2), on the logit scale
+            ParamKind::Guessing { var } => {
+                let p1 = 1.0 - self.cumul.get(&var).map_or(0.5, |c| c[0]);
+                let g = (0.5 * p1).clamp(1e-3, 0.2);
+                (g / (1.0 - g)).ln()
+            }
             ParamKind::Threshold { var, index } => {
                 let cum = self.cumul.get(&var).map_or(0.5, |c| c[index - 1]);
                 let base = link::quantile(self.model.analysis.link, cum);
@@ -236,7 +242,9 @@ impl<'a> StartBuilder<'a> {
             let base = p.start.unwrap_or_else(|| self.default_value(first, false));
             let u: f64 = rng.random_range(-1.0..1.0);
             theta[f] = match p.kind {
-                ParamKind::Threshold { .. } => base + u * 0.5 * s * self.link_scale(),
+                ParamKind::Threshold { .. } | ParamKind::Guessing { .. } => {
+                    base + u * 0.5 * s * self.link_scale()
+                }
                 ParamKind::Mean { var } => base + u * 0.3 * s * self.moments[var].var.sqrt(),
                 ParamKind::Variance { .. } => {
                     if fp.members.len() == 1 && p.class.is_some() {
@@ -349,6 +357,7 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
                         Bound::FREE
                     }
                     ParamKind::Threshold { .. }
+                    | ParamKind::Guessing { .. }
                     | ParamKind::ClassIntercept { .. }
                     | ParamKind::ClassOnClass { .. } => Bound {
                         lo: model.analysis.logit_low,

@@ -18,8 +18,9 @@
 //! values, scores, accumulation, information and row-independent
 //! information, with flat arguments (the kind's fields and prepared
 //! parameters as slices and numbers, the scratch passed in):
-//! `categorical` ([`TermKind::Categorical`]), `normal`
-//! ([`TermKind::Normal`]), `block` ([`TermKind::NormalBlock`]) and `logit`
+//! `categorical` ([`TermKind::Categorical`]), `guessing`
+//! ([`TermKind::Guessing`], the 3PL), `normal` ([`TermKind::Normal`]),
+//! `block` ([`TermKind::NormalBlock`]) and `logit`
 //! ([`TermKind::ClassLogit`]). This module keeps the shared types and
 //! helpers, [`prepare`], and the public kernels ([`term_values`],
 //! [`term_scores`], [`term_accumulate`], [`term_info`], [`finish_info`]),
@@ -27,6 +28,7 @@
 
 mod block;
 mod categorical;
+mod guessing;
 mod logit;
 mod normal;
 
@@ -89,6 +91,11 @@ pub enum TermPrep {
         dlogp: Vec<f64>,
         /// Without covariates: expected information per state, `L x L`.
         info: Vec<f64>,
+    },
+    /// Binary with a guessing parameter (3PL).
+    Guessing {
+        /// Local parameters per set.
+        params: Vec<f64>,
     },
     /// Normal.
     Normal {
@@ -407,6 +414,7 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
             TermKind::ClassLogit { classes, covs, .. } => {
                 logit::prepare(ns, term.n_sets, nl, *classes, covs, params)
             }
+            TermKind::Guessing { .. } => guessing::prepare(params),
         };
         terms.push(prep);
     }
@@ -622,6 +630,9 @@ pub fn term_values(
         ) => categorical::values(
             ns, nl, *col, *ncat, *link, covs, params, logp, data, r0, r1, slots, scratch, out,
         ),
+        (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => {
+            guessing::values(ns, nl, *col, *link, covs, params, data, r0, r1, slots, out)
+        }
         (
             TermKind::Normal { col, covs },
             TermPrep::Normal {
@@ -714,6 +725,11 @@ pub fn term_scores(
         ) => categorical::scores(
             ns, nl, *col, *ncat, *link, covs, params, dlogp, data, r0, r1, slots, w, scratch, sink,
         ),
+        (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => {
+            guessing::scores(
+                ns, nl, *col, *link, covs, params, data, r0, r1, slots, w, scratch, sink,
+            )
+        }
         (
             TermKind::Normal { col, covs },
             TermPrep::Normal {
@@ -957,6 +973,9 @@ pub fn term_info(
             ns, nl, *col, *ncat, *link, covs, params, data, r0, r1, slots, w, freq, scratch, mats,
             wsum,
         ),
+        (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => guessing::info(
+            ns, nl, *col, *link, covs, params, data, r0, r1, slots, w, freq, scratch, mats,
+        ),
         (TermKind::Normal { col, covs }, TermPrep::Normal { inv_var, .. }) => normal::info(
             ns, nl, *col, covs, inv_var, data, r0, r1, slots, w, freq, mats, wsum,
         ),
@@ -1038,6 +1057,8 @@ pub fn finish_info(term: &Term, prep: &TermPrep, acc: &mut InfoAcc) {
         (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { logp, .. }) => {
             logit::finish_info(term.n_sets, nl, *classes, covs, logp, mats, wsum)
         }
+        // the 3PL's information is all row-dependent
+        (TermKind::Guessing { .. }, TermPrep::Guessing { .. }) => {}
         _ => unreachable!("term and preparation kinds always match"),
     }
 }

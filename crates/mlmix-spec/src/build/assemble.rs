@@ -182,14 +182,22 @@ impl Builder<'_> {
         for v in 0..n_use {
             let role = if roles.is_dep[v] {
                 let scale = if d.categorical.contains(&v) {
-                    Scale::Categorical {
-                        categories: self.categories_of(
-                            dataset,
-                            v,
-                            &d.use_names,
-                            (cat_at.span_of(&d.use_names[v]), cat_at.data_file),
-                        )?,
+                    let span = cat_at.span_of(&d.use_names[v]);
+                    let categories =
+                        self.categories_of(dataset, v, &d.use_names, (span, cat_at.data_file))?;
+                    if d.guessing.contains(&v) && categories.len() != 2 {
+                        self.err_help(
+                            span,
+                            format!(
+                                "{} has {} categories in the data: the 3PL is for binary items",
+                                d.use_names[v],
+                                categories.len()
+                            ),
+                            "declare it without (3pl)",
+                        );
+                        return None;
                     }
+                    Scale::Categorical { categories }
                 } else {
                     Scale::Continuous
                 };
@@ -197,6 +205,7 @@ impl Builder<'_> {
                     scale,
                     class_var: roles.dep_class[v],
                     covariates: roles.dep_covs[v].clone(),
+                    guessing: d.guessing.contains(&v),
                 })
             } else {
                 Role::Covariate

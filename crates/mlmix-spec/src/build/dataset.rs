@@ -1,13 +1,15 @@
 //! The data file: opening it and reading its column names (the second
-//! phase), and reading the analysed rows once the model is known
-//! (exclusions, cluster ids, BETWEEN variables constant within clusters,
-//! categories).
+//! phase, with the names DATA WIDETOLONG and DEFINE give, `transforms`),
+//! and reading the analysed rows once the model is known (through the
+//! transformations; exclusions, cluster ids, BETWEEN variables constant
+//! within clusters, categories).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::declarations::Decls;
+use super::declarations::{DataCol, Decls};
 use super::options::Options;
+use super::transforms::{Transformed, Transforms};
 use super::{Builder, Dataset, Excluded, ExclusionReason};
 use crate::data::{self, RawData, ReadRequest};
 use crate::diag::Diagnostic;
@@ -25,8 +27,24 @@ pub(super) struct DataFile {
     pub(super) src: Source,
     /// The first line holds the column names (NAMES is not given).
     pub(super) header: bool,
-    /// One name per data column: NAMES, or the header row.
+    /// The variables VARIABLE sees: the file's columns, as changed by DATA
+    /// WIDETOLONG and DEFINE (`transforms`).
     pub(super) names: Vec<String>,
+    /// One name per data column: NAMES, or the header row.
+    pub(super) file_names: Vec<String>,
+    /// DATA WIDETOLONG and DEFINE, resolved.
+    pub(super) transforms: Transforms,
+}
+
+impl DataFile {
+    /// The span of variable `col` on data-file line `line` (in a row of
+    /// repetition `rep`, after DATA WIDETOLONG): its field when the value
+    /// is the file's, else the whole line.
+    pub(super) fn field_span(&self, line: usize, col: DataCol, rep: Option<usize>) -> Span {
+        let field = self.transforms.file_column(col.0, rep);
+        // a column past the last gives the whole line
+        data::field_span(&self.src, line, field.unwrap_or(usize::MAX), self.header)
+    }
 }
 
 impl Builder<'_> {
@@ -63,10 +81,11 @@ impl Builder<'_> {
             return None;
         }
         let header = opts.names.is_none();
-        let names: Vec<String> = match &opts.names {
+        let file_names: Vec<String> = match &opts.names {
             Some(n) => n.iter().map(|(s, _)| s.clone()).collect(),
             None => self.header_names(&src, &written, span)?,
         };
+        let (names, transforms) = self.transforms(opts, &file_names)?;
         Some(DataFile {
             written,
             span,
@@ -74,6 +93,8 @@ impl Builder<'_> {
             src,
             header,
             names,
+            file_names,
+            transforms,
         })
     }
 
@@ -127,37 +148,26 @@ impl Builder<'_> {
         {
             wanted.push(cc.0);
         }
-        let req = ReadRequest {
-            names: &file.names,
-            header: file.header,
-            wanted: &wanted,
-            id: d.id_col.map(|c| c.0),
-            missing: &d.missing,
-        };
-        let raw = match data::read(&file.src, &req) {
-            Ok(r) => r,
-            Err(d) => {
-                self.diags.push(d);
-                return None;
-            }
-        };
+        let Transformed {
+            raw,
+            reps,
+            file_rows,
+        } = self.read_rows(file, &wanted, d)?;
         if let Some((n, span)) = opts.nobs
-            && n != raw.n_rows()
+            && n != file_rows
         {
             self.err(
                 span,
-                format!(
-                    "NOBSERVATIONS = {n} but the data file has {} rows",
-                    raw.n_rows()
-                ),
+                format!("NOBSERVATIONS = {n} but the data file has {file_rows} rows"),
             );
         }
+        let rep_of = |r: usize| reps.as_ref().and_then(|v| v.get(r).copied());
         if self.twolevel
             && let Some(cc) = d.cluster_col
         {
             let col = &raw.columns[d.usev.len()];
             if let Some(r) = col.iter().position(|x| x.is_nan()) {
-                let span = data::field_span(&file.src, raw.lines[r], cc.0, file.header);
+                let span = file.field_span(raw.lines[r], cc, rep_of(r));
                 self.diags.push(
                     Diagnostic::error(
                         &file.src,
@@ -169,16 +179,50 @@ impl Builder<'_> {
                 return None;
             }
         }
-        let mut dataset = self.prepare_data(file, raw, d, is_dep, opts.listwise)?;
+        let (mut dataset, kept_reps) =
+            self.prepare_data(file, raw, reps.as_deref(), d, is_dep, opts.listwise)?;
         if self.twolevel {
             dataset.clusters = dataset.columns.pop();
-            self.between_constant(file, d, &dataset)?;
+            self.between_constant(file, d, &dataset, kept_reps.as_deref())?;
         }
         Some(dataset)
     }
 
-    /// Checks that BETWEEN variables are constant within each cluster.
-    fn between_constant(&mut self, file: &DataFile, d: &Decls, dataset: &Dataset) -> Option<()> {
+    /// The rows of the `wanted` variables: straight from the file, or
+    /// through DATA WIDETOLONG and DEFINE.
+    fn read_rows(&mut self, file: &DataFile, wanted: &[usize], d: &Decls) -> Option<Transformed> {
+        if !file.transforms.is_empty() {
+            return self.read_transformed(file, wanted, d.id_col, &d.missing);
+        }
+        let req = ReadRequest {
+            names: &file.file_names,
+            header: file.header,
+            wanted,
+            id: d.id_col.map(|c| c.0),
+            missing: &d.missing,
+        };
+        match data::read(&file.src, &req) {
+            Ok(raw) => Some(Transformed {
+                file_rows: raw.n_rows(),
+                raw,
+                reps: None,
+            }),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Checks that BETWEEN variables are constant within each cluster
+    /// (`reps`: the repetition of each row, after DATA WIDETOLONG).
+    fn between_constant(
+        &mut self,
+        file: &DataFile,
+        d: &Decls,
+        dataset: &Dataset,
+        reps: Option<&[usize]>,
+    ) -> Option<()> {
         let Some(cl) = &dataset.clusters else {
             return Some(());
         };
@@ -197,8 +241,8 @@ impl Builder<'_> {
                     .or_insert((x, dataset.lines[r]));
                 let differ = if x.is_nan() { !e.0.is_nan() } else { e.0 != x };
                 if differ {
-                    let span =
-                        data::field_span(&file.src, dataset.lines[r], d.usev[v].0, file.header);
+                    let rep = reps.and_then(|v| v.get(r).copied());
+                    let span = file.field_span(dataset.lines[r], d.usev[v], rep);
                     self.diags.push(
                         Diagnostic::error(
                             &file.src,
@@ -217,15 +261,18 @@ impl Builder<'_> {
         Some(())
     }
     /// Leaves out the rows that cannot be analysed (with a warning per
-    /// reason) and checks that categorical codes are whole numbers.
+    /// reason) and checks that categorical codes are whole numbers. `reps`
+    /// is the repetition of each row (after DATA WIDETOLONG); the
+    /// repetitions of the analysed rows are returned with them.
     fn prepare_data(
         &mut self,
         file: &DataFile,
         raw: RawData,
+        reps: Option<&[usize]>,
         d: &Decls,
         is_dep: &[bool],
         listwise: bool,
-    ) -> Option<Dataset> {
+    ) -> Option<(Dataset, Option<Vec<usize>>)> {
         let n = raw.n_rows();
         let (keep, excluded) = exclusions(&raw, is_dep, listwise);
         // categorical values must be whole numbers
@@ -233,7 +280,8 @@ impl Builder<'_> {
             for (r, (&x, &kept)) in raw.columns[v].iter().zip(&keep).enumerate() {
                 if kept && !x.is_nan() && x.fract() != 0.0 {
                     let line = raw.lines[r];
-                    let span = data::field_span(&file.src, line, d.usev[v].0, file.header);
+                    let rep = reps.and_then(|v| v.get(r).copied());
+                    let span = file.field_span(line, d.usev[v], rep);
                     self.diags.push(
                         Diagnostic::error(
                             &file.src,
@@ -283,7 +331,14 @@ impl Builder<'_> {
             return None;
         }
         self.exclusion_warnings(&excluded);
-        Some(Dataset {
+        let kept_reps = reps.map(|v| {
+            v.iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| *x)
+                .collect()
+        });
+        let dataset = Dataset {
             file: raw.file,
             columns,
             ids,
@@ -291,7 +346,8 @@ impl Builder<'_> {
             rows_read,
             excluded,
             clusters: None,
-        })
+        };
+        Some((dataset, kept_reps))
     }
 
     /// One warning per reason rows were left out, with how many.

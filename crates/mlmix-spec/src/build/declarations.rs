@@ -41,6 +41,8 @@ pub(super) struct Decls {
     pub(super) use_names: Vec<String>,
     /// CATEGORICAL, as positions within USEVARIABLES.
     pub(super) categorical: Vec<usize>,
+    /// The CATEGORICAL variables declared `(3pl)`.
+    pub(super) guessing: Vec<usize>,
     /// MISSING.
     pub(super) missing: MissingSpec,
     /// WITHIN, as positions within USEVARIABLES.
@@ -66,26 +68,19 @@ impl Builder<'_> {
     ) -> Decls {
         let names = &file.names;
         let names_upper: Vec<String> = names.iter().map(|s| s.to_ascii_uppercase()).collect();
-        {
-            let mut seen_names: HashMap<&str, usize> = HashMap::new();
-            for (i, n) in names_upper.iter().enumerate() {
-                if let Some(_j) = seen_names.insert(n, i) {
-                    let span = opts.names.as_ref().map_or(file.span, |v| v[i].1);
-                    self.err(span, format!("variable name {} appears twice", names[i]));
-                }
-            }
-        }
+        self.duplicate_names(opts, file);
         let id_col = self.column_of(opts.idvar.as_ref(), names);
         let cluster_col = self.column_of(opts.cluster.as_ref(), names);
-        let usev = self.use_variables(opts, names, id_col, cluster_col);
+        let usev = self.use_variables(opts, file, id_col, cluster_col);
         let use_names: Vec<String> = usev.iter().map(|c| names[c.0].clone()).collect();
         // CATEGORICAL (positions within USEVARIABLES)
-        let categorical: Vec<usize> = match opts.categorical {
-            Some(toks) => self.var_list_within(toks, names, &usev),
-            None => Vec::new(),
+        let (categorical, guessing) = match opts.categorical {
+            Some(toks) => self.categorical_list(toks, names, &usev),
+            None => (Vec::new(), Vec::new()),
         };
+        // MISSING names the file's columns: the codes apply as it is read
         let missing = match opts.missing {
-            Some(toks) => self.missing_spec(toks, names),
+            Some(toks) => self.missing_spec(toks, &file.file_names),
             None => MissingSpec::default(),
         };
         // WITHIN and BETWEEN (positions within USEVARIABLES; BETWEEN may
@@ -124,6 +119,7 @@ impl Builder<'_> {
             usev,
             use_names,
             categorical,
+            guessing,
             missing,
             within,
             between,
@@ -133,20 +129,41 @@ impl Builder<'_> {
         }
     }
 
-    /// USEVARIABLES as data columns (every column but IDVARIABLE and
-    /// CLUSTER when it is not given).
+    /// A column name that NAMES (or the header row) gives twice.
+    fn duplicate_names(&mut self, opts: &Options<'_>, file: &DataFile) {
+        let mut seen_names: HashMap<String, usize> = HashMap::new();
+        for (i, n) in file.file_names.iter().enumerate() {
+            if seen_names.insert(n.to_ascii_uppercase(), i).is_some() {
+                let span = opts.names.as_ref().map_or(file.span, |v| v[i].1);
+                self.err(span, format!("variable name {n} appears twice"));
+            }
+        }
+    }
+
+    /// USEVARIABLES as data columns (when it is not given, every column
+    /// of the file but IDVARIABLE and CLUSTER; not the variables DEFINE
+    /// creates, as in Mplus).
     fn use_variables(
         &mut self,
         opts: &Options<'_>,
-        names: &[String],
+        file: &DataFile,
         id_col: Option<DataCol>,
         cluster_col: Option<DataCol>,
     ) -> Vec<DataCol> {
+        let names = &file.names;
+        let t = &file.transforms;
         let before = self.diags.n_errors();
         let usev: Vec<DataCol> = match opts.usev {
-            Some(toks) => self.var_list(toks, names, false),
+            Some(toks) => {
+                let usev = self.var_list(toks, names, false);
+                if !t.is_empty() {
+                    self.check_new_last(toks, names, t);
+                }
+                usev
+            }
             None => (0..names.len())
                 .filter(|&i| Some(DataCol(i)) != id_col && Some(DataCol(i)) != cluster_col)
+                .filter(|&i| !t.is_new(i))
                 .collect(),
         }
         .into_iter()
@@ -501,6 +518,56 @@ impl Builder<'_> {
         }
         out = self.var_list(toks, &use_names, false);
         out
+    }
+
+    /// CATEGORICAL: its variables (positions within USEVARIABLES), and
+    /// those a `(3pl)` follows (it applies to the names since the previous
+    /// parenthesis, as in Mplus: `u1-u5 (3pl) u6-u10`).
+    fn categorical_list(
+        &mut self,
+        toks: &[Token],
+        names: &[String],
+        usev: &[DataCol],
+    ) -> (Vec<usize>, Vec<usize>) {
+        let (mut all, mut guessing) = (Vec::new(), Vec::new());
+        let mut start = 0;
+        let mut i = 0;
+        while i < toks.len() {
+            if !toks[i].is_sym('(') {
+                i += 1;
+                continue;
+            }
+            let Some(close) = toks[i..].iter().position(|t| t.is_sym(')')).map(|p| i + p) else {
+                self.err(toks[i].span, "a ( without its )");
+                return (all, guessing);
+            };
+            let span = toks[i].span.to(toks[close].span);
+            let model: String = toks[i + 1..close]
+                .iter()
+                .map(|t| t.text.to_ascii_uppercase())
+                .collect();
+            if start == i {
+                self.err_help(
+                    span,
+                    format!("({model}) follows no variables"),
+                    "write the model type after the variables it applies to, e.g. CATEGORICAL = u1-u10 (3pl);",
+                );
+            }
+            let seg = self.var_list_within(&toks[start..i], names, usev);
+            match model.as_str() {
+                "3PL" => guessing.extend(seg.iter().copied()),
+                _ => self.err_help(
+                    span,
+                    format!("CATEGORICAL ({model}) is not supported yet"),
+                    "supported: binary and ordered items (no parenthesis) and the 3PL, (3pl)",
+                ),
+            }
+            all.extend(seg);
+            start = close + 1;
+            i = close + 1;
+        }
+        all.extend(self.var_list_within(&toks[start..], names, usev));
+        (all, guessing)
     }
 
     pub(super) fn missing_spec(&mut self, toks: &[Token], names: &[String]) -> MissingSpec {

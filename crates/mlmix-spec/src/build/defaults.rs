@@ -117,6 +117,9 @@ impl Defaults {
                     for t in 1..categories.len() {
                         self.push(ParamKind::Threshold { var: v, index: t }, class, !indicator);
                     }
+                    if dep.guessing {
+                        self.push(ParamKind::Guessing { var: v }, class, !indicator);
+                    }
                 }
                 Scale::Continuous => self.push(ParamKind::Mean { var: v }, class, !indicator),
             }

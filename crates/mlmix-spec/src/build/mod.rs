@@ -3,15 +3,19 @@
 //!
 //! `Builder::run` calls the phases in order, each in its own module and
 //! each handing the next an explicit state:
-//! 1. `options`: the commands and their options → `Commands`;
-//! 2. `dataset`: the data file and its column names → `DataFile`;
+//! 1. `options`: the commands and their options → `Commands` (DATA
+//!    WIDETOLONG's options are read by `widetolong`, DEFINE's statements by
+//!    `define` with the expressions of `expr`);
+//! 2. `dataset`: the data file and its column names, and `transforms`: the
+//!    names after DATA WIDETOLONG and DEFINE → `DataFile`;
 //! 3. `declarations`: USEVARIABLES, CATEGORICAL, WITHIN, BETWEEN,
 //!    CLASSES, random slope names → `Decls`;
 //! 4. `grammar` parses the MODEL statements, `statements` says which
 //!    parameters each mentions, `two_level` what they mean on each level
 //!    → `Stated`;
 //! 5. `roles`: dependent variables and covariates → `Roles`;
-//! 6. `dataset`: the analysed rows → [`Dataset`];
+//! 6. `dataset`: the analysed rows, read through `transforms` (the
+//!    reshape, then DEFINE, row by row) → [`Dataset`];
 //! 7. `assemble`: the [`Model`] without parameters;
 //! 8. `defaults`: its parameters with Mplus's default equalities, and
 //!    `equalities`: what statements fix, start and label, grouped into
@@ -42,13 +46,17 @@ mod assemble;
 mod dataset;
 mod declarations;
 mod defaults;
+mod define;
 mod equalities;
+mod expr;
 mod factors;
 mod grammar;
 mod options;
 mod roles;
 mod statements;
+mod transforms;
 mod two_level;
+mod widetolong;
 
 /// The analysis data: one column per model variable.
 #[derive(Debug, Clone, PartialEq)]

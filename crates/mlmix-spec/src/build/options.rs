@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use super::Builder;
+use super::define::Stmt;
+use super::widetolong::WideSpec;
 use crate::diag::{Diagnostic, suggest};
 use crate::model::*;
 use crate::source::Span;
@@ -293,6 +295,14 @@ pub(super) struct Options<'a> {
     /// SAVE = FSCORES, where it was asked for.
     pub(super) save_fscores: Option<Span>,
     pub(super) missflag: Option<String>,
+    /// `DATA WIDETOLONG:`, as written.
+    pub(super) widetolong: Option<WideSpec<'a>>,
+    /// DEFINE's statements (names not yet resolved).
+    pub(super) define: Vec<Stmt>,
+    /// The variables of DEFINE statements with errors.
+    pub(super) define_broken: Vec<String>,
+    /// The `DEFINE:` header.
+    pub(super) define_header: Option<Span>,
 }
 /// What the commands of the input file say (the first phase).
 pub(super) struct Commands<'a> {
@@ -341,6 +351,19 @@ impl Builder<'_> {
         if let Some((q, span)) = &sec.qualifier {
             match sec.command {
                 Command::Model => {}
+                Command::Data if is_widetolong(q) => {
+                    if let Some(prev) = seen.get("DATA WIDETOLONG") {
+                        let (l, _) = self.src.line_col(prev.start);
+                        self.err(
+                            sec.header,
+                            format!("DATA WIDETOLONG: appears twice (first on line {l})"),
+                        );
+                    } else {
+                        seen.insert("DATA WIDETOLONG", sec.header);
+                        self.widetolong_section(sec, &mut cmds.opts);
+                    }
+                    return;
+                }
                 Command::Data => {
                     self.err(
                         *span,
@@ -391,11 +414,10 @@ impl Builder<'_> {
                 sec.header,
                 "PLOT is not supported yet; the request is ignored",
             ),
-            Command::Define => self.err_help(
-                sec.header,
-                "DEFINE is not supported yet",
-                "compute new variables before the analysis and add them to the data file",
-            ),
+            Command::Define => {
+                opts.define_header = Some(sec.header);
+                self.define_section(sec, &mut opts.define, &mut opts.define_broken);
+            }
             Command::Montecarlo => self.err_help(
                 sec.header,
                 "MONTECARLO is not supported yet",
@@ -1113,6 +1135,13 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// Is the word after `DATA` WIDETOLONG (or a prefix of at least four
+/// letters of it, as command names may be shortened)?
+fn is_widetolong(q: &str) -> bool {
+    let q = q.to_ascii_uppercase();
+    q.len() >= 4 && "WIDETOLONG".starts_with(&q)
 }
 
 /// Splits `u12` into ("u", 12, width of the digits).
