@@ -12,6 +12,7 @@ mod factor_recovery;
 mod factors;
 mod fuzz;
 mod glmm;
+mod gom;
 mod growth;
 mod hostile;
 mod mixreg;

@@ -178,6 +178,7 @@ impl Builder<'_> {
                 vec![ParamKind::RandomRegression { re, on }]
             }
             Target::ClassVariance { .. }
+            | Target::ClassCovariance { .. }
             | Target::OnClassIntercept { .. }
             | Target::EqualThresholds { .. }
             | Target::FactorVariance { .. }

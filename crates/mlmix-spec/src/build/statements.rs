@@ -54,6 +54,12 @@ pub(super) enum Target {
         cv: usize,
         class: usize,
     },
+    /// `c#1 WITH c#2` on the between level: the covariance of two random
+    /// class logit intercepts (`a`, `b`: (class variable, class)).
+    ClassCovariance {
+        a: (usize, usize),
+        b: (usize, usize),
+    },
     RandomVariance {
         re: usize,
     },
@@ -380,6 +386,15 @@ impl Builder<'_> {
                                     | (Ref::Var(_) | Ref::Slope(_), Ref::Factor(_)) => {
                                         self.err(l.span.to(e.span), "covariances between a factor and an observed variable are not supported yet");
                                         ok = false;
+                                    }
+                                    (Ref::Class(ca, ka), Ref::Class(cb, kb))
+                                        if st.level == Some(Level::Between) =>
+                                    {
+                                        let (a, b) =
+                                            ((ca, ka).min((cb, kb)), (ca, ka).max((cb, kb)));
+                                        if a != b {
+                                            pending.push((Target::ClassCovariance { a, b }, e));
+                                        }
                                     }
                                     (a, b)
                                         if names.model_var(a).is_some()

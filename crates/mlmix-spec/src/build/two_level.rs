@@ -198,6 +198,27 @@ impl Builder<'_> {
                     }
                 }
             }
+            Target::ClassCovariance { a, b } => {
+                for (cv, class) in [a, b] {
+                    if cvs[cv].between || class + 1 >= cvs[cv].classes {
+                        self.err(
+                            span,
+                            format!(
+                                "{}#{} has no random logit intercept",
+                                cvs[cv].name,
+                                class + 1
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                let ra = class_intercept(cvs, random, a.0, a.1);
+                let rb = class_intercept(cvs, random, b.0, b.1);
+                Target::RandomCovariance {
+                    a: ra.min(rb),
+                    b: ra.max(rb),
+                }
+            }
             Target::ClassVariance { cv, class } => {
                 if cvs[cv].between {
                     self.err(span, format!("{} is a between-level class variable: its logits have no random intercepts", cvs[cv].name));
@@ -560,6 +581,9 @@ impl<'a> Levels<'a> {
                 }
                 Target::ClassVariance { cv, class } if m.level == Some(Level::Between) => {
                     class_re.push((cv, class));
+                }
+                Target::ClassCovariance { a, b } if m.level == Some(Level::Between) => {
+                    class_re.extend([a, b]);
                 }
                 _ => {}
             }

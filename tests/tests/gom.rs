@@ -1,0 +1,238 @@
+//! Grade of membership (the paper's Section 7) from wide data, as a user
+//! writes it: `DATA WIDETOLONG` makes one row per person and item,
+//! `DEFINE` the item dummies, and a two-level mixture with a random logit
+//! intercept per person is the 2-class GoM (eq 28-30). Checked against an
+//! independent computation of its likelihood and against the latent class
+//! model it nests.
+
+use mlmix_tests::{Scratch, Sim, estimate, fit_text, free_format};
+
+/// Items of the simulated data.
+const ITEMS: usize = 6;
+
+/// Wide binary data from a 2-class GoM: per person α ~ N(0.3, 4), per item
+/// class 1 with probability expit(α), P(u = 1 | class) from `p`.
+fn simulate(sim: &mut Sim, persons: usize) -> Vec<Vec<f64>> {
+    let p = [
+        [0.9, 0.85, 0.8, 0.9, 0.75, 0.8],
+        [0.1, 0.2, 0.15, 0.1, 0.3, 0.2],
+    ];
+    (0..persons)
+        .map(|_| {
+            let alpha = 0.3 + 2.0 * sim.normal();
+            let pi = 1.0 / (1.0 + (-alpha).exp());
+            (0..ITEMS)
+                .map(|i| {
+                    let c = usize::from(sim.uniform() >= pi);
+                    f64::from(sim.uniform() < p[c][i])
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The 2-class GoM input: wide items u1-u6 reshaped to `u` by person
+/// and item, item dummies d1-d6 from DEFINE, class-specific item logits
+/// (the dummies' slopes, the threshold fixed at 0), and the random logit
+/// intercept of class 1 per person (`c#1` on the between level, its
+/// variance `variance`: free when empty).
+fn gom_input(variance: &str) -> String {
+    let dummies: Vec<String> = (1..=ITEMS).map(|i| format!("d{i} = 0;")).collect();
+    let ifs: Vec<String> = (1..=ITEMS)
+        .map(|i| format!("IF (item EQ {}) THEN d{i} = 1;", i - 1))
+        .collect();
+    format!(
+        "TITLE: 2-class grade of membership\n\
+         DATA: FILE = wide.dat;\n\
+         DATA WIDETOLONG: WIDE = u1-u6; LONG = u; IDVARIABLE = person; REPETITION = item;\n\
+         VARIABLE: NAMES = u1-u6; USEVARIABLES = u d1-d6;\n\
+         CATEGORICAL = u; CLASSES = c(2); CLUSTER = person; WITHIN = u d1-d6;\n\
+         DEFINE: {}\n{}\n\
+         ANALYSIS: TYPE = TWOLEVEL MIXTURE; ALGORITHM = INTEGRATION; STARTS = 10 3;\n\
+         MODEL: %WITHIN%\n%OVERALL%\n\
+         %c#1%\nu ON d1-d6;\n[u$1@0];\n\
+         %c#2%\nu ON d1-d6;\n[u$1@0];\n\
+         %BETWEEN%\n%OVERALL%\nc#1{variance};\n",
+        dummies.join(" "),
+        ifs.join(" ")
+    )
+}
+
+fn expit(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// ln L of the 2-class GoM, written here apart from the engine: per
+/// person, ∫ Π_i [π(α) P(u_i | 1) + (1 − π(α)) P(u_i | 2)] φ(α; μ, σ²) dα
+/// with π = expit, by the trapezoid rule on μ ± 14σ with 8,001 points
+/// (the integrand is smooth and decays like the normal density, so the
+/// rule is accurate to rounding).
+fn gom_loglik(rows: &[Vec<f64>], p1: &[f64], p2: &[f64], mu: f64, var: f64) -> f64 {
+    let sd = var.sqrt();
+    let n = 8001;
+    let h = 28.0 * sd / (n - 1) as f64;
+    let nodes: Vec<(f64, f64)> = (0..n)
+        .map(|k| {
+            let z = -14.0 + 28.0 * k as f64 / (n - 1) as f64;
+            let end = if k == 0 || k == n - 1 { 0.5 } else { 1.0 };
+            let w = end * h * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
+            (expit(mu + sd * z), w)
+        })
+        .collect();
+    rows.iter()
+        .map(|u| {
+            let like: f64 = nodes
+                .iter()
+                .map(|&(pi, w)| {
+                    let prod: f64 = (0..ITEMS)
+                        .map(|i| {
+                            let (a, b) = if u[i] == 1.0 {
+                                (p1[i], p2[i])
+                            } else {
+                                (1.0 - p1[i], 1.0 - p2[i])
+                            };
+                            pi * a + (1.0 - pi) * b
+                        })
+                        .product();
+                    w * prod
+                })
+                .sum();
+            like.ln()
+        })
+        .sum()
+}
+
+/// The 2-class GoM's log-likelihood at the engine's estimates equals the
+/// independent integral above to 1e-6, and its 14 parameters are the 12
+/// class-specific item logits, the mean and the variance of the random
+/// class logit.
+#[test]
+fn two_class_gom_matches_the_logit_normal_integral() {
+    let rows = simulate(&mut Sim::new(91), 400);
+    let scratch = Scratch::new("gom");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let (_, fit) = fit_text(&scratch, "gom.inp", &gom_input("")).unwrap();
+    assert!(fit.converged);
+    assert_eq!(fit.free_parameters, 14);
+    let dummies: Vec<String> = (1..=ITEMS).map(|i| format!("D{i}")).collect();
+    let probs = |class: &str| -> Vec<f64> {
+        dummies
+            .iter()
+            .map(|d| expit(estimate(&fit, "U ON", d, Some(class)).estimate))
+            .collect()
+    };
+    let (p1, p2) = (probs("C#1"), probs("C#2"));
+    let mu = estimate(&fit, "Means", "C#1", None).estimate;
+    let var = estimate(&fit, "Between-Level Variances", "C#1", None).estimate;
+    let exact = gom_loglik(&rows, &p1, &p2, mu, var);
+    let d = (exact - fit.loglikelihood).abs();
+    println!(
+        "2-class GoM: engine {}, integral {exact}, difference {d:e}",
+        fit.loglikelihood
+    );
+    assert!(
+        d < 1e-6,
+        "engine {} vs integral {exact} (difference {d:e})",
+        fit.loglikelihood
+    );
+}
+
+/// LCA is nested in GoM (the paper, Section 7): on the same data the
+/// 2-class GoM's log-likelihood is at least the 2-class LCA's, and with
+/// the variance of the random logit fixed at 1e5 (every person almost
+/// surely in one class for all items) the GoM is the LCA, to 0.01.
+#[test]
+fn lca_is_nested_in_gom() {
+    let rows = simulate(&mut Sim::new(92), 400);
+    let scratch = Scratch::new("gom-lca");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let lca = "DATA: FILE = wide.dat;\n\
+               VARIABLE: NAMES = u1-u6; CATEGORICAL = u1-u6; CLASSES = c(2);\n\
+               ANALYSIS: TYPE = MIXTURE; STARTS = 10 3;\n";
+    let (_, lca) = fit_text(&scratch, "lca.inp", lca).unwrap();
+    let (_, gom) = fit_text(&scratch, "gom.inp", &gom_input("")).unwrap();
+    let (_, step) = fit_text(&scratch, "step.inp", &gom_input("@100000")).unwrap();
+    assert_eq!((lca.free_parameters, gom.free_parameters), (13, 14));
+    assert_eq!(step.free_parameters, 13);
+    assert!(
+        gom.loglikelihood >= lca.loglikelihood - 1e-6,
+        "GoM {} below LCA {}",
+        gom.loglikelihood,
+        lca.loglikelihood
+    );
+    let d = (step.loglikelihood - lca.loglikelihood).abs();
+    println!(
+        "LCA {}, GoM {}, GoM with variance 1e5 {}",
+        lca.loglikelihood, gom.loglikelihood, step.loglikelihood
+    );
+    assert!(
+        d < 0.01,
+        "GoM with variance 1e5 {} vs LCA {} (difference {d})",
+        step.loglikelihood,
+        lca.loglikelihood
+    );
+}
+
+/// The K-class GoM of eq 34: K − 1 random class logit intercepts per
+/// person with a free covariance (`c#1 WITH c#2` on the between level),
+/// two integration dimensions; 3 classes of 6 item logits, 2 means, 2
+/// variances and the covariance: 23 parameters.
+#[test]
+fn three_class_gom_has_correlated_random_logits() {
+    let rows = simulate(&mut Sim::new(93), 50);
+    let scratch = Scratch::new("gom3");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let text = gom_input("")
+        .replace("CLASSES = c(2)", "CLASSES = c(3)")
+        .replace(
+            "%BETWEEN%\n%OVERALL%\nc#1;\n",
+            "%c#3%\nu ON d1-d6;\n[u$1@0];\n%BETWEEN%\n%OVERALL%\nc#1 c#2;\nc#1 WITH c#2;\n",
+        );
+    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &text);
+    let model = &loaded.model;
+    assert_eq!(model.free.len(), 23);
+    let covariance = model.parameters.iter().any(|p| match p.kind {
+        mlmix::spec::ParamKind::RandomCovariance { a, b } => {
+            let r = model.random_effects();
+            r[a].name.eq_ignore_ascii_case("c#1") && r[b].name.eq_ignore_ascii_case("c#2")
+        }
+        _ => false,
+    });
+    assert!(covariance, "no covariance of c#1 and c#2");
+}
+
+/// The shipped GoM example: it fits, its best log-likelihood is
+/// replicated, and the item probabilities recover the simulation's within
+/// 3 standard errors of their logits.
+#[test]
+fn gom_example() {
+    let path = mlmix_tests::tests_dir().join("../examples/gom.inp");
+    let (_, fit) = mlmix_tests::fit_path(&path);
+    assert!(fit.converged);
+    assert!(fit.starts.best_replicated);
+    assert_eq!(fit.free_parameters, 14);
+    let p = [
+        [0.9, 0.85, 0.8, 0.9, 0.75, 0.8],
+        [0.1, 0.2, 0.15, 0.1, 0.3, 0.2],
+    ];
+    // the classes may come out in either order
+    let logit = |q: f64| (q / (1.0 - q)).ln();
+    let order = if estimate(&fit, "U ON", "D1", Some("C#1")).estimate > 0.0 {
+        [0, 1]
+    } else {
+        [1, 0]
+    };
+    for (c, class) in ["C#1", "C#2"].iter().enumerate() {
+        for i in 0..ITEMS {
+            let e = estimate(&fit, "U ON", &format!("D{}", i + 1), Some(class));
+            let truth = logit(p[order[c]][i]);
+            let se = e.se.unwrap();
+            assert!(
+                (e.estimate - truth).abs() < 3.0 * se,
+                "{class} D{}: {} (truth {truth}, se {se})",
+                i + 1,
+                e.estimate
+            );
+        }
+    }
+}
