@@ -1001,9 +1001,9 @@ fn between_factor_measured_by_a_within_variable() {
 }
 
 #[test]
-fn factor_measured_by_a_random_slope() {
+fn within_factor_measured_by_a_random_slope() {
     let err = fails_lca(
-        "factor_measured_by_a_random_slope",
+        "within_factor_measured_by_a_random_slope",
         "
         DATA:     FILE = lca.dat;
         VARIABLE: NAMES = id u1-u4 y x;
@@ -1013,11 +1013,45 @@ fn factor_measured_by_a_random_slope() {
         ANALYSIS: TYPE = TWOLEVEL;
         MODEL:    %WITHIN%
                   s | y ON x;
+                  fw BY y s;
                   %BETWEEN%
-                  fb BY y s;
         ",
     );
-    assert_first(&err, "model.inp", 10, "s is a random slope");
+    assert_first(
+        &err,
+        "model.inp",
+        9,
+        "s is a random slope: a factor measures it on the between level",
+    );
+}
+
+#[test]
+fn between_loadings_varying_over_a_within_class_variable() {
+    let err = fails_lca(
+        "between_loadings_varying_over_a_within_class_variable",
+        "
+        DATA:     FILE = lca.dat;
+        VARIABLE: NAMES = id u1-u4 y x;
+                  USEVARIABLES = u1-u4;
+                  CATEGORICAL = u1-u4;
+                  CLASSES = c(2);
+                  CLUSTER = id;
+        ANALYSIS: TYPE = TWOLEVEL MIXTURE;
+        MODEL:    %WITHIN%
+                  %OVERALL%
+                  %BETWEEN%
+                  %OVERALL%
+                  fb BY u1-u4;
+                  %c#1%
+                  fb BY u1-u4;
+        ",
+    );
+    assert_first(
+        &err,
+        "model.inp",
+        14,
+        "factor loadings can vary only across the classes of a between-level class variable",
+    );
 }
 
 #[test]

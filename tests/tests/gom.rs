@@ -236,3 +236,60 @@ fn gom_example() {
         }
     }
 }
+
+/// The FMA-GoM's item parameters are random slopes on the item dummies
+/// measured by a between-level factor with zero residual variances (eq
+/// 38-41; `f BY s1-s6` on the between level). Without classes this is the
+/// 2PL written long: on the same rule (30 Gauss–Hermite points, not
+/// adapted) its log-likelihood and loadings equal the wide 2PL's.
+#[test]
+fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
+    let mut sim = Sim::new(94);
+    let (lambda, tau) = (
+        [1.0, 0.8, 1.3, 0.9, 1.1, 0.7],
+        [0.3, -0.2, 0.5, 0.0, -0.4, 0.2],
+    );
+    let rows: Vec<Vec<f64>> = (0..300)
+        .map(|_| {
+            let f = sim.normal();
+            (0..ITEMS)
+                .map(|i| f64::from(sim.uniform() < expit(lambda[i] * f - tau[i])))
+                .collect()
+        })
+        .collect();
+    let scratch = Scratch::new("long-2pl");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let rule = "ALGORITHM = INTEGRATION; INTEGRATION = GAUSSHERMITE(30); ADAPTIVE = OFF;";
+    let wide = format!(
+        "DATA: FILE = wide.dat;\n\
+         VARIABLE: NAMES = u1-u6; CATEGORICAL = u1-u6;\n\
+         ANALYSIS: {rule}\nMODEL: f BY u1-u6*; f@1;\n"
+    );
+    let long = gom_input("").replace("CLASSES = c(2); ", "").replace(
+        "TYPE = TWOLEVEL MIXTURE; ALGORITHM = INTEGRATION; STARTS = 10 3;",
+        &format!("TYPE = TWOLEVEL; {rule}"),
+    );
+    let model_at = long.find("MODEL:").unwrap();
+    let slopes: Vec<String> = (1..=ITEMS).map(|i| format!("s{i} | u ON d{i};")).collect();
+    let long = format!(
+        "{}MODEL: %WITHIN%\n{}\n[u$1@0];\n%BETWEEN%\nf BY s1-s6*;\nf@1;\ns1-s6@0;\n",
+        &long[..model_at],
+        slopes.join(" ")
+    );
+    let (_, w) = fit_text(&scratch, "wide.inp", &wide).unwrap();
+    let (_, l) = fit_text(&scratch, "long.inp", &long).unwrap();
+    assert!(w.converged && l.converged);
+    assert_eq!((w.free_parameters, l.free_parameters), (12, 12));
+    let d = (w.loglikelihood - l.loglikelihood).abs();
+    assert!(
+        d < 1e-6,
+        "wide {} vs long {} (difference {d:e})",
+        w.loglikelihood,
+        l.loglikelihood
+    );
+    for i in 1..=ITEMS {
+        let a = estimate(&w, "F BY", &format!("U{i}"), None).estimate;
+        let b = estimate(&l, "Between Level: F BY", &format!("S{i}"), None).estimate;
+        assert!((a - b).abs() < 1e-4, "item {i}: wide {a} vs long {b}");
+    }
+}

@@ -179,6 +179,7 @@ impl Builder<'_> {
             }
             Target::ClassVariance { .. }
             | Target::ClassCovariance { .. }
+            | Target::LoadingSlope { .. }
             | Target::OnClassIntercept { .. }
             | Target::EqualThresholds { .. }
             | Target::FactorVariance { .. }

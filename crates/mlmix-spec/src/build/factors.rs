@@ -110,13 +110,18 @@ impl Builder<'_> {
             }
         };
         match ur {
+            Ref::Slope(slope) if self.twolevel && st.level == Some(Level::Between) => {
+                pending.push((Target::LoadingSlope { factor: f, slope }, ue));
+                true
+            }
             Ref::Slope(s) => {
-                self.err(
+                self.err_help(
                     ue.span,
                     format!(
-                        "{} is a random slope: factors measured by random slopes are not supported yet",
+                        "{} is a random slope: a factor measures it on the between level",
                         use_names[names.n_use + s]
                     ),
+                    "write the BY statement in %BETWEEN%",
                 );
                 false
             }
@@ -296,6 +301,17 @@ impl Builder<'_> {
             if let Target::LoadingClass { factor, cv, class } = m.target {
                 measured[factor - base] = true;
                 self.class_indicator(d, &mut stated.random, (cv, class), m.span);
+                continue;
+            }
+            if let Target::LoadingSlope { factor, slope } = m.target {
+                // the slope's random effect regressed on the factor (a
+                // loading like a second-order factor's)
+                let (var, covariate, _) = stated.slopes[slope];
+                let kind = RandomKind::Slope { var, covariate };
+                if let Some(re) = stated.random.iter().position(|r| r.kind == kind) {
+                    measured[factor - base] = true;
+                    m.target = Target::LoadingFactor { factor, lower: re };
+                }
                 continue;
             }
             if let Target::Loading { factor, var } | Target::OnFactor { factor, var } = m.target {
@@ -598,6 +614,10 @@ fn renumber(t: Target, base: usize) -> Target {
         Target::EqualThresholds { var, factor } => Target::EqualThresholds {
             var,
             factor: base + factor,
+        },
+        Target::LoadingSlope { factor, slope } => Target::LoadingSlope {
+            factor: base + factor,
+            slope,
         },
         Target::LoadingFactor { factor, lower } => Target::LoadingFactor {
             factor: base + factor,

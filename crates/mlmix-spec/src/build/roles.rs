@@ -143,7 +143,9 @@ impl Builder<'_> {
                 | Target::EqualThresholds { var, .. }
                 | Target::OnFactor { var, .. } => u.dep[var] = true,
                 Target::FactorOn { covariate, .. } => u.cov[covariate] = true,
-                Target::ClassVariance { .. } | Target::ClassCovariance { .. } => {}
+                Target::ClassVariance { .. }
+                | Target::ClassCovariance { .. }
+                | Target::LoadingSlope { .. } => {}
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     u.dep[var] = true
                 }

@@ -113,6 +113,12 @@ pub(super) enum Target {
     },
     /// `h BY f`: factor `lower` measured by the second-order factor
     /// `factor` (numbered as in `FactorVariance`).
+    /// `fb BY s` on the between level, `s` a random slope (its index among
+    /// the random slope names): the slope regressed on the factor.
+    LoadingSlope {
+        factor: usize,
+        slope: usize,
+    },
     LoadingFactor {
         factor: usize,
         lower: usize,

@@ -444,14 +444,26 @@ impl Builder<'_> {
         if let (
             Target::RandomVariance { .. }
             | Target::RandomCovariance { .. }
-            | Target::RandomRegression { .. },
+            | Target::RandomRegression { .. }
+            | Target::FactorVariance { .. }
+            | Target::FactorCovariance { .. }
+            | Target::FactorOnFactor { .. }
+            | Target::Loading { .. }
+            | Target::LoadingSlope { .. }
+            | Target::LoadingClass { .. }
+            | Target::LoadingFactor { .. },
             Block::Class(cv, _),
         ) = (target, m.block)
         {
-            let what = if matches!(target, Target::RandomRegression { .. }) {
-                ("regressions among random effects", "state the regression")
-            } else {
-                ("random-effect variances", "state the variance")
+            let what = match target {
+                Target::RandomRegression { .. } | Target::FactorOnFactor { .. } => {
+                    ("regressions among random effects", "state the regression")
+                }
+                Target::Loading { .. }
+                | Target::LoadingSlope { .. }
+                | Target::LoadingClass { .. }
+                | Target::LoadingFactor { .. } => ("factor loadings", "state the loadings"),
+                _ => ("random-effect variances", "state the variance"),
             };
             if !cvs[cv].between {
                 self.err_help(
