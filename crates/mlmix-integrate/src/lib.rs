@@ -35,6 +35,29 @@ pub use cpu::CpuBackend;
 pub use grid::{ADAPTED_TRAPEZOID_RANGE, Grid, Method, STEP_POINTS, TRAPEZOID_RANGE};
 pub use step::{CORE, Junctions, STEP_RANGE, StepDim, StepMap, junction_centre, step_dims};
 
+/// The order in which to nest the dimensions of a product grid
+/// ([`Grid::nested`]), outermost first: by the work of the node terms that
+/// read each dimension (states × local parameters, summed), most first. A
+/// node term is recomputed, and accumulated, only when the nodes of the
+/// dimensions it reads change between consecutive passes, so the costly
+/// terms should read the slowly varying dimensions (in the FMA-GoM the
+/// items read the factor and the class logit reads its random intercept).
+/// Ties keep the plan's order.
+pub fn nesting_order(plan: &mlmix_kernels::Plan) -> Vec<usize> {
+    let mut work = vec![0usize; plan.dims];
+    for (t, term) in plan.terms.iter().enumerate() {
+        if !term.uses_nodes {
+            continue;
+        }
+        for d in moments::node_dims(plan, t) {
+            work[d] += term.n_states * (term.n_local + 1);
+        }
+    }
+    let mut order: Vec<usize> = (0..plan.dims).collect();
+    order.sort_by_key(|&d| std::cmp::Reverse(work[d]));
+    order
+}
+
 use mlmix_kernels::{EngineData, InvalidParams, Plan};
 
 /// What an evaluation should compute besides the log-likelihood.

@@ -76,7 +76,7 @@ pub(crate) fn linear_terms(plan: &Plan) -> (Vec<LinearTerm>, usize) {
 
 /// The integration dimensions term `t` reads through virtual columns,
 /// sorted.
-pub(crate) fn node_dims(plan: &Plan, t: usize) -> Vec<usize> {
+pub fn node_dims(plan: &Plan, t: usize) -> Vec<usize> {
     let covs = plan.terms[t].kind.covs();
     let mut dims: Vec<usize> = covs
         .iter()

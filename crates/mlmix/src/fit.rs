@@ -101,10 +101,14 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
                     nodes,
                 });
             }
-            Ok(if t.integration.adaptive {
+            let grid = if t.integration.adaptive {
                 Grid::adapted(m, t.integration.points, &step)
             } else {
                 Grid::with_steps(m, t.integration.points, &step)
+            };
+            Ok(match m {
+                Method::MonteCarlo => grid,
+                _ => grid.nested(&mlmix_integrate::nesting_order(plan)),
             })
         }
     }
