@@ -215,6 +215,13 @@ fn gom_example() {
         [0.9, 0.85, 0.8, 0.9, 0.75, 0.8],
         [0.1, 0.2, 0.15, 0.1, 0.3, 0.2],
     ];
+    // the item profiles: P(u = 1 | class, item) = expit(slope), the
+    // threshold being 0
+    assert_eq!(fit.profiles.len(), 12);
+    for pr in &fit.profiles {
+        let slope = estimate(&fit, "U ON", &pr.item, Some(&pr.class)).estimate;
+        assert!((pr.probability - expit(slope)).abs() < 1e-12, "{pr:?}");
+    }
     // the classes may come out in either order
     let logit = |q: f64| (q / (1.0 - q)).ln();
     let order = if estimate(&fit, "U ON", "D1", Some("C#1")).estimate > 0.0 {

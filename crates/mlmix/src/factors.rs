@@ -29,7 +29,7 @@ pub fn factors(model: &Model) -> Vec<usize> {
 
 /// The index in [`Model::parameters`] of the parameter `kind` in class
 /// `class` of the class variable it varies over (or its only entry).
-fn param_index(model: &Model, kind: ParamKind, class: Option<usize>) -> Option<usize> {
+pub(crate) fn param_index(model: &Model, kind: ParamKind, class: Option<usize>) -> Option<usize> {
     let ps = &model.parameters;
     ps.iter()
         .position(|p| p.kind == kind && (p.class == class || p.class.is_none()))

@@ -588,6 +588,7 @@ pub fn fit(
         class_patterns,
         parameters,
         probabilities,
+        profiles: crate::profiles::item_profiles(model, &phi, ds),
         transitions,
         warnings,
         input_warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),

@@ -10,6 +10,7 @@
 
 pub mod factors;
 pub mod fit;
+pub mod profiles;
 pub mod report;
 pub mod results;
 pub mod savedata;

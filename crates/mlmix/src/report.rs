@@ -349,6 +349,10 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         irt_section(&mut o, fit);
     }
 
+    if !fit.profiles.is_empty() {
+        profiles_section(&mut o, fit);
+    }
+
     if !fit.probabilities.is_empty() {
         heading(&mut o, "RESULTS IN PROBABILITY SCALE");
         let _ = writeln!(
@@ -528,6 +532,53 @@ fn irt_section(o: &mut String, fit: &Fit) {
                     irt_row(o, &i.item, g);
                 }
             }
+        }
+    }
+}
+
+/// ITEM PROFILES: a grade of membership model's P(u = 1 | class, item),
+/// one column per class, one row per item dummy.
+fn profiles_section(o: &mut String, fit: &Fit) {
+    let mut vars: Vec<&str> = Vec::new();
+    for p in &fit.profiles {
+        if !vars.contains(&p.variable.as_str()) {
+            vars.push(&p.variable);
+        }
+    }
+    for v in vars {
+        heading(
+            o,
+            &format!("ITEM PROFILES (GRADE OF MEMBERSHIP): P({v} = 1 | CLASS, ITEM)"),
+        );
+        let rows: Vec<_> = fit.profiles.iter().filter(|p| p.variable == v).collect();
+        let mut classes: Vec<&str> = Vec::new();
+        let mut items: Vec<&str> = Vec::new();
+        for p in &rows {
+            if !classes.contains(&p.class.as_str()) {
+                classes.push(&p.class);
+            }
+            if !items.contains(&p.item.as_str()) {
+                items.push(&p.item);
+            }
+        }
+        let _ = write!(o, "{:<20}", "");
+        for c in &classes {
+            let _ = write!(o, "{c:>10}");
+        }
+        let _ = writeln!(o);
+        for item in items {
+            let _ = write!(o, "    {item:<16}");
+            for c in &classes {
+                match rows.iter().find(|p| p.item == item && p.class == *c) {
+                    Some(p) => {
+                        let _ = write!(o, "{:>10.3}", p.probability);
+                    }
+                    None => {
+                        let _ = write!(o, "{:>10}", "");
+                    }
+                }
+            }
+            let _ = writeln!(o);
         }
     }
 }

@@ -86,6 +86,11 @@ pub struct Fit {
     /// difficulties, class by class (the report's IRT PARAMETERIZATION).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub irt: Vec<IrtItem>,
+    /// The item profiles of a grade of membership model written long:
+    /// P(u = 1 | class, item) for a binary dependent regressed on item
+    /// dummies (the report's ITEM PROFILES).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<crate::profiles::ItemProfile>,
     /// Per analysed row, per factor (in the order of the model's factors):
     /// the posterior mean and standard deviation of the factor given the
     /// row, over its classes (SAVE = FSCORES; empty without factors).
