@@ -1255,124 +1255,10 @@ impl Plan {
         }
 
         // class-membership logits
-        for (cv, c) in model.class_vars.iter().enumerate() {
-            let k_n = c.classes;
-            if k_n < 2 {
-                continue;
+        for cv in 0..model.class_vars.len() {
+            if let Some(term) = class_logit_term(&mut res, &plan, cv)? {
+                plan.terms.push(term);
             }
-            let parents = &c.parents;
-            // random logit intercepts of its classes: node columns, and
-            // effective means and covariate effects of those regressed on
-            // other random effects
-            let re_classes: Vec<(usize, usize)> = random
-                .iter()
-                .enumerate()
-                .filter_map(|(a, r)| match r.kind {
-                    RandomKind::ClassIntercept { cv: rcv, class } if rcv == cv => Some((a, class)),
-                    _ => None,
-                })
-                .collect();
-            if !re_classes.is_empty() && cov_cv.is_some() {
-                return Err(PlanError::Unsupported(format!(
-                    "random logit intercepts of {} with class-specific random-effect variances",
-                    c.name
-                )));
-            }
-            let mut covs_all = c.covariates.clone();
-            let mut class_effects: Vec<(usize, ReEffects)> = Vec::new();
-            for &(a, class) in &re_classes {
-                let e = res.effects(a, None, 0, 0)?;
-                for &(col, _) in &e.cols {
-                    if !covs_all.contains(&col) {
-                        covs_all.push(col);
-                    }
-                }
-                class_effects.push((class, e));
-            }
-            let q = covs_all.len();
-            let np = parents.len();
-            let per_class = 1 + q + np;
-            let n_local = k_n * per_class;
-            let parent_sizes: Vec<usize> = parents.iter().map(|&p| plan.class_sizes[p]).collect();
-            let n_sets: usize = parent_sizes.iter().product();
-            let n_states = n_sets * k_n;
-            let mut phi_index = vec![NONE; n_sets * n_local];
-            for set in 0..n_sets {
-                // decode the parents' classes of this set (last parent fastest)
-                let mut rem = set;
-                let mut pcls = vec![0usize; np];
-                for i in (0..np).rev() {
-                    pcls[i] = rem % parent_sizes[i];
-                    rem /= parent_sizes[i];
-                }
-                for k in 0..k_n - 1 {
-                    let base = set * n_local + k * per_class;
-                    phi_index[base] = get(ParamKind::ClassIntercept { cv, class: k }, None)?;
-                    for (i, &x) in c.covariates.iter().enumerate() {
-                        phi_index[base + 1 + i] = get(
-                            ParamKind::ClassSlope {
-                                cv,
-                                class: k,
-                                covariate: x,
-                            },
-                            None,
-                        )?;
-                    }
-                    for (class, e) in &class_effects {
-                        if *class != k {
-                            continue;
-                        }
-                        if let Some(mean) = e.mean {
-                            phi_index[base] = mean;
-                        }
-                        for &(col, x) in &e.cols {
-                            if let Some(i) = covs_all.iter().position(|&y| y == col) {
-                                phi_index[base + 1 + i] = x;
-                            }
-                        }
-                    }
-                    for (i, &p) in parents.iter().enumerate() {
-                        if pcls[i] + 1 < parent_sizes[i] {
-                            phi_index[base + 1 + q + i] = get(
-                                ParamKind::ClassOnClass {
-                                    cv,
-                                    class: k,
-                                    parent: p,
-                                    parent_class: pcls[i],
-                                },
-                                None,
-                            )?;
-                        }
-                    }
-                }
-            }
-            let state_of_combo: Vec<u32> = (0..n_combos)
-                .map(|combo| {
-                    let mut set = 0;
-                    for (i, &p) in parents.iter().enumerate() {
-                        set = set * parent_sizes[i] + plan.class_of(combo, p);
-                    }
-                    (set * k_n + plan.class_of(combo, cv)) as u32
-                })
-                .collect();
-            let set_of_state: Vec<u32> = (0..n_states).map(|s| (s / k_n) as u32).collect();
-            let uses_nodes = covs_all.iter().any(|&col| col >= res.n_data_cols);
-            plan.terms.push(Term {
-                kind: TermKind::ClassLogit {
-                    cv,
-                    classes: k_n,
-                    covs: covs_all,
-                    n_parents: np,
-                },
-                n_states,
-                state_of_combo,
-                n_sets,
-                set_of_state,
-                n_local,
-                phi_index,
-                cluster_level: c.between,
-                uses_nodes,
-            });
         }
         plan.virtual_cols = res.virtual_cols;
         plan.derived = res.derived;
@@ -1393,6 +1279,134 @@ impl Plan {
         }
         Ok(plan)
     }
+}
+
+/// The multinomial logit term of class variable `cv` (eq 4, 8, 9), with
+/// its random logit intercepts' node columns and effective means; `None`
+/// for a class variable of one class.
+fn class_logit_term(res: &mut ReLayout, plan: &Plan, cv: usize) -> Result<Option<Term>, PlanError> {
+    let model = res.model;
+    let random = model.random_effects();
+    let cov_cv = model.latent.cov_class_var;
+    let n_combos = plan.n_combos;
+    let c = &model.class_vars[cv];
+    let k_n = c.classes;
+    if k_n < 2 {
+        return Ok(None);
+    }
+    let parents = &c.parents;
+    // random logit intercepts of its classes: node columns, and
+    // effective means and covariate effects of those regressed on
+    // other random effects
+    let re_classes: Vec<(usize, usize)> = random
+        .iter()
+        .enumerate()
+        .filter_map(|(a, r)| match r.kind {
+            RandomKind::ClassIntercept { cv: rcv, class } if rcv == cv => Some((a, class)),
+            _ => None,
+        })
+        .collect();
+    if !re_classes.is_empty() && cov_cv.is_some() {
+        return Err(PlanError::Unsupported(format!(
+            "random logit intercepts of {} with class-specific random-effect variances",
+            c.name
+        )));
+    }
+    let mut covs_all = c.covariates.clone();
+    let mut class_effects: Vec<(usize, ReEffects)> = Vec::new();
+    for &(a, class) in &re_classes {
+        let e = res.effects(a, None, 0, 0)?;
+        for &(col, _) in &e.cols {
+            if !covs_all.contains(&col) {
+                covs_all.push(col);
+            }
+        }
+        class_effects.push((class, e));
+    }
+    let q = covs_all.len();
+    let np = parents.len();
+    let per_class = 1 + q + np;
+    let n_local = k_n * per_class;
+    let parent_sizes: Vec<usize> = parents.iter().map(|&p| plan.class_sizes[p]).collect();
+    let n_sets: usize = parent_sizes.iter().product();
+    let n_states = n_sets * k_n;
+    let mut phi_index = vec![NONE; n_sets * n_local];
+    for set in 0..n_sets {
+        // decode the parents' classes of this set (last parent fastest)
+        let mut rem = set;
+        let mut pcls = vec![0usize; np];
+        for i in (0..np).rev() {
+            pcls[i] = rem % parent_sizes[i];
+            rem /= parent_sizes[i];
+        }
+        for k in 0..k_n - 1 {
+            let base = set * n_local + k * per_class;
+            phi_index[base] = res.get(ParamKind::ClassIntercept { cv, class: k }, None)?;
+            for (i, &x) in c.covariates.iter().enumerate() {
+                phi_index[base + 1 + i] = res.get(
+                    ParamKind::ClassSlope {
+                        cv,
+                        class: k,
+                        covariate: x,
+                    },
+                    None,
+                )?;
+            }
+            for (class, e) in &class_effects {
+                if *class != k {
+                    continue;
+                }
+                if let Some(mean) = e.mean {
+                    phi_index[base] = mean;
+                }
+                for &(col, x) in &e.cols {
+                    if let Some(i) = covs_all.iter().position(|&y| y == col) {
+                        phi_index[base + 1 + i] = x;
+                    }
+                }
+            }
+            for (i, &p) in parents.iter().enumerate() {
+                if pcls[i] + 1 < parent_sizes[i] {
+                    phi_index[base + 1 + q + i] = res.get(
+                        ParamKind::ClassOnClass {
+                            cv,
+                            class: k,
+                            parent: p,
+                            parent_class: pcls[i],
+                        },
+                        None,
+                    )?;
+                }
+            }
+        }
+    }
+    let state_of_combo: Vec<u32> = (0..n_combos)
+        .map(|combo| {
+            let mut set = 0;
+            for (i, &p) in parents.iter().enumerate() {
+                set = set * parent_sizes[i] + plan.class_of(combo, p);
+            }
+            (set * k_n + plan.class_of(combo, cv)) as u32
+        })
+        .collect();
+    let set_of_state: Vec<u32> = (0..n_states).map(|s| (s / k_n) as u32).collect();
+    let uses_nodes = covs_all.iter().any(|&col| col >= res.n_data_cols);
+    Ok(Some(Term {
+        kind: TermKind::ClassLogit {
+            cv,
+            classes: k_n,
+            covs: covs_all,
+            n_parents: np,
+        },
+        n_states,
+        state_of_combo,
+        n_sets,
+        set_of_state,
+        n_local,
+        phi_index,
+        cluster_level: c.between,
+        uses_nodes,
+    }))
 }
 
 /// The within-level rule of a model with within-level factors integrated
