@@ -742,147 +742,10 @@ impl Plan {
         };
         let link = model.analysis.link;
 
-        // random effects: blocks joined by covariances and regressions, one
-        // per between-level class when Psi and B are class-specific; each
-        // block's random effects after those they are regressed on
         let random = model.random_effects();
         let cov_cv = model.latent.cov_class_var;
-        let n_cov_states = cov_cv.map_or(1, |m| plan.class_sizes[m]);
-        let nre = random.len();
-        let regressions = model.random_regressions();
-        let order: Vec<usize> = model
-            .random_order()
-            .ok_or_else(|| {
-                PlanError::Unsupported("the regressions among random effects form a cycle".into())
-            })?
-            .into_iter()
-            .filter(|&a| !closed_form.closed[a])
-            .collect();
-        let mut comp: Vec<usize> = (0..nre).collect();
-        fn root(comp: &mut [usize], mut a: usize) -> usize {
-            while comp[a] != a {
-                comp[a] = comp[comp[a]];
-                a = comp[a];
-            }
-            a
-        }
-        // a constant's covariances are zero: they join nothing
         let constant = constant_random_effects(model);
-        let joined = model
-            .parameters
-            .iter()
-            .filter_map(|p| match p.kind {
-                ParamKind::RandomCovariance { a, b } if !constant[a] && !constant[b] => {
-                    Some((a, b))
-                }
-                _ => None,
-            })
-            .chain(regressions.iter().copied());
-        for (a, b) in joined {
-            let (ra, rb) = (root(&mut comp, a), root(&mut comp, b));
-            comp[ra.max(rb)] = ra.min(rb);
-        }
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut block_of_re = vec![(0usize, 0usize); nre];
-        let mut block_ids: HashMap<usize, usize> = HashMap::new();
-        for &a in &order {
-            let r = root(&mut comp, a);
-            let bi = *block_ids.entry(r).or_insert_with(|| {
-                members.push(Vec::new());
-                members.len() - 1
-            });
-            block_of_re[a] = (bi, members[bi].len());
-            members[bi].push(a);
-        }
-        let cov_class = |s: usize| cov_cv.map(|_| s);
-        let mut m_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
-        let mut dim_of = vec![None; nre];
-        // within-level latent variables are integrated per row
-        // ([`crate::within`]): no dimension of the cluster's grid
-        for a in (0..nre).filter(|&a| !constant[a] && !closed_form.closed[a] && !random[a].within) {
-            dim_of[a] = Some(plan.dims);
-            plan.dims += 1;
-        }
-        for dims in &members {
-            for s in 0..n_cov_states {
-                let m = dims.len();
-                let mut psi = Vec::with_capacity(m * (m + 1) / 2);
-                let mut l = Vec::with_capacity(m * (m + 1) / 2);
-                for i in 0..m {
-                    for j in 0..=i {
-                        let kind = if i == j {
-                            ParamKind::RandomVariance { re: dims[i] }
-                        } else {
-                            ParamKind::RandomCovariance {
-                                a: dims[j].min(dims[i]),
-                                b: dims[j].max(dims[i]),
-                            }
-                        };
-                        psi.push(match index.get(&(kind, cov_class(s))) {
-                            Some(&i) => i,
-                            None if i == j => {
-                                return Err(PlanError::MissingParameter(model.param_name(&kind)));
-                            }
-                            None => NONE,
-                        });
-                        let e = plan.n_ext as u32;
-                        plan.n_ext += 1;
-                        l.push(e);
-                    }
-                }
-                let mut beta = Vec::new();
-                for &(re, on) in &regressions {
-                    if let (Some(r), Some(c)) = (
-                        dims.iter().position(|&d| d == re),
-                        dims.iter().position(|&d| d == on),
-                    ) {
-                        let p = get(model.regression_kind(re, on), cov_class(s))?;
-                        beta.push((r as u32, c as u32, p));
-                    }
-                }
-                let mm = if beta.is_empty() {
-                    l.clone()
-                } else {
-                    (0..l.len())
-                        .map(|_| {
-                            plan.n_ext += 1;
-                            (plan.n_ext - 1) as u32
-                        })
-                        .collect()
-                };
-                for i in 0..m {
-                    for j in 0..=i {
-                        m_index.insert((dims[i], dims[j], s), mm[i * (i + 1) / 2 + j]);
-                    }
-                }
-                plan.chol.push(CholBlock {
-                    dims: dims.iter().map(|&a| dim_of[a].unwrap_or(NO_DIM)).collect(),
-                    psi,
-                    l,
-                    beta,
-                    m: mm,
-                });
-            }
-        }
-        let mut res = ReLayout {
-            model,
-            index: &index,
-            n_vars,
-            n_data_cols: plan.n_data_cols,
-            products,
-            block_of_re,
-            dim_of,
-            members,
-            n_cov_states,
-            ancestors: (0..nre).map(|a| model.random_ancestors(a)).collect(),
-            m_index,
-            vcol_ids: HashMap::new(),
-            virtual_cols: Vec::new(),
-            derived: Vec::new(),
-            derived_ids: HashMap::new(),
-            implied: Vec::new(),
-            n_ext: plan.n_ext,
-        };
+        let mut res = random_layout(model, &index, &mut plan, &closed_form.closed, products)?;
         // the random effects acting on a dependent variable
         let re_of_var = |v: usize| -> Vec<usize> {
             random
@@ -1279,6 +1142,167 @@ impl Plan {
         }
         Ok(plan)
     }
+}
+
+/// The random effects' layout: blocks joined by covariances and
+/// regressions (one per between-level class when Psi and B are
+/// class-specific), each block's random effects after those they are
+/// regressed on; the integration dimensions (`plan.dims`), the Cholesky
+/// blocks (`plan.chol`) and their extended entries. `closed`: the latent
+/// variables integrated in closed form (no block, no dimension).
+fn random_layout<'m>(
+    model: &'m Model,
+    index: &'m HashMap<(ParamKind, Option<usize>), u32>,
+    plan: &mut Plan,
+    closed: &[bool],
+    products: Vec<(usize, usize)>,
+) -> Result<ReLayout<'m>, PlanError> {
+    let n_vars = model.variables.len();
+    let get = |kind: ParamKind, class: Option<usize>| -> Result<u32, PlanError> {
+        index
+            .get(&(kind, class))
+            .copied()
+            .ok_or_else(|| PlanError::MissingParameter(model.param_name(&kind)))
+    };
+    // random effects: blocks joined by covariances and regressions, one
+    // per between-level class when Psi and B are class-specific; each
+    // block's random effects after those they are regressed on
+    let random = model.random_effects();
+    let cov_cv = model.latent.cov_class_var;
+    let n_cov_states = cov_cv.map_or(1, |m| plan.class_sizes[m]);
+    let nre = random.len();
+    let regressions = model.random_regressions();
+    let order: Vec<usize> = model
+        .random_order()
+        .ok_or_else(|| {
+            PlanError::Unsupported("the regressions among random effects form a cycle".into())
+        })?
+        .into_iter()
+        .filter(|&a| !closed[a])
+        .collect();
+    let mut comp: Vec<usize> = (0..nre).collect();
+    fn root(comp: &mut [usize], mut a: usize) -> usize {
+        while comp[a] != a {
+            comp[a] = comp[comp[a]];
+            a = comp[a];
+        }
+        a
+    }
+    // a constant's covariances are zero: they join nothing
+    let constant = constant_random_effects(model);
+    let joined = model
+        .parameters
+        .iter()
+        .filter_map(|p| match p.kind {
+            ParamKind::RandomCovariance { a, b } if !constant[a] && !constant[b] => Some((a, b)),
+            _ => None,
+        })
+        .chain(regressions.iter().copied());
+    for (a, b) in joined {
+        let (ra, rb) = (root(&mut comp, a), root(&mut comp, b));
+        comp[ra.max(rb)] = ra.min(rb);
+    }
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut block_of_re = vec![(0usize, 0usize); nre];
+    let mut block_ids: HashMap<usize, usize> = HashMap::new();
+    for &a in &order {
+        let r = root(&mut comp, a);
+        let bi = *block_ids.entry(r).or_insert_with(|| {
+            members.push(Vec::new());
+            members.len() - 1
+        });
+        block_of_re[a] = (bi, members[bi].len());
+        members[bi].push(a);
+    }
+    let cov_class = |s: usize| cov_cv.map(|_| s);
+    let mut m_index: HashMap<(usize, usize, usize), u32> = HashMap::new();
+    let mut dim_of = vec![None; nre];
+    // within-level latent variables are integrated per row
+    // ([`crate::within`]): no dimension of the cluster's grid
+    for a in (0..nre).filter(|&a| !constant[a] && !closed[a] && !random[a].within) {
+        dim_of[a] = Some(plan.dims);
+        plan.dims += 1;
+    }
+    for dims in &members {
+        for s in 0..n_cov_states {
+            let m = dims.len();
+            let mut psi = Vec::with_capacity(m * (m + 1) / 2);
+            let mut l = Vec::with_capacity(m * (m + 1) / 2);
+            for i in 0..m {
+                for j in 0..=i {
+                    let kind = if i == j {
+                        ParamKind::RandomVariance { re: dims[i] }
+                    } else {
+                        ParamKind::RandomCovariance {
+                            a: dims[j].min(dims[i]),
+                            b: dims[j].max(dims[i]),
+                        }
+                    };
+                    psi.push(match index.get(&(kind, cov_class(s))) {
+                        Some(&i) => i,
+                        None if i == j => {
+                            return Err(PlanError::MissingParameter(model.param_name(&kind)));
+                        }
+                        None => NONE,
+                    });
+                    let e = plan.n_ext as u32;
+                    plan.n_ext += 1;
+                    l.push(e);
+                }
+            }
+            let mut beta = Vec::new();
+            for &(re, on) in &regressions {
+                if let (Some(r), Some(c)) = (
+                    dims.iter().position(|&d| d == re),
+                    dims.iter().position(|&d| d == on),
+                ) {
+                    let p = get(model.regression_kind(re, on), cov_class(s))?;
+                    beta.push((r as u32, c as u32, p));
+                }
+            }
+            let mm = if beta.is_empty() {
+                l.clone()
+            } else {
+                (0..l.len())
+                    .map(|_| {
+                        plan.n_ext += 1;
+                        (plan.n_ext - 1) as u32
+                    })
+                    .collect()
+            };
+            for i in 0..m {
+                for j in 0..=i {
+                    m_index.insert((dims[i], dims[j], s), mm[i * (i + 1) / 2 + j]);
+                }
+            }
+            plan.chol.push(CholBlock {
+                dims: dims.iter().map(|&a| dim_of[a].unwrap_or(NO_DIM)).collect(),
+                psi,
+                l,
+                beta,
+                m: mm,
+            });
+        }
+    }
+    Ok(ReLayout {
+        model,
+        index,
+        n_vars,
+        n_data_cols: plan.n_data_cols,
+        products,
+        block_of_re,
+        dim_of,
+        members,
+        n_cov_states,
+        ancestors: (0..nre).map(|a| model.random_ancestors(a)).collect(),
+        m_index,
+        vcol_ids: HashMap::new(),
+        virtual_cols: Vec::new(),
+        derived: Vec::new(),
+        derived_ids: HashMap::new(),
+        implied: Vec::new(),
+        n_ext: plan.n_ext,
+    })
 }
 
 /// The multinomial logit term of class variable `cv` (eq 4, 8, 9), with
