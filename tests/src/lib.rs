@@ -246,23 +246,7 @@ impl Recovered {
     /// errors wide on each side, so a study of ~100 parameters does not fail
     /// by chance; with 30 it would (the sample SD is then ±13%).
     pub fn check(&self) {
-        let r = self.estimates.len() as f64;
-        let mc = self.sd() / r.sqrt();
-        let bias = self.mean() - self.truth;
-        let ratio = self.mean_se() / self.sd();
-        let line = format!(
-            "{}: truth {:.4}, mean {:.4}, sd {:.4}, mean se {:.4}, coverage {:.2}",
-            self.label,
-            self.truth,
-            self.mean(),
-            self.sd(),
-            self.mean_se(),
-            self.coverage()
-        );
-        println!("{line}");
-        assert!(bias.abs() <= 3.5 * mc, "biased: {line}");
-        assert!((0.7..=1.4).contains(&ratio), "standard errors off: {line}");
-        assert!(self.coverage() >= 0.85, "poor coverage: {line}");
+        self.check_within(0.7..=1.4, 0.85);
     }
 
     /// [`Recovered::check`] with its bands widened for a study of few
@@ -277,11 +261,19 @@ impl Recovered {
     /// errors: the full study does.
     pub fn check_few(&self) {
         let r = self.estimates.len() as f64;
-        let mc = self.sd() / r.sqrt();
-        let bias = self.mean() - self.truth;
-        let ratio = self.mean_se() / self.sd();
         let band = 4.0 / (2.0 * (r - 1.0)).sqrt();
         let min_coverage = 0.95 - 4.5 * (0.95 * 0.05 / r).sqrt();
+        self.check_within((-band).exp()..=band.exp(), min_coverage);
+    }
+
+    /// The checks of [`Recovered::check`] with the ratio of the mean
+    /// standard error to the SD of the estimates in `ratio` and coverage of
+    /// 95% intervals at least `min_coverage`.
+    fn check_within(&self, ratio: std::ops::RangeInclusive<f64>, min_coverage: f64) {
+        let r = self.estimates.len() as f64;
+        let mc = self.sd() / r.sqrt();
+        let bias = self.mean() - self.truth;
+        let se_ratio = self.mean_se() / self.sd();
         let line = format!(
             "{}: truth {:.4}, mean {:.4}, sd {:.4}, mean se {:.4}, coverage {:.2}",
             self.label,
@@ -294,8 +286,8 @@ impl Recovered {
         println!("{line}");
         assert!(bias.abs() <= 3.5 * mc, "biased: {line}");
         assert!(
-            ratio.ln().abs() <= band,
-            "standard errors off (ratio {ratio:.3}): {line}"
+            ratio.contains(&se_ratio),
+            "standard errors off (ratio {se_ratio:.3}): {line}"
         );
         assert!(self.coverage() >= min_coverage, "poor coverage: {line}");
     }

@@ -3,13 +3,13 @@
 //! IRT parameterisation's guessing probabilities, and recovery of
 //! simulated truths over replications.
 
-use mlmix_tests::{Recovered, Sim, Truth, fit_path, input, replications};
+use mlmix_tests::{Recovered, Sim, Truth, estimate, fit_path, input, replications};
 
 /// 3PL logit on the 24 VerbAgg items, theta ~ N(0, 1), 72 parameters: at
 /// least python mirt's −3991.0779 (61 points, one start; the reference
 /// says a better maximum may exist, and there is one: −3990.2907 on 61
-/// adapted points, as on 101). Each item's guessing probability is in
-/// [0, 1] with its standard error, and its logit is reported too.
+/// adapted points, as on 101). Each item's guessing probability in the
+/// IRT parameterisation is the expit of its reported logit.
 #[test]
 fn verbagg_3pl_reaches_at_least_mirt() {
     let (_, fit) = fit_path(&input("verbagg_3pl.inp"));
@@ -21,14 +21,17 @@ fn verbagg_3pl_reaches_at_least_mirt() {
         fit.loglikelihood
     );
     assert_eq!(fit.irt.len(), 24);
+    // each item's guessing probability is the expit of its reported logit
     for item in &fit.irt {
         let g = item
             .guessing
             .as_ref()
             .expect("a 3PL item has a guessing probability");
+        let logit = estimate(&fit, "Guessing (logit)", &item.item, None).estimate;
+        let expect = 1.0 / (1.0 + (-logit).exp());
         assert!(
-            (0.0..=1.0).contains(&g.estimate),
-            "{}: {}",
+            (g.estimate - expect).abs() < 1e-12,
+            "{}: {} vs {expect}",
             item.item,
             g.estimate
         );

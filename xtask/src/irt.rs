@@ -32,8 +32,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::{
-    FitRun, Options, SplitMix, bench_data_dir, cell, fit_process, peers_python, pip_install,
-    r_versions, root, run_medians, tail, thousands,
+    FitRun, Options, SplitMix, bench_data_dir, cell, fit_process, input_and_data, peers_python,
+    pip_install, r_versions, root, run_medians, tail, thousands,
 };
 
 /// Persons and items of the simulated 2PL.
@@ -193,15 +193,7 @@ fn variant_text(text: &str, file_as_written: &str, data: &Path, option: &str) ->
 /// A case from an input in the repository: the input itself and its
 /// Gauss-Hermite variant, written into `dir` as `STEM_ghN.inp`.
 fn file_case(dir: &Path, stem: &'static str, input: PathBuf, mixture: bool) -> Result<Case> {
-    let loaded = mlmix::spec::load(&input).map_err(|e| anyhow!("{}: {e}", input.display()))?;
-    let data = loaded
-        .model
-        .data
-        .file
-        .canonicalize()
-        .with_context(|| format!("finding {}", loaded.model.data.file.display()))?;
-    let text =
-        std::fs::read_to_string(&input).with_context(|| format!("reading {}", input.display()))?;
+    let (loaded, text, data) = input_and_data(&input)?;
     let default = dir.join(format!("irt_{stem}.inp"));
     let gh = dir.join(format!("irt_{stem}_gh{MLMIX_GH_POINTS}.inp"));
     for (path, option) in [(&default, String::new()), (&gh, gh_option())] {

@@ -187,6 +187,21 @@ fn main() -> ExitCode {
 // paths and commands
 
 /// The workspace root (the parent of this crate's folder).
+/// An input file loaded, its text and the absolute path of the data file
+/// it reads (so that variants of it written elsewhere can name the data).
+fn input_and_data(input: &Path) -> Result<(mlmix::spec::Loaded, String, PathBuf)> {
+    let loaded = mlmix::spec::load(input).map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    let data = loaded
+        .model
+        .data
+        .file
+        .canonicalize()
+        .with_context(|| format!("finding {}", loaded.model.data.file.display()))?;
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    Ok((loaded, text, data))
+}
+
 fn root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     here.parent().unwrap_or(here).to_path_buf()
@@ -1173,15 +1188,7 @@ fn bench_glmm(opts: &Options, exe: &Path) -> Result<bool> {
     let root = root();
     let dir = bench_data_dir()?;
     let logit = root.join("tests").join("inputs").join("verbagg_logit.inp");
-    let loaded = mlmix::spec::load(&logit).map_err(|e| anyhow!("{}: {e}", logit.display()))?;
-    let data = loaded
-        .model
-        .data
-        .file
-        .canonicalize()
-        .with_context(|| format!("finding {}", loaded.model.data.file.display()))?;
-    let text =
-        std::fs::read_to_string(&logit).with_context(|| format!("reading {}", logit.display()))?;
+    let (loaded, text, data) = input_and_data(&logit)?;
     let probit = dir.join("verbagg_probit.inp");
     std::fs::write(
         &probit,

@@ -676,8 +676,7 @@ impl Plan {
 
     /// Class of class variable `m` in combination `combo`.
     pub fn class_of(&self, combo: usize, m: usize) -> usize {
-        let stride: usize = self.class_sizes[m + 1..].iter().product();
-        (combo / stride) % self.class_sizes[m]
+        class_in_combo(&self.class_sizes, combo, m)
     }
 
     /// Compiles a model for its data (laid out with the model's product
@@ -987,56 +986,17 @@ impl Plan {
             let q = covs_all.len();
             let uses_nodes = covs_all.iter().any(|&c| c >= res.n_data_cols);
             match &dep.scale {
-                Scale::Categorical { categories } if dep.guessing => {
-                    if categories.len() != 2 {
-                        return Err(PlanError::Unsupported(format!(
-                            "{} has {} categories: the 3PL is for binary items",
-                            model.variables[v].name,
-                            categories.len()
-                        )));
-                    }
-                    // [tau, beta_1 .. beta_q, gamma]
-                    let n_local = q + 2;
-                    let mut phi_index = vec![NONE; n_states * n_local];
-                    for s in 0..n_states {
-                        let base = s * n_local;
-                        phi_index[base] = get(ParamKind::Threshold { var: v, index: 1 }, class(s))?;
-                        for (c, &x) in dep.covariates.iter().enumerate() {
-                            phi_index[base + 1 + c] = get(
-                                ParamKind::Slope {
-                                    var: v,
-                                    covariate: x,
-                                },
-                                class(s),
-                            )?;
-                        }
-                        let e = &per_state[s];
-                        if let Some(&tau) = e.thresholds.first() {
-                            phi_index[base] = tau;
-                        }
-                        for &(col, x) in &e.cols {
-                            if let Some(c) = covs_all.iter().position(|&y| y == col) {
-                                phi_index[base + 1 + c] = x;
-                            }
-                        }
-                        phi_index[base + q + 1] = get(ParamKind::Guessing { var: v }, class(s))?;
-                    }
-                    plan.terms.push(Term::per_state(
-                        TermKind::Guessing {
-                            col: v,
-                            link,
-                            covs: covs_all,
-                        },
-                        state_of_combo,
-                        (n_states, n_local),
-                        phi_index,
-                        cluster_level,
-                        uses_nodes,
-                    ));
-                }
                 Scale::Categorical { categories } => {
                     let ncat = categories.len();
-                    let n_local = ncat - 1 + q;
+                    if dep.guessing && ncat != 2 {
+                        return Err(PlanError::Unsupported(format!(
+                            "{} has {ncat} categories: the 3PL is for binary items",
+                            model.variables[v].name
+                        )));
+                    }
+                    // [tau_1 .. tau_{C-1}, beta_1 .. beta_q], then gamma
+                    // (the guessing logit) for a 3PL item
+                    let n_local = ncat - 1 + q + usize::from(dep.guessing);
                     let mut phi_index = vec![NONE; n_states * n_local];
                     for s in 0..n_states {
                         for t in 1..ncat {
@@ -1061,14 +1021,27 @@ impl Plan {
                                 phi_index[s * n_local + ncat - 1 + c] = x;
                             }
                         }
+                        if dep.guessing {
+                            phi_index[(s + 1) * n_local - 1] =
+                                get(ParamKind::Guessing { var: v }, class(s))?;
+                        }
                     }
-                    plan.terms.push(Term::per_state(
+                    let kind = if dep.guessing {
+                        TermKind::Guessing {
+                            col: v,
+                            link,
+                            covs: covs_all,
+                        }
+                    } else {
                         TermKind::Categorical {
                             col: v,
                             ncat,
                             link,
                             covs: covs_all,
-                        },
+                        }
+                    };
+                    plan.terms.push(Term::per_state(
+                        kind,
                         state_of_combo,
                         (n_states, n_local),
                         phi_index,
@@ -1469,6 +1442,13 @@ fn within_loadings(
         })
         .collect();
     (rule, loads)
+}
+
+/// Class of class variable `m` in combination `combo` of class variables
+/// of `class_sizes` classes (mixed radix, the last varying fastest).
+pub fn class_in_combo(class_sizes: &[usize], combo: usize, m: usize) -> usize {
+    let stride: usize = class_sizes[m + 1..].iter().product();
+    (combo / stride) % class_sizes[m]
 }
 
 /// Which random effects are constants: a variance (the residual variance of

@@ -971,8 +971,7 @@ impl ClassCombos {
 
     /// Class of class variable `m` in combination `combo`.
     fn class_of(&self, combo: usize, m: usize) -> usize {
-        let stride: usize = self.class_sizes[m + 1..].iter().product();
-        (combo / stride) % self.class_sizes[m]
+        mlmix_kernels::plan::class_in_combo(&self.class_sizes, combo, m)
     }
 }
 

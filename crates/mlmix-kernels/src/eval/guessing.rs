@@ -128,7 +128,45 @@ fn row_derivs(
     derivs(link, p[0] - eta, p[nl - 1], c, x, dp)
 }
 
-/// Each row's weighted score (see [`super::term_scores`]).
+/// Calls `f(i, s, w, dp)` for each observed row `i` of `r0..r1` and each
+/// state `s` with a non-zero weight `w` (times `freq[i]` when given), once
+/// per response `c` in `cs(v)` with `dp` the derivative vector of P(u = c)
+/// (see [`derivs`]), and `P(u = c)` passed as the last argument.
+#[allow(clippy::too_many_arguments)]
+fn each_weighted(
+    (ns, nl): (usize, usize),
+    (col, link, covs): (usize, Link, &[usize]),
+    params: &[f64],
+    data: &EngineData,
+    (r0, r1): (usize, usize),
+    (slots, w, freq): (Slots, &[f64], Option<&[f64]>),
+    scratch: &mut Scratch,
+    cs: impl Fn(f64) -> std::ops::Range<usize>,
+    mut f: impl FnMut(usize, usize, f64, &[f64], f64),
+) {
+    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
+    let y = &data.columns[col][r0..r1];
+    let dp = grow(&mut scratch.a, nl);
+    let x = grow(&mut scratch.b, covs.len());
+    for (i, &v) in y.iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        for s in 0..ns {
+            let ws = wat(s, i) * freq.map_or(1.0, |fr| fr[i]);
+            if ws == 0.0 {
+                continue;
+            }
+            let p = &params[s * nl..(s + 1) * nl];
+            for c in cs(v) {
+                let pc = row_derivs(link, p, covs, data, r0 + i, c, x, dp);
+                f(i, s, ws, dp, pc.max(f64::MIN_POSITIVE));
+            }
+        }
+    }
+}
+
+/// Each row's weighted score (see [`super::term_scores`]): ∂P_u / P_u.
 pub(super) fn scores(
     ns: usize,
     nl: usize,
@@ -144,27 +182,21 @@ pub(super) fn scores(
     scratch: &mut Scratch,
     mut sink: impl FnMut(usize, usize, f64),
 ) {
-    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
-    let y = &data.columns[col][r0..r1];
-    let dp = grow(&mut scratch.a, nl);
-    let x = grow(&mut scratch.b, covs.len());
-    for (i, &v) in y.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        for s in 0..ns {
-            let ws = wat(s, i);
-            if ws == 0.0 {
-                continue;
+    each_weighted(
+        (ns, nl),
+        (col, link, covs),
+        params,
+        data,
+        (r0, r1),
+        (slots, w, None),
+        scratch,
+        |v| v as usize..v as usize + 1,
+        |i, s, ws, dp, pc| {
+            for (t, d) in dp.iter().enumerate() {
+                sink(i, s * nl + t, ws * d / pc);
             }
-            let p = &params[s * nl..(s + 1) * nl];
-            let pc = row_derivs(link, p, covs, data, r0 + i, v as usize, x, dp);
-            let f = ws / pc.max(f64::MIN_POSITIVE);
-            for t in 0..nl {
-                sink(i, s * nl + t, f * dp[t]);
-            }
-        }
-    }
+        },
+    );
 }
 
 /// Expected information for rows `r0..r1` (see [`super::term_info`]):
@@ -185,31 +217,24 @@ pub(super) fn info(
     scratch: &mut Scratch,
     mats: &mut [f64],
 ) {
-    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
-    let y = &data.columns[col][r0..r1];
-    let dp = grow(&mut scratch.a, nl);
-    let x = grow(&mut scratch.b, covs.len());
-    for (i, &v) in y.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        for s in 0..ns {
-            let ws = wat(s, i) * freq[i];
-            if ws == 0.0 {
-                continue;
-            }
-            let p = &params[s * nl..(s + 1) * nl];
+    each_weighted(
+        (ns, nl),
+        (col, link, covs),
+        params,
+        data,
+        (r0, r1),
+        (slots, w, Some(freq)),
+        scratch,
+        |_| 0..2,
+        |_, s, ws, dp, pc| {
             let m = &mut mats[s * nl * nl..(s + 1) * nl * nl];
-            for c in 0..2 {
-                let pc = row_derivs(link, p, covs, data, r0 + i, c, x, dp);
-                let f = ws / pc.max(f64::MIN_POSITIVE);
-                for a in 0..nl {
-                    let fa = f * dp[a];
-                    for b in 0..nl {
-                        m[a * nl + b] += fa * dp[b];
-                    }
+            let f = ws / pc;
+            for a in 0..nl {
+                let fa = f * dp[a];
+                for b in 0..nl {
+                    m[a * nl + b] += fa * dp[b];
                 }
             }
-        }
-    }
+        },
+    );
 }
