@@ -300,3 +300,90 @@ fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
         assert!((a - b).abs() < 1e-4, "item {i}: wide {a} vs long {b}");
     }
 }
+
+/// The engine's shortcuts for long data (a class logit evaluated once per
+/// person, the rows' likelihoods in probability space) against its general
+/// loop, at one point of a 3-class FMA-GoM with a person-level covariate
+/// on the class logits (3 dimensions: two correlated random logits and the
+/// factor): the same log-likelihood, gradient, information, meat,
+/// posteriors and posterior moments.
+#[test]
+fn long_data_shortcuts_equal_the_general_loop() {
+    use mlmix::spec::{ParamKind, ParamValue};
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
+    use mlmix_tests::{Evaluator, load};
+    let scratch = Scratch::new("gom-shortcuts");
+    let mut sim = Sim::new(17);
+    let mut rows = simulate(&mut sim, 40);
+    for r in &mut rows {
+        r.push(sim.normal().round());
+    }
+    scratch.write("wide.dat", &free_format(&rows, "."));
+    let dummies: Vec<String> = (1..=ITEMS).map(|i| format!("d{i} = 0;")).collect();
+    let ifs: Vec<String> = (1..=ITEMS)
+        .map(|i| format!("IF (item EQ {}) THEN d{i} = 1;", i - 1))
+        .collect();
+    let slopes: Vec<String> = (1..=ITEMS).map(|i| format!("s{i} | u ON d{i};")).collect();
+    let text = format!(
+        "DATA: FILE = wide.dat;\n\
+         DATA WIDETOLONG: WIDE = u1-u6; LONG = u; IDVARIABLE = person; REPETITION = item;\n\
+         VARIABLE: NAMES = u1-u6 x; USEVARIABLES = x u d1-d6;\n\
+         CATEGORICAL = u; CLASSES = c(3); CLUSTER = person; WITHIN = u d1-d6; BETWEEN = x;\n\
+         DEFINE: {}\n{}\n\
+         ANALYSIS: TYPE = TWOLEVEL MIXTURE; ALGORITHM = INTEGRATION;\n\
+         MODEL: %WITHIN%\n%OVERALL%\n{}\n[u$1@0];\n\
+         %BETWEEN%\n%OVERALL%\nf BY s1-s6*; f@1; s1-s6@0;\n\
+         c#1 c#2; c#1 WITH c#2; c#1 ON x;\n\
+         %c#1%\n[s1-s6];\n%c#2%\n[s1-s6];\n%c#3%\n[s1-s6];\n",
+        dummies.join(" "),
+        ifs.join(" "),
+        slopes.join("\n")
+    );
+    let loaded = load(&scratch, "g.inp", &text);
+    let model = &loaded.model;
+    let ev = Evaluator::new(&loaded);
+    let phi: Vec<f64> = model
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.kind {
+            _ if matches!(p.value, ParamValue::Fixed(_)) => match p.value {
+                ParamValue::Fixed(v) => v,
+                ParamValue::Free(_) => unreachable!(),
+            },
+            ParamKind::RandomVariance { .. } => 0.8 + 0.1 * (i % 3) as f64,
+            _ => 0.6 - 0.13 * (i % 11) as f64,
+        })
+        .collect();
+    let grid = Grid::new(Method::GaussHermite, 5, ev.plan.dims);
+    assert_eq!(ev.plan.dims, 3);
+    let want = Want {
+        gradient: true,
+        information: true,
+        meat: true,
+        posteriors: true,
+        moments: true,
+    };
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    let fast = new().evaluate(&phi, want).unwrap();
+    let general = new().general_loop().evaluate(&phi, want).unwrap();
+    let close = |what: &str, a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = b.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-10 * scale, "{what}[{i}]: {x} vs {y}");
+        }
+    };
+    close("loglik", &[fast.loglik], &[general.loglik]);
+    close("gradient", &fast.gradient, &general.gradient);
+    close("information", &fast.information, &general.information);
+    close("meat", &fast.meat, &general.meat);
+    close("posteriors", &fast.posteriors, &general.posteriors);
+    close(
+        "cluster loglik",
+        &fast.cluster_loglik,
+        &general.cluster_loglik,
+    );
+    close("moments", &fast.moments, &general.moments);
+    assert!(fast.loglik.is_finite() && fast.gradient.iter().any(|g| g.abs() > 1e-3));
+}

@@ -100,6 +100,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use mlmix::{FitOptions, Silent};
 
+mod gom;
 mod irt;
 mod speed;
 
@@ -132,6 +133,13 @@ tasks:
                   2PL: mlmix against python mirt and OpenMx, times and logL;
                   runs only with --only irt (the mirt mixture fit takes
                   minutes)
+        gom       3-class GoM (2 dimensions) and 4-class FMA-GoM (4
+                  dimensions) on 7,000 persons x 17 binary items, default
+                  integration and MONTECARLO(500): one evaluation with the
+                  long-data shortcuts and with the general loop, against
+                  the arithmetic bound; whole fits with STARTS = 20 4 within
+                  MLMIX_GOM_BUDGET seconds each (default 600); runs only
+                  with --only gom (it takes an hour)
         --quick       LCA at N = 10,000 only; 1 two-level run per fit; 2 lme4
                       runs per model; speed without tl_d3_t15 and m6_int100;
                       1 run per IRT 2PL peer
@@ -145,8 +153,9 @@ tasks:
                       speed case and binary (default 1)
         --no-peers    mlmix only (no Python, no R)
         --only PARTS  only these parts, comma-separated:
-                      lca,glmm,twolevel,speed,irt (default: all but speed
-                      and irt, plus speed when --baseline is given)
+                      lca,glmm,twolevel,speed,irt,gom (default: all but
+                      speed, irt and gom, plus speed when --baseline is
+                      given)
         --baseline REV  the speed part's baseline commit (default 96446e9,
                       main before the integration-speed work)
   criterion [ARGS]
@@ -424,6 +433,8 @@ enum Part {
     Speed,
     /// 2PL and mixture 2PL against mirt and OpenMx.
     Irt,
+    /// GoM and FMA-GoM on 7,000 persons x 17 items: evaluations and fits.
+    Gom,
 }
 
 struct Options {
@@ -445,7 +456,7 @@ impl Options {
         if self.only.is_empty() {
             match part {
                 Part::Speed => self.baseline.is_some(),
-                Part::Irt => false,
+                Part::Irt | Part::Gom => false,
                 _ => true,
             }
         } else {
@@ -486,7 +497,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
             }
             "--only" => {
                 let list = it.next().ok_or_else(|| {
-                    anyhow!("--only needs lca, glmm, twolevel, speed or irt\n\n{USAGE}")
+                    anyhow!("--only needs lca, glmm, twolevel, speed, irt or gom\n\n{USAGE}")
                 })?;
                 for name in list.split(',') {
                     o.only.push(match name.trim() {
@@ -495,9 +506,10 @@ fn parse_options(args: &[String]) -> Result<Options> {
                         "twolevel" => Part::TwoLevel,
                         "speed" => Part::Speed,
                         "irt" => Part::Irt,
+                        "gom" => Part::Gom,
                         other => bail!(
-                            "--only: unknown part '{other}' (lca, glmm, twolevel, speed or \
-                             irt)\n\n{USAGE}"
+                            "--only: unknown part '{other}' (lca, glmm, twolevel, speed, \
+                             irt or gom)\n\n{USAGE}"
                         ),
                     });
                 }
@@ -716,7 +728,7 @@ fn bench(args: &[String]) -> Result<bool> {
         .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
 
     let mut ok = true;
-    let parts: [(Part, &str, BenchPart); 5] = [
+    let parts: [(Part, &str, BenchPart); 6] = [
         (Part::Lca, "the LCA benchmark", bench_lca),
         (Part::Glmm, "the GLMM benchmark", bench_glmm),
         (Part::TwoLevel, "the two-level benchmark", bench_twolevel),
@@ -726,6 +738,7 @@ fn bench(args: &[String]) -> Result<bool> {
             speed::bench_speed,
         ),
         (Part::Irt, "the IRT benchmark", irt::bench_irt),
+        (Part::Gom, "the GoM benchmark", gom::bench_gom),
     ];
     for (part, name, run) in parts {
         if !opts.runs(part) {

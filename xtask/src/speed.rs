@@ -49,11 +49,11 @@ const KINDS: [&str; 4] = mlmix::EVAL_KINDS;
 /// `crates/mlmix/src/results.rs`).
 pub(crate) struct Evaluation {
     /// `loglik`, `gradient`, `em` or `meat`.
-    kind: String,
+    pub(crate) kind: String,
     /// How many.
-    count: usize,
+    pub(crate) count: usize,
     /// Their total wall-clock time in seconds.
-    seconds: f64,
+    pub(crate) seconds: f64,
     /// Rows times passes, summed over them.
     row_passes: f64,
 }

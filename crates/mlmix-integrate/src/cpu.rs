@@ -75,6 +75,17 @@ impl CpuBackend {
         })
     }
 
+    /// The same backend on the general loop only: every term evaluated
+    /// and accumulated on every row, rows' likelihoods by log-sum-exps
+    /// (neither [`Layout::row_invariant`] nor [`Layout::product_form`]).
+    /// The reference the tests hold the shortcuts to, and the benchmark's
+    /// baseline.
+    pub fn general_loop(mut self) -> Self {
+        self.layout.row_invariant.fill(false);
+        self.layout.product_form = false;
+        self
+    }
+
     fn threads(&self) -> usize {
         self.pool
             .as_ref()
@@ -93,6 +104,8 @@ impl CpuBackend {
 /// are slot-major: slot (or combination) first, then the chunk's rows.
 struct Workspace {
     vals: Vec<f64>,
+    /// exp(`vals`), kept for the product form ([`Layout::product_form`]).
+    evals: Vec<f64>,
     w: Vec<f64>,
     /// Per combination: its log-density, then exp(· − max), then the
     /// posterior probability given the pass.
@@ -120,6 +133,8 @@ struct Workspace {
     /// Per term: the pass whose node its values in `vals` were computed
     /// at (`usize::MAX`: none yet in this chunk).
     term_pass: Vec<usize>,
+    /// Per node column: the pass whose node it holds.
+    col_pass: Vec<usize>,
     /// Per node term with one: its node-free part for the chunk's rows (see
     /// [`eval::term_base`]), at its slots; `has_base` says which have one.
     base: Vec<f64>,
@@ -128,6 +143,15 @@ struct Workspace {
     /// and has not accumulated yet (`usize::MAX`: none).
     pending: Vec<usize>,
     local: Option<EngineData>,
+    /// The chunk's first row of each cluster, with node columns, for the
+    /// row-invariant terms ([`Layout::row_invariant`]): their values and
+    /// weights per cluster (slot-major, like `vals`), each cluster's index
+    /// and a unit frequency per cluster.
+    firsts: Option<EngineData>,
+    cvals: Vec<f64>,
+    cw: Vec<f64>,
+    first_j: Vec<usize>,
+    ones: Vec<f64>,
     scratch: Scratch,
 }
 
@@ -136,10 +160,12 @@ impl Workspace {
         Workspace {
             mom: vec![0.0; mom_slots * width],
             term_pass: vec![usize::MAX; plan.terms.len()],
+            col_pass: vec![usize::MAX; plan.virtual_cols.len()],
             pending: vec![usize::MAX; plan.terms.len()],
             base: vec![0.0; width * stride],
             has_base: vec![false; plan.terms.len()],
             vals: vec![0.0; width * stride],
+            evals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
             lj: vec![0.0; plan.n_combos * width],
             max: vec![0.0; width],
@@ -152,6 +178,11 @@ impl Workspace {
             log_w: Vec::new(),
             cluster_scores: Vec::new(),
             local: None,
+            firsts: None,
+            cvals: Vec::new(),
+            cw: Vec::new(),
+            first_j: Vec::new(),
+            ones: Vec::new(),
             scratch: Scratch::default(),
         }
     }
@@ -357,7 +388,25 @@ impl CpuBackend {
         let r0 = cs[j0];
         let nj = row_j.last().map_or(0, |&j| j + 1 - j0);
         for (v, vc) in plan.virtual_cols.iter().enumerate() {
+            // a column whose dimension holds the same node in every cluster
+            // as when it was written keeps it
+            let last = ws.col_pass[v];
+            let same = |c: usize| {
+                ws.z[(c * n_pass + pass) * dims + vc.dim]
+                    == ws.z[(c * n_pass + last) * dims + vc.dim]
+            };
+            if last != usize::MAX && (0..nj).all(same) {
+                continue;
+            }
+            ws.col_pass[v] = pass;
             let col_index = plan.n_data_cols + v;
+            if let Some(firsts) = ws.firsts.as_mut() {
+                for c in 0..nj {
+                    let zq = ws.z[(c * n_pass + pass) * dims + vc.dim];
+                    let m = vc.mult.map_or(1.0, |m| firsts.columns[m][c]);
+                    firsts.columns[col_index][c] = zq * m;
+                }
+            }
             // a cluster's rows share its node
             for c in 0..nj {
                 let (i0, i1) = (cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
@@ -385,12 +434,209 @@ impl CpuBackend {
             }
             ws.term_pass[t] = pass;
             let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
-            if ws.has_base[t] {
+            if self.layout.row_invariant[t] {
+                if let Some(firsts) = ws.firsts.as_ref() {
+                    let sc = &mut ws.scratch;
+                    eval::term_values(term, tp, firsts, 0, nj, slots, sc, &mut ws.cvals);
+                    self.broadcast(t, nj, r0, j0, &ws.cvals, &mut ws.vals);
+                    if self.layout.product_form {
+                        self.exps(t, nj, &mut ws.cvals);
+                        self.broadcast(t, nj, r0, j0, &ws.cvals, &mut ws.evals);
+                    }
+                }
+                continue;
+            } else if ws.has_base[t] {
                 let nc0 = plan.n_data_cols;
                 let (base, sc, vals) = (&ws.base, &mut ws.scratch, &mut ws.vals);
                 eval::term_values_on_base(term, tp, nc0, local, 0, nr, slots, base, sc, vals);
             } else {
                 eval::term_values(term, tp, local, 0, nr, slots, &mut ws.scratch, &mut ws.vals);
+            }
+            if self.layout.product_form {
+                self.exp_slots(t, nr, &ws.vals, &mut ws.evals);
+            }
+        }
+    }
+
+    /// exp of term `t`'s slots in `src` into `dst` (`n` rows).
+    #[inline(always)]
+    fn exp_slots(&self, t: usize, n: usize, src: &[f64], dst: &mut [f64]) {
+        let wd = self.layout.width;
+        for s in 0..self.plan.terms[t].n_states {
+            let sl = (self.layout.offsets[t] + s) * wd;
+            for (d, &v) in dst[sl..sl + n].iter_mut().zip(&src[sl..sl + n]) {
+                *d = fastmath::exp(v);
+            }
+        }
+    }
+
+    /// exp of term `t`'s slots in `buf`, in place (`n` rows).
+    #[inline(always)]
+    fn exps(&self, t: usize, n: usize, buf: &mut [f64]) {
+        let wd = self.layout.width;
+        for s in 0..self.plan.terms[t].n_states {
+            let sl = (self.layout.offsets[t] + s) * wd;
+            for v in &mut buf[sl..sl + n] {
+                *v = fastmath::exp(*v);
+            }
+        }
+    }
+
+    /// [`Self::within`] in probability space (see
+    /// [`Layout::product_form`]): each combination's probability (the
+    /// product of its terms' slots in `ws.evals`) into `ws.lj`, divided by
+    /// the row's likelihood with `normalise`, and each row's likelihood,
+    /// their sum, into `ws.sum`.
+    #[inline(always)]
+    fn within_product(&self, b: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
+        let w = self.layout.width;
+        let nt = self.plan.terms.len();
+        let combos = &self.layout.combos_of_between[b];
+        let sum = &mut ws.sum[..nr];
+        sum.fill(0.0);
+        for &k in combos {
+            let lj = &mut ws.lj[k * w..k * w + nr];
+            let slots = &self.layout.slot_of_combo[k * nt..(k + 1) * nt];
+            let ev = |sl: u32| &ws.evals[sl as usize * w..sl as usize * w + nr];
+            // the first two terms' product in one pass (the common case:
+            // an item and a class logit), the others multiplied in
+            match slots {
+                [a, b, rest @ ..] => {
+                    for ((v, &x), &y) in lj.iter_mut().zip(ev(*a)).zip(ev(*b)) {
+                        *v = x * y;
+                    }
+                    for &sl in rest {
+                        for (v, &e) in lj.iter_mut().zip(ev(sl)) {
+                            *v *= e;
+                        }
+                    }
+                }
+                [a] => lj.copy_from_slice(ev(*a)),
+                [] => lj.fill(1.0),
+            }
+            for (s, &v) in sum.iter_mut().zip(lj.iter()) {
+                *s += v;
+            }
+        }
+        if normalise {
+            for &k in combos {
+                let lj = &mut ws.lj[k * w..k * w + nr];
+                for (v, &s) in lj.iter_mut().zip(sum.iter()) {
+                    *v /= s;
+                }
+            }
+            // a row too small for its products: its posteriors from the
+            // log-densities
+            for i in 0..nr {
+                if !(ws.sum[i] >= 1e-280 && ws.sum[i].is_finite()) {
+                    let ll = self.row_lse(b, i, &ws.vals);
+                    for &k in combos {
+                        let lk: f64 = self.layout.slot_of_combo[k * nt..(k + 1) * nt]
+                            .iter()
+                            .map(|&sl| ws.vals[sl as usize * w + i])
+                            .sum();
+                        ws.lj[k * w + i] = if ll.is_finite() { (lk - ll).exp() } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+
+    /// The log of the product of rows `i0..i1`'s likelihoods in `ws.sum`
+    /// (see [`Self::within_product`]): rescaled by a log whenever the
+    /// running product falls below 1e-140; a row below 1e-140 (or not
+    /// finite) takes its log-likelihood from the log-densities instead.
+    #[inline(always)]
+    fn log_product(&self, b: usize, i0: usize, i1: usize, ws: &Workspace) -> f64 {
+        const SMALL: f64 = 1e-140;
+        let mut acc = 0.0;
+        let mut p = 1.0;
+        for i in i0..i1 {
+            let s = ws.sum[i];
+            if s >= SMALL && s.is_finite() {
+                p *= s;
+                if p < SMALL {
+                    acc += p.ln();
+                    p = 1.0;
+                }
+            } else {
+                acc += self.row_lse(b, i, &ws.vals);
+            }
+        }
+        acc + p.ln()
+    }
+
+    /// Row `i`'s log-likelihood given between-level combination `b`: the
+    /// log-sum-exp of its combinations' log-densities in `vals`.
+    fn row_lse(&self, b: usize, i: usize, vals: &[f64]) -> f64 {
+        let w = self.layout.width;
+        let nt = self.plan.terms.len();
+        let l: Vec<f64> = self.layout.combos_of_between[b]
+            .iter()
+            .map(|&k| {
+                self.layout.slot_of_combo[k * nt..(k + 1) * nt]
+                    .iter()
+                    .map(|&sl| vals[sl as usize * w + i])
+                    .sum()
+            })
+            .collect();
+        let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !m.is_finite() {
+            return m;
+        }
+        m + l.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    }
+
+    /// Row-invariant term `t`'s per-cluster values `cvals` onto the rows of
+    /// each of the chunk's `nj` clusters in `vals` (first row `r0`, first
+    /// cluster `j0`).
+    #[inline(always)]
+    fn broadcast(
+        &self,
+        t: usize,
+        nj: usize,
+        r0: usize,
+        j0: usize,
+        cvals: &[f64],
+        vals: &mut [f64],
+    ) {
+        let wd = self.layout.width;
+        let cs = &self.data.cluster_starts;
+        for s in 0..self.plan.terms[t].n_states {
+            let sl = (self.layout.offsets[t] + s) * wd;
+            for c in 0..nj {
+                let (i0, i1) = (cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
+                vals[sl + i0..sl + i1].fill(cvals[sl + c]);
+            }
+        }
+    }
+
+    /// Row-invariant term `t`'s weights in `w` summed (times the rows'
+    /// frequencies `freq`) over the rows of each of the chunk's `nj`
+    /// clusters into `cw`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &self,
+        t: usize,
+        nj: usize,
+        r0: usize,
+        j0: usize,
+        freq: &[f64],
+        w: &[f64],
+        cw: &mut [f64],
+    ) {
+        let wd = self.layout.width;
+        let cs = &self.data.cluster_starts;
+        for s in 0..self.plan.terms[t].n_states {
+            let sl = (self.layout.offsets[t] + s) * wd;
+            for c in 0..nj {
+                let (i0, i1) = (cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
+                cw[sl + c] = w[sl + i0..sl + i1]
+                    .iter()
+                    .zip(&freq[i0..i1])
+                    .map(|(w, f)| w * f)
+                    .sum();
             }
         }
     }
@@ -488,13 +734,15 @@ impl CpuBackend {
         // the data the kernels read: the shared rows, or a local copy with
         // node columns
         ws.term_pass.fill(usize::MAX);
+        ws.col_pass.fill(usize::MAX);
         self.chunk_nodes(r0, r1, j0, j1, adapt, table, ws);
         // the node terms' node-free parts, once for all passes
         if let Some(local) = ws.local.as_ref() {
             for &t in &self.layout.node_terms {
                 let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
                 let nc0 = plan.n_data_cols;
-                ws.has_base[t] = eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
+                ws.has_base[t] = !self.layout.row_invariant[t]
+                    && eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
             }
         }
         for &t in &self.layout.fixed_terms {
@@ -509,6 +757,9 @@ impl CpuBackend {
                 &mut ws.vals,
             );
             self.mask_cluster_level(t, &first_row, &mut ws.vals);
+            if self.layout.product_form {
+                self.exp_slots(t, nr, &ws.vals, &mut ws.evals);
+            }
         }
         let mut out = ChunkOut {
             loglik: 0.0,
@@ -551,7 +802,12 @@ impl CpuBackend {
                 if want_junctions && pass == 0 {
                     self.junctions(prep, pass, &row_j, j0, ws, &mut out.junctions);
                 }
-                self.within(b, nr, ws, need_w && (n_pass == 1 || cache));
+                let normalise = need_w && (n_pass == 1 || cache);
+                if self.layout.product_form {
+                    self.within_product(b, nr, ws, normalise);
+                } else {
+                    self.within(b, nr, ws, normalise);
+                }
                 if cache {
                     for &k in &self.layout.combos_of_between[b] {
                         let at = (pass * nc + k) * wd;
@@ -559,6 +815,11 @@ impl CpuBackend {
                     }
                 }
                 for (j, &(i0, i1)) in rows_of.iter().enumerate() {
+                    if self.layout.product_form {
+                        let ll = self.log_product(b, i0, i1, ws);
+                        ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass] + ll;
+                        continue;
+                    }
                     let ll = &ws.row_ll[i0..i1];
                     let sum: f64 = if clustered {
                         ll.iter().zip(&freq[i0..i1]).map(|(l, f)| f * l).sum()
@@ -635,7 +896,10 @@ impl CpuBackend {
                         }
                         self.node_pass(prep, pass, &row_j, j0, ws, !cache);
                     }
-                    if !cache {
+                    if cache {
+                    } else if self.layout.product_form {
+                        self.within_product(b, nr, ws, true);
+                    } else {
                         self.within(b, nr, ws, true);
                     }
                 }
@@ -743,6 +1007,22 @@ impl CpuBackend {
             return;
         }
         ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
+        ws.firsts = None;
+        if self.layout.row_invariant.iter().any(|&r| r) {
+            let cs = &self.data.cluster_starts;
+            let mut firsts = self.data.local_copy(r0, r1, plan.virtual_cols.len());
+            for col in &mut firsts.columns {
+                *col = (j0..j1).map(|j| col[cs[j] - r0]).collect();
+            }
+            firsts.weights = vec![1.0; nj];
+            firsts.cluster_starts = (0..=nj).collect();
+            ws.firsts = Some(firsts);
+            ws.first_j = (j0..j1).collect();
+            ws.ones = vec![1.0; nj];
+            let n = self.layout.stride * self.layout.width;
+            ws.cvals.resize(n, 0.0);
+            ws.cw.resize(n, 0.0);
+        }
         ws.z.resize(nj * n_pass * dims, 0.0);
         ws.log_w.resize(nj * n_pass, 0.0);
         if let Some(t) = table {
@@ -908,6 +1188,26 @@ impl CpuBackend {
             }
             if let Some(lt) = self.layout.linear.iter().find(|l| l.term == t) {
                 self.add_moments(lt, p, row_j, j0, ws);
+            } else if let (true, Some(firsts)) = (self.layout.row_invariant[t], ws.firsts.as_ref())
+            {
+                let r0 = self.data.cluster_starts[j0];
+                self.gather(t, nj, r0, j0, freq, &ws.w, &mut ws.cw);
+                self.accumulate(
+                    prep,
+                    t,
+                    firsts,
+                    0,
+                    nj,
+                    &ws.ones,
+                    want,
+                    &ws.first_j,
+                    j0,
+                    acc.grads,
+                    acc.infos,
+                    &ws.cw,
+                    &mut ws.scratch,
+                    &mut ws.cluster_scores,
+                );
             } else if let Some(local) = ws.local.as_ref() {
                 self.accumulate(
                     prep,

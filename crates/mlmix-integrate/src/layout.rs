@@ -48,6 +48,16 @@ pub(crate) struct Layout {
     pub mom_slots: usize,
     /// The grid's step dimensions (see [`Grid::with_steps`]).
     pub steps: Vec<StepDim>,
+    /// Per term: its values are the same on every row of a cluster (a
+    /// within-level class logit of clustered data whose covariates, node
+    /// columns included, are constant within clusters, as in a GoM), so
+    /// the backend evaluates and accumulates it once per cluster, on a
+    /// copy of the clusters' first rows, with the weights of the cluster's
+    /// rows summed (accumulation is linear in the weights).
+    pub row_invariant: Vec<bool>,
+    /// The row likelihoods are formed in probability space (see
+    /// [`product_form`]).
+    pub product_form: bool,
     /// The grid's nodes.
     n_nodes: usize,
 }
@@ -130,6 +140,8 @@ impl Layout {
             linear,
             mom_slots,
             steps,
+            row_invariant: (0..nt).map(|t| row_invariant(plan, data, t)).collect(),
+            product_form: product_form(plan, data),
             n_nodes: grid.n_nodes(),
         })
     }
@@ -148,4 +160,51 @@ impl Layout {
     pub fn n_passes(&self) -> usize {
         self.combos_of_between.len() * self.n_nodes
     }
+}
+
+/// Whether term `t` is a node-dependent within-level class logit of
+/// clustered data whose covariate columns are constant within every
+/// cluster (see [`Layout::row_invariant`]).
+fn row_invariant(plan: &Plan, data: &EngineData, t: usize) -> bool {
+    let term = &plan.terms[t];
+    if !data.clustered || term.cluster_level || !term.uses_nodes {
+        return false;
+    }
+    let mlmix_kernels::TermKind::ClassLogit { covs, .. } = &term.kind else {
+        return false;
+    };
+    let constant = |c: usize| {
+        let col = &data.columns[c];
+        data.cluster_starts
+            .windows(2)
+            .all(|w| col[w[0]..w[1]].iter().all(|&x| x == col[w[0]]))
+    };
+    covs.iter().all(|&c| match c.checked_sub(plan.n_data_cols) {
+        None => constant(c),
+        Some(v) => plan.virtual_cols[v].mult.is_none_or(constant),
+    })
+}
+
+/// Whether the backend forms the rows' likelihoods given a pass in
+/// probability space: a combination's probability is the product of its
+/// terms' exps and a cluster's log-density the log of the product of its
+/// rows' likelihoods, one log per cluster and pass instead of an exp per
+/// combination and a log per row. It holds for clustered data with several
+/// passes and unit frequencies whose terms are all log-probabilities
+/// (categorical dependents and class logits, never above 0, so their exps
+/// stay in range; the backend rescales the products and falls back to logs
+/// for a row too small to multiply).
+fn product_form(plan: &Plan, data: &EngineData) -> bool {
+    use mlmix_kernels::TermKind;
+    data.clustered
+        && plan.dims > 0
+        && data.weights.iter().all(|&w| w == 1.0)
+        && plan.terms.iter().all(|t| {
+            matches!(
+                t.kind,
+                TermKind::Categorical { .. }
+                    | TermKind::Guessing { .. }
+                    | TermKind::ClassLogit { .. }
+            )
+        })
 }

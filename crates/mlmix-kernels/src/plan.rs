@@ -133,6 +133,13 @@ pub struct Term {
     pub cluster_level: bool,
     /// It reads node-dependent virtual columns (random effects act on it).
     pub uses_nodes: bool,
+    /// The pairs `(a, b)`, `a >= b`, of local parameters (of a binary
+    /// term: `[tau, beta_1 ..]`) whose covariates are both non-zero on
+    /// some row (the intercept's with every one): the only entries of its
+    /// information that rows add to. Empty: every pair. Item dummies of
+    /// long data are never non-zero together, so an item's row adds to its
+    /// own item's entries only ([`Plan::compile`] fills it in from the data).
+    pub info_pairs: Vec<(u32, u32)>,
 }
 
 impl Term {
@@ -156,6 +163,7 @@ impl Term {
             phi_index,
             cluster_level,
             uses_nodes,
+            info_pairs: Vec::new(),
         }
     }
 
@@ -1113,7 +1121,54 @@ impl Plan {
                 crate::within::expand(&mut plan, &rule, &loads)?;
             }
         }
+        for t in 0..plan.terms.len() {
+            plan.terms[t].info_pairs = info_pairs(&plan, t, data);
+        }
         Ok(plan)
+    }
+}
+
+/// [`Term::info_pairs`] of term `t` on `data`: the pairs of its covariates
+/// (a node column taking its multiplier's zeros, or none) whose non-zero
+/// rows meet, as bit sets over the rows; empty when every pair does.
+pub(crate) fn info_pairs(plan: &Plan, t: usize, data: &EngineData) -> Vec<(u32, u32)> {
+    let covs = plan.terms[t].kind.covs();
+    if covs.len() < 2 {
+        return Vec::new();
+    }
+    let n = data.n_rows();
+    let words = n.div_ceil(64);
+    let support = |c: usize| -> Option<Vec<u64>> {
+        let col = match c.checked_sub(plan.n_data_cols) {
+            None => c,
+            Some(v) => plan.virtual_cols[v].mult?,
+        };
+        let mut bits = vec![0u64; words];
+        for (i, &x) in data.columns[col].iter().enumerate() {
+            if x != 0.0 {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        Some(bits)
+    };
+    let sup: Vec<Option<Vec<u64>>> = covs.iter().map(|&c| support(c)).collect();
+    let meet = |a: usize, b: usize| match (&sup[a], &sup[b]) {
+        (Some(x), Some(y)) => x.iter().zip(y).any(|(p, q)| p & q != 0),
+        _ => true,
+    };
+    let nl = 1 + covs.len();
+    let mut pairs = Vec::new();
+    for a in 0..nl {
+        for b in 0..=a {
+            if a == 0 || b == 0 || meet(a - 1, b - 1) {
+                pairs.push((a as u32, b as u32));
+            }
+        }
+    }
+    if pairs.len() == nl * (nl + 1) / 2 {
+        Vec::new()
+    } else {
+        pairs
     }
 }
 
@@ -1403,6 +1458,7 @@ fn class_logit_term(res: &mut ReLayout, plan: &Plan, cv: usize) -> Result<Option
         phi_index,
         cluster_level: c.between,
         uses_nodes,
+        info_pairs: Vec::new(),
     }))
 }
 

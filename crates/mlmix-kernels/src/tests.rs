@@ -53,6 +53,7 @@ fn identity_term(kind: TermKind, n_states: usize, n_local: usize) -> Term {
         phi_index: (0..(n_states * n_local) as u32).collect(),
         cluster_level: false,
         uses_nodes: false,
+        info_pairs: Vec::new(),
     }
 }
 
@@ -962,6 +963,7 @@ mod logit {
             phi_index,
             cluster_level: false,
             uses_nodes: false,
+            info_pairs: Vec::new(),
         };
         let plan = Plan {
             n_phi: next as usize,
@@ -1197,5 +1199,57 @@ mod random_effects {
     #[test]
     fn a_zero_pivot_leaves_the_others_their_derivatives() {
         check(&[1.3, 0.0, 0.0, -0.2, 0.0, 0.7], Some(1));
+    }
+}
+
+/// A binary item of long data: three one-hot item dummies (columns 1-3)
+/// and a covariate non-zero on the first item's rows only (column 4, as a
+/// random slope's node column is), logit and probit. The information's
+/// entries of items never seen together are structural zeros
+/// ([`Term::info_pairs`]), and the row-by-row accumulation over the rows'
+/// non-zero covariates gives the column-wise sums.
+mod long_binary {
+    use super::*;
+
+    fn cases() -> Vec<Case> {
+        let n = 24;
+        let item = |i: usize| i % 3;
+        let y: Vec<f64> = (0..n).map(|i| [0.0, 1.0, 1.0, 0.0, 1.0][i % 5]).collect();
+        let dummy = |q: usize| -> Vec<f64> { (0..n).map(|i| f64::from(item(i) == q)).collect() };
+        let x = sample_x(n, 11);
+        let node: Vec<f64> = (0..n)
+            .map(|i| if item(i) == 0 { x[i] } else { 0.0 })
+            .collect();
+        let mut out = Vec::new();
+        for link in [Link::Logit, Link::Probit] {
+            let covs = vec![1, 2, 3, 4];
+            let nl = 1 + covs.len();
+            let kind = TermKind::Categorical {
+                col: 0,
+                ncat: 2,
+                link,
+                covs,
+            };
+            let data = data_of(vec![y.clone(), dummy(0), dummy(1), dummy(2), node.clone()]);
+            let mut plan = plan_with(identity_term(kind, 2, nl), 2 * nl);
+            plan.terms[0].info_pairs = crate::plan::info_pairs(&plan, 0, &data);
+            // (1, 0) (1, 1) (2, 0) (2, 2) (3, 0) (3, 3) (4, 0) (4, 1) (4, 4) and (0, 0)
+            assert_eq!(plan.terms[0].info_pairs.len(), 10);
+            let phi = (0..2 * nl).map(|i| 0.7 - 0.3 * i as f64).collect();
+            out.push(Case {
+                name: format!("long binary ({link:?})"),
+                plan,
+                phi,
+                data,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for case in cases() {
+            check_accumulate(&case);
+        }
     }
 }

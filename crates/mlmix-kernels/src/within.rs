@@ -225,6 +225,7 @@ pub fn expand(
         phi_index,
         cluster_level: false,
         uses_nodes: false,
+        info_pairs: Vec::new(),
     });
     Ok(())
 }

@@ -247,6 +247,7 @@ pub(super) fn scores(
 pub(super) fn accumulate(
     ns: usize,
     nl: usize,
+    pairs: &[(u32, u32)],
     col: usize,
     ncat: usize,
     link: Link,
@@ -267,6 +268,7 @@ pub(super) fn accumulate(
         if ncat == 2 {
             binary_accumulate(
                 nl,
+                pairs,
                 col,
                 link,
                 covs,
@@ -424,8 +426,125 @@ fn softplus(t: f64) -> f64 {
 /// [`info`] give for two categories. For the logit f = F (1 - F), so r =
 /// 1{y = 0} - F and the weight is F (1 - F): branch-free, it vectorises.
 #[allow(clippy::too_many_arguments)]
+/// The non-zero covariates of rows `r0..r1`, row by row (covariate index,
+/// value) into `scratch.nz`, row `i`'s from `scratch.nz_start[i]`;
+/// false (and nothing usable) when they are more than half of all.
+fn sparse_rows(
+    covs: &[usize],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    scratch: &mut Scratch,
+) -> bool {
+    let nr = r1 - r0;
+    let (nz, start) = (&mut scratch.nz, &mut scratch.nz_start);
+    nz.clear();
+    start.clear();
+    for i in r0..r1 {
+        start.push(nz.len());
+        for (k, &c) in covs.iter().enumerate() {
+            let x = data.columns[c][i];
+            if x != 0.0 {
+                nz.push((k as u32, x));
+            }
+        }
+        if 2 * nz.len() > nr * covs.len() {
+            return false;
+        }
+    }
+    start.push(nz.len());
+    true
+}
+
+/// [`binary_accumulate`] row by row over the rows' non-zero covariates
+/// (from [`sparse_rows`]): a row of long data adds to its own item's
+/// entries only. The same sums as the column-wise loops, in another order.
+#[allow(clippy::too_many_arguments)]
+fn binary_accumulate_sparse(
+    nl: usize,
+    col: usize,
+    link: Link,
+    params: &[f64],
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &Scratch,
+    mut grad: Option<&mut [f64]>,
+    mut acc: Option<&mut InfoAcc>,
+) {
+    let nr = r1 - r0;
+    let y = &data.columns[col][r0..r1];
+    let (nz, start) = (&scratch.nz, &scratch.nz_start);
+    for (s, p) in params.chunks_exact(nl).enumerate() {
+        let ws = &w[slots.state(s, nr)];
+        let mut g = grad.as_deref_mut().map(|g| &mut g[s * nl..(s + 1) * nl]);
+        let mut m = acc
+            .as_deref_mut()
+            .map(|a| &mut a.mats[s * nl * nl..(s + 1) * nl * nl]);
+        for i in 0..nr {
+            let (v, wf) = (y[i], freq[i] * ws[i]);
+            if v.is_nan() || wf == 0.0 {
+                continue;
+            }
+            let row = &nz[start[i]..start[i + 1]];
+            let u = p[0] - row.iter().map(|&(k, x)| p[1 + k as usize] * x).sum::<f64>();
+            let (r, info_w) = binary_score(link, u, v);
+            if let Some(g) = g.as_deref_mut() {
+                let a = wf * r;
+                g[0] += a;
+                for &(k, x) in row {
+                    g[1 + k as usize] -= a * x;
+                }
+            }
+            if let Some(m) = m.as_deref_mut() {
+                // z = (1, -x), the outer product weighted
+                let b = wf * info_w;
+                m[0] += b;
+                for (ia, &(ka, xa)) in row.iter().enumerate() {
+                    let ka = 1 + ka as usize;
+                    m[ka * nl] -= b * xa;
+                    m[ka] -= b * xa;
+                    for &(kb, xb) in &row[..=ia] {
+                        let kb = 1 + kb as usize;
+                        m[ka * nl + kb] += b * xa * xb;
+                        if ka != kb {
+                            m[kb * nl + ka] += b * xa * xb;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A binary row's score factor r (d ln P / d u) and information weight
+/// (f² (1/F + 1/(1 − F))) at `u = tau − eta` for category `v`: the
+/// per-row factors of [`binary_accumulate`]'s loops.
+#[inline(always)]
+fn binary_score(link: Link, u: f64, v: f64) -> (f64, f64) {
+    match link {
+        Link::Logit => {
+            let f = 1.0 / (1.0 + fastmath::exp(-u));
+            (if v == 0.0 { 1.0 - f } else { -f }, f * (1.0 - f))
+        }
+        Link::Probit => {
+            let d = link::pdf(link, u);
+            let p0 = link::cdf(link, u).max(f64::MIN_POSITIVE);
+            let p1 = link::cdf(link, -u).max(f64::MIN_POSITIVE);
+            (
+                if v == 0.0 { d / p0 } else { -d / p1 },
+                d * d * (1.0 / p0 + 1.0 / p1),
+            )
+        }
+    }
+}
+
 fn binary_accumulate(
     nl: usize,
+    pairs: &[(u32, u32)],
     col: usize,
     link: Link,
     covs: &[usize],
@@ -440,6 +559,12 @@ fn binary_accumulate(
     mut grad: Option<&mut [f64]>,
     mut acc: Option<&mut InfoAcc>,
 ) {
+    if !pairs.is_empty() && sparse_rows(covs, data, r0, r1, scratch) {
+        binary_accumulate_sparse(
+            nl, col, link, params, data, r0, r1, slots, w, freq, scratch, grad, acc,
+        );
+        return;
+    }
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
     let (u, a) = scratch.pair(nr);
@@ -515,26 +640,31 @@ fn binary_accumulate(
             }
             let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
             let col_of = |k: usize| (k > 0).then(|| &data.columns[covs[k - 1]][r0..r1]);
-            for ka in 0..nl {
-                for kb in 0..=ka {
-                    // z = (1, -x): the signs of the two factors multiply
-                    let sign = if (ka > 0) != (kb > 0) { -1.0 } else { 1.0 };
-                    let sum: f64 = match (col_of(ka), col_of(kb)) {
-                        (None, None) => a.iter().sum(),
-                        (Some(xa), None) | (None, Some(xa)) => {
-                            a.iter().zip(xa).map(|(ai, x)| ai * x).sum()
-                        }
-                        (Some(xa), Some(xb)) => a
-                            .iter()
-                            .zip(xa)
-                            .zip(xb)
-                            .map(|((ai, x1), x2)| ai * x1 * x2)
-                            .sum(),
-                    };
-                    m[ka * nl + kb] += sign * sum;
-                    if ka != kb {
-                        m[kb * nl + ka] += sign * sum;
+            let all = (0..nl).flat_map(|a| (0..=a).map(move |b| (a, b)));
+            let live = pairs.iter().map(|&(a, b)| (a as usize, b as usize));
+            let pairs: &mut dyn Iterator<Item = (usize, usize)> = if pairs.is_empty() {
+                &mut all.into_iter()
+            } else {
+                &mut live.into_iter()
+            };
+            for (ka, kb) in pairs {
+                // z = (1, -x): the signs of the two factors multiply
+                let sign = if (ka > 0) != (kb > 0) { -1.0 } else { 1.0 };
+                let sum: f64 = match (col_of(ka), col_of(kb)) {
+                    (None, None) => a.iter().sum(),
+                    (Some(xa), None) | (None, Some(xa)) => {
+                        a.iter().zip(xa).map(|(ai, x)| ai * x).sum()
                     }
+                    (Some(xa), Some(xb)) => a
+                        .iter()
+                        .zip(xa)
+                        .zip(xb)
+                        .map(|((ai, x1), x2)| ai * x1 * x2)
+                        .sum(),
+                };
+                m[ka * nl + kb] += sign * sum;
+                if ka != kb {
+                    m[kb * nl + ka] += sign * sum;
                 }
             }
         }

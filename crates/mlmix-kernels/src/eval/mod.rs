@@ -436,6 +436,9 @@ pub fn log_sum_exp(x: &[f64]) -> f64 {
 pub struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    /// Rows' non-zero covariates (see `categorical::Sparse`).
+    nz: Vec<(u32, f64)>,
+    nz_start: Vec<usize>,
 }
 
 impl Scratch {
@@ -859,8 +862,24 @@ pub fn term_accumulate(
             },
             TermPrep::Categorical { params, dlogp, .. },
         ) => categorical::accumulate(
-            ns, nl, *col, *ncat, *link, covs, params, dlogp, data, r0, r1, slots, w, freq, scratch,
-            &mut grad, &mut info,
+            ns,
+            nl,
+            &term.info_pairs,
+            *col,
+            *ncat,
+            *link,
+            covs,
+            params,
+            dlogp,
+            data,
+            r0,
+            r1,
+            slots,
+            w,
+            freq,
+            scratch,
+            &mut grad,
+            &mut info,
         ),
         (
             TermKind::Normal { col, covs },
