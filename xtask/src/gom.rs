@@ -337,7 +337,8 @@ fn whole_fit(exe: &Path, path: &Path, budget: f64) -> Result<String> {
     let v: Option<serde_json::Value> = std::fs::read_to_string(&json)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let Some(v) = v.filter(|_| status.success()) else {
+    // an interrupted fit exits with an error but writes its best solution
+    let Some(v) = v.filter(|_| status.success() || interrupted) else {
         return Ok(format!(
             "{:<16} {wall:>8.1} s, no result (stopped at the budget of {budget:.0} s)",
             path.file_stem().and_then(|s| s.to_str()).unwrap_or("?")

@@ -1128,11 +1128,13 @@ impl Plan {
     }
 }
 
-/// [`Term::info_pairs`] of term `t` on `data`: the pairs of its covariates
+/// [`Term::info_pairs`] of term `t` (a binary item) on `data`: the pairs of its covariates
 /// (a node column taking its multiplier's zeros, or none) whose non-zero
 /// rows meet, as bit sets over the rows; empty when every pair does.
 pub(crate) fn info_pairs(plan: &Plan, t: usize, data: &EngineData) -> Vec<(u32, u32)> {
-    let covs = plan.terms[t].kind.covs();
+    let TermKind::Categorical { ncat: 2, covs, .. } = &plan.terms[t].kind else {
+        return Vec::new();
+    };
     if covs.len() < 2 {
         return Vec::new();
     }
