@@ -587,6 +587,26 @@ impl CpuBackend {
         m + l.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
     }
 
+    /// `f(slot, c, i0, i1)` for each state of term `t` (its slot's start
+    /// in a chunk buffer) and each of the chunk's `nj` clusters `c` (its
+    /// rows `i0..i1`; first row `r0`, first cluster `j0`).
+    #[inline(always)]
+    fn each_cluster_slot(
+        &self,
+        t: usize,
+        (nj, r0, j0): (usize, usize, usize),
+        mut f: impl FnMut(usize, usize, usize, usize),
+    ) {
+        let wd = self.layout.width;
+        let cs = &self.data.cluster_starts;
+        for s in 0..self.plan.terms[t].n_states {
+            let sl = (self.layout.offsets[t] + s) * wd;
+            for c in 0..nj {
+                f(sl, c, cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
+            }
+        }
+    }
+
     /// Row-invariant term `t`'s per-cluster values `cvals` onto the rows of
     /// each of the chunk's `nj` clusters in `vals` (first row `r0`, first
     /// cluster `j0`).
@@ -600,15 +620,9 @@ impl CpuBackend {
         cvals: &[f64],
         vals: &mut [f64],
     ) {
-        let wd = self.layout.width;
-        let cs = &self.data.cluster_starts;
-        for s in 0..self.plan.terms[t].n_states {
-            let sl = (self.layout.offsets[t] + s) * wd;
-            for c in 0..nj {
-                let (i0, i1) = (cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
-                vals[sl + i0..sl + i1].fill(cvals[sl + c]);
-            }
-        }
+        self.each_cluster_slot(t, (nj, r0, j0), |sl, c, i0, i1| {
+            vals[sl + i0..sl + i1].fill(cvals[sl + c]);
+        });
     }
 
     /// Row-invariant term `t`'s weights in `w` summed (times the rows'
@@ -626,19 +640,13 @@ impl CpuBackend {
         w: &[f64],
         cw: &mut [f64],
     ) {
-        let wd = self.layout.width;
-        let cs = &self.data.cluster_starts;
-        for s in 0..self.plan.terms[t].n_states {
-            let sl = (self.layout.offsets[t] + s) * wd;
-            for c in 0..nj {
-                let (i0, i1) = (cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
-                cw[sl + c] = w[sl + i0..sl + i1]
-                    .iter()
-                    .zip(&freq[i0..i1])
-                    .map(|(w, f)| w * f)
-                    .sum();
-            }
-        }
+        self.each_cluster_slot(t, (nj, r0, j0), |sl, c, i0, i1| {
+            cw[sl + c] = w[sl + i0..sl + i1]
+                .iter()
+                .zip(&freq[i0..i1])
+                .map(|(w, f)| w * f)
+                .sum();
+        });
     }
 
     /// Whether term `t`'s dimensions hold the same node at passes `a` and
