@@ -13,6 +13,7 @@ mod factors;
 mod fuzz;
 mod glmm;
 mod gom;
+mod gom_tables;
 mod growth;
 mod hostile;
 mod mixreg;
