@@ -573,33 +573,13 @@ fn binary_accumulate(
         let ws = &w[slots.state(s, nr)];
         if let Some(g) = grad.as_deref_mut() {
             // a_i = freq_i w_i r_i, 0 for a missing y
-            match link {
-                Link::Logit => {
-                    for ((((ai, &ui), &v), &wi), &fi) in
-                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-                    {
-                        let f = 1.0 / (1.0 + fastmath::exp(-ui));
-                        let r = if v == 0.0 { 1.0 - f } else { -f };
-                        *ai = if v.is_nan() { 0.0 } else { fi * wi * r };
-                    }
-                }
-                Link::Probit => {
-                    for ((((ai, &ui), &v), &wi), &fi) in
-                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-                    {
-                        *ai = if v.is_nan() {
-                            0.0
-                        } else {
-                            let d = link::pdf(link, ui);
-                            let r = if v == 0.0 {
-                                d / link::cdf(link, ui).max(f64::MIN_POSITIVE)
-                            } else {
-                                -d / link::cdf(link, -ui).max(f64::MIN_POSITIVE)
-                            };
-                            fi * wi * r
-                        };
-                    }
-                }
+            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+            {
+                *ai = if v.is_nan() {
+                    0.0
+                } else {
+                    fi * wi * binary_score(link, ui, v).0
+                };
             }
             let g = &mut g[s * nl..(s + 1) * nl];
             g[0] += a.iter().sum::<f64>();
@@ -610,33 +590,13 @@ fn binary_accumulate(
         }
         if let Some(acc) = acc.as_deref_mut() {
             // a_i = freq_i w_i f^2 (1/F + 1/(1 - F))
-            match link {
-                Link::Logit => {
-                    for ((((ai, &ui), &v), &wi), &fi) in
-                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-                    {
-                        let f = 1.0 / (1.0 + fastmath::exp(-ui));
-                        *ai = if v.is_nan() {
-                            0.0
-                        } else {
-                            fi * wi * f * (1.0 - f)
-                        };
-                    }
-                }
-                Link::Probit => {
-                    for ((((ai, &ui), &v), &wi), &fi) in
-                        a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-                    {
-                        *ai = if v.is_nan() {
-                            0.0
-                        } else {
-                            let d = link::pdf(link, ui);
-                            let p0 = link::cdf(link, ui).max(f64::MIN_POSITIVE);
-                            let p1 = link::cdf(link, -ui).max(f64::MIN_POSITIVE);
-                            fi * wi * d * d * (1.0 / p0 + 1.0 / p1)
-                        };
-                    }
-                }
+            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
+            {
+                *ai = if v.is_nan() {
+                    0.0
+                } else {
+                    fi * wi * binary_score(link, ui, v).1
+                };
             }
             let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];
             let col_of = |k: usize| (k > 0).then(|| &data.columns[covs[k - 1]][r0..r1]);
