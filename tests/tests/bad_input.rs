@@ -1025,10 +1025,13 @@ fn within_factor_measured_by_a_random_slope() {
     );
 }
 
+/// Loadings may vary over a within-level class variable (the FMA-GoM's
+/// class-specific loadings, eq 41 and 43), but a between-level factor's
+/// mean cannot: a cluster has one value of the factor.
 #[test]
-fn between_loadings_varying_over_a_within_class_variable() {
+fn between_factor_mean_varying_over_a_within_class_variable() {
     let err = fails_lca(
-        "between_loadings_varying_over_a_within_class_variable",
+        "between_factor_mean_varying_over_a_within_class_variable",
         "
         DATA:     FILE = lca.dat;
         VARIABLE: NAMES = id u1-u4 y x;
@@ -1043,14 +1046,14 @@ fn between_loadings_varying_over_a_within_class_variable() {
                   %OVERALL%
                   fb BY u1-u4;
                   %c#1%
-                  fb BY u1-u4;
+                  fb BY u1-u4; [fb];
         ",
     );
     assert_first(
         &err,
         "model.inp",
         14,
-        "factor loadings can vary only across the classes of a between-level class variable",
+        "the mean of a between-level factor cannot vary across the classes of c, a within-level class variable",
     );
 }
 

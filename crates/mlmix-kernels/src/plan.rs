@@ -1360,7 +1360,9 @@ fn class_logit_term(res: &mut ReLayout, plan: &Plan, cv: usize) -> Result<Option
             _ => None,
         })
         .collect();
-    if !re_classes.is_empty() && cov_cv.is_some() {
+    // (loadings varying over a within-level class variable leave the
+    // random logits' rows of M one for all covariance states)
+    if !re_classes.is_empty() && cov_cv.is_some() && !model.cov_class_is_within() {
         return Err(PlanError::Unsupported(format!(
             "random logit intercepts of {} with class-specific random-effect variances",
             c.name

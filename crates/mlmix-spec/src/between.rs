@@ -320,6 +320,11 @@ impl Model {
                 .collect();
             cvs.sort_unstable();
             cvs.dedup();
+            // (loadings varying over a within-level class variable leave
+            // the random logits' distribution one for all classes)
+            if self.cov_class_is_within() {
+                cvs.clear();
+            }
             for cv in cvs {
                 out.push(RandomIssue {
                     message: format!(

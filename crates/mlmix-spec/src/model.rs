@@ -732,6 +732,20 @@ impl Model {
         }
     }
 
+    /// Whether [`Latent::cov_class_var`] is a within-level class variable
+    /// of a two-level model: then only the loadings of between-level
+    /// random effects vary over it (the FMA-GoM's class-specific loadings,
+    /// eq 41 and 43); the random effects' variances, covariances and
+    /// regressions are held equal across its classes and factor means are
+    /// 0, since they belong to the cluster.
+    pub fn cov_class_is_within(&self) -> bool {
+        self.two_level.is_some()
+            && self
+                .latent
+                .cov_class_var
+                .is_some_and(|c| !self.class_vars[c].between)
+    }
+
     /// The class variable a measurement parameter's class refers to.
     pub fn param_class_var(&self, kind: &ParamKind) -> Option<usize> {
         let var = match *kind {

@@ -426,8 +426,9 @@ fn closed_posterior(
 /// sqrt(psi) and difficulty b = (tau - lambda alpha) / (lambda sqrt(psi)),
 /// with delta-method standard errors from `cov` (the covariance of the
 /// free parameters; those in `at_bound`, held at a bound, count as fixed).
-/// Empty when no item qualifies, and for two-level models (whose factors
-/// are between-level ones).
+/// Empty when no item qualifies. For a two-level model: the 3PL
+/// parameters of the GoM-FMA of Section 9, if it is one
+/// ([`crate::gom_3pl::gom_fma_3pl`]).
 pub fn irt_parameterization(
     model: &Model,
     phi: &[f64],
@@ -435,9 +436,8 @@ pub fn irt_parameterization(
     at_bound: &[usize],
 ) -> Vec<IrtItem> {
     if model.two_level.is_some() {
-        return Vec::new();
+        return crate::gom_3pl::gom_fma_3pl(model, phi, cov, at_bound);
     }
-    let normal = Normal::standard();
     let cov_cv = model.latent.cov_class_var;
     let mut out = Vec::new();
     for &f in &factors(model) {
@@ -494,14 +494,7 @@ pub fn irt_parameterization(
                     (Some(ipsi), -b / (2.0 * psi)),
                 ];
                 let value = |x: f64, grad: &[(Option<usize>, f64)]| {
-                    let se = cov.and_then(|c| delta_se(model, c, at_bound, grad));
-                    let est_se = se.filter(|s| *s > 0.0).map(|s| x / s);
-                    IrtValue {
-                        estimate: x,
-                        se,
-                        est_se,
-                        p_value: est_se.map(|z| 2.0 * (1.0 - normal.cdf(z.abs()))),
-                    }
+                    irt_value(model, cov, at_bound, x, grad)
                 };
                 out.push(IrtItem {
                     factor: model.random_name(f),
@@ -528,6 +521,26 @@ pub fn irt_parameterization(
     let class_rank = |c: &Option<String>| c.clone().unwrap_or_default();
     out.sort_by_key(|x| (class_rank(&x.class).len(), class_rank(&x.class)));
     out
+}
+
+/// An IRT quantity `x`, a function of the model's parameters with
+/// gradient `grad` (model parameter index, derivative), with its
+/// delta-method standard error from `cov` (see [`delta_se`]).
+pub(crate) fn irt_value(
+    model: &Model,
+    cov: Option<&DMatrix<f64>>,
+    at_bound: &[usize],
+    x: f64,
+    grad: &[(Option<usize>, f64)],
+) -> IrtValue {
+    let se = cov.and_then(|c| delta_se(model, c, at_bound, grad));
+    let est_se = se.filter(|s| *s > 0.0).map(|s| x / s);
+    IrtValue {
+        estimate: x,
+        se,
+        est_se,
+        p_value: est_se.map(|z| 2.0 * (1.0 - Normal::standard().cdf(z.abs()))),
+    }
 }
 
 /// The delta-method standard error of a function of the model's parameters

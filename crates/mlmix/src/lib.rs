@@ -10,6 +10,7 @@
 
 pub mod factors;
 pub mod fit;
+mod gom_3pl;
 pub mod profiles;
 pub mod report;
 pub mod results;

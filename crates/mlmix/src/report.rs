@@ -494,6 +494,14 @@ fn irt_section(o: &mut String, fit: &Fit) {
             "IRT PARAMETERIZATION IN TWO-PARAMETER {metric} METRIC\nWHERE THE {scale} IS DISCRIMINATION*(THETA - DIFFICULTY)\n(THETA IS THE FACTOR STANDARDIZED IN EACH CLASS: (F - MEAN) / SQRT(VARIANCE))"
         ),
     );
+    // (a two-level model's items are those of the GoM-FMA of Section 9)
+    if fit.two_level.is_some() {
+        let _ = writeln!(
+            o,
+            "THE 3PL OF THE GoM-FMA (PAPER'S SECTION 9, EQ 48-50): PER ITEM SLOPE,\n\
+             G = EXPIT(GAMMA), A = LAMBDA*SQRT(PSI), B = (THRESHOLD - MEAN) / A\n"
+        );
+    }
     let _ = writeln!(o, "{:>58}", "Two-Tailed");
     let _ = writeln!(
         o,

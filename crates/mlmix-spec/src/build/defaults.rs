@@ -198,6 +198,7 @@ impl Defaults {
             Some(c) => (0..model.class_vars[c].classes).map(Some).collect(),
             None => vec![None],
         };
+        let within_cv = model.cov_class_is_within();
         let mut pairs: Vec<(usize, usize)> = mentions
             .iter()
             .filter_map(|m| match m.target {
@@ -273,10 +274,12 @@ impl Defaults {
                 }
             }
             // factor means: 0 without classes and in the last class;
-            // within-level factors of a two-level model: 0
+            // within-level factors of a two-level model: 0; 0 in every
+            // class when only loadings vary over a within-level class
+            // variable (a cluster's factor has one mean)
             for &re in &factors {
-                self.push(ParamKind::FactorMean { re }, class, true);
-                if ci + 1 == n_classes || tl.random[re].within {
+                self.push(ParamKind::FactorMean { re }, class, !within_cv);
+                if ci + 1 == n_classes || tl.random[re].within || within_cv {
                     self.fix_last(0.0);
                 }
             }

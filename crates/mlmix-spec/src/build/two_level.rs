@@ -431,8 +431,10 @@ impl Builder<'_> {
 
     /// Checks where random-effect variances, covariances and regressions
     /// vary across classes (one between-level class variable, recorded in
-    /// `cov_class_var`), and that a between-level class variable does not
-    /// depend on a within-level one. False after an error.
+    /// `cov_class_var`; the loadings of random slopes and intercepts may
+    /// also vary over a within-level one), and that a between-level class
+    /// variable does not depend on a within-level one. False after an
+    /// error.
     fn class_specific_ok(
         &mut self,
         cvs: &[ClassVar],
@@ -465,7 +467,12 @@ impl Builder<'_> {
                 | Target::LoadingFactor { .. } => ("factor loadings", "state the loadings"),
                 _ => ("random-effect variances", "state the variance"),
             };
-            if !cvs[cv].between {
+            // a within-level class variable: the loadings of between-level
+            // random effects (the FMA-GoM's item logits, eq 41 and 43) may
+            // vary over the class of the row; variances, covariances and
+            // regressions among random effects are the cluster's and may not
+            let loading = matches!(target, Target::Loading { .. } | Target::LoadingSlope { .. });
+            if !cvs[cv].between && !loading {
                 self.err_help(
                     span,
                     format!(
@@ -493,6 +500,23 @@ impl Builder<'_> {
                 }
                 _ => {}
             }
+        }
+        if let (Target::FactorMean { .. }, Block::Class(cv, _)) = (target, m.block)
+            && !cvs[cv].between
+        {
+            self.err_help(
+                span,
+                format!(
+                    "the mean of a between-level factor cannot vary across the classes of {}, a within-level class variable",
+                    cvs[cv].name
+                ),
+                format!(
+                    "a cluster has one value of the factor (its mean is 0 in every class of {}); \
+                     class-specific item parameters go on the items or their random slopes' means",
+                    cvs[cv].name
+                ),
+            );
+            return false;
         }
         if let Target::ClassOnClass { cv, parent, .. } = target
             && cvs[parent].between != cvs[cv].between
