@@ -387,3 +387,132 @@ fn long_data_shortcuts_equal_the_general_loop() {
     close("moments", &fast.moments, &general.moments);
     assert!(fast.loglik.is_finite() && fast.gradient.iter().any(|g| g.abs() > 1e-3));
 }
+
+/// The FMA-GoM with class-specific loadings (eq 38-41: β_qc = τ_qc + λ_qc
+/// η, λ varying over the item's class), all parameters fixed: its
+/// log-likelihood at the default integration equals a two-dimensional
+/// integral written here apart from the engine (1e-6, as the 2-class GoM
+/// above; measured 3e-10), and the same loadings
+/// written once in %OVERALL% give the same log-likelihood as written in
+/// each class (1e-9).
+#[test]
+fn fma_gom_class_specific_loadings_match_a_direct_integral() {
+    let (mu, var) = (0.3f64, 2.0f64);
+    let tau = |c: usize, q: usize| {
+        let q = q as f64;
+        if c == 0 {
+            1.5 - 0.4 * q
+        } else {
+            -1.5 + 0.4 * q
+        }
+    };
+    let lambda = [1.4, 0.4];
+    let mut sim = Sim::new(4_141);
+    let rows: Vec<Vec<f64>> = (0..300)
+        .map(|_| {
+            let pi = expit(mu + var.sqrt() * sim.normal());
+            let eta = sim.normal();
+            (0..ITEMS)
+                .map(|q| {
+                    let c = usize::from(sim.uniform() >= pi);
+                    f64::from(sim.uniform() < expit(tau(c, q) + lambda[c] * eta))
+                })
+                .collect()
+        })
+        .collect();
+    let scratch = Scratch::new("fma_gom_loadings");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let slopes: Vec<String> = (1..=ITEMS).map(|i| format!("s{i} | u ON d{i};")).collect();
+    let dummies: Vec<String> = (1..=ITEMS).map(|i| format!("d{i} = 0;")).collect();
+    let ifs: Vec<String> = (1..=ITEMS)
+        .map(|i| format!("IF (item EQ {}) THEN d{i} = 1;", i - 1))
+        .collect();
+    let means = |c: usize| -> String {
+        (0..ITEMS)
+            .map(|q| format!("s{}@{}", q + 1, tau(c, q)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let input = |overall: &str, class: [&str; 2]| {
+        format!(
+            "DATA: FILE = wide.dat;\n\
+             DATA WIDETOLONG: WIDE = u1-u6; LONG = u; IDVARIABLE = person; REPETITION = item;\n\
+             VARIABLE: NAMES = u1-u6; USEVARIABLES = u d1-d6;\n\
+             CATEGORICAL = u; CLASSES = c(2); CLUSTER = person; WITHIN = u d1-d6;\n\
+             DEFINE: {}\n{}\n\
+             ANALYSIS: TYPE = TWOLEVEL MIXTURE; STARTS = 0;\n\
+             MODEL: %WITHIN%\n%OVERALL%\n{}\n[u$1@0];\n\
+             %BETWEEN%\n%OVERALL%\nf@1; s1-s6@0; c#1@{var}; [c#1@{mu}];\n{overall}\n\
+             %c#1%\n[{}];\n{}\n%c#2%\n[{}];\n{}\n",
+            dummies.join(" "),
+            ifs.join(" "),
+            slopes.join("\n"),
+            means(0),
+            class[0],
+            means(1),
+            class[1],
+        )
+    };
+    let by = |l: f64| format!("f BY s1-s6@{l};");
+    let (_, fit) = fit_text(
+        &scratch,
+        "specific.inp",
+        &input(&by(1.0), [&by(lambda[0]), &by(lambda[1])]),
+    )
+    .unwrap();
+    assert_eq!(fit.free_parameters, 0);
+    // the integral: per person ∫∫ Π_q [π(α) P(u_q | 1, η) + (1 − π(α))
+    // P(u_q | 2, η)] φ(α; μ, σ²) φ(η) dα dη, trapezoid on ±9 sd with 721
+    // points each
+    let n = 721;
+    let rule: Vec<(f64, f64)> = (0..n)
+        .map(|k| {
+            let z = -9.0 + 18.0 * k as f64 / (n - 1) as f64;
+            let end = if k == 0 || k == n - 1 { 0.5 } else { 1.0 };
+            let w = end * (18.0 / (n - 1) as f64) * (-0.5 * z * z).exp()
+                / (2.0 * std::f64::consts::PI).sqrt();
+            (z, w)
+        })
+        .collect();
+    let pis: Vec<f64> = rule
+        .iter()
+        .map(|&(z, _)| expit(mu + var.sqrt() * z))
+        .collect();
+    let exact: f64 = rows
+        .iter()
+        .map(|u| {
+            let mut like = 0.0;
+            for &(eta, we) in &rule {
+                let p: Vec<[f64; 2]> = (0..ITEMS)
+                    .map(|q| {
+                        let pc = |c: usize| {
+                            let p1 = expit(tau(c, q) + lambda[c] * eta);
+                            if u[q] == 1.0 { p1 } else { 1.0 - p1 }
+                        };
+                        [pc(0), pc(1)]
+                    })
+                    .collect();
+                for (&pi, &(_, wa)) in pis.iter().zip(&rule) {
+                    let prod: f64 = p.iter().map(|x| pi * x[0] + (1.0 - pi) * x[1]).product();
+                    like += we * wa * prod;
+                }
+            }
+            like.ln()
+        })
+        .sum();
+    let d = (exact - fit.loglikelihood).abs();
+    println!(
+        "FMA-GoM, class-specific loadings: engine {}, integral {exact}, difference {d:e}",
+        fit.loglikelihood
+    );
+    assert!(d < 1e-6, "engine {} vs integral {exact}", fit.loglikelihood);
+    // equal loadings: in each class, or once for all
+    let (_, each) = fit_text(&scratch, "each.inp", &input(&by(0.8), [&by(0.8), &by(0.8)])).unwrap();
+    let (_, once) = fit_text(&scratch, "once.inp", &input(&by(0.8), ["", ""])).unwrap();
+    assert!(
+        (each.loglikelihood - once.loglikelihood).abs() < 1e-9,
+        "{} vs {}",
+        each.loglikelihood,
+        once.loglikelihood
+    );
+}

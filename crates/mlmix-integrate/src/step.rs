@@ -53,9 +53,14 @@ pub struct StepDim {
 pub fn step_dims(plan: &Plan) -> Vec<StepDim> {
     let mut out = Vec::new();
     for d in 0..plan.dims {
+        // (one block per covariance state: the same Psi in each when the
+        // states are a within-level class variable's, and the class logit
+        // reads the first's)
         let blocks: Vec<_> = plan.chol.iter().filter(|b| b.dims.contains(&d)).collect();
-        let [block] = blocks.as_slice() else {
-            continue;
+        let block = match blocks.as_slice() {
+            [block] => block,
+            [block, ..] if plan.psi_shared => block,
+            _ => continue,
         };
         if block.dims.len() != 1 {
             continue;

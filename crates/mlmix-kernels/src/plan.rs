@@ -280,6 +280,11 @@ pub struct Plan {
     /// The class variable whose classes are the nodes of the within-level
     /// factors' rule (the last one), if the model has within-level factors.
     pub within_cv: Option<usize>,
+    /// The blocks' covariance states are the classes of a within-level
+    /// class variable, over which only loadings vary
+    /// ([`mlmix_spec::Model::cov_class_is_within`]): every state of a block
+    /// has the same Psi (one parameter held equal, or one fixed value).
+    pub psi_shared: bool,
 }
 
 /// Why a model cannot be compiled.
@@ -734,6 +739,7 @@ impl Plan {
             constants: Vec::new(),
             shifted: Vec::new(),
             within_cv: None,
+            psi_shared: model.cov_class_is_within(),
         };
         let index: HashMap<(ParamKind, Option<usize>), u32> = model
             .parameters

@@ -39,6 +39,7 @@ fn plan_with(term: Term, n_phi: usize) -> Plan {
         constants: Vec::new(),
         shifted: Vec::new(),
         within_cv: None,
+        psi_shared: false,
     }
 }
 
@@ -981,6 +982,7 @@ mod logit {
             constants: Vec::new(),
             shifted: Vec::new(),
             within_cv: None,
+            psi_shared: false,
         };
         let phi = if q > 0 {
             vec![0.3, -0.4, 0.8, -0.2, 1.1, 0.6]
@@ -1154,6 +1156,7 @@ mod random_effects {
             constants: Vec::new(),
             shifted: Vec::new(),
             within_cv: None,
+            psi_shared: false,
         }
     }
 
