@@ -517,3 +517,54 @@ fn second_order_factor_equals_three_covarying_factors() {
         }
     }
 }
+
+/// `[f];` frees the factor mean (Mplus's rule; it is 0 by default): with
+/// one threshold fixed at 0 instead, the 2PL is the same model in another
+/// parameterisation (the same log-likelihood and number of parameters, and
+/// the mean is the default fit's threshold of that item), and with every
+/// threshold free it is not identified, which the fit reports at [F].
+#[test]
+fn a_mentioned_factor_mean_is_free() {
+    let mut sim = Sim::new(303);
+    let (a, d) = ([1.2, 0.8, 1.5, 1.0], [0.5, -0.3, 0.0, 0.8]);
+    let rows: Vec<Vec<f64>> = (0..600)
+        .map(|_| {
+            let f = sim.normal();
+            (0..4)
+                .map(|k| f64::from(sim.uniform() < 1.0 / (1.0 + (-(a[k] * f + d[k])).exp())))
+                .collect()
+        })
+        .collect();
+    let scratch = Scratch::new("factor_mean");
+    scratch.write("u.dat", &free_format(&rows, "."));
+    let head = "DATA: FILE = u.dat;\nVARIABLE: NAMES = u1-u4; CATEGORICAL = u1-u4;\n\
+                ANALYSIS: ESTIMATOR = ML;\nMODEL: f BY u1-u4*; f@1;\n";
+    let (_, plain) = fit_text(&scratch, "plain.inp", head).unwrap();
+    let (_, moved) = fit_text(&scratch, "moved.inp", &format!("{head}[f]; [u1$1@0];\n")).unwrap();
+    assert!(plain.converged && moved.converged);
+    assert_eq!(plain.free_parameters, moved.free_parameters);
+    assert!(
+        (plain.loglikelihood - moved.loglikelihood).abs() < 1e-6,
+        "{} vs {}",
+        plain.loglikelihood,
+        moved.loglikelihood
+    );
+    // P(u1 = 1) = F(λ1 f − τ1) with f ~ N(0, 1) is F(λ1 f' ) with f' ~
+    // N(κ, 1), λ1 κ = −τ1
+    let tau1 = estimate(&plain, "Thresholds", "U1$1", None).estimate;
+    let lam1 = estimate(&moved, "F BY", "U1", None).estimate;
+    let kappa = estimate(&moved, "Means", "F", None).estimate;
+    assert!(
+        (lam1 * kappa + tau1).abs() < 1e-3,
+        "λ1 κ = {} vs −τ1 = {}",
+        lam1 * kappa,
+        -tau1
+    );
+    let (_, free) = fit_text(&scratch, "free.inp", &format!("{head}[f];\n")).unwrap();
+    assert_eq!(free.free_parameters, plain.free_parameters + 1);
+    assert!(
+        free.warnings.iter().any(|w| w.contains("[F]")),
+        "{:?}",
+        free.warnings
+    );
+}

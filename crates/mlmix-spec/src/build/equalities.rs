@@ -111,6 +111,15 @@ impl Builder<'_> {
                             Some(&i) => {
                                 mentioned[i] = true;
                                 apply(&mut params[i], m);
+                                // `[f];` frees a factor mean, 0 by default
+                                // (Mplus's rule; a loading named in BY
+                                // without `*` stays as it is)
+                                if matches!(kind, ParamKind::FactorMean { .. })
+                                    && m.fixed.is_none()
+                                    && m.start.is_none()
+                                {
+                                    params[i].value = ParamValue::Free(0);
+                                }
                                 if m.fixed.is_some() || m.start.is_some() {
                                     origin[i] = Some(m.span);
                                 }
