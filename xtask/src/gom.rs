@@ -11,7 +11,9 @@
 //!    EM step asks), with the engine's shortcuts for long data and with its
 //!    general loop (`CpuBackend::general_loop`: every term on every row,
 //!    log-sum-exps per row), side by side, and the time per row and node
-//!    against the machine's arithmetic bound (see [`bound_flops`]).
+//!    against the machine's arithmetic bound (see [`bound_flops`]); and,
+//!    on the grid adapted to each person's posterior (what a fit with the
+//!    default `ADAPTIVE = ON` evaluates), one of each with the shortcuts.
 //! 2. **Whole fits**: `mlmix fit` with `STARTS = 20 4`, each within a
 //!    budget (`MLMIX_GOM_BUDGET` seconds, default 600; then interrupted,
 //!    and the best solution so far is what it reports): time, logL,
@@ -270,6 +272,21 @@ fn per_evaluation(case: &Case, path: &Path, quick: bool, peak: f64) -> Result<St
             case.stem
         ));
     }
+    // what a fit evaluates: the grid adapted to each person's posterior
+    // (one adaptation from the plain grid's posterior, untimed)
+    let adapted = match fast.adapt(&phi, None).map_err(|e| anyhow!("{e}"))? {
+        Some((a, _)) if loaded.model.latent.integration.adaptive => {
+            let mut out = Vec::new();
+            for want in [Want::LL, Want::EM] {
+                let t = Instant::now();
+                fast.evaluate_adapted(&phi, want, Some(&a))
+                    .map_err(|e| anyhow!("{e}"))?;
+                out.push(t.elapsed().as_secs_f64());
+            }
+            format!("{:>9.3} {:>9.3}", out[0], out[1])
+        }
+        _ => format!("{:>9} {:>9}", "-", "-"),
+    };
     let mut line = format!(
         "{:<16} {:>6} {:>14}",
         case.stem,
@@ -296,6 +313,7 @@ fn per_evaluation(case: &Case, path: &Path, quick: bool, peak: f64) -> Result<St
             new / bound,
         );
     }
+    let _ = write!(line, " {adapted}");
     Ok(line)
 }
 
@@ -394,7 +412,7 @@ pub(crate) fn bench_gom(opts: &Options, exe: &Path) -> Result<bool> {
         "\n1. one evaluation (seconds): with the shortcuts for long data (new) and the general loop (old)\n"
     );
     println!(
-        "{:<16} {:>6} {:>14} {:>9} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}",
+        "{:<16} {:>6} {:>14} {:>9} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9}",
         "case",
         "nodes",
         "rows x nodes",
@@ -407,7 +425,9 @@ pub(crate) fn bench_gom(opts: &Options, exe: &Path) -> Result<bool> {
         "old",
         "old/new",
         "ns/rn",
-        "x bound"
+        "x bound",
+        "adapt LL",
+        "adapt EM"
     );
     for (case, path) in cases.iter().zip(&paths) {
         eprintln!("gom: timing evaluations of {}", case.stem);
