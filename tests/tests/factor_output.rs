@@ -560,7 +560,8 @@ fn report_of_a_factor_model() {
         "Continuous latent variables",
         "Integration trapezoid, adaptive",
         "Dimensions of integration 1",
-        "Integration points (total) 15",
+        // the default 15 points, adapted: 29 nodes (grid::adapted_points)
+        "Integration points (total) 29",
         "IRT PARAMETERIZATION IN TWO-PARAMETER LOGISTIC METRIC",
         "WHERE THE LOGIT IS DISCRIMINATION*(THETA - DIFFICULTY)",
         "Item Discriminations",
@@ -601,7 +602,7 @@ fn report_of_a_factor_model() {
     // the JSON has the integration and the IRT rows, not the scores
     let json: serde_json::Value = serde_json::from_str(&mlmix::json(&fit)).unwrap();
     assert_eq!(json["integration"]["dimensions"], 1);
-    assert_eq!(json["integration"]["points"], 15);
+    assert_eq!(json["integration"]["points"], 29);
     assert_eq!(json["irt"].as_array().unwrap().len(), 24);
     assert!(json["irt"][0]["discrimination"]["estimate"].is_f64());
     assert!(json.get("factor_scores").is_none());

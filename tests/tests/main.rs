@@ -4,6 +4,7 @@
 // Simulations and reference EMs index parameter arrays explicitly.
 #![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
+mod adaptive_tails;
 mod bad_input;
 mod determinism;
 mod estimation;

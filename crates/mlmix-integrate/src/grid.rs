@@ -16,9 +16,13 @@
 //! * [`Method::MonteCarlo`]: `points` quasi-random (Halton) nodes in total,
 //!   mapped to normal through the inverse normal distribution function,
 //!   each with weight 1/points.
+//!
+//! Adaptive quadrature moves a grid to each cluster's posterior
+//! ([`crate::Adaptation`]); its trapezoid rule is then the finer, wider
+//! *adapted trapezoid rule* of [`Grid::adapted`] ([`adapted_points`]).
 
 use mlmix_kernels::link::norm_quantile;
-use mlmix_kernels::quadrature::{gauss_hermite_1d, ln_phi, trapezoid_on};
+use mlmix_kernels::quadrature::{gauss_hermite_1d, ln_phi, log_sum_exp, trapezoid_on};
 
 /// Integration method (Mplus: INTEGRATION = STANDARD(n) / TRAPEZOID(n),
 /// GAUSSHERMITE(n), MONTECARLO(n)).
@@ -36,15 +40,83 @@ pub enum Method {
 /// Half-width R of the trapezoid rule's range [-R, R].
 pub const TRAPEZOID_RANGE: f64 = 5.0;
 
-/// The widest half-width of an *adapted* trapezoid rule ([`Grid::adapted`]):
-/// there the unit is the cluster's posterior standard deviation, and a
-/// posterior with a heavier tail than the normal (an extreme response
-/// pattern, whose likelihood flattens towards the prior) keeps mass beyond
-/// 5 of them. 15 points on [-7, 7] (spacing 1) lose neither that mass nor
-/// the trapezoid's accuracy on a normal-like posterior (error near
-/// 2 exp(-2 pi^2 / h^2) = 5e-9 at h = 1): the VerbAgg 2PL's log-likelihood
-/// moves from -4016.4305 to -4016.4271 (exact: -4016.4272).
+/// The widest half-width U of the *uniform* coordinate u of an adapted
+/// trapezoid rule ([`Grid::adapted`]), in which its nodes are equally
+/// spaced; the nodes themselves lie at t = sinh(β u) / β
+/// ([`ADAPTED_STRETCH`]), in units of the cluster's posterior standard
+/// deviation, so U = 7 reaches ±9.52 of them.
+///
+/// Why that wide: a posterior with a heavier tail than the normal keeps
+/// mass beyond 5 standard deviations. An extreme response pattern's
+/// likelihood flattens towards the prior (the VerbAgg 2PL's log-likelihood
+/// moves from -4016.4305 on [-5, 5] to -4016.4271 on [-7, 7], and is
+/// -4016.42722 with this rule; exact: -4016.4272), and a 3PL's guessing floor makes every posterior a peak on
+/// a prior-shaped floor of relative height about g^k: measured on 10,000
+/// simulated 3PL persons (8 items, a 1.5-2.8, g 0.2, one fixed parameter
+/// set, exact logL -47136.8203), the floor beyond 7 standard deviations of
+/// the peak costs -0.066 of logL (nodes on [-7, 7] at spacing 1/2), beyond
+/// 9.52 of them -0.0045.
 pub const ADAPTED_TRAPEZOID_RANGE: f64 = 7.0;
+
+/// The stretch β of the adapted trapezoid rule: node t = sinh(β u) / β for
+/// u equally spaced on [-U, U] ([`ADAPTED_TRAPEZOID_RANGE`]), weight
+/// ∝ h cosh(β u) φ(t). Near the centre the spacing is h, towards the ends
+/// it grows by cosh(β U) = 1.70, so the same nodes reach further into a
+/// heavy tail. The map keeps the trapezoid rule's geometric convergence:
+/// the integrand of a normal posterior, φ(sinh(β u) / β) cosh(β u), is
+/// analytic in the strip |Im u| < π / (4 β) = 3.9, so its error is of the
+/// order exp(-2 π 3.9 / h) (2e-11 at h = 1). On the 3PL data above
+/// (spacing 1/2): β = 0 (reach 7) errs by -0.066, β = 0.15 (8.36) by
+/// -0.011, β = 0.2 (9.52) by -0.0045, β = 0.25 (11.2) by -0.0043 with a
+/// larger spread over persons (0.087 against 0.064, summed absolute).
+pub const ADAPTED_STRETCH: f64 = 0.2;
+
+/// How much more than the requested rule an adapted trapezoid rule may
+/// spend on its nodes ([`adapted_points`]).
+pub const ADAPTED_BUDGET: f64 = 2.0;
+
+/// Points per dimension of an adapted trapezoid rule asked for `points`
+/// per dimension on `dims` dimensions that are not step dimensions: the
+/// largest odd number at most `points` times [`ADAPTED_BUDGET`]^(1/dims),
+/// and at least `points` (one dimension: `2 points - 1`, the requested
+/// rule's nodes and the midpoints between them).
+///
+/// Why finer than requested: the adapted rule's unit is the posterior
+/// standard deviation, and a spacing of 1 of them is exact enough for a
+/// normal-shaped posterior (error about 2 exp(-2 π² / h²) = 5e-9), but not
+/// for one that is the prior cut off by a steep edge. A 3PL person who
+/// answers few items right has the prior as posterior below the items'
+/// difficulties (the guessing floor) and a cliff of slope about a per
+/// wrong item above them: the posterior standard deviation stays near the
+/// prior's (0.7-1) while the integrand's analytic strip is only π / a wide
+/// (1.1 at a = 2.8), and the trapezoid's error, of the order
+/// exp(-2 π (π / a) / (sd h)), falls from e^-8 at h = 1 to e^-16 at
+/// h = 1/2. Per person the logL erred by up to 0.03 at h = 1 (0.014 for
+/// the unit test's person), and errs by 6e-6 on average, 2e-4 at worst
+/// (a bimodal posterior: wrong on easy items, right on hard ones) at
+/// h = 1/2 with the stretch. Measured on the
+/// 3PL data above (15 points requested): 15 nodes at spacing 1 on [-7, 7]
+/// (the former rule) err by +5.20 in logL (29.1 summed over persons in
+/// absolute value), which a fit exploits (its logL rose by 5.0 over the
+/// fit with 61 points); no 15-node rule does well (spacing 0.6 with a
+/// reach of 5.4: -0.31, absolute 1.26; the plain rule on [-5, 5]: +0.13,
+/// absolute 13.4); 21 nodes: -0.10 (absolute 2.5); 29 nodes (this rule):
+/// -0.0045 (absolute 0.064; these in a short numpy emulation of the
+/// adaptation). mlmix itself: -47131.628 before, -47136.827 now (61
+/// points: -47136.823; exact -47136.820); the direct 3PL fit at the
+/// default reaches -47136.549, its exact logL -47136.541, the fit with 61
+/// points -47136.544 (exact -47136.541). Each evaluation costs about
+/// twice what the 15 nodes did. In several dimensions the budget buys less
+/// (21 points in two, 17 in three), because halving the spacing in every
+/// one would cost 2^dims.
+pub fn adapted_points(points: usize, dims: usize) -> usize {
+    if dims == 0 || points < 2 {
+        return points;
+    }
+    let most = (points as f64 * ADAPTED_BUDGET.powf(1.0 / dims as f64)).floor() as usize;
+    let odd = if most % 2 == 1 { most } else { most - 1 };
+    odd.max(points)
+}
 
 /// Points of the trapezoid rule on a *step dimension* (at least; more if
 /// the grid has more points per dimension): see [`Grid::with_steps`].
@@ -124,6 +196,19 @@ impl Grid {
             .product()
     }
 
+    /// The number of nodes [`Grid::adapted`] would build, without building
+    /// them (a float, as [`Grid::nodes_with_steps`]): more than that for a
+    /// trapezoid rule (up to [`ADAPTED_BUDGET`] times).
+    pub fn nodes_adapted(method: Method, points: usize, step: &[bool]) -> f64 {
+        if method != Method::Trapezoid || step.is_empty() {
+            return Grid::nodes_with_steps(method, points, step);
+        }
+        let dims = step.iter().filter(|&&s| !s).count();
+        let m = adapted_points(points, dims) as f64;
+        let n_step = points.max(STEP_POINTS) as f64;
+        step.iter().map(|&s| if s { n_step } else { m }).product()
+    }
+
     /// [`Grid::new`] where some dimensions are *step dimensions*: the
     /// random logit intercept of a class variable, whose class
     /// probabilities become a step in z as its variance grows (the paper's
@@ -140,24 +225,34 @@ impl Grid {
         Grid::with_steps_on(method, points, step, TRAPEZOID_RANGE)
     }
 
-    /// [`Grid::with_steps`] for adaptive quadrature: the trapezoid rule of
-    /// the dimensions that are not step dimensions spans
-    /// [`ADAPTED_TRAPEZOID_RANGE`] when its points allow a spacing of at
-    /// most 1, and keeps [-5, 5] otherwise (`(points - 1) / 2`, between 5
-    /// and 7).
+    /// [`Grid::with_steps`] for adaptive quadrature. A trapezoid rule's
+    /// dimensions that are not step dimensions get the *adapted trapezoid
+    /// rule*: [`adapted_points`] points (more than `points`: up to twice
+    /// the nodes in all), equally spaced in u on [-U, U] and placed at
+    /// t = sinh(β u) / β ([`ADAPTED_STRETCH`]), U = `(points - 1) / 2`
+    /// kept between 5 and [`ADAPTED_TRAPEZOID_RANGE`] (15 points: 29
+    /// nodes, spacing 1/2 near the centre, reaching ±9.52 posterior
+    /// standard deviations). Unadapted (a cluster whose adaptation
+    /// failed) it is a rule for the standard normal like any other. Step
+    /// dimensions and the other methods are as in [`Grid::with_steps`].
     ///
     /// # Panics
     ///
     /// As [`Grid::new`].
     pub fn adapted(method: Method, points: usize, step: &[bool]) -> Grid {
-        let r = ((points.saturating_sub(1)) as f64 / 2.0)
+        if method != Method::Trapezoid || step.is_empty() {
+            return Grid::with_steps(method, points, step);
+        }
+        assert!(points > 0, "an integration grid needs at least one point");
+        let dims = step.iter().filter(|&&s| !s).count();
+        let u = ((points.saturating_sub(1)) as f64 / 2.0)
             .clamp(TRAPEZOID_RANGE, ADAPTED_TRAPEZOID_RANGE);
-        Grid::with_steps_on(method, points, step, r)
+        let base = stretched_trapezoid(adapted_points(points, dims), u, ADAPTED_STRETCH);
+        Grid::with_steps_base(points, step, base)
     }
 
     fn with_steps_on(method: Method, points: usize, step: &[bool], range: f64) -> Grid {
-        let dims = step.len();
-        if dims == 0 {
+        if step.is_empty() {
             return Grid::single();
         }
         assert!(points > 0, "an integration grid needs at least one point");
@@ -165,9 +260,16 @@ impl Grid {
             Method::Trapezoid => trapezoid_1d(points, range),
             Method::GaussHermite => gauss_hermite_1d(points),
             Method::MonteCarlo => {
-                return Grid::monte_carlo_shifted(points, dims, &vec![0.0; dims]);
+                return Grid::monte_carlo_shifted(points, step.len(), &vec![0.0; step.len()]);
             }
         };
+        Grid::with_steps_base(points, step, base)
+    }
+
+    /// The product of `base` (nodes, log weights) on the dimensions that
+    /// are not step dimensions and the step dimensions' trapezoid rule
+    /// (`max(points,` [`STEP_POINTS`]`)` points); `step` is not empty.
+    fn with_steps_base(points: usize, step: &[bool], base: (Vec<f64>, Vec<f64>)) -> Grid {
         let n_step = points.max(STEP_POINTS);
         let (st, slw, norm) = trapezoid_rule(n_step);
         let rules: Vec<(&[f64], &[f64])> = step
@@ -246,7 +348,7 @@ impl Grid {
     /// fastest; dimensions it leaves out follow in their own order). Only
     /// the order of the passes changes, and with it how often a term that
     /// reads some dimensions only must be recomputed
-    /// ([`nesting_order`]). Quasi-Monte Carlo points are left as they are.
+    /// ([`crate::nesting_order`]). Quasi-Monte Carlo points are left as they are.
     pub fn nested(self, outer_first: &[usize]) -> Grid {
         let dims = self.dims;
         if dims < 2 || self.nodes.is_empty() {
@@ -333,6 +435,39 @@ impl Grid {
 /// [-r, r]: nodes and normalised log weights.
 fn trapezoid_1d(n: usize, r: f64) -> (Vec<f64>, Vec<f64>) {
     let (t, lw, _) = trapezoid_on(n, r);
+    (t, lw)
+}
+
+/// The trapezoid rule in u on [-u_max, u_max] (`n` points, spacing h)
+/// mapped to t = sinh(β u) / β: nodes t and normalised log weights
+/// ln(h cosh(β u) φ(t)) (ends halved). β = 0 is [`trapezoid_1d`].
+fn stretched_trapezoid(n: usize, u_max: f64, beta: f64) -> (Vec<f64>, Vec<f64>) {
+    if n == 1 {
+        return (vec![0.0], vec![0.0]);
+    }
+    let h = 2.0 * u_max / (n - 1) as f64;
+    let map = |u: f64| {
+        if beta > 0.0 {
+            ((beta * u).sinh() / beta, (beta * u).cosh().ln())
+        } else {
+            (u, 0.0)
+        }
+    };
+    let mut t = Vec::with_capacity(n);
+    let mut lw = Vec::with_capacity(n);
+    for q in 0..n {
+        let u = -u_max + q as f64 * h;
+        let (x, ln_dx) = map(u);
+        let end = if q == 0 || q == n - 1 {
+            std::f64::consts::LN_2
+        } else {
+            0.0
+        };
+        t.push(x);
+        lw.push(h.ln() + ln_dx + ln_phi(x) - end);
+    }
+    let s = log_sum_exp(&lw);
+    lw.iter_mut().for_each(|w| *w -= s);
     (t, lw)
 }
 
@@ -564,24 +699,129 @@ mod tests {
     }
 
     #[test]
-    fn adapted_trapezoid_is_wider_when_its_points_allow() {
+    fn adapted_points_at_most_double_the_nodes() {
+        assert_eq!(adapted_points(15, 1), 29);
+        assert_eq!(adapted_points(15, 2), 21);
+        assert_eq!(adapted_points(15, 3), 17);
+        assert_eq!(adapted_points(15, 0), 15);
+        assert_eq!(adapted_points(1, 1), 1);
+        assert_eq!(adapted_points(2, 1), 3);
+        assert_eq!(adapted_points(3, 8), 3);
+        for points in 1..40 {
+            for dims in 1..5 {
+                let m = adapted_points(points, dims);
+                assert!(m >= points);
+                let ratio = (m as f64 / points as f64).powi(dims as i32);
+                assert!(ratio <= ADAPTED_BUDGET + 1e-12, "{points} {dims}: {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn adapted_trapezoid_is_finer_and_wider() {
         let g = Grid::adapted(Method::Trapezoid, 15, &[false]);
-        assert_eq!(g.node(0), &[-ADAPTED_TRAPEZOID_RANGE]);
-        assert_eq!(g.node(14), &[ADAPTED_TRAPEZOID_RANGE]);
-        let e = expect(&g, |z| z[0] * z[0]);
-        assert!((e - 1.0).abs() < 1e-6, "{e}");
-        // few points keep [-5, 5]; 13 points span [-6, 6]
+        assert_eq!(g.n_nodes(), 29);
+        let reach = (ADAPTED_STRETCH * ADAPTED_TRAPEZOID_RANGE).sinh() / ADAPTED_STRETCH;
+        assert!((g.node(0)[0] + reach).abs() < 1e-12 && (g.node(28)[0] - reach).abs() < 1e-12);
+        assert!((reach - 9.52).abs() < 0.01, "{reach}");
+        // spacing 1/2 at the centre, the requested rule's u-nodes embedded
+        assert_eq!(g.node(14), &[0.0]);
+        assert!((g.node(15)[0] - (0.5 * ADAPTED_STRETCH).sinh() / ADAPTED_STRETCH).abs() < 1e-15);
+        let s: f64 = g.log_weights.iter().map(|w| w.exp()).sum();
+        assert!((s - 1.0).abs() < 1e-13);
+        for q in 0..g.n_nodes() {
+            assert!((ln_phi(g.node(q)[0]) - g.log_density[q]).abs() < 1e-12);
+        }
+        for (k, m) in [(2, 1.0), (4, 3.0), (6, 15.0)] {
+            let e = expect(&g, |z| z[0].powi(k));
+            assert!(((e - m) / m).abs() < 1e-9, "E z^{k} = {e}");
+        }
+        let b = brute(logit_target);
+        assert!((expect(&g, |z| logit_target(z[0])) - b).abs() < 1e-9);
+        // few points keep u on [-5, 5]; 13 points on [-6, 6]
+        let r = |u: f64| (ADAPTED_STRETCH * u).sinh() / ADAPTED_STRETCH;
+        let g7 = Grid::adapted(Method::Trapezoid, 7, &[false]);
+        assert_eq!(g7.n_nodes(), 13);
+        assert!((g7.node(0)[0] + r(5.0)).abs() < 1e-12);
+        let g13 = Grid::adapted(Method::Trapezoid, 13, &[false]);
+        assert!((g13.node(0)[0] + r(6.0)).abs() < 1e-12);
+        // two dimensions: 21 points each
         assert_eq!(
-            Grid::adapted(Method::Trapezoid, 7, &[false]).node(0),
-            &[-5.0]
-        );
-        assert_eq!(
-            Grid::adapted(Method::Trapezoid, 13, &[false]).node(0),
-            &[-6.0]
+            Grid::adapted(Method::Trapezoid, 15, &[false, false]).n_nodes(),
+            21 * 21
         );
         // Gauss-Hermite and step dimensions are the same as unadapted
         let gh = Grid::adapted(Method::GaussHermite, 15, &[false]);
-        assert_eq!(gh.node(0), Grid::new(Method::GaussHermite, 15, 1).node(0));
+        assert_eq!(gh, Grid::new(Method::GaussHermite, 15, 1));
+        let st = Grid::adapted(Method::Trapezoid, 15, &[true]);
+        assert_eq!(st, Grid::with_steps(Method::Trapezoid, 15, &[true]));
+        let mixed = Grid::adapted(Method::Trapezoid, 15, &[false, true]);
+        assert_eq!(mixed.n_nodes(), 29 * STEP_POINTS);
+        assert_eq!(Grid::adapted(Method::Trapezoid, 15, &[]), Grid::single());
+        for (method, points, step) in [
+            (Method::Trapezoid, 15, vec![false]),
+            (Method::Trapezoid, 7, vec![false, true]),
+            (Method::Trapezoid, 15, vec![false, false, false]),
+            (Method::GaussHermite, 15, vec![false, true]),
+            (Method::MonteCarlo, 100, vec![false, false]),
+            (Method::Trapezoid, 15, vec![]),
+        ] {
+            assert_eq!(
+                Grid::nodes_adapted(method, points, &step),
+                Grid::adapted(method, points, &step).n_nodes() as f64
+            );
+        }
+    }
+
+    /// A 3PL person's posterior, the prior below a cliff of wrong answers
+    /// to steep items above a guessing floor of right ones, is integrated
+    /// by the adapted rule (adapted to its mean and standard deviation)
+    /// to 3.3e-5 of its value; the former rule (15 nodes at spacing 1 on
+    /// [-7, 7]) erred by 1.4e-2.
+    #[test]
+    fn adapted_trapezoid_integrates_a_guessing_posterior() {
+        // (a, b, g, answer)
+        let items = [
+            (1.74, 1.26, 0.20, 1.0),
+            (1.92, 1.35, 0.21, 1.0),
+            (1.52, 1.46, 0.16, 0.0),
+            (1.76, 1.61, 0.19, 0.0),
+            (2.76, 1.74, 0.21, 0.0),
+            (2.25, 2.02, 0.21, 0.0),
+            (2.74, 1.48, 0.21, 1.0),
+            (2.50, 1.76, 0.20, 0.0),
+        ];
+        let lik = |z: f64| {
+            items
+                .iter()
+                .map(|&(a, b, g, u)| {
+                    let p = g + (1.0 - g) * logistic(a * (z - b));
+                    if u > 0.0 { p } else { 1.0 - p }
+                })
+                .product::<f64>()
+        };
+        let exact = brute(lik);
+        let adapted = |g: &Grid| {
+            // mean and standard deviation of the posterior
+            let m = brute(|z| z * lik(z)) / exact;
+            let sd = (brute(|z| (z - m) * (z - m) * lik(z)) / exact).sqrt();
+            (0..g.n_nodes())
+                .map(|q| {
+                    let t = g.node(q)[0];
+                    let z = m + sd * t;
+                    (g.log_weights[q] + ln_phi(z) - g.log_density[q] + sd.ln()).exp() * lik(z)
+                })
+                .sum::<f64>()
+        };
+        let new = adapted(&Grid::adapted(Method::Trapezoid, 15, &[false]));
+        let old = adapted(&Grid::with_steps_on(
+            Method::Trapezoid,
+            15,
+            &[false],
+            ADAPTED_TRAPEZOID_RANGE,
+        ));
+        assert!(((new - exact) / exact).abs() < 1e-4, "{new} vs {exact}");
+        assert!(((old - exact) / exact).abs() > 1e-2, "{old} vs {exact}");
     }
 
     #[test]

@@ -32,7 +32,10 @@ mod nodes;
 mod step;
 
 pub use cpu::CpuBackend;
-pub use grid::{ADAPTED_TRAPEZOID_RANGE, Grid, Method, STEP_POINTS, TRAPEZOID_RANGE};
+pub use grid::{
+    ADAPTED_BUDGET, ADAPTED_STRETCH, ADAPTED_TRAPEZOID_RANGE, Grid, Method, STEP_POINTS,
+    TRAPEZOID_RANGE, adapted_points,
+};
 pub use step::{CORE, Junctions, STEP_RANGE, StepDim, StepMap, junction_centre, step_dims};
 
 /// The order in which to nest the dimensions of a product grid
@@ -139,7 +142,9 @@ pub struct Evaluation {
 /// between-level classes and the sides of the steps (which act like
 /// classes) the posterior of the other random effects is unimodal; over
 /// them it is a mixture, which one normal grid covers badly. Units where it
-/// failed use the plain grid. A step dimension (see [`Grid::with_steps`])
+/// failed use the plain grid: the grid's own nodes, unmoved (for a
+/// trapezoid grid built by [`Grid::adapted`], its finer, wider rule, itself
+/// a rule for the standard normal). A step dimension (see [`Grid::with_steps`])
 /// is not moved with the others (its rows and columns of C are the
 /// identity's): its points go through the cluster's [`StepMap`] instead, in
 /// every cluster, and their side picks the unit of the other dimensions.

@@ -93,7 +93,11 @@ pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
                     step[s.dim] = true;
                 }
             }
-            let nodes = Grid::nodes_with_steps(m, t.integration.points, &step);
+            let nodes = if t.integration.adaptive {
+                Grid::nodes_adapted(m, t.integration.points, &step)
+            } else {
+                Grid::nodes_with_steps(m, t.integration.points, &step)
+            };
             if nodes > MAX_NODES as f64 {
                 return Err(FitError::TooManyNodes {
                     points: t.integration.points,
