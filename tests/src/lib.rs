@@ -152,6 +152,23 @@ impl Sim {
         e.into_iter().map(|x| x / s).collect()
     }
 
+    /// `persons` rows of binary 3PL items, θ ~ N(0, 1) per person: P(u_k =
+    /// 1) = g + (1 − g) / (1 + e^−a_k (θ − b_k)).
+    pub fn three_pl(&mut self, persons: usize, a: &[f64], b: &[f64], g: f64) -> Vec<Vec<f64>> {
+        (0..persons)
+            .map(|_| {
+                let theta = self.normal();
+                a.iter()
+                    .zip(b)
+                    .map(|(&ak, &bk)| {
+                        let p = g + (1.0 - g) / (1.0 + (-(ak * (theta - bk))).exp());
+                        f64::from(self.uniform() < p)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// An ordered category from thresholds (logit link): the number of
     /// thresholds below the latent response `eta + logistic`.
     pub fn ordinal_logit(&mut self, tau: &[f64], eta: f64) -> usize {

@@ -53,17 +53,7 @@ fn three_pl_default_integration_matches_the_exact_integral() {
     let b = [1.2, 1.3, 1.5, 1.6, 1.8, 2.0, 1.4, 1.7];
     let g = 0.2f64;
     let mut sim = Sim::new(20_260_715);
-    let rows: Vec<Vec<f64>> = (0..10_000)
-        .map(|_| {
-            let theta = sim.normal();
-            (0..8)
-                .map(|k| {
-                    let p = g + (1.0 - g) / (1.0 + (-(a[k] * (theta - b[k]))).exp());
-                    f64::from(sim.uniform() < p)
-                })
-                .collect()
-        })
-        .collect();
+    let rows = sim.three_pl(10_000, &a, &b, g);
     let scratch = Scratch::new("adaptive_tails_3pl");
     scratch.write("d.dat", &free_format(&rows, "."));
     let starts: Vec<String> = (0..8).map(|k| format!("u{}*{}", k + 1, a[k])).collect();

@@ -87,17 +87,7 @@ fn three_pl(reps: usize, seed: u64) -> Vec<Recovered> {
         &truths,
         |sim: &mut Sim| {
             let g = 0.2;
-            let rows = (0..10_000)
-                .map(|_| {
-                    let theta = sim.normal();
-                    (0..8)
-                        .map(|k| {
-                            let p = g + (1.0 - g) / (1.0 + (-(a[k] * (theta - b[k]))).exp());
-                            f64::from(sim.uniform() < p)
-                        })
-                        .collect()
-                })
-                .collect();
+            let rows = sim.three_pl(10_000, &a, &b, g);
             (rows, model.clone())
         },
         |_| {},
@@ -185,17 +175,7 @@ fn three_pl_direct_equals_the_gom_fma_of_section_9() {
     let g = 0.2f64;
     let items = a.len();
     let mut sim = Sim::new(20_261_130);
-    let rows: Vec<Vec<f64>> = (0..5_000)
-        .map(|_| {
-            let theta = sim.normal();
-            (0..items)
-                .map(|k| {
-                    let p = g + (1.0 - g) / (1.0 + (-(a[k] * (theta - b[k]))).exp());
-                    f64::from(sim.uniform() < p)
-                })
-                .collect()
-        })
-        .collect();
+    let rows = sim.three_pl(5_000, &a, &b, g);
     let scratch = Scratch::new("threepl_gomfma");
     scratch.write("wide.dat", &free_format(&rows, "."));
     let rule = "ALGORITHM = INTEGRATION; INTEGRATION = 31; ADAPTIVE = OFF;";
