@@ -274,8 +274,13 @@ fn per_evaluation(case: &Case, path: &Path, quick: bool, peak: f64) -> Result<St
     }
     // what a fit evaluates: the grid adapted to each person's posterior
     // (one adaptation from the plain grid's posterior, untimed)
-    let adapted = match fast.adapt(&phi, None).map_err(|e| anyhow!("{e}"))? {
-        Some((a, _)) if loaded.model.latent.integration.adaptive => {
+    let adaptation = if loaded.model.latent.integration.adaptive {
+        fast.adapt(&phi, None).map_err(|e| anyhow!("{e}"))?
+    } else {
+        None
+    };
+    let adapted = match adaptation {
+        Some((a, _)) => {
             let mut out = Vec::new();
             for want in [Want::LL, Want::EM] {
                 let t = Instant::now();

@@ -113,7 +113,8 @@ struct Workspace {
     /// Per row: the maximum over combinations, then the sum of exps.
     max: Vec<f64>,
     sum: Vec<f64>,
-    /// Per row: log-likelihood given the pass.
+    /// Per row: log-likelihood given the pass (in the product form, which
+    /// needs no per-row log: the reciprocal of the row's likelihood).
     row_ll: Vec<f64>,
     /// Per (cluster, pass): log weight plus the log-density given the pass,
     /// then the posterior of the pass.
@@ -145,13 +146,12 @@ struct Workspace {
     local: Option<EngineData>,
     /// The chunk's first row of each cluster, with node columns, for the
     /// row-invariant terms ([`Layout::row_invariant`]): their values and
-    /// weights per cluster (slot-major, like `vals`), each cluster's index
-    /// and a unit frequency per cluster.
+    /// weights per cluster (slot-major, like `vals`) and each cluster's
+    /// index (its frequency is 1: `firsts.weights`).
     firsts: Option<EngineData>,
     cvals: Vec<f64>,
     cw: Vec<f64>,
     first_j: Vec<usize>,
-    ones: Vec<f64>,
     scratch: Scratch,
 }
 
@@ -182,7 +182,6 @@ impl Workspace {
             cvals: Vec::new(),
             cw: Vec::new(),
             first_j: Vec::new(),
-            ones: Vec::new(),
             scratch: Scratch::default(),
         }
     }
@@ -519,10 +518,15 @@ impl CpuBackend {
             }
         }
         if normalise {
+            // one division per row, not one per combination
+            let inv = &mut ws.row_ll[..nr];
+            for (r, &s) in inv.iter_mut().zip(sum.iter()) {
+                *r = 1.0 / s;
+            }
             for &k in combos {
                 let lj = &mut ws.lj[k * w..k * w + nr];
-                for (v, &s) in lj.iter_mut().zip(sum.iter()) {
-                    *v /= s;
+                for (v, &r) in lj.iter_mut().zip(inv.iter()) {
+                    *v *= r;
                 }
             }
             // a row too small for its products: its posteriors from the
@@ -531,10 +535,7 @@ impl CpuBackend {
                 if !(ws.sum[i] >= 1e-280 && ws.sum[i].is_finite()) {
                     let ll = self.row_lse(b, i, &ws.vals);
                     for &k in combos {
-                        let lk: f64 = self.layout.slot_of_combo[k * nt..(k + 1) * nt]
-                            .iter()
-                            .map(|&sl| ws.vals[sl as usize * w + i])
-                            .sum();
+                        let lk = self.combo_log_density(k, i, &ws.vals);
                         ws.lj[k * w + i] = if ll.is_finite() { (lk - ll).exp() } else { 0.0 };
                     }
                 }
@@ -569,22 +570,25 @@ impl CpuBackend {
     /// Row `i`'s log-likelihood given between-level combination `b`: the
     /// log-sum-exp of its combinations' log-densities in `vals`.
     fn row_lse(&self, b: usize, i: usize, vals: &[f64]) -> f64 {
-        let w = self.layout.width;
-        let nt = self.plan.terms.len();
         let l: Vec<f64> = self.layout.combos_of_between[b]
             .iter()
-            .map(|&k| {
-                self.layout.slot_of_combo[k * nt..(k + 1) * nt]
-                    .iter()
-                    .map(|&sl| vals[sl as usize * w + i])
-                    .sum()
-            })
+            .map(|&k| self.combo_log_density(k, i, vals))
             .collect();
         let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if !m.is_finite() {
             return m;
         }
         m + l.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    }
+
+    /// Row `i`'s log-density in class combination `k`: the sum of its
+    /// terms' slots in `vals`.
+    fn combo_log_density(&self, k: usize, i: usize, vals: &[f64]) -> f64 {
+        let (w, nt) = (self.layout.width, self.plan.terms.len());
+        self.layout.slot_of_combo[k * nt..(k + 1) * nt]
+            .iter()
+            .map(|&sl| vals[sl as usize * w + i])
+            .sum()
     }
 
     /// `f(slot, c, i0, i1)` for each state of term `t` (its slot's start
@@ -904,10 +908,9 @@ impl CpuBackend {
                         }
                         self.node_pass(prep, pass, &row_j, j0, ws, !cache);
                     }
-                    if cache {
-                    } else if self.layout.product_form {
+                    if !cache && self.layout.product_form {
                         self.within_product(b, nr, ws, true);
-                    } else {
+                    } else if !cache {
                         self.within(b, nr, ws, true);
                     }
                 }
@@ -1026,7 +1029,6 @@ impl CpuBackend {
             firsts.cluster_starts = (0..=nj).collect();
             ws.firsts = Some(firsts);
             ws.first_j = (j0..j1).collect();
-            ws.ones = vec![1.0; nj];
             let n = self.layout.stride * self.layout.width;
             ws.cvals.resize(n, 0.0);
             ws.cw.resize(n, 0.0);
@@ -1206,7 +1208,7 @@ impl CpuBackend {
                     firsts,
                     0,
                     nj,
-                    &ws.ones,
+                    &firsts.weights,
                     want,
                     &ws.first_j,
                     j0,
