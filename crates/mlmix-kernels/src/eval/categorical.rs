@@ -418,14 +418,6 @@ fn softplus(t: f64) -> f64 {
     t.max(0.0) + fastmath::ln_1p(fastmath::exp(-t.abs()))
 }
 
-/// Gradient and/or information of a binary term with covariates in one
-/// pass per state over contiguous rows: with u = tau - eta, F = F(u) =
-/// P(0), f = F'(u), the score is `r (1, -x)` with r = f / F for y = 0 and
-/// -f / (1 - F) for y = 1, and the expected information
-/// `f^2 (1/F + 1/(1 - F)) (1, -x)(1, -x)'`, the same as [`scores`] and
-/// [`info`] give for two categories. For the logit f = F (1 - F), so r =
-/// 1{y = 0} - F and the weight is F (1 - F): branch-free, it vectorises.
-#[allow(clippy::too_many_arguments)]
 /// The non-zero covariates of rows `r0..r1`, row by row (covariate index,
 /// value) into `scratch.nz`, row `i`'s from `scratch.nz_start[i]`;
 /// false (and nothing usable) when they are more than half of all.
@@ -542,6 +534,14 @@ fn binary_score(link: Link, u: f64, v: f64) -> (f64, f64) {
     }
 }
 
+/// Gradient and/or information of a binary term with covariates in one
+/// pass per state over contiguous rows: with u = tau - eta, F = F(u) =
+/// P(0), f = F'(u), the score is `r (1, -x)` with r = f / F for y = 0 and
+/// -f / (1 - F) for y = 1, and the expected information
+/// `f^2 (1/F + 1/(1 - F)) (1, -x)(1, -x)'`, the same as [`scores`] and
+/// [`info`] give for two categories. For the logit f = F (1 - F), so r =
+/// 1{y = 0} - F and the weight is F (1 - F): branch-free, it vectorises.
+#[allow(clippy::too_many_arguments)]
 fn binary_accumulate(
     nl: usize,
     pairs: &[(u32, u32)],
