@@ -145,6 +145,13 @@ pub struct Grid {
     pub step_log_norm: f64,
     /// Points of the step dimensions' trapezoid rule (0 without any).
     pub step_points: usize,
+    /// The dimensions outermost first, as [`Grid::nested`] ordered the
+    /// passes (empty: the plan's order). Adaptive quadrature factors each
+    /// posterior covariance in this order (see [`crate::Adaptation`]), so
+    /// that an outer dimension's adapted node depends on its own base
+    /// node only and the terms that read it keep their values while it
+    /// holds.
+    pub nest: Vec<usize>,
 }
 
 impl Grid {
@@ -158,6 +165,7 @@ impl Grid {
             step: Vec::new(),
             step_log_norm: 0.0,
             step_points: 0,
+            nest: Vec::new(),
         }
     }
 
@@ -340,6 +348,7 @@ impl Grid {
             step: Vec::new(),
             step_log_norm: 0.0,
             step_points: 0,
+            nest: Vec::new(),
         }
     }
 
@@ -375,7 +384,18 @@ impl Grid {
             nodes,
             log_weights: idx.iter().map(|&q| self.log_weights[q]).collect(),
             log_density: idx.iter().map(|&q| self.log_density[q]).collect(),
+            nest: order,
             ..self
+        }
+    }
+
+    /// The order in which adaptive quadrature factors a posterior
+    /// covariance: [`Grid::nest`], or the plan's order.
+    pub fn factor_order(&self) -> Vec<usize> {
+        if self.nest.len() == self.dims {
+            self.nest.clone()
+        } else {
+            (0..self.dims).collect()
         }
     }
 
@@ -427,6 +447,7 @@ impl Grid {
             step: vec![false; dims],
             step_log_norm: 0.0,
             step_points: 0,
+            nest: Vec::new(),
         }
     }
 }

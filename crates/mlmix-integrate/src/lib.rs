@@ -163,7 +163,14 @@ pub struct Adaptation {
     pub failed: Vec<bool>,
     /// Posterior means per unit, `units x dims`.
     pub centre: Vec<f64>,
-    /// Lower Cholesky factors per unit, `units x dims x dims`.
+    /// The order the posterior covariances are factored in (the grid's
+    /// [`Grid::factor_order`], outermost dimension first): entry `(k, m)`
+    /// of a factor in [`Adaptation::chol`] couples dimensions `order[k]`
+    /// and `order[m]`, so dimension `order[0]`'s adapted node depends on
+    /// its own base node only.
+    pub order: Vec<usize>,
+    /// Lower Cholesky factors per unit, `units x dims x dims`, of the
+    /// covariance with rows and columns in [`Adaptation::order`].
     pub chol: Vec<f64>,
     /// ln det C per unit.
     pub log_det: Vec<f64>,
@@ -174,18 +181,18 @@ pub struct Adaptation {
 impl Adaptation {
     /// Builds the adaptation from posterior moments per unit (see
     /// [`Evaluation::moments`]) and the junctions of the step dimensions
-    /// (see [`Evaluation::junctions`]; `step_points`: the grid's
-    /// [`Grid::step_points`]); a unit whose posterior is degenerate (a
-    /// standard deviation below 1e-6 or above 10, or not finite) keeps the
-    /// plain grid in its other dimensions. Returns it with the number of
-    /// clusters that failed.
+    /// (see [`Evaluation::junctions`]) on `grid`; a unit whose posterior
+    /// is degenerate (a standard deviation below 1e-6 or above 10, or not
+    /// finite) keeps the plain grid in its other dimensions. Returns it
+    /// with the number of clusters that failed.
     pub fn from_moments(
-        dims: usize,
+        grid: &Grid,
         n_between: usize,
         moments: &[f64],
         junctions: &[Junctions],
-        step_points: usize,
     ) -> (Adaptation, usize) {
+        let (dims, step_points) = (grid.dims, grid.step_points);
+        let order = grid.factor_order();
         let per = 1 + dims + dims * dims;
         let n = moments.len().checked_div(per).unwrap_or(0);
         let n_between = n_between.max(1);
@@ -202,6 +209,7 @@ impl Adaptation {
             active: vec![false; n],
             failed: vec![false; n_clusters],
             centre: vec![0.0; n * dims],
+            order: order.clone(),
             chol: vec![0.0; n * dims * dims],
             log_det: vec![0.0; n],
             steps: junctions
@@ -216,10 +224,11 @@ impl Adaptation {
             let mean: Vec<f64> = (0..dims)
                 .map(|r| if step[r] { 0.0 } else { m[r] })
                 .collect();
-            // the posterior covariance, packed lower, and its Cholesky factor
+            // the posterior covariance in `order`, packed lower, and its
+            // Cholesky factor
             let mut cov = Vec::with_capacity(dims * (dims + 1) / 2);
-            for r in 0..dims {
-                for c in 0..=r {
+            for (i, &r) in order.iter().enumerate() {
+                for &c in &order[..=i] {
                     cov.push(if step[r] || step[c] {
                         if r == c { 1.0 } else { 0.0 }
                     } else {
@@ -258,7 +267,8 @@ impl Adaptation {
     /// always once more at the end, so that the answer is the optimum on
     /// its own grid).
     pub fn moved_from(&self, old: &Adaptation) -> bool {
-        if self.dims != old.dims || self.active.len() != old.active.len() {
+        if self.dims != old.dims || self.active.len() != old.active.len() || self.order != old.order
+        {
             return true;
         }
         if self.active != old.active || self.steps.len() != old.steps.len() {
@@ -277,9 +287,9 @@ impl Adaptation {
                 &self.chol[u * d * d..(u + 1) * d * d],
                 &old.chol[u * d * d..(u + 1) * d * d],
             );
-            for r in 0..d {
-                let sd_old = l_old[r * d + r];
-                let sd_new = l_new[r * d + r];
+            for (k, &r) in self.order.iter().enumerate() {
+                let sd_old = l_old[k * d + k];
+                let sd_new = l_new[k * d + k];
                 if (c_new[r] - c_old[r]).abs() > RECENTRE * sd_old
                     || (sd_new / sd_old).ln().abs() > RECENTRE
                 {
@@ -419,11 +429,10 @@ pub trait Backend: Send + Sync {
             return Ok(None);
         }
         Ok(Some(Adaptation::from_moments(
-            dims,
+            self.grid(),
             self.plan().n_between(),
             &ev.moments,
             &ev.junctions,
-            self.grid().step_points,
         )))
     }
 }

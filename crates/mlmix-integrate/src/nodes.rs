@@ -44,10 +44,12 @@ pub(crate) fn node_of(
     if a.active[u] {
         let c = &a.centre[u * dims..(u + 1) * dims];
         let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
-        for r in 0..dims {
+        // factored in `a.order`: z[order[k]] reads t[order[..=k]]
+        let o = &a.order;
+        for (k, &r) in o.iter().enumerate() {
             let mut v = c[r];
-            for k in 0..=r {
-                v += l[r * dims + k] * t[k];
+            for (m, &d) in o[..=k].iter().enumerate() {
+                v += l[k * dims + m] * t[d];
             }
             z[r] = v;
         }
@@ -120,5 +122,76 @@ impl NodeTable {
             z,
             log_w,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::Method;
+
+    /// A correlated two-dimensional posterior, factored outermost dimension
+    /// first: the outer dimension's adapted node reads its own base node
+    /// only, and the adapted rule still integrates the posterior (mass 1,
+    /// its mean and covariance) as the plan-order factor does.
+    #[test]
+    fn adaptation_factors_in_the_grid_nesting_order() {
+        let (m, cov) = ([0.4, -1.2], [[0.5, 0.3], [0.3, 0.8]]);
+        // moments per unit: mass, means, second moments E[z z']
+        let mut mom = vec![1.0, m[0], m[1]];
+        for r in 0..2 {
+            for c in 0..2 {
+                mom.push(cov[r][c] + m[r] * m[c]);
+            }
+        }
+        let det = cov[0][0] * cov[1][1] - cov[0][1] * cov[1][0];
+        let ln_post = |z: &[f64]| {
+            let d = [z[0] - m[0], z[1] - m[1]];
+            let q = (cov[1][1] * d[0] * d[0] - 2.0 * cov[0][1] * d[0] * d[1]
+                + cov[0][0] * d[1] * d[1])
+                / det;
+            -0.5 * q - LN_2PI - 0.5 * det.ln()
+        };
+        for nest in [vec![0, 1], vec![1, 0]] {
+            let g = Grid::adapted(Method::Trapezoid, 15, &[false, false]).nested(&nest);
+            let (a, failed) = Adaptation::from_moments(&g, 1, &mom, &[]);
+            assert_eq!((failed, &a.order), (0, &nest));
+            let (mut z, mut mass, mut mean, mut outer) = ([0.0; 2], 0.0, [0.0; 2], Vec::new());
+            let mut second = [[0.0; 2]; 2];
+            for q in 0..g.n_nodes() {
+                let lw = node_of(&g, Some(&a), 0, 0, q, &mut z);
+                let ln_phi: f64 = z.iter().map(|v| -0.5 * v * v - 0.5 * LN_2PI).sum();
+                let w = (lw + ln_post(&z) - ln_phi).exp();
+                mass += w;
+                for r in 0..2 {
+                    mean[r] += w * z[r];
+                    for c in 0..2 {
+                        second[r][c] += w * (z[r] - m[r]) * (z[c] - m[c]);
+                    }
+                }
+                let base = g.node(q)[nest[0]];
+                outer.push((base.to_bits(), z[nest[0]].to_bits()));
+            }
+            assert!((mass - 1.0).abs() < 1e-10, "{nest:?}: mass {mass}");
+            for r in 0..2 {
+                assert!(
+                    (mean[r] - m[r]).abs() < 1e-10,
+                    "{nest:?}: mean {r} {}",
+                    mean[r]
+                );
+                for c in 0..2 {
+                    let e = (second[r][c] - cov[r][c]).abs();
+                    assert!(e < 1e-10, "{nest:?}: cov {r}{c} {}", second[r][c]);
+                }
+            }
+            // the outer dimension's node is a function of its base node
+            outer.sort_unstable();
+            outer.dedup();
+            let distinct_base = outer
+                .iter()
+                .map(|p| p.0)
+                .collect::<std::collections::BTreeSet<_>>();
+            assert_eq!(outer.len(), distinct_base.len(), "{nest:?}");
+        }
     }
 }

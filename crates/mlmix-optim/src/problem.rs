@@ -92,11 +92,10 @@ impl FreeEval {
     pub fn proposal(&self, backend: &dyn Backend) -> Option<Adaptation> {
         let (moments, junctions) = self.moments.as_ref()?;
         let (a, _) = Adaptation::from_moments(
-            backend.grid().dims,
+            backend.grid(),
             backend.plan().n_between(),
             moments,
             junctions,
-            backend.grid().step_points,
         );
         Some(a)
     }
