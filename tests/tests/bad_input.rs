@@ -51,7 +51,7 @@ fn redact(text: &str, scratch: &Scratch) -> String {
 /// Writes `files` and the input `text` (as `model.inp`) in a scratch folder,
 /// loads it, checks that it fails with errors that all have a message, and
 /// snapshots the rendered errors as `name`.
-fn fails(name: &str, files: &[(&str, &str)], text: &str) -> SpecError {
+pub(crate) fn fails(name: &str, files: &[(&str, &str)], text: &str) -> SpecError {
     let scratch = Scratch::new(name);
     for (file, contents) in files {
         scratch.write(file, contents);
@@ -77,7 +77,7 @@ fn fails_lca(name: &str, text: &str) -> SpecError {
 /// Asserts that the first error points at `file` (as written, or the input
 /// file `model.inp`), line `line`, and that its message contains `reason`.
 #[track_caller]
-fn assert_first(err: &SpecError, file: &str, line: usize, reason: &str) {
+pub(crate) fn assert_first(err: &SpecError, file: &str, line: usize, reason: &str) {
     let e = &err.errors[0];
     let loc = e
         .location

@@ -7,6 +7,7 @@
 mod adaptive_tails;
 mod bad_input;
 mod determinism;
+mod diverging;
 mod estimation;
 mod factor_output;
 mod factor_recovery;
@@ -18,6 +19,7 @@ mod gom_tables;
 mod growth;
 mod hostile;
 mod mixreg;
+mod nominal;
 mod outputs;
 mod recovery;
 mod reference;

@@ -191,7 +191,7 @@ fn row_invariant(plan: &Plan, data: &EngineData, t: usize) -> bool {
 /// rows' likelihoods, one log per cluster and pass instead of an exp per
 /// combination and a log per row. It holds for clustered data with several
 /// passes and unit frequencies whose terms are all log-probabilities
-/// (categorical dependents and class logits, never above 0, so their exps
+/// (categorical and nominal dependents and class logits, never above 0, so their exps
 /// stay in range; the backend rescales the products and falls back to logs
 /// for a row too small to multiply).
 fn product_form(plan: &Plan, data: &EngineData) -> bool {
@@ -204,6 +204,7 @@ fn product_form(plan: &Plan, data: &EngineData) -> bool {
                 t.kind,
                 TermKind::Categorical { .. }
                     | TermKind::Guessing { .. }
+                    | TermKind::Nominal { .. }
                     | TermKind::ClassLogit { .. }
             )
         })

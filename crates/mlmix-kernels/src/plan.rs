@@ -18,6 +18,9 @@
 //!   multivariate normal with the observed part of each row (full-information
 //!   ML), local layout `[nu (d), B (d x q, row-major), Sigma lower triangle
 //!   packed by rows]`;
+//! - `Nominal`: one nominal dependent, a multinomial logit of its category
+//!   (last category the reference), local layout per category `k` `[a_k,
+//!   b_k (q)]`;
 //! - `ClassLogit`: the multinomial logit of one class variable on covariates
 //!   and earlier class variables (eq 4, 8, 9); its parameter *sets* are the
 //!   combinations of its parents' classes, each with local layout, per class
@@ -82,6 +85,18 @@ pub enum TermKind {
         /// Covariate columns.
         covs: Vec<usize>,
     },
+    /// A nominal (unordered categorical) dependent variable: a
+    /// multinomial logit of its category with the last category as the
+    /// reference; local layout per state, per category `k`, `[a_k, b_k
+    /// (q)]` (the last category's entries [`NONE`]).
+    Nominal {
+        /// Data column (category indices 0 .. ncat-1).
+        col: usize,
+        /// Number of categories.
+        ncat: usize,
+        /// Covariate columns.
+        covs: Vec<usize>,
+    },
     /// The multinomial logit of a class variable.
     ClassLogit {
         /// Which class variable.
@@ -101,6 +116,7 @@ impl TermKind {
         match self {
             TermKind::Categorical { covs, .. }
             | TermKind::Guessing { covs, .. }
+            | TermKind::Nominal { covs, .. }
             | TermKind::Normal { covs, .. }
             | TermKind::NormalBlock { covs, .. }
             | TermKind::ClassLogit { covs, .. } => covs,
@@ -1000,6 +1016,25 @@ impl Plan {
             let q = covs_all.len();
             let uses_nodes = covs_all.iter().any(|&c| c >= res.n_data_cols);
             match &dep.scale {
+                Scale::Categorical { categories } if dep.nominal => {
+                    if uses_nodes || per_state.iter().any(|e| !e.cols.is_empty()) {
+                        return Err(PlanError::Unsupported(format!(
+                            "random effects on the nominal variable {}",
+                            model.variables[v].name
+                        )));
+                    }
+                    let (ncat, covs) = (categories.len(), dep.covariates.clone());
+                    let (n_local, phi_index) =
+                        nominal_layout(&get, v, ncat, &covs, m.map(|m| (m, n_states)))?;
+                    plan.terms.push(Term::per_state(
+                        TermKind::Nominal { col: v, ncat, covs },
+                        state_of_combo,
+                        (n_states, n_local),
+                        phi_index,
+                        cluster_level,
+                        false,
+                    ));
+                }
                 Scale::Categorical { categories } => {
                     let ncat = categories.len();
                     if dep.guessing && ncat != 2 {
@@ -1132,6 +1167,39 @@ impl Plan {
         }
         Ok(plan)
     }
+}
+
+/// The local layout of a nominal term for variable `v` with `ncat`
+/// categories and covariates `covs`, in each class of `m`: `(n_local,
+/// phi_index)`, per category `[a_k, b_k (q)]`, the last category [`NONE`].
+fn nominal_layout(
+    get: &dyn Fn(ParamKind, Option<usize>) -> Result<u32, PlanError>,
+    v: usize,
+    ncat: usize,
+    covs: &[usize],
+    m: Option<(usize, usize)>,
+) -> Result<(usize, Vec<u32>), PlanError> {
+    let per = 1 + covs.len();
+    let n_local = ncat * per;
+    let n_states = m.map_or(1, |(_, n)| n);
+    let mut phi_index = vec![NONE; n_states * n_local];
+    for s in 0..n_states {
+        let class = m.map(|_| s);
+        for k in 0..ncat - 1 {
+            let base = s * n_local + k * per;
+            let category = k + 1;
+            phi_index[base] = get(ParamKind::NominalIntercept { var: v, category }, class)?;
+            for (j, &x) in covs.iter().enumerate() {
+                let kind = ParamKind::NominalSlope {
+                    var: v,
+                    category,
+                    covariate: x,
+                };
+                phi_index[base + 1 + j] = get(kind, class)?;
+            }
+        }
+    }
+    Ok((n_local, phi_index))
 }
 
 /// [`Term::info_pairs`] of term `t` (a binary item) on `data`: the pairs of its covariates

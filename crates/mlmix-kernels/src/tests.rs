@@ -5,9 +5,9 @@
 //! expected outer product of scores.
 //!
 //! The checks run per term kind, one module per kernel module of
-//! [`crate::eval`] (`categorical`, `normal`, `block`, `logit`), one test
-//! per property, each over the kind's cases (with and without covariates);
-//! every assertion names the kind and the case.
+//! [`crate::eval`] (`categorical`, `guessing`, `normal`, `block`, `logit`,
+//! `nominal`), one test per property, each over the kind's cases (with and
+//! without covariates); every assertion names the kind and the case.
 
 use crate::EngineData;
 use crate::eval::{self, InfoAcc, Scratch, Slots};
@@ -1253,6 +1253,435 @@ mod long_binary {
     fn accumulate_sums_scores_and_information() {
         for case in cases() {
             check_accumulate(&case);
+        }
+    }
+}
+
+/// [`crate::eval`]'s `nominal` module: nominal dependents, the multinomial
+/// logit of an observed category with the last category the reference.
+/// Each case has missing values of the dependent (every fifth row from the
+/// fourth), and every state its own parameters (or its own intercepts and
+/// slopes shared across states).
+mod nominal {
+    use super::*;
+
+    /// A nominal term on column 0 with `ncat` categories, covariates `covs`
+    /// and `ns` states: per state, per category `[a_k, b_k (q)]`, the last
+    /// category's entries structural zeros ([`NONE`]); with
+    /// `shared_slopes` the slopes are the same parameters in every state.
+    fn case(
+        name: &str,
+        ncat: usize,
+        covs: Vec<usize>,
+        ns: usize,
+        shared_slopes: bool,
+        data: EngineData,
+    ) -> Case {
+        let q = covs.len();
+        let per = 1 + q;
+        let nl = ncat * per;
+        let mut next = if shared_slopes { (ncat - 1) * q } else { 0 } as u32;
+        let mut phi_index = vec![NONE; ns * nl];
+        for s in 0..ns {
+            for k in 0..ncat - 1 {
+                let base = s * nl + k * per;
+                phi_index[base] = next;
+                next += 1;
+                for j in 0..q {
+                    phi_index[base + 1 + j] = if shared_slopes {
+                        (k * q + j) as u32
+                    } else {
+                        next += 1;
+                        next - 1
+                    };
+                }
+            }
+        }
+        let n_phi = next as usize;
+        let kind = TermKind::Nominal { col: 0, ncat, covs };
+        let term = Term {
+            phi_index,
+            ..identity_term(kind, ns, nl)
+        };
+        Case {
+            name: format!("nominal ({name})"),
+            plan: plan_with(term, n_phi),
+            phi: (0..n_phi)
+                .map(|i| 1.3 * (0.9 * i as f64 + 0.4).sin())
+                .collect(),
+            data,
+        }
+    }
+
+    /// Categories `0..ncat`, every one observed, missing on every fifth row
+    /// from the fourth.
+    fn y_of(n: usize, ncat: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                if i % 5 == 3 {
+                    f64::NAN
+                } else {
+                    ((i * 7 + i / 3) % ncat) as f64
+                }
+            })
+            .collect()
+    }
+
+    /// 3 and 4 categories; without covariates (the prepared log
+    /// probabilities), with two, with one in a later column; 2 and 3
+    /// states; and long data: two one-hot dummies and a covariate non-zero
+    /// on the first dummy's rows only (as a random slope's node column is in
+    /// a binary item's long data; a nominal term takes no random effects).
+    fn cases() -> Vec<(Case, usize)> {
+        let n = 11;
+        let x = |seed| sample_x(n, seed);
+        let long = {
+            let n = 24;
+            let item = |i: usize| i % 3;
+            let dummy =
+                |q: usize| -> Vec<f64> { (0..n).map(|i| f64::from(item(i) == q)).collect() };
+            let x = sample_x(n, 11);
+            let node = (0..n)
+                .map(|i| if item(i) == 0 { x[i] } else { 0.0 })
+                .collect();
+            data_of(vec![y_of(n, 4), dummy(0), dummy(1), node])
+        };
+        vec![
+            (
+                case("3 categories, 2 states", 3, vec![], 2, false, {
+                    data_of(vec![y_of(n, 3)])
+                }),
+                3,
+            ),
+            (
+                case("4 categories, 3 states", 4, vec![], 3, false, {
+                    data_of(vec![y_of(n, 4)])
+                }),
+                4,
+            ),
+            (
+                case(
+                    "3 categories, covariates [1, 2], 2 states",
+                    3,
+                    vec![1, 2],
+                    2,
+                    false,
+                    data_of(vec![y_of(n, 3), x(5), x(6)]),
+                ),
+                3,
+            ),
+            (
+                case(
+                    "4 categories, covariate [2], 3 states, slopes shared",
+                    4,
+                    vec![2],
+                    3,
+                    true,
+                    data_of(vec![y_of(n, 4), x(7), x(8)]),
+                ),
+                4,
+            ),
+            (
+                case(
+                    "long, 4 categories, covariates [1, 2, 3], 2 states",
+                    4,
+                    vec![1, 2, 3],
+                    2,
+                    false,
+                    long,
+                ),
+                4,
+            ),
+        ]
+    }
+
+    /// Posterior weights varying over rows and states, and frequency
+    /// weights 1, 2, 3.
+    fn weights(n: usize, ns: usize) -> (Vec<f64>, Vec<f64>) {
+        let w = (0..n * ns)
+            .map(|i| 0.1 + ((i * 7919) % 13) as f64 / 13.0)
+            .collect();
+        let freq = (0..n).map(|i| 1.0 + (i % 3) as f64).collect();
+        (w, freq)
+    }
+
+    /// The values are the log-softmax of `a_k + b_k'x` at the observed
+    /// category, computed here from phi (the last category's predictor 0),
+    /// and exactly 0 where `u` is missing.
+    #[test]
+    fn values_are_log_softmax() {
+        for (case, ncat) in cases() {
+            let Case {
+                name,
+                plan,
+                phi,
+                data,
+            } = &case;
+            let term = &plan.terms[0];
+            let TermKind::Nominal { covs, .. } = &term.kind else {
+                unreachable!()
+            };
+            let (n, ns, nl, per) = (data.n_rows(), term.n_states, term.n_local, 1 + covs.len());
+            let prep = eval::prepare(plan, phi).expect("valid");
+            let mut sc = Scratch::default();
+            let mut v = vec![f64::NAN; n * ns];
+            eval::term_values(term, &prep.terms[0], data, 0, n, slots(n), &mut sc, &mut v);
+            let par = |t: usize| match term.phi_index[t] {
+                NONE => 0.0,
+                i => phi[i as usize],
+            };
+            for s in 0..ns {
+                for r in 0..n {
+                    let u = data.columns[0][r];
+                    let got = v[s * n + r];
+                    if u.is_nan() {
+                        assert_eq!(got, 0.0, "{name}: missing row {r} state {s}");
+                        continue;
+                    }
+                    let eta: Vec<f64> = (0..ncat)
+                        .map(|k| {
+                            let b = s * nl + k * per;
+                            par(b)
+                                + covs
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(j, &c)| par(b + 1 + j) * data.columns[c][r])
+                                    .sum::<f64>()
+                        })
+                        .collect();
+                    assert_eq!(eta[ncat - 1], 0.0, "{name}: reference category");
+                    let lse = eta.iter().map(|e| e.exp()).sum::<f64>().ln();
+                    let want = eta[u as usize] - lse;
+                    assert!(
+                        (got - want).abs() < 1e-12,
+                        "{name}: row {r} state {s}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scores_are_central_differences() {
+        for (case, _) in cases() {
+            check_scores(&case);
+        }
+    }
+
+    #[test]
+    fn accumulate_sums_scores_and_information() {
+        for (case, _) in cases() {
+            check_accumulate(&case);
+        }
+    }
+
+    /// The accumulated gradient with posterior and frequency weights,
+    /// mapped to phi, equals central differences of the weighted
+    /// log-likelihood `Σ_r freq_r Σ_s w[r, s] ℓ_s(r)`.
+    #[test]
+    fn weighted_gradient_is_central_differences() {
+        for (case, _) in cases() {
+            let Case {
+                name,
+                plan,
+                phi,
+                data,
+            } = &case;
+            let term = &plan.terms[0];
+            let (n, ns) = (data.n_rows(), term.n_states);
+            let (w, freq) = weights(n, ns);
+            let mut sc = Scratch::default();
+            let loglik = |p: &[f64], sc: &mut Scratch| {
+                let prep = eval::prepare(plan, p).expect("valid");
+                let mut v = vec![0.0; n * ns];
+                eval::term_values(term, &prep.terms[0], data, 0, n, slots(n), sc, &mut v);
+                (0..n * ns).map(|i| freq[i % n] * w[i] * v[i]).sum::<f64>()
+            };
+            let prep = eval::prepare(plan, phi).expect("valid");
+            let mut g = vec![0.0; term.n_term_params()];
+            eval::term_accumulate(
+                term,
+                &prep.terms[0],
+                data,
+                0,
+                n,
+                slots(n),
+                &w,
+                &freq,
+                &mut sc,
+                Some(&mut g),
+                None,
+            );
+            let mut by_phi = vec![0.0; phi.len()];
+            for (t, &pi) in term.phi_index.iter().enumerate() {
+                if pi != NONE {
+                    by_phi[pi as usize] += g[t];
+                }
+            }
+            for (i, &an) in by_phi.iter().enumerate() {
+                let h = 1e-6 * (1.0 + phi[i].abs());
+                let mut up = phi.clone();
+                up[i] += h;
+                let mut down = phi.clone();
+                down[i] -= h;
+                let fd = (loglik(&up, &mut sc) - loglik(&down, &mut sc)) / (2.0 * h);
+                assert!(
+                    (fd - an).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{name}: phi {i}: analytic {an} vs numeric {fd}"
+                );
+            }
+        }
+    }
+
+    /// The information with posterior and frequency weights equals
+    /// `Σ_r freq_r Σ_s w[r, s] E[s s']` over the categories of each
+    /// observed row (the scores at unit weight, the probabilities from the
+    /// values); a missing row adds nothing.
+    #[test]
+    fn information_is_expected_outer_product() {
+        for (case, ncat) in cases() {
+            let Case {
+                name,
+                plan,
+                phi,
+                data,
+            } = &case;
+            let term = &plan.terms[0];
+            let (n, ns, nl) = (data.n_rows(), term.n_states, term.n_local);
+            let width = term.n_term_params();
+            let (w, freq) = weights(n, ns);
+            let prep = eval::prepare(plan, phi).expect("valid");
+            let mut sc = Scratch::default();
+            let mut acc = InfoAcc::new(term);
+            eval::term_info(
+                term,
+                &prep.terms[0],
+                data,
+                0,
+                n,
+                slots(n),
+                &w,
+                &freq,
+                &mut sc,
+                &mut acc,
+            );
+            eval::finish_info(term, &prep.terms[0], &mut acc);
+            let mut expect = vec![0.0; ns * nl * nl];
+            for c in 0..ncat {
+                // every observed row at category c, the missing ones kept
+                let mut d2 = data.clone();
+                for u in &mut d2.columns[0] {
+                    if !u.is_nan() {
+                        *u = c as f64;
+                    }
+                }
+                let mut v = vec![0.0; n * ns];
+                eval::term_values(term, &prep.terms[0], &d2, 0, n, slots(n), &mut sc, &mut v);
+                let mut g = vec![0.0; n * width];
+                eval::term_scores(
+                    term,
+                    &prep.terms[0],
+                    &d2,
+                    0,
+                    n,
+                    slots(n),
+                    &vec![1.0; n * ns],
+                    &mut sc,
+                    |r, slot, x| g[r * width + slot] += x,
+                );
+                for r in 0..n {
+                    if data.columns[0][r].is_nan() {
+                        continue;
+                    }
+                    for s in 0..ns {
+                        let pw = freq[r] * w[s * n + r] * v[s * n + r].exp();
+                        for a in 0..nl {
+                            for b in 0..nl {
+                                expect[s * nl * nl + a * nl + b] +=
+                                    pw * g[r * width + s * nl + a] * g[r * width + s * nl + b];
+                            }
+                        }
+                    }
+                }
+            }
+            assert_information(name, &acc, &expect);
+        }
+    }
+
+    /// A missing `u` contributes nothing: its scores are 0 whatever the
+    /// weights, and the information over all rows equals that over the
+    /// observed rows alone, one row per call.
+    #[test]
+    fn missing_rows_contribute_nothing() {
+        for (case, _) in cases() {
+            let Case {
+                name,
+                plan,
+                phi,
+                data,
+            } = &case;
+            let term = &plan.terms[0];
+            let (n, ns) = (data.n_rows(), term.n_states);
+            let (w, freq) = weights(n, ns);
+            let prep = eval::prepare(plan, phi).expect("valid");
+            let mut sc = Scratch::default();
+            let missing = |r: usize| data.columns[0][r].is_nan();
+            assert!((0..n).any(missing), "{name}: no missing row");
+            eval::term_scores(
+                term,
+                &prep.terms[0],
+                data,
+                0,
+                n,
+                slots(n),
+                &w,
+                &mut sc,
+                |r, slot, x| {
+                    assert!(
+                        !missing(r) || x == 0.0,
+                        "{name}: missing row {r}, slot {slot}: score {x}"
+                    );
+                },
+            );
+            let mut all = InfoAcc::new(term);
+            eval::term_info(
+                term,
+                &prep.terms[0],
+                data,
+                0,
+                n,
+                slots(n),
+                &w,
+                &freq,
+                &mut sc,
+                &mut all,
+            );
+            let mut observed = InfoAcc::new(term);
+            for r in (0..n).filter(|&r| !missing(r)) {
+                let wr: Vec<f64> = (0..ns).map(|s| w[s * n + r]).collect();
+                let mut one = InfoAcc::new(term);
+                eval::term_info(
+                    term,
+                    &prep.terms[0],
+                    data,
+                    r,
+                    r + 1,
+                    slots(1),
+                    &wr,
+                    &freq[r..r + 1],
+                    &mut sc,
+                    &mut one,
+                );
+                observed.add(&one);
+            }
+            eval::finish_info(term, &prep.terms[0], &mut all);
+            eval::finish_info(term, &prep.terms[0], &mut observed);
+            for (i, (a, b)) in all.mats.iter().zip(&observed.mats).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "{name}: information {i}: {a} vs {b}"
+                );
+            }
         }
     }
 }

@@ -122,7 +122,7 @@ fn shift_positions(kind: &TermKind, loads: &[WithinLoadings]) -> Vec<(usize, usi
             .enumerate()
             .filter_map(|(i, &v)| has(v).map(|l| (i, l, 1.0)))
             .collect(),
-        TermKind::ClassLogit { .. } => Vec::new(),
+        TermKind::ClassLogit { .. } | TermKind::Nominal { .. } => Vec::new(),
     }
 }
 

@@ -297,9 +297,18 @@ impl Problem<'_> {
         Ok(None)
     }
 
-    /// Runs `n` EM iterations (the initial stage of random starts).
-    pub fn em_iterations(&self, it: &mut Iterate, n: usize) -> Result<(), BackendError> {
+    /// Runs `n` EM iterations (the initial stage of random starts), fewer
+    /// if the observer asks to stop ([`Observer::stop_requested`]).
+    pub fn em_iterations(
+        &self,
+        it: &mut Iterate,
+        n: usize,
+        observer: &dyn Observer,
+    ) -> Result<(), BackendError> {
         for _ in 0..n {
+            if observer.stop_requested() {
+                break;
+            }
             let stepped = self.em_step(it)?.is_some();
             self.recentre(it, false)?;
             if !stepped {
@@ -338,8 +347,14 @@ impl Problem<'_> {
                 // moves logL by the integration error times the shift)
                 let settled =
                     change.abs() < settings.logcriterion.max(1e-12 * it.eval.loglik.abs());
-                if settled && self.converged(&it, &active, settings, None) {
-                    break;
+                if settled {
+                    // a renewal that found the same grid re-evaluates
+                    // nothing, and a quasi-Newton phase's last evaluation
+                    // has no information matrix, which the test needs
+                    self.information(&mut it)?;
+                    if self.converged(&it, &active, settings, None) {
+                        break;
+                    }
                 }
                 term = self.optimize_on_grid(&mut it, settings, start_id, observer)?;
             }
@@ -370,6 +385,9 @@ impl Problem<'_> {
             }
             let ll = it.eval.loglik;
             let active = self.active(&it.theta, &it.eval.gradient);
+            // (an iterate whose grid was renewed to the same one keeps its
+            // last evaluation, which may lack the information)
+            self.information(it)?;
             if self.converged(it, &active, settings, None) {
                 return Ok(Termination::Converged);
             }

@@ -35,6 +35,13 @@ pub enum IssueAt {
         /// The random effect it is regressed on.
         on: usize,
     },
+    /// Random effect `re` acts on nominal variable `var`.
+    Nominal {
+        /// The random effect.
+        re: usize,
+        /// The nominal variable.
+        var: usize,
+    },
 }
 
 impl Model {
@@ -255,6 +262,35 @@ impl Model {
         }
     }
 
+    /// Random effects (random intercepts, slopes, factors through their
+    /// indicators' intercepts) on a nominal variable: not supported.
+    fn nominal_random_issues(&self) -> Vec<RandomIssue> {
+        let mut out = Vec::new();
+        for (re, r) in self.random_effects().iter().enumerate() {
+            let (RandomKind::Intercept { var }
+            | RandomKind::Slope { var, .. }
+            | RandomKind::WithinIntercept { var }) = r.kind
+            else {
+                continue;
+            };
+            if !self.is_nominal(var) {
+                continue;
+            }
+            let name = &self.variables[var].name;
+            out.push(RandomIssue {
+                message: format!(
+                    "a random effect ({}) on the nominal variable {name}",
+                    r.name
+                ),
+                help: format!(
+                    "a nominal variable takes fixed intercepts and slopes only; in a two-level model list {name} in WITHIN"
+                ),
+                at: IssueAt::Nominal { re, var },
+            });
+        }
+        out
+    }
+
     /// Combinations of random effects, regressions and class-specific
     /// parameters the engine does not handle yet (empty if none).
     pub fn random_structure_issues(&self) -> Vec<RandomIssue> {
@@ -286,6 +322,7 @@ impl Model {
             }
             return out;
         }
+        out.extend(self.nominal_random_issues());
         if let Some(d) = cov {
             let mut named: Vec<usize> = Vec::new();
             for r in random {

@@ -250,6 +250,13 @@ pub struct Dependent {
     /// [`ParamKind::Guessing`] the logit of g.
     #[serde(default)]
     pub guessing: bool,
+    /// A nominal (unordered categorical) variable (`NOMINAL = u`): its
+    /// scale is [`Scale::Categorical`], and P(u = k) is a multinomial
+    /// logit with the last category as reference, intercepts
+    /// [`ParamKind::NominalIntercept`] and slopes
+    /// [`ParamKind::NominalSlope`] per non-reference category.
+    #[serde(default)]
+    pub nominal: bool,
 }
 
 /// Measurement scale of a dependent variable.
@@ -337,6 +344,25 @@ pub enum ParamKind {
         cv: usize,
         /// The class (0-based; never the last).
         class: usize,
+        /// The covariate.
+        covariate: usize,
+    },
+    /// Intercept of category `category` (1-based, `[u#1]`; never the last,
+    /// the reference) of a nominal variable: the log-odds of `category`
+    /// against the last category when the covariates are 0.
+    NominalIntercept {
+        /// The variable.
+        var: usize,
+        /// 1-based category number (`u#category`).
+        category: usize,
+    },
+    /// Slope of the log-odds of category `category` (1-based, `u#1 ON x`)
+    /// of a nominal variable against its last category on a covariate.
+    NominalSlope {
+        /// The variable.
+        var: usize,
+        /// 1-based category number.
+        category: usize,
         /// The covariate.
         covariate: usize,
     },
@@ -600,6 +626,11 @@ impl Model {
         }
     }
 
+    /// Whether variable `var` is a nominal dependent ([`Dependent::nominal`]).
+    pub fn is_nominal(&self, var: usize) -> bool {
+        self.dependent(var).is_some_and(|d| d.nominal)
+    }
+
     /// Total number of class combinations (product of class counts).
     pub fn n_class_combinations(&self) -> usize {
         self.class_vars.iter().map(|c| c.classes).product()
@@ -615,6 +646,12 @@ impl Model {
             ParamKind::Guessing { var } => v(var),
             ParamKind::Mean { var } => v(var),
             ParamKind::Slope { var, covariate } => format!("{} ON {}", v(var), v(covariate)),
+            ParamKind::NominalIntercept { var, category } => format!("{}#{category}", v(var)),
+            ParamKind::NominalSlope {
+                var,
+                category,
+                covariate,
+            } => format!("{}#{category} ON {}", v(var), v(covariate)),
             ParamKind::Variance { var } => v(var),
             ParamKind::Covariance { a, b } => format!("{} WITH {}", v(a), v(b)),
             ParamKind::ClassIntercept { cv, class } => format!("{}#{}", c(cv), class + 1),
@@ -710,7 +747,10 @@ impl Model {
     /// A full readable name: the short name with its class.
     pub fn param_full_name(&self, p: &Parameter) -> String {
         let base = match p.kind {
-            ParamKind::Threshold { .. } | ParamKind::Mean { .. } | ParamKind::FactorMean { .. } => {
+            ParamKind::Threshold { .. }
+            | ParamKind::Mean { .. }
+            | ParamKind::FactorMean { .. }
+            | ParamKind::NominalIntercept { .. } => {
                 format!("[{}]", self.param_name(&p.kind))
             }
             ParamKind::ClassIntercept { .. } => format!("[{}]", self.param_name(&p.kind)),
@@ -753,6 +793,8 @@ impl Model {
             | ParamKind::Guessing { var }
             | ParamKind::Mean { var }
             | ParamKind::Slope { var, .. }
+            | ParamKind::NominalIntercept { var, .. }
+            | ParamKind::NominalSlope { var, .. }
             | ParamKind::Variance { var }
             | ParamKind::Covariance { a: var, .. } => var,
             ParamKind::RandomVariance { .. }

@@ -512,11 +512,27 @@ pub fn fit(
         ));
     }
 
+    warnings.extend(crate::diverging::diverging_warning(
+        model,
+        ds,
+        &phi,
+        &best.at_bound,
+    ));
+
     if interrupted {
         warnings.push(if best.converged() {
             "the run was interrupted while computing standard errors: the estimates converged, but standard errors were not computed".to_string()
         } else {
-            "the run was interrupted: these are the best estimates found so far, not a maximum of the likelihood; standard errors were not computed".to_string()
+            let skipped = match outcome.skipped {
+                0 => String::new(),
+                k => format!(
+                    "; {k} of the {} random starts were not run",
+                    outcome.skipped + outcome.records.len()
+                ),
+            };
+            format!(
+                "the run was interrupted: these are the best estimates found so far, not a maximum of the likelihood; standard errors were not computed{skipped}"
+            )
         });
     }
 
@@ -842,6 +858,13 @@ fn within_section(model: &Model, kind: &ParamKind) -> String {
         }
         ParamKind::Threshold { .. } => "Thresholds".into(),
         ParamKind::Guessing { .. } => "Guessing (logit)".into(),
+        // Mplus prints a nominal variable's intercepts as `U#1` under
+        // Intercepts and its slopes under `U#1 ON`
+        ParamKind::NominalIntercept { .. } => "Intercepts".into(),
+        ParamKind::NominalSlope { var, category, .. } => format!(
+            "{}#{category} ON",
+            model.variables[var].name.to_ascii_uppercase()
+        ),
         // a factor indicator's mean is an intercept and its variance a
         // residual variance, as for a variable with covariates
         ParamKind::Mean { var } => {
@@ -892,7 +915,9 @@ fn short_name(model: &Model, kind: &ParamKind) -> String {
         ParamKind::Loading { re, .. } => model.random_name(re),
         ParamKind::FactorOn { covariate, .. } => v(covariate),
         ParamKind::RandomSlopeOn { covariate, .. } => v(covariate),
-        ParamKind::Slope { covariate, .. } => v(covariate),
+        ParamKind::Slope { covariate, .. } | ParamKind::NominalSlope { covariate, .. } => {
+            v(covariate)
+        }
         ParamKind::ClassSlope { covariate, .. } => v(covariate),
         ParamKind::ClassOnClass {
             parent,
@@ -1093,7 +1118,12 @@ fn category_probabilities(
             let mut tau = vec![0.0; ncat - 1];
             let mut fidx: Vec<Option<usize>> = vec![None; ncat - 1];
             for (i, p) in model.parameters.iter().enumerate() {
-                if let ParamKind::Threshold { var, index } = p.kind
+                // (a nominal variable's intercepts in place of thresholds)
+                if let ParamKind::Threshold { var, index }
+                | ParamKind::NominalIntercept {
+                    var,
+                    category: index,
+                } = p.kind
                     && var == v
                     && p.class == class
                 {
@@ -1103,18 +1133,12 @@ fn category_probabilities(
                     }
                 }
             }
-            for c in 0..ncat {
-                let lower = (c > 0).then(|| tau[c - 1]);
-                let upper = (c + 1 < ncat).then(|| tau[c]);
-                let prob = link::category_prob(lk, lower, upper);
-                // dP/dtau: f(upper) for tau_c, -f(lower) for tau_{c-1}
-                let mut grad: Vec<(Option<usize>, f64)> = Vec::new();
-                if let Some(u) = upper {
-                    grad.push((fidx[c], link::pdf(lk, u)));
-                }
-                if let Some(l) = lower {
-                    grad.push((fidx[c - 1], -link::pdf(lk, l)));
-                }
+            for (c, &value) in categories.iter().enumerate() {
+                let (prob, grad) = if dep.nominal {
+                    nominal_probability(&tau, &fidx, c)
+                } else {
+                    ordered_probability(lk, &tau, &fidx, c)
+                };
                 let se = cov.and_then(|cm| {
                     let mut var = 0.0;
                     for &(fa, ga) in &grad {
@@ -1138,7 +1162,7 @@ fn category_probabilities(
                             )
                         }),
                         category: c + 1,
-                        value: categories[c],
+                        value,
                         probability: prob,
                         se,
                     },
@@ -1148,6 +1172,46 @@ fn category_probabilities(
     }
     out.sort_by_key(|(key, p)| (*key, p.category));
     out.into_iter().map(|(_, p)| p).collect()
+}
+
+/// P(u = c) of an ordered categorical variable from its thresholds `tau`,
+/// with its derivatives by the free parameters `fidx` of the thresholds.
+fn ordered_probability(
+    lk: mlmix_spec::Link,
+    tau: &[f64],
+    fidx: &[Option<usize>],
+    c: usize,
+) -> (f64, Vec<(Option<usize>, f64)>) {
+    let lower = (c > 0).then(|| tau[c - 1]);
+    let upper = (c < tau.len()).then(|| tau[c]);
+    let prob = link::category_prob(lk, lower, upper);
+    // dP/dtau: f(upper) for tau_c, -f(lower) for tau_{c-1}
+    let mut grad: Vec<(Option<usize>, f64)> = Vec::new();
+    if let Some(u) = upper {
+        grad.push((fidx[c], link::pdf(lk, u)));
+    }
+    if let Some(l) = lower {
+        grad.push((fidx[c - 1], -link::pdf(lk, l)));
+    }
+    (prob, grad)
+}
+
+/// P(u = c) of a nominal variable from its intercepts `a` (the last
+/// category's 0), the softmax, with its derivatives `p_c (δ_cj − p_j)` by
+/// the free parameters `fidx` of the intercepts.
+fn nominal_probability(
+    a: &[f64],
+    fidx: &[Option<usize>],
+    c: usize,
+) -> (f64, Vec<(Option<usize>, f64)>) {
+    let m = a.iter().copied().fold(0.0, f64::max);
+    let e: Vec<f64> = a.iter().chain([&0.0]).map(|x| (x - m).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    let p: Vec<f64> = e.iter().map(|x| x / sum).collect();
+    let grad = (0..a.len())
+        .map(|j| (fidx[j], p[c] * (f64::from(j == c) - p[j])))
+        .collect();
+    (p[c], grad)
 }
 
 fn transition_tables(model: &Model, phi: &[f64]) -> Vec<TransitionTable> {

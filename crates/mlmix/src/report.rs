@@ -805,6 +805,7 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
             ParamKind::Threshold { .. }
             | ParamKind::Mean { .. }
             | ParamKind::FactorMean { .. }
+            | ParamKind::NominalIntercept { .. }
             | ParamKind::ClassIntercept { .. } => {
                 format!("[ {name}{} ]", value(p.value, est[i]))
             }
@@ -816,6 +817,7 @@ pub fn svalues(fit: &Fit, model: &Model) -> String {
                 format!("{name}{}", value(p.value, est[i]))
             }
             ParamKind::Slope { .. }
+            | ParamKind::NominalSlope { .. }
             | ParamKind::Covariance { .. }
             | ParamKind::ClassSlope { .. }
             | ParamKind::ClassOnClass { .. } => format!("{name}{}", value(p.value, est[i])),

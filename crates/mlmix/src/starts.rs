@@ -2,10 +2,12 @@
 //!
 //! Default starting values come from the data, as Mplus's do:
 //! thresholds from the sample cumulative proportions (on the logit or probit
-//! scale), means and variances from the sample moments, slopes, covariances
-//! and class logits 0. Without random starts (STARTS = 0) the classes are
+//! scale), a nominal variable's intercepts from the sample log-odds of each
+//! category against the last, means and variances from the sample moments,
+//! slopes, covariances and class logits 0. Without random starts (STARTS = 0) the classes are
 //! separated by fixed offsets: thresholds (K−1)/2 − k logits apart, means
-//! k − (K−1)/2 standard deviations apart, for class k = 0..K−1.
+//! k − (K−1)/2 standard deviations apart, for class k = 0..K−1; nominal
+//! intercepts (K−1)/2 − k logits above their log-odds, like thresholds.
 //!
 //! A random start perturbs the default (or user-given `*v`) values by
 //! uniform draws scaled by STSCALE (s, default 5):
@@ -13,7 +15,7 @@
 //! class; means ±0.3·s standard deviations; class-specific variances by a
 //! factor in [0.5, 1.5]; regression slopes ±0.2·s·sd(y)/sd(x); class logit
 //! intercepts and class-on-class effects ±0.2·s; class logit slopes
-//! ±0.1·s/sd(x). The draw depends only on the start's seed. A draw outside the
+//! ±0.1·s/sd(x); nominal intercepts ±s/2 and slopes ±0.1·s/sd(x). The draw depends only on the start's seed. A draw outside the
 //! model's domain is redrawn with half the spread.
 
 use std::collections::HashMap;
@@ -78,6 +80,17 @@ fn cumulative(col: &[f64], ncat: usize) -> Vec<f64> {
     out
 }
 
+/// Sample log-odds ln((n_k + ½) / (n_last + ½)) of each category but the
+/// last of a category-index column against the last.
+fn log_odds(col: &[f64], ncat: usize) -> Vec<f64> {
+    let mut counts = vec![0.5f64; ncat];
+    for &x in col.iter().filter(|x| !x.is_nan()) {
+        counts[x as usize] += 1.0;
+    }
+    let last = counts[ncat - 1];
+    counts[..ncat - 1].iter().map(|c| (c / last).ln()).collect()
+}
+
 /// Everything needed to build starting points.
 pub struct StartBuilder<'a> {
     model: &'a Model,
@@ -85,6 +98,8 @@ pub struct StartBuilder<'a> {
     map: &'a ParamMap,
     moments: Vec<Moments>,
     cumul: HashMap<usize, Vec<f64>>,
+    /// Nominal variables' sample log-odds ([`log_odds`]).
+    odds: HashMap<usize, Vec<f64>>,
 }
 
 /// The loadings and factor variances of a start near the nested latent
@@ -96,9 +111,13 @@ impl<'a> StartBuilder<'a> {
     pub fn new(model: &'a Model, data: &Dataset, plan: &'a Plan, map: &'a ParamMap) -> Self {
         let moments = data.columns.iter().map(|c| moments(c)).collect();
         let mut cumul = HashMap::new();
+        let mut odds = HashMap::new();
         for v in model.dependents() {
             if let Some(ncat) = model.n_categories(v) {
                 cumul.insert(v, cumulative(&data.columns[v], ncat));
+                if model.is_nominal(v) {
+                    odds.insert(v, log_odds(&data.columns[v], ncat));
+                }
             }
         }
         StartBuilder {
@@ -107,6 +126,7 @@ impl<'a> StartBuilder<'a> {
             map,
             moments,
             cumul,
+            odds,
         }
     }
 
@@ -147,6 +167,10 @@ impl<'a> StartBuilder<'a> {
                 let base = link::quantile(self.model.analysis.link, cum);
                 base + offset(p.class, cv) * self.link_scale()
             }
+            ParamKind::NominalIntercept { var, category } => {
+                let base = self.odds.get(&var).map_or(0.0, |o| o[category - 1]);
+                base + offset(p.class, cv)
+            }
             ParamKind::Mean { var } => {
                 let m = self.moments[var];
                 m.mean - offset(p.class, cv) * m.var.sqrt()
@@ -177,6 +201,7 @@ impl<'a> StartBuilder<'a> {
             | ParamKind::FactorMean { .. }
             | ParamKind::FactorOn { .. }
             | ParamKind::Slope { .. }
+            | ParamKind::NominalSlope { .. }
             | ParamKind::ClassIntercept { .. }
             | ParamKind::ClassSlope { .. }
             | ParamKind::ClassOnClass { .. } => 0.0,
@@ -279,9 +304,11 @@ impl<'a> StartBuilder<'a> {
                 ParamKind::ClassIntercept { .. } | ParamKind::ClassOnClass { .. } => {
                     base + u * 0.2 * s
                 }
-                ParamKind::ClassSlope { covariate, .. } => {
+                ParamKind::ClassSlope { covariate, .. }
+                | ParamKind::NominalSlope { covariate, .. } => {
                     base + u * 0.1 * s / self.moments[covariate].var.sqrt()
                 }
+                ParamKind::NominalIntercept { .. } => base + u * 0.5 * s,
             };
         }
         // keep each item's thresholds increasing within a class, where each
@@ -357,6 +384,7 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
                         Bound::FREE
                     }
                     ParamKind::Threshold { .. }
+                    | ParamKind::NominalIntercept { .. }
                     | ParamKind::Guessing { .. }
                     | ParamKind::ClassIntercept { .. }
                     | ParamKind::ClassOnClass { .. } => Bound {

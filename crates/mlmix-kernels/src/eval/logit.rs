@@ -90,16 +90,7 @@ fn class_probs(
         let c = &p[k * per..(k + 1) * per];
         *e = c[0] + lin_pred(&c[1..1 + q], covs, data, r) + c[1 + q..].iter().sum::<f64>();
     }
-    let m = prob.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
-    for e in prob.iter_mut() {
-        *e = (*e - m).exp();
-        sum += *e;
-    }
-    let inv = 1.0 / sum;
-    for e in prob.iter_mut() {
-        *e *= inv;
-    }
+    softmax_into(prob);
 }
 
 /// Log P(class) of each state for rows `r0..r1` (see
@@ -347,8 +338,25 @@ pub(super) fn info(
     }
 }
 
-/// Adds `wsum * (diag(p) - p p') ⊗ z z'` to a logit information block.
-fn add_logit_info(mat: &mut [f64], prob: &[f64], z: &[f64], per: usize, wsum: f64) {
+/// Turns logits into probabilities in place (a stable softmax).
+#[inline]
+pub(super) fn softmax_into(eta: &mut [f64]) {
+    let m = eta.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for e in eta.iter_mut() {
+        *e = (*e - m).exp();
+        sum += *e;
+    }
+    let inv = 1.0 / sum;
+    for e in eta.iter_mut() {
+        *e *= inv;
+    }
+}
+
+/// Adds `wsum * (diag(p) - p p') ⊗ z z'` to a logit information block
+/// (`per` local parameters per category or class, `z` their regressors);
+/// a nominal term's block too ([`super::nominal`]).
+pub(super) fn add_logit_info(mat: &mut [f64], prob: &[f64], z: &[f64], per: usize, wsum: f64) {
     let k_n = prob.len();
     let nl = k_n * per;
     for k1 in 0..k_n {

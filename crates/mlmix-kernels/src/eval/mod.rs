@@ -20,8 +20,9 @@
 //! parameters as slices and numbers, the scratch passed in):
 //! `categorical` ([`TermKind::Categorical`]), `guessing`
 //! ([`TermKind::Guessing`], the 3PL), `normal` ([`TermKind::Normal`]),
-//! `block` ([`TermKind::NormalBlock`]) and `logit`
-//! ([`TermKind::ClassLogit`]). This module keeps the shared types and
+//! `block` ([`TermKind::NormalBlock`]), `logit`
+//! ([`TermKind::ClassLogit`]) and `nominal` ([`TermKind::Nominal`], a
+//! multinomial logit of an observed category, reusing `logit`'s algebra). This module keeps the shared types and
 //! helpers, [`prepare`], and the public kernels ([`term_values`],
 //! [`term_scores`], [`term_accumulate`], [`term_info`], [`finish_info`]),
 //! each a dispatch on the term kind.
@@ -30,6 +31,7 @@ mod block;
 mod categorical;
 mod guessing;
 mod logit;
+mod nominal;
 mod normal;
 
 pub use block::spd_inverse;
@@ -117,6 +119,13 @@ pub enum TermPrep {
         inv_offset: Vec<usize>,
         /// -(do ln 2π + ln det)/2 per (state, pattern).
         log_norm: Vec<f64>,
+    },
+    /// Nominal dependent variable.
+    Nominal {
+        /// Local parameters per set.
+        params: Vec<f64>,
+        /// Without covariates: `logp[s * ncat + k]`.
+        logp: Vec<f64>,
     },
     /// Class logit.
     ClassLogit {
@@ -415,6 +424,7 @@ pub fn prepare(plan: &Plan, phi: &[f64]) -> Result<Prepared, InvalidParams> {
                 logit::prepare(ns, term.n_sets, nl, *classes, covs, params)
             }
             TermKind::Guessing { .. } => guessing::prepare(params),
+            TermKind::Nominal { ncat, covs, .. } => nominal::prepare(ns, nl, *ncat, covs, params)?,
         };
         terms.push(prep);
     }
@@ -636,6 +646,11 @@ pub fn term_values(
         (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => {
             guessing::values(ns, nl, *col, *link, covs, params, data, r0, r1, slots, out)
         }
+        (TermKind::Nominal { col, ncat, covs }, TermPrep::Nominal { params, logp }) => {
+            nominal::values(
+                ns, nl, *col, *ncat, covs, params, logp, data, r0, r1, slots, scratch, out,
+            )
+        }
         (
             TermKind::Normal { col, covs },
             TermPrep::Normal {
@@ -731,6 +746,11 @@ pub fn term_scores(
         (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => {
             guessing::scores(
                 ns, nl, *col, *link, covs, params, data, r0, r1, slots, w, scratch, sink,
+            )
+        }
+        (TermKind::Nominal { col, ncat, covs }, TermPrep::Nominal { params, .. }) => {
+            nominal::scores(
+                ns, nl, *col, *ncat, covs, params, data, r0, r1, slots, w, scratch, sink,
             )
         }
         (
@@ -995,6 +1015,21 @@ pub fn term_info(
         (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => guessing::info(
             ns, nl, *col, *link, covs, params, data, r0, r1, slots, w, freq, scratch, mats,
         ),
+        (TermKind::Nominal { col, ncat, covs }, TermPrep::Nominal { params, .. }) => nominal::info(
+            ns,
+            nl,
+            *col,
+            *ncat,
+            covs,
+            params,
+            data,
+            (r0, r1),
+            slots,
+            (w, freq),
+            scratch,
+            mats,
+            wsum,
+        ),
         (TermKind::Normal { col, covs }, TermPrep::Normal { inv_var, .. }) => normal::info(
             ns, nl, *col, covs, inv_var, data, r0, r1, slots, w, freq, mats, wsum,
         ),
@@ -1075,6 +1110,9 @@ pub fn finish_info(term: &Term, prep: &TermPrep, acc: &mut InfoAcc) {
         ) => block::finish_info(ns, nl, cols, covs, patterns, inv, inv_offset, mats, wsum),
         (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { logp, .. }) => {
             logit::finish_info(term.n_sets, nl, *classes, covs, logp, mats, wsum)
+        }
+        (TermKind::Nominal { ncat, covs, .. }, TermPrep::Nominal { logp, .. }) => {
+            nominal::finish_info(ns, nl, *ncat, covs, logp, mats, wsum)
         }
         // the 3PL's information is all row-dependent
         (TermKind::Guessing { .. }, TermPrep::Guessing { .. }) => {}

@@ -30,6 +30,7 @@ impl Builder<'_> {
     ) -> Option<Model> {
         let cat_at = CategoricalAt {
             tokens: cmds.opts.categorical.unwrap_or_default(),
+            nominal: cmds.opts.nominal.unwrap_or_default(),
             fallback: file.span,
             data_file: &file.written,
         };
@@ -206,6 +207,7 @@ impl Builder<'_> {
                     class_var: roles.dep_class[v],
                     covariates: roles.dep_covs[v].clone(),
                     guessing: d.guessing.contains(&v),
+                    nominal: d.nominal.contains(&v),
                 })
             } else {
                 Role::Covariate
@@ -220,12 +222,14 @@ impl Builder<'_> {
     }
 }
 
-/// Where the categories of a CATEGORICAL variable are reported: its name
-/// in the CATEGORICAL list, else the whole list (a range such as `u1-u4`),
+/// Where the categories of a CATEGORICAL (or NOMINAL) variable are
+/// reported: its name in the CATEGORICAL or NOMINAL list, else the whole list (a range such as `u1-u4`),
 /// else the data file's FILE statement.
 struct CategoricalAt<'a> {
     /// The tokens of CATEGORICAL = ...
     tokens: &'a [Token],
+    /// The tokens of NOMINAL = ...
+    nominal: &'a [Token],
     /// The FILE statement, when CATEGORICAL has no tokens.
     fallback: Span,
     /// The data file as written in FILE.
@@ -238,6 +242,7 @@ impl CategoricalAt<'_> {
         if let Some(t) = self
             .tokens
             .iter()
+            .chain(self.nominal)
             .find(|t| t.text.eq_ignore_ascii_case(name))
         {
             return t.span;

@@ -39,8 +39,11 @@ pub(super) struct Decls {
     pub(super) usev: Vec<DataCol>,
     /// The name of each USEVARIABLES entry.
     pub(super) use_names: Vec<String>,
-    /// CATEGORICAL, as positions within USEVARIABLES.
+    /// CATEGORICAL and NOMINAL, as positions within USEVARIABLES (a
+    /// nominal variable is recoded and checked as a categorical one).
     pub(super) categorical: Vec<usize>,
+    /// NOMINAL, as positions within USEVARIABLES (also in `categorical`).
+    pub(super) nominal: Vec<usize>,
     /// The CATEGORICAL variables declared `(3pl)`.
     pub(super) guessing: Vec<usize>,
     /// MISSING.
@@ -74,10 +77,15 @@ impl Builder<'_> {
         let usev = self.use_variables(opts, file, id_col, cluster_col);
         let use_names: Vec<String> = usev.iter().map(|c| names[c.0].clone()).collect();
         // CATEGORICAL (positions within USEVARIABLES)
-        let (categorical, guessing) = match opts.categorical {
+        let (mut categorical, guessing) = match opts.categorical {
             Some(toks) => self.categorical_list(toks, names, &usev),
             None => (Vec::new(), Vec::new()),
         };
+        let nominal = match opts.nominal {
+            Some(toks) => self.nominal_list(toks, names, &usev, &categorical),
+            None => Vec::new(),
+        };
+        categorical.extend(nominal.iter().copied());
         // MISSING names the file's columns: the codes apply as it is read
         let missing = match opts.missing {
             Some(toks) => self.missing_spec(toks, &file.file_names),
@@ -119,6 +127,7 @@ impl Builder<'_> {
             usev,
             use_names,
             categorical,
+            nominal,
             guessing,
             missing,
             within,
@@ -568,6 +577,36 @@ impl Builder<'_> {
         }
         all.extend(self.var_list_within(&toks[start..], names, usev));
         (all, guessing)
+    }
+
+    /// NOMINAL: its variables (positions within USEVARIABLES); one that is
+    /// also in CATEGORICAL is an error at its name.
+    fn nominal_list(
+        &mut self,
+        toks: &[Token],
+        names: &[String],
+        usev: &[DataCol],
+        categorical: &[usize],
+    ) -> Vec<usize> {
+        let list = self.var_list_within(toks, names, usev);
+        for &v in list.iter().filter(|v| categorical.contains(v)) {
+            let name = &names[usev[v].0];
+            let span = toks
+                .iter()
+                .find(|t| t.text.eq_ignore_ascii_case(name))
+                .or(toks.first())
+                .map(|t| t.span);
+            if let Some(span) = span {
+                self.err_help(
+                    span,
+                    format!("{name} is in both CATEGORICAL and NOMINAL"),
+                    "an ordered variable goes in CATEGORICAL, an unordered one in NOMINAL",
+                );
+            }
+        }
+        list.into_iter()
+            .filter(|v| !categorical.contains(v))
+            .collect()
     }
 
     pub(super) fn missing_spec(&mut self, toks: &[Token], names: &[String]) -> MissingSpec {

@@ -113,6 +113,12 @@ impl Defaults {
                 // a factor indicator's thresholds or intercept are held
                 // equal across classes (measurement invariance), a latent
                 // class indicator's vary
+                Scale::Categorical { categories } if dep.nominal => {
+                    for category in 1..categories.len() {
+                        let kind = ParamKind::NominalIntercept { var: v, category };
+                        self.push(kind, class, !indicator);
+                    }
+                }
                 Scale::Categorical { categories } => {
                     for t in 1..categories.len() {
                         self.push(ParamKind::Threshold { var: v, index: t }, class, !indicator);
@@ -123,7 +129,18 @@ impl Defaults {
                 }
                 Scale::Continuous => self.push(ParamKind::Mean { var: v }, class, !indicator),
             }
-            for &x in &dep.covariates {
+            let ncat = model.n_categories(v).unwrap_or(0);
+            for &x in dep.covariates.iter().filter(|_| dep.nominal) {
+                for category in 1..ncat {
+                    let kind = ParamKind::NominalSlope {
+                        var: v,
+                        category,
+                        covariate: x,
+                    };
+                    self.push(kind, class, false);
+                }
+            }
+            for &x in dep.covariates.iter().filter(|_| !dep.nominal) {
                 self.push(
                     ParamKind::Slope {
                         var: v,

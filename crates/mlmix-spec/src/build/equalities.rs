@@ -142,10 +142,63 @@ impl Builder<'_> {
         mentioned
     }
 
+    /// Checks that category `k` (1-based) of nominal variable `var` has
+    /// parameters: it exists and is not the last (the reference). None
+    /// after reporting it at `span`.
+    fn nominal_category(&mut self, model: &Model, span: Span, var: usize, k: usize) -> Option<()> {
+        let ncat = model.n_categories(var).unwrap_or(0);
+        if k < ncat {
+            return Some(());
+        }
+        let name = &model.variables[var].name;
+        let msg = if k == ncat {
+            format!("{name}#{k} is the reference (last) category of {name}: its log-odds are 0")
+        } else {
+            format!("{name}#{k} does not exist: {name} has {ncat} categories in the data")
+        };
+        self.err_help(
+            span,
+            msg,
+            format!(
+                "the categories with parameters are {name}#1 to {name}#{}",
+                ncat.saturating_sub(1)
+            ),
+        );
+        None
+    }
+
     /// The kinds of parameter a mention names (before classes); None for
     /// none (after an error, or for a target that is no parameter).
     fn kinds_of(&mut self, model: &Model, m: &Mention) -> Option<Vec<ParamKind>> {
         let kinds = match m.target {
+            Target::Threshold { var, index } if model.is_nominal(var) => {
+                self.nominal_category(model, m.span, var, index)?;
+                vec![ParamKind::NominalIntercept {
+                    var,
+                    category: index,
+                }]
+            }
+            Target::Slope {
+                var,
+                covariate,
+                category,
+            } if model.is_nominal(var) => {
+                let ncat = model.n_categories(var).unwrap_or(0);
+                let cats: Vec<usize> = match category {
+                    Some(k) => {
+                        self.nominal_category(model, m.span, var, k)?;
+                        vec![k]
+                    }
+                    None => (1..ncat).collect(),
+                };
+                cats.into_iter()
+                    .map(|category| ParamKind::NominalSlope {
+                        var,
+                        category,
+                        covariate,
+                    })
+                    .collect()
+            }
             Target::Threshold { var, index } => {
                 let ncat = model.n_categories(var).unwrap_or(0);
                 if index >= ncat {
@@ -167,7 +220,7 @@ impl Builder<'_> {
             }
             Target::Mean { var } => vec![ParamKind::Mean { var }],
             Target::Variance { var } => vec![ParamKind::Variance { var }],
-            Target::Slope { var, covariate } => vec![ParamKind::Slope { var, covariate }],
+            Target::Slope { var, covariate, .. } => vec![ParamKind::Slope { var, covariate }],
             Target::Covariance { a, b } => vec![ParamKind::Covariance { a, b }],
             Target::RandomVariance { re } => vec![ParamKind::RandomVariance { re }],
             Target::FactorMean { re } => vec![ParamKind::FactorMean { re }],
@@ -416,6 +469,7 @@ fn free_name(model: &Model, f: &FreeParameter) -> String {
     let mut name = if same_kind && f.members.len() > 1 {
         let base = match first.kind {
             ParamKind::Threshold { .. }
+            | ParamKind::NominalIntercept { .. }
             | ParamKind::Mean { .. }
             | ParamKind::ClassIntercept { .. } => {
                 format!("[{}]", model.param_name(&first.kind))
@@ -543,7 +597,9 @@ fn classless_name(model: &Model, p: &Parameter) -> String {
 /// (but the mean of a random one) and class-on-class effects.
 fn logit_bounded(model: &Model, kind: &ParamKind) -> bool {
     match *kind {
-        ParamKind::Threshold { .. } | ParamKind::ClassOnClass { .. } => true,
+        ParamKind::Threshold { .. }
+        | ParamKind::NominalIntercept { .. }
+        | ParamKind::ClassOnClass { .. } => true,
         ParamKind::ClassIntercept { cv, class } => !model.random_effects().iter().any(|r| {
             matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
         }),

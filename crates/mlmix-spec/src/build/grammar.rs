@@ -26,6 +26,9 @@ pub(super) enum Ref {
     Factor(usize),
     /// Threshold `k` (1-based) of an observed variable.
     Threshold(usize, usize),
+    /// Category `k` (1-based, `u#k`) of an observed variable: a nominal
+    /// variable's intercept (`[u#1]`) or regression (`u#1 ON x`).
+    Category(usize, usize),
     ClassVar(usize),
     Class(usize, usize),
 }
@@ -818,7 +821,7 @@ impl Builder<'_> {
         );
     }
 
-    /// Resolves `name`, `name$k`, `cv`, `cv#k`.
+    /// Resolves `name`, `name$k`, `cv`, `cv#k`, `u#k`.
     pub(super) fn resolve(
         &mut self,
         text: &str,
@@ -853,7 +856,22 @@ impl Builder<'_> {
             };
         }
         if let Some((base, k)) = text.split_once('#') {
-            let Some(cv) = cvs.iter().position(|c| c.name.eq_ignore_ascii_case(base)) else {
+            let cv = cvs.iter().position(|c| c.name.eq_ignore_ascii_case(base));
+            if cv.is_none()
+                && let Some(Ref::Var(v)) = find(base).map(|i| names.at(i))
+            {
+                return match k.parse::<usize>() {
+                    Ok(k) if k >= 1 => Some(Ref::Category(v, k)),
+                    _ => {
+                        self.err(
+                            span,
+                            format!("'{text}': categories are numbered from 1, as in {base}#1"),
+                        );
+                        None
+                    }
+                };
+            }
+            let Some(cv) = cv else {
                 let mut d =
                     Diagnostic::error(self.src, span, format!("'{base}' is not a class variable"));
                 if let Some(s) = suggest(base, cvs.iter().map(|c| c.name.as_str())) {

@@ -149,7 +149,7 @@ impl Builder<'_> {
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     u.dep[var] = true
                 }
-                Target::Slope { var, covariate } => {
+                Target::Slope { var, covariate, .. } => {
                     u.dep[var] = true;
                     u.cov[covariate] = true;
                     if !u.covariates[var].contains(&covariate) {

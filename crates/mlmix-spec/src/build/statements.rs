@@ -26,9 +26,12 @@ pub(super) enum Target {
     Variance {
         var: usize,
     },
+    /// `y ON x`; `category` is `Some(k)` for `u#k ON x` (category `k`,
+    /// 1-based, of a nominal `u`), `None` for every category.
     Slope {
         var: usize,
         covariate: usize,
+        category: Option<usize>,
     },
     Covariance {
         a: usize,
@@ -181,6 +184,8 @@ struct Ctx<'a> {
     /// factors: [`ModelNames`]), for messages.
     use_names: &'a [String],
     categorical: &'a [usize],
+    /// The NOMINAL variables (also in `categorical`).
+    nominal: &'a [usize],
 }
 
 /// Targets met so far, with the element that named each.
@@ -228,8 +233,7 @@ impl Builder<'_> {
             }
             self.statement_targets(
                 st,
-                &names_ext,
-                &d.categorical,
+                (&names_ext, &d.categorical, &d.nominal),
                 &mut d.class_vars,
                 &mut stated.mentions,
             );
@@ -246,7 +250,7 @@ impl Builder<'_> {
                 Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                     vec![var]
                 }
-                Target::Slope { var, covariate } => vec![var, covariate],
+                Target::Slope { var, covariate, .. } => vec![var, covariate],
                 Target::Covariance { a, b } => vec![a, b],
                 Target::ClassSlope { covariate, .. } => vec![covariate],
                 _ => Vec::new(),
@@ -297,7 +301,11 @@ impl Builder<'_> {
         }
         stated.slopes[i] = (var, covariate, span);
         stated.mentions.push(Mention {
-            target: Target::Slope { var, covariate },
+            target: Target::Slope {
+                var,
+                covariate,
+                category: None,
+            },
             block: Block::Overall,
             level: Some(Level::Within),
             fixed: None,
@@ -313,8 +321,7 @@ impl Builder<'_> {
     fn statement_targets(
         &mut self,
         st: &ModelStmt,
-        use_names: &[String],
-        categorical: &[usize],
+        (use_names, categorical, nominal): (&[String], &[usize], &[usize]),
         cvs: &mut [ClassVar],
         out: &mut Vec<Mention>,
     ) {
@@ -322,6 +329,7 @@ impl Builder<'_> {
             st,
             use_names,
             categorical,
+            nominal,
         };
         let mut pending: Pending<'_> = Vec::new();
         let ok = match &st.kind {
@@ -451,6 +459,17 @@ impl Builder<'_> {
                 let v = self.model_names.model_var(r).unwrap_or(usize::MAX);
                 pending.push((Target::Mean { var: v }, e));
             }
+            Ref::Var(v) if cx.nominal.contains(&v) => {
+                self.err_help(
+                    e.span,
+                    format!(
+                        "{} is nominal: it has an intercept per category, not a mean",
+                        use_names[v]
+                    ),
+                    format!("write [{}#1]", use_names[v]),
+                );
+                return false;
+            }
             Ref::Var(v) if is_cat(v) => {
                 self.err_help(
                     e.span,
@@ -463,6 +482,24 @@ impl Builder<'_> {
                 return false;
             }
             Ref::Var(v) => pending.push((Target::Mean { var: v }, e)),
+            Ref::Threshold(v, _) if cx.nominal.contains(&v) => {
+                self.err_help(
+                    e.span,
+                    format!(
+                        "{} is nominal: it has category intercepts, not thresholds",
+                        use_names[v]
+                    ),
+                    format!("write [{}#1]", use_names[v]),
+                );
+                return false;
+            }
+            Ref::Category(v, k) => {
+                if !cx.nominal.contains(&v) {
+                    self.not_nominal(cx, e.span, v, k);
+                    return false;
+                }
+                pending.push((Target::Threshold { var: v, index: k }, e));
+            }
             Ref::Threshold(v, k) => {
                 if !is_cat(v) {
                     self.err_help(
@@ -515,6 +552,21 @@ impl Builder<'_> {
             }
         }
         true
+    }
+
+    /// Reports `u#k` for a variable `v` that is not nominal.
+    fn not_nominal(&mut self, cx: &Ctx<'_>, span: Span, v: usize, k: usize) {
+        let name = &cx.use_names[v];
+        let help = if cx.categorical.contains(&v) {
+            format!("{name} is categorical: its thresholds are {name}$1, ...")
+        } else {
+            format!("declare it in NOMINAL if it is unordered categorical, NOMINAL = {name};")
+        };
+        self.err_help(
+            span,
+            format!("'{name}#{k}' names a category of a nominal variable, and {name} is not one"),
+            help,
+        );
     }
 
     /// A name alone: a variance (or, on the between level, the variance of
@@ -607,6 +659,21 @@ impl Builder<'_> {
                     Target::Slope {
                         var: y,
                         covariate: x,
+                        category: None,
+                    },
+                    e,
+                ));
+            }
+            (Ref::Category(y, k), Ref::Var(x)) => {
+                if !cx.nominal.contains(&y) {
+                    self.not_nominal(cx, l.span, y, k);
+                    return false;
+                }
+                pending.push((
+                    Target::Slope {
+                        var: y,
+                        covariate: x,
+                        category: Some(k),
                     },
                     e,
                 ));
@@ -668,6 +735,14 @@ impl Builder<'_> {
                     e.span,
                     format!("{} ON a class variable", cx.use_names[y]),
                     "class effects on a variable are its class-specific means or thresholds",
+                );
+                return false;
+            }
+            (Ref::Category(..), _) | (_, Ref::Category(..)) => {
+                self.err_help(
+                    l.span.to(e.span),
+                    "a category cannot be regressed on this or be a covariate",
+                    "regress a category of a nominal variable on observed covariates: u#1 ON x",
                 );
                 return false;
             }

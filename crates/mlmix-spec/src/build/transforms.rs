@@ -237,7 +237,13 @@ impl Builder<'_> {
         if gone.is_empty() {
             return;
         }
-        let lists = [opts.usev, opts.categorical, opts.within, opts.between];
+        let lists = [
+            opts.usev,
+            opts.categorical,
+            opts.nominal,
+            opts.within,
+            opts.between,
+        ];
         let words: Vec<(String, Span)> = lists
             .into_iter()
             .flatten()

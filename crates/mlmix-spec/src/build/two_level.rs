@@ -44,6 +44,17 @@ impl Builder<'_> {
                     IssueAt::Regression { re, on } => {
                         m.target == Target::RandomRegression { re, on }
                     }
+                    // the random effect's own statement (its variance)
+                    IssueAt::Nominal { re, .. } => m.target == Target::RandomVariance { re },
+                })
+                .or_else(|| match issue.at {
+                    // else the first statement about the variable
+                    IssueAt::Nominal { var, .. } => mentions.iter().find(|m| {
+                        matches!(m.target, Target::Threshold { var: v, .. }
+                            | Target::Slope { var: v, .. }
+                            | Target::Loading { var: v, .. } if v == var)
+                    }),
+                    _ => None,
                 })
                 .map(|m| m.span);
             let help = issue.help;
@@ -165,6 +176,7 @@ impl Builder<'_> {
                 Target::Slope {
                     var: y,
                     covariate: x,
+                    category: None,
                 }
             }
             Target::Mean { var } | Target::Threshold { var, .. } if lv.is_w(var) => {
@@ -243,7 +255,7 @@ impl Builder<'_> {
     ) -> Option<Target> {
         let (span, cvs) = (m.span, lv.cvs);
         let target = match m.target {
-            Target::Slope { var, covariate } => {
+            Target::Slope { var, covariate, .. } => {
                 return self.between_slope(lv, random, m, (var, covariate));
             }
             Target::OnClassIntercept { var, cv, class } => {
@@ -374,7 +386,7 @@ impl Builder<'_> {
             Target::Threshold { var, .. } | Target::Mean { var } | Target::Variance { var } => {
                 vec![var]
             }
-            Target::Slope { var, covariate } => vec![var, covariate],
+            Target::Slope { var, covariate, .. } => vec![var, covariate],
             Target::Covariance { a, b } => vec![a, b],
             Target::ClassSlope { covariate, .. } => vec![covariate],
             _ => Vec::new(),

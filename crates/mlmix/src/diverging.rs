@@ -1,0 +1,236 @@
+//! The warning for estimates that ran off towards infinity.
+//!
+//! A likelihood whose supremum lies at infinity (a perfectly separated
+//! logistic regression, a class whose factor loadings grow without bound)
+//! still looks converged to the optimiser: the log-likelihood flattens out
+//! as the parameter grows, its derivative falls below the convergence
+//! criterion, and the fit stops at some huge value (loadings near 1e8 were
+//! seen). The only sign is the size of the estimate, so each free parameter
+//! is measured in *standard units*, the standard deviations of the
+//! variables it relates, and named when it is implausibly far from zero.
+//!
+//! Units: an observed continuous variable's unit is its sample standard
+//! deviation; a categorical dependent's is 1 (its latent response has
+//! variance π²/3 or 1 under the logit or probit link); a random intercept
+//! has its variable's unit, a random slope of y on x `unit(y) / sd(x)`, a
+//! random class logit intercept 1, and a factor the unit of the indicator
+//! whose loading is fixed at a non-zero value `c` (Mplus's default
+//! identification), divided by |c|, or 1 when none is (its variance is
+//! then fixed, so it is standardised). A slope or loading is measured in
+//! `unit(dependent) / unit(predictor)`, a variance in `unit²`, a covariance
+//! in the product of the two units, a mean in its latent variable's unit.
+//!
+//! Only the kinds that can run off unbounded are checked: regression
+//! slopes (of dependents, factors, random slopes, class logits and the
+//! log-odds of nominal variables),
+//! loadings, regressions among random effects, random-effect and factor
+//! variances and covariances, the means of random slopes (slopes), of
+//! random class logit intercepts and of factors not on the scale of a
+//! continuous variable (the mean of a class of categorical items can run
+//! off like a separated logit). Thresholds, guessing parameters, class
+//! logit intercepts and nominal intercepts are kept in [LOGLOW, LOGHIGH] by the optimiser and
+//! reported as fixed at the bound; residual variances and covariances of
+//! observed variables cannot exceed what the data allow; and the means and
+//! intercepts of continuous variables, of their random intercepts and of
+//! factors on their scale (a growth model's intercept) are locations of
+//! the data, whose distance from zero depends on where the data's origin
+//! is. Parameters held at a bound are not checked.
+
+use mlmix_spec::{Dataset, Model, ParamKind, ParamValue, RandomKind, Scale};
+
+/// The largest plausible |estimate| in standard units (see the module's
+/// documentation) of a slope, loading or mean. A slope of 1e4 standard
+/// units moves a continuous dependent by one of its standard deviations
+/// within 1e-4 SD of its predictor, and a binary one from probability 1e-4
+/// to 1 − 1e-4 (log odds −9.2 to 9.2) within 2e-3 SD. Estimates of real
+/// data are of order 1 to 10 in these units, and the runaways seen were
+/// near 1e8, so the limit leaves orders of magnitude on both sides. (It
+/// misses some: a separated logistic regression stops where the nearest
+/// point to the boundary has log odds near ±15, a slope of 15 over its
+/// distance, which is beyond the limit only when that distance is below
+/// 1.5e-3 SD.)
+pub const STANDARD_UNITS_LIMIT: f64 = 1e4;
+
+/// The largest plausible |estimate| in squared standard units of a
+/// variance or covariance: [`STANDARD_UNITS_LIMIT`] squared, the variance
+/// of a latent variable whose standard deviation is at that limit.
+pub const SQUARED_UNITS_LIMIT: f64 = STANDARD_UNITS_LIMIT * STANDARD_UNITS_LIMIT;
+
+/// A sample standard deviation, 1 when it is not positive (a constant
+/// column) or cannot be computed.
+fn sd(col: &[f64]) -> f64 {
+    let (mut n, mut s) = (0.0, 0.0);
+    for &x in col.iter().filter(|x| !x.is_nan()) {
+        n += 1.0;
+        s += x;
+    }
+    if n < 2.0 {
+        return 1.0;
+    }
+    let mean = s / n;
+    let ss: f64 = col
+        .iter()
+        .filter(|x| !x.is_nan())
+        .map(|x| (x - mean) * (x - mean))
+        .sum();
+    let v = (ss / (n - 1.0)).sqrt();
+    if v.is_finite() && v > 0.0 { v } else { 1.0 }
+}
+
+/// Standard units of the variables and latent variables of a model.
+struct Units<'a> {
+    model: &'a Model,
+    data: &'a Dataset,
+}
+
+impl Units<'_> {
+    fn categorical(&self, var: usize) -> bool {
+        self.model
+            .dependent(var)
+            .is_some_and(|d| matches!(d.scale, Scale::Categorical { .. }))
+    }
+
+    /// An observed variable's unit: its standard deviation, 1 for a
+    /// categorical dependent.
+    fn var(&self, var: usize) -> f64 {
+        if self.categorical(var) {
+            1.0
+        } else {
+            self.data.columns.get(var).map_or(1.0, |c| sd(c))
+        }
+    }
+
+    /// A latent variable's unit, and whether it is a location on the scale
+    /// of a continuous variable (a random intercept of one, or a factor
+    /// whose reference indicator is); `depth` guards against a cycle of
+    /// reference loadings, which the input checks rule out.
+    fn latent(&self, re: usize, depth: usize) -> (f64, bool) {
+        let Some(r) = self.model.random_effects().get(re) else {
+            return (1.0, false);
+        };
+        match r.kind {
+            RandomKind::Intercept { var } | RandomKind::WithinIntercept { var } => {
+                (self.var(var), !self.categorical(var))
+            }
+            RandomKind::Slope { var, covariate } => (self.var(var) / self.var(covariate), false),
+            RandomKind::ClassIntercept { .. } => (1.0, false),
+            RandomKind::Factor if depth < 8 => self
+                .model
+                .parameters
+                .iter()
+                .find_map(|p| match (p.kind, p.value) {
+                    (ParamKind::Loading { re: ind, factor }, ParamValue::Fixed(c))
+                        if factor == re && c != 0.0 && c.is_finite() =>
+                    {
+                        let (unit, location) = self.latent(ind, depth + 1);
+                        Some((unit / c.abs(), location))
+                    }
+                    _ => None,
+                })
+                .unwrap_or((1.0, false)),
+            RandomKind::Factor => (1.0, false),
+        }
+    }
+
+    /// Whether class `class` of class variable `cv` has a random logit
+    /// intercept (whose mean the optimiser does not bound).
+    fn random_logit(&self, cv: usize, class: usize) -> bool {
+        self.model.random_effects().iter().any(|r| {
+            matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
+        })
+    }
+
+    /// How far `estimate` of a parameter of kind `kind` is from zero, in
+    /// its standard units, with the limit it is held to; `None` for the
+    /// kinds not checked.
+    fn standardised(&self, kind: &ParamKind, estimate: f64) -> Option<(f64, f64)> {
+        let lat = |re: usize| self.latent(re, 0).0;
+        let (value, unit, limit) = match *kind {
+            ParamKind::Slope { var, covariate } => (
+                estimate,
+                self.var(var) / self.var(covariate),
+                STANDARD_UNITS_LIMIT,
+            ),
+            ParamKind::ClassSlope { covariate, .. } | ParamKind::NominalSlope { covariate, .. } => {
+                (estimate, 1.0 / self.var(covariate), STANDARD_UNITS_LIMIT)
+            }
+            ParamKind::FactorOn { re, covariate } | ParamKind::RandomSlopeOn { re, covariate } => (
+                estimate,
+                lat(re) / self.var(covariate),
+                STANDARD_UNITS_LIMIT,
+            ),
+            ParamKind::RandomRegression { re, on } => {
+                (estimate, lat(re) / lat(on), STANDARD_UNITS_LIMIT)
+            }
+            ParamKind::Loading { re, factor } => {
+                (estimate, lat(re) / lat(factor), STANDARD_UNITS_LIMIT)
+            }
+            ParamKind::RandomVariance { re } => (estimate, lat(re).powi(2), SQUARED_UNITS_LIMIT),
+            ParamKind::RandomCovariance { a, b } => {
+                (estimate, lat(a) * lat(b), SQUARED_UNITS_LIMIT)
+            }
+            ParamKind::FactorMean { re } => match self.latent(re, 0) {
+                (_, true) => return None,
+                (unit, false) => (estimate, unit, STANDARD_UNITS_LIMIT),
+            },
+            ParamKind::ClassIntercept { cv, class } if self.random_logit(cv, class) => {
+                (estimate, 1.0, STANDARD_UNITS_LIMIT)
+            }
+            _ => return None,
+        };
+        Some(((value / unit).abs(), limit))
+    }
+}
+
+/// The free parameters (0-based) whose estimates are implausibly far from
+/// zero in standard units (see the module's documentation), with their
+/// estimates, in order: `phi` holds every parameter's estimate, `at_bound`
+/// the free parameters held at a bound (not checked).
+pub fn diverging_parameters(
+    model: &Model,
+    data: &Dataset,
+    phi: &[f64],
+    at_bound: &[usize],
+) -> Vec<(usize, f64)> {
+    let units = Units { model, data };
+    let mut out: Vec<(usize, f64)> = Vec::new();
+    for (p, &estimate) in model.parameters.iter().zip(phi) {
+        let ParamValue::Free(f) = p.value else {
+            continue;
+        };
+        if at_bound.contains(&f) || out.iter().any(|(g, _)| *g == f) {
+            continue;
+        }
+        let far = units
+            .standardised(&p.kind, estimate)
+            .is_some_and(|(size, limit)| size > limit);
+        if far {
+            out.push((f, estimate));
+        }
+    }
+    out.sort_by_key(|(f, _)| *f);
+    out
+}
+
+/// The warning naming the free parameters of [`diverging_parameters`],
+/// `None` when there are none.
+pub fn diverging_warning(
+    model: &Model,
+    data: &Dataset,
+    phi: &[f64],
+    at_bound: &[usize],
+) -> Option<String> {
+    let far = diverging_parameters(model, data, phi, at_bound);
+    if far.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = far
+        .iter()
+        .map(|&(f, est)| format!("{} ({}) = {est:.3e}", f + 1, model.free[f].name))
+        .collect();
+    let s = if far.len() == 1 { "" } else { "s" };
+    Some(format!(
+        "implausibly large estimate{s}, beyond {STANDARD_UNITS_LIMIT:.0e} in units of the standard deviations of the variables related ({SQUARED_UNITS_LIMIT:.0e} for a variance or covariance): parameter{s} {}; the likelihood may have its maximum at infinity, where the optimiser stopped only because the likelihood had flattened out: try random starts (STARTS), or fix or constrain the parameter{s}",
+        names.join(", "),
+    ))
+}
