@@ -154,6 +154,15 @@ fn lca_is_nested_in_gom() {
     let (_, step) = fit_text(&scratch, "step.inp", &gom_input("@100000")).unwrap();
     assert_eq!((lca.free_parameters, gom.free_parameters), (13, 14));
     assert_eq!(step.free_parameters, 13);
+    // one random class logit is a step dimension, accurate at any variance
+    assert!(
+        !step
+            .warnings
+            .iter()
+            .any(|w| w.contains("random class logit")),
+        "{:?}",
+        step.warnings
+    );
     assert!(
         gom.loglikelihood >= lca.loglikelihood - 1e-6,
         "GoM {} below LCA {}",
@@ -639,4 +648,35 @@ fn continuous_item_gom_matches_the_integral() {
             );
         }
     }
+}
+
+/// Two correlated random class logits (the 3-class GoM) are not resolved
+/// by the integration at large variances (docs/gom.md, "Random logit
+/// variances that run off"): a fit whose variances are beyond
+/// `CLASS_LOGIT_VARIANCE_LIMIT` warns, one at moderate variances does not.
+#[test]
+fn wide_random_class_logits_warn() {
+    let rows = simulate(&mut Sim::new(94), 60);
+    let scratch = Scratch::new("gom3-wide");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let text = |v: &str| {
+        gom_input("")
+            .replace("CLASSES = c(2)", "CLASSES = c(3)")
+            .replace("STARTS = 10 3;", "STARTS = 0;")
+            .replace(
+                "%BETWEEN%\n%OVERALL%\nc#1;\n",
+                &format!(
+                    "%c#3%\nu ON d1-d6;\n[u$1@0];\n%BETWEEN%\n%OVERALL%\nc#1@{v} c#2@{v};\nc#1 WITH c#2@0;\n"
+                ),
+            )
+    };
+    let warned = |fit: &mlmix::Fit| {
+        fit.warnings
+            .iter()
+            .any(|w| w.contains("random class logit"))
+    };
+    let (_, wide) = fit_text(&scratch, "wide.inp", &text("100")).unwrap();
+    assert!(warned(&wide), "{:?}", wide.warnings);
+    let (_, narrow) = fit_text(&scratch, "narrow.inp", &text("2")).unwrap();
+    assert!(!warned(&narrow), "{:?}", narrow.warnings);
 }

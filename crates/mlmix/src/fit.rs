@@ -518,6 +518,9 @@ pub fn fit(
         &phi,
         &best.at_bound,
     ));
+    warnings.extend(crate::diverging::class_logit_integration_warning(
+        model, &plan, &phi,
+    ));
 
     if interrupted {
         warnings.push(if best.converged() {
