@@ -472,3 +472,26 @@ pub fn study(
         rv.check();
     }
 }
+
+/// The logistic function 1 / (1 + e^−x).
+pub fn expit(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// A trapezoid rule for E[f(expit(α))] with α ~ N(μ, var), written apart
+/// from the engine for the tests' independent integrals: `(expit(α_k),
+/// w_k)` at 8,001 points on μ ± 14 sd (the integrands are smooth and decay
+/// like the normal density, so the rule is accurate to rounding).
+pub fn logit_normal_nodes(mu: f64, var: f64) -> Vec<(f64, f64)> {
+    let sd = var.sqrt();
+    let n = 8001;
+    let h = 28.0 * sd / (n - 1) as f64;
+    (0..n)
+        .map(|k| {
+            let z = -14.0 + 28.0 * k as f64 / (n - 1) as f64;
+            let end = if k == 0 || k == n - 1 { 0.5 } else { 1.0 };
+            let w = end * h * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
+            (expit(mu + sd * z), w)
+        })
+        .collect()
+}

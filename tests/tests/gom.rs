@@ -58,9 +58,7 @@ fn gom_input(variance: &str) -> String {
     )
 }
 
-fn expit(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
+use mlmix_tests::expit;
 
 /// ln L of the 2-class GoM, written here apart from the engine: per
 /// person, ∫ Π_i [π(α) P(u_i | 1) + (1 − π(α)) P(u_i | 2)] φ(α; μ, σ²) dα
@@ -68,17 +66,7 @@ fn expit(x: f64) -> f64 {
 /// (the integrand is smooth and decays like the normal density, so the
 /// rule is accurate to rounding).
 fn gom_loglik(rows: &[Vec<f64>], p1: &[f64], p2: &[f64], mu: f64, var: f64) -> f64 {
-    let sd = var.sqrt();
-    let n = 8001;
-    let h = 28.0 * sd / (n - 1) as f64;
-    let nodes: Vec<(f64, f64)> = (0..n)
-        .map(|k| {
-            let z = -14.0 + 28.0 * k as f64 / (n - 1) as f64;
-            let end = if k == 0 || k == n - 1 { 0.5 } else { 1.0 };
-            let w = end * h * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
-            (expit(mu + sd * z), w)
-        })
-        .collect();
+    let nodes = mlmix_tests::logit_normal_nodes(mu, var);
     rows.iter()
         .map(|u| {
             let like: f64 = nodes
@@ -534,17 +522,7 @@ fn continuous_gom_loglik(rows: &[Vec<f64>], m: [&[f64]; 2], v: [f64; 2], mu: f64
     let density = |y: f64, m: f64, v: f64| {
         (-0.5 * (y - m) * (y - m) / v).exp() / (2.0 * std::f64::consts::PI * v).sqrt()
     };
-    let sd = var.sqrt();
-    let n = 8001;
-    let h = 28.0 * sd / (n - 1) as f64;
-    let nodes: Vec<(f64, f64)> = (0..n)
-        .map(|k| {
-            let z = -14.0 + 28.0 * k as f64 / (n - 1) as f64;
-            let end = if k == 0 || k == n - 1 { 0.5 } else { 1.0 };
-            let w = end * h * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
-            (expit(mu + sd * z), w)
-        })
-        .collect();
+    let nodes = mlmix_tests::logit_normal_nodes(mu, var);
     rows.iter()
         .map(|u| {
             let f: Vec<[f64; 2]> = (0..ITEMS)

@@ -17,9 +17,7 @@ use mlmix::spec::Loaded;
 use mlmix_integrate::{Grid, Method};
 use mlmix_tests::{Evaluator, Scratch, Sim, estimate, estimates, fit_text, free_format, load};
 
-fn expit(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
+use mlmix_tests::expit;
 
 /// Slack of the log-likelihood comparisons between nested models.
 const SLACK: f64 = 1e-6;

@@ -139,9 +139,7 @@ fn nominal_lca_has_the_categorical_lca_likelihood() {
 const ITEMS: usize = 5;
 const CATS: usize = 3;
 
-fn expit(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
+use mlmix_tests::expit;
 
 /// Wide data from a 2-class GoM with 3-category items: per person α ~
 /// N(0.2, 3), per item class 1 with probability expit(α), then the item's
@@ -209,17 +207,7 @@ type Profile = Vec<[f64; CATS]>;
 /// [π(α) P1(u_i) + (1 − π(α)) P2(u_i)] φ(α; μ, v) dα, π = expit, by the
 /// trapezoid rule on μ ± 14 sd with 8,001 points.
 fn gom_loglik(rows: &[Vec<f64>], p1: &Profile, p2: &Profile, mu: f64, var: f64) -> f64 {
-    let sd = var.sqrt();
-    let n = 8001;
-    let h = 28.0 * sd / (n - 1) as f64;
-    let nodes: Vec<(f64, f64)> = (0..n)
-        .map(|k| {
-            let z = -14.0 + 28.0 * k as f64 / (n - 1) as f64;
-            let end = if k == 0 || k == n - 1 { 0.5 } else { 1.0 };
-            let w = end * h * (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
-            (expit(mu + sd * z), w)
-        })
-        .collect();
+    let nodes = mlmix_tests::logit_normal_nodes(mu, var);
     rows.iter()
         .map(|u| {
             let like: f64 = nodes
