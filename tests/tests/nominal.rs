@@ -37,9 +37,16 @@ fn one_class_nominal_regression_matches_scikit_learn() {
                  VARIABLE: NAMES = u x1 x2; NOMINAL = u; CLASSES = c(1);\n\
                  ANALYSIS: TYPE = MIXTURE; STARTS = 0;\n\
                  MODEL: %OVERALL%\nu ON x1 x2;\n";
-    let (_, fit) = fit_text(&scratch, "reg.inp", input).unwrap();
+    let (loaded, fit) = fit_text(&scratch, "reg.inp", input).unwrap();
     assert!(fit.converged);
     assert_eq!(fit.free_parameters, 9);
+    // the report lists u as nominal, not with the ordered categorical ones
+    let report = mlmix::report::text(&fit, &loaded.model);
+    assert!(
+        report.contains("Observed dependent variables (unordered categorical, nominal)\n   U\n")
+            && !report.contains("(binary and ordered categorical)"),
+        "{report}"
+    );
     let d = (fit.loglikelihood - PEER_LOGL).abs();
     println!("engine {} vs scikit-learn {PEER_LOGL}", fit.loglikelihood);
     assert!(d < 1e-4, "logL differs by {d:e}");

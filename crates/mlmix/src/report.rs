@@ -61,16 +61,26 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         model.class_vars.len(),
     );
     let _ = writeln!(o);
-    let list = |role_dep: bool, cat: Option<bool>| -> Vec<String> {
+    // which dependents: continuous, ordered categorical or nominal
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Continuous,
+        Ordered,
+        Nominal,
+    }
+    let list = |role_dep: bool, kind: Option<Kind>| -> Vec<String> {
         model
             .variables
             .iter()
             .filter(|v| match (&v.role, role_dep) {
-                (Role::Dependent(d), true) => match cat {
-                    Some(true) => matches!(d.scale, Scale::Categorical { .. }),
-                    Some(false) => matches!(d.scale, Scale::Continuous),
-                    None => true,
-                },
+                (Role::Dependent(d), true) => {
+                    let k = match d.scale {
+                        Scale::Continuous => Kind::Continuous,
+                        _ if d.nominal => Kind::Nominal,
+                        _ => Kind::Ordered,
+                    };
+                    kind.is_none_or(|want| want == k)
+                }
                 (Role::Covariate, false) => true,
                 _ => false,
             })
@@ -97,12 +107,17 @@ pub fn text(fit: &Fit, model: &Model) -> String {
     wrap(
         &mut o,
         "Observed dependent variables (continuous)",
-        list(true, Some(false)),
+        list(true, Some(Kind::Continuous)),
     );
     wrap(
         &mut o,
         "Observed dependent variables (binary and ordered categorical)",
-        list(true, Some(true)),
+        list(true, Some(Kind::Ordered)),
+    );
+    wrap(
+        &mut o,
+        "Observed dependent variables (unordered categorical, nominal)",
+        list(true, Some(Kind::Nominal)),
     );
     wrap(&mut o, "Observed independent variables", list(false, None));
     wrap(
