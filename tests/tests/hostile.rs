@@ -585,6 +585,17 @@ fn a_stop_request_ends_the_fit_with_the_best_solution_so_far() {
     let report = mlmix::report::text(&stopped, &loaded.model);
     assert!(report.contains("*** INTERRUPTED"), "{report}");
     assert!(report.contains("the run was interrupted"), "{report}");
+    // the unfinished final stage is the interruption's, not a finding
+    for not in [
+        "was not replicated",
+        "final-stage start(s) did not converge",
+    ] {
+        assert!(
+            !stopped.warnings.iter().any(|w| w.contains(not)),
+            "{:?}",
+            stopped.warnings
+        );
+    }
     let full = fit(usize::MAX);
     assert!(!full.interrupted && full.converged);
     assert!(full.loglikelihood > stopped.loglikelihood);

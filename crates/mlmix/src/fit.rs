@@ -474,13 +474,15 @@ pub fn fit(
         .collect();
     let multi = final_logliks.len() > 1;
     let best_replicated = outcome.best_count >= 2;
-    if multi && !best_replicated {
+    // (an interrupted run's final stage did not finish: its starts are
+    // neither replicated nor converged, which the interruption says)
+    if multi && !best_replicated && !interrupted {
         warnings.push(format!(
             "the best log-likelihood ({ll:.3}) was not replicated: increase the number of random starts (STARTS) to make sure it is the global maximum"
         ));
     }
     let failed = final_logliks.iter().filter(|s| !s.converged).count();
-    if failed > 0 && multi {
+    if failed > 0 && multi && !interrupted {
         warnings.push(format!("{failed} final-stage start(s) did not converge"));
     }
     if !best.converged() {
@@ -594,6 +596,7 @@ pub fn fit(
             } else {
                 a.starts_final
             },
+            skipped: outcome.skipped,
             stiterations: if a.optseed.is_some() || a.starts_initial == 0 {
                 0
             } else {

@@ -146,6 +146,9 @@ pub struct StartsSummary {
     pub initial: usize,
     /// Final-stage starts.
     pub final_stage: usize,
+    /// Initial-stage starts never begun because the run was interrupted
+    /// (0 otherwise).
+    pub skipped: usize,
     /// EM iterations per initial-stage start.
     pub stiterations: usize,
     /// STSEED (or the --seed override).
