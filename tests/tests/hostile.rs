@@ -640,6 +640,49 @@ fn a_stop_request_during_the_standard_errors_ends_them() {
     );
 }
 
+/// Asks the fit to stop once one final-stage start has finished.
+#[derive(Default)]
+struct StopAfterOneFinalStart {
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl mlmix::Observer for StopAfterOneFinalStart {
+    fn start_done(&self, stage: mlmix::Stage, _done: usize, _total: usize, _loglik: f64) {
+        if stage == mlmix::Stage::Final {
+            self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn stop_requested(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A stop request in the final stage, after one start has converged: the
+/// report says the other starts were stopped (a higher maximum may
+/// exist), not that the standard errors were being computed.
+#[test]
+fn a_stop_request_in_the_final_stage_says_starts_were_stopped() {
+    let s = scratch_with("stop_in_final", "");
+    let loaded = mlmix::spec::load(&s.path().join("model.inp")).unwrap();
+    let observer = StopAfterOneFinalStart::default();
+    let pool = mlmix_tests::Pool::new(1);
+    let fit = pool
+        .install(|| mlmix::fit(&loaded, &mlmix::FitOptions::default(), &observer))
+        .unwrap();
+    assert!(fit.interrupted && fit.converged, "{:?}", fit.termination);
+    let said = |text: &str| fit.warnings.iter().any(|w| w.contains(text));
+    assert!(
+        said("interrupted during the final stage"),
+        "{:?}",
+        fit.warnings
+    );
+    assert!(
+        !said("while computing standard errors"),
+        "{:?}",
+        fit.warnings
+    );
+}
+
 /// INTEGRATION = 200 with three random effects is 8 million nodes per
 /// cluster: refused at once with what to do, not started for hours.
 #[test]

@@ -239,6 +239,12 @@ pub fn fit(
     let outcome = run_starts(&problem, points, n_final, stiter, &settings, observer)?;
     // a stop request during the starts: report the best solution so far
     let interrupted = observer.stop_requested();
+    // whether the stop ended some final-stage start before it converged
+    let stopped_in_starts = outcome
+        .records
+        .iter()
+        .filter_map(|r| r.solution.as_ref())
+        .any(|s| s.termination == Termination::Interrupted);
     let best = outcome.best_solution().clone();
     if !best.loglik.is_finite() {
         return Err(FitError::NoSolution(
@@ -525,8 +531,11 @@ pub fn fit(
     ));
 
     if interrupted {
-        warnings.push(if best.converged() {
+        warnings.push(if best.converged() && !stopped_in_starts {
             "the run was interrupted while computing standard errors: the estimates converged, but standard errors were not computed".to_string()
+        } else if best.converged() {
+            // the best start converged, others were stopped on the way
+            "the run was interrupted during the final stage: the best of the finished starts converged, but other starts were stopped before they did, so a higher maximum may exist; standard errors were not computed".to_string()
         } else {
             let skipped = match outcome.skipped {
                 0 => String::new(),
