@@ -744,6 +744,15 @@ impl Model {
         &self.latent.random
     }
 
+    /// Whether class `class` of class variable `cv` has a random logit
+    /// intercept (a GoM's or a between-level random class logit): its mean
+    /// is on the scale of the random part, so LOGLOW/LOGHIGH do not bound it.
+    pub fn has_random_logit(&self, cv: usize, class: usize) -> bool {
+        self.random_effects().iter().any(|r| {
+            matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
+        })
+    }
+
     /// A full readable name: the short name with its class.
     pub fn param_full_name(&self, p: &Parameter) -> String {
         let base = match p.kind {

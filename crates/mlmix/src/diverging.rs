@@ -132,14 +132,6 @@ impl Units<'_> {
         }
     }
 
-    /// Whether class `class` of class variable `cv` has a random logit
-    /// intercept (whose mean the optimiser does not bound).
-    fn random_logit(&self, cv: usize, class: usize) -> bool {
-        self.model.random_effects().iter().any(|r| {
-            matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
-        })
-    }
-
     /// How far `estimate` of a parameter of kind `kind` is from zero, in
     /// its standard units, with the limit it is held to; `None` for the
     /// kinds not checked.
@@ -173,7 +165,7 @@ impl Units<'_> {
                 (_, true) => return None,
                 (unit, false) => (estimate, unit, STANDARD_UNITS_LIMIT),
             },
-            ParamKind::ClassIntercept { cv, class } if self.random_logit(cv, class) => {
+            ParamKind::ClassIntercept { cv, class } if self.model.has_random_logit(cv, class) => {
                 (estimate, 1.0, STANDARD_UNITS_LIMIT)
             }
             _ => return None,

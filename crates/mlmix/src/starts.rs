@@ -369,18 +369,15 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
     // the mean of a random class logit intercept: its scale is the random
     // part's standard deviation, which may be large (the limit of a
     // between-level class), so LOGLOW and LOGHIGH do not apply
-    let random_logit = |cv: usize, class: usize| {
-        model.random_effects().iter().any(|r| {
-            matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
-        })
-    };
     for (i, p) in model.parameters.iter().enumerate() {
         match p.value {
             ParamValue::Fixed(v) => fixed_value[i] = v,
             ParamValue::Free(f) => {
                 free_of_phi[i] = Some(f);
                 let b = match p.kind {
-                    ParamKind::ClassIntercept { cv, class } if random_logit(cv, class) => {
+                    ParamKind::ClassIntercept { cv, class }
+                        if model.has_random_logit(cv, class) =>
+                    {
                         Bound::FREE
                     }
                     ParamKind::Threshold { .. }

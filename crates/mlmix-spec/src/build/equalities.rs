@@ -600,9 +600,7 @@ fn logit_bounded(model: &Model, kind: &ParamKind) -> bool {
         ParamKind::Threshold { .. }
         | ParamKind::NominalIntercept { .. }
         | ParamKind::ClassOnClass { .. } => true,
-        ParamKind::ClassIntercept { cv, class } => !model.random_effects().iter().any(|r| {
-            matches!(r.kind, RandomKind::ClassIntercept { cv: c, class: k } if c == cv && k == class)
-        }),
+        ParamKind::ClassIntercept { cv, class } => !model.has_random_logit(cv, class),
         _ => false,
     }
 }
