@@ -352,7 +352,9 @@ fn long_data_shortcuts_equal_the_general_loop() {
             _ => 0.6 - 0.13 * (i % 11) as f64,
         })
         .collect();
-    let grid = Grid::new(Method::GaussHermite, 5, ev.plan.dims);
+    // nested as fits nest it: the items' factor outermost
+    let grid = Grid::new(Method::GaussHermite, 5, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
     assert_eq!(ev.plan.dims, 3);
     let want = Want {
         gradient: true,
@@ -362,8 +364,9 @@ fn long_data_shortcuts_equal_the_general_loop() {
         moments: true,
     };
     let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
-    let fast = new().evaluate(&phi, want).unwrap();
-    let general = new().general_loop().evaluate(&phi, want).unwrap();
+    // the rows' likelihoods in blocks of passes (the class logits' two
+    // dimensions inner, the factor outer)
+    assert!(new().blocked() && !new().general_loop().blocked());
     let close = |what: &str, a: &[f64], b: &[f64]| {
         assert_eq!(a.len(), b.len(), "{what}");
         let scale = b.iter().fold(1.0f64, |m, x| m.max(x.abs()));
@@ -371,18 +374,49 @@ fn long_data_shortcuts_equal_the_general_loop() {
             assert!((x - y).abs() <= 1e-10 * scale, "{what}[{i}]: {x} vs {y}");
         }
     };
-    close("loglik", &[fast.loglik], &[general.loglik]);
-    close("gradient", &fast.gradient, &general.gradient);
-    close("information", &fast.information, &general.information);
-    close("meat", &fast.meat, &general.meat);
-    close("posteriors", &fast.posteriors, &general.posteriors);
-    close(
-        "cluster loglik",
-        &fast.cluster_loglik,
-        &general.cluster_loglik,
-    );
-    close("moments", &fast.moments, &general.moments);
-    assert!(fast.loglik.is_finite() && fast.gradient.iter().any(|g| g.abs() > 1e-3));
+    // the same with items so sharp that the rows answering 0 have
+    // likelihoods below what products of probabilities can hold (e^-700
+    // or less in every class: their logs are used then, for the
+    // log-likelihood and for the posteriors)
+    let mut sharp = phi.clone();
+    for (v, p) in sharp.iter_mut().zip(&model.parameters) {
+        // the items' parameters in every class (the random slopes' means)
+        if matches!(p.kind, ParamKind::Slope { .. }) && p.class.is_some() {
+            *v = 700.0 * (1.0 + v.abs());
+        }
+    }
+    for (case, phi) in [("moderate", &phi), ("sharp", &sharp)] {
+        let fast = new().evaluate(phi, want).unwrap();
+        let general = new().general_loop().evaluate(phi, want).unwrap();
+        // and on the grid adapted to each person's posterior, whose nodes
+        // differ from person to person
+        let (adapt, _) = mlmix_integrate::Adaptation::from_moments(
+            &grid,
+            ev.plan.n_between(),
+            &general.moments,
+            &general.junctions,
+        );
+        let fast_a = new().evaluate_adapted(phi, want, Some(&adapt)).unwrap();
+        let general_a = new()
+            .general_loop()
+            .evaluate_adapted(phi, want, Some(&adapt))
+            .unwrap();
+        for (rule, f, g) in [("plain", &fast, &general), ("adapted", &fast_a, &general_a)] {
+            let at = |what: &str| format!("{case} {rule} {what}");
+            close(&at("loglik"), &[f.loglik], &[g.loglik]);
+            close(&at("gradient"), &f.gradient, &g.gradient);
+            close(&at("information"), &f.information, &g.information);
+            close(&at("meat"), &f.meat, &g.meat);
+            close(&at("posteriors"), &f.posteriors, &g.posteriors);
+            close(&at("cluster loglik"), &f.cluster_loglik, &g.cluster_loglik);
+            close(&at("moments"), &f.moments, &g.moments);
+            assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
+        }
+        assert!(
+            (fast.loglik - fast_a.loglik).abs() > 1e-9,
+            "{case}: adaptation moved nothing"
+        );
+    }
 }
 
 /// The FMA-GoM with class-specific loadings (eq 38-41: β_qc = τ_qc + λ_qc

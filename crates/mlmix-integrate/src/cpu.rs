@@ -32,6 +32,15 @@ use crate::layout::Layout;
 use crate::moments::{self, LinearTerm};
 use crate::nodes::{NodeTable, node_of};
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
+
+mod blocked;
+
+/// In the product form, a row likelihood or running product below this is
+/// taken out by a log (see [`CpuBackend::log_product`]).
+const PRODUCT_SMALL: f64 = 1e-140;
+/// In the product form, a row likelihood below this takes its posteriors
+/// from the log-densities (see [`CpuBackend::within_product`]).
+const PRODUCT_TINY: f64 = 1e-280;
 /// Node tables a backend keeps (one per adaptation in use).
 const NODE_TABLES: usize = 4;
 
@@ -83,7 +92,15 @@ impl CpuBackend {
     pub fn general_loop(mut self) -> Self {
         self.layout.row_invariant.fill(false);
         self.layout.product_form = false;
+        self.layout.blocks = None;
         self
+    }
+
+    /// Whether this backend runs the blocked product form (see
+    /// [`crate::layout`]'s `Blocks`: long data whose rows share the
+    /// class logits' dimensions), which the tests hold to the general loop.
+    pub fn blocked(&self) -> bool {
+        self.layout.blocks.is_some()
     }
 
     fn threads(&self) -> usize {
@@ -143,6 +160,10 @@ struct Workspace {
     /// Per node term: the first pass of the run whose weights `w` holds
     /// and has not accumulated yet (`usize::MAX`: none).
     pending: Vec<usize>,
+    /// Whether `cache` holds this chunk's posteriors given each pass.
+    cached: bool,
+    /// The blocked product form's buffers (see [`blocked`]).
+    blk: blocked::Buffers,
     local: Option<EngineData>,
     /// The chunk's first row of each cluster, with node columns, for the
     /// row-invariant terms ([`Layout::row_invariant`]): their values and
@@ -174,6 +195,8 @@ impl Workspace {
             pass_ll: Vec::new(),
             pass_post: vec![0.0; width],
             cache: Vec::new(),
+            cached: false,
+            blk: blocked::Buffers::default(),
             z: Vec::new(),
             log_w: Vec::new(),
             cluster_scores: Vec::new(),
@@ -185,6 +208,19 @@ impl Workspace {
             scratch: Scratch::default(),
         }
     }
+}
+
+/// A chunk's rows and clusters: rows `r0..r1` of the data, clusters from
+/// `j0`; per row its cluster and whether it is the cluster's first; per
+/// cluster its rows in the chunk and its weight.
+struct ChunkCx {
+    r0: usize,
+    r1: usize,
+    j0: usize,
+    row_j: Vec<usize>,
+    first_row: Vec<bool>,
+    rows_of: Vec<(usize, usize)>,
+    cluster_weight: Vec<f64>,
 }
 
 /// The gradient and information accumulators of a chunk, per term.
@@ -532,7 +568,7 @@ impl CpuBackend {
             // a row too small for its products: its posteriors from the
             // log-densities
             for i in 0..nr {
-                if !(ws.sum[i] >= 1e-280 && ws.sum[i].is_finite()) {
+                if !(ws.sum[i] >= PRODUCT_TINY && ws.sum[i].is_finite()) {
                     let ll = self.row_lse(b, i, &ws.vals);
                     for &k in combos {
                         let lk = self.combo_log_density(k, i, &ws.vals);
@@ -549,7 +585,7 @@ impl CpuBackend {
     /// finite) takes its log-likelihood from the log-densities instead.
     #[inline(always)]
     fn log_product(&self, b: usize, i0: usize, i1: usize, ws: &Workspace) -> f64 {
-        const SMALL: f64 = 1e-140;
+        const SMALL: f64 = PRODUCT_SMALL;
         let mut acc = 0.0;
         let mut p = 1.0;
         for i in i0..i1 {
@@ -718,61 +754,11 @@ impl CpuBackend {
         ws: &mut Workspace,
     ) -> ChunkOut {
         let plan = &*self.plan;
-        let (r0, r1, j0, j1) = self.layout.chunks[c];
-        let nr = r1 - r0;
-        let nj = j1 - j0;
+        let cx = self.chunk_cx(c);
+        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
         let nc = plan.n_combos;
-        let nt = plan.terms.len();
-        let n_ext = plan.n_ext;
-        let wd = self.layout.width;
-        let dims = plan.dims;
-        let nq = self.grid.n_nodes();
-        let n_between = self.layout.combos_of_between.len();
         let n_pass = self.layout.n_passes();
-        let cs = &self.data.cluster_starts;
-        let freq = &self.data.weights[r0..r1];
-        // two-level: rows count `freq` times in their cluster, clusters
-        // once; single-level: each row is a cluster counting `freq` times
-        let clustered = self.data.clustered;
-        let cluster_weight: Vec<f64> = (j0..j1)
-            .map(|j| if clustered { 1.0 } else { freq[cs[j] - r0] })
-            .collect();
-        let row_j: Vec<usize> = (j0..j1)
-            .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
-            .collect();
-        let first_row: Vec<bool> = (0..nr).map(|i| cs[row_j[i]] == r0 + i).collect();
-        // each cluster's rows in the chunk
-        let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
-        // the data the kernels read: the shared rows, or a local copy with
-        // node columns
-        ws.term_pass.fill(usize::MAX);
-        ws.col_pass.fill(usize::MAX);
-        self.chunk_nodes(r0, r1, j0, j1, adapt, table, ws);
-        // the node terms' node-free parts, once for all passes
-        if let Some(local) = ws.local.as_ref() {
-            for &t in &self.layout.node_terms {
-                let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
-                let nc0 = plan.n_data_cols;
-                ws.has_base[t] = !self.layout.row_invariant[t]
-                    && eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
-            }
-        }
-        for &t in &self.layout.fixed_terms {
-            eval::term_values(
-                &plan.terms[t],
-                &prep.terms[t],
-                &self.data,
-                r0,
-                r1,
-                self.layout.slots(t),
-                &mut ws.scratch,
-                &mut ws.vals,
-            );
-            self.mask_cluster_level(t, &first_row, &mut ws.vals);
-            if self.layout.product_form {
-                self.exp_slots(t, nr, &ws.vals, &mut ws.evals);
-            }
-        }
+        self.chunk_prologue(prep, &cx, adapt, table, ws);
         let mut out = ChunkOut {
             loglik: 0.0,
             grads: Vec::new(),
@@ -799,60 +785,24 @@ impl CpuBackend {
         let need_w = want.gradient || want.information || want.meat || want.posteriors;
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * n_pass, 0.0);
-        // keep the first sweep's posteriors given each pass for the second
-        // (at most 16 MB per worker)
-        let cache = need_w && n_pass > 1 && n_pass * nc * wd <= 2 << 20;
-        if cache {
-            ws.cache.resize(n_pass * nc * wd, 0.0);
+        let blocks = self.blocks_hold(nj, ws);
+        if let Some(bl) = blocks {
+            self.first_sweep_blocked(prep, bl, &cx, want_junctions, ws, &mut out);
+        } else {
+            self.first_sweep(prep, &cx, need_w, want_junctions, ws, &mut out);
         }
-        for b in 0..n_between {
-            for q in 0..nq {
-                let pass = b * nq + q;
-                if dims > 0 {
-                    self.node_pass(prep, pass, &row_j, j0, ws, true);
-                }
-                if want_junctions && pass == 0 {
-                    self.junctions(prep, pass, &row_j, j0, ws, &mut out.junctions);
-                }
-                let normalise = need_w && (n_pass == 1 || cache);
-                if self.layout.product_form {
-                    self.within_product(b, nr, ws, normalise);
-                } else {
-                    self.within(b, nr, ws, normalise);
-                }
-                if cache {
-                    for &k in &self.layout.combos_of_between[b] {
-                        let at = (pass * nc + k) * wd;
-                        ws.cache[at..at + nr].copy_from_slice(&ws.lj[k * wd..k * wd + nr]);
-                    }
-                }
-                for (j, &(i0, i1)) in rows_of.iter().enumerate() {
-                    if self.layout.product_form {
-                        let ll = self.log_product(b, i0, i1, ws);
-                        ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass] + ll;
-                        continue;
-                    }
-                    let ll = &ws.row_ll[i0..i1];
-                    let sum: f64 = if clustered {
-                        ll.iter().zip(&freq[i0..i1]).map(|(l, f)| f * l).sum()
-                    } else {
-                        ll.iter().sum()
-                    };
-                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass] + sum;
-                }
-            }
-        }
-        self.pass_posteriors(nj, &cluster_weight, want, ws, &mut out);
+        self.pass_posteriors(nj, &cx.cluster_weight, want, ws, &mut out);
         if !out.loglik.is_finite() {
             return out;
         }
-        if want.moments && dims > 0 {
+        if want.moments && plan.dims > 0 {
             self.unit_moments(nj, ws, &mut out);
         }
         if !need_w {
             return out;
         }
         // second sweep: posterior weights of the term states
+        let wd = self.layout.width;
         for sl in 0..self.layout.stride {
             ws.w[sl * wd..sl * wd + nr].fill(0.0);
         }
@@ -871,13 +821,192 @@ impl CpuBackend {
         };
         if want.meat {
             ws.cluster_scores.clear();
-            ws.cluster_scores.resize(nj * n_ext, 0.0);
+            ws.cluster_scores.resize(nj * plan.n_ext, 0.0);
         }
-        let want_acc = want.gradient || want.information || want.meat;
         ws.mom.fill(0.0);
         ws.pending.fill(usize::MAX);
-        let acc_nodes = dims > 0 && want_acc;
-        for b in 0..n_between {
+        let mut acc = Acc {
+            grads: &mut grads,
+            infos: &mut infos,
+        };
+        if let Some(bl) = blocks {
+            self.second_sweep_blocked(prep, bl, &cx, want, ws, &mut acc, &mut out);
+        } else {
+            self.second_sweep(prep, &cx, want, ws, &mut acc, &mut out);
+        }
+        self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
+        out.grads = grads;
+        out.infos = infos;
+        if want.meat {
+            out.meat = self.chunk_meat(nj, &cx.cluster_weight, ws);
+        }
+        out
+    }
+
+    /// Chunk `c`'s rows and clusters.
+    #[inline(always)]
+    fn chunk_cx(&self, c: usize) -> ChunkCx {
+        let (r0, r1, j0, j1) = self.layout.chunks[c];
+        let cs = &self.data.cluster_starts;
+        let freq = &self.data.weights[r0..r1];
+        // two-level: rows count `freq` times in their cluster, clusters
+        // once; single-level: each row is a cluster counting `freq` times
+        let clustered = self.data.clustered;
+        let cluster_weight: Vec<f64> = (j0..j1)
+            .map(|j| if clustered { 1.0 } else { freq[cs[j] - r0] })
+            .collect();
+        let row_j: Vec<usize> = (j0..j1)
+            .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
+            .collect();
+        let first_row: Vec<bool> = (0..r1 - r0).map(|i| cs[row_j[i]] == r0 + i).collect();
+        let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
+        ChunkCx {
+            r0,
+            r1,
+            j0,
+            row_j,
+            first_row,
+            rows_of,
+            cluster_weight,
+        }
+    }
+
+    /// What every pass of a chunk shares: its nodes and local data, the
+    /// node terms' node-free parts and the fixed terms' values.
+    #[inline(always)]
+    fn chunk_prologue(
+        &self,
+        prep: &Prepared,
+        cx: &ChunkCx,
+        adapt: Option<&Adaptation>,
+        table: Option<&NodeTable>,
+        ws: &mut Workspace,
+    ) {
+        let plan = &*self.plan;
+        let (r0, r1, nr) = (cx.r0, cx.r1, cx.row_j.len());
+        let j1 = cx.j0 + cx.rows_of.len();
+        // the data the kernels read: the shared rows, or a local copy with
+        // node columns
+        ws.term_pass.fill(usize::MAX);
+        ws.col_pass.fill(usize::MAX);
+        self.chunk_nodes(r0, r1, cx.j0, j1, adapt, table, ws);
+        // the node terms' node-free parts, once for all passes
+        if let Some(local) = ws.local.as_ref() {
+            for &t in &self.layout.node_terms {
+                let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
+                let nc0 = plan.n_data_cols;
+                ws.has_base[t] = !self.layout.row_invariant[t]
+                    && eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
+            }
+        }
+        for &t in &self.layout.fixed_terms {
+            eval::term_values(
+                &plan.terms[t],
+                &prep.terms[t],
+                &self.data,
+                r0,
+                r1,
+                self.layout.slots(t),
+                &mut ws.scratch,
+                &mut ws.vals,
+            );
+            self.mask_cluster_level(t, &cx.first_row, &mut ws.vals);
+            if self.layout.product_form {
+                self.exp_slots(t, nr, &ws.vals, &mut ws.evals);
+            }
+        }
+    }
+
+    /// The first sweep of the general loop: every pass's node terms, the
+    /// rows' likelihoods given it and the clusters' log-densities given it
+    /// into `ws.pass_ll`; with `need_w`, the combinations' posteriors given
+    /// each pass kept in `ws.cache` when they fit (at most 16 MB per
+    /// worker).
+    #[inline(always)]
+    fn first_sweep(
+        &self,
+        prep: &Prepared,
+        cx: &ChunkCx,
+        need_w: bool,
+        want_junctions: bool,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) {
+        let nr = cx.row_j.len();
+        let nc = self.plan.n_combos;
+        let wd = self.layout.width;
+        let nq = self.grid.n_nodes();
+        let n_pass = self.layout.n_passes();
+        let freq = &self.data.weights[cx.r0..cx.r1];
+        let cache = need_w && n_pass > 1 && n_pass * nc * wd <= 2 << 20;
+        ws.cached = cache;
+        if cache {
+            ws.cache.resize(n_pass * nc * wd, 0.0);
+        }
+        for b in 0..self.layout.combos_of_between.len() {
+            for q in 0..nq {
+                let pass = b * nq + q;
+                if self.plan.dims > 0 {
+                    self.node_pass(prep, pass, &cx.row_j, cx.j0, ws, true);
+                }
+                if want_junctions && pass == 0 {
+                    self.junctions(prep, pass, &cx.row_j, cx.j0, ws, &mut out.junctions);
+                }
+                let normalise = need_w && (n_pass == 1 || cache);
+                if self.layout.product_form {
+                    self.within_product(b, nr, ws, normalise);
+                } else {
+                    self.within(b, nr, ws, normalise);
+                }
+                if cache {
+                    for &k in &self.layout.combos_of_between[b] {
+                        let at = (pass * nc + k) * wd;
+                        ws.cache[at..at + nr].copy_from_slice(&ws.lj[k * wd..k * wd + nr]);
+                    }
+                }
+                for (j, &(i0, i1)) in cx.rows_of.iter().enumerate() {
+                    if self.layout.product_form {
+                        let ll = self.log_product(b, i0, i1, ws);
+                        ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass] + ll;
+                        continue;
+                    }
+                    let ll = &ws.row_ll[i0..i1];
+                    let sum: f64 = if self.data.clustered {
+                        ll.iter().zip(&freq[i0..i1]).map(|(l, f)| f * l).sum()
+                    } else {
+                        ll.iter().sum()
+                    };
+                    ws.pass_ll[j * n_pass + pass] = ws.log_w[j * n_pass + pass] + sum;
+                }
+            }
+        }
+    }
+
+    /// The second sweep of the general loop: each pass's posterior times
+    /// the combinations' posteriors given it into the states' weights
+    /// `ws.w` (and the rows' posteriors), the node terms accumulated when
+    /// their nodes change.
+    #[inline(always)]
+    fn second_sweep(
+        &self,
+        prep: &Prepared,
+        cx: &ChunkCx,
+        want: Want,
+        ws: &mut Workspace,
+        acc: &mut Acc<'_>,
+        out: &mut ChunkOut,
+    ) {
+        let plan = &*self.plan;
+        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
+        let (nc, nt) = (plan.n_combos, plan.terms.len());
+        let wd = self.layout.width;
+        let dims = plan.dims;
+        let nq = self.grid.n_nodes();
+        let n_pass = self.layout.n_passes();
+        let freq = &self.data.weights[cx.r0..cx.r1];
+        let cache = ws.cached;
+        let acc_nodes = dims > 0 && (want.gradient || want.information || want.meat);
+        for b in 0..self.layout.combos_of_between.len() {
             for q in 0..nq {
                 let pass = b * nq + q;
                 // a pass of negligible posterior in every cluster of the
@@ -890,23 +1019,20 @@ impl CpuBackend {
                 if n_pass > 1 {
                     if dims > 0 {
                         if acc_nodes {
-                            let mut acc = Acc {
-                                grads: &mut grads,
-                                infos: &mut infos,
-                            };
+                            let (row_j, j0) = (&cx.row_j, cx.j0);
                             self.flush_node_terms(
                                 prep,
                                 Some(pass),
                                 nj,
                                 freq,
                                 want,
-                                &row_j,
+                                row_j,
                                 j0,
                                 ws,
-                                &mut acc,
+                                acc,
                             );
                         }
-                        self.node_pass(prep, pass, &row_j, j0, ws, !cache);
+                        self.node_pass(prep, pass, &cx.row_j, cx.j0, ws, !cache);
                     }
                     if !cache && self.layout.product_form {
                         self.within_product(b, nr, ws, true);
@@ -914,7 +1040,7 @@ impl CpuBackend {
                         self.within(b, nr, ws, true);
                     }
                 }
-                for (j, &(i0, i1)) in rows_of.iter().enumerate() {
+                for (j, &(i0, i1)) in cx.rows_of.iter().enumerate() {
                     ws.pass_post[i0..i1].fill(ws.pass_ll[j * n_pass + pass]);
                 }
                 // the combinations' posteriors given the pass: kept from
@@ -952,18 +1078,29 @@ impl CpuBackend {
                 }
             }
         }
-        if acc_nodes {
-            let mut acc = Acc {
-                grads: &mut grads,
-                infos: &mut infos,
-            };
-            self.flush_node_terms(prep, None, nj, freq, want, &row_j, j0, ws, &mut acc);
-        }
-        if dims > 0 && want_acc {
-            self.accumulate_linear(prep, freq, want, &row_j, j0, nr, ws, &mut grads, &mut infos);
+    }
+
+    /// After the second sweep: the node terms still pending, the linear
+    /// node terms from their moments and the fixed terms, accumulated.
+    #[inline(always)]
+    fn chunk_epilogue(
+        &self,
+        prep: &Prepared,
+        cx: &ChunkCx,
+        want: Want,
+        ws: &mut Workspace,
+        acc: &mut Acc<'_>,
+    ) {
+        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
+        let (r0, r1, j0, row_j) = (cx.r0, cx.r1, cx.j0, &cx.row_j);
+        let freq = &self.data.weights[r0..r1];
+        let dims = self.plan.dims;
+        if dims > 0 && (want.gradient || want.information || want.meat) {
+            self.flush_node_terms(prep, None, nj, freq, want, row_j, j0, ws, acc);
+            self.accumulate_linear(prep, freq, want, row_j, j0, nr, ws, acc.grads, acc.infos);
         }
         for &t in &self.layout.fixed_terms {
-            self.mask_cluster_level(t, &first_row, &mut ws.w);
+            self.mask_cluster_level(t, &cx.first_row, &mut ws.w);
             self.accumulate(
                 prep,
                 t,
@@ -972,21 +1109,15 @@ impl CpuBackend {
                 r1,
                 freq,
                 want,
-                &row_j,
+                row_j,
                 j0,
-                &mut grads,
-                &mut infos,
+                acc.grads,
+                acc.infos,
                 &ws.w,
                 &mut ws.scratch,
                 &mut ws.cluster_scores,
             );
         }
-        out.grads = grads;
-        out.infos = infos;
-        if want.meat {
-            out.meat = self.chunk_meat(nj, &cluster_weight, ws);
-        }
-        out
     }
 
     /// Each (cluster, pass)'s node into `ws.z` and log weight into
@@ -1080,12 +1211,17 @@ impl CpuBackend {
                 p[0] = 1.0;
                 m
             } else {
-                let s: f64 = p.iter().map(|v| fastmath::exp(v - m)).sum();
-                let ll = m + fastmath::ln(s);
+                // the exps in place first, then their sum: a sum of
+                // exps in one loop would keep the exps scalar
                 for v in p.iter_mut() {
-                    *v = fastmath::exp(*v - ll);
+                    *v = fastmath::exp(*v - m);
                 }
-                ll
+                let s = blocked::sum(p);
+                let inv = 1.0 / s;
+                for v in p.iter_mut() {
+                    *v *= inv;
+                }
+                m + fastmath::ln(s)
             };
             out.loglik += cluster_weight[j] * ll;
             if want.posteriors {

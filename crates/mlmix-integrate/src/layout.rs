@@ -58,8 +58,96 @@ pub(crate) struct Layout {
     /// The row likelihoods are formed in probability space (see
     /// [`product_form`]).
     pub product_form: bool,
+    /// The runs of passes the blocked product form takes at once (see
+    /// [`Blocks`]), where it applies.
+    pub blocks: Option<Blocks>,
     /// The grid's nodes.
     n_nodes: usize,
+}
+
+/// The blocked product form: in a product-form plan
+/// ([`Layout::product_form`]) the dimensions that only row-invariant terms
+/// read ([`Layout::row_invariant`]: the GoM's random class logits) are
+/// *inner*, the others *outer* (the FMA-GoM's factor, which the items
+/// read). The grid's passes fall into runs over which the outer
+/// dimensions' nodes hold, so the outer terms' values hold too; within a
+/// run, a cluster's likelihood given each pass is the product over its
+/// rows of Σ_k a_rk v_k(pass), a_rk the product of the outer terms'
+/// probabilities (per row, fixed over the run) and v_k the inner terms'
+/// (per pass, the same on every row). The backend evaluates the inner
+/// terms on a block of passes at once, one cluster's first row repeated
+/// with the passes' nodes, and runs its loops over the passes.
+pub(crate) struct Blocks {
+    /// The grid's nodes in runs `q0..q1` with the same outer nodes.
+    pub runs: Vec<(usize, usize)>,
+    /// The row-invariant node terms that read the inner dimensions.
+    pub inner_terms: Vec<usize>,
+    /// The other terms.
+    pub outer_terms: Vec<usize>,
+    /// The outer dimensions.
+    pub outer_dims: Vec<usize>,
+    /// The node columns the inner terms read (indices into
+    /// `Plan::virtual_cols`).
+    pub inner_cols: Vec<usize>,
+}
+
+/// Shortest mean run for which [`Blocks`] pays.
+const MIN_RUN: usize = 4;
+
+impl Blocks {
+    /// The blocks of a layout's terms on `grid`, where they apply.
+    fn of(
+        plan: &Plan,
+        grid: &Grid,
+        term_dims: &[Vec<usize>],
+        row_invariant: &[bool],
+    ) -> Option<Blocks> {
+        let nt = plan.terms.len();
+        let node_term = |t: usize| plan.terms[t].uses_nodes;
+        let mut outer_dims: Vec<usize> = (0..nt)
+            .filter(|&t| node_term(t) && !row_invariant[t])
+            .flat_map(|t| term_dims[t].iter().copied())
+            .collect();
+        outer_dims.sort_unstable();
+        outer_dims.dedup();
+        if outer_dims.len() == plan.dims {
+            return None;
+        }
+        let inner_terms: Vec<usize> = (0..nt)
+            .filter(|&t| node_term(t) && term_dims[t].iter().any(|d| !outer_dims.contains(d)))
+            .collect();
+        let outer_terms = (0..nt).filter(|t| !inner_terms.contains(t)).collect();
+        let nq = grid.n_nodes();
+        let mut runs = Vec::new();
+        let mut q0 = 0;
+        for q in 1..=nq {
+            if q == nq
+                || outer_dims
+                    .iter()
+                    .any(|&d| grid.node(q)[d] != grid.node(q0)[d])
+            {
+                runs.push((q0, q));
+                q0 = q;
+            }
+        }
+        if nq < MIN_RUN * runs.len() {
+            return None;
+        }
+        let mut inner_cols: Vec<usize> = inner_terms
+            .iter()
+            .flat_map(|&t| plan.terms[t].kind.covs().iter().copied())
+            .filter_map(|c| c.checked_sub(plan.n_data_cols))
+            .collect();
+        inner_cols.sort_unstable();
+        inner_cols.dedup();
+        Some(Blocks {
+            inner_cols,
+            runs,
+            inner_terms,
+            outer_terms,
+            outer_dims,
+        })
+    }
 }
 
 impl Layout {
@@ -113,7 +201,7 @@ impl Layout {
         }
         let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
         let (linear, mom_slots) = moments::linear_terms(plan);
-        let term_dims = (0..nt).map(|t| moments::node_dims(plan, t)).collect();
+        let term_dims: Vec<Vec<usize>> = (0..nt).map(|t| moments::node_dims(plan, t)).collect();
         let fixed_terms = (0..nt).filter(|&t| !plan.terms[t].uses_nodes).collect();
         let steps: Vec<StepDim> = crate::step_dims(plan)
             .into_iter()
@@ -127,6 +215,13 @@ impl Layout {
                 d + 1
             )));
         }
+        let row_invariant: Vec<bool> = (0..nt).map(|t| row_invariant(plan, data, t)).collect();
+        let product_form = product_form(plan, data);
+        let blocks = if product_form && plan.dims > 0 {
+            Blocks::of(plan, grid, &term_dims, &row_invariant)
+        } else {
+            None
+        };
         Ok(Layout {
             offsets,
             stride,
@@ -140,8 +235,9 @@ impl Layout {
             linear,
             mom_slots,
             steps,
-            row_invariant: (0..nt).map(|t| row_invariant(plan, data, t)).collect(),
-            product_form: product_form(plan, data),
+            row_invariant,
+            product_form,
+            blocks,
             n_nodes: grid.n_nodes(),
         })
     }

@@ -14,6 +14,7 @@
 
 use super::{Scratch, Slots, TermPrep, grow, lin_pred, log_sum_exp, weighted_sum};
 use crate::data::EngineData;
+use crate::fastmath;
 
 /// Without covariates, precomputes log P(class) per state from the
 /// gathered local parameters `params` (`n_local` per set).
@@ -94,8 +95,9 @@ fn class_probs(
 }
 
 /// Log P(class) of each state for rows `r0..r1` (see
-/// [`super::term_values`]): the precomputed `logp` without covariates, one
-/// log-softmax per run of equal rows with them.
+/// [`super::term_values`]): the precomputed `logp` without covariates;
+/// with them, the logits column by column and one log-softmax per row, in
+/// loops over rows (branch-free `fastmath`, so they vectorise).
 #[inline(always)]
 pub(super) fn values(
     n_sets: usize,
@@ -105,42 +107,133 @@ pub(super) fn values(
     params: &[f64],
     logp: &[f64],
     data: &EngineData,
-    r0: usize,
-    r1: usize,
+    (r0, r1): (usize, usize),
     slots: Slots,
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
     let nr = r1 - r0;
-    let at = |s: usize, i: usize| (slots.offset + s) * slots.stride + i;
-    let k_n = classes;
     if covs.is_empty() {
         for (s, &lp) in logp.iter().enumerate() {
             out[slots.state(s, nr)].fill(lp);
         }
-    } else {
-        let per = nl / k_n;
-        let q = covs.len();
-        let eta = grow(&mut scratch.a, k_n);
-        let mut start = r0;
-        while start < r1 {
-            let end = run_end(covs, data, start, r1);
-            for set in 0..n_sets {
-                let p = &params[set * nl..(set + 1) * nl];
-                for (k, e) in eta.iter_mut().enumerate() {
-                    let c = &p[k * per..(k + 1) * per];
-                    *e = c[0]
-                        + lin_pred(&c[1..1 + q], covs, data, start)
-                        + c[1 + q..].iter().sum::<f64>();
-                }
-                let lse = log_sum_exp(eta);
-                for k in 0..k_n {
-                    for r in start..end {
-                        out[at(set * k_n + k, r - r0)] = eta[k] - lse;
-                    }
-                }
+        return;
+    }
+    let (m, lse) = scratch.pair(nr);
+    for set in 0..n_sets {
+        let states = set * classes..(set + 1) * classes;
+        logits(set, nl, classes, covs, params, data, (r0, r1), slots, out);
+        row_max(states.clone(), nr, slots, out, m);
+        lse.fill(0.0);
+        for k in states.clone() {
+            let o = &out[slots.state(k, nr)];
+            for ((sv, &v), &mv) in lse.iter_mut().zip(o).zip(m.iter()) {
+                *sv += fastmath::exp(v - mv);
             }
-            start = end;
+        }
+        for (sv, &mv) in lse.iter_mut().zip(m.iter()) {
+            *sv = mv + fastmath::ln(*sv);
+        }
+        for k in states.clone() {
+            let o = &mut out[slots.state(k, nr)];
+            for (v, &l) in o.iter_mut().zip(lse.iter()) {
+                *v -= l;
+            }
+        }
+    }
+}
+
+/// P(class) of each state for rows `r0..r1` (see [`super::term_probs`]):
+/// exp of the precomputed `logp` without covariates; with them, one
+/// softmax per row, in loops over rows.
+#[inline(always)]
+pub(super) fn probs(
+    n_sets: usize,
+    nl: usize,
+    classes: usize,
+    covs: &[usize],
+    params: &[f64],
+    logp: &[f64],
+    data: &EngineData,
+    (r0, r1): (usize, usize),
+    slots: Slots,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    let nr = r1 - r0;
+    if covs.is_empty() {
+        for (s, &lp) in logp.iter().enumerate() {
+            out[slots.state(s, nr)].fill(lp.exp());
+        }
+        return;
+    }
+    let (m, sum) = scratch.pair(nr);
+    for set in 0..n_sets {
+        let states = set * classes..(set + 1) * classes;
+        logits(set, nl, classes, covs, params, data, (r0, r1), slots, out);
+        row_max(states.clone(), nr, slots, out, m);
+        sum.fill(0.0);
+        for k in states.clone() {
+            let o = &mut out[slots.state(k, nr)];
+            for ((v, sv), &mv) in o.iter_mut().zip(sum.iter_mut()).zip(m.iter()) {
+                *v = fastmath::exp(*v - mv);
+                *sv += *v;
+            }
+        }
+        for sv in sum.iter_mut() {
+            *sv = 1.0 / *sv;
+        }
+        for k in states.clone() {
+            let o = &mut out[slots.state(k, nr)];
+            for (v, &inv) in o.iter_mut().zip(sum.iter()) {
+                *v *= inv;
+            }
+        }
+    }
+}
+
+/// The class logits of parameter set `set` for rows `r0..r1`, at the
+/// states' slots: the intercept, the covariates' terms column by column,
+/// and the class-on-class slots.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn logits(
+    set: usize,
+    nl: usize,
+    classes: usize,
+    covs: &[usize],
+    params: &[f64],
+    data: &EngineData,
+    (r0, r1): (usize, usize),
+    slots: Slots,
+    out: &mut [f64],
+) {
+    let per = nl / classes;
+    let q = covs.len();
+    let p = &params[set * nl..(set + 1) * nl];
+    for k in 0..classes {
+        let c = &p[k * per..(k + 1) * per];
+        let o = &mut out[slots.state(set * classes + k, r1 - r0)];
+        o.fill(c[0]);
+        for (b, &col) in c[1..1 + q].iter().zip(covs) {
+            for (v, &x) in o.iter_mut().zip(&data.columns[col][r0..r1]) {
+                *v += b * x;
+            }
+        }
+        let parents: f64 = c[1 + q..].iter().sum();
+        for v in o.iter_mut() {
+            *v += parents;
+        }
+    }
+}
+
+/// Per row, the largest of the states `states` into `m`.
+#[inline(always)]
+fn row_max(states: std::ops::Range<usize>, nr: usize, slots: Slots, out: &[f64], m: &mut [f64]) {
+    m.fill(f64::NEG_INFINITY);
+    for k in states {
+        for (mv, &v) in m.iter_mut().zip(&out[slots.state(k, nr)]) {
+            *mv = mv.max(v);
         }
     }
 }
@@ -204,10 +297,10 @@ pub(super) fn scores(
 }
 
 /// The gradient of a class logit with covariates (see
-/// [`super::term_accumulate`]), taken from `grad`: summed over each run of
-/// rows with equal covariates (one softmax and one update per run). The
-/// information, and the gradient without covariates, are left to the
+/// [`super::term_accumulate`]), taken from `grad` (see [`rows_accumulate`]).
+/// The information, and the gradient without covariates, are left to the
 /// general path.
+#[inline(always)]
 pub(super) fn accumulate(
     n_sets: usize,
     nl: usize,
@@ -230,48 +323,160 @@ pub(super) fn accumulate(
     let Some(g) = grad.take() else {
         return;
     };
-    // the score summed over a run of rows with the same covariates
-    // is (W_k - W p_k) z: one softmax and one update per run
-    let k_n = classes;
-    let per = nl / k_n;
-    let q = covs.len();
-    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
-    let prob = grow(&mut scratch.a, k_n);
-    let wk = grow(&mut scratch.b, k_n);
-    let mut start = r0;
-    while start < r1 {
-        let end = run_end(covs, data, start, r1);
-        for set in 0..n_sets {
-            for (k, x) in wk.iter_mut().enumerate() {
-                *x = (start - r0..end - r0)
-                    .map(|i| freq[i] * wat(set * k_n + k, i))
-                    .sum();
+    let cx = RowsCx {
+        n_sets,
+        nl,
+        classes,
+        covs,
+        params,
+        logp,
+        data,
+        rows: (r0, r1),
+    };
+    rows_accumulate(&cx, slots, w, freq, scratch, Some(g), None);
+}
+
+/// A class logit with covariates over rows `r0..r1`: what
+/// [`rows_accumulate`] reads.
+struct RowsCx<'a> {
+    n_sets: usize,
+    nl: usize,
+    classes: usize,
+    covs: &'a [usize],
+    params: &'a [f64],
+    logp: &'a [f64],
+    data: &'a EngineData,
+    rows: (usize, usize),
+}
+
+/// The gradient Σ_r (w_rk − W_r p_rk) z_r and the information
+/// Σ_r W_r (diag(p_r) − p_r p_r') ⊗ z_r z_r' of a class logit with
+/// covariates over rows `r0..r1` (W_r the row's weights summed, times its
+/// frequency), in loops over rows that vectorise: the class probabilities
+/// by [`probs`], then each sum as a dot product over the rows (the
+/// information's entries by the pairs of classes and of regressors,
+/// symmetric in both).
+#[inline(always)]
+fn rows_accumulate(
+    cx: &RowsCx<'_>,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    scratch: &mut Scratch,
+    grad: Option<&mut [f64]>,
+    mats: Option<&mut [f64]>,
+) {
+    let (r0, r1) = cx.rows;
+    let nr = r1 - r0;
+    let k_n = cx.classes;
+    let per = cx.nl / k_n;
+    let q = cx.covs.len();
+    let mut prob = std::mem::take(&mut scratch.c);
+    prob.resize(cx.n_sets * k_n * nr, 0.0);
+    let own = Slots {
+        stride: nr,
+        offset: 0,
+    };
+    let (n_sets, nl, covs, params, logp, data) =
+        (cx.n_sets, cx.nl, cx.covs, cx.params, cx.logp, cx.data);
+    probs(
+        n_sets,
+        nl,
+        k_n,
+        covs,
+        params,
+        logp,
+        data,
+        (r0, r1),
+        own,
+        scratch,
+        &mut prob,
+    );
+    // regressor a of row i: 1, the covariates, 1 for the parent slots
+    let col = |a: usize| -> Option<&[f64]> {
+        (1..=q)
+            .contains(&a)
+            .then(|| &data.columns[covs[a - 1]][r0..r1])
+    };
+    let mut grad = grad;
+    let mut mats = mats;
+    let (wsum, c) = scratch.pair(nr);
+    for set in 0..n_sets {
+        let wk = |k: usize| &w[slots.state(set * k_n + k, nr)];
+        let pk = |k: usize| &prob[own.state(set * k_n + k, nr)];
+        wsum.fill(0.0);
+        for k in 0..k_n {
+            for ((s, &x), &f) in wsum.iter_mut().zip(wk(k)).zip(freq) {
+                *s += f * x;
             }
-            let wsum: f64 = wk.iter().sum();
-            if wsum == 0.0 {
-                continue;
-            }
-            class_probs(params, logp, set, k_n, per, q, covs, data, start, prob);
+        }
+        if let Some(g) = grad.as_deref_mut() {
             for k in 0..k_n {
-                let gk = wk[k] - wsum * prob[k];
+                for (((d, &x), &f), (&ws, &p)) in c
+                    .iter_mut()
+                    .zip(wk(k))
+                    .zip(freq)
+                    .zip(wsum.iter().zip(pk(k)))
+                {
+                    *d = f * x - ws * p;
+                }
                 let base = set * nl + k * per;
-                g[base] += gk;
-                for (j, &cc) in covs.iter().enumerate() {
-                    g[base + 1 + j] += gk * data.columns[cc][start];
+                let total = sum_rows(c);
+                g[base] += total;
+                for a in 1..=q {
+                    g[base + a] += dot_rows(c, col(a).unwrap_or(&[]));
                 }
                 for slot in base + 1 + q..base + per {
-                    g[slot] += gk;
+                    g[slot] += total;
                 }
             }
         }
-        start = end;
+        let Some(m) = mats.as_deref_mut() else {
+            continue;
+        };
+        let m = &mut m[set * nl * nl..(set + 1) * nl * nl];
+        for k1 in 0..k_n {
+            for k2 in k1..k_n {
+                for (((d, &ws), &p1), &p2) in c.iter_mut().zip(wsum.iter()).zip(pk(k1)).zip(pk(k2))
+                {
+                    let diag = if k1 == k2 { p1 } else { 0.0 };
+                    *d = ws * (diag - p1 * p2);
+                }
+                for a in 0..per {
+                    for b in a..per {
+                        let v = match (col(a), col(b)) {
+                            (None, None) => sum_rows(c),
+                            (Some(x), None) | (None, Some(x)) => dot_rows(c, x),
+                            (Some(x), Some(y)) => dot3_rows(c, x, y),
+                        };
+                        // the entry's places by the symmetries (each once)
+                        let (i1a, i1b) = (k1 * per + a, k1 * per + b);
+                        let (i2a, i2b) = (k2 * per + a, k2 * per + b);
+                        let mut at = [
+                            i1a * nl + i2b,
+                            i1b * nl + i2a,
+                            i2b * nl + i1a,
+                            i2a * nl + i1b,
+                        ];
+                        at.sort_unstable();
+                        for (n, &x) in at.iter().enumerate() {
+                            if n == 0 || at[n - 1] != x {
+                                m[x] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
+    scratch.c = prob;
 }
 
 /// Expected information for rows `r0..r1` (see [`super::term_info`]):
 /// without covariates only the weight sums `wsum` (per state), which
 /// [`finish_info`] turns into information; with covariates
 /// `W (diag(p) - p p') ⊗ z z'` per run of equal rows into `mats`.
+#[inline(always)]
 pub(super) fn info(
     ns: usize,
     n_sets: usize,
@@ -291,51 +496,77 @@ pub(super) fn info(
     wsum: &mut [f64],
 ) {
     let nr = r1 - r0;
-    let wat = |s: usize, i: usize| w[(slots.offset + s) * slots.stride + i];
-    let k_n = classes;
     if covs.is_empty() {
         for s in 0..ns {
             let ws = &w[slots.state(s, nr)];
             wsum[s] += weighted_sum(ws, freq, ws, |_| 1.0);
         }
     } else {
-        let per = nl / k_n;
-        let q = covs.len();
-        let prob = grow(&mut scratch.a, k_n);
-        let z = grow(&mut scratch.b, per);
-        // runs of consecutive rows with the same covariates (a
-        // cluster's rows under a random logit intercept) have the
-        // same (diag(p) - p p') ⊗ z z': their weights are summed
-        // and the block is added once per run
-        let mut start = r0;
-        while start < r1 {
-            let end = run_end(covs, data, start, r1);
-            z[0] = 1.0;
-            for (j, &cc) in covs.iter().enumerate() {
-                z[1 + j] = data.columns[cc][start];
-            }
-            for v in z[1 + q..].iter_mut() {
-                *v = 1.0;
-            }
-            for set in 0..n_sets {
-                let wsum: f64 = (start - r0..end - r0)
-                    .map(|i| freq[i] * (0..k_n).map(|k| wat(set * k_n + k, i)).sum::<f64>())
-                    .sum();
-                if wsum == 0.0 {
-                    continue;
-                }
-                class_probs(params, logp, set, k_n, per, q, covs, data, start, prob);
-                add_logit_info(
-                    &mut mats[set * nl * nl..(set + 1) * nl * nl],
-                    prob,
-                    z,
-                    per,
-                    wsum,
-                );
-            }
-            start = end;
+        let cx = RowsCx {
+            n_sets,
+            nl,
+            classes,
+            covs,
+            params,
+            logp,
+            data,
+            rows: (r0, r1),
+        };
+        rows_accumulate(&cx, slots, w, freq, scratch, None, Some(mats));
+    }
+}
+
+/// Σ_i a_i in four running sums (the loop vectorises).
+#[inline(always)]
+fn sum_rows(a: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let ca = a.chunks_exact(4);
+    let tail: f64 = ca.remainder().iter().sum();
+    for x in ca {
+        for i in 0..4 {
+            acc[i] += x[i];
         }
     }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Σ_i a_i b_i in four running sums.
+#[inline(always)]
+fn dot_rows(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Σ_i a_i b_i c_i in four running sums.
+#[inline(always)]
+fn dot3_rows(a: &[f64], b: &[f64], c: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb, cc) = (a.chunks_exact(4), b.chunks_exact(4), c.chunks_exact(4));
+    let tail: f64 = (ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .zip(cc.remainder()))
+    .map(|((x, y), z)| x * y * z)
+    .sum();
+    for ((x, y), z) in ca.zip(cb).zip(cc) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i] * z[i];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Turns logits into probabilities in place (a stable softmax).

@@ -446,6 +446,9 @@ pub fn log_sum_exp(x: &[f64]) -> f64 {
 pub struct Scratch {
     a: Vec<f64>,
     b: Vec<f64>,
+    /// A third buffer (a class logit's probabilities while `a` and `b`
+    /// hold per-row sums).
+    c: Vec<f64>,
     /// Rows' non-zero covariates (see `categorical::Sparse`).
     nz: Vec<(u32, f64)>,
     nz_start: Vec<usize>,
@@ -701,14 +704,47 @@ pub fn term_values(
                 params,
                 logp,
                 data,
-                r0,
-                r1,
+                (r0, r1),
                 slots,
                 scratch,
                 out,
             )
         }
         _ => unreachable!("term and preparation kinds always match"),
+    }
+}
+
+/// Probability of each state for rows `r0..r1` (the exp of
+/// [`term_values`]), written at the term's slots: a class logit's softmax
+/// directly (no log-softmax and exp), the other kinds' values
+/// exponentiated.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn term_probs(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
+    if let (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) =
+        (&term.kind, prep)
+    {
+        let (ns, nl) = (term.n_sets, term.n_local);
+        let rows = (r0, r1);
+        logit::probs(
+            ns, nl, *classes, covs, params, logp, data, rows, slots, scratch, out,
+        );
+        return;
+    }
+    term_values(term, prep, data, r0, r1, slots, scratch, out);
+    for s in 0..term.n_states {
+        for v in &mut out[slots.state(s, r1 - r0)] {
+            *v = crate::fastmath::exp(*v);
+        }
     }
 }
 
@@ -857,6 +893,7 @@ fn observed(v: f64) -> f64 {
 /// over runs of equal rows); the rest goes the general way, here, for
 /// every kind: the gradient as the summed [`term_scores`], the information
 /// by [`term_info`].
+#[inline(always)]
 pub fn term_accumulate(
     term: &Term,
     prep: &TermPrep,
@@ -984,6 +1021,7 @@ impl InfoAcc {
 /// Accumulates the expected complete-data information for rows `r0..r1`;
 /// each row's posterior weights `w` (at the term's slots) are multiplied by
 /// its frequency weight `freq[r - r0]`.
+#[inline(always)]
 pub fn term_info(
     term: &Term,
     prep: &TermPrep,

@@ -1,0 +1,587 @@
+//! The blocked product form (see [`Blocks`]): the chunk loop of a
+//! product-form plan run over blocks of passes instead of one pass at a
+//! time. For each run of passes with the same outer nodes, the outer
+//! terms' probabilities are computed once (per row and combination: their
+//! product `a_rk`); then, cluster by cluster, the inner terms are
+//! evaluated on a block of pseudo-rows (the cluster's first row with each
+//! pass's node) into `v_k(pass)`, and the cluster's likelihood given each
+//! pass is Π_r Σ_k a_rk v_k(pass), formed in loops over the passes. The
+//! second sweep gives row r's combination k the weight
+//! a_rk Σ_p post_p v_k(p) / s_r(p) (s_r(p) the row's likelihood given the
+//! pass) and the inner terms' pseudo-row p the weight
+//! v_k(p) Σ_r a_rk post_p / s_r(p). The results are the general product
+//! loop's (the same products in the same order; the tests hold them to
+//! it), without its per-pass work.
+
+use mlmix_kernels::eval;
+use mlmix_kernels::fastmath;
+use mlmix_kernels::{EngineData, Prepared};
+
+use super::{Acc, ChunkCx, CpuBackend, PRODUCT_SMALL, PRODUCT_TINY, Workspace};
+use crate::finish::ChunkOut;
+use crate::layout::Blocks;
+use crate::{NEGLIGIBLE_PASS, Want};
+
+/// The blocked form's buffers, reused across chunks. Per combination
+/// buffers hold `width` entries per combination; pseudo-row buffers are
+/// laid out as the chunk buffers (slot-major, `width` per slot), a block
+/// being at most `width` passes.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// The pseudo-rows: one cluster's first row, with the nodes of a
+    /// block of passes in the node columns.
+    data: Option<EngineData>,
+    /// The inner terms' probabilities and weights at the pseudo-rows.
+    evals: Vec<f64>,
+    w: Vec<f64>,
+    /// Per combination and row of the chunk: the product of the outer
+    /// terms' probabilities, `a_rk`.
+    coef: Vec<f64>,
+    /// Per combination and pass of the block: the product of the inner
+    /// terms' probabilities, `v_k`.
+    v: Vec<f64>,
+    /// Per combination and pass: Σ_r a_rk post / s_r.
+    h: Vec<f64>,
+    /// Per combination and row: the row's posterior weight over the run.
+    wr: Vec<f64>,
+    /// Per pass of the block: the running product, the logs taken out of
+    /// it, a row's likelihood, and post / s.
+    prod: Vec<f64>,
+    lacc: Vec<f64>,
+    s: Vec<f64>,
+    g: Vec<f64>,
+    /// Per pseudo-row: its cluster, and its frequency (1).
+    row_j: Vec<usize>,
+    ones: Vec<f64>,
+    /// (combination, pass, weight) of the rows too small for their
+    /// products in the block, whose posteriors come from logs.
+    extra: Vec<(usize, usize, f64)>,
+}
+
+/// Σ a_i in four running sums (the loop vectorises).
+#[inline(always)]
+pub(super) fn sum(a: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let ca = a.chunks_exact(4);
+    let tail: f64 = ca.remainder().iter().sum();
+    for x in ca {
+        for i in 0..4 {
+            acc[i] += x[i];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Σ a_i b_i in four running sums (the loop vectorises).
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+impl CpuBackend {
+    /// The layout's blocks, if the chunk can run blocked: in each of its
+    /// `nj` clusters the outer dimensions' nodes hold over every run (they
+    /// do on the plain grid, and on the adapted one since adaptation
+    /// factors in the grid's nesting order; checked, since the nodes come
+    /// from the adaptation).
+    #[inline(always)]
+    pub(super) fn blocks_hold(&self, nj: usize, ws: &Workspace) -> Option<&Blocks> {
+        let bl = self.layout.blocks.as_ref()?;
+        let dims = self.plan.dims;
+        let nq = self.grid.n_nodes();
+        let n_pass = self.layout.n_passes();
+        for c in 0..nj {
+            for b in 0..self.layout.combos_of_between.len() {
+                for &(q0, q1) in &bl.runs {
+                    let at = |q: usize, d: usize| ws.z[(c * n_pass + b * nq + q) * dims + d];
+                    for q in q0 + 1..q1 {
+                        if bl.outer_dims.iter().any(|&d| at(q, d) != at(q0, d)) {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        Some(bl)
+    }
+
+    /// Sizes the buffers for the chunk.
+    #[inline(always)]
+    fn blocked_buffers(&self, cx: &ChunkCx, ws: &mut Workspace) {
+        let wd = self.layout.width;
+        let n = self.layout.stride * wd;
+        let nc = self.plan.n_combos;
+        let blk = &mut ws.blk;
+        let mut data = self
+            .data
+            .local_copy(cx.r0, cx.r0 + 1, self.plan.virtual_cols.len());
+        for col in &mut data.columns {
+            col.resize(wd, 0.0);
+        }
+        data.weights = vec![1.0; wd];
+        data.cluster_starts = vec![0, wd];
+        blk.data = Some(data);
+        for buf in [&mut blk.evals, &mut blk.w] {
+            buf.resize(n, 0.0);
+        }
+        for buf in [&mut blk.coef, &mut blk.v, &mut blk.h, &mut blk.wr] {
+            buf.resize(nc * wd, 0.0);
+        }
+        for buf in [&mut blk.prod, &mut blk.lacc, &mut blk.s, &mut blk.g] {
+            buf.resize(wd, 0.0);
+        }
+        blk.row_j.resize(wd, 0);
+        blk.ones.resize(wd, 1.0);
+    }
+
+    /// The first sweep, blocked: every cluster's log-density given each
+    /// pass into `ws.pass_ll`.
+    #[inline(always)]
+    pub(super) fn first_sweep_blocked(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        cx: &ChunkCx,
+        want_junctions: bool,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) {
+        ws.cached = false;
+        self.blocked_buffers(cx, ws);
+        let nq = self.grid.n_nodes();
+        let wd = self.layout.width;
+        for b in 0..self.layout.combos_of_between.len() {
+            for &(q0, q1) in &bl.runs {
+                let pass0 = b * nq + q0;
+                self.node_pass(prep, pass0, &cx.row_j, cx.j0, ws, true);
+                if want_junctions && pass0 == 0 {
+                    self.junctions(prep, pass0, &cx.row_j, cx.j0, ws, &mut out.junctions);
+                }
+                self.outer_coefs(bl, b, cx.row_j.len(), ws);
+                for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
+                    self.fill_cluster(i0, ws);
+                    for p0 in (q0..q1).step_by(wd) {
+                        let n = wd.min(q1 - p0);
+                        self.inner_probs(prep, bl, b, c, b * nq + p0, n, ws);
+                        self.block_log_densities(bl, b, c, (i0, i1), b * nq + p0, n, ws);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The second sweep, blocked: the rows' weights over each run onto
+    /// the outer terms' states in `ws.w` (accumulated when their nodes
+    /// change, as in the general loop) and the rows' posteriors, and the
+    /// inner terms accumulated block by block.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn second_sweep_blocked(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        cx: &ChunkCx,
+        want: Want,
+        ws: &mut Workspace,
+        acc: &mut Acc<'_>,
+        out: &mut ChunkOut,
+    ) {
+        let plan = &*self.plan;
+        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
+        let (nc, nt) = (plan.n_combos, plan.terms.len());
+        let wd = self.layout.width;
+        let nq = self.grid.n_nodes();
+        let n_pass = self.layout.n_passes();
+        let freq = &self.data.weights[cx.r0..cx.r1];
+        let acc_terms = want.gradient || want.information || want.meat;
+        for b in 0..self.layout.combos_of_between.len() {
+            let combos = &self.layout.combos_of_between[b];
+            for &(q0, q1) in &bl.runs {
+                let pass0 = b * nq + q0;
+                // (see NEGLIGIBLE_PASS)
+                let negligible = |pass_ll: &[f64], c: usize, p0: usize, n: usize| {
+                    let at = c * n_pass + b * nq + p0;
+                    pass_ll[at..at + n].iter().all(|&p| p < NEGLIGIBLE_PASS)
+                };
+                if (0..nj).all(|c| negligible(&ws.pass_ll, c, q0, q1 - q0)) {
+                    continue;
+                }
+                if acc_terms {
+                    let (row_j, j0) = (&cx.row_j, cx.j0);
+                    self.flush_node_terms(prep, Some(pass0), nj, freq, want, row_j, j0, ws, acc);
+                }
+                self.node_pass(prep, pass0, &cx.row_j, cx.j0, ws, true);
+                self.outer_coefs(bl, b, nr, ws);
+                for &k in combos {
+                    ws.blk.wr[k * wd..k * wd + nr].fill(0.0);
+                }
+                for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
+                    self.fill_cluster(i0, ws);
+                    for p0 in (q0..q1).step_by(wd) {
+                        let n = wd.min(q1 - p0);
+                        if negligible(&ws.pass_ll, c, p0, n) {
+                            continue;
+                        }
+                        let ps = b * nq + p0;
+                        self.inner_probs(prep, bl, b, c, ps, n, ws);
+                        self.block_weights(bl, b, c, (i0, i1), ps, n, ws);
+                        if acc_terms {
+                            self.accumulate_inner(prep, bl, cx.j0 + c, cx.j0, n, want, ws, acc);
+                        }
+                    }
+                }
+                // the run's row weights onto the outer terms' states
+                for &k in combos {
+                    let wk = &ws.blk.wr[k * wd..k * wd + nr];
+                    if want.posteriors {
+                        for (row, &x) in out.posteriors.chunks_exact_mut(nc).zip(wk) {
+                            row[k] += x;
+                        }
+                    }
+                    for &t in &bl.outer_terms {
+                        let sl = self.layout.slot_of_combo[k * nt + t] as usize;
+                        for (wv, &x) in ws.w[sl * wd..sl * wd + nr].iter_mut().zip(wk) {
+                            *wv += x;
+                        }
+                    }
+                }
+                if acc_terms {
+                    for &t in &self.layout.node_terms {
+                        if ws.pending[t] == usize::MAX && !bl.inner_terms.contains(&t) {
+                            ws.pending[t] = pass0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Per combination of between-level combination `b` and row of the
+    /// chunk (`nr` rows): the product of the outer terms' probabilities
+    /// at the current run, into `blk.coef`.
+    #[inline(always)]
+    fn outer_coefs(&self, bl: &Blocks, b: usize, nr: usize, ws: &mut Workspace) {
+        let wd = self.layout.width;
+        let nt = self.plan.terms.len();
+        for &k in &self.layout.combos_of_between[b] {
+            let coef = &mut ws.blk.coef[k * wd..k * wd + nr];
+            coef.fill(1.0);
+            for &t in &bl.outer_terms {
+                let sl = self.layout.slot_of_combo[k * nt + t] as usize;
+                for (a, &e) in coef.iter_mut().zip(&ws.evals[sl * wd..sl * wd + nr]) {
+                    *a *= e;
+                }
+            }
+        }
+    }
+
+    /// The pseudo-rows' data columns: the values of the chunk's row `i0`
+    /// (a cluster's first; the inner terms read only columns constant
+    /// within clusters).
+    #[inline(always)]
+    fn fill_cluster(&self, i0: usize, ws: &mut Workspace) {
+        let (Some(local), Some(data)) = (ws.local.as_ref(), ws.blk.data.as_mut()) else {
+            return;
+        };
+        for (dst, src) in data.columns[..self.plan.n_data_cols]
+            .iter_mut()
+            .zip(&local.columns)
+        {
+            dst.fill(src[i0]);
+        }
+    }
+
+    /// The inner terms at the `n` passes from `ps` of the chunk's cluster
+    /// `c`: their node columns on the pseudo-rows, their probabilities,
+    /// and per combination of `b` the product of the
+    /// probabilities into `blk.v`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn inner_probs(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        b: usize,
+        c: usize,
+        ps: usize,
+        n: usize,
+        ws: &mut Workspace,
+    ) {
+        let plan = &*self.plan;
+        let (wd, nt, dims) = (self.layout.width, plan.terms.len(), plan.dims);
+        let n_pass = self.layout.n_passes();
+        let blk = &mut ws.blk;
+        let Some(data) = blk.data.as_mut() else {
+            return;
+        };
+        let z = &ws.z[(c * n_pass + ps) * dims..(c * n_pass + ps + n) * dims];
+        for &v in &bl.inner_cols {
+            let vc = &plan.virtual_cols[v];
+            let m = vc.mult.map_or(1.0, |m| data.columns[m][0]);
+            let col = &mut data.columns[plan.n_data_cols + v][..n];
+            for (x, zq) in col.iter_mut().zip(z.chunks_exact(dims)) {
+                *x = zq[vc.dim] * m;
+            }
+        }
+        for &t in &bl.inner_terms {
+            let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
+            eval::term_probs(term, tp, data, 0, n, slots, &mut ws.scratch, &mut blk.evals);
+        }
+        for &k in &self.layout.combos_of_between[b] {
+            let v = &mut blk.v[k * wd..k * wd + n];
+            v.fill(1.0);
+            for &t in &bl.inner_terms {
+                let sl = self.layout.slot_of_combo[k * nt + t] as usize;
+                for (x, &e) in v.iter_mut().zip(&blk.evals[sl * wd..sl * wd + n]) {
+                    *x *= e;
+                }
+            }
+        }
+    }
+
+    /// Row `r`'s likelihood given each of the block's `n` passes,
+    /// Σ_k a_rk v_k, into `blk.s`; whether every one is at least `small`.
+    #[inline(always)]
+    fn block_row(&self, b: usize, r: usize, n: usize, small: f64, ws: &mut Workspace) -> bool {
+        let wd = self.layout.width;
+        let blk = &mut ws.blk;
+        let s = &mut blk.s[..n];
+        s.fill(0.0);
+        for &k in &self.layout.combos_of_between[b] {
+            let a = blk.coef[k * wd + r];
+            for (x, &v) in s.iter_mut().zip(&blk.v[k * wd..k * wd + n]) {
+                *x += a * v;
+            }
+        }
+        // (a fold of bools without short circuits: it vectorises)
+        !s.iter()
+            .fold(false, |bad, &x| bad | !((x >= small) & (x <= f64::MAX)))
+    }
+
+    /// Cluster `c`'s (rows `i0..i1`) log-densities given the block's `n`
+    /// passes from `ps`, plus their log weights, into `ws.pass_ll`: the
+    /// products of the rows' likelihoods, rescaled as in
+    /// [`Self::log_product`], a row too small for them taking its
+    /// log-likelihood from the log-densities.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn block_log_densities(
+        &self,
+        bl: &Blocks,
+        b: usize,
+        c: usize,
+        (i0, i1): (usize, usize),
+        ps: usize,
+        n: usize,
+        ws: &mut Workspace,
+    ) {
+        ws.blk.prod[..n].fill(1.0);
+        ws.blk.lacc[..n].fill(0.0);
+        for r in i0..i1 {
+            if self.block_row(b, r, n, PRODUCT_SMALL, ws) {
+                let blk = &mut ws.blk;
+                for (p, &x) in blk.prod[..n].iter_mut().zip(&blk.s[..n]) {
+                    *p *= x;
+                }
+            } else {
+                for p in 0..n {
+                    let x = ws.blk.s[p];
+                    if x >= PRODUCT_SMALL && x.is_finite() {
+                        ws.blk.prod[p] *= x;
+                    } else {
+                        let l = self.block_row_lse(bl, b, r, p, ws);
+                        ws.blk.lacc[p] += l;
+                    }
+                }
+            }
+            let blk = &mut ws.blk;
+            if blk.prod[..n]
+                .iter()
+                .fold(false, |low, &x| low | (x < PRODUCT_SMALL))
+            {
+                for (p, l) in blk.prod[..n].iter_mut().zip(&mut blk.lacc[..n]) {
+                    if *p < PRODUCT_SMALL {
+                        *l += p.ln();
+                        *p = 1.0;
+                    }
+                }
+            }
+        }
+        let n_pass = self.layout.n_passes();
+        let at = c * n_pass + ps;
+        let blk = &ws.blk;
+        let dst = ws.pass_ll[at..at + n].iter_mut().zip(&ws.log_w[at..at + n]);
+        for (((d, &lw), &l), &p) in dst.zip(&blk.lacc[..n]).zip(&blk.prod[..n]) {
+            *d = lw + (l + fastmath::ln(p));
+        }
+    }
+
+    /// Row `r`'s log-likelihood given pass `p` of the block: the
+    /// log-sum-exp of its combinations' log-densities.
+    fn block_row_lse(&self, bl: &Blocks, b: usize, r: usize, p: usize, ws: &Workspace) -> f64 {
+        let l: Vec<f64> = self.layout.combos_of_between[b]
+            .iter()
+            .map(|&k| self.block_log_density(bl, k, r, p, ws))
+            .collect();
+        let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !m.is_finite() {
+            return m;
+        }
+        m + l.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    }
+
+    /// Row `r`'s log-density in combination `k` given pass `p` of the
+    /// block: its outer terms' values and the inner terms' at the pass.
+    fn block_log_density(&self, bl: &Blocks, k: usize, r: usize, p: usize, ws: &Workspace) -> f64 {
+        let (wd, nt) = (self.layout.width, self.plan.terms.len());
+        let slot = |t: usize| self.layout.slot_of_combo[k * nt + t] as usize;
+        let outer: f64 = bl
+            .outer_terms
+            .iter()
+            .map(|&t| ws.vals[slot(t) * wd + r])
+            .sum();
+        // (the inner terms' probabilities are at least 1e-308 or 0: their
+        // logs lose nothing that the other classes do not outweigh)
+        let inner: f64 = bl
+            .inner_terms
+            .iter()
+            .map(|&t| ws.blk.evals[slot(t) * wd + p].ln())
+            .sum();
+        outer + inner
+    }
+
+    /// Cluster `c`'s (rows `i0..i1`) posterior weights at the block's `n`
+    /// passes from `ps` (pass posteriors in `ws.pass_ll`): the rows' into
+    /// `blk.wr`, the inner terms' states' at the pseudo-rows into `blk.w`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn block_weights(
+        &self,
+        bl: &Blocks,
+        b: usize,
+        c: usize,
+        (i0, i1): (usize, usize),
+        ps: usize,
+        n: usize,
+        ws: &mut Workspace,
+    ) {
+        let (wd, nt) = (self.layout.width, self.plan.terms.len());
+        let combos = &self.layout.combos_of_between[b];
+        let at = c * self.layout.n_passes() + ps;
+        for &k in combos {
+            ws.blk.h[k * wd..k * wd + n].fill(0.0);
+        }
+        ws.blk.extra.clear();
+        for r in i0..i1 {
+            let ok = self.block_row(b, r, n, PRODUCT_TINY, ws);
+            let post = &ws.pass_ll[at..at + n];
+            let blk = &mut ws.blk;
+            for ((g, &p), &s) in blk.g[..n].iter_mut().zip(post).zip(&blk.s[..n]) {
+                *g = p / s;
+            }
+            if !ok {
+                // rows too small for their products: their combinations'
+                // posteriors from the log-densities, added directly
+                for p in 0..n {
+                    let x = ws.blk.s[p];
+                    if x >= PRODUCT_TINY && x.is_finite() {
+                        continue;
+                    }
+                    ws.blk.g[p] = 0.0;
+                    let ll = self.block_row_lse(bl, b, r, p, ws);
+                    for &k in combos {
+                        let lk = self.block_log_density(bl, k, r, p, ws);
+                        let pk = if ll.is_finite() { (lk - ll).exp() } else { 0.0 };
+                        let wgt = ws.pass_ll[at + p] * pk;
+                        ws.blk.wr[k * wd + r] += wgt;
+                        ws.blk.extra.push((k, p, wgt));
+                    }
+                }
+            }
+            let blk = &mut ws.blk;
+            for &k in combos {
+                let a = blk.coef[k * wd + r];
+                if a == 0.0 {
+                    continue;
+                }
+                let (g, v) = (&blk.g[..n], &blk.v[k * wd..k * wd + n]);
+                blk.wr[k * wd + r] += a * dot(g, v);
+                for (h, &gv) in blk.h[k * wd..k * wd + n].iter_mut().zip(g) {
+                    *h += a * gv;
+                }
+            }
+        }
+        let blk = &mut ws.blk;
+        for &t in &bl.inner_terms {
+            let o = self.layout.offsets[t];
+            for s in 0..self.plan.terms[t].n_states {
+                blk.w[(o + s) * wd..(o + s) * wd + n].fill(0.0);
+            }
+        }
+        for &k in combos {
+            for &t in &bl.inner_terms {
+                let sl = self.layout.slot_of_combo[k * nt + t] as usize;
+                let (h, v) = (&blk.h[k * wd..k * wd + n], &blk.v[k * wd..k * wd + n]);
+                for ((w, &hv), &vv) in blk.w[sl * wd..sl * wd + n].iter_mut().zip(h).zip(v) {
+                    *w += hv * vv;
+                }
+            }
+        }
+        for &(k, p, wgt) in &blk.extra {
+            for &t in &bl.inner_terms {
+                let sl = self.layout.slot_of_combo[k * nt + t] as usize;
+                blk.w[sl * wd + p] += wgt;
+            }
+        }
+    }
+
+    /// The inner terms' gradient, information and scores at the block's
+    /// `n` pseudo-rows (of cluster `j`; the chunk's first is `j0`) from
+    /// their weights in `blk.w`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn accumulate_inner(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        j: usize,
+        j0: usize,
+        n: usize,
+        want: Want,
+        ws: &mut Workspace,
+        acc: &mut Acc<'_>,
+    ) {
+        let blk = &mut ws.blk;
+        blk.row_j[..n].fill(j);
+        let Some(data) = blk.data.as_ref() else {
+            return;
+        };
+        for &t in &bl.inner_terms {
+            self.accumulate(
+                prep,
+                t,
+                data,
+                0,
+                n,
+                &blk.ones[..n],
+                want,
+                &blk.row_j[..n],
+                j0,
+                acc.grads,
+                acc.infos,
+                &blk.w,
+                &mut ws.scratch,
+                &mut ws.cluster_scores,
+            );
+        }
+    }
+}
