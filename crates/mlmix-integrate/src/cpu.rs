@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use crate::finish::{ChunkOut, Totals};
 use crate::layout::Layout;
 use crate::moments::{self, LinearTerm};
-use crate::nodes::{NodeTable, node_of};
+use crate::nodes::{NodeTable, nodes_of};
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
 
 mod blocked;
@@ -1122,7 +1122,7 @@ impl CpuBackend {
 
     /// Each (cluster, pass)'s node into `ws.z` and log weight into
     /// `ws.log_w` (from the evaluation's [`NodeTable`], else by
-    /// [`node_of`]), and the chunk's local copy of the data with room for
+    /// [`crate::nodes::node_of`]), and the chunk's local copy of the data with room for
     /// the node columns (without random effects: one pass of weight 1 and
     /// no copy).
     #[inline(always)]
@@ -1171,14 +1171,14 @@ impl CpuBackend {
             ws.log_w.copy_from_slice(&t.log_w[j0 * n_pass..j1 * n_pass]);
             return;
         }
-        let mut z = vec![0.0; dims];
         for j in j0..j1 {
             for b in 0..self.layout.combos_of_between.len() {
-                for q in 0..nq {
-                    let at = (j - j0) * n_pass + b * nq + q;
-                    ws.log_w[at] = node_of(&self.grid, adapt, j, b, q, &mut z);
-                    ws.z[at * dims..(at + 1) * dims].copy_from_slice(&z);
-                }
+                let at = (j - j0) * n_pass + b * nq;
+                let (z, log_w) = (
+                    &mut ws.z[at * dims..(at + nq) * dims],
+                    &mut ws.log_w[at..at + nq],
+                );
+                nodes_of(&self.grid, adapt, j, b, z, log_w);
             }
         }
     }
@@ -1243,6 +1243,29 @@ impl CpuBackend {
         let per = 1 + dims + dims * dims;
         let n_sides = 1usize << out.junctions.len();
         out.moments = vec![0.0; nj * n_between * n_sides * per];
+        if n_sides == 1 && (1..=4).contains(&dims) {
+            // one unit per (cluster, combination): its sums in registers
+            for j in 0..nj {
+                for b in 0..n_between {
+                    let at = j * n_pass + b * nq;
+                    let p = &ws.pass_ll[at..at + nq];
+                    let z = &ws.z[at * dims..(at + nq) * dims];
+                    let mo =
+                        &mut out.moments[(j * n_between + b) * per..(j * n_between + b + 1) * per];
+                    match dims {
+                        1 => moments_in_registers::<1>(p, z, mo),
+                        2 => moments_in_registers::<2>(p, z, mo),
+                        3 => moments_in_registers::<3>(p, z, mo),
+                        _ => moments_in_registers::<4>(p, z, mo),
+                    }
+                    if mo[0] > 0.0 {
+                        let inv = 1.0 / mo[0];
+                        mo[1..].iter_mut().for_each(|v| *v *= inv);
+                    }
+                }
+            }
+            return;
+        }
         for j in 0..nj {
             let centres: Vec<f64> = out
                 .junctions
@@ -1569,6 +1592,34 @@ impl CpuBackend {
                     }
                 },
             );
+        }
+    }
+}
+
+/// Σ_q p_q (1, z_q, z_q z_q') over the nodes `z` (`D` per node) into
+/// `mo` (mass, means, second moments; row-major), the sums kept in
+/// registers ([`CpuBackend::unit_moments`] without step dimensions; the
+/// same arithmetic in the same order as its general way).
+#[inline(always)]
+fn moments_in_registers<const D: usize>(p: &[f64], z: &[f64], mo: &mut [f64]) {
+    let mut m0 = 0.0;
+    let mut m1 = [0.0f64; D];
+    let mut m2 = [[0.0f64; D]; D];
+    for (&w, zq) in p.iter().zip(z.chunks_exact(D)) {
+        m0 += w;
+        for a in 0..D {
+            let wa = w * zq[a];
+            m1[a] += wa;
+            for c in 0..D {
+                m2[a][c] += wa * zq[c];
+            }
+        }
+    }
+    mo[0] += m0;
+    for a in 0..D {
+        mo[1 + a] += m1[a];
+        for c in 0..D {
+            mo[1 + D + a * D + c] += m2[a][c];
         }
     }
 }

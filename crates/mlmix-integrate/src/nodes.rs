@@ -69,6 +69,61 @@ pub(crate) fn node_of(
     g.log_weights[q] + ln_phi_z - g.log_density[q] + extra
 }
 
+/// Every node of cluster `j` in between-level combination `b` into `z`
+/// (`dims` per node) and their log weights into `log_w`: [`node_of`] for
+/// each, with what the nodes share (the plain grid's copy, or the
+/// cluster's affine map without step dimensions) taken once.
+pub(crate) fn nodes_of(
+    g: &Grid,
+    adapt: Option<&Adaptation>,
+    j: usize,
+    b: usize,
+    z: &mut [f64],
+    log_w: &mut [f64],
+) {
+    let dims = g.dims;
+    let affine = adapt.filter(|a| a.steps.is_empty()).map(|a| {
+        let u = (j * a.n_between + b.min(a.n_between - 1)) * a.n_sides;
+        (a, u)
+    });
+    match (adapt, affine) {
+        (None, _) => {
+            z.copy_from_slice(&g.nodes);
+            log_w.copy_from_slice(&g.log_weights);
+        }
+        (Some(_), Some((a, u))) if !a.active[u] => {
+            z.copy_from_slice(&g.nodes);
+            log_w.copy_from_slice(&g.log_weights);
+        }
+        (Some(_), Some((a, u))) => {
+            let c = &a.centre[u * dims..(u + 1) * dims];
+            let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
+            let o = &a.order;
+            let rows = z.chunks_exact_mut(dims).zip(g.nodes.chunks_exact(dims));
+            for (q, (zq, t)) in rows.enumerate() {
+                // as node_of: z[order[k]] reads t[order[..=k]]
+                for (k, &r) in o.iter().enumerate() {
+                    let mut v = c[r];
+                    for (m, &d) in o[..=k].iter().enumerate() {
+                        v += l[k * dims + m] * t[d];
+                    }
+                    zq[r] = v;
+                }
+                let mut ln_phi_z = 0.0;
+                for &v in zq.iter() {
+                    ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
+                }
+                log_w[q] = g.log_weights[q] + ln_phi_z - g.log_density[q] + a.log_det[u];
+            }
+        }
+        (Some(_), None) => {
+            for (q, zq) in z.chunks_exact_mut(dims).enumerate() {
+                log_w[q] = node_of(g, adapt, j, b, q, zq);
+            }
+        }
+    }
+}
+
 /// Most entries (nodes times dimensions plus log weights, over all
 /// clusters and passes) a [`NodeTable`] may hold: 16 MB. Larger problems
 /// map their nodes chunk by chunk at every evaluation.
@@ -107,14 +162,11 @@ impl NodeTable {
         }
         let mut z = vec![0.0; n_clusters * n_pass * dims];
         let mut log_w = vec![0.0; n_clusters * n_pass];
-        let mut node = vec![0.0; dims];
         for j in 0..n_clusters {
             for b in 0..n_between {
-                for q in 0..nq {
-                    let at = j * n_pass + b * nq + q;
-                    log_w[at] = node_of(grid, adapt, j, b, q, &mut node);
-                    z[at * dims..(at + 1) * dims].copy_from_slice(&node);
-                }
+                let at = j * n_pass + b * nq;
+                let zs = &mut z[at * dims..(at + nq) * dims];
+                nodes_of(grid, adapt, j, b, zs, &mut log_w[at..at + nq]);
             }
         }
         Some(NodeTable {
@@ -192,6 +244,17 @@ mod tests {
                 .map(|p| p.0)
                 .collect::<std::collections::BTreeSet<_>>();
             assert_eq!(outer.len(), distinct_base.len(), "{nest:?}");
+            // all of the cluster's nodes at once: the same, bit for bit
+            let n = g.n_nodes();
+            let (mut zs, mut lws) = (vec![0.0; 2 * n], vec![0.0; n]);
+            for adapt in [None, Some(&a)] {
+                nodes_of(&g, adapt, 0, 0, &mut zs, &mut lws);
+                for q in 0..n {
+                    let lw = node_of(&g, adapt, 0, 0, q, &mut z);
+                    assert_eq!(lw.to_bits(), lws[q].to_bits(), "{nest:?} {q}");
+                    assert_eq!(z, zs[2 * q..2 * q + 2], "{nest:?} {q}");
+                }
+            }
         }
     }
 }

@@ -50,6 +50,8 @@ pub(super) struct Buffers {
     lacc: Vec<f64>,
     s: Vec<f64>,
     g: Vec<f64>,
+    /// Per group of [`LANES`] passes: whether it goes the general way.
+    slow: Vec<bool>,
     /// Per pseudo-row: its cluster, and its frequency (1).
     row_j: Vec<usize>,
     ones: Vec<f64>,
@@ -87,6 +89,73 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// Passes that [`products_in_registers`] takes at once.
+const LANES: usize = 8;
+
+/// The products over rows `i0..i1` of Σ_k a_k[r] v_k[p], for each group of
+/// [`LANES`] passes whose rows' sums are all at least [`PRODUCT_SMALL`]
+/// (rescaled by a log below it, as [`CpuBackend::log_product`]), into
+/// `prod` and `lacc`, the group marked done in `slow`; the other groups
+/// (and the last passes, fewer than a group) are left marked. The sums,
+/// running product and rescaling stay in registers across the rows; the
+/// arithmetic, in the same order, is the general way's.
+#[inline(always)]
+fn products_in_registers<const K: usize>(
+    a: [&[f64]; K],
+    v: [&[f64]; K],
+    (i0, i1): (usize, usize),
+    prod: &mut [f64],
+    lacc: &mut [f64],
+    slow: &mut [bool],
+) {
+    let n = v[0].len();
+    'group: for g in 0..n / LANES {
+        let p0 = g * LANES;
+        let vv: [[f64; LANES]; K] = std::array::from_fn(|k| {
+            let mut x = [0.0; LANES];
+            x.copy_from_slice(&v[k][p0..p0 + LANES]);
+            x
+        });
+        let mut pr = [1.0f64; LANES];
+        let mut la = [0.0f64; LANES];
+        for r in i0..i1 {
+            let mut s = [0.0f64; LANES];
+            for k in 0..K {
+                let ak = a[k][r];
+                for l in 0..LANES {
+                    s[l] += ak * vv[k][l];
+                }
+            }
+            let mut bad = false;
+            for x in s {
+                // (`&`, not a short-circuiting range test: it vectorises)
+                #[allow(clippy::manual_range_contains)]
+                let ok = (x >= PRODUCT_SMALL) & (x <= f64::MAX);
+                bad |= !ok;
+            }
+            if bad {
+                continue 'group;
+            }
+            let mut low = false;
+            for l in 0..LANES {
+                pr[l] *= s[l];
+                low |= pr[l] < PRODUCT_SMALL;
+            }
+            if low {
+                for l in 0..LANES {
+                    if pr[l] < PRODUCT_SMALL {
+                        la[l] += pr[l].ln();
+                        pr[l] = 1.0;
+                    }
+                }
+            }
+        }
+        prod[p0..p0 + LANES].copy_from_slice(&pr);
+        lacc[p0..p0 + LANES].copy_from_slice(&la);
+        slow[g] = false;
+    }
+}
+
 impl CpuBackend {
     /// The layout's blocks, if the chunk can run blocked: in each of its
     /// `nj` clusters the outer dimensions' nodes hold over every run (they
@@ -112,6 +181,14 @@ impl CpuBackend {
             }
         }
         Some(bl)
+    }
+
+    /// Passes per block: the buffers' width, in whole groups of [`LANES`]
+    /// where it holds one.
+    #[inline(always)]
+    fn block_size(&self) -> usize {
+        let wd = self.layout.width;
+        if wd >= LANES { wd / LANES * LANES } else { wd }
     }
 
     /// Sizes the buffers for the chunk.
@@ -158,7 +235,7 @@ impl CpuBackend {
         ws.cached = false;
         self.blocked_buffers(cx, ws);
         let nq = self.grid.n_nodes();
-        let wd = self.layout.width;
+        let bs = self.block_size();
         for b in 0..self.layout.combos_of_between.len() {
             for &(q0, q1) in &bl.runs {
                 let pass0 = b * nq + q0;
@@ -169,8 +246,8 @@ impl CpuBackend {
                 self.outer_coefs(bl, b, cx.row_j.len(), ws);
                 for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
                     self.fill_cluster(i0, ws);
-                    for p0 in (q0..q1).step_by(wd) {
-                        let n = wd.min(q1 - p0);
+                    for p0 in (q0..q1).step_by(bs) {
+                        let n = bs.min(q1 - p0);
                         self.inner_probs(prep, bl, b, c, b * nq + p0, n, ws);
                         self.block_log_densities(bl, b, c, (i0, i1), b * nq + p0, n, ws);
                     }
@@ -203,6 +280,7 @@ impl CpuBackend {
         let n_pass = self.layout.n_passes();
         let freq = &self.data.weights[cx.r0..cx.r1];
         let acc_terms = want.gradient || want.information || want.meat;
+        let bs = self.block_size();
         for b in 0..self.layout.combos_of_between.len() {
             let combos = &self.layout.combos_of_between[b];
             for &(q0, q1) in &bl.runs {
@@ -226,8 +304,8 @@ impl CpuBackend {
                 }
                 for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
                     self.fill_cluster(i0, ws);
-                    for p0 in (q0..q1).step_by(wd) {
-                        let n = wd.min(q1 - p0);
+                    for p0 in (q0..q1).step_by(bs) {
+                        let n = bs.min(q1 - p0);
                         if negligible(&ws.pass_ll, c, p0, n) {
                             continue;
                         }
@@ -348,17 +426,24 @@ impl CpuBackend {
         }
     }
 
-    /// Row `r`'s likelihood given each of the block's `n` passes,
+    /// Row `r`'s likelihood given each of the block's passes `p0..p1`,
     /// Σ_k a_rk v_k, into `blk.s`; whether every one is at least `small`.
     #[inline(always)]
-    fn block_row(&self, b: usize, r: usize, n: usize, small: f64, ws: &mut Workspace) -> bool {
+    fn block_row(
+        &self,
+        b: usize,
+        r: usize,
+        (p0, p1): (usize, usize),
+        small: f64,
+        ws: &mut Workspace,
+    ) -> bool {
         let wd = self.layout.width;
         let blk = &mut ws.blk;
-        let s = &mut blk.s[..n];
+        let s = &mut blk.s[p0..p1];
         s.fill(0.0);
         for &k in &self.layout.combos_of_between[b] {
             let a = blk.coef[k * wd + r];
-            for (x, &v) in s.iter_mut().zip(&blk.v[k * wd..k * wd + n]) {
+            for (x, &v) in s.iter_mut().zip(&blk.v[k * wd + p0..k * wd + p1]) {
                 *x += a * v;
             }
         }
@@ -371,7 +456,9 @@ impl CpuBackend {
     /// passes from `ps`, plus their log weights, into `ws.pass_ll`: the
     /// products of the rows' likelihoods, rescaled as in
     /// [`Self::log_product`], a row too small for them taking its
-    /// log-likelihood from the log-densities.
+    /// log-likelihood from the log-densities. Groups of [`LANES`] passes
+    /// run in registers ([`products_in_registers`]); a group with a row
+    /// too small, and the block's last passes, the general way.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn block_log_densities(
@@ -384,16 +471,66 @@ impl CpuBackend {
         n: usize,
         ws: &mut Workspace,
     ) {
-        ws.blk.prod[..n].fill(1.0);
-        ws.blk.lacc[..n].fill(0.0);
+        let wd = self.layout.width;
+        let combos = &self.layout.combos_of_between[b];
+        let blk = &mut ws.blk;
+        let groups = n.div_ceil(LANES);
+        blk.slow.clear();
+        blk.slow.resize(groups, true);
+        let (coef, v) = (&blk.coef, &blk.v);
+        let (prod, lacc, slow) = (&mut blk.prod, &mut blk.lacc, &mut blk.slow);
+        macro_rules! fast {
+            ($k:literal) => {{
+                let ks: [usize; $k] = std::array::from_fn(|i| combos[i]);
+                let a: [&[f64]; $k] = ks.map(|k| &coef[k * wd..(k + 1) * wd]);
+                let vk: [&[f64]; $k] = ks.map(|k| &v[k * wd..k * wd + n]);
+                products_in_registers(a, vk, (i0, i1), prod, lacc, slow)
+            }};
+        }
+        match combos.len() {
+            2 => fast!(2),
+            3 => fast!(3),
+            4 => fast!(4),
+            5 => fast!(5),
+            6 => fast!(6),
+            _ => {}
+        }
+        for g in 0..groups {
+            if ws.blk.slow[g] {
+                let (p0, p1) = (g * LANES, ((g + 1) * LANES).min(n));
+                self.products_slowly(bl, b, (i0, i1), (p0, p1), ws);
+            }
+        }
+        let n_pass = self.layout.n_passes();
+        let at = c * n_pass + ps;
+        let blk = &ws.blk;
+        let dst = ws.pass_ll[at..at + n].iter_mut().zip(&ws.log_w[at..at + n]);
+        for (((d, &lw), &l), &p) in dst.zip(&blk.lacc[..n]).zip(&blk.prod[..n]) {
+            *d = lw + (l + fastmath::ln(p));
+        }
+    }
+
+    /// [`Self::block_log_densities`] for the passes `p0..p1` of the block,
+    /// row by row, into `blk.prod` and `blk.lacc`.
+    #[inline(always)]
+    fn products_slowly(
+        &self,
+        bl: &Blocks,
+        b: usize,
+        (i0, i1): (usize, usize),
+        (p0, p1): (usize, usize),
+        ws: &mut Workspace,
+    ) {
+        ws.blk.prod[p0..p1].fill(1.0);
+        ws.blk.lacc[p0..p1].fill(0.0);
         for r in i0..i1 {
-            if self.block_row(b, r, n, PRODUCT_SMALL, ws) {
+            if self.block_row(b, r, (p0, p1), PRODUCT_SMALL, ws) {
                 let blk = &mut ws.blk;
-                for (p, &x) in blk.prod[..n].iter_mut().zip(&blk.s[..n]) {
+                for (p, &x) in blk.prod[p0..p1].iter_mut().zip(&blk.s[p0..p1]) {
                     *p *= x;
                 }
             } else {
-                for p in 0..n {
+                for p in p0..p1 {
                     let x = ws.blk.s[p];
                     if x >= PRODUCT_SMALL && x.is_finite() {
                         ws.blk.prod[p] *= x;
@@ -404,24 +541,17 @@ impl CpuBackend {
                 }
             }
             let blk = &mut ws.blk;
-            if blk.prod[..n]
+            if blk.prod[p0..p1]
                 .iter()
                 .fold(false, |low, &x| low | (x < PRODUCT_SMALL))
             {
-                for (p, l) in blk.prod[..n].iter_mut().zip(&mut blk.lacc[..n]) {
+                for (p, l) in blk.prod[p0..p1].iter_mut().zip(&mut blk.lacc[p0..p1]) {
                     if *p < PRODUCT_SMALL {
                         *l += p.ln();
                         *p = 1.0;
                     }
                 }
             }
-        }
-        let n_pass = self.layout.n_passes();
-        let at = c * n_pass + ps;
-        let blk = &ws.blk;
-        let dst = ws.pass_ll[at..at + n].iter_mut().zip(&ws.log_w[at..at + n]);
-        for (((d, &lw), &l), &p) in dst.zip(&blk.lacc[..n]).zip(&blk.prod[..n]) {
-            *d = lw + (l + fastmath::ln(p));
         }
     }
 
@@ -482,7 +612,7 @@ impl CpuBackend {
         }
         ws.blk.extra.clear();
         for r in i0..i1 {
-            let ok = self.block_row(b, r, n, PRODUCT_TINY, ws);
+            let ok = self.block_row(b, r, (0, n), PRODUCT_TINY, ws);
             let post = &ws.pass_ll[at..at + n];
             let blk = &mut ws.blk;
             for ((g, &p), &s) in blk.g[..n].iter_mut().zip(post).zip(&blk.s[..n]) {

@@ -215,14 +215,21 @@ fn logits(
         let c = &p[k * per..(k + 1) * per];
         let o = &mut out[slots.state(set * classes + k, r1 - r0)];
         o.fill(c[0]);
-        for (b, &col) in c[1..1 + q].iter().zip(covs) {
+        // (a zero coefficient, as the reference class's and the upper
+        // triangle of a random logits' Cholesky factor, adds nothing)
+        for (&b, &col) in c[1..1 + q].iter().zip(covs) {
+            if b == 0.0 {
+                continue;
+            }
             for (v, &x) in o.iter_mut().zip(&data.columns[col][r0..r1]) {
                 *v += b * x;
             }
         }
         let parents: f64 = c[1 + q..].iter().sum();
-        for v in o.iter_mut() {
-            *v += parents;
+        if parents != 0.0 {
+            for v in o.iter_mut() {
+                *v += parents;
+            }
         }
     }
 }
