@@ -1113,7 +1113,7 @@ impl CpuBackend {
                 j0,
                 acc.grads,
                 acc.infos,
-                &ws.w,
+                (&ws.w, None),
                 &mut ws.scratch,
                 &mut ws.cluster_scores,
             );
@@ -1373,7 +1373,7 @@ impl CpuBackend {
                     j0,
                     acc.grads,
                     acc.infos,
-                    &ws.cw,
+                    (&ws.cw, None),
                     &mut ws.scratch,
                     &mut ws.cluster_scores,
                 );
@@ -1390,7 +1390,7 @@ impl CpuBackend {
                     j0,
                     acc.grads,
                     acc.infos,
-                    &ws.w,
+                    (&ws.w, None),
                     &mut ws.scratch,
                     &mut ws.cluster_scores,
                 );
@@ -1516,7 +1516,7 @@ impl CpuBackend {
                         j0,
                         grads,
                         infos,
-                        &ws.w,
+                        (&ws.w, None),
                         &mut ws.scratch,
                         &mut ws.cluster_scores,
                     );
@@ -1527,7 +1527,9 @@ impl CpuBackend {
     }
 
     /// Gradient, information and cluster scores of term `t` from the
-    /// posterior weights in `w`.
+    /// posterior weights in `w` (and the term's state probabilities on
+    /// the rows where they are at hand: see
+    /// [`eval::term_accumulate_given`]).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn accumulate(
@@ -1543,34 +1545,24 @@ impl CpuBackend {
         j0: usize,
         grads: &mut [Vec<f64>],
         infos: &mut [InfoAcc],
-        w: &[f64],
+        (w, probs): (&[f64], Option<&[f64]>),
         scratch: &mut Scratch,
         cluster_scores: &mut [f64],
     ) {
         let term = &self.plan.terms[t];
         let clustered = self.data.clustered;
         if want.gradient || want.information {
-            eval::term_accumulate(
-                term,
-                &prep.terms[t],
-                data,
-                d0,
-                d1,
-                self.layout.slots(t),
-                w,
-                freq,
-                scratch,
-                if want.gradient {
-                    Some(grads[t].as_mut_slice())
-                } else {
-                    None
-                },
-                if want.information {
-                    Some(&mut infos[t])
-                } else {
-                    None
-                },
-            );
+            let (tp, slots) = (&prep.terms[t], self.layout.slots(t));
+            let grad = want.gradient.then(|| grads[t].as_mut_slice());
+            let info = want.information.then(|| &mut infos[t]);
+            match probs {
+                Some(p) => eval::term_accumulate_given(
+                    term, tp, data, d0, d1, slots, w, freq, p, scratch, grad, info,
+                ),
+                None => eval::term_accumulate(
+                    term, tp, data, d0, d1, slots, w, freq, scratch, grad, info,
+                ),
+            }
         }
         if want.meat {
             let idx = &term.phi_index;

@@ -227,6 +227,46 @@ fn check_accumulate(case: &Case) {
             "{name}: information {j}: {a} vs {b}"
         );
     }
+    // the states' probabilities are the exps of the values, and with them
+    // at hand the gradient and information are the same
+    let tp = &prep.terms[0];
+    let (mut vals, mut probs) = (vec![0.0; n * ns], vec![0.0; n * ns]);
+    eval::term_values(term, tp, data, 0, n, slots(n), &mut sc, &mut vals);
+    eval::term_probs(term, tp, data, 0, n, slots(n), &mut sc, &mut probs);
+    for (j, (v, p)) in vals.iter().zip(&probs).enumerate() {
+        assert!(
+            (v.exp() - p).abs() <= 1e-14 * v.exp(),
+            "{name}: probability {j}: {p} vs exp {v}"
+        );
+    }
+    let mut g2 = vec![0.0; width];
+    let mut info2 = InfoAcc::new(term);
+    let (g3, i3) = (Some(g2.as_mut_slice()), Some(&mut info2));
+    eval::term_accumulate_given(
+        term,
+        tp,
+        data,
+        0,
+        n,
+        slots(n),
+        &w,
+        &freq,
+        &probs,
+        &mut sc,
+        g3,
+        i3,
+    );
+    eval::finish_info(term, tp, &mut info2);
+    for (j, (a, b)) in g2.iter().zip(&g).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-10 * (1.0 + b.abs()),
+            "{name}: given, slot {j}: {a} vs {b}"
+        );
+    }
+    for (j, (a, b)) in info2.mats.iter().zip(&fast_info.mats).enumerate() {
+        let ok = (a - b).abs() < 1e-10 * (1.0 + b.abs());
+        assert!(ok, "{name}: given, information {j}: {a} vs {b}");
+    }
 }
 
 /// The information of `term_info` and `finish_info` with weight `w` and

@@ -708,7 +708,7 @@ impl CpuBackend {
                 j0,
                 acc.grads,
                 acc.infos,
-                &blk.w,
+                (&blk.w, Some(&blk.evals)),
                 &mut ws.scratch,
                 &mut ws.cluster_scores,
             );

@@ -340,7 +340,43 @@ pub(super) fn accumulate(
         data,
         rows: (r0, r1),
     };
-    rows_accumulate(&cx, slots, w, freq, scratch, Some(g), None);
+    rows_accumulate(&cx, slots, w, freq, None, scratch, Some(g), None);
+}
+
+/// The gradient and information of a class logit with covariates whose
+/// class probabilities for the rows are at hand (`probs`, at `slots`, as
+/// [`probs`] gives them): both in one pass over the rows (see
+/// [`super::term_accumulate_given`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn accumulate_given(
+    n_sets: usize,
+    nl: usize,
+    classes: usize,
+    covs: &[usize],
+    params: &[f64],
+    logp: &[f64],
+    data: &EngineData,
+    (r0, r1): (usize, usize),
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    given: &[f64],
+    scratch: &mut Scratch,
+    grad: Option<&mut [f64]>,
+    mats: Option<&mut [f64]>,
+) {
+    let cx = RowsCx {
+        n_sets,
+        nl,
+        classes,
+        covs,
+        params,
+        logp,
+        data,
+        rows: (r0, r1),
+    };
+    rows_accumulate(&cx, slots, w, freq, Some(given), scratch, grad, mats);
 }
 
 /// A class logit with covariates over rows `r0..r1`: what
@@ -363,12 +399,16 @@ struct RowsCx<'a> {
 /// by [`probs`], then each sum as a dot product over the rows (the
 /// information's entries by the pairs of classes and of regressors,
 /// symmetric in both).
+/// With `given`, the probabilities are those (at `slots`, as the
+/// weights), not computed again.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn rows_accumulate(
     cx: &RowsCx<'_>,
     slots: Slots,
     w: &[f64],
     freq: &[f64],
+    given: Option<&[f64]>,
     scratch: &mut Scratch,
     grad: Option<&mut [f64]>,
     mats: Option<&mut [f64]>,
@@ -378,27 +418,25 @@ fn rows_accumulate(
     let k_n = cx.classes;
     let per = cx.nl / k_n;
     let q = cx.covs.len();
-    let mut prob = std::mem::take(&mut scratch.c);
-    prob.resize(cx.n_sets * k_n * nr, 0.0);
-    let own = Slots {
-        stride: nr,
-        offset: 0,
-    };
+    let mut buf = std::mem::take(&mut scratch.c);
     let (n_sets, nl, covs, params, logp, data) =
         (cx.n_sets, cx.nl, cx.covs, cx.params, cx.logp, cx.data);
-    probs(
-        n_sets,
-        nl,
-        k_n,
-        covs,
-        params,
-        logp,
-        data,
-        (r0, r1),
-        own,
-        scratch,
-        &mut prob,
-    );
+    let own = match given {
+        Some(_) => slots,
+        None => {
+            let own = Slots {
+                stride: nr,
+                offset: 0,
+            };
+            buf.resize(n_sets * k_n * nr, 0.0);
+            let rows = (r0, r1);
+            probs(
+                n_sets, nl, k_n, covs, params, logp, data, rows, own, scratch, &mut buf,
+            );
+            own
+        }
+    };
+    let prob: &[f64] = given.unwrap_or(&buf);
     // regressor a of row i: 1, the covariates, 1 for the parent slots
     let col = |a: usize| -> Option<&[f64]> {
         (1..=q)
@@ -476,7 +514,7 @@ fn rows_accumulate(
             }
         }
     }
-    scratch.c = prob;
+    scratch.c = buf;
 }
 
 /// Expected information for rows `r0..r1` (see [`super::term_info`]):
@@ -519,7 +557,7 @@ pub(super) fn info(
             data,
             rows: (r0, r1),
         };
-        rows_accumulate(&cx, slots, w, freq, scratch, None, Some(mats));
+        rows_accumulate(&cx, slots, w, freq, None, scratch, None, Some(mats));
     }
 }
 

@@ -977,6 +977,55 @@ pub fn term_accumulate(
     }
 }
 
+/// [`term_accumulate`] for a term whose state probabilities on the rows
+/// are at hand (`probs`, at `slots`, as [`term_probs`] gives them): a
+/// class logit with covariates takes its gradient and information from
+/// them in one pass over the rows instead of computing them again; the
+/// other kinds go [`term_accumulate`]'s way.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn term_accumulate_given(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    probs: &[f64],
+    scratch: &mut Scratch,
+    grad: Option<&mut [f64]>,
+    info: Option<&mut InfoAcc>,
+) {
+    match (&term.kind, prep) {
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp })
+            if !covs.is_empty() =>
+        {
+            logit::accumulate_given(
+                term.n_sets,
+                term.n_local,
+                *classes,
+                covs,
+                params,
+                logp,
+                data,
+                (r0, r1),
+                slots,
+                w,
+                freq,
+                probs,
+                scratch,
+                grad,
+                info.map(|i| i.mats.as_mut_slice()),
+            );
+        }
+        _ => term_accumulate(
+            term, prep, data, r0, r1, slots, w, freq, scratch, grad, info,
+        ),
+    }
+}
+
 /// Accumulated expected information of one term: `mats[set]` (`n_local^2`)
 /// from row-dependent parts, and per-state weight sums `wsum` for the
 /// row-independent parts that [`finish_info`] adds.
