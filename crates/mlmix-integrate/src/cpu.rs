@@ -1216,7 +1216,7 @@ impl CpuBackend {
                 for v in p.iter_mut() {
                     *v = fastmath::exp(*v - m);
                 }
-                let s = blocked::sum(p);
+                let s = fastmath::sum(p);
                 let inv = 1.0 / s;
                 for v in p.iter_mut() {
                     *v *= inv;

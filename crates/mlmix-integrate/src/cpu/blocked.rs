@@ -10,8 +10,9 @@
 //! a_rk Σ_p post_p v_k(p) / s_r(p) (s_r(p) the row's likelihood given the
 //! pass) and the inner terms' pseudo-row p the weight
 //! v_k(p) Σ_r a_rk post_p / s_r(p). The results are the general product
-//! loop's (the same products in the same order; the tests hold them to
-//! it), without its per-pass work.
+//! loop's (the same products in the same order, the logs and the passes
+//! of negligible posterior aside; the tests hold them to it to 1e-10),
+//! without its per-pass work.
 
 use mlmix_kernels::eval;
 use mlmix_kernels::fastmath;
@@ -58,35 +59,6 @@ pub(super) struct Buffers {
     /// (combination, pass, weight) of the rows too small for their
     /// products in the block, whose posteriors come from logs.
     extra: Vec<(usize, usize, f64)>,
-}
-
-/// Σ a_i in four running sums (the loop vectorises).
-#[inline(always)]
-pub(super) fn sum(a: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let ca = a.chunks_exact(4);
-    let tail: f64 = ca.remainder().iter().sum();
-    for x in ca {
-        for i in 0..4 {
-            acc[i] += x[i];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
-/// Σ a_i b_i in four running sums (the loop vectorises).
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..4 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Passes that [`products_in_registers`] takes at once.
@@ -644,7 +616,7 @@ impl CpuBackend {
                     continue;
                 }
                 let (g, v) = (&blk.g[..n], &blk.v[k * wd..k * wd + n]);
-                blk.wr[k * wd + r] += a * dot(g, v);
+                blk.wr[k * wd + r] += a * fastmath::dot(g, v);
                 for (h, &gv) in blk.h[k * wd..k * wd + n].iter_mut().zip(g) {
                     *h += a * gv;
                 }

@@ -466,10 +466,10 @@ fn rows_accumulate(
                     *d = f * x - ws * p;
                 }
                 let base = set * nl + k * per;
-                let total = sum_rows(c);
+                let total = fastmath::sum(c);
                 g[base] += total;
                 for a in 1..=q {
-                    g[base + a] += dot_rows(c, col(a).unwrap_or(&[]));
+                    g[base + a] += fastmath::dot(c, col(a).unwrap_or(&[]));
                 }
                 for slot in base + 1 + q..base + per {
                     g[slot] += total;
@@ -490,9 +490,9 @@ fn rows_accumulate(
                 for a in 0..per {
                     for b in a..per {
                         let v = match (col(a), col(b)) {
-                            (None, None) => sum_rows(c),
-                            (Some(x), None) | (None, Some(x)) => dot_rows(c, x),
-                            (Some(x), Some(y)) => dot3_rows(c, x, y),
+                            (None, None) => fastmath::sum(c),
+                            (Some(x), None) | (None, Some(x)) => fastmath::dot(c, x),
+                            (Some(x), Some(y)) => fastmath::dot3(c, x, y),
                         };
                         // the entry's places by the symmetries (each once)
                         let (i1a, i1b) = (k1 * per + a, k1 * per + b);
@@ -559,59 +559,6 @@ pub(super) fn info(
         };
         rows_accumulate(&cx, slots, w, freq, None, scratch, None, Some(mats));
     }
-}
-
-/// Σ_i a_i in four running sums (the loop vectorises).
-#[inline(always)]
-fn sum_rows(a: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let ca = a.chunks_exact(4);
-    let tail: f64 = ca.remainder().iter().sum();
-    for x in ca {
-        for i in 0..4 {
-            acc[i] += x[i];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
-/// Σ_i a_i b_i in four running sums.
-#[inline(always)]
-fn dot_rows(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..4 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
-/// Σ_i a_i b_i c_i in four running sums.
-#[inline(always)]
-fn dot3_rows(a: &[f64], b: &[f64], c: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb, cc) = (a.chunks_exact(4), b.chunks_exact(4), c.chunks_exact(4));
-    let tail: f64 = (ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .zip(cc.remainder()))
-    .map(|((x, y), z)| x * y * z)
-    .sum();
-    for ((x, y), z) in ca.zip(cb).zip(cc) {
-        for i in 0..4 {
-            acc[i] += x[i] * y[i] * z[i];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Turns logits into probabilities in place (a stable softmax).
