@@ -87,8 +87,10 @@ pub(crate) struct Blocks {
     /// The outer dimensions.
     pub outer_dims: Vec<usize>,
     /// The node columns the inner terms read (indices into
-    /// `Plan::virtual_cols`).
+    /// `Plan::virtual_cols`), and the data columns they and those node
+    /// columns' multipliers read.
     pub inner_cols: Vec<usize>,
+    pub inner_data_cols: Vec<usize>,
 }
 
 /// Shortest mean run for which [`Blocks`] pays.
@@ -140,8 +142,17 @@ impl Blocks {
             .collect();
         inner_cols.sort_unstable();
         inner_cols.dedup();
+        let mut inner_data_cols: Vec<usize> = inner_terms
+            .iter()
+            .flat_map(|&t| plan.terms[t].kind.covs().iter().copied())
+            .filter(|&c| c < plan.n_data_cols)
+            .chain(inner_cols.iter().filter_map(|&v| plan.virtual_cols[v].mult))
+            .collect();
+        inner_data_cols.sort_unstable();
+        inner_data_cols.dedup();
         Some(Blocks {
             inner_cols,
+            inner_data_cols,
             runs,
             inner_terms,
             outer_terms,

@@ -19,7 +19,6 @@ pub(crate) fn node_of(
     q: usize,
     z: &mut [f64],
 ) -> f64 {
-    let dims = g.dims;
     let t = g.node(q);
     let Some(a) = adapt else {
         z.copy_from_slice(t);
@@ -40,19 +39,8 @@ pub(crate) fn node_of(
         z.copy_from_slice(t);
         return g.log_weights[q];
     }
-    let mut ln_phi_z = 0.0;
     if a.active[u] {
-        let c = &a.centre[u * dims..(u + 1) * dims];
-        let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
-        // factored in `a.order`: z[order[k]] reads t[order[..=k]]
-        let o = &a.order;
-        for (k, &r) in o.iter().enumerate() {
-            let mut v = c[r];
-            for (m, &d) in o[..=k].iter().enumerate() {
-                v += l[k * dims + m] * t[d];
-            }
-            z[r] = v;
-        }
+        affine_map(a, u, t, z);
         extra += a.log_det[u];
     } else {
         z.copy_from_slice(t);
@@ -63,10 +51,34 @@ pub(crate) fn node_of(
         // weight (whose normaliser is undone, above)
         z[st.dim] = st.point(j, t[st.dim]).0;
     }
-    for &v in z.iter() {
-        ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
+    g.log_weights[q] + ln_phi(z) - g.log_density[q] + extra
+}
+
+/// Base node `t` mapped by unit `u`'s affine map into `z`, factored in
+/// `a.order`: z[order[k]] reads t[order[..=k]].
+#[inline(always)]
+fn affine_map(a: &Adaptation, u: usize, t: &[f64], z: &mut [f64]) {
+    let dims = t.len();
+    let c = &a.centre[u * dims..(u + 1) * dims];
+    let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
+    let o = &a.order;
+    for (k, &r) in o.iter().enumerate() {
+        let mut v = c[r];
+        for (m, &d) in o[..=k].iter().enumerate() {
+            v += l[k * dims + m] * t[d];
+        }
+        z[r] = v;
     }
-    g.log_weights[q] + ln_phi_z - g.log_density[q] + extra
+}
+
+/// ln of the standard normal density at `z`, summed over its dimensions.
+#[inline(always)]
+fn ln_phi(z: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for &v in z {
+        s += -0.5 * v * v - 0.5 * LN_2PI;
+    }
+    s
 }
 
 /// Every node of cluster `j` in between-level combination `b` into `z`
@@ -96,24 +108,10 @@ pub(crate) fn nodes_of(
             log_w.copy_from_slice(&g.log_weights);
         }
         (Some(_), Some((a, u))) => {
-            let c = &a.centre[u * dims..(u + 1) * dims];
-            let l = &a.chol[u * dims * dims..(u + 1) * dims * dims];
-            let o = &a.order;
             let rows = z.chunks_exact_mut(dims).zip(g.nodes.chunks_exact(dims));
             for (q, (zq, t)) in rows.enumerate() {
-                // as node_of: z[order[k]] reads t[order[..=k]]
-                for (k, &r) in o.iter().enumerate() {
-                    let mut v = c[r];
-                    for (m, &d) in o[..=k].iter().enumerate() {
-                        v += l[k * dims + m] * t[d];
-                    }
-                    zq[r] = v;
-                }
-                let mut ln_phi_z = 0.0;
-                for &v in zq.iter() {
-                    ln_phi_z += -0.5 * v * v - 0.5 * LN_2PI;
-                }
-                log_w[q] = g.log_weights[q] + ln_phi_z - g.log_density[q] + a.log_det[u];
+                affine_map(a, u, t, zq);
+                log_w[q] = g.log_weights[q] + ln_phi(zq) - g.log_density[q] + a.log_det[u];
             }
         }
         (Some(_), None) => {

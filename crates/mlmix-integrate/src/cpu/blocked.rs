@@ -217,7 +217,7 @@ impl CpuBackend {
                 }
                 self.outer_coefs(bl, b, cx.row_j.len(), ws);
                 for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
-                    self.fill_cluster(i0, ws);
+                    self.fill_cluster(bl, i0, ws);
                     for p0 in (q0..q1).step_by(bs) {
                         let n = bs.min(q1 - p0);
                         self.inner_probs(prep, bl, b, c, b * nq + p0, n, ws);
@@ -275,7 +275,7 @@ impl CpuBackend {
                     ws.blk.wr[k * wd..k * wd + nr].fill(0.0);
                 }
                 for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
-                    self.fill_cluster(i0, ws);
+                    self.fill_cluster(bl, i0, ws);
                     for p0 in (q0..q1).step_by(bs) {
                         let n = bs.min(q1 - p0);
                         if negligible(&ws.pass_ll, c, p0, n) {
@@ -334,19 +334,16 @@ impl CpuBackend {
         }
     }
 
-    /// The pseudo-rows' data columns: the values of the chunk's row `i0`
-    /// (a cluster's first; the inner terms read only columns constant
-    /// within clusters).
+    /// The pseudo-rows' data columns that the inner terms read: the values
+    /// of the chunk's row `i0` (a cluster's first; they are constant within
+    /// clusters).
     #[inline(always)]
-    fn fill_cluster(&self, i0: usize, ws: &mut Workspace) {
+    fn fill_cluster(&self, bl: &Blocks, i0: usize, ws: &mut Workspace) {
         let (Some(local), Some(data)) = (ws.local.as_ref(), ws.blk.data.as_mut()) else {
             return;
         };
-        for (dst, src) in data.columns[..self.plan.n_data_cols]
-            .iter_mut()
-            .zip(&local.columns)
-        {
-            dst.fill(src[i0]);
+        for &col in &bl.inner_data_cols {
+            data.columns[col].fill(local.columns[col][i0]);
         }
     }
 
