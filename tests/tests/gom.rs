@@ -157,6 +157,17 @@ fn lca_is_nested_in_gom() {
         gom.loglikelihood,
         lca.loglikelihood
     );
+    // the GoM starts from the latent class model of the same data (the
+    // long rows with the class variable on the between level): the wide
+    // LCA's maximum
+    let nested = gom.starts.nested.as_ref().expect("GoM starts from its LCA");
+    assert_eq!(nested.model, "latent class model");
+    assert!(
+        (nested.loglikelihood - lca.loglikelihood).abs() < 1e-6,
+        "nested LCA {} vs wide LCA {}",
+        nested.loglikelihood,
+        lca.loglikelihood
+    );
     let d = (step.loglikelihood - lca.loglikelihood).abs();
     println!(
         "LCA {}, GoM {}, GoM with variance 1e5 {}",
@@ -196,6 +207,15 @@ fn three_class_gom_has_correlated_random_logits() {
         _ => false,
     });
     assert!(covariance, "no covariance of c#1 and c#2");
+    // its starting values come from the 3-class LCA: the same parameters
+    // but the random logits' two variances and covariance, the class
+    // variable on the between level
+    let nested = mlmix::nested_start::companion(model).expect("a GoM has a nested LCA");
+    assert_eq!(nested.kind, "latent class model");
+    assert_eq!(nested.model.free.len(), 20);
+    assert!(nested.model.class_vars[0].between);
+    assert_eq!(nested.free_map.iter().filter(|f| f.is_none()).count(), 3);
+    assert!(mlmix::nested_start::companion(&nested.model).is_none());
 }
 
 /// The shipped GoM example: it fits, its best log-likelihood is
@@ -537,6 +557,15 @@ fn fma_gom_class_specific_loadings_match_a_direct_integral() {
         fit.loglikelihood
     );
     assert!(d < 1e-6, "engine {} vs integral {exact}", fit.loglikelihood);
+    // with the random logit free, its starting values come from the FMA:
+    // the class variable on the between level, the factor kept
+    let free_logit =
+        input(&by(1.0), ["", ""]).replace(&format!("c#1@{var}; [c#1@{mu}];"), "c#1; [c#1];");
+    let loaded = mlmix_tests::load(&scratch, "free.inp", &free_logit);
+    let nested = mlmix::nested_start::companion(&loaded.model).expect("an FMA-GoM has an FMA");
+    assert_eq!(nested.kind, "factor mixture model");
+    assert_eq!(loaded.model.free.len(), 2);
+    assert_eq!(nested.free_map, vec![Some(0), None]);
     // equal loadings: in each class, or once for all
     let (_, each) = fit_text(&scratch, "each.inp", &input(&by(0.8), [&by(0.8), &by(0.8)])).unwrap();
     let (_, once) = fit_text(&scratch, "once.inp", &input(&by(0.8), ["", ""])).unwrap();

@@ -200,7 +200,18 @@ pub fn fit(
         convergence: a.convergence,
         logcriterion: a.logcriterion,
     };
-    let builder = StartBuilder::new(model, ds, &plan, &map);
+    // a GoM starts from its latent class model's solution
+    let mut warnings: Vec<String> = processors_warning(model).into_iter().collect();
+    let (start_model, nested) = match crate::nested_start::nested_starts(loaded, options, observer)
+    {
+        Some(Ok((m, note))) => (Some(m), Some(note)),
+        Some(Err(why)) => {
+            warnings.push(format!("{why}; the default starting values were used"));
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let builder = StartBuilder::new(start_model.as_ref().unwrap_or(model), ds, &plan, &map);
     let seed = options.seed.unwrap_or(a.stseed);
     let unperturbed = builder.unperturbed();
     let (points, n_final, stiter) = if let Some(s) = a.optseed {
@@ -224,15 +235,22 @@ pub fn fit(
             0,
         )
     } else {
-        let pts = (1..=a.starts_initial)
-            .map(|r| {
+        // with a nested model's solution, it is a start of its own too
+        let nested_point = nested.as_ref().map(|_| StartPoint {
+            number: 0,
+            seed: 0,
+            theta: unperturbed.clone(),
+        });
+        let pts = nested_point
+            .into_iter()
+            .chain((1..=a.starts_initial).map(|r| {
                 let s = start_seed(seed, r);
                 StartPoint {
                     number: r,
                     seed: s,
                     theta: builder.perturbed(s, a.stscale),
                 }
-            })
+            }))
             .collect();
         (pts, a.starts_final, a.stiterations)
     };
@@ -251,7 +269,6 @@ pub fn fit(
             "check the starting values given with *".into(),
         ));
     }
-    let mut warnings: Vec<String> = processors_warning(model).into_iter().collect();
     problem.fixed_adapt = best.adapt.clone();
     let problem = problem;
 
@@ -616,6 +633,7 @@ pub fn fit(
             final_logliks,
             best_replicated,
             best_count: outcome.best_count,
+            nested,
         },
         standard_errors: se_text,
         condition_number,

@@ -12,6 +12,7 @@ pub mod diverging;
 pub mod factors;
 pub mod fit;
 mod gom_3pl;
+pub mod nested_start;
 pub mod profiles;
 pub mod report;
 pub mod results;

@@ -153,6 +153,18 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         line(&mut o, "Initial stage iterations", fit.starts.stiterations);
         line(&mut o, "Random seed", fit.starts.seed);
     }
+    if let Some(n) = &fit.starts.nested {
+        line(
+            &mut o,
+            "Starting values",
+            format!(
+                "from the {}, logL {:.3}{}",
+                n.model,
+                n.loglikelihood,
+                if n.converged { "" } else { " (not converged)" }
+            ),
+        );
+    }
     line(&mut o, "Maximum EM iterations", model.analysis.miterations);
     line(
         &mut o,

@@ -161,6 +161,23 @@ pub struct StartsSummary {
     pub best_replicated: bool,
     /// How many final-stage starts reached it.
     pub best_count: usize,
+    /// Where the starting values came from when they are a nested model's
+    /// solution (a GoM's latent class model), not the defaults.
+    pub nested: Option<NestedStart>,
+}
+
+/// Starting values from the solution of a nested model of the same data
+/// (see `nested_start`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NestedStart {
+    /// Which model ("latent class model", "factor mixture model").
+    pub model: String,
+    /// Its log-likelihood.
+    pub loglikelihood: f64,
+    /// Whether its fit converged.
+    pub converged: bool,
+    /// Whether its best log-likelihood was replicated over its starts.
+    pub best_replicated: bool,
 }
 
 /// One final-stage start.
