@@ -16,6 +16,7 @@ mod fuzz;
 mod glmm;
 mod gom;
 mod gom_tables;
+mod gpu;
 mod growth;
 mod hostile;
 mod mixreg;

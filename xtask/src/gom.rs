@@ -42,7 +42,7 @@ const BUDGET_VAR: &str = "MLMIX_GOM_BUDGET";
 /// Wide binary data from a 4-class FMA-GoM: per person random class logits
 /// α ~ N(μ, Σ) (class 4 the reference), a factor η ~ N(0, 1); per item a
 /// class drawn from softmax(α, 0) and P(u = 1) = expit(τ_qc + λ_q η).
-fn sim_data() -> String {
+pub(crate) fn sim_data() -> String {
     let mut sim = Sim::new(20_261_130);
     let mu = [0.5, 0.0, -0.3];
     // the Cholesky factor of Σ = [[1.5, .4, .2], [.4, 1.2, .3], [.2, .3, 1]]
@@ -100,8 +100,8 @@ fn cholesky3(s: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
 }
 
 /// One benchmark model.
-struct Case {
-    stem: String,
+pub(crate) struct Case {
+    pub(crate) stem: String,
     /// Classes (random class logits: classes − 1).
     classes: usize,
     /// With the factor (FMA-GoM).
@@ -114,7 +114,7 @@ struct Case {
 /// item logits as random slopes of the dummies (their means class-specific;
 /// with the factor, measured by it with zero residual variances), and
 /// correlated random class logits per person.
-fn input(case: &Case) -> String {
+pub(crate) fn input(case: &Case) -> String {
     let q = ITEMS;
     let dummies: Vec<String> = (1..=q).map(|i| format!("d{i} = 0;")).collect();
     let ifs: Vec<String> = (1..=q)
@@ -160,7 +160,7 @@ fn input(case: &Case) -> String {
 }
 
 /// The benchmark's cases.
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for (classes, factor, name) in [(3, false, "gom3"), (4, true, "fmagom4")] {
         for (integration, tag) in [(None, "default"), (Some("MONTECARLO(500)"), "mc500")] {
@@ -178,7 +178,7 @@ fn cases() -> Vec<Case> {
 /// A point to evaluate at: fixed parameters at their values, variances 1,
 /// covariances 0.3, loadings 1, the item logits' means varying over items
 /// and classes, the rest 0.
-fn phi_of(model: &mlmix::spec::Model) -> Vec<f64> {
+pub(crate) fn phi_of(model: &mlmix::spec::Model) -> Vec<f64> {
     model
         .parameters
         .iter()
@@ -233,7 +233,7 @@ fn peak_flops() -> (f64, String) {
 
 /// Seconds of `n` evaluations' mean (at least one, up to `n` while under
 /// 20 s in all).
-fn time_evals(be: &dyn Backend, phi: &[f64], want: Want, n: usize) -> Result<f64> {
+pub(crate) fn time_evals(be: &dyn Backend, phi: &[f64], want: Want, n: usize) -> Result<f64> {
     let t = Instant::now();
     let mut done = 0;
     while done < n && (done == 0 || t.elapsed().as_secs_f64() < 20.0) {

@@ -101,6 +101,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use mlmix::{FitOptions, Silent};
 
 mod gom;
+mod gpu;
 mod irt;
 mod speed;
 
@@ -108,7 +109,7 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  bench [--quick] [--reps N] [--peer-reps N] [--tl-reps N] [--no-peers]
+  bench [--quick] [--gpu] [--reps N] [--peer-reps N] [--tl-reps N] [--no-peers]
         [--only PARTS] [--baseline REV]
         benchmarks, each printed as a table:
         lca       fit times of a 2-class LCA (10 binary items, N = 10,000 and
@@ -140,6 +141,10 @@ tasks:
                   the arithmetic bound; whole fits with STARTS = 20 4 within
                   MLMIX_GOM_BUDGET seconds each (default 600); runs only
                   with --only gom (it takes an hour)
+        gpu       the GPU backend against the CPU backend on a ladder of
+                  sizes: seconds per log-likelihood evaluation, integrand
+                  terms per second, the ratio; runs only with --gpu or
+                  --only gpu (skipped without a GPU adapter)
         --quick       LCA at N = 10,000 only; 1 two-level run per fit; 2 lme4
                       runs per model; speed without tl_d3_t15 and m6_int100;
                       1 run per IRT 2PL peer
@@ -153,9 +158,10 @@ tasks:
                       speed case and binary (default 1)
         --no-peers    mlmix only (no Python, no R)
         --only PARTS  only these parts, comma-separated:
-                      lca,glmm,twolevel,speed,irt,gom (default: all but
-                      speed, irt and gom, plus speed when --baseline is
-                      given)
+                      lca,glmm,twolevel,speed,irt,gom,gpu (default: all
+                      but speed, irt, gom and gpu, plus speed when
+                      --baseline is given)
+        --gpu         the same as --only gpu
         --baseline REV  the speed part's baseline commit (default 96446e9,
                       main before the integration-speed work)
   criterion [ARGS]
@@ -431,6 +437,8 @@ enum Part {
     TwoLevel,
     /// Two-level fits with this build's `mlmix` against a baseline commit's.
     Speed,
+    /// The GPU backend against the CPU backend.
+    Gpu,
     /// 2PL and mixture 2PL against mirt and OpenMx.
     Irt,
     /// GoM and FMA-GoM on 7,000 persons x 17 items: evaluations and fits.
@@ -456,7 +464,7 @@ impl Options {
         if self.only.is_empty() {
             match part {
                 Part::Speed => self.baseline.is_some(),
-                Part::Irt | Part::Gom => false,
+                Part::Irt | Part::Gom | Part::Gpu => false,
                 _ => true,
             }
         } else {
@@ -484,6 +492,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--gpu" => o.only.push(Part::Gpu),
             "--no-peers" => o.peers = false,
             "--reps" => o.reps = count(it.next(), "--reps")?,
             "--peer-reps" => o.peer_reps = Some(count(it.next(), "--peer-reps")?),
@@ -497,7 +506,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
             }
             "--only" => {
                 let list = it.next().ok_or_else(|| {
-                    anyhow!("--only needs lca, glmm, twolevel, speed, irt or gom\n\n{USAGE}")
+                    anyhow!("--only needs lca, glmm, twolevel, speed, irt, gom or gpu\n\n{USAGE}")
                 })?;
                 for name in list.split(',') {
                     o.only.push(match name.trim() {
@@ -507,9 +516,10 @@ fn parse_options(args: &[String]) -> Result<Options> {
                         "speed" => Part::Speed,
                         "irt" => Part::Irt,
                         "gom" => Part::Gom,
+                        "gpu" => Part::Gpu,
                         other => bail!(
                             "--only: unknown part '{other}' (lca, glmm, twolevel, speed, \
-                             irt or gom)\n\n{USAGE}"
+                             irt, gom or gpu)\n\n{USAGE}"
                         ),
                     });
                 }
@@ -728,7 +738,7 @@ fn bench(args: &[String]) -> Result<bool> {
         .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
 
     let mut ok = true;
-    let parts: [(Part, &str, BenchPart); 6] = [
+    let parts: [(Part, &str, BenchPart); 7] = [
         (Part::Lca, "the LCA benchmark", bench_lca),
         (Part::Glmm, "the GLMM benchmark", bench_glmm),
         (Part::TwoLevel, "the two-level benchmark", bench_twolevel),
@@ -739,6 +749,7 @@ fn bench(args: &[String]) -> Result<bool> {
         ),
         (Part::Irt, "the IRT benchmark", irt::bench_irt),
         (Part::Gom, "the GoM benchmark", gom::bench_gom),
+        (Part::Gpu, "the GPU benchmark", gpu::bench_gpu),
     ];
     for (part, name, run) in parts {
         if !opts.runs(part) {

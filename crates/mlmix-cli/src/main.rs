@@ -1,7 +1,7 @@
 //! The `mlmix` command: fit a model from an Mplus-style input file.
 //!
 //! `mlmix fit MODEL.inp [--json OUT.json] [-o REPORT] [--seed S]
-//! [--threads N] [--backend auto|cpu] [-q]` prints the report on standard
+//! [--threads N] [--backend auto|cpu|gpu] [-q]` prints the report on standard
 //! output (or writes it with `-o`) and progress on standard error: a bar on a
 //! terminal, a plain line every few seconds otherwise. Exit status 0 on a fit
 //! (converged or not, as the report says), 1 on an error in the input, the
@@ -80,6 +80,8 @@ enum BackendArg {
     Auto,
     /// The CPU.
     Cpu,
+    /// A GPU, a software one too (an error when there is none).
+    Gpu,
 }
 
 fn main() -> ExitCode {
@@ -231,10 +233,8 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
     let choice = match args.backend {
         BackendArg::Auto => BackendChoice::Auto,
         BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
     };
-    if matches!(args.backend, BackendArg::Auto) && !args.quiet {
-        console.err(format_args!("backend: cpu (this build has no GPU backend)"));
-    }
     let options = FitOptions {
         seed: args.seed,
         backend: choice,
@@ -246,6 +246,9 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
     let result = pool.install(|| mlmix::fit(&loaded, &options, &progress));
     progress.finish();
     let fit = result.with_context(|| format!("fitting {}", args.model.display()))?;
+    if !args.quiet {
+        console.err(format_args!("backend: {}", fit.backend));
+    }
     let report = mlmix::report::text(&fit, &loaded.model);
     write_outputs(&outputs, &fit, &loaded, &report)?;
     if args.output.is_none() {

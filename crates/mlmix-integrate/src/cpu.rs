@@ -103,6 +103,12 @@ impl CpuBackend {
         self.layout.blocks.is_some()
     }
 
+    /// The buffer layout (a GPU backend lays its tables out the same way).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     fn threads(&self) -> usize {
         self.pool
             .as_ref()

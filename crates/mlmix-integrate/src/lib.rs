@@ -16,8 +16,9 @@
 //! rule to phi of the gradient, the information and the meat (`finish`).
 //! A backend holds only the code that runs on its device.
 //!
-//! This is the only crate that will know GPUs exist (behind a cargo feature,
-//! with a `GpuBackend` implementing the same trait). It depends on
+//! This is the only crate that knows GPUs exist: behind the cargo feature
+//! `gpu`, `gpu::GpuBackend` implements the same trait with WGSL compute
+//! shaders (shaders/ at the repository's root). It depends on
 //! `mlmix-kernels` for the plan and the term kernels.
 
 // The chunk loops index several parallel row buffers by row number.
@@ -25,6 +26,8 @@
 
 mod cpu;
 mod finish;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod grid;
 mod layout;
 mod moments;
@@ -32,6 +35,44 @@ mod nodes;
 mod step;
 
 pub use cpu::CpuBackend;
+
+/// The WGSL source: the shared part, one file per term kind, and the
+/// loop and its reductions.
+pub const SHADER: &str = concat!(
+    include_str!("../../../shaders/common.wgsl"),
+    include_str!("../../../shaders/categorical.wgsl"),
+    include_str!("../../../shaders/normal.wgsl"),
+    include_str!("../../../shaders/logit.wgsl"),
+    include_str!("../../../shaders/loglik.wgsl"),
+);
+
+#[cfg(test)]
+mod shader_tests {
+    /// Every WGSL file, as the GPU backend concatenates them, parses and
+    /// validates with naga (no GPU needed).
+    #[test]
+    fn shaders_validate() {
+        let module = match naga::front::wgsl::parse_str(super::SHADER) {
+            Ok(m) => m,
+            Err(e) => panic!("{}", e.emit_to_string(super::SHADER)),
+        };
+        let mut v = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        );
+        if let Err(e) = v.validate(&module) {
+            panic!("{}", e.emit_to_string(super::SHADER));
+        }
+        for entry in ["pass_densities", "cluster_logliks"] {
+            assert!(
+                module.entry_points.iter().any(|e| e.name == entry),
+                "no entry point {entry}"
+            );
+        }
+    }
+}
+#[cfg(feature = "gpu")]
+pub use gpu::{GpuBackend, GpuDevice, GpuError, shared_device};
 pub use grid::{
     ADAPTED_BUDGET, ADAPTED_STRETCH, ADAPTED_TRAPEZOID_RANGE, Grid, Method, STEP_POINTS,
     TRAPEZOID_RANGE, adapted_points,
@@ -445,4 +486,6 @@ pub enum BackendChoice {
     Auto,
     /// The CPU.
     Cpu,
+    /// A GPU (a software one too): an error when there is none.
+    Gpu,
 }

@@ -56,19 +56,53 @@ pub enum FitError {
     },
 }
 
-/// Builds the backend for a choice. Only the CPU exists for now; `Auto`
-/// resolves to it.
+/// Builds the backend for a choice: `Cpu` the CPU; `Gpu` a GPU backend
+/// on any adapter, a software one too (an error without one); `Auto` a
+/// GPU backend on a hardware adapter that evaluates the plan, else the
+/// CPU. The backend's `describe` says which ran.
 pub fn make_backend(
     choice: BackendChoice,
     plan: Arc<Plan>,
     data: Arc<EngineData>,
     grid: Grid,
 ) -> Result<Box<dyn Backend>, BackendError> {
+    let cpu = CpuBackend::new(plan, data, grid, None)?;
     match choice {
-        BackendChoice::Auto | BackendChoice::Cpu => {
-            Ok(Box::new(CpuBackend::new(plan, data, grid, None)?))
-        }
+        BackendChoice::Cpu => Ok(Box::new(cpu)),
+        BackendChoice::Auto => auto_backend(cpu),
+        BackendChoice::Gpu => gpu_backend(cpu),
     }
+}
+
+#[cfg(feature = "gpu")]
+fn auto_backend(cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
+    use mlmix_integrate::gpu;
+    if gpu::unsupported(cpu.plan()).is_some() {
+        return Ok(Box::new(cpu));
+    }
+    match gpu::shared_device(false) {
+        Ok(dev) => Ok(Box::new(mlmix_integrate::GpuBackend::new(cpu, dev)?)),
+        Err(_) => Ok(Box::new(cpu)),
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn auto_backend(cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
+    Ok(Box::new(cpu))
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_backend(cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
+    let dev = mlmix_integrate::gpu::shared_device(true)
+        .map_err(|e| BackendError::Unsupported(format!("--backend gpu: {e}")))?;
+    Ok(Box::new(mlmix_integrate::GpuBackend::new(cpu, dev)?))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_backend(_cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
+    Err(BackendError::Unsupported(
+        "--backend gpu: this build has no GPU backend (cargo feature gpu)".into(),
+    ))
 }
 
 /// The integration grid of a model: one dimension per random effect of the

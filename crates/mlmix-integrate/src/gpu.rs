@@ -1,0 +1,748 @@
+//! The GPU backend (cargo feature `gpu`): the cluster-likelihood loop's
+//! log-likelihood in WGSL compute shaders through wgpu.
+//!
+//! What runs on the device today: log-likelihood evaluations (the line
+//! searches of the quasi-Newton stage, and any caller that asks for the
+//! log-likelihood alone) of plans whose terms are categorical (binary or
+//! ordered, logit or probit), normal or class logits, on the plain or the
+//! adapted grid. Everything else an evaluation can ask for (gradients,
+//! EM steps, posteriors, moments, the MLR meat) and the other term kinds
+//! run on the CPU backend the GPU backend holds: the answers are the CPU's,
+//! in f64, with the GPU's log-likelihoods in f32 per cluster, summed in f64
+//! (1e-6 relative, [`GPU_TOLERANCE`]).
+//!
+//! Layout (shaders/common.wgsl names the bindings): the plan's tables and
+//! the clusters' row ranges in one u32 buffer, the data in one f32 buffer
+//! (row-major, then the rows' frequency weights), both uploaded once; per
+//! evaluation the terms' prepared parameters (f32, per state) go up; per
+//! chunk of clusters the nodes (shared by every cluster on the plain grid,
+//! per cluster and pass on an adapted one, mapped by the CPU's
+//! `nodes_of`) go up and one f32 per cluster comes down.
+//!
+//! Work (shaders/loglik.wgsl): one invocation per (cluster, pass) sums the
+//! cluster's rows' log-sum-exps over the class combinations at the pass's
+//! node, and one per cluster takes the log-sum-exp over its passes. Per
+//! integrand term (a row, a combination, a term) the device reads the
+//! term's parameters (about 4 + 4q bytes, cached) and the row's columns it
+//! reads (4 bytes each); it writes 4 bytes per (cluster, pass).
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use mlmix_kernels::eval::TermPrep;
+use mlmix_kernels::{EngineData, Plan, Term, TermKind, prepare};
+use mlmix_spec::Link;
+use wgpu::util::DeviceExt;
+
+use crate::SHADER;
+use crate::layout::Layout;
+use crate::nodes::nodes_of;
+use crate::{Adaptation, Backend, BackendError, CpuBackend, EvalCount, Evaluation, Grid, Want};
+
+/// Relative difference between the GPU's log-likelihood (f32 per
+/// cluster) and the CPU's (f64) that the tests allow.
+pub const GPU_TOLERANCE: f64 = 1e-6;
+
+/// Integration dimensions the shaders hold (shaders/common.wgsl: MAX_DIMS).
+pub const MAX_DIMS: usize = 8;
+
+/// Term states a row holds in the shaders (shaders/common.wgsl:
+/// MAX_SLOTS).
+pub const MAX_SLOTS: usize = 128;
+
+/// Words per term descriptor (shaders/common.wgsl: TERM_WORDS).
+const TERM_WORDS: usize = 12;
+
+/// Most (cluster, pass) entries per chunk: 16 Mi f32, 64 MiB.
+const MAX_PASS_ENTRIES: usize = 1 << 24;
+
+/// Invocations per workgroup, and workgroups per row of a dispatch
+/// (shaders/loglik.wgsl: ROW_OF_GROUPS = 65,535 x 64).
+const GROUP: u32 = 64;
+const GROUPS_PER_ROW: u32 = 65_535;
+
+/// A GPU adapter and its device.
+pub struct GpuDevice {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+}
+
+/// Why no GPU could be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct GpuError(pub String);
+
+impl GpuDevice {
+    /// The best adapter: a discrete, then an integrated, then a virtual
+    /// GPU; a software one (Mesa's lavapipe) only with `software`.
+    pub fn find(software: bool) -> Result<GpuDevice, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+            wgpu::DeviceType::DiscreteGpu => Some(0),
+            wgpu::DeviceType::IntegratedGpu => Some(1),
+            wgpu::DeviceType::VirtualGpu | wgpu::DeviceType::Other => Some(2),
+            wgpu::DeviceType::Cpu => software.then_some(3),
+        };
+        let seen: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        let adapter = adapters
+            .into_iter()
+            .filter_map(|a| rank(&a).map(|r| (r, a)))
+            .min_by_key(|(r, _)| *r)
+            .map(|(_, a)| a)
+            .ok_or_else(|| {
+                GpuError(if seen.is_empty() {
+                    "no GPU adapter found (no Vulkan, Metal or DirectX 12 driver)".into()
+                } else {
+                    format!(
+                        "no hardware GPU adapter found (only software: {})",
+                        seen.join(", ")
+                    )
+                })
+            })?;
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("mlmix"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| GpuError(format!("the GPU device could not be opened: {e}")))?;
+        Ok(GpuDevice {
+            device,
+            queue,
+            info: adapter.get_info(),
+            limits,
+        })
+    }
+
+    /// The adapter, its API and driver, for reports.
+    pub fn describe(&self) -> String {
+        let i = &self.info;
+        let driver = [i.driver.as_str(), i.driver_info.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{} ({:?}, {driver})", i.name, i.backend)
+    }
+
+    /// Whether the adapter is a software rasteriser.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+}
+
+/// The process's GPU device, opened once (`software`: a software adapter
+/// will do; see [`GpuDevice::find`]).
+pub fn shared_device(software: bool) -> Result<Arc<GpuDevice>, GpuError> {
+    static HARDWARE: OnceLock<Result<Arc<GpuDevice>, GpuError>> = OnceLock::new();
+    static ANY: OnceLock<Result<Arc<GpuDevice>, GpuError>> = OnceLock::new();
+    let cell = if software { &ANY } else { &HARDWARE };
+    cell.get_or_init(|| GpuDevice::find(software).map(Arc::new))
+        .clone()
+}
+
+/// The plan's tables for the shader (shaders/common.wgsl: the header).
+fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec<u32> {
+    let nt = plan.terms.len();
+    let mut w = vec![0u32; 16];
+    let header = [
+        nt,
+        plan.n_combos,
+        layout.combos_of_between.len(),
+        plan.dims,
+        plan.n_data_cols,
+        data.weights.len(),
+        usize::from(data.clustered),
+        nq,
+    ];
+    for (i, v) in header.into_iter().enumerate() {
+        w[i] = v as u32;
+    }
+    // terms
+    w[8] = w.len() as u32;
+    let mut covs = Vec::new();
+    let mut param_at = 0usize;
+    for (t, term) in plan.terms.iter().enumerate() {
+        let (kind, col, ncat, link, stride, classes) = term_shape(term);
+        let c = term.kind.covs();
+        let words = [
+            kind,
+            col,
+            ncat,
+            link,
+            c.len(),
+            covs.len(),
+            param_at,
+            stride,
+            usize::from(term.cluster_level),
+            classes,
+            layout.offsets[t],
+            term.n_states,
+        ];
+        debug_assert_eq!(words.len(), TERM_WORDS);
+        w.extend(words.iter().map(|&v| v as u32));
+        covs.extend(c.iter().map(|&v| v as u32));
+        param_at += term.n_states * stride;
+    }
+    w[9] = w.len() as u32;
+    w.extend(covs);
+    // the slot of each term in each combination
+    w[10] = w.len() as u32;
+    w.extend(layout.slot_of_combo.iter().copied());
+    // the combinations of each between-level combination: offsets, list
+    w[11] = w.len() as u32;
+    let mut at = 0;
+    for list in &layout.combos_of_between {
+        w.push(at as u32);
+        at += list.len();
+    }
+    w.push(at as u32);
+    for list in &layout.combos_of_between {
+        w.extend(list.iter().map(|&k| k as u32));
+    }
+    w[12] = w.len() as u32;
+    for vc in &plan.virtual_cols {
+        w.push(vc.dim as u32);
+        w.push(vc.mult.map_or(u32::MAX, |m| m as u32));
+    }
+    w[13] = w.len() as u32;
+    w.extend(data.cluster_starts.iter().map(|&s| s as u32));
+    w
+}
+
+/// A term's kind code, column, categories, link, parameters per state
+/// and classes (shaders/common.wgsl: the descriptor).
+fn term_shape(term: &Term) -> (usize, usize, usize, usize, usize, usize) {
+    let q = term.kind.covs().len();
+    match &term.kind {
+        TermKind::Categorical {
+            col, ncat, link, ..
+        } => (0, *col, *ncat, link_code(*link), ncat - 1 + q, 0),
+        TermKind::Normal { col, .. } => (1, *col, 0, 0, q + 3, 0),
+        TermKind::ClassLogit { classes, .. } => (2, 0, 0, 0, q + 1, *classes),
+        _ => (usize::MAX, 0, 0, 0, 0, 0),
+    }
+}
+
+fn link_code(link: Link) -> usize {
+    match link {
+        Link::Logit => 0,
+        Link::Probit => 1,
+    }
+}
+
+/// Why the shaders cannot evaluate a plan, if they cannot.
+pub fn unsupported(plan: &Plan) -> Option<String> {
+    let states: usize = plan.terms.iter().map(|t| t.n_states).sum();
+    if states > MAX_SLOTS {
+        return Some(format!(
+            "{states} term states per row (the GPU backend holds {MAX_SLOTS})"
+        ));
+    }
+    if plan.dims > MAX_DIMS {
+        return Some(format!(
+            "{} integration dimensions (the GPU backend holds {MAX_DIMS})",
+            plan.dims
+        ));
+    }
+    plan.terms.iter().find_map(|t| match &t.kind {
+        TermKind::Categorical { .. } | TermKind::Normal { .. } | TermKind::ClassLogit { .. } => {
+            None
+        }
+        TermKind::Nominal { .. } => Some("nominal variables".to_string()),
+        TermKind::Guessing { .. } => Some("guessing parameters (the 3PL)".to_string()),
+        TermKind::NormalBlock { .. } => {
+            Some("continuous variables with residual covariances".to_string())
+        }
+    })
+}
+
+/// Each term state's parameters for the shader, in term order (see
+/// [`term_shape`] for the layouts).
+fn param_floats(plan: &Plan, phi: &[f64]) -> Result<Vec<f32>, BackendError> {
+    let prep = prepare(plan, phi)?;
+    let mut out = Vec::new();
+    for (term, tp) in plan.terms.iter().zip(&prep.terms) {
+        let nl = term.n_local;
+        match (&term.kind, tp) {
+            (TermKind::Categorical { .. }, TermPrep::Categorical { params, .. }) => {
+                out.extend(params.iter().map(|&v| v as f32));
+            }
+            (
+                TermKind::Normal { .. },
+                TermPrep::Normal {
+                    params,
+                    inv_var,
+                    log_norm,
+                },
+            ) => {
+                for s in 0..term.n_states {
+                    let p = &params[s * nl..(s + 1) * nl];
+                    out.extend(p[..nl - 1].iter().map(|&v| v as f32));
+                    out.push(inv_var[s] as f32);
+                    out.push(log_norm[s] as f32);
+                }
+            }
+            (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, .. }) => {
+                let per = nl / classes;
+                let q = covs.len();
+                for s in 0..term.n_states {
+                    let (set, k) = (s / classes, s % classes);
+                    let c = &params[set * nl + k * per..set * nl + (k + 1) * per];
+                    out.push((c[0] + c[1 + q..].iter().sum::<f64>()) as f32);
+                    out.extend(c[1..1 + q].iter().map(|&v| v as f32));
+                }
+            }
+            _ => {
+                return Err(BackendError::Unsupported(
+                    "a term kind the GPU backend does not evaluate".into(),
+                ));
+            }
+        }
+    }
+    // a binding may not be empty
+    if out.is_empty() {
+        out.push(0.0);
+    }
+    Ok(out)
+}
+
+/// The per-chunk parameters (shaders/common.wgsl: Chunk).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ChunkUniform {
+    j0: u32,
+    nj: u32,
+    n_pass: u32,
+    per_cluster: u32,
+}
+
+/// What stays on the device for one plan and its data.
+struct Resident {
+    plan_buf: wgpu::Buffer,
+    rows_buf: wgpu::Buffer,
+    layout: wgpu::BindGroupLayout,
+    densities: wgpu::ComputePipeline,
+    reduce: wgpu::ComputePipeline,
+    /// The plain grid's nodes: per node its coordinates, then ln weight.
+    plain_nodes: Vec<f32>,
+    n_pass: usize,
+}
+
+/// The GPU backend: log-likelihood evaluations on the device, the rest on
+/// the CPU backend it holds (see the module's documentation).
+pub struct GpuBackend {
+    cpu: CpuBackend,
+    gpu: Arc<GpuDevice>,
+    /// `None` when the plan has what the shaders do not evaluate (why:
+    /// `unsupported`).
+    resident: Option<Resident>,
+    unsupported: Option<String>,
+    counts: Mutex<[EvalCount; 4]>,
+}
+
+impl GpuBackend {
+    /// A GPU backend for `cpu`'s plan and data on `gpu`: uploads them and
+    /// builds the pipelines. A plan the shaders do not evaluate is
+    /// evaluated by the CPU (see [`GpuBackend::on_device`]).
+    pub fn new(cpu: CpuBackend, gpu: Arc<GpuDevice>) -> Result<GpuBackend, BackendError> {
+        let unsupported = unsupported(cpu.plan());
+        let resident = match unsupported {
+            None => Some(Resident::new(&cpu, &gpu)?),
+            Some(_) => None,
+        };
+        Ok(GpuBackend {
+            cpu,
+            gpu,
+            resident,
+            unsupported,
+            counts: Mutex::new([EvalCount::default(); 4]),
+        })
+    }
+
+    /// Whether log-likelihood evaluations run on the device (else: why
+    /// not).
+    pub fn on_device(&self) -> Result<(), String> {
+        match &self.unsupported {
+            None => Ok(()),
+            Some(why) => Err(why.clone()),
+        }
+    }
+
+    /// The log-likelihood at `phi` on the device: each cluster's in f32,
+    /// summed in f64 with the clusters' weights.
+    pub fn device_loglik(
+        &self,
+        phi: &[f64],
+        adapt: Option<&Adaptation>,
+    ) -> Result<f64, BackendError> {
+        let Some(res) = &self.resident else {
+            return Err(BackendError::Unsupported(format!(
+                "the GPU backend does not evaluate {} yet",
+                self.unsupported.as_deref().unwrap_or("this model")
+            )));
+        };
+        let params = param_floats(self.cpu.plan(), phi)?;
+        let params_buf = self.upload(&params, wgpu::BufferUsages::STORAGE);
+        let data = self.cpu.data();
+        let n_clusters = data.cluster_starts.len() - 1;
+        // the chunk's (cluster, pass) entries, and its nodes, within bounds
+        let dims = self.cpu.grid().dims;
+        let per = (MAX_PASS_ENTRIES / (res.n_pass.max(1) * (dims + 1))).max(1);
+        let mut total = 0.0f64;
+        let mut j0 = 0;
+        while j0 < n_clusters {
+            let nj = per.min(n_clusters - j0);
+            let ll = self.chunk(res, &params_buf, j0, nj, adapt)?;
+            for (i, &l) in ll.iter().enumerate() {
+                let j = j0 + i;
+                let weight = if data.clustered {
+                    1.0
+                } else {
+                    data.weights[data.cluster_starts[j]]
+                };
+                total += weight * f64::from(l);
+            }
+            j0 += nj;
+        }
+        Ok(if total.is_finite() && total > -1e29 {
+            total
+        } else {
+            f64::NEG_INFINITY
+        })
+    }
+
+    fn upload<T: bytemuck::Pod>(&self, data: &[T], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytemuck::cast_slice(data),
+                usage,
+            })
+    }
+
+    /// Clusters `j0 .. j0 + nj`: their log-likelihoods.
+    fn chunk(
+        &self,
+        res: &Resident,
+        params: &wgpu::Buffer,
+        j0: usize,
+        nj: usize,
+        adapt: Option<&Adaptation>,
+    ) -> Result<Vec<f32>, BackendError> {
+        let dev = &self.gpu.device;
+        let nodes = match adapt {
+            None => res.plain_nodes.clone(),
+            Some(a) => self.adapted_nodes(res, a, j0, nj),
+        };
+        let nodes_buf = self.upload(&nodes, wgpu::BufferUsages::STORAGE);
+        let uniform = ChunkUniform {
+            j0: j0 as u32,
+            nj: nj as u32,
+            n_pass: res.n_pass as u32,
+            per_cluster: u32::from(adapt.is_some()),
+        };
+        let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
+        let pass_buf = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("pass_ll"),
+            size: (nj * res.n_pass * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let out_size = (nj * 4) as u64;
+        let out_buf = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cluster_ll"),
+            size: out_size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let read_buf = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read"),
+            size: out_size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = [
+            &res.plan_buf,
+            &res.rows_buf,
+            params,
+            &nodes_buf,
+            &pass_buf,
+            &out_buf,
+            &uniform_buf,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+        let group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &res.layout,
+            entries: &entries,
+        });
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_bind_group(0, &group, &[]);
+            pass.set_pipeline(&res.densities);
+            let (x, y) = groups(nj * res.n_pass);
+            pass.dispatch_workgroups(x, y, 1);
+            pass.set_pipeline(&res.reduce);
+            let (x, y) = groups(nj);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        enc.copy_buffer_to_buffer(&out_buf, 0, &read_buf, 0, out_size);
+        self.gpu.queue.submit([enc.finish()]);
+        read_back(&self.gpu.device, &read_buf)
+    }
+
+    /// The adapted nodes of clusters `j0 .. j0 + nj` (the CPU's
+    /// `nodes_of`), per cluster and pass: coordinates, then ln weight.
+    fn adapted_nodes(&self, res: &Resident, a: &Adaptation, j0: usize, nj: usize) -> Vec<f32> {
+        let grid = self.cpu.grid();
+        let (dims, nq) = (grid.dims, grid.n_nodes());
+        let n_between = res.n_pass / nq.max(1);
+        let mut out = Vec::with_capacity(nj * res.n_pass * (dims + 1));
+        let mut z = vec![0.0; nq * dims];
+        let mut log_w = vec![0.0; nq];
+        for j in j0..j0 + nj {
+            for b in 0..n_between {
+                nodes_of(grid, Some(a), j, b, &mut z, &mut log_w);
+                for q in 0..nq {
+                    out.extend(z[q * dims..(q + 1) * dims].iter().map(|&v| v as f32));
+                    out.push(log_w[q] as f32);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Workgroups for `n` invocations: rows of [`GROUPS_PER_ROW`].
+fn groups(n: usize) -> (u32, u32) {
+    let g = n.div_ceil(GROUP as usize).max(1) as u32;
+    if g <= GROUPS_PER_ROW {
+        (g, 1)
+    } else {
+        (GROUPS_PER_ROW, g.div_ceil(GROUPS_PER_ROW))
+    }
+}
+
+/// Waits for `buf` to map and reads it as f32.
+fn read_back(device: &wgpu::Device, buf: &wgpu::Buffer) -> Result<Vec<f32>, BackendError> {
+    let slice = buf.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| BackendError::Unsupported(format!("the GPU did not finish: {e}")))?;
+    rx.recv()
+        .map_err(|e| BackendError::Unsupported(format!("the GPU result was lost: {e}")))?
+        .map_err(|e| BackendError::Unsupported(format!("the GPU result could not be read: {e}")))?;
+    let view = slice
+        .get_mapped_range()
+        .map_err(|e| BackendError::Unsupported(format!("the GPU result could not be read: {e}")))?;
+    let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+    drop(view);
+    buf.unmap();
+    Ok(out)
+}
+
+impl Resident {
+    fn new(cpu: &CpuBackend, gpu: &GpuDevice) -> Result<Resident, BackendError> {
+        let (plan, data, grid) = (cpu.plan(), cpu.data(), cpu.grid());
+        let layout = cpu.layout();
+        let nq = grid.n_nodes();
+        let words = plan_words(plan, data, layout, nq);
+        let n_cols = plan.n_data_cols;
+        let n_rows = data.weights.len();
+        let mut rows = Vec::with_capacity(n_rows * n_cols + n_rows);
+        for r in 0..n_rows {
+            rows.extend((0..n_cols).map(|c| data.columns[c][r] as f32));
+        }
+        rows.extend(data.weights.iter().map(|&w| w as f32));
+        let limit = gpu.limits.max_storage_buffer_binding_size as usize;
+        if rows.len() * 4 > limit || words.len() * 4 > limit {
+            return Err(BackendError::Unsupported(format!(
+                "the data ({} MB) exceed what the GPU binds at once ({} MB)",
+                (rows.len() * 4) >> 20,
+                limit >> 20
+            )));
+        }
+        let dev = &gpu.device;
+        let upload = |bytes: &[u8]| {
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        };
+        let plan_buf = upload(bytemuck::cast_slice(&words));
+        let rows_buf = upload(bytemuck::cast_slice(&rows));
+        let (bind_layout, densities, reduce) = pipelines(dev)?;
+        let mut plain_nodes = Vec::with_capacity(nq * (grid.dims + 1));
+        for q in 0..nq {
+            plain_nodes.extend(grid.node(q).iter().map(|&v| v as f32));
+            plain_nodes.push(grid.log_weights[q] as f32);
+        }
+        Ok(Resident {
+            plan_buf,
+            rows_buf,
+            layout: bind_layout,
+            densities,
+            reduce,
+            plain_nodes,
+            n_pass: layout.n_passes(),
+        })
+    }
+}
+
+/// The bind group layout and the two pipelines, built inside an error
+/// scope (a shader wgpu rejects is an error, not a panic).
+fn pipelines(
+    dev: &wgpu::Device,
+) -> Result<
+    (
+        wgpu::BindGroupLayout,
+        wgpu::ComputePipeline,
+        wgpu::ComputePipeline,
+    ),
+    BackendError,
+> {
+    let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("loglik"),
+        source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+    });
+    let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let mut entries: Vec<wgpu::BindGroupLayoutEntry> = (0..6).map(|b| storage(b, b < 4)).collect();
+    entries.push(wgpu::BindGroupLayoutEntry {
+        binding: 6,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    });
+    let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: None,
+        entries: &entries,
+    });
+    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = |entry: &str| {
+        dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    };
+    let densities = pipeline("pass_densities");
+    let reduce = pipeline("cluster_logliks");
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(BackendError::Unsupported(format!(
+            "the GPU rejected the shaders: {e}"
+        )));
+    }
+    Ok((layout, densities, reduce))
+}
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        match &self.unsupported {
+            None => format!(
+                "gpu: {}; log-likelihoods on the GPU, the rest on the {}",
+                self.gpu.describe(),
+                self.cpu.describe()
+            ),
+            Some(why) => format!(
+                "gpu: {}; not used (it does not evaluate {why} yet): {}",
+                self.gpu.describe(),
+                self.cpu.describe()
+            ),
+        }
+    }
+
+    fn plan(&self) -> &Plan {
+        self.cpu.plan()
+    }
+
+    fn data(&self) -> &EngineData {
+        self.cpu.data()
+    }
+
+    fn grid(&self) -> &Grid {
+        self.cpu.grid()
+    }
+
+    fn counts(&self) -> [EvalCount; 4] {
+        let mut c = self.cpu.counts();
+        if let Ok(g) = self.counts.lock() {
+            for (a, b) in c.iter_mut().zip(g.iter()) {
+                a.count += b.count;
+                a.seconds += b.seconds;
+                a.row_passes += b.row_passes;
+            }
+        }
+        c
+    }
+
+    fn evaluate_adapted(
+        &self,
+        phi: &[f64],
+        want: Want,
+        adapt: Option<&Adaptation>,
+    ) -> Result<Evaluation, BackendError> {
+        if want != Want::LL || self.resident.is_none() {
+            return self.cpu.evaluate_adapted(phi, want, adapt);
+        }
+        let start = Instant::now();
+        let loglik = self.device_loglik(phi, adapt)?;
+        if let Ok(mut c) = self.counts.lock() {
+            let n_pass = self.cpu.layout().n_passes();
+            c[0].count += 1;
+            c[0].seconds += start.elapsed().as_secs_f64();
+            c[0].row_passes += (self.cpu.data().weights.len() * n_pass) as f64;
+        }
+        Ok(Evaluation {
+            loglik,
+            gradient: Vec::new(),
+            information: Vec::new(),
+            meat: Vec::new(),
+            posteriors: Vec::new(),
+            cluster_loglik: Vec::new(),
+            moments: Vec::new(),
+            junctions: Vec::new(),
+        })
+    }
+}

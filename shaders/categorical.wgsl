@@ -1,0 +1,55 @@
+// The twin of crates/mlmix-kernels/src/eval/categorical.rs: an ordered
+// categorical (or binary) dependent, P(u = c) = F(τ_{c+1} − η) − F(τ_c − η),
+// η = Σ β x. Parameters per state: [τ_1 .. τ_{C−1}, β_1 .. β_q]. A missing
+// category contributes 0.
+
+// ln P(category c) from its lower and upper cut points (`has_lower`,
+// `has_upper`: not the first or last category) (link.rs: category_log_prob)
+fn category_log_prob(link: u32, lower: f32, upper: f32, has_lower: bool, has_upper: bool) -> f32 {
+    if !has_lower {
+        return log_cdf(link, upper);
+    }
+    if !has_upper {
+        // 1 − F(lower) = F(−lower) (symmetric links)
+        return log_cdf(link, -lower);
+    }
+    // in the upper tail, the difference of the complements is the exact one
+    var p: f32;
+    if lower > 0.0 {
+        p = cdf(link, -lower) - cdf(link, -upper);
+    } else {
+        p = cdf(link, upper) - cdf(link, lower);
+    }
+    return select(LOG_ZERO, log(p), p > 0.0);
+}
+
+// categorical.rs: values: every state's log-probability of row r's
+// category, at the term's slots
+fn categorical_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<function, array<f32, 128>>) {
+    let slot = term_word(t, T_SLOT);
+    let n = term_word(t, T_STATES);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    if is_missing(y) {
+        for (var s = 0u; s < n; s += 1u) {
+            (*vals)[slot + s] = 0.0;
+        }
+        return;
+    }
+    let ncat = term_word(t, T_NCAT);
+    let link = term_word(t, T_LINK);
+    let stride = term_word(t, T_STRIDE);
+    let c = u32(y);
+    for (var s = 0u; s < n; s += 1u) {
+        let p = term_word(t, T_PARAMS) + s * stride;
+        let eta = linear(t, p + ncat - 1u, r, z);
+        if ncat == 2u {
+            // ln P(0) = ln F(u), ln P(1) = ln F(−u), u = τ − η
+            let u = params[p] - eta;
+            (*vals)[slot + s] = log_cdf(link, select(-u, u, c == 0u));
+        } else {
+            let lower = select(0.0, params[p + max(c, 1u) - 1u] - eta, c > 0u);
+            let upper = select(0.0, params[p + min(c, ncat - 2u)] - eta, c + 1u < ncat);
+            (*vals)[slot + s] = category_log_prob(link, lower, upper, c > 0u, c + 1u < ncat);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+// The twin of crates/mlmix-kernels/src/eval/logit.rs: the multinomial
+// logit of a class variable. Its states are (parameter set, class); per
+// state: [α + Σ γ (the set's class-on-class effects), β_1 .. β_q].
+
+// logit.rs: values: every state's log-probability on row r, each set's
+// logits less their log-sum-exp, at the term's slots
+fn logit_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<function, array<f32, 128>>) {
+    let slot = term_word(t, T_SLOT);
+    let n = term_word(t, T_STATES);
+    let classes = term_word(t, T_CLASSES);
+    let stride = term_word(t, T_STRIDE);
+    let p0 = term_word(t, T_PARAMS);
+    for (var first = 0u; first < n; first += classes) {
+        var acc = lse_new();
+        for (var k = first; k < first + classes; k += 1u) {
+            let p = p0 + k * stride;
+            let v = params[p] + linear(t, p + 1u, r, z);
+            (*vals)[slot + k] = v;
+            lse_add(&acc, v);
+        }
+        let lse = lse_value(acc);
+        for (var k = first; k < first + classes; k += 1u) {
+            (*vals)[slot + k] -= lse;
+        }
+    }
+}

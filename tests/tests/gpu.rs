@@ -1,0 +1,265 @@
+//! The GPU backend against the CPU on the same inputs: each shipped
+//! example's log-likelihood at several parameter points, on the plain and
+//! the adapted grid, within GPU_TOLERANCE (f32 per cluster, summed in
+//! f64), and the choice of backend from the command line. Without a GPU
+//! adapter (software ones count here: CI runs Mesa's lavapipe) the tests
+//! say they were skipped and pass.
+
+#![cfg(feature = "gpu")]
+
+use std::sync::Arc;
+
+use mlmix::starts::{StartBuilder, param_map};
+use mlmix_integrate::gpu::{GPU_TOLERANCE, shared_device, unsupported};
+use mlmix_integrate::{Backend, CpuBackend, GpuBackend, GpuDevice};
+use mlmix_kernels::Plan;
+
+/// The device, or `None` (and a line saying the test was skipped).
+fn device(test: &str) -> Option<Arc<GpuDevice>> {
+    match shared_device(true) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            println!("{test}: skipped, no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// A CPU and a GPU backend for an example.
+fn backends(name: &str, dev: &Arc<GpuDevice>) -> (mlmix::spec::Loaded, CpuBackend, GpuBackend) {
+    backends_of(
+        &mlmix_tests::tests_dir().join("../examples").join(name),
+        dev,
+    )
+}
+
+/// A CPU and a GPU backend for an input file.
+fn backends_of(
+    path: &std::path::Path,
+    dev: &Arc<GpuDevice>,
+) -> (mlmix::spec::Loaded, CpuBackend, GpuBackend) {
+    let loaded = mlmix::spec::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let data = Arc::new(mlmix::fit::engine_data(&loaded, true));
+    let plan = Arc::new(Plan::compile(&loaded.model, &data).unwrap());
+    let grid = mlmix::fit::model_grid(&loaded.model, &plan).unwrap();
+    let cpu = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None).unwrap();
+    let inner = CpuBackend::new(plan, data, grid, None).unwrap();
+    let gpu = GpuBackend::new(inner, dev.clone()).unwrap();
+    (loaded, cpu, gpu)
+}
+
+/// The log-likelihood of `name` on both backends at its unperturbed start
+/// and three random starts, on the plain grid and adapted at each point:
+/// within [`GPU_TOLERANCE`] relative. Returns how many were compared.
+fn same_loglik(name: &str, dev: &Arc<GpuDevice>) -> usize {
+    same_loglik_of(name, backends(name, dev))
+}
+
+/// [`same_loglik`] on given backends.
+fn same_loglik_of(
+    name: &str,
+    (loaded, cpu, gpu): (mlmix::spec::Loaded, CpuBackend, GpuBackend),
+) -> usize {
+    assert!(gpu.on_device().is_ok(), "{name}: {:?}", gpu.on_device());
+    let map = param_map(&loaded.model, &loaded.data);
+    let builder = StartBuilder::new(&loaded.model, &loaded.data, cpu.plan(), &map);
+    let points = [
+        builder.unperturbed(),
+        builder.perturbed(11, 5.0),
+        builder.perturbed(12, 5.0),
+        builder.perturbed(13, 5.0),
+    ];
+    let mut compared = 0;
+    for (i, theta) in points.iter().enumerate() {
+        let phi = map.phi(theta);
+        let adapt = if cpu.plan().dims > 0 {
+            cpu.adapt(&phi, None).unwrap().map(|(a, _)| a)
+        } else {
+            None
+        };
+        for a in std::iter::once(None).chain(adapt.as_ref().map(Some)) {
+            let want = cpu
+                .evaluate_adapted(&phi, mlmix_integrate::Want::LL, a)
+                .unwrap();
+            let got = gpu
+                .evaluate_adapted(&phi, mlmix_integrate::Want::LL, a)
+                .unwrap();
+            // reductions in a fixed order: the same run twice, the same bits
+            let again = gpu
+                .evaluate_adapted(&phi, mlmix_integrate::Want::LL, a)
+                .unwrap();
+            assert_eq!(again.loglik.to_bits(), got.loglik.to_bits(), "{name}");
+            let rel = (got.loglik - want.loglik).abs() / want.loglik.abs().max(1.0);
+            println!(
+                "{name} point {i} adapted {}: cpu {} gpu {} (relative {rel:.2e})",
+                a.is_some(),
+                want.loglik,
+                got.loglik
+            );
+            assert!(
+                rel < GPU_TOLERANCE,
+                "{name} point {i} (adapted: {}): cpu {} gpu {} relative {rel:e}",
+                a.is_some(),
+                want.loglik,
+                got.loglik
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
+
+/// Every model family the shaders evaluate, from the shipped examples:
+/// a latent class analysis (binary items), a two-level mixture
+/// regression (normal outcomes, random slopes), single-level factor models (the 2PL, a mixture IRT), a
+/// two-level factor model and a grade of membership model (a random class
+/// logit, within-between).
+#[test]
+fn gpu_log_likelihoods_equal_the_cpu() {
+    let Some(dev) = device("gpu_log_likelihoods_equal_the_cpu") else {
+        return;
+    };
+    println!("adapter: {}", dev.describe());
+    for name in [
+        "lca_carcinoma.inp",
+        "ex10.2.inp",
+        "irt_2pl.inp",
+        "mixture_irt.inp",
+        "twolevel_factor.inp",
+        "twolevel_irt.inp",
+        "gom.inp",
+    ] {
+        assert!(same_loglik(name, &dev) >= 4, "{name}");
+    }
+}
+
+/// Ordered categories (three per item) and the probit link, on simulated
+/// data: a 2-class latent class model and a factor mixture.
+#[test]
+fn gpu_ordered_probit_equals_the_cpu() {
+    let Some(dev) = device("gpu_ordered_probit_equals_the_cpu") else {
+        return;
+    };
+    let mut sim = mlmix_tests::Sim::new(707);
+    let rows: Vec<Vec<f64>> = (0..300)
+        .map(|_| {
+            let c = sim.uniform() < 0.4;
+            let f = sim.normal();
+            (0..5)
+                .map(|i| {
+                    let eta = if c { 0.8 } else { -0.6 } + 0.7 * f + 0.1 * i as f64;
+                    let u = eta + sim.normal();
+                    f64::from(u > -0.5) + f64::from(u > 0.7)
+                })
+                .collect()
+        })
+        .collect();
+    let scratch = mlmix_tests::Scratch::new("gpu-probit");
+    scratch.write("ord.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let head = "DATA: FILE = ord.dat;\n\
+                VARIABLE: NAMES = u1-u5; CATEGORICAL = u1-u5; CLASSES = c(2);\n\
+                ANALYSIS: TYPE = MIXTURE; LINK = PROBIT; ALGORITHM = INTEGRATION;\n";
+    let lca = scratch.write("lca.inp", head);
+    let fmm = scratch.write("fmm.inp", &format!("{head}MODEL: %OVERALL%\nf BY u1-u5;\n"));
+    for path in [lca, fmm] {
+        let name = path.display().to_string();
+        assert!(
+            same_loglik_of(&name, backends_of(&path, &dev)) >= 4,
+            "{name}"
+        );
+    }
+}
+
+/// A plan with a term kind the shaders do not evaluate yet stays on the
+/// CPU, and says why.
+#[test]
+fn gpu_backend_names_what_it_does_not_evaluate() {
+    let Some(dev) = device("gpu_backend_names_what_it_does_not_evaluate") else {
+        return;
+    };
+    for (name, what) in [
+        ("gom_nominal.inp", "nominal variables"),
+        ("threepl.inp", "guessing parameters"),
+    ] {
+        let (_, cpu, gpu) = backends(name, &dev);
+        let why = unsupported(cpu.plan()).unwrap_or_default();
+        assert!(why.contains(what), "{name}: {why}");
+        assert!(gpu.describe().contains(what), "{}", gpu.describe());
+    }
+}
+
+/// Fits the carcinoma LCA from the command line with `--backend
+/// <backend>` and `env`; returns the exit code, standard error and the
+/// JSON document (if written).
+fn cli_fit(
+    backend: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, Option<serde_json::Value>) {
+    let scratch = mlmix_tests::Scratch::new(&format!("gpu-cli-{backend}"));
+    let json = scratch.path().join("fit.json");
+    let example = mlmix_tests::tests_dir().join("../examples/lca_carcinoma.inp");
+    let mut cmd = std::process::Command::new(crate::bad_input::mlmix_exe());
+    cmd.args(["fit", "-q", "--backend", backend, "--json"])
+        .arg(&json)
+        .arg(&example);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let doc = std::fs::read_to_string(&json)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        doc,
+    )
+}
+
+/// `--backend gpu` fits on any adapter (lavapipe in CI) to the CPU's
+/// log-likelihood, and the JSON says which backend and adapter ran;
+/// `auto` takes the CPU where the only adapter is a software one.
+#[test]
+fn command_line_backend_choice() {
+    let Some(dev) = device("command_line_backend_choice") else {
+        return;
+    };
+    let (code, err, cpu) = cli_fit("cpu", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err, gpu) = cli_fit("gpu", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (cpu, gpu) = (cpu.unwrap(), gpu.unwrap());
+    let backend = gpu["backend"].as_str().unwrap();
+    assert!(
+        backend.starts_with("gpu: ") && backend.contains(&dev.describe()),
+        "{backend}"
+    );
+    let (a, b) = (
+        cpu["loglikelihood"].as_f64().unwrap(),
+        gpu["loglikelihood"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= GPU_TOLERANCE * a.abs(), "cpu {a}, gpu {b}");
+    let (code, err, auto) = cli_fit("auto", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let auto = auto.unwrap();
+    let backend = auto["backend"].as_str().unwrap();
+    if shared_device(false).is_err() {
+        assert!(backend.starts_with("cpu"), "{backend}");
+    } else {
+        assert!(backend.starts_with("gpu: "), "{backend}");
+    }
+}
+
+/// `--backend gpu` where no adapter exists (the Vulkan loader pointed at
+/// no driver): exit status 1 and a message saying so, no report.
+#[test]
+fn command_line_gpu_without_adapter_fails_clearly() {
+    let none = "/nonexistent/icd.json";
+    let (code, err, doc) = cli_fit(
+        "gpu",
+        &[("VK_DRIVER_FILES", none), ("VK_ICD_FILENAMES", none)],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--backend gpu: no GPU adapter found"), "{err}");
+    assert!(doc.is_none());
+}
