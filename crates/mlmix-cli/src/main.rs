@@ -76,7 +76,8 @@ struct FitArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
-    /// A GPU if one is available, else the CPU.
+    /// The best for the model: the CPU for now (the GPU evaluates
+    /// log-likelihoods alone, not what fits ask for yet).
     Auto,
     /// The CPU.
     Cpu,

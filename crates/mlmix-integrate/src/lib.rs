@@ -481,7 +481,8 @@ pub trait Backend: Send + Sync {
 /// Which backend to use, resolved once at the top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
-    /// A GPU when one is available, otherwise the CPU.
+    /// The best backend for the model: the CPU for now (the GPU backend
+    /// does not evaluate what fits ask for yet).
     #[default]
     Auto,
     /// The CPU.

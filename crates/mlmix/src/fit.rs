@@ -56,10 +56,14 @@ pub enum FitError {
     },
 }
 
-/// Builds the backend for a choice: `Cpu` the CPU; `Gpu` a GPU backend
-/// on any adapter, a software one too (an error without one); `Auto` a
-/// GPU backend on a hardware adapter that evaluates the plan, else the
-/// CPU. The backend's `describe` says which ran.
+/// Builds the backend for a choice: `Cpu` and `Auto` the CPU; `Gpu` a
+/// GPU backend on any adapter, a software one too (an error without one).
+/// `Auto` does not take a GPU yet: the GPU backend evaluates the
+/// log-likelihood alone, and every evaluation of a fit also asks for a
+/// gradient, an EM step or posterior moments, which it hands to the CPU
+/// (docs/gpu.md); opening a GPU device (and Mesa's warnings where there
+/// is only its software driver) would buy nothing. The backend's
+/// `describe` says which ran.
 pub fn make_backend(
     choice: BackendChoice,
     plan: Arc<Plan>,
@@ -68,27 +72,9 @@ pub fn make_backend(
 ) -> Result<Box<dyn Backend>, BackendError> {
     let cpu = CpuBackend::new(plan, data, grid, None)?;
     match choice {
-        BackendChoice::Cpu => Ok(Box::new(cpu)),
-        BackendChoice::Auto => auto_backend(cpu),
+        BackendChoice::Cpu | BackendChoice::Auto => Ok(Box::new(cpu)),
         BackendChoice::Gpu => gpu_backend(cpu),
     }
-}
-
-#[cfg(feature = "gpu")]
-fn auto_backend(cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
-    use mlmix_integrate::gpu;
-    if gpu::unsupported(cpu.plan()).is_some() {
-        return Ok(Box::new(cpu));
-    }
-    match gpu::shared_device(false) {
-        Ok(dev) => Ok(Box::new(mlmix_integrate::GpuBackend::new(cpu, dev)?)),
-        Err(_) => Ok(Box::new(cpu)),
-    }
-}
-
-#[cfg(not(feature = "gpu"))]
-fn auto_backend(cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
-    Ok(Box::new(cpu))
 }
 
 #[cfg(feature = "gpu")]
