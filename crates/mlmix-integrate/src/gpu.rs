@@ -680,11 +680,16 @@ fn pipelines(
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
         match &self.unsupported {
-            None => format!(
-                "gpu: {}; log-likelihoods on the GPU, the rest on the {}",
-                self.gpu.describe(),
-                self.cpu.describe()
-            ),
+            None => {
+                // what ran where so far (a fit describes its backend at the end)
+                let on_gpu = self.counts.lock().map_or(0, |c| c[0].count);
+                let on_cpu: usize = self.cpu.counts().iter().map(|c| c.count).sum();
+                format!(
+                    "gpu: {}; {on_gpu} log-likelihood evaluation(s) on the GPU, {on_cpu} on the {} (gradients, EM steps, posteriors, moments)",
+                    self.gpu.describe(),
+                    self.cpu.describe()
+                )
+            }
             Some(why) => format!(
                 "gpu: {}; not used (it does not evaluate {why} yet): {}",
                 self.gpu.describe(),
