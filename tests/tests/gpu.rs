@@ -133,6 +133,41 @@ fn gpu_log_likelihoods_equal_the_cpu() {
     }
 }
 
+/// A problem streamed in many chunks of clusters (here 41 clusters' nodes
+/// each, and one cluster per chunk) gives the bits of one chunk: each
+/// cluster's f32 log-likelihood does not depend on its chunk, and the CPU
+/// sums them in cluster order.
+#[test]
+fn gpu_chunks_give_the_same_bits() {
+    let Some(dev) = device("gpu_chunks_give_the_same_bits") else {
+        return;
+    };
+    let (loaded, cpu, whole) = backends("gom.inp", &dev);
+    let per_node = cpu.grid().n_nodes() * (cpu.plan().dims + 1);
+    let map = param_map(&loaded.model, &loaded.data);
+    let builder = StartBuilder::new(&loaded.model, &loaded.data, cpu.plan(), &map);
+    let phi = map.phi(&builder.perturbed(5, 5.0));
+    let adapt = cpu.adapt(&phi, None).unwrap().map(|(a, _)| a);
+    for entries in [41 * per_node, 1] {
+        let chunked = backends("gom.inp", &dev).2.with_chunk_entries(entries);
+        for a in [None, adapt.as_ref()] {
+            let one = whole
+                .evaluate_adapted(&phi, mlmix_integrate::Want::LL, a)
+                .unwrap();
+            let many = chunked
+                .evaluate_adapted(&phi, mlmix_integrate::Want::LL, a)
+                .unwrap();
+            assert_eq!(
+                one.loglik.to_bits(),
+                many.loglik.to_bits(),
+                "chunks of {entries}: {} vs {}",
+                one.loglik,
+                many.loglik
+            );
+        }
+    }
+}
+
 /// Ordered categories (three per item) and the probit link, on simulated
 /// data: a 2-class latent class model and a factor mixture.
 #[test]

@@ -346,6 +346,8 @@ pub struct GpuBackend {
     resident: Option<Resident>,
     unsupported: Option<String>,
     counts: Mutex<[EvalCount; 4]>,
+    /// Most (cluster, pass) entries, and node values, per chunk.
+    chunk_entries: usize,
 }
 
 impl GpuBackend {
@@ -364,7 +366,16 @@ impl GpuBackend {
             resident,
             unsupported,
             counts: Mutex::new([EvalCount::default(); 4]),
+            chunk_entries: MAX_PASS_ENTRIES,
         })
+    }
+
+    /// The same backend with chunks of at most `entries` (cluster, pass)
+    /// entries and node values (at least one cluster each): for tests of
+    /// the streaming of large problems on small ones.
+    pub fn with_chunk_entries(mut self, entries: usize) -> GpuBackend {
+        self.chunk_entries = entries;
+        self
     }
 
     /// Whether log-likelihood evaluations run on the device (else: why
@@ -395,7 +406,7 @@ impl GpuBackend {
         let n_clusters = data.cluster_starts.len() - 1;
         // the chunk's (cluster, pass) entries, and its nodes, within bounds
         let dims = self.cpu.grid().dims;
-        let per = (MAX_PASS_ENTRIES / (res.n_pass.max(1) * (dims + 1))).max(1);
+        let per = (self.chunk_entries / (res.n_pass.max(1) * (dims + 1))).max(1);
         let mut total = 0.0f64;
         let mut j0 = 0;
         while j0 < n_clusters {
