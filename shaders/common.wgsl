@@ -30,6 +30,8 @@ struct Chunk {
     n_pass: u32,
     // 0: every cluster shares the nodes; 1: each has its own
     per_cluster: u32,
+    // invocations per row of the 2-D dispatch (workgroups per row x 64)
+    row: u32,
 }
 @group(0) @binding(6) var<uniform> chunk: Chunk;
 

@@ -29,12 +29,9 @@ fn term_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<functi
     }
 }
 
-// 65,535 workgroups of 64 in x, the rest in y
-const ROW_OF_GROUPS: u32 = 4194240u;
-
 @compute @workgroup_size(64)
 fn pass_densities(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.y * ROW_OF_GROUPS + gid.x;
+    let idx = gid.y * chunk.row + gid.x;
     if idx >= chunk.nj * chunk.n_pass {
         return;
     }
@@ -94,7 +91,7 @@ fn pass_densities(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn cluster_logliks(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let jl = gid.y * ROW_OF_GROUPS + gid.x;
+    let jl = gid.y * chunk.row + gid.x;
     if jl >= chunk.nj {
         return;
     }

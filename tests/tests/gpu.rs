@@ -134,9 +134,10 @@ fn gpu_log_likelihoods_equal_the_cpu() {
 }
 
 /// A problem streamed in many chunks of clusters (here 41 clusters' nodes
-/// each, and one cluster per chunk) gives the bits of one chunk: each
-/// cluster's f32 log-likelihood does not depend on its chunk, and the CPU
-/// sums them in cluster order.
+/// each, and one cluster per chunk), or dispatched in rows of a few
+/// workgroups, gives the bits of one chunk in one row: each cluster's f32
+/// log-likelihood does not depend on its chunk or place, and the CPU sums
+/// them in cluster order.
 #[test]
 fn gpu_chunks_give_the_same_bits() {
     let Some(dev) = device("gpu_chunks_give_the_same_bits") else {
@@ -148,8 +149,12 @@ fn gpu_chunks_give_the_same_bits() {
     let builder = StartBuilder::new(&loaded.model, &loaded.data, cpu.plan(), &map);
     let phi = map.phi(&builder.perturbed(5, 5.0));
     let adapt = cpu.adapt(&phi, None).unwrap().map(|(a, _)| a);
-    for entries in [41 * per_node, 1] {
-        let chunked = backends("gom.inp", &dev).2.with_chunk_entries(entries);
+    // and in rows of 3 workgroups (the 2-D dispatch of large problems)
+    for (entries, rows) in [(41 * per_node, 65_535), (1, 65_535), (usize::MAX, 3)] {
+        let chunked = backends("gom.inp", &dev)
+            .2
+            .with_chunk_entries(entries)
+            .with_groups_per_row(rows);
         for a in [None, adapt.as_ref()] {
             let one = whole
                 .evaluate_adapted(&phi, mlmix_integrate::Want::LL, a)

@@ -56,8 +56,9 @@ const TERM_WORDS: usize = 12;
 /// Most (cluster, pass) entries per chunk: 16 Mi f32, 64 MiB.
 const MAX_PASS_ENTRIES: usize = 1 << 24;
 
-/// Invocations per workgroup, and workgroups per row of a dispatch
-/// (shaders/loglik.wgsl: ROW_OF_GROUPS = 65,535 x 64).
+/// Invocations per workgroup (shaders/loglik.wgsl: workgroup_size), and
+/// the most workgroups in one dimension of a dispatch: more go in rows
+/// (the y dimension) of this many.
 const GROUP: u32 = 64;
 const GROUPS_PER_ROW: u32 = 65_535;
 
@@ -322,6 +323,7 @@ struct ChunkUniform {
     nj: u32,
     n_pass: u32,
     per_cluster: u32,
+    row: u32,
 }
 
 /// What stays on the device for one plan and its data.
@@ -348,6 +350,8 @@ pub struct GpuBackend {
     counts: Mutex<[EvalCount; 4]>,
     /// Most (cluster, pass) entries, and node values, per chunk.
     chunk_entries: usize,
+    /// Workgroups per row of a dispatch.
+    groups_per_row: u32,
 }
 
 impl GpuBackend {
@@ -367,6 +371,7 @@ impl GpuBackend {
             unsupported,
             counts: Mutex::new([EvalCount::default(); 4]),
             chunk_entries: MAX_PASS_ENTRIES,
+            groups_per_row: GROUPS_PER_ROW,
         })
     }
 
@@ -375,6 +380,14 @@ impl GpuBackend {
     /// the streaming of large problems on small ones.
     pub fn with_chunk_entries(mut self, entries: usize) -> GpuBackend {
         self.chunk_entries = entries;
+        self
+    }
+
+    /// The same backend dispatching at most `groups` workgroups per row
+    /// (1 to 65,535): for tests of the 2-D dispatch of large problems on
+    /// small ones.
+    pub fn with_groups_per_row(mut self, groups: u32) -> GpuBackend {
+        self.groups_per_row = groups.clamp(1, GROUPS_PER_ROW);
         self
     }
 
@@ -460,6 +473,7 @@ impl GpuBackend {
             nj: nj as u32,
             n_pass: res.n_pass as u32,
             per_cluster: u32::from(adapt.is_some()),
+            row: self.groups_per_row * GROUP,
         };
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
         let pass_buf = dev.create_buffer(&wgpu::BufferDescriptor {
@@ -507,10 +521,10 @@ impl GpuBackend {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_bind_group(0, &group, &[]);
             pass.set_pipeline(&res.densities);
-            let (x, y) = groups(nj * res.n_pass);
+            let (x, y) = groups(nj * res.n_pass, self.groups_per_row);
             pass.dispatch_workgroups(x, y, 1);
             pass.set_pipeline(&res.reduce);
-            let (x, y) = groups(nj);
+            let (x, y) = groups(nj, self.groups_per_row);
             pass.dispatch_workgroups(x, y, 1);
         }
         enc.copy_buffer_to_buffer(&out_buf, 0, &read_buf, 0, out_size);
@@ -540,13 +554,13 @@ impl GpuBackend {
     }
 }
 
-/// Workgroups for `n` invocations: rows of [`GROUPS_PER_ROW`].
-fn groups(n: usize) -> (u32, u32) {
+/// Workgroups for `n` invocations: rows of at most `per_row`.
+fn groups(n: usize, per_row: u32) -> (u32, u32) {
     let g = n.div_ceil(GROUP as usize).max(1) as u32;
-    if g <= GROUPS_PER_ROW {
+    if g <= per_row {
         (g, 1)
     } else {
-        (GROUPS_PER_ROW, g.div_ceil(GROUPS_PER_ROW))
+        (per_row, g.div_ceil(per_row))
     }
 }
 
