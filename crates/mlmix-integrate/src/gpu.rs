@@ -96,7 +96,7 @@ impl GpuDevice {
             .map(|(_, a)| a)
             .ok_or_else(|| {
                 GpuError(if seen.is_empty() {
-                    "no GPU adapter found (no Vulkan, Metal or DirectX 12 driver)".into()
+                    "no GPU adapter found (no Vulkan driver)".into()
                 } else {
                     format!(
                         "no hardware GPU adapter found (only software: {})",
