@@ -300,3 +300,44 @@ fn command_line_gpu_without_adapter_fails_clearly() {
     assert!(err.contains("--backend gpu: no GPU adapter found"), "{err}");
     assert!(doc.is_none());
 }
+
+/// `mlmix bench MODEL.inp` times the model's log-likelihood on the CPU
+/// and on the GPU, with both log-likelihoods; without an adapter it says
+/// why there is no GPU figure, and succeeds.
+#[test]
+fn command_line_bench_compares_the_backends() {
+    let example = mlmix_tests::tests_dir().join("../examples/gom.inp");
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(crate::bad_input::mlmix_exe());
+        cmd.args(["bench", "-n", "2"]).arg(&example);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let none = "/nonexistent/icd.json";
+    let (code, out) = run(&[("VK_DRIVER_FILES", none), ("VK_ICD_FILENAMES", none)]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("cpu (") && out.contains("no GPU figure: no GPU adapter found"),
+        "{out}"
+    );
+    if device("command_line_bench_compares_the_backends").is_none() {
+        return;
+    }
+    let (code, out) = run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    let logliks: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("logL ").nth(1))
+        .map(|v| v.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(logliks.len(), 2, "{out}");
+    assert!(
+        (logliks[0] - logliks[1]).abs() <= GPU_TOLERANCE * logliks[0].abs(),
+        "{out}"
+    );
+    assert!(out.contains("gpu: "), "{out}");
+}

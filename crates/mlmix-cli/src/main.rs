@@ -7,7 +7,8 @@
 //! (converged or not, as the report says), 1 on an error in the input, the
 //! data or an output file, or on a fit interrupted by SIGINT/SIGTERM (whose
 //! best solution so far is still written, marked as interrupted), 2 on a
-//! usage error. This crate is the only one (with xtask) that prints; every
+//! usage error. `mlmix bench MODEL.inp [-n N]` times the model's
+//! log-likelihood evaluations on the CPU and on a GPU. This crate is the only one (with xtask) that prints; every
 //! write is checked ([`console`], [`outputs`]).
 
 mod console;
@@ -46,6 +47,15 @@ enum Command {
     Check {
         /// The input file.
         model: PathBuf,
+    },
+    /// Time the model's log-likelihood evaluations on the CPU and on a GPU
+    /// (if there is one), at the default starting values.
+    Bench {
+        /// The input file.
+        model: PathBuf,
+        /// Evaluations per backend (the median is printed).
+        #[arg(short = 'n', long, default_value_t = 5, value_name = "N")]
+        evaluations: usize,
     },
 }
 
@@ -109,7 +119,43 @@ fn run(cli: Cli, console: &Console) -> anyhow::Result<u8> {
     match cli.command {
         Command::Check { model } => check(&model, console),
         Command::Fit(args) => fit(&args, console),
+        Command::Bench { model, evaluations } => bench(&model, evaluations, console),
     }
+}
+
+/// `mlmix bench`.
+fn bench(model: &Path, evaluations: usize, console: &Console) -> anyhow::Result<u8> {
+    let Some(loaded) = load(model, console) else {
+        return Ok(1);
+    };
+    let t = match mlmix::bench::time_backends(&loaded, evaluations) {
+        Ok(t) => t,
+        Err(e) => {
+            console.err(format_args!("error: {}: {e}", model.display()));
+            return Ok(1);
+        }
+    };
+    let mut out = format!(
+        "{}: log-likelihood evaluations, median of {evaluations}; {:.3e} integrand terms each (rows x passes x class combinations x terms)\n\n",
+        model.display(),
+        t.terms
+    );
+    let cpu = t.backends[0].seconds;
+    for b in &t.backends {
+        out.push_str(&format!(
+            "{:>12.6} s  {:>10.3e} terms/s  {:>8.2}x the CPU  logL {:.6}  {}\n",
+            b.seconds,
+            t.terms / b.seconds,
+            cpu / b.seconds,
+            b.loglik,
+            b.backend
+        ));
+    }
+    if let Some(why) = &t.no_gpu {
+        out.push_str(&format!("no GPU figure: {why}\n"));
+    }
+    console.out(&out)?;
+    Ok(0)
 }
 
 /// Reads and checks an input file and its data, or prints why not (`None`).

@@ -8,6 +8,7 @@
 //! entropy, information criteria, probability-scale results and transition
 //! probabilities. It does not print; progress goes to an [`Observer`].
 
+pub mod bench;
 pub mod diverging;
 pub mod factors;
 pub mod fit;
