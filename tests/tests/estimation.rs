@@ -214,3 +214,54 @@ fn a_well_identified_fit_does_not_warn_of_near_singularity() {
         fit.warnings
     );
 }
+
+/// A large adapted rule's initial stage runs on a coarser one (5 points
+/// per dimension, adapted; `COARSE_INITIAL_ABOVE` nodes, here lowered to 0
+/// on the mixture IRT example's 29): the final-stage starts begin again on
+/// the model's own rule, so the solution is a maximum of the model's rule
+/// (fitted again from its estimates without random starts, it stays put),
+/// and the report says which rule ranked the starts. (The two initial
+/// stages may rank the starts differently and so end at different local
+/// maxima: here the coarse one's is the higher.)
+#[test]
+fn a_coarse_initial_stage_ends_at_a_maximum_of_the_models_rule() {
+    let path = mlmix_tests::tests_dir().join("../examples/mixture_irt.inp");
+    let loaded = mlmix::spec::load(&path).unwrap();
+    let fit = |loaded: &mlmix::spec::Loaded, above: Option<usize>| {
+        let o = mlmix::FitOptions {
+            coarse_initial_above: above,
+            ..Default::default()
+        };
+        mlmix::fit(loaded, &o, &mlmix::Silent).unwrap()
+    };
+    let (full, coarse) = (fit(&loaded, None), fit(&loaded, Some(0)));
+    assert_eq!(full.starts.coarse_initial_nodes, None);
+    assert_eq!(coarse.starts.coarse_initial_nodes, Some(9));
+    assert!(full.converged && coarse.converged);
+    // again from the coarse-staged fit's estimates, one start, full rule
+    let mut again = loaded.clone();
+    for (f, fp) in loaded.model.free.iter().enumerate() {
+        for &m in &fp.members {
+            again.model.parameters[m].start = Some(coarse.free[f].estimate);
+        }
+    }
+    again.model.analysis.starts_initial = 0;
+    let refit = fit(&again, Some(0));
+    assert_eq!(refit.starts.coarse_initial_nodes, None);
+    println!(
+        "full-rule initial stage {}, coarse {}, refitted from the coarse one's estimates {}",
+        full.loglikelihood, coarse.loglikelihood, refit.loglikelihood
+    );
+    let d = (refit.loglikelihood - coarse.loglikelihood).abs();
+    assert!(
+        d < 1e-6,
+        "{} vs {}",
+        coarse.loglikelihood,
+        refit.loglikelihood
+    );
+    let report = mlmix::report::text(&coarse, &loaded.model);
+    assert!(
+        report.contains("Initial stage integration points (coarse)"),
+        "{report}"
+    );
+}

@@ -285,7 +285,7 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
     let options = FitOptions {
         seed: args.seed,
         backend: choice,
-        no_collapse: false,
+        ..FitOptions::default()
     };
     let stop = interrupt::install();
     let progress = Progress::new(args.quiet, std::io::stderr().is_terminal(), console, &stop);

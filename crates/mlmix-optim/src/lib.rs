@@ -17,4 +17,6 @@ pub mod starts;
 pub use estimate::{Iterate, Observer, Settings, Silent, Solution, Stage, Termination};
 pub use problem::{Bound, FreeEval, ParamMap, Problem};
 pub use se::{Covariance, SeError, covariance, observed_information};
-pub use starts::{StartPoint, StartRecord, StartsOutcome, replication_tolerance, run_starts};
+pub use starts::{
+    StartPoint, StartRecord, StartsOutcome, replication_tolerance, run_starts, run_starts_staged,
+};

@@ -103,6 +103,32 @@ pub fn run_starts(
     settings: &Settings,
     observer: &dyn Observer,
 ) -> Result<StartsOutcome, BackendError> {
+    run_starts_staged(
+        problem,
+        None,
+        points,
+        n_final,
+        st_iterations,
+        settings,
+        observer,
+    )
+}
+
+/// [`run_starts`] with the initial stage on `coarse` (the same model on a
+/// coarser integration rule) when given: its starts' short runs and their
+/// ranking use it, and each final-stage start begins again from its
+/// initial-stage estimates on `problem` (its own adaptation and EM
+/// evaluation), so that the solutions are `problem`'s.
+pub fn run_starts_staged(
+    problem: &Problem<'_>,
+    coarse: Option<&Problem<'_>>,
+    points: Vec<StartPoint>,
+    n_final: usize,
+    st_iterations: usize,
+    settings: &Settings,
+    observer: &dyn Observer,
+) -> Result<StartsOutcome, BackendError> {
+    let first = coarse.unwrap_or(problem);
     let total = points.len();
     let done = AtomicUsize::new(0);
     // whether some start has a finite log-likelihood: after a stop request
@@ -115,11 +141,11 @@ pub fn run_starts(
             if observer.stop_requested() && evaluated.load(Ordering::Acquire) {
                 return (p, None);
             }
-            let r = problem.start(p.theta.clone()).and_then(|mut it| {
+            let r = first.start(p.theta.clone()).and_then(|mut it| {
                 // a start begun before a stop request stops its EM
                 // iterations at the request
                 if it.eval.loglik.is_finite() {
-                    problem.em_iterations(&mut it, st_iterations, observer)?;
+                    first.em_iterations(&mut it, st_iterations, observer)?;
                 }
                 Ok(it)
             });
@@ -171,7 +197,12 @@ pub fn run_starts(
     let finals: Vec<(usize, Result<Solution, BackendError>)> = work
         .into_par_iter()
         .map(|(i, it)| {
-            let s = problem.optimize(it, settings, records[i].number, observer);
+            // from a coarser initial stage: again on the model's own rule
+            let it = match coarse {
+                Some(_) => problem.start(it.theta),
+                None => Ok(it),
+            };
+            let s = it.and_then(|it| problem.optimize(it, settings, records[i].number, observer));
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             observer.start_done(
                 Stage::Final,

@@ -153,6 +153,13 @@ pub fn text(fit: &Fit, model: &Model) -> String {
         line(&mut o, "Initial stage iterations", fit.starts.stiterations);
         line(&mut o, "Random seed", fit.starts.seed);
     }
+    if let Some(n) = fit.starts.coarse_initial_nodes {
+        line(
+            &mut o,
+            "Initial stage integration points (coarse)",
+            format!("{n}, adapted"),
+        );
+    }
     if let Some(n) = &fit.starts.nested {
         line(
             &mut o,

@@ -164,6 +164,9 @@ pub struct StartsSummary {
     /// Where the starting values came from when they are a nested model's
     /// solution (a GoM's latent class model), not the defaults.
     pub nested: Option<NestedStart>,
+    /// Integration nodes of the coarser rule the initial stage ran on,
+    /// when the model's rule is large (see `fit::COARSE_INITIAL_ABOVE`).
+    pub coarse_initial_nodes: Option<usize>,
 }
 
 /// Starting values from the solution of a nested model of the same data
