@@ -739,9 +739,7 @@ impl Backend for GpuBackend {
         let mut c = self.cpu.counts();
         if let Ok(g) = self.counts.lock() {
             for (a, b) in c.iter_mut().zip(g.iter()) {
-                a.count += b.count;
-                a.seconds += b.seconds;
-                a.row_passes += b.row_passes;
+                *a += *b;
             }
         }
         c

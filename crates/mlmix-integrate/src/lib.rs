@@ -411,6 +411,14 @@ pub struct EvalCount {
     pub row_passes: f64,
 }
 
+impl std::ops::AddAssign for EvalCount {
+    fn add_assign(&mut self, o: EvalCount) {
+        self.count += o.count;
+        self.seconds += o.seconds;
+        self.row_passes += o.row_passes;
+    }
+}
+
 /// Why an evaluation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {

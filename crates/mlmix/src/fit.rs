@@ -251,9 +251,7 @@ fn eval_counts(backend: &dyn Backend, coarse: Option<&dyn Backend>) -> [EvalCoun
     let mut c = backend.counts();
     if let Some(b) = coarse {
         for (a, x) in c.iter_mut().zip(b.counts()) {
-            a.count += x.count;
-            a.seconds += x.seconds;
-            a.row_passes += x.row_passes;
+            *a += x;
         }
     }
     c
