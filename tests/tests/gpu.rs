@@ -12,7 +12,6 @@ use std::sync::Arc;
 use mlmix::starts::{StartBuilder, param_map};
 use mlmix_integrate::gpu::{GPU_TOLERANCE, shared_device, unsupported};
 use mlmix_integrate::{Backend, CpuBackend, GpuBackend, GpuDevice};
-use mlmix_kernels::Plan;
 
 /// The device, or `None` (and a line saying the test was skipped).
 fn device(test: &str) -> Option<Arc<GpuDevice>> {
@@ -39,9 +38,7 @@ fn backends_of(
     dev: &Arc<GpuDevice>,
 ) -> (mlmix::spec::Loaded, CpuBackend, GpuBackend) {
     let loaded = mlmix::spec::load(path).unwrap_or_else(|e| panic!("{e}"));
-    let data = Arc::new(mlmix::fit::engine_data(&loaded, true));
-    let plan = Arc::new(Plan::compile(&loaded.model, &data).unwrap());
-    let grid = mlmix::fit::model_grid(&loaded.model, &plan).unwrap();
+    let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).unwrap();
     let cpu = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None).unwrap();
     let inner = CpuBackend::new(plan, data, grid, None).unwrap();
     let gpu = GpuBackend::new(inner, dev.clone()).unwrap();

@@ -247,10 +247,7 @@ pub(crate) fn time_evals(be: &dyn Backend, phi: &[f64], want: Want, n: usize) ->
 /// One case's per-evaluation line.
 fn per_evaluation(case: &Case, path: &Path, quick: bool, peak: f64) -> Result<String> {
     let loaded = mlmix::spec::load(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let data = Arc::new(mlmix::fit::engine_data(&loaded, true));
-    let plan =
-        Arc::new(mlmix_kernels::Plan::compile(&loaded.model, &data).map_err(|e| anyhow!("{e:?}"))?);
-    let grid = mlmix::fit::model_grid(&loaded.model, &plan).map_err(|e| anyhow!("{e}"))?;
+    let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).map_err(|e| anyhow!("{e}"))?;
     let row_nodes = (data.n_rows() * grid.n_nodes()) as f64;
     let phi = phi_of(&loaded.model);
     let fast = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None)

@@ -63,10 +63,7 @@ fn lca_input(dir: &Path, n: usize) -> Result<PathBuf> {
 fn rung(name: &str, path: &Path, reps: usize) -> Result<String> {
     let dev = shared_device(true).map_err(|e| anyhow!("{e}"))?;
     let loaded = mlmix::spec::load(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let data = Arc::new(mlmix::fit::engine_data(&loaded, true));
-    let plan =
-        Arc::new(mlmix_kernels::Plan::compile(&loaded.model, &data).map_err(|e| anyhow!("{e:?}"))?);
-    let grid = mlmix::fit::model_grid(&loaded.model, &plan).map_err(|e| anyhow!("{e}"))?;
+    let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).map_err(|e| anyhow!("{e}"))?;
     let phi = gom::phi_of(&loaded.model);
     let cpu = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None)
         .map_err(|e| anyhow!("{e}"))?;

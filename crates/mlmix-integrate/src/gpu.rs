@@ -333,8 +333,9 @@ struct Resident {
     layout: wgpu::BindGroupLayout,
     densities: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
-    /// The plain grid's nodes: per node its coordinates, then ln weight.
-    plain_nodes: Vec<f32>,
+    /// The plain grid's nodes: per node its coordinates, then ln weight
+    /// (every chunk reads them).
+    plain_nodes: wgpu::Buffer,
     n_pass: usize,
 }
 
@@ -463,11 +464,12 @@ impl GpuBackend {
         adapt: Option<&Adaptation>,
     ) -> Result<Vec<f32>, BackendError> {
         let dev = &self.gpu.device;
-        let nodes = match adapt {
-            None => res.plain_nodes.clone(),
-            Some(a) => self.adapted_nodes(res, a, j0, nj),
-        };
-        let nodes_buf = self.upload(&nodes, wgpu::BufferUsages::STORAGE);
+        // the plain grid's are resident; an adapted grid's are each chunk's own
+        let adapted = adapt.map(|a| {
+            let nodes = self.adapted_nodes(res, a, j0, nj);
+            self.upload(&nodes, wgpu::BufferUsages::STORAGE)
+        });
+        let nodes_buf = adapted.as_ref().unwrap_or(&res.plain_nodes);
         let uniform = ChunkUniform {
             j0: j0 as u32,
             nj: nj as u32,
@@ -499,7 +501,7 @@ impl GpuBackend {
             &res.plan_buf,
             &res.rows_buf,
             params,
-            &nodes_buf,
+            nodes_buf,
             &pass_buf,
             &out_buf,
             &uniform_buf,
@@ -629,7 +631,7 @@ impl Resident {
             layout: bind_layout,
             densities,
             reduce,
-            plain_nodes,
+            plain_nodes: upload(bytemuck::cast_slice(&plain_nodes)),
             n_pass: layout.n_passes(),
         })
     }

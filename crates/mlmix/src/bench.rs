@@ -3,14 +3,12 @@
 //! too), timed at the default starting values on the plain grid, so that
 //! a user compares them on their own machine and model with one command.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use mlmix_integrate::{Backend, CpuBackend, Want};
-use mlmix_kernels::Plan;
 use mlmix_spec::Loaded;
 
-use crate::fit::{FitError, engine_data, model_grid};
+use crate::fit::{FitError, engine_parts};
 use crate::starts::{StartBuilder, param_map};
 
 /// One backend's figures.
@@ -39,9 +37,7 @@ pub struct Timings {
 /// Times `evaluations` log-likelihood evaluations of `loaded`'s model on
 /// each backend (median).
 pub fn time_backends(loaded: &Loaded, evaluations: usize) -> Result<Timings, FitError> {
-    let data = Arc::new(engine_data(loaded, true));
-    let plan = Arc::new(Plan::compile(&loaded.model, &data)?);
-    let grid = model_grid(&loaded.model, &plan)?;
+    let (data, plan, grid) = engine_parts(loaded, true)?;
     let map = param_map(&loaded.model, &loaded.data);
     let phi = map.phi(&StartBuilder::new(&loaded.model, &loaded.data, &plan, &map).unperturbed());
     // passes (nodes × between-level combinations) × each pass's share of

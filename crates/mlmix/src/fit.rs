@@ -178,6 +178,19 @@ pub fn check_engine(loaded: &Loaded) -> Result<(), FitError> {
     model_grid(&loaded.model, &plan).map(|_| ())
 }
 
+/// What the engine evaluates a loaded model on: its data in the engine's
+/// layout (`collapse`: identical rows merged), its plan and its
+/// integration grid.
+pub type EngineParts = (Arc<EngineData>, Arc<Plan>, Grid);
+
+/// The [`EngineParts`] of a loaded model.
+pub fn engine_parts(loaded: &Loaded, collapse: bool) -> Result<EngineParts, FitError> {
+    let data = Arc::new(engine_data(loaded, collapse));
+    let plan = Arc::new(Plan::compile(&loaded.model, &data)?);
+    let grid = model_grid(&loaded.model, &plan)?;
+    Ok((data, plan, grid))
+}
+
 /// The engine's layout of a loaded model's data, with the product columns
 /// the model needs (cross-level interactions of random slopes).
 pub fn engine_data(loaded: &Loaded, collapse: bool) -> EngineData {
@@ -265,9 +278,7 @@ pub fn fit(
 ) -> Result<Fit, FitError> {
     let model = &loaded.model;
     let ds = &loaded.data;
-    let engine_data = Arc::new(engine_data(loaded, !options.no_collapse));
-    let plan = Arc::new(Plan::compile(model, &engine_data)?);
-    let grid = model_grid(model, &plan)?;
+    let (engine_data, plan, grid) = engine_parts(loaded, !options.no_collapse)?;
     let nodes = grid.n_nodes();
     let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
     let coarse = coarse_initial(model, &plan, &engine_data, nodes, options)?;

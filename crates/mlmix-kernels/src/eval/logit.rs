@@ -303,10 +303,11 @@ pub(super) fn scores(
     }
 }
 
-/// The gradient of a class logit with covariates (see
-/// [`super::term_accumulate`]), taken from `grad` (see [`rows_accumulate`]).
-/// The information, and the gradient without covariates, are left to the
-/// general path.
+/// The gradient and the information of a class logit with covariates
+/// (see [`super::term_accumulate`]), both in one pass over the rows, from
+/// the class probabilities `given` (at `slots`, as [`probs`] gives them)
+/// or, without them, computed once here (see [`rows_accumulate`]).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn accumulate(
     n_sets: usize,
@@ -316,52 +317,11 @@ pub(super) fn accumulate(
     params: &[f64],
     logp: &[f64],
     data: &EngineData,
-    r0: usize,
-    r1: usize,
+    rows: (usize, usize),
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    scratch: &mut Scratch,
-    grad: &mut Option<&mut [f64]>,
-) {
-    if covs.is_empty() {
-        return;
-    }
-    let Some(g) = grad.take() else {
-        return;
-    };
-    let cx = RowsCx {
-        n_sets,
-        nl,
-        classes,
-        covs,
-        params,
-        logp,
-        data,
-        rows: (r0, r1),
-    };
-    rows_accumulate(&cx, slots, w, freq, None, scratch, Some(g), None);
-}
-
-/// The gradient and information of a class logit with covariates whose
-/// class probabilities for the rows are at hand (`probs`, at `slots`, as
-/// [`probs`] gives them): both in one pass over the rows (see
-/// [`super::term_accumulate_given`]).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub(super) fn accumulate_given(
-    n_sets: usize,
-    nl: usize,
-    classes: usize,
-    covs: &[usize],
-    params: &[f64],
-    logp: &[f64],
-    data: &EngineData,
-    (r0, r1): (usize, usize),
-    slots: Slots,
-    w: &[f64],
-    freq: &[f64],
-    given: &[f64],
+    given: Option<&[f64]>,
     scratch: &mut Scratch,
     grad: Option<&mut [f64]>,
     mats: Option<&mut [f64]>,
@@ -374,9 +334,9 @@ pub(super) fn accumulate_given(
         params,
         logp,
         data,
-        rows: (r0, r1),
+        rows,
     };
-    rows_accumulate(&cx, slots, w, freq, Some(given), scratch, grad, mats);
+    rows_accumulate(&cx, slots, w, freq, given, scratch, grad, mats);
 }
 
 /// A class logit with covariates over rows `r0..r1`: what
@@ -547,7 +507,7 @@ pub(super) fn info(
             wsum[s] += weighted_sum(ws, freq, ws, |_| 1.0);
         }
     } else {
-        let cx = RowsCx {
+        accumulate(
             n_sets,
             nl,
             classes,
@@ -555,9 +515,15 @@ pub(super) fn info(
             params,
             logp,
             data,
-            rows: (r0, r1),
-        };
-        rows_accumulate(&cx, slots, w, freq, None, scratch, None, Some(mats));
+            (r0, r1),
+            slots,
+            w,
+            freq,
+            None,
+            scratch,
+            None,
+            Some(mats),
+        );
     }
 }
 

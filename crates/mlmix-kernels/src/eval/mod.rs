@@ -889,8 +889,9 @@ fn observed(v: f64) -> f64 {
 /// space) and/or the expected information into `info`. A kind's module
 /// takes what it has a one-pass path for (categorical and normal terms
 /// without covariates: weighted category counts, weighted sums of 1, y − ν
-/// and (y − ν)²; binary terms with covariates; a class logit's gradient
-/// over runs of equal rows); the rest goes the general way, here, for
+/// and (y − ν)²; binary terms with covariates; a class logit with
+/// covariates, its gradient and information from one softmax per row);
+/// the rest goes the general way, here, for
 /// every kind: the gradient as the summed [`term_scores`], the information
 /// by [`term_info`].
 #[inline(always)]
@@ -903,6 +904,30 @@ pub fn term_accumulate(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
+    scratch: &mut Scratch,
+    grad: Option<&mut [f64]>,
+    info: Option<&mut InfoAcc>,
+) {
+    let rows = (r0, r1);
+    accumulate_with(
+        term, prep, data, rows, slots, w, freq, None, scratch, grad, info,
+    );
+}
+
+/// [`term_accumulate`], with the term's state probabilities on the rows
+/// when they are at hand (`given`, at `slots`, as [`term_probs`] gives
+/// them; only a class logit with covariates reads them).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn accumulate_with(
+    term: &Term,
+    prep: &TermPrep,
+    data: &EngineData,
+    (r0, r1): (usize, usize),
+    slots: Slots,
+    w: &[f64],
+    freq: &[f64],
+    given: Option<&[f64]>,
     scratch: &mut Scratch,
     mut grad: Option<&mut [f64]>,
     mut info: Option<&mut InfoAcc>,
@@ -946,7 +971,10 @@ pub fn term_accumulate(
         ) => normal::accumulate(
             ns, nl, *col, covs, params, inv_var, data, r0, r1, slots, w, freq, &mut grad, &mut info,
         ),
-        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp }) => {
+        // with covariates, the gradient and the information in one pass
+        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp })
+            if !covs.is_empty() =>
+        {
             logit::accumulate(
                 term.n_sets,
                 nl,
@@ -955,13 +983,14 @@ pub fn term_accumulate(
                 params,
                 logp,
                 data,
-                r0,
-                r1,
+                (r0, r1),
                 slots,
                 w,
                 freq,
+                given,
                 scratch,
-                &mut grad,
+                grad.take(),
+                info.take().map(|i| i.mats.as_mut_slice()),
             )
         }
         // a block has no one-pass path
@@ -980,8 +1009,7 @@ pub fn term_accumulate(
 /// [`term_accumulate`] for a term whose state probabilities on the rows
 /// are at hand (`probs`, at `slots`, as [`term_probs`] gives them): a
 /// class logit with covariates takes its gradient and information from
-/// them in one pass over the rows instead of computing them again; the
-/// other kinds go [`term_accumulate`]'s way.
+/// them instead of computing them again; the other kinds ignore them.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_accumulate_given(
@@ -998,32 +1026,20 @@ pub fn term_accumulate_given(
     grad: Option<&mut [f64]>,
     info: Option<&mut InfoAcc>,
 ) {
-    match (&term.kind, prep) {
-        (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, logp })
-            if !covs.is_empty() =>
-        {
-            logit::accumulate_given(
-                term.n_sets,
-                term.n_local,
-                *classes,
-                covs,
-                params,
-                logp,
-                data,
-                (r0, r1),
-                slots,
-                w,
-                freq,
-                probs,
-                scratch,
-                grad,
-                info.map(|i| i.mats.as_mut_slice()),
-            );
-        }
-        _ => term_accumulate(
-            term, prep, data, r0, r1, slots, w, freq, scratch, grad, info,
-        ),
-    }
+    let rows = (r0, r1);
+    accumulate_with(
+        term,
+        prep,
+        data,
+        rows,
+        slots,
+        w,
+        freq,
+        Some(probs),
+        scratch,
+        grad,
+        info,
+    );
 }
 
 /// Accumulated expected information of one term: `mats[set]` (`n_local^2`)
