@@ -2280,7 +2280,8 @@ fn follow_on_errors_are_not_reported() {
     );
     assert_first(&err, "model.inp", 8, "unknown variable 'zz'");
     assert_eq!(err.count(), 1, "{err}");
-    // MONTECARLO: one error, not "no DATA: command" and "no VARIABLE: command"
+    // a Monte Carlo input read as an analysis (`mlmix check`): one error
+    // saying what it is, not "no DATA: command" and "no VARIABLE: command"
     let err = fails_lca(
         "montecarlo_reported_once",
         "
@@ -2295,7 +2296,7 @@ fn follow_on_errors_are_not_reported() {
                     [c#1*0];
         ",
     );
-    assert_first(&err, "model.inp", 1, "MONTECARLO is not supported yet");
+    assert_first(&err, "model.inp", 1, "this is a Monte Carlo input");
     assert_eq!(err.count(), 1, "{err}");
 }
 

@@ -15,6 +15,7 @@ mod console;
 mod interrupt;
 mod outputs;
 mod progress;
+mod study;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,30 @@ enum Command {
     Check {
         /// The input file.
         model: PathBuf,
+    },
+    /// Merge the partial-results files of a Monte Carlo study's shards
+    /// (`mlmix fit study.inp --replications A-B`) and print the summary.
+    Merge {
+        /// The partial-results files.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Also write the summary as JSON to this file.
+        #[arg(long, value_name = "OUT.json")]
+        json: Option<PathBuf>,
+        /// Write the report to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Write one generated data set of a Monte Carlo input.
+    Simulate {
+        /// The Monte Carlo input file.
+        model: PathBuf,
+        /// Which replication's data (1-based).
+        #[arg(long, default_value_t = 1, value_name = "K")]
+        replication: usize,
+        /// Write the data to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Time the model's log-likelihood evaluations on the CPU and on a GPU
     /// (if there is one), at the default starting values.
@@ -82,6 +107,11 @@ struct FitArgs {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+    /// A Monte Carlo input: run replications A to B only and write their
+    /// results to a partial-results file (--json, else beside the input),
+    /// for `mlmix merge`.
+    #[arg(long, value_name = "A-B")]
+    replications: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -120,6 +150,16 @@ fn run(cli: Cli, console: &Console) -> anyhow::Result<u8> {
         Command::Check { model } => check(&model, console),
         Command::Fit(args) => fit(&args, console),
         Command::Bench { model, evaluations } => bench(&model, evaluations, console),
+        Command::Merge {
+            parts,
+            json,
+            output,
+        } => study::merge(&parts, json.as_deref(), output.as_deref(), console),
+        Command::Simulate {
+            model,
+            replication,
+            output,
+        } => study::simulate(&model, replication, output.as_deref(), console),
     }
 }
 
@@ -239,6 +279,16 @@ enum Kind {
 
 /// `mlmix fit`.
 fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
+    if study::is_study(&args.model) {
+        return fit_study(args, console);
+    }
+    if args.replications.is_some() {
+        console.err(format_args!(
+            "error: --replications is for Monte Carlo inputs (MONTECARLO:), and {} is not one",
+            args.model.display()
+        ));
+        return Ok(1);
+    }
     let Some(loaded) = load(&args.model, console) else {
         return Ok(1);
     };
@@ -253,38 +303,10 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
             return Ok(1);
         }
     };
-    // --threads, else PROCESSORS, else RAYON_NUM_THREADS, else all cores;
-    // each capped at the machine's parallelism (PROCESSORS says so in the
-    // report, the others here)
-    let rayon_env = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0);
-    let requested = match (args.threads, loaded.model.analysis.processors, rayon_env) {
-        (Some(n), _, _) => Some((n, Some(format!("--threads {n}")))),
-        (None, Some(n), _) => Some((n, None)),
-        (None, None, Some(n)) => Some((n, Some(format!("RAYON_NUM_THREADS = {n}")))),
-        (None, None, None) => None,
-    };
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some((n, what)) = requested {
-        let capped = mlmix::fit::capped_threads(n);
-        if let Some(what) = what.filter(|_| capped < n) {
-            console.err(format_args!(
-                "warning: {what} is more than the {capped} processors available; capped at {capped}"
-            ));
-        }
-        builder = builder.num_threads(capped);
-    }
-    let pool = builder.build().context("starting the thread pool")?;
-    let choice = match args.backend {
-        BackendArg::Auto => BackendChoice::Auto,
-        BackendArg::Cpu => BackendChoice::Cpu,
-        BackendArg::Gpu => BackendChoice::Gpu,
-    };
+    let pool = thread_pool(args.threads, loaded.model.analysis.processors, console)?;
     let options = FitOptions {
         seed: args.seed,
-        backend: choice,
+        backend: backend_choice(args.backend),
         ..FitOptions::default()
     };
     let stop = interrupt::install();
@@ -318,6 +340,71 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
         ));
     }
     Ok(if fit.interrupted { 1 } else { 0 })
+}
+
+/// A Monte Carlo input given to `mlmix fit`: the study.
+fn fit_study(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
+    let replications = match args.replications.as_deref().map(study::parse_range) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            console.err(format_args!("error: {e:#}"));
+            return Ok(2);
+        }
+        None => None,
+    };
+    let pool = thread_pool(args.threads, None, console)?;
+    let sargs = study::StudyArgs {
+        model: &args.model,
+        json: args.json.as_deref(),
+        output: args.output.as_deref(),
+        replications,
+        quiet: args.quiet,
+        options: FitOptions {
+            seed: args.seed,
+            backend: backend_choice(args.backend),
+            ..FitOptions::default()
+        },
+    };
+    study::run(&sargs, &pool, console)
+}
+
+fn backend_choice(b: BackendArg) -> BackendChoice {
+    match b {
+        BackendArg::Auto => BackendChoice::Auto,
+        BackendArg::Cpu => BackendChoice::Cpu,
+        BackendArg::Gpu => BackendChoice::Gpu,
+    }
+}
+
+/// The thread pool: --threads, else PROCESSORS, else RAYON_NUM_THREADS,
+/// else all cores; each capped at the machine's parallelism (PROCESSORS
+/// says so in the report, the others here).
+fn thread_pool(
+    threads: Option<usize>,
+    processors: Option<usize>,
+    console: &Console,
+) -> anyhow::Result<rayon::ThreadPool> {
+    let rayon_env = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let requested = match (threads, processors, rayon_env) {
+        (Some(n), _, _) => Some((n, Some(format!("--threads {n}")))),
+        (None, Some(n), _) => Some((n, None)),
+        (None, None, Some(n)) => Some((n, Some(format!("RAYON_NUM_THREADS = {n}")))),
+        (None, None, None) => None,
+    };
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some((n, what)) = requested {
+        let capped = mlmix::fit::capped_threads(n);
+        if let Some(what) = what.filter(|_| capped < n) {
+            console.err(format_args!(
+                "warning: {what} is more than the {capped} processors available; capped at {capped}"
+            ));
+        }
+        builder = builder.num_threads(capped);
+    }
+    builder.build().context("starting the thread pool")
 }
 
 /// Writes every output to its temporary file, then renames them all into

@@ -18,6 +18,7 @@ pub mod build;
 pub mod data;
 pub mod diag;
 pub mod model;
+pub mod montecarlo;
 pub mod source;
 pub mod syntax;
 

@@ -1081,6 +1081,26 @@ fn short_name(model: &Model, kind: &ParamKind) -> String {
     }
 }
 
+/// How the report names model parameter `i`: its section ("Thresholds",
+/// "C#1 ON"), its name (`U1$1`) and its class (`C#1`, for class-specific
+/// rows).
+pub fn parameter_identity(model: &Model, i: usize) -> (String, String, Option<String>) {
+    let p = &model.parameters[i];
+    let class = match (p.class, model.param_class_var(&p.kind)) {
+        (Some(k), Some(cv)) => Some(format!(
+            "{}#{}",
+            model.class_vars[cv].name.to_ascii_uppercase(),
+            k + 1
+        )),
+        _ => None,
+    };
+    (
+        section_of(model, &p.kind),
+        short_name(model, &p.kind),
+        class,
+    )
+}
+
 fn parameter_rows(
     model: &Model,
     phi: &[f64],
@@ -1103,18 +1123,11 @@ fn parameter_rows(
             let est = phi[i];
             let est_se = se.filter(|s| *s > 0.0).map(|s| est / s);
             let p_value = est_se.map(|z| 2.0 * (1.0 - normal.cdf(z.abs())));
-            let class = match (p.class, model.param_class_var(&p.kind)) {
-                (Some(k), Some(cv)) => Some(format!(
-                    "{}#{}",
-                    model.class_vars[cv].name.to_ascii_uppercase(),
-                    k + 1
-                )),
-                _ => None,
-            };
+            let (section, name, class) = parameter_identity(model, i);
             ParameterEstimate {
                 number,
-                section: section_of(model, &p.kind),
-                name: short_name(model, &p.kind),
+                section,
+                name,
                 class,
                 estimate: est,
                 se,

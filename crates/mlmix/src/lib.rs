@@ -13,6 +13,8 @@ pub mod diverging;
 pub mod factors;
 pub mod fit;
 mod gom_3pl;
+pub mod mc_summary;
+pub mod montecarlo;
 pub mod nested_start;
 pub mod profiles;
 pub mod report;

@@ -51,6 +51,26 @@ impl Builder<'_> {
     /// Opens the data file FILE names and finds its column names. Without
     /// FILE it says so (once: an earlier error may already have).
     pub(super) fn open_data(&mut self, opts: &Options<'_>) -> Option<DataFile> {
+        if self.mc.is_some() {
+            let src = self.mc_data(opts)?;
+            let file_names: Vec<String> =
+                opts.names.as_ref()?.iter().map(|n| n.0.clone()).collect();
+            let (names, transforms) = self.transforms(opts, &file_names)?;
+            let written = src
+                .path()
+                .file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+            return Some(DataFile {
+                written,
+                span: opts.mc.as_ref().map_or(Span::default(), |m| m.header),
+                path: src.path().to_path_buf(),
+                src,
+                header: false,
+                names,
+                file_names,
+                transforms,
+            });
+        }
         let Some((written, span)) = opts.file.clone() else {
             if !self.diags.has_errors() {
                 self.diags.push(

@@ -89,6 +89,11 @@ impl Builder<'_> {
         // MISSING names the file's columns: the codes apply as it is read
         let missing = match opts.missing {
             Some(toks) => self.missing_spec(toks, &file.file_names),
+            // generated data mark missing values with `*`
+            None if self.mc.is_some() => MissingSpec {
+                symbol: Some('*'),
+                ..MissingSpec::default()
+            },
             None => MissingSpec::default(),
         };
         // WITHIN and BETWEEN (positions within USEVARIABLES; BETWEEN may

@@ -227,6 +227,13 @@ impl Builder<'_> {
         let Some((q, span)) = &sec.qualifier else {
             return Some(None);
         };
+        // MODEL POPULATION-c: of a Monte Carlo input (its sections reach
+        // here only in the population model)
+        let q: &str = match super::montecarlo::population_class(q) {
+            Some("") if self.mc.is_some() => return Some(None),
+            Some(c) if self.mc.is_some() => c,
+            _ => q,
+        };
         let up = q.to_ascii_uppercase();
         if let Some(i) = cvs.iter().position(|c| c.name.eq_ignore_ascii_case(q)) {
             return Some(Some(i));

@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::{Diagnostic, Diagnostics, SpecError};
 use crate::model::*;
+use crate::montecarlo::{CovariateDist, MonteCarloSpec};
 use crate::source::{Source, Span};
 use crate::syntax;
 
@@ -51,6 +52,7 @@ mod equalities;
 mod expr;
 mod factors;
 mod grammar;
+mod montecarlo;
 mod options;
 mod roles;
 mod statements;
@@ -140,11 +142,30 @@ pub fn load(path: &Path) -> Result<Loaded, SpecError> {
 pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
     let mut diags = Diagnostics::default();
     let syntax = syntax::parse(&src, &mut diags);
+    if syntax
+        .sections
+        .iter()
+        .any(|s| s.command == syntax::Command::Montecarlo)
+    {
+        let header = syntax
+            .sections
+            .iter()
+            .find(|s| s.command == syntax::Command::Montecarlo);
+        let span = header.map_or(Span::default(), |s| s.header);
+        diags.error_at(
+            &src,
+            span,
+            "this is a Monte Carlo input (MONTECARLO:): it describes a simulation study, not an analysis of data".to_string(),
+            Some("`mlmix fit` runs the study; `mlmix simulate` writes one generated data set".to_string()),
+        );
+        return Err(diags.into_error());
+    }
     let mut b = Builder {
         src: &src,
         diags,
         twolevel: false,
         model_names: grammar::ModelNames::default(),
+        mc: None,
     };
     match b.run(&syntax) {
         Some((model, data)) if !b.diags.has_errors() => {
@@ -170,6 +191,63 @@ struct Builder<'s> {
     twolevel: bool,
     /// How MODEL's names split into kinds ([`grammar::ModelNames`]).
     model_names: grammar::ModelNames,
+    /// A Monte Carlo input: which model is built, and on what data.
+    mc: Option<McRun>,
+}
+
+/// Which model of a Monte Carlo input is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum McRole {
+    /// `MODEL POPULATION:`, on a template data set.
+    Population,
+    /// `MODEL:`, on a generated data set.
+    Analysis,
+}
+
+/// A Monte Carlo build: its role, its data, and what it found.
+struct McRun {
+    role: McRole,
+    /// The generated data (the analysis); None: the template is made.
+    data: Option<Source>,
+    /// The study's settings and the covariates' distributions.
+    out: Option<(MonteCarloSpec, Vec<CovariateDist>)>,
+}
+
+/// Checks one of the two models of a Monte Carlo input (`data`: the
+/// generated data set of the analysis).
+pub(crate) fn load_mc(
+    src: Source,
+    role: McRole,
+    data: Option<Source>,
+) -> Result<(Loaded, (MonteCarloSpec, Vec<CovariateDist>)), SpecError> {
+    let mut diags = Diagnostics::default();
+    let syntax = syntax::parse(&src, &mut diags);
+    let mut b = Builder {
+        src: &src,
+        diags,
+        twolevel: false,
+        model_names: grammar::ModelNames::default(),
+        mc: Some(McRun {
+            role,
+            data,
+            out: None,
+        }),
+    };
+    let built = b.run(&syntax);
+    let out = b.mc.take().and_then(|m| m.out);
+    match (built, out) {
+        (Some((model, data)), Some(out)) if !b.diags.has_errors() => {
+            let (_, warnings) = b.diags.split();
+            let loaded = Loaded {
+                model,
+                data,
+                warnings,
+                source: src,
+            };
+            Ok((loaded, out))
+        }
+        _ => Err(b.diags.into_error()),
+    }
 }
 
 impl<'s> Builder<'s> {
@@ -202,17 +280,38 @@ impl<'s> Builder<'s> {
         self.twolevel = cmds.opts.type_twolevel.is_some();
         let mut decls = self.declarations(&cmds.opts, &file, &cmds.model_sections);
         let mut stated = self.statements(&cmds.model_sections, &mut decls, &file.names, file.span);
+        let covariates = match self.mc.is_some() {
+            true => self.take_covariates(&mut stated, &decls.use_names),
+            false => Vec::new(),
+        };
         let roles = self.roles(&decls, &mut stated, cmds.opts.classes_span, file.span);
         if self.diags.has_errors() {
             return None;
         }
         let mut dataset = self.read_data(&file, &cmds.opts, &decls, &roles.is_dep)?;
+        let mc_settings = self.mc_settings(&cmds, &file, &decls);
+        let between_names: Vec<String> = decls
+            .between
+            .iter()
+            .map(|&v| decls.use_names[v].clone())
+            .collect();
         let mut model = self.assemble(cmds, file, decls, &stated, roles, &mut dataset)?;
         self.parameters(&mut model, &stated.mentions);
         if self.diags.has_errors() {
             return None;
         }
         self.random_structure(&model, &stated.mentions);
+        if let Some(spec) = mc_settings {
+            let dists = match self.mc.as_ref().map(|m| m.role) {
+                Some(McRole::Population) => {
+                    self.covariate_dists(&model, &covariates, &between_names)
+                }
+                _ => Vec::new(),
+            };
+            if let Some(run) = self.mc.as_mut() {
+                run.out = Some((spec, dists));
+            }
+        }
         if self.diags.has_errors() {
             return None;
         }

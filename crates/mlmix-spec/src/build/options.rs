@@ -304,6 +304,10 @@ pub(super) struct Options<'a> {
     pub(super) define_broken: Vec<String>,
     /// The `DEFINE:` header.
     pub(super) define_header: Option<Span>,
+    /// ANALYSIS gives STARTS (a Monte Carlo analysis has none by default).
+    pub(super) starts_given: bool,
+    /// MONTECARLO's options (a Monte Carlo input).
+    pub(super) mc: Option<super::montecarlo::McOptions<'a>>,
 }
 /// What the commands of the input file say (the first phase).
 pub(super) struct Commands<'a> {
@@ -405,10 +409,19 @@ impl Builder<'_> {
                     .collect::<Vec<_>>()
                     .join(" ");
             }
+            Command::Data | Command::Variable if self.mc.is_some() => self.err_help(
+                sec.header,
+                format!("{name}: is not used in a Monte Carlo input"),
+                "MONTECARLO: generates the data and names them (NAMES, CATEGORICAL, CLASSES, WITHIN, BETWEEN go there)",
+            ),
             Command::Data => self.data_section(sec, opts),
             Command::Variable => self.variable_section(sec, opts),
             Command::Analysis => self.analysis_section(sec, opts),
-            Command::Model => cmds.model_sections.push(sec),
+            Command::Model => {
+                if self.keeps_model_section(sec) {
+                    cmds.model_sections.push(sec)
+                }
+            }
             Command::Output => self.output_section(sec, opts),
             Command::Savedata => self.savedata_section(sec, opts),
             Command::Plot => self.warn(
@@ -419,11 +432,7 @@ impl Builder<'_> {
                 opts.define_header = Some(sec.header);
                 self.define_section(sec, &mut opts.define, &mut opts.define_broken);
             }
-            Command::Montecarlo => self.err_help(
-                sec.header,
-                "MONTECARLO is not supported yet",
-                "mlmix fits models to data: simulate the data elsewhere, then give them with DATA: and VARIABLE:",
-            ),
+            Command::Montecarlo => self.montecarlo_section(sec, opts),
         }
     }
 
@@ -440,9 +449,21 @@ impl Builder<'_> {
                 "OUTPUT SVALUES is not supported yet for TWOLEVEL models; the request is ignored",
             ));
         }
-        // a Monte Carlo input has no DATA: or VARIABLE: by design; the one
-        // error is that MONTECARLO is not supported
+        // a Monte Carlo input has no DATA: or VARIABLE: by design
         if seen.contains_key("MONTECARLO") {
+            if opts.names.is_none() {
+                self.err(
+                    seen["MONTECARLO"],
+                    "MONTECARLO needs NAMES (the generated variables)",
+                );
+            }
+            // Mplus's default for a Monte Carlo analysis: no random starts
+            // (it starts at the population values)
+            if !opts.starts_given {
+                opts.analysis.starts_initial = 0;
+                opts.analysis.starts_final = 0;
+            }
+            self.check_type(opts, seen, has_factors);
             return;
         }
         if !seen.contains_key("DATA") {
@@ -667,42 +688,8 @@ impl Builder<'_> {
                 "BETWEEN" => opts.between = Some(os.values),
                 "CLASSES" => {
                     opts.classes_span = Some(st.span);
-                    let v = os.values;
-                    let mut i = 0;
-                    while i < v.len() {
-                        let ok = v[i].kind == TokKind::Word
-                            && i + 3 < v.len()
-                            && v[i + 1].is_sym('(')
-                            && v[i + 3].is_sym(')');
-                        if !ok {
-                            self.err_help(
-                                v[i].span.to(v[v.len() - 1].span),
-                                "CLASSES is written as name(number of classes)",
-                                "for example CLASSES = c(3); or CLASSES = c1(2) c2(2);",
-                            );
-                            break;
-                        }
-                        match v[i + 2].number() {
-                            Some(k) if k >= 1.0 && k.fract() == 0.0 && k <= 100.0 => {
-                                if v[i].text.contains(['#', '$', '.']) {
-                                    self.err(
-                                        v[i].span,
-                                        "a class variable name cannot contain #, $ or .",
-                                    );
-                                }
-                                opts.classes.push((
-                                    v[i].text.clone(),
-                                    k as usize,
-                                    v[i].span.to(v[i + 3].span),
-                                ))
-                            }
-                            _ => self.err(
-                                v[i + 2].span,
-                                "the number of classes must be a whole number from 1 to 100",
-                            ),
-                        }
-                        i += 4;
-                    }
+                    let list = self.class_list(os.values);
+                    opts.classes.extend(list);
                 }
                 _ => {}
             }
@@ -736,7 +723,10 @@ impl Builder<'_> {
                     [t] if t.is_word("PROBIT") => opts.analysis.link = Link::Probit,
                     _ => self.err(st.span, "LINK is LOGIT or PROBIT"),
                 },
-                "STARTS" => self.analysis_starts(st, v, opts),
+                "STARTS" => {
+                    opts.starts_given = true;
+                    self.analysis_starts(st, v, opts)
+                }
                 "STITERATIONS" | "MITERATIONS" | "ITERATIONS" => {
                     if let Some(n) = self.one_whole(key, v, st, 1, MAX_ITERATIONS) {
                         let n = n as usize;
@@ -914,7 +904,7 @@ impl Builder<'_> {
 
     /// The one value of a whole-number option: a whole number from `lo` to
     /// `hi`, or None after an error at the value naming the range.
-    fn one_whole(
+    pub(super) fn one_whole(
         &mut self,
         key: &str,
         v: &[Token],
