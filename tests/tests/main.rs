@@ -20,6 +20,7 @@ mod gpu;
 mod growth;
 mod hostile;
 mod mixreg;
+mod montecarlo;
 mod nominal;
 mod outputs;
 mod recovery;

@@ -324,7 +324,7 @@ pub fn merge(
         }
     };
     let summary = mc_summary::summarize(&keys, &reps, key.requested);
-    let report = study_report("", &key.input_file, &summary);
+    let report = study_report(&key.title, &key.input_file, &summary);
     let mut texts = Vec::new();
     if output.is_some() {
         texts.push(Some(report.clone()));

@@ -105,6 +105,9 @@ pub struct StudyKey {
     pub requested: usize,
     /// SEED.
     pub seed: u64,
+    /// TITLE (for the merged report).
+    #[serde(default)]
+    pub title: String,
 }
 
 /// A shard's results file (`mlmix fit study.inp --replications 201-400` writes it).
@@ -971,10 +974,11 @@ fn format_ranges(ranges: &[(usize, usize)]) -> String {
     format!("replications {}", parts.join(", "))
 }
 
-/// `f64` as a JSON string holding Rust's shortest round-trip decimal
-/// (`{:?}`: "0.1", "1e-300", "NaN", "inf"), read back exactly with
-/// `str::parse`; numbers are accepted too. `serde_json`'s default number
-/// parser is not correctly rounded, so plain numbers would not round-trip.
+/// `f64` as a JSON number (the shortest decimal that reads back as the
+/// same bits; the workspace builds serde_json with `float_roundtrip`, whose
+/// parser is correctly rounded), or, not being a JSON number, a
+/// non-finite value as a string ("NaN", "inf"); strings holding numbers are
+/// read too.
 mod exact {
     use std::fmt;
 
@@ -986,7 +990,11 @@ mod exact {
 
     impl Serialize for Exact {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_str(&format_args!("{:?}", self.0))
+            if self.0.is_finite() {
+                s.serialize_f64(self.0)
+            } else {
+                s.collect_str(&format_args!("{:?}", self.0))
+            }
         }
     }
 
@@ -1403,6 +1411,7 @@ mod tests {
             fingerprint: "abc123".into(),
             requested: 20,
             seed: 53487,
+            title: "a study".into(),
         };
         (study, keys, reps)
     }

@@ -605,6 +605,14 @@ impl<'a> Builder<'_> {
                 start = i + 1;
             }
         }
+        // a CATEGORICAL variable without GENERATE (an error mc_spec
+        // reports) is binary in the template
+        for v in expand_silent(opts.categorical.unwrap_or(&[]), &names) {
+            let up = names[v].to_ascii_uppercase();
+            if !cats.iter().any(|c| c.0 == up) {
+                cats.push((up, 1));
+            }
+        }
         let between: Vec<usize> = expand_silent(opts.between.unwrap_or(&[]), &names);
         let max_cat = cats.iter().map(|c| c.1 + 1).max().unwrap_or(2).max(3);
         let rows = 4 * max_cat;

@@ -135,6 +135,7 @@ pub fn study_key(study: &Study) -> StudyKey {
         fingerprint: format!("{h:016x}"),
         requested: study.spec.replications,
         seed: study.spec.seed,
+        title: study.population.model.title.clone(),
     }
 }
 

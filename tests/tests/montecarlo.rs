@@ -1,0 +1,440 @@
+//! Monte Carlo studies: the generator against closed forms (before any
+//! fit), whole studies recovering their population values, shards merged
+//! bit for bit, thread-count independence, `mlmix simulate` giving the data
+//! a study fits, and bad Monte Carlo inputs.
+
+use std::process::{Command, Output, Stdio};
+
+use mlmix::mc_summary::{self, Outcome, Summary};
+use mlmix::montecarlo;
+use mlmix::spec::montecarlo::{Study, load_study};
+use mlmix::{FitOptions, spec};
+use mlmix_tests::{Pool, Scratch, tests_dir};
+
+use crate::bad_input::mlmix_exe;
+
+/// A Monte Carlo input written to a scratch folder, loaded.
+fn study(scratch: &Scratch, text: &str) -> Study {
+    let p = scratch.write("study.inp", text);
+    load_study(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An example input of `examples/`.
+fn example(name: &str) -> String {
+    std::fs::read_to_string(tests_dir().join("../examples").join(name)).unwrap()
+}
+
+/// Runs a whole study through the library.
+fn run_study(study: &Study) -> Summary {
+    let first = montecarlo::first_analysis(study).unwrap();
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(study, &first));
+    let n = study.spec.replications;
+    let reps = montecarlo::run(study, &keys, 1..=n, &FitOptions::default(), &|_| {});
+    mc_summary::summarize(&keys, &reps, n)
+}
+
+/// The checks of a study that recovers its population: every replication
+/// completed; each average within `z` Monte Carlo standard errors (SD over
+/// the square root of the replications) of the population value; 95%
+/// coverage in [0.90, 0.98].
+fn check_recovery(s: &Summary, z: f64) {
+    assert_eq!(s.completed, s.requested, "failed: {:?}", s.failed);
+    for p in &s.parameters {
+        let mc = p.sd / (s.completed as f64).sqrt();
+        let line = format!(
+            "{} {} {:?}: population {}, average {:.4}, sd {:.4}, mean se {:?}, coverage {:?}",
+            p.section, p.name, p.class, p.population, p.average, p.sd, p.se_average, p.coverage
+        );
+        println!(
+            "{line}; bias / MC SE {:.2}",
+            (p.average - p.population) / mc
+        );
+        assert!((p.average - p.population).abs() <= z * mc, "biased: {line}");
+        let cover = p.coverage.unwrap();
+        assert!((0.90..=0.98).contains(&cover), "coverage: {line}");
+    }
+}
+
+/// The z of a two-sided test at 5% over `m` parameters together
+/// (Bonferroni): with `m` unbiased estimates, the chance that any average
+/// falls outside `z` Monte Carlo standard errors is at most 5%. (Two
+/// standard errors for each of 13 parameters would fail half the time.)
+fn family_z(m: usize) -> f64 {
+    let p = 0.05 / m as f64;
+    mlmix_kernels::link::quantile(mlmix::spec::Link::Probit, 1.0 - p / 2.0)
+}
+
+#[test]
+fn lca_study_recovers_its_population() {
+    // examples/montecarlo_lca.inp: 500 replications of 4,000 rows
+    let s = Scratch::new("mc-lca");
+    let st = study(&s, &example("montecarlo_lca.inp"));
+    let summary = run_study(&st);
+    assert_eq!(summary.parameters.len(), 13);
+    check_recovery(&summary, family_z(13));
+    // the log-likelihood's spread over replications is its sampling spread
+    assert_eq!(summary.loglikelihood.n, 500);
+}
+
+#[test]
+fn model_5_study_recovers_its_population() {
+    // the paper's Model 5 (between-level class, random intercept), with
+    // 400 clusters: at the paper's 100 clusters the ML estimate of the
+    // random intercept variance is biased by -0.014 (5 Monte Carlo
+    // standard errors over 500 replications; a variance's Wald interval
+    // then covers 88%), a property of ML in small samples that a large
+    // single sample shows is not the generator's: 10,000 clusters give
+    // 0.1957 (SE 0.0056) for 0.2
+    let text = example("montecarlo_model5.inp")
+        .replace("NOBSERVATIONS = 1000;", "NOBSERVATIONS = 4000;")
+        .replace("CSIZES = 100 (10);", "CSIZES = 400 (10);")
+        .replace("NREPS = 500;", "NREPS = 200;");
+    let s = Scratch::new("mc-m5");
+    let summary = run_study(&study(&s, &text));
+    // 7 free parameters, 8 rows: the residual variance in both classes
+    assert_eq!(summary.parameters.len(), 8);
+    check_recovery(&summary, family_z(8));
+}
+
+#[test]
+#[ignore = "slow (about 2 minutes): run by cargo xtask slow"]
+fn model_5_study_with_1000_clusters_recovers_its_population() {
+    // the issue's full check: 500 replications (1,000 clusters of 10)
+    let text = example("montecarlo_model5.inp")
+        .replace("NOBSERVATIONS = 1000;", "NOBSERVATIONS = 10000;")
+        .replace("CSIZES = 100 (10);", "CSIZES = 1000 (10);");
+    let s = Scratch::new("mc-m5-slow");
+    let summary = run_study(&study(&s, &text));
+    check_recovery(&summary, family_z(8));
+}
+
+/// Closed forms of the generated data, before any fit.
+mod generator {
+    use super::*;
+
+    fn columns(st: &Study, rep: usize) -> Vec<Vec<f64>> {
+        montecarlo::generate(st, rep).unwrap().columns
+    }
+
+    fn mean(x: &[f64]) -> f64 {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+
+    fn cov(x: &[f64], y: &[f64]) -> f64 {
+        let (mx, my) = (mean(x), mean(y));
+        x.iter()
+            .zip(y)
+            .map(|(a, b)| (a - mx) * (b - my))
+            .sum::<f64>()
+            / (x.len() as f64 - 1.0)
+    }
+
+    #[test]
+    fn latent_class_items_have_their_marginal_probabilities() {
+        // P(u = 1) = Σ_c π_c / (1 + exp(τ_c)); π_1 = expit(0.4)
+        let s = Scratch::new("mc-gen-lca");
+        let text = example("montecarlo_lca.inp")
+            .replace("NOBSERVATIONS = 4000;", "NOBSERVATIONS = 200000;");
+        let st = study(&s, &text);
+        let cols = columns(&st, 1);
+        let pi1 = 1.0 / (1.0 + (-0.4f64).exp());
+        let p = |tau: f64| 1.0 / (1.0 + tau.exp());
+        for (j, (t1, t2)) in [
+            (-1.5, 1.5),
+            (-1.5, 1.5),
+            (-1.5, 1.5),
+            (-0.5, 1.0),
+            (-0.5, 1.0),
+            (-0.5, 1.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let expected = pi1 * p(t1) + (1.0 - pi1) * p(t2);
+            let got = mean(&cols[j]);
+            let se = (expected * (1.0 - expected) / 200_000.0).sqrt();
+            assert!(
+                (got - expected).abs() < 4.0 * se,
+                "u{}: {got} vs {expected}",
+                j + 1
+            );
+        }
+        // conditional independence given the class makes the items
+        // correlated marginally: cov(u1, u4) = π(1-π)(p11 - p12)(p41 - p42)
+        let c14 = pi1 * (1.0 - pi1) * (p(-1.5) - p(1.5)) * (p(-0.5) - p(1.0));
+        assert!(
+            (cov(&cols[0], &cols[3]) - c14).abs() < 0.005,
+            "{}",
+            cov(&cols[0], &cols[3])
+        );
+    }
+
+    #[test]
+    fn factor_indicators_have_the_implied_covariances() {
+        // y = ν + λ η + ε, η = γ x + ζ: cov(y_i, y_j) = λ_i λ_j (γ² + ψ)
+        // (+ θ on the diagonal); the indicators are drawn as one normal
+        // block (the factor integrated in closed form)
+        let s = Scratch::new("mc-gen-cfa");
+        let st = study(
+            &s,
+            "MONTECARLO: NAMES = y1-y3 x; NOBSERVATIONS = 100000; SEED = 9;\n\
+             MODEL POPULATION: [x@0]; x@1; f BY y1@1 y2*0.8 y3*1.2; f*0.6; f ON x*0.5;\n\
+             \x20 [y1*1 y2*0 y3*-1]; y1-y3*0.4;\n\
+             MODEL: f BY y1@1 y2 y3; f ON x;\n",
+        );
+        let cols = columns(&st, 1);
+        let lam = [1.0, 0.8, 1.2];
+        let var_eta = 0.25 + 0.6;
+        for i in 0..3 {
+            for j in 0..=i {
+                let expected = lam[i] * lam[j] * var_eta + if i == j { 0.4 } else { 0.0 };
+                let got = cov(&cols[i], &cols[j]);
+                assert!(
+                    (got - expected).abs() < 0.02,
+                    "cov(y{}, y{}) {got} vs {expected}",
+                    i + 1,
+                    j + 1
+                );
+            }
+            let got = cov(&cols[i], &cols[3]);
+            assert!(
+                (got - lam[i] * 0.5).abs() < 0.015,
+                "cov(y{}, x) {got}",
+                i + 1
+            );
+        }
+        assert!((mean(&cols[0]) - 1.0).abs() < 0.015);
+        assert!((mean(&cols[2]) + 1.0).abs() < 0.015);
+    }
+
+    #[test]
+    fn random_intercepts_give_the_intraclass_correlation() {
+        // y_ij = u_j + e_ij, Var(u) = 0.5, Var(e) = 1: the covariance of two
+        // rows of a cluster is 0.5; a BETWEEN covariate is constant within
+        // clusters
+        let s = Scratch::new("mc-gen-ri");
+        let st = study(
+            &s,
+            "MONTECARLO: NAMES = y w; BETWEEN = w; NOBSERVATIONS = 40000; NCSIZES = 1;\n\
+             \x20 CSIZES = 20000 (2); SEED = 4;\n\
+             ANALYSIS: TYPE = TWOLEVEL;\n\
+             MODEL POPULATION: %WITHIN% y*1; %BETWEEN% [w@0]; w@1; y ON w*0.3; y*0.5;\n\
+             MODEL: %WITHIN% y; %BETWEEN% y ON w; y;\n",
+        );
+        let g = montecarlo::generate(&st, 1).unwrap();
+        let cl = g.clusters.as_ref().unwrap();
+        assert_eq!(cl[0], cl[1]);
+        assert_ne!(cl[1], cl[2]);
+        let (y, w) = (&g.columns[0], &g.columns[1]);
+        let first: Vec<f64> = (0..20000).map(|j| y[2 * j]).collect();
+        let second: Vec<f64> = (0..20000).map(|j| y[2 * j + 1]).collect();
+        assert!((0..20000).all(|j| w[2 * j] == w[2 * j + 1]));
+        let c = cov(&first, &second);
+        // 0.5 + 0.3² Var(w)
+        assert!((c - 0.59).abs() < 0.03, "within-cluster covariance {c}");
+        assert!((cov(&first, &first) - 1.59).abs() < 0.05);
+    }
+
+    #[test]
+    fn the_same_replication_is_the_same_data_and_others_differ() {
+        let s = Scratch::new("mc-gen-seed");
+        let st = study(&s, &example("montecarlo_lca.inp"));
+        assert_eq!(columns(&st, 7), columns(&st, 7));
+        assert_ne!(columns(&st, 7), columns(&st, 8));
+    }
+}
+
+/// `mlmix` in `dir`, its output captured.
+fn mlmix(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(mlmix_exe())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{e}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A 40-replication LCA study for the command-line tests.
+fn small_lca() -> String {
+    example("montecarlo_lca.inp")
+        .replace("NOBSERVATIONS = 4000;", "NOBSERVATIONS = 300;")
+        .replace("NREPS = 500;", "NREPS = 40;")
+}
+
+#[test]
+fn shards_merge_to_the_whole_study_bit_for_bit() {
+    let s = Scratch::new("mc-shards");
+    s.write("study.inp", &small_lca());
+    let dir = s.path();
+    let whole = ok(&mlmix(
+        dir,
+        &["fit", "study.inp", "-q", "--json", "whole.json"],
+    ));
+    for r in ["1-10", "11-20", "21-30", "31-40"] {
+        ok(&mlmix(
+            dir,
+            &["fit", "study.inp", "-q", "--replications", r],
+        ));
+    }
+    let merged = ok(&mlmix(
+        dir,
+        &[
+            "merge",
+            "study.reps-21-30.json",
+            "study.reps-1-10.json",
+            "study.reps-31-40.json",
+            "study.reps-11-20.json",
+            "--json",
+            "merged.json",
+        ],
+    ));
+    assert_eq!(whole, merged);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read("whole.json"), read("merged.json"));
+    assert!(
+        whole.contains("Requested") && whole.contains("95%"),
+        "{whole}"
+    );
+    // a shard missing: the merge says which replications
+    let out = mlmix(
+        dir,
+        &["merge", "study.reps-1-10.json", "study.reps-31-40.json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("replications 11-30 missing"), "{e}");
+    // overlapping shards
+    let out = mlmix(
+        dir,
+        &["merge", "study.reps-1-10.json", "study.reps-1-10.json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_study_is_the_same_on_one_and_two_threads() {
+    let s = Scratch::new("mc-threads");
+    let st = study(&s, &small_lca());
+    let one = Pool::new(1).install(|| run_study(&st));
+    let two = Pool::new(2).install(|| run_study(&st));
+    assert_eq!(one, two);
+}
+
+#[test]
+fn simulate_writes_the_data_a_replication_fits() {
+    // `mlmix simulate` writes replication 3's data; fitting them as an
+    // ordinary data file gives replication 3's log-likelihood
+    let s = Scratch::new("mc-simulate");
+    s.write("study.inp", &small_lca());
+    let dir = s.path();
+    ok(&mlmix(
+        dir,
+        &[
+            "simulate",
+            "study.inp",
+            "--replication",
+            "3",
+            "-o",
+            "rep3.dat",
+        ],
+    ));
+    ok(&mlmix(
+        dir,
+        &["fit", "study.inp", "-q", "--replications", "3-3"],
+    ));
+    let part = std::fs::read_to_string(dir.join("study.reps-3-3.json")).unwrap();
+    let part = mc_summary::read_partial("part", &part).unwrap();
+    let Outcome::Completed { loglikelihood, .. } = part.replications[0].outcome else {
+        panic!("replication 3 failed");
+    };
+    s.write(
+        "rep3.inp",
+        "DATA: FILE = rep3.dat;\nVARIABLE: NAMES = u1-u6; CATEGORICAL = u1-u6; CLASSES = c(2);\n\
+         ANALYSIS: TYPE = MIXTURE; STARTS = 0;\n\
+         MODEL: %OVERALL% [c#1*0.4];\n %c#1% [u1$1-u3$1*-1.5 u4$1-u6$1*-0.5];\n\
+         \x20%c#2% [u1$1-u3$1*1.5 u4$1-u6$1*1];\n",
+    );
+    let loaded = spec::load(&dir.join("rep3.inp")).unwrap();
+    let fit = mlmix::fit(&loaded, &FitOptions::default(), &mlmix::Silent).unwrap();
+    assert_eq!(fit.loglikelihood, loglikelihood);
+}
+
+#[test]
+fn saved_replications_are_written_where_save_says() {
+    let s = Scratch::new("mc-save");
+    let text = small_lca().replace(
+        "SEED = 3454;",
+        "SEED = 3454; SAVE = rep*.dat; REPSAVE = 2-3;",
+    );
+    s.write("study.inp", &text);
+    let dir = s.path();
+    ok(&mlmix(
+        dir,
+        &["fit", "study.inp", "-q", "--replications", "1-4"],
+    ));
+    assert!(!dir.join("rep1.dat").exists());
+    let rep2 = std::fs::read_to_string(dir.join("rep2.dat")).unwrap();
+    let sim2 = ok(&mlmix(
+        dir,
+        &["simulate", "study.inp", "--replication", "2"],
+    ));
+    assert_eq!(rep2, sim2);
+    assert!(dir.join("rep3.dat").exists());
+}
+
+#[test]
+fn bad_monte_carlo_inputs_are_located_errors() {
+    let s = Scratch::new("mc-bad");
+    let cases: &[(&str, &str)] = &[
+        (
+            "MONTECARLO: NAMES = u1-u2; CATEGORICAL = u1-u2; GENCLASSES = c(2); CLASSES = c(2);\n\
+             \x20 NREPS = 2;\nANALYSIS: TYPE = MIXTURE;\nMODEL POPULATION: %c#1% [u1$1-u2$1*1];\nMODEL: %c#1% [u1$1-u2$1*1];\n",
+            "MONTECARLO needs NOBSERVATIONS",
+        ),
+        (
+            "MONTECARLO: NAMES = u1-u2; CATEGORICAL = u1-u2; GENERATE = u1 (1);\n\
+             \x20 GENCLASSES = c(2); CLASSES = c(2); NOBSERVATIONS = 100;\n\
+             ANALYSIS: TYPE = MIXTURE;\nMODEL POPULATION: %c#1% [u1$1-u2$1*1];\nMODEL: %c#1% [u1$1-u2$1*1];\n",
+            "GENERATE gives no number of thresholds for the categorical variable u2",
+        ),
+        (
+            "MONTECARLO: NAMES = y x; WITHIN = x; NOBSERVATIONS = 100; NCSIZES = 1; CSIZES = 20 (10);\n\
+             ANALYSIS: TYPE = TWOLEVEL;\nMODEL POPULATION: %WITHIN% [x@0]; x@1; y ON x*0.5; %BETWEEN% y*0.2;\n\
+             MODEL: %WITHIN% y ON x; %BETWEEN% y;\n",
+            "NOBSERVATIONS = 100 but the clusters of CSIZES hold 200 rows",
+        ),
+        (
+            "MONTECARLO: NAMES = y x; NOBSERVATIONS = 100;\n\
+             MODEL POPULATION: f BY y; y ON x*0.5;\nMODEL: y ON x;\n",
+            "gives the covariate x no distribution",
+        ),
+        (
+            "MONTECARLO: NAMES = y; NOBSERVATIONS = 100;\nVARIABLE: NAMES = y;\n\
+             MODEL POPULATION: f BY y;\nMODEL: f BY y;\n",
+            "VARIABLE: is not used in a Monte Carlo input",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = s.write(&format!("bad{i}.inp"), text);
+        let e = load_study(&p)
+            .err()
+            .unwrap_or_else(|| panic!("case {i} loaded"));
+        let msg = e.to_string();
+        assert!(msg.contains(want), "case {i}: no '{want}' in:\n{msg}");
+        assert!(msg.contains(&format!("bad{i}.inp")), "case {i}: {msg}");
+        let out = mlmix(s.path(), &["fit", &format!("bad{i}.inp")]);
+        assert_eq!(out.status.code(), Some(1), "case {i}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+    // --replications on an ordinary input, and beyond NREPS
+    s.write("study.inp", &small_lca());
+    let out = mlmix(s.path(), &["fit", "study.inp", "--replications", "30-50"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the study has 40 replications"));
+}
