@@ -318,6 +318,47 @@ fn shards_merge_to_the_whole_study_bit_for_bit() {
 }
 
 #[test]
+fn the_slurm_script_runs_shards_that_merge_to_the_whole_study() {
+    // examples/montecarlo_slurm.sh as 3 array tasks, each a process of its
+    // own, then `mlmix merge` of their files
+    let s = Scratch::new("mc-slurm");
+    s.write("study.inp", &small_lca());
+    let dir = s.path();
+    let whole = ok(&mlmix(dir, &["fit", "study.inp", "-q"]));
+    let script = tests_dir().join("../examples/montecarlo_slurm.sh");
+    for task in 1..=3 {
+        let out = Command::new("sh")
+            .arg(&script)
+            .arg("study.inp")
+            .current_dir(dir)
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "3")
+            .env("MLMIX", mlmix_exe())
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+    // 40 replications in 3 near-equal parts
+    for f in [
+        "study.reps-1-13.json",
+        "study.reps-14-26.json",
+        "study.reps-27-40.json",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let merged = ok(&mlmix(
+        dir,
+        &[
+            "merge",
+            "study.reps-1-13.json",
+            "study.reps-14-26.json",
+            "study.reps-27-40.json",
+        ],
+    ));
+    assert_eq!(whole, merged);
+}
+
+#[test]
 fn a_study_is_the_same_on_one_and_two_threads() {
     let s = Scratch::new("mc-threads");
     let st = study(&s, &small_lca());

@@ -110,8 +110,13 @@ struct FitArgs {
     /// A Monte Carlo input: run replications A to B only and write their
     /// results to a partial-results file (--json, else beside the input),
     /// for `mlmix merge`.
-    #[arg(long, value_name = "A-B")]
+    #[arg(long, value_name = "A-B", conflicts_with = "shard")]
     replications: Option<String>,
+    /// A Monte Carlo input: run the K-th of N near-equal parts of the
+    /// replications (a job array's task: --shard $SLURM_ARRAY_TASK_ID/N),
+    /// written as with --replications.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -227,6 +232,9 @@ fn load(model: &Path, console: &Console) -> Option<Loaded> {
 
 /// `mlmix check`.
 fn check(model: &Path, console: &Console) -> anyhow::Result<u8> {
+    if study::is_study(model) {
+        return study::check(model, console);
+    }
     let Some(loaded) = load(model, console) else {
         return Ok(1);
     };
@@ -282,9 +290,9 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
     if study::is_study(&args.model) {
         return fit_study(args, console);
     }
-    if args.replications.is_some() {
+    if args.replications.is_some() || args.shard.is_some() {
         console.err(format_args!(
-            "error: --replications is for Monte Carlo inputs (MONTECARLO:), and {} is not one",
+            "error: --replications and --shard are for Monte Carlo inputs (MONTECARLO:), and {} is not one",
             args.model.display()
         ));
         return Ok(1);
@@ -344,13 +352,17 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
 
 /// A Monte Carlo input given to `mlmix fit`: the study.
 fn fit_study(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
-    let replications = match args.replications.as_deref().map(study::parse_range) {
-        Some(Ok(r)) => Some(r),
-        Some(Err(e)) => {
+    let selection = match (&args.replications, &args.shard) {
+        (Some(r), _) => study::parse_range(r).map(|(a, b)| Some(study::Selection::Range(a, b))),
+        (None, Some(s)) => study::parse_shard(s).map(|(k, n)| Some(study::Selection::Shard(k, n))),
+        (None, None) => Ok(None),
+    };
+    let replications = match selection {
+        Ok(r) => r,
+        Err(e) => {
             console.err(format_args!("error: {e:#}"));
             return Ok(2);
         }
-        None => None,
     };
     let pool = thread_pool(args.threads, None, console)?;
     let sargs = study::StudyArgs {

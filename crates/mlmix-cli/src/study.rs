@@ -48,6 +48,45 @@ pub fn is_study(model: &Path) -> bool {
     })
 }
 
+/// Which replications a run is asked for.
+#[derive(Clone, Copy)]
+pub enum Selection {
+    /// `--replications A-B`.
+    Range(usize, usize),
+    /// `--shard K/N`: the K-th of N near-equal parts.
+    Shard(usize, usize),
+}
+
+impl Selection {
+    /// The replications (inclusive) of a study of `requested`, or why not.
+    fn range(self, requested: usize) -> Result<(usize, usize), String> {
+        match self {
+            Selection::Range(a, b) if b <= requested => Ok((a, b)),
+            Selection::Range(a, b) => Err(format!(
+                "--replications {a}-{b}: the study has {requested} replications (NREPS)"
+            )),
+            Selection::Shard(k, n) if n <= requested => {
+                Ok(((k - 1) * requested / n + 1, k * requested / n))
+            }
+            Selection::Shard(k, n) => Err(format!(
+                "--shard {k}/{n}: {n} shards of {requested} replications (NREPS) would leave some empty"
+            )),
+        }
+    }
+}
+
+/// `--shard K/N`, 1 <= K <= N.
+pub fn parse_shard(s: &str) -> anyhow::Result<(usize, usize)> {
+    let bad = || format!("--shard '{s}': expected K/N, whole numbers with 1 <= K <= N");
+    let (k, n) = s.split_once('/').with_context(bad)?;
+    let k: usize = k.trim().parse().with_context(bad)?;
+    let n: usize = n.trim().parse().with_context(bad)?;
+    if k == 0 || k > n {
+        bail!(bad());
+    }
+    Ok((k, n))
+}
+
 /// `--replications A-B` (or a single number).
 pub fn parse_range(s: &str) -> anyhow::Result<(usize, usize)> {
     let (a, b) = match s.split_once('-') {
@@ -71,7 +110,7 @@ pub struct StudyArgs<'a> {
     pub model: &'a Path,
     pub json: Option<&'a Path>,
     pub output: Option<&'a Path>,
-    pub replications: Option<(usize, usize)>,
+    pub replications: Option<Selection>,
     pub quiet: bool,
     pub options: FitOptions,
 }
@@ -86,13 +125,14 @@ pub fn run(
         return Ok(1);
     };
     let requested = study.spec.replications;
-    let (a, b) = args.replications.unwrap_or((1, requested));
-    if b > requested {
-        console.err(format_args!(
-            "error: --replications {a}-{b}: the study has {requested} replications (NREPS)"
-        ));
-        return Ok(1);
-    }
+    let (a, b) = match args.replications.map(|r| r.range(requested)) {
+        None => (1, requested),
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            console.err(format_args!("error: {e}"));
+            return Ok(1);
+        }
+    };
     let shard = args.replications.is_some();
     let partial_path = shard.then(|| {
         args.json
@@ -101,7 +141,7 @@ pub fn run(
     });
     if shard && args.output.is_some() {
         console.err(format_args!(
-            "error: -o is not used with --replications: a shard writes its partial-results file, and `mlmix merge` prints the report"
+            "error: -o is not used with --replications or --shard: a shard writes its partial-results file, and `mlmix merge` prints the report"
         ));
         return Ok(1);
     }
@@ -134,6 +174,9 @@ pub fn run(
             return Ok(1);
         }
     };
+    for w in &first.warnings {
+        console.err(format_args!("{w}"));
+    }
     let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(&study, &first));
     let started = Instant::now();
     let reps = run_reps(
@@ -381,5 +424,35 @@ pub fn simulate(
         }
         None => console.out(&text)?,
     }
+    Ok(0)
+}
+
+/// `mlmix check study.inp`: the population model and the analysis model
+/// on replication 1's data, checked; the analysis model printed as JSON.
+pub fn check(model: &Path, console: &Console) -> anyhow::Result<u8> {
+    let Some(study) = load_study(model, console) else {
+        return Ok(1);
+    };
+    let first = match montecarlo::first_analysis(&study) {
+        Ok(l) => l,
+        Err(e) => {
+            console.err(format_args!("{e}"));
+            return Ok(1);
+        }
+    };
+    for w in &first.warnings {
+        console.err(format_args!("{w}"));
+    }
+    let json = serde_json::to_string_pretty(&first.model).context("writing the model")?;
+    console.out(&format!("{json}\n"))?;
+    let spec = &study.spec;
+    console.err(format_args!(
+        "{}: a Monte Carlo study of {} replications of {} rows; {} free parameters in the population model, {} in the analysis model",
+        model.display(),
+        spec.replications,
+        spec.observations,
+        study.population.model.free.len(),
+        first.model.free.len()
+    ));
     Ok(0)
 }

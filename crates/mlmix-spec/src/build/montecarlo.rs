@@ -656,6 +656,7 @@ impl<'a> Builder<'_> {
             cov && !dep
         };
         let mut found: Vec<(String, Option<f64>, Option<f64>, Span)> = Vec::new();
+        let mut class_specific: Vec<Span> = Vec::new();
         let covs: Vec<bool> = (0..use_names.len())
             .map(|v| is_cov(v, &stated.mentions))
             .collect();
@@ -667,6 +668,9 @@ impl<'a> Builder<'_> {
             };
             if !covs[var] {
                 return true;
+            }
+            if let super::grammar::Block::Class(..) = m.block {
+                class_specific.push(m.span);
             }
             let value = m.fixed.or(m.start.flatten());
             let name = &use_names[var];
@@ -684,6 +688,12 @@ impl<'a> Builder<'_> {
             }
             false
         });
+        for span in class_specific {
+            self.err(
+                span,
+                "class-specific means and variances of covariates are not supported yet in Monte Carlo studies: give them in %OVERALL%",
+            );
+        }
         let role = self.mc.as_ref().map(|m| m.role);
         let mut out = Vec::new();
         for (name, mean, var, span) in found {
@@ -696,7 +706,10 @@ impl<'a> Builder<'_> {
                     format!("MODEL POPULATION gives the covariate {name} no positive variance"),
                     format!("covariates are drawn from normal distributions: write {name}@1; (and [{name}@0]; for its mean)"),
                 ),
-                _ => {}
+                _ => self.warn(
+                    span,
+                    format!("the mean and variance of the covariate {name} are not estimated (the model is conditional on its covariates); the statement is ignored"),
+                ),
             }
         }
         out
