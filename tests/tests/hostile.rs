@@ -344,6 +344,14 @@ fn fifos_and_devices_are_not_read() {
     );
     let out = run(mlmix(s.path(), &["check", "pipe"]));
     assert_error(&out, &["input file 'pipe' is a named pipe (FIFO)"]);
+    // as a Monte Carlo input or a shard's results
+    let out = run(mlmix(s.path(), &["simulate", "pipe"]));
+    assert_error(&out, &["input file 'pipe' is a named pipe (FIFO)"]);
+    let out = run(mlmix(s.path(), &["merge", "pipe"]));
+    assert_error(
+        &out,
+        &["partial-results file 'pipe' is a named pipe (FIFO)"],
+    );
     // the library refuses it too, without opening it
     let err = match mlmix::spec::load(&s.path().join("pipe")) {
         Ok(_) => panic!("a FIFO was loaded as an input file"),

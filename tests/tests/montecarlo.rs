@@ -479,3 +479,47 @@ fn bad_monte_carlo_inputs_are_located_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the study has 40 replications"));
 }
+
+#[test]
+fn model_6_on_model_5_data_approaches_model_5_from_below() {
+    // replication 15 of xtask/repro/table3_model5.inp: Model 5's maximum is
+    // -1531.807 (the same from 40 random starts); Model 6 nests it only as
+    // Var(alpha_1) grows without bound. Unbounded, the variance ran to 2e116,
+    // where the integration of the logit breaks down in floating point, and
+    // reported -1506.318, 25 units above what it can only approach; with
+    // the variance held at MAX_CLASS_LOGIT_VARIANCE it ends within 0.01
+    // below Model 5's
+    let repro = tests_dir().join("../xtask/repro");
+    let s5 = load_study(&repro.join("table3_model5.inp")).unwrap();
+    let s6 = load_study(&repro.join("table3_model6.inp")).unwrap();
+    let data = montecarlo::simulate(&s5, 15).unwrap();
+    assert_eq!(data, montecarlo::simulate(&s6, 15).unwrap());
+    let fit = |st: &Study| {
+        let loaded = st.analysis(data.clone(), "replication 15").unwrap();
+        let mut loaded = loaded;
+        let pop = montecarlo::population_values(st, &loaded);
+        for (p, v) in loaded.model.parameters.iter_mut().zip(&pop) {
+            p.start = p.start.or(Some(*v));
+        }
+        mlmix::fit(&loaded, &FitOptions::default(), &mlmix::Silent).unwrap()
+    };
+    let (f5, f6) = (fit(&s5), fit(&s6));
+    assert!(
+        (f5.loglikelihood + 1531.807).abs() < 1e-3,
+        "{}",
+        f5.loglikelihood
+    );
+    let d = f6.loglikelihood - f5.loglikelihood;
+    assert!((-0.01..=0.01).contains(&d), "Model 6 minus Model 5: {d}");
+    let var = f6
+        .parameters
+        .iter()
+        .find(|p| p.section == "Between-Level Variances" && p.name == "C#1")
+        .unwrap();
+    assert_eq!(var.estimate, mlmix::starts::MAX_CLASS_LOGIT_VARIANCE);
+    assert!(
+        f6.warnings
+            .iter()
+            .any(|w| w.contains("in effect a between-level one"))
+    );
+}

@@ -22,7 +22,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -183,7 +182,7 @@ pub(crate) fn phi_of(model: &mlmix::spec::Model) -> Vec<f64> {
         .parameters
         .iter()
         .enumerate()
-        .map(|(i, p)| match (p.value.clone(), &p.kind) {
+        .map(|(i, p)| match (p.value, &p.kind) {
             (ParamValue::Fixed(v), _) => v,
             (_, ParamKind::RandomVariance { .. }) => 1.0,
             (_, ParamKind::RandomCovariance { .. }) => 0.3,

@@ -103,6 +103,7 @@ use mlmix::{FitOptions, Silent};
 mod gom;
 mod gpu;
 mod irt;
+mod repro;
 mod speed;
 
 const USAGE: &str = "\
@@ -168,6 +169,14 @@ tasks:
         cargo bench -p mlmix-benches [ARGS] (the E-step benches)
   slow
         the tests marked #[ignore] (too slow for cargo test), release build
+  repro [NAME ...]
+        the paper's tables on data simulated with its designs
+        (xtask/repro/*.inp), the paper's numbers beside ours, written to
+        target/repro/NAME.md (index: target/repro/README.md): table2
+        (Models 1-4, MSE of alpha_1, about 2 minutes), table3 (Models 5
+        and 6 on the same data, about 2 minutes); table1, section6,
+        table5, table6 and figures say what they wait on. Fails when a
+        target's check fails
 ";
 
 /// Largest allowed |logL(mlmix) - logL(poLCA)|.
@@ -179,6 +188,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("criterion") => criterion(&args[1..]),
         Some("slow") => slow(),
+        Some("repro") => repro::repro(&args[1..]),
         None | Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(true)

@@ -43,6 +43,11 @@ pub fn load_study(model: &Path, console: &Console) -> Option<Study> {
 /// Does the file hold a Monte Carlo input? (An unreadable file is left to
 /// the ordinary load to report.)
 pub fn is_study(model: &Path) -> bool {
+    // a FIFO or a device is not read here (it would block or never end):
+    // the ordinary load refuses it
+    if mlmix::spec::source::check_regular_file(model).is_err() {
+        return false;
+    }
     std::fs::read_to_string(model).is_ok_and(|text| {
         mlmix::spec::montecarlo::is_montecarlo(&mlmix::spec::Source::new(model, text))
     })
@@ -326,6 +331,13 @@ pub fn merge(
     let mut parts = Vec::new();
     for f in files {
         let shown = f.display().to_string();
+        if let Err(e) = mlmix::spec::source::check_regular_file(f) {
+            console.err(format_args!(
+                "error: {}",
+                e.message(&format!("partial-results file '{shown}'"))
+            ));
+            return Ok(1);
+        }
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
             Err(e) => {

@@ -96,6 +96,10 @@ pub fn is_montecarlo(src: &Source) -> bool {
 
 /// Reads a Monte Carlo input file and checks its population model.
 pub fn load_study(path: &Path) -> Result<Study, SpecError> {
+    crate::source::check_regular_file(path).map_err(|e| {
+        let what = format!("input file '{}'", path.display());
+        SpecError::single(Diagnostic::error_nowhere(e.message(&what)))
+    })?;
     let text = std::fs::read_to_string(path).map_err(|e| {
         SpecError::single(Diagnostic::error_nowhere(format!(
             "cannot read input file '{}': {e}",

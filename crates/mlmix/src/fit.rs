@@ -646,9 +646,10 @@ pub fn fit(
             .map(|&f| format!("{} ({})", f + 1, model.free[f].name))
             .collect();
         warnings.push(format!(
-            "one or more parameters approached extreme values and were fixed at their bound (logits at {} or {} (LOGLOW, LOGHIGH); variances at a small positive value) to stabilise the estimation: {}",
+            "one or more parameters approached extreme values and were fixed at their bound (logits at {} or {} (LOGLOW, LOGHIGH); variances at a small positive value; the variance of a random class logit intercept at {:e}, where its class variable is in effect a between-level one) to stabilise the estimation: {}",
             model.analysis.logit_low,
             model.analysis.logit_high,
+            crate::starts::MAX_CLASS_LOGIT_VARIANCE,
             names.join(", ")
         ));
     }

@@ -98,7 +98,8 @@ impl Builder<'_> {
         };
         // WITHIN and BETWEEN (positions within USEVARIABLES; BETWEEN may
         // also name class variables)
-        let class_names: Vec<String> = opts.classes.iter().map(|c| c.0.clone()).collect();
+        let mut class_names: Vec<String> = opts.classes.iter().map(|c| c.0.clone()).collect();
+        class_names.extend(opts.other_classes.iter().cloned());
         let mut between_cvs: Vec<String> = Vec::new();
         let within = self.level_list(opts.within, None, &class_names, names, &usev);
         let between = self.level_list(

@@ -142,6 +142,14 @@ impl<'a> Builder<'_> {
             opts.classes = c;
             opts.classes_span = span;
         }
+        let all = [&mc.genclasses, &mc.classes.as_ref().map(|c| c.0.clone())];
+        opts.other_classes = all
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|c| c.0.clone())
+            .filter(|n| !opts.classes.iter().any(|c| c.0.eq_ignore_ascii_case(n)))
+            .collect();
         if let (Some(names), Some(_)) = (&mut opts.names, &mc.csizes) {
             names.push((CLUSTER_COLUMN.to_string(), sec.header));
             opts.cluster = Some((CLUSTER_COLUMN.to_string(), sec.header));

@@ -308,6 +308,10 @@ pub(super) struct Options<'a> {
     pub(super) starts_given: bool,
     /// MONTECARLO's options (a Monte Carlo input).
     pub(super) mc: Option<super::montecarlo::McOptions<'a>>,
+    /// A Monte Carlo input: the class variables of the other model
+    /// (CLASSES while the population model is built, GENCLASSES while the
+    /// analysis is), which WITHIN and BETWEEN may name.
+    pub(super) other_classes: Vec<String>,
 }
 /// What the commands of the input file say (the first phase).
 pub(super) struct Commands<'a> {

@@ -279,13 +279,7 @@ impl<'m> Forward<'m> {
     /// Each class variable in turn, from its logit given the earlier ones.
     fn draw_classes(&mut self, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
         let sizes = self.plan.class_sizes.clone();
-        for (m, cv) in self.model.class_vars.iter().enumerate() {
-            if cv.parents.iter().any(|&p| p >= m) {
-                return Err(GenerateError::Unsupported(format!(
-                    "class variable {} regressed on one declared after it in CLASSES (declare them in the order of the regressions)",
-                    cv.name
-                )));
-            }
+        for m in self.class_order()? {
             let stride: usize = sizes[m + 1..].iter().product();
             let Some(t) = self
                 .plan
@@ -318,6 +312,27 @@ impl<'m> Forward<'m> {
                 .all(|&c| { (0..sizes.len()).all(|m| class_in_combo(&sizes, c, m) < sizes[m]) })
         );
         Ok(())
+    }
+
+    /// The class variables in an order where each comes after those it is
+    /// regressed on (`c2 ON c1`), whatever their order in CLASSES.
+    fn class_order(&self) -> Result<Vec<usize>, GenerateError> {
+        let cvs = &self.model.class_vars;
+        let mut order: Vec<usize> = Vec::with_capacity(cvs.len());
+        while order.len() < cvs.len() {
+            let before = order.len();
+            for (m, cv) in cvs.iter().enumerate() {
+                if !order.contains(&m) && cv.parents.iter().all(|p| order.contains(p)) {
+                    order.push(m);
+                }
+            }
+            if order.len() == before {
+                return Err(GenerateError::Unsupported(
+                    "class variables regressed on each other in a cycle".into(),
+                ));
+            }
+        }
+        Ok(order)
     }
 
     /// Every dependent variable, after those it is regressed on.
