@@ -1892,7 +1892,7 @@ fn unsupported_output_and_plot_are_warnings_and_the_fit_goes_on() {
             ANALYSIS: TYPE = MIXTURE;
                       STARTS = 2 1;
             OUTPUT:   TECH1 TECH11;
-            PLOT:     TYPE = PLOT3;
+            PLOT:     TYPE = PLOT1;
             ",
         ),
     )

@@ -23,6 +23,7 @@ mod mixreg;
 mod montecarlo;
 mod nominal;
 mod outputs;
+mod plots;
 mod recovery;
 mod reference;
 mod semantics;

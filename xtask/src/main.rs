@@ -174,9 +174,10 @@ tasks:
         (xtask/repro/*.inp), the paper's numbers beside ours, written to
         target/repro/NAME.md (index: target/repro/README.md): table2
         (Models 1-4, MSE of alpha_1, about 2 minutes), table3 (Models 5
-        and 6 on the same data, about 2 minutes); table1, section6,
-        table5, table6 and figures say what they wait on. Fails when a
-        target's check fails
+        and 6 on the same data, about 3 minutes), section6 (within- and
+        between-level class variables, recovery over 100 samples, under a
+        minute); table1, table5, table6 and figures say what they wait
+        on. Fails when a target's check fails
 ";
 
 /// Largest allowed |logL(mlmix) - logL(poLCA)|.

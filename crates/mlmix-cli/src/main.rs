@@ -268,6 +268,9 @@ fn check_outputs(args: &FitArgs, loaded: &Loaded) -> anyhow::Result<Vec<(Kind, o
     {
         wanted.push((Kind::SaveData, "the SAVEDATA file", &s.file));
     }
+    if let Some(p) = &loaded.model.output.plot {
+        wanted.push((Kind::Plot, "the PLOT3 file", &p.file));
+    }
     let paths: Vec<(&'static str, &Path)> = wanted.iter().map(|w| (w.1, w.2)).collect();
     let inputs = [
         ("input file", args.model.as_path()),
@@ -283,6 +286,8 @@ enum Kind {
     Report,
     Json,
     SaveData,
+    /// PLOT: TYPE = PLOT3's class profiles (SVG).
+    Plot,
 }
 
 /// `mlmix fit`.
@@ -327,7 +332,18 @@ fn fit(args: &FitArgs, console: &Console) -> anyhow::Result<u8> {
         console.err(format_args!("backend: {}", fit.backend));
     }
     let report = mlmix::report::text(&fit, &loaded.model);
-    write_outputs(&outputs, &fit, &loaded, &report)?;
+    for w in write_outputs(&outputs, &fit, &loaded, &report)? {
+        console.err(format_args!("{w}"));
+    }
+    if let Some(p) = &loaded.model.output.plot
+        && !args.quiet
+        && p.file.exists()
+    {
+        console.err(format_args!(
+            "class profiles (PLOT3) drawn in {}",
+            p.file.display()
+        ));
+    }
     if args.output.is_none() {
         console.out(&report)?;
     }
@@ -420,14 +436,16 @@ fn thread_pool(
 }
 
 /// Writes every output to its temporary file, then renames them all into
-/// place: a failure leaves every existing file as it was.
+/// place: a failure leaves every existing file as it was. Returns why a
+/// requested plot was not drawn, if it was not (a warning, not a failure).
 fn write_outputs(
     outputs: &[(Kind, outputs::Output)],
     fit: &mlmix::results::Fit,
     loaded: &Loaded,
     report: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let mut staged = Vec::with_capacity(outputs.len());
+    let mut plot_warnings = Vec::new();
     for (kind, out) in outputs {
         staged.push(match kind {
             Kind::Report => out.stage(|w| w.write_all(report.as_bytes()))?,
@@ -435,10 +453,22 @@ fn write_outputs(
             Kind::SaveData => {
                 out.stage(|w| mlmix::savedata::write(&loaded.model, &loaded.data, fit, w))?
             }
+            Kind::Plot => {
+                let Some(spec) = &loaded.model.output.plot else {
+                    continue;
+                };
+                match mlmix::plot::profiles_svg(&loaded.model, fit, spec) {
+                    Ok(svg) => out.stage(|w| w.write_all(svg.as_bytes()))?,
+                    Err(why) => {
+                        plot_warnings.push(format!("warning: PLOT3: nothing drawn: {why}"));
+                        continue;
+                    }
+                }
+            }
         });
     }
     for s in staged {
         s.commit()?;
     }
-    Ok(())
+    Ok(plot_warnings)
 }

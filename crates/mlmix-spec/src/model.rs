@@ -564,6 +564,21 @@ pub struct OutputSpec {
     /// come with them).
     #[serde(default)]
     pub noserror: bool,
+    /// PLOT: TYPE = PLOT3 with SERIES: the estimated class profiles drawn
+    /// as an SVG file.
+    #[serde(default)]
+    pub plot: Option<PlotSpec>,
+}
+
+/// PLOT: TYPE = PLOT3; SERIES = ...: a line per class through the series
+/// variables' estimated means (continuous) or probabilities of their
+/// highest category (categorical).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlotSpec {
+    /// The series: variable name and its position on the horizontal axis.
+    pub series: Vec<(String, f64)>,
+    /// Where the SVG file goes (the input file's folder, named after it).
+    pub file: PathBuf,
 }
 
 /// SAVEDATA requests.

@@ -16,6 +16,7 @@ mod gom_3pl;
 pub mod mc_summary;
 pub mod montecarlo;
 pub mod nested_start;
+pub mod plot;
 pub mod profiles;
 pub mod report;
 pub mod results;

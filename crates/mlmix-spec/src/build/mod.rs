@@ -272,7 +272,7 @@ impl<'s> Builder<'s> {
     /// The phases in order. None when the input has errors (reported in
     /// `diags`).
     fn run(&mut self, syntax: &syntax::Syntax) -> Option<(Model, Dataset)> {
-        let cmds = self.commands(syntax);
+        let mut cmds = self.commands(syntax);
         if self.diags.has_errors() && cmds.opts.file.is_none() {
             return None;
         }
@@ -290,6 +290,7 @@ impl<'s> Builder<'s> {
         }
         let mut dataset = self.read_data(&file, &cmds.opts, &decls, &roles.is_dep)?;
         let mc_settings = self.mc_settings(&cmds, &file, &decls);
+        cmds.opts.output.plot = self.plot_spec(&cmds.opts, &decls);
         let between_names: Vec<String> = decls
             .between
             .iter()

@@ -217,6 +217,14 @@ pub(super) const ANALYSIS_OPTS: &[(&str, Support)] = &[
     ),
 ];
 
+pub(super) const PLOT_OPTS: &[(&str, Support)] = &[
+    ("TYPE", Support::Yes),
+    ("SERIES", Support::Yes),
+    ("OUTLIERS", Support::NoOutput),
+    ("MONITOR", Support::NoOutput),
+    ("FACTORS", Support::NoOutput),
+];
+
 pub(super) const SAVEDATA_OPTS: &[(&str, Support)] = &[
     ("FILE", Support::Yes),
     ("SAVE", Support::Yes),
@@ -306,6 +314,9 @@ pub(super) struct Options<'a> {
     pub(super) define_header: Option<Span>,
     /// ANALYSIS gives STARTS (a Monte Carlo analysis has none by default).
     pub(super) starts_given: bool,
+    /// PLOT's SERIES when TYPE includes PLOT3 (resolved once the variables
+    /// are known), with the statement.
+    pub(super) plot_series: Option<(&'a [Token], Span)>,
     /// MONTECARLO's options (a Monte Carlo input).
     pub(super) mc: Option<super::montecarlo::McOptions<'a>>,
     /// A Monte Carlo input: the class variables of the other model
@@ -428,10 +439,7 @@ impl Builder<'_> {
             }
             Command::Output => self.output_section(sec, opts),
             Command::Savedata => self.savedata_section(sec, opts),
-            Command::Plot => self.warn(
-                sec.header,
-                "PLOT is not supported yet; the request is ignored",
-            ),
+            Command::Plot => self.plot_section(sec, opts),
             Command::Define => {
                 opts.define_header = Some(sec.header);
                 self.define_section(sec, &mut opts.define, &mut opts.define_broken);
@@ -662,6 +670,109 @@ impl Builder<'_> {
                 None
             }
         }
+    }
+
+    // ---------------------------------------------------------------- PLOT
+    /// PLOT: TYPE = PLOT3 with SERIES draws the class profiles; PLOT1 and
+    /// PLOT2 (Mplus's graphics module) are ignored with a warning.
+    pub(super) fn plot_section<'a>(&mut self, sec: &'a Section, opts: &mut Options<'a>) {
+        let mut plot3 = false;
+        let mut series = None;
+        for st in &sec.statements {
+            let Some((key, os)) = self.option(st, "PLOT", PLOT_OPTS) else {
+                continue;
+            };
+            match key {
+                "TYPE" => {
+                    for t in os.values {
+                        if t.is_word("PLOT3") {
+                            plot3 = true;
+                        } else if t.is_word("PLOT1") || t.is_word("PLOT2") {
+                            self.warn(
+                                t.span,
+                                format!("PLOT TYPE = {} is not drawn (only PLOT3's class profiles are); the request is ignored", t.text.to_ascii_uppercase()),
+                            );
+                        } else {
+                            self.err(
+                                t.span,
+                                format!("unknown PLOT TYPE '{}': PLOT1, PLOT2 or PLOT3", t.text),
+                            );
+                        }
+                    }
+                }
+                "SERIES" => series = Some((os.values, st.span)),
+                _ => {}
+            }
+        }
+        match (plot3, series) {
+            (true, Some(s)) => opts.plot_series = Some(s),
+            (true, None) => self.err_help(
+                sec.header,
+                "PLOT TYPE = PLOT3 needs SERIES: the variables of the class profiles",
+                "for example SERIES = u1-u6 (*);",
+            ),
+            (false, Some((_, span))) => self.warn(
+                span,
+                "SERIES is drawn only with TYPE = PLOT3; the request is ignored",
+            ),
+            (false, None) => {}
+        }
+    }
+
+    /// SERIES resolved against the analysis variables: `u1-u6 (*)` places
+    /// them at 1, 2, ...; `y1 (0) y2 (1)` or `y1-y3 (0)` at the numbers
+    /// given (a list from its number on); names alone continue the count.
+    pub(super) fn plot_spec(
+        &mut self,
+        opts: &Options<'_>,
+        d: &super::declarations::Decls,
+    ) -> Option<PlotSpec> {
+        let (toks, span) = opts.plot_series?;
+        let mut series: Vec<(String, f64)> = Vec::new();
+        let mut i = 0;
+        while i < toks.len() {
+            let end = toks[i..]
+                .iter()
+                .position(|t| t.is_sym('('))
+                .map_or(toks.len(), |p| p + i);
+            let vars = self.var_list(&toks[i..end], &d.use_names, false);
+            let mut next = series.last().map_or(1.0, |s| s.1 + 1.0);
+            i = end;
+            if i < toks.len() {
+                match (toks.get(i + 1), toks.get(i + 2)) {
+                    (Some(t), Some(c)) if t.is_sym('*') && c.is_sym(')') => {}
+                    (Some(t), Some(c)) if t.number().is_some() && c.is_sym(')') => {
+                        next = t.number().unwrap_or(next);
+                    }
+                    _ => {
+                        self.err_help(
+                            toks[i].span,
+                            "SERIES gives each variable's position on the horizontal axis in parentheses",
+                            "for example SERIES = u1-u6 (*); or SERIES = y1 (0) y2 (1) y3 (2);",
+                        );
+                        return None;
+                    }
+                }
+                i += 3;
+            }
+            for v in vars {
+                series.push((d.use_names[v].clone(), next));
+                next += 1.0;
+            }
+        }
+        if series.is_empty() {
+            self.err(span, "SERIES names no variable");
+            return None;
+        }
+        let stem = self
+            .src
+            .path()
+            .file_stem()
+            .map_or("mlmix".into(), |s| s.to_string_lossy().into_owned());
+        Some(PlotSpec {
+            series,
+            file: self.base_dir().join(format!("{stem}_profiles.svg")),
+        })
     }
 
     // ------------------------------------------------------------ VARIABLE

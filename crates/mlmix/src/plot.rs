@@ -1,0 +1,165 @@
+//! Plots as SVG (plotters' SVG backend): line charts, and the estimated
+//! class profiles that `PLOT: TYPE = PLOT3; SERIES = ...;` asks for, as
+//! Mplus users look at them.
+
+use plotters::prelude::*;
+
+use crate::results::Fit;
+use mlmix_spec::{Model, PlotSpec, Role, Scale};
+
+/// One line of a chart: its name in the legend and its points.
+pub struct Line {
+    /// Legend entry.
+    pub name: String,
+    /// Points, in drawing order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart with markers, axes and a legend, as an SVG document.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> Result<String, String> {
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let (x0, x1) = span(xs).ok_or("nothing to plot")?;
+    let (y0, y1) = span(ys).ok_or("nothing to plot")?;
+    let pad = |a: f64, b: f64| if b > a { (b - a) * 0.05 } else { 0.5 };
+    let (xp, yp) = (pad(x0, x1), pad(y0, y1));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d((x0 - xp)..(x1 + xp), (y0 - yp)..(y1 + yp))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, l) in lines.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    l.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(l.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+fn span(v: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    v.filter(|x| x.is_finite()).fold(None, |acc, x| match acc {
+        None => Some((x, x)),
+        Some((a, b)) => Some((a.min(x), b.max(x))),
+    })
+}
+
+/// The estimated class profiles of PLOT3: per class of the series'
+/// class variable, each series variable's estimated mean (continuous) or
+/// probability of its highest category (categorical: P(u = 1) for a binary
+/// item), at its position. Err when there is nothing to draw (says why).
+pub fn profiles(model: &Model, fit: &Fit, spec: &PlotSpec) -> Result<Vec<Line>, String> {
+    let var = |name: &str| {
+        model
+            .variables
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(name))
+    };
+    let cv_of = |name: &str| match var(name).map(|v| &v.role) {
+        Some(Role::Dependent(d)) => d.class_var,
+        _ => None,
+    };
+    let Some(cv) = spec.series.iter().find_map(|(n, _)| cv_of(n)) else {
+        return Err("no SERIES variable has class-specific parameters".into());
+    };
+    let cvar = &model.class_vars[cv];
+    let mut lines = Vec::new();
+    for k in 0..cvar.classes {
+        let class = format!("{}#{}", cvar.name.to_ascii_uppercase(), k + 1);
+        let mut points = Vec::new();
+        for (name, x) in &spec.series {
+            let up = name.to_ascii_uppercase();
+            let categorical = matches!(var(name).map(|v| &v.role), Some(Role::Dependent(d)) if matches!(d.scale, Scale::Categorical { .. }));
+            let y = if categorical {
+                fit.probabilities
+                    .iter()
+                    .filter(|p| p.variable == up && (p.class == class || p.class.is_empty()))
+                    .max_by_key(|p| p.category)
+                    .map(|p| p.probability)
+            } else {
+                fit.parameters
+                    .iter()
+                    .find(|p| {
+                        p.name == up
+                            && (p.section == "Means" || p.section == "Intercepts")
+                            && p.class.as_deref().is_none_or(|c| c == class)
+                    })
+                    .map(|p| p.estimate)
+            };
+            if let Some(y) = y {
+                points.push((*x, y));
+            }
+        }
+        let share = fit
+            .class_proportions
+            .iter()
+            .find(|c| c.variable.eq_ignore_ascii_case(&cvar.name) && c.class == k + 1)
+            .map(|c| c.proportion);
+        let name = match share {
+            Some(p) => format!("class {} ({:.1}%)", k + 1, 100.0 * p),
+            None => format!("class {}", k + 1),
+        };
+        lines.push(Line { name, points });
+    }
+    if lines.iter().all(|l| l.points.is_empty()) {
+        return Err("the SERIES variables have no means or category probabilities to draw".into());
+    }
+    Ok(lines)
+}
+
+/// PLOT3's SVG document for a fit.
+pub fn profiles_svg(model: &Model, fit: &Fit, spec: &PlotSpec) -> Result<String, String> {
+    let lines = profiles(model, fit, spec)?;
+    let categorical = spec.series.iter().all(|(n, _)| {
+        model.variables.iter().any(|v| {
+            v.name.eq_ignore_ascii_case(n)
+                && matches!(&v.role, Role::Dependent(d) if matches!(d.scale, Scale::Categorical { .. }))
+        })
+    });
+    let y = if categorical {
+        "probability (highest category)"
+    } else {
+        "estimated mean"
+    };
+    let title = if model.title.is_empty() {
+        "Estimated class profiles".to_string()
+    } else {
+        format!("Estimated class profiles: {}", model.title)
+    };
+    line_chart(&title, "series", y, &lines)
+}
