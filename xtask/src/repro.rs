@@ -120,10 +120,17 @@ pub fn repro(args: &[String]) -> Result<bool> {
         "# The paper's tables, reproduced\n\n| target | what | status | seconds |\n|---|---|---|---|\n",
     );
     let mut all_ok = true;
-    for t in TARGETS
-        .iter()
-        .filter(|t| args.is_empty() || args.iter().any(|a| a == t.name))
-    {
+    for t in TARGETS {
+        if !(args.is_empty() || args.iter().any(|a| a == t.name)) {
+            let earlier = dir.join(format!("{}.md", t.name)).exists();
+            let status = if earlier {
+                "not run this time (its file is from an earlier run)"
+            } else {
+                "not run"
+            };
+            let _ = writeln!(index, "| {} | {} | {status} | |", t.name, t.what);
+            continue;
+        }
         let Some(run) = t.run else {
             println!("{}: waiting on {}", t.name, t.waiting);
             let _ = writeln!(
