@@ -97,7 +97,7 @@ const TARGETS: &[Target] = &[
     },
     Target {
         name: "figures",
-        what: "Figures 2 and 3 as SVG: P(C = 1 | alpha_1) for Var(alpha_1) = 100 and 10,000 (Figure 4 waits on table5)",
+        what: "Figures 2 and 3 as SVG: P(C = 1) given alpha_1 for Var(alpha_1) = 100 and 10,000 (Figure 4 waits on table5)",
         run: Some(figures),
         waiting: "",
     },
