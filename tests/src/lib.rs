@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod gom_designs;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

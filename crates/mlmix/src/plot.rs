@@ -72,6 +72,71 @@ pub fn line_chart(
     Ok(svg)
 }
 
+/// A scatter of `points` (markers only) over a reference line (`line`,
+/// drawn without markers), on [0, 1] x [0, 1] when every value is in it.
+pub fn scatter_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &Line,
+    line: &Line,
+) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let all = points.points.iter().chain(&line.points);
+        let (lo, hi) = span(all.flat_map(|p| [p.0, p.1])).ok_or("nothing to plot")?;
+        let (lo, hi) = if lo >= 0.0 && hi <= 1.0 {
+            (0.0, 1.0)
+        } else {
+            (lo, hi)
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(48)
+            .build_cartesian_2d(lo..hi, lo..hi)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let grey = BLACK.mix(0.4);
+        chart
+            .draw_series(LineSeries::new(
+                line.points.iter().copied(),
+                grey.stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(line.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
+        let color = Palette99::pick(0).to_rgba();
+        chart
+            .draw_series(
+                points
+                    .points
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, color.filled())),
+            )
+            .map_err(|e| e.to_string())?
+            .label(points.name.clone())
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
 fn span(v: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     v.filter(|x| x.is_finite()).fold(None, |acc, x| match acc {
         None => Some((x, x)),
