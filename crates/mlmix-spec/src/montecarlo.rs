@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::build::{Loaded, McRole, load_mc};
-use crate::diag::{Diagnostic, Diagnostics, SpecError};
+use crate::diag::{Diagnostics, SpecError};
 use crate::source::Source;
 use crate::syntax::{self, Command};
 
@@ -96,17 +96,7 @@ pub fn is_montecarlo(src: &Source) -> bool {
 
 /// Reads a Monte Carlo input file and checks its population model.
 pub fn load_study(path: &Path) -> Result<Study, SpecError> {
-    crate::source::check_regular_file(path).map_err(|e| {
-        let what = format!("input file '{}'", path.display());
-        SpecError::single(Diagnostic::error_nowhere(e.message(&what)))
-    })?;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        SpecError::single(Diagnostic::error_nowhere(format!(
-            "cannot read input file '{}': {e}",
-            path.display()
-        )))
-    })?;
-    load_study_source(Source::new(path, text))
+    load_study_source(crate::build::read_input(path)?)
 }
 
 /// [`load_study`] of an input already in memory.

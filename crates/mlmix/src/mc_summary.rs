@@ -547,7 +547,7 @@ fn print_sections(o: &mut String, rows: &[&ParamSummary], width: usize) {
             sections.push(&r.section);
         }
     }
-    sections.sort_by_key(|s| section_rank(s));
+    sections.sort_by_key(|s| crate::report::section_rank(s));
     for s in sections {
         let _ = writeln!(o, "\n {s}");
         for r in rows.iter().filter(|r| r.section == s) {
@@ -571,33 +571,6 @@ fn print_row(o: &mut String, p: &ParamSummary, w: usize) {
         opt(p.coverage, 3),
         opt(p.significant, 3),
     );
-}
-
-/// The order of sections, the same as the fit's report
-/// (`report::section_rank`): BY, ON, WITH, means, thresholds, variances,
-/// then the between level in the same order.
-fn section_rank(s: &str) -> usize {
-    if let Some(rest) = s.strip_prefix("Between Level: ") {
-        return 10 + section_rank(rest);
-    }
-    if s == "Between-Level Variances" {
-        return 10 + 5;
-    }
-    if s.ends_with(" BY") {
-        0
-    } else if s.ends_with(" ON") {
-        1
-    } else if s.ends_with(" WITH") {
-        2
-    } else {
-        match s {
-            "Means" | "Intercepts" => 3,
-            "Thresholds" | "Guessing (logit)" => 4,
-            "Variances" => 5,
-            "Residual Variances" => 6,
-            _ => 7,
-        }
-    }
 }
 
 // ------------------------------------------------------ reading and merging

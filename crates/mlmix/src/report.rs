@@ -702,7 +702,10 @@ fn fmt_values(
     );
 }
 
-fn section_rank(s: &str) -> usize {
+/// The order of a report's sections: BY, ON, WITH, means, thresholds,
+/// variances, then the between level in the same order (also the Monte
+/// Carlo summary's).
+pub(crate) fn section_rank(s: &str) -> usize {
     // the between level after the within level, in the same order
     if let Some(rest) = s.strip_prefix("Between Level: ") {
         return 10 + section_rank(rest);

@@ -123,8 +123,12 @@ pub struct Loaded {
 
 /// Reads an input file and its data, and checks the model.
 pub fn load(path: &Path) -> Result<Loaded, SpecError> {
-    // a FIFO or a device is refused before it is opened (it would block or
-    // never end)
+    load_source(read_input(path)?)
+}
+
+/// Reads an input file: a FIFO or a device is refused before it is opened
+/// (it would block or never end).
+pub(crate) fn read_input(path: &Path) -> Result<Source, SpecError> {
     crate::source::check_regular_file(path).map_err(|e| {
         let what = format!("input file '{}'", path.display());
         SpecError::single(Diagnostic::error_nowhere(e.message(&what)))
@@ -135,7 +139,7 @@ pub fn load(path: &Path) -> Result<Loaded, SpecError> {
             path.display()
         )))
     })?;
-    load_source(Source::new(path, text))
+    Ok(Source::new(path, text))
 }
 
 /// Checks an input file already in memory (its path resolves the data file).
