@@ -724,3 +724,50 @@ fn integration_grids_too_large_are_refused() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_a_study_and_reports_the_replications_run() {
+    // far more replications than the test has time for
+    let scratch = Scratch::new("mc-interrupt");
+    let study = std::fs::read_to_string(tests_dir().join("../examples/montecarlo_lca.inp"))
+        .unwrap()
+        .replace("NOBSERVATIONS = 4000;", "NOBSERVATIONS = 300;")
+        .replace("NREPS = 500;", "NREPS = 1000000;");
+    scratch.write("study.inp", &study);
+    let mut child = mlmix(scratch.path(), &["fit", "study.inp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let mut seen = String::new();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(wait) {
+            Ok(line) => {
+                seen += &line;
+                seen.push('\n');
+                if line.starts_with("replications: ") {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no progress line within {LIMIT:?}: {seen}");
+            }
+        }
+    }
+    let started = Instant::now();
+    send("INT", child.id());
+    let out = finish(child);
+    let e = seen + &lines.iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(started.elapsed() < LIMIT, "too slow to stop");
+    assert!(e.contains("starting no more"), "{e}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("*** INTERRUPTED"), "{report}");
+    assert!(report.contains("Not in these results"), "{report}");
+}

@@ -523,3 +523,28 @@ fn model_6_on_model_5_data_approaches_model_5_from_below() {
             .any(|w| w.contains("in effect a between-level one"))
     );
 }
+
+#[test]
+fn a_stopped_study_keeps_the_replications_it_ran() {
+    // run_until starts no replication once stop says so (mlmix fit's
+    // Ctrl-C); on one thread, stopping after 5 leaves exactly 1-5, and the
+    // summary counts the other 35 as requested but not in its results
+    let s = Scratch::new("mc-stop");
+    let st = study(&s, &small_lca());
+    let first = montecarlo::first_analysis(&st).unwrap();
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(&st, &first));
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let done = |_: &mc_summary::Replication| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    };
+    let stop = || count.load(std::sync::atomic::Ordering::SeqCst) >= 5;
+    let reps = Pool::new(1).install(|| {
+        montecarlo::run_until(&st, &keys, 1..=40, &FitOptions::default(), &done, &stop)
+    });
+    let numbers: Vec<usize> = reps.iter().map(|r| r.number).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5]);
+    let summary = mc_summary::summarize(&keys, &reps, 40);
+    assert_eq!((summary.requested, summary.completed), (40, 5));
+    let text = mc_summary::text(&summary);
+    assert!(text.contains("Not in these results"), "{text}");
+}

@@ -13,16 +13,20 @@ const EXIT_AT_ONCE: i32 = 130;
 /// Without a handler (it could not be installed) the flag stays unset and
 /// a signal ends the process as usual.
 pub fn install() -> Arc<AtomicBool> {
+    install_saying(
+        "interrupted: stopping at the next iteration and writing the best solution so far (interrupt again to quit at once)",
+    )
+}
+
+/// [`install`] with the line printed at the first interrupt.
+pub fn install_saying(message: &'static str) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(EXIT_AT_ONCE);
         }
-        let _ = writeln!(
-            std::io::stderr(),
-            "interrupted: stopping at the next iteration and writing the best solution so far (interrupt again to quit at once)"
-        );
+        let _ = writeln!(std::io::stderr(), "{message}");
     });
     stop
 }

@@ -193,6 +193,7 @@ pub fn run(
         args.quiet,
         console,
     );
+    let interrupted = reps.len() < b - a + 1;
     let key = montecarlo::study_key(&study);
     if let Some(path) = partial_path {
         let partial = Partial {
@@ -209,16 +210,30 @@ pub fn run(
             .filter(|r| matches!(r.outcome, mc_summary::Outcome::Completed { .. }))
             .count();
         console.err(format_args!(
-            "{}: replications {a}-{b}: {done} completed, {} failed, {:.1} s; wrote {}",
+            "{}: replications {a}-{b}: {done} completed, {} failed, {:.1} s; wrote {}{}",
             args.model.display(),
             partial.replications.len() - done,
             started.elapsed().as_secs_f64(),
-            path.display()
+            path.display(),
+            if interrupted {
+                " (INTERRUPTED: `mlmix merge` will name the replications missing)"
+            } else {
+                ""
+            }
         ));
-        return Ok(0);
+        return Ok(u8::from(interrupted));
     }
     let summary = mc_summary::summarize(&keys, &reps, requested);
-    let report = study_report(&study.population.model.title, &key.input_file, &summary);
+    let mut report = study_report(&study.population.model.title, &key.input_file, &summary);
+    if interrupted {
+        report.insert_str(
+            0,
+            &format!(
+                "*** INTERRUPTED: {} of {requested} replications were run; the summary is theirs\n\n",
+                reps.len()
+            ),
+        );
+    }
     let json = summary_json(&key, &summary)?;
     let mut texts = Vec::new();
     if args.output.is_some() {
@@ -233,13 +248,14 @@ pub fn run(
     }
     if !args.quiet {
         console.err(format_args!(
-            "{}: {} of {requested} replications completed, {:.1} s",
+            "{}: {} of {requested} replications completed, {:.1} s{}",
             args.model.display(),
             summary.completed,
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            if interrupted { " (INTERRUPTED)" } else { "" }
         ));
     }
-    Ok(0)
+    Ok(u8::from(interrupted))
 }
 
 /// The partial-results file of a shard by default: beside the input,
@@ -278,7 +294,11 @@ fn run_reps(
             s.2 = Instant::now();
         }
     };
-    pool.install(|| montecarlo::run(study, keys, a..=b, options, &done))
+    let stop = crate::interrupt::install_saying(
+        "interrupted: finishing the replications under way and starting no more (interrupt again to quit at once)",
+    );
+    let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
+    pool.install(|| montecarlo::run_until(study, keys, a..=b, options, &done, &stopped))
 }
 
 /// Writes each checked output its text (in the order checked), staged so

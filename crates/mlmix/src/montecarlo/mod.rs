@@ -248,11 +248,29 @@ pub fn run(
     options: &FitOptions,
     done: &(dyn Fn(&Replication) + Sync),
 ) -> Vec<Replication> {
+    run_until(study, keys, reps, options, done, &|| false)
+}
+
+/// [`run`], starting no replication once `stop` says so (a user's
+/// interrupt): the replications begun are finished and returned, in
+/// replication order; the others are left out (a summary counts them as
+/// requested but not in its results).
+pub fn run_until(
+    study: &Study,
+    keys: &[ParamKey],
+    reps: RangeInclusive<usize>,
+    options: &FitOptions,
+    done: &(dyn Fn(&Replication) + Sync),
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Vec<Replication> {
     reps.into_par_iter()
-        .map(|rep| {
+        .filter_map(|rep| {
+            if stop() {
+                return None;
+            }
             let r = run_replication(study, keys, rep, options);
             done(&r);
-            r
+            Some(r)
         })
         .collect()
 }
