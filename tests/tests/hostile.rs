@@ -486,6 +486,31 @@ fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// The lines of standard error up to the first that starts with `prefix`
+/// (it included); kills the child and fails if none comes within
+/// [`LIMIT`].
+fn wait_for_line(child: &mut Child, lines: &mpsc::Receiver<String>, prefix: &str) -> String {
+    let mut seen = String::new();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(wait) {
+            Ok(line) => {
+                seen += &line;
+                seen.push('\n');
+                if line.starts_with(prefix) {
+                    return seen;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no '{prefix}' line within {LIMIT:?}: {seen}");
+            }
+        }
+    }
+}
+
 /// Sends `signal` (a name for `kill -s`) to a process.
 #[cfg(unix)]
 fn send(signal: &str, pid: u32) {
@@ -514,25 +539,7 @@ fn a_signal_stops_the_fit_and_writes_the_best_solution_marked_interrupted() {
             .unwrap();
         // wait for the fit to be under way (its first progress line)
         let lines = stderr_lines(&mut child);
-        let mut seen = String::new();
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(wait) {
-                Ok(line) => {
-                    seen += &line;
-                    seen.push('\n');
-                    if line.starts_with("progress: ") {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("SIG{signal}: no progress line within {LIMIT:?}: {seen}");
-                }
-            }
-        }
+        let seen = wait_for_line(&mut child, &lines, "progress: ");
         let started = Instant::now();
         send(signal, child.id());
         let out = finish(child);
@@ -741,25 +748,7 @@ fn a_signal_stops_a_study_and_reports_the_replications_run() {
         .spawn()
         .unwrap();
     let lines = stderr_lines(&mut child);
-    let mut seen = String::new();
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(wait) {
-            Ok(line) => {
-                seen += &line;
-                seen.push('\n');
-                if line.starts_with("replications: ") {
-                    break;
-                }
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no progress line within {LIMIT:?}: {seen}");
-            }
-        }
-    }
+    let seen = wait_for_line(&mut child, &lines, "replications: ");
     let started = Instant::now();
     send("INT", child.id());
     let out = finish(child);

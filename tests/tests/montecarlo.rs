@@ -55,15 +55,6 @@ fn check_recovery(s: &Summary, z: f64) {
     }
 }
 
-/// The z of a two-sided test at 5% over `m` parameters together
-/// (Bonferroni): with `m` unbiased estimates, the chance that any average
-/// falls outside `z` Monte Carlo standard errors is at most 5%. (Two
-/// standard errors for each of 13 parameters would fail half the time.)
-fn family_z(m: usize) -> f64 {
-    let p = 0.05 / m as f64;
-    mlmix_kernels::link::quantile(mlmix::spec::Link::Probit, 1.0 - p / 2.0)
-}
-
 #[test]
 fn lca_study_recovers_its_population() {
     // examples/montecarlo_lca.inp: 500 replications of 4,000 rows
@@ -71,7 +62,7 @@ fn lca_study_recovers_its_population() {
     let st = study(&s, &example("montecarlo_lca.inp"));
     let summary = run_study(&st);
     assert_eq!(summary.parameters.len(), 13);
-    check_recovery(&summary, family_z(13));
+    check_recovery(&summary, mc_summary::family_z(13));
     // the log-likelihood's spread over replications is its sampling spread
     assert_eq!(summary.loglikelihood.n, 500);
 }
@@ -93,7 +84,7 @@ fn model_5_study_recovers_its_population() {
     let summary = run_study(&study(&s, &text));
     // 7 free parameters, 8 rows: the residual variance in both classes
     assert_eq!(summary.parameters.len(), 8);
-    check_recovery(&summary, family_z(8));
+    check_recovery(&summary, mc_summary::family_z(8));
 }
 
 #[test]
@@ -105,7 +96,7 @@ fn model_5_study_with_1000_clusters_recovers_its_population() {
         .replace("CSIZES = 100 (10);", "CSIZES = 1000 (10);");
     let s = Scratch::new("mc-m5-slow");
     let summary = run_study(&study(&s, &text));
-    check_recovery(&summary, family_z(8));
+    check_recovery(&summary, mc_summary::family_z(8));
 }
 
 /// Closed forms of the generated data, before any fit.

@@ -213,21 +213,31 @@ fn load(model: &Path, console: &Console) -> Option<Loaded> {
             Some(l)
         }
         Err(e) => {
-            console.err(format_args!("{e}"));
-            for w in &e.warnings {
-                console.err(format_args!("{w}"));
-            }
-            // every error found, also those repeated or not shown
-            let n = e.count();
-            console.err(format_args!(
-                "\n{}: {} error{}; nothing was fitted",
-                model.display(),
-                n,
-                if n == 1 { "" } else { "s" }
-            ));
+            print_spec_error(console, model, &e, "fitted");
             None
         }
     }
+}
+
+/// An input's errors and warnings, and the count of errors (every one
+/// found, also those repeated or not shown): nothing was `done`.
+pub(crate) fn print_spec_error(
+    console: &Console,
+    model: &Path,
+    e: &mlmix::spec::SpecError,
+    done: &str,
+) {
+    console.err(format_args!("{e}"));
+    for w in &e.warnings {
+        console.err(format_args!("{w}"));
+    }
+    let n = e.count();
+    console.err(format_args!(
+        "\n{}: {} error{}; nothing was {done}",
+        model.display(),
+        n,
+        if n == 1 { "" } else { "s" }
+    ));
 }
 
 /// `mlmix check`.

@@ -27,14 +27,7 @@ pub fn load_study(model: &Path, console: &Console) -> Option<Study> {
             Some(s)
         }
         Err(e) => {
-            console.err(format_args!("{e}"));
-            let n = e.count();
-            console.err(format_args!(
-                "\n{}: {} error{}; nothing was run",
-                model.display(),
-                n,
-                if n == 1 { "" } else { "s" }
-            ));
+            crate::print_spec_error(console, model, &e, "run");
             None
         }
     }
@@ -120,7 +113,7 @@ pub struct StudyArgs<'a> {
     pub options: FitOptions,
 }
 
-/// `mlmix fit study.inp [--replications A-B]`.
+/// `mlmix fit study.inp [--replications A-B | --shard K/N]`.
 pub fn run(
     args: &StudyArgs<'_>,
     pool: &rayon::ThreadPool,
@@ -129,48 +122,16 @@ pub fn run(
     let Some(study) = load_study(args.model, console) else {
         return Ok(1);
     };
-    let requested = study.spec.replications;
-    let (a, b) = match args.replications.map(|r| r.range(requested)) {
-        None => (1, requested),
-        Some(Ok(r)) => r,
-        Some(Err(e)) => {
-            console.err(format_args!("error: {e}"));
-            return Ok(1);
-        }
+    let Some((a, b)) = selected(args, study.spec.replications, console) else {
+        return Ok(1);
     };
-    let shard = args.replications.is_some();
-    let partial_path = shard.then(|| {
+    let partial_path = args.replications.is_some().then(|| {
         args.json
             .map(Path::to_path_buf)
             .unwrap_or_else(|| default_partial(args.model, a, b))
     });
-    if shard && args.output.is_some() {
-        console.err(format_args!(
-            "error: -o is not used with --replications or --shard: a shard writes its partial-results file, and `mlmix merge` prints the report"
-        ));
+    let Some(outs) = check_study_outputs(args, partial_path.as_deref(), console) else {
         return Ok(1);
-    }
-    let mut wanted: Vec<(&'static str, &Path)> = Vec::new();
-    if let Some(p) = args.output {
-        wanted.push(("the report (-o)", p));
-    }
-    match &partial_path {
-        Some(p) => wanted.push(("the partial-results file", p.as_path())),
-        None => {
-            if let Some(p) = args.json {
-                wanted.push(("the JSON file (--json)", p));
-            }
-        }
-    }
-    let outs = match outputs::check(&wanted, &[("input file", args.model)]) {
-        Ok(o) => o,
-        Err(e) => {
-            console.err(format_args!(
-                "error: {e:#}\n\n{}: nothing was run",
-                args.model.display()
-            ));
-            return Ok(1);
-        }
     };
     let first = match montecarlo::first_analysis(&study) {
         Ok(l) => l,
@@ -193,56 +154,148 @@ pub fn run(
         args.quiet,
         console,
     );
-    let interrupted = reps.len() < b - a + 1;
-    let key = montecarlo::study_key(&study);
-    if let Some(path) = partial_path {
-        let partial = Partial {
-            format: PARTIAL_FORMAT.to_string(),
-            study: key,
-            parameters: keys,
-            replications: reps,
-        };
-        let json = serde_json::to_string_pretty(&partial).context("writing the partial results")?;
-        write_all(&outs, &[Some(json)])?;
-        let done = partial
-            .replications
-            .iter()
-            .filter(|r| matches!(r.outcome, mc_summary::Outcome::Completed { .. }))
-            .count();
-        console.err(format_args!(
-            "{}: replications {a}-{b}: {done} completed, {} failed, {:.1} s; wrote {}{}",
-            args.model.display(),
-            partial.replications.len() - done,
-            started.elapsed().as_secs_f64(),
-            path.display(),
-            if interrupted {
-                " (INTERRUPTED: `mlmix merge` will name the replications missing)"
-            } else {
-                ""
-            }
-        ));
-        return Ok(u8::from(interrupted));
+    let ran = Ran {
+        study: &study,
+        keys,
+        reps,
+        range: (a, b),
+        started,
+    };
+    match partial_path {
+        Some(path) => write_shard(ran, &path, &outs, console),
+        None => write_summary(ran, args, &outs, console),
     }
-    let summary = mc_summary::summarize(&keys, &reps, requested);
-    let mut report = study_report(&study.population.model.title, &key.input_file, &summary);
+}
+
+/// The replications a run is asked for, or None after saying why not.
+fn selected(args: &StudyArgs<'_>, requested: usize, console: &Console) -> Option<(usize, usize)> {
+    let range = match args.replications.map(|r| r.range(requested)) {
+        None => (1, requested),
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            console.err(format_args!("error: {e}"));
+            return None;
+        }
+    };
+    if args.replications.is_some() && args.output.is_some() {
+        console.err(format_args!(
+            "error: -o is not used with --replications or --shard: a shard writes its partial-results file, and `mlmix merge` prints the report"
+        ));
+        return None;
+    }
+    Some(range)
+}
+
+/// The outputs of a study, checked before it runs: the report (-o) and the
+/// JSON summary, or a shard's partial-results file.
+fn check_study_outputs(
+    args: &StudyArgs<'_>,
+    partial: Option<&Path>,
+    console: &Console,
+) -> Option<Vec<outputs::Output>> {
+    let mut wanted: Vec<(&'static str, &Path)> = Vec::new();
+    if let Some(p) = args.output {
+        wanted.push(("the report (-o)", p));
+    }
+    match (partial, args.json) {
+        (Some(p), _) => wanted.push(("the partial-results file", p)),
+        (None, Some(p)) => wanted.push(("the JSON file (--json)", p)),
+        (None, None) => {}
+    }
+    match outputs::check(&wanted, &[("input file", args.model)]) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            console.err(format_args!(
+                "error: {e:#}\n\n{}: nothing was run",
+                args.model.display()
+            ));
+            None
+        }
+    }
+}
+
+/// The replications a run made.
+struct Ran<'s> {
+    study: &'s Study,
+    keys: Vec<mc_summary::ParamKey>,
+    reps: Vec<Replication>,
+    range: (usize, usize),
+    started: Instant,
+}
+
+impl Ran<'_> {
+    /// Fewer replications than asked for: the run was interrupted.
+    fn interrupted(&self) -> bool {
+        self.reps.len() < self.range.1 - self.range.0 + 1
+    }
+}
+
+/// A shard: its partial-results file, and a line saying what it holds.
+fn write_shard(
+    ran: Ran<'_>,
+    path: &Path,
+    outs: &[outputs::Output],
+    console: &Console,
+) -> anyhow::Result<u8> {
+    let interrupted = ran.interrupted();
+    let (a, b) = ran.range;
+    let elapsed = ran.started.elapsed().as_secs_f64();
+    let model = ran.study.source.path().display().to_string();
+    let partial = Partial {
+        format: PARTIAL_FORMAT.to_string(),
+        study: montecarlo::study_key(ran.study),
+        parameters: ran.keys,
+        replications: ran.reps,
+    };
+    let json = serde_json::to_string_pretty(&partial).context("writing the partial results")?;
+    write_all(outs, &[Some(json)])?;
+    let done = partial
+        .replications
+        .iter()
+        .filter(|r| matches!(r.outcome, mc_summary::Outcome::Completed { .. }))
+        .count();
+    console.err(format_args!(
+        "{model}: replications {a}-{b}: {done} completed, {} failed, {elapsed:.1} s; wrote {}{}",
+        partial.replications.len() - done,
+        path.display(),
+        if interrupted {
+            " (INTERRUPTED: `mlmix merge` will name the replications missing)"
+        } else {
+            ""
+        }
+    ));
+    Ok(u8::from(interrupted))
+}
+
+/// A whole study: the summary as the report (stdout or -o) and as JSON.
+fn write_summary(
+    ran: Ran<'_>,
+    args: &StudyArgs<'_>,
+    outs: &[outputs::Output],
+    console: &Console,
+) -> anyhow::Result<u8> {
+    let interrupted = ran.interrupted();
+    let requested = ran.study.spec.replications;
+    let key = montecarlo::study_key(ran.study);
+    let summary = mc_summary::summarize(&ran.keys, &ran.reps, requested);
+    let mut report = study_report(&key.title, &key.input_file, &summary);
     if interrupted {
         report.insert_str(
             0,
             &format!(
                 "*** INTERRUPTED: {} of {requested} replications were run; the summary is theirs\n\n",
-                reps.len()
+                ran.reps.len()
             ),
         );
     }
-    let json = summary_json(&key, &summary)?;
     let mut texts = Vec::new();
     if args.output.is_some() {
         texts.push(Some(report.clone()));
     }
     if args.json.is_some() {
-        texts.push(Some(json));
+        texts.push(Some(summary_json(&key, &summary)?));
     }
-    write_all(&outs, &texts)?;
+    write_all(outs, &texts)?;
     if args.output.is_none() {
         console.out(&report)?;
     }
@@ -251,7 +304,7 @@ pub fn run(
             "{}: {} of {requested} replications completed, {:.1} s{}",
             args.model.display(),
             summary.completed,
-            started.elapsed().as_secs_f64(),
+            ran.started.elapsed().as_secs_f64(),
             if interrupted { " (INTERRUPTED)" } else { "" }
         ));
     }

@@ -243,6 +243,16 @@ struct Done<'a> {
     standard_errors: &'a [Option<f64>],
 }
 
+/// The z of a two-sided test at 5% over `m` parameters together
+/// (Bonferroni): with `m` unbiased estimates, the chance that any average
+/// falls outside `z` Monte Carlo standard errors of its population value
+/// is at most 5% (2 standard errors for each of 13 would fail half the
+/// time). The recovery checks of the tests and of `cargo xtask repro`.
+pub fn family_z(m: usize) -> f64 {
+    let p = 0.05 / m.max(1) as f64;
+    mlmix_kernels::link::quantile(mlmix_spec::Link::Probit, 1.0 - p / 2.0)
+}
+
 /// Summarize the replications of a study with these parameters.
 ///
 /// The replications are taken in the order of their numbers (a sorted copy)

@@ -2,17 +2,43 @@
 //! class profiles that `PLOT: TYPE = PLOT3; SERIES = ...;` asks for, as
 //! Mplus users look at them.
 
+use std::ops::Range;
+
 use plotters::prelude::*;
 
 use crate::results::Fit;
 use mlmix_spec::{Model, PlotSpec, Role, Scale};
 
-/// One line of a chart: its name in the legend and its points.
+/// How a line of a chart is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// A coloured line with a marker at each point.
+    LineAndMarkers,
+    /// Markers alone (a scatter).
+    Markers,
+    /// A thin grey line (a reference, such as the diagonal).
+    Reference,
+}
+
+/// One line of a chart: its name in the legend, its points and its style.
 pub struct Line {
     /// Legend entry.
     pub name: String,
     /// Points, in drawing order.
     pub points: Vec<(f64, f64)>,
+    /// How it is drawn.
+    pub style: Style,
+}
+
+impl Line {
+    /// A line drawn with markers.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Line {
+            name: name.into(),
+            points,
+            style: Style::LineAndMarkers,
+        }
+    }
 }
 
 /// A line chart with markers, axes and a legend, as an SVG document.
@@ -22,58 +48,12 @@ pub fn line_chart(
     y_label: &str,
     lines: &[Line],
 ) -> Result<String, String> {
-    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
-    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
-    let (x0, x1) = span(xs).ok_or("nothing to plot")?;
-    let (y0, y1) = span(ys).ok_or("nothing to plot")?;
-    let pad = |a: f64, b: f64| if b > a { (b - a) * 0.05 } else { 0.5 };
-    let (xp, yp) = (pad(x0, x1), pad(y0, y1));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d((x0 - xp)..(x1 + xp), (y0 - yp)..(y1 + yp))
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, l) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    l.points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| e.to_string())?
-                .label(l.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| e.to_string())?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+    chart(title, (x_label, y_label), lines, false)
 }
 
 /// A scatter of `points` (markers only) over a reference line (`line`,
-/// drawn without markers), on [0, 1] x [0, 1] when every value is in it.
+/// such as the diagonal), square, on [0, 1] x [0, 1] when every value is
+/// in it.
 pub fn scatter_chart(
     title: &str,
     x_label: &str,
@@ -81,58 +61,108 @@ pub fn scatter_chart(
     points: &Line,
     line: &Line,
 ) -> Result<String, String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (560, 520)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let all = points.points.iter().chain(&line.points);
-        let (lo, hi) = span(all.flat_map(|p| [p.0, p.1])).ok_or("nothing to plot")?;
+    let lines = [
+        Line {
+            name: line.name.clone(),
+            points: line.points.clone(),
+            style: Style::Reference,
+        },
+        Line {
+            name: points.name.clone(),
+            points: points.points.clone(),
+            style: Style::Markers,
+        },
+    ];
+    chart(title, (x_label, y_label), &lines, true)
+}
+
+/// The axes' ranges: the data's, padded by 5%; `square`: one range for
+/// both, [0, 1] when every value is in it.
+fn ranges(lines: &[Line], square: bool) -> Option<(Range<f64>, Range<f64>)> {
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    if square {
+        let (lo, hi) = span(xs.chain(ys))?;
         let (lo, hi) = if lo >= 0.0 && hi <= 1.0 {
             (0.0, 1.0)
         } else {
             (lo, hi)
         };
+        return Some((lo..hi, lo..hi));
+    }
+    let (x0, x1) = span(xs)?;
+    let (y0, y1) = span(ys)?;
+    let pad = |a: f64, b: f64| if b > a { (b - a) * 0.05 } else { 0.5 };
+    let (xp, yp) = (pad(x0, x1), pad(y0, y1));
+    Some(((x0 - xp)..(x1 + xp), (y0 - yp)..(y1 + yp)))
+}
+
+/// Draws `lines` in their styles, with axes and a legend, as SVG.
+fn chart(
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    lines: &[Line],
+    square: bool,
+) -> Result<String, String> {
+    let (xr, yr) = ranges(lines, square).ok_or("nothing to plot")?;
+    let size = if square { (560, 520) } else { (720, 480) };
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(48)
-            .build_cartesian_2d(lo..hi, lo..hi)
-            .map_err(|e| e.to_string())?;
+            .y_label_area_size(56)
+            .build_cartesian_2d(xr, yr)
+            .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
             .draw()
-            .map_err(|e| e.to_string())?;
-        let grey = BLACK.mix(0.4);
-        chart
-            .draw_series(LineSeries::new(
-                line.points.iter().copied(),
-                grey.stroke_width(1),
-            ))
-            .map_err(|e| e.to_string())?
-            .label(line.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey));
-        let color = Palette99::pick(0).to_rgba();
-        chart
-            .draw_series(
-                points
-                    .points
-                    .iter()
-                    .map(|&p| Circle::new(p, 4, color.filled())),
-            )
-            .map_err(|e| e.to_string())?
-            .label(points.name.clone())
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+            .map_err(|e| err(&e))?;
+        let mut coloured = 0;
+        for l in lines {
+            let color = match l.style {
+                Style::Reference => BLACK.mix(0.4),
+                _ => {
+                    coloured += 1;
+                    Palette99::pick(coloured - 1).to_rgba()
+                }
+            };
+            let pts = l.points.iter().copied();
+            if l.style != Style::Markers {
+                let width = if l.style == Style::Reference { 1 } else { 2 };
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))
+                    .map_err(|e| err(&e))?
+                    .label(l.name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width))
+                    });
+            }
+            if l.style != Style::Reference {
+                let series = chart
+                    .draw_series(pts.map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| err(&e))?;
+                if l.style == Style::Markers {
+                    series
+                        .label(l.name.clone())
+                        .legend(move |(x, y)| Circle::new((x + 9, y), 3, color.filled()));
+                }
+            }
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)
 }
@@ -199,7 +229,7 @@ pub fn profiles(model: &Model, fit: &Fit, spec: &PlotSpec) -> Result<Vec<Line>, 
             Some(p) => format!("class {} ({:.1}%)", k + 1, 100.0 * p),
             None => format!("class {}", k + 1),
         };
-        lines.push(Line { name, points });
+        lines.push(Line::new(name, points));
     }
     if lines.iter().all(|l| l.points.is_empty()) {
         return Err("the SERIES variables have no means or category probabilities to draw".into());

@@ -456,7 +456,6 @@ impl<'m> Forward<'m> {
         rng: &mut ChaCha8Rng,
     ) -> Result<(), GenerateError> {
         let d = cols.len();
-        let n = self.n();
         let unit = |i: usize, s: f64| -> Vec<f64> {
             let mut y = vec![0.0; d];
             y[i] = s;
@@ -511,7 +510,6 @@ impl<'m> Forward<'m> {
                 }
             }
         }
-        debug_assert!(n == self.n());
         Ok(())
     }
 
