@@ -19,6 +19,7 @@ mod gom_tables;
 mod gpu;
 mod growth;
 mod hostile;
+mod lta;
 mod mixreg;
 mod montecarlo;
 mod nominal;

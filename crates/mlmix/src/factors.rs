@@ -12,7 +12,7 @@ use mlmix_spec::{Model, ParamKind, ParamValue, RandomKind, Scale};
 use nalgebra::DMatrix;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::results::{IrtItem, IrtValue};
+use crate::results::{DerivedValue, IrtItem};
 
 /// The factors of a model: their indices in [`Model::latent`]'s random
 /// effects, in order (the order of the saved factor scores).
@@ -494,7 +494,7 @@ pub fn irt_parameterization(
                     (Some(ipsi), -b / (2.0 * psi)),
                 ];
                 let value = |x: f64, grad: &[(Option<usize>, f64)]| {
-                    irt_value(model, cov, at_bound, x, grad)
+                    derived_value(model, cov, at_bound, x, grad)
                 };
                 out.push(IrtItem {
                     factor: model.random_name(f),
@@ -523,19 +523,19 @@ pub fn irt_parameterization(
     out
 }
 
-/// An IRT quantity `x`, a function of the model's parameters with
+/// A derived quantity `x`, a function of the model's parameters with
 /// gradient `grad` (model parameter index, derivative), with its
 /// delta-method standard error from `cov` (see [`delta_se`]).
-pub(crate) fn irt_value(
+pub(crate) fn derived_value(
     model: &Model,
     cov: Option<&DMatrix<f64>>,
     at_bound: &[usize],
     x: f64,
     grad: &[(Option<usize>, f64)],
-) -> IrtValue {
+) -> DerivedValue {
     let se = cov.and_then(|c| delta_se(model, c, at_bound, grad));
     let est_se = se.filter(|s| *s > 0.0).map(|s| x / s);
-    IrtValue {
+    DerivedValue {
         estimate: x,
         se,
         est_se,

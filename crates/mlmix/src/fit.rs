@@ -564,11 +564,11 @@ pub fn fit(
                 .enumerate()
                 .filter_map(|(re, r)| match r.kind {
                     RandomKind::ClassIntercept { cv, class } => {
-                        let i = model
+                        model
                             .parameters
                             .iter()
                             .position(|p| p.kind == ParamKind::RandomVariance { re })?;
-                        let v = phi[i];
+                        let v = random_effect_variance(model, &phi, re);
                         Some(ClassIcc {
                             variable: model.class_vars[cv].name.to_ascii_uppercase(),
                             class: class + 1,
@@ -591,6 +591,7 @@ pub fn fit(
         }
     }
     let transitions = transition_tables(model, &phi);
+    let latent_transition = crate::lta::decomposition(model, &phi, cov.as_ref(), &best.at_bound);
     let irt = crate::factors::irt_parameterization(model, &phi, cov.as_ref(), &best.at_bound);
     let factor_scores =
         crate::factors::factor_scores(model, &plan, &engine_data, &phi, &final_eval)
@@ -760,6 +761,7 @@ pub fn fit(
         probabilities,
         profiles: crate::profiles::item_profiles(model, &phi, ds),
         transitions,
+        latent_transition,
         warnings,
         input_warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
         posteriors,
@@ -1375,6 +1377,44 @@ fn nominal_probability(
         .map(|j| (fidx[j], p[c] * (f64::from(j == c) - p[j])))
         .collect();
     (p[c], grad)
+}
+
+/// The variance of random effect `re` implied by the between-level model,
+/// (A Ψ A')[re][re] with A = (I − B)^-1 over its regressions and loadings:
+/// its residual variance when it is regressed on nothing. Class-specific
+/// parameters are taken in the first class.
+fn random_effect_variance(model: &Model, phi: &[f64], re: usize) -> f64 {
+    let n = model.latent.random.len();
+    let mut psi = DMatrix::<f64>::zeros(n, n);
+    let mut b = DMatrix::<f64>::zeros(n, n);
+    for (i, p) in model.parameters.iter().enumerate() {
+        if p.class.is_some_and(|k| k > 0) {
+            continue;
+        }
+        match p.kind {
+            ParamKind::RandomVariance { re } => psi[(re, re)] = phi[i],
+            ParamKind::RandomCovariance { a, b: c } => {
+                psi[(a, c)] = phi[i];
+                psi[(c, a)] = phi[i];
+            }
+            ParamKind::RandomRegression { re, on } => b[(re, on)] = phi[i],
+            ParamKind::Loading { re, factor } => b[(re, factor)] = phi[i],
+            _ => {}
+        }
+    }
+    match (DMatrix::identity(n, n) - b).try_inverse() {
+        Some(a) => (&a * psi * a.transpose())[(re, re)],
+        None => phi_variance(model, phi, re),
+    }
+}
+
+/// The residual variance parameter of random effect `re`.
+fn phi_variance(model: &Model, phi: &[f64], re: usize) -> f64 {
+    model
+        .parameters
+        .iter()
+        .position(|p| p.kind == ParamKind::RandomVariance { re })
+        .map_or(0.0, |i| phi[i])
 }
 
 fn transition_tables(model: &Model, phi: &[f64]) -> Vec<TransitionTable> {

@@ -12,7 +12,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::factors::{irt_value, param_index};
+use crate::factors::{derived_value, param_index};
 use crate::results::IrtItem;
 use crate::spec::{Model, ParamKind, ParamValue, RandomKind, Scale};
 
@@ -132,7 +132,8 @@ fn item_3pl(
     let sign = if guess == 0 { 1.0 } else { -1.0 };
     let g = 1.0 / (1.0 + (-sign * (ia.map_or(0.0, |i| phi[i]) + phi[ig])).exp());
     let dg = sign * g * (1.0 - g);
-    let value = |x: f64, grad: &[(Option<usize>, f64)]| irt_value(model, cov, at_bound, x, grad);
+    let value =
+        |x: f64, grad: &[(Option<usize>, f64)]| derived_value(model, cov, at_bound, x, grad);
     Some(IrtItem {
         factor: model.random_name(factor),
         item: model.random_name(a),

@@ -13,6 +13,7 @@ pub mod diverging;
 pub mod factors;
 pub mod fit;
 mod gom_3pl;
+pub mod lta;
 pub mod mc_summary;
 pub mod montecarlo;
 pub mod nested_start;

@@ -7,7 +7,10 @@ use std::fmt::Write;
 
 use mlmix_spec::{Model, ParamKind, ParamValue, Role, Scale};
 
-use crate::results::{Fit, IntegrationSummary, IrtItem, IrtValue, ParameterEstimate};
+use crate::lta::TransitionDecomposition;
+use crate::results::{
+    DerivedValue, Fit, IntegrationSummary, IrtItem, ParameterEstimate, TransitionTable,
+};
 
 fn line(out: &mut String, label: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "    {label:<44}{value:>14}");
@@ -356,12 +359,7 @@ pub fn text(fit: &Fit, model: &Model) -> String {
     }
 
     heading(&mut o, "MODEL RESULTS");
-    let _ = writeln!(o, "{:>58}", "Two-Tailed");
-    let _ = writeln!(
-        o,
-        "{:<20}{:>10}{:>10}{:>11}{:>11}",
-        "", "Estimate", "S.E.", "Est./S.E.", "P-Value"
-    );
+    value_header(&mut o);
     model_results(&mut o, fit, model);
     if let Some(t) = fit.two_level.as_ref().filter(|t| !t.icc.is_empty()) {
         heading(
@@ -432,34 +430,24 @@ pub fn text(fit: &Fit, model: &Model) -> String {
             &mut o,
             "LATENT TRANSITION PROBABILITIES BASED ON THE ESTIMATED MODEL",
         );
+        // a two-level LTA's table is at the means of its random logits
+        let at_means = fit
+            .latent_transition
+            .as_ref()
+            .is_some_and(|l| !l.transitions.is_empty());
         for t in &fit.transitions {
-            let _ = writeln!(
-                o,
-                "  {} Classes (Rows) by {} Classes (Columns){}\n",
-                t.given.join("."),
-                t.variable,
-                if t.at_zero_covariates {
-                    ", at covariate values 0"
-                } else {
-                    ""
-                }
-            );
-            let k = t.rows.first().map_or(0, |r| r.probabilities.len());
-            let _ = write!(o, "{:>12}", "");
-            for c in 1..=k {
-                let _ = write!(o, "{c:>10}");
-            }
-            let _ = writeln!(o);
-            for r in &t.rows {
-                let from: Vec<String> = r.from.iter().map(ToString::to_string).collect();
-                let _ = write!(o, "{:>12}", from.join(" "));
-                for p in &r.probabilities {
-                    let _ = write!(o, "{p:>10.3}");
-                }
-                let _ = writeln!(o);
-            }
-            let _ = writeln!(o);
+            let note = if t.at_zero_covariates {
+                ", at covariate values 0"
+            } else if at_means {
+                ", at the means of the random class logits"
+            } else {
+                ""
+            };
+            transition_table(&mut o, t, note);
         }
+    }
+    if let Some(l) = &fit.latent_transition {
+        latent_transition_section(&mut o, l);
     }
 
     if model.output.tech1 {
@@ -536,12 +524,7 @@ fn irt_section(o: &mut String, fit: &Fit) {
              G = EXPIT(GAMMA), A = LAMBDA*SQRT(PSI), B = (THRESHOLD - MEAN) / A\n"
         );
     }
-    let _ = writeln!(o, "{:>58}", "Two-Tailed");
-    let _ = writeln!(
-        o,
-        "{:<20}{:>10}{:>10}{:>11}{:>11}",
-        "", "Estimate", "S.E.", "Est./S.E.", "P-Value"
-    );
+    value_header(o);
     let mut classes: Vec<&Option<String>> = Vec::new();
     for i in &fit.irt {
         if !classes.contains(&&i.class) {
@@ -560,18 +543,18 @@ fn irt_section(o: &mut String, fit: &Fit) {
                 let _ = writeln!(o, "\n {} BY", i.factor);
                 last = &i.factor;
             }
-            irt_row(o, &i.item, &i.discrimination);
+            derived_row(o, &i.item, &i.discrimination);
         }
         let _ = writeln!(o, "\n Item Difficulties");
         for i in &items {
-            irt_row(o, &format!("{}$1", i.item), &i.difficulty);
+            derived_row(o, &format!("{}$1", i.item), &i.difficulty);
         }
         // 3PL items: P(u = 1) = g + (1 - g) F(a (theta - b))
         if items.iter().any(|i| i.guessing.is_some()) {
             let _ = writeln!(o, "\n Item Guessing (probability)");
             for i in &items {
                 if let Some(g) = &i.guessing {
-                    irt_row(o, &i.item, g);
+                    derived_row(o, &i.item, g);
                 }
             }
         }
@@ -625,7 +608,93 @@ fn profiles_section(o: &mut String, fit: &Fit) {
     }
 }
 
-fn irt_row(o: &mut String, name: &str, v: &IrtValue) {
+fn transition_table(o: &mut String, t: &TransitionTable, note: &str) {
+    let _ = writeln!(
+        o,
+        "  {} Classes (Rows) by {} Classes (Columns){note}\n",
+        t.given.join("."),
+        t.variable,
+    );
+    let k = t.rows.first().map_or(0, |r| r.probabilities.len());
+    let _ = write!(o, "{:>12}", "");
+    for c in 1..=k {
+        let _ = write!(o, "{c:>10}");
+    }
+    let _ = writeln!(o);
+    for r in &t.rows {
+        let from: Vec<String> = r.from.iter().map(ToString::to_string).collect();
+        let _ = write!(o, "{:>12}", from.join(" "));
+        for p in &r.probabilities {
+            let _ = write!(o, "{p:>10.3}");
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o);
+}
+
+/// Section 4's derived quantities of a latent transition model
+/// ([`crate::lta`]).
+fn latent_transition_section(o: &mut String, l: &TransitionDecomposition) {
+    heading(
+        o,
+        "R-SQUARE OF THE CLASS VARIABLES (LATENT RESPONSE SCALE, EQ 14)\n\
+         C* = LOGIT INTERCEPT + EFFECTS OF EARLIER CLASSES + LOGISTIC ERROR (VARIANCE PI^2/3);\n\
+         SHARES OF VAR(C*) EXPLAINED BY: THE RANDOM LOGITS OF EARLIER CLASS VARIABLES,\n\
+         THE EARLIER CLASSES BEYOND THEM, AND THE OWN RANDOM LOGIT BEYOND THEM",
+    );
+    value_header(o);
+    for v in &l.variables {
+        let _ = writeln!(o, "\n {}", v.variable);
+        derived_row(o, &format!("P({}=1)", v.variable), &v.probability);
+        derived_row(o, "R-square", &v.r_square);
+        if let Some(e) = &v.earlier_random_logits {
+            derived_row(o, "Earlier logits", e);
+        }
+        if let Some(e) = &v.earlier_classes {
+            derived_row(o, "Earlier classes", e);
+        }
+        derived_row(o, "Own logit", &v.own_random_logit);
+        if let Some(p) = &v.parents_alone {
+            derived_row(o, "Parents alone", p);
+        }
+    }
+    if !l.effects.is_empty() {
+        heading(
+            o,
+            "EFFECTS OF THE RANDOM CLASS LOGITS ON LATER CLASS LOGITS\n\
+             (AVERAGED OVER THE CLUSTERS; INDIRECT THROUGH THE RANDOM LOGITS' REGRESSIONS\n\
+             AND THROUGH THE EARLIER CLASSES, AND TOTAL)",
+        );
+        value_header(o);
+        for e in &l.effects {
+            let _ = writeln!(o, "\n {} on {}", e.from, e.to);
+            derived_row(o, "Via logits", &e.through_random_logits);
+            derived_row(o, "Via classes", &e.through_classes);
+            derived_row(o, "Total", &e.total);
+        }
+    }
+    if !l.transitions.is_empty() {
+        heading(
+            o,
+            "LATENT TRANSITION PROBABILITIES AVERAGED OVER THE RANDOM CLASS LOGITS",
+        );
+        for t in &l.transitions {
+            transition_table(o, t, "");
+        }
+    }
+}
+
+/// The column heads of estimates with standard errors.
+fn value_header(o: &mut String) {
+    let _ = writeln!(o, "{:>58}", "Two-Tailed");
+    let _ = writeln!(
+        o,
+        "{:<20}{:>10}{:>10}{:>11}{:>11}",
+        "", "Estimate", "S.E.", "Est./S.E.", "P-Value"
+    );
+}
+
+fn derived_row(o: &mut String, name: &str, v: &DerivedValue) {
     let fixed = v.se == Some(0.0);
     fmt_values(o, name, v.estimate, v.se, v.est_se, v.p_value, fixed);
 }

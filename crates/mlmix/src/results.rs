@@ -69,8 +69,14 @@ pub struct Fit {
     pub parameters: Vec<ParameterEstimate>,
     /// Category probabilities of categorical indicators, class by class.
     pub probabilities: Vec<CategoryProbability>,
-    /// Transition probabilities of class variables regressed on earlier ones.
+    /// Transition probabilities of class variables regressed on earlier ones
+    /// (at the means of random class logits).
     pub transitions: Vec<TransitionTable>,
+    /// A latent transition model's explained variances (eq 14), effects of
+    /// the random class logits and averaged transition probabilities
+    /// ([`crate::lta`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latent_transition: Option<crate::lta::TransitionDecomposition>,
     /// Warnings about the fit.
     pub warnings: Vec<String>,
     /// Input warnings (ignored requests, excluded rows).
@@ -384,18 +390,19 @@ pub struct IrtItem {
     /// `C#1` in a mixture, `None` otherwise.
     pub class: Option<String>,
     /// The discrimination a = lambda sqrt(psi).
-    pub discrimination: IrtValue,
+    pub discrimination: DerivedValue,
     /// The difficulty b = (tau - lambda alpha) / (lambda sqrt(psi)).
-    pub difficulty: IrtValue,
+    pub difficulty: DerivedValue,
     /// A 3PL item's guessing probability g = 1 / (1 + e^−γ) (absent for
     /// the 2PL).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub guessing: Option<IrtValue>,
+    pub guessing: Option<DerivedValue>,
 }
 
-/// An IRT quantity with its delta-method standard error.
+/// A quantity derived from the parameters (IRT parameters, explained
+/// variances, effects) with its delta-method standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct IrtValue {
+pub struct DerivedValue {
     /// Estimate.
     pub estimate: f64,
     /// Standard error (`None` when the standard errors were not computed).
@@ -414,7 +421,8 @@ pub struct ClassIcc {
     pub variable: String,
     /// The class (1-based).
     pub class: usize,
-    /// The variance of its random logit intercept.
+    /// The variance of its random logit intercept (the total variance
+    /// when it is regressed on other random effects, eq 15).
     pub variance: f64,
     /// The ICC.
     pub icc: f64,
