@@ -36,6 +36,9 @@
 //!   (`mlmix_tests::gom_designs`). Checked: the numbers of parameters, each
 //!   model at least as good as the one it nests, convergence.
 //!
+//! - `section9`: the 3PL fitted directly and as the constrained GoM-FMA of
+//!   eq 43-47, with g, a and b of eq 48-50 side by side (see
+//!   `repro/section9.rs`).
 //! - `table1`: Table 1 and Section 4, a two-level LTA: the first sample's
 //!   profiles, class shares and transitions beside the paper's, and the
 //!   explained variances and effects of `mlmix::lta` over 40 samples
@@ -53,6 +56,7 @@ use mlmix::spec::montecarlo::{Study, load_study};
 
 use crate::{root, target_dir};
 
+mod section9;
 mod table1;
 
 /// One reproduction target: its name, what it reproduces, and its runner.
@@ -105,6 +109,12 @@ const TARGETS: &[Target] = &[
         name: "table6",
         what: "Table 6: LCA, FMA and FMA-GoM, 18 items, 425 persons",
         run: Some(table6),
+        waiting: "",
+    },
+    Target {
+        name: "section9",
+        what: "Section 9: the 3PL fitted directly and as the GoM-FMA of eq 43-47, g, a and b of eq 48-50",
+        run: Some(section9::section9),
         waiting: "",
     },
     Target {
