@@ -68,6 +68,35 @@ fn lca_study_recovers_its_population() {
 }
 
 #[test]
+fn nominal_lca_study_recovers_its_population() {
+    // NOMINAL in MONTECARLO: four items of three unordered categories
+    // (GENERATE's 2: categories less one), 500 replications of 2,000 rows
+    let text = "TITLE: a nominal latent class study\n\
+        MONTECARLO: NAMES = u1-u4; GENERATE = u1-u4 (2); NOMINAL = u1-u4;\n\
+        \x20 GENCLASSES = c(2); CLASSES = c(2); NOBSERVATIONS = 2000; NREPS = 500; SEED = 11;\n\
+        ANALYSIS: TYPE = MIXTURE;\n\
+        MODEL POPULATION: %OVERALL% [c#1*0.3];\n\
+        \x20 %c#1% [u1#1-u4#1*1.5 u1#2-u4#2*0.5]; %c#2% [u1#1-u4#1*-1 u1#2-u4#2*0.8];\n\
+        MODEL: %OVERALL% [c#1*0.3];\n\
+        \x20 %c#1% [u1#1-u4#1*1.5 u1#2-u4#2*0.5]; %c#2% [u1#1-u4#1*-1 u1#2-u4#2*0.8];\n";
+    let s = Scratch::new("mc-nominal");
+    let st = study(&s, text);
+    // the generated items take the three categories 0, 1, 2
+    let data = montecarlo::simulate(&st, 1).unwrap();
+    let mut seen: Vec<&str> = data
+        .lines()
+        .flat_map(|l| l.split_whitespace().take(4))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, ["0", "1", "2"]);
+    let summary = run_study(&st);
+    // 16 intercepts and the class logit
+    assert_eq!(summary.parameters.len(), 17);
+    check_recovery(&summary, mc_summary::family_z(17));
+}
+
+#[test]
 fn model_5_study_recovers_its_population() {
     // the paper's Model 5 (between-level class, random intercept), with
     // 400 clusters: at the paper's 100 clusters the ML estimate of the

@@ -390,3 +390,66 @@ fn random_slope_on_a_nominal_variable() {
     );
     assert_first(&err, "model.inp", 7, "nominal variable u");
 }
+
+/// Two nominal variables of three categories and a covariate, 40 rows.
+fn two_nominal_rows() -> String {
+    let mut sim = Sim::new(5);
+    let rows: Vec<Vec<f64>> = (0..40)
+        .map(|_| {
+            vec![
+                sim.categorical(&[0.3, 0.3, 0.4]) as f64,
+                sim.categorical(&[0.5, 0.2, 0.3]) as f64,
+            ]
+        })
+        .collect();
+    free_format(&rows, ".")
+}
+
+#[test]
+fn a_range_of_nominal_categories_covers_every_variable_between() {
+    let s = Scratch::new("nominal-range");
+    s.write("two.dat", &two_nominal_rows());
+    let loaded = mlmix_tests::load(
+        &s,
+        "m.inp",
+        "DATA: FILE = two.dat;\nVARIABLE: NAMES = u1 u2; NOMINAL = u1 u2; CLASSES = c(2);\n\
+         ANALYSIS: TYPE = MIXTURE;\nMODEL: %c#1%\n[u1#1-u2#1*1.5];\n",
+    );
+    let starts: Vec<(usize, usize, Option<f64>)> = loaded
+        .model
+        .parameters
+        .iter()
+        .filter_map(|p| match p.kind {
+            mlmix::spec::ParamKind::NominalIntercept { var, category } if p.class == Some(0) => {
+                Some((var, category, p.start))
+            }
+            _ => None,
+        })
+        .collect();
+    // category 1 of u1 and of u2 (not only the ends of the list), not 2
+    assert_eq!(
+        starts,
+        [
+            (0, 1, Some(1.5)),
+            (0, 2, None),
+            (1, 1, Some(1.5)),
+            (1, 2, None)
+        ]
+    );
+}
+
+#[test]
+fn a_range_of_nominal_categories_names_one_category() {
+    let err = fails(
+        "nominal_range_mixed",
+        &[("two.dat", &two_nominal_rows())],
+        "
+        DATA:     FILE = two.dat;
+        VARIABLE: NAMES = u1 u2; NOMINAL = u1 u2; CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL:    %c#1%
+                  [u1#1-u2#2];
+        ",
+    );
+    assert_first(&err, "model.inp", 5, "mixes different categories");
+}

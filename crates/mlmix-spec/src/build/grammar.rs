@@ -996,6 +996,37 @@ impl Builder<'_> {
         }
     }
 
+    /// The names of a range of nominal variables' category intercepts,
+    /// `u1#1-u4#1`: category 1 of each variable from `u1` to `u4` in the
+    /// order of USEVARIABLES (both ends the same category). Names that are
+    /// not variables are left for `resolve` to report.
+    fn nominal_range(
+        &mut self,
+        a: &str,
+        b: &str,
+        span: Span,
+        use_names: &[String],
+    ) -> Option<Vec<String>> {
+        let (va, ka) = a.split_once('#')?;
+        let (vb, kb) = b.split_once('#')?;
+        let find = |n: &str| use_names.iter().position(|u| u.eq_ignore_ascii_case(n));
+        let (Some(x), Some(y)) = (find(va), find(vb)) else {
+            return Some(vec![a.to_string(), b.to_string()]);
+        };
+        if ka != kb {
+            self.err(span, format!("the list {a}-{b} mixes different categories"));
+            return None;
+        }
+        if x > y {
+            self.err(
+                span,
+                format!("the list {a}-{b} runs backwards (lists follow the order of USEVARIABLES)"),
+            );
+            return None;
+        }
+        Some((x..=y).map(|v| format!("{}#{ka}", use_names[v])).collect())
+    }
+
     /// A range of class logit means, as in Mplus: `c#1-c#3` (classes 1 to
     /// 3 of `c`) or `c2#1-c4#1` (class 1 of each class variable from `c2`
     /// to `c4`, in the order of CLASSES).
@@ -1038,6 +1069,8 @@ impl Builder<'_> {
                     self.err_help(span, format!("cannot expand the list {a}-{b}"), help);
                     return None;
                 }
+                // nominal variables' categories: u1#1-u4#1
+                (None, None) => self.nominal_range(a, b, span, use_names)?,
                 // the unknown one is reported by resolve
                 _ => vec![a.to_string(), b.to_string()],
             }

@@ -40,10 +40,7 @@ pub(super) const MONTECARLO_OPTS: &[(&str, Support)] = &[
         "NGROUPS",
         Support::NoModel("multiple-group Monte Carlo studies"),
     ),
-    (
-        "NOMINAL",
-        Support::NoModel("nominal variables in Monte Carlo studies"),
-    ),
+    ("NOMINAL", Support::Yes),
     ("COUNT", Support::NoModel("count variables")),
     ("CENSORED", Support::NoModel("censored variables")),
     ("CUTPOINTS", Support::NoModel("dichotomised covariates")),
@@ -105,6 +102,7 @@ impl<'a> Builder<'_> {
             match key {
                 "NAMES" => opts.names = Some(self.name_list(v)),
                 "CATEGORICAL" => opts.categorical = Some(v),
+                "NOMINAL" => opts.nominal = Some(v),
                 "WITHIN" => opts.within = Some(v),
                 "BETWEEN" => opts.between = Some(v),
                 "NOBSERVATIONS" => {
@@ -414,7 +412,8 @@ impl<'a> Builder<'_> {
         Some(sizes)
     }
 
-    /// GENERATE: a number of thresholds for every CATEGORICAL variable.
+    /// GENERATE: a number of thresholds (categories less one) for every
+    /// CATEGORICAL and NOMINAL variable.
     fn generate(
         &mut self,
         mc: &McOptions<'_>,
@@ -462,7 +461,7 @@ impl<'a> Builder<'_> {
                         .and_then(|t| t.first())
                         .map_or(mc.header, |t| t.span),
                     format!(
-                        "GENERATE gives no number of thresholds for the categorical variable {c}"
+                        "GENERATE gives no number of thresholds for the categorical or nominal variable {c}"
                     ),
                     format!("add it, e.g. GENERATE = {c} (1); for a binary variable"),
                 );
@@ -474,7 +473,7 @@ impl<'a> Builder<'_> {
                     mc.generate
                         .and_then(|t| t.first())
                         .map_or(mc.header, |t| t.span),
-                    format!("GENERATE names {n}, which is not in CATEGORICAL"),
+                    format!("GENERATE names {n}, which is in neither CATEGORICAL nor NOMINAL"),
                 );
             }
         }
@@ -613,9 +612,13 @@ impl<'a> Builder<'_> {
                 start = i + 1;
             }
         }
-        // a CATEGORICAL variable without GENERATE (an error mc_spec
-        // reports) is binary in the template
-        for v in expand_silent(opts.categorical.unwrap_or(&[]), &names) {
+        // a CATEGORICAL or NOMINAL variable without GENERATE (an error
+        // mc_spec reports) is binary in the template
+        let listed = [opts.categorical, opts.nominal];
+        for v in listed
+            .iter()
+            .flat_map(|l| expand_silent(l.unwrap_or(&[]), &names))
+        {
             let up = names[v].to_ascii_uppercase();
             if !cats.iter().any(|c| c.0 == up) {
                 cats.push((up, 1));
