@@ -462,7 +462,7 @@ fn bad_monte_carlo_inputs_are_located_errors() {
             "MONTECARLO: NAMES = u1-u2; CATEGORICAL = u1-u2; GENERATE = u1 (1);\n\
              \x20 GENCLASSES = c(2); CLASSES = c(2); NOBSERVATIONS = 100;\n\
              ANALYSIS: TYPE = MIXTURE;\nMODEL POPULATION: %c#1% [u1$1-u2$1*1];\nMODEL: %c#1% [u1$1-u2$1*1];\n",
-            "GENERATE gives no number of thresholds for the categorical variable u2",
+            "GENERATE gives no number of thresholds for the categorical or nominal variable u2",
         ),
         (
             "MONTECARLO: NAMES = y x; WITHIN = x; NOBSERVATIONS = 100; NCSIZES = 1; CSIZES = 20 (10);\n\

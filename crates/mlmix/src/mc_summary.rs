@@ -152,6 +152,62 @@ pub struct Moments {
     pub sd: f64,
     /// Number of values.
     pub n: usize,
+    /// Mplus's table of proportions and percentiles (none with fewer than
+    /// two values): how the values' distribution compares with the normal
+    /// one of the same mean and SD.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<Percentile>,
+}
+
+/// One row of the proportions and percentiles table: for an expected
+/// proportion p, the expected percentile q = mean − z_p SD (the value the
+/// normal distribution exceeds with probability p), the observed share of
+/// values above q, and the observed percentile (the value a share p of the
+/// values exceeds: the (1 − p) quantile, linear between order statistics).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Percentile {
+    /// p.
+    pub expected_proportion: f64,
+    /// The share of values above the expected percentile.
+    pub observed_proportion: f64,
+    /// mean − z_p SD.
+    pub expected_percentile: f64,
+    /// The values' (1 − p) quantile.
+    pub observed_percentile: f64,
+}
+
+/// The expected proportions of Mplus's table.
+const PROPORTIONS: [f64; 13] = [
+    0.99, 0.98, 0.95, 0.90, 0.80, 0.70, 0.50, 0.30, 0.20, 0.10, 0.05, 0.02, 0.01,
+];
+
+/// The proportions and percentiles of `values` (mean and SD given).
+fn percentiles(values: &[f64], mean: f64, sd: f64) -> Vec<Percentile> {
+    let n = values.len();
+    if n < 2 {
+        return Vec::new();
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    PROPORTIONS
+        .iter()
+        .map(|&p| {
+            let z = mlmix_kernels::link::quantile(mlmix_spec::Link::Probit, p);
+            let expected = mean - z * sd;
+            let above = sorted.iter().filter(|&&v| v > expected).count();
+            // the (1 − p) quantile, R's type 7
+            let h = (n - 1) as f64 * (1.0 - p);
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            let observed = sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]);
+            Percentile {
+                expected_proportion: p,
+                observed_proportion: above as f64 / n as f64,
+                expected_percentile: expected,
+                observed_percentile: observed,
+            }
+        })
+        .collect()
 }
 
 impl Moments {
@@ -163,6 +219,7 @@ impl Moments {
                 mean: 0.0,
                 sd: 0.0,
                 n,
+                percentiles: Vec::new(),
             };
         }
         let mean = sum(values.iter().copied()) / n as f64;
@@ -171,7 +228,12 @@ impl Moments {
         } else {
             (sum(values.iter().map(|x| (x - mean) * (x - mean))) / (n - 1) as f64).sqrt()
         };
-        Moments { mean, sd, n }
+        Moments {
+            mean,
+            sd,
+            n,
+            percentiles: percentiles(values, mean, sd),
+        }
     }
 }
 
@@ -469,6 +531,23 @@ fn moments(o: &mut String, m: &Moments) {
         kv(o, "        Std Dev", format!("{:.3}", m.sd));
     }
     kv(o, "        Number of successful computations", m.n);
+    if m.percentiles.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n        Proportions                   Percentiles\n        Expected    Observed         Expected       Observed"
+    );
+    for p in &m.percentiles {
+        let _ = writeln!(
+            o,
+            "        {:>8.3}    {:>8.3}    {:>13.3}  {:>13.3}",
+            p.expected_proportion,
+            p.observed_proportion,
+            p.expected_percentile,
+            p.observed_percentile
+        );
+    }
 }
 
 fn model_results(o: &mut String, s: &Summary) {
@@ -1194,7 +1273,8 @@ mod tests {
             Moments {
                 mean: 0.0,
                 sd: 0.0,
-                n: 0
+                n: 0,
+                percentiles: Vec::new()
             }
         );
         assert_eq!(
@@ -1202,10 +1282,38 @@ mod tests {
             Moments {
                 mean: 2.5,
                 sd: 0.0,
-                n: 1
+                n: 1,
+                percentiles: Vec::new()
             }
         );
         assert_eq!(Moments::of(&[1.0, 3.0]).sd, 2.0_f64.sqrt());
+    }
+
+    #[test]
+    fn percentiles_by_hand() {
+        // 1..5: mean 3, SD sqrt(2.5)
+        let m = Moments::of(&[5.0, 1.0, 4.0, 2.0, 3.0]);
+        assert_eq!(m.percentiles.len(), 13);
+        let row = |p: f64| {
+            let i = PROPORTIONS.iter().position(|&x| x == p);
+            &m.percentiles[i.unwrap_or(usize::MAX)]
+        };
+        // p = 0.5: the mean; two of five values above it; the median
+        let r = row(0.5);
+        close(r.expected_percentile, 3.0);
+        close(r.observed_proportion, 0.4);
+        close(r.observed_percentile, 3.0);
+        // p = 0.9: 3 − 1.281552 sqrt(2.5) = 0.973690, every value above;
+        // the 0.1 quantile 1 + 0.4 (2 − 1)
+        let r = row(0.9);
+        assert!((r.expected_percentile - 0.973_690).abs() < 1e-5);
+        close(r.observed_proportion, 1.0);
+        close(r.observed_percentile, 1.4);
+        // p = 0.1: 5.026310, none above; the 0.9 quantile 4.6
+        let r = row(0.1);
+        assert!((r.expected_percentile - 5.026_310).abs() < 1e-5);
+        close(r.observed_proportion, 0.0);
+        close(r.observed_percentile, 4.6);
     }
 
     #[test]
@@ -1237,7 +1345,8 @@ mod tests {
             Moments {
                 mean: 0.0,
                 sd: 0.0,
-                n: 0
+                n: 0,
+                percentiles: Vec::new()
             }
         );
         let json = serde_json::to_string(&s).expect("a summary serializes");
