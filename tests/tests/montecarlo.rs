@@ -97,6 +97,41 @@ fn nominal_lca_study_recovers_its_population() {
 }
 
 #[test]
+fn two_level_study_with_a_within_level_factor_recovers_its_population() {
+    // a within-level factor with continuous indicators (generated from
+    // their normal block) and a random intercept of y1: 400 replications of
+    // 100 clusters of 10; averages in the Bonferroni band, coverage no more
+    // than 4.5 binomial standard errors below 0.95
+    let text = "TITLE: two-level, a within-level factor\n\
+        MONTECARLO: NAMES = y1-y4; WITHIN = y2-y4; NOBSERVATIONS = 1000;\n\
+        \x20 NCSIZES = 1; CSIZES = 100 (10); NREPS = 400; SEED = 3;\n\
+        ANALYSIS: TYPE = TWOLEVEL;\n\
+        MODEL POPULATION: %WITHIN% fw BY y1@1 y2*0.8 y3*1.2 y4*0.9; fw*1; y1-y4*0.5;\n\
+        \x20 %BETWEEN% y1*0.3;\n\
+        MODEL: %WITHIN% fw BY y1@1 y2*0.8 y3*1.2 y4*0.9; fw*1; y1-y4*0.5;\n\
+        \x20 %BETWEEN% y1*0.3;\n";
+    let s = Scratch::new("mc-within-factor");
+    let summary = run_study(&study(&s, text));
+    assert_eq!(summary.completed, summary.requested, "{:?}", summary.failed);
+    // 3 loadings, 3 means, 5 variances, the random intercept's mean and variance
+    assert_eq!(summary.parameters.len(), 13);
+    let z = mc_summary::family_z(13);
+    let n = summary.completed as f64;
+    let min_cover = 0.95 - 4.5 * (0.95 * 0.05 / n).sqrt();
+    for p in &summary.parameters {
+        let t = (p.average - p.population) / (p.sd / n.sqrt());
+        assert!(t.abs() <= z, "{} {}: {t:.2} MC SEs", p.section, p.name);
+        let cover = p.coverage.unwrap();
+        assert!(
+            cover >= min_cover,
+            "{} {}: coverage {cover}",
+            p.section,
+            p.name
+        );
+    }
+}
+
+#[test]
 fn model_5_study_recovers_its_population() {
     // the paper's Model 5 (between-level class, random intercept), with
     // 400 clusters: at the paper's 100 clusters the ML estimate of the

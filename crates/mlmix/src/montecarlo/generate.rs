@@ -198,7 +198,7 @@ impl<'m> Forward<'m> {
     fn new(model: &'m Model, plan: Plan, data: EngineData) -> Result<Self, GenerateError> {
         if plan.within_cv.is_some() {
             return Err(GenerateError::Unsupported(
-                "within-level factors of two-level models".into(),
+                "within-level factors with categorical indicators in two-level models".into(),
             ));
         }
         let phi = population_phi(model);
