@@ -27,7 +27,7 @@ fn example(name: &str) -> String {
 /// Runs a whole study through the library.
 fn run_study(study: &Study) -> Summary {
     let first = montecarlo::first_analysis(study).unwrap();
-    let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(study, &first));
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::coverage_values(study, &first));
     let n = study.spec.replications;
     let reps = montecarlo::run(study, &keys, 1..=n, &FitOptions::default(), &|_| {});
     mc_summary::summarize(&keys, &reps, n)
@@ -129,6 +129,49 @@ fn two_level_study_with_a_within_level_factor_recovers_its_population() {
             p.name
         );
     }
+}
+
+#[test]
+fn model_coverage_gives_the_population_values_for_coverage() {
+    // MODEL's starting values are off the population; MODEL COVERAGE
+    // gives the population values: the summary's population column and its
+    // coverage follow MODEL COVERAGE, and the fits start from MODEL
+    let text = example("montecarlo_lca.inp")
+        .replace("NREPS = 500;", "NREPS = 200;")
+        .replace("NOBSERVATIONS = 4000;", "NOBSERVATIONS = 2000;");
+    let model_at = text.find("MODEL:").unwrap();
+    let (head, model) = text.split_at(model_at);
+    let starts = model
+        .replace("*-1.5", "*-1.2")
+        .replace("*1.5", "*1.2")
+        .replace("[c#1*0.4]", "[c#1*0]");
+    let coverage = model.replacen("MODEL:", "MODEL COVERAGE:", 1);
+    let s = Scratch::new("mc-coverage");
+    let st = study(&s, &format!("{head}{starts}{coverage}"));
+    assert!(st.coverage.is_some());
+    let summary = run_study(&st);
+    let logit = summary
+        .parameters
+        .iter()
+        .find(|p| p.section == "Means")
+        .unwrap();
+    assert_eq!(
+        logit.population, 0.4,
+        "MODEL COVERAGE's value, not MODEL's 0"
+    );
+    let u1 = summary
+        .parameters
+        .iter()
+        .find(|p| p.name == "U1$1")
+        .unwrap();
+    assert_eq!(u1.population, -1.5);
+    check_recovery(&summary, mc_summary::family_z(13));
+    // without MODEL COVERAGE, MODEL's values are the population column
+    let st = study(&s, &format!("{head}{starts}"));
+    let first = montecarlo::first_analysis(&st).unwrap();
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::coverage_values(&st, &first));
+    let logit = keys.iter().find(|k| k.section == "Means").unwrap();
+    assert_eq!(logit.population, 0.0);
 }
 
 #[test]
@@ -587,7 +630,7 @@ fn a_stopped_study_keeps_the_replications_it_ran() {
     let s = Scratch::new("mc-stop");
     let st = study(&s, &small_lca());
     let first = montecarlo::first_analysis(&st).unwrap();
-    let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(&st, &first));
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::coverage_values(&st, &first));
     let count = std::sync::atomic::AtomicUsize::new(0);
     let done = |_: &mc_summary::Replication| {
         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -602,4 +645,19 @@ fn a_stopped_study_keeps_the_replications_it_ran() {
     assert_eq!((summary.requested, summary.completed), (40, 5));
     let text = mc_summary::text(&summary);
     assert!(text.contains("Not in these results"), "{text}");
+}
+
+#[test]
+fn model_coverage_outside_a_monte_carlo_input_is_a_located_error() {
+    let err = crate::bad_input::fails(
+        "model_coverage_plain",
+        &[("d.dat", "0 1\n1 0\n1 1\n0 0\n")],
+        "
+        DATA:     FILE = d.dat;
+        VARIABLE: NAMES = u1 u2; CATEGORICAL = u1 u2; CLASSES = c(2);
+        ANALYSIS: TYPE = MIXTURE;
+        MODEL COVERAGE: %c#1% [u1$1*1];
+        ",
+    );
+    crate::bad_input::assert_first(&err, "model.inp", 4, "belongs to a Monte Carlo input");
 }

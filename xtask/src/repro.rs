@@ -203,7 +203,7 @@ fn run_study(path: &Path) -> Result<(Study, Ran)> {
     let study = load_study(path).map_err(|e| anyhow!("{e}"))?;
     let first =
         montecarlo::first_analysis(&study).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(&study, &first));
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::coverage_values(&study, &first));
     let n = study.spec.replications;
     let reps = montecarlo::run(&study, &keys, 1..=n, &FitOptions::default(), &|_| {});
     let summary = mc_summary::summarize(&keys, &reps, n);

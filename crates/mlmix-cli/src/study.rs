@@ -143,7 +143,7 @@ pub fn run(
     for w in &first.warnings {
         console.err(format_args!("{w}"));
     }
-    let keys = montecarlo::parameter_keys(&first, &montecarlo::population_values(&study, &first));
+    let keys = montecarlo::parameter_keys(&first, &montecarlo::coverage_values(&study, &first));
     let started = Instant::now();
     let reps = run_reps(
         &study,

@@ -6,7 +6,8 @@
 //! CSIZES for two-level data), the sample size, the number of replications
 //! and the seed; `MODEL POPULATION:` gives the population values; `MODEL:`
 //! the analysis model fitted to every replication, whose values are the
-//! population values for coverage (Mplus's rules, User's Guide chapter 12).
+//! population values for coverage unless `MODEL COVERAGE:` gives them
+//! (Mplus's rules, User's Guide chapter 12).
 //!
 //! [`load_study`] checks such a file into a [`Study`]: the population model
 //! (checked on a small template data set that shows every category, so
@@ -80,6 +81,9 @@ pub struct Study {
     pub population: Loaded,
     /// The covariates' distributions.
     pub covariates: Vec<CovariateDist>,
+    /// `MODEL COVERAGE:`, if the input has it: the analysis model with the
+    /// population values for coverage, checked on the template data set.
+    pub coverage: Option<Loaded>,
     /// The input file.
     pub source: Source,
 }
@@ -103,11 +107,28 @@ pub fn load_study(path: &Path) -> Result<Study, SpecError> {
 pub fn load_study_source(src: Source) -> Result<Study, SpecError> {
     let (population, out) = load_mc(src.clone(), McRole::Population, None)?;
     let (spec, covariates) = out;
+    let coverage = if has_coverage_model(&src) {
+        Some(load_mc(src.clone(), McRole::Coverage, None)?.0)
+    } else {
+        None
+    };
     Ok(Study {
         spec,
         population,
         covariates,
+        coverage,
         source: src,
+    })
+}
+
+/// Does the input have a `MODEL COVERAGE[-c]:` section?
+fn has_coverage_model(src: &Source) -> bool {
+    let mut diags = Diagnostics::default();
+    syntax::parse(src, &mut diags).sections.iter().any(|s| {
+        s.command == Command::Model
+            && s.qualifier
+                .as_ref()
+                .is_some_and(|(q, _)| crate::build::is_coverage_qualifier(q))
     })
 }
 

@@ -227,9 +227,12 @@ impl Builder<'_> {
         let Some((q, span)) = &sec.qualifier else {
             return Some(None);
         };
-        // MODEL POPULATION-c: of a Monte Carlo input (its sections reach
-        // here only in the population model)
-        let q: &str = match super::montecarlo::population_class(q) {
+        // MODEL POPULATION-c: and MODEL COVERAGE-c: of a Monte Carlo input
+        // (their sections reach here only in the population and the
+        // coverage model)
+        let mc_class =
+            super::montecarlo::population_class(q).or_else(|| super::montecarlo::coverage_class(q));
+        let q: &str = match mc_class {
             Some("") if self.mc.is_some() => return Some(None),
             Some(c) if self.mc.is_some() => c,
             _ => q,
@@ -237,6 +240,14 @@ impl Builder<'_> {
         let up = q.to_ascii_uppercase();
         if let Some(i) = cvs.iter().position(|c| c.name.eq_ignore_ascii_case(q)) {
             return Some(Some(i));
+        }
+        if mc_class.is_some() {
+            self.err_help(
+                *span,
+                format!("MODEL {up}: belongs to a Monte Carlo input"),
+                "add a MONTECARLO: command (docs/montecarlo.md), or write the model under MODEL:",
+            );
+            return None;
         }
         if [
             "CONSTRAINT",

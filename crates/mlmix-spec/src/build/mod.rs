@@ -199,6 +199,11 @@ struct Builder<'s> {
     mc: Option<McRun>,
 }
 
+/// Is `q` the qualifier of a `MODEL COVERAGE[-c]:` section?
+pub(crate) fn is_coverage_qualifier(q: &str) -> bool {
+    montecarlo::coverage_class(q).is_some()
+}
+
 /// Which model of a Monte Carlo input is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum McRole {
@@ -206,6 +211,9 @@ pub(crate) enum McRole {
     Population,
     /// `MODEL:`, on a generated data set.
     Analysis,
+    /// `MODEL COVERAGE:` (the analysis model with the population values
+    /// for coverage), on a template data set.
+    Coverage,
 }
 
 /// A Monte Carlo build: its role, its data, and what it found.

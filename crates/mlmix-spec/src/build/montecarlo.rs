@@ -162,11 +162,15 @@ impl<'a> Builder<'_> {
         let Some(run) = &self.mc else {
             return true;
         };
-        let population = sec
-            .qualifier
-            .as_ref()
-            .is_some_and(|(q, _)| population_class(q).is_some());
-        population == (run.role == McRole::Population)
+        let q = sec.qualifier.as_ref().map(|(q, _)| q.as_str());
+        let role = if q.is_some_and(|q| population_class(q).is_some()) {
+            McRole::Population
+        } else if q.is_some_and(|q| coverage_class(q).is_some()) {
+            McRole::Coverage
+        } else {
+            McRole::Analysis
+        };
+        role == run.role
     }
 
     /// `CLASSES = c(2) d(3)`: the class variables and their sizes.
@@ -809,8 +813,19 @@ fn expand_silent(toks: &[Token], names: &[String]) -> Vec<usize> {
 /// `POPULATION` (Some("")) or `POPULATION-c` (Some("c")) as a MODEL
 /// qualifier; None for any other.
 pub(super) fn population_class(q: &str) -> Option<&str> {
+    qualified_class(q, "POPULATION")
+}
+
+/// `COVERAGE` (Some("")) or `COVERAGE-c` (Some("c")) as a MODEL qualifier;
+/// None for any other.
+pub(super) fn coverage_class(q: &str) -> Option<&str> {
+    qualified_class(q, "COVERAGE")
+}
+
+/// `KEYWORD` (Some("")) or `KEYWORD-c` (Some("c")).
+fn qualified_class<'q>(q: &'q str, keyword: &str) -> Option<&'q str> {
     let up = q.to_ascii_uppercase();
-    let rest = up.strip_prefix("POPULATION")?;
+    let rest = up.strip_prefix(keyword)?;
     let rest = rest.trim_start();
     if rest.is_empty() {
         return Some("");

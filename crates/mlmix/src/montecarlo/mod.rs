@@ -103,6 +103,34 @@ pub fn population_values(study: &Study, analysis: &Loaded) -> Vec<f64> {
         .collect()
 }
 
+/// The population value of each analysis model parameter for coverage and
+/// the summary: the value `MODEL COVERAGE:` gives it (`*` or `@`), when the
+/// input has that section and it does; else [`population_values`]'s.
+pub fn coverage_values(study: &Study, analysis: &Loaded) -> Vec<f64> {
+    let mut values = population_values(study, analysis);
+    let Some(cov) = &study.coverage else {
+        return values;
+    };
+    let cm = &cov.model;
+    let ids: Vec<_> = (0..cm.parameters.len())
+        .map(|j| parameter_identity(cm, j))
+        .collect();
+    for (i, v) in values.iter_mut().enumerate() {
+        let id = parameter_identity(&analysis.model, i);
+        let stated = ids.iter().position(|x| *x == id).and_then(|j| {
+            let p = &cm.parameters[j];
+            match p.value {
+                mlmix_spec::ParamValue::Fixed(x) => Some(x),
+                mlmix_spec::ParamValue::Free(_) => p.start,
+            }
+        });
+        if let Some(x) = stated {
+            *v = x;
+        }
+    }
+    values
+}
+
 /// The summary's rows: each analysis parameter with its population value.
 pub fn parameter_keys(analysis: &Loaded, population: &[f64]) -> Vec<ParamKey> {
     let model = &analysis.model;
