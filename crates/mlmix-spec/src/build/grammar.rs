@@ -980,11 +980,7 @@ impl Builder<'_> {
             }
             return None;
         };
-        if x > y {
-            self.err(
-                span,
-                format!("the list {a}-{b} runs backwards (lists follow the order of USEVARIABLES)"),
-            );
+        if !self.runs_forwards(a, b, x, y, span) {
             return None;
         }
         let names = self.model_names;
@@ -1005,6 +1001,18 @@ impl Builder<'_> {
                 }
             },
         }
+    }
+
+    /// Whether the list `a-b` (positions `x` and `y` in USEVARIABLES) runs
+    /// forwards; an error when it does not.
+    fn runs_forwards(&mut self, a: &str, b: &str, x: usize, y: usize, span: Span) -> bool {
+        if x > y {
+            self.err(
+                span,
+                format!("the list {a}-{b} runs backwards (lists follow the order of USEVARIABLES)"),
+            );
+        }
+        x <= y
     }
 
     /// The names of a range of nominal variables' category intercepts,
@@ -1028,11 +1036,7 @@ impl Builder<'_> {
             self.err(span, format!("the list {a}-{b} mixes different categories"));
             return None;
         }
-        if x > y {
-            self.err(
-                span,
-                format!("the list {a}-{b} runs backwards (lists follow the order of USEVARIABLES)"),
-            );
+        if !self.runs_forwards(a, b, x, y, span) {
             return None;
         }
         Some((x..=y).map(|v| format!("{}#{ka}", use_names[v])).collect())
