@@ -352,6 +352,25 @@ fn mlmix_fit_of_the_two_level_lta_example_reports_section_4_and_recovers_its_des
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let lt = &doc["latent_transition"];
+    // the ICC of the regressed random logit alpha2 is of its total
+    // variance, b^2 Var(alpha1) + its residual variance (eq 15)
+    let param = |section: &str, name: &str| -> f64 {
+        doc["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["section"] == section && p["name"] == name)
+            .unwrap_or_else(|| panic!("no {section} {name}"))["estimate"]
+            .as_f64()
+            .unwrap()
+    };
+    let total = param("Between Level: C2#1 ON", "C1#1").powi(2)
+        * param("Between-Level Variances", "C1#1")
+        + param("Between Level: Residual Variances", "C2#1");
+    let icc = &doc["two_level"]["icc"][1];
+    assert_eq!(icc["variable"], "C2");
+    let v = icc["variance"].as_f64().unwrap();
+    assert!((v - total).abs() < 1e-9 * total, "{v} against {total}");
     // the design the data were simulated from (the repro's Table 1 design
     // with 100 classrooms of 20): its decomposition, by the same code at
     // the population values
