@@ -295,6 +295,10 @@ fn a_single_level_lta_has_eq_14_as_its_r_square_with_delta_method_errors() {
     let r = mlmix::report::text(&fit, &mlmix_tests::load(&s, "lta.inp", text).model);
     assert!(r.contains("R-SQUARE OF THE CLASS VARIABLES"));
     assert!(r.contains("Parents alone"));
+    // C1's logit is a constant: its probability, no R-square rows
+    let section = &r[r.find("R-SQUARE OF THE CLASS VARIABLES").unwrap()..];
+    let c1_rows = &section[section.find("\n C1\n").unwrap()..section.find("\n C2\n").unwrap()];
+    assert!(c1_rows.contains("P(C1=1)") && !c1_rows.contains("Own logit"));
     assert!(!r.contains("AVERAGED OVER THE RANDOM CLASS LOGITS"));
     assert!(!r.contains("at the means of the random class logits"));
 }

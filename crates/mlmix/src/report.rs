@@ -646,6 +646,10 @@ fn latent_transition_section(o: &mut String, l: &TransitionDecomposition) {
     for v in &l.variables {
         let _ = writeln!(o, "\n {}", v.variable);
         derived_row(o, &format!("P({}=1)", v.variable), &v.probability);
+        // a class variable with a constant logit explains nothing
+        if v.parents_alone.is_none() && v.r_square.estimate == 0.0 {
+            continue;
+        }
         derived_row(o, "R-square", &v.r_square);
         if let Some(e) = &v.earlier_random_logits {
             derived_row(o, "Earlier logits", e);
