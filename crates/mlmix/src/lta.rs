@@ -296,9 +296,9 @@ struct Logits {
 }
 
 impl Logits {
-    /// Gauss–Hermite nodes over α_<k: (weight, α with entries ≥ k holding
-    /// their conditional means given α_<k, z_<k).
-    fn grid(&self, k: usize) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
+    /// Gauss–Hermite nodes over α_<k: (weight, α with the entries ≥ k at
+    /// their conditional means given α_<k).
+    fn grid(&self, k: usize) -> Vec<(f64, Vec<f64>)> {
         let dims: Vec<usize> = (0..k).filter(|&s| self.chol[(s, s)] > 0.0).collect();
         let per = if dims.is_empty() {
             1
@@ -317,14 +317,9 @@ impl Logits {
                 lwsum += lw[idx[d]];
             }
             let alpha = (0..t)
-                .map(|r| {
-                    self.mean[r]
-                        + (0..=r.min(t - 1))
-                            .map(|j| self.chol[(r, j)] * z[j])
-                            .sum::<f64>()
-                })
+                .map(|r| self.mean[r] + (0..=r).map(|j| self.chol[(r, j)] * z[j]).sum::<f64>())
                 .collect();
-            out.push((lwsum.exp(), alpha, z));
+            out.push((lwsum.exp(), alpha));
             // odometer
             let mut d = 0;
             loop {
@@ -385,7 +380,7 @@ fn quantities(chain: &Chain, model: &Model, phi: &[f64]) -> Vec<f64> {
 /// (P(C_t = 1), R², V1, V2, V3 shares, parents alone or NaN).
 fn explained(chain: &Chain, lg: &Logits, phi: &[f64], t: usize) -> [f64; 6] {
     let (mut w_sum, mut g1, mut g2, mut v2, mut s1, mut s2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for (w, alpha, _) in lg.grid(t) {
+    for (w, alpha) in lg.grid(t) {
         // alpha[t] holds E[α_t | α_<t]: the Cholesky factor is lower
         let (m, v) = chain.parent_moments(phi, &alpha, t);
         let g = alpha[t] + m;
@@ -419,7 +414,7 @@ fn explained(chain: &Chain, lg: &Logits, phi: &[f64], t: usize) -> [f64; 6] {
 /// P(C_t = 1), averaged over α_≤t.
 fn marginal_probability(chain: &Chain, lg: &Logits, phi: &[f64], t: usize) -> f64 {
     let (mut w_sum, mut p) = (0.0, 0.0);
-    for (w, alpha, _) in lg.grid(t + 1) {
+    for (w, alpha) in lg.grid(t + 1) {
         let probs = chain.patterns(phi, &alpha, t + 1);
         w_sum += w;
         p += w * probs
@@ -446,7 +441,7 @@ fn effect(chain: &Chain, lg: &Logits, phi: &[f64], s: usize, t: usize) -> [f64; 
     const H: f64 = 1e-4;
     let dir: Vec<f64> = (0..chain.links.len()).map(|r| lg.a[(r, s)]).collect();
     let (mut w_sum, mut d) = (0.0, 0.0);
-    for (w, alpha, _) in lg.grid(t) {
+    for (w, alpha) in lg.grid(t) {
         let moved =
             |h: f64| -> Vec<f64> { alpha.iter().zip(&dir).map(|(a, e)| a + h * e).collect() };
         let up = chain.parent_moments(phi, &moved(H), t).0;
@@ -469,7 +464,7 @@ fn averaged_transitions(chain: &Chain, lg: &Logits, phi: &[f64]) -> Vec<Transiti
         let np = link.parents.len();
         // joint P(parents' pattern, C_t = 1) and P(parents' pattern)
         let mut joint = vec![[0.0; 2]; 1 << np];
-        for (w, alpha, _) in lg.grid(t + 1) {
+        for (w, alpha) in lg.grid(t + 1) {
             for (pat, q) in chain.patterns(phi, &alpha, t + 1).iter().enumerate() {
                 let key = (0..np)
                     .filter(|&i| pat & (1 << link.parents[i].0) != 0)
