@@ -522,6 +522,28 @@ fn send(signal: &str, pid: u32) {
 }
 
 #[cfg(unix)]
+/// Starts `cmd`, waits for a line of standard error beginning with
+/// `line`, sends it `signal` and waits for it to end: its output, its
+/// standard error, and how long it took to end after the signal.
+fn interrupted(mut cmd: Command, line: &str, signal: &str) -> (Output, String, Duration) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let seen = wait_for_line(&mut child, &lines, line);
+    let started = Instant::now();
+    send(signal, child.id());
+    let out = finish(child);
+    let took = started.elapsed();
+    (
+        out,
+        seen + &lines.iter().collect::<Vec<_>>().join("\n"),
+        took,
+    )
+}
+
 #[test]
 fn a_signal_stops_the_fit_and_writes_the_best_solution_marked_interrupted() {
     for signal in ["INT", "TERM"] {
@@ -532,20 +554,14 @@ fn a_signal_stops_the_fit_and_writes_the_best_solution_marked_interrupted() {
             &carcinoma_inp("").replace("STARTS = 10 2", "STARTS = 20000 5000"),
         );
         scratch.write("fit.json", "old\n");
-        let mut child = mlmix(scratch.path(), &["fit", "model.inp", "--json", "fit.json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // wait for the fit to be under way (its first progress line)
-        let lines = stderr_lines(&mut child);
-        let seen = wait_for_line(&mut child, &lines, "progress: ");
-        let started = Instant::now();
-        send(signal, child.id());
-        let out = finish(child);
-        let e = seen + &lines.iter().collect::<Vec<_>>().join("\n");
+        // signalled once the fit is under way (its first progress line)
+        let (out, e, took) = interrupted(
+            mlmix(scratch.path(), &["fit", "model.inp", "--json", "fit.json"]),
+            "progress: ",
+            signal,
+        );
         assert_eq!(out.status.code(), Some(1), "SIG{signal}: {e}");
-        assert!(started.elapsed() < LIMIT, "SIG{signal}: too slow to stop");
+        assert!(took < LIMIT, "SIG{signal}: too slow to stop");
         assert!(e.contains("interrupted"), "{e}");
         assert!(e.contains("INTERRUPTED (best solution so far)"), "{e}");
         let report = String::from_utf8_lossy(&out.stdout);
@@ -742,19 +758,13 @@ fn a_signal_stops_a_study_and_reports_the_replications_run() {
         .replace("NOBSERVATIONS = 4000;", "NOBSERVATIONS = 300;")
         .replace("NREPS = 500;", "NREPS = 1000000;");
     scratch.write("study.inp", &study);
-    let mut child = mlmix(scratch.path(), &["fit", "study.inp"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
-    let seen = wait_for_line(&mut child, &lines, "replications: ");
-    let started = Instant::now();
-    send("INT", child.id());
-    let out = finish(child);
-    let e = seen + &lines.iter().collect::<Vec<_>>().join("\n");
+    let (out, e, took) = interrupted(
+        mlmix(scratch.path(), &["fit", "study.inp"]),
+        "replications: ",
+        "INT",
+    );
     assert_eq!(out.status.code(), Some(1), "{e}");
-    assert!(started.elapsed() < LIMIT, "too slow to stop");
+    assert!(took < LIMIT, "too slow to stop");
     assert!(e.contains("starting no more"), "{e}");
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("*** INTERRUPTED"), "{report}");

@@ -580,15 +580,21 @@ fn fit_rows(md: &mut String, rows: &[(&str, &str, &str, &mlmix::Fit)]) {
     }
 }
 
+/// Writes a target's simulated wide data as `target/repro/NAME/wide.dat`;
+/// the folder.
+fn wide_data(name: &str, rows: &[Vec<f64>]) -> Result<PathBuf> {
+    let dir = target_dir().join("repro").join(name);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("wide.dat"), mlmix_tests::free_format(rows, "-99"))?;
+    Ok(dir)
+}
+
 /// Table 5: 2- and 3-class LCA and GoM (the 3-class one restricted, eq
 /// 35, as the paper's) on 7,326 simulated persons and 17 binary items.
 fn table5() -> Result<Report> {
     use mlmix_tests::Sim;
     use mlmix_tests::gom_designs::*;
-    let dir = target_dir().join("repro").join("table5");
-    std::fs::create_dir_all(&dir)?;
-    let rows = simulate_table5(&mut Sim::new(5), 7326);
-    std::fs::write(dir.join("wide.dat"), mlmix_tests::free_format(&rows, "-99"))?;
+    let dir = wide_data("table5", &simulate_table5(&mut Sim::new(5), 7326))?;
     let (_, lca2) = fit_in(&dir, "lca2.inp", &lca_input(ITEMS5, 2, "20 4"))?;
     let (_, lca3) = fit_in(&dir, "lca3.inp", &lca_input(ITEMS5, 3, "20 4"))?;
     let (_, gom2) = fit_in(&dir, "gom2.inp", &gom_input(ITEMS5, 2, "", GOM2))?;
@@ -695,10 +701,7 @@ fn figure4(lca: &mlmix::Fit, gom: &mlmix::Fit, md: &mut String) -> Result<()> {
 fn table6() -> Result<Report> {
     use mlmix_tests::Sim;
     use mlmix_tests::gom_designs::*;
-    let dir = target_dir().join("repro").join("table6");
-    std::fs::create_dir_all(&dir)?;
-    let rows = simulate_table6(&mut Sim::new(6), 425);
-    std::fs::write(dir.join("wide.dat"), mlmix_tests::free_format(&rows, "-99"))?;
+    let dir = wide_data("table6", &simulate_table6(&mut Sim::new(6), 425))?;
     let (_, lca) = fit_in(&dir, "lca.inp", &lca_input(ITEMS6, 2, "20 4"))?;
     let (_, fma) = fit_in(
         &dir,

@@ -541,6 +541,9 @@ pub fn fit(
     );
     let two_level = model.two_level.as_ref().map(|tl| {
         let t = &model.latent;
+        // a random logit regressed (eq 15) or measuring a factor (eq 35):
+        // its total variance
+        let implied = random_effect_moments(model, &phi);
         TwoLevelSummary {
             cluster_variable: tl.cluster.clone(),
             clusters: engine_data.n_clusters(),
@@ -564,11 +567,11 @@ pub fn fit(
                 .enumerate()
                 .filter_map(|(re, r)| match r.kind {
                     RandomKind::ClassIntercept { cv, class } => {
-                        model
+                        let i = model
                             .parameters
                             .iter()
                             .position(|p| p.kind == ParamKind::RandomVariance { re })?;
-                        let v = random_effect_variance(model, &phi, re);
+                        let v = implied.as_ref().map_or(phi[i], |(_, s)| s[(re, re)]);
                         Some(ClassIcc {
                             variable: model.class_vars[cv].name.to_ascii_uppercase(),
                             class: class + 1,
@@ -1379,11 +1382,15 @@ fn nominal_probability(
     (p[c], grad)
 }
 
-/// The variance of random effect `re` implied by the between-level model,
-/// (A Ψ A')[re][re] with A = (I − B)^-1 over its regressions and loadings:
-/// its residual variance when it is regressed on nothing. Class-specific
-/// parameters are taken in the first class.
-fn random_effect_variance(model: &Model, phi: &[f64], re: usize) -> f64 {
+/// The between-level structural model's A = (I − B)^-1 (over the
+/// regressions among random effects and the loadings) and the implied
+/// covariance A Ψ A' of the random effects, in the order of
+/// [`Model::latent`]'s; class-specific parameters in the first class. None
+/// when I − B is singular (a model with a cycle, which the checks refuse).
+pub(crate) fn random_effect_moments(
+    model: &Model,
+    phi: &[f64],
+) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
     let n = model.latent.random.len();
     let mut psi = DMatrix::<f64>::zeros(n, n);
     let mut b = DMatrix::<f64>::zeros(n, n);
@@ -1402,19 +1409,9 @@ fn random_effect_variance(model: &Model, phi: &[f64], re: usize) -> f64 {
             _ => {}
         }
     }
-    match (DMatrix::identity(n, n) - b).try_inverse() {
-        Some(a) => (&a * psi * a.transpose())[(re, re)],
-        None => phi_variance(model, phi, re),
-    }
-}
-
-/// The residual variance parameter of random effect `re`.
-fn phi_variance(model: &Model, phi: &[f64], re: usize) -> f64 {
-    model
-        .parameters
-        .iter()
-        .position(|p| p.kind == ParamKind::RandomVariance { re })
-        .map_or(0.0, |i| phi[i])
+    let a = (DMatrix::identity(n, n) - b).try_inverse()?;
+    let sigma = &a * psi * a.transpose();
+    Some((a, sigma))
 }
 
 fn transition_tables(model: &Model, phi: &[f64]) -> Vec<TransitionTable> {

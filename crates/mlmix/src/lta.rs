@@ -45,6 +45,7 @@ use nalgebra::DMatrix;
 use serde::Serialize;
 
 use crate::factors::{derived_value, param_index};
+use crate::fit::random_effect_moments;
 use crate::results::{DerivedValue, TransitionRow, TransitionTable};
 
 /// The variance of the standard logistic distribution, π²/3.
@@ -205,39 +206,28 @@ impl Chain {
         })
     }
 
-    /// The random logits' distribution at `phi`.
+    /// The random logits' distribution at `phi`: the chain's block of the
+    /// random effects' implied moments (its logits are regressed only on
+    /// each other, so their means are A μ within the block).
     fn logits(&self, model: &Model, phi: &[f64]) -> Logits {
         let t = self.links.len();
-        let pos = |re: usize| self.links.iter().position(|l| l.random == Some(re));
-        let mut psi = DMatrix::zeros(t, t);
-        let mut b = DMatrix::zeros(t, t);
-        for (i, p) in model.parameters.iter().enumerate() {
-            match p.kind {
-                ParamKind::RandomVariance { re } => {
-                    if let Some(a) = pos(re) {
-                        psi[(a, a)] = phi[i];
-                    }
-                }
-                ParamKind::RandomCovariance { a, b: c } => {
-                    if let (Some(x), Some(y)) = (pos(a), pos(c)) {
-                        psi[(x, y)] = phi[i];
-                        psi[(y, x)] = phi[i];
-                    }
-                }
-                ParamKind::RandomRegression { re, on } => {
-                    if let (Some(x), Some(y)) = (pos(re), pos(on)) {
-                        b[(x, y)] = phi[i];
-                    }
-                }
-                _ => {}
-            }
-        }
-        let a = (DMatrix::identity(t, t) - b)
-            .try_inverse()
-            .unwrap_or_else(|| DMatrix::identity(t, t));
+        // I − B is unit lower triangular in an acyclic model (the checks
+        // refuse cycles), so the moments exist
+        let (a_all, s_all) = random_effect_moments(model, phi).unwrap_or_else(|| {
+            let n = model.latent.random.len();
+            (DMatrix::identity(n, n), DMatrix::zeros(n, n))
+        });
+        let re = |s: usize| self.links[s].random;
+        let a = DMatrix::from_fn(t, t, |x, y| match (re(x), re(y)) {
+            (Some(p), Some(q)) => a_all[(p, q)],
+            _ => f64::from(u8::from(x == y)),
+        });
+        let sigma = DMatrix::from_fn(t, t, |x, y| match (re(x), re(y)) {
+            (Some(p), Some(q)) => s_all[(p, q)],
+            _ => 0.0,
+        });
         let mu = nalgebra::DVector::from_fn(t, |s, _| phi[self.links[s].intercept]);
         let mean = &a * mu;
-        let sigma = &a * psi * a.transpose();
         Logits {
             mean: mean.iter().copied().collect(),
             chol: cholesky_psd(&sigma),
