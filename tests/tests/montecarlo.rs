@@ -537,6 +537,12 @@ fn bad_monte_carlo_inputs_are_located_errors() {
             "MONTECARLO needs NOBSERVATIONS",
         ),
         (
+            "MONTECARLO: NAMES = u1-u2; CATEGORICAL = u1-u2; GENERATE = u1-u2 (1);\n\
+             \x20 GENCLASSES = c(2); CLASSES = c(2); NOBSERVATIONS = 100; NREPS = 0;\n\
+             ANALYSIS: TYPE = MIXTURE;\nMODEL POPULATION: %c#1% [u1$1-u2$1*1];\nMODEL: %c#1% [u1$1-u2$1*1];\n",
+            "NREPS needs one whole number from 1 to 1,000,000",
+        ),
+        (
             "MONTECARLO: NAMES = u1-u2; CATEGORICAL = u1-u2; GENERATE = u1 (1);\n\
              \x20 GENCLASSES = c(2); CLASSES = c(2); NOBSERVATIONS = 100;\n\
              ANALYSIS: TYPE = MIXTURE;\nMODEL POPULATION: %c#1% [u1$1-u2$1*1];\nMODEL: %c#1% [u1$1-u2$1*1];\n",
