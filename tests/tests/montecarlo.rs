@@ -131,6 +131,185 @@ fn two_level_study_with_a_within_level_factor_recovers_its_population() {
     }
 }
 
+/// A 2-class GoM of 12 binary items: per person α ~ N(0.3, 4), each item
+/// in class 1 with probability expit(α), P(u = 1 | class) below.
+const GOM_P: [[f64; 12]; 2] = [
+    [
+        0.85, 0.8, 0.75, 0.85, 0.75, 0.8, 0.8, 0.75, 0.85, 0.75, 0.8, 0.85,
+    ],
+    [
+        0.15, 0.2, 0.25, 0.15, 0.3, 0.2, 0.2, 0.3, 0.15, 0.25, 0.2, 0.15,
+    ],
+];
+
+/// Writes `reps` wide GoM data sets of `persons` rows and their list
+/// (`gomlist.dat`) into the scratch folder.
+fn write_gom_data_sets(s: &Scratch, reps: usize, persons: usize) {
+    let mut sim = mlmix_tests::Sim::new(2026);
+    let mut list = String::new();
+    for rep in 1..=reps {
+        let mut text = String::new();
+        for _ in 0..persons {
+            let alpha = 0.3 + 2.0 * sim.normal();
+            let p1 = 1.0 / (1.0 + (-alpha).exp());
+            let row: Vec<String> = (0..12)
+                .map(|i| {
+                    let class = usize::from(sim.uniform() >= p1);
+                    u8::from(sim.uniform() < GOM_P[class][i]).to_string()
+                })
+                .collect();
+            text.push_str(&row.join(" "));
+            text.push('\n');
+        }
+        s.write(&format!("gom{rep}.dat"), &text);
+        list.push_str(&format!("gom{rep}.dat\n"));
+    }
+    s.write("gomlist.dat", &list);
+}
+
+/// The GoM recipe of docs/gom.md (DATA WIDETOLONG, DEFINE's item dummies)
+/// reading `data` (with `data_type`, e.g. `TYPE = MONTECARLO;`), MODEL
+/// giving the population values.
+fn gom_external_input(data: &str, data_type: &str) -> String {
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let slopes = |c: usize| -> String {
+        (0..12)
+            .map(|i| format!("u ON d{}*{:.6};", i + 1, logit(GOM_P[c][i])))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let zeros: String = (1..=12).map(|i| format!("d{i} = 0; ")).collect();
+    let dummies: String = (1..=12)
+        .map(|i| format!("  IF (item EQ {}) THEN d{i} = 1;\n", i - 1))
+        .collect();
+    format!(
+        "TITLE: an external Monte Carlo study of a 2-class GoM\n\
+         DATA: FILE = {data}; {data_type}\n\
+         DATA WIDETOLONG: WIDE = u1-u12; LONG = u; IDVARIABLE = person; REPETITION = item;\n\
+         VARIABLE: NAMES = u1-u12; USEVARIABLES = u d1-d12; CATEGORICAL = u; CLASSES = c(2);\n\
+         \x20 CLUSTER = person; WITHIN = u d1-d12;\n\
+         DEFINE: {zeros}\n{dummies}\
+         ANALYSIS: TYPE = TWOLEVEL MIXTURE; ALGORITHM = INTEGRATION;\n\
+         MODEL: %WITHIN% %OVERALL%\n\
+         \x20 %c#1% {} [u$1@0];\n\
+         \x20 %c#2% {} [u$1@0];\n\
+         \x20 %BETWEEN% %OVERALL% [c#1*0.3]; c#1*4;\n",
+        slopes(0),
+        slopes(1)
+    )
+}
+
+#[test]
+fn an_external_study_of_grade_of_membership_data_recovers_its_population() {
+    // Mplus's external Monte Carlo (DATA: TYPE = MONTECARLO): wide item data
+    // sets made elsewhere, reshaped by DATA WIDETOLONG and DEFINE, the
+    // 2-class GoM fitted to each from MODEL's values, which are the
+    // population values: 60 data sets of 2,000 persons; averages in the
+    // Bonferroni band, coverage no more than 4.5 binomial SEs below 0.95.
+    // Each replication is the fit of its data set as an ordinary input.
+    let s = Scratch::new("mc-external-gom");
+    write_gom_data_sets(&s, 60, 2000);
+    let st = study(&s, &gom_external_input("gomlist.dat", "TYPE = MONTECARLO;"));
+    assert_eq!(st.external.len(), 60);
+    let summary = run_study(&st);
+    assert_eq!(summary.completed, 60, "{:?}", summary.failed);
+    // 24 item logits, the mean and the variance of the class-1 logit
+    assert_eq!(summary.parameters.len(), 26);
+    let z = mc_summary::family_z(26);
+    let n = summary.completed as f64;
+    let min_cover = 0.95 - 4.5 * (0.95 * 0.05 / n).sqrt();
+    for p in &summary.parameters {
+        let t = (p.average - p.population) / (p.sd / n.sqrt());
+        let line = format!(
+            "{} {} {:?}: {} vs {:.4} ({t:.2} MC SEs), coverage {:?}",
+            p.section, p.name, p.class, p.population, p.average, p.coverage
+        );
+        println!("{line}");
+        assert!(t.abs() <= z, "{line}");
+        assert!(p.coverage.unwrap() >= min_cover, "{line}");
+    }
+    // replication 7 is the ordinary fit of gom7.dat from the same values
+    let direct_input = gom_external_input("gom7.dat", "").replace(
+        "ALGORITHM = INTEGRATION;",
+        "ALGORITHM = INTEGRATION; STARTS = 0;",
+    );
+    let direct = s.write("direct.inp", &direct_input);
+    let (_, fit) = mlmix_tests::fit_path(&direct);
+    let keys = montecarlo::parameter_keys(
+        &st.population,
+        &montecarlo::coverage_values(&st, &st.population),
+    );
+    let rep7 = montecarlo::run(&st, &keys, 7..=7, &FitOptions::default(), &|_| {});
+    let Outcome::Completed {
+        loglikelihood,
+        estimates,
+        ..
+    } = &rep7[0].outcome
+    else {
+        panic!("replication 7 failed: {:?}", rep7[0].outcome);
+    };
+    assert_eq!(*loglikelihood, fit.loglikelihood);
+    let direct_estimates: Vec<f64> = fit.parameters.iter().map(|p| p.estimate).collect();
+    assert_eq!(estimates, &direct_estimates);
+}
+
+#[test]
+fn an_external_study_reads_the_list_that_saved_replications_write() {
+    // a study that saves its replications (SAVE with *) writes their list;
+    // the same analysis as an external study of that list gives the same
+    // summary, bit for bit
+    let dir = Scratch::new("mc-external-list");
+    let generating =
+        small_lca().replace("NREPS = 40;", "NREPS = 8; SAVE = rep*.dat; REPSAVE = ALL;");
+    dir.write("gen.inp", &generating);
+    let gen_json = dir.path().join("gen.json");
+    ok(&mlmix(
+        dir.path(),
+        &[
+            "fit",
+            "gen.inp",
+            "--json",
+            gen_json.to_str().unwrap(),
+            "--quiet",
+        ],
+    ));
+    let list = std::fs::read_to_string(dir.path().join("replist.dat")).unwrap();
+    assert_eq!(list.lines().count(), 8);
+    assert_eq!(list.lines().next(), Some("rep1.dat"));
+    let model = &generating[generating.find("MODEL:").unwrap()..];
+    let analysis = format!(
+        "TITLE: the saved replications\nDATA: FILE = replist.dat; TYPE = MONTECARLO;\n\
+         VARIABLE: NAMES = u1-u6; CATEGORICAL = u1-u6; CLASSES = c(2);\n\
+         ANALYSIS: TYPE = MIXTURE;\n{model}"
+    );
+    dir.write("ana.inp", &analysis);
+    let ana_json = dir.path().join("ana.json");
+    ok(&mlmix(
+        dir.path(),
+        &[
+            "fit",
+            "ana.inp",
+            "--json",
+            ana_json.to_str().unwrap(),
+            "--quiet",
+        ],
+    ));
+    let summary = |p: &std::path::Path| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["summary"].clone()
+    };
+    assert_eq!(summary(&gen_json), summary(&ana_json));
+    // a plain load of such an input says what it is
+    let err = spec::load(&dir.path().join("ana.inp"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("TYPE = MONTECARLO lists the data sets"),
+        "{err}"
+    );
+}
+
 #[test]
 fn model_coverage_gives_the_population_values_for_coverage() {
     // MODEL's starting values are off the population; MODEL COVERAGE
@@ -192,6 +371,28 @@ fn model_5_study_recovers_its_population() {
     // 7 free parameters, 8 rows: the residual variance in both classes
     assert_eq!(summary.parameters.len(), 8);
     check_recovery(&summary, mc_summary::family_z(8));
+}
+
+#[test]
+#[ignore = "slow (about 5 minutes): run by cargo xtask slow"]
+fn a_within_level_factor_with_binary_items_recovers_its_population() {
+    // a within-level factor measured by four binary items and a
+    // between-level factor, the items' between-level residual variances 0:
+    // 200 replications of 300 clusters of 10 (each row draws its own
+    // within-level factor, the fit integrates it on its 15-point rule)
+    let text = "TITLE: two-level, a within-level factor with binary items\n\
+        MONTECARLO: NAMES = u1-u4; GENERATE = u1-u4 (1); CATEGORICAL = u1-u4;\n\
+        \x20 NOBSERVATIONS = 3000; NCSIZES = 1; CSIZES = 300 (10); NREPS = 200; SEED = 5;\n\
+        ANALYSIS: TYPE = TWOLEVEL; ALGORITHM = INTEGRATION;\n\
+        MODEL POPULATION: %WITHIN% fw BY u1@1 u2*1.5 u3*0.7 u4*1.2; fw*1.3;\n\
+        \x20 %BETWEEN% fb BY u1-u4@1; fb*0.4; u1-u4@0; [u1$1*0.5 u2$1*-0.3 u3$1*0 u4$1*1];\n\
+        MODEL: %WITHIN% fw BY u1@1 u2*1.5 u3*0.7 u4*1.2; fw*1.3;\n\
+        \x20 %BETWEEN% fb BY u1-u4@1; fb*0.4; u1-u4@0; [u1$1*0.5 u2$1*-0.3 u3$1*0 u4$1*1];\n";
+    let s = Scratch::new("mc-within-binary");
+    let summary = run_study(&study(&s, text));
+    // 3 loadings, 4 thresholds, 2 variances
+    assert_eq!(summary.parameters.len(), 9);
+    check_recovery(&summary, mc_summary::family_z(9));
 }
 
 #[test]
@@ -303,6 +504,116 @@ mod generator {
         }
         assert!((mean(&cols[0]) - 1.0).abs() < 0.015);
         assert!((mean(&cols[2]) + 1.0).abs() < 0.015);
+    }
+
+    /// E[g(f)] for f ~ N(0, var), by the trapezoid rule on ±10 SDs.
+    fn normal_expectation(var: f64, g: impl Fn(f64) -> f64) -> f64 {
+        let h = 0.005;
+        (-2000..=2000)
+            .map(|i| {
+                let z = f64::from(i) * h;
+                h * (-z * z / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt() * g(var.sqrt() * z)
+            })
+            .sum()
+    }
+
+    /// Asserts a sample proportion is within 4 binomial SEs of `p`.
+    fn near(name: &str, got: f64, p: f64, n: usize) {
+        let se = (p * (1.0 - p) / n as f64).sqrt();
+        assert!(
+            (got - p).abs() < 4.0 * se,
+            "{name}: {got} vs {p} (SE {se:.2e})"
+        );
+    }
+
+    #[test]
+    fn a_within_level_factor_with_categorical_indicators_is_a_normal_factor() {
+        // each row draws its own f ~ N(0, 1.3): a binary u1 (λ 1, τ 0.5), a
+        // three-category u2 (λ 1.5, τ −0.5 and 1) and a continuous y3
+        // (λ 0.8, ν 2, θ 0.5), logit; the rule's 15 nodes would give a
+        // discrete factor, whose joint probabilities differ from these
+        let n = 100_000;
+        let s = Scratch::new("mc-gen-within-cat");
+        let st = study(
+            &s,
+            "MONTECARLO: NAMES = u1 u2 y3; GENERATE = u1 (1) u2 (2); CATEGORICAL = u1 u2;
+               NOBSERVATIONS = 100000; NCSIZES = 1; CSIZES = 50000 (2); SEED = 11;
+             ANALYSIS: TYPE = TWOLEVEL; ALGORITHM = INTEGRATION;
+             MODEL POPULATION: %WITHIN% fw BY u1@1 u2*1.5 y3*0.8; fw*1.3; y3*0.5;
+               %BETWEEN% [u1$1*0.5 u2$1*-0.5 u2$2*1 y3*2]; u1@0 u2@0 y3@0;
+             MODEL: %WITHIN% fw BY u1@1 u2 y3; %BETWEEN% u1@0 u2@0 y3@0;
+",
+        );
+        let cols = columns(&st, 1);
+        let expit = |t: f64| 1.0 / (1.0 + (-t).exp());
+        let p1 = |f: f64| expit(-0.5 + f);
+        let p2 = |f: f64, k: usize| match k {
+            0 => 1.0 - expit(0.5 + 1.5 * f),
+            1 => expit(0.5 + 1.5 * f) - expit(-1.0 + 1.5 * f),
+            _ => expit(-1.0 + 1.5 * f),
+        };
+        let share =
+            |pred: &dyn Fn(usize) -> bool| (0..n).filter(|&r| pred(r)).count() as f64 / n as f64;
+        near(
+            "P(u1 = 1)",
+            share(&|r| cols[0][r] == 1.0),
+            normal_expectation(1.3, p1),
+            n,
+        );
+        for k in 0..3 {
+            let got = share(&|r| cols[1][r] == k as f64);
+            near(
+                &format!("P(u2 = {k})"),
+                got,
+                normal_expectation(1.3, |f| p2(f, k)),
+                n,
+            );
+            let both = share(&|r| cols[0][r] == 1.0 && cols[1][r] == k as f64);
+            let p = normal_expectation(1.3, |f| p1(f) * p2(f, k));
+            near(&format!("P(u1 = 1, u2 = {k})"), both, p, n);
+        }
+        // y3 = 2 + 0.8 f + e: mean 2, variance 0.64 · 1.3 + 0.5, and
+        // E[u1 y3] = 2 P(u1 = 1) + 0.8 E[f expit(f − 0.5)]
+        assert!((mean(&cols[2]) - 2.0).abs() < 0.01, "{}", mean(&cols[2]));
+        let v = cov(&cols[2], &cols[2]);
+        assert!((v - (0.64 * 1.3 + 0.5)).abs() < 0.015, "Var(y3) {v}");
+        let c = cov(&cols[0], &cols[2]);
+        let expected = 0.8 * normal_expectation(1.3, |f| f * p1(f));
+        assert!(
+            (c - expected).abs() < 0.006,
+            "cov(u1, y3) {c} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn a_within_level_factor_with_probit_items_has_their_joint_probability() {
+        // probit: P(u1 = 1, u2 = 1) = E[Φ(f − 0.3) Φ(0.7 f + 0.2)], f ~ N(0, 1)
+        let n = 100_000;
+        let s = Scratch::new("mc-gen-within-probit");
+        let st = study(
+            &s,
+            "MONTECARLO: NAMES = u1 u2; GENERATE = u1-u2 (1); CATEGORICAL = u1-u2;
+               NOBSERVATIONS = 100000; NCSIZES = 1; CSIZES = 25000 (4); SEED = 12;
+             ANALYSIS: TYPE = TWOLEVEL; ALGORITHM = INTEGRATION; LINK = PROBIT;
+             MODEL POPULATION: %WITHIN% fw BY u1@1 u2*0.7; fw@1;
+               %BETWEEN% [u1$1*0.3 u2$1*-0.2]; u1@0 u2@0;
+             MODEL: %WITHIN% fw BY u1@1 u2; fw@1; %BETWEEN% u1@0 u2@0;
+",
+        );
+        let cols = columns(&st, 1);
+        let phi = mlmix_kernels::link::norm_cdf;
+        let both = (0..n)
+            .filter(|&r| cols[0][r] == 1.0 && cols[1][r] == 1.0)
+            .count();
+        let p = normal_expectation(1.0, |f| phi(f - 0.3) * phi(0.7 * f + 0.2));
+        near("P(u1 = 1, u2 = 1)", both as f64 / n as f64, p, n);
+        let one = (0..n).filter(|&r| cols[0][r] == 1.0).count();
+        near(
+            "P(u1 = 1)",
+            one as f64 / n as f64,
+            normal_expectation(1.0, |f| phi(f - 0.3)),
+            n,
+        );
     }
 
     #[test]
@@ -564,7 +875,16 @@ fn bad_monte_carlo_inputs_are_located_errors() {
              MODEL POPULATION: f BY y;\nMODEL: f BY y;\n",
             "VARIABLE: is not used in a Monte Carlo input",
         ),
+        (
+            "DATA: FILE = empty.dat; TYPE = MONTECARLO;\nVARIABLE: NAMES = y;\nMODEL: y;\n",
+            "the list of data sets 'empty.dat' is empty",
+        ),
+        (
+            "DATA: FILE = nolist.dat; TYPE = MONTECARLO;\nVARIABLE: NAMES = y;\nMODEL: y;\n",
+            "cannot read data file 'nolist.dat'",
+        ),
     ];
+    s.write("empty.dat", "\n");
     for (i, (text, want)) in cases.iter().enumerate() {
         let p = s.write(&format!("bad{i}.inp"), text);
         let e = load_study(&p)

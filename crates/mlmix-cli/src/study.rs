@@ -42,7 +42,8 @@ pub fn is_study(model: &Path) -> bool {
         return false;
     }
     std::fs::read_to_string(model).is_ok_and(|text| {
-        mlmix::spec::montecarlo::is_montecarlo(&mlmix::spec::Source::new(model, text))
+        let src = mlmix::spec::Source::new(model, text);
+        mlmix::spec::montecarlo::is_montecarlo(&src) || mlmix::spec::montecarlo::is_external(&src)
     })
 }
 
@@ -140,6 +141,16 @@ pub fn run(
             return Ok(1);
         }
     };
+    if let Some((path, list)) = montecarlo::save_list(&study)
+        && let Err(e) = std::fs::write(&path, list)
+    {
+        console.err(format_args!(
+            "error: cannot write the list of saved data sets to '{}': {e}\n\n{}: nothing was run",
+            path.display(),
+            args.model.display()
+        ));
+        return Ok(1);
+    }
     for w in &first.warnings {
         console.err(format_args!("{w}"));
     }

@@ -40,7 +40,8 @@ const MAX_ROW_COMBOS: usize = 1 << 16;
 
 /// An entry of the extended vector shifted by a within-level node:
 /// `ext[ext] = ext[base] + sign · Σ_g c_g ext[m_g]`, `m_g` entries of M
-/// and `c_g` the node's coordinates.
+/// and `c_g` the node's coordinates (of the within-level dimensions
+/// `dims`: the forward run of a Monte Carlo study shifts by a drawn z).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shifted {
     /// The entry it fills.
@@ -52,6 +53,8 @@ pub struct Shifted {
     pub sign: f64,
     /// `(M entry, node coordinate)`.
     pub m: Vec<(u32, f64)>,
+    /// The within-level dimension of each entry of `m`.
+    pub dims: Vec<usize>,
 }
 
 /// The fixed per-row rule over the within-level dimensions.
@@ -178,6 +181,7 @@ pub fn expand(
                                 base,
                                 sign,
                                 m: loads[l].m.iter().map(|&(m, d)| (m, node[d])).collect(),
+                                dims: loads[l].m.iter().map(|&(_, d)| d).collect(),
                             });
                             ids.insert(key, e);
                             e

@@ -86,6 +86,11 @@ pub struct Study {
     pub coverage: Option<Loaded>,
     /// The input file.
     pub source: Source,
+    /// An external study's data sets (DATA: TYPE = MONTECARLO), in the
+    /// list's order; empty when the study generates its data. An external
+    /// study's `population` is its analysis model checked on the first
+    /// data set: the values MODEL gives are the population values.
+    pub external: Vec<PathBuf>,
 }
 
 /// Does the input have a `MONTECARLO:` command?
@@ -98,13 +103,33 @@ pub fn is_montecarlo(src: &Source) -> bool {
         .any(|s| s.command == Command::Montecarlo)
 }
 
-/// Reads a Monte Carlo input file and checks its population model.
+/// Is the input an external Monte Carlo study: `DATA: TYPE = MONTECARLO`,
+/// FILE listing the data sets that the analysis model is fitted to?
+pub fn is_external(src: &Source) -> bool {
+    let mut diags = Diagnostics::default();
+    let syntax = syntax::parse(src, &mut diags);
+    syntax
+        .sections
+        .iter()
+        .filter(|s| s.command == Command::Data)
+        .flat_map(|s| &s.statements)
+        .any(|st| {
+            st.tokens.first().is_some_and(|t| t.is_word("TYPE"))
+                && st.tokens.iter().skip(1).any(|t| t.is_word("MONTECARLO"))
+        })
+}
+
+/// Reads a Monte Carlo input file and checks its population model (an
+/// external study: its analysis model on the first listed data set).
 pub fn load_study(path: &Path) -> Result<Study, SpecError> {
     load_study_source(crate::build::read_input(path)?)
 }
 
 /// [`load_study`] of an input already in memory.
 pub fn load_study_source(src: Source) -> Result<Study, SpecError> {
+    if is_external(&src) {
+        return load_external_study(src);
+    }
     let (population, out) = load_mc(src.clone(), McRole::Population, None)?;
     let (spec, covariates) = out;
     let coverage = if has_coverage_model(&src) {
@@ -118,6 +143,7 @@ pub fn load_study_source(src: Source) -> Result<Study, SpecError> {
         covariates,
         coverage,
         source: src,
+        external: Vec::new(),
     })
 }
 
@@ -132,7 +158,39 @@ fn has_coverage_model(src: &Source) -> bool {
     })
 }
 
+/// An external study: the analysis model on the first data set of the
+/// list, which gives the parameters and the population values.
+fn load_external_study(src: Source) -> Result<Study, SpecError> {
+    let (first, files) = crate::build::load_external(src.clone(), 1)?;
+    let spec = MonteCarloSpec {
+        names: Vec::new(),
+        observations: first.data.n_rows(),
+        replications: files.len(),
+        seed: 0,
+        cluster_sizes: None,
+        thresholds: Vec::new(),
+        missing_patterns: Vec::new(),
+        pattern_probabilities: Vec::new(),
+        save: None,
+        repsave: Vec::new(),
+    };
+    Ok(Study {
+        spec,
+        population: first,
+        covariates: Vec::new(),
+        coverage: None,
+        source: src,
+        external: files,
+    })
+}
+
 impl Study {
+    /// The analysis model checked on data set `rep` (1-based) of an
+    /// external study's list.
+    pub fn external_analysis(&self, rep: usize) -> Result<Loaded, SpecError> {
+        crate::build::load_external(self.source.clone(), rep).map(|(l, _)| l)
+    }
+
     /// The analysis model checked on one generated data set: `data` holds
     /// the rows as text (NAMES order, then the cluster id; `*` missing);
     /// `label` names it in messages ("replication 7").

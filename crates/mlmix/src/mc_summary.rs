@@ -646,20 +646,30 @@ fn print_sections(o: &mut String, rows: &[&ParamSummary], width: usize) {
 }
 
 fn print_row(o: &mut String, p: &ParamSummary, w: usize) {
-    let opt =
-        |v: Option<f64>, d: usize| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.d$}"));
+    let opt = |v: Option<f64>, d: usize| v.map_or_else(|| "n/a".to_string(), |v| cell(v, d, 11));
     let _ = writeln!(
         o,
         "  {:<w$}{:>10}{:>11}{:>11}{:>11}{:>11}{:>7}{:>7}",
         p.name,
-        format!("{:.3}", p.population),
-        format!("{:.4}", p.average),
-        format!("{:.4}", p.sd),
+        cell(p.population, 3, 10),
+        cell(p.average, 4, 11),
+        cell(p.sd, 4, 11),
         opt(p.se_average, 4),
-        format!("{:.4}", p.mse),
+        cell(p.mse, 4, 11),
         opt(p.coverage, 3),
         opt(p.significant, 3),
     );
+}
+
+/// `v` with `d` decimals, or in exponent form when that would not leave a
+/// blank in a column `width` wide (a variance run off to its bound).
+fn cell(v: f64, d: usize, width: usize) -> String {
+    let s = format!("{v:.d$}");
+    if s.len() < width {
+        s
+    } else {
+        format!("{v:.3e}")
+    }
 }
 
 // ------------------------------------------------------ reading and merging

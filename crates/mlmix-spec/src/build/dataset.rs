@@ -5,7 +5,7 @@
 //! within clusters, categories).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::declarations::{DataCol, Decls};
 use super::options::Options;
@@ -83,16 +83,22 @@ impl Builder<'_> {
             }
             return None;
         };
-        let path = self.base_dir().join(&written);
+        let (written, path) = match opts.montecarlo_list {
+            Some(type_span) => self.listed_data_set(&written, span, type_span)?,
+            None => {
+                let path = self.base_dir().join(&written);
+                (written, path)
+            }
+        };
         let src = match data::read_text(&path, &written) {
             Ok(s) => s,
             Err(d) => {
                 let msg = d.message.clone();
-                self.err_help(
-                    span,
-                    msg,
-                    "FILE is read relative to the folder of the input file",
-                );
+                let help = match opts.montecarlo_list {
+                    Some(_) => "the listed data sets are read relative to the list's folder",
+                    None => "FILE is read relative to the folder of the input file",
+                };
+                self.err_help(span, msg, help);
                 return None;
             }
         };
@@ -116,6 +122,64 @@ impl Builder<'_> {
             file_names,
             transforms,
         })
+    }
+
+    /// DATA: TYPE = MONTECARLO: FILE (`list`, relative to the input file)
+    /// lists data sets, one file name per line, relative to the list's
+    /// folder; the data set of the external run's replication, as
+    /// (name as listed, path). Outside an external run (a plain load) it
+    /// says how such an input is run.
+    fn listed_data_set(
+        &mut self,
+        list: &str,
+        span: Span,
+        type_span: Span,
+    ) -> Option<(String, PathBuf)> {
+        if self.external.is_none() {
+            self.err_help(
+                type_span,
+                "DATA: TYPE = MONTECARLO lists the data sets of a Monte Carlo study",
+                "`mlmix fit` fits the model to each data set and summarises them",
+            );
+            return None;
+        }
+        let list_path = self.base_dir().join(list);
+        let text = match data::read_text(&list_path, list) {
+            Ok(s) => s,
+            Err(d) => {
+                self.err_help(
+                    span,
+                    d.message.clone(),
+                    "FILE is read relative to the folder of the input file",
+                );
+                return None;
+            }
+        };
+        let dir = list_path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let names: Vec<String> = text
+            .text()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.trim_matches('"').to_string())
+            .collect();
+        if names.is_empty() {
+            self.err(span, format!("the list of data sets '{list}' is empty"));
+            return None;
+        }
+        let run = self.external.as_mut()?;
+        run.files = names.iter().map(|n| dir.join(n)).collect();
+        let rep = run.rep;
+        match names.get(rep.wrapping_sub(1)) {
+            Some(name) => Some((name.clone(), dir.join(name))),
+            None => {
+                self.err(
+                    span,
+                    format!("'{list}' lists {} data sets, not {rep}", names.len()),
+                );
+                None
+            }
+        }
     }
 
     /// The column names in the first line of a CSV file (no NAMES given).

@@ -170,6 +170,7 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
         twolevel: false,
         model_names: grammar::ModelNames::default(),
         mc: None,
+        external: None,
     };
     match b.run(&syntax) {
         Some((model, data)) if !b.diags.has_errors() => {
@@ -180,6 +181,39 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
                 warnings,
                 source: src,
             })
+        }
+        _ => Err(b.diags.into_error()),
+    }
+}
+
+/// Checks an external Monte Carlo input (DATA: TYPE = MONTECARLO) on data
+/// set `rep` (1-based) of its list; with the list's data sets.
+pub(crate) fn load_external(src: Source, rep: usize) -> Result<(Loaded, Vec<PathBuf>), SpecError> {
+    let mut diags = Diagnostics::default();
+    let syntax = syntax::parse(&src, &mut diags);
+    let mut b = Builder {
+        src: &src,
+        diags,
+        twolevel: false,
+        model_names: grammar::ModelNames::default(),
+        mc: None,
+        external: Some(ExternalRun {
+            rep,
+            files: Vec::new(),
+        }),
+    };
+    let built = b.run(&syntax);
+    let files = b.external.take().map(|e| e.files).unwrap_or_default();
+    match built {
+        Some((model, data)) if !b.diags.has_errors() => {
+            let (_, warnings) = b.diags.split();
+            let loaded = Loaded {
+                model,
+                data,
+                warnings,
+                source: src,
+            };
+            Ok((loaded, files))
         }
         _ => Err(b.diags.into_error()),
     }
@@ -197,6 +231,18 @@ struct Builder<'s> {
     model_names: grammar::ModelNames,
     /// A Monte Carlo input: which model is built, and on what data.
     mc: Option<McRun>,
+    /// An external Monte Carlo study (DATA: TYPE = MONTECARLO): which of
+    /// the listed data sets is read, and the list.
+    external: Option<ExternalRun>,
+}
+
+/// The data set an external Monte Carlo build reads.
+#[derive(Debug, Default)]
+pub(crate) struct ExternalRun {
+    /// The data set (1-based) of the list.
+    pub(crate) rep: usize,
+    /// The listed data sets (filled when the list is read).
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// Is `q` the qualifier of a `MODEL COVERAGE[-c]:` section?
@@ -244,6 +290,7 @@ pub(crate) fn load_mc(
             data,
             out: None,
         }),
+        external: None,
     };
     let built = b.run(&syntax);
     let out = b.mc.take().and_then(|m| m.out);

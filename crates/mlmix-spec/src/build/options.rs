@@ -280,6 +280,9 @@ pub(super) const OUTPUT_WORDS: &[&str] = &[
 #[derive(Default)]
 pub(super) struct Options<'a> {
     pub(super) file: Option<(String, Span)>,
+    /// DATA: TYPE = MONTECARLO: FILE lists the data sets of an external
+    /// Monte Carlo study (the span of the TYPE statement).
+    pub(super) montecarlo_list: Option<Span>,
     pub(super) listwise: bool,
     pub(super) nobs: Option<(usize, Span)>,
     pub(super) names: Option<Vec<(String, Span)>>,
@@ -478,6 +481,12 @@ impl Builder<'_> {
             self.check_type(opts, seen, has_factors);
             return;
         }
+        // an external Monte Carlo study (DATA: TYPE = MONTECARLO) starts at
+        // MODEL's values, the population values, likewise
+        if opts.montecarlo_list.is_some() && !opts.starts_given {
+            opts.analysis.starts_initial = 0;
+            opts.analysis.starts_final = 0;
+        }
         if !seen.contains_key("DATA") {
             self.diags.push(Diagnostic::error_nowhere(format!(
                 "{}: no DATA: command; say where the data are with DATA: FILE = ...;",
@@ -592,10 +601,13 @@ impl Builder<'_> {
                             "fixed-format data are not supported yet; write the data with blanks or commas between values",
                         );
                 }
+                "TYPE" if os.values.len() == 1 && os.values[0].is_word("MONTECARLO") => {
+                    opts.montecarlo_list = Some(st.span);
+                }
                 "TYPE" if !(os.values.len() == 1 && os.values[0].is_word("INDIVIDUAL")) => {
                     self.err(
                         st.span,
-                        "only individual data (TYPE = INDIVIDUAL) are supported",
+                        "only individual data (TYPE = INDIVIDUAL) and lists of data sets (TYPE = MONTECARLO) are supported",
                     );
                 }
                 "LISTWISE" => match os.values.first() {

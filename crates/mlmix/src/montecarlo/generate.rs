@@ -14,8 +14,22 @@
 //! factors with continuous indicators, integrated in closed form) from its
 //! mean vector and covariance matrix found the same way. Covariates are
 //! normal with MODEL POPULATION's means and variances.
+//!
+//! A within-level factor with categorical indicators is integrated by the
+//! plan on a fixed per-row rule, whose nodes are the classes of one more
+//! class variable ([`Plan::within_cv`]); drawing those classes would give a
+//! discrete factor. So each row draws its own standard normal z instead,
+//! takes the rule's first node as its class, and moves from that node to z
+//! by the plan's own shifts (`within::Shifted`: intercepts and thresholds
+//! linear in z): a normal indicator's draw moves by its intercept's shift,
+//! and a categorical one is drawn from its latent response, u ≤ k exactly
+//! when F(ε − d) ≤ P(u ≤ k | first node), with ε drawn from the link's
+//! distribution F and d the thresholds' shift.
+
+use std::collections::HashMap;
 
 use mlmix_kernels::eval::{Scratch, Slots, term_values};
+use mlmix_kernels::link::Link;
 use mlmix_kernels::plan::class_in_combo;
 use mlmix_kernels::{EngineData, Plan, PlanError, TermKind, prepare};
 use mlmix_spec::montecarlo::{CovariateDist, Study};
@@ -36,6 +50,11 @@ pub enum GenerateError {
     /// What the generator cannot do yet.
     #[error("generating data is not supported yet for {0}")]
     Unsupported(String),
+    /// An external study (DATA: TYPE = MONTECARLO) has no population model.
+    #[error(
+        "an external Monte Carlo study (DATA: TYPE = MONTECARLO) reads its listed data sets; it generates none"
+    )]
+    External,
 }
 
 /// One generated data set, in the population model's variables.
@@ -113,6 +132,7 @@ pub fn generate(study: &Study, rep: usize) -> Result<Generated, GenerateError> {
     let mut g = Forward::new(model, plan, data)?;
     g.draw_nodes(&mut rng);
     g.draw_classes(&mut rng)?;
+    g.draw_within(&mut rng);
     g.draw_dependents(&mut rng)?;
     let mut columns = g.data.columns;
     columns.truncate(model.variables.len());
@@ -192,18 +212,25 @@ struct Forward<'m> {
     combo: Vec<usize>,
     scratch: Scratch,
     buf: Vec<f64>,
+    /// Each row's standard normal z of the within-level dimensions (empty
+    /// without within-level factors integrated per row).
+    within_z: Vec<Vec<f64>>,
+    /// The index in `plan.shifted` of each extended entry a within-level
+    /// node shifts.
+    shift_of: HashMap<u32, usize>,
 }
 
 impl<'m> Forward<'m> {
     fn new(model: &'m Model, plan: Plan, data: EngineData) -> Result<Self, GenerateError> {
-        if plan.within_cv.is_some() {
-            return Err(GenerateError::Unsupported(
-                "within-level factors with categorical indicators in two-level models".into(),
-            ));
-        }
         let phi = population_phi(model);
         let prep = prepare(&plan, &phi).map_err(|e| GenerateError::Invalid(e.to_string()))?;
         let n = data.n_rows();
+        let shift_of = plan
+            .shifted
+            .iter()
+            .enumerate()
+            .map(|(i, sh)| (sh.ext, i))
+            .collect();
         Ok(Forward {
             model,
             plan,
@@ -212,6 +239,8 @@ impl<'m> Forward<'m> {
             combo: vec![0; n],
             scratch: Scratch::default(),
             buf: Vec::new(),
+            within_z: Vec::new(),
+            shift_of,
         })
     }
 
@@ -238,6 +267,42 @@ impl<'m> Forward<'m> {
             }
         }
         self.data.columns.extend(cols);
+    }
+
+    /// Per row, the standard normal z of the within-level dimensions (the
+    /// row keeps the rule's first node as its within-level class: `combo`'s
+    /// digit of [`Plan::within_cv`] is 0).
+    fn draw_within(&mut self, rng: &mut ChaCha8Rng) {
+        let dims = self
+            .plan
+            .shifted
+            .iter()
+            .flat_map(|sh| sh.dims.iter().map(|&d| d + 1))
+            .max()
+            .unwrap_or(0);
+        if dims == 0 {
+            return;
+        }
+        self.within_z = (0..self.n())
+            .map(|_| (0..dims).map(|_| StandardNormal.sample(rng)).collect())
+            .collect();
+    }
+
+    /// How far row `r`'s draw of z moves the entry at position `pos` of
+    /// term `t`'s local layout from its value at the rule's first node, if
+    /// a within-level factor shifts it.
+    fn within_shift(&self, t: usize, r: usize, pos: usize) -> Option<f64> {
+        let term = &self.plan.terms[t];
+        let set = term.set_of_state[term.state_of_combo[self.combo[r]] as usize] as usize;
+        let e = term.phi_index[set * term.n_local + pos];
+        let sh = &self.plan.shifted[*self.shift_of.get(&e)?];
+        let z = &self.within_z[r];
+        let moved: f64 =
+            sh.m.iter()
+                .zip(&sh.dims)
+                .map(|(&(m, at), &d)| (z[d] - at) * self.prep.ext[m as usize])
+                .sum();
+        Some(sh.sign * moved)
     }
 
     /// The log-densities of term `t`'s states for every row, in `buf`
@@ -339,10 +404,13 @@ impl<'m> Forward<'m> {
     fn draw_dependents(&mut self, rng: &mut ChaCha8Rng) -> Result<(), GenerateError> {
         for t in self.dependent_order()? {
             match self.plan.terms[t].kind.clone() {
-                TermKind::Categorical { col, ncat, .. } | TermKind::Nominal { col, ncat, .. } => {
-                    self.draw_discrete(t, col, ncat, rng)
+                TermKind::Categorical {
+                    col, ncat, link, ..
+                } => self.draw_discrete(t, col, ncat, Some(link), rng)?,
+                TermKind::Nominal { col, ncat, .. } => {
+                    self.draw_discrete(t, col, ncat, None, rng)?
                 }
-                TermKind::Guessing { col, .. } => self.draw_discrete(t, col, 2, rng),
+                TermKind::Guessing { col, .. } => self.draw_discrete(t, col, 2, None, rng)?,
                 TermKind::Normal { col, .. } => self.draw_normal_block(t, &[col], rng)?,
                 TermKind::NormalBlock { cols, .. } => self.draw_normal_block(t, &cols, rng)?,
                 TermKind::ClassLogit { .. } => {}
@@ -405,8 +473,17 @@ impl<'m> Forward<'m> {
     }
 
     /// A categorical (or nominal, or 3PL) item: each row's category drawn
-    /// from the log-densities of all categories in the row's state.
-    fn draw_discrete(&mut self, t: usize, col: usize, ncat: usize, rng: &mut ChaCha8Rng) {
+    /// from the log-densities of all categories in the row's state; an
+    /// ordered one (`link`) that a within-level factor measures, from its
+    /// latent response at the row's z (the module's doc).
+    fn draw_discrete(
+        &mut self,
+        t: usize,
+        col: usize,
+        ncat: usize,
+        link: Option<Link>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(), GenerateError> {
         let n = self.n();
         let mut logp = vec![vec![0.0; n]; ncat];
         for (k, lp) in logp.iter_mut().enumerate() {
@@ -424,11 +501,21 @@ impl<'m> Forward<'m> {
             for (x, lp) in row_lp.iter_mut().zip(&logp) {
                 *x = lp[r];
             }
-            let k = draw_category(&row_lp, rng) as f64;
+            let k = match (self.within_shift(t, r, 0), link) {
+                (None, _) => draw_category(&row_lp, rng),
+                (Some(d), Some(link)) => draw_latent_response(&row_lp, link, d, rng),
+                (Some(_), None) => {
+                    return Err(GenerateError::Unsupported(format!(
+                        "{} measured by a within-level factor (only ordered categorical and continuous indicators are)",
+                        self.names(&[col])
+                    )));
+                }
+            } as f64;
             for i in range {
                 self.data.columns[col][i] = k;
             }
         }
+        Ok(())
     }
 
     /// The log-density of term `t` at the row's state with its variables
@@ -506,7 +593,7 @@ impl<'m> Forward<'m> {
             let y = mean + l.l() * eps;
             for i in range {
                 for (k, &c) in cols.iter().enumerate() {
-                    self.data.columns[c][i] = y[k];
+                    self.data.columns[c][i] = y[k] + self.within_shift(t, i, k).unwrap_or(0.0);
                 }
             }
         }
@@ -520,6 +607,29 @@ impl<'m> Forward<'m> {
             .collect();
         v.join(", ")
     }
+}
+
+/// The category of an ordered item whose cumulative probabilities at the
+/// rule's first node are those of `logp` and whose thresholds the row's z
+/// moves by `d`: P(u ≤ k | z) = F(a_k + d) with F(a_k) the first node's, so
+/// u ≤ k exactly when F(ε − d) ≤ F(a_k) for ε drawn from F.
+fn draw_latent_response(logp: &[f64], link: Link, d: f64, rng: &mut ChaCha8Rng) -> usize {
+    let eps = match link {
+        Link::Logit => {
+            let u: f64 = rng.random();
+            (u / (1.0 - u)).ln()
+        }
+        Link::Probit => StandardNormal.sample(rng),
+    };
+    let x = mlmix_kernels::link::cdf(link, eps - d);
+    let mut cum = 0.0;
+    for (k, lp) in logp.iter().enumerate() {
+        cum += lp.exp();
+        if x <= cum {
+            return k;
+        }
+    }
+    logp.len() - 1
 }
 
 /// A category drawn with probabilities proportional to `exp(logp)`.

@@ -10,6 +10,12 @@
 //! run in parallel, in any subset ([`run`] over a range: a shard), on any
 //! number of threads or machines, and give the same results; the summary
 //! ([`crate::mc_summary`]) adds them up in replication order.
+//!
+//! An external study (DATA: TYPE = MONTECARLO, Mplus's external Monte
+//! Carlo) reads replication `r`'s data from the `r`-th data set of its list
+//! instead, through the ordinary input (DATA WIDETOLONG and DEFINE too), and
+//! is otherwise the same: MODEL's values are the population values and the
+//! starting values.
 
 pub mod generate;
 
@@ -73,7 +79,30 @@ pub fn data_text(study: &Study, g: &Generated) -> String {
 
 /// The data text of replication `rep` (1-based).
 pub fn simulate(study: &Study, rep: usize) -> Result<String, GenerateError> {
+    if !study.external.is_empty() {
+        return Err(GenerateError::External);
+    }
     Ok(data_text(study, &generate(study, rep)?))
+}
+
+/// The analysis model checked on replication `rep`'s data (1-based): the
+/// listed data set of an external study, else the generated one (saved
+/// first, when SAVE says so).
+fn analysis_of(study: &Study, rep: usize) -> Result<Loaded, String> {
+    if !study.external.is_empty() {
+        return study
+            .external_analysis(rep)
+            .map_err(|e| first_line(&e.to_string()));
+    }
+    let text = simulate(study, rep).map_err(|e| e.to_string())?;
+    if let Some(path) = save_path(study, rep) {
+        std::fs::write(&path, &text)
+            .map_err(|e| format!("cannot write the data to '{}': {e}", path.display()))?;
+    }
+    let label = format!("replication {rep}");
+    study
+        .analysis(text, &label)
+        .map_err(|e| first_line(&e.to_string()))
 }
 
 /// The population value of each analysis model parameter: the value MODEL
@@ -154,7 +183,11 @@ pub fn study_key(study: &Study) -> StudyKey {
     // FNV-1a: stable across builds and platforms (a shard may be run by
     // another build of mlmix than the one that merges)
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in study.source.text().bytes() {
+    let listed = study.external.iter().map(|p| p.display().to_string());
+    for b in std::iter::once(study.source.text().to_string())
+        .chain(listed)
+        .flat_map(String::into_bytes)
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -170,10 +203,38 @@ pub fn study_key(study: &Study) -> StudyKey {
 /// The analysis model of the first replication, for its parameter rows
 /// (the same in every replication that generates every category).
 pub fn first_analysis(study: &Study) -> Result<Loaded, String> {
+    if !study.external.is_empty() {
+        return Ok(study.population.clone());
+    }
     let text = simulate(study, 1).map_err(|e| e.to_string())?;
     study
         .analysis(text, "replication 1")
         .map_err(|e| e.to_string())
+}
+
+/// With SAVE's `*` (several replications saved), the list of the saved
+/// files that an external study reads (DATA: TYPE = MONTECARLO): SAVE
+/// with `*` replaced by `list`, one file name per line (Mplus's
+/// convention); None when SAVE has no `*`.
+pub fn save_list(study: &Study) -> Option<(PathBuf, String)> {
+    let file = study.spec.save.as_ref()?.to_string_lossy().into_owned();
+    if !file.contains('*') {
+        return None;
+    }
+    let names: String = (1..=study.spec.replications)
+        .filter_map(|rep| save_path(study, rep))
+        .filter_map(|p| p.file_name().map(|f| format!("{}\n", f.to_string_lossy())))
+        .collect();
+    let dir = save_path_dir(study);
+    Some((dir.join(file.replace('*', "list")), names))
+}
+
+fn save_path_dir(study: &Study) -> &std::path::Path {
+    study
+        .source
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
 }
 
 /// Where replication `rep`'s data are saved (SAVE, with REPSAVE's `*`
@@ -185,12 +246,7 @@ pub fn save_path(study: &Study, rep: usize) -> Option<PathBuf> {
         return None;
     }
     let name = file.to_string_lossy().replace('*', &rep.to_string());
-    let dir = study
-        .source
-        .path()
-        .parent()
-        .unwrap_or(std::path::Path::new(""));
-    Some(dir.join(name))
+    Some(save_path_dir(study).join(name))
 }
 
 /// Runs one replication: generate, save (SAVE), check, fit from the
@@ -218,15 +274,7 @@ fn replicate(
     rep: usize,
     options: &FitOptions,
 ) -> Result<Outcome, String> {
-    let text = simulate(study, rep).map_err(|e| e.to_string())?;
-    if let Some(path) = save_path(study, rep) {
-        std::fs::write(&path, &text)
-            .map_err(|e| format!("cannot write the data to '{}': {e}", path.display()))?;
-    }
-    let label = format!("replication {rep}");
-    let mut loaded = study
-        .analysis(text, &label)
-        .map_err(|e| first_line(&e.to_string()))?;
+    let mut loaded = analysis_of(study, rep)?;
     let population = population_values(study, &loaded);
     let mine = parameter_keys(&loaded, &population);
     let same = mine.len() == keys.len()
