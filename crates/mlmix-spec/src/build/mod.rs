@@ -164,17 +164,21 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
         );
         return Err(diags.into_error());
     }
-    let mut b = Builder {
-        src: &src,
-        diags,
-        twolevel: false,
-        model_names: grammar::ModelNames::default(),
-        mc: None,
-        external: None,
-    };
-    match b.run(&syntax) {
-        Some((model, data)) if !b.diags.has_errors() => {
-            let (_, warnings) = b.diags.split();
+    let mut b = Builder::new(&src, diags, None, None);
+    let built = b.run(&syntax);
+    let diags = b.diags;
+    finish(diags, built, src)
+}
+
+/// The checked model, or the errors found.
+fn finish(
+    diags: Diagnostics,
+    built: Option<(Model, Dataset)>,
+    src: Source,
+) -> Result<Loaded, SpecError> {
+    match built {
+        Some((model, data)) if !diags.has_errors() => {
+            let (_, warnings) = diags.split();
             Ok(Loaded {
                 model,
                 data,
@@ -182,7 +186,7 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
                 source: src,
             })
         }
-        _ => Err(b.diags.into_error()),
+        _ => Err(diags.into_error()),
     }
 }
 
@@ -191,32 +195,15 @@ pub fn load_source(src: Source) -> Result<Loaded, SpecError> {
 pub(crate) fn load_external(src: Source, rep: usize) -> Result<(Loaded, Vec<PathBuf>), SpecError> {
     let mut diags = Diagnostics::default();
     let syntax = syntax::parse(&src, &mut diags);
-    let mut b = Builder {
-        src: &src,
-        diags,
-        twolevel: false,
-        model_names: grammar::ModelNames::default(),
-        mc: None,
-        external: Some(ExternalRun {
-            rep,
-            files: Vec::new(),
-        }),
+    let external = ExternalRun {
+        rep,
+        files: Vec::new(),
     };
+    let mut b = Builder::new(&src, diags, None, Some(external));
     let built = b.run(&syntax);
     let files = b.external.take().map(|e| e.files).unwrap_or_default();
-    match built {
-        Some((model, data)) if !b.diags.has_errors() => {
-            let (_, warnings) = b.diags.split();
-            let loaded = Loaded {
-                model,
-                data,
-                warnings,
-                source: src,
-            };
-            Ok((loaded, files))
-        }
-        _ => Err(b.diags.into_error()),
-    }
+    let diags = b.diags;
+    finish(diags, built, src).map(|l| (l, files))
 }
 
 // ---------------------------------------------------------------------------
@@ -280,36 +267,38 @@ pub(crate) fn load_mc(
 ) -> Result<(Loaded, (MonteCarloSpec, Vec<CovariateDist>)), SpecError> {
     let mut diags = Diagnostics::default();
     let syntax = syntax::parse(&src, &mut diags);
-    let mut b = Builder {
-        src: &src,
-        diags,
-        twolevel: false,
-        model_names: grammar::ModelNames::default(),
-        mc: Some(McRun {
-            role,
-            data,
-            out: None,
-        }),
-        external: None,
+    let run = McRun {
+        role,
+        data,
+        out: None,
     };
+    let mut b = Builder::new(&src, diags, Some(run), None);
     let built = b.run(&syntax);
     let out = b.mc.take().and_then(|m| m.out);
-    match (built, out) {
-        (Some((model, data)), Some(out)) if !b.diags.has_errors() => {
-            let (_, warnings) = b.diags.split();
-            let loaded = Loaded {
-                model,
-                data,
-                warnings,
-                source: src,
-            };
-            Ok((loaded, out))
-        }
-        _ => Err(b.diags.into_error()),
+    let diags = b.diags;
+    match out {
+        Some(out) => finish(diags, built, src).map(|l| (l, out)),
+        None => Err(diags.into_error()),
     }
 }
 
 impl<'s> Builder<'s> {
+    fn new(
+        src: &'s Source,
+        diags: Diagnostics,
+        mc: Option<McRun>,
+        external: Option<ExternalRun>,
+    ) -> Self {
+        Builder {
+            src,
+            diags,
+            twolevel: false,
+            model_names: grammar::ModelNames::default(),
+            mc,
+            external,
+        }
+    }
+
     fn err(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.error_at(self.src, span, msg.into(), None);
     }
