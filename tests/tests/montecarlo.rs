@@ -897,6 +897,22 @@ fn bad_monte_carlo_inputs_are_located_errors() {
         assert_eq!(out.status.code(), Some(1), "case {i}");
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
+    // SAVE naming the input file itself (or, with *, a replication or the
+    // list) is an error at SAVE, and the input is left as it was
+    for save in ["SAVE = self.inp;", "SAVE = self*; REPSAVE = ALL;"] {
+        let name = if save.contains('*') {
+            "self3"
+        } else {
+            "self.inp"
+        };
+        let text = small_lca().replace("NREPS = 40;", &format!("NREPS = 4; {save}"));
+        let p = s.write(name, &text);
+        let e = load_study(&p).expect_err("SAVE over the input loaded");
+        assert!(e.to_string().contains("the input file itself"), "{e}");
+        let out = mlmix(s.path(), &["fit", name]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+    }
     // --replications on an ordinary input, and beyond NREPS
     s.write("study.inp", &small_lca());
     let out = mlmix(s.path(), &["fit", "study.inp", "--replications", "30-50"]);

@@ -568,6 +568,7 @@ impl<'a> Builder<'_> {
             return (None, Vec::new());
         };
         let Some((reps, rspan)) = &mc.repsave else {
+            self.save_spares_the_input(file, &[1], *span);
             return (Some(file.clone()), vec![1]);
         };
         if !file.contains('*') {
@@ -588,7 +589,39 @@ impl<'a> Builder<'_> {
                 format!("REPSAVE names replication {r}, but NREPS is {nreps}"),
             );
         }
+        self.save_spares_the_input(file, &reps, *span);
         (Some(file.clone()), reps)
+    }
+
+    /// A saved data set (or, with `*`, the list of them) that would be
+    /// the input file itself is an error at SAVE: writing it would destroy
+    /// the input.
+    fn save_spares_the_input(&mut self, file: &str, reps: &[usize], span: Span) {
+        // once per study: when the population model is checked
+        if self.mc.as_ref().map(|m| m.role) != Some(McRole::Population) {
+            return;
+        }
+        let Ok(input) = self.src.path().canonicalize() else {
+            return;
+        };
+        let mut names: Vec<String> = reps
+            .iter()
+            .map(|r| file.replace('*', &r.to_string()))
+            .collect();
+        if file.contains('*') {
+            names.push(file.replace('*', "list"));
+        }
+        let dir = self.base_dir();
+        if let Some(name) = names
+            .iter()
+            .find(|n| dir.join(n).canonicalize().is_ok_and(|c| c == input))
+        {
+            self.err_help(
+                span,
+                format!("SAVE would write '{name}', the input file itself"),
+                "choose another file name for the generated data",
+            );
+        }
     }
 
     /// The data of a Monte Carlo run: the generated data set of the
