@@ -254,6 +254,30 @@ fn an_external_study_of_grade_of_membership_data_recovers_its_population() {
 }
 
 #[test]
+fn the_external_gom_example_runs_from_the_command_line() {
+    // examples/gom_study.inp: 5 listed wide data sets, reshaped and fitted
+    let dir = tests_dir().join("..");
+    let json = Scratch::new("mc-external-example");
+    let out_json = json.path().join("s.json");
+    let out = mlmix(
+        &dir,
+        &[
+            "fit",
+            "examples/gom_study.inp",
+            "--json",
+            out_json.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let stdout = ok(&out);
+    assert!(stdout.contains("Requested"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    assert_eq!(v["summary"]["completed"], 5, "{}", v["summary"]);
+    assert_eq!(v["study"]["requested"], 5);
+}
+
+#[test]
 fn an_external_study_reads_the_list_that_saved_replications_write() {
     // a study that saves its replications (SAVE with *) writes their list;
     // the same analysis as an external study of that list gives the same
