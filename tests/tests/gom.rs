@@ -405,7 +405,18 @@ fn long_data_shortcuts_equal_the_general_loop() {
             *v = 700.0 * (1.0 + v.abs());
         }
     }
-    for (case, phi) in [("moderate", &phi), ("sharp", &sharp)] {
+    // and with class logits so wide (variances 1e6) that at most points
+    // one class takes all the probability (where the GoM turns into the
+    // latent class model)
+    let mut wide = phi.clone();
+    for (v, p) in wide.iter_mut().zip(&model.parameters) {
+        if matches!(p.kind, ParamKind::RandomVariance { .. })
+            && !matches!(p.value, ParamValue::Fixed(_))
+        {
+            *v *= 1e6;
+        }
+    }
+    for (case, phi) in [("moderate", &phi), ("sharp", &sharp), ("wide", &wide)] {
         let fast = new().evaluate(phi, want).unwrap();
         let general = new().general_loop().evaluate(phi, want).unwrap();
         // and on the grid adapted to each person's posterior, whose nodes
