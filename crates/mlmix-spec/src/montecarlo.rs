@@ -95,21 +95,20 @@ pub struct Study {
 
 /// Does the input have a `MONTECARLO:` command?
 pub fn is_montecarlo(src: &Source) -> bool {
-    let mut diags = Diagnostics::default();
-    let syntax = syntax::parse(src, &mut diags);
-    syntax
-        .sections
+    sections(src)
         .iter()
         .any(|s| s.command == Command::Montecarlo)
+}
+
+/// The input's commands (its errors are left to the load that follows).
+fn sections(src: &Source) -> Vec<syntax::Section> {
+    syntax::parse(src, &mut Diagnostics::default()).sections
 }
 
 /// Is the input an external Monte Carlo study: `DATA: TYPE = MONTECARLO`,
 /// FILE listing the data sets that the analysis model is fitted to?
 pub fn is_external(src: &Source) -> bool {
-    let mut diags = Diagnostics::default();
-    let syntax = syntax::parse(src, &mut diags);
-    syntax
-        .sections
+    sections(src)
         .iter()
         .filter(|s| s.command == Command::Data)
         .flat_map(|s| &s.statements)
@@ -149,8 +148,7 @@ pub fn load_study_source(src: Source) -> Result<Study, SpecError> {
 
 /// Does the input have a `MODEL COVERAGE[-c]:` section?
 fn has_coverage_model(src: &Source) -> bool {
-    let mut diags = Diagnostics::default();
-    syntax::parse(src, &mut diags).sections.iter().any(|s| {
+    sections(src).iter().any(|s| {
         s.command == Command::Model
             && s.qualifier
                 .as_ref()

@@ -292,6 +292,9 @@ impl<'m> Forward<'m> {
     /// term `t`'s local layout from its value at the rule's first node, if
     /// a within-level factor shifts it.
     fn within_shift(&self, t: usize, r: usize, pos: usize) -> Option<f64> {
+        if self.shift_of.is_empty() {
+            return None;
+        }
         let term = &self.plan.terms[t];
         let set = term.set_of_state[term.state_of_combo[self.combo[r]] as usize] as usize;
         let e = term.phi_index[set * term.n_local + pos];
