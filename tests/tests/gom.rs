@@ -318,18 +318,23 @@ fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
     }
 }
 
-/// The engine's shortcuts for long data (a class logit evaluated once per
-/// person, the rows' likelihoods in probability space) against its general
-/// loop, at one point of a 3-class FMA-GoM with a person-level covariate
-/// on the class logits (3 dimensions: two correlated random logits and the
-/// factor): the same log-likelihood, gradient, information, meat,
-/// posteriors and posterior moments.
-#[test]
-fn long_data_shortcuts_equal_the_general_loop() {
+/// A 3-class FMA-GoM on 40 simulated persons (3 dimensions: two
+/// correlated random logits and the factor), with a person-level
+/// covariate on the class logits or without, and three points of it: a
+/// moderate one, one with items so sharp that the rows answering 0 have
+/// likelihoods below what products of probabilities can hold (e^-700 or
+/// less in every class: their logs are used then, for the log-likelihood
+/// and for the posteriors), and one with class logits so wide (variances
+/// 1e6) that at most points one class takes all the probability (where
+/// the GoM turns into the latent class model).
+fn shortcut_points(covariate: bool) -> (mlmix_tests::Evaluator, Vec<(&'static str, Vec<f64>)>) {
     use mlmix::spec::{ParamKind, ParamValue};
-    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
     use mlmix_tests::{Evaluator, load};
-    let scratch = Scratch::new("gom-shortcuts");
+    let scratch = Scratch::new(if covariate {
+        "gom-shortcuts"
+    } else {
+        "gom-moments"
+    });
     let mut sim = Sim::new(17);
     let mut rows = simulate(&mut sim, 40);
     for r in &mut rows {
@@ -341,17 +346,23 @@ fn long_data_shortcuts_equal_the_general_loop() {
         .map(|i| format!("IF (item EQ {}) THEN d{i} = 1;", i - 1))
         .collect();
     let slopes: Vec<String> = (1..=ITEMS).map(|i| format!("s{i} | u ON d{i};")).collect();
+    let (x, on) = if covariate {
+        (" BETWEEN = x;", " c#1 ON x;")
+    } else {
+        ("", "")
+    };
     let text = format!(
         "DATA: FILE = wide.dat;\n\
          DATA WIDETOLONG: WIDE = u1-u6; LONG = u; IDVARIABLE = person; REPETITION = item;\n\
-         VARIABLE: NAMES = u1-u6 x; USEVARIABLES = x u d1-d6;\n\
-         CATEGORICAL = u; CLASSES = c(3); CLUSTER = person; WITHIN = u d1-d6; BETWEEN = x;\n\
+         VARIABLE: NAMES = u1-u6 x; USEVARIABLES = {} u d1-d6;\n\
+         CATEGORICAL = u; CLASSES = c(3); CLUSTER = person; WITHIN = u d1-d6;{x}\n\
          DEFINE: {}\n{}\n\
          ANALYSIS: TYPE = TWOLEVEL MIXTURE; ALGORITHM = INTEGRATION;\n\
          MODEL: %WITHIN%\n%OVERALL%\n{}\n[u$1@0];\n\
          %BETWEEN%\n%OVERALL%\nf BY s1-s6*; f@1; s1-s6@0;\n\
-         c#1 c#2; c#1 WITH c#2; c#1 ON x;\n\
+         c#1 c#2; c#1 WITH c#2;{on}\n\
          %c#1%\n[s1-s6];\n%c#2%\n[s1-s6];\n%c#3%\n[s1-s6];\n",
+        if covariate { "x" } else { "" },
         dummies.join(" "),
         ifs.join(" "),
         slopes.join("\n")
@@ -372,32 +383,6 @@ fn long_data_shortcuts_equal_the_general_loop() {
             _ => 0.6 - 0.13 * (i % 11) as f64,
         })
         .collect();
-    // nested as fits nest it: the items' factor outermost
-    let grid = Grid::new(Method::GaussHermite, 5, ev.plan.dims)
-        .nested(&mlmix_integrate::nesting_order(&ev.plan));
-    assert_eq!(ev.plan.dims, 3);
-    let want = Want {
-        gradient: true,
-        information: true,
-        meat: true,
-        posteriors: true,
-        moments: true,
-    };
-    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
-    // the rows' likelihoods in blocks of passes (the class logits' two
-    // dimensions inner, the factor outer)
-    assert!(new().blocked() && !new().general_loop().blocked());
-    let close = |what: &str, a: &[f64], b: &[f64]| {
-        assert_eq!(a.len(), b.len(), "{what}");
-        let scale = b.iter().fold(1.0f64, |m, x| m.max(x.abs()));
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= 1e-10 * scale, "{what}[{i}]: {x} vs {y}");
-        }
-    };
-    // the same with items so sharp that the rows answering 0 have
-    // likelihoods below what products of probabilities can hold (e^-700
-    // or less in every class: their logs are used then, for the
-    // log-likelihood and for the posteriors)
     let mut sharp = phi.clone();
     for (v, p) in sharp.iter_mut().zip(&model.parameters) {
         // the items' parameters in every class (the random slopes' means)
@@ -405,9 +390,6 @@ fn long_data_shortcuts_equal_the_general_loop() {
             *v = 700.0 * (1.0 + v.abs());
         }
     }
-    // and with class logits so wide (variances 1e6) that at most points
-    // one class takes all the probability (where the GoM turns into the
-    // latent class model)
     let mut wide = phi.clone();
     for (v, p) in wide.iter_mut().zip(&model.parameters) {
         if matches!(p.kind, ParamKind::RandomVariance { .. })
@@ -416,7 +398,56 @@ fn long_data_shortcuts_equal_the_general_loop() {
             *v *= 1e6;
         }
     }
-    for (case, phi) in [("moderate", &phi), ("sharp", &sharp), ("wide", &wide)] {
+    assert_eq!(ev.plan.dims, 3);
+    (
+        ev,
+        vec![("moderate", phi), ("sharp", sharp), ("wide", wide)],
+    )
+}
+
+/// `a` equals `b` to 1e-10 of `b`'s largest magnitude (at least 1).
+fn close(what: &str, a: &[f64], b: &[f64]) {
+    close_to(1e-10, what, a, b);
+}
+
+/// `a` equals `b` to `tol` of `b`'s largest magnitude (at least 1).
+fn close_to(tol: f64, what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let scale = b.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y}");
+    }
+}
+
+/// Everything an evaluation computes.
+const EVERYTHING: mlmix_integrate::Want = mlmix_integrate::Want {
+    gradient: true,
+    information: true,
+    meat: true,
+    posteriors: true,
+    moments: true,
+};
+
+/// The engine's shortcuts for long data (a class logit evaluated once per
+/// person, the rows' likelihoods in probability space) against its general
+/// loop, at three points of a 3-class FMA-GoM with a person-level
+/// covariate on the class logits: the same log-likelihood, gradient,
+/// information, meat, posteriors and posterior moments.
+#[test]
+fn long_data_shortcuts_equal_the_general_loop() {
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method};
+    let (ev, points) = shortcut_points(true);
+    // nested as fits nest it: the items' factor outermost
+    let grid = Grid::new(Method::GaussHermite, 5, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
+    let want = EVERYTHING;
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    // the rows' likelihoods in blocks of passes (the class logits' two
+    // dimensions inner, the factor outer); the class logits read the
+    // covariate, so not through shared moments
+    assert!(new().blocked() && !new().general_loop().blocked());
+    assert!(!new().moment_form());
+    for (case, phi) in &points {
         let fast = new().evaluate(phi, want).unwrap();
         let general = new().general_loop().evaluate(phi, want).unwrap();
         // and on the grid adapted to each person's posterior, whose nodes
@@ -447,6 +478,90 @@ fn long_data_shortcuts_equal_the_general_loop() {
             (fast.loglik - fast_a.loglik).abs() > 1e-9,
             "{case}: adaptation moved nothing"
         );
+    }
+}
+
+/// The moment form (class logits without person-level covariates: the
+/// integral over them through moments every person shares) against the
+/// blocked loop and the general loop, at the same three points of the
+/// 3-class FMA-GoM without the covariate: the same log-likelihood,
+/// gradient, information, posteriors and cluster log-likelihoods, on the
+/// plain grid and on one adapted in the factor; posterior moments of the
+/// factor the same, those of the class logits the standard normal's (the
+/// moment form keeps them on their plain nodes). The meat, which the
+/// moment form leaves to the blocked loop, the same too. Against the
+/// general loop the second sweep's results agree to what it skips: passes
+/// of posterior below `NEGLIGIBLE_PASS` in every person of a chunk, at
+/// most 729 × 1e-10 of a person's posterior mass (the moment form and the
+/// blocked loop skip whole runs or blocks, which hold no more).
+#[test]
+fn the_moment_form_equals_the_blocked_and_general_loops() {
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
+    let (ev, points) = shortcut_points(false);
+    // 9 points: 81 inner nodes per run, where the moment form pays
+    let grid = Grid::new(Method::GaussHermite, 9, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    assert!(new().moment_form() && new().blocked());
+    assert!(!new().without_moment_form().moment_form());
+    let dims = ev.plan.dims;
+    let outer = mlmix_integrate::nesting_order(&ev.plan)[0];
+    let em = Want {
+        meat: false,
+        ..EVERYTHING
+    };
+    for (case, phi) in &points {
+        let m = new().evaluate(phi, em).unwrap();
+        let (adapt, failed) = mlmix_integrate::Adaptation::from_moments(
+            &grid,
+            ev.plan.n_between(),
+            &m.moments,
+            &m.junctions,
+        );
+        assert_eq!(failed, 0, "{case}");
+        for (rule, a) in [("plain", None), ("adapted", Some(&adapt))] {
+            let at = |what: &str| format!("{case} {rule} {what}");
+            let m = new().evaluate_adapted(phi, em, a).unwrap();
+            let b = new()
+                .without_moment_form()
+                .evaluate_adapted(phi, em, a)
+                .unwrap();
+            let g = new().general_loop().evaluate_adapted(phi, em, a).unwrap();
+            let skipped = grid.n_nodes() as f64 * mlmix_integrate::NEGLIGIBLE_PASS;
+            for (other, o, tol) in [("blocked", &b, 1e-10), ("general", &g, skipped)] {
+                let at = |what: &str| at(&format!("{what} vs {other}"));
+                close(&at("loglik"), &[m.loglik], &[o.loglik]);
+                close(&at("cluster loglik"), &m.cluster_loglik, &o.cluster_loglik);
+                close_to(tol, &at("gradient"), &m.gradient, &o.gradient);
+                close_to(tol, &at("information"), &m.information, &o.information);
+                close_to(tol, &at("posteriors"), &m.posteriors, &o.posteriors);
+                // per person: mass, the factor's mean and second moment
+                let per = 1 + dims + dims * dims;
+                let pick = |x: &[f64]| -> Vec<f64> {
+                    x.chunks_exact(per)
+                        .flat_map(|u| [u[0], u[1 + outer], u[1 + dims + outer * dims + outer]])
+                        .collect()
+                };
+                close_to(tol, &at("moments"), &pick(&m.moments), &pick(&o.moments));
+            }
+            for u in m.moments.chunks_exact(1 + dims + dims * dims) {
+                for d in (0..dims).filter(|&d| d != outer) {
+                    assert_eq!(u[1 + d], 0.0, "{case} {rule}: inner mean");
+                    for e in 0..dims {
+                        let want = if d == e { 1.0 } else { 0.0 };
+                        assert_eq!(u[1 + dims + d * dims + e], want, "{case} {rule}");
+                    }
+                }
+            }
+            assert!(m.loglik.is_finite() && m.gradient.iter().any(|g| g.abs() > 1e-3));
+            let full = new().evaluate_adapted(phi, EVERYTHING, a).unwrap();
+            let full_b = new()
+                .without_moment_form()
+                .evaluate_adapted(phi, EVERYTHING, a)
+                .unwrap();
+            close(&at("meat"), &full.meat, &full_b.meat);
+            close(&at("loglik with the meat"), &[full.loglik], &[m.loglik]);
+        }
     }
 }
 

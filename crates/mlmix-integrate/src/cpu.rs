@@ -34,6 +34,7 @@ use crate::nodes::{NodeTable, nodes_of};
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
 
 mod blocked;
+mod moment;
 
 /// In the product form, a row likelihood or running product below this is
 /// taken out by a log (see [`CpuBackend::log_product`]).
@@ -93,7 +94,23 @@ impl CpuBackend {
         self.layout.row_invariant.fill(false);
         self.layout.product_form = false;
         self.layout.blocks = None;
+        self.layout.moments = None;
         self
+    }
+
+    /// The same backend without the moment form (see
+    /// [`crate::layout`]'s `MomentForm`): the blocked loop where it
+    /// applies. The reference the tests hold the moment form to.
+    pub fn without_moment_form(mut self) -> Self {
+        self.layout.moments = None;
+        self
+    }
+
+    /// Whether this backend runs the moment form (see [`crate::layout`]'s
+    /// `MomentForm`: the blocked loop's products over the inner nodes
+    /// through moments every cluster shares).
+    pub fn moment_form(&self) -> bool {
+        self.layout.moments.is_some()
     }
 
     /// Whether this backend runs the blocked product form (see
@@ -170,6 +187,8 @@ struct Workspace {
     cached: bool,
     /// The blocked product form's buffers (see [`blocked`]).
     blk: blocked::Buffers,
+    /// The moment form's polynomials (see [`moment`]).
+    pol: moment::Buffers,
     local: Option<EngineData>,
     /// The chunk's first row of each cluster, with node columns, for the
     /// row-invariant terms ([`Layout::row_invariant`]): their values and
@@ -203,6 +222,7 @@ impl Workspace {
             cache: Vec::new(),
             cached: false,
             blk: blocked::Buffers::default(),
+            pol: moment::Buffers::default(),
             z: Vec::new(),
             log_w: Vec::new(),
             cluster_scores: Vec::new(),
@@ -721,6 +741,7 @@ impl CpuBackend {
         want: Want,
         adapt: Option<&Adaptation>,
         table: Option<&NodeTable>,
+        shared: Option<&moment::Shared>,
         ws: &mut Workspace,
     ) -> ChunkOut {
         #[cfg(target_arch = "x86_64")]
@@ -729,9 +750,9 @@ impl CpuBackend {
             #[allow(unsafe_code)]
             // SAFETY: `chunk_avx2` only requires the avx2 and fma target
             // features, and the processor was just found to have both.
-            return unsafe { self.chunk_avx2(prep, c, want, adapt, table, ws) };
+            return unsafe { self.chunk_avx2(prep, c, want, adapt, table, shared, ws) };
         }
-        self.chunk_body(prep, c, want, adapt, table, ws)
+        self.chunk_body(prep, c, want, adapt, table, shared, ws)
     }
 
     /// [`Self::chunk_body`] compiled for AVX2 and FMA.
@@ -744,9 +765,10 @@ impl CpuBackend {
         want: Want,
         adapt: Option<&Adaptation>,
         table: Option<&NodeTable>,
+        shared: Option<&moment::Shared>,
         ws: &mut Workspace,
     ) -> ChunkOut {
-        self.chunk_body(prep, c, want, adapt, table, ws)
+        self.chunk_body(prep, c, want, adapt, table, shared, ws)
     }
 
     #[inline(always)]
@@ -757,6 +779,7 @@ impl CpuBackend {
         want: Want,
         adapt: Option<&Adaptation>,
         table: Option<&NodeTable>,
+        shared: Option<&moment::Shared>,
         ws: &mut Workspace,
     ) -> ChunkOut {
         let plan = &*self.plan;
@@ -782,6 +805,7 @@ impl CpuBackend {
             },
             moments: Vec::new(),
             junctions: Vec::new(),
+            poly: Vec::new(),
         };
         let want_junctions = want.moments && !self.layout.steps.is_empty();
         if want_junctions {
@@ -792,7 +816,13 @@ impl CpuBackend {
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * n_pass, 0.0);
         let blocks = self.blocks_hold(nj, ws);
-        if let Some(bl) = blocks {
+        let moment = match (blocks, &self.layout.moments, shared) {
+            (Some(bl), Some(mf), Some(sh)) if self.moments_hold(mf, bl, nj, ws) => Some((mf, sh)),
+            _ => None,
+        };
+        if let (Some(bl), Some(ms)) = (blocks, moment) {
+            self.first_sweep_moments(prep, bl, ms, &cx, ws);
+        } else if let Some(bl) = blocks {
             self.first_sweep_blocked(prep, bl, &cx, want_junctions, ws, &mut out);
         } else {
             self.first_sweep(prep, &cx, need_w, want_junctions, ws, &mut out);
@@ -803,6 +833,9 @@ impl CpuBackend {
         }
         if want.moments && plan.dims > 0 {
             self.unit_moments(nj, ws, &mut out);
+            if let Some(mf) = &self.layout.moments {
+                self.plain_inner_moments(mf, &mut out.moments);
+            }
         }
         if !need_w {
             return out;
@@ -835,7 +868,9 @@ impl CpuBackend {
             grads: &mut grads,
             infos: &mut infos,
         };
-        if let Some(bl) = blocks {
+        if let (Some(bl), Some(ms)) = (blocks, moment) {
+            self.second_sweep_moments(prep, bl, ms, &cx, want, ws, &mut acc, &mut out);
+        } else if let Some(bl) = blocks {
             self.second_sweep_blocked(prep, bl, &cx, want, ws, &mut acc, &mut out);
         } else {
             self.second_sweep(prep, &cx, want, ws, &mut acc, &mut out);
@@ -1717,28 +1752,51 @@ impl CpuBackend {
             self.data.n_rows(),
             self.data.n_clusters(),
         );
+        // the moment form's shared moments (the meat's cluster scores of
+        // the inner terms need the blocked loop)
+        let shared = if want.meat {
+            None
+        } else {
+            self.moment_shared(&prep)
+        };
+        let shared = shared.as_ref();
+        let mut agg: Vec<Vec<f64>> = Vec::new();
         let mut w0 = 0;
         while w0 < n_chunks {
             let w1 = (w0 + WAVE).min(n_chunks);
             let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
                 // one chunk: no need to wake other threads
                 let mut ws = Workspace::new(plan, l.stride, l.width, l.mom_slots);
-                vec![self.chunk(&prep, w0, want, adapt, table, &mut ws)]
+                vec![self.chunk(&prep, w0, want, adapt, table, shared, &mut ws)]
             } else {
                 self.install(|| {
                     (w0..w1)
                         .into_par_iter()
                         .map_init(
                             || Workspace::new(plan, l.stride, l.width, l.mom_slots),
-                            |ws, c| self.chunk(&prep, c, want, adapt, table, ws),
+                            |ws, c| self.chunk(&prep, c, want, adapt, table, shared, ws),
                         )
                         .collect()
                 })
             };
             for o in &outs {
                 totals.add(o);
+                if agg.is_empty() {
+                    agg = o.poly.clone();
+                } else {
+                    for (a, p) in agg.iter_mut().zip(&o.poly) {
+                        add_rows(a, p);
+                    }
+                }
             }
             w0 = w1;
+        }
+        if let Some(sh) = shared
+            && (want.gradient || want.information)
+            && !agg.is_empty()
+            && let Some(o) = self.moment_inner_terms(&prep, sh, &agg, want)
+        {
+            totals.add(&o);
         }
         Ok(totals.finish(plan, &prep, want))
     }

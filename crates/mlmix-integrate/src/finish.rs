@@ -21,6 +21,9 @@ pub(crate) struct ChunkOut {
     pub moments: Vec<f64>,
     /// Per step dimension: the junction range of each cluster.
     pub junctions: Vec<(Vec<f64>, Vec<f64>)>,
+    /// In the moment form: per degree, the chunk's clusters' polynomials
+    /// summed with weights post / L (see `cpu/moment.rs`).
+    pub poly: Vec<Vec<f64>>,
 }
 
 /// The sums of the chunks' outputs so far.

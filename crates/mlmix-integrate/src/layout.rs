@@ -15,6 +15,7 @@ use mlmix_kernels::eval::Slots;
 use mlmix_kernels::{EngineData, Plan};
 
 use crate::moments::{self, LinearTerm};
+use crate::poly::Triangles;
 use crate::{BackendError, Grid, StepDim};
 
 /// Rows per chunk (a chunk holds whole clusters; a larger cluster is a
@@ -61,6 +62,9 @@ pub(crate) struct Layout {
     /// The runs of passes the blocked product form takes at once (see
     /// [`Blocks`]), where it applies.
     pub blocks: Option<Blocks>,
+    /// The moment form of the blocks, where it applies and pays (see
+    /// [`MomentForm`]).
+    pub moments: Option<MomentForm>,
     /// The grid's nodes.
     n_nodes: usize,
 }
@@ -91,6 +95,108 @@ pub(crate) struct Blocks {
     /// columns' multipliers read.
     pub inner_cols: Vec<usize>,
     pub inner_data_cols: Vec<usize>,
+}
+
+/// The moment form of the blocked product form (`cpu/moment.rs`): where
+/// the inner terms read no data (the class logits of a GoM without
+/// person-level covariates), their probabilities v_k(p) at the inner nodes
+/// are the same for every cluster, and a cluster's likelihood given a run
+/// of passes, Σ_p w_p Π_r Σ_k a_rk v_k(p), is Σ_a e_a M_a: the
+/// coefficients e_a of the polynomial Π_r Σ_k a_rk x_k times the moments
+/// M_a = Σ_p w_p Π_k v_k(p)^{a_k}, which every cluster shares. Its cost per
+/// cluster and run does not grow with the inner nodes. It holds on the
+/// plain grid and on grids adapted in the outer dimensions only (the
+/// backend adapts no inner dimension while it applies).
+pub(crate) struct MomentForm {
+    /// The polynomials' structure: one variable per class combination.
+    pub poly: Triangles,
+    /// The numbers of rows of the clusters, ascending: the degrees of
+    /// their polynomials.
+    pub degrees: Vec<usize>,
+    /// Per degree, its monomials: their entries and exponents (`k` each).
+    pub entries: Vec<Vec<usize>>,
+    pub exponents: Vec<Vec<u16>>,
+    /// Passes per run; every run has the first run's inner nodes (the
+    /// grid's passes `0..n_inner`).
+    pub n_inner: usize,
+    /// The inner dimensions.
+    pub inner_dims: Vec<usize>,
+    /// Per inner node: its log weight less the first's.
+    pub rel_log_w: Vec<f64>,
+}
+
+/// Most entries of a dense polynomial of the moment form.
+const MOMENT_POLY_SIZE: usize = 1 << 20;
+
+impl MomentForm {
+    /// The moment form of `blocks`, where it applies and costs less than
+    /// the blocked loop: its work per cluster and run is about
+    /// 4 K C(n + K, K) (two products of n linear forms and a reverse
+    /// pass over monomials of degree up to n), the blocked loop's
+    /// n K n_inner.
+    fn of(plan: &Plan, data: &EngineData, grid: &Grid, blocks: &Blocks) -> Option<MomentForm> {
+        let k = plan.n_combos;
+        let between = (0..plan.class_sizes.len()).any(|m| plan.between_cv[m]);
+        if between || k < 2 || !blocks.inner_data_cols.is_empty() || grid.step.iter().any(|&s| s) {
+            return None;
+        }
+        let &(first0, first1) = blocks.runs.first()?;
+        let n_inner = first1 - first0;
+        if first0 != 0 || blocks.runs.iter().any(|&(q0, q1)| q1 - q0 != n_inner) {
+            return None;
+        }
+        let inner_dims: Vec<usize> = (0..plan.dims)
+            .filter(|d| !blocks.outer_dims.contains(d))
+            .collect();
+        let lw = &grid.log_weights;
+        let rel_log_w: Vec<f64> = (0..n_inner).map(|p| lw[p] - lw[0]).collect();
+        for &(q0, _) in &blocks.runs {
+            for p in 0..n_inner {
+                let same_nodes = inner_dims
+                    .iter()
+                    .all(|&d| grid.node(q0 + p)[d] == grid.node(p)[d]);
+                let same_weight = (lw[q0 + p] - lw[q0] - rel_log_w[p]).abs() <= 1e-9;
+                if !same_nodes || !same_weight {
+                    return None;
+                }
+            }
+        }
+        let mut degrees: Vec<usize> = data
+            .cluster_starts
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
+        degrees.sort_unstable();
+        degrees.dedup();
+        let n_max = *degrees.last()?;
+        let choose =
+            |n: usize, r: usize| (0..r).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64);
+        let moment_work = 4.0 * k as f64 * choose(n_max + k, k);
+        let blocked_work = (n_max * k * n_inner) as f64;
+        if moment_work >= blocked_work || n_max > u16::MAX as usize {
+            return None;
+        }
+        let poly = Triangles::new(k, n_max, MOMENT_POLY_SIZE)?;
+        let (mut entries, mut exponents) = (Vec::new(), Vec::new());
+        for &n in &degrees {
+            let mono = poly.monomials(n);
+            entries.push(mono.iter().map(|(i, _)| *i).collect());
+            exponents.push(
+                mono.iter()
+                    .flat_map(|(_, e)| e.iter().map(|&x| x as u16))
+                    .collect(),
+            );
+        }
+        Some(MomentForm {
+            poly,
+            degrees,
+            entries,
+            exponents,
+            n_inner,
+            inner_dims,
+            rel_log_w,
+        })
+    }
 }
 
 /// Shortest mean run for which [`Blocks`] pays.
@@ -233,7 +339,11 @@ impl Layout {
         } else {
             None
         };
+        let moments = blocks
+            .as_ref()
+            .and_then(|bl| MomentForm::of(plan, data, grid, bl));
         Ok(Layout {
+            moments,
             offsets,
             stride,
             width,

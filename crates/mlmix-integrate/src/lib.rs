@@ -32,6 +32,7 @@ mod grid;
 mod layout;
 mod moments;
 mod nodes;
+mod poly;
 mod step;
 
 pub use cpu::CpuBackend;

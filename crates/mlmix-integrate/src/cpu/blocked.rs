@@ -34,17 +34,17 @@ pub(super) struct Buffers {
     data: Option<EngineData>,
     /// The inner terms' probabilities and weights at the pseudo-rows.
     evals: Vec<f64>,
-    w: Vec<f64>,
+    pub(super) w: Vec<f64>,
     /// Per combination and row of the chunk: the product of the outer
     /// terms' probabilities, `a_rk`.
-    coef: Vec<f64>,
+    pub(super) coef: Vec<f64>,
     /// Per combination and pass of the block: the product of the inner
     /// terms' probabilities, `v_k`.
-    v: Vec<f64>,
+    pub(super) v: Vec<f64>,
     /// Per combination and pass: Σ_r a_rk post / s_r.
     h: Vec<f64>,
     /// Per combination and row: the row's posterior weight over the run.
-    wr: Vec<f64>,
+    pub(super) wr: Vec<f64>,
     /// Per pass of the block: the running product, the logs taken out of
     /// it, a row's likelihood, and post / s.
     prod: Vec<f64>,
@@ -158,14 +158,14 @@ impl CpuBackend {
     /// Passes per block: the buffers' width, in whole groups of [`LANES`]
     /// where it holds one.
     #[inline(always)]
-    fn block_size(&self) -> usize {
+    pub(super) fn block_size(&self) -> usize {
         let wd = self.layout.width;
         if wd >= LANES { wd / LANES * LANES } else { wd }
     }
 
     /// Sizes the buffers for the chunk.
     #[inline(always)]
-    fn blocked_buffers(&self, cx: &ChunkCx, ws: &mut Workspace) {
+    pub(super) fn blocked_buffers(&self, cx: &ChunkCx, ws: &mut Workspace) {
         let wd = self.layout.width;
         let n = self.layout.stride * wd;
         let nc = self.plan.n_combos;
@@ -319,7 +319,7 @@ impl CpuBackend {
     /// chunk (`nr` rows): the product of the outer terms' probabilities
     /// at the current run, into `blk.coef`.
     #[inline(always)]
-    fn outer_coefs(&self, bl: &Blocks, b: usize, nr: usize, ws: &mut Workspace) {
+    pub(super) fn outer_coefs(&self, bl: &Blocks, b: usize, nr: usize, ws: &mut Workspace) {
         let wd = self.layout.width;
         let nt = self.plan.terms.len();
         for &k in &self.layout.combos_of_between[b] {
@@ -353,7 +353,7 @@ impl CpuBackend {
     /// probabilities into `blk.v`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn inner_probs(
+    pub(super) fn inner_probs(
         &self,
         prep: &Prepared,
         bl: &Blocks,
@@ -648,7 +648,7 @@ impl CpuBackend {
     /// their weights in `blk.w`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn accumulate_inner(
+    pub(super) fn accumulate_inner(
         &self,
         prep: &Prepared,
         bl: &Blocks,

@@ -1,0 +1,442 @@
+//! The moment form of the blocked loop (see [`MomentForm`]): for long
+//! data whose inner terms (the class logits of a GoM) read no data, a
+//! cluster's likelihood given a run of passes is Σ_a e_a M_a, the
+//! coefficients of the polynomial F(x) = Π_r Σ_k a_rk x_k (a_rk the
+//! outer terms' probabilities, x_k a combination's inner probability)
+//! against the moments M_a = Σ_p w_p v(p)^a that every cluster shares.
+//! The moments are computed once per evaluation ([`Shared`]); per cluster
+//! and run the product of the rows' linear forms, and in the second sweep
+//! its reverse: a_rk ∂F/∂a_rk / F is row r's weight of combination k, as
+//! the blocked loop's a_rk Σ_p post_p v_k(p) / s_r(p). The inner terms'
+//! weights, w_p v_k(p) ∂Ḡ/∂x_k (v(p)) with Ḡ the clusters' polynomials
+//! summed with weights post / L, are accumulated once per evaluation on
+//! the inner nodes ([`CpuBackend::moment_inner_terms`]). The rows'
+//! coefficients are scaled to sum to 1 (their logs kept), so the products
+//! stay in range; rows too small for that take them from the logs.
+//!
+//! The run's posterior sits on its first pass (the others' are 0): the
+//! posterior moments per cluster are those of the outer dimensions, with
+//! the inner ones reported as the standard normal's, so that the
+//! adaptation leaves the inner dimensions on their plain nodes, which the
+//! moment form needs.
+
+use mlmix_kernels::Prepared;
+use mlmix_kernels::eval::InfoAcc;
+
+use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
+use crate::finish::ChunkOut;
+use crate::layout::{Blocks, MomentForm};
+use crate::{NEGLIGIBLE_PASS, Want};
+
+/// What an evaluation's clusters share: the inner probabilities, weights
+/// and moments.
+pub(super) struct Shared {
+    /// v_k(p), `n_inner x k`.
+    v: Vec<f64>,
+    /// w_p, relative to the first inner node's.
+    w: Vec<f64>,
+    /// Per degree: the moments M_a at their entries.
+    m: Vec<Vec<f64>>,
+}
+
+/// A worker's polynomials, reused across clusters.
+#[derive(Default)]
+pub(super) struct Buffers {
+    /// The running products P_0..P_n.
+    p: Vec<Vec<f64>>,
+    /// The reverse pass's derivatives by P_r and P_{r−1}.
+    b: Vec<f64>,
+    b_prev: Vec<f64>,
+    /// The cluster's rows' scaled coefficients, `n x k`.
+    a: Vec<f64>,
+    /// A row's derivatives by its coefficients.
+    g: Vec<f64>,
+}
+
+impl CpuBackend {
+    /// The shared part of an evaluation at `prep` (`None` where the moment
+    /// form does not apply).
+    pub(super) fn moment_shared(&self, prep: &Prepared) -> Option<Shared> {
+        let mf = self.layout.moments.as_ref()?;
+        let bl = self.layout.blocks.as_ref()?;
+        let (k, ni) = (mf.poly.k, mf.n_inner);
+        let combos = &self.layout.combos_of_between[0];
+        let mut ws = self.inner_workspace();
+        let wd = self.layout.width;
+        let mut v = vec![0.0; ni * k];
+        for p0 in (0..ni).step_by(self.block_size()) {
+            let n = self.block_size().min(ni - p0);
+            self.inner_probs(prep, bl, 0, 0, p0, n, &mut ws);
+            for i in 0..n {
+                for (ki, &c) in combos.iter().enumerate() {
+                    v[(p0 + i) * k + ki] = ws.blk.v[c * wd + i];
+                }
+            }
+        }
+        let w: Vec<f64> = mf.rel_log_w.iter().map(|l| l.exp()).collect();
+        let mut m: Vec<Vec<f64>> = vec![vec![0.0; mf.poly.size]; mf.degrees.len()];
+        let mut pow = vec![0.0; k * (mf.poly.n_max + 1)];
+        for p in 0..ni {
+            self.powers(&v[p * k..(p + 1) * k], &mut pow);
+            for (di, mi) in m.iter_mut().enumerate() {
+                let ex = mf.exponents[di].chunks_exact(k);
+                for (&at, e) in mf.entries[di].iter().zip(ex) {
+                    mi[at] += w[p] * monomial(&pow, mf.poly.n_max + 1, e);
+                }
+            }
+        }
+        Some(Shared { v, w, m })
+    }
+
+    /// `pow[k * (n_max + 1) + e]` = x_k^e.
+    fn powers(&self, x: &[f64], pow: &mut [f64]) {
+        let stride = pow.len() / x.len();
+        for (row, &xk) in pow.chunks_exact_mut(stride).zip(x) {
+            let mut acc = 1.0;
+            for v in row.iter_mut() {
+                *v = acc;
+                acc *= xk;
+            }
+        }
+    }
+
+    /// A workspace whose pseudo-rows carry the plain grid's first run of
+    /// inner nodes (for the inner terms at those nodes).
+    fn inner_workspace(&self) -> Workspace {
+        let l = &self.layout;
+        let mut ws = Workspace::new(&self.plan, l.stride, l.width, l.mom_slots);
+        let cx = self.chunk_cx(0);
+        self.blocked_buffers(&cx, &mut ws);
+        ws.z = self.grid.nodes.clone();
+        ws
+    }
+
+    /// Whether the chunk's nodes keep the moment form: every run of
+    /// every cluster has the plain inner nodes, weighted as on the plain
+    /// grid (relative to the run's first).
+    #[inline(always)]
+    pub(super) fn moments_hold(
+        &self,
+        mf: &MomentForm,
+        bl: &Blocks,
+        nj: usize,
+        ws: &Workspace,
+    ) -> bool {
+        let dims = self.plan.dims;
+        let n_pass = self.layout.n_passes();
+        let g = &self.grid.nodes;
+        (0..nj).all(|c| {
+            bl.runs.iter().all(|&(q0, _)| {
+                let at = c * n_pass + q0;
+                (0..mf.n_inner).all(|p| {
+                    let nodes = mf
+                        .inner_dims
+                        .iter()
+                        .all(|&d| ws.z[(at + p) * dims + d] == g[p * dims + d]);
+                    let lw = ws.log_w[at + p] - ws.log_w[at] - mf.rel_log_w[p];
+                    nodes && lw.abs() <= 1e-9
+                })
+            })
+        })
+    }
+
+    /// The cluster's (rows `i0..i1`) scaled coefficients at the current
+    /// run into `pol.a` and the products of its rows' linear forms into
+    /// `pol.p`: its degree's index, the logs taken out and Σ_a e_a M_a.
+    /// `None` when a row has likelihood 0 at every inner node.
+    #[inline(always)]
+    fn cluster_forward(
+        &self,
+        bl: &Blocks,
+        mf: &MomentForm,
+        sh: &Shared,
+        (i0, i1): (usize, usize),
+        ws: &mut Workspace,
+    ) -> Option<(usize, f64, f64)> {
+        let n = i1 - i0;
+        let di = mf.degrees.binary_search(&n).ok()?;
+        let t = &mf.poly;
+        let k = t.k;
+        let (wd, nt) = (self.layout.width, self.plan.terms.len());
+        let combos = &self.layout.combos_of_between[0];
+        let pol = &mut ws.pol;
+        if pol.p.len() != t.n_max + 1 {
+            pol.p = vec![vec![0.0; t.size]; t.n_max + 1];
+            pol.p[0][t.unit()] = 1.0;
+            pol.b = vec![0.0; t.size];
+            pol.b_prev = vec![0.0; t.size];
+            pol.g = vec![0.0; k];
+        }
+        pol.a.resize(n * k, 0.0);
+        let mut log_scale = 0.0;
+        for r in 0..n {
+            let row = i0 + r;
+            let a = &mut pol.a[r * k..(r + 1) * k];
+            for (x, &c) in a.iter_mut().zip(combos) {
+                *x = ws.blk.coef[c * wd + row];
+            }
+            let s: f64 = a.iter().sum();
+            if s >= PRODUCT_TINY && s.is_finite() {
+                let inv = 1.0 / s;
+                a.iter_mut().for_each(|x| *x *= inv);
+                log_scale += s.ln();
+                continue;
+            }
+            // too small for products: from the outer terms' logs
+            for (x, &c) in a.iter_mut().zip(combos) {
+                *x = bl
+                    .outer_terms
+                    .iter()
+                    .map(|&t| ws.vals[self.layout.slot_of_combo[c * nt + t] as usize * wd + row])
+                    .sum();
+            }
+            let mx = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if !mx.is_finite() {
+                return None;
+            }
+            a.iter_mut().for_each(|x| *x = (*x - mx).exp());
+            let s: f64 = a.iter().sum();
+            a.iter_mut().for_each(|x| *x /= s);
+            log_scale += mx + s.ln();
+        }
+        for r in 1..=n {
+            let (lo, hi) = pol.p.split_at_mut(r);
+            t.mul_linear(r, &lo[r - 1], &pol.a[(r - 1) * k..r * k], &mut hi[0]);
+        }
+        let l = t.dot(n, &pol.p[n], &sh.m[di]);
+        Some((di, log_scale, l))
+    }
+
+    /// The first sweep in the moment form: each cluster's log-density
+    /// given each run on the run's first pass of `ws.pass_ll` (its other
+    /// passes −∞).
+    #[inline(always)]
+    pub(super) fn first_sweep_moments(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        (mf, sh): (&MomentForm, &Shared),
+        cx: &ChunkCx,
+        ws: &mut Workspace,
+    ) {
+        ws.cached = false;
+        self.blocked_buffers(cx, ws);
+        let n_pass = self.layout.n_passes();
+        ws.pass_ll.fill(f64::NEG_INFINITY);
+        for &(q0, _) in &bl.runs {
+            self.node_pass(prep, q0, &cx.row_j, cx.j0, ws, true);
+            self.outer_coefs(bl, 0, cx.row_j.len(), ws);
+            for (c, &rows) in cx.rows_of.iter().enumerate() {
+                let at = c * n_pass + q0;
+                ws.pass_ll[at] = match self.cluster_forward(bl, mf, sh, rows, ws) {
+                    Some((_, scale, l)) if l > 0.0 => ws.log_w[at] + scale + l.ln(),
+                    _ => f64::NEG_INFINITY,
+                };
+            }
+        }
+    }
+
+    /// The second sweep in the moment form: per run, the rows' weights
+    /// onto the outer terms' states in `ws.w` (accumulated when their
+    /// nodes change, as in the blocked loop) and the rows' posteriors;
+    /// the clusters' polynomials, weighted by post / L, summed per degree
+    /// into `agg`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn second_sweep_moments(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        (mf, sh): (&MomentForm, &Shared),
+        cx: &ChunkCx,
+        want: Want,
+        ws: &mut Workspace,
+        acc: &mut Acc<'_>,
+        out: &mut ChunkOut,
+    ) {
+        let plan = &*self.plan;
+        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
+        let (nc, nt) = (plan.n_combos, plan.terms.len());
+        let wd = self.layout.width;
+        let n_pass = self.layout.n_passes();
+        let freq = &self.data.weights[cx.r0..cx.r1];
+        let acc_terms = want.gradient || want.information || want.meat;
+        let combos = &self.layout.combos_of_between[0];
+        let t = &mf.poly;
+        let k = t.k;
+        out.poly = vec![vec![0.0; t.size]; mf.degrees.len()];
+        for &(q0, _) in &bl.runs {
+            let post_of = |pass_ll: &[f64], c: usize| pass_ll[c * n_pass + q0];
+            if (0..nj).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
+                continue;
+            }
+            if acc_terms {
+                let (row_j, j0) = (&cx.row_j, cx.j0);
+                self.flush_node_terms(prep, Some(q0), nj, freq, want, row_j, j0, ws, acc);
+            }
+            self.node_pass(prep, q0, &cx.row_j, cx.j0, ws, true);
+            self.outer_coefs(bl, 0, nr, ws);
+            for &c in combos {
+                ws.blk.wr[c * wd..c * wd + nr].fill(0.0);
+            }
+            for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
+                let post = post_of(&ws.pass_ll, c);
+                if post < NEGLIGIBLE_PASS {
+                    continue;
+                }
+                let Some((di, _, l)) = self.cluster_forward(bl, mf, sh, (i0, i1), ws) else {
+                    continue;
+                };
+                if l <= 0.0 {
+                    continue;
+                }
+                let n = i1 - i0;
+                let f = post / l;
+                let (pol, wr) = (&mut ws.pol, &mut ws.blk.wr);
+                t.add_scaled(n, f, &pol.p[n], &mut out.poly[di]);
+                t.copy(n, &sh.m[di], &mut pol.b);
+                for r in (1..=n).rev() {
+                    let a = &pol.a[(r - 1) * k..r * k];
+                    let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
+                    t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
+                    let row = i0 + r - 1;
+                    for ((&cb, &ak), &gk) in combos.iter().zip(a).zip(g.iter()) {
+                        wr[cb * wd + row] += f * ak * gk;
+                    }
+                    std::mem::swap(&mut pol.b, &mut pol.b_prev);
+                }
+            }
+            // the run's row weights onto the outer terms' states
+            for &c in combos {
+                let wk = &ws.blk.wr[c * wd..c * wd + nr];
+                if want.posteriors {
+                    for (row, &x) in out.posteriors.chunks_exact_mut(nc).zip(wk) {
+                        row[c] += x;
+                    }
+                }
+                for &tm in &bl.outer_terms {
+                    let sl = self.layout.slot_of_combo[c * nt + tm] as usize;
+                    for (wv, &x) in ws.w[sl * wd..sl * wd + nr].iter_mut().zip(wk) {
+                        *wv += x;
+                    }
+                }
+            }
+            if acc_terms {
+                for &tm in &self.layout.node_terms {
+                    if ws.pending[tm] == usize::MAX && !bl.inner_terms.contains(&tm) {
+                        ws.pending[tm] = q0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The inner terms' gradient and information, from the clusters'
+    /// polynomials summed with their weights (`agg`, per degree): at
+    /// inner node p combination k has the weight w_p Σ_a Ḡ_a a_k v(p)^a.
+    pub(super) fn moment_inner_terms(
+        &self,
+        prep: &Prepared,
+        sh: &Shared,
+        agg: &[Vec<f64>],
+        want: Want,
+    ) -> Option<ChunkOut> {
+        let mf = self.layout.moments.as_ref()?;
+        let bl = self.layout.blocks.as_ref()?;
+        let plan = &*self.plan;
+        let (k, ni, nt) = (mf.poly.k, mf.n_inner, plan.terms.len());
+        let stride = mf.poly.n_max + 1;
+        let combos = &self.layout.combos_of_between[0];
+        // per inner node and combination: its weight
+        let mut h = vec![0.0; ni * k];
+        let mut pow = vec![0.0; k * stride];
+        for p in 0..ni {
+            self.powers(&sh.v[p * k..(p + 1) * k], &mut pow);
+            let hp = &mut h[p * k..(p + 1) * k];
+            for (di, g) in agg.iter().enumerate() {
+                let ex = mf.exponents[di].chunks_exact(k);
+                for (&at, e) in mf.entries[di].iter().zip(ex) {
+                    let c = g[at] * monomial(&pow, stride, e);
+                    for (x, &ek) in hp.iter_mut().zip(e) {
+                        *x += c * f64::from(ek);
+                    }
+                }
+            }
+            hp.iter_mut().for_each(|x| *x *= sh.w[p]);
+        }
+        let mut grads: Vec<Vec<f64>> = plan
+            .terms
+            .iter()
+            .map(|t| vec![0.0; t.n_term_params()])
+            .collect();
+        let mut infos: Vec<InfoAcc> = plan.terms.iter().map(InfoAcc::new).collect();
+        let mut ws = self.inner_workspace();
+        let wd = self.layout.width;
+        let bs = self.block_size();
+        let inner_want = Want {
+            meat: false,
+            ..want
+        };
+        for p0 in (0..ni).step_by(bs) {
+            let n = bs.min(ni - p0);
+            self.inner_probs(prep, bl, 0, 0, p0, n, &mut ws);
+            let blk = &mut ws.blk;
+            for &tm in &bl.inner_terms {
+                let o = self.layout.offsets[tm];
+                for s in 0..plan.terms[tm].n_states {
+                    blk.w[(o + s) * wd..(o + s) * wd + n].fill(0.0);
+                }
+                for (ki, &c) in combos.iter().enumerate() {
+                    let sl = self.layout.slot_of_combo[c * nt + tm] as usize;
+                    for i in 0..n {
+                        blk.w[sl * wd + i] += h[(p0 + i) * k + ki];
+                    }
+                }
+            }
+            let mut acc = Acc {
+                grads: &mut grads,
+                infos: &mut infos,
+            };
+            self.accumulate_inner(prep, bl, 0, 0, n, inner_want, &mut ws, &mut acc);
+        }
+        Some(ChunkOut {
+            loglik: 0.0,
+            grads,
+            infos,
+            meat: Vec::new(),
+            posteriors: Vec::new(),
+            cluster_ll: Vec::new(),
+            moments: Vec::new(),
+            junctions: Vec::new(),
+            poly: Vec::new(),
+        })
+    }
+
+    /// The units' posterior moments with the inner dimensions' set to the
+    /// standard normal's (mean 0, unit variance, uncorrelated), so that an
+    /// adaptation built from them keeps the inner nodes plain.
+    pub(super) fn plain_inner_moments(&self, mf: &MomentForm, moments: &mut [f64]) {
+        let dims = self.plan.dims;
+        let per = 1 + dims + dims * dims;
+        for mo in moments.chunks_exact_mut(per) {
+            let (means, second) = mo[1..].split_at_mut(dims);
+            for &d in &mf.inner_dims {
+                means[d] = 0.0;
+                for e in 0..dims {
+                    let v = if e == d { 1.0 } else { 0.0 };
+                    second[d * dims + e] = v;
+                    second[e * dims + d] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Π_k x_k^{e_k} from a table of powers (`stride` per variable).
+#[inline(always)]
+fn monomial(pow: &[f64], stride: usize, e: &[u16]) -> f64 {
+    e.iter()
+        .enumerate()
+        .map(|(k, &ek)| pow[k * stride + ek as usize])
+        .product()
+}
