@@ -166,6 +166,9 @@ struct Workspace {
     cache: Vec<f64>,
     /// Per (cluster, node): node coordinates and log weights.
     z: Vec<f64>,
+    /// Passes per cluster in `z` and `log_w` (the layout's; in the moment
+    /// form, the runs').
+    z_passes: usize,
     log_w: Vec<f64>,
     cluster_scores: Vec<f64>,
     /// Per moment slot of the linear node terms: the rows' weighted node
@@ -224,6 +227,7 @@ impl Workspace {
             blk: blocked::Buffers::default(),
             pol: moment::Buffers::default(),
             z: Vec::new(),
+            z_passes: 0,
             log_w: Vec::new(),
             cluster_scores: Vec::new(),
             local: None,
@@ -440,7 +444,7 @@ impl CpuBackend {
     ) {
         let plan = &*self.plan;
         let dims = plan.dims;
-        let n_pass = self.layout.n_passes();
+        let n_pass = ws.z_passes;
         let Some(local) = ws.local.as_mut() else {
             return;
         };
@@ -490,7 +494,7 @@ impl CpuBackend {
             // a term whose dimensions hold the same node in every cluster
             // as when its values were computed keeps them
             let last = ws.term_pass[t];
-            if last != usize::MAX && self.same_node(t, nj, pass, last, &ws.z) {
+            if last != usize::MAX && self.same_node(t, nj, pass, last, (ws.z_passes, &ws.z)) {
                 continue;
             }
             ws.term_pass[t] = pass;
@@ -719,9 +723,15 @@ impl CpuBackend {
     /// `b` in each of the chunk's `nj` clusters (node coordinates `z`), so
     /// that its values, and its columns, are the same at both.
     #[inline(always)]
-    fn same_node(&self, t: usize, nj: usize, a: usize, b: usize, z: &[f64]) -> bool {
+    fn same_node(
+        &self,
+        t: usize,
+        nj: usize,
+        a: usize,
+        b: usize,
+        (n_pass, z): (usize, &[f64]),
+    ) -> bool {
         let dims = self.plan.dims;
-        let n_pass = self.layout.n_passes();
         (0..nj).all(|c| {
             self.layout.term_dims[t]
                 .iter()
@@ -782,31 +792,17 @@ impl CpuBackend {
         shared: Option<&moment::Shared>,
         ws: &mut Workspace,
     ) -> ChunkOut {
+        let moment = (shared, &self.layout.moments, &self.layout.blocks);
+        if let (Some(sh), Some(mf), Some(bl)) = moment {
+            return self.chunk_moments(prep, c, want, adapt, (mf, bl, sh), ws);
+        }
         let plan = &*self.plan;
         let cx = self.chunk_cx(c);
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
         let nc = plan.n_combos;
         let n_pass = self.layout.n_passes();
         self.chunk_prologue(prep, &cx, adapt, table, ws);
-        let mut out = ChunkOut {
-            loglik: 0.0,
-            grads: Vec::new(),
-            infos: Vec::new(),
-            meat: Vec::new(),
-            posteriors: if want.posteriors {
-                vec![0.0; nr * nc]
-            } else {
-                Vec::new()
-            },
-            cluster_ll: if want.posteriors {
-                vec![0.0; nj]
-            } else {
-                Vec::new()
-            },
-            moments: Vec::new(),
-            junctions: Vec::new(),
-            poly: Vec::new(),
-        };
+        let mut out = ChunkOut::empty(want, nr * nc, nj);
         let want_junctions = want.moments && !self.layout.steps.is_empty();
         if want_junctions {
             out.junctions = vec![(vec![f64::NAN; nj], vec![f64::NAN; nj]); self.layout.steps.len()];
@@ -816,13 +812,7 @@ impl CpuBackend {
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * n_pass, 0.0);
         let blocks = self.blocks_hold(nj, ws);
-        let moment = match (blocks, &self.layout.moments, shared) {
-            (Some(bl), Some(mf), Some(sh)) if self.moments_hold(mf, bl, nj, ws) => Some((mf, sh)),
-            _ => None,
-        };
-        if let (Some(bl), Some(ms)) = (blocks, moment) {
-            self.first_sweep_moments(prep, bl, ms, &cx, ws);
-        } else if let Some(bl) = blocks {
+        if let Some(bl) = blocks {
             self.first_sweep_blocked(prep, bl, &cx, want_junctions, ws, &mut out);
         } else {
             self.first_sweep(prep, &cx, need_w, want_junctions, ws, &mut out);
@@ -845,19 +835,7 @@ impl CpuBackend {
         for sl in 0..self.layout.stride {
             ws.w[sl * wd..sl * wd + nr].fill(0.0);
         }
-        let mut grads: Vec<Vec<f64>> = if want.gradient {
-            plan.terms
-                .iter()
-                .map(|t| vec![0.0; t.n_term_params()])
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut infos: Vec<InfoAcc> = if want.information {
-            plan.terms.iter().map(InfoAcc::new).collect()
-        } else {
-            Vec::new()
-        };
+        let (mut grads, mut infos) = self.term_accumulators(want);
         if want.meat {
             ws.cluster_scores.clear();
             ws.cluster_scores.resize(nj * plan.n_ext, 0.0);
@@ -868,9 +846,7 @@ impl CpuBackend {
             grads: &mut grads,
             infos: &mut infos,
         };
-        if let (Some(bl), Some(ms)) = (blocks, moment) {
-            self.second_sweep_moments(prep, bl, ms, &cx, want, ws, &mut acc, &mut out);
-        } else if let Some(bl) = blocks {
+        if let Some(bl) = blocks {
             self.second_sweep_blocked(prep, bl, &cx, want, ws, &mut acc, &mut out);
         } else {
             self.second_sweep(prep, &cx, want, ws, &mut acc, &mut out);
@@ -882,6 +858,23 @@ impl CpuBackend {
             out.meat = self.chunk_meat(nj, &cx.cluster_weight, ws);
         }
         out
+    }
+
+    /// Per term, its gradient and information accumulators (empty unless
+    /// wanted).
+    fn term_accumulators(&self, want: Want) -> (Vec<Vec<f64>>, Vec<InfoAcc>) {
+        let terms = &self.plan.terms;
+        let grads = if want.gradient {
+            terms.iter().map(|t| vec![0.0; t.n_term_params()]).collect()
+        } else {
+            Vec::new()
+        };
+        let infos = if want.information {
+            terms.iter().map(InfoAcc::new).collect()
+        } else {
+            Vec::new()
+        };
+        (grads, infos)
     }
 
     /// Chunk `c`'s rows and clusters.
@@ -923,15 +916,19 @@ impl CpuBackend {
         table: Option<&NodeTable>,
         ws: &mut Workspace,
     ) {
-        let plan = &*self.plan;
-        let (r0, r1, nr) = (cx.r0, cx.r1, cx.row_j.len());
         let j1 = cx.j0 + cx.rows_of.len();
-        // the data the kernels read: the shared rows, or a local copy with
-        // node columns
         ws.term_pass.fill(usize::MAX);
         ws.col_pass.fill(usize::MAX);
-        self.chunk_nodes(r0, r1, cx.j0, j1, adapt, table, ws);
-        // the node terms' node-free parts, once for all passes
+        self.chunk_nodes(cx.r0, cx.r1, cx.j0, j1, adapt, table, ws);
+        self.chunk_terms(prep, cx, ws);
+    }
+
+    /// The node terms' node-free parts, once for all passes, and the
+    /// fixed terms' values.
+    #[inline(always)]
+    fn chunk_terms(&self, prep: &Prepared, cx: &ChunkCx, ws: &mut Workspace) {
+        let plan = &*self.plan;
+        let (r0, r1, nr) = (cx.r0, cx.r1, cx.row_j.len());
         if let Some(local) = ws.local.as_ref() {
             for &t in &self.layout.node_terms {
                 let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
@@ -1183,28 +1180,14 @@ impl CpuBackend {
         let nj = j1 - j0;
         let nq = self.grid.n_nodes();
         let n_pass = self.layout.n_passes();
+        ws.z_passes = n_pass;
         if dims == 0 {
             ws.local = None;
             ws.log_w.clear();
             ws.log_w.resize(nj * n_pass, self.grid.log_weights[0]);
             return;
         }
-        ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
-        ws.firsts = None;
-        if self.layout.row_invariant.iter().any(|&r| r) {
-            let cs = &self.data.cluster_starts;
-            let mut firsts = self.data.local_copy(r0, r1, plan.virtual_cols.len());
-            for col in &mut firsts.columns {
-                *col = (j0..j1).map(|j| col[cs[j] - r0]).collect();
-            }
-            firsts.weights = vec![1.0; nj];
-            firsts.cluster_starts = (0..=nj).collect();
-            ws.firsts = Some(firsts);
-            ws.first_j = (j0..j1).collect();
-            let n = self.layout.stride * self.layout.width;
-            ws.cvals.resize(n, 0.0);
-            ws.cw.resize(n, 0.0);
-        }
+        self.chunk_local(r0, r1, j0, j1, ws);
         ws.z.resize(nj * n_pass * dims, 0.0);
         ws.log_w.resize(nj * n_pass, 0.0);
         if let Some(t) = table {
@@ -1221,6 +1204,30 @@ impl CpuBackend {
                 );
                 nodes_of(&self.grid, adapt, j, b, z, log_w);
             }
+        }
+    }
+
+    /// The chunk's local copy of the data with room for the node columns,
+    /// and of its clusters' first rows for the row-invariant terms.
+    #[inline(always)]
+    fn chunk_local(&self, r0: usize, r1: usize, j0: usize, j1: usize, ws: &mut Workspace) {
+        let plan = &*self.plan;
+        let nj = j1 - j0;
+        ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
+        ws.firsts = None;
+        if self.layout.row_invariant.iter().any(|&r| r) {
+            let cs = &self.data.cluster_starts;
+            let mut firsts = self.data.local_copy(r0, r1, plan.virtual_cols.len());
+            for col in &mut firsts.columns {
+                *col = (j0..j1).map(|j| col[cs[j] - r0]).collect();
+            }
+            firsts.weights = vec![1.0; nj];
+            firsts.cluster_starts = (0..=nj).collect();
+            ws.firsts = Some(firsts);
+            ws.first_j = (j0..j1).collect();
+            let n = self.layout.stride * self.layout.width;
+            ws.cvals.resize(n, 0.0);
+            ws.cw.resize(n, 0.0);
         }
     }
 
@@ -1393,7 +1400,9 @@ impl CpuBackend {
         let nr = row_j.len();
         for &t in &self.layout.node_terms {
             let p = ws.pending[t];
-            if p == usize::MAX || next.is_some_and(|n| self.same_node(t, nj, p, n, &ws.z)) {
+            if p == usize::MAX
+                || next.is_some_and(|n| self.same_node(t, nj, p, n, (ws.z_passes, &ws.z)))
+            {
                 continue;
             }
             if let Some(lt) = self.layout.linear.iter().find(|l| l.term == t) {
@@ -1457,7 +1466,7 @@ impl CpuBackend {
     ) {
         let wd = self.layout.width;
         let dims = self.plan.dims;
-        let n_pass = self.layout.n_passes();
+        let n_pass = ws.z_passes;
         let cs = &self.data.cluster_starts;
         let r0 = cs[j0];
         let nr = row_j.len();
@@ -1757,7 +1766,7 @@ impl CpuBackend {
         let shared = if want.meat {
             None
         } else {
-            self.moment_shared(&prep)
+            self.moment_shared(&prep, adapt)
         };
         let shared = shared.as_ref();
         let mut agg: Vec<Vec<f64>> = Vec::new();

@@ -26,6 +26,29 @@ pub(crate) struct ChunkOut {
     pub poly: Vec<Vec<f64>>,
 }
 
+impl ChunkOut {
+    /// Nothing yet, with room for the posteriors of `n_post` (row,
+    /// combination) pairs and `nj` clusters' log-likelihoods if wanted.
+    pub fn empty(want: Want, n_post: usize, nj: usize) -> ChunkOut {
+        let (posteriors, cluster_ll) = if want.posteriors {
+            (vec![0.0; n_post], vec![0.0; nj])
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        ChunkOut {
+            loglik: 0.0,
+            grads: Vec::new(),
+            infos: Vec::new(),
+            meat: Vec::new(),
+            posteriors,
+            cluster_ll,
+            moments: Vec::new(),
+            junctions: Vec::new(),
+            poly: Vec::new(),
+        }
+    }
+}
+
 /// The sums of the chunks' outputs so far.
 pub(crate) struct Totals {
     loglik: f64,

@@ -95,6 +95,24 @@ impl Triangles {
     /// zero off its runs).
     #[inline(always)]
     pub fn mul_linear(&self, r: usize, p: &[f64], a: &[f64], q: &mut [f64]) {
+        macro_rules! fused {
+            ($n:literal) => {{
+                let s: [usize; $n] = std::array::from_fn(|i| self.strides[i]);
+                mul_fused::<$n>(&self.runs[r], &s, p, a, q)
+            }};
+        }
+        match self.k - 1 {
+            1 => fused!(1),
+            2 => fused!(2),
+            3 => fused!(3),
+            4 => fused!(4),
+            5 => fused!(5),
+            _ => self.mul_general(r, p, a, q),
+        }
+    }
+
+    /// [`Self::mul_linear`] for any number of variables, a pass per one.
+    fn mul_general(&self, r: usize, p: &[f64], a: &[f64], q: &mut [f64]) {
         let axes = self.k - 1;
         let last = a[axes];
         for &(o, l) in &self.runs[r] {
@@ -156,6 +174,35 @@ impl Triangles {
         g: &mut [f64],
         b_prev: &mut [f64],
     ) {
+        macro_rules! fused {
+            ($n:literal) => {{
+                let s: [usize; $n] = std::array::from_fn(|i| self.strides[i]);
+                grad_fused::<$n>(&self.runs[r], &s, p, b, g);
+                if r > 0 {
+                    back_fused::<$n>(&self.runs[r - 1], &s, a, b, b_prev);
+                }
+            }};
+        }
+        match self.k - 1 {
+            1 => fused!(1),
+            2 => fused!(2),
+            3 => fused!(3),
+            4 => fused!(4),
+            5 => fused!(5),
+            _ => self.back_general(r, p, a, b, g, b_prev),
+        }
+    }
+
+    /// [`Self::mul_linear_back`] for any number of variables.
+    fn back_general(
+        &self,
+        r: usize,
+        p: &[f64],
+        a: &[f64],
+        b: &[f64],
+        g: &mut [f64],
+        b_prev: &mut [f64],
+    ) {
         let axes = self.k - 1;
         g[..self.k].fill(0.0);
         for &(o, l) in &self.runs[r] {
@@ -183,6 +230,85 @@ impl Triangles {
                     *x += ak * y;
                 }
             }
+        }
+    }
+}
+
+/// [`Triangles::mul_linear`] with `A` = k − 1 axes: one pass over each
+/// range, every term of an entry at once.
+#[inline(always)]
+fn mul_fused<const A: usize>(
+    runs: &[(usize, usize)],
+    strides: &[usize; A],
+    p: &[f64],
+    a: &[f64],
+    q: &mut [f64],
+) {
+    let last = a[A];
+    let ak: [f64; A] = std::array::from_fn(|i| a[i]);
+    for &(o, l) in runs {
+        let qs = &mut q[o..o + l];
+        let ps = &p[o..o + l];
+        let sh: [&[f64]; A] = std::array::from_fn(|i| &p[o - strides[i]..o - strides[i] + l]);
+        for i in 0..l {
+            let mut x = last * ps[i];
+            for ax in 0..A {
+                x += ak[ax] * sh[ax][i];
+            }
+            qs[i] = x;
+        }
+    }
+}
+
+/// The derivatives by the coefficients of [`Triangles::mul_linear_back`]
+/// with `A` axes: every dot product in one pass.
+#[inline(always)]
+fn grad_fused<const A: usize>(
+    runs: &[(usize, usize)],
+    strides: &[usize; A],
+    p: &[f64],
+    b: &[f64],
+    g: &mut [f64],
+) {
+    let mut acc = [0.0f64; A];
+    let mut acc_last = 0.0;
+    for &(o, l) in runs {
+        let bs = &b[o..o + l];
+        let ps = &p[o..o + l];
+        let sh: [&[f64]; A] = std::array::from_fn(|i| &p[o - strides[i]..o - strides[i] + l]);
+        for i in 0..l {
+            acc_last += bs[i] * ps[i];
+            for ax in 0..A {
+                acc[ax] += bs[i] * sh[ax][i];
+            }
+        }
+    }
+    g[..A].copy_from_slice(&acc);
+    g[A] = acc_last;
+}
+
+/// The derivatives by the factor of [`Triangles::mul_linear_back`] with
+/// `A` axes, on degree r − 1's ranges.
+#[inline(always)]
+fn back_fused<const A: usize>(
+    runs: &[(usize, usize)],
+    strides: &[usize; A],
+    a: &[f64],
+    b: &[f64],
+    b_prev: &mut [f64],
+) {
+    let last = a[A];
+    let ak: [f64; A] = std::array::from_fn(|i| a[i]);
+    for &(o, l) in runs {
+        let dst = &mut b_prev[o..o + l];
+        let bs = &b[o..o + l];
+        let sh: [&[f64]; A] = std::array::from_fn(|i| &b[o + strides[i]..o + strides[i] + l]);
+        for i in 0..l {
+            let mut x = last * bs[i];
+            for ax in 0..A {
+                x += ak[ax] * sh[ax][i];
+            }
+            dst[i] = x;
         }
     }
 }
@@ -247,9 +373,10 @@ mod tests {
     /// reverse pass's derivatives against differences.
     #[test]
     fn products_and_their_derivatives() {
-        for k in 2..=4 {
+        // (the highest degree at the top of the structure and below it)
+        for (k, spare) in (2..=4).flat_map(|k| [(k, 0), (k, 1)]) {
             let n = 5;
-            let t = Triangles::new(k, n + 1, 1 << 20).unwrap();
+            let t = Triangles::new(k, n + spare, 1 << 20).unwrap();
             let a = rows(k, n);
             let mut p = vec![vec![0.0; t.size]; n + 1];
             p[0][t.unit()] = 1.0;

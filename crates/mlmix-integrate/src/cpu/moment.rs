@@ -26,7 +26,8 @@ use mlmix_kernels::eval::InfoAcc;
 use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
 use crate::finish::ChunkOut;
 use crate::layout::{Blocks, MomentForm};
-use crate::{NEGLIGIBLE_PASS, Want};
+use crate::nodes::node_of;
+use crate::{Adaptation, NEGLIGIBLE_PASS, Want};
 
 /// What an evaluation's clusters share: the inner probabilities, weights
 /// and moments.
@@ -54,11 +55,19 @@ pub(super) struct Buffers {
 }
 
 impl CpuBackend {
-    /// The shared part of an evaluation at `prep` (`None` where the moment
-    /// form does not apply).
-    pub(super) fn moment_shared(&self, prep: &Prepared) -> Option<Shared> {
+    /// The shared part of an evaluation at `prep` on the grid `adapt`
+    /// gives (`None` where the moment form does not apply: without it, or
+    /// on a grid adapted in an inner dimension).
+    pub(super) fn moment_shared(
+        &self,
+        prep: &Prepared,
+        adapt: Option<&Adaptation>,
+    ) -> Option<Shared> {
         let mf = self.layout.moments.as_ref()?;
         let bl = self.layout.blocks.as_ref()?;
+        if !adapt.is_none_or(|a| inner_plain(mf, a)) {
+            return None;
+        }
         let (k, ni) = (mf.poly.k, mf.n_inner);
         let combos = &self.layout.combos_of_between[0];
         let mut ws = self.inner_workspace();
@@ -111,33 +120,140 @@ impl CpuBackend {
         ws
     }
 
-    /// Whether the chunk's nodes keep the moment form: every run of
-    /// every cluster has the plain inner nodes, weighted as on the plain
-    /// grid (relative to the run's first).
+    /// One chunk in the moment form: the loop of the blocked form over
+    /// the runs of passes only (see the module's documentation).
     #[inline(always)]
-    pub(super) fn moments_hold(
+    pub(super) fn chunk_moments(
+        &self,
+        prep: &Prepared,
+        c: usize,
+        want: Want,
+        adapt: Option<&Adaptation>,
+        (mf, bl, sh): (&MomentForm, &Blocks, &Shared),
+        ws: &mut Workspace,
+    ) -> ChunkOut {
+        let cx = self.chunk_cx(c);
+        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
+        ws.term_pass.fill(usize::MAX);
+        ws.col_pass.fill(usize::MAX);
+        self.chunk_local(cx.r0, cx.r1, cx.j0, cx.j0 + nj, ws);
+        self.run_nodes(bl, adapt, &cx, ws);
+        self.chunk_terms(prep, &cx, ws);
+        let mut out = ChunkOut::empty(want, nr * self.plan.n_combos, nj);
+        ws.pass_ll.clear();
+        ws.pass_ll.resize(nj * bl.runs.len(), 0.0);
+        self.first_sweep_moments(prep, bl, (mf, sh), &cx, ws);
+        self.run_posteriors(bl, &cx, want, ws, &mut out);
+        if !out.loglik.is_finite() {
+            return out;
+        }
+        if want.moments {
+            self.run_moments(mf, bl, nj, ws, &mut out);
+        }
+        if !(want.gradient || want.information || want.posteriors) {
+            return out;
+        }
+        let wd = self.layout.width;
+        for sl in 0..self.layout.stride {
+            ws.w[sl * wd..sl * wd + nr].fill(0.0);
+        }
+        let (mut grads, mut infos) = self.term_accumulators(want);
+        ws.mom.fill(0.0);
+        ws.pending.fill(usize::MAX);
+        let mut acc = Acc {
+            grads: &mut grads,
+            infos: &mut infos,
+        };
+        self.second_sweep_moments(prep, bl, (mf, sh), &cx, want, ws, &mut acc, &mut out);
+        self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
+        out.grads = grads;
+        out.infos = infos;
+        out
+    }
+
+    /// Each cluster's node and log weight at the first pass of each run
+    /// (the runs' other passes differ in the inner dimensions only, which
+    /// the shared moments integrate), into `ws.z` and `ws.log_w`, a run
+    /// taking the place of a pass there (and in `ws.pass_ll`).
+    #[inline(always)]
+    fn run_nodes(&self, bl: &Blocks, adapt: Option<&Adaptation>, cx: &ChunkCx, ws: &mut Workspace) {
+        let dims = self.plan.dims;
+        let (nj, n_runs) = (cx.rows_of.len(), bl.runs.len());
+        ws.z_passes = n_runs;
+        ws.z.resize(nj * n_runs * dims, 0.0);
+        ws.log_w.resize(nj * n_runs, 0.0);
+        for c in 0..nj {
+            for (run, &(q0, _)) in bl.runs.iter().enumerate() {
+                let at = c * n_runs + run;
+                let z = &mut ws.z[at * dims..(at + 1) * dims];
+                ws.log_w[at] = node_of(&self.grid, adapt, cx.j0 + c, 0, q0, z);
+            }
+        }
+    }
+
+    /// Each cluster's log-likelihood (a log-sum-exp over its runs, added
+    /// to `out.loglik`) and the posteriors of its runs, which replace
+    /// their log-densities in `ws.pass_ll`.
+    #[inline(always)]
+    fn run_posteriors(
+        &self,
+        bl: &Blocks,
+        cx: &ChunkCx,
+        want: Want,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) {
+        let n_runs = bl.runs.len();
+        for (c, pl) in ws.pass_ll.chunks_exact_mut(n_runs).enumerate() {
+            let m = pl.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if !m.is_finite() {
+                out.loglik = f64::NEG_INFINITY;
+                continue;
+            }
+            pl.iter_mut().for_each(|v| *v = (*v - m).exp());
+            let s: f64 = pl.iter().sum();
+            pl.iter_mut().for_each(|v| *v /= s);
+            let ll = m + s.ln();
+            out.loglik += cx.cluster_weight[c] * ll;
+            if want.posteriors {
+                out.cluster_ll[c] = ll;
+            }
+        }
+    }
+
+    /// Per cluster: its posterior mass and the posterior moments of the
+    /// outer dimensions (over its runs), those of the inner ones the
+    /// standard normal's, into `out.moments`.
+    #[inline(always)]
+    fn run_moments(
         &self,
         mf: &MomentForm,
         bl: &Blocks,
         nj: usize,
         ws: &Workspace,
-    ) -> bool {
-        let dims = self.plan.dims;
-        let n_pass = self.layout.n_passes();
-        let g = &self.grid.nodes;
-        (0..nj).all(|c| {
-            bl.runs.iter().all(|&(q0, _)| {
-                let at = c * n_pass + q0;
-                (0..mf.n_inner).all(|p| {
-                    let nodes = mf
-                        .inner_dims
-                        .iter()
-                        .all(|&d| ws.z[(at + p) * dims + d] == g[p * dims + d]);
-                    let lw = ws.log_w[at + p] - ws.log_w[at] - mf.rel_log_w[p];
-                    nodes && lw.abs() <= 1e-9
-                })
-            })
-        })
+        out: &mut ChunkOut,
+    ) {
+        let (dims, n_runs) = (self.plan.dims, bl.runs.len());
+        let per = 1 + dims + dims * dims;
+        out.moments = vec![0.0; nj * per];
+        for (c, mo) in out.moments.chunks_exact_mut(per).enumerate() {
+            for at in c * n_runs..(c + 1) * n_runs {
+                let p = ws.pass_ll[at];
+                let z = &ws.z[at * dims..(at + 1) * dims];
+                mo[0] += p;
+                for &d in &bl.outer_dims {
+                    mo[1 + d] += p * z[d];
+                    for &e in &bl.outer_dims {
+                        mo[1 + dims + d * dims + e] += p * z[d] * z[e];
+                    }
+                }
+            }
+            if mo[0] > 0.0 {
+                let inv = 1.0 / mo[0];
+                mo[1..].iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        self.plain_inner_moments(mf, &mut out.moments);
     }
 
     /// The cluster's (rows `i0..i1`) scaled coefficients at the current
@@ -221,13 +337,12 @@ impl CpuBackend {
     ) {
         ws.cached = false;
         self.blocked_buffers(cx, ws);
-        let n_pass = self.layout.n_passes();
-        ws.pass_ll.fill(f64::NEG_INFINITY);
-        for &(q0, _) in &bl.runs {
-            self.node_pass(prep, q0, &cx.row_j, cx.j0, ws, true);
+        let n_runs = bl.runs.len();
+        for run in 0..n_runs {
+            self.node_pass(prep, run, &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, cx.row_j.len(), ws);
             for (c, &rows) in cx.rows_of.iter().enumerate() {
-                let at = c * n_pass + q0;
+                let at = c * n_runs + run;
                 ws.pass_ll[at] = match self.cluster_forward(bl, mf, sh, rows, ws) {
                     Some((_, scale, l)) if l > 0.0 => ws.log_w[at] + scale + l.ln(),
                     _ => f64::NEG_INFINITY,
@@ -258,23 +373,23 @@ impl CpuBackend {
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
         let (nc, nt) = (plan.n_combos, plan.terms.len());
         let wd = self.layout.width;
-        let n_pass = self.layout.n_passes();
+        let n_runs = bl.runs.len();
         let freq = &self.data.weights[cx.r0..cx.r1];
         let acc_terms = want.gradient || want.information || want.meat;
         let combos = &self.layout.combos_of_between[0];
         let t = &mf.poly;
         let k = t.k;
         out.poly = vec![vec![0.0; t.size]; mf.degrees.len()];
-        for &(q0, _) in &bl.runs {
-            let post_of = |pass_ll: &[f64], c: usize| pass_ll[c * n_pass + q0];
+        for run in 0..n_runs {
+            let post_of = |pass_ll: &[f64], c: usize| pass_ll[c * n_runs + run];
             if (0..nj).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
                 continue;
             }
             if acc_terms {
                 let (row_j, j0) = (&cx.row_j, cx.j0);
-                self.flush_node_terms(prep, Some(q0), nj, freq, want, row_j, j0, ws, acc);
+                self.flush_node_terms(prep, Some(run), nj, freq, want, row_j, j0, ws, acc);
             }
-            self.node_pass(prep, q0, &cx.row_j, cx.j0, ws, true);
+            self.node_pass(prep, run, &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, nr, ws);
             for &c in combos {
                 ws.blk.wr[c * wd..c * wd + nr].fill(0.0);
@@ -324,7 +439,7 @@ impl CpuBackend {
             if acc_terms {
                 for &tm in &self.layout.node_terms {
                     if ws.pending[tm] == usize::MAX && !bl.inner_terms.contains(&tm) {
-                        ws.pending[tm] = q0;
+                        ws.pending[tm] = run;
                     }
                 }
             }
@@ -399,17 +514,10 @@ impl CpuBackend {
             };
             self.accumulate_inner(prep, bl, 0, 0, n, inner_want, &mut ws, &mut acc);
         }
-        Some(ChunkOut {
-            loglik: 0.0,
-            grads,
-            infos,
-            meat: Vec::new(),
-            posteriors: Vec::new(),
-            cluster_ll: Vec::new(),
-            moments: Vec::new(),
-            junctions: Vec::new(),
-            poly: Vec::new(),
-        })
+        let mut out = ChunkOut::empty(Want::LL, 0, 0);
+        out.grads = grads;
+        out.infos = infos;
+        Some(out)
     }
 
     /// The units' posterior moments with the inner dimensions' set to the
@@ -430,6 +538,24 @@ impl CpuBackend {
             }
         }
     }
+}
+
+/// Whether `a` leaves the inner dimensions on their plain nodes in every
+/// unit: centre 0, and the identity's rows and columns in its factors.
+fn inner_plain(mf: &MomentForm, a: &Adaptation) -> bool {
+    let d = a.dims;
+    let inner = |r: usize| mf.inner_dims.contains(&r);
+    a.steps.is_empty()
+        && (0..a.active.len()).filter(|&u| a.active[u]).all(|u| {
+            let chol = &a.chol[u * d * d..(u + 1) * d * d];
+            mf.inner_dims.iter().all(|&i| a.centre[u * d + i] == 0.0)
+                && a.order.iter().enumerate().all(|(k, &r)| {
+                    a.order.iter().enumerate().all(|(m, &c)| {
+                        let id = if k == m { 1.0 } else { 0.0 };
+                        !(inner(r) || inner(c)) || chol[k * d + m] == id
+                    })
+                })
+        })
 }
 
 /// Π_k x_k^{e_k} from a table of powers (`stride` per variable).
