@@ -750,8 +750,7 @@ impl CpuBackend {
         c: usize,
         want: Want,
         adapt: Option<&Adaptation>,
-        table: Option<&NodeTable>,
-        shared: Option<&moment::Shared>,
+        (table, shared): (Option<&NodeTable>, Option<&moment::Shared>),
         ws: &mut Workspace,
     ) -> ChunkOut {
         #[cfg(target_arch = "x86_64")]
@@ -760,9 +759,9 @@ impl CpuBackend {
             #[allow(unsafe_code)]
             // SAFETY: `chunk_avx2` only requires the avx2 and fma target
             // features, and the processor was just found to have both.
-            return unsafe { self.chunk_avx2(prep, c, want, adapt, table, shared, ws) };
+            return unsafe { self.chunk_avx2(prep, c, want, adapt, (table, shared), ws) };
         }
-        self.chunk_body(prep, c, want, adapt, table, shared, ws)
+        self.chunk_body(prep, c, want, adapt, (table, shared), ws)
     }
 
     /// [`Self::chunk_body`] compiled for AVX2 and FMA.
@@ -774,11 +773,10 @@ impl CpuBackend {
         c: usize,
         want: Want,
         adapt: Option<&Adaptation>,
-        table: Option<&NodeTable>,
-        shared: Option<&moment::Shared>,
+        (table, shared): (Option<&NodeTable>, Option<&moment::Shared>),
         ws: &mut Workspace,
     ) -> ChunkOut {
-        self.chunk_body(prep, c, want, adapt, table, shared, ws)
+        self.chunk_body(prep, c, want, adapt, (table, shared), ws)
     }
 
     #[inline(always)]
@@ -788,8 +786,7 @@ impl CpuBackend {
         c: usize,
         want: Want,
         adapt: Option<&Adaptation>,
-        table: Option<&NodeTable>,
-        shared: Option<&moment::Shared>,
+        (table, shared): (Option<&NodeTable>, Option<&moment::Shared>),
         ws: &mut Workspace,
     ) -> ChunkOut {
         let moment = (shared, &self.layout.moments, &self.layout.blocks);
@@ -1776,14 +1773,14 @@ impl CpuBackend {
             let outs: Vec<ChunkOut> = if w1 - w0 == 1 {
                 // one chunk: no need to wake other threads
                 let mut ws = Workspace::new(plan, l.stride, l.width, l.mom_slots);
-                vec![self.chunk(&prep, w0, want, adapt, table, shared, &mut ws)]
+                vec![self.chunk(&prep, w0, want, adapt, (table, shared), &mut ws)]
             } else {
                 self.install(|| {
                     (w0..w1)
                         .into_par_iter()
                         .map_init(
                             || Workspace::new(plan, l.stride, l.width, l.mom_slots),
-                            |ws, c| self.chunk(&prep, c, want, adapt, table, shared, ws),
+                            |ws, c| self.chunk(&prep, c, want, adapt, (table, shared), ws),
                         )
                         .collect()
                 })

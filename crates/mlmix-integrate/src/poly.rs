@@ -91,79 +91,63 @@ impl Triangles {
         out
     }
 
-    /// `q` = `p` × Σ_k a_k x_k on degree `r`'s runs (`p` of degree r − 1,
-    /// zero off its runs).
+    /// Per lane, `q` = `p` × Σ_k a_k x_k on degree `r`'s runs (`p` of
+    /// degree r − 1, zero off its runs; `a` is `k x LANES`).
     #[inline(always)]
     pub fn mul_linear(&self, r: usize, p: &[f64], a: &[f64], q: &mut [f64]) {
-        macro_rules! fused {
-            ($n:literal) => {{
-                let s: [usize; $n] = std::array::from_fn(|i| self.strides[i]);
-                mul_fused::<$n>(&self.runs[r], &s, p, a, q)
-            }};
+        macro_rules! axes {
+            ($n:literal) => {
+                stencil::<$n>(&self.runs[r], &self.strides, a, p, q, false)
+            };
         }
         match self.k - 1 {
-            1 => fused!(1),
-            2 => fused!(2),
-            3 => fused!(3),
-            4 => fused!(4),
-            5 => fused!(5),
-            _ => self.mul_general(r, p, a, q),
+            1 => axes!(1),
+            2 => axes!(2),
+            3 => axes!(3),
+            4 => axes!(4),
+            _ => stencil_any(&self.runs[r], &self.strides, a, p, q, false),
         }
     }
 
-    /// [`Self::mul_linear`] for any number of variables, a pass per one.
-    fn mul_general(&self, r: usize, p: &[f64], a: &[f64], q: &mut [f64]) {
-        let axes = self.k - 1;
-        let last = a[axes];
+    /// Per lane, Σ p m over degree `r`'s monomials (`m` one value per
+    /// entry, shared by the lanes).
+    #[inline(always)]
+    pub fn dot(&self, r: usize, p: &[f64], m: &[f64]) -> [f64; LANES] {
+        let mut acc = [0.0; LANES];
         for &(o, l) in &self.runs[r] {
-            let qs = &mut q[o..o + l];
-            for (x, &y) in qs.iter_mut().zip(&p[o..o + l]) {
-                *x = last * y;
-            }
-            for (&s, &ak) in self.strides.iter().zip(&a[..axes]) {
-                for (x, &y) in qs.iter_mut().zip(&p[o - s..o - s + l]) {
-                    *x += ak * y;
-                }
+            for i in o..o + l {
+                acc = mul_add([m[i]; LANES], lanes(p, i), acc);
             }
         }
+        acc
     }
 
-    /// Σ p m over degree `r`'s monomials.
+    /// `acc += Σ_lanes c p` over degree `r`'s monomials (`acc` one value
+    /// per entry).
     #[inline(always)]
-    pub fn dot(&self, r: usize, p: &[f64], m: &[f64]) -> f64 {
-        let mut s = 0.0;
+    pub fn add_scaled(&self, r: usize, c: [f64; LANES], p: &[f64], acc: &mut [f64]) {
         for &(o, l) in &self.runs[r] {
-            s += p[o..o + l]
-                .iter()
-                .zip(&m[o..o + l])
-                .map(|(x, y)| x * y)
-                .sum::<f64>();
-        }
-        s
-    }
-
-    /// `acc += c p` over degree `r`'s monomials.
-    #[inline(always)]
-    pub fn add_scaled(&self, r: usize, c: f64, p: &[f64], acc: &mut [f64]) {
-        for &(o, l) in &self.runs[r] {
-            for (x, &y) in acc[o..o + l].iter_mut().zip(&p[o..o + l]) {
-                *x += c * y;
+            for i in o..o + l {
+                let x = mul(c, lanes(p, i));
+                acc[i] += x.iter().sum::<f64>();
             }
         }
     }
 
-    /// `dst = src` over degree `r`'s monomials.
+    /// `dst` = `src` in every lane over degree `r`'s monomials.
     #[inline(always)]
-    pub fn copy(&self, r: usize, src: &[f64], dst: &mut [f64]) {
+    pub fn broadcast(&self, r: usize, src: &[f64], dst: &mut [f64]) {
         for &(o, l) in &self.runs[r] {
-            dst[o..o + l].copy_from_slice(&src[o..o + l]);
+            for i in o..o + l {
+                dst[i * LANES..(i + 1) * LANES].fill(src[i]);
+            }
         }
     }
 
-    /// The reverse of [`Self::mul_linear`]: given `b`, the derivative of
-    /// a scalar by the degree-r product `q` = `p` × Σ_k a_k x_k, the
-    /// derivative by each a_k into `g` and by `p` into `b_prev` (on degree
-    /// r − 1's runs).
+    /// The reverse of [`Self::mul_linear`], per lane: given `b`, the
+    /// derivative of a scalar by the degree-r product `q` = `p` ×
+    /// Σ_k a_k x_k, the derivative by each a_k into `g` (`k x LANES`) and
+    /// by `p` into `b_prev` (on degree r − 1's runs).
     #[inline(always)]
     pub fn mul_linear_back(
         &self,
@@ -174,143 +158,152 @@ impl Triangles {
         g: &mut [f64],
         b_prev: &mut [f64],
     ) {
-        macro_rules! fused {
-            ($n:literal) => {{
-                let s: [usize; $n] = std::array::from_fn(|i| self.strides[i]);
-                grad_fused::<$n>(&self.runs[r], &s, p, b, g);
-                if r > 0 {
-                    back_fused::<$n>(&self.runs[r - 1], &s, a, b, b_prev);
-                }
-            }};
-        }
-        match self.k - 1 {
-            1 => fused!(1),
-            2 => fused!(2),
-            3 => fused!(3),
-            4 => fused!(4),
-            5 => fused!(5),
-            _ => self.back_general(r, p, a, b, g, b_prev),
-        }
-    }
-
-    /// [`Self::mul_linear_back`] for any number of variables.
-    fn back_general(
-        &self,
-        r: usize,
-        p: &[f64],
-        a: &[f64],
-        b: &[f64],
-        g: &mut [f64],
-        b_prev: &mut [f64],
-    ) {
         let axes = self.k - 1;
-        g[..self.k].fill(0.0);
-        for &(o, l) in &self.runs[r] {
-            let bs = &b[o..o + l];
-            g[axes] += bs.iter().zip(&p[o..o + l]).map(|(x, y)| x * y).sum::<f64>();
-            for (gk, &s) in g.iter_mut().zip(&self.strides) {
-                *gk += bs
-                    .iter()
-                    .zip(&p[o - s..o - s + l])
-                    .map(|(x, y)| x * y)
-                    .sum::<f64>();
+        macro_rules! grad {
+            ($n:literal) => {
+                gradient::<$n>(&self.runs[r], &self.strides, p, b, g)
+            };
+        }
+        match axes {
+            1 => grad!(1),
+            2 => grad!(2),
+            3 => grad!(3),
+            4 => grad!(4),
+            _ => {
+                g[..self.k * LANES].fill(0.0);
+                for &(o, l) in &self.runs[r] {
+                    for i in o..o + l {
+                        let bi = lanes(b, i);
+                        let gl = mul_add(bi, lanes(p, i), lanes(g, axes));
+                        g[axes * LANES..(axes + 1) * LANES].copy_from_slice(&gl);
+                        for (ax, &s) in self.strides.iter().enumerate() {
+                            let gx = mul_add(bi, lanes(p, i - s), lanes(g, ax));
+                            g[ax * LANES..(ax + 1) * LANES].copy_from_slice(&gx);
+                        }
+                    }
+                }
             }
         }
         if r == 0 {
             return;
         }
-        let last = a[axes];
-        for &(o, l) in &self.runs[r - 1] {
-            let dst = &mut b_prev[o..o + l];
-            for (x, &y) in dst.iter_mut().zip(&b[o..o + l]) {
-                *x = last * y;
-            }
-            for (&s, &ak) in self.strides.iter().zip(&a[..axes]) {
-                for (x, &y) in dst.iter_mut().zip(&b[o + s..o + s + l]) {
-                    *x += ak * y;
-                }
-            }
+        macro_rules! axes {
+            ($n:literal) => {
+                stencil::<$n>(&self.runs[r - 1], &self.strides, a, b, b_prev, true)
+            };
+        }
+        match axes {
+            1 => axes!(1),
+            2 => axes!(2),
+            3 => axes!(3),
+            4 => axes!(4),
+            _ => stencil_any(&self.runs[r - 1], &self.strides, a, b, b_prev, true),
         }
     }
 }
 
-/// [`Triangles::mul_linear`] with `A` = k − 1 axes: one pass over each
-/// range, every term of an entry at once.
+/// Per lane over the entries of `runs`: `dst` = a_last `src` + Σ_ax a_ax
+/// `src` one exponent less along ax (`up`: more, the reverse pass's) —
+/// the product by a linear form, with `A` axes known when compiled so
+/// that the entries' sums interleave.
 #[inline(always)]
-fn mul_fused<const A: usize>(
+fn stencil<const A: usize>(
     runs: &[(usize, usize)],
-    strides: &[usize; A],
-    p: &[f64],
+    strides: &[usize],
     a: &[f64],
-    q: &mut [f64],
+    src: &[f64],
+    dst: &mut [f64],
+    up: bool,
 ) {
-    let last = a[A];
-    let ak: [f64; A] = std::array::from_fn(|i| a[i]);
+    let last = lanes(a, A);
+    let ak: [[f64; LANES]; A] = std::array::from_fn(|ax| lanes(a, ax));
+    let s: [usize; A] = std::array::from_fn(|ax| strides[ax]);
     for &(o, l) in runs {
-        let qs = &mut q[o..o + l];
-        let ps = &p[o..o + l];
-        let sh: [&[f64]; A] = std::array::from_fn(|i| &p[o - strides[i]..o - strides[i] + l]);
-        for i in 0..l {
-            let mut x = last * ps[i];
+        for i in o..o + l {
+            let mut x = mul(last, lanes(src, i));
             for ax in 0..A {
-                x += ak[ax] * sh[ax][i];
+                let j = if up { i + s[ax] } else { i - s[ax] };
+                x = mul_add(ak[ax], lanes(src, j), x);
             }
-            qs[i] = x;
+            dst[i * LANES..(i + 1) * LANES].copy_from_slice(&x);
         }
     }
 }
 
-/// The derivatives by the coefficients of [`Triangles::mul_linear_back`]
-/// with `A` axes: every dot product in one pass.
+/// Per lane, the derivatives of Σ b q by the coefficients of the linear
+/// form, q = p × Σ_k a_k x_k, into `g` (`(A + 1) x LANES`), with `A` axes
+/// known when compiled.
 #[inline(always)]
-fn grad_fused<const A: usize>(
+fn gradient<const A: usize>(
     runs: &[(usize, usize)],
-    strides: &[usize; A],
+    strides: &[usize],
     p: &[f64],
     b: &[f64],
     g: &mut [f64],
 ) {
-    let mut acc = [0.0f64; A];
-    let mut acc_last = 0.0;
+    let s: [usize; A] = std::array::from_fn(|ax| strides[ax]);
+    let mut acc = [[0.0; LANES]; A];
+    let mut acc_last = [0.0; LANES];
     for &(o, l) in runs {
-        let bs = &b[o..o + l];
-        let ps = &p[o..o + l];
-        let sh: [&[f64]; A] = std::array::from_fn(|i| &p[o - strides[i]..o - strides[i] + l]);
-        for i in 0..l {
-            acc_last += bs[i] * ps[i];
+        for i in o..o + l {
+            let bi = lanes(b, i);
+            acc_last = mul_add(bi, lanes(p, i), acc_last);
             for ax in 0..A {
-                acc[ax] += bs[i] * sh[ax][i];
+                acc[ax] = mul_add(bi, lanes(p, i - s[ax]), acc[ax]);
             }
         }
     }
-    g[..A].copy_from_slice(&acc);
-    g[A] = acc_last;
+    for (ax, v) in acc.iter().enumerate() {
+        g[ax * LANES..(ax + 1) * LANES].copy_from_slice(v);
+    }
+    g[A * LANES..(A + 1) * LANES].copy_from_slice(&acc_last);
 }
 
-/// The derivatives by the factor of [`Triangles::mul_linear_back`] with
-/// `A` axes, on degree r − 1's ranges.
-#[inline(always)]
-fn back_fused<const A: usize>(
+/// [`stencil`] for any number of axes.
+fn stencil_any(
     runs: &[(usize, usize)],
-    strides: &[usize; A],
+    strides: &[usize],
     a: &[f64],
-    b: &[f64],
-    b_prev: &mut [f64],
+    src: &[f64],
+    dst: &mut [f64],
+    up: bool,
 ) {
-    let last = a[A];
-    let ak: [f64; A] = std::array::from_fn(|i| a[i]);
+    let axes = strides.len();
+    let last = lanes(a, axes);
     for &(o, l) in runs {
-        let dst = &mut b_prev[o..o + l];
-        let bs = &b[o..o + l];
-        let sh: [&[f64]; A] = std::array::from_fn(|i| &b[o + strides[i]..o + strides[i] + l]);
-        for i in 0..l {
-            let mut x = last * bs[i];
-            for ax in 0..A {
-                x += ak[ax] * sh[ax][i];
+        for i in o..o + l {
+            let mut x = mul(last, lanes(src, i));
+            for (ax, &s) in strides.iter().enumerate() {
+                let j = if up { i + s } else { i - s };
+                x = mul_add(lanes(a, ax), lanes(src, j), x);
             }
-            dst[i] = x;
+            dst[i * LANES..(i + 1) * LANES].copy_from_slice(&x);
         }
     }
+}
+
+/// Clusters that the polynomials' arithmetic takes at once, one per lane
+/// of a vector: a buffer holds `LANES` values per entry.
+pub(crate) const LANES: usize = 4;
+
+/// Entry `i`'s lanes.
+#[inline(always)]
+fn lanes(x: &[f64], i: usize) -> [f64; LANES] {
+    let mut out = [0.0; LANES];
+    out.copy_from_slice(&x[i * LANES..(i + 1) * LANES]);
+    out
+}
+
+#[inline(always)]
+fn mul(a: [f64; LANES], b: [f64; LANES]) -> [f64; LANES] {
+    std::array::from_fn(|l| a[l] * b[l])
+}
+
+/// a b + c, lane by lane (a multiply and an add: the same on every
+/// processor).
+#[inline(always)]
+fn mul_add(a: [f64; LANES], b: [f64; LANES], c: [f64; LANES]) -> [f64; LANES] {
+    std::array::from_fn(|l| a[l] * b[l] + c[l])
 }
 
 /// The runs of degree `r` whose axes from `axis` on are still to be
@@ -369,56 +362,73 @@ mod tests {
     }
 
     /// The product of linear forms, its coefficients and monomial count
-    /// against the brute-force expansion, for 2 to 4 variables; and the
-    /// reverse pass's derivatives against differences.
+    /// against the brute-force expansion, for 2 to 4 variables, in each
+    /// lane (each its own coefficients); and the reverse pass's
+    /// derivatives against differences.
     #[test]
     fn products_and_their_derivatives() {
         // (the highest degree at the top of the structure and below it)
         for (k, spare) in (2..=4).flat_map(|k| [(k, 0), (k, 1)]) {
             let n = 5;
-            let t = Triangles::new(k, n + spare, 1 << 20).unwrap();
-            let a = rows(k, n);
-            let mut p = vec![vec![0.0; t.size]; n + 1];
-            p[0][t.unit()] = 1.0;
+            let t = Triangles::new(k, n + spare, 1 << 20).expect("small enough");
+            // lane l's rows: the base rows shifted by 0.05 l
+            let a: Vec<Vec<Vec<f64>>> = (0..LANES)
+                .map(|l| {
+                    rows(k, n)
+                        .into_iter()
+                        .map(|row| row.iter().map(|x| x + 0.05 * l as f64).collect())
+                        .collect()
+                })
+                .collect();
+            let packed = |r: usize| -> Vec<f64> {
+                (0..k)
+                    .flat_map(|j| (0..LANES).map(move |l| (j, l)))
+                    .map(|(j, l)| a[l][r][j])
+                    .collect()
+            };
+            let mut p = vec![vec![0.0; t.size * LANES]; n + 1];
+            p[0][t.unit() * LANES..(t.unit() + 1) * LANES].fill(1.0);
             for r in 1..=n {
                 let (lo, hi) = p.split_at_mut(r);
-                t.mul_linear(r, &lo[r - 1], &a[r - 1], &mut hi[0]);
+                t.mul_linear(r, &lo[r - 1], &packed(r - 1), &mut hi[0]);
             }
-            let want = expand(k, &a);
             let mono = t.monomials(n);
-            assert_eq!(mono.len(), want.len(), "k {k}");
-            assert_eq!(t.count(n), want.len());
-            for (i, e) in &mono {
-                let w = want[e];
-                assert!(
-                    (p[n][*i] - w).abs() < 1e-12,
-                    "k {k} {e:?}: {} vs {w}",
-                    p[n][*i]
-                );
-            }
-            // a scalar: Σ m_a coef_a with arbitrary m, and its derivative
-            // by each a_rk
+            assert_eq!(t.count(n), mono.len());
             let m: Vec<f64> = (0..t.size).map(|i| 1.0 + (i % 13) as f64 * 0.1).collect();
-            let value = |a: &[Vec<f64>]| {
-                let e = expand(k, a);
+            let value = |rows: &[Vec<f64>]| {
+                let e = expand(k, rows);
                 mono.iter().map(|(i, ex)| m[*i] * e[ex]).sum::<f64>()
             };
-            assert!((t.dot(n, &p[n], &m) - value(&a)).abs() < 1e-12);
-            let mut b = m.clone();
-            let mut b_prev = vec![0.0; t.size];
-            let mut g = vec![0.0; k];
+            let dots = t.dot(n, &p[n], &m);
+            for l in 0..LANES {
+                let want = expand(k, &a[l]);
+                assert_eq!(mono.len(), want.len(), "k {k}");
+                for (i, e) in &mono {
+                    let (got, w) = (p[n][i * LANES + l], want[e]);
+                    assert!(
+                        (got - w).abs() < 1e-12,
+                        "k {k} lane {l} {e:?}: {got} vs {w}"
+                    );
+                }
+                assert!((dots[l] - value(&a[l])).abs() < 1e-12);
+            }
+            // the reverse pass from derivatives set everywhere (off the
+            // runs too, where they must not matter)
+            let mut b: Vec<f64> = m.iter().flat_map(|&x| [x; LANES]).collect();
+            let mut b_prev = vec![0.5; t.size * LANES];
+            let mut g = vec![0.0; k * LANES];
             for r in (1..=n).rev() {
-                t.mul_linear_back(r, &p[r - 1], &a[r - 1], &b, &mut g, &mut b_prev);
-                for j in 0..k {
+                t.mul_linear_back(r, &p[r - 1], &packed(r - 1), &b, &mut g, &mut b_prev);
+                for (l, j) in (0..LANES).flat_map(|l| (0..k).map(move |j| (l, j))) {
                     let h = 1e-6;
-                    let (mut up, mut down) = (a.clone(), a.clone());
+                    let (mut up, mut down) = (a[l].clone(), a[l].clone());
                     up[r - 1][j] += h;
                     down[r - 1][j] -= h;
                     let d = (value(&up) - value(&down)) / (2.0 * h);
+                    let got = g[j * LANES + l];
                     assert!(
-                        (g[j] - d).abs() < 1e-6,
-                        "k {k} row {r} var {j}: {} vs {d}",
-                        g[j]
+                        (got - d).abs() < 1e-6,
+                        "k {k} lane {l} row {r} var {j}: {got} vs {d}"
                     );
                 }
                 std::mem::swap(&mut b, &mut b_prev);

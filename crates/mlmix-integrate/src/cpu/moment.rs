@@ -27,6 +27,7 @@ use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
 use crate::finish::ChunkOut;
 use crate::layout::{Blocks, MomentForm};
 use crate::nodes::node_of;
+use crate::poly::LANES;
 use crate::{Adaptation, NEGLIGIBLE_PASS, Want};
 
 /// What an evaluation's clusters share: the inner probabilities, weights
@@ -43,14 +44,14 @@ pub(super) struct Shared {
 /// A worker's polynomials, reused across clusters.
 #[derive(Default)]
 pub(super) struct Buffers {
-    /// The running products P_0..P_n.
+    /// The running products P_0..P_n, [`LANES`] clusters at once.
     p: Vec<Vec<f64>>,
     /// The reverse pass's derivatives by P_r and P_{r−1}.
     b: Vec<f64>,
     b_prev: Vec<f64>,
-    /// The cluster's rows' scaled coefficients, `n x k`.
+    /// The clusters' rows' scaled coefficients, `n x k x LANES`.
     a: Vec<f64>,
-    /// A row's derivatives by its coefficients.
+    /// A row's derivatives by its coefficients, `k x LANES`.
     g: Vec<f64>,
 }
 
@@ -256,71 +257,120 @@ impl CpuBackend {
         self.plain_inner_moments(mf, &mut out.moments);
     }
 
-    /// The cluster's (rows `i0..i1`) scaled coefficients at the current
-    /// run into `pol.a` and the products of its rows' linear forms into
-    /// `pol.p`: its degree's index, the logs taken out and Σ_a e_a M_a.
-    /// `None` when a row has likelihood 0 at every inner node.
+    /// The chunk's clusters in groups of up to [`LANES`] consecutive
+    /// ones with as many rows, which the polynomials take at once.
+    fn lane_groups(&self, cx: &ChunkCx) -> Vec<(usize, usize)> {
+        let size = |c: usize| cx.rows_of[c].1 - cx.rows_of[c].0;
+        let mut out = Vec::new();
+        let mut c0 = 0;
+        while c0 < cx.rows_of.len() {
+            let mut c1 = c0 + 1;
+            while c1 < cx.rows_of.len() && c1 - c0 < LANES && size(c1) == size(c0) {
+                c1 += 1;
+            }
+            out.push((c0, c1));
+            c0 = c1;
+        }
+        out
+    }
+
+    /// Row `row`'s coefficients at the current run, scaled to sum to 1,
+    /// into `a` (one per combination); the log taken out, or `None` when
+    /// the row has likelihood 0 at every inner node.
     #[inline(always)]
-    fn cluster_forward(
+    fn row_coefs(&self, bl: &Blocks, row: usize, ws: &Workspace, a: &mut [f64]) -> Option<f64> {
+        let (wd, nt) = (self.layout.width, self.plan.terms.len());
+        let combos = &self.layout.combos_of_between[0];
+        for (x, &c) in a.iter_mut().zip(combos) {
+            *x = ws.blk.coef[c * wd + row];
+        }
+        let s: f64 = a.iter().sum();
+        if s >= PRODUCT_TINY && s.is_finite() {
+            let inv = 1.0 / s;
+            a.iter_mut().for_each(|x| *x *= inv);
+            return Some(s.ln());
+        }
+        // too small for products: from the outer terms' logs
+        for (x, &c) in a.iter_mut().zip(combos) {
+            *x = bl
+                .outer_terms
+                .iter()
+                .map(|&t| ws.vals[self.layout.slot_of_combo[c * nt + t] as usize * wd + row])
+                .sum();
+        }
+        let mx = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !mx.is_finite() {
+            return None;
+        }
+        a.iter_mut().for_each(|x| *x = (*x - mx).exp());
+        let s: f64 = a.iter().sum();
+        a.iter_mut().for_each(|x| *x /= s);
+        Some(mx + s.ln())
+    }
+
+    /// The group's clusters' (`c0..c1` of the chunk, one per lane, as
+    /// many rows each) scaled coefficients at the current run into
+    /// `pol.a` (per row `k x LANES`) and the products of their rows'
+    /// linear forms into `pol.p`: their degree's index, and per lane the
+    /// logs taken out and Σ_a e_a M_a (0 for a cluster whose likelihood
+    /// is 0; the lanes past the group repeat its first cluster).
+    #[inline(always)]
+    fn group_forward(
         &self,
         bl: &Blocks,
-        mf: &MomentForm,
-        sh: &Shared,
-        (i0, i1): (usize, usize),
+        (mf, sh): (&MomentForm, &Shared),
+        cx: &ChunkCx,
+        (c0, c1): (usize, usize),
         ws: &mut Workspace,
-    ) -> Option<(usize, f64, f64)> {
+    ) -> Option<(usize, [f64; LANES], [f64; LANES])> {
+        let (i0, i1) = cx.rows_of[c0];
         let n = i1 - i0;
         let di = mf.degrees.binary_search(&n).ok()?;
         let t = &mf.poly;
         let k = t.k;
-        let (wd, nt) = (self.layout.width, self.plan.terms.len());
-        let combos = &self.layout.combos_of_between[0];
+        if ws.pol.p.len() != t.n_max + 1 {
+            let pol = &mut ws.pol;
+            pol.p = vec![vec![0.0; t.size * LANES]; t.n_max + 1];
+            pol.p[0][t.unit() * LANES..(t.unit() + 1) * LANES].fill(1.0);
+            pol.b = vec![0.0; t.size * LANES];
+            pol.b_prev = vec![0.0; t.size * LANES];
+            pol.g = vec![0.0; k * LANES];
+        }
+        let mut a = std::mem::take(&mut ws.pol.a);
+        a.resize(n * k * LANES, 0.0);
+        let mut scale = [0.0; LANES];
+        let mut alive = [true; LANES];
+        let mut row_a = vec![0.0; k];
+        for lane in 0..LANES {
+            let c = if c0 + lane < c1 { c0 + lane } else { c0 };
+            let start = cx.rows_of[c].0;
+            for r in 0..n {
+                match self.row_coefs(bl, start + r, ws, &mut row_a) {
+                    Some(l) => scale[lane] += l,
+                    None => {
+                        alive[lane] = false;
+                        row_a.fill(1.0 / k as f64);
+                    }
+                }
+                for (j, &x) in row_a.iter().enumerate() {
+                    a[(r * k + j) * LANES + lane] = x;
+                }
+            }
+        }
         let pol = &mut ws.pol;
-        if pol.p.len() != t.n_max + 1 {
-            pol.p = vec![vec![0.0; t.size]; t.n_max + 1];
-            pol.p[0][t.unit()] = 1.0;
-            pol.b = vec![0.0; t.size];
-            pol.b_prev = vec![0.0; t.size];
-            pol.g = vec![0.0; k];
-        }
-        pol.a.resize(n * k, 0.0);
-        let mut log_scale = 0.0;
-        for r in 0..n {
-            let row = i0 + r;
-            let a = &mut pol.a[r * k..(r + 1) * k];
-            for (x, &c) in a.iter_mut().zip(combos) {
-                *x = ws.blk.coef[c * wd + row];
-            }
-            let s: f64 = a.iter().sum();
-            if s >= PRODUCT_TINY && s.is_finite() {
-                let inv = 1.0 / s;
-                a.iter_mut().for_each(|x| *x *= inv);
-                log_scale += s.ln();
-                continue;
-            }
-            // too small for products: from the outer terms' logs
-            for (x, &c) in a.iter_mut().zip(combos) {
-                *x = bl
-                    .outer_terms
-                    .iter()
-                    .map(|&t| ws.vals[self.layout.slot_of_combo[c * nt + t] as usize * wd + row])
-                    .sum();
-            }
-            let mx = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if !mx.is_finite() {
-                return None;
-            }
-            a.iter_mut().for_each(|x| *x = (*x - mx).exp());
-            let s: f64 = a.iter().sum();
-            a.iter_mut().for_each(|x| *x /= s);
-            log_scale += mx + s.ln();
-        }
         for r in 1..=n {
             let (lo, hi) = pol.p.split_at_mut(r);
-            t.mul_linear(r, &lo[r - 1], &pol.a[(r - 1) * k..r * k], &mut hi[0]);
+            let ar = &a[(r - 1) * k * LANES..r * k * LANES];
+            t.mul_linear(r, &lo[r - 1], ar, &mut hi[0]);
         }
-        let l = t.dot(n, &pol.p[n], &sh.m[di]);
-        Some((di, log_scale, l))
+        pol.a = a;
+        let mut l = t.dot(n, &pol.p[n], &sh.m[di]);
+        for (x, ok) in l.iter_mut().zip(alive) {
+            if !ok {
+                *x = 0.0;
+            }
+        }
+        Some((di, scale, l))
     }
 
     /// The first sweep in the moment form: each cluster's log-density
@@ -338,15 +388,21 @@ impl CpuBackend {
         ws.cached = false;
         self.blocked_buffers(cx, ws);
         let n_runs = bl.runs.len();
+        let groups = self.lane_groups(cx);
         for run in 0..n_runs {
             self.node_pass(prep, run, &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, cx.row_j.len(), ws);
-            for (c, &rows) in cx.rows_of.iter().enumerate() {
-                let at = c * n_runs + run;
-                ws.pass_ll[at] = match self.cluster_forward(bl, mf, sh, rows, ws) {
-                    Some((_, scale, l)) if l > 0.0 => ws.log_w[at] + scale + l.ln(),
-                    _ => f64::NEG_INFINITY,
-                };
+            for &(c0, c1) in &groups {
+                let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
+                for c in c0..c1 {
+                    let at = c * n_runs + run;
+                    ws.pass_ll[at] = match res {
+                        Some((_, scale, l)) if l[c - c0] > 0.0 => {
+                            ws.log_w[at] + scale[c - c0] + l[c - c0].ln()
+                        }
+                        _ => f64::NEG_INFINITY,
+                    };
+                }
             }
         }
     }
@@ -374,6 +430,7 @@ impl CpuBackend {
         let (nc, nt) = (plan.n_combos, plan.terms.len());
         let wd = self.layout.width;
         let n_runs = bl.runs.len();
+        let groups = self.lane_groups(cx);
         let freq = &self.data.weights[cx.r0..cx.r1];
         let acc_terms = want.gradient || want.information || want.meat;
         let combos = &self.layout.combos_of_between[0];
@@ -394,29 +451,38 @@ impl CpuBackend {
             for &c in combos {
                 ws.blk.wr[c * wd..c * wd + nr].fill(0.0);
             }
-            for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
-                let post = post_of(&ws.pass_ll, c);
-                if post < NEGLIGIBLE_PASS {
+            for &(c0, c1) in &groups {
+                if (c0..c1).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
                     continue;
                 }
-                let Some((di, _, l)) = self.cluster_forward(bl, mf, sh, (i0, i1), ws) else {
+                let Some((di, _, l)) = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws) else {
                     continue;
                 };
-                if l <= 0.0 {
-                    continue;
-                }
-                let n = i1 - i0;
-                let f = post / l;
+                // per lane: post / L, 0 for a negligible or impossible
+                // cluster and past the group
+                let f: [f64; LANES] = std::array::from_fn(|lane| {
+                    let c = c0 + lane;
+                    let post = if c < c1 { post_of(&ws.pass_ll, c) } else { 0.0 };
+                    if post < NEGLIGIBLE_PASS || l[lane] <= 0.0 {
+                        0.0
+                    } else {
+                        post / l[lane]
+                    }
+                });
+                let n = cx.rows_of[c0].1 - cx.rows_of[c0].0;
                 let (pol, wr) = (&mut ws.pol, &mut ws.blk.wr);
                 t.add_scaled(n, f, &pol.p[n], &mut out.poly[di]);
-                t.copy(n, &sh.m[di], &mut pol.b);
+                t.broadcast(n, &sh.m[di], &mut pol.b);
                 for r in (1..=n).rev() {
-                    let a = &pol.a[(r - 1) * k..r * k];
+                    let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
                     let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
                     t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
-                    let row = i0 + r - 1;
-                    for ((&cb, &ak), &gk) in combos.iter().zip(a).zip(g.iter()) {
-                        wr[cb * wd + row] += f * ak * gk;
+                    for (lane, &fl) in f.iter().enumerate().take(c1 - c0) {
+                        let row = cx.rows_of[c0 + lane].0 + r - 1;
+                        for (j, &cb) in combos.iter().enumerate() {
+                            let ag = a[j * LANES + lane] * g[j * LANES + lane];
+                            wr[cb * wd + row] += fl * ag;
+                        }
                     }
                     std::mem::swap(&mut pol.b, &mut pol.b_prev);
                 }
