@@ -106,6 +106,15 @@ impl CpuBackend {
         self
     }
 
+    /// In the moment form: the runs of passes per cluster (the outer
+    /// dimensions' nodes) and the number of class combinations (the
+    /// polynomials' variables), from which a cluster's work follows.
+    pub fn moment_runs(&self) -> Option<(usize, usize)> {
+        let mf = self.layout.moments.as_ref()?;
+        let bl = self.layout.blocks.as_ref()?;
+        Some((bl.runs.len(), mf.poly.k))
+    }
+
     /// Whether this backend runs the moment form (see [`crate::layout`]'s
     /// `MomentForm`: the blocked loop's products over the inner nodes
     /// through moments every cluster shares).
