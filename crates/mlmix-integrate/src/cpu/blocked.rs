@@ -244,9 +244,7 @@ impl CpuBackend {
         acc: &mut Acc<'_>,
         out: &mut ChunkOut,
     ) {
-        let plan = &*self.plan;
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
-        let (nc, nt) = (plan.n_combos, plan.terms.len());
         let wd = self.layout.width;
         let nq = self.grid.n_nodes();
         let n_pass = self.layout.n_passes();
@@ -289,27 +287,45 @@ impl CpuBackend {
                         }
                     }
                 }
-                // the run's row weights onto the outer terms' states
-                for &k in combos {
-                    let wk = &ws.blk.wr[k * wd..k * wd + nr];
-                    if want.posteriors {
-                        for (row, &x) in out.posteriors.chunks_exact_mut(nc).zip(wk) {
-                            row[k] += x;
-                        }
-                    }
-                    for &t in &bl.outer_terms {
-                        let sl = self.layout.slot_of_combo[k * nt + t] as usize;
-                        for (wv, &x) in ws.w[sl * wd..sl * wd + nr].iter_mut().zip(wk) {
-                            *wv += x;
-                        }
-                    }
+                self.run_to_outer(bl, combos, (nr, pass0), want, ws, out);
+            }
+        }
+    }
+
+    /// The rows' weights over a run (in `blk.wr`, for the combinations
+    /// `combos` and the chunk's `nr` rows) onto the outer terms' states in
+    /// `ws.w` and the rows' posteriors; the outer node terms marked
+    /// pending from the run's pass `pass` (accumulated when their nodes
+    /// change).
+    pub(super) fn run_to_outer(
+        &self,
+        bl: &Blocks,
+        combos: &[usize],
+        (nr, pass): (usize, usize),
+        want: Want,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) {
+        let (nc, nt) = (self.plan.n_combos, self.plan.terms.len());
+        let wd = self.layout.width;
+        for &k in combos {
+            let wk = &ws.blk.wr[k * wd..k * wd + nr];
+            if want.posteriors {
+                for (row, &x) in out.posteriors.chunks_exact_mut(nc).zip(wk) {
+                    row[k] += x;
                 }
-                if acc_terms {
-                    for &t in &self.layout.node_terms {
-                        if ws.pending[t] == usize::MAX && !bl.inner_terms.contains(&t) {
-                            ws.pending[t] = pass0;
-                        }
-                    }
+            }
+            for &t in &bl.outer_terms {
+                let sl = self.layout.slot_of_combo[k * nt + t] as usize;
+                for (wv, &x) in ws.w[sl * wd..sl * wd + nr].iter_mut().zip(wk) {
+                    *wv += x;
+                }
+            }
+        }
+        if want.gradient || want.information || want.meat {
+            for &t in &self.layout.node_terms {
+                if ws.pending[t] == usize::MAX && !bl.inner_terms.contains(&t) {
+                    ws.pending[t] = pass;
                 }
             }
         }

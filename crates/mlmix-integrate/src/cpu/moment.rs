@@ -425,9 +425,7 @@ impl CpuBackend {
         acc: &mut Acc<'_>,
         out: &mut ChunkOut,
     ) {
-        let plan = &*self.plan;
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
-        let (nc, nt) = (plan.n_combos, plan.terms.len());
         let wd = self.layout.width;
         let n_runs = bl.runs.len();
         let groups = self.lane_groups(cx);
@@ -487,28 +485,7 @@ impl CpuBackend {
                     std::mem::swap(&mut pol.b, &mut pol.b_prev);
                 }
             }
-            // the run's row weights onto the outer terms' states
-            for &c in combos {
-                let wk = &ws.blk.wr[c * wd..c * wd + nr];
-                if want.posteriors {
-                    for (row, &x) in out.posteriors.chunks_exact_mut(nc).zip(wk) {
-                        row[c] += x;
-                    }
-                }
-                for &tm in &bl.outer_terms {
-                    let sl = self.layout.slot_of_combo[c * nt + tm] as usize;
-                    for (wv, &x) in ws.w[sl * wd..sl * wd + nr].iter_mut().zip(wk) {
-                        *wv += x;
-                    }
-                }
-            }
-            if acc_terms {
-                for &tm in &self.layout.node_terms {
-                    if ws.pending[tm] == usize::MAX && !bl.inner_terms.contains(&tm) {
-                        ws.pending[tm] = run;
-                    }
-                }
-            }
+            self.run_to_outer(bl, combos, (nr, run), want, ws, out);
         }
     }
 
