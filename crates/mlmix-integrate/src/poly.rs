@@ -28,10 +28,11 @@ pub(crate) struct Triangles {
 }
 
 impl Triangles {
-    /// The structure for `k ≥ 2` variables up to degree `n_max`; `None`
-    /// when a dense polynomial would have more than `max_size` entries.
+    /// The structure for 2 to [`MAX_VARIABLES`] variables up to degree
+    /// `n_max`; `None` for other numbers of variables or when a dense
+    /// polynomial would have more than `max_size` entries.
     pub fn new(k: usize, n_max: usize, max_size: usize) -> Option<Triangles> {
-        if k < 2 {
+        if !(2..=MAX_VARIABLES).contains(&k) {
             return None;
         }
         let e = n_max + 2;
@@ -104,8 +105,7 @@ impl Triangles {
             1 => axes!(1),
             2 => axes!(2),
             3 => axes!(3),
-            4 => axes!(4),
-            _ => stencil_any(&self.runs[r], &self.strides, a, p, q, false),
+            _ => axes!(4),
         }
     }
 
@@ -168,21 +168,7 @@ impl Triangles {
             1 => grad!(1),
             2 => grad!(2),
             3 => grad!(3),
-            4 => grad!(4),
-            _ => {
-                g[..self.k * LANES].fill(0.0);
-                for &(o, l) in &self.runs[r] {
-                    for i in o..o + l {
-                        let bi = lanes(b, i);
-                        let gl = mul_add(bi, lanes(p, i), lanes(g, axes));
-                        g[axes * LANES..(axes + 1) * LANES].copy_from_slice(&gl);
-                        for (ax, &s) in self.strides.iter().enumerate() {
-                            let gx = mul_add(bi, lanes(p, i - s), lanes(g, ax));
-                            g[ax * LANES..(ax + 1) * LANES].copy_from_slice(&gx);
-                        }
-                    }
-                }
-            }
+            _ => grad!(4),
         }
         if r == 0 {
             return;
@@ -196,8 +182,7 @@ impl Triangles {
             1 => axes!(1),
             2 => axes!(2),
             3 => axes!(3),
-            4 => axes!(4),
-            _ => stencil_any(&self.runs[r - 1], &self.strides, a, b, b_prev, true),
+            _ => axes!(4),
         }
     }
 }
@@ -259,28 +244,10 @@ fn gradient<const A: usize>(
     g[A * LANES..(A + 1) * LANES].copy_from_slice(&acc_last);
 }
 
-/// [`stencil`] for any number of axes.
-fn stencil_any(
-    runs: &[(usize, usize)],
-    strides: &[usize],
-    a: &[f64],
-    src: &[f64],
-    dst: &mut [f64],
-    up: bool,
-) {
-    let axes = strides.len();
-    let last = lanes(a, axes);
-    for &(o, l) in runs {
-        for i in o..o + l {
-            let mut x = mul(last, lanes(src, i));
-            for (ax, &s) in strides.iter().enumerate() {
-                let j = if up { i + s } else { i - s };
-                x = mul_add(lanes(a, ax), lanes(src, j), x);
-            }
-            dst[i * LANES..(i + 1) * LANES].copy_from_slice(&x);
-        }
-    }
-}
+/// The most variables (class combinations) a polynomial may have: the
+/// stencils are compiled for 1 to 4 axes, and beyond 5 classes the
+/// monomials of 17 items outnumber what the moment form saves.
+pub(crate) const MAX_VARIABLES: usize = 5;
 
 /// Clusters that the polynomials' arithmetic takes at once, one per lane
 /// of a vector: a buffer holds `LANES` values per entry.
@@ -362,13 +329,13 @@ mod tests {
     }
 
     /// The product of linear forms, its coefficients and monomial count
-    /// against the brute-force expansion, for 2 to 4 variables, in each
+    /// against the brute-force expansion, for 2 to 5 variables, in each
     /// lane (each its own coefficients); and the reverse pass's
     /// derivatives against differences.
     #[test]
     fn products_and_their_derivatives() {
         // (the highest degree at the top of the structure and below it)
-        for (k, spare) in (2..=4).flat_map(|k| [(k, 0), (k, 1)]) {
+        for (k, spare) in (2..=MAX_VARIABLES).flat_map(|k| [(k, 0), (k, 1)]) {
             let n = 5;
             let t = Triangles::new(k, n + spare, 1 << 20).expect("small enough");
             // lane l's rows: the base rows shifted by 0.05 l

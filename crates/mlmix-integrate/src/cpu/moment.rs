@@ -21,7 +21,6 @@
 //! moment form needs.
 
 use mlmix_kernels::Prepared;
-use mlmix_kernels::eval::InfoAcc;
 
 use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
 use crate::finish::ChunkOut;
@@ -53,6 +52,8 @@ pub(super) struct Buffers {
     a: Vec<f64>,
     /// A row's derivatives by its coefficients, `k x LANES`.
     g: Vec<f64>,
+    /// One row's coefficients.
+    row: Vec<f64>,
 }
 
 impl CpuBackend {
@@ -87,7 +88,7 @@ impl CpuBackend {
         let mut m: Vec<Vec<f64>> = vec![vec![0.0; mf.poly.size]; mf.degrees.len()];
         let mut pow = vec![0.0; k * (mf.poly.n_max + 1)];
         for p in 0..ni {
-            self.powers(&v[p * k..(p + 1) * k], &mut pow);
+            powers(&v[p * k..(p + 1) * k], &mut pow);
             for (di, mi) in m.iter_mut().enumerate() {
                 let ex = mf.exponents[di].chunks_exact(k);
                 for (&at, e) in mf.entries[di].iter().zip(ex) {
@@ -96,18 +97,6 @@ impl CpuBackend {
             }
         }
         Some(Shared { v, w, m })
-    }
-
-    /// `pow[k * (n_max + 1) + e]` = x_k^e.
-    fn powers(&self, x: &[f64], pow: &mut [f64]) {
-        let stride = pow.len() / x.len();
-        for (row, &xk) in pow.chunks_exact_mut(stride).zip(x) {
-            let mut acc = 1.0;
-            for v in row.iter_mut() {
-                *v = acc;
-                acc *= xk;
-            }
-        }
     }
 
     /// A workspace whose pseudo-rows carry the plain grid's first run of
@@ -340,7 +329,8 @@ impl CpuBackend {
         a.resize(n * k * LANES, 0.0);
         let mut scale = [0.0; LANES];
         let mut alive = [true; LANES];
-        let mut row_a = vec![0.0; k];
+        let mut row_a = std::mem::take(&mut ws.pol.row);
+        row_a.resize(k, 0.0);
         for lane in 0..LANES {
             let c = if c0 + lane < c1 { c0 + lane } else { c0 };
             let start = cx.rows_of[c].0;
@@ -364,6 +354,7 @@ impl CpuBackend {
             t.mul_linear(r, &lo[r - 1], ar, &mut hi[0]);
         }
         pol.a = a;
+        pol.row = row_a;
         let mut l = t.dot(n, &pol.p[n], &sh.m[di]);
         for (x, ok) in l.iter_mut().zip(alive) {
             if !ok {
@@ -509,7 +500,7 @@ impl CpuBackend {
         let mut h = vec![0.0; ni * k];
         let mut pow = vec![0.0; k * stride];
         for p in 0..ni {
-            self.powers(&sh.v[p * k..(p + 1) * k], &mut pow);
+            powers(&sh.v[p * k..(p + 1) * k], &mut pow);
             let hp = &mut h[p * k..(p + 1) * k];
             for (di, g) in agg.iter().enumerate() {
                 let ex = mf.exponents[di].chunks_exact(k);
@@ -522,12 +513,7 @@ impl CpuBackend {
             }
             hp.iter_mut().for_each(|x| *x *= sh.w[p]);
         }
-        let mut grads: Vec<Vec<f64>> = plan
-            .terms
-            .iter()
-            .map(|t| vec![0.0; t.n_term_params()])
-            .collect();
-        let mut infos: Vec<InfoAcc> = plan.terms.iter().map(InfoAcc::new).collect();
+        let (mut grads, mut infos) = self.term_accumulators(want);
         let mut ws = self.inner_workspace();
         let wd = self.layout.width;
         let bs = self.block_size();
@@ -599,6 +585,18 @@ fn inner_plain(mf: &MomentForm, a: &Adaptation) -> bool {
                     })
                 })
         })
+}
+
+/// `pow[k * stride + e]` = x_k^e.
+fn powers(x: &[f64], pow: &mut [f64]) {
+    let stride = pow.len() / x.len();
+    for (row, &xk) in pow.chunks_exact_mut(stride).zip(x) {
+        let mut acc = 1.0;
+        for v in row.iter_mut() {
+            *v = acc;
+            acc *= xk;
+        }
+    }
 }
 
 /// Π_k x_k^{e_k} from a table of powers (`stride` per variable).
