@@ -100,6 +100,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use mlmix::{FitOptions, Silent};
 
+mod evals;
 mod gom;
 mod gpu;
 mod irt;
@@ -190,6 +191,7 @@ fn main() -> ExitCode {
         Some("criterion") => criterion(&args[1..]),
         Some("slow") => slow(),
         Some("repro") => repro::repro(&args[1..]),
+        Some("evals") => evals::evals(&args[1..]),
         None | Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(true)

@@ -256,21 +256,27 @@ pub(crate) const LANES: usize = 4;
 /// Entry `i`'s lanes.
 #[inline(always)]
 fn lanes(x: &[f64], i: usize) -> [f64; LANES] {
-    let mut out = [0.0; LANES];
-    out.copy_from_slice(&x[i * LANES..(i + 1) * LANES]);
-    out
+    let v = &x[i * LANES..(i + 1) * LANES];
+    [v[0], v[1], v[2], v[3]]
 }
 
 #[inline(always)]
 fn mul(a: [f64; LANES], b: [f64; LANES]) -> [f64; LANES] {
-    std::array::from_fn(|l| a[l] * b[l])
+    [a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]]
 }
 
 /// a b + c, lane by lane (a multiply and an add: the same on every
-/// processor).
+/// processor). Written out lane by lane, as `mul` and `lanes` are: an
+/// `array::from_fn` here was left uninlined in the reverse pass, a fifth
+/// of an EM evaluation.
 #[inline(always)]
 fn mul_add(a: [f64; LANES], b: [f64; LANES], c: [f64; LANES]) -> [f64; LANES] {
-    std::array::from_fn(|l| a[l] * b[l] + c[l])
+    [
+        a[0] * b[0] + c[0],
+        a[1] * b[1] + c[1],
+        a[2] * b[2] + c[2],
+        a[3] * b[3] + c[3],
+    ]
 }
 
 /// The runs of degree `r` whose axes from `axis` on are still to be
