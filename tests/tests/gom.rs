@@ -327,7 +327,13 @@ fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
 /// and for the posteriors), and one with class logits so wide (variances
 /// 1e6) that at most points one class takes all the probability (where
 /// the GoM turns into the latent class model).
-fn shortcut_points(covariate: bool) -> (mlmix_tests::Evaluator, Vec<(&'static str, Vec<f64>)>) {
+fn shortcut_points(
+    covariate: bool,
+) -> (
+    mlmix_tests::Evaluator,
+    Vec<(&'static str, Vec<f64>)>,
+    Vec<mlmix::spec::Parameter>,
+) {
     use mlmix::spec::{ParamKind, ParamValue};
     use mlmix_tests::{Evaluator, load};
     let scratch = Scratch::new(if covariate {
@@ -402,6 +408,7 @@ fn shortcut_points(covariate: bool) -> (mlmix_tests::Evaluator, Vec<(&'static st
     (
         ev,
         vec![("moderate", phi), ("sharp", sharp), ("wide", wide)],
+        model.parameters.clone(),
     )
 }
 
@@ -436,7 +443,7 @@ const EVERYTHING: mlmix_integrate::Want = mlmix_integrate::Want {
 #[test]
 fn long_data_shortcuts_equal_the_general_loop() {
     use mlmix_integrate::{Backend, CpuBackend, Grid, Method};
-    let (ev, points) = shortcut_points(true);
+    let (ev, points, _) = shortcut_points(true);
     // nested as fits nest it: the items' factor outermost
     let grid = Grid::new(Method::GaussHermite, 5, ev.plan.dims)
         .nested(&mlmix_integrate::nesting_order(&ev.plan));
@@ -497,7 +504,7 @@ fn long_data_shortcuts_equal_the_general_loop() {
 #[test]
 fn the_moment_form_equals_the_blocked_and_general_loops() {
     use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
-    let (ev, points) = shortcut_points(false);
+    let (ev, points, _) = shortcut_points(false);
     // 9 points: 81 inner nodes per run, where the moment form pays
     let grid = Grid::new(Method::GaussHermite, 9, ev.plan.dims)
         .nested(&mlmix_integrate::nesting_order(&ev.plan));
@@ -846,4 +853,66 @@ fn wide_random_class_logits_warn() {
     assert!(warned(&wide), "{:?}", wide.warnings);
     let (_, narrow) = fit_text(&scratch, "narrow.inp", &text("2")).unwrap();
     assert!(!warned(&narrow), "{:?}", narrow.warnings);
+}
+
+/// The moment form's gradient equals central differences of its
+/// log-likelihood in every parameter (the random class logits' variances
+/// and covariance included), on the plain grid and on one adapted in the
+/// factor, at moderate values and with the logits' variances at 10 (the
+/// GoM's start from its companion): the comparisons between loops above
+/// cannot see an error that every loop shares.
+#[test]
+fn the_moment_forms_gradient_equals_finite_differences() {
+    use mlmix::spec::ParamValue;
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
+    let (ev, points, params) = shortcut_points(false);
+    let grid = Grid::new(Method::GaussHermite, 9, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
+    let be = CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    assert!(be.moment_form());
+    let mut start = points[0].1.clone();
+    for (v, p) in start.iter_mut().zip(&params) {
+        if matches!(p.kind, mlmix::spec::ParamKind::RandomVariance { .. })
+            && matches!(p.value, ParamValue::Free(_))
+        {
+            *v = 10.0;
+        }
+    }
+    for (case, phi) in [("moderate", &points[0].1), ("variance 10", &start)] {
+        let want = Want {
+            moments: true,
+            ..Want::EM
+        };
+        let m = be.evaluate(phi, want).unwrap();
+        let (adapt, _) = mlmix_integrate::Adaptation::from_moments(
+            &grid,
+            ev.plan.n_between(),
+            &m.moments,
+            &m.junctions,
+        );
+        for (rule, a) in [("plain", None), ("adapted", Some(&adapt))] {
+            let g = be
+                .evaluate_adapted(phi, Want::GRADIENT, a)
+                .unwrap()
+                .gradient;
+            for (i, p) in params.iter().enumerate() {
+                if !matches!(p.value, ParamValue::Free(_)) {
+                    continue;
+                }
+                let h = 1e-5 * phi[i].abs().max(0.1);
+                let ll = |x: f64| {
+                    let mut t = phi.clone();
+                    t[i] = x;
+                    be.evaluate_adapted(&t, Want::LL, a).unwrap().loglik
+                };
+                let fd = (ll(phi[i] + h) - ll(phi[i] - h)) / (2.0 * h);
+                assert!(
+                    (g[i] - fd).abs() <= 1e-5 * fd.abs().max(1.0),
+                    "{case} {rule}: parameter {i} ({:?}): gradient {} vs differences {fd}",
+                    p.kind,
+                    g[i]
+                );
+            }
+        }
+    }
 }

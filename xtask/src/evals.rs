@@ -1,4 +1,4 @@
-//! `cargo xtask evals FILE [N]`: the time of one evaluation of each kind a
+//! `cargo xtask evals FILE [N [KINDS]]`: the time of one evaluation of each kind a
 //! fit asks for (log-likelihood, gradient, EM step; with the posterior
 //! moments an adaptation reads), on the model's grid and, for an adaptive
 //! rule, on the grid adapted once to the posterior at the same parameters,
@@ -13,16 +13,18 @@ use mlmix_integrate::{Backend, CpuBackend, Want};
 use crate::gom::phi_of;
 
 /// Runs the task on `args` (the input file, then optionally the number of
-/// evaluations of each kind, default 3).
+/// evaluations of each kind, default 3, and the kinds to time, comma
+/// separated, default all).
 pub(crate) fn evals(args: &[String]) -> Result<bool> {
     let path = args
         .first()
-        .ok_or_else(|| anyhow!("usage: cargo xtask evals FILE [N]"))?;
+        .ok_or_else(|| anyhow!("usage: cargo xtask evals FILE [N [KINDS]]"))?;
     let n: usize = match args.get(1) {
         Some(s) => s.parse().map_err(|_| anyhow!("N must be a count: '{s}'"))?,
         None => 3,
     };
-    let loaded = mlmix::spec::load(std::path::Path::new(path)).map_err(|e| anyhow!("{path}: {e}"))?;
+    let loaded =
+        mlmix::spec::load(std::path::Path::new(path)).map_err(|e| anyhow!("{path}: {e}"))?;
     let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).map_err(|e| anyhow!("{e}"))?;
     println!(
         "{} clusters, {} rows, {} nodes, {} dims",
@@ -41,7 +43,9 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         ..Want::EM
     };
     let adaptation = if loaded.model.latent.integration.adaptive {
-        be.adapt(&phi, None).map_err(|e| anyhow!("{e}"))?.map(|(a, _)| a)
+        be.adapt(&phi, None)
+            .map_err(|e| anyhow!("{e}"))?
+            .map(|(a, _)| a)
     } else {
         None
     };
@@ -51,6 +55,12 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         ("em", Want::EM),
         ("em+moments", moments),
     ] {
+        if args
+            .get(2)
+            .is_some_and(|k| !k.split(',').any(|k| k == name))
+        {
+            continue;
+        }
         let mut line = format!("{name:<12}");
         for a in [None, adaptation.as_ref()] {
             if a.is_none() && adaptation.is_some() && name == "em+moments" {

@@ -339,6 +339,16 @@ impl CpuBackend {
             self.within_two(k0, k1, nr, ws, normalise);
             return;
         }
+        if let [k] = combos[..] {
+            // one combination: the row's log-density, posterior 1
+            self.combo_sum(k, nr, &mut ws.lj, &ws.vals);
+            let lj = &mut ws.lj[k * w..k * w + nr];
+            ws.row_ll[..nr].copy_from_slice(lj);
+            if normalise {
+                lj.fill(1.0);
+            }
+            return;
+        }
         let max = &mut ws.max[..nr];
         max.fill(f64::NEG_INFINITY);
         for &k in combos {

@@ -333,7 +333,9 @@ impl Layout {
             )));
         }
         let row_invariant: Vec<bool> = (0..nt).map(|t| row_invariant(plan, data, t)).collect();
-        let product_form = product_form(plan, data);
+        // with one combination per row the log-densities need no exp
+        let product_form =
+            product_form(plan, data) && combos_of_between.iter().any(|c| c.len() > 1);
         let blocks = if product_form && plan.dims > 0 {
             Blocks::of(plan, grid, &term_dims, &row_invariant)
         } else {
@@ -410,7 +412,9 @@ fn row_invariant(plan: &Plan, data: &EngineData, t: usize) -> bool {
 /// passes and unit frequencies whose terms are all log-probabilities
 /// (categorical and nominal dependents and class logits, never above 0, so their exps
 /// stay in range; the backend rescales the products and falls back to logs
-/// for a row too small to multiply).
+/// for a row too small to multiply). The layout takes it only where some
+/// row has several combinations: with one, a row's likelihood is its
+/// log-density, no exp at all.
 fn product_form(plan: &Plan, data: &EngineData) -> bool {
     use mlmix_kernels::TermKind;
     data.clustered

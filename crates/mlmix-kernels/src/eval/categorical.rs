@@ -430,21 +430,35 @@ fn sparse_rows(
 ) -> bool {
     let nr = r1 - r0;
     let (nz, start) = (&mut scratch.nz, &mut scratch.nz_start);
-    nz.clear();
+    // column by column (contiguous reads): each row's count, then its
+    // entries in covariate order, as a row-by-row scan would list them
     start.clear();
-    for i in r0..r1 {
-        start.push(nz.len());
-        for (k, &c) in covs.iter().enumerate() {
-            let x = data.columns[c][i];
-            if x != 0.0 {
-                nz.push((k as u32, x));
-            }
-        }
-        if 2 * nz.len() > nr * covs.len() {
-            return false;
+    start.resize(nr + 1, 0);
+    for &c in covs {
+        for (n, &x) in start[1..].iter_mut().zip(&data.columns[c][r0..r1]) {
+            *n += usize::from(x != 0.0);
         }
     }
-    start.push(nz.len());
+    for i in 0..nr {
+        start[i + 1] += start[i];
+    }
+    let total = start[nr];
+    if 2 * total > nr * covs.len() {
+        return false;
+    }
+    nz.clear();
+    nz.resize(total, (0, 0.0));
+    let pos = &mut scratch.nz_pos;
+    pos.clear();
+    pos.extend_from_slice(&start[..nr]);
+    for (k, &c) in covs.iter().enumerate() {
+        for (i, &x) in data.columns[c][r0..r1].iter().enumerate() {
+            if x != 0.0 {
+                nz[pos[i]] = (k as u32, x);
+                pos[i] += 1;
+            }
+        }
+    }
     true
 }
 

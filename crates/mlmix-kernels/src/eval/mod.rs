@@ -452,6 +452,8 @@ pub struct Scratch {
     /// Rows' non-zero covariates (see `categorical::Sparse`).
     nz: Vec<(u32, f64)>,
     nz_start: Vec<usize>,
+    /// Each row's next free entry while `nz` is filled.
+    nz_pos: Vec<usize>,
 }
 
 impl Scratch {
