@@ -91,6 +91,8 @@
 //! - `cargo xtask slow`: the test suites too slow for `cargo test`
 //!   (`#[ignore]`d, such as the 100-replication factor-mixture recovery),
 //!   in a release build.
+//! - `cargo xtask evals FILE [N [KINDS]]`: one model's evaluation times by
+//!   kind (`evals.rs`), for profiling without a whole fit.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -179,6 +181,11 @@ tasks:
         between-level class variables, recovery over 100 samples, under a
         minute); table1, table5, table6 and figures say what they wait
         on. Fails when a target's check fails
+  evals FILE [N [KINDS]]
+        one model's evaluation times (loglik, gradient, em, em+moments;
+        KINDS picks some, comma-separated), each the mean of N (default
+        3), on the model's grid and on the grid adapted at the bench's
+        parameter values: for profiling under perf without a whole fit
 ";
 
 /// Largest allowed |logL(mlmix) - logL(poLCA)|.
