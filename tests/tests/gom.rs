@@ -318,6 +318,14 @@ fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
     }
 }
 
+/// A model's evaluator, named points in its parameter space, and its
+/// parameters.
+type Points = (
+    mlmix_tests::Evaluator,
+    Vec<(&'static str, Vec<f64>)>,
+    Vec<mlmix::spec::Parameter>,
+);
+
 /// A 3-class FMA-GoM on 40 simulated persons (3 dimensions: two
 /// correlated random logits and the factor), with a person-level
 /// covariate on the class logits or without, and three points of it: a
@@ -327,13 +335,7 @@ fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
 /// and for the posteriors), and one with class logits so wide (variances
 /// 1e6) that at most points one class takes all the probability (where
 /// the GoM turns into the latent class model).
-fn shortcut_points(
-    covariate: bool,
-) -> (
-    mlmix_tests::Evaluator,
-    Vec<(&'static str, Vec<f64>)>,
-    Vec<mlmix::spec::Parameter>,
-) {
+fn shortcut_points(covariate: bool) -> Points {
     use mlmix::spec::{ParamKind, ParamValue};
     use mlmix_tests::{Evaluator, load};
     let scratch = Scratch::new(if covariate {
