@@ -214,6 +214,8 @@ fn three_class_gom_has_correlated_random_logits() {
     assert_eq!(nested.kind, "latent class model");
     assert_eq!(nested.model.free.len(), 20);
     assert!(nested.model.class_vars[0].between);
+    // no integration left to coarsen
+    assert_eq!(nested.model.latent.integration, model.latent.integration);
     assert_eq!(nested.free_map.iter().filter(|f| f.is_none()).count(), 3);
     assert!(mlmix::nested_start::companion(&nested.model).is_none());
 }
@@ -699,6 +701,12 @@ fn fma_gom_class_specific_loadings_match_a_direct_integral() {
     let loaded = mlmix_tests::load(&scratch, "free.inp", &free_logit);
     let nested = mlmix::nested_start::companion(&loaded.model).expect("an FMA-GoM has an FMA");
     assert_eq!(nested.kind, "factor mixture model");
+    // fitted for its starting values on the coarse initial stage's rule
+    assert_eq!(loaded.model.latent.integration.points, 15);
+    assert_eq!(
+        nested.model.latent.integration.points,
+        mlmix::fit::COARSE_INITIAL_POINTS
+    );
     assert_eq!(loaded.model.free.len(), 2);
     assert_eq!(nested.free_map, vec![Some(0), None]);
     // equal loadings: in each class, or once for all

@@ -168,8 +168,11 @@ pub fn text(fit: &Fit, model: &Model) -> String {
             &mut o,
             "Starting values",
             format!(
-                "from the {}, logL {:.3}{}",
+                "from the {}{}, logL {:.3}{}",
                 n.model,
+                n.integration_points.map_or(String::new(), |p| format!(
+                    " (integration points {p}, adapted)"
+                )),
                 n.loglikelihood,
                 if n.converged { "" } else { " (not converged)" }
             ),

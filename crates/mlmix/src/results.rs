@@ -181,6 +181,9 @@ pub struct StartsSummary {
 pub struct NestedStart {
     /// Which model ("latent class model", "factor mixture model").
     pub model: String,
+    /// Points per dimension of its integration rule when fewer than the
+    /// model's (before adaptation's widening: see `nested_start`).
+    pub integration_points: Option<usize>,
     /// Its log-likelihood.
     pub loglikelihood: f64,
     /// Whether its fit converged.
