@@ -5,22 +5,24 @@
 //! at the bench's parameter values (`gom::phi_of`). For profiling one
 //! model's evaluations under `perf` without running a whole fit.
 
-use std::time::Instant;
-
 use anyhow::{Result, anyhow};
 use mlmix_integrate::{Backend, CpuBackend, Want};
 
-use crate::gom::phi_of;
+use crate::gom::{phi_of, time_evals_on};
 
 /// Runs the task on `args` (the input file, then optionally the number of
-/// evaluations of each kind, default 3, and the kinds to time, comma
-/// separated, default all).
+/// evaluations of each kind, default 3, fewer past 20 s, and the kinds to
+/// time, comma separated, default all).
 pub(crate) fn evals(args: &[String]) -> Result<bool> {
     let path = args
         .first()
         .ok_or_else(|| anyhow!("usage: cargo xtask evals FILE [N [KINDS]]"))?;
     let n: usize = match args.get(1) {
-        Some(s) => s.parse().map_err(|_| anyhow!("N must be a count: '{s}'"))?,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| anyhow!("N must be a positive count: '{s}'"))?,
         None => 3,
     };
     let loaded =
@@ -61,18 +63,16 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         {
             continue;
         }
+        // the plain grid, then the adapted one where the rule adapts (the
+        // posterior moments only matter to an adaptation)
         let mut line = format!("{name:<12}");
-        for a in [None, adaptation.as_ref()] {
-            if a.is_none() && adaptation.is_some() && name == "em+moments" {
+        let grids = std::iter::once(None).chain(adaptation.as_ref().map(Some));
+        for a in grids {
+            if a.is_none() && want.moments {
                 line.push_str(&format!(" {:>9}", "-"));
                 continue;
             }
-            let t = Instant::now();
-            for _ in 0..n {
-                be.evaluate_adapted(&phi, want, a)
-                    .map_err(|e| anyhow!("{e}"))?;
-            }
-            line.push_str(&format!(" {:>9.4}", t.elapsed().as_secs_f64() / n as f64));
+            line.push_str(&format!(" {:>9.4}", time_evals_on(&be, &phi, want, a, n)?));
         }
         println!("{line}");
     }

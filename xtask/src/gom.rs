@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use mlmix::spec::{ParamKind, ParamValue};
-use mlmix_integrate::{Backend, CpuBackend, Want};
+use mlmix_integrate::{Adaptation, Backend, CpuBackend, Want};
 use mlmix_tests::Sim;
 
 use super::{Options, bench_data_dir, speed, thousands};
@@ -256,10 +256,21 @@ fn peak_flops() -> (f64, String) {
 /// Seconds of `n` evaluations' mean (at least one, up to `n` while under
 /// 20 s in all).
 pub(crate) fn time_evals(be: &dyn Backend, phi: &[f64], want: Want, n: usize) -> Result<f64> {
+    time_evals_on(be, phi, want, None, n)
+}
+
+/// [`time_evals`] on the grid `adapt` gives (`None`: the plain grid).
+pub(crate) fn time_evals_on(
+    be: &dyn Backend,
+    phi: &[f64],
+    want: Want,
+    adapt: Option<&Adaptation>,
+    n: usize,
+) -> Result<f64> {
     let t = Instant::now();
     let mut done = 0;
     while done < n && (done == 0 || t.elapsed().as_secs_f64() < 20.0) {
-        be.evaluate(phi, want)
+        be.evaluate_adapted(phi, want, adapt)
             .map_err(|e| anyhow!("evaluating: {e}"))?;
         done += 1;
     }
@@ -303,10 +314,7 @@ fn per_evaluation(case: &Case, path: &Path, quick: bool, peak: f64) -> Result<St
         Some((a, _)) => {
             let mut out = Vec::new();
             for want in [Want::LL, Want::EM] {
-                let t = Instant::now();
-                fast.evaluate_adapted(&phi, want, Some(&a))
-                    .map_err(|e| anyhow!("{e}"))?;
-                out.push(t.elapsed().as_secs_f64());
+                out.push(time_evals_on(&fast, &phi, want, Some(&a), 1)?);
             }
             format!("{:>9.3} {:>9.3}", out[0], out[1])
         }
