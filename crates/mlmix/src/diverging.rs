@@ -28,7 +28,9 @@
 //! random class logit intercepts and of factors not on the scale of a
 //! continuous variable (the mean of a class of categorical items can run
 //! off like a separated logit). Thresholds, guessing parameters, class
-//! logit intercepts and nominal intercepts are kept in [LOGLOW, LOGHIGH] by the optimiser and
+//! logit intercepts, nominal intercepts and the slopes (or random slope
+//! means) of categorical variables on 0/1 covariates (item logits on a
+//! GoM's item dummies) are kept in [LOGLOW, LOGHIGH] by the optimiser and
 //! reported as fixed at the bound; residual variances and covariances of
 //! observed variables cannot exceed what the data allow; and the means and
 //! intercepts of continuous variables, of their random intercepts and of

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use mlmix_kernels::link;
 use mlmix_kernels::{Plan, prepare};
 use mlmix_optim::{Bound, ParamMap};
-use mlmix_spec::{Dataset, Link, Model, ParamKind, ParamValue, RandomKind, Scale};
+use mlmix_spec::{Dataset, Link, Model, ParamKind, ParamValue, RandomKind, Role, Scale};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -371,6 +371,25 @@ pub fn start_seed(stseed: u64, number: usize) -> u64 {
 /// and the log-likelihood is within about 1e-3 of the limit's.
 pub const MAX_CLASS_LOGIT_VARIANCE: f64 = 1e8;
 
+/// Whether the slope of `var` on `covariate` is an item's logit in a class
+/// (a GoM's item dummies, docs/gom.md): `var` is categorical (nominal ones
+/// are too) and `covariate` takes only the values 0 and 1. Such a slope is
+/// a threshold written another way, so it is kept in [LOGLOW, LOGHIGH] as
+/// thresholds are: a small class whose members all answer an item alike
+/// would otherwise drive it towards infinity, slowly (the quasi-Newton
+/// steps shrink with the derivative), for no gain in the log-likelihood.
+fn is_item_logit(model: &Model, data: &Dataset, var: usize, covariate: usize) -> bool {
+    let categorical = matches!(
+        &model.variables[var].role,
+        Role::Dependent(d) if matches!(d.scale, Scale::Categorical { .. })
+    );
+    categorical
+        && data
+            .columns
+            .get(covariate)
+            .is_some_and(|col| col.iter().all(|&x| x.is_nan() || x == 0.0 || x == 1.0))
+}
+
 /// The free-parameter map of a model: which phi entries each free parameter
 /// sets, the fixed values, and the bounds.
 pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
@@ -400,6 +419,15 @@ pub fn param_map(model: &Model, data: &Dataset) -> ParamMap {
                         lo: model.analysis.logit_low,
                         hi: model.analysis.logit_high,
                     },
+                    ParamKind::Slope { var, covariate }
+                    | ParamKind::NominalSlope { var, covariate, .. }
+                        if is_item_logit(model, data, var, covariate) =>
+                    {
+                        Bound {
+                            lo: model.analysis.logit_low,
+                            hi: model.analysis.logit_high,
+                        }
+                    }
                     ParamKind::Variance { var } => Bound {
                         lo: 1e-6 * moments(&data.columns[var]).var,
                         hi: f64::INFINITY,
