@@ -98,3 +98,48 @@ fn finite_maxima_do_not_warn_of_a_maximum_at_infinity() {
         fit.warnings
     );
 }
+
+/// The mean of a random slope on a 0/1 covariate is an item logit, held in
+/// [LOGLOW, LOGHIGH] like a threshold: where u = 1 on every row with
+/// x = 1, it stops at 15 (not at infinity), and the warning names it as
+/// the report lists it (`[S]`, under Between Level Means), not as the
+/// slope `U ON X` whose mean it is.
+#[test]
+fn a_random_slopes_mean_on_a_dummy_stops_at_the_bound_under_its_own_name() {
+    let mut sim = Sim::new(23);
+    let rows: Vec<Vec<f64>> = (0..60)
+        .flat_map(|g| {
+            let b = sim.normal();
+            (0..6)
+                .map(|r| {
+                    let x = f64::from(r % 2);
+                    let u = x == 1.0 || b + sim.logistic() > 0.0;
+                    vec![f64::from(g + 1), x, f64::from(u)]
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let s = Scratch::new("diverging-slope-mean");
+    s.write("d.dat", &free_format(&rows, "-99"));
+    let text = "DATA: FILE = d.dat;\n\
+                VARIABLE: NAMES = g x u; CATEGORICAL = u; CLUSTER = g; WITHIN = x;\n\
+                ANALYSIS: TYPE = TWOLEVEL RANDOM;\n\
+                MODEL: %WITHIN%\n s | u ON x;\n %BETWEEN%\n u; s@0;\n";
+    let (_, fit) = fit_text(&s, "m.inp", text).unwrap();
+    assert!(fit.converged, "{:?}", fit.warnings);
+    let mean = estimate(&fit, "Between Level: Means", "S", None);
+    assert!(mean.at_bound && mean.estimate == 15.0, "{mean:?}");
+    let number = mean.number.unwrap();
+    let w: Vec<&String> = fit
+        .warnings
+        .iter()
+        .filter(|w| w.contains("fixed at their bound"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", fit.warnings);
+    assert!(w[0].ends_with(&format!(": {number} ([S])")), "{}", w[0]);
+    assert!(
+        fit.warnings.iter().all(|w| !w.contains(MARK)),
+        "{:?}",
+        fit.warnings
+    );
+}
