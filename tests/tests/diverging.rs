@@ -103,7 +103,8 @@ fn finite_maxima_do_not_warn_of_a_maximum_at_infinity() {
 /// [LOGLOW, LOGHIGH] like a threshold: where u = 1 on every row with
 /// x = 1, it stops at 15 (not at infinity), and the warning names it as
 /// the report lists it (`[S]`, under Between Level Means), not as the
-/// slope `U ON X` whose mean it is.
+/// slope `U ON X` whose mean it is: the free parameter's name is that, so
+/// every message (and TECH1) agrees.
 #[test]
 fn a_random_slopes_mean_on_a_dummy_stops_at_the_bound_under_its_own_name() {
     let mut sim = Sim::new(23);
@@ -130,6 +131,8 @@ fn a_random_slopes_mean_on_a_dummy_stops_at_the_bound_under_its_own_name() {
     let mean = estimate(&fit, "Between Level: Means", "S", None);
     assert!(mean.at_bound && mean.estimate == 15.0, "{mean:?}");
     let number = mean.number.unwrap();
+    // the free parameter's own name, which every message uses
+    assert_eq!(fit.free[number - 1].name, "[S]");
     let w: Vec<&String> = fit
         .warnings
         .iter()

@@ -715,6 +715,24 @@ impl Model {
             .map_or_else(|| format!("RE{re}"), |r| r.name.to_ascii_uppercase())
     }
 
+    /// The random effect whose mean a parameter is: the fixed part of a
+    /// random slope (`Slope`) or of a random intercept (`Mean`).
+    pub fn random_mean_of(&self, kind: &ParamKind) -> Option<usize> {
+        self.random_effects()
+            .iter()
+            .position(|r| match (*kind, r.kind) {
+                (
+                    ParamKind::Slope { var, covariate },
+                    RandomKind::Slope {
+                        var: v,
+                        covariate: c,
+                    },
+                ) => var == v && covariate == c,
+                (ParamKind::Mean { var }, RandomKind::Intercept { var: v }) => var == v,
+                _ => false,
+            })
+    }
+
     /// The random effect that is variable `var`'s intercept, if any.
     pub fn intercept_of(&self, var: usize) -> Option<usize> {
         self.random_effects()
@@ -768,9 +786,17 @@ impl Model {
         })
     }
 
-    /// A full readable name: the short name with its class.
+    /// A full readable name: the short name with its class. The mean of a
+    /// random slope of a two-level model is named as the report lists it,
+    /// under Between Level Means (`[S1] in class C#1`), not as the slope
+    /// `U ON D1` whose mean it is.
     pub fn param_full_name(&self, p: &Parameter) -> String {
+        let random_slope = match p.kind {
+            ParamKind::Slope { .. } if self.two_level.is_some() => self.random_mean_of(&p.kind),
+            _ => None,
+        };
         let base = match p.kind {
+            _ if let Some(re) = random_slope => format!("[{}]", self.random_name(re)),
             ParamKind::Threshold { .. }
             | ParamKind::Mean { .. }
             | ParamKind::FactorMean { .. }

@@ -647,7 +647,7 @@ pub fn fit(
         let names: Vec<String> = best
             .at_bound
             .iter()
-            .map(|&f| format!("{} ({})", f + 1, bound_name(model, f)))
+            .map(|&f| format!("{} ({})", f + 1, model.free[f].name))
             .collect();
         warnings.push(format!(
             "one or more parameters approached extreme values and were fixed at their bound (logits at {} or {} (LOGLOW, LOGHIGH); variances at a small positive value; the variance of a random class logit intercept at {:e}, where its class variable is in effect a between-level one) to stabilise the estimation: {}",
@@ -866,49 +866,6 @@ fn near_singular_warning(
     ))
 }
 
-/// The random effect whose mean a parameter is: the fixed part of a random
-/// slope (`Slope`) or of a random intercept (`Mean`).
-fn random_mean_of(model: &Model, kind: &ParamKind) -> Option<usize> {
-    model
-        .random_effects()
-        .iter()
-        .position(|r| match (*kind, r.kind) {
-            (
-                ParamKind::Slope { var, covariate },
-                RandomKind::Slope {
-                    var: v,
-                    covariate: c,
-                },
-            ) => var == v && covariate == c,
-            (ParamKind::Mean { var }, RandomKind::Intercept { var: v }) => var == v,
-            _ => false,
-        })
-}
-
-/// The name of free parameter `f` in the warning about parameters held at
-/// a bound: the spec's name, except that the mean of a random effect is
-/// named as the report lists it (`[S1] in class C#1` under Between Level
-/// Means, not the slope `U ON D1` whose mean it is).
-fn bound_name(model: &Model, f: usize) -> String {
-    let free = &model.free[f];
-    let first = free.members.first().map(|&m| &model.parameters[m]);
-    let Some((p, re)) = first
-        .filter(|_| model.two_level.is_some())
-        .and_then(|p| Some((p, random_mean_of(model, &p.kind)?)))
-    else {
-        return free.name.clone();
-    };
-    let class = match (p.class, model.param_class_var(&p.kind)) {
-        (Some(k), Some(cv)) => format!(
-            " in class {}#{}",
-            model.class_vars[cv].name.to_ascii_uppercase(),
-            k + 1
-        ),
-        _ => String::new(),
-    };
-    format!("[{}]{class}", model.random_name(re))
-}
-
 /// Whether random effect `re` is regressed on the between level (its mean
 /// is then an intercept).
 fn random_regressed(model: &Model, re: usize) -> bool {
@@ -944,7 +901,7 @@ fn section_of(model: &Model, kind: &ParamKind) -> String {
         if let Some(s) = two_level_factor_section(model, kind) {
             return s;
         }
-        if let Some(re) = random_mean_of(model, kind) {
+        if let Some(re) = model.random_mean_of(kind) {
             return if random_regressed(model, re) {
                 "Between Level: Intercepts".into()
             } else {
@@ -1083,7 +1040,7 @@ fn within_section(model: &Model, kind: &ParamKind) -> String {
 fn short_name(model: &Model, kind: &ParamKind) -> String {
     let v = |i: usize| model.variables[i].name.to_ascii_uppercase();
     if model.two_level.is_some()
-        && let Some(re) = random_mean_of(model, kind)
+        && let Some(re) = model.random_mean_of(kind)
     {
         return model.random_name(re);
     }
