@@ -136,6 +136,15 @@ fn a_fit_stopped_early_says_it_did_not_converge() {
         "{:?}",
         fit.warnings
     );
+    // the limit that stopped it is the quasi-Newton one, and the warning
+    // names it (not MITERATIONS, the EM limit, which hands over to it)
+    assert!(
+        fit.warnings
+            .iter()
+            .any(|w| w.contains("(ITERATIONS = 2): raise ITERATIONS")),
+        "{:?}",
+        fit.warnings
+    );
     let report = mlmix::report::text(&fit, &loaded.model);
     assert!(report.contains("DID NOT CONVERGE"));
 }

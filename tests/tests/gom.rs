@@ -271,8 +271,12 @@ fn three_class_gom_has_correlated_random_logits() {
     assert_eq!(nested.kind, "latent class model");
     assert_eq!(nested.model.free.len(), 20);
     assert!(nested.model.class_vars[0].between);
-    // no integration left to coarsen
+    // no integration left to coarsen, and it runs to convergence
     assert_eq!(nested.model.latent.integration, model.latent.integration);
+    assert_eq!(
+        nested.model.analysis.qn_iterations,
+        model.analysis.qn_iterations
+    );
     assert_eq!(nested.free_map.iter().filter(|f| f.is_none()).count(), 3);
     assert!(mlmix::nested_start::companion(&nested.model).is_none());
 }
@@ -774,6 +778,12 @@ fn fma_gom_class_specific_loadings_match_a_direct_integral() {
     assert_eq!(
         nested.model.latent.integration.points,
         mlmix::fit::COARSE_INITIAL_POINTS
+    );
+    // and with its starts' quasi-Newton iterations capped
+    assert_eq!(loaded.model.analysis.qn_iterations, 1000);
+    assert_eq!(
+        nested.model.analysis.qn_iterations,
+        mlmix::nested_start::COMPANION_ITERATIONS
     );
     assert_eq!(loaded.model.free.len(), 2);
     assert_eq!(nested.free_map, vec![Some(0), None]);

@@ -469,6 +469,29 @@ fn progress_without_a_terminal_is_plain_lines_unless_quiet() {
     assert!(!stderr(&out).contains("progress"), "{}", stderr(&out));
 }
 
+#[test]
+fn a_goms_progress_names_the_model_its_starting_values_come_from() {
+    let s = Scratch::new("progress_gom");
+    for f in ["gom.inp", "gom_wide.dat"] {
+        let text = std::fs::read_to_string(tests_dir().join("../examples").join(f)).unwrap();
+        // (two starts are enough to see whose progress it is)
+        s.write(f, &text.replace("STARTS = 10 3;", "STARTS = 2 1;"));
+    }
+    let out = run(mlmix(s.path(), &["fit", "gom.inp"]));
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{e}");
+    // the first event is the latent class model's first start, and its
+    // line says whose start it is
+    let first = e
+        .lines()
+        .find(|l| l.starts_with("progress: "))
+        .unwrap_or_else(|| panic!("no progress line: {e}"));
+    assert!(
+        first.starts_with("progress: starting values (latent class model): initial stage, 1/"),
+        "{e}"
+    );
+}
+
 // ---------------------------------------------------------- interrupts
 
 /// The lines of a child's standard error, as they come.

@@ -41,6 +41,9 @@ struct LineState {
 pub struct Progress<'a> {
     display: Display<'a>,
     stop: &'a AtomicBool,
+    /// "starting values (factor mixture model): " while a nested model
+    /// whose solution starts the model is fitted, else empty.
+    nested: Mutex<String>,
 }
 
 fn stage_name(stage: Stage) -> &'static str {
@@ -70,7 +73,18 @@ impl<'a> Progress<'a> {
                 state: Mutex::new(LineState::default()),
             }
         };
-        Progress { display, stop }
+        Progress {
+            display,
+            stop,
+            nested: Mutex::new(String::new()),
+        }
+    }
+
+    /// `name` of a stage, after the nested model's name while one is
+    /// fitted.
+    fn stage_label(&self, name: &str) -> String {
+        let nested = self.nested.lock().map(|n| n.clone()).unwrap_or_default();
+        format!("{nested}{name}")
     }
 
     /// Removes the bar.
@@ -114,16 +128,38 @@ impl Observer for Progress<'_> {
         });
     }
 
+    fn stage_begun(&self, stage: Stage, total: usize) {
+        let name = self.stage_label(stage_name(stage));
+        if let Display::Bar(bar) = &self.display {
+            bar.set_length(total as u64);
+            bar.set_position(0);
+            bar.set_prefix(name.clone());
+            bar.set_message(String::new());
+        }
+        // remembered for the next line, not a line of its own
+        if let Display::Lines { state, .. } = &self.display
+            && let Ok(mut state) = state.lock()
+        {
+            state.stage = format!("{name}, 0/{total} starts done");
+        }
+    }
+
     fn start_done(&self, stage: Stage, done: usize, total: usize, loglik: f64) {
-        let name = stage_name(stage);
+        let name = self.stage_label(stage_name(stage));
         if let Display::Bar(bar) = &self.display {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
-            bar.set_prefix(name);
+            bar.set_prefix(name.clone());
             bar.set_message(format!("last logL {loglik:.4}"));
         }
         let stage = format!("{name}, {done}/{total} starts done");
         self.line(Some(stage), || format!("last logL {loglik:.4}"));
+    }
+
+    fn nested_model(&self, what: Option<&str>) {
+        if let Ok(mut n) = self.nested.lock() {
+            *n = what.map_or(String::new(), |w| format!("starting values ({w}): "));
+        }
     }
 
     fn standard_errors(&self, done: usize, total: usize) {

@@ -125,8 +125,15 @@ impl Solution {
 pub trait Observer: Sync {
     /// An iteration of a final-stage start finished.
     fn iteration(&self, _start: usize, _iteration: usize, _loglik: f64) {}
+    /// A stage of the random starts begins, with `total` starts.
+    fn stage_begun(&self, _stage: Stage, _total: usize) {}
     /// A start finished a stage.
     fn start_done(&self, _stage: Stage, _done: usize, _total: usize, _loglik: f64) {}
+    /// The run turns to a nested model whose solution gives the model's
+    /// starting values (`Some`: what it is, e.g. "factor mixture model"),
+    /// or back to the model itself (`None`); the events in between are
+    /// that model's.
+    fn nested_model(&self, _what: Option<&str>) {}
     /// Standard errors are being computed.
     fn standard_errors(&self, _done: usize, _total: usize) {}
     /// Whether the user asked to stop (e.g. by SIGINT): the optimiser then
@@ -450,17 +457,10 @@ impl Problem<'_> {
                 it.qn_metric_u = !coords.is_identity();
                 return Ok(Termination::Converged);
             }
-            let mut d = &binv * &g;
-            for i in 0..n {
-                if active[i] {
-                    d[i] = 0.0;
-                }
-            }
-            let mut slope = g.dot(&d);
+            let (mut d, mut slope) = self.direction(&binv, &g, &it.theta, &active);
             if slope <= 0.0 || !slope.is_finite() {
                 binv = to_u(inverse_masked(&self.information(it)?, &active), &it.theta);
-                d = &binv * &g;
-                slope = g.dot(&d);
+                (d, slope) = self.direction(&binv, &g, &it.theta, &active);
                 if slope <= 0.0 {
                     break;
                 }
@@ -530,6 +530,32 @@ impl Problem<'_> {
             Termination::LineSearchFailed
         };
         Ok(term)
+    }
+
+    /// The quasi-Newton direction `binv g` and its slope `g · d`, moving
+    /// no parameter held at a bound (`active`) and none that sits at a
+    /// bound the direction points beyond: clamping such a step would
+    /// leave the line search a different direction than the one whose
+    /// slope it tests. (`binv` and `g` are in the coordinates of
+    /// `coords.rs`, which move a bounded parameter by an increasing
+    /// function of it, so a direction's sign is the parameter's.)
+    pub(crate) fn direction(
+        &self,
+        binv: &DMatrix<f64>,
+        g: &DVector<f64>,
+        theta: &[f64],
+        active: &[bool],
+    ) -> (DVector<f64>, f64) {
+        let mut d = binv * g;
+        for (i, b) in self.map.bounds.iter().enumerate() {
+            let blocked = (theta[i] <= b.lo + LOGIT_BOUND_TOL && d[i] < 0.0)
+                || (theta[i] >= b.hi - LOGIT_BOUND_TOL && d[i] > 0.0);
+            if active[i] || blocked {
+                d[i] = 0.0;
+            }
+        }
+        let slope = g.dot(&d);
+        (d, slope)
     }
 
     fn converged(

@@ -135,6 +135,7 @@ pub fn run_starts_staged(
     // the starts not yet begun are then skipped (`None`)
     let evaluated = AtomicBool::new(false);
     // initial stage
+    observer.stage_begun(Stage::Initial, total);
     let initial: Vec<(StartPoint, Option<Result<Iterate, BackendError>>)> = points
         .into_par_iter()
         .map(|p| {
@@ -190,6 +191,7 @@ pub fn run_starts_staged(
     let chosen: Vec<usize> = order.into_iter().take(n_final.max(1)).collect();
     let done = AtomicUsize::new(0);
     let nf = chosen.len();
+    observer.stage_begun(Stage::Final, nf);
     let work: Vec<(usize, Iterate)> = chosen
         .iter()
         .map(|&i| (i, iterates[i].take().expect("each start is chosen once")))
@@ -251,6 +253,7 @@ mod tests {
 
     use mlmix_integrate::{Adaptation, Backend, BackendError, Evaluation, Grid, Want};
     use mlmix_kernels::{EngineData, Plan};
+    use nalgebra::{DMatrix, DVector};
 
     use super::*;
     use crate::estimate::Termination;
@@ -402,26 +405,31 @@ mod tests {
         run_on(&Quadratic::new(), threads, observer)
     }
 
-    /// [`run`] on a given backend.
-    fn run_on(
-        backend: &Quadratic,
-        threads: usize,
-        observer: &dyn Observer,
-    ) -> (StartsOutcome, usize) {
-        let problem = Problem {
+    /// The problem of maximising `backend`'s quadratic within `bounds`.
+    fn problem(backend: &Quadratic, bounds: Vec<Bound>) -> Problem<'_> {
+        Problem {
             backend,
             map: ParamMap {
                 n_free: N_PHI,
                 free_of_phi: (0..N_PHI).map(Some).collect(),
                 fixed_value: vec![0.0; N_PHI],
-                bounds: vec![Bound::FREE; N_PHI],
+                bounds,
                 log_scale: Vec::new(),
                 scaled_by: Vec::new(),
             },
             n_obs: 100.0,
             adaptive: false,
             fixed_adapt: None,
-        };
+        }
+    }
+
+    /// [`run`] on a given backend.
+    fn run_on(
+        backend: &Quadratic,
+        threads: usize,
+        observer: &dyn Observer,
+    ) -> (StartsOutcome, usize) {
+        let problem = problem(backend, vec![Bound::FREE; N_PHI]);
         let points: Vec<StartPoint> = (1..=STARTS)
             .map(|r| StartPoint {
                 number: r,
@@ -512,5 +520,33 @@ mod tests {
             outcome.best_solution().termination,
             Termination::Interrupted
         );
+    }
+
+    /// A quasi-Newton direction moves no parameter beyond a bound it sits
+    /// at, even where the gradient points inside (so that the parameter is
+    /// not held there): the metric's coupling can point the step outside,
+    /// and clamping it would leave the line search testing a slope the
+    /// step does not have.
+    #[test]
+    fn a_direction_leaves_a_parameter_at_a_bound_it_points_beyond() {
+        let backend = Quadratic::new();
+        let lower = Bound {
+            lo: 0.5,
+            hi: f64::INFINITY,
+        };
+        let problem = problem(&backend, vec![lower, Bound::FREE]);
+        // at (0.5, 3) the quadratic's gradient, (5, -20), points inside
+        // the first parameter's bound; the metric's direction does not
+        let g = DVector::from_vec(vec![5.0, -20.0]);
+        let binv = DMatrix::from_row_slice(2, 2, &[1.0, 0.9, 0.9, 1.0]);
+        let free = [false, false];
+        let (d, slope) = problem.direction(&binv, &g, &[0.5, 3.0], &free);
+        assert_eq!(d[0], 0.0);
+        assert!((d[1] + 15.5).abs() < 1e-12, "{d}");
+        assert!((slope - 310.0).abs() < 1e-9, "{slope}");
+        // off the bound the same metric moves it, outward
+        let (d, slope) = problem.direction(&binv, &g, &[0.6, 3.0], &free);
+        assert!((d[0] + 13.0).abs() < 1e-12, "{d}");
+        assert!((slope - 245.0).abs() < 1e-9, "{slope}");
     }
 }

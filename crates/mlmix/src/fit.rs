@@ -632,7 +632,10 @@ pub fn fit(
         warnings.push(format!(
             "the model estimation did not converge ({}); the results are not trustworthy",
             match best.termination {
-                Termination::MaxIterations => "the iteration limit was reached: raise MITERATIONS".to_string(),
+                Termination::MaxIterations => format!(
+                    "the quasi-Newton iteration limit was reached (ITERATIONS = {}): raise ITERATIONS",
+                    model.analysis.qn_iterations
+                ),
                 Termination::LineSearchFailed => format!(
                     "no further increase of the log-likelihood was found, largest scaled derivative {:.2e}",
                     best.max_gradient

@@ -23,13 +23,18 @@
 //! model's (29 in one dimension by default): its solution only starts the
 //! model, whose own fit then runs on the model's rule, and on 7,000 persons
 //! the companion with the model's rule took longer than the model's
-//! initial stage.
+//! initial stage. For the same reason its final-stage starts stop after
+//! [`COMPANION_ITERATIONS`] quasi-Newton iterations: the FMA-GoM's
+//! companion climbed a flat ridge for about 300 (a class shrinking from 9%
+//! to 1% of the answers), most of its time, for a few units of
+//! log-likelihood that the model's own starts, perturbed from it, do not
+//! need (docs/gom.md, "Speed").
 
 use mlmix_spec::{IntegrationMethod, Loaded, Model, ParamKind, ParamValue, RandomKind};
 
 use crate::fit::{COARSE_INITIAL_POINTS, FitOptions, fit};
 use crate::results::NestedStart;
-use mlmix_optim::Observer;
+use mlmix_optim::{Observer, Termination};
 
 /// The latent class model nested in a GoM, and how its free parameters
 /// correspond to the GoM's.
@@ -114,6 +119,10 @@ pub fn companion(model: &Model) -> Option<Companion> {
     if other_random && t.adaptive && t.method != IntegrationMethod::MonteCarlo {
         t.points = t.points.min(COARSE_INITIAL_POINTS);
     }
+    if other_random {
+        let a = &mut companion.analysis;
+        a.qn_iterations = a.qn_iterations.min(COMPANION_ITERATIONS);
+    }
     Some(Companion {
         model: companion,
         class_var: cv,
@@ -148,21 +157,15 @@ fn renumber_free(model: &mut Model) -> Vec<Option<usize>> {
     map
 }
 
+/// The most quasi-Newton iterations of a companion's start when the
+/// companion still integrates (module documentation).
+pub const COMPANION_ITERATIONS: usize = 50;
+
 /// The variance of the random class logits at a start from the nested
 /// model: large enough that the start is near it (most of a person's rows
 /// in one class), small enough that the logits' integration is accurate
 /// (below the warning's 25, docs/gom.md).
 pub const NESTED_LOGIT_VARIANCE: f64 = 10.0;
-
-/// Forwards only stop requests (the companion's starts are not the
-/// model's: no progress from them).
-struct StopOnly<'a>(&'a dyn Observer);
-
-impl Observer for StopOnly<'_> {
-    fn stop_requested(&self) -> bool {
-        self.0.stop_requested()
-    }
-}
 
 /// Fits the companion of `loaded`'s model, if it has one, and returns the
 /// model with the companion's estimates as starting values (where the
@@ -180,7 +183,11 @@ pub fn nested_starts(
         warnings: Vec::new(),
         source: loaded.source.clone(),
     };
-    let fitted = match fit(&sub, options, &StopOnly(observer)) {
+    // its progress shows under its own name
+    observer.nested_model(Some(c.kind));
+    let fitted = fit(&sub, options, observer);
+    observer.nested_model(None);
+    let fitted = match fitted {
         Ok(f) => f,
         Err(e) => return Some(Err(format!("the {} did not fit: {e}", c.kind))),
     };
@@ -214,6 +221,9 @@ pub fn nested_starts(
             .then_some(integration.points),
         loglikelihood: fitted.loglikelihood,
         converged: fitted.converged,
+        iteration_limit: (sub.model.analysis.qn_iterations < loaded.model.analysis.qn_iterations
+            && fitted.termination == Termination::MaxIterations)
+            .then_some(sub.model.analysis.qn_iterations),
         best_replicated: fitted.starts.best_replicated,
     };
     Some(Ok((model, note)))

@@ -174,7 +174,13 @@ pub fn text(fit: &Fit, model: &Model) -> String {
                     " (integration points {p}, adapted)"
                 )),
                 n.loglikelihood,
-                if n.converged { "" } else { " (not converged)" }
+                match (n.converged, n.iteration_limit) {
+                    (true, _) => String::new(),
+                    (false, Some(l)) => format!(
+                        " (stopped by its limit of {l} quasi-Newton iterations per start, enough for starting values)"
+                    ),
+                    (false, None) => " (not converged)".to_string(),
+                }
             ),
         );
     }

@@ -188,6 +188,11 @@ pub struct NestedStart {
     pub loglikelihood: f64,
     /// Whether its fit converged.
     pub converged: bool,
+    /// The limit of quasi-Newton iterations per start that stopped it,
+    /// when it had one below the model's (see
+    /// `nested_start::COMPANION_ITERATIONS`): starting values need no
+    /// more.
+    pub iteration_limit: Option<usize>,
     /// Whether its best log-likelihood was replicated over its starts.
     pub best_replicated: bool,
 }
