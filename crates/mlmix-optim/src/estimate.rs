@@ -329,7 +329,12 @@ impl Problem<'_> {
     /// grid is renewed after EM steps that moved the posterior and, once
     /// the estimates have converged on a grid, renewed again until they
     /// have converged on the grid their own posterior gives and renewing
-    /// it changes logL by less than `logcriterion`.
+    /// it changes logL by less than `logcriterion`. Until a renewal moves
+    /// logL by less than [`PROVISIONAL_SETTLED`], the grids are
+    /// provisional: the estimates converge on them only to
+    /// [`PROVISIONAL_LOGCRITERION`] and [`PROVISIONAL_CONVERGENCE`], since
+    /// the next renewal moves logL by more than what the settings'
+    /// criteria would still gain (docs/input-language.md).
     pub fn optimize(
         &self,
         mut it: Iterate,
@@ -340,7 +345,22 @@ impl Problem<'_> {
         if !it.eval.loglik.is_finite() {
             return Ok(self.solution(&it, Termination::InvalidStart));
         }
-        let mut term = self.optimize_on_grid(&mut it, settings, start_id, observer)?;
+        let provisional = Settings {
+            logcriterion: settings.logcriterion.max(PROVISIONAL_LOGCRITERION),
+            convergence: settings.convergence.max(PROVISIONAL_CONVERGENCE),
+            ..*settings
+        };
+        let mut settled = !self.adaptive;
+        let first = if settled { settings } else { &provisional };
+        let mut term = self.optimize_on_grid(&mut it, first, start_id, observer)?;
+        for _ in 0..20 {
+            if settled || term != Termination::Converged {
+                break;
+            }
+            settled = self.readapt(&mut it)?.abs() < PROVISIONAL_SETTLED;
+            let next = if settled { settings } else { &provisional };
+            term = self.optimize_on_grid(&mut it, next, start_id, observer)?;
+        }
         if self.adaptive {
             for _ in 0..20 {
                 if term != Termination::Converged {
@@ -610,6 +630,18 @@ impl Problem<'_> {
         }
     }
 }
+
+/// The predicted gain at which estimates count as converged on a
+/// provisional grid (see [`Problem::optimize`]).
+pub const PROVISIONAL_LOGCRITERION: f64 = 1e-3;
+
+/// The largest scaled derivative at which estimates count as converged on
+/// a provisional grid.
+pub const PROVISIONAL_CONVERGENCE: f64 = 1e-4;
+
+/// A renewal of the grid that moves logL by less than this ends the
+/// provisional grids.
+pub const PROVISIONAL_SETTLED: f64 = 1e-2;
 
 /// Whether EM has become slow enough for quasi-Newton to take over: its
 /// last gain is small against |logL| (below `1e-5 |logL| + 1e-4`), or it
