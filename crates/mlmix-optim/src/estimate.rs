@@ -28,7 +28,7 @@ use mlmix_integrate::{Adaptation, BackendError, Want};
 use nalgebra::{DMatrix, DVector};
 
 use crate::coords::Coords;
-use crate::problem::{FreeEval, Problem};
+use crate::problem::{Bound, FreeEval, Problem};
 
 /// Settings of the optimiser.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -259,10 +259,7 @@ impl Problem<'_> {
             .iter()
             .zip(&self.map.bounds)
             .enumerate()
-            .map(|(i, (t, b))| {
-                (*t <= b.lo + LOGIT_BOUND_TOL && g[i] < 0.0)
-                    || (*t >= b.hi - LOGIT_BOUND_TOL && g[i] > 0.0)
-            })
+            .map(|(i, (&t, b))| outward(t, b, g[i]))
             .collect()
     }
 
@@ -350,40 +347,33 @@ impl Problem<'_> {
             convergence: settings.convergence.max(PROVISIONAL_CONVERGENCE),
             ..*settings
         };
+        // the settings' criteria once the grids are settled
         let mut settled = !self.adaptive;
-        let first = if settled { settings } else { &provisional };
-        let mut term = self.optimize_on_grid(&mut it, first, start_id, observer)?;
-        for _ in 0..20 {
-            if settled || term != Termination::Converged {
-                break;
-            }
-            settled = self.readapt(&mut it)?.abs() < PROVISIONAL_SETTLED;
-            let next = if settled { settings } else { &provisional };
-            term = self.optimize_on_grid(&mut it, next, start_id, observer)?;
-        }
+        let criteria = |settled: bool| if settled { settings } else { &provisional };
+        let mut term = self.optimize_on_grid(&mut it, criteria(settled), start_id, observer)?;
         if self.adaptive {
-            for _ in 0..20 {
+            for _ in 0..RENEWALS {
                 if term != Termination::Converged {
                     break;
                 }
                 let change = self.readapt(&mut it)?;
-                let active = self.active(&it.theta, &it.eval.gradient);
-                // the grid is settled when renewing it moves the
-                // log-likelihood by less than the convergence criterion
-                // (a re-centring that moves the estimates little still
-                // moves logL by the integration error times the shift)
-                let settled =
-                    change.abs() < settings.logcriterion.max(1e-12 * it.eval.loglik.abs());
-                if settled {
+                if !settled {
+                    settled = change.abs() < PROVISIONAL_SETTLED;
+                } else if change.abs() < settings.logcriterion.max(1e-12 * it.eval.loglik.abs()) {
+                    // the grid is settled when renewing it moves the
+                    // log-likelihood by less than the convergence criterion
+                    // (a re-centring that moves the estimates little still
+                    // moves logL by the integration error times the shift);
                     // a renewal that found the same grid re-evaluates
                     // nothing, and a quasi-Newton phase's last evaluation
                     // has no information matrix, which the test needs
                     self.information(&mut it)?;
+                    let active = self.active(&it.theta, &it.eval.gradient);
                     if self.converged(&it, &active, settings, None) {
                         break;
                     }
                 }
-                term = self.optimize_on_grid(&mut it, settings, start_id, observer)?;
+                term = self.optimize_on_grid(&mut it, criteria(settled), start_id, observer)?;
             }
         }
         Ok(self.solution(&it, term))
@@ -568,9 +558,7 @@ impl Problem<'_> {
     ) -> (DVector<f64>, f64) {
         let mut d = binv * g;
         for (i, b) in self.map.bounds.iter().enumerate() {
-            let blocked = (theta[i] <= b.lo + LOGIT_BOUND_TOL && d[i] < 0.0)
-                || (theta[i] >= b.hi - LOGIT_BOUND_TOL && d[i] > 0.0);
-            if active[i] || blocked {
+            if active[i] || outward(theta[i], b, d[i]) {
                 d[i] = 0.0;
             }
         }
@@ -630,6 +618,15 @@ impl Problem<'_> {
         }
     }
 }
+
+/// Whether `t` sits at one of bound `b`'s ends and `v` (a gradient or a
+/// direction) points beyond it.
+fn outward(t: f64, b: &Bound, v: f64) -> bool {
+    (t <= b.lo + LOGIT_BOUND_TOL && v < 0.0) || (t >= b.hi - LOGIT_BOUND_TOL && v > 0.0)
+}
+
+/// Most renewals of the grid per start, provisional ones included.
+const RENEWALS: usize = 40;
 
 /// The predicted gain at which estimates count as converged on a
 /// provisional grid (see [`Problem::optimize`]).
