@@ -176,6 +176,32 @@ fn lca_is_nested_in_gom() {
         nested.loglikelihood,
         lca.loglikelihood
     );
+    // with a starting value for every free parameter the companion has
+    // nothing to give: not fitted, and the fit reaches the same maximum
+    let started = gom_input("*4")
+        .replacen(
+            "u ON d1-d6;",
+            "u ON d1*2 d2*1.7 d3*1.4 d4*2 d5*1 d6*1.4;",
+            1,
+        )
+        .replacen(
+            "u ON d1-d6;",
+            "u ON d1*-2 d2*-1.4 d3*-1.7 d4*-2 d5*-1 d6*-1.4;",
+            1,
+        )
+        .replace("c#1*4;", "[c#1*0.3]; c#1*4;");
+    let (_, started) = fit_text(&scratch, "started.inp", &started).unwrap();
+    assert!(
+        started.starts.nested.is_none(),
+        "{:?}",
+        started.starts.nested
+    );
+    assert!(
+        (started.loglikelihood - gom.loglikelihood).abs() < 1e-4,
+        "GoM from the input's starting values {} vs from its LCA {}",
+        started.loglikelihood,
+        gom.loglikelihood
+    );
     let d = (step.loglikelihood - lca.loglikelihood).abs();
     println!(
         "LCA {}, GoM {}, GoM with variance 1e5 {}",

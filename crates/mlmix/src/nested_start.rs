@@ -170,13 +170,24 @@ pub const NESTED_LOGIT_VARIANCE: f64 = 10.0;
 /// Fits the companion of `loaded`'s model, if it has one, and returns the
 /// model with the companion's estimates as starting values (where the
 /// input gave none), with what was done for the report; or the reason the
-/// companion failed (the model then keeps its default starts).
+/// companion failed (the model then keeps its default starts). A model
+/// whose input gives every free parameter a starting value has no use for
+/// the companion, which is then not fitted.
 pub fn nested_starts(
     loaded: &Loaded,
     options: &FitOptions,
     observer: &dyn Observer,
 ) -> Option<Result<(Model, NestedStart), String>> {
     let c = companion(&loaded.model)?;
+    let given = |m: &usize| loaded.model.parameters[*m].start.is_some();
+    if loaded
+        .model
+        .free
+        .iter()
+        .all(|f| f.members.iter().all(given))
+    {
+        return None;
+    }
     let sub = Loaded {
         model: c.model,
         data: loaded.data.clone(),
