@@ -1,7 +1,7 @@
 //! Standard errors.
 //!
 //! - ML: the inverse of the observed information, -d²logL/dθ², computed by
-//!   forward differences of the analytic gradient (symmetrised).
+//!   central differences of the analytic gradient (symmetrised).
 //! - MLR: the sandwich I⁻¹ M I⁻¹ with M = Σ_j s_j s_j' the outer products of
 //!   the cluster scores (White 1980; Mplus's MLR).
 //!
@@ -46,7 +46,7 @@ pub const CONDITION_LIMIT: f64 = 1e-10;
 /// (Mplus's level, about 1e-6).
 ///
 /// The information alone cannot tell a model that is not identified: it is
-/// a difference of gradients at a solution converged to
+/// a central difference of the gradient at a solution converged to
 /// `CONVERGENCE`, and a direction in which the log-likelihood is exactly
 /// flat (a 3-class LCA of 4 binary items) shows as an eigenvalue of either
 /// sign anywhere up to 2e-3 of the largest (measured on about 60
@@ -109,12 +109,8 @@ pub enum SeError {
 }
 
 /// The observed information over the free parameters `free` (indices),
-/// by forward differences of the analytic gradient (one gradient per
-/// parameter and one at `theta`, where central differences took two per
-/// parameter: the information is accurate to about
-/// [`FORWARD_STEP`] relative, far below what standard errors print),
-/// symmetrised; `None` when the observer asks to stop
-/// ([`Observer::stop_requested`]) before it is done.
+/// by central differences of the analytic gradient; `None` when the
+/// observer asks to stop ([`Observer::stop_requested`]) before it is done.
 pub fn observed_information(
     problem: &Problem<'_>,
     theta: &[f64],
@@ -122,10 +118,6 @@ pub fn observed_information(
     observer: &dyn Observer,
 ) -> Result<Option<DMatrix<f64>>, BackendError> {
     let m = free.len();
-    if m == 0 {
-        return Ok(Some(DMatrix::zeros(0, 0)));
-    }
-    let g0 = problem.evaluate(theta, Want::GRADIENT)?.gradient;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cols: Vec<Result<Option<Vec<f64>>, BackendError>> = free
         .par_iter()
@@ -133,21 +125,29 @@ pub fn observed_information(
             if observer.stop_requested() {
                 return Ok(None);
             }
+            let h = 1e-5 * theta[i].abs().max(0.1);
             let b = problem.map.bounds[i];
-            let mut h = FORWARD_STEP * theta[i].abs().max(0.1);
-            // stay inside the domain: step the other way
-            if theta[i] + h >= b.hi {
-                h = -h;
+            let mut grads = Vec::with_capacity(2);
+            let mut steps = Vec::with_capacity(2);
+            for sign in [1.0, -1.0] {
+                let mut t = theta.to_vec();
+                let mut x = theta[i] + sign * h;
+                // stay inside the domain: step the other way, halve if needed
+                if x <= b.lo || x >= b.hi {
+                    x = theta[i] + sign * h * 0.5;
+                }
+                t[i] = x;
+                let ev = problem.evaluate(&t, Want::GRADIENT)?;
+                grads.push(ev.gradient);
+                steps.push(x - theta[i]);
             }
-            let mut t = theta.to_vec();
-            t[i] += h;
-            let g = problem.evaluate(&t, Want::GRADIENT)?.gradient;
+            let d = steps[0] - steps[1];
             let col: Vec<f64> = free
                 .iter()
                 .map(|&j| {
-                    let gp = g.get(j).copied().unwrap_or(f64::NAN);
-                    let g0 = g0.get(j).copied().unwrap_or(f64::NAN);
-                    -(gp - g0) / h
+                    let gp = grads[0].get(j).copied().unwrap_or(f64::NAN);
+                    let gm = grads[1].get(j).copied().unwrap_or(f64::NAN);
+                    -(gp - gm) / d
                 })
                 .collect();
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -167,12 +167,6 @@ pub fn observed_information(
     let sym = (&info + info.transpose()) * 0.5;
     Ok(Some(sym))
 }
-
-/// The step of the forward differences, relative to the parameter (at
-/// least 0.1): the differences' error is of this order relative to the
-/// information, and the gradient's rounding (about 1e-13 relative)
-/// divided by it stays far below it.
-const FORWARD_STEP: f64 = 1e-6;
 
 /// The covariance of the estimates over `free` (indices into the free
 /// parameters), from the observed information and, for MLR, the meat.
