@@ -224,9 +224,9 @@ fn a_well_identified_fit_does_not_warn_of_near_singularity() {
     );
 }
 
-/// A large adapted rule's initial stage runs on a coarser one (5 points
-/// per dimension, adapted; `COARSE_INITIAL_ABOVE` nodes, here lowered to 0
-/// on the mixture IRT example's 29): the final-stage starts begin again on
+/// A large adapted rule's initial stage runs on a coarser one (7 points
+/// per dimension, adapted: 13 in one; `COARSE_INITIAL_ABOVE` nodes, here
+/// lowered to 0 on the mixture IRT example's 29): the final-stage starts begin again on
 /// the model's own rule, so the solution is a maximum of the model's rule
 /// (fitted again from its estimates without random starts, it stays put),
 /// and the report says which rule ranked the starts. (The two initial
@@ -245,7 +245,7 @@ fn a_coarse_initial_stage_ends_at_a_maximum_of_the_models_rule() {
     };
     let (full, coarse) = (fit(&loaded, None), fit(&loaded, Some(0)));
     assert_eq!(full.starts.coarse_initial_nodes, None);
-    assert_eq!(coarse.starts.coarse_initial_nodes, Some(9));
+    assert_eq!(coarse.starts.coarse_initial_nodes, Some(13));
     assert!(full.converged && coarse.converged);
     // again from the coarse-staged fit's estimates, one start, full rule
     let mut again = loaded.clone();

@@ -437,7 +437,47 @@ type Points = (
 /// the GoM turns into the latent class model).
 fn shortcut_points(covariate: bool) -> Points {
     use mlmix::spec::{ParamKind, ParamValue};
-    use mlmix_tests::{Evaluator, load};
+    let (_scratch, loaded) = shortcut_model(covariate);
+    let model = &loaded.model;
+    let ev = mlmix_tests::Evaluator::new(&loaded);
+    let phi: Vec<f64> = model
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.kind {
+            _ if matches!(p.value, ParamValue::Fixed(_)) => match p.value {
+                ParamValue::Fixed(v) => v,
+                ParamValue::Free(_) => unreachable!(),
+            },
+            ParamKind::RandomVariance { .. } => 0.8 + 0.1 * (i % 3) as f64,
+            _ => 0.6 - 0.13 * (i % 11) as f64,
+        })
+        .collect();
+    let mut sharp = phi.clone();
+    for (v, p) in sharp.iter_mut().zip(&model.parameters) {
+        // the items' parameters in every class (the random slopes' means)
+        if matches!(p.kind, ParamKind::Slope { .. }) && p.class.is_some() {
+            *v = 700.0 * (1.0 + v.abs());
+        }
+    }
+    let mut wide = phi.clone();
+    for (v, p) in wide.iter_mut().zip(&model.parameters) {
+        if matches!(p.kind, ParamKind::RandomVariance { .. })
+            && !matches!(p.value, ParamValue::Fixed(_))
+        {
+            *v *= 1e6;
+        }
+    }
+    assert_eq!(ev.plan.dims, 3);
+    (
+        ev,
+        vec![("moderate", phi), ("sharp", sharp), ("wide", wide)],
+        model.parameters.clone(),
+    )
+}
+
+/// The model of [`shortcut_points`] and the scratch folder of its data.
+fn shortcut_model(covariate: bool) -> (Scratch, mlmix::spec::Loaded) {
     let scratch = Scratch::new(if covariate {
         "gom-shortcuts"
     } else {
@@ -475,45 +515,9 @@ fn shortcut_points(covariate: bool) -> Points {
         ifs.join(" "),
         slopes.join("\n")
     );
-    let loaded = load(&scratch, "g.inp", &text);
-    let model = &loaded.model;
-    let ev = Evaluator::new(&loaded);
-    let phi: Vec<f64> = model
-        .parameters
-        .iter()
-        .enumerate()
-        .map(|(i, p)| match p.kind {
-            _ if matches!(p.value, ParamValue::Fixed(_)) => match p.value {
-                ParamValue::Fixed(v) => v,
-                ParamValue::Free(_) => unreachable!(),
-            },
-            ParamKind::RandomVariance { .. } => 0.8 + 0.1 * (i % 3) as f64,
-            _ => 0.6 - 0.13 * (i % 11) as f64,
-        })
-        .collect();
-    let mut sharp = phi.clone();
-    for (v, p) in sharp.iter_mut().zip(&model.parameters) {
-        // the items' parameters in every class (the random slopes' means)
-        if matches!(p.kind, ParamKind::Slope { .. }) && p.class.is_some() {
-            *v = 700.0 * (1.0 + v.abs());
-        }
-    }
-    let mut wide = phi.clone();
-    for (v, p) in wide.iter_mut().zip(&model.parameters) {
-        if matches!(p.kind, ParamKind::RandomVariance { .. })
-            && !matches!(p.value, ParamValue::Fixed(_))
-        {
-            *v *= 1e6;
-        }
-    }
-    assert_eq!(ev.plan.dims, 3);
-    (
-        ev,
-        vec![("moderate", phi), ("sharp", sharp), ("wide", wide)],
-        model.parameters.clone(),
-    )
+    let loaded = mlmix_tests::load(&scratch, "g.inp", &text);
+    (scratch, loaded)
 }
-
 /// `a` equals `b` to 1e-10 of `b`'s largest magnitude (at least 1).
 fn close(what: &str, a: &[f64], b: &[f64]) {
     close_to(1e-10, what, a, b);
@@ -799,11 +803,11 @@ fn fma_gom_class_specific_loadings_match_a_direct_integral() {
     let loaded = mlmix_tests::load(&scratch, "free.inp", &free_logit);
     let nested = mlmix::nested_start::companion(&loaded.model).expect("an FMA-GoM has an FMA");
     assert_eq!(nested.kind, "factor mixture model");
-    // fitted for its starting values on the coarse initial stage's rule
+    // fitted for its starting values on a coarse rule
     assert_eq!(loaded.model.latent.integration.points, 15);
     assert_eq!(
         nested.model.latent.integration.points,
-        mlmix::fit::COARSE_INITIAL_POINTS
+        mlmix::nested_start::COMPANION_POINTS
     );
     // and with its starts' quasi-Newton iterations capped
     assert_eq!(loaded.model.analysis.qn_iterations, 1000);
@@ -967,6 +971,32 @@ fn wide_random_class_logits_warn() {
     assert!(warned(&wide), "{:?}", wide.warnings);
     let (_, narrow) = fit_text(&scratch, "narrow.inp", &text("2")).unwrap();
     assert!(!warned(&narrow), "{:?}", narrow.warnings);
+}
+
+/// A coarse initial stage of random starts (`COARSE_INITIAL_ABOVE`, here
+/// lowered to 0) is coarse only in the dimensions an evaluation's cost
+/// grows with: the 3-class FMA-GoM of [`shortcut_points`], whose backend
+/// takes the moment form, ranks its starts on 7 adapted points of its
+/// factor times the model's 17² of its class logits; with the person-level
+/// covariate on its class logits (no moment form) on 7³.
+#[test]
+fn a_coarse_initial_stage_keeps_the_points_of_shared_dimensions() {
+    for (covariate, coarse) in [(false, Some(7 * 17 * 17)), (true, Some(343))] {
+        let (_scratch, mut loaded) = shortcut_model(covariate);
+        let a = &mut loaded.model.analysis;
+        (a.starts_initial, a.starts_final, a.stiterations) = (2, 1, 1);
+        (a.miterations, a.qn_iterations) = (2, 1);
+        loaded.model.output.noserror = true;
+        let options = mlmix::FitOptions {
+            coarse_initial_above: Some(0),
+            ..Default::default()
+        };
+        let fit = mlmix::fit(&loaded, &options, &mlmix::Silent).unwrap();
+        assert_eq!(
+            fit.starts.coarse_initial_nodes, coarse,
+            "covariate {covariate}"
+        );
+    }
 }
 
 /// The moment form's gradient equals central differences of its

@@ -1706,6 +1706,13 @@ impl Backend for CpuBackend {
         &self.grid
     }
 
+    fn shared_dims(&self) -> Vec<usize> {
+        self.layout
+            .moments
+            .as_ref()
+            .map_or_else(Vec::new, |m| m.inner_dims.clone())
+    }
+
     fn counts(&self) -> [EvalCount; 4] {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }

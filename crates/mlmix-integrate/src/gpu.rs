@@ -737,6 +737,11 @@ impl Backend for GpuBackend {
         self.cpu.grid()
     }
 
+    /// The CPU's, which makes every evaluation but the log-likelihood.
+    fn shared_dims(&self) -> Vec<usize> {
+        self.cpu.shared_dims()
+    }
+
     fn counts(&self) -> [EvalCount; 4] {
         let mut c = self.cpu.counts();
         if let Ok(g) = self.counts.lock() {

@@ -253,10 +253,52 @@ impl Grid {
         }
         assert!(points > 0, "an integration grid needs at least one point");
         let dims = step.iter().filter(|&&s| !s).count();
-        let u = ((points.saturating_sub(1)) as f64 / 2.0)
-            .clamp(TRAPEZOID_RANGE, ADAPTED_TRAPEZOID_RANGE);
-        let base = stretched_trapezoid(adapted_points(points, dims), u, ADAPTED_STRETCH);
-        Grid::with_steps_base(points, step, base)
+        Grid::with_steps_base(points, step, adapted_base(points, dims))
+    }
+
+    /// [`Grid::adapted`] with `fine` points instead of `points` on the
+    /// dimensions `fine_dims` (a trapezoid rule's adapted points counted
+    /// as for `points`' dimensions: [`adapted_points`] of each count in
+    /// the grid's dimensions). For a coarse rule whose cost does not grow
+    /// with some dimensions' points (a backend's moment form integrates
+    /// its inner dimensions through moments every cluster shares): those
+    /// keep the model's points. Monte Carlo grids are not product rules
+    /// and are returned as [`Grid::adapted`] gives them.
+    ///
+    /// # Panics
+    ///
+    /// As [`Grid::new`].
+    pub fn adapted_mixed(
+        method: Method,
+        points: usize,
+        fine: usize,
+        fine_dims: &[usize],
+        step: &[bool],
+    ) -> Grid {
+        if method == Method::MonteCarlo || step.is_empty() {
+            return Grid::adapted(method, points, step);
+        }
+        assert!(
+            points > 0 && fine > 0,
+            "an integration grid needs at least one point"
+        );
+        let dims = step.iter().filter(|&&s| !s).count();
+        let base = |p: usize| match method {
+            Method::Trapezoid => adapted_base(p, dims),
+            Method::GaussHermite => gauss_hermite_1d(p),
+            Method::MonteCarlo => unreachable!("returned above"),
+        };
+        let (coarse, fine_base) = (base(points), base(fine));
+        let bases = (0..step.len())
+            .map(|d| {
+                if fine_dims.contains(&d) {
+                    &fine_base
+                } else {
+                    &coarse
+                }
+            })
+            .collect::<Vec<_>>();
+        Grid::with_steps_bases(points, step, &bases)
     }
 
     fn with_steps_on(method: Method, points: usize, step: &[bool], range: f64) -> Grid {
@@ -278,11 +320,18 @@ impl Grid {
     /// are not step dimensions and the step dimensions' trapezoid rule
     /// (`max(points,` [`STEP_POINTS`]`)` points); `step` is not empty.
     fn with_steps_base(points: usize, step: &[bool], base: (Vec<f64>, Vec<f64>)) -> Grid {
+        Grid::with_steps_bases(points, step, &vec![&base; step.len()])
+    }
+
+    /// [`Grid::with_steps_base`] with a rule per dimension (`bases[d]`,
+    /// unused on the step dimensions).
+    fn with_steps_bases(points: usize, step: &[bool], bases: &[&(Vec<f64>, Vec<f64>)]) -> Grid {
         let n_step = points.max(STEP_POINTS);
         let (st, slw, norm) = trapezoid_rule(n_step);
         let rules: Vec<(&[f64], &[f64])> = step
             .iter()
-            .map(|&s| {
+            .zip(bases)
+            .map(|(&s, base)| {
                 if s {
                     (st.as_slice(), slw.as_slice())
                 } else {
@@ -462,6 +511,14 @@ fn trapezoid_1d(n: usize, r: f64) -> (Vec<f64>, Vec<f64>) {
 /// The trapezoid rule in u on [-u_max, u_max] (`n` points, spacing h)
 /// mapped to t = sinh(β u) / β: nodes t and normalised log weights
 /// ln(h cosh(β u) φ(t)) (ends halved). β = 0 is [`trapezoid_1d`].
+/// The adapted trapezoid rule of `points` in a grid of `dims` such
+/// dimensions (see [`Grid::adapted`]).
+fn adapted_base(points: usize, dims: usize) -> (Vec<f64>, Vec<f64>) {
+    let u =
+        ((points.saturating_sub(1)) as f64 / 2.0).clamp(TRAPEZOID_RANGE, ADAPTED_TRAPEZOID_RANGE);
+    stretched_trapezoid(adapted_points(points, dims), u, ADAPTED_STRETCH)
+}
+
 fn stretched_trapezoid(n: usize, u_max: f64, beta: f64) -> (Vec<f64>, Vec<f64>) {
     if n == 1 {
         return (vec![0.0], vec![0.0]);
@@ -734,6 +791,43 @@ mod tests {
                 assert!(m >= points);
                 let ratio = (m as f64 / points as f64).powi(dims as i32);
                 assert!(ratio <= ADAPTED_BUDGET + 1e-12, "{points} {dims}: {m}");
+            }
+        }
+    }
+
+    /// A rule coarse in some dimensions is the product of the coarse and
+    /// the fine rules, each as the uniform rules build it.
+    #[test]
+    fn a_mixed_rule_is_the_product_of_its_dimensions_rules() {
+        for m in [Method::Trapezoid, Method::GaussHermite] {
+            let step = [false; 3];
+            let (coarse, fine) = (Grid::adapted(m, 7, &step), Grid::adapted(m, 15, &step));
+            assert_eq!(Grid::adapted_mixed(m, 7, 15, &[], &step), coarse);
+            assert_eq!(Grid::adapted_mixed(m, 7, 15, &[0, 1, 2], &step), fine);
+            let mixed = Grid::adapted_mixed(m, 7, 15, &[1, 2], &step);
+            let (nc, nf) = if m == Method::Trapezoid {
+                (7, 17)
+            } else {
+                (7, 15)
+            };
+            assert_eq!(mixed.n_nodes(), nc * nf * nf);
+            // node (i, j, l): the coarse rule's i-th point, the fine rule's
+            // j-th and l-th, and the sum of their log weights
+            for (i, j, l) in [(0, 0, 0), (3, 5, 16 % nf), (6, nf - 1, 2)] {
+                let q = (i * nf + j) * nf + l;
+                let (qc, qf, qg) = (i * nc * nc, j * nf * nf, l * nf * nf);
+                assert_eq!(mixed.node(q)[0], coarse.node(qc)[0]);
+                assert_eq!(mixed.node(q)[1], fine.node(qf)[0]);
+                assert_eq!(mixed.node(q)[2], fine.node(qg)[0]);
+                // a 1-d rule's i-th log weight less its first's
+                let one =
+                    |g: &Grid, n: usize, i: usize| g.log_weights[i * n * n] - g.log_weights[0];
+                let w = mixed.log_weights[q] - mixed.log_weights[0];
+                let expect = one(&coarse, nc, i) + one(&fine, nf, j) + one(&fine, nf, l);
+                assert!(
+                    (w - expect).abs() < 1e-12,
+                    "{m:?} ({i}, {j}, {l}): {w} vs {expect}"
+                );
             }
         }
     }

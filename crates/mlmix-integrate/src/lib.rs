@@ -450,6 +450,13 @@ pub trait Backend: Send + Sync {
         want: Want,
         adapt: Option<&Adaptation>,
     ) -> Result<Evaluation, BackendError>;
+    /// The dimensions the fit's evaluations integrate through moments every
+    /// cluster shares (the inner dimensions of the CPU backend's moment
+    /// form, see `layout.rs`; empty without it): an evaluation's cost per
+    /// cluster does not grow with their points.
+    fn shared_dims(&self) -> Vec<usize> {
+        Vec::new()
+    }
     /// The evaluations made so far, by kind (see [`EVAL_KINDS`]).
     fn counts(&self) -> [EvalCount; 4] {
         [EvalCount::default(); 4]

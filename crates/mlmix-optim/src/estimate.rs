@@ -175,7 +175,17 @@ impl Problem<'_> {
     /// adaptive quadrature the grid is centred on the posterior the plain
     /// grid gives, then re-centred once if the posterior on that grid
     /// moved (see [`Adaptation::moved_from`]).
-    pub fn start(&self, mut theta: Vec<f64>) -> Result<Iterate, BackendError> {
+    pub fn start(&self, theta: Vec<f64>) -> Result<Iterate, BackendError> {
+        let mut it = self.start_lagged(theta)?;
+        self.recentre(&mut it, false)?;
+        Ok(it)
+    }
+
+    /// [`Problem::start`] without its re-centring: the iterate is evaluated
+    /// on the grid centred on the plain grid's posterior, and the grid its
+    /// own evaluation proposes is left for [`Problem::em_iterations`] to
+    /// take with its first step.
+    pub fn start_lagged(&self, mut theta: Vec<f64>) -> Result<Iterate, BackendError> {
         self.map.clamp(&mut theta);
         let mut adapt = None;
         if self.adaptive {
@@ -185,7 +195,7 @@ impl Problem<'_> {
             }
         }
         let eval = self.evaluate_with(&theta, self.want(Want::EM), adapt.as_deref())?;
-        let mut it = Iterate {
+        let it = Iterate {
             theta,
             eval,
             em_iterations: 0,
@@ -194,7 +204,6 @@ impl Problem<'_> {
             qn_metric: None,
             qn_metric_u: false,
         };
-        self.recentre(&mut it, false)?;
         Ok(it)
     }
 
@@ -215,27 +224,9 @@ impl Problem<'_> {
     /// if the posterior moved (see [`Adaptation::moved_from`]). Returns the
     /// change in log-likelihood it made (0 when it did not move).
     fn recentre(&self, it: &mut Iterate, always: bool) -> Result<f64, BackendError> {
-        if !self.adaptive || !it.eval.loglik.is_finite() {
+        let Some(proposal) = self.proposed_grid(it, always)? else {
             return Ok(0.0);
-        }
-        let proposal = match it.eval.proposal(self.backend) {
-            Some(p) => Arc::new(p),
-            None => {
-                let phi = self.map.phi(&it.theta);
-                match self.backend.adapt(&phi, it.adapt.as_deref())? {
-                    Some((a, _)) => Arc::new(a),
-                    None => return Ok(0.0),
-                }
-            }
         };
-        let moved = match &it.adapt {
-            Some(old) => proposal.moved_from(old),
-            None => true,
-        };
-        let same = it.adapt.as_deref() == Some(&*proposal);
-        if same || !(always || moved) {
-            return Ok(0.0);
-        }
         let ev = self.evaluate_with(&it.theta, self.want(Want::EM), Some(&proposal))?;
         if !ev.loglik.is_finite() {
             return Ok(0.0);
@@ -244,6 +235,36 @@ impl Problem<'_> {
         it.adapt = Some(proposal);
         it.eval = ev;
         Ok(change)
+    }
+
+    /// The adaptation the iterate's own evaluation proposes, if the grid
+    /// is to move there: always with `always` (unless it is the same),
+    /// otherwise only if the posterior moved (see
+    /// [`Adaptation::moved_from`]). `None` without adaptive quadrature.
+    fn proposed_grid(
+        &self,
+        it: &Iterate,
+        always: bool,
+    ) -> Result<Option<Arc<Adaptation>>, BackendError> {
+        if !self.adaptive || !it.eval.loglik.is_finite() {
+            return Ok(None);
+        }
+        let proposal = match it.eval.proposal(self.backend) {
+            Some(p) => Arc::new(p),
+            None => {
+                let phi = self.map.phi(&it.theta);
+                match self.backend.adapt(&phi, it.adapt.as_deref())? {
+                    Some((a, _)) => Arc::new(a),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let moved = match &it.adapt {
+            Some(old) => proposal.moved_from(old),
+            None => true,
+        };
+        let same = it.adapt.as_deref() == Some(&*proposal);
+        Ok((!same && (always || moved)).then_some(proposal))
     }
 
     /// Renews the adaptation at the current estimates (the posterior of
@@ -276,24 +297,13 @@ impl Problem<'_> {
     /// One EM step. Returns the log-likelihood gain, or `None` if no step
     /// along the EM direction increased it.
     pub fn em_step(&self, it: &mut Iterate) -> Result<Option<f64>, BackendError> {
-        let g = &it.eval.gradient;
-        let active = self.active(&it.theta, g);
-        let d = solve_masked(&it.eval.information, g, &active);
         let ll0 = it.eval.loglik;
-        let tol = 1e-12 * ll0.abs().max(1.0);
+        let d = self.em_direction(it);
         let mut alpha = 1.0;
         for _ in 0..12 {
-            let mut t = it.theta.clone();
-            for i in 0..t.len() {
-                t[i] += alpha * d[i];
-            }
-            self.map.clamp(&mut t);
+            let t = self.em_point(it, &d, alpha);
             let ev = self.evaluate_with(&t, self.want(Want::EM), it.adapt.as_deref())?;
-            if ev.loglik.is_finite() && ev.loglik >= ll0 - tol {
-                let gain = ev.loglik - ll0;
-                it.theta = t;
-                it.eval = ev;
-                it.em_iterations += 1;
+            if let Some(gain) = accept_em(it, t, ev, ll0) {
                 return Ok(Some(gain));
             }
             alpha *= 0.5;
@@ -301,8 +311,61 @@ impl Problem<'_> {
         Ok(None)
     }
 
+    /// The EM step from the iterate, `I_c^{-1} g` over the parameters not
+    /// held at a bound.
+    fn em_direction(&self, it: &Iterate) -> DVector<f64> {
+        let g = &it.eval.gradient;
+        let active = self.active(&it.theta, g);
+        solve_masked(&it.eval.information, g, &active)
+    }
+
+    /// The point at `alpha` times the step `d` from the iterate, within
+    /// the bounds.
+    fn em_point(&self, it: &Iterate, d: &DVector<f64>, alpha: f64) -> Vec<f64> {
+        let mut t = it.theta.clone();
+        for (ti, di) in t.iter_mut().zip(d.iter()) {
+            *ti += alpha * di;
+        }
+        self.map.clamp(&mut t);
+        t
+    }
+
+    /// One EM step of the initial stage, a grid behind: where the
+    /// iterate's evaluation proposes a new grid, the step's point is
+    /// evaluated on it directly, not after an evaluation of the iterate
+    /// there (which [`Problem::em_step`] after [`Problem::recentre`]
+    /// makes: half the initial stage's evaluations when, with thousands
+    /// of clusters, some posterior always moves). The step is taken if its
+    /// log-likelihood on the new grid is not below the iterate's on the
+    /// old; otherwise the iterate is re-centred and an ordinary step
+    /// (with its halving) is made from there. The initial stage only
+    /// ranks starts, and each final start renews its grid before it
+    /// converges. Returns the log-likelihood gain, or `None` if no step
+    /// increased it.
+    fn em_step_lagged(&self, it: &mut Iterate) -> Result<Option<f64>, BackendError> {
+        let Some(grid) = self.proposed_grid(it, false)? else {
+            return self.em_step(it);
+        };
+        let ll0 = it.eval.loglik;
+        let t = self.em_point(it, &self.em_direction(it), 1.0);
+        let ev = self.evaluate_with(&t, self.want(Want::EM), Some(&grid))?;
+        if let Some(gain) = accept_em(it, t, ev, ll0) {
+            it.adapt = Some(grid);
+            return Ok(Some(gain));
+        }
+        let base = self.evaluate_with(&it.theta, self.want(Want::EM), Some(&grid))?;
+        if base.loglik.is_finite() {
+            it.adapt = Some(grid);
+            it.eval = base;
+        }
+        self.em_step(it)
+    }
+
     /// Runs `n` EM iterations (the initial stage of random starts), fewer
-    /// if the observer asks to stop ([`Observer::stop_requested`]).
+    /// if the observer asks to stop ([`Observer::stop_requested`]), each
+    /// a grid behind (`em_step_lagged`), from an iterate of
+    /// [`Problem::start_lagged`] or [`Problem::start`]. The iterate ends
+    /// on the grid of its last step, not re-centred.
     pub fn em_iterations(
         &self,
         it: &mut Iterate,
@@ -313,9 +376,7 @@ impl Problem<'_> {
             if observer.stop_requested() {
                 break;
             }
-            let stepped = self.em_step(it)?.is_some();
-            self.recentre(it, false)?;
-            if !stepped {
+            if self.em_step_lagged(it)?.is_none() {
                 break;
             }
         }
@@ -617,6 +678,20 @@ impl Problem<'_> {
             adapt: it.adapt.clone(),
         }
     }
+}
+
+/// Takes the EM trial point `t` with its evaluation `ev` if its
+/// log-likelihood is not below `ll0` (within rounding), returning the gain.
+fn accept_em(it: &mut Iterate, t: Vec<f64>, ev: FreeEval, ll0: f64) -> Option<f64> {
+    let tol = 1e-12 * ll0.abs().max(1.0);
+    if !(ev.loglik.is_finite() && ev.loglik >= ll0 - tol) {
+        return None;
+    }
+    let gain = ev.loglik - ll0;
+    it.theta = t;
+    it.eval = ev;
+    it.em_iterations += 1;
+    Some(gain)
 }
 
 /// Whether `t` sits at one of bound `b`'s ends and `v` (a gradient or a

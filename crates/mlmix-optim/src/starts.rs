@@ -142,7 +142,7 @@ pub fn run_starts_staged(
             if observer.stop_requested() && evaluated.load(Ordering::Acquire) {
                 return (p, None);
             }
-            let r = first.start(p.theta.clone()).and_then(|mut it| {
+            let r = first.start_lagged(p.theta.clone()).and_then(|mut it| {
                 // a start begun before a stop request stops its EM
                 // iterations at the request
                 if it.eval.loglik.is_finite() {

@@ -99,12 +99,18 @@ fn gpu_backend(_cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
 /// plan ([`Plan::dims`]: none for a random effect whose variance is fixed at
 /// zero), one node without any.
 pub fn model_grid(model: &Model, plan: &Plan) -> Result<Grid, FitError> {
-    grid_with_points(model, plan, model.latent.integration.points)
+    grid_with_points(model, plan, model.latent.integration.points, &[])
 }
 
 /// [`model_grid`] with `points` (per dimension, or in all for Monte Carlo)
-/// in place of the model's.
-fn grid_with_points(model: &Model, plan: &Plan, points: usize) -> Result<Grid, FitError> {
+/// in place of the model's, except on the dimensions `keep` of an adapted
+/// product rule, which keep the model's points.
+fn grid_with_points(
+    model: &Model,
+    plan: &Plan,
+    points: usize,
+    keep: &[usize],
+) -> Result<Grid, FitError> {
     let dims = plan.dims;
     let t = &model.latent;
     match dims {
@@ -135,7 +141,9 @@ fn grid_with_points(model: &Model, plan: &Plan, points: usize) -> Result<Grid, F
                     nodes,
                 });
             }
-            let grid = if t.integration.adaptive {
+            let grid = if t.integration.adaptive && !keep.is_empty() {
+                Grid::adapted_mixed(m, points, t.integration.points, keep, &step)
+            } else if t.integration.adaptive {
                 Grid::adapted(m, points, &step)
             } else {
                 Grid::with_steps(m, points, &step)
@@ -153,15 +161,28 @@ fn grid_with_points(model: &Model, plan: &Plan, points: usize) -> Result<Grid, F
 /// dimension), and each final-stage start begins again on the model's rule.
 /// The initial stage only ranks the starts after a few EM iterations; on an
 /// adapted rule a few points per dimension rank them much as the full
-/// rule would, at a fraction of the cost: the 4-dimension FMA-GoM's 17⁴ =
-/// 83,521 adapted nodes against 5⁴ = 625 (its default STARTS = 20 4 make
-/// 200 initial-stage EM evaluations of 29 s each on 2 cores, about half of
-/// its fit). The report says so.
+/// rule would, at a fraction of the cost: a 4-dimension model's 17⁴ =
+/// 83,521 adapted nodes against 7⁴ = 2,401. Where the backend takes the
+/// moment form, its cost does not grow with the inner dimensions' points
+/// ([`Backend::shared_dims`]), and the coarse rule keeps the model's
+/// points there: the 4-dimension FMA-GoM's EM evaluation with moments on
+/// 2,000 persons took 0.44 s on its 17⁴ nodes and 0.45 s on 7⁴ in the
+/// blocked loop, which a rule coarse in every dimension would have taken;
+/// coarse in its factor alone (7 × 17³ nodes) it stays in the moment form
+/// at 7 runs instead of 17. The report says when the initial stage was
+/// coarse.
 pub const COARSE_INITIAL_ABOVE: usize = 20_000;
 
-/// Points per dimension of the coarse initial stage's rule (adapted: 5 per
-/// dimension from 2 dimensions on, 9 in one; see `adapted_points`).
-pub const COARSE_INITIAL_POINTS: usize = 5;
+/// Points per dimension of the coarse initial stage's rule (adapted: 7 per
+/// dimension from 3 dimensions on; see `adapted_points`). Not 5: on the
+/// 4-dimension FMA-GoM (2,000 persons of `cargo xtask bench`'s data, at
+/// the parameters that generated it, a grid adapted again and again to
+/// its own posterior) 5 adapted points per dimension gave log-likelihoods
+/// that never settled (−23845.6, −23276.8, −23069.1, −22500.7, −22790.4,
+/// −22411.8 on six successive grids; the full rule −22284.73): the
+/// initial stage ranked its starts on which grid each happened to be on.
+/// 7 points settle at −22283.83, 9 points at −22284.84.
+pub const COARSE_INITIAL_POINTS: usize = 7;
 
 /// The most integration nodes per cluster a fit takes: a million nodes
 /// already cost hours per fit on a laptop (the 3-dimension bench case,
@@ -234,22 +255,24 @@ type CoarseStage = (Box<dyn Backend>, usize);
 
 /// The backend of a coarser rule for the initial stage of random starts,
 /// and its number of nodes, when the model's adapted product rule has more
-/// than [`COARSE_INITIAL_ABOVE`] nodes (see there).
+/// than [`COARSE_INITIAL_ABOVE`] nodes (see there): coarse in the
+/// dimensions whose points `backend`'s cost grows with.
 fn coarse_initial(
     model: &Model,
     plan: &Arc<Plan>,
     data: &Arc<EngineData>,
-    nodes: usize,
+    backend: &dyn Backend,
     options: &FitOptions,
 ) -> Result<Option<CoarseStage>, FitError> {
     let t = &model.latent.integration;
     let above = options.coarse_initial_above.unwrap_or(COARSE_INITIAL_ABOVE);
     let product = t.method != IntegrationMethod::MonteCarlo;
+    let nodes = backend.grid().n_nodes();
     if plan.dims == 0 || !t.adaptive || !product || nodes <= above {
         return Ok(None);
     }
     let points = COARSE_INITIAL_POINTS.min(t.points);
-    let grid = grid_with_points(model, plan, points)?;
+    let grid = grid_with_points(model, plan, points, &backend.shared_dims())?;
     let n = grid.n_nodes();
     if n >= nodes {
         return Ok(None);
@@ -279,9 +302,8 @@ pub fn fit(
     let model = &loaded.model;
     let ds = &loaded.data;
     let (engine_data, plan, grid) = engine_parts(loaded, !options.no_collapse)?;
-    let nodes = grid.n_nodes();
     let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
-    let coarse = coarse_initial(model, &plan, &engine_data, nodes, options)?;
+    let coarse = coarse_initial(model, &plan, &engine_data, backend.as_ref(), options)?;
     let map = param_map(model, ds);
     let n_obs = ds.n_rows();
     let adaptive = plan.dims > 0 && model.latent.integration.adaptive;

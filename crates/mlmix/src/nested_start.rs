@@ -18,8 +18,8 @@
 //!
 //! Where the companion still has integration dimensions (the FMA of an
 //! FMA-GoM) and the model's rule is an adapted product rule, the companion
-//! is fitted on the coarse initial stage's rule ([`COARSE_INITIAL_POINTS`]
-//! points per dimension, adapted: 9 in one dimension) instead of the
+//! is fitted on a coarse rule ([`COMPANION_POINTS`] points per dimension,
+//! adapted: 9 in one dimension) instead of the
 //! model's (29 in one dimension by default): its solution only starts the
 //! model, whose own fit then runs on the model's rule, and on 7,000 persons
 //! the companion with the model's rule took longer than the model's
@@ -32,7 +32,7 @@
 
 use mlmix_spec::{IntegrationMethod, Loaded, Model, ParamKind, ParamValue, RandomKind};
 
-use crate::fit::{COARSE_INITIAL_POINTS, FitOptions, fit};
+use crate::fit::{FitOptions, fit};
 use crate::results::NestedStart;
 use mlmix_optim::{Observer, Termination};
 
@@ -113,11 +113,10 @@ pub fn companion(model: &Model) -> Option<Companion> {
     let other_random = companion.parameters.iter().any(|p| {
         matches!(p.kind, ParamKind::RandomVariance { .. }) && p.value != ParamValue::Fixed(0.0)
     });
-    // starting values only: its integration on the coarse initial stage's
-    // adapted rule
+    // starting values only: its integration on a coarse adapted rule
     let t = &mut companion.latent.integration;
     if other_random && t.adaptive && t.method != IntegrationMethod::MonteCarlo {
-        t.points = t.points.min(COARSE_INITIAL_POINTS);
+        t.points = t.points.min(COMPANION_POINTS);
     }
     if other_random {
         let a = &mut companion.analysis;
@@ -160,6 +159,11 @@ fn renumber_free(model: &mut Model) -> Vec<Option<usize>> {
 /// The most quasi-Newton iterations of a companion's start when the
 /// companion still integrates (module documentation).
 pub const COMPANION_ITERATIONS: usize = 50;
+
+/// Points per dimension of the companion's adapted rule, where the model's
+/// is an adapted product rule (5: 9 adapted points in the one dimension of
+/// an FMA-GoM's factor, against the model's 29; see the module's text).
+pub const COMPANION_POINTS: usize = 5;
 
 /// The variance of the random class logits at a start from the nested
 /// model: large enough that the start is near it (most of a person's rows
