@@ -19,6 +19,7 @@
 //! sequentially. Neither depends on the thread count, so the sums (and so
 //! every result) are the same for 1 and N threads.
 
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -184,8 +185,10 @@ struct Workspace {
     /// moments (see [`crate::moments`]).
     mom: Vec<f64>,
     /// Per term: the pass whose node its values in `vals` were computed
-    /// at (`usize::MAX`: none yet in this chunk).
+    /// at (`usize::MAX`: none yet in this chunk), and the states computed
+    /// there.
     term_pass: Vec<usize>,
+    term_states: Vec<Range<usize>>,
     /// Per node column: the pass whose node it holds.
     col_pass: Vec<usize>,
     /// Per node term with one: its node-free part for the chunk's rows (see
@@ -218,6 +221,7 @@ impl Workspace {
         Workspace {
             mom: vec![0.0; mom_slots * width],
             term_pass: vec![usize::MAX; plan.terms.len()],
+            term_states: vec![0..0; plan.terms.len()],
             col_pass: vec![usize::MAX; plan.virtual_cols.len()],
             pending: vec![usize::MAX; plan.terms.len()],
             base: vec![0.0; width * stride],
@@ -300,6 +304,8 @@ impl CpuBackend {
             if sigma.is_nan() || sigma <= 1e-8 {
                 continue;
             }
+            // (a class logit's values are written for every state at
+            // every pass: `eval::term_values_of`)
             let term = &self.plan.terms[st.term];
             let k_n = term.n_states / term.n_sets;
             for (i, &j) in row_j.iter().enumerate() {
@@ -509,44 +515,55 @@ impl CpuBackend {
         if !values {
             return;
         }
+        let b = pass / self.grid.n_nodes();
         for &t in &self.layout.node_terms {
-            // a term whose dimensions hold the same node in every cluster
-            // as when its values were computed keeps them
+            // only the states the pass's combinations use; a term whose
+            // dimensions hold the same node in every cluster as when its
+            // values were computed, for these states, keeps them
+            let states = self.layout.states_of_between[b][t].clone();
             let last = ws.term_pass[t];
-            if last != usize::MAX && self.same_node(t, nj, pass, last, (ws.z_passes, &ws.z)) {
+            let kept = &ws.term_states[t];
+            if last != usize::MAX
+                && kept.start <= states.start
+                && states.end <= kept.end
+                && self.same_node(t, nj, pass, last, (ws.z_passes, &ws.z))
+            {
                 continue;
             }
             ws.term_pass[t] = pass;
+            ws.term_states[t] = states.clone();
             let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
+            let sc = &mut ws.scratch;
             if self.layout.row_invariant[t] {
                 if let Some(firsts) = ws.firsts.as_ref() {
-                    let sc = &mut ws.scratch;
-                    eval::term_values(term, tp, firsts, 0, nj, slots, sc, &mut ws.cvals);
-                    self.broadcast(t, nj, r0, j0, &ws.cvals, &mut ws.vals);
+                    let st = states.clone();
+                    eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, &mut ws.cvals);
+                    self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.vals);
                     if self.layout.product_form {
-                        self.exps(t, nj, &mut ws.cvals);
-                        self.broadcast(t, nj, r0, j0, &ws.cvals, &mut ws.evals);
+                        self.exps(t, &states, nj, &mut ws.cvals);
+                        self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.evals);
                     }
                 }
                 continue;
             } else if ws.has_base[t] {
-                let nc0 = plan.n_data_cols;
-                let (base, sc, vals) = (&ws.base, &mut ws.scratch, &mut ws.vals);
-                eval::term_values_on_base(term, tp, nc0, local, 0, nr, slots, base, sc, vals);
+                let (nc0, st) = (plan.n_data_cols, states.clone());
+                let (base, vals) = (&ws.base, &mut ws.vals);
+                eval::term_values_on_base(term, tp, st, nc0, local, 0, nr, slots, base, sc, vals);
             } else {
-                eval::term_values(term, tp, local, 0, nr, slots, &mut ws.scratch, &mut ws.vals);
+                let (st, vals) = (states.clone(), &mut ws.vals);
+                eval::term_values_of(term, tp, st, local, 0, nr, slots, sc, vals);
             }
             if self.layout.product_form {
-                self.exp_slots(t, nr, &ws.vals, &mut ws.evals);
+                self.exp_slots(t, &states, nr, &ws.vals, &mut ws.evals);
             }
         }
     }
 
-    /// exp of term `t`'s slots in `src` into `dst` (`n` rows).
+    /// exp of term `t`'s slots of `states` in `src` into `dst` (`n` rows).
     #[inline(always)]
-    fn exp_slots(&self, t: usize, n: usize, src: &[f64], dst: &mut [f64]) {
+    fn exp_slots(&self, t: usize, states: &Range<usize>, n: usize, src: &[f64], dst: &mut [f64]) {
         let wd = self.layout.width;
-        for s in 0..self.plan.terms[t].n_states {
+        for s in states.clone() {
             let sl = (self.layout.offsets[t] + s) * wd;
             for (d, &v) in dst[sl..sl + n].iter_mut().zip(&src[sl..sl + n]) {
                 *d = fastmath::exp(v);
@@ -554,11 +571,11 @@ impl CpuBackend {
         }
     }
 
-    /// exp of term `t`'s slots in `buf`, in place (`n` rows).
+    /// exp of term `t`'s slots of `states` in `buf`, in place (`n` rows).
     #[inline(always)]
-    fn exps(&self, t: usize, n: usize, buf: &mut [f64]) {
+    fn exps(&self, t: usize, states: &Range<usize>, n: usize, buf: &mut [f64]) {
         let wd = self.layout.width;
-        for s in 0..self.plan.terms[t].n_states {
+        for s in states.clone() {
             let sl = (self.layout.offsets[t] + s) * wd;
             for v in &mut buf[sl..sl + n] {
                 *v = fastmath::exp(*v);
@@ -682,13 +699,13 @@ impl CpuBackend {
     #[inline(always)]
     fn each_cluster_slot(
         &self,
-        t: usize,
+        (t, states): (usize, &Range<usize>),
         (nj, r0, j0): (usize, usize, usize),
         mut f: impl FnMut(usize, usize, usize, usize),
     ) {
         let wd = self.layout.width;
         let cs = &self.data.cluster_starts;
-        for s in 0..self.plan.terms[t].n_states {
+        for s in states.clone() {
             let sl = (self.layout.offsets[t] + s) * wd;
             for c in 0..nj {
                 f(sl, c, cs[j0 + c] - r0, cs[j0 + c + 1] - r0);
@@ -700,16 +717,18 @@ impl CpuBackend {
     /// each of the chunk's `nj` clusters in `vals` (first row `r0`, first
     /// cluster `j0`).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn broadcast(
         &self,
         t: usize,
+        states: &Range<usize>,
         nj: usize,
         r0: usize,
         j0: usize,
         cvals: &[f64],
         vals: &mut [f64],
     ) {
-        self.each_cluster_slot(t, (nj, r0, j0), |sl, c, i0, i1| {
+        self.each_cluster_slot((t, states), (nj, r0, j0), |sl, c, i0, i1| {
             vals[sl + i0..sl + i1].fill(cvals[sl + c]);
         });
     }
@@ -729,7 +748,8 @@ impl CpuBackend {
         w: &[f64],
         cw: &mut [f64],
     ) {
-        self.each_cluster_slot(t, (nj, r0, j0), |sl, c, i0, i1| {
+        let all = 0..self.plan.terms[t].n_states;
+        self.each_cluster_slot((t, &all), (nj, r0, j0), |sl, c, i0, i1| {
             cw[sl + c] = w[sl + i0..sl + i1]
                 .iter()
                 .zip(&freq[i0..i1])
@@ -966,7 +986,8 @@ impl CpuBackend {
             );
             self.mask_cluster_level(t, &cx.first_row, &mut ws.vals);
             if self.layout.product_form {
-                self.exp_slots(t, nr, &ws.vals, &mut ws.evals);
+                let all = 0..plan.terms[t].n_states;
+                self.exp_slots(t, &all, nr, &ws.vals, &mut ws.evals);
             }
         }
     }

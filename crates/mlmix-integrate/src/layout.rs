@@ -11,6 +11,8 @@
 //! slot rows, and the log-sum-exp and posterior weights are loops over rows
 //! that vectorise.
 
+use std::ops::Range;
+
 use mlmix_kernels::eval::Slots;
 use mlmix_kernels::{EngineData, Plan};
 
@@ -37,6 +39,10 @@ pub(crate) struct Layout {
     pub chunks: Vec<(usize, usize, usize, usize)>,
     /// The combinations of each between-level class combination.
     pub combos_of_between: Vec<Vec<usize>>,
+    /// Per between-level class combination and term: the range of the
+    /// term's states its combinations use (`[b][t]`), all that a pass of
+    /// `b` evaluates (see [`mlmix_kernels::eval::term_values_of`]).
+    pub states_of_between: Vec<Vec<Range<usize>>>,
     /// Terms that read the node columns, and the others.
     pub node_terms: Vec<usize>,
     /// Per term: the integration dimensions it reads.
@@ -302,6 +308,19 @@ impl Layout {
             }
             combos_of_between[b].push(k);
         }
+        let states_of_between = combos_of_between
+            .iter()
+            .map(|ks| {
+                (0..nt)
+                    .map(|t| {
+                        let state = |&k: &usize| plan.terms[t].state_of_combo[k] as usize;
+                        let lo = ks.iter().map(state).min().unwrap_or(0);
+                        let hi = ks.iter().map(state).max().map_or(0, |s| s + 1);
+                        lo..hi
+                    })
+                    .collect()
+            })
+            .collect();
         // chunks of whole clusters
         let cs = &data.cluster_starts;
         let mut chunks = Vec::new();
@@ -352,6 +371,7 @@ impl Layout {
             slot_of_combo,
             chunks,
             combos_of_between,
+            states_of_between,
             node_terms,
             term_dims,
             fixed_terms,

@@ -501,14 +501,72 @@ fn check_values_on_base(case: &Case) {
             eval::term_base(term, tp, node_col, data, 0, n, slots(n), &mut base),
             "{name}: no node-free part"
         );
-        let mut v = vec![f64::NAN; ns * n];
-        let sl = slots(n);
-        eval::term_values_on_base(term, tp, node_col, data, 0, n, sl, &base, &mut sc, &mut v);
-        for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
-                "{name}, node columns from {node_col}, entry {i}: {a} against {b}"
+        for states in state_ranges(ns) {
+            let mut v = vec![f64::NAN; ns * n];
+            let (sl, st) = (slots(n), states.clone());
+            eval::term_values_on_base(
+                term, tp, st, node_col, data, 0, n, sl, &base, &mut sc, &mut v,
             );
+            for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
+                // (an item kind writes the states asked for alone)
+                let asked = states.contains(&(i / n));
+                assert!(
+                    if asked {
+                        (a - b).abs() <= 1e-14 * (1.0 + b.abs())
+                    } else {
+                        a.is_nan()
+                    },
+                    "{name}, node columns from {node_col}, states {states:?}, entry {i}: {a} against {b}"
+                );
+            }
+        }
+    }
+}
+
+/// Every state alone, the last two, and all of them.
+fn state_ranges(ns: usize) -> Vec<std::ops::Range<usize>> {
+    let mut r: Vec<_> = (0..ns).map(|s| s..s + 1).collect();
+    r.push(ns.saturating_sub(2)..ns);
+    r.push(0..ns);
+    r
+}
+
+/// `term_values_of` a range of states writes those states' values, as
+/// `term_values` computes them, and other states' slots either not at all
+/// or with their values.
+fn check_values_of_states(case: &Case) {
+    let Case {
+        name,
+        plan,
+        phi,
+        data,
+    } = case;
+    let n = data.n_rows();
+    let prep = eval::prepare(plan, phi).expect("valid");
+    let (term, tp) = (&plan.terms[0], &prep.terms[0]);
+    let ns = term.n_states;
+    let mut sc = Scratch::default();
+    let mut whole = vec![0.0; ns * n];
+    eval::term_values(term, tp, data, 0, n, slots(n), &mut sc, &mut whole);
+    // the item kinds write the states asked for alone
+    let item = matches!(
+        term.kind,
+        TermKind::Categorical { .. } | TermKind::Guessing { .. } | TermKind::Normal { .. }
+    );
+    for states in state_ranges(ns) {
+        let mut v = vec![f64::NAN; ns * n];
+        let st = states.clone();
+        eval::term_values_of(term, tp, st, data, 0, n, slots(n), &mut sc, &mut v);
+        for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
+            let same = (a - b).abs() <= 1e-14 * (1.0 + b.abs()) || (a.is_infinite() && a == b);
+            let ok = if states.contains(&(i / n)) {
+                same
+            } else if item {
+                a.is_nan()
+            } else {
+                same || a.is_nan()
+            };
+            assert!(ok, "{name}, states {states:?}, entry {i}: {a} against {b}");
         }
     }
 }
@@ -601,6 +659,7 @@ mod categorical {
     fn scores_are_central_differences() {
         for (case, _) in cases() {
             check_scores(&case);
+            check_values_of_states(&case);
         }
     }
 
@@ -663,6 +722,7 @@ mod guessing {
     fn scores_are_central_differences() {
         for case in cases() {
             check_scores(&case);
+            check_values_of_states(&case);
         }
     }
 
@@ -781,6 +841,7 @@ mod normal {
     fn scores_are_central_differences() {
         for case in cases() {
             check_scores(&case);
+            check_values_of_states(&case);
         }
     }
 
@@ -884,6 +945,7 @@ mod block {
     fn scores_are_central_differences() {
         for case in cases() {
             check_scores(&case);
+            check_values_of_states(&case);
         }
     }
 
@@ -1056,6 +1118,7 @@ mod logit {
     fn scores_are_central_differences() {
         for case in cases() {
             check_scores(&case);
+            check_values_of_states(&case);
         }
     }
 
@@ -1505,6 +1568,7 @@ mod nominal {
     fn scores_are_central_differences() {
         for (case, _) in cases() {
             check_scores(&case);
+            check_values_of_states(&case);
         }
     }
 

@@ -37,6 +37,8 @@ mod normal;
 pub use block::spd_inverse;
 pub use categorical::{cat_derivs, cat_log_prob};
 
+use std::ops::Range;
+
 use crate::data::EngineData;
 use crate::plan::{NONE, Plan, Term, TermKind};
 
@@ -500,6 +502,22 @@ impl Slots {
     }
 }
 
+/// `slots` with state `s` as its first.
+#[inline(always)]
+fn from_state(slots: Slots, s: usize) -> Slots {
+    Slots {
+        offset: slots.offset + s,
+        ..slots
+    }
+}
+
+/// States `lo..hi` of per-state parameters `v` (`n` per state; empty stays
+/// empty: a table the term does not use).
+#[inline(always)]
+fn of_states(v: &[f64], n: usize, lo: usize, hi: usize) -> &[f64] {
+    if v.is_empty() { v } else { &v[lo * n..hi * n] }
+}
+
 /// `u -= Σ β x` for rows `r0..r1` over the covariates `covs` (coefficients
 /// `betas`, in order) whose column passes `pick`, column by column over
 /// contiguous rows (the loops vectorise).
@@ -559,13 +577,14 @@ pub fn term_base(
     }
 }
 
-/// [`term_values`] of a term with a node-free part `base` (see
+/// [`term_values_of`] of a term with a node-free part `base` (see
 /// [`term_base`], computed on the same rows and parameters).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_values_on_base(
     term: &Term,
     prep: &TermPrep,
+    states: Range<usize>,
     node_col: usize,
     data: &EngineData,
     r0: usize,
@@ -575,6 +594,9 @@ pub fn term_values_on_base(
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
+    let (lo, hi) = (states.start, states.end);
+    let nl = term.n_local;
+    let sub = from_state(slots, lo);
     match (&term.kind, prep) {
         (
             TermKind::Normal { col, covs },
@@ -583,13 +605,23 @@ pub fn term_values_on_base(
                 inv_var,
                 log_norm,
             },
-        ) => {
-            let (ns, nl) = (term.n_states, term.n_local);
-            normal::values_on_base(
-                ns, nl, *col, covs, params, inv_var, log_norm, node_col, data, r0, r1, slots, base,
-                scratch, out,
-            )
-        }
+        ) => normal::values_on_base(
+            hi - lo,
+            nl,
+            *col,
+            covs,
+            of_states(params, nl, lo, hi),
+            &inv_var[lo..hi],
+            &log_norm[lo..hi],
+            node_col,
+            data,
+            r0,
+            r1,
+            sub,
+            base,
+            scratch,
+            out,
+        ),
         (
             TermKind::Categorical {
                 col,
@@ -598,22 +630,13 @@ pub fn term_values_on_base(
                 covs,
             },
             TermPrep::Categorical { params, .. },
-        ) if !covs.is_empty() => categorical::binary_values_on_base(
-            term.n_local,
-            *col,
-            *link,
-            covs,
-            params,
-            node_col,
-            data,
-            r0,
-            r1,
-            slots,
-            base,
-            scratch,
-            out,
-        ),
-        _ => term_values(term, prep, data, r0, r1, slots, scratch, out),
+        ) if !covs.is_empty() => {
+            let params = of_states(params, nl, lo, hi);
+            categorical::binary_values_on_base(
+                nl, *col, *link, covs, params, node_col, data, r0, r1, sub, base, scratch, out,
+            )
+        }
+        _ => term_values_of(term, prep, states, data, r0, r1, slots, scratch, out),
     }
 }
 
@@ -634,8 +657,32 @@ pub fn term_values(
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
+    let all = 0..term.n_states;
+    term_values_of(term, prep, all, data, r0, r1, slots, scratch, out);
+}
+
+/// [`term_values`] of the states `states` at least: the item kinds
+/// (categorical, 3PL, normal) write those states' slots alone and leave
+/// the others as they were, the other kinds write every state. A pass of
+/// the integration loop whose combinations use some of a term's states
+/// (a between-level class's own item parameters) asks for those.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn term_values_of(
+    term: &Term,
+    prep: &TermPrep,
+    states: Range<usize>,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+    slots: Slots,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) {
     let ns = term.n_states;
     let nl = term.n_local;
+    let (lo, hi) = (states.start, states.end);
+    let sub = from_state(slots, lo);
     match (&term.kind, prep) {
         (
             TermKind::Categorical {
@@ -646,10 +693,36 @@ pub fn term_values(
             },
             TermPrep::Categorical { params, logp, .. },
         ) => categorical::values(
-            ns, nl, *col, *ncat, *link, covs, params, logp, data, r0, r1, slots, scratch, out,
+            hi - lo,
+            nl,
+            *col,
+            *ncat,
+            *link,
+            covs,
+            of_states(params, nl, lo, hi),
+            of_states(logp, *ncat, lo, hi),
+            data,
+            r0,
+            r1,
+            sub,
+            scratch,
+            out,
         ),
         (TermKind::Guessing { col, link, covs }, TermPrep::Guessing { params }) => {
-            guessing::values(ns, nl, *col, *link, covs, params, data, r0, r1, slots, out)
+            let params = of_states(params, nl, lo, hi);
+            guessing::values(
+                hi - lo,
+                nl,
+                *col,
+                *link,
+                covs,
+                params,
+                data,
+                r0,
+                r1,
+                sub,
+                out,
+            )
         }
         (TermKind::Nominal { col, ncat, covs }, TermPrep::Nominal { params, logp }) => {
             nominal::values(
@@ -664,7 +737,19 @@ pub fn term_values(
                 log_norm,
             },
         ) => normal::values(
-            ns, nl, *col, covs, params, inv_var, log_norm, data, r0, r1, slots, scratch, out,
+            hi - lo,
+            nl,
+            *col,
+            covs,
+            of_states(params, nl, lo, hi),
+            &inv_var[lo..hi],
+            &log_norm[lo..hi],
+            data,
+            r0,
+            r1,
+            sub,
+            scratch,
+            out,
         ),
         (
             TermKind::NormalBlock {
