@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mlmix_kernels::eval::{self, InfoAcc, Scratch};
+use mlmix_kernels::eval::{self, InfoAcc, RowPattern, Scratch};
 use mlmix_kernels::fastmath;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
@@ -195,6 +195,10 @@ struct Workspace {
     /// [`eval::term_base`]), at its slots; `has_base` says which have one.
     base: Vec<f64>,
     has_base: Vec<bool>,
+    /// Per node term accumulated at its nodes: the pattern of its rows'
+    /// non-zero covariates in the chunk, where its kind has one (see
+    /// [`eval::RowPattern`]).
+    patterns: Vec<Option<RowPattern>>,
     /// Per node term: the first pass of the run whose weights `w` holds
     /// and has not accumulated yet (`usize::MAX`: none).
     pending: Vec<usize>,
@@ -226,6 +230,7 @@ impl Workspace {
             pending: vec![usize::MAX; plan.terms.len()],
             base: vec![0.0; width * stride],
             has_base: vec![false; plan.terms.len()],
+            patterns: vec![None; plan.terms.len()],
             vals: vec![0.0; width * stride],
             evals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
@@ -965,12 +970,31 @@ impl CpuBackend {
     fn chunk_terms(&self, prep: &Prepared, cx: &ChunkCx, ws: &mut Workspace) {
         let plan = &*self.plan;
         let (r0, r1, nr) = (cx.r0, cx.r1, cx.row_j.len());
-        if let Some(local) = ws.local.as_ref() {
+        if let Some(local) = ws.local.as_mut() {
+            // the node columns at a unit node (their data column, or 1),
+            // where each is not zero if it ever is, for the patterns of
+            // the rows' non-zero covariates (`node_pass` writes them anew:
+            // `col_pass` was reset)
+            for (v, vc) in plan.virtual_cols.iter().enumerate() {
+                let col = plan.n_data_cols + v;
+                match vc.mult {
+                    None => local.columns[col][..nr].fill(1.0),
+                    Some(m) => {
+                        let (src, dst) = two_columns(&mut local.columns, m, col);
+                        dst[..nr].copy_from_slice(&src[..nr]);
+                    }
+                }
+            }
             for &t in &self.layout.node_terms {
                 let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
                 let nc0 = plan.n_data_cols;
                 ws.has_base[t] = !self.layout.row_invariant[t]
                     && eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
+                let at_nodes = !self.layout.row_invariant[t]
+                    && !self.layout.linear.iter().any(|l| l.term == t);
+                ws.patterns[t] = at_nodes
+                    .then(|| eval::term_row_pattern(term, local, 0, nr))
+                    .flatten();
             }
         }
         for &t in &self.layout.fixed_terms {
@@ -1189,7 +1213,7 @@ impl CpuBackend {
                 acc.grads,
                 acc.infos,
                 (&ws.w, None),
-                &mut ws.scratch,
+                (None, &mut ws.scratch),
                 &mut ws.cluster_scores,
             );
         }
@@ -1461,7 +1485,7 @@ impl CpuBackend {
                     acc.grads,
                     acc.infos,
                     (&ws.cw, None),
-                    &mut ws.scratch,
+                    (None, &mut ws.scratch),
                     &mut ws.cluster_scores,
                 );
             } else if let Some(local) = ws.local.as_ref() {
@@ -1478,7 +1502,7 @@ impl CpuBackend {
                     acc.grads,
                     acc.infos,
                     (&ws.w, None),
-                    &mut ws.scratch,
+                    (ws.patterns[t].as_ref(), &mut ws.scratch),
                     &mut ws.cluster_scores,
                 );
             }
@@ -1604,7 +1628,7 @@ impl CpuBackend {
                         grads,
                         infos,
                         (&ws.w, None),
-                        &mut ws.scratch,
+                        (None, &mut ws.scratch),
                         &mut ws.cluster_scores,
                     );
                 }
@@ -1633,7 +1657,7 @@ impl CpuBackend {
         grads: &mut [Vec<f64>],
         infos: &mut [InfoAcc],
         (w, probs): (&[f64], Option<&[f64]>),
-        scratch: &mut Scratch,
+        (pattern, scratch): (Option<&RowPattern>, &mut Scratch),
         cluster_scores: &mut [f64],
     ) {
         let term = &self.plan.terms[t];
@@ -1647,7 +1671,17 @@ impl CpuBackend {
                     term, tp, data, d0, d1, slots, w, freq, p, scratch, grad, info,
                 ),
                 None => eval::term_accumulate(
-                    term, tp, data, d0, d1, slots, w, freq, scratch, grad, info,
+                    term,
+                    tp,
+                    data,
+                    d0,
+                    d1,
+                    slots,
+                    w,
+                    freq,
+                    (pattern, &mut *scratch),
+                    grad,
+                    info,
                 ),
             }
         }

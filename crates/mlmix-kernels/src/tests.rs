@@ -195,7 +195,7 @@ fn check_accumulate(case: &Case) {
         slots(n),
         &w,
         &freq,
-        &mut sc,
+        (None, &mut sc),
         Some(&mut g),
         Some(&mut fast_info),
     );
@@ -674,6 +674,80 @@ mod categorical {
     fn information_is_expected_outer_product() {
         for (case, ncat) in cases() {
             check_cat_info(&case, ncat, 0);
+        }
+    }
+
+    /// Long data: three item dummies and a node column (the node times
+    /// the first dummy). A pattern of the rows' non-zero covariates fixed
+    /// with the node column at a unit node accumulates, at a node where
+    /// that column is zero and at another, what the rows' own pattern does
+    /// there.
+    #[test]
+    fn a_fixed_pattern_accumulates_as_the_rows_own() {
+        let n = 12;
+        let y: Vec<f64> = (0..n).map(|i| f64::from(i % 5 < 2)).collect();
+        let dummy = |q: usize| (0..n).map(|i| f64::from(i % 3 == q)).collect::<Vec<_>>();
+        let at_node = |z: f64| dummy(0).iter().map(|d| z * d).collect::<Vec<_>>();
+        let columns = |z: f64| vec![y.clone(), dummy(0), dummy(1), dummy(2), at_node(z)];
+        let w: Vec<f64> = (0..2 * n).map(|i| 0.1 + (i % 7) as f64 / 7.0).collect();
+        let freq: Vec<f64> = (0..n).map(|i| 1.0 + (i % 2) as f64).collect();
+        for link in [Link::Logit, Link::Probit] {
+            let covs = vec![1, 2, 3, 4];
+            let kind = TermKind::Categorical {
+                col: 0,
+                ncat: 2,
+                link,
+                covs,
+            };
+            let mut term = identity_term(kind, 2, 5);
+            term.info_pairs = (0..5u32)
+                .flat_map(|a| (0..=a).map(move |b| (a, b)))
+                .collect();
+            let plan = plan_with(term, 10);
+            let phi: Vec<f64> = (0..10).map(|i| 0.3 * i as f64 - 1.2).collect();
+            let prep = eval::prepare(&plan, &phi).expect("valid");
+            let term = &plan.terms[0];
+            let unit = data_of(columns(1.0));
+            let pat = eval::term_row_pattern(term, &unit, 0, n).expect("a pattern");
+            assert!(
+                pat.is_sparse(),
+                "{link:?}: one or two of four covariates per row"
+            );
+            for z in [0.0, 0.7] {
+                let at = data_of(columns(z));
+                let run = |pattern: Option<&eval::RowPattern>| {
+                    let (mut sc, mut g, mut info) =
+                        (Scratch::default(), vec![0.0; 10], InfoAcc::new(term));
+                    let (tp, sl) = (&prep.terms[0], slots(n));
+                    let both = (pattern, &mut sc);
+                    eval::term_accumulate(
+                        term,
+                        tp,
+                        &at,
+                        0,
+                        n,
+                        sl,
+                        &w,
+                        &freq,
+                        both,
+                        Some(&mut g),
+                        Some(&mut info),
+                    );
+                    (g, info.mats)
+                };
+                let (own, fixed) = (run(None), run(Some(&pat)));
+                let pairs = own
+                    .0
+                    .iter()
+                    .chain(&own.1)
+                    .zip(fixed.0.iter().chain(&fixed.1));
+                for (i, (a, b)) in pairs.enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                        "{link:?}, node {z}: entry {i}: {a} (own pattern) against {b} (fixed)"
+                    );
+                }
+            }
         }
     }
 }
@@ -1612,7 +1686,7 @@ mod nominal {
                 slots(n),
                 &w,
                 &freq,
-                &mut sc,
+                (None, &mut sc),
                 Some(&mut g),
                 None,
             );

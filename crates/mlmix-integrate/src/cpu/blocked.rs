@@ -694,7 +694,7 @@ impl CpuBackend {
                 acc.grads,
                 acc.infos,
                 (&blk.w, Some(&blk.evals)),
-                &mut ws.scratch,
+                (None, &mut ws.scratch),
                 &mut ws.cluster_scores,
             );
         }

@@ -12,8 +12,8 @@
 //! probability helpers [`cat_log_prob`] and [`cat_derivs`].
 
 use super::{
-    InfoAcc, InvalidParams, Scratch, Slots, TermPrep, grow, lin_pred, observed, subtract_covs,
-    weighted_sum,
+    InfoAcc, InvalidParams, RowPattern, Scratch, Slots, TermPrep, grow, lin_pred, observed,
+    subtract_covs, weighted_sum,
 };
 use crate::data::EngineData;
 use crate::fastmath;
@@ -260,7 +260,7 @@ pub(super) fn accumulate(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    scratch: &mut Scratch,
+    (pattern, scratch): (Option<&RowPattern>, &mut Scratch),
     grad: &mut Option<&mut [f64]>,
     acc: &mut Option<&mut InfoAcc>,
 ) {
@@ -279,7 +279,7 @@ pub(super) fn accumulate(
                 slots,
                 w,
                 freq,
-                scratch,
+                (pattern, scratch),
                 grad.take(),
                 acc.take(),
             );
@@ -418,45 +418,52 @@ fn softplus(t: f64) -> f64 {
     t.max(0.0) + fastmath::ln_1p(fastmath::exp(-t.abs()))
 }
 
-/// The non-zero covariates of rows `r0..r1`, row by row (covariate index,
-/// value) into `scratch.nz`, row `i`'s from `scratch.nz_start[i]`;
-/// false (and nothing usable) when they are more than half of all.
+/// The non-zero pattern of covariates `covs` on rows `r0..r1`: which
+/// covariates of each row are not zero, row by row (see [`RowPattern`]).
+pub(super) fn row_pattern(covs: &[usize], data: &EngineData, r0: usize, r1: usize) -> RowPattern {
+    let nr = r1 - r0;
+    let mut pat = RowPattern {
+        idx: Vec::new(),
+        start: Vec::with_capacity(nr + 1),
+        sparse: false,
+    };
+    // row by row over the columns, branch-free: every entry is written at
+    // the row's next place, which only a non-zero one keeps (long data's
+    // dummies are non-zero every few rows, which a branch mispredicts)
+    let cols: Vec<&[f64]> = covs.iter().map(|&c| &data.columns[c][r0..r1]).collect();
+    pat.idx.resize(nr * cols.len() + 1, 0);
+    pat.start.push(0);
+    let mut p = 0;
+    for i in 0..nr {
+        for (k, col) in cols.iter().enumerate() {
+            pat.idx[p] = k as u32;
+            p += usize::from(col[i] != 0.0);
+        }
+        pat.start.push(p);
+    }
+    pat.idx.truncate(p);
+    pat.sparse = 2 * p <= nr * cols.len();
+    pat
+}
+
+/// The covariates of rows `r0..r1` at the places `pat` gives, row by row
+/// (covariate index, value), into `scratch.nz`; false (and nothing
+/// written) where the pattern is not sparse.
 fn sparse_rows(
+    pat: &RowPattern,
     covs: &[usize],
     data: &EngineData,
     r0: usize,
-    r1: usize,
     scratch: &mut Scratch,
 ) -> bool {
-    let nr = r1 - r0;
-    let (nz, start) = (&mut scratch.nz, &mut scratch.nz_start);
-    // column by column (contiguous reads): each row's count, then its
-    // entries in covariate order, as a row-by-row scan would list them
-    start.clear();
-    start.resize(nr + 1, 0);
-    for &c in covs {
-        for (n, &x) in start[1..].iter_mut().zip(&data.columns[c][r0..r1]) {
-            *n += usize::from(x != 0.0);
-        }
-    }
-    for i in 0..nr {
-        start[i + 1] += start[i];
-    }
-    let total = start[nr];
-    if 2 * total > nr * covs.len() {
+    if !pat.sparse {
         return false;
     }
+    let nz = &mut scratch.nz;
     nz.clear();
-    nz.resize(total, (0, 0.0));
-    let pos = &mut scratch.nz_pos;
-    pos.clear();
-    pos.extend_from_slice(&start[..nr]);
-    for (k, &c) in covs.iter().enumerate() {
-        for (i, &x) in data.columns[c][r0..r1].iter().enumerate() {
-            if x != 0.0 {
-                nz[pos[i]] = (k as u32, x);
-                pos[i] += 1;
-            }
+    for (i, w) in pat.start.windows(2).enumerate() {
+        for &k in &pat.idx[w[0]..w[1]] {
+            nz.push((k, data.columns[covs[k as usize]][r0 + i]));
         }
     }
     true
@@ -477,13 +484,13 @@ fn binary_accumulate_sparse(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    scratch: &Scratch,
+    (start, scratch): (&[usize], &Scratch),
     mut grad: Option<&mut [f64]>,
     mut acc: Option<&mut InfoAcc>,
 ) {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    let (nz, start) = (&scratch.nz, &scratch.nz_start);
+    let nz = &scratch.nz;
     for (s, p) in params.chunks_exact(nl).enumerate() {
         let ws = &w[slots.state(s, nr)];
         let mut g = grad.as_deref_mut().map(|g| &mut g[s * nl..(s + 1) * nl]);
@@ -569,15 +576,27 @@ fn binary_accumulate(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    scratch: &mut Scratch,
+    (pattern, scratch): (Option<&RowPattern>, &mut Scratch),
     mut grad: Option<&mut [f64]>,
     mut acc: Option<&mut InfoAcc>,
 ) {
-    if !pairs.is_empty() && sparse_rows(covs, data, r0, r1, scratch) {
-        binary_accumulate_sparse(
-            nl, col, link, params, data, r0, r1, slots, w, freq, scratch, grad, acc,
-        );
-        return;
+    if !pairs.is_empty() {
+        // the pattern the caller fixed for these rows, or the rows' own
+        let own;
+        let pat = match pattern {
+            Some(p) => p,
+            None => {
+                own = row_pattern(covs, data, r0, r1);
+                &own
+            }
+        };
+        if sparse_rows(pat, covs, data, r0, scratch) {
+            let sc = (&pat.start[..], &*scratch);
+            binary_accumulate_sparse(
+                nl, col, link, params, data, r0, r1, slots, w, freq, sc, grad, acc,
+            );
+            return;
+        }
     }
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];

@@ -451,11 +451,54 @@ pub struct Scratch {
     /// A third buffer (a class logit's probabilities while `a` and `b`
     /// hold per-row sums).
     c: Vec<f64>,
-    /// Rows' non-zero covariates (see `categorical::Sparse`).
+    /// Rows' non-zero covariates, row by row (see
+    /// `categorical::sparse_rows`).
     nz: Vec<(u32, f64)>,
-    nz_start: Vec<usize>,
-    /// Each row's next free entry while `nz` is filled.
-    nz_pos: Vec<usize>,
+}
+
+/// Which covariates of each row of a range are not zero, for a term whose
+/// accumulation goes row by row over them (a binary item with covariates:
+/// long data's item dummies, one of which is not zero on each row). The
+/// node columns change from pass to pass but their pattern does not (a node
+/// column is its node times a data column, or the node), so a backend
+/// builds it once per chunk ([`term_row_pattern`], the node columns holding
+/// a non-zero node) instead of once per pass; an entry whose value is zero
+/// at a pass adds nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowPattern {
+    /// The non-zero covariates' indices (into the term's covariates), row
+    /// by row.
+    idx: Vec<u32>,
+    /// Row `i`'s entries: `idx[start[i]..start[i + 1]]`.
+    start: Vec<usize>,
+    /// Whether at most half the entries are non-zero: otherwise the
+    /// accumulation goes column by column.
+    sparse: bool,
+}
+
+impl RowPattern {
+    /// Whether the accumulation goes row by row over the pattern (at most
+    /// half the entries are not zero).
+    pub fn is_sparse(&self) -> bool {
+        self.sparse
+    }
+}
+
+/// The pattern of term `t`'s non-zero covariates on rows `r0..r1` (see
+/// [`RowPattern`]), for the kinds that use one (binary items with
+/// covariates); `None` for the others.
+pub fn term_row_pattern(
+    term: &Term,
+    data: &EngineData,
+    r0: usize,
+    r1: usize,
+) -> Option<RowPattern> {
+    match &term.kind {
+        TermKind::Categorical { ncat: 2, covs, .. } if !covs.is_empty() => {
+            Some(categorical::row_pattern(covs, data, r0, r1))
+        }
+        _ => None,
+    }
 }
 
 impl Scratch {
@@ -980,8 +1023,10 @@ fn observed(v: f64) -> f64 {
 /// covariates, its gradient and information from one softmax per row);
 /// the rest goes the general way, here, for
 /// every kind: the gradient as the summed [`term_scores`], the information
-/// by [`term_info`].
+/// by [`term_info`]. `pattern`, where the caller has one for these rows
+/// ([`term_row_pattern`]), saves finding the rows' non-zero covariates.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn term_accumulate(
     term: &Term,
     prep: &TermPrep,
@@ -991,19 +1036,21 @@ pub fn term_accumulate(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    scratch: &mut Scratch,
+    (pattern, scratch): (Option<&RowPattern>, &mut Scratch),
     grad: Option<&mut [f64]>,
     info: Option<&mut InfoAcc>,
 ) {
     let rows = (r0, r1);
+    let given = (None, pattern);
     accumulate_with(
-        term, prep, data, rows, slots, w, freq, None, scratch, grad, info,
+        term, prep, data, rows, slots, w, freq, given, scratch, grad, info,
     );
 }
 
 /// [`term_accumulate`], with the term's state probabilities on the rows
 /// when they are at hand (`given`, at `slots`, as [`term_probs`] gives
-/// them; only a class logit with covariates reads them).
+/// them; only a class logit with covariates reads them), and the pattern
+/// of the rows' non-zero covariates when there is one.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn accumulate_with(
@@ -1014,7 +1061,7 @@ fn accumulate_with(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    given: Option<&[f64]>,
+    (given, pattern): (Option<&[f64]>, Option<&RowPattern>),
     scratch: &mut Scratch,
     mut grad: Option<&mut [f64]>,
     mut info: Option<&mut InfoAcc>,
@@ -1046,7 +1093,7 @@ fn accumulate_with(
             slots,
             w,
             freq,
-            scratch,
+            (pattern, scratch),
             &mut grad,
             &mut info,
         ),
@@ -1122,7 +1169,7 @@ pub fn term_accumulate_given(
         slots,
         w,
         freq,
-        Some(probs),
+        (Some(probs), None),
         scratch,
         grad,
         info,
