@@ -973,8 +973,8 @@ impl CpuBackend {
         if let Some(local) = ws.local.as_mut() {
             // the node columns at a unit node (their data column, or 1),
             // where each is not zero if it ever is, for the patterns of
-            // the rows' non-zero covariates (`node_pass` writes them anew:
-            // `col_pass` was reset)
+            // the rows' non-zero covariates (`node_pass` writes them anew)
+            ws.col_pass.fill(usize::MAX);
             for (v, vc) in plan.virtual_cols.iter().enumerate() {
                 let col = plan.n_data_cols + v;
                 match vc.mult {
