@@ -482,19 +482,11 @@ fn check_normal_info(
 /// `term_values_on_base`) equal its values computed whole, whichever of its
 /// covariates (columns 1 and 2) are node columns: none, the second, both.
 fn check_values_on_base(case: &Case) {
-    let Case {
-        name,
-        plan,
-        phi,
-        data,
-    } = case;
-    let n = data.n_rows();
-    let prep = eval::prepare(plan, phi).expect("valid");
-    let (term, tp) = (&plan.terms[0], &prep.terms[0]);
-    let ns = term.n_states;
+    let (name, data) = (&case.name, &case.data);
+    let (prep, whole) = values_whole(case);
+    let (term, tp) = (&case.plan.terms[0], &prep.terms[0]);
+    let (n, ns) = (data.n_rows(), term.n_states);
     let mut sc = Scratch::default();
-    let mut whole = vec![0.0; ns * n];
-    eval::term_values(term, tp, data, 0, n, slots(n), &mut sc, &mut whole);
     for node_col in [3, 2, 1] {
         let mut base = vec![0.0; ns * n];
         assert!(
@@ -523,6 +515,26 @@ fn check_values_on_base(case: &Case) {
     }
 }
 
+/// The case's prepared parameters, and its term's values computed whole.
+fn values_whole(case: &Case) -> (eval::Prepared, Vec<f64>) {
+    let prep = eval::prepare(&case.plan, &case.phi).expect("valid");
+    let (term, data) = (&case.plan.terms[0], &case.data);
+    let n = data.n_rows();
+    let mut whole = vec![0.0; term.n_states * n];
+    let mut sc = Scratch::default();
+    eval::term_values(
+        term,
+        &prep.terms[0],
+        data,
+        0,
+        n,
+        slots(n),
+        &mut sc,
+        &mut whole,
+    );
+    (prep, whole)
+}
+
 /// Every state alone, the last two, and all of them.
 fn state_ranges(ns: usize) -> Vec<std::ops::Range<usize>> {
     let mut r: Vec<_> = (0..ns).map(|s| s..s + 1).collect();
@@ -535,19 +547,11 @@ fn state_ranges(ns: usize) -> Vec<std::ops::Range<usize>> {
 /// `term_values` computes them, and other states' slots either not at all
 /// or with their values.
 fn check_values_of_states(case: &Case) {
-    let Case {
-        name,
-        plan,
-        phi,
-        data,
-    } = case;
-    let n = data.n_rows();
-    let prep = eval::prepare(plan, phi).expect("valid");
-    let (term, tp) = (&plan.terms[0], &prep.terms[0]);
-    let ns = term.n_states;
+    let (name, data) = (&case.name, &case.data);
+    let (prep, whole) = values_whole(case);
+    let (term, tp) = (&case.plan.terms[0], &prep.terms[0]);
+    let (n, ns) = (data.n_rows(), term.n_states);
     let mut sc = Scratch::default();
-    let mut whole = vec![0.0; ns * n];
-    eval::term_values(term, tp, data, 0, n, slots(n), &mut sc, &mut whole);
     // the item kinds write the states asked for alone
     let item = matches!(
         term.kind,
