@@ -1219,29 +1219,13 @@ mod logit {
     #[test]
     fn runs_of_equal_rows_match_one_row_at_a_time() {
         for case in cases() {
-            let Case {
-                name,
-                plan,
-                phi,
-                data,
-            } = &case;
+            let (name, data) = (&case.name, &case.data);
             let n = data.n_rows();
             // all rows in one call against one row per call (no reuse possible)
-            let prep = eval::prepare(plan, phi).expect("valid");
-            let term = &plan.terms[0];
+            let (prep, all) = values_whole(&case);
+            let term = &case.plan.terms[0];
             let ns = term.n_states;
             let mut sc = Scratch::default();
-            let mut all = vec![0.0; n * ns];
-            eval::term_values(
-                term,
-                &prep.terms[0],
-                data,
-                0,
-                n,
-                slots(n),
-                &mut sc,
-                &mut all,
-            );
             for r in 0..n {
                 let mut one = vec![0.0; ns];
                 eval::term_values(
