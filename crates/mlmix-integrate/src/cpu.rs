@@ -461,12 +461,14 @@ impl CpuBackend {
         }
     }
 
-    /// Writes pass `(b, q)`'s node columns and evaluates the node terms.
+    /// Writes pass `pass`'s node columns (its index into `ws.z`) and
+    /// evaluates the node terms, for the states that between-level
+    /// combination `b`'s combinations use.
     #[inline(always)]
     fn node_pass(
         &self,
         prep: &Prepared,
-        pass: usize,
+        (b, pass): (usize, usize),
         row_j: &[usize],
         j0: usize,
         ws: &mut Workspace,
@@ -520,7 +522,6 @@ impl CpuBackend {
         if !values {
             return;
         }
-        let b = pass / self.grid.n_nodes();
         for &t in &self.layout.node_terms {
             // only the states the pass's combinations use; a term whose
             // dimensions hold the same node in every cluster as when its
@@ -1046,7 +1047,7 @@ impl CpuBackend {
             for q in 0..nq {
                 let pass = b * nq + q;
                 if self.plan.dims > 0 {
-                    self.node_pass(prep, pass, &cx.row_j, cx.j0, ws, true);
+                    self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, true);
                 }
                 if want_junctions && pass == 0 {
                     self.junctions(prep, pass, &cx.row_j, cx.j0, ws, &mut out.junctions);
@@ -1131,7 +1132,7 @@ impl CpuBackend {
                                 acc,
                             );
                         }
-                        self.node_pass(prep, pass, &cx.row_j, cx.j0, ws, !cache);
+                        self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, !cache);
                     }
                     if !cache && self.layout.product_form {
                         self.within_product(b, nr, ws, true);

@@ -381,7 +381,8 @@ impl CpuBackend {
         let n_runs = bl.runs.len();
         let groups = self.lane_groups(cx);
         for run in 0..n_runs {
-            self.node_pass(prep, run, &cx.row_j, cx.j0, ws, true);
+            // (one between-level combination: `MomentForm::of`)
+            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, cx.row_j.len(), ws);
             for &(c0, c1) in &groups {
                 let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
@@ -435,7 +436,7 @@ impl CpuBackend {
                 let (row_j, j0) = (&cx.row_j, cx.j0);
                 self.flush_node_terms(prep, Some(run), nj, freq, want, row_j, j0, ws, acc);
             }
-            self.node_pass(prep, run, &cx.row_j, cx.j0, ws, true);
+            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, nr, ws);
             for &c in combos {
                 ws.blk.wr[c * wd..c * wd + nr].fill(0.0);
