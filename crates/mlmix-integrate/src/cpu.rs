@@ -309,8 +309,8 @@ impl CpuBackend {
             if sigma.is_nan() || sigma <= 1e-8 {
                 continue;
             }
-            // (a class logit's values are written for every state at
-            // every pass: `eval::term_values_of`)
+            // (every state of a step term is evaluated at every pass:
+            // `Layout::states_of_between`)
             let term = &self.plan.terms[st.term];
             let k_n = term.n_states / term.n_sets;
             for (i, &j) in row_j.iter().enumerate() {

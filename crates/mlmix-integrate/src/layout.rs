@@ -41,7 +41,8 @@ pub(crate) struct Layout {
     pub combos_of_between: Vec<Vec<usize>>,
     /// Per between-level class combination and term: the range of the
     /// term's states its combinations use (`[b][t]`), all that a pass of
-    /// `b` evaluates (see [`mlmix_kernels::eval::term_values_of`]).
+    /// `b` evaluates (see [`mlmix_kernels::eval::term_values_of`]); every
+    /// state of a step dimension's class logit, which the junctions read.
     pub states_of_between: Vec<Vec<Range<usize>>>,
     /// Terms that read the node columns, and the others.
     pub node_terms: Vec<usize>,
@@ -308,7 +309,7 @@ impl Layout {
             }
             combos_of_between[b].push(k);
         }
-        let states_of_between = combos_of_between
+        let mut states_of_between: Vec<Vec<Range<usize>>> = combos_of_between
             .iter()
             .map(|ks| {
                 (0..nt)
@@ -350,6 +351,13 @@ impl Layout {
                 "integration dimension {} is not the random logit intercept of a class variable; it cannot be a step dimension",
                 d + 1
             )));
+        }
+        // a step term's junctions (`CpuBackend::junctions`) read every
+        // state of it at the first pass
+        for st in &steps {
+            for states in &mut states_of_between {
+                states[st.term] = 0..plan.terms[st.term].n_states;
+            }
         }
         let row_invariant: Vec<bool> = (0..nt).map(|t| row_invariant(plan, data, t)).collect();
         // with one combination per row the log-densities need no exp
