@@ -751,6 +751,19 @@ mod categorical {
                         "{link:?}, node {z}: entry {i}: {a} (own pattern) against {b} (fixed)"
                     );
                 }
+                // the pattern is what the accumulation reads: one found at
+                // a zero node misses the node column's entries at another
+                if z != 0.0 {
+                    let zero = data_of(columns(0.0));
+                    let at_zero = eval::term_row_pattern(term, &zero, 0, n).expect("a pattern");
+                    let missing = run(Some(&at_zero));
+                    assert!(
+                        (missing.0[4] - own.0[4]).abs() > 1e-6,
+                        "{link:?}: the node column's gradient {} with its entries missing, {} with them",
+                        missing.0[4],
+                        own.0[4]
+                    );
+                }
             }
         }
     }
