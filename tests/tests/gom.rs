@@ -601,8 +601,9 @@ fn long_data_shortcuts_equal_the_general_loop() {
 /// gradient, information, posteriors and cluster log-likelihoods, on the
 /// plain grid and on one adapted in the factor; posterior moments of the
 /// factor the same, those of the class logits the standard normal's (the
-/// moment form keeps them on their plain nodes). The meat, which the
-/// moment form leaves to the blocked loop, the same too. Against the
+/// moment form keeps them on their plain nodes). The MLR meat the same
+/// too: the outer terms' cluster scores from the rows' weights, the inner
+/// terms' from the shared moments' derivatives. Against the
 /// general loop the second sweep's results agree to what it skips: passes
 /// of posterior below `NEGLIGIBLE_PASS` in every person of a chunk, at
 /// most 729 × 1e-10 of a person's posterior mass (the moment form and the

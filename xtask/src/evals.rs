@@ -1,6 +1,7 @@
 //! `cargo xtask evals FILE [N [KINDS]]`: the time of one evaluation of each kind a
 //! fit asks for (log-likelihood, gradient, EM step; with the posterior
-//! moments an adaptation reads), on the model's grid and, for an adaptive
+//! moments an adaptation reads; the MLR standard errors' meat, also
+//! without the moment form as `meat-blocked`), on the model's grid and, for an adaptive
 //! rule, on the grid adapted once to the posterior at the same parameters,
 //! at the bench's parameter values (`gom::phi_of`). For profiling one
 //! model's evaluations under `perf` without running a whole fit.
@@ -35,7 +36,12 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         grid.n_nodes(),
         plan.dims
     );
-    let be = CpuBackend::new(plan, data, grid, None).map_err(|e| anyhow!("{e}"))?;
+    let be = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None)
+        .map_err(|e| anyhow!("{e}"))?;
+    // the same model without the moment form, for the kinds named `-blocked`
+    let blocked = CpuBackend::new(plan, data, grid, None)
+        .map_err(|e| anyhow!("{e}"))?
+        .without_moment_form();
     if let Some((runs, k)) = be.moment_runs() {
         println!("moment form: {runs} runs, {k} classes");
     }
@@ -43,6 +49,10 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
     let moments = Want {
         moments: true,
         ..Want::EM
+    };
+    let meat = Want {
+        meat: true,
+        ..Want::GRADIENT
     };
     let adaptation = if loaded.model.latent.integration.adaptive {
         be.adapt(&phi, None)
@@ -56,6 +66,8 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         ("gradient", Want::GRADIENT),
         ("em", Want::EM),
         ("em+moments", moments),
+        ("meat", meat),
+        ("meat-blocked", meat),
     ] {
         if args
             .get(2)
@@ -63,6 +75,11 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         {
             continue;
         }
+        let be = if name.ends_with("-blocked") {
+            &blocked
+        } else {
+            &be
+        };
         // the plain grid, then the adapted one where the rule adapts (the
         // posterior moments only matter to an adaptation)
         let mut line = format!("{name:<12}");
@@ -72,7 +89,7 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
                 line.push_str(&format!(" {:>9}", "-"));
                 continue;
             }
-            line.push_str(&format!(" {:>9.4}", time_evals_on(&be, &phi, want, a, n)?));
+            line.push_str(&format!(" {:>9.4}", time_evals_on(be, &phi, want, a, n)?));
         }
         println!("{line}");
     }

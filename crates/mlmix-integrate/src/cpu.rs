@@ -1840,13 +1840,8 @@ impl CpuBackend {
             self.data.n_rows(),
             self.data.n_clusters(),
         );
-        // the moment form's shared moments (the meat's cluster scores of
-        // the inner terms need the blocked loop)
-        let shared = if want.meat {
-            None
-        } else {
-            self.moment_shared(&prep, adapt)
-        };
+        // the moment form's shared moments
+        let shared = self.moment_shared(&prep, adapt, want);
         let shared = shared.as_ref();
         let mut agg: Vec<Vec<f64>> = Vec::new();
         let mut w0 = 0;

@@ -134,6 +134,17 @@ impl Triangles {
         }
     }
 
+    /// `acc += c p[lane]` over degree `r`'s monomials: one lane's
+    /// polynomial, scaled, added to one value per entry.
+    #[inline(always)]
+    pub fn add_lane(&self, r: usize, lane: usize, c: f64, p: &[f64], acc: &mut [f64]) {
+        for &(o, l) in &self.runs[r] {
+            for i in o..o + l {
+                acc[i] += c * p[i * LANES + lane];
+            }
+        }
+    }
+
     /// `dst` = `src` in every lane over degree `r`'s monomials.
     #[inline(always)]
     pub fn broadcast(&self, r: usize, src: &[f64], dst: &mut [f64]) {
@@ -385,6 +396,19 @@ mod tests {
                 }
                 assert!((dots[l] - value(&a[l])).abs() < 1e-12);
             }
+            // one lane at a time, scaled, adds up to all lanes at once
+            let c: [f64; LANES] = std::array::from_fn(|l| 0.5 + l as f64);
+            let (mut one, mut all) = (vec![0.25; t.size], vec![0.25; t.size]);
+            for (l, &cl) in c.iter().enumerate() {
+                t.add_lane(n, l, cl, &p[n], &mut one);
+            }
+            t.add_scaled(n, c, &p[n], &mut all);
+            for (i, (x, y)) in one.iter().zip(&all).enumerate() {
+                assert!((x - y).abs() < 1e-12, "k {k} entry {i}: {x} vs {y}");
+            }
+            let (i, e) = &mono[mono.len() / 2];
+            let direct: f64 = (0..LANES).map(|l| c[l] * expand(k, &a[l])[e]).sum();
+            assert!((one[*i] - 0.25 - direct).abs() < 1e-12);
             // the reverse pass from derivatives set everywhere (off the
             // runs too, where they must not matter)
             let mut b: Vec<f64> = m.iter().flat_map(|&x| [x; LANES]).collect();

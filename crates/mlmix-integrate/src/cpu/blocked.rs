@@ -659,6 +659,67 @@ impl CpuBackend {
         }
     }
 
+    /// Per combination k and inner node i of the block in `ws.blk` (`n`
+    /// nodes): the inner terms' score ∂ln v_k(i)/∂φ into
+    /// `ws.cluster_scores` (`k × n` rows of `n_ext`), as the blocked
+    /// loop's cluster scores with each node its own cluster and weight 1
+    /// on combination k's states.
+    pub(super) fn inner_node_scores(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        n: usize,
+        ws: &mut Workspace,
+    ) {
+        let (wd, nt, n_ext) = (self.layout.width, self.plan.terms.len(), self.plan.n_ext);
+        let combos = &self.layout.combos_of_between[0];
+        let meat = Want {
+            meat: true,
+            ..Want::LL
+        };
+        ws.cluster_scores.clear();
+        ws.cluster_scores.resize(combos.len() * n * n_ext, 0.0);
+        // (taken out of the buffers for the loop, which writes their weights)
+        let Some(data) = ws.blk.data.take() else {
+            return;
+        };
+        for (ki, &c) in combos.iter().enumerate() {
+            let blk = &mut ws.blk;
+            for &tm in &bl.inner_terms {
+                let o = self.layout.offsets[tm];
+                for s in 0..self.plan.terms[tm].n_states {
+                    blk.w[(o + s) * wd..(o + s) * wd + n].fill(0.0);
+                }
+            }
+            for &tm in &bl.inner_terms {
+                let sl = self.layout.slot_of_combo[c * nt + tm] as usize;
+                blk.w[sl * wd..sl * wd + n].fill(1.0);
+            }
+            for i in 0..n {
+                blk.row_j[i] = ki * n + i;
+            }
+            for &t in &bl.inner_terms {
+                self.accumulate(
+                    prep,
+                    t,
+                    &data,
+                    0,
+                    n,
+                    &blk.ones[..n],
+                    meat,
+                    &blk.row_j[..n],
+                    0,
+                    &mut [],
+                    &mut [],
+                    (&blk.w, Some(&blk.evals)),
+                    (None, &mut ws.scratch),
+                    &mut ws.cluster_scores,
+                );
+            }
+        }
+        ws.blk.data = Some(data);
+    }
+
     /// The inner terms' gradient, information and scores at the block's
     /// `n` pseudo-rows (of cluster `j`; the chunk's first is `j0`) from
     /// their weights in `blk.w`.

@@ -20,7 +20,7 @@
 //! adaptation leaves the inner dimensions on their plain nodes, which the
 //! moment form needs.
 
-use mlmix_kernels::Prepared;
+use mlmix_kernels::{NONE, Prepared};
 
 use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
 use crate::finish::ChunkOut;
@@ -38,6 +38,21 @@ pub(super) struct Shared {
     w: Vec<f64>,
     /// Per degree: the moments M_a at their entries.
     m: Vec<Vec<f64>>,
+    /// The moments' derivatives by the inner terms' parameters, where the
+    /// evaluation wants the MLR meat.
+    scores: Option<InnerScores>,
+}
+
+/// The derivatives T_a = ∂M_a/∂φ = Σ_p w_p v(p)^a Σ_k a_k ∂ln v_k(p)/∂φ
+/// of the shared moments by the inner terms' parameters: a cluster's
+/// score of those parameters is Σ_a G_a T_a, its polynomials summed over
+/// the runs with weights post / L ([`Buffers::g_sum`]), as the gradient
+/// is the clusters' polynomials summed ([`CpuBackend::moment_inner_terms`]).
+struct InnerScores {
+    /// The inner terms' parameters (indices into the extended ones).
+    params: Vec<usize>,
+    /// Per degree: per monomial of its entries, `params.len()` values.
+    t: Vec<Vec<f64>>,
 }
 
 /// A worker's polynomials, reused across clusters.
@@ -54,6 +69,9 @@ pub(super) struct Buffers {
     g: Vec<f64>,
     /// One row's coefficients.
     row: Vec<f64>,
+    /// Per cluster of the chunk (`size` entries each), for the MLR meat:
+    /// Σ over the runs of (post / L) × its polynomial.
+    g_sum: Vec<f64>,
 }
 
 impl CpuBackend {
@@ -64,6 +82,7 @@ impl CpuBackend {
         &self,
         prep: &Prepared,
         adapt: Option<&Adaptation>,
+        want: Want,
     ) -> Option<Shared> {
         let mf = self.layout.moments.as_ref()?;
         let bl = self.layout.blocks.as_ref()?;
@@ -96,7 +115,102 @@ impl CpuBackend {
                 }
             }
         }
-        Some(Shared { v, w, m })
+        let scores = want
+            .meat
+            .then(|| self.inner_scores(prep, (mf, bl), (&v, &w), &mut ws));
+        Some(Shared { v, w, m, scores })
+    }
+
+    /// The shared moments' derivatives by the inner terms' parameters
+    /// ([`InnerScores`]), from the inner probabilities `v` and weights `w`.
+    fn inner_scores(
+        &self,
+        prep: &Prepared,
+        (mf, bl): (&MomentForm, &Blocks),
+        (v, w): (&[f64], &[f64]),
+        ws: &mut Workspace,
+    ) -> InnerScores {
+        let (k, ni, n_ext) = (mf.poly.k, mf.n_inner, self.plan.n_ext);
+        let mut params: Vec<usize> = bl
+            .inner_terms
+            .iter()
+            .flat_map(|&t| self.plan.terms[t].phi_index.iter())
+            .filter(|&&pi| pi != NONE)
+            .map(|&pi| pi as usize)
+            .collect();
+        params.sort_unstable();
+        params.dedup();
+        let m = params.len();
+        if m == 0 {
+            // (no free parameter in the inner terms)
+            return InnerScores {
+                params,
+                t: Vec::new(),
+            };
+        }
+        // per inner node and combination: ∂ln v_k(p)/∂φ on `params`
+        let mut d = vec![0.0; ni * k * m];
+        for p0 in (0..ni).step_by(self.block_size()) {
+            let n = self.block_size().min(ni - p0);
+            self.inner_probs(prep, bl, 0, 0, p0, n, ws);
+            self.inner_node_scores(prep, bl, n, ws);
+            for i in 0..n {
+                for ki in 0..k {
+                    let s = &ws.cluster_scores[(ki * n + i) * n_ext..(ki * n + i + 1) * n_ext];
+                    let di = &mut d[((p0 + i) * k + ki) * m..((p0 + i) * k + ki + 1) * m];
+                    for (x, &pi) in di.iter_mut().zip(&params) {
+                        *x = s[pi];
+                    }
+                }
+            }
+        }
+        let stride = mf.poly.n_max + 1;
+        let mut pow = vec![0.0; k * stride];
+        let mut t: Vec<Vec<f64>> = mf.entries.iter().map(|e| vec![0.0; e.len() * m]).collect();
+        for p in 0..ni {
+            powers(&v[p * k..(p + 1) * k], &mut pow);
+            let dp = &d[p * k * m..(p + 1) * k * m];
+            for (di, td) in t.iter_mut().enumerate() {
+                let ex = mf.exponents[di].chunks_exact(k);
+                for (tm, e) in td.chunks_exact_mut(m).zip(ex) {
+                    let c = w[p] * monomial(&pow, stride, e);
+                    for (&ek, dk) in e.iter().zip(dp.chunks_exact(m)) {
+                        if ek > 0 {
+                            let f = c * f64::from(ek);
+                            tm.iter_mut().zip(dk).for_each(|(x, &y)| *x += f * y);
+                        }
+                    }
+                }
+            }
+        }
+        InnerScores { params, t }
+    }
+
+    /// Adds each cluster's scores of the inner terms' parameters,
+    /// Σ_a G_a T_a ([`InnerScores`]), to `ws.cluster_scores`.
+    fn add_inner_scores(&self, mf: &MomentForm, sh: &Shared, cx: &ChunkCx, ws: &mut Workspace) {
+        let Some(sc) = &sh.scores else {
+            return;
+        };
+        let (size, n_ext, m) = (mf.poly.size, self.plan.n_ext, sc.params.len());
+        if m == 0 {
+            return;
+        }
+        for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
+            let Ok(di) = mf.degrees.binary_search(&(i1 - i0)) else {
+                continue;
+            };
+            let g = &ws.pol.g_sum[c * size..(c + 1) * size];
+            let s = &mut ws.cluster_scores[c * n_ext..(c + 1) * n_ext];
+            for (&at, tm) in mf.entries[di].iter().zip(sc.t[di].chunks_exact(m)) {
+                let x = g[at];
+                if x != 0.0 {
+                    for (&pi, &y) in sc.params.iter().zip(tm) {
+                        s[pi] += x * y;
+                    }
+                }
+            }
+        }
     }
 
     /// A workspace whose pseudo-rows carry the plain grid's first run of
@@ -140,12 +254,18 @@ impl CpuBackend {
         if want.moments {
             self.run_moments(mf, bl, nj, ws, &mut out);
         }
-        if !(want.gradient || want.information || want.posteriors) {
+        if !(want.gradient || want.information || want.meat || want.posteriors) {
             return out;
         }
         let wd = self.layout.width;
         for sl in 0..self.layout.stride {
             ws.w[sl * wd..sl * wd + nr].fill(0.0);
+        }
+        if want.meat {
+            ws.cluster_scores.clear();
+            ws.cluster_scores.resize(nj * self.plan.n_ext, 0.0);
+            ws.pol.g_sum.clear();
+            ws.pol.g_sum.resize(nj * mf.poly.size, 0.0);
         }
         let (mut grads, mut infos) = self.term_accumulators(want);
         ws.mom.fill(0.0);
@@ -158,6 +278,10 @@ impl CpuBackend {
         self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
         out.grads = grads;
         out.infos = infos;
+        if want.meat {
+            self.add_inner_scores(mf, sh, &cx, ws);
+            out.meat = self.chunk_meat(nj, &cx.cluster_weight, ws);
+        }
         out
     }
 
@@ -462,6 +586,12 @@ impl CpuBackend {
                 let n = cx.rows_of[c0].1 - cx.rows_of[c0].0;
                 let (pol, wr) = (&mut ws.pol, &mut ws.blk.wr);
                 t.add_scaled(n, f, &pol.p[n], &mut out.poly[di]);
+                if want.meat {
+                    for (lane, &fl) in f.iter().enumerate().take(c1 - c0) {
+                        let g = &mut pol.g_sum[(c0 + lane) * t.size..(c0 + lane + 1) * t.size];
+                        t.add_lane(n, lane, fl, &pol.p[n], g);
+                    }
+                }
                 t.broadcast(n, &sh.m[di], &mut pol.b);
                 for r in (1..=n).rev() {
                     let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
