@@ -38,21 +38,40 @@ const ITEMS: usize = 17;
 /// The environment variable that sets each whole fit's budget in seconds.
 const BUDGET_VAR: &str = "MLMIX_GOM_BUDGET";
 
+/// The classes' item logits τ_qc (class × item), drawn once from U(−2.5,
+/// 2.5) and rounded. A GoM is identified only if its classes' profiles
+/// (the 17-vectors of P(u = 1) per class) are linearly independent: these
+/// have singular values 0.87, 1.21, 1.35 and 4.09. The profiles the
+/// benchmark used before, linear in the item's index, had 0.008, 0.021,
+/// 1.07 and 4.51 (two dimensions in effect), so that their FMA-GoM was
+/// barely identified (docs/gom.md).
+const TAU: [[f64; ITEMS]; 4] = [
+    [
+        -1.3, -2.0, -0.5, -1.7, -2.2, -0.5, 2.1, 1.5, 1.3, -1.4, 0.2, -1.1, -1.6, -2.0, -1.4, 2.1,
+        1.6,
+    ],
+    [
+        1.5, 1.5, -1.5, -1.0, 0.6, 1.2, 1.8, 1.9, -2.1, 0.5, 0.9, 0.0, -1.6, -0.1, -2.1, 2.2, 1.8,
+    ],
+    [
+        0.2, -1.0, 2.0, 0.4, 1.9, 1.7, 0.0, -0.4, 0.5, -0.3, -1.7, -1.0, 1.6, -2.3, -2.3, 0.6, -1.1,
+    ],
+    [
+        0.2, -0.1, -0.8, 2.5, -1.5, -0.4, -1.5, 0.7, -1.1, -0.7, 1.2, -0.9, 0.3, 2.0, -2.0, -2.2,
+        -1.4,
+    ],
+];
+
 /// Wide binary data from a 4-class FMA-GoM: per person random class logits
 /// α ~ N(μ, Σ) (class 4 the reference), a factor η ~ N(0, 1); per item a
-/// class drawn from softmax(α, 0) and P(u = 1) = expit(τ_qc + λ_q η).
+/// class drawn from softmax(α, 0) and P(u = 1) = expit(τ_qc + λ_q η)
+/// ([`TAU`]).
 pub(crate) fn sim_data() -> String {
     let mut sim = Sim::new(20_261_130);
     let mu = [0.5, 0.0, -0.3];
     // the Cholesky factor of Σ = [[1.5, .4, .2], [.4, 1.2, .3], [.2, .3, 1]]
     let l = cholesky3([[1.5, 0.4, 0.2], [0.4, 1.2, 0.3], [0.2, 0.3, 1.0]]);
     let frac = |q: usize| q as f64 / (ITEMS - 1) as f64;
-    let tau = |c: usize, q: usize| match c {
-        0 => 2.0 - frac(q),
-        1 => -1.5 + 3.0 * frac(q),
-        2 => 1.0 - 2.0 * frac(q),
-        _ => -2.0 + frac(q),
-    };
     let mut out = String::new();
     for _ in 0..PERSONS {
         let z = [sim.normal(), sim.normal(), sim.normal()];
@@ -72,7 +91,7 @@ pub(crate) fn sim_data() -> String {
                     u < 0.0
                 });
                 let lam = 0.6 + 0.8 * frac(q);
-                let p = 1.0 / (1.0 + (-(tau(c.unwrap_or(3), q) + lam * eta)).exp());
+                let p = 1.0 / (1.0 + (-(TAU[c.unwrap_or(3)][q] + lam * eta)).exp());
                 if sim.uniform() < p { "1" } else { "0" }
             })
             .collect();
@@ -486,4 +505,33 @@ pub(crate) fn bench_gom(opts: &Options, exe: &Path) -> Result<bool> {
         println!("{}", whole_fit(exe, path, budget)?);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classes' profiles are linearly independent, well away from
+    /// the near-collinear profiles that made the benchmark's FMA-GoM
+    /// barely identified.
+    #[test]
+    fn the_class_profiles_are_linearly_independent() {
+        let p = nalgebra::DMatrix::from_fn(ITEMS, 4, |q, c| 1.0 / (1.0 + (-TAU[c][q]).exp()));
+        let sv = p.singular_values();
+        let smallest = sv.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(smallest > 0.5, "singular values {sv}");
+    }
+
+    /// The data are persons × items of 0 and 1, the same for every call.
+    #[test]
+    fn sim_data_is_seeded_binary_items() {
+        let text = sim_data();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), PERSONS);
+        assert!(lines.iter().all(|l| {
+            let v: Vec<&str> = l.split(' ').collect();
+            v.len() == ITEMS && v.iter().all(|x| *x == "0" || *x == "1")
+        }));
+        assert_eq!(text, sim_data());
+    }
 }
