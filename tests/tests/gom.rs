@@ -679,6 +679,54 @@ fn the_moment_form_equals_the_blocked_and_general_loops() {
     }
 }
 
+/// A backend lends its chunks workspaces that earlier evaluations used
+/// (`CpuBackend::lend`): what it computes must not depend on what it
+/// computed before. One backend evaluates the three points of the
+/// FMA-GoM in turn, asking for different things on the plain and an
+/// adapted grid, in the moment form and the blocked loop; each result is
+/// bit for bit that of a backend that evaluates nothing else.
+#[test]
+fn an_evaluation_does_not_depend_on_the_ones_before() {
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
+    let (ev, points, _) = shortcut_points(false);
+    let grid = Grid::new(Method::GaussHermite, 9, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    let m = new().evaluate(&points[0].1, EVERYTHING).unwrap();
+    let (adapt, _) = mlmix_integrate::Adaptation::from_moments(
+        &grid,
+        ev.plan.n_between(),
+        &m.moments,
+        &m.junctions,
+    );
+    let wants = [EVERYTHING, Want::LL, Want::GRADIENT, Want::EM, EVERYTHING];
+    for (form, used) in [
+        ("moment form", new()),
+        ("blocked", new().without_moment_form()),
+    ] {
+        let fresh = |phi: &[f64], want, a| {
+            let b = new();
+            let b = if form == "blocked" {
+                b.without_moment_form()
+            } else {
+                b
+            };
+            b.evaluate_adapted(phi, want, a).unwrap()
+        };
+        for (i, ((case, phi), want)) in points.iter().cycle().zip(wants).enumerate() {
+            let a = (i % 2 == 1).then_some(&adapt);
+            let got = used.evaluate_adapted(phi, want, a).unwrap();
+            let alone = fresh(phi, want, a);
+            let at = format!("{form}, evaluation {i} ({case})");
+            assert_eq!(got.loglik.to_bits(), alone.loglik.to_bits(), "{at}: loglik");
+            assert_eq!(got.gradient, alone.gradient, "{at}: gradient");
+            assert_eq!(got.information, alone.information, "{at}: information");
+            assert_eq!(got.meat, alone.meat, "{at}: meat");
+            assert_eq!(got.posteriors, alone.posteriors, "{at}: posteriors");
+        }
+    }
+}
+
 /// The FMA-GoM with class-specific loadings (eq 38-41: β_qc = τ_qc + λ_qc
 /// η, λ varying over the item's class), all parameters fixed: its
 /// log-likelihood at the default integration equals a two-dimensional
