@@ -1826,10 +1826,10 @@ impl CpuBackend {
     /// A workspace for chunks: a spare one, else a new one. Workspaces
     /// are kept across evaluations because making them is not free: the
     /// moment form's polynomials alone take megabytes per workspace, and
-    /// writing fresh pages cost more than the chunks' arithmetic when
-    /// each evaluation made its own (40% of a log-likelihood evaluation
-    /// of the 4-class FMA-GoM). A chunk sets up what it reads (chunks
-    /// share a workspace within an evaluation too).
+    /// making them in each evaluation cost about a tenth of a
+    /// log-likelihood evaluation of the 4-class FMA-GoM (docs/gom.md). A
+    /// chunk sets up what it reads (chunks share a workspace within an
+    /// evaluation too).
     fn lend(&self) -> Lent<'_> {
         let l = &self.layout;
         let ws = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
