@@ -215,6 +215,63 @@ fn lca_is_nested_in_gom() {
     );
 }
 
+/// The GoM's starts from its latent class model: start 0 (the model's
+/// solution itself) has the random logit at variance
+/// `NESTED_LOGIT_VARIANCE`, near the limit the model is; the random starts
+/// perturb the same solution at `RANDOM_START_LOGIT_VARIANCE`, where
+/// persons mix classes. Both keep the class's share, E expit(μ + σz), at
+/// the latent class model's expit(μ_LCA) within the probit approximation's
+/// 0.01, and differ in nothing else.
+#[test]
+fn gom_starts_from_its_lca_at_two_variances() {
+    use mlmix::nested_start::{NESTED_LOGIT_VARIANCE, RANDOM_START_LOGIT_VARIANCE};
+    use mlmix::spec::ParamKind;
+    let rows = simulate(&mut Sim::new(96), 300);
+    let scratch = Scratch::new("gom-starts");
+    scratch.write("wide.dat", &free_format(&rows, "-99"));
+    let loaded = mlmix_tests::load(&scratch, "gom.inp", &gom_input(""));
+    let (models, note) =
+        mlmix::nested_start::nested_starts(&loaded, &Default::default(), &mlmix::Silent)
+            .expect("a GoM has a latent class model")
+            .expect("its latent class model fits");
+    assert_eq!(note.model, "latent class model");
+    let start = |m: &mlmix::spec::Model, kind: fn(&ParamKind) -> bool| -> f64 {
+        let p = m.parameters.iter().find(|p| kind(&p.kind));
+        p.and_then(|p| p.start).expect("a starting value")
+    };
+    let variance = |k: &ParamKind| matches!(k, ParamKind::RandomVariance { .. });
+    let mean = |k: &ParamKind| matches!(k, ParamKind::ClassIntercept { .. });
+    let (limit, random) = (&models.at_limit, &models.for_random);
+    assert_eq!(start(limit, variance), NESTED_LOGIT_VARIANCE);
+    assert_eq!(start(random, variance), RANDOM_START_LOGIT_VARIANCE);
+    // the stretch sqrt(1 + πV/8) undone gives the latent class model's
+    // class logit, the same from both
+    let stretch = |v: f64| (1.0 + std::f64::consts::PI * v / 8.0).sqrt();
+    let lca_logit = start(limit, mean) / stretch(NESTED_LOGIT_VARIANCE);
+    assert!((start(random, mean) / stretch(RANDOM_START_LOGIT_VARIANCE) - lca_logit).abs() < 1e-12);
+    assert!(lca_logit.abs() > 0.05, "a share away from 1/2: {lca_logit}");
+    for (m, v) in [
+        (limit, NESTED_LOGIT_VARIANCE),
+        (random, RANDOM_START_LOGIT_VARIANCE),
+    ] {
+        let share: f64 = mlmix_tests::logit_normal_nodes(start(m, mean), v)
+            .iter()
+            .map(|(p, w)| p * w)
+            .sum();
+        assert!(
+            (share - expit(lca_logit)).abs() < 0.01,
+            "variance {v}: share {share} vs the latent class model's {}",
+            expit(lca_logit)
+        );
+    }
+    // the item logits are the latent class model's in both
+    for (a, b) in limit.parameters.iter().zip(&random.parameters) {
+        if !variance(&a.kind) && !mean(&a.kind) {
+            assert_eq!(a.start, b.start, "{:?}", a.kind);
+        }
+    }
+}
+
 /// An item logit written as a dummy's slope is a threshold written
 /// another way, and is kept in [LOGLOW, LOGHIGH] as thresholds are. Where
 /// every member of one class answers item 1 with 1, the GoM's likelihood

@@ -323,7 +323,7 @@ pub fn fit(
     };
     // a GoM starts from its latent class model's solution
     let mut warnings: Vec<String> = processors_warning(model).into_iter().collect();
-    let (start_model, nested) = match crate::nested_start::nested_starts(loaded, options, observer)
+    let (start_models, nested) = match crate::nested_start::nested_starts(loaded, options, observer)
     {
         Some(Ok((m, note))) => (Some(m), Some(note)),
         Some(Err(why)) => {
@@ -332,9 +332,12 @@ pub fn fit(
         }
         None => (None, None),
     };
-    let builder = StartBuilder::new(start_model.as_ref().unwrap_or(model), ds, &plan, &map);
+    let (at_limit, for_random) = start_models
+        .as_ref()
+        .map_or((model, model), |m| (&m.at_limit, &m.for_random));
+    let unperturbed = StartBuilder::new(at_limit, ds, &plan, &map).unperturbed();
+    let builder = StartBuilder::new(for_random, ds, &plan, &map);
     let seed = options.seed.unwrap_or(a.stseed);
-    let unperturbed = builder.unperturbed();
     let (points, n_final, stiter) = if let Some(s) = a.optseed {
         (
             vec![StartPoint {

@@ -11,10 +11,12 @@
 //! integration dimensions), and it is cheap to fit: no integration for a
 //! GoM, the factor's alone for an FMA-GoM (whose companion is the FMA).
 //! Its estimates become the GoM's starting values, as if the user had
-//! written them with `*` (the random logits at variance
-//! [`NESTED_LOGIT_VARIANCE`], their means stretched to keep the classes'
-//! shares): the companion's solution is a start of its own, and the
-//! random starts perturb it (STSCALE).
+//! written them with `*`, their means stretched to keep the classes'
+//! shares: the companion's solution is a start of its own, with the random
+//! logits at variance [`NESTED_LOGIT_VARIANCE`] (near the limit), and the
+//! random starts perturb it with the variances at
+//! [`RANDOM_START_LOGIT_VARIANCE`] (STSCALE), where persons' rows mix
+//! classes.
 //!
 //! Where the companion still has integration dimensions (the FMA of an
 //! FMA-GoM) and the model's rule is an adapted product rule, the companion
@@ -28,7 +30,7 @@
 //! companion climbed a flat ridge for about 300 (a class shrinking from 9%
 //! to 1% of the answers), most of its time, for a few units of
 //! log-likelihood that the model's own starts, perturbed from it, do not
-//! need (docs/gom.md, "Speed").
+//! need (docs/gom.md, section 6, "The whole fit on the new data").
 
 use mlmix_spec::{IntegrationMethod, Loaded, Model, ParamKind, ParamValue, RandomKind};
 
@@ -165,15 +167,40 @@ pub const COMPANION_ITERATIONS: usize = 50;
 /// an FMA-GoM's factor, against the model's 29; see the module's text).
 pub const COMPANION_POINTS: usize = 5;
 
-/// The variance of the random class logits at a start from the nested
-/// model: large enough that the start is near it (most of a person's rows
-/// in one class), small enough that the logits' integration is accurate
-/// (below the warning's 25, docs/gom.md).
+/// The variance of the random class logits at the start that is the
+/// nested model's solution itself (start 0, and the only start with
+/// `STARTS = 0`): large enough that the start is near it (most of a
+/// person's rows in one class), small enough that the logits' integration
+/// is accurate (below the warning's 25, docs/gom.md).
 pub const NESTED_LOGIT_VARIANCE: f64 = 10.0;
+
+/// The variance of the random class logits that the random starts perturb
+/// the nested model's solution at. From [`NESTED_LOGIT_VARIANCE`] every
+/// start of the 4-class FMA-GoM of the benchmark (7,000 persons, generated
+/// with variances 1.5, 1.2 and 1) drifted to the latent class limit
+/// (variances above 1,000, log-likelihood -75333.45); from 1.5 its best
+/// start converged 8.2 higher, with variances 1.31, 0.48 and 1.45
+/// (docs/gom.md, section 6, "The whole fit on the new data"). Start 0 keeps the limit's side, so the fit is
+/// never below the latent class model's basin for want of a start there.
+pub const RANDOM_START_LOGIT_VARIANCE: f64 = 1.5;
+
+/// The GoM's starting values from its nested model: `at_limit` for the
+/// start that is the nested model's solution (and for `STARTS = 0`), and
+/// `for_random` for the random starts to perturb. They differ only in the
+/// random class logits' variances ([`NESTED_LOGIT_VARIANCE`] and
+/// [`RANDOM_START_LOGIT_VARIANCE`]) and their means (stretched to keep the
+/// classes' shares at each variance).
+pub struct NestedModels {
+    /// Starts at the nested model's solution, near the limit.
+    pub at_limit: Model,
+    /// The base the random starts perturb.
+    pub for_random: Model,
+}
 
 /// Fits the companion of `loaded`'s model, if it has one, and returns the
 /// model with the companion's estimates as starting values (where the
-/// input gave none), with what was done for the report; or the reason the
+/// input gave none), at the two variances of [`NestedModels`], with what
+/// was done for the report; or the reason the
 /// companion failed (the model then keeps its default starts). A model
 /// whose input gives every free parameter a starting value has no use for
 /// the companion, which is then not fitted.
@@ -181,7 +208,7 @@ pub fn nested_starts(
     loaded: &Loaded,
     options: &FitOptions,
     observer: &dyn Observer,
-) -> Option<Result<(Model, NestedStart), String>> {
+) -> Option<Result<(NestedModels, NestedStart), String>> {
     let c = companion(&loaded.model)?;
     let given = |m: &usize| loaded.model.parameters[*m].start.is_some();
     if loaded
@@ -209,26 +236,33 @@ pub fn nested_starts(
     if !fitted.loglikelihood.is_finite() {
         return Some(Err(format!("the {} did not fit", c.kind)));
     }
-    let mut model = loaded.model.clone();
-    // E expit(μ + σz) ≈ expit(μ / sqrt(1 + πσ²/8)) (the probit
-    // approximation): the mean that keeps the classes' shares
-    let stretch = (1.0 + std::f64::consts::PI * NESTED_LOGIT_VARIANCE / 8.0).sqrt();
-    for (f, new) in c.free_map.iter().enumerate() {
-        for &m in &loaded.model.free[f].members {
-            let p = &mut model.parameters[m];
-            if p.start.is_some() {
-                continue;
-            }
-            p.start = match (p.kind, *new) {
-                (ParamKind::RandomVariance { .. }, None) => Some(NESTED_LOGIT_VARIANCE),
-                (ParamKind::ClassIntercept { cv, .. }, Some(n)) if cv == c.class_var => {
-                    Some(fitted.free[n].estimate * stretch)
+    let with_variance = |variance: f64| {
+        let mut model = loaded.model.clone();
+        // E expit(μ + σz) ≈ expit(μ / sqrt(1 + πσ²/8)) (the probit
+        // approximation): the mean that keeps the classes' shares
+        let stretch = (1.0 + std::f64::consts::PI * variance / 8.0).sqrt();
+        for (f, new) in c.free_map.iter().enumerate() {
+            for &m in &loaded.model.free[f].members {
+                let p = &mut model.parameters[m];
+                if p.start.is_some() {
+                    continue;
                 }
-                (_, Some(n)) => Some(fitted.free[n].estimate),
-                (_, None) => None,
-            };
+                p.start = match (p.kind, *new) {
+                    (ParamKind::RandomVariance { .. }, None) => Some(variance),
+                    (ParamKind::ClassIntercept { cv, .. }, Some(n)) if cv == c.class_var => {
+                        Some(fitted.free[n].estimate * stretch)
+                    }
+                    (_, Some(n)) => Some(fitted.free[n].estimate),
+                    (_, None) => None,
+                };
+            }
         }
-    }
+        model
+    };
+    let models = NestedModels {
+        at_limit: with_variance(NESTED_LOGIT_VARIANCE),
+        for_random: with_variance(RANDOM_START_LOGIT_VARIANCE),
+    };
     let integration = &sub.model.latent.integration;
     let note = NestedStart {
         model: c.kind.to_string(),
@@ -241,5 +275,5 @@ pub fn nested_starts(
             .then_some(sub.model.analysis.qn_iterations),
         best_replicated: fitted.starts.best_replicated,
     };
-    Some(Ok((model, note)))
+    Some(Ok((models, note)))
 }
