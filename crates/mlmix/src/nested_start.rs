@@ -179,8 +179,9 @@ pub const NESTED_LOGIT_VARIANCE: f64 = 10.0;
 /// start of the 4-class FMA-GoM of the benchmark (7,000 persons, generated
 /// with variances 1.5, 1.2 and 1) drifted to the latent class limit
 /// (variances above 1,000, log-likelihood -75333.45); from 1.5 its best
-/// start converged 8.2 higher, with variances 1.31, 0.48 and 1.45
-/// (docs/gom.md, section 6, "The whole fit on the new data"). Start 0 keeps the limit's side, so the fit is
+/// starts climbed 11 higher, to -75322.26, though without converging in
+/// the default 1,000 iterations (docs/gom.md, section 6, "The default
+/// since 2026-12-03"). Start 0 keeps the limit's side, so the fit is
 /// never below the latent class model's basin for want of a start there.
 pub const RANDOM_START_LOGIT_VARIANCE: f64 = 1.5;
 
