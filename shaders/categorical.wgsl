@@ -25,7 +25,7 @@ fn category_log_prob(link: u32, lower: f32, upper: f32, has_lower: bool, has_upp
 
 // categorical.rs: values: every state's log-probability of row r's
 // category, at the term's slots
-fn categorical_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<function, array<f32, 128>>) {
+fn categorical_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<private, array<f32, 128>>) {
     let slot = term_word(t, T_SLOT);
     let n = term_word(t, T_STATES);
     let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
@@ -50,6 +50,42 @@ fn categorical_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr
             let lower = select(0.0, params[p + max(c, 1u) - 1u] - eta, c > 0u);
             let upper = select(0.0, params[p + min(c, ncat - 2u)] - eta, c + 1u < ncat);
             (*vals)[slot + s] = category_log_prob(link, lower, upper, c > 0u, c + 1u < ncat);
+        }
+    }
+}
+
+// categorical.rs: scores: each state's weighted derivatives of row r's
+// log-probability, w ∂ln P/∂τ and w ∂ln P/∂β, added to the cluster's score
+// at `g0` (laid out as the parameters). With lower and upper cut points
+// l = τ_{c−1} − η and u = τ_c − η: ∂ln P/∂τ_c = f(u)/P, ∂ln P/∂τ_{c−1} =
+// −f(l)/P and ∂ln P/∂η = (f(l) − f(u))/P. (No `continue` or early
+// `return`, and every store's index in range whether it is taken or not:
+// Mesa's lavapipe mis-executes divergent exits from these loops.)
+fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    let ncat = term_word(t, T_NCAT);
+    let link = term_word(t, T_LINK);
+    let stride = term_word(t, T_STRIDE);
+    let c = min(u32(select(y, 0.0, is_missing(y))), ncat - 1u);
+    let has_lower = c > 0u;
+    let has_upper = c + 1u < ncat;
+    let n = select(term_word(t, T_STATES), 0u, is_missing(y));
+    for (var s = 0u; s < n; s += 1u) {
+        let ws = state_w[w0 + slot + s];
+        let p = term_word(t, T_PARAMS) + s * stride;
+        let eta = linear(t, p + ncat - 1u, r, z);
+        let lo = p + max(c, 1u) - 1u;
+        let up = p + min(c, ncat - 2u);
+        let lower = select(0.0, params[lo] - eta, has_lower);
+        let upper = select(0.0, params[up] - eta, has_upper);
+        let lp = category_log_prob(link, lower, upper, has_lower, has_upper);
+        if ws != 0.0 && lp > 0.5 * LOG_ZERO {
+            let d_up = select(0.0, exp(log_density(link, upper) - lp), has_upper);
+            let d_lo = select(0.0, exp(log_density(link, lower) - lp), has_lower);
+            sweep[g0 + up] += ws * d_up;
+            sweep[g0 + lo] -= ws * d_lo;
+            add_linear(t, g0 + p + ncat - 1u, r, z, ws * (d_lo - d_up));
         }
     }
 }

@@ -20,6 +20,17 @@
 @group(0) @binding(4) var<storage, read_write> pass_ll: array<f32>;
 // Per cluster of the chunk: its log-likelihood.
 @group(0) @binding(5) var<storage, read_write> cluster_ll: array<f32>;
+// Per cluster of the chunk (`n_slice` floats; scores.wgsl): its score,
+// Σ over passes and rows of the posterior weight times each term state's
+// derivatives, laid out as the parameters (`n_score`), then per
+// between-level combination the sums of the passes' posteriors p, p z and
+// p z z' (1 + dims + dims² each).
+@group(0) @binding(7) var<storage, read_write> sweep: array<f32>;
+// Per cluster of the chunk (MAX_SLOTS floats; scores.wgsl): the posterior
+// weights of a row's term states at their slots, in the second sweep.
+// (Not a private array beside `vals`: on Mesa's lavapipe the second
+// private array of 128 gave garbage beyond about 64 slots in use.)
+@group(0) @binding(8) var<storage, read_write> state_w: array<f32>;
 
 struct Chunk {
     // first cluster of the chunk
@@ -32,8 +43,19 @@ struct Chunk {
     per_cluster: u32,
     // invocations per row of the 2-D dispatch (workgroups per row x 64)
     row: u32,
+    // floats of a cluster's score in `sweep` (the parameters' count, or 0
+    // without the gradient)
+    n_score: u32,
+    // floats of a cluster's slice of `sweep`: the score, then the moments'
+    // sums if wanted
+    n_slice: u32,
+    // 1: `cluster_scores` writes the moments' sums; 0: not
+    want_moments: u32,
 }
 @group(0) @binding(6) var<uniform> chunk: Chunk;
+
+// Per invocation: a row's term states' values at their slots (MAX_SLOTS).
+var<private> vals: array<f32, 128>;
 
 // header positions (gpu.rs: Header)
 const H_TERMS: u32 = 0u;
@@ -115,6 +137,16 @@ fn linear(t: u32, p: u32, r: u32, z: ptr<function, array<f32, 8>>) -> f32 {
     return e;
 }
 
+// sweep[at + i] += g x_i over a term's covariates (the score of their
+// coefficients, g the derivative in the linear predictor)
+fn add_linear(t: u32, at: u32, r: u32, z: ptr<function, array<f32, 8>>, g: f32) {
+    let n = term_word(t, T_NCOVS);
+    let cv = plan[H_COVS_AT] + term_word(t, T_COVS);
+    for (var i = 0u; i < n; i += 1u) {
+        sweep[at + i] += g * covariate(r, plan[cv + i], z);
+    }
+}
+
 // An online log-sum-exp: the running maximum and the sum of exp(v − m).
 struct Lse {
     m: f32,
@@ -170,4 +202,12 @@ fn log_cdf(link: u32, t: f32) -> f32 {
 // F(t) of the link
 fn cdf(link: u32, t: f32) -> f32 {
     return exp(log_cdf(link, t));
+}
+
+// ln f(t), the link's density (link.rs: the derivative of F)
+fn log_density(link: u32, t: f32) -> f32 {
+    if link == LINK_LOGIT {
+        return -softplus(t) - softplus(-t);
+    }
+    return -0.5 * t * t - 0.91893853;
 }

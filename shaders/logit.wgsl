@@ -4,7 +4,7 @@
 
 // logit.rs: values: every state's log-probability on row r, each set's
 // logits less their log-sum-exp, at the term's slots
-fn logit_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<function, array<f32, 128>>) {
+fn logit_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<private, array<f32, 128>>) {
     let slot = term_word(t, T_SLOT);
     let n = term_word(t, T_STATES);
     let classes = term_word(t, T_CLASSES);
@@ -21,6 +21,38 @@ fn logit_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<funct
         let lse = lse_value(acc);
         for (var k = first; k < first + classes; k += 1u) {
             (*vals)[slot + k] -= lse;
+        }
+    }
+}
+
+// logit.rs: scores: per parameter set with weights w_k summing to W, the
+// derivative w_k − W π_k of each class's logit (π the softmax on row r),
+// added to the cluster's score at `g0` for the intercept and (times x) the
+// covariates' coefficients (the CPU adds the intercept's to the
+// class-on-class effects folded into it; no `continue`: see
+// categorical_scores).
+fn logit_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let n = term_word(t, T_STATES);
+    let classes = term_word(t, T_CLASSES);
+    let stride = term_word(t, T_STRIDE);
+    let p0 = term_word(t, T_PARAMS);
+    for (var first = 0u; first < n; first += classes) {
+        var total = 0.0;
+        var acc = lse_new();
+        for (var k = first; k < first + classes; k += 1u) {
+            total += state_w[w0 + slot + k];
+            let p = p0 + k * stride;
+            lse_add(&acc, params[p] + linear(t, p + 1u, r, z));
+        }
+        let lse = lse_value(acc);
+        let last = select(first, first + classes, total != 0.0);
+        for (var k = first; k < last; k += 1u) {
+            let p = p0 + k * stride;
+            let prob = exp(params[p] + linear(t, p + 1u, r, z) - lse);
+            let g = state_w[w0 + slot + k] - total * prob;
+            sweep[g0 + p] += g;
+            add_linear(t, g0 + p + 1u, r, z, g);
         }
     }
 }

@@ -15,7 +15,7 @@
 // f32.
 
 // every state of term t on row r at its slots (eval/mod.rs: term_values)
-fn term_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<function, array<f32, 128>>) {
+fn term_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<private, array<f32, 128>>) {
     switch term_word(t, T_KIND) {
         case KIND_CATEGORICAL: {
             categorical_values(t, r, z, vals);
@@ -29,6 +29,46 @@ fn term_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<functi
     }
 }
 
+// the node of pass `ps` of entry `idx` (cluster of the chunk × passes +
+// pass) into z; returns the log of its weight
+fn pass_node(idx: u32, ps: u32, z: ptr<function, array<f32, 8>>) -> f32 {
+    let dims = plan[H_DIMS];
+    var node = (ps % plan[H_NODES]) * (dims + 1u);
+    if chunk.per_cluster == 1u {
+        node = idx * (dims + 1u);
+    }
+    for (var d = 0u; d < dims; d += 1u) {
+        (*z)[d] = nodes[node + d];
+    }
+    return nodes[node + dims];
+}
+
+// every term's states on row r at node z into their slots, a cluster-level
+// term's on the cluster's first row r0 only (0 elsewhere)
+fn row_terms(r: u32, r0: u32, z: ptr<function, array<f32, 8>>, vals: ptr<private, array<f32, 128>>) {
+    for (var t = 0u; t < plan[H_TERMS]; t += 1u) {
+        if term_word(t, T_CLUSTER_LEVEL) == 1u && r != r0 {
+            let slot = term_word(t, T_SLOT);
+            for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
+                (*vals)[slot + s] = 0.0;
+            }
+        } else {
+            term_values(t, r, z, vals);
+        }
+    }
+}
+
+// the log-density of class combination k on the row whose states' values
+// `vals` holds: the sum of its terms' slots
+fn combo_value(k: u32, vals: ptr<private, array<f32, 128>>) -> f32 {
+    let n_terms = plan[H_TERMS];
+    var v = 0.0;
+    for (var t = 0u; t < n_terms; t += 1u) {
+        v += (*vals)[plan[plan[H_SLOT_AT] + k * n_terms + t]];
+    }
+    return v;
+}
+
 @compute @workgroup_size(64)
 fn pass_densities(@builtin(global_invocation_id) gid: vec3<u32>) {
     let idx = gid.y * chunk.row + gid.x;
@@ -37,20 +77,9 @@ fn pass_densities(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let jl = idx / chunk.n_pass;
     let ps = idx % chunk.n_pass;
-    let nq = plan[H_NODES];
-    let b = ps / nq;
-    let dims = plan[H_DIMS];
-    var node = (ps % nq) * (dims + 1u);
-    if chunk.per_cluster == 1u {
-        node = idx * (dims + 1u);
-    }
+    let b = ps / plan[H_NODES];
     var z: array<f32, 8>;
-    for (var d = 0u; d < dims; d += 1u) {
-        z[d] = nodes[node + d];
-    }
-    let log_w = nodes[node + dims];
-    let n_terms = plan[H_TERMS];
-    let n_cols = plan[H_COLS];
+    let log_w = pass_node(idx, ps, &z);
     let clustered = plan[H_CLUSTERED] == 1u;
     let j = chunk.j0 + jl;
     let r0 = plan[plan[H_STARTS_AT] + j];
@@ -59,29 +88,13 @@ fn pass_densities(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k0 = plan[combos_at + b];
     let k1 = plan[combos_at + b + 1u];
     let list = combos_at + plan[H_BETWEEN] + 1u;
-    let weights = plan[H_ROWS] * n_cols;
-    var vals: array<f32, 128>;
+    let weights = plan[H_ROWS] * plan[H_COLS];
     var total = 0.0;
     for (var r = r0; r < r1; r += 1u) {
-        // the terms' states, a cluster-level term's on the first row only
-        for (var t = 0u; t < n_terms; t += 1u) {
-            if term_word(t, T_CLUSTER_LEVEL) == 1u && r != r0 {
-                let slot = term_word(t, T_SLOT);
-                for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
-                    vals[slot + s] = 0.0;
-                }
-            } else {
-                term_values(t, r, &z, &vals);
-            }
-        }
+        row_terms(r, r0, &z, &vals);
         var acc = lse_new();
         for (var ki = k0; ki < k1; ki += 1u) {
-            let k = plan[list + ki];
-            var v = 0.0;
-            for (var t = 0u; t < n_terms; t += 1u) {
-                v += vals[plan[plan[H_SLOT_AT] + k * n_terms + t]];
-            }
-            lse_add(&acc, v);
+            lse_add(&acc, combo_value(plan[list + ki], &vals));
         }
         let row_ll = lse_value(acc);
         total += select(row_ll, rows[weights + r] * row_ll, clustered);

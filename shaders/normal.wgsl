@@ -4,7 +4,7 @@
 
 // normal.rs: values: every state's log-density of row r's value, at the
 // term's slots
-fn normal_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<function, array<f32, 128>>) {
+fn normal_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<private, array<f32, 128>>) {
     let slot = term_word(t, T_SLOT);
     let n = term_word(t, T_STATES);
     let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
@@ -15,5 +15,29 @@ fn normal_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<func
         let e = y - params[p] - linear(t, p + 1u, r, z);
         let v = params[p + q + 2u] - 0.5 * e * e * params[p + q + 1u];
         (*vals)[slot + s] = select(v, 0.0, is_missing(y));
+    }
+}
+
+// normal.rs: scores: each state's weighted derivatives of row r's
+// log-density, w e/θ for ν and (times x) β, w (e²/θ − 1)/(2θ) for θ (at the
+// slot of 1/θ), added to the cluster's score at `g0` (no `continue` or
+// early `return`: see categorical_scores).
+fn normal_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    let q = term_word(t, T_NCOVS);
+    let stride = term_word(t, T_STRIDE);
+    let n = select(term_word(t, T_STATES), 0u, is_missing(y));
+    for (var s = 0u; s < n; s += 1u) {
+        let ws = state_w[w0 + slot + s];
+        if ws != 0.0 {
+            let p = term_word(t, T_PARAMS) + s * stride;
+            let iv = params[p + q + 1u];
+            let e = y - params[p] - linear(t, p + 1u, r, z);
+            let g = ws * e * iv;
+            sweep[g0 + p] += g;
+            add_linear(t, g0 + p + 1u, r, z, g);
+            sweep[g0 + p + q + 1u] += ws * 0.5 * iv * (e * e * iv - 1.0);
+        }
     }
 }

@@ -100,10 +100,64 @@ fn same_loglik_of(
                 want.loglik,
                 got.loglik
             );
+            same_gradient_and_moments(name, i, (&cpu, &gpu), &phi, a);
             compared += 1;
         }
     }
     compared
+}
+
+/// The gradient and (on grids without step dimensions, with random
+/// effects) the posterior moments from the device against the CPU's at
+/// `phi`: each gradient entry within the rounding bound the device states
+/// for it (`GPU_SCORE_EPS` times the clusters' scores' magnitudes), each
+/// moment within 1e-4 of the CPU's (relative above 1).
+fn same_gradient_and_moments(
+    name: &str,
+    point: usize,
+    (cpu, gpu): (&CpuBackend, &GpuBackend),
+    phi: &[f64],
+    a: Option<&mlmix_integrate::Adaptation>,
+) {
+    let dims = cpu.plan().dims;
+    let moments = dims > 0 && (0..dims).all(|d| !cpu.grid().is_step(d));
+    let want = mlmix_integrate::Want {
+        moments,
+        ..mlmix_integrate::Want::GRADIENT
+    };
+    let exact = cpu.evaluate_adapted(phi, want, a).unwrap();
+    let (got, bound) = gpu.device_eval(phi, want, a).unwrap();
+    assert_eq!(got.gradient.len(), exact.gradient.len(), "{name}");
+    let mut worst = 0.0f64;
+    for (i, ((g, e), b)) in got
+        .gradient
+        .iter()
+        .zip(&exact.gradient)
+        .zip(&bound)
+        .enumerate()
+    {
+        let err = (g - e).abs();
+        worst = worst.max(err / b.max(f64::MIN_POSITIVE));
+        assert!(
+            err <= *b,
+            "{name} point {point} (adapted: {}): gradient entry {i}: cpu {e} gpu {g}, \
+             error {err:e} beyond the stated bound {b:e}",
+            a.is_some()
+        );
+    }
+    assert_eq!(got.moments.len(), exact.moments.len(), "{name}");
+    for (i, (g, e)) in got.moments.iter().zip(&exact.moments).enumerate() {
+        assert!(
+            (g - e).abs() <= 1e-4 * e.abs().max(1.0),
+            "{name} point {point} (adapted: {}): moment entry {i}: cpu {e} gpu {g}",
+            a.is_some()
+        );
+    }
+    println!(
+        "{name} point {point} adapted {}: gradient error at most {worst:.2e} of its bound, {} moments",
+        a.is_some(),
+        got.moments.len()
+    );
 }
 
 /// Every model family the shaders evaluate, from the shipped examples:

@@ -199,6 +199,26 @@ pub(crate) fn finish_gradient(plan: &Plan, prep: &Prepared, grads: &[Vec<f64>]) 
     g
 }
 
+/// A bound on the gradient's error in phi from bounds on the terms'
+/// gradients' errors (non-negative): [`finish_gradient`] with the chain
+/// rule's factors taken in magnitude.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+pub(crate) fn finish_gradient_bound(plan: &Plan, prep: &Prepared, bounds: &[Vec<f64>]) -> Vec<f64> {
+    let mut g = vec![0.0; plan.n_ext];
+    for (term, tb) in plan.terms.iter().zip(bounds) {
+        for (j, &pi) in term.phi_index.iter().enumerate() {
+            if pi != NONE {
+                g[pi as usize] += tb[j];
+            }
+        }
+    }
+    for &(e, p, d) in &prep.jac {
+        g[p as usize] += d.abs() * g[e as usize];
+    }
+    g.truncate(plan.n_phi);
+    g
+}
+
 /// The expected information in phi (`n_phi x n_phi`) from the terms'
 /// accumulators: each finished (see [`eval::finish_info`], which changes
 /// them), gathered into the extended parameters, then contracted to phi.

@@ -26,15 +26,17 @@
 //! term's parameters (about 4 + 4q bytes, cached) and the row's columns it
 //! reads (4 bytes each); it writes 4 bytes per (cluster, pass).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use mlmix_kernels::eval::TermPrep;
-use mlmix_kernels::{EngineData, Plan, Term, TermKind, prepare};
+use mlmix_kernels::{EngineData, Plan, Prepared, Term, TermKind, prepare};
 use mlmix_spec::Link;
 use wgpu::util::DeviceExt;
 
 use crate::SHADER;
+use crate::finish::{finish_gradient, finish_gradient_bound};
 use crate::layout::Layout;
 use crate::nodes::nodes_of;
 use crate::{Adaptation, Backend, BackendError, CpuBackend, EvalCount, Evaluation, Grid, Want};
@@ -42,6 +44,33 @@ use crate::{Adaptation, Backend, BackendError, CpuBackend, EvalCount, Evaluation
 /// Relative difference between the GPU's log-likelihood (f32 per
 /// cluster) and the CPU's (f64) that the tests allow.
 pub const GPU_TOLERANCE: f64 = 1e-6;
+
+/// The rounding of a cluster's score in f32 that the GPU backend allows
+/// for, relative to the magnitude of its terms: the bound on the
+/// gradient's rounding is this times the sum of the clusters' scores'
+/// magnitudes. f32 carries 6e-8, but the parameters' own rounding to f32
+/// moves every cluster's score the same way (in a categorical item's
+/// cut point less its linear predictor, most), and the shaders' `exp`,
+/// `log` and probit approximations lose more: measured on the shipped
+/// examples and simulated ordered probit models (`tests/tests/gpu.rs`),
+/// the error reached 1.5e-6 of the magnitude, 0.15 of this bound.
+pub const GPU_SCORE_EPS: f64 = 1e-5;
+
+/// How many times its rounding bound a gradient from the device must be
+/// (in Euclidean norm) for the optimiser to have it: closer to an
+/// optimum, where the gradient shrinks to its rounding, the evaluation is
+/// made again on the CPU in f64, and the log-likelihoods that follow are
+/// the CPU's too until a gradient from the device is resolved again. So
+/// the quasi-Newton steps far from an optimum run on the device with
+/// directions accurate to 1% (0.15% as measured), and the last ones, the
+/// convergence test and the line searches near the optimum, in f64.
+pub const GPU_RESOLVE: f64 = 100.0;
+
+/// Invocations per workgroup of the second sweep (shaders/scores.wgsl:
+/// SCORES_GROUP) on a hardware adapter; on a software one (Mesa's
+/// lavapipe) 1, where several lanes at once gave wrong posteriors (see
+/// the shader).
+pub const SCORES_GROUP: u32 = 64;
 
 /// Integration dimensions the shaders hold (shaders/common.wgsl: MAX_DIMS).
 pub const MAX_DIMS: usize = 8;
@@ -267,8 +296,7 @@ pub fn unsupported(plan: &Plan) -> Option<String> {
 
 /// Each term state's parameters for the shader, in term order (see
 /// [`term_shape`] for the layouts).
-fn param_floats(plan: &Plan, phi: &[f64]) -> Result<Vec<f32>, BackendError> {
-    let prep = prepare(plan, phi)?;
+fn param_floats(plan: &Plan, prep: &Prepared) -> Result<Vec<f32>, BackendError> {
     let mut out = Vec::new();
     for (term, tp) in plan.terms.iter().zip(&prep.terms) {
         let nl = term.n_local;
@@ -315,6 +343,57 @@ fn param_floats(plan: &Plan, phi: &[f64]) -> Result<Vec<f32>, BackendError> {
     Ok(out)
 }
 
+/// The terms' gradients (per term, over its parameters, as
+/// [`finish_gradient`] takes them) from a score laid out as the shaders'
+/// parameters (see [`term_shape`]): a categorical term's are its
+/// parameters; a normal term's hold θ's at the slot of 1/θ; a class
+/// logit's intercept slot is also each class-on-class effect's (they are
+/// folded into it).
+fn term_grads(plan: &Plan, score: &[f64]) -> Vec<Vec<f64>> {
+    let mut at = 0;
+    let mut out = Vec::with_capacity(plan.terms.len());
+    for term in &plan.terms {
+        let nl = term.n_local;
+        let stride = term_shape(term).4;
+        let mut g = vec![0.0; term.n_term_params()];
+        for s in 0..term.n_states {
+            let src = &score[at + s * stride..at + (s + 1) * stride];
+            match &term.kind {
+                TermKind::ClassLogit { classes, covs, .. } => {
+                    let (set, k) = (s / classes, s % classes);
+                    let per = nl / classes;
+                    let base = set * nl + k * per;
+                    g[base..base + 1 + covs.len()].copy_from_slice(src);
+                    g[base + 1 + covs.len()..base + per].fill(src[0]);
+                }
+                _ => g[s * nl..(s + 1) * nl].copy_from_slice(&src[..nl]),
+            }
+        }
+        at += term.n_states * stride;
+        out.push(g);
+    }
+    out
+}
+
+/// Whether the device computes what `want` asks of `backend`'s plan: the
+/// log-likelihood, the gradient and the posterior moments (these on grids
+/// without step dimensions), not the information, the meat or the
+/// posterior probabilities.
+fn device_evaluates(want: Want, cpu: &CpuBackend) -> bool {
+    !(want.information
+        || want.meat
+        || want.posteriors
+        || (want.moments && !cpu.layout().steps.is_empty()))
+}
+
+/// Whether a gradient from the device is resolved: its norm at least
+/// [`GPU_RESOLVE`] times its rounding bound's.
+fn resolved(gradient: &[f64], bound: &[f64]) -> bool {
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let g = norm(gradient);
+    g.is_finite() && g >= GPU_RESOLVE * norm(bound)
+}
+
 /// The per-chunk parameters (shaders/common.wgsl: Chunk).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -324,6 +403,38 @@ struct ChunkUniform {
     n_pass: u32,
     per_cluster: u32,
     row: u32,
+    n_score: u32,
+    n_slice: u32,
+    want_moments: u32,
+}
+
+/// What a chunk computes beyond its clusters' log-likelihoods: their
+/// scores (`n_score` floats each, laid out as the parameters) and the
+/// posterior moments' sums per between-level combination.
+#[derive(Clone, Copy)]
+struct Sweep {
+    n_score: usize,
+    grad: bool,
+    moments: bool,
+}
+
+impl Sweep {
+    /// Floats of a cluster's score (0 without the gradient).
+    fn score_len(&self) -> usize {
+        if self.grad { self.n_score } else { 0 }
+    }
+
+    /// Floats of a cluster's slice, with `n_moments` moments' sums.
+    fn slice(&self, n_moments: usize) -> usize {
+        self.score_len() + if self.moments { n_moments } else { 0 }
+    }
+}
+
+/// What a chunk brings back: per cluster its log-likelihood, and as the
+/// [`Sweep`] asks its slice: its score, then its moments' sums.
+struct ChunkBack {
+    ll: Vec<f32>,
+    slices: Vec<f32>,
 }
 
 /// What stays on the device for one plan and its data.
@@ -333,6 +444,9 @@ struct Resident {
     layout: wgpu::BindGroupLayout,
     densities: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
+    scores: wgpu::ComputePipeline,
+    /// Invocations per workgroup of `scores` ([`SCORES_GROUP`]).
+    scores_group: u32,
     /// The plain grid's nodes: per node its coordinates, then ln weight
     /// (every chunk reads them).
     plain_nodes: wgpu::Buffer,
@@ -349,6 +463,9 @@ pub struct GpuBackend {
     resident: Option<Resident>,
     unsupported: Option<String>,
     counts: Mutex<[EvalCount; 4]>,
+    /// The last gradient from the device was not resolved (see
+    /// [`GPU_RESOLVE`]): log-likelihoods go to the CPU until one is.
+    near_optimum: AtomicBool,
     /// Most (cluster, pass) entries, and node values, per chunk.
     chunk_entries: usize,
     /// Workgroups per row of a dispatch.
@@ -371,6 +488,7 @@ impl GpuBackend {
             resident,
             unsupported,
             counts: Mutex::new([EvalCount::default(); 4]),
+            near_optimum: AtomicBool::new(false),
             chunk_entries: MAX_PASS_ENTRIES,
             groups_per_row: GROUPS_PER_ROW,
         })
@@ -408,25 +526,54 @@ impl GpuBackend {
         phi: &[f64],
         adapt: Option<&Adaptation>,
     ) -> Result<f64, BackendError> {
+        Ok(self.device_eval(phi, Want::LL, adapt)?.0.loglik)
+    }
+
+    /// An evaluation on the device: the log-likelihood, and as `want`
+    /// asks the gradient and the posterior moments (not the information,
+    /// the meat or the posteriors: [`device_evaluates`]). With the gradient
+    /// comes a bound on its rounding per parameter: [`GPU_SCORE_EPS`] times
+    /// the sum of the clusters' scores' magnitudes, carried to phi like the
+    /// gradient (with the magnitudes of the chain rule's factors).
+    pub fn device_eval(
+        &self,
+        phi: &[f64],
+        want: Want,
+        adapt: Option<&Adaptation>,
+    ) -> Result<(Evaluation, Vec<f64>), BackendError> {
         let Some(res) = &self.resident else {
             return Err(BackendError::Unsupported(format!(
                 "the GPU backend does not evaluate {} yet",
                 self.unsupported.as_deref().unwrap_or("this model")
             )));
         };
-        let params = param_floats(self.cpu.plan(), phi)?;
+        let plan = self.cpu.plan();
+        let prep = prepare(plan, phi)?;
+        let params = param_floats(plan, &prep)?;
         let params_buf = self.upload(&params, wgpu::BufferUsages::STORAGE);
+        let sweep = Sweep {
+            n_score: params.len(),
+            grad: want.gradient,
+            moments: want.moments,
+        };
         let data = self.cpu.data();
         let n_clusters = data.cluster_starts.len() - 1;
-        // the chunk's (cluster, pass) entries, and its nodes, within bounds
+        // the chunk's (cluster, pass) entries, its nodes and its scores
+        // within bounds
         let dims = self.cpu.grid().dims;
-        let per = (self.chunk_entries / (res.n_pass.max(1) * (dims + 1))).max(1);
+        let width = (res.n_pass.max(1) * (dims + 1)).max(sweep.n_score + MAX_SLOTS);
+        let per = (self.chunk_entries / width).max(1);
+        let n_between = self.cpu.layout().combos_of_between.len();
+        let per_unit = 1 + dims + dims * dims;
         let mut total = 0.0f64;
+        let mut score = vec![0.0f64; sweep.n_score];
+        let mut magnitude = vec![0.0f64; sweep.n_score];
+        let mut moments = Vec::new();
         let mut j0 = 0;
         while j0 < n_clusters {
             let nj = per.min(n_clusters - j0);
-            let ll = self.chunk(res, &params_buf, j0, nj, adapt)?;
-            for (i, &l) in ll.iter().enumerate() {
+            let back = self.chunk(res, &params_buf, (j0, nj), adapt, sweep)?;
+            for (i, &l) in back.ll.iter().enumerate() {
                 let j = j0 + i;
                 let weight = if data.clustered {
                     1.0
@@ -435,13 +582,50 @@ impl GpuBackend {
                 };
                 total += weight * f64::from(l);
             }
+            let n_slice = sweep.slice(n_between * per_unit);
+            for slice in back.slices.chunks_exact(n_slice.max(1)) {
+                let (cluster, sums) = slice.split_at(sweep.score_len());
+                for ((s, m), &v) in score.iter_mut().zip(&mut magnitude).zip(cluster) {
+                    *s += f64::from(v);
+                    *m += f64::from(v).abs();
+                }
+                for unit in sums.chunks_exact(per_unit) {
+                    let p = f64::from(unit[0]);
+                    moments.push(p);
+                    let inv = if p > 0.0 { 1.0 / p } else { 0.0 };
+                    moments.extend(unit[1..].iter().map(|&v| f64::from(v) * inv));
+                }
+            }
             j0 += nj;
         }
-        Ok(if total.is_finite() && total > -1e29 {
+        debug_assert!(!want.moments || moments.len() == n_clusters * n_between * per_unit);
+        let loglik = if total.is_finite() && total > -1e29 {
             total
         } else {
             f64::NEG_INFINITY
-        })
+        };
+        let (gradient, noise) = if want.gradient && loglik.is_finite() {
+            let grads = term_grads(plan, &score);
+            let mut bound = term_grads(plan, &magnitude);
+            bound.iter_mut().flatten().for_each(|v| *v *= GPU_SCORE_EPS);
+            (
+                finish_gradient(plan, &prep, &grads),
+                finish_gradient_bound(plan, &prep, &bound),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let ev = Evaluation {
+            loglik,
+            gradient,
+            information: Vec::new(),
+            meat: Vec::new(),
+            posteriors: Vec::new(),
+            cluster_loglik: Vec::new(),
+            moments: if want.moments { moments } else { Vec::new() },
+            junctions: Vec::new(),
+        };
+        Ok((ev, noise))
     }
 
     fn upload<T: bytemuck::Pod>(&self, data: &[T], usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -454,15 +638,31 @@ impl GpuBackend {
             })
     }
 
-    /// Clusters `j0 .. j0 + nj`: their log-likelihoods.
+    /// A storage buffer of `floats` f32 (at least one: a binding may not
+    /// be empty), copied out if `readable`.
+    fn storage(&self, label: &str, floats: usize, readable: bool) -> wgpu::Buffer {
+        let mut usage = wgpu::BufferUsages::STORAGE;
+        if readable {
+            usage |= wgpu::BufferUsages::COPY_SRC;
+        }
+        self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (floats.max(1) * 4) as u64,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Clusters `j0 .. j0 + nj`: their log-likelihoods, and their scores
+    /// and moments' sums as `sweep` asks.
     fn chunk(
         &self,
         res: &Resident,
         params: &wgpu::Buffer,
-        j0: usize,
-        nj: usize,
+        (j0, nj): (usize, usize),
         adapt: Option<&Adaptation>,
-    ) -> Result<Vec<f32>, BackendError> {
+        sweep: Sweep,
+    ) -> Result<ChunkBack, BackendError> {
         let dev = &self.gpu.device;
         // the plain grid's are resident; an adapted grid's are each chunk's own
         let adapted = adapt.map(|a| {
@@ -470,34 +670,26 @@ impl GpuBackend {
             self.upload(&nodes, wgpu::BufferUsages::STORAGE)
         });
         let nodes_buf = adapted.as_ref().unwrap_or(&res.plain_nodes);
+        let dims = self.cpu.grid().dims;
+        let n_between = self.cpu.layout().combos_of_between.len();
+        let n_slice = sweep.slice(n_between * (1 + dims + dims * dims));
         let uniform = ChunkUniform {
             j0: j0 as u32,
             nj: nj as u32,
             n_pass: res.n_pass as u32,
             per_cluster: u32::from(adapt.is_some()),
             row: self.groups_per_row * GROUP,
+            n_score: sweep.score_len() as u32,
+            n_slice: n_slice as u32,
+            want_moments: u32::from(sweep.moments),
         };
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
-        let pass_buf = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("pass_ll"),
-            size: (nj * res.n_pass * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
-        let out_size = (nj * 4) as u64;
-        let out_buf = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("cluster_ll"),
-            size: out_size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let read_buf = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read"),
-            size: out_size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let entries: Vec<wgpu::BindGroupEntry> = [
+        let pass_buf = self.storage("pass_ll", nj * res.n_pass, false);
+        let out_buf = self.storage("cluster_ll", nj, true);
+        let sweep_buf = self.storage("sweep", nj * n_slice, true);
+        let weights_len = if sweep.grad { nj * MAX_SLOTS } else { 0 };
+        let weights_buf = self.storage("weights", weights_len, false);
+        let buffers = [
             &res.plan_buf,
             &res.rows_buf,
             params,
@@ -505,14 +697,17 @@ impl GpuBackend {
             &pass_buf,
             &out_buf,
             &uniform_buf,
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
+            &sweep_buf,
+            &weights_buf,
+        ];
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
         let group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &res.layout,
@@ -529,9 +724,31 @@ impl GpuBackend {
             let (x, y) = groups(nj, self.groups_per_row);
             pass.dispatch_workgroups(x, y, 1);
         }
-        enc.copy_buffer_to_buffer(&out_buf, 0, &read_buf, 0, out_size);
+        if n_slice > 0 {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_bind_group(0, &group, &[]);
+            pass.set_pipeline(&res.scores);
+            let (x, y) = groups_of(nj, res.scores_group, self.groups_per_row);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        let read = |enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, floats: usize| {
+            let buf = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read"),
+                size: (floats * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(src, 0, &buf, 0, (floats * 4) as u64);
+            buf
+        };
+        let read_ll = read(&mut enc, &out_buf, nj);
+        let read_sweep = (n_slice > 0).then(|| read(&mut enc, &sweep_buf, nj * n_slice));
         self.gpu.queue.submit([enc.finish()]);
-        read_back(&self.gpu.device, &read_buf)
+        let back = |b: Option<wgpu::Buffer>| b.map_or(Ok(Vec::new()), |b| read_back(dev, &b));
+        Ok(ChunkBack {
+            ll: read_back(dev, &read_ll)?,
+            slices: back(read_sweep)?,
+        })
     }
 
     /// The adapted nodes of clusters `j0 .. j0 + nj` (the CPU's
@@ -556,9 +773,16 @@ impl GpuBackend {
     }
 }
 
-/// Workgroups for `n` invocations: rows of at most `per_row`.
+/// Workgroups of [`GROUP`] invocations for `n` invocations: rows of at
+/// most `per_row`.
 fn groups(n: usize, per_row: u32) -> (u32, u32) {
-    let g = n.div_ceil(GROUP as usize).max(1) as u32;
+    groups_of(n, GROUP, per_row)
+}
+
+/// Workgroups of `size` invocations for `n` invocations: rows of at most
+/// `per_row`.
+fn groups_of(n: usize, size: u32, per_row: u32) -> (u32, u32) {
+    let g = n.div_ceil(size as usize).max(1) as u32;
     if g <= per_row {
         (g, 1)
     } else {
@@ -619,7 +843,8 @@ impl Resident {
         };
         let plan_buf = upload(bytemuck::cast_slice(&words));
         let rows_buf = upload(bytemuck::cast_slice(&rows));
-        let (bind_layout, densities, reduce) = pipelines(dev)?;
+        let scores_group = if gpu.is_software() { 1 } else { SCORES_GROUP };
+        let (bind_layout, [densities, reduce, scores]) = pipelines(dev, scores_group)?;
         let mut plain_nodes = Vec::with_capacity(nq * (grid.dims + 1));
         for q in 0..nq {
             plain_nodes.extend(grid.node(q).iter().map(|&v| v as f32));
@@ -631,24 +856,21 @@ impl Resident {
             layout: bind_layout,
             densities,
             reduce,
+            scores,
+            scores_group,
             plain_nodes: upload(bytemuck::cast_slice(&plain_nodes)),
             n_pass: layout.n_passes(),
         })
     }
 }
 
-/// The bind group layout and the two pipelines, built inside an error
-/// scope (a shader wgpu rejects is an error, not a panic).
+/// The bind group layout and the three pipelines (`pass_densities`,
+/// `cluster_logliks`, `cluster_scores`), built inside an error scope (a
+/// shader wgpu rejects is an error, not a panic).
 fn pipelines(
     dev: &wgpu::Device,
-) -> Result<
-    (
-        wgpu::BindGroupLayout,
-        wgpu::ComputePipeline,
-        wgpu::ComputePipeline,
-    ),
-    BackendError,
-> {
+    scores_group: u32,
+) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 3]), BackendError> {
     let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("loglik"),
@@ -675,6 +897,7 @@ fn pipelines(
         },
         count: None,
     });
+    entries.extend([storage(7, false), storage(8, false)]);
     let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: None,
         entries: &entries,
@@ -684,24 +907,31 @@ fn pipelines(
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
+    let group = [("SCORES_GROUP", f64::from(scores_group))];
     let pipeline = |entry: &str| {
         dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: Some(&pl),
             module: &module,
             entry_point: Some(entry),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: if entry == "cluster_scores" {
+                    &group
+                } else {
+                    &[]
+                },
+                ..Default::default()
+            },
             cache: None,
         })
     };
-    let densities = pipeline("pass_densities");
-    let reduce = pipeline("cluster_logliks");
+    let pipelines = ["pass_densities", "cluster_logliks", "cluster_scores"].map(pipeline);
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(BackendError::Unsupported(format!(
             "the GPU rejected the shaders: {e}"
         )));
     }
-    Ok((layout, densities, reduce))
+    Ok((layout, pipelines))
 }
 
 impl Backend for GpuBackend {
@@ -709,11 +939,13 @@ impl Backend for GpuBackend {
         match &self.unsupported {
             None => {
                 // what ran where so far (a fit describes its backend at the end)
-                let on_gpu = self.counts.lock().map_or(0, |c| c[0].count);
+                let on_gpu = self.counts.lock().map_or([0; 4], |c| c.map(|k| k.count));
                 let on_cpu: usize = self.cpu.counts().iter().map(|c| c.count).sum();
                 format!(
-                    "gpu: {}; {on_gpu} log-likelihood evaluation(s) on the GPU, {on_cpu} on the {} (gradients, EM steps, posteriors, moments)",
+                    "gpu: {}; {} log-likelihood and {} gradient evaluation(s) on the GPU, {on_cpu} on the {} (EM steps, posteriors, the meat, and the evaluations near an optimum)",
                     self.gpu.describe(),
+                    on_gpu[0],
+                    on_gpu[1],
                     self.cpu.describe()
                 )
             }
@@ -737,7 +969,7 @@ impl Backend for GpuBackend {
         self.cpu.grid()
     }
 
-    /// The CPU's, which makes every evaluation but the log-likelihood.
+    /// The CPU's, which makes the evaluations the device does not.
     fn shared_dims(&self) -> Vec<usize> {
         self.cpu.shared_dims()
     }
@@ -752,32 +984,41 @@ impl Backend for GpuBackend {
         c
     }
 
+    /// On the device where it computes what `want` asks (see
+    /// [`device_evaluates`]); a gradient only where it is resolved (else
+    /// again on the CPU), and log-likelihoods on the CPU while the last
+    /// gradient was not (see [`GPU_RESOLVE`]).
     fn evaluate_adapted(
         &self,
         phi: &[f64],
         want: Want,
         adapt: Option<&Adaptation>,
     ) -> Result<Evaluation, BackendError> {
-        if want != Want::LL || self.resident.is_none() {
+        let near = self.near_optimum.load(Ordering::Relaxed);
+        if self.resident.is_none() || !device_evaluates(want, &self.cpu) || (near && !want.gradient)
+        {
             return self.cpu.evaluate_adapted(phi, want, adapt);
         }
         let start = Instant::now();
-        let loglik = self.device_loglik(phi, adapt)?;
+        let (ev, bound) = self.device_eval(phi, want, adapt)?;
+        if want.gradient && ev.loglik.is_finite() {
+            let ok = resolved(&ev.gradient, &bound);
+            self.near_optimum.store(!ok, Ordering::Relaxed);
+            if !ok {
+                return self.cpu.evaluate_adapted(phi, want, adapt);
+            }
+        }
         if let Ok(mut c) = self.counts.lock() {
             let n_pass = self.cpu.layout().n_passes();
-            c[0].count += 1;
-            c[0].seconds += start.elapsed().as_secs_f64();
-            c[0].row_passes += (self.cpu.data().weights.len() * n_pass) as f64;
+            let k = &mut c[want.kind()];
+            k.count += 1;
+            k.seconds += start.elapsed().as_secs_f64();
+            k.row_passes += (self.cpu.data().weights.len() * n_pass) as f64;
         }
-        Ok(Evaluation {
-            loglik,
-            gradient: Vec::new(),
-            information: Vec::new(),
-            meat: Vec::new(),
-            posteriors: Vec::new(),
-            cluster_loglik: Vec::new(),
-            moments: Vec::new(),
-            junctions: Vec::new(),
-        })
+        Ok(ev)
+    }
+
+    fn exact(&self) -> Option<&dyn Backend> {
+        Some(&self.cpu)
     }
 }

@@ -45,6 +45,7 @@ pub const SHADER: &str = concat!(
     include_str!("../../../shaders/normal.wgsl"),
     include_str!("../../../shaders/logit.wgsl"),
     include_str!("../../../shaders/loglik.wgsl"),
+    include_str!("../../../shaders/scores.wgsl"),
 );
 
 #[cfg(test)]
@@ -64,7 +65,7 @@ mod shader_tests {
         if let Err(e) = v.validate(&module) {
             panic!("{}", e.emit_to_string(super::SHADER));
         }
-        for entry in ["pass_densities", "cluster_logliks"] {
+        for entry in ["pass_densities", "cluster_logliks", "cluster_scores"] {
             assert!(
                 module.entry_points.iter().any(|e| e.name == entry),
                 "no entry point {entry}"
@@ -456,6 +457,13 @@ pub trait Backend: Send + Sync {
     /// cluster does not grow with their points.
     fn shared_dims(&self) -> Vec<usize> {
         Vec::new()
+    }
+    /// The backend that evaluates at `f64` precision where this one does
+    /// not (a GPU backend's CPU backend), for what must be exact: the
+    /// reported solution's evaluations and its standard errors. `None`:
+    /// this one is.
+    fn exact(&self) -> Option<&dyn Backend> {
+        None
     }
     /// The evaluations made so far, by kind (see [`EVAL_KINDS`]).
     fn counts(&self) -> [EvalCount; 4] {

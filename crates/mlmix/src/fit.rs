@@ -411,6 +411,9 @@ pub fn fit(
         ));
     }
     problem.fixed_adapt = best.adapt.clone();
+    // the reported solution's evaluations and standard errors in f64 (a
+    // GPU backend's CPU)
+    problem.backend = backend.exact().unwrap_or(backend.as_ref());
     let problem = problem;
 
     // posterior probabilities at the best solution (and the posterior
@@ -422,7 +425,9 @@ pub fn fit(
         ..Want::LL
     };
     let final_eval =
-        backend.evaluate_adapted(&map.phi(&best.theta), want, best.adapt.as_deref())?;
+        problem
+            .backend
+            .evaluate_adapted(&map.phi(&best.theta), want, best.adapt.as_deref())?;
     let free_idx: Vec<usize> = (0..map.n_free)
         .filter(|i| !best.at_bound.contains(i))
         .collect();
@@ -503,7 +508,13 @@ pub fn fit(
         .collect();
     let n = n_obs as f64;
     let p = map.n_free as f64;
-    let ll = best.loglik;
+    // (a GPU backend's optimiser may have ended on a log-likelihood summed
+    // from f32: the report's is the CPU's)
+    let ll = if backend.exact().is_some() && final_eval.loglik.is_finite() {
+        final_eval.loglik
+    } else {
+        best.loglik
+    };
     let entropy = (nc > 1).then(|| {
         let h: f64 = posteriors
             .iter()

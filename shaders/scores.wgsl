@@ -1,0 +1,141 @@
+// The second sweep on the device: each cluster's score (the gradient's
+// share of the cluster, by the Fisher identity the posterior expectation
+// of the complete-data score) and the posterior moments of the nodes that
+// adaptive quadrature centres its grids on (the twin of the CPU backend's
+// second sweep, unit_moments and term_scores: crates/mlmix-integrate/src
+// /cpu.rs, crates/mlmix-kernels/src/eval/mod.rs).
+//
+// Work decomposition: `cluster_scores` gives one invocation to each
+// cluster of the chunk, after `pass_densities` and `cluster_logliks` have
+// filled `pass_ll` and `cluster_ll`. It walks the cluster's passes in
+// order; a pass's posterior is exp(pass_ll − cluster_ll). The moments add
+// it, times the node and its square, to the sums of the pass's
+// between-level combination. The score (passes of posterior above
+// NEGLIGIBLE_PASS only) walks the cluster's rows: their terms' values at
+// the pass's node, each class combination's posterior given the pass and
+// the row, summed over the combinations into each term state's weight
+// (times the pass's posterior and the row's frequency), then each term's
+// weighted derivatives added to the cluster's score in `sweep` (n_score
+// floats, laid out as the parameters). The invocation is the only writer
+// of its cluster's slice; the CPU sums the clusters' in f64, in cluster
+// order.
+
+// passes of smaller posterior add nothing to the score (lib.rs:
+// NEGLIGIBLE_PASS)
+const NEGLIGIBLE_PASS: f32 = 1.0e-10;
+
+// every term's weighted derivatives on row r into the cluster's score
+// (eval/mod.rs: term_scores), a cluster-level term's on the first row only
+fn term_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32) {
+    switch term_word(t, T_KIND) {
+        case KIND_CATEGORICAL: {
+            categorical_scores(t, r, z, w0, g0);
+        }
+        case KIND_NORMAL: {
+            normal_scores(t, r, z, w0, g0);
+        }
+        default: {
+            logit_scores(t, r, z, w0, g0);
+        }
+    }
+}
+
+// the moments' sums of pass `ps` (posterior `post`, node z) at m0 in
+// `sweep`
+fn add_moments(m0: u32, ps: u32, post: f32, z: ptr<function, array<f32, 8>>) {
+    let dims = plan[H_DIMS];
+    let per = 1u + dims + dims * dims;
+    let m = m0 + (ps / plan[H_NODES]) * per;
+    sweep[m] += post;
+    for (var a = 0u; a < dims; a += 1u) {
+        sweep[m + 1u + a] += post * (*z)[a];
+        for (var c = 0u; c < dims; c += 1u) {
+            sweep[m + 1u + dims + a * dims + c] += post * (*z)[a] * (*z)[c];
+        }
+    }
+}
+
+// the score's share of pass `ps` (posterior `post`, node z) of the cluster
+// of rows r0 .. r1, at g0 in `sweep`
+fn add_pass_scores(ps: u32, post: f32, z: ptr<function, array<f32, 8>>, r0: u32, r1: u32, w0: u32, g0: u32) {
+    let n_terms = plan[H_TERMS];
+    let b = ps / plan[H_NODES];
+    let combos_at = plan[H_BETWEEN_AT];
+    let k0 = plan[combos_at + b];
+    let k1 = plan[combos_at + b + 1u];
+    let list = combos_at + plan[H_BETWEEN] + 1u;
+    let weights = plan[H_ROWS] * plan[H_COLS];
+    for (var r = r0; r < r1; r += 1u) {
+        row_terms(r, r0, z, &vals);
+        var acc = lse_new();
+        for (var ki = k0; ki < k1; ki += 1u) {
+            lse_add(&acc, combo_value(plan[list + ki], &vals));
+        }
+        let row_ll = lse_value(acc);
+        let scale = post * rows[weights + r];
+        for (var t = 0u; t < n_terms; t += 1u) {
+            let slot = term_word(t, T_SLOT);
+            for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
+                state_w[w0 + slot + s] = 0.0;
+            }
+        }
+        for (var ki = k0; ki < k1; ki += 1u) {
+            let k = plan[list + ki];
+            let pk = scale * exp(combo_value(k, &vals) - row_ll);
+            for (var t = 0u; t < n_terms; t += 1u) {
+                state_w[w0 + plan[plan[H_SLOT_AT] + k * n_terms + t]] += pk;
+            }
+        }
+        for (var t = 0u; t < n_terms; t += 1u) {
+            if term_word(t, T_CLUSTER_LEVEL) == 0u || r == r0 {
+                term_scores(t, r, z, w0, g0);
+            }
+        }
+    }
+}
+
+// Invocations per workgroup of `cluster_scores`: 64, and 1 on a software
+// adapter (gpu.rs: SCORES_GROUP). Mesa's lavapipe, which runs a workgroup
+// as 8-wide vector lanes on the CPU, computed wrong posteriors in this
+// kernel once several lanes were active (a cluster's moments summing to
+// 0.03 instead of 1, exactly repeatable, the same with the arrays
+// private or function-local, with or without early exits in the loops),
+// and the right ones with one invocation per workgroup.
+override SCORES_GROUP: u32 = 64u;
+
+@compute @workgroup_size(SCORES_GROUP)
+fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n_groups: vec3<u32>) {
+    let jl = gid.y * n_groups.x * SCORES_GROUP + gid.x;
+    if jl >= chunk.nj {
+        return;
+    }
+    // the cluster's slice: its score, then its moments' sums
+    let g0 = jl * chunk.n_slice;
+    let m0 = g0 + chunk.n_score;
+    for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
+        sweep[i] = 0.0;
+    }
+    let ll = cluster_ll[jl];
+    let j = chunk.j0 + jl;
+    let r0 = plan[plan[H_STARTS_AT] + j];
+    let r1 = plan[plan[H_STARTS_AT] + j + 1u];
+    var z: array<f32, 8>;
+    if chunk.want_moments == 1u {
+        for (var ps = 0u; ps < chunk.n_pass; ps += 1u) {
+            let idx = jl * chunk.n_pass + ps;
+            let post = exp(pass_ll[idx] - ll);
+            _ = pass_node(idx, ps, &z);
+            add_moments(m0, ps, post, &z);
+        }
+    }
+    if chunk.n_score > 0u {
+        for (var ps = 0u; ps < chunk.n_pass; ps += 1u) {
+            let idx = jl * chunk.n_pass + ps;
+            let post = exp(pass_ll[idx] - ll);
+            _ = pass_node(idx, ps, &z);
+            if post >= NEGLIGIBLE_PASS {
+                add_pass_scores(ps, post, &z, r0, r1, jl * MAX_SLOTS, g0);
+            }
+        }
+    }
+}
