@@ -392,3 +392,28 @@ fn command_line_bench_compares_the_backends() {
     );
     assert!(out.contains("gpu: "), "{out}");
 }
+
+/// Writes what the device gets for `examples/twolevel_irt.inp` at its
+/// unperturbed start, with both backends' gradients, to
+/// `$MLMIX_GPU_DUMP` (for `tools/emulate_scores.py`); without the variable
+/// it does nothing.
+#[test]
+fn gpu_dump_for_emulation() {
+    let Ok(out) = std::env::var("MLMIX_GPU_DUMP") else {
+        return;
+    };
+    let Some(dev) = device("gpu_dump_for_emulation") else {
+        return;
+    };
+    let (loaded, cpu, gpu) = backends("twolevel_irt.inp", &dev);
+    let map = param_map(&loaded.model, &loaded.data);
+    let builder = StartBuilder::new(&loaded.model, &loaded.data, cpu.plan(), &map);
+    let phi = map.phi(&builder.unperturbed());
+    let (w, r, p, n) = gpu.debug_dump(&phi).unwrap();
+    let want = mlmix_integrate::Want::GRADIENT;
+    let e = cpu.evaluate_adapted(&phi, want, None).unwrap();
+    let (g, _) = gpu.device_eval(&phi, want, None).unwrap();
+    let doc = serde_json::json!({"words": w, "rows": r, "params": p, "nodes": n,
+        "cpu": e.gradient, "gpu": g.gradient});
+    std::fs::write(out, doc.to_string()).unwrap();
+}

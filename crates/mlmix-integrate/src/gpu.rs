@@ -519,6 +519,33 @@ impl GpuBackend {
         }
     }
 
+    /// For debugging the shaders off the device: the plan's words, the
+    /// rows, the parameters at `phi` and the plain grid's nodes, as the
+    /// device gets them (`tools/emulate_scores.py` runs the second sweep's
+    /// arithmetic on them in f64).
+    pub fn debug_dump(
+        &self,
+        phi: &[f64],
+    ) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>, Vec<f32>), BackendError> {
+        let (plan, data, grid) = (self.cpu.plan(), self.cpu.data(), self.cpu.grid());
+        let words = plan_words(plan, data, self.cpu.layout(), grid.n_nodes());
+        let n_cols = plan.n_data_cols;
+        let n_rows = data.weights.len();
+        let mut rows = Vec::new();
+        for r in 0..n_rows {
+            rows.extend((0..n_cols).map(|c| data.columns[c][r] as f32));
+        }
+        rows.extend(data.weights.iter().map(|&w| w as f32));
+        let prep = prepare(plan, phi)?;
+        let params = param_floats(plan, &prep)?;
+        let mut nodes = Vec::new();
+        for q in 0..grid.n_nodes() {
+            nodes.extend(grid.node(q).iter().map(|&v| v as f32));
+            nodes.push(grid.log_weights[q] as f32);
+        }
+        Ok((words, rows, params, nodes))
+    }
+
     /// The log-likelihood at `phi` on the device: each cluster's in f32,
     /// summed in f64 with the clusters' weights.
     pub fn device_loglik(
