@@ -51,6 +51,12 @@ struct Chunk {
     n_slice: u32,
     // 1: `cluster_scores` writes the moments' sums; 0: not
     want_moments: u32,
+    // the passes whose scores this dispatch of `cluster_scores` adds (the
+    // first one also zeroes the slices and adds the moments)
+    pass0: u32,
+    pass1: u32,
+    pad0: u32,
+    pad1: u32,
 }
 @group(0) @binding(6) var<uniform> chunk: Chunk;
 

@@ -112,15 +112,17 @@ fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     // the cluster's slice: its score, then its moments' sums
     let g0 = jl * chunk.n_slice;
     let m0 = g0 + chunk.n_score;
-    for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
-        sweep[i] = 0.0;
+    if chunk.pass0 == 0u {
+        for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
+            sweep[i] = 0.0;
+        }
     }
     let ll = cluster_ll[jl];
     let j = chunk.j0 + jl;
     let r0 = plan[plan[H_STARTS_AT] + j];
     let r1 = plan[plan[H_STARTS_AT] + j + 1u];
     var z: array<f32, 8>;
-    if chunk.want_moments == 1u {
+    if chunk.want_moments == 1u && chunk.pass0 == 0u {
         for (var ps = 0u; ps < chunk.n_pass; ps += 1u) {
             let idx = jl * chunk.n_pass + ps;
             let post = exp(pass_ll[idx] - ll);
@@ -129,7 +131,7 @@ fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         }
     }
     if chunk.n_score > 0u {
-        for (var ps = 0u; ps < chunk.n_pass; ps += 1u) {
+        for (var ps = chunk.pass0; ps < chunk.pass1; ps += 1u) {
             let idx = jl * chunk.n_pass + ps;
             let post = exp(pass_ll[idx] - ll);
             _ = pass_node(idx, ps, &z);

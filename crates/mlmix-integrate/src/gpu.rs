@@ -72,6 +72,16 @@ pub const GPU_RESOLVE: f64 = 100.0;
 /// the shader).
 pub const SCORES_GROUP: u32 = 64;
 
+/// Passes per dispatch of the second sweep (`cluster_scores`): its loop
+/// over a cluster's passes is cut into blocks, one dispatch each, adding
+/// to the clusters' slices. On lavapipe the loop over all passes in one
+/// invocation was miscompiled (it stopped early, right after a pass's
+/// scores: docs/gpu.md); in blocks of 1 or 4 the gradients of every
+/// shipped example are within their bound but where it lacks an absolute
+/// part. (On a real GPU a block also puts more dispatches in flight; its
+/// size there is to be measured.)
+const PASS_BLOCK: usize = 4;
+
 /// Integration dimensions the shaders hold (shaders/common.wgsl: MAX_DIMS).
 pub const MAX_DIMS: usize = 8;
 
@@ -406,6 +416,9 @@ struct ChunkUniform {
     n_score: u32,
     n_slice: u32,
     want_moments: u32,
+    pass0: u32,
+    pass1: u32,
+    pad: [u32; 2],
 }
 
 /// What a chunk computes beyond its clusters' log-likelihoods: their
@@ -709,6 +722,9 @@ impl GpuBackend {
             n_score: sweep.score_len() as u32,
             n_slice: n_slice as u32,
             want_moments: u32::from(sweep.moments),
+            pass0: 0,
+            pass1: res.n_pass as u32,
+            pad: [0; 2],
         };
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
         let pass_buf = self.storage("pass_ll", nj * res.n_pass, false);
@@ -727,19 +743,39 @@ impl GpuBackend {
             &sweep_buf,
             &weights_buf,
         ];
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
+        let bind = |uniform: &wgpu::Buffer| {
+            let mut bufs = buffers;
+            bufs[6] = uniform;
+            let entries: Vec<wgpu::BindGroupEntry> = bufs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &res.layout,
+                entries: &entries,
+            })
+        };
+        let group = bind(&uniform_buf);
+        // the second sweep's passes in blocks, one dispatch each
+        let block = PASS_BLOCK;
+        let blocks: Vec<(wgpu::Buffer, wgpu::BindGroup)> = (0..res.n_pass)
+            .step_by(block)
+            .map(|p0| {
+                let u = ChunkUniform {
+                    pass0: p0 as u32,
+                    pass1: (p0 + block).min(res.n_pass) as u32,
+                    ..uniform
+                };
+                let buf = self.upload(&[u], wgpu::BufferUsages::UNIFORM);
+                let g = bind(&buf);
+                (buf, g)
             })
             .collect();
-        let group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &res.layout,
-            entries: &entries,
-        });
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
@@ -753,10 +789,12 @@ impl GpuBackend {
         }
         if n_slice > 0 {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_bind_group(0, &group, &[]);
             pass.set_pipeline(&res.scores);
             let (x, y) = groups_of(nj, res.scores_group, self.groups_per_row);
-            pass.dispatch_workgroups(x, y, 1);
+            for (_, g) in &blocks {
+                pass.set_bind_group(0, g, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+            }
         }
         let read = |enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, floats: usize| {
             let buf = dev.create_buffer(&wgpu::BufferDescriptor {
