@@ -83,8 +83,8 @@ fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, 
         if ws != 0.0 && lp > 0.5 * LOG_ZERO {
             let d_up = select(0.0, exp(log_density(link, upper) - lp), has_upper);
             let d_lo = select(0.0, exp(log_density(link, lower) - lp), has_lower);
-            sweep[g0 + up] += ws * d_up;
-            sweep[g0 + lo] -= ws * d_lo;
+            add_score(g0 + up, ws * d_up);
+            add_score(g0 + lo, -ws * d_lo);
             add_linear(t, g0 + p + ncat - 1u, r, z, ws * (d_lo - d_up));
         }
     }

@@ -143,13 +143,21 @@ fn linear(t: u32, p: u32, r: u32, z: ptr<function, array<f32, 8>>) -> f32 {
     return e;
 }
 
+// adds v to a cluster's score entry at `at` in `sweep`, and |v| to its
+// magnitude `n_score` entries on (the rounding bound's: gpu.rs,
+// GPU_SCORE_EPS)
+fn add_score(at: u32, v: f32) {
+    sweep[at] += v;
+    sweep[at + chunk.n_score] += abs(v);
+}
+
 // sweep[at + i] += g x_i over a term's covariates (the score of their
 // coefficients, g the derivative in the linear predictor)
 fn add_linear(t: u32, at: u32, r: u32, z: ptr<function, array<f32, 8>>, g: f32) {
     let n = term_word(t, T_NCOVS);
     let cv = plan[H_COVS_AT] + term_word(t, T_COVS);
     for (var i = 0u; i < n; i += 1u) {
-        sweep[at + i] += g * covariate(r, plan[cv + i], z);
+        add_score(at + i, g * covariate(r, plan[cv + i], z));
     }
 }
 

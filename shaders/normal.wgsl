@@ -35,9 +35,9 @@ fn normal_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u
             let iv = params[p + q + 1u];
             let e = y - params[p] - linear(t, p + 1u, r, z);
             let g = ws * e * iv;
-            sweep[g0 + p] += g;
+            add_score(g0 + p, g);
             add_linear(t, g0 + p + 1u, r, z, g);
-            sweep[g0 + p + q + 1u] += ws * 0.5 * iv * (e * e * iv - 1.0);
+            add_score(g0 + p + q + 1u, ws * 0.5 * iv * (e * e * iv - 1.0));
         }
     }
 }

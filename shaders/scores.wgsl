@@ -111,7 +111,7 @@ fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
     // the cluster's slice: its score, then its moments' sums
     let g0 = jl * chunk.n_slice;
-    let m0 = g0 + chunk.n_score;
+    let m0 = g0 + 2u * chunk.n_score;
     if chunk.pass0 == 0u {
         for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
             sweep[i] = 0.0;

@@ -47,8 +47,9 @@ pub const GPU_TOLERANCE: f64 = 1e-6;
 
 /// The rounding of a cluster's score in f32 that the GPU backend allows
 /// for, relative to the magnitude of its terms: the bound on the
-/// gradient's rounding is this times the sum of the clusters' scores'
-/// magnitudes. f32 carries 6e-8, but the parameters' own rounding to f32
+/// gradient's rounding is this times the sum, over clusters, passes, rows
+/// and states, of the terms' magnitudes |w ∂ℓ/∂θ| (the shaders add them
+/// up beside the score: common.wgsl, add_score). f32 carries 6e-8, but the parameters' own rounding to f32
 /// moves every cluster's score the same way (in a categorical item's
 /// cut point less its linear predictor, most), and the shaders' `exp`,
 /// `log` and probit approximations lose more: measured on the shipped
@@ -439,7 +440,7 @@ impl Sweep {
 
     /// Floats of a cluster's slice, with `n_moments` moments' sums.
     fn slice(&self, n_moments: usize) -> usize {
-        self.score_len() + if self.moments { n_moments } else { 0 }
+        2 * self.score_len() + if self.moments { n_moments } else { 0 }
     }
 }
 
@@ -624,10 +625,15 @@ impl GpuBackend {
             }
             let n_slice = sweep.slice(n_between * per_unit);
             for slice in back.slices.chunks_exact(n_slice.max(1)) {
-                let (cluster, sums) = slice.split_at(sweep.score_len());
-                for ((s, m), &v) in score.iter_mut().zip(&mut magnitude).zip(cluster) {
+                let (cluster, rest) = slice.split_at(sweep.score_len());
+                let (magnitudes, sums) = rest.split_at(sweep.score_len());
+                for ((s, m), (&v, &a)) in score
+                    .iter_mut()
+                    .zip(&mut magnitude)
+                    .zip(cluster.iter().zip(magnitudes))
+                {
                     *s += f64::from(v);
-                    *m += f64::from(v).abs();
+                    *m += f64::from(a);
                 }
                 for unit in sums.chunks_exact(per_unit) {
                     let p = f64::from(unit[0]);
