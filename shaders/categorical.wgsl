@@ -83,9 +83,9 @@ fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, 
         if ws != 0.0 && lp > 0.5 * LOG_ZERO {
             let d_up = select(0.0, exp(log_density(link, upper) - lp), has_upper);
             let d_lo = select(0.0, exp(log_density(link, lower) - lp), has_lower);
-            add_score(g0 + up, ws * d_up);
-            add_score(g0 + lo, -ws * d_lo);
-            add_linear(t, g0 + p + ncat - 1u, r, z, ws * (d_lo - d_up));
+            add_score(g0 + up, ws * d_up, ws * d_up);
+            add_score(g0 + lo, -ws * d_lo, ws * d_lo);
+            add_linear(t, g0 + p + ncat - 1u, r, z, ws * (d_lo - d_up), ws * (d_lo + d_up));
         }
     }
 }

@@ -143,22 +143,38 @@ fn linear(t: u32, p: u32, r: u32, z: ptr<function, array<f32, 8>>) -> f32 {
     return e;
 }
 
-// adds v to a cluster's score entry at `at` in `sweep`, and |v| to its
-// magnitude `n_score` entries on (the rounding bound's: gpu.rs,
-// GPU_SCORE_EPS)
-fn add_score(at: u32, v: f32) {
+// adds v to a cluster's score entry at `at` in `sweep`, and to its
+// magnitude `n_score` entries on the magnitude of what v was computed
+// from, `mag` (at least |v|: where v is a difference, the sum of its
+// operands' magnitudes, which its rounding error is relative to; the
+// rounding bound's, gpu.rs: GPU_SCORE_EPS)
+fn add_score(at: u32, v: f32, mag: f32) {
     sweep[at] += v;
-    sweep[at + chunk.n_score] += abs(v);
+    sweep[at + chunk.n_score] += mag;
 }
 
 // sweep[at + i] += g x_i over a term's covariates (the score of their
-// coefficients, g the derivative in the linear predictor)
-fn add_linear(t: u32, at: u32, r: u32, z: ptr<function, array<f32, 8>>, g: f32) {
+// coefficients, g the derivative in the linear predictor, `mag` the
+// magnitude g was computed from, as in add_score)
+fn add_linear(t: u32, at: u32, r: u32, z: ptr<function, array<f32, 8>>, g: f32, mag: f32) {
     let n = term_word(t, T_NCOVS);
     let cv = plan[H_COVS_AT] + term_word(t, T_COVS);
     for (var i = 0u; i < n; i += 1u) {
-        add_score(at + i, g * covariate(r, plan[cv + i], z));
+        let x = covariate(r, plan[cv + i], z);
+        add_score(at + i, g * x, mag * abs(x));
     }
+}
+
+// Σ_i |params[p + i] x_i| over a term's covariates: the magnitude of
+// `linear`'s sum
+fn linear_abs(t: u32, p: u32, r: u32, z: ptr<function, array<f32, 8>>) -> f32 {
+    let n = term_word(t, T_NCOVS);
+    let at = plan[H_COVS_AT] + term_word(t, T_COVS);
+    var e = 0.0;
+    for (var i = 0u; i < n; i += 1u) {
+        e += abs(params[p + i] * covariate(r, plan[at + i], z));
+    }
+    return e;
 }
 
 // An online log-sum-exp: the running maximum and the sum of exp(v − m).

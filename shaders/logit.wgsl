@@ -51,8 +51,9 @@ fn logit_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u3
             let p = p0 + k * stride;
             let prob = exp(params[p] + linear(t, p + 1u, r, z) - lse);
             let g = state_w[w0 + slot + k] - total * prob;
-            add_score(g0 + p, g);
-            add_linear(t, g0 + p + 1u, r, z, g);
+            let mag = abs(state_w[w0 + slot + k]) + abs(total * prob);
+            add_score(g0 + p, g, mag);
+            add_linear(t, g0 + p + 1u, r, z, g, mag);
         }
     }
 }

@@ -34,10 +34,14 @@ fn normal_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u
             let p = term_word(t, T_PARAMS) + s * stride;
             let iv = params[p + q + 1u];
             let e = y - params[p] - linear(t, p + 1u, r, z);
+            // the residual's magnitude: its operands'
+            let a = abs(y) + abs(params[p]) + linear_abs(t, p + 1u, r, z);
             let g = ws * e * iv;
-            add_score(g0 + p, g);
-            add_linear(t, g0 + p + 1u, r, z, g);
-            add_score(g0 + p + q + 1u, ws * 0.5 * iv * (e * e * iv - 1.0));
+            let mag = abs(ws) * a * iv;
+            add_score(g0 + p, g, mag);
+            add_linear(t, g0 + p + 1u, r, z, g, mag);
+            let v = ws * 0.5 * iv * (e * e * iv - 1.0);
+            add_score(g0 + p + q + 1u, v, abs(ws) * 0.5 * iv * (a * a * iv + 1.0));
         }
     }
 }

@@ -110,7 +110,8 @@ fn same_loglik_of(
 /// The gradient and (on grids without step dimensions, with random
 /// effects) the posterior moments from the device against the CPU's at
 /// `phi`: each gradient entry within the rounding bound the device states
-/// for it (`GPU_SCORE_EPS` times the clusters' scores' magnitudes), each
+/// for it (`GPU_SCORE_EPS` times the magnitudes its terms were computed
+/// from), each
 /// moment within 1e-4 of the CPU's (relative above 1).
 fn same_gradient_and_moments(
     name: &str,

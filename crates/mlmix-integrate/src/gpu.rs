@@ -48,8 +48,14 @@ pub const GPU_TOLERANCE: f64 = 1e-6;
 /// The rounding of a cluster's score in f32 that the GPU backend allows
 /// for, relative to the magnitude of its terms: the bound on the
 /// gradient's rounding is this times the sum, over clusters, passes, rows
-/// and states, of the terms' magnitudes |w ∂ℓ/∂θ| (the shaders add them
-/// up beside the score: common.wgsl, add_score). f32 carries 6e-8, but the parameters' own rounding to f32
+/// and states, of the magnitudes each term w ∂ℓ/∂θ was computed from (the
+/// shaders add them up beside the score: common.wgsl, add_score). Where a
+/// term is a difference (a class logit's w_k − p_k Σ w, a residual) that
+/// is the sum of its operands' magnitudes: at equal classes the logit's
+/// terms are each zero up to rounding, all of the same sign, and their
+/// own sizes bound nothing (`examples/gom.inp` at its unperturbed start:
+/// −6.0e-5 on the device where the CPU has 1e-14 and the terms' sizes
+/// sum to 7.6e-5). f32 carries 6e-8, but the parameters' own rounding to f32
 /// moves every cluster's score the same way (in a categorical item's
 /// cut point less its linear predictor, most), and the shaders' `exp`,
 /// `log` and probit approximations lose more: measured on the shipped
