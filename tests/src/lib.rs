@@ -38,7 +38,8 @@ pub fn input(name: &str) -> PathBuf {
     tests_dir().join("inputs").join(name)
 }
 
-/// A temporary folder, removed when dropped.
+/// A temporary folder, removed when dropped (kept where the environment
+/// variable `MLMIX_KEEP_SCRATCH` is set, to look into a failure).
 pub struct Scratch {
     dir: PathBuf,
 }
@@ -70,6 +71,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if std::env::var_os("MLMIX_KEEP_SCRATCH").is_some() {
+            eprintln!("kept {}", self.dir.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

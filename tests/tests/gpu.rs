@@ -232,6 +232,20 @@ fn gpu_ordered_probit_equals_the_cpu() {
     let Some(dev) = device("gpu_ordered_probit_equals_the_cpu") else {
         return;
     };
+    let scratch = mlmix_tests::Scratch::new("gpu-probit");
+    for path in ordered_probit_inputs(&scratch) {
+        let name = path.display().to_string();
+        assert!(
+            same_loglik_of(&name, backends_of(&path, &dev)) >= 4,
+            "{name}"
+        );
+    }
+}
+
+/// Simulated ordered items (three categories, five items, 300 persons)
+/// under the probit link in `scratch`: the input files of a 2-class
+/// latent class model and of a factor mixture.
+fn ordered_probit_inputs(scratch: &mlmix_tests::Scratch) -> [std::path::PathBuf; 2] {
     let mut sim = mlmix_tests::Sim::new(707);
     let rows: Vec<Vec<f64>> = (0..300)
         .map(|_| {
@@ -246,20 +260,118 @@ fn gpu_ordered_probit_equals_the_cpu() {
                 .collect()
         })
         .collect();
-    let scratch = mlmix_tests::Scratch::new("gpu-probit");
     scratch.write("ord.dat", &mlmix_tests::free_format(&rows, "-99"));
     let head = "DATA: FILE = ord.dat;\n\
                 VARIABLE: NAMES = u1-u5; CATEGORICAL = u1-u5; CLASSES = c(2);\n\
                 ANALYSIS: TYPE = MIXTURE; LINK = PROBIT; ALGORITHM = INTEGRATION;\n";
     let lca = scratch.write("lca.inp", head);
     let fmm = scratch.write("fmm.inp", &format!("{head}MODEL: %OVERALL%\nf BY u1-u5;\n"));
-    for path in [lca, fmm] {
-        let name = path.display().to_string();
+    [lca, fmm]
+}
+
+/// Whole fits from the command line on both backends, one per model
+/// family: a latent class analysis, a two-level mixture regression with
+/// random effects, a within-between model with a random class logit (the
+/// GoM), the 2PL, a two-level factor model and a factor mixture (ordered
+/// probit). The same log-likelihood (GPU_TOLERANCE relative: the reported
+/// one is evaluated in f64 on the CPU on both), estimates within 1e-4
+/// (relative above 1), standard errors within 1e-3 relative, and the
+/// same number of EM and quasi-Newton iterations to within 3.
+#[test]
+fn gpu_fits_equal_the_cpu() {
+    let Some(dev) = device("gpu_fits_equal_the_cpu") else {
+        return;
+    };
+    println!("adapter: {}", dev.describe());
+    let scratch = mlmix_tests::Scratch::new("gpu-fits");
+    let examples = mlmix_tests::tests_dir().join("../examples");
+    let mut inputs: Vec<std::path::PathBuf> = [
+        "lca_carcinoma.inp",
+        "ex10.2.inp",
+        "gom.inp",
+        "irt_2pl.inp",
+        "twolevel_factor.inp",
+    ]
+    .iter()
+    .map(|n| examples.join(n))
+    .collect();
+    inputs.push(ordered_probit_inputs(&scratch)[1].clone());
+    let mut on_device = 0;
+    for input in &inputs {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let (cpu, gpu) = (fit_json(input, "cpu"), fit_json(input, "gpu"));
+        let ll = |d: &serde_json::Value| d["loglikelihood"].as_f64().unwrap();
+        let (a, b) = (ll(&cpu), ll(&gpu));
         assert!(
-            same_loglik_of(&name, backends_of(&path, &dev)) >= 4,
-            "{name}"
+            (a - b).abs() <= GPU_TOLERANCE * a.abs(),
+            "{name}: logL cpu {a} gpu {b}"
         );
+        let column = |d: &serde_json::Value, key: &str| -> Vec<Option<f64>> {
+            let ps = d["parameters"].as_array().unwrap();
+            ps.iter().map(|p| p[key].as_f64()).collect()
+        };
+        for (key, tol) in [("estimate", 1e-4), ("se", 1e-3)] {
+            let (x, y) = (column(&cpu, key), column(&gpu, key));
+            assert_eq!(x.len(), y.len(), "{name}: {key}");
+            for (i, (x, y)) in x.iter().zip(&y).enumerate() {
+                let close = match (x, y) {
+                    (Some(x), Some(y)) => (x - y).abs() <= tol * x.abs().max(1.0),
+                    _ => x.is_none() && y.is_none(),
+                };
+                assert!(close, "{name}: {key} {i}: cpu {x:?} gpu {y:?}");
+            }
+        }
+        for phase in ["em", "quasi_newton"] {
+            let it = |d: &serde_json::Value| d["iterations"][phase].as_i64().unwrap();
+            assert!(
+                (it(&cpu) - it(&gpu)).abs() <= 3,
+                "{name}: {phase} iterations: cpu {} gpu {} (starts: cpu {}, gpu {})",
+                it(&cpu),
+                it(&gpu),
+                cpu["starts"],
+                gpu["starts"]
+            );
+        }
+        let backend = gpu["backend"].as_str().unwrap();
+        println!("{name}: logL {b}, {backend}");
+        on_device += device_evaluations(backend);
     }
+    // the device took part (at the starts, far from the optima)
+    assert!(on_device > 0);
+}
+
+/// How many evaluations ran on the device, from a GPU backend's
+/// description ("gpu: ...; 3 log-likelihood and 5 gradient evaluation(s)
+/// on the GPU, ...").
+fn device_evaluations(backend: &str) -> usize {
+    let Some(part) = backend.split("; ").nth(1) else {
+        return 0;
+    };
+    let words: Vec<&str> = part.split_whitespace().collect();
+    // "<n> log-likelihood and <m> gradient ..."
+    [0usize, 3]
+        .iter()
+        .filter_map(|&i| words.get(i)?.parse::<usize>().ok())
+        .sum()
+}
+
+/// The JSON document of `mlmix fit --backend <backend> <input>`.
+fn fit_json(input: &std::path::Path, backend: &str) -> serde_json::Value {
+    let out_dir = mlmix_tests::Scratch::new(&format!("gpu-fit-{backend}"));
+    let json = out_dir.path().join("fit.json");
+    let out = std::process::Command::new(crate::bad_input::mlmix_exe())
+        .args(["fit", "-q", "--backend", backend, "--json"])
+        .arg(&json)
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        input.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
 /// A plan with a term kind the shaders do not evaluate yet stays on the
@@ -397,8 +509,9 @@ fn command_line_bench_compares_the_backends() {
 /// Writes what the device gets for `examples/twolevel_irt.inp` at its
 /// unperturbed start, with both backends' gradients, to
 /// `$MLMIX_GPU_DUMP` (for `tools/emulate_scores.py`); without the variable
-/// it does nothing.
+/// it does nothing. A tool, not a check: run it by name.
 #[test]
+#[ignore = "a tool for tools/emulate_scores.py: MLMIX_GPU_DUMP=out.json, run by name"]
 fn gpu_dump_for_emulation() {
     let Ok(out) = std::env::var("MLMIX_GPU_DUMP") else {
         return;

@@ -465,6 +465,15 @@ pub trait Backend: Send + Sync {
     fn exact(&self) -> Option<&dyn Backend> {
         None
     }
+    /// Tells the backend which free parameter each phi entry stands for
+    /// (`None`: fixed), as the optimiser's parameter map has it: a backend
+    /// that judges its own gradients' precision (the GPU's) judges the
+    /// gradient with respect to the free parameters, the one the
+    /// optimiser follows, not phi's (whose entries for parameters held
+    /// equal across classes stay large at an optimum, with opposite signs).
+    fn watch_free(&self, free_of_phi: &[Option<usize>]) {
+        let _ = free_of_phi;
+    }
     /// The evaluations made so far, by kind (see [`EVAL_KINDS`]).
     fn counts(&self) -> [EvalCount; 4] {
         [EvalCount::default(); 4]

@@ -305,6 +305,10 @@ pub fn fit(
     let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
     let coarse = coarse_initial(model, &plan, &engine_data, backend.as_ref(), options)?;
     let map = param_map(model, ds);
+    backend.watch_free(&map.free_of_phi);
+    if let Some((b, _)) = &coarse {
+        b.watch_free(&map.free_of_phi);
+    }
     let n_obs = ds.n_rows();
     let adaptive = plan.dims > 0 && model.latent.integration.adaptive;
     let mut problem = Problem {
