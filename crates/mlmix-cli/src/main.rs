@@ -121,8 +121,8 @@ struct FitArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
-    /// The best for the model: the CPU for now (the GPU evaluates
-    /// log-likelihoods alone, not what fits ask for yet).
+    /// The best for the model: the CPU for now (the GPU backend is not
+    /// measured on a hardware GPU yet).
     Auto,
     /// The CPU.
     Cpu,

@@ -1,15 +1,21 @@
 //! The GPU backend (cargo feature `gpu`): the cluster-likelihood loop's
-//! log-likelihood in WGSL compute shaders through wgpu.
+//! log-likelihood, gradient and posterior moments in WGSL compute shaders
+//! through wgpu.
 //!
-//! What runs on the device today: log-likelihood evaluations (the line
-//! searches of the quasi-Newton stage, and any caller that asks for the
-//! log-likelihood alone) of plans whose terms are categorical (binary or
-//! ordered, logit or probit), normal or class logits, on the plain or the
-//! adapted grid. Everything else an evaluation can ask for (gradients,
-//! EM steps, posteriors, moments, the MLR meat) and the other term kinds
-//! run on the CPU backend the GPU backend holds: the answers are the CPU's,
-//! in f64, with the GPU's log-likelihoods in f32 per cluster, summed in f64
-//! (1e-6 relative, [`GPU_TOLERANCE`]).
+//! What runs on the device: evaluations of the log-likelihood, the
+//! gradient and the posterior moments (these on grids without step
+//! dimensions) of plans whose terms are categorical (binary or ordered,
+//! logit or probit), normal or class logits, on the plain or the adapted
+//! grid. Each gradient comes with a bound on its rounding
+//! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
+//! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
+//! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
+//! can ask for (EM steps, posteriors, the MLR meat, moments on grids with
+//! step dimensions) and the other term kinds run on the CPU backend the
+//! GPU backend holds, and so do the reported solution's evaluations
+//! ([`Backend::exact`]): the answers are the CPU's, in f64. The
+//! log-likelihoods are f32 per cluster, summed in f64 (1e-6 relative,
+//! [`GPU_TOLERANCE`]).
 //!
 //! Layout (shaders/common.wgsl names the bindings): the plan's tables and
 //! the clusters' row ranges in one u32 buffer, the data in one f32 buffer
@@ -21,7 +27,12 @@
 //!
 //! Work (shaders/loglik.wgsl): one invocation per (cluster, pass) sums the
 //! cluster's rows' log-sum-exps over the class combinations at the pass's
-//! node, and one per cluster takes the log-sum-exp over its passes. Per
+//! node, and one per cluster takes the log-sum-exp over its passes. The
+//! second sweep (shaders/scores.wgsl) gives one invocation to each
+//! cluster, in blocks of `PASS_BLOCK` passes: the posterior moments,
+//! and the cluster's score with its terms' magnitudes, which come down
+//! (2 × the parameters' f32 per cluster, and the moments') to be summed in
+//! f64 in cluster order. Per
 //! integrand term (a row, a combination, a term) the device reads the
 //! term's parameters (about 4 + 4q bytes, cached) and the row's columns it
 //! reads (4 bytes each); it writes 4 bytes per (cluster, pass).

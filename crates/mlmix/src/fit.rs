@@ -62,11 +62,10 @@ pub enum FitError {
 
 /// Builds the backend for a choice: `Cpu` and `Auto` the CPU; `Gpu` a
 /// GPU backend on any adapter, a software one too (an error without one).
-/// `Auto` does not take a GPU yet: the GPU backend evaluates the
-/// log-likelihood alone, and every evaluation of a fit also asks for a
-/// gradient, an EM step or posterior moments, which it hands to the CPU
-/// (docs/gpu.md); opening a GPU device (and Mesa's warnings where there
-/// is only its software driver) would buy nothing. The backend's
+/// `Auto` does not take a GPU yet: the GPU backend (log-likelihoods,
+/// gradients and moments on the device far from an optimum, the rest on
+/// the CPU: docs/gpu.md) has not been measured on a hardware GPU, and a
+/// default that may be slower than the CPU is not one. The backend's
 /// `describe` says which ran.
 pub fn make_backend(
     choice: BackendChoice,
