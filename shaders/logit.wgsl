@@ -30,7 +30,8 @@ fn logit_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<priva
 // added to the cluster's score at `g0` for the intercept and (times x) the
 // covariates' coefficients (the CPU adds the intercept's to the
 // class-on-class effects folded into it; no `continue`: see
-// categorical_scores).
+// categorical_scores). ln π_k is the row's value of the state, which
+// `row_terms` left in `vals`.
 fn logit_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32) {
     let slot = term_word(t, T_SLOT);
     let n = term_word(t, T_STATES);
@@ -39,17 +40,13 @@ fn logit_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u3
     let p0 = term_word(t, T_PARAMS);
     for (var first = 0u; first < n; first += classes) {
         var total = 0.0;
-        var acc = lse_new();
         for (var k = first; k < first + classes; k += 1u) {
             total += state_w[w0 + slot + k];
-            let p = p0 + k * stride;
-            lse_add(&acc, params[p] + linear(t, p + 1u, r, z));
         }
-        let lse = lse_value(acc);
         let last = select(first, first + classes, total != 0.0);
         for (var k = first; k < last; k += 1u) {
             let p = p0 + k * stride;
-            let prob = exp(params[p] + linear(t, p + 1u, r, z) - lse);
+            let prob = exp(vals[slot + k]);
             let g = state_w[w0 + slot + k] - total * prob;
             let mag = abs(state_w[w0 + slot + k]) + abs(total * prob);
             add_score(g0 + p, g, mag);

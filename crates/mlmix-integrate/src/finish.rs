@@ -184,8 +184,20 @@ impl Totals {
 /// parameters): gathered into the extended parameters through each term's
 /// `phi_index`, then carried to phi through `prep.jac`.
 pub(crate) fn finish_gradient(plan: &Plan, prep: &Prepared, grads: &[Vec<f64>]) -> Vec<f64> {
+    carry_to_phi(plan, prep, grads, |d| d)
+}
+
+/// Per-term vectors over the terms' parameters gathered into the extended
+/// parameters and carried to phi through `prep.jac`, each factor as
+/// `factor` makes it.
+fn carry_to_phi(
+    plan: &Plan,
+    prep: &Prepared,
+    per_term: &[Vec<f64>],
+    factor: fn(f64) -> f64,
+) -> Vec<f64> {
     let mut g = vec![0.0; plan.n_ext];
-    for (term, tg) in plan.terms.iter().zip(grads) {
+    for (term, tg) in plan.terms.iter().zip(per_term) {
         for (j, &pi) in term.phi_index.iter().enumerate() {
             if pi != NONE {
                 g[pi as usize] += tg[j];
@@ -193,7 +205,7 @@ pub(crate) fn finish_gradient(plan: &Plan, prep: &Prepared, grads: &[Vec<f64>]) 
         }
     }
     for &(e, p, d) in &prep.jac {
-        g[p as usize] += d * g[e as usize];
+        g[p as usize] += factor(d) * g[e as usize];
     }
     g.truncate(plan.n_phi);
     g
@@ -204,19 +216,7 @@ pub(crate) fn finish_gradient(plan: &Plan, prep: &Prepared, grads: &[Vec<f64>]) 
 /// rule's factors taken in magnitude.
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) fn finish_gradient_bound(plan: &Plan, prep: &Prepared, bounds: &[Vec<f64>]) -> Vec<f64> {
-    let mut g = vec![0.0; plan.n_ext];
-    for (term, tb) in plan.terms.iter().zip(bounds) {
-        for (j, &pi) in term.phi_index.iter().enumerate() {
-            if pi != NONE {
-                g[pi as usize] += tb[j];
-            }
-        }
-    }
-    for &(e, p, d) in &prep.jac {
-        g[p as usize] += d.abs() * g[e as usize];
-    }
-    g.truncate(plan.n_phi);
-    g
+    carry_to_phi(plan, prep, bounds, f64::abs)
 }
 
 /// The expected information in phi (`n_phi x n_phi`) from the terms'
