@@ -1,6 +1,7 @@
 //! The `gpu` part of `cargo xtask bench`: the GPU backend against the CPU
 //! backend in one run, on a ladder of sizes (clusters x nodes x classes x
-//! items): seconds per log-likelihood evaluation on each, integrand terms
+//! items): seconds per log-likelihood evaluation on each, and per
+//! evaluation with the gradient (the device's own), integrand terms
 //! per second (rows x passes x class combinations x terms), their ratio,
 //! and the two log-likelihoods. Without a GPU adapter it says so and does
 //! nothing; on Mesa's lavapipe it measures the software rasteriser (the
@@ -57,6 +58,10 @@ fn lca_input(dir: &Path, n: usize) -> Result<PathBuf> {
     Ok(input)
 }
 
+/// The most integrand terms of a rung whose gradient is timed on a
+/// software adapter.
+const SOFTWARE_GRADIENT_TERMS: f64 = 2e7;
+
 /// One rung: the CPU's and the GPU's seconds per evaluation and
 /// log-likelihoods, as a table line.
 fn rung(name: &str, path: &Path, reps: usize) -> Result<String> {
@@ -69,7 +74,7 @@ fn rung(name: &str, path: &Path, reps: usize) -> Result<String> {
     let inner = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None)
         .map_err(|e| anyhow!("{e}"))?;
     let t = Instant::now();
-    let gpu = GpuBackend::new(inner, dev).map_err(|e| anyhow!("{e}"))?;
+    let gpu = GpuBackend::new(inner, dev.clone()).map_err(|e| anyhow!("{e}"))?;
     let upload = t.elapsed().as_secs_f64();
     gpu.on_device()
         .map_err(|e| anyhow!("{name}: not on the GPU: {e}"))?;
@@ -83,11 +88,28 @@ fn rung(name: &str, path: &Path, reps: usize) -> Result<String> {
         .loglik;
     let t_cpu = gom::time_evals(&cpu, &phi, Want::LL, reps)?;
     let t_gpu = gom::time_evals(&gpu, &phi, Want::LL, reps)?;
+    // with the gradient (the second sweep), what quasi-Newton steps ask
+    // for; on the device itself, whether its gradient is resolved or not
     let passes = grid.n_nodes() * plan.n_between().max(1);
     let terms = (data.n_rows() * passes * plan.n_combos / plan.n_between().max(1)
         * plan.terms.len()) as f64;
+    let g_cpu = gom::time_evals(&cpu, &phi, Want::GRADIENT, reps)?;
+    // (lavapipe's second sweep runs about 2e5 terms per second: the
+    // larger rungs would take half an hour; NaN prints as such)
+    let g_gpu = if dev.is_software() && terms > SOFTWARE_GRADIENT_TERMS {
+        f64::NAN
+    } else {
+        let t = Instant::now();
+        let mut done = 0;
+        while done < reps.max(1) && (done == 0 || t.elapsed().as_secs_f64() < 20.0) {
+            gpu.device_eval(&phi, Want::GRADIENT, None)
+                .map_err(|e| anyhow!("{e}"))?;
+            done += 1;
+        }
+        t.elapsed().as_secs_f64() / done as f64
+    };
     Ok(format!(
-        "{name:<14} {:>9} {:>7} {:>7} {:>6} {:>15} {:>9.4} {:>9.4} {:>9.2e} {:>9.2e} {:>7.2} {:>8.2} {:>16.6} {:>16.6}",
+        "{name:<14} {:>9} {:>7} {:>7} {:>6} {:>15} {:>9.4} {:>9.4} {:>9.2e} {:>9.2e} {:>7.2} {:>9.4} {:>9.4} {:>7.2} {:>8.2} {:>16.6} {:>16.6}",
         thousands(data.n_clusters()),
         passes,
         plan.n_combos,
@@ -98,6 +120,9 @@ fn rung(name: &str, path: &Path, reps: usize) -> Result<String> {
         terms / t_cpu,
         terms / t_gpu,
         t_cpu / t_gpu,
+        g_cpu,
+        g_gpu,
+        g_cpu / g_gpu,
         upload,
         ll_cpu,
         ll_gpu,
@@ -129,13 +154,13 @@ pub(crate) fn bench_gpu(opts: &Options, _exe: &Path) -> Result<bool> {
         }
     }
     println!(
-        "\nGPU against CPU, log-likelihood evaluations (seconds each; terms = rows x passes x \
-         combinations x terms)\nGPU: {}\nCPU: {} threads\n",
+        "\nGPU against CPU, log-likelihood evaluations, then with the gradient (\"grad\"; seconds \
+         each; terms = rows x passes x combinations x terms)\nGPU: {}\nCPU: {} threads\n",
         dev.describe(),
         rayon::current_num_threads()
     );
     println!(
-        "{:<14} {:>9} {:>7} {:>7} {:>6} {:>15} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>16} {:>16}",
+        "{:<14} {:>9} {:>7} {:>7} {:>6} {:>15} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7} {:>8} {:>16} {:>16}",
         "rung",
         "clusters",
         "passes",
@@ -146,6 +171,9 @@ pub(crate) fn bench_gpu(opts: &Options, _exe: &Path) -> Result<bool> {
         "gpu s",
         "cpu t/s",
         "gpu t/s",
+        "cpu/gpu",
+        "cpu grad",
+        "gpu grad",
         "cpu/gpu",
         "upload s",
         "logL cpu",

@@ -181,20 +181,25 @@ fn bench(model: &Path, evaluations: usize, console: &Console) -> anyhow::Result<
         }
     };
     let mut out = format!(
-        "{}: log-likelihood evaluations, median of {evaluations}; {:.3e} integrand terms each (rows x passes x class combinations x terms)\n\n",
+        "{}: evaluations at the default starting values, median of {evaluations}; {:.3e} integrand terms each (rows x passes x class combinations x terms)\n",
         model.display(),
         t.terms
     );
-    let cpu = t.backends[0].seconds;
+    let (cpu, cpu_gradient) = (t.backends[0].seconds, t.backends[0].gradient_seconds);
     for b in &t.backends {
-        out.push_str(&format!(
-            "{:>12.6} s  {:>10.3e} terms/s  {:>8.2}x the CPU  logL {:.6}  {}\n",
-            b.seconds,
-            t.terms / b.seconds,
-            cpu / b.seconds,
-            b.loglik,
-            b.backend
-        ));
+        out.push_str(&format!("\n{}\n", b.backend));
+        for (what, s, base) in [
+            ("log-likelihood", b.seconds, cpu),
+            ("and gradient", b.gradient_seconds, cpu_gradient),
+        ] {
+            out.push_str(&format!(
+                "  {what:<15}{:>12.6} s  {:>10.3e} terms/s  {:>8.2}x the CPU\n",
+                s,
+                t.terms / s,
+                base / s,
+            ));
+        }
+        out.push_str(&format!("  logL {:.6}\n", b.loglik));
     }
     if let Some(why) = &t.no_gpu {
         out.push_str(&format!("no GPU figure: {why}\n"));

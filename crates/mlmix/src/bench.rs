@@ -1,7 +1,11 @@
-//! `mlmix bench`: a model's log-likelihood evaluations on each backend
-//! this build and machine have (the CPU; a GPU adapter, a software one
-//! too), timed at the default starting values on the plain grid, so that
-//! a user compares them on their own machine and model with one command.
+//! `mlmix bench`: a model's log-likelihood and gradient evaluations on
+//! each backend this build and machine have (the CPU; a GPU adapter, a
+//! software one too), timed at the default starting values on the plain
+//! grid, so that a user compares them on their own machine and model with
+//! one command. The gradient evaluations are what a fit's quasi-Newton
+//! steps ask for; on the GPU backend they run on the device where its
+//! gradient is resolved (at the starting values it is), and its
+//! description says how many did.
 
 use std::time::Instant;
 
@@ -18,6 +22,9 @@ pub struct BackendTiming {
     pub backend: String,
     /// Median seconds per log-likelihood evaluation.
     pub seconds: f64,
+    /// Median seconds per evaluation of the log-likelihood and its
+    /// gradient.
+    pub gradient_seconds: f64,
     /// The log-likelihood it computed.
     pub loglik: f64,
 }
@@ -61,18 +68,31 @@ pub fn time_backends(loaded: &Loaded, evaluations: usize) -> Result<Timings, Fit
 
 fn timing(backend: &dyn Backend, phi: &[f64], n: usize) -> Result<BackendTiming, FitError> {
     let loglik = backend.evaluate(phi, Want::LL)?.loglik;
+    let seconds = median_seconds(backend, phi, Want::LL, n)?;
+    let gradient_seconds = median_seconds(backend, phi, Want::GRADIENT, n)?;
+    Ok(BackendTiming {
+        backend: backend.describe(),
+        seconds,
+        gradient_seconds,
+        loglik,
+    })
+}
+
+/// The median seconds of `n` (at least one) evaluations of `want`.
+fn median_seconds(
+    backend: &dyn Backend,
+    phi: &[f64],
+    want: Want,
+    n: usize,
+) -> Result<f64, FitError> {
     let mut seconds = Vec::with_capacity(n.max(1));
     for _ in 0..n.max(1) {
         let t = Instant::now();
-        backend.evaluate(phi, Want::LL)?;
+        backend.evaluate(phi, want)?;
         seconds.push(t.elapsed().as_secs_f64());
     }
     seconds.sort_by(f64::total_cmp);
-    Ok(BackendTiming {
-        backend: backend.describe(),
-        seconds: seconds[seconds.len() / 2],
-        loglik,
-    })
+    Ok(seconds[seconds.len() / 2])
 }
 
 #[cfg(feature = "gpu")]
