@@ -128,6 +128,11 @@ fn same_gradient_and_moments(
     };
     let exact = cpu.evaluate_adapted(phi, want, a).unwrap();
     let (got, bound) = gpu.device_eval(phi, want, a).unwrap();
+    // reductions in a fixed order: the same run twice, the same bits
+    let (again, _) = gpu.device_eval(phi, want, a).unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&again.gradient), bits(&got.gradient), "{name}");
+    assert_eq!(bits(&again.moments), bits(&got.moments), "{name}");
     assert_eq!(got.gradient.len(), exact.gradient.len(), "{name}");
     let mut worst = 0.0f64;
     for (i, ((g, e), b)) in got
