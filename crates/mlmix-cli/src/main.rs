@@ -8,7 +8,8 @@
 //! data or an output file, or on a fit interrupted by SIGINT/SIGTERM (whose
 //! best solution so far is still written, marked as interrupted), 2 on a
 //! usage error. `mlmix bench MODEL.inp [-n N]` times the model's
-//! log-likelihood evaluations on the CPU and on a GPU. This crate is the only one (with xtask) that prints; every
+//! log-likelihood evaluations, alone and with the gradient, on the CPU and
+//! on a GPU. This crate is the only one (with xtask) that prints; every
 //! write is checked ([`console`], [`outputs`]).
 
 mod console;
@@ -73,8 +74,9 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Time the model's log-likelihood evaluations on the CPU and on a GPU
-    /// (if there is one), at the default starting values.
+    /// Time the model's log-likelihood evaluations, alone and with the
+    /// gradient, on the CPU and on a GPU (if there is one), at the default
+    /// starting values.
     Bench {
         /// The input file.
         model: PathBuf,
