@@ -58,7 +58,8 @@ fn categorical_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr
 // log-probability, w ∂ln P/∂τ and w ∂ln P/∂β, added to the cluster's score
 // at `g0` (laid out as the parameters). With lower and upper cut points
 // l = τ_{c−1} − η and u = τ_c − η: ∂ln P/∂τ_c = f(u)/P, ∂ln P/∂τ_{c−1} =
-// −f(l)/P and ∂ln P/∂η = (f(l) − f(u))/P. (No `continue` or early
+// −f(l)/P and ∂ln P/∂η = (f(l) − f(u))/P; ln P is the row's value of the
+// state, which `row_terms` left in `vals`. (No `continue` or early
 // `return`, and every store's index in range whether it is taken or not:
 // Mesa's lavapipe mis-executes divergent exits from these loops.)
 fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32) {
@@ -79,7 +80,7 @@ fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, 
         let up = p + min(c, ncat - 2u);
         let lower = select(0.0, params[lo] - eta, has_lower);
         let upper = select(0.0, params[up] - eta, has_upper);
-        let lp = category_log_prob(link, lower, upper, has_lower, has_upper);
+        let lp = vals[slot + s];
         if ws != 0.0 && lp > 0.5 * LOG_ZERO {
             let d_up = select(0.0, exp(log_density(link, upper) - lp), has_upper);
             let d_lo = select(0.0, exp(log_density(link, lower) - lp), has_lower);
