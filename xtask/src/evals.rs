@@ -5,9 +5,23 @@
 //! rule, on the grid adapted once to the posterior at the same parameters,
 //! at the bench's parameter values (`gom::phi_of`). For profiling one
 //! model's evaluations under `perf` without running a whole fit.
+//!
+//! `cargo xtask evals FILE ll`: the log-likelihood at the input's starting
+//! values (`*v`), to compare points along a fit's path or integration rules.
+//!
+//! `cargo xtask evals FILE fd`: the analytic gradient against central
+//! differences of the log-likelihood, per free parameter, at the input's
+//! starting values (`*v`; the bench's values elsewhere), on the grid
+//! adapted to the posterior there: what a quasi-Newton phase that crawls
+//! would first suspect.
+//!
+//! `cargo xtask evals FILE newton`: the observed information there (central
+//! differences of the analytic gradient), its eigenvalues and flattest
+//! directions, and the log-likelihood along the Newton step: whether a
+//! crawl is a non-concave or a flat surface.
 
 use anyhow::{Result, anyhow};
-use mlmix_integrate::{Backend, CpuBackend, Want};
+use mlmix_integrate::{Adaptation, Backend, CpuBackend, Want};
 
 use crate::gom::{phi_of, time_evals_on};
 
@@ -18,6 +32,15 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
     let path = args
         .first()
         .ok_or_else(|| anyhow!("usage: cargo xtask evals FILE [N [KINDS]]"))?;
+    if args.get(1).map(String::as_str) == Some("fd") {
+        return gradient_check(path);
+    }
+    if args.get(1).map(String::as_str) == Some("ll") {
+        return loglik_at_starts(path);
+    }
+    if args.get(1).map(String::as_str) == Some("newton") {
+        return newton_check(path);
+    }
     let n: usize = match args.get(1) {
         Some(s) => s
             .parse()
@@ -92,6 +115,226 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
             line.push_str(&format!(" {:>9.4}", time_evals_on(be, &phi, want, a, n)?));
         }
         println!("{line}");
+    }
+    Ok(true)
+}
+
+/// The parameter vector at the input's starting values where given, the
+/// bench's values (`gom::phi_of`) elsewhere.
+fn phi_of_starts(model: &mlmix::spec::Model) -> Vec<f64> {
+    let bench = phi_of(model);
+    model
+        .parameters
+        .iter()
+        .zip(bench)
+        .map(|(p, b)| match p.value {
+            mlmix::spec::ParamValue::Free(_) => p.start.unwrap_or(b),
+            _ => b,
+        })
+        .collect()
+}
+
+/// A model's backend, its starting values and the grid adapted there.
+struct AtStarts {
+    loaded: mlmix::spec::Loaded,
+    be: CpuBackend,
+    phi: Vec<f64>,
+    adaptation: Option<Adaptation>,
+}
+
+/// The backend of the input at `path`, at its starting values
+/// ([`phi_of_starts`]), with the grid adapted to the posterior there when
+/// the model's rule is adaptive.
+fn at_starts(path: &str) -> Result<AtStarts> {
+    let loaded =
+        mlmix::spec::load(std::path::Path::new(path)).map_err(|e| anyhow!("{path}: {e}"))?;
+    let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).map_err(|e| anyhow!("{e}"))?;
+    let be = CpuBackend::new(plan, data, grid, None).map_err(|e| anyhow!("{e}"))?;
+    let phi = phi_of_starts(&loaded.model);
+    let adaptation = if loaded.model.latent.integration.adaptive {
+        be.adapt(&phi, None)
+            .map_err(|e| anyhow!("{e}"))?
+            .map(|(a, _)| a)
+    } else {
+        None
+    };
+    Ok(AtStarts {
+        loaded,
+        be,
+        phi,
+        adaptation,
+    })
+}
+
+/// `cargo xtask evals FILE ll`: the log-likelihood at the input's starting
+/// values (on the grid adapted there, then adapted once more from that
+/// posterior), to compare points or integration rules.
+fn loglik_at_starts(path: &str) -> Result<bool> {
+    let AtStarts {
+        be,
+        phi,
+        adaptation,
+        ..
+    } = at_starts(path)?;
+    let ll = be
+        .evaluate_adapted(&phi, Want::LL, adaptation.as_ref())
+        .map_err(|e| anyhow!("{e}"))?
+        .loglik;
+    println!("logL {ll:.6}");
+    if let Some(a) = &adaptation {
+        let again = be
+            .adapt(&phi, Some(a))
+            .map_err(|e| anyhow!("{e}"))?
+            .map(|(a, _)| a);
+        let ll2 = be
+            .evaluate_adapted(&phi, Want::LL, again.as_ref())
+            .map_err(|e| anyhow!("{e}"))?
+            .loglik;
+        println!("logL {ll2:.6} (adapted twice)");
+    }
+    Ok(true)
+}
+
+/// `cargo xtask evals FILE fd` (see the module's doc): prints, per free
+/// parameter, the analytic derivative, central differences at two steps
+/// and their differences.
+fn gradient_check(path: &str) -> Result<bool> {
+    let AtStarts {
+        loaded,
+        be,
+        phi,
+        adaptation,
+    } = at_starts(path)?;
+    let model = &loaded.model;
+    let a = adaptation.as_ref();
+    let ev = be
+        .evaluate_adapted(&phi, Want::GRADIENT, a)
+        .map_err(|e| anyhow!("{e}"))?;
+    println!("logL {:.6}", ev.loglik);
+    let ll = |p: &[f64]| -> Result<f64> {
+        Ok(be
+            .evaluate_adapted(p, Want::LL, a)
+            .map_err(|e| anyhow!("{e}"))?
+            .loglik)
+    };
+    println!(
+        "{:<28} {:>14} {:>14} {:>14} {:>10}",
+        "parameter", "analytic", "fd 1e-3", "fd 1e-4", "diff"
+    );
+    for f in &model.free {
+        let g: f64 = f.members.iter().map(|&m| ev.gradient[m]).sum();
+        let mut fd = [0.0; 2];
+        for (k, h) in [1e-3, 1e-4].into_iter().enumerate() {
+            let step = h * phi[f.members[0]].abs().max(1.0);
+            let (mut up, mut dn) = (phi.clone(), phi.clone());
+            for &m in &f.members {
+                up[m] += step;
+                dn[m] -= step;
+            }
+            fd[k] = (ll(&up)? - ll(&dn)?) / (2.0 * step);
+        }
+        println!(
+            "{:<28} {:>14.6} {:>14.6} {:>14.6} {:>10.2e}",
+            f.name,
+            g,
+            fd[0],
+            fd[1],
+            g - fd[0]
+        );
+    }
+    Ok(true)
+}
+
+/// `cargo xtask evals FILE newton`: the observed information by central
+/// differences of the gradient over the free parameters, its eigenvalues,
+/// and the log-likelihood along the Newton step from the starting values.
+fn newton_check(path: &str) -> Result<bool> {
+    use nalgebra::{DMatrix, DVector};
+    let AtStarts {
+        loaded,
+        be,
+        phi,
+        adaptation,
+    } = at_starts(path)?;
+    let model = &loaded.model;
+    let a = adaptation.as_ref();
+    let nf = model.free.len();
+    let grad = |p: &[f64]| -> Result<(f64, DVector<f64>)> {
+        let ev = be
+            .evaluate_adapted(p, Want::GRADIENT, a)
+            .map_err(|e| anyhow!("{e}"))?;
+        let g = DVector::from_iterator(
+            nf,
+            model
+                .free
+                .iter()
+                .map(|f| f.members.iter().map(|&m| ev.gradient[m]).sum::<f64>()),
+        );
+        Ok((ev.loglik, g))
+    };
+    let shift = |p: &[f64], d: &DVector<f64>, t: f64| -> Vec<f64> {
+        let mut q = p.to_vec();
+        for (f, di) in model.free.iter().zip(d.iter()) {
+            for &m in &f.members {
+                q[m] += t * di;
+            }
+        }
+        q
+    };
+    let (ll0, g0) = grad(&phi)?;
+    println!("logL {ll0:.6}, |g| {:.4e}", g0.amax());
+    let mut h = DMatrix::zeros(nf, nf);
+    for (j, f) in model.free.iter().enumerate() {
+        let step = 1e-4 * phi[f.members[0]].abs().max(1.0);
+        let mut e = DVector::zeros(nf);
+        e[j] = 1.0;
+        let (_, gu) = grad(&shift(&phi, &e, step))?;
+        let (_, gd) = grad(&shift(&phi, &e, -step))?;
+        h.set_column(j, &(-(gu - gd) / (2.0 * step)));
+    }
+    let h = (&h + h.transpose()) * 0.5;
+    let eig = nalgebra::SymmetricEigen::new(h.clone());
+    let mut ev: Vec<f64> = eig.eigenvalues.iter().copied().collect();
+    ev.sort_by(f64::total_cmp);
+    println!("observed information eigenvalues: {:?}", &ev);
+    // the directions of the smallest curvature, by their largest entries
+    let mut order: Vec<usize> = (0..nf).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+    for &k in order.iter().take(4) {
+        let v = eig.eigenvectors.column(k);
+        let mut idx: Vec<usize> = (0..nf).collect();
+        idx.sort_by(|&a, &b| v[b].abs().total_cmp(&v[a].abs()));
+        let top: Vec<String> = idx
+            .iter()
+            .take(6)
+            .map(|&i| format!("{} {:+.3}", model.free[i].name, v[i]))
+            .collect();
+        println!(
+            "  eigenvalue {:.3e}: {}",
+            eig.eigenvalues[k],
+            top.join(", ")
+        );
+    }
+    let Some(hi) = h.clone().try_inverse() else {
+        println!("singular");
+        return Ok(true);
+    };
+    let d = &hi * &g0;
+    println!("predicted gain of the Newton step {:.6}", 0.5 * g0.dot(&d));
+    for (f, di) in model.free.iter().zip(d.iter()) {
+        println!("  {:<28} {:>12.5} {:>12.5}", f.name, phi[f.members[0]], di);
+    }
+    for t in [1.0, 0.5, 0.25, 0.125] {
+        match grad(&shift(&phi, &d, t)) {
+            Ok((ll, g)) => {
+                println!(
+                    "step {t}: logL {ll:.6} (gain {:.6}), |g| {:.4e}",
+                    ll - ll0,
+                    g.amax()
+                )
+            }
+            Err(e) => println!("step {t}: {e}"),
+        }
     }
     Ok(true)
 }

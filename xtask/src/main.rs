@@ -92,7 +92,9 @@
 //!   (`#[ignore]`d, such as the 100-replication factor-mixture recovery),
 //!   in a release build.
 //! - `cargo xtask evals FILE [N [KINDS]]`: one model's evaluation times by
-//!   kind (`evals.rs`), for profiling without a whole fit.
+//!   kind (`evals.rs`), for profiling without a whole fit; `evals FILE fd`
+//!   and `evals FILE newton` check the gradient and the curvature at the
+//!   input's starting values.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -186,6 +188,12 @@ tasks:
         KINDS picks some, comma-separated), each the mean of N (default
         3), on the model's grid and on the grid adapted at the bench's
         parameter values: for profiling under perf without a whole fit
+  evals FILE ll | fd | newton
+        at the input's starting values (*v): the log-likelihood, on the
+        grid adapted there once and twice (ll); the analytic gradient
+        against central differences per free parameter (fd); the
+        observed information's eigenvalues, its flattest directions and
+        the log-likelihood along the Newton step (newton)
 ";
 
 /// Largest allowed |logL(mlmix) - logL(poLCA)|.
