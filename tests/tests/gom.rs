@@ -371,6 +371,64 @@ fn three_class_gom_has_correlated_random_logits() {
     assert!(mlmix::nested_start::companion(&nested.model).is_none());
 }
 
+/// Random class logits whose correlation nears ±1 are named in a warning
+/// (the FMA-GoM's crawl towards a singular Σ, docs/gom.md section 6); at
+/// a moderate correlation, or in a model whose logits are uncorrelated,
+/// there is none.
+#[test]
+fn nearly_singular_class_logit_covariances_warn() {
+    let scratch = Scratch::new("gom3-corr");
+    scratch.write(
+        "wide.dat",
+        &free_format(&simulate(&mut Sim::new(5), 10), "-99"),
+    );
+    let text = gom_input("")
+        .replace("CLASSES = c(2)", "CLASSES = c(3)")
+        .replace(
+            "%BETWEEN%\n%OVERALL%\nc#1;\n",
+            "%c#3%\nu ON d1-d6;\n[u$1@0];\n%BETWEEN%\n%OVERALL%\nc#1 c#2;\nc#1 WITH c#2;\n",
+        );
+    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &text);
+    let model = &loaded.model;
+    // the parameters at 0 (fixed ones at their values), the logits'
+    // variances 1.25 and 9.53 and their covariance `cov`
+    let phi_with = |cov: f64| -> Vec<f64> {
+        model
+            .parameters
+            .iter()
+            .map(|p| match (p.value, &p.kind) {
+                (mlmix::spec::ParamValue::Fixed(v), _) => v,
+                (_, mlmix::spec::ParamKind::RandomVariance { re }) => {
+                    if model.random_effects()[*re].name.eq_ignore_ascii_case("c#1") {
+                        1.25
+                    } else {
+                        9.53
+                    }
+                }
+                (_, mlmix::spec::ParamKind::RandomCovariance { .. }) => cov,
+                _ => 0.0,
+            })
+            .collect()
+    };
+    // r = -3.392 / sqrt(1.25 * 9.53) = -0.983
+    let w = mlmix::diverging::class_logit_correlation_warning(model, &phi_with(-3.392))
+        .expect("a correlation of -0.983 warns");
+    assert!(w.contains("C#1 and C#2: -0.983"), "{w}");
+    assert!(w.contains("fewer random class logits"), "{w}");
+    // r = -0.49: none
+    assert_eq!(
+        mlmix::diverging::class_logit_correlation_warning(model, &phi_with(-1.69)),
+        None
+    );
+    // the 2-class GoM has one random logit: none at any values
+    let two = mlmix_tests::load(&scratch, "gom2.inp", &gom_input(""));
+    let phi: Vec<f64> = two.model.parameters.iter().map(|_| 1.0).collect();
+    assert_eq!(
+        mlmix::diverging::class_logit_correlation_warning(&two.model, &phi),
+        None
+    );
+}
+
 /// The shipped GoM example: it fits, its best log-likelihood is
 /// replicated, and the item probabilities recover the simulation's within
 /// 3 standard errors of their logits.

@@ -709,6 +709,9 @@ pub fn fit(
     warnings.extend(crate::diverging::class_logit_integration_warning(
         model, &plan, &phi,
     ));
+    warnings.extend(crate::diverging::class_logit_correlation_warning(
+        model, &phi,
+    ));
 
     if interrupted {
         warnings.push(if best.converged() && !stopped_in_starts {
