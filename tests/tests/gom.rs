@@ -328,6 +328,17 @@ fn item_logits_on_dummies_stop_at_the_logit_bound() {
     assert!(gom.loglikelihood >= lca.loglikelihood - 1e-6);
 }
 
+/// The 3-class GoM of [`gom_input`]'s items: two random class logits with
+/// a free covariance.
+fn gom3_input() -> String {
+    gom_input("")
+        .replace("CLASSES = c(2)", "CLASSES = c(3)")
+        .replace(
+            "%BETWEEN%\n%OVERALL%\nc#1;\n",
+            "%c#3%\nu ON d1-d6;\n[u$1@0];\n%BETWEEN%\n%OVERALL%\nc#1 c#2;\nc#1 WITH c#2;\n",
+        )
+}
+
 /// The K-class GoM of eq 34: K − 1 random class logit intercepts per
 /// person with a free covariance (`c#1 WITH c#2` on the between level),
 /// two integration dimensions; 3 classes of 6 item logits, 2 means, 2
@@ -337,13 +348,7 @@ fn three_class_gom_has_correlated_random_logits() {
     let rows = simulate(&mut Sim::new(93), 50);
     let scratch = Scratch::new("gom3");
     scratch.write("wide.dat", &free_format(&rows, "-99"));
-    let text = gom_input("")
-        .replace("CLASSES = c(2)", "CLASSES = c(3)")
-        .replace(
-            "%BETWEEN%\n%OVERALL%\nc#1;\n",
-            "%c#3%\nu ON d1-d6;\n[u$1@0];\n%BETWEEN%\n%OVERALL%\nc#1 c#2;\nc#1 WITH c#2;\n",
-        );
-    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &text);
+    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &gom3_input());
     let model = &loaded.model;
     assert_eq!(model.free.len(), 23);
     let covariance = model.parameters.iter().any(|p| match p.kind {
@@ -382,13 +387,7 @@ fn nearly_singular_class_logit_covariances_warn() {
         "wide.dat",
         &free_format(&simulate(&mut Sim::new(5), 10), "-99"),
     );
-    let text = gom_input("")
-        .replace("CLASSES = c(2)", "CLASSES = c(3)")
-        .replace(
-            "%BETWEEN%\n%OVERALL%\nc#1;\n",
-            "%c#3%\nu ON d1-d6;\n[u$1@0];\n%BETWEEN%\n%OVERALL%\nc#1 c#2;\nc#1 WITH c#2;\n",
-        );
-    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &text);
+    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &gom3_input());
     let model = &loaded.model;
     // the parameters at 0 (fixed ones at their values), the logits'
     // variances 1.25 and 9.53 and their covariance `cov`

@@ -77,13 +77,7 @@ pub(crate) fn evals(args: &[String]) -> Result<bool> {
         meat: true,
         ..Want::GRADIENT
     };
-    let adaptation = if loaded.model.latent.integration.adaptive {
-        be.adapt(&phi, None)
-            .map_err(|e| anyhow!("{e}"))?
-            .map(|(a, _)| a)
-    } else {
-        None
-    };
+    let adaptation = adapted_once(&be, &loaded.model, &phi)?;
     for (name, want) in [
         ("loglik", Want::LL),
         ("gradient", Want::GRADIENT),
@@ -134,6 +128,22 @@ fn phi_of_starts(model: &mlmix::spec::Model) -> Vec<f64> {
         .collect()
 }
 
+/// The grid adapted once to the posterior at `phi` from the plain one,
+/// when the model's rule is adaptive.
+fn adapted_once(
+    be: &CpuBackend,
+    model: &mlmix::spec::Model,
+    phi: &[f64],
+) -> Result<Option<Adaptation>> {
+    if !model.latent.integration.adaptive {
+        return Ok(None);
+    }
+    Ok(be
+        .adapt(phi, None)
+        .map_err(|e| anyhow!("{e}"))?
+        .map(|(a, _)| a))
+}
+
 /// A model's backend, its starting values and the grid adapted there.
 struct AtStarts {
     loaded: mlmix::spec::Loaded,
@@ -151,13 +161,7 @@ fn at_starts(path: &str) -> Result<AtStarts> {
     let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).map_err(|e| anyhow!("{e}"))?;
     let be = CpuBackend::new(plan, data, grid, None).map_err(|e| anyhow!("{e}"))?;
     let phi = phi_of_starts(&loaded.model);
-    let adaptation = if loaded.model.latent.integration.adaptive {
-        be.adapt(&phi, None)
-            .map_err(|e| anyhow!("{e}"))?
-            .map(|(a, _)| a)
-    } else {
-        None
-    };
+    let adaptation = adapted_once(&be, &loaded.model, &phi)?;
     Ok(AtStarts {
         loaded,
         be,
@@ -199,14 +203,8 @@ fn loglik_at_starts(path: &str) -> Result<bool> {
 /// parameter, the analytic derivative, central differences at two steps
 /// and their differences.
 fn gradient_check(path: &str) -> Result<bool> {
-    let AtStarts {
-        loaded,
-        be,
-        phi,
-        adaptation,
-    } = at_starts(path)?;
-    let model = &loaded.model;
-    let a = adaptation.as_ref();
+    let s = at_starts(path)?;
+    let (model, be, phi, a) = (&s.loaded.model, &s.be, &s.phi, s.adaptation.as_ref());
     let ev = be
         .evaluate_adapted(&phi, Want::GRADIENT, a)
         .map_err(|e| anyhow!("{e}"))?;
@@ -250,14 +248,8 @@ fn gradient_check(path: &str) -> Result<bool> {
 /// and the log-likelihood along the Newton step from the starting values.
 fn newton_check(path: &str) -> Result<bool> {
     use nalgebra::{DMatrix, DVector};
-    let AtStarts {
-        loaded,
-        be,
-        phi,
-        adaptation,
-    } = at_starts(path)?;
-    let model = &loaded.model;
-    let a = adaptation.as_ref();
+    let s = at_starts(path)?;
+    let (model, be, phi, a) = (&s.loaded.model, &s.be, &s.phi, s.adaptation.as_ref());
     let nf = model.free.len();
     let grad = |p: &[f64]| -> Result<(f64, DVector<f64>)> {
         let ev = be
