@@ -378,7 +378,7 @@ fn three_class_gom_has_correlated_random_logits() {
 
 /// Random class logits whose correlation nears ±1 are named in a warning
 /// (the FMA-GoM's crawl towards a singular Σ, docs/gom.md section 6); at
-/// a moderate correlation, or in a model whose logits are uncorrelated,
+/// a moderate correlation, or in a model with one random class logit,
 /// there is none.
 #[test]
 fn nearly_singular_class_logit_covariances_warn() {

@@ -21,7 +21,11 @@
 //! crawl is a non-concave or a flat surface.
 
 use anyhow::{Result, anyhow};
+use std::sync::Arc;
+
 use mlmix_integrate::{Adaptation, Backend, CpuBackend, Want};
+use mlmix_optim::{FreeEval, Problem};
+use nalgebra::{DMatrix, DVector};
 
 use crate::gom::{phi_of, time_evals_on};
 
@@ -149,7 +153,26 @@ struct AtStarts {
     loaded: mlmix::spec::Loaded,
     be: CpuBackend,
     phi: Vec<f64>,
-    adaptation: Option<Adaptation>,
+    adaptation: Option<Arc<Adaptation>>,
+}
+
+impl AtStarts {
+    /// The fit's own map from free parameters to phi, on the adapted grid.
+    fn problem(&self) -> Problem<'_> {
+        Problem {
+            backend: &self.be,
+            map: mlmix::starts::param_map(&self.loaded.model, &self.loaded.data),
+            n_obs: 0.0,
+            adaptive: false,
+            fixed_adapt: self.adaptation.clone(),
+        }
+    }
+
+    /// The free parameters at the starting values.
+    fn theta(&self) -> DVector<f64> {
+        let free = &self.loaded.model.free;
+        DVector::from_iterator(free.len(), free.iter().map(|f| self.phi[f.members[0]]))
+    }
 }
 
 /// The backend of the input at `path`, at its starting values
@@ -161,13 +184,26 @@ fn at_starts(path: &str) -> Result<AtStarts> {
     let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).map_err(|e| anyhow!("{e}"))?;
     let be = CpuBackend::new(plan, data, grid, None).map_err(|e| anyhow!("{e}"))?;
     let phi = phi_of_starts(&loaded.model);
-    let adaptation = adapted_once(&be, &loaded.model, &phi)?;
+    let adaptation = adapted_once(&be, &loaded.model, &phi)?.map(Arc::new);
     Ok(AtStarts {
         loaded,
         be,
         phi,
         adaptation,
     })
+}
+
+/// The log-likelihood and, with `Want::GRADIENT`, its gradient in the free
+/// parameters at `theta`; an error where the parameters are outside the
+/// model's domain.
+fn eval_free(problem: &Problem<'_>, theta: &DVector<f64>, want: Want) -> Result<FreeEval> {
+    let ev = problem
+        .evaluate(theta.as_slice(), want)
+        .map_err(|e| anyhow!("{e}"))?;
+    if !ev.loglik.is_finite() {
+        return Err(anyhow!("the log-likelihood is not finite at these values"));
+    }
+    Ok(ev)
 }
 
 /// `cargo xtask evals FILE ll`: the log-likelihood at the input's starting
@@ -181,7 +217,7 @@ fn loglik_at_starts(path: &str) -> Result<bool> {
         ..
     } = at_starts(path)?;
     let ll = be
-        .evaluate_adapted(&phi, Want::LL, adaptation.as_ref())
+        .evaluate_adapted(&phi, Want::LL, adaptation.as_deref())
         .map_err(|e| anyhow!("{e}"))?
         .loglik;
     println!("logL {ll:.6}");
@@ -204,33 +240,25 @@ fn loglik_at_starts(path: &str) -> Result<bool> {
 /// and their differences.
 fn gradient_check(path: &str) -> Result<bool> {
     let s = at_starts(path)?;
-    let (model, be, phi, a) = (&s.loaded.model, &s.be, &s.phi, s.adaptation.as_ref());
-    let ev = be
-        .evaluate_adapted(&phi, Want::GRADIENT, a)
-        .map_err(|e| anyhow!("{e}"))?;
+    let problem = s.problem();
+    let theta = s.theta();
+    let ev = eval_free(&problem, &theta, Want::GRADIENT)?;
     println!("logL {:.6}", ev.loglik);
-    let ll = |p: &[f64]| -> Result<f64> {
-        Ok(be
-            .evaluate_adapted(p, Want::LL, a)
-            .map_err(|e| anyhow!("{e}"))?
-            .loglik)
-    };
     println!(
         "{:<28} {:>14} {:>14} {:>14} {:>10}",
         "parameter", "analytic", "fd 1e-3", "fd 1e-4", "diff"
     );
-    for f in &model.free {
-        let g: f64 = f.members.iter().map(|&m| ev.gradient[m]).sum();
+    for (j, f) in s.loaded.model.free.iter().enumerate() {
         let mut fd = [0.0; 2];
         for (k, h) in [1e-3, 1e-4].into_iter().enumerate() {
-            let step = h * phi[f.members[0]].abs().max(1.0);
-            let (mut up, mut dn) = (phi.clone(), phi.clone());
-            for &m in &f.members {
-                up[m] += step;
-                dn[m] -= step;
-            }
+            let step = h * theta[j].abs().max(1.0);
+            let (mut up, mut dn) = (theta.clone(), theta.clone());
+            up[j] += step;
+            dn[j] -= step;
+            let ll = |t: &DVector<f64>| eval_free(&problem, t, Want::LL).map(|e| e.loglik);
             fd[k] = (ll(&up)? - ll(&dn)?) / (2.0 * step);
         }
+        let g = ev.gradient[j];
         println!(
             "{:<28} {:>14.6} {:>14.6} {:>14.6} {:>10.2e}",
             f.name,
@@ -247,41 +275,25 @@ fn gradient_check(path: &str) -> Result<bool> {
 /// differences of the gradient over the free parameters, its eigenvalues,
 /// and the log-likelihood along the Newton step from the starting values.
 fn newton_check(path: &str) -> Result<bool> {
-    use nalgebra::{DMatrix, DVector};
     let s = at_starts(path)?;
-    let (model, be, phi, a) = (&s.loaded.model, &s.be, &s.phi, s.adaptation.as_ref());
+    let model = &s.loaded.model;
+    let problem = s.problem();
+    let theta = s.theta();
     let nf = model.free.len();
-    let grad = |p: &[f64]| -> Result<(f64, DVector<f64>)> {
-        let ev = be
-            .evaluate_adapted(p, Want::GRADIENT, a)
-            .map_err(|e| anyhow!("{e}"))?;
-        let g = DVector::from_iterator(
-            nf,
-            model
-                .free
-                .iter()
-                .map(|f| f.members.iter().map(|&m| ev.gradient[m]).sum::<f64>()),
-        );
-        Ok((ev.loglik, g))
+    let grad = |t: &DVector<f64>| -> Result<(f64, DVector<f64>)> {
+        let ev = eval_free(&problem, t, Want::GRADIENT)?;
+        Ok((ev.loglik, ev.gradient))
     };
-    let shift = |p: &[f64], d: &DVector<f64>, t: f64| -> Vec<f64> {
-        let mut q = p.to_vec();
-        for (f, di) in model.free.iter().zip(d.iter()) {
-            for &m in &f.members {
-                q[m] += t * di;
-            }
-        }
-        q
-    };
-    let (ll0, g0) = grad(&phi)?;
+    let (ll0, g0) = grad(&theta)?;
     println!("logL {ll0:.6}, |g| {:.4e}", g0.amax());
     let mut h = DMatrix::zeros(nf, nf);
-    for (j, f) in model.free.iter().enumerate() {
-        let step = 1e-4 * phi[f.members[0]].abs().max(1.0);
-        let mut e = DVector::zeros(nf);
-        e[j] = 1.0;
-        let (_, gu) = grad(&shift(&phi, &e, step))?;
-        let (_, gd) = grad(&shift(&phi, &e, -step))?;
+    for j in 0..nf {
+        let step = 1e-4 * theta[j].abs().max(1.0);
+        let (mut up, mut dn) = (theta.clone(), theta.clone());
+        up[j] += step;
+        dn[j] -= step;
+        let (_, gu) = grad(&up)?;
+        let (_, gd) = grad(&dn)?;
         h.set_column(j, &(-(gu - gd) / (2.0 * step)));
     }
     let h = (&h + h.transpose()) * 0.5;
@@ -313,11 +325,11 @@ fn newton_check(path: &str) -> Result<bool> {
     };
     let d = &hi * &g0;
     println!("predicted gain of the Newton step {:.6}", 0.5 * g0.dot(&d));
-    for (f, di) in model.free.iter().zip(d.iter()) {
-        println!("  {:<28} {:>12.5} {:>12.5}", f.name, phi[f.members[0]], di);
+    for (j, (f, di)) in model.free.iter().zip(d.iter()).enumerate() {
+        println!("  {:<28} {:>12.5} {:>12.5}", f.name, theta[j], di);
     }
     for t in [1.0, 0.5, 0.25, 0.125] {
-        match grad(&shift(&phi, &d, t)) {
+        match grad(&(&theta + &d * t)) {
             Ok((ll, g)) => {
                 println!(
                     "step {t}: logL {ll:.6} (gain {:.6}), |g| {:.4e}",
