@@ -32,6 +32,10 @@
 // private array of 128 gave garbage beyond about 64 slots in use.)
 @group(0) @binding(8) var<storage, read_write> state_w: array<f32>;
 
+// Per entry of the score and its magnitudes, per run of clusters: their
+// sums (scores.wgsl: sum_clusters, sum_runs).
+@group(0) @binding(9) var<storage, read_write> totals: array<f32>;
+
 struct Chunk {
     // first cluster of the chunk
     j0: u32,

@@ -5,20 +5,22 @@
 // second sweep, unit_moments and term_scores: crates/mlmix-integrate/src
 // /cpu.rs, crates/mlmix-kernels/src/eval/mod.rs).
 //
-// Work decomposition: `cluster_scores` gives one invocation to each
-// cluster of the chunk, after `pass_densities` and `cluster_logliks` have
-// filled `pass_ll` and `cluster_ll`. It walks the cluster's passes in
-// order; a pass's posterior is exp(pass_ll − cluster_ll). The moments add
+// Work decomposition: `cluster_scores` gives SCORES_LANES invocations
+// (lanes) to each cluster of the chunk, after `pass_densities` and
+// `cluster_logliks` have filled `pass_ll` and `cluster_ll`. Each lane walks
+// every SCORES_LANES-th of the cluster's passes, in order, into a slice of
+// its own; the lanes then sum their slices (below). A pass's posterior is
+// exp(pass_ll − cluster_ll). The moments add
 // it, times the node and its square, to the sums of the pass's
 // between-level combination. The score (passes of posterior above
 // NEGLIGIBLE_PASS only) walks the cluster's rows: their terms' values at
 // the pass's node, each class combination's posterior given the pass and
 // the row, summed over the combinations into each term state's weight
 // (times the pass's posterior and the row's frequency), then each term's
-// weighted derivatives added to the cluster's score in `sweep` (n_score
-// floats, laid out as the parameters). The invocation is the only writer
-// of its cluster's slice; the CPU sums the clusters' in f64, in cluster
-// order.
+// weighted derivatives added to the lane's score in `sweep` (n_score
+// floats, laid out as the parameters). The lane is the only writer of its
+// slice until the lanes' sum, which gives each entry of the cluster's
+// slice to one lane; the CPU sums the clusters' in f64, in cluster order.
 
 // passes of smaller posterior add nothing to the score (lib.rs:
 // NEGLIGIBLE_PASS)
@@ -94,23 +96,62 @@ fn add_pass_scores(ps: u32, post: f32, z: ptr<function, array<f32, 8>>, r0: u32,
     }
 }
 
-// Invocations per workgroup of `cluster_scores`: 64, and 1 on a software
-// adapter (gpu.rs: SCORES_GROUP). Mesa's lavapipe, which runs a workgroup
-// as 8-wide vector lanes on the CPU, computed wrong posteriors in this
-// kernel once several lanes were active (a cluster's moments summing to
-// 0.03 instead of 1, exactly repeatable, the same with the arrays
-// private or function-local, with or without early exits in the loops),
-// and the right ones with one invocation per workgroup.
+// Invocations per workgroup of `cluster_scores` (gpu.rs: SCORES_GROUP,
+// 64 on hardware) and lanes per cluster (gpu.rs: scores_lanes, dividing
+// it): a workgroup holds SCORES_GROUP / SCORES_LANES clusters, and lane l
+// of a cluster takes its passes l, l + SCORES_LANES, ... into a slice of
+// its own; at the last block of passes the cluster's lanes sum their slices
+// into lane 0's, in lane order. On a software adapter both are 1: Mesa's
+// lavapipe, which runs a workgroup as 8-wide vector lanes on the CPU,
+// computed wrong posteriors in this kernel once several lanes were active
+// (a cluster's moments summing to 0.03 instead of 1, exactly repeatable,
+// the same with the arrays private or function-local, with or without
+// early exits in the loops), and the right ones with one invocation per
+// workgroup.
 override SCORES_GROUP: u32 = 64u;
+override SCORES_LANES: u32 = 64u;
+
+// lane `lane`'s slice of cluster jl in `sweep`: lane-major, so that lane
+// 0's slices, where the sums end, are the first nj slices
+fn lane_slice(lane: u32, jl: u32) -> u32 {
+    return (lane * chunk.nj + jl) * chunk.n_slice;
+}
+
+// the lanes' slices of cluster jl summed into lane 0's, entries lane,
+// lane + SCORES_LANES, ... by this lane (each entry read and written by
+// one invocation; the lanes in order)
+fn sum_lanes(lane: u32, jl: u32) {
+    for (var e = lane; e < chunk.n_slice; e += SCORES_LANES) {
+        var v = 0.0;
+        for (var l = 0u; l < SCORES_LANES; l += 1u) {
+            v += sweep[lane_slice(l, jl) + e];
+        }
+        sweep[lane_slice(0u, jl) + e] = v;
+    }
+}
 
 @compute @workgroup_size(SCORES_GROUP)
-fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n_groups: vec3<u32>) {
-    let jl = gid.y * n_groups.x * SCORES_GROUP + gid.x;
-    if jl >= chunk.nj {
-        return;
+fn cluster_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n_groups: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let per_group = SCORES_GROUP / SCORES_LANES;
+    let jl = (wid.y * n_groups.x + wid.x) * per_group + li / SCORES_LANES;
+    let lane = li % SCORES_LANES;
+    // (no early return: every invocation reaches the barrier)
+    if jl < chunk.nj {
+        lane_passes(jl, lane);
     }
-    // the cluster's slice: its score, then its moments' sums
-    let g0 = jl * chunk.n_slice;
+    if SCORES_LANES > 1u && chunk.pass1 == chunk.n_pass {
+        storageBarrier();
+        if jl < chunk.nj {
+            sum_lanes(lane, jl);
+        }
+    }
+}
+
+// lane `lane`'s passes of cluster jl in this dispatch's block: the
+// moments' sums (in the first block) and the score, into its slice
+fn lane_passes(jl: u32, lane: u32) {
+    // the lane's slice: the cluster's score, then its moments' sums
+    let g0 = lane_slice(lane, jl);
     let m0 = g0 + 2u * chunk.n_score;
     if chunk.pass0 == 0u {
         for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
@@ -123,7 +164,7 @@ fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let r1 = plan[plan[H_STARTS_AT] + j + 1u];
     var z: array<f32, 8>;
     if chunk.want_moments == 1u && chunk.pass0 == 0u {
-        for (var ps = 0u; ps < chunk.n_pass; ps += 1u) {
+        for (var ps = lane; ps < chunk.n_pass; ps += SCORES_LANES) {
             let idx = jl * chunk.n_pass + ps;
             let post = exp(pass_ll[idx] - ll);
             _ = pass_node(idx, ps, &z);
@@ -131,13 +172,71 @@ fn cluster_scores(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         }
     }
     if chunk.n_score > 0u {
-        for (var ps = chunk.pass0; ps < chunk.pass1; ps += 1u) {
+        let w0 = (lane * chunk.nj + jl) * MAX_SLOTS;
+        for (var ps = chunk.pass0 + lane; ps < chunk.pass1; ps += SCORES_LANES) {
             let idx = jl * chunk.n_pass + ps;
             let post = exp(pass_ll[idx] - ll);
             _ = pass_node(idx, ps, &z);
             if post >= NEGLIGIBLE_PASS {
-                add_pass_scores(ps, post, &z, r0, r1, jl * MAX_SLOTS, g0);
+                add_pass_scores(ps, post, &z, r0, r1, w0, g0);
             }
         }
     }
+}
+
+// The clusters' scores summed on the device, where only the gradient is
+// asked (with the moments, every cluster's slice comes down: adaptation
+// needs each cluster's): `sum_clusters` gives one invocation to each
+// entry of the score and its magnitudes (2 × n_score) and each run of
+// SUM_RUN clusters, which sums the run's lane-0 slices in cluster order,
+// compensated (Kahan), into `totals` (run-major); `sum_runs` gives one to
+// each entry, which sums the runs in order, compensated, into the first
+// run's place. Fixed orders: the same bits every time.
+
+// clusters per run of `sum_clusters` (gpu.rs: SUM_RUN)
+const SUM_RUN: u32 = 256u;
+
+// a compensated sum: the running sum and the low-order part lost from it
+struct Kahan {
+    s: f32,
+    c: f32,
+}
+
+fn kahan_add(acc: ptr<function, Kahan>, v: f32) {
+    let y = v - (*acc).c;
+    let t = (*acc).s + y;
+    (*acc).c = (t - (*acc).s) - y;
+    (*acc).s = t;
+}
+
+@compute @workgroup_size(64)
+fn sum_clusters(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n_entries = 2u * chunk.n_score;
+    let idx = gid.y * chunk.row + gid.x;
+    let n_runs = (chunk.nj + SUM_RUN - 1u) / SUM_RUN;
+    if idx >= n_entries * n_runs {
+        return;
+    }
+    let e = idx % n_entries;
+    let run = idx / n_entries;
+    var acc = Kahan(0.0, 0.0);
+    for (var jl = run * SUM_RUN; jl < min(chunk.nj, (run + 1u) * SUM_RUN); jl += 1u) {
+        kahan_add(&acc, sweep[jl * chunk.n_slice + e]);
+    }
+    totals[run * n_entries + e] = acc.s;
+}
+
+@compute @workgroup_size(64)
+fn sum_runs(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n_entries = 2u * chunk.n_score;
+    let e = gid.y * chunk.row + gid.x;
+    if e >= n_entries {
+        return;
+    }
+    let n_runs = (chunk.nj + SUM_RUN - 1u) / SUM_RUN;
+    var acc = Kahan(0.0, 0.0);
+    for (var run = 0u; run < n_runs; run += 1u) {
+        kahan_add(&acc, totals[run * n_entries + e]);
+    }
+    totals[e] = acc.s;
 }

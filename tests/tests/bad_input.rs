@@ -1912,10 +1912,15 @@ fn unsupported_output_and_plot_are_warnings_and_the_fit_goes_on() {
 
 // ---------------------------------------------------------- the command
 
-/// The `mlmix` executable next to this test's target folder, built once.
+/// The `mlmix` executable next to this test's target folder, built once;
+/// or the one `MLMIX_EXE` names (to run the tests against a built binary
+/// on a machine without cargo).
 pub(crate) fn mlmix_exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
+        if let Some(exe) = std::env::var_os("MLMIX_EXE") {
+            return PathBuf::from(exe);
+        }
         // this test runs as <target>/<profile>/deps/end_to_end-<hash>
         let me = std::env::current_exe().unwrap();
         let profile_dir = me.parent().and_then(Path::parent).unwrap().to_path_buf();

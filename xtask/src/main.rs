@@ -746,24 +746,33 @@ fn time_mlmix(exe: &Path, input: &Path, reps: usize) -> Result<MlmixTimes> {
     Ok(times)
 }
 
-/// One part of the benchmark: true when its checks pass.
-type BenchPart = fn(&Options, &Path) -> Result<bool>;
-
-fn bench(args: &[String]) -> Result<bool> {
-    let opts = parse_options(args)?;
-    let root = root();
+/// The `mlmix` command that the benchmarks run: the one `MLMIX_EXE` names
+/// (a built binary on a machine without cargo, such as a GPU machine), or
+/// else a release build of this checkout's.
+fn mlmix_release() -> Result<PathBuf> {
+    if let Some(exe) = std::env::var_os("MLMIX_EXE") {
+        return Ok(PathBuf::from(exe));
+    }
     eprintln!("building the mlmix command (cargo build --release -p mlmix-cli)");
     let status = Command::new(cargo())
-        .current_dir(&root)
+        .current_dir(root())
         .args(["build", "--release", "--quiet", "-p", "mlmix-cli"])
         .status()
         .context("running cargo build")?;
     if !status.success() {
         bail!("cargo build --release -p mlmix-cli failed");
     }
-    let exe = target_dir()
+    Ok(target_dir()
         .join("release")
-        .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("mlmix{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// One part of the benchmark: true when its checks pass.
+type BenchPart = fn(&Options, &Path) -> Result<bool>;
+
+fn bench(args: &[String]) -> Result<bool> {
+    let opts = parse_options(args)?;
+    let exe = mlmix_release()?;
 
     let mut ok = true;
     let parts: [(Part, &str, BenchPart); 7] = [

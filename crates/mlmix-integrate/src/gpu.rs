@@ -28,11 +28,16 @@
 //! Work (shaders/loglik.wgsl): one invocation per (cluster, pass) sums the
 //! cluster's rows' log-sum-exps over the class combinations at the pass's
 //! node, and one per cluster takes the log-sum-exp over its passes. The
-//! second sweep (shaders/scores.wgsl) gives one invocation to each
-//! cluster, in blocks of `PASS_BLOCK` passes: the posterior moments,
-//! and the cluster's score with its terms' magnitudes, which come down
-//! (2 × the parameters' f32 per cluster, and the moments') to be summed in
-//! f64 in cluster order. Per
+//! second sweep (shaders/scores.wgsl) spreads each cluster's passes over
+//! up to [`SCORES_GROUP`] lanes (one lane, in blocks of `PASS_BLOCK`
+//! passes, on a software adapter), each adding the posterior moments and
+//! the cluster's score with its terms' magnitudes into a slice of its
+//! own, summed in lane order at the end. With the moments, every
+//! cluster's slice comes down (2 × the parameters' f32, and the moments')
+//! to be summed in f64 in cluster order; with the gradient alone the
+//! device sums the clusters' scores (compensated, in runs of `SUM_RUN`
+//! clusters, then the runs, each in order) and 2 × the parameters' f32
+//! come down per chunk. Per
 //! integrand term (a row, a combination, a term) the device reads the
 //! term's parameters (about 4 + 4q bytes, cached) and the row's columns it
 //! reads (4 bytes each); it writes 4 bytes per (cluster, pass).
@@ -105,18 +110,31 @@ pub const GPU_BACKOFF: u32 = 16;
 /// Invocations per workgroup of the second sweep (shaders/scores.wgsl:
 /// SCORES_GROUP) on a hardware adapter; on a software one (Mesa's
 /// lavapipe) 1, where several lanes at once gave wrong posteriors (see
-/// the shader).
+/// the shader). A cluster's passes are spread over up to this many of
+/// them (its lanes: [`scores_lanes`]), each adding into a slice of its
+/// own, summed in lane order at the end: one invocation per cluster left
+/// an H200 nearly idle on 7,000 clusters (the gradient took 6 to 30 times
+/// the log-likelihood, docs/gpu.md).
 pub const SCORES_GROUP: u32 = 64;
 
-/// Passes per dispatch of the second sweep (`cluster_scores`): its loop
-/// over a cluster's passes is cut into blocks, one dispatch each, adding
-/// to the clusters' slices. On lavapipe the loop over all passes in one
-/// invocation was miscompiled (it stopped early, right after a pass's
-/// scores: docs/gpu.md); in blocks of 1 or 4 the gradients of every
-/// shipped example are within their bound but where it lacks an absolute
-/// part. (On a real GPU a block also puts more dispatches in flight; its
-/// size there is to be measured.)
+/// Passes per dispatch of the second sweep (`cluster_scores`) on a
+/// software adapter: its loop over a cluster's passes is cut into blocks,
+/// one dispatch each, adding to the clusters' slices. On lavapipe the
+/// loop over all passes in one invocation was miscompiled (it stopped
+/// early, right after a pass's scores: docs/gpu.md); in blocks of 1 or 4
+/// the gradients of every shipped example are within their bound. On a
+/// hardware adapter one dispatch takes all passes (the tests hold its
+/// gradients to the same bounds on an H200).
 const PASS_BLOCK: usize = 4;
+
+/// Most f32 of the second sweep's slices (every lane's score, magnitudes
+/// and moments, and its row's state weights) per chunk, beside the
+/// adapter's binding limit: 1 GiB.
+const MAX_SWEEP_FLOATS: usize = 1 << 28;
+
+/// Clusters per run of the device's sum of the clusters' scores
+/// (shaders/scores.wgsl: SUM_RUN).
+const SUM_RUN: usize = 256;
 
 /// Integration dimensions the shaders hold (shaders/common.wgsl: MAX_DIMS).
 pub const MAX_DIMS: usize = 8;
@@ -498,11 +516,22 @@ impl Sweep {
     }
 }
 
+impl Sweep {
+    /// Whether the device sums the clusters' scores: with the gradient
+    /// and without the moments (which adaptation needs per cluster).
+    fn summed(&self) -> bool {
+        self.grad && !self.moments
+    }
+}
+
 /// What a chunk brings back: per cluster its log-likelihood, and as the
-/// [`Sweep`] asks its slice: its score, then its moments' sums.
+/// [`Sweep`] asks either each cluster's slice (its score, its
+/// magnitudes, then its moments' sums) or the score and magnitudes summed
+/// over the chunk's clusters ([`Sweep::summed`]).
 struct ChunkBack {
     ll: Vec<f32>,
     slices: Vec<f32>,
+    totals: Vec<f32>,
 }
 
 /// What stays on the device for one plan and its data.
@@ -513,8 +542,15 @@ struct Resident {
     densities: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
     scores: wgpu::ComputePipeline,
-    /// Invocations per workgroup of `scores` ([`SCORES_GROUP`]).
+    sum_clusters: wgpu::ComputePipeline,
+    sum_runs: wgpu::ComputePipeline,
+    /// Invocations per workgroup of `scores` ([`SCORES_GROUP`]), lanes
+    /// per cluster ([`scores_lanes`]) and passes per dispatch.
     scores_group: u32,
+    scores_lanes: u32,
+    pass_block: usize,
+    /// Most f32 the adapter binds at once.
+    bind_floats: usize,
     /// The plain grid's nodes: per node its coordinates, then ln weight
     /// (every chunk reads them).
     plain_nodes: wgpu::Buffer,
@@ -668,10 +704,16 @@ impl GpuBackend {
         // the chunk's (cluster, pass) entries, its nodes and its scores
         // within bounds
         let dims = self.cpu.grid().dims;
-        let width = (res.n_pass.max(1) * (dims + 1)).max(sweep.n_score + MAX_SLOTS);
-        let per = (self.chunk_entries / width).max(1);
         let n_between = self.cpu.layout().combos_of_between.len();
         let per_unit = 1 + dims + dims * dims;
+        let width = res.n_pass.max(1) * (dims + 1);
+        // each lane's slice and state weights
+        let lane_floats =
+            sweep.slice(n_between * per_unit) + if sweep.grad { MAX_SLOTS } else { 0 };
+        let sweep_cap = MAX_SWEEP_FLOATS.min(res.bind_floats);
+        let per = (self.chunk_entries / width)
+            .min(sweep_cap / (res.scores_lanes as usize * lane_floats).max(1))
+            .max(1);
         let mut total = 0.0f64;
         let mut score = vec![0.0f64; sweep.n_score];
         let mut magnitude = vec![0.0f64; sweep.n_score];
@@ -688,6 +730,17 @@ impl GpuBackend {
                     data.weights[data.cluster_starts[j]]
                 };
                 total += weight * f64::from(l);
+            }
+            let n_score = sweep.score_len();
+            if let Some((sums, mags)) = (n_score > 0 && back.totals.len() == 2 * n_score)
+                .then(|| back.totals.split_at(n_score))
+            {
+                for (s, &v) in score.iter_mut().zip(sums) {
+                    *s += f64::from(v);
+                }
+                for (m, &v) in magnitude.iter_mut().zip(mags) {
+                    *m += f64::from(v);
+                }
             }
             let n_slice = sweep.slice(n_between * per_unit);
             for slice in back.slices.chunks_exact(n_slice.max(1)) {
@@ -801,9 +854,21 @@ impl GpuBackend {
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
         let pass_buf = self.storage("pass_ll", nj * res.n_pass, false);
         let out_buf = self.storage("cluster_ll", nj, true);
-        let sweep_buf = self.storage("sweep", nj * n_slice, true);
-        let weights_len = if sweep.grad { nj * MAX_SLOTS } else { 0 };
+        let lanes = res.scores_lanes as usize;
+        let sweep_buf = self.storage("sweep", lanes * nj * n_slice, true);
+        let weights_len = if sweep.grad {
+            lanes * nj * MAX_SLOTS
+        } else {
+            0
+        };
         let weights_buf = self.storage("weights", weights_len, false);
+        let n_entries = 2 * sweep.score_len();
+        let totals_len = if sweep.summed() {
+            nj.div_ceil(SUM_RUN) * n_entries
+        } else {
+            0
+        };
+        let totals_buf = self.storage("totals", totals_len, true);
         let buffers = [
             &res.plan_buf,
             &res.rows_buf,
@@ -814,6 +879,7 @@ impl GpuBackend {
             &uniform_buf,
             &sweep_buf,
             &weights_buf,
+            &totals_buf,
         ];
         let bind = |uniform: &wgpu::Buffer| {
             let mut bufs = buffers;
@@ -834,7 +900,7 @@ impl GpuBackend {
         };
         let group = bind(&uniform_buf);
         // the second sweep's passes in blocks, one dispatch each
-        let block = PASS_BLOCK;
+        let block = res.pass_block;
         let blocks: Vec<(wgpu::Buffer, wgpu::BindGroup)> = (0..res.n_pass)
             .step_by(block)
             .map(|p0| {
@@ -862,9 +928,19 @@ impl GpuBackend {
         if n_slice > 0 {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&res.scores);
-            let (x, y) = groups_of(nj, res.scores_group, self.groups_per_row);
+            let clusters_per_group = res.scores_group / res.scores_lanes;
+            let (x, y) = groups_of(nj, clusters_per_group, self.groups_per_row);
             for (_, g) in &blocks {
                 pass.set_bind_group(0, g, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+            if sweep.summed() {
+                pass.set_bind_group(0, &group, &[]);
+                pass.set_pipeline(&res.sum_clusters);
+                let (x, y) = groups(totals_len, self.groups_per_row);
+                pass.dispatch_workgroups(x, y, 1);
+                pass.set_pipeline(&res.sum_runs);
+                let (x, y) = groups(n_entries, self.groups_per_row);
                 pass.dispatch_workgroups(x, y, 1);
             }
         }
@@ -879,12 +955,17 @@ impl GpuBackend {
             buf
         };
         let read_ll = read(&mut enc, &out_buf, nj);
-        let read_sweep = (n_slice > 0).then(|| read(&mut enc, &sweep_buf, nj * n_slice));
+        let read_sweep =
+            (n_slice > 0 && !sweep.summed()).then(|| read(&mut enc, &sweep_buf, nj * n_slice));
+        let read_totals = sweep
+            .summed()
+            .then(|| read(&mut enc, &totals_buf, n_entries));
         self.gpu.queue.submit([enc.finish()]);
         let back = |b: Option<wgpu::Buffer>| b.map_or(Ok(Vec::new()), |b| read_back(dev, &b));
         Ok(ChunkBack {
             ll: read_back(dev, &read_ll)?,
             slices: back(read_sweep)?,
+            totals: back(read_totals)?,
         })
     }
 
@@ -980,8 +1061,11 @@ impl Resident {
         };
         let plan_buf = upload(bytemuck::cast_slice(&words));
         let rows_buf = upload(bytemuck::cast_slice(&rows));
-        let scores_group = if gpu.is_software() { 1 } else { SCORES_GROUP };
-        let (bind_layout, [densities, reduce, scores]) = pipelines(dev, scores_group)?;
+        let software = gpu.is_software();
+        let scores_group = if software { 1 } else { SCORES_GROUP };
+        let scores_lanes = scores_lanes(software, layout.n_passes());
+        let (bind_layout, [densities, reduce, scores, sum_clusters, sum_runs]) =
+            pipelines(dev, scores_group, scores_lanes)?;
         let mut plain_nodes = Vec::with_capacity(nq * (grid.dims + 1));
         for q in 0..nq {
             plain_nodes.extend(grid.node(q).iter().map(|&v| v as f32));
@@ -994,20 +1078,42 @@ impl Resident {
             densities,
             reduce,
             scores,
+            sum_clusters,
+            sum_runs,
             scores_group,
+            scores_lanes,
+            pass_block: if software {
+                PASS_BLOCK
+            } else {
+                layout.n_passes().max(1)
+            },
+            bind_floats: limit / 4,
             plain_nodes: upload(bytemuck::cast_slice(&plain_nodes)),
             n_pass: layout.n_passes(),
         })
     }
 }
 
-/// The bind group layout and the three pipelines (`pass_densities`,
-/// `cluster_logliks`, `cluster_scores`), built inside an error scope (a
-/// shader wgpu rejects is an error, not a panic).
+/// Lanes per cluster of the second sweep: 1 on a software adapter, else
+/// the passes rounded up to a power of 2, at most [`SCORES_GROUP`] (which
+/// they divide).
+fn scores_lanes(software: bool, n_pass: usize) -> u32 {
+    if software {
+        1
+    } else {
+        n_pass.next_power_of_two().min(SCORES_GROUP as usize) as u32
+    }
+}
+
+/// The bind group layout and the five pipelines (`pass_densities`,
+/// `cluster_logliks`, `cluster_scores`, `sum_clusters`, `sum_runs`), built
+/// inside an error scope (a shader wgpu rejects is an error, not a
+/// panic).
 fn pipelines(
     dev: &wgpu::Device,
     scores_group: u32,
-) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 3]), BackendError> {
+    scores_lanes: u32,
+) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 5]), BackendError> {
     let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("loglik"),
@@ -1034,7 +1140,7 @@ fn pipelines(
         },
         count: None,
     });
-    entries.extend([storage(7, false), storage(8, false)]);
+    entries.extend([storage(7, false), storage(8, false), storage(9, false)]);
     let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: None,
         entries: &entries,
@@ -1044,7 +1150,10 @@ fn pipelines(
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
-    let group = [("SCORES_GROUP", f64::from(scores_group))];
+    let group = [
+        ("SCORES_GROUP", f64::from(scores_group)),
+        ("SCORES_LANES", f64::from(scores_lanes)),
+    ];
     let pipeline = |entry: &str| {
         dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
@@ -1062,7 +1171,14 @@ fn pipelines(
             cache: None,
         })
     };
-    let pipelines = ["pass_densities", "cluster_logliks", "cluster_scores"].map(pipeline);
+    let pipelines = [
+        "pass_densities",
+        "cluster_logliks",
+        "cluster_scores",
+        "sum_clusters",
+        "sum_runs",
+    ]
+    .map(pipeline);
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(BackendError::Unsupported(format!(
             "the GPU rejected the shaders: {e}"
