@@ -73,7 +73,7 @@ fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, 
     let has_upper = c + 1u < ncat;
     let n = select(term_word(t, T_STATES), 0u, is_missing(y));
     for (var s = 0u; s < n; s += 1u) {
-        let ws = state_w[w0 + slot + s];
+        let ws = state_w[lane_at(w0 + slot + s)];
         let p = term_word(t, T_PARAMS) + s * stride;
         let eta = linear(t, p + ncat - 1u, r, z);
         let lo = p + max(c, 1u) - 1u;

@@ -20,20 +20,25 @@
 @group(0) @binding(4) var<storage, read_write> pass_ll: array<f32>;
 // Per cluster of the chunk: its log-likelihood.
 @group(0) @binding(5) var<storage, read_write> cluster_ll: array<f32>;
-// Per cluster of the chunk (`n_slice` floats; scores.wgsl): its score,
+// Per cluster of the chunk and lane of the second sweep (`n_slice` floats
+// each, interleaved: entry i of a cluster's lane l at i × SCORES_LANES + l,
+// `lane_at`; scores.wgsl): its score,
 // Σ over passes and rows of the posterior weight times each term state's
 // derivatives, laid out as the parameters (`n_score`), then per
 // between-level combination the sums of the passes' posteriors p, p z and
 // p z z' (1 + dims + dims² each).
 @group(0) @binding(7) var<storage, read_write> sweep: array<f32>;
-// Per cluster of the chunk (MAX_SLOTS floats; scores.wgsl): the posterior
-// weights of a row's term states at their slots, in the second sweep.
+// Per cluster of the chunk and lane (MAX_SLOTS floats, interleaved as in
+// `sweep`; scores.wgsl): the posterior weights of a row's term states at
+// their slots, in the second sweep.
 // (Not a private array beside `vals`: on Mesa's lavapipe the second
 // private array of 128 gave garbage beyond about 64 slots in use.)
 @group(0) @binding(8) var<storage, read_write> state_w: array<f32>;
 
-// Per entry of the score and its magnitudes, per run of clusters: their
-// sums (scores.wgsl: sum_clusters, sum_runs).
+// Per cluster of the chunk, its slice of `sweep` summed over its lanes
+// (n_slice floats); then, with the gradient alone, per run of clusters
+// and entry of the score and its magnitudes their sums (scores.wgsl:
+// sum_lanes, sum_clusters, sum_runs).
 @group(0) @binding(9) var<storage, read_write> totals: array<f32>;
 
 struct Chunk {
@@ -142,7 +147,10 @@ fn linear(t: u32, p: u32, r: u32, z: ptr<function, array<f32, 8>>) -> f32 {
     let at = plan[H_COVS_AT] + term_word(t, T_COVS);
     var e = 0.0;
     for (var i = 0u; i < n; i += 1u) {
-        e += params[p + i] * covariate(r, plan[at + i], z);
+        let x = covariate(r, plan[at + i], z);
+        if x != 0.0 {
+            e += params[p + i] * x;
+        }
     }
     return e;
 }
@@ -153,8 +161,8 @@ fn linear(t: u32, p: u32, r: u32, z: ptr<function, array<f32, 8>>) -> f32 {
 // operands' magnitudes, which its rounding error is relative to; the
 // rounding bound's, gpu.rs: GPU_SCORE_EPS)
 fn add_score(at: u32, v: f32, mag: f32) {
-    sweep[at] += v;
-    sweep[at + chunk.n_score] += mag;
+    sweep[lane_at(at)] += v;
+    sweep[lane_at(at + chunk.n_score)] += mag;
 }
 
 // sweep[at + i] += g x_i over a term's covariates (the score of their
@@ -165,7 +173,10 @@ fn add_linear(t: u32, at: u32, r: u32, z: ptr<function, array<f32, 8>>, g: f32, 
     let cv = plan[H_COVS_AT] + term_word(t, T_COVS);
     for (var i = 0u; i < n; i += 1u) {
         let x = covariate(r, plan[cv + i], z);
-        add_score(at + i, g * x, mag * abs(x));
+        // (an item dummy of long data is 0 on the other items' rows)
+        if x != 0.0 {
+            add_score(at + i, g * x, mag * abs(x));
+        }
     }
 }
 

@@ -41,14 +41,14 @@ fn logit_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u3
     for (var first = 0u; first < n; first += classes) {
         var total = 0.0;
         for (var k = first; k < first + classes; k += 1u) {
-            total += state_w[w0 + slot + k];
+            total += state_w[lane_at(w0 + slot + k)];
         }
         let last = select(first, first + classes, total != 0.0);
         for (var k = first; k < last; k += 1u) {
             let p = p0 + k * stride;
             let prob = exp(vals[slot + k]);
-            let g = state_w[w0 + slot + k] - total * prob;
-            let mag = abs(state_w[w0 + slot + k]) + abs(total * prob);
+            let g = state_w[lane_at(w0 + slot + k)] - total * prob;
+            let mag = abs(state_w[lane_at(w0 + slot + k)]) + abs(total * prob);
             add_score(g0 + p, g, mag);
             add_linear(t, g0 + p + 1u, r, z, g, mag);
         }

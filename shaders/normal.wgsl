@@ -29,7 +29,7 @@ fn normal_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u
     let stride = term_word(t, T_STRIDE);
     let n = select(term_word(t, T_STATES), 0u, is_missing(y));
     for (var s = 0u; s < n; s += 1u) {
-        let ws = state_w[w0 + slot + s];
+        let ws = state_w[lane_at(w0 + slot + s)];
         if ws != 0.0 {
             let p = term_word(t, T_PARAMS) + s * stride;
             let iv = params[p + q + 1u];

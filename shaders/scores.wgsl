@@ -48,11 +48,11 @@ fn add_moments(m0: u32, ps: u32, post: f32, z: ptr<function, array<f32, 8>>) {
     let dims = plan[H_DIMS];
     let per = 1u + dims + dims * dims;
     let m = m0 + (ps / plan[H_NODES]) * per;
-    sweep[m] += post;
+    sweep[lane_at(m)] += post;
     for (var a = 0u; a < dims; a += 1u) {
-        sweep[m + 1u + a] += post * (*z)[a];
+        sweep[lane_at(m + 1u + a)] += post * (*z)[a];
         for (var c = 0u; c < dims; c += 1u) {
-            sweep[m + 1u + dims + a * dims + c] += post * (*z)[a] * (*z)[c];
+            sweep[lane_at(m + 1u + dims + a * dims + c)] += post * (*z)[a] * (*z)[c];
         }
     }
 }
@@ -78,14 +78,14 @@ fn add_pass_scores(ps: u32, post: f32, z: ptr<function, array<f32, 8>>, r0: u32,
         for (var t = 0u; t < n_terms; t += 1u) {
             let slot = term_word(t, T_SLOT);
             for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
-                state_w[w0 + slot + s] = 0.0;
+                state_w[lane_at(w0 + slot + s)] = 0.0;
             }
         }
         for (var ki = k0; ki < k1; ki += 1u) {
             let k = plan[list + ki];
             let pk = scale * exp(combo_value(k, &vals) - row_ll);
             for (var t = 0u; t < n_terms; t += 1u) {
-                state_w[w0 + plan[plan[H_SLOT_AT] + k * n_terms + t]] += pk;
+                state_w[lane_at(w0 + plan[plan[H_SLOT_AT] + k * n_terms + t])] += pk;
             }
         }
         for (var t = 0u; t < n_terms; t += 1u) {
@@ -100,33 +100,38 @@ fn add_pass_scores(ps: u32, post: f32, z: ptr<function, array<f32, 8>>, r0: u32,
 // 64 on hardware) and lanes per cluster (gpu.rs: scores_lanes, dividing
 // it): a workgroup holds SCORES_GROUP / SCORES_LANES clusters, and lane l
 // of a cluster takes its passes l, l + SCORES_LANES, ... into a slice of
-// its own; at the last block of passes the cluster's lanes sum their slices
-// into lane 0's, in lane order. On a software adapter both are 1: Mesa's
-// lavapipe, which runs a workgroup as 8-wide vector lanes on the CPU,
-// computed wrong posteriors in this kernel once several lanes were active
-// (a cluster's moments summing to 0.03 instead of 1, exactly repeatable,
-// the same with the arrays private or function-local, with or without
-// early exits in the loops), and the right ones with one invocation per
-// workgroup.
+// its own (interleaved with the other lanes': `lane_at`); at the last
+// block of passes the cluster's lanes sum their slices, in lane order,
+// into the cluster's slice in `totals`. On a software adapter both are 1:
+// Mesa's lavapipe, which runs a workgroup as 8-wide vector lanes on the
+// CPU, computed wrong posteriors in this kernel once several lanes were
+// active (a cluster's moments summing to 0.03 instead of 1, exactly
+// repeatable, the same with the arrays private or function-local, with or
+// without early exits in the loops), and the right ones with one
+// invocation per workgroup.
 override SCORES_GROUP: u32 = 64u;
 override SCORES_LANES: u32 = 64u;
 
-// lane `lane`'s slice of cluster jl in `sweep`: lane-major, so that lane
-// 0's slices, where the sums end, are the first nj slices
-fn lane_slice(lane: u32, jl: u32) -> u32 {
-    return (lane * chunk.nj + jl) * chunk.n_slice;
+// The invocation's lane (`cluster_scores` sets it). Its entry i of its
+// cluster's slice and state weights is at i × SCORES_LANES + lane: the
+// lanes of a warp, which do the same entry at once (the same row, term
+// and state at their own passes), touch one cache line.
+var<private> lane_id: u32;
+
+fn lane_at(i: u32) -> u32 {
+    return i * SCORES_LANES + lane_id;
 }
 
-// the lanes' slices of cluster jl summed into lane 0's, entries lane,
-// lane + SCORES_LANES, ... by this lane (each entry read and written by
-// one invocation; the lanes in order)
+// cluster jl's lanes' slices summed into its slice in `totals`, entries
+// lane, lane + SCORES_LANES, ... by this lane (the lanes in order)
 fn sum_lanes(lane: u32, jl: u32) {
     for (var e = lane; e < chunk.n_slice; e += SCORES_LANES) {
+        let at = (jl * chunk.n_slice + e) * SCORES_LANES;
         var v = 0.0;
         for (var l = 0u; l < SCORES_LANES; l += 1u) {
-            v += sweep[lane_slice(l, jl) + e];
+            v += sweep[at + l];
         }
-        sweep[lane_slice(0u, jl) + e] = v;
+        totals[jl * chunk.n_slice + e] = v;
     }
 }
 
@@ -135,12 +140,15 @@ fn cluster_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let per_group = SCORES_GROUP / SCORES_LANES;
     let jl = (wid.y * n_groups.x + wid.x) * per_group + li / SCORES_LANES;
     let lane = li % SCORES_LANES;
+    lane_id = lane;
     // (no early return: every invocation reaches the barrier)
     if jl < chunk.nj {
         lane_passes(jl, lane);
     }
-    if SCORES_LANES > 1u && chunk.pass1 == chunk.n_pass {
-        storageBarrier();
+    if chunk.pass1 == chunk.n_pass {
+        if SCORES_LANES > 1u {
+            storageBarrier();
+        }
         if jl < chunk.nj {
             sum_lanes(lane, jl);
         }
@@ -150,12 +158,12 @@ fn cluster_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 // lane `lane`'s passes of cluster jl in this dispatch's block: the
 // moments' sums (in the first block) and the score, into its slice
 fn lane_passes(jl: u32, lane: u32) {
-    // the lane's slice: the cluster's score, then its moments' sums
-    let g0 = lane_slice(lane, jl);
+    // the cluster's slice: its score, then its moments' sums
+    let g0 = jl * chunk.n_slice;
     let m0 = g0 + 2u * chunk.n_score;
     if chunk.pass0 == 0u {
         for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
-            sweep[i] = 0.0;
+            sweep[lane_at(i)] = 0.0;
         }
     }
     let ll = cluster_ll[jl];
@@ -172,7 +180,7 @@ fn lane_passes(jl: u32, lane: u32) {
         }
     }
     if chunk.n_score > 0u {
-        let w0 = (lane * chunk.nj + jl) * MAX_SLOTS;
+        let w0 = jl * MAX_SLOTS;
         for (var ps = chunk.pass0 + lane; ps < chunk.pass1; ps += SCORES_LANES) {
             let idx = jl * chunk.n_pass + ps;
             let post = exp(pass_ll[idx] - ll);
@@ -188,10 +196,11 @@ fn lane_passes(jl: u32, lane: u32) {
 // asked (with the moments, every cluster's slice comes down: adaptation
 // needs each cluster's): `sum_clusters` gives one invocation to each
 // entry of the score and its magnitudes (2 × n_score) and each run of
-// SUM_RUN clusters, which sums the run's lane-0 slices in cluster order,
-// compensated (Kahan), into `totals` (run-major); `sum_runs` gives one to
-// each entry, which sums the runs in order, compensated, into the first
-// run's place. Fixed orders: the same bits every time.
+// SUM_RUN clusters, which sums the run's slices in cluster order,
+// compensated (Kahan), into `totals` after the clusters' slices
+// (run-major); `sum_runs` gives one to each entry, which sums the runs in
+// order, compensated, into the first run's place. Fixed orders: the same
+// bits every time.
 
 // clusters per run of `sum_clusters` (gpu.rs: SUM_RUN)
 const SUM_RUN: u32 = 256u;
@@ -221,9 +230,9 @@ fn sum_clusters(@builtin(global_invocation_id) gid: vec3<u32>) {
     let run = idx / n_entries;
     var acc = Kahan(0.0, 0.0);
     for (var jl = run * SUM_RUN; jl < min(chunk.nj, (run + 1u) * SUM_RUN); jl += 1u) {
-        kahan_add(&acc, sweep[jl * chunk.n_slice + e]);
+        kahan_add(&acc, totals[jl * chunk.n_slice + e]);
     }
-    totals[run * n_entries + e] = acc.s;
+    totals[chunk.nj * chunk.n_slice + run * n_entries + e] = acc.s;
 }
 
 @compute @workgroup_size(64)
@@ -235,8 +244,9 @@ fn sum_runs(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let n_runs = (chunk.nj + SUM_RUN - 1u) / SUM_RUN;
     var acc = Kahan(0.0, 0.0);
+    let at = chunk.nj * chunk.n_slice;
     for (var run = 0u; run < n_runs; run += 1u) {
-        kahan_add(&acc, totals[run * n_entries + e]);
+        kahan_add(&acc, totals[at + run * n_entries + e]);
     }
-    totals[e] = acc.s;
+    totals[at + e] = acc.s;
 }

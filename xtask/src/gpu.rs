@@ -7,8 +7,8 @@
 //! nothing; on Mesa's lavapipe it measures the software rasteriser (the
 //! CPU twice over: no speed to expect).
 //!
-//! The rungs: a 3-class LCA of 20 binary items on 10,000 and 100,000
-//! rows (one node), and the GoM benchmark's 3-class GoM (441 nodes) and
+//! The rungs: a 3-class LCA of 20 binary items on 10,000, 100,000 and
+//! (without `--quick`) 1,000,000 rows (one node), and the GoM benchmark's 3-class GoM (441 nodes) and
 //! 4-class FMA-GoM with MONTECARLO(500) on 7,000 persons x 17 items
 //! (`gom.rs`), each on its plain grid.
 
@@ -140,7 +140,13 @@ pub(crate) fn bench_gpu(opts: &Options, _exe: &Path) -> Result<bool> {
     };
     let dir = bench_data_dir()?;
     let mut rungs: Vec<(String, PathBuf)> = Vec::new();
-    for n in [10_000, 100_000] {
+    // (a million rows only without --quick: its data take seconds to write)
+    let sizes: &[usize] = if opts.quick {
+        &[10_000, 100_000]
+    } else {
+        &[10_000, 100_000, 1_000_000]
+    };
+    for &n in sizes {
         rungs.push((format!("lca_{}k", n / 1000), lca_input(&dir, n)?));
     }
     std::fs::write(dir.join("gom17.dat"), gom::sim_data()).context("writing gom17.dat")?;

@@ -862,13 +862,15 @@ impl GpuBackend {
             0
         };
         let weights_buf = self.storage("weights", weights_len, false);
+        // the clusters' slices summed over their lanes, then with the
+        // gradient alone the runs' sums (the first run's: the chunk's)
         let n_entries = 2 * sweep.score_len();
-        let totals_len = if sweep.summed() {
+        let n_run_sums = if sweep.summed() {
             nj.div_ceil(SUM_RUN) * n_entries
         } else {
             0
         };
-        let totals_buf = self.storage("totals", totals_len, true);
+        let totals_buf = self.storage("totals", nj * n_slice + n_run_sums, true);
         let buffers = [
             &res.plan_buf,
             &res.rows_buf,
@@ -937,29 +939,31 @@ impl GpuBackend {
             if sweep.summed() {
                 pass.set_bind_group(0, &group, &[]);
                 pass.set_pipeline(&res.sum_clusters);
-                let (x, y) = groups(totals_len, self.groups_per_row);
+                let (x, y) = groups(n_run_sums, self.groups_per_row);
                 pass.dispatch_workgroups(x, y, 1);
                 pass.set_pipeline(&res.sum_runs);
                 let (x, y) = groups(n_entries, self.groups_per_row);
                 pass.dispatch_workgroups(x, y, 1);
             }
         }
-        let read = |enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, floats: usize| {
-            let buf = dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("read"),
-                size: (floats * 4) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            enc.copy_buffer_to_buffer(src, 0, &buf, 0, (floats * 4) as u64);
-            buf
-        };
-        let read_ll = read(&mut enc, &out_buf, nj);
+        // `floats` f32 of `src` from f32 `at` on
+        let read =
+            |enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, at: usize, floats: usize| {
+                let buf = dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("read"),
+                    size: (floats * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                enc.copy_buffer_to_buffer(src, (at * 4) as u64, &buf, 0, (floats * 4) as u64);
+                buf
+            };
+        let read_ll = read(&mut enc, &out_buf, 0, nj);
         let read_sweep =
-            (n_slice > 0 && !sweep.summed()).then(|| read(&mut enc, &sweep_buf, nj * n_slice));
+            (n_slice > 0 && !sweep.summed()).then(|| read(&mut enc, &totals_buf, 0, nj * n_slice));
         let read_totals = sweep
             .summed()
-            .then(|| read(&mut enc, &totals_buf, n_entries));
+            .then(|| read(&mut enc, &totals_buf, nj * n_slice, n_entries));
         self.gpu.queue.submit([enc.finish()]);
         let back = |b: Option<wgpu::Buffer>| b.map_or(Ok(Vec::new()), |b| read_back(dev, &b));
         Ok(ChunkBack {
