@@ -96,19 +96,16 @@ fn add_pass_scores(ps: u32, post: f32, z: ptr<function, array<f32, 8>>, r0: u32,
     }
 }
 
-// Invocations per workgroup of `cluster_scores` (gpu.rs: SCORES_GROUP,
-// 64 on hardware) and lanes per cluster (gpu.rs: scores_lanes, dividing
-// it): a workgroup holds SCORES_GROUP / SCORES_LANES clusters, and lane l
-// of a cluster takes its passes l, l + SCORES_LANES, ... into a slice of
-// its own (interleaved with the other lanes': `lane_at`); at the last
-// block of passes the cluster's lanes sum their slices, in lane order,
-// into the cluster's slice in `totals`. On a software adapter both are 1:
-// Mesa's lavapipe, which runs a workgroup as 8-wide vector lanes on the
-// CPU, computed wrong posteriors in this kernel once several lanes were
-// active (a cluster's moments summing to 0.03 instead of 1, exactly
-// repeatable, the same with the arrays private or function-local, with or
-// without early exits in the loops), and the right ones with one
-// invocation per workgroup.
+// Invocations per workgroup of `cluster_scores` (gpu.rs: SCORES_GROUP)
+// and lanes per cluster (gpu.rs: scores_lanes, dividing it): a workgroup
+// holds SCORES_GROUP / SCORES_LANES clusters, and lane l of a cluster
+// takes its passes l, l + SCORES_LANES, ... of the dispatch's block into a
+// slice of its own (interleaved with the other lanes': `lane_at`); at the
+// last block the cluster's lanes sum their slices, in lane order, into
+// the cluster's slice in `totals`. (An earlier form, one invocation per
+// cluster and several clusters per workgroup, computed wrong posteriors
+// on Mesa's lavapipe, which then ran it one invocation per workgroup;
+// this one computes right there and on an H200.)
 override SCORES_GROUP: u32 = 64u;
 override SCORES_LANES: u32 = 64u;
 

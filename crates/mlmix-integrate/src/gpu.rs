@@ -29,8 +29,8 @@
 //! cluster's rows' log-sum-exps over the class combinations at the pass's
 //! node, and one per cluster takes the log-sum-exp over its passes. The
 //! second sweep (shaders/scores.wgsl) spreads each cluster's passes over
-//! up to [`SCORES_GROUP`] lanes (one lane, in blocks of `PASS_BLOCK`
-//! passes, on a software adapter), each adding the posterior moments and
+//! up to [`SCORES_GROUP`] lanes (in one dispatch; on a software adapter in
+//! blocks of `PASS_BLOCK` passes per lane), each adding the posterior moments and
 //! the cluster's score with its terms' magnitudes into a slice of its
 //! own, summed in lane order at the end. With the moments, every
 //! cluster's slice comes down (2 × the parameters' f32, and the moments')
@@ -108,23 +108,22 @@ pub const GPU_RESOLVE: f64 = 100.0;
 pub const GPU_BACKOFF: u32 = 16;
 
 /// Invocations per workgroup of the second sweep (shaders/scores.wgsl:
-/// SCORES_GROUP) on a hardware adapter; on a software one (Mesa's
-/// lavapipe) 1, where several lanes at once gave wrong posteriors (see
-/// the shader). A cluster's passes are spread over up to this many of
+/// SCORES_GROUP). A cluster's passes are spread over up to this many of
 /// them (its lanes: [`scores_lanes`]), each adding into a slice of its
 /// own, summed in lane order at the end: one invocation per cluster left
 /// an H200 nearly idle on 7,000 clusters (the gradient took 6 to 30 times
 /// the log-likelihood, docs/gpu.md).
 pub const SCORES_GROUP: u32 = 64;
 
-/// Passes per dispatch of the second sweep (`cluster_scores`) on a
-/// software adapter: its loop over a cluster's passes is cut into blocks,
-/// one dispatch each, adding to the clusters' slices. On lavapipe the
-/// loop over all passes in one invocation was miscompiled (it stopped
-/// early, right after a pass's scores: docs/gpu.md); in blocks of 1 or 4
-/// the gradients of every shipped example are within their bound. On a
-/// hardware adapter one dispatch takes all passes (the tests hold its
-/// gradients to the same bounds on an H200).
+/// Passes per lane and dispatch of the second sweep (`cluster_scores`)
+/// on a software adapter: its passes are cut into blocks of this many
+/// times the lanes, one dispatch each, adding to the lanes' slices. On
+/// Mesa's lavapipe a loop over 29 passes in one invocation was
+/// miscompiled (it stopped early, right after a pass's scores:
+/// docs/gpu.md); in blocks of 1 or 4 per invocation the gradients of every
+/// shipped example are within their bound. On a hardware adapter one
+/// dispatch takes all passes (the tests held its gradients to the same
+/// bounds on an H200).
 const PASS_BLOCK: usize = 4;
 
 /// Most f32 of the second sweep's slices (every lane's score, magnitudes
@@ -544,9 +543,8 @@ struct Resident {
     scores: wgpu::ComputePipeline,
     sum_clusters: wgpu::ComputePipeline,
     sum_runs: wgpu::ComputePipeline,
-    /// Invocations per workgroup of `scores` ([`SCORES_GROUP`]), lanes
-    /// per cluster ([`scores_lanes`]) and passes per dispatch.
-    scores_group: u32,
+    /// Lanes per cluster of `scores` ([`scores_lanes`]) and passes per
+    /// dispatch.
     scores_lanes: u32,
     pass_block: usize,
     /// Most f32 the adapter binds at once.
@@ -930,7 +928,7 @@ impl GpuBackend {
         if n_slice > 0 {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&res.scores);
-            let clusters_per_group = res.scores_group / res.scores_lanes;
+            let clusters_per_group = SCORES_GROUP / res.scores_lanes;
             let (x, y) = groups_of(nj, clusters_per_group, self.groups_per_row);
             for (_, g) in &blocks {
                 pass.set_bind_group(0, g, &[]);
@@ -1066,10 +1064,9 @@ impl Resident {
         let plan_buf = upload(bytemuck::cast_slice(&words));
         let rows_buf = upload(bytemuck::cast_slice(&rows));
         let software = gpu.is_software();
-        let scores_group = if software { 1 } else { SCORES_GROUP };
-        let scores_lanes = scores_lanes(software, layout.n_passes());
+        let scores_lanes = scores_lanes(layout.n_passes());
         let (bind_layout, [densities, reduce, scores, sum_clusters, sum_runs]) =
-            pipelines(dev, scores_group, scores_lanes)?;
+            pipelines(dev, SCORES_GROUP, scores_lanes)?;
         let mut plain_nodes = Vec::with_capacity(nq * (grid.dims + 1));
         for q in 0..nq {
             plain_nodes.extend(grid.node(q).iter().map(|&v| v as f32));
@@ -1084,10 +1081,9 @@ impl Resident {
             scores,
             sum_clusters,
             sum_runs,
-            scores_group,
             scores_lanes,
             pass_block: if software {
-                PASS_BLOCK
+                PASS_BLOCK * scores_lanes as usize
             } else {
                 layout.n_passes().max(1)
             },
@@ -1098,15 +1094,10 @@ impl Resident {
     }
 }
 
-/// Lanes per cluster of the second sweep: 1 on a software adapter, else
-/// the passes rounded up to a power of 2, at most [`SCORES_GROUP`] (which
-/// they divide).
-fn scores_lanes(software: bool, n_pass: usize) -> u32 {
-    if software {
-        1
-    } else {
-        n_pass.next_power_of_two().min(SCORES_GROUP as usize) as u32
-    }
+/// Lanes per cluster of the second sweep: the passes rounded up to a
+/// power of 2, at most [`SCORES_GROUP`] (which they divide).
+fn scores_lanes(n_pass: usize) -> u32 {
+    n_pass.next_power_of_two().min(SCORES_GROUP as usize) as u32
 }
 
 /// The bind group layout and the five pipelines (`pass_densities`,
