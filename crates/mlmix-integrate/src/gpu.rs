@@ -513,9 +513,7 @@ impl Sweep {
     fn slice(&self, n_moments: usize) -> usize {
         2 * self.score_len() + if self.moments { n_moments } else { 0 }
     }
-}
 
-impl Sweep {
     /// Whether the device sums the clusters' scores: with the gradient
     /// and without the moments (which adaptation needs per cluster).
     fn summed(&self) -> bool {
@@ -729,10 +727,10 @@ impl GpuBackend {
                 };
                 total += weight * f64::from(l);
             }
-            let n_score = sweep.score_len();
-            if let Some((sums, mags)) = (n_score > 0 && back.totals.len() == 2 * n_score)
-                .then(|| back.totals.split_at(n_score))
-            {
+            // the chunk's sums ([`Sweep::summed`]): the score, then its
+            // magnitudes
+            if !back.totals.is_empty() {
+                let (sums, mags) = back.totals.split_at(sweep.score_len());
                 for (s, &v) in score.iter_mut().zip(sums) {
                     *s += f64::from(v);
                 }
@@ -853,7 +851,7 @@ impl GpuBackend {
         let pass_buf = self.storage("pass_ll", nj * res.n_pass, false);
         let out_buf = self.storage("cluster_ll", nj, true);
         let lanes = res.scores_lanes as usize;
-        let sweep_buf = self.storage("sweep", lanes * nj * n_slice, true);
+        let sweep_buf = self.storage("sweep", lanes * nj * n_slice, false);
         let weights_len = if sweep.grad {
             lanes * nj * MAX_SLOTS
         } else {
