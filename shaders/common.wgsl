@@ -106,6 +106,8 @@ const T_STATES: u32 = 11u;
 const KIND_CATEGORICAL: u32 = 0u;
 const KIND_NORMAL: u32 = 1u;
 const KIND_LOGIT: u32 = 2u;
+const KIND_GUESSING: u32 = 3u;
+const KIND_NOMINAL: u32 = 4u;
 const LINK_LOGIT: u32 = 0u;
 const NO_COLUMN: u32 = 0xffffffffu;
 

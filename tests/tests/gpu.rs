@@ -379,22 +379,56 @@ fn fit_json(input: &std::path::Path, backend: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
-/// A plan with a term kind the shaders do not evaluate yet stays on the
-/// CPU, and says why.
+/// The 3PL (guessing parameters, logit and probit) and nominal items, on
+/// the shipped examples: the 3PL fitted directly, the same model as the
+/// constrained GoM-FMA of the paper's Section 9 (a class logit on item
+/// dummies), and a GoM with polytomous items as a nominal variable; the
+/// probit 3PL on the direct example's data.
+#[test]
+fn gpu_guessing_and_nominal_equal_the_cpu() {
+    let Some(dev) = device("gpu_guessing_and_nominal_equal_the_cpu") else {
+        return;
+    };
+    for name in ["threepl.inp", "gom_3pl.inp", "gom_nominal.inp"] {
+        assert!(same_loglik(name, &dev) >= 4, "{name}");
+    }
+    let scratch = mlmix_tests::Scratch::new("gpu-3pl-probit");
+    let examples = mlmix_tests::tests_dir().join("../examples");
+    let data = std::fs::read_to_string(examples.join("threepl_wide.dat")).unwrap();
+    scratch.write("threepl_wide.dat", &data);
+    let text = std::fs::read_to_string(examples.join("threepl.inp")).unwrap();
+    let probit = text.replace("ESTIMATOR = ML;", "ESTIMATOR = ML; LINK = PROBIT;");
+    assert_ne!(probit, text);
+    let path = scratch.write("threepl_probit.inp", &probit);
+    assert!(same_loglik_of("threepl probit", backends_of(&path, &dev)) >= 4);
+}
+
+/// A plan with a term kind the shaders do not evaluate yet (continuous
+/// variables with residual covariances) stays on the CPU, and says why.
 #[test]
 fn gpu_backend_names_what_it_does_not_evaluate() {
     let Some(dev) = device("gpu_backend_names_what_it_does_not_evaluate") else {
         return;
     };
-    for (name, what) in [
-        ("gom_nominal.inp", "nominal variables"),
-        ("threepl.inp", "guessing parameters"),
-    ] {
-        let (_, cpu, gpu) = backends(name, &dev);
-        let why = unsupported(cpu.plan()).unwrap_or_default();
-        assert!(why.contains(what), "{name}: {why}");
-        assert!(gpu.describe().contains(what), "{}", gpu.describe());
-    }
+    let scratch = mlmix_tests::Scratch::new("gpu-unsupported");
+    let mut sim = mlmix_tests::Sim::new(31);
+    let rows: Vec<Vec<f64>> = (0..50)
+        .map(|_| {
+            let e = sim.normal();
+            vec![e + 0.3 * sim.normal(), e + 0.3 * sim.normal()]
+        })
+        .collect();
+    scratch.write("y.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let path = scratch.write(
+        "block.inp",
+        "DATA: FILE = y.dat;\nVARIABLE: NAMES = y1 y2; CLASSES = c(2);\n\
+         ANALYSIS: TYPE = MIXTURE;\nMODEL: %OVERALL%\ny1 WITH y2;\n",
+    );
+    let (_, cpu, gpu) = backends_of(&path, &dev);
+    let why = unsupported(cpu.plan()).unwrap_or_default();
+    let what = "residual covariances";
+    assert!(why.contains(what), "{why}");
+    assert!(gpu.describe().contains(what), "{}", gpu.describe());
 }
 
 /// Fits the carcinoma LCA from the command line with `--backend

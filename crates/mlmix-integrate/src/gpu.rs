@@ -320,7 +320,9 @@ fn term_shape(term: &Term) -> (usize, usize, usize, usize, usize, usize) {
         } => (0, *col, *ncat, link_code(*link), ncat - 1 + q, 0),
         TermKind::Normal { col, .. } => (1, *col, 0, 0, q + 3, 0),
         TermKind::ClassLogit { classes, .. } => (2, 0, 0, 0, q + 1, *classes),
-        _ => (usize::MAX, 0, 0, 0, 0, 0),
+        TermKind::Guessing { col, link, .. } => (3, *col, 2, link_code(*link), q + 2, 0),
+        TermKind::Nominal { col, ncat, .. } => (4, *col, *ncat, 0, ncat * (1 + q), 0),
+        TermKind::NormalBlock { .. } => (usize::MAX, 0, 0, 0, 0, 0),
     }
 }
 
@@ -346,11 +348,11 @@ pub fn unsupported(plan: &Plan) -> Option<String> {
         ));
     }
     plan.terms.iter().find_map(|t| match &t.kind {
-        TermKind::Categorical { .. } | TermKind::Normal { .. } | TermKind::ClassLogit { .. } => {
-            None
-        }
-        TermKind::Nominal { .. } => Some("nominal variables".to_string()),
-        TermKind::Guessing { .. } => Some("guessing parameters (the 3PL)".to_string()),
+        TermKind::Categorical { .. }
+        | TermKind::Normal { .. }
+        | TermKind::ClassLogit { .. }
+        | TermKind::Guessing { .. }
+        | TermKind::Nominal { .. } => None,
         TermKind::NormalBlock { .. } => {
             Some("continuous variables with residual covariances".to_string())
         }
@@ -364,7 +366,9 @@ fn param_floats(plan: &Plan, prep: &Prepared) -> Result<Vec<f32>, BackendError> 
     for (term, tp) in plan.terms.iter().zip(&prep.terms) {
         let nl = term.n_local;
         match (&term.kind, tp) {
-            (TermKind::Categorical { .. }, TermPrep::Categorical { params, .. }) => {
+            (TermKind::Categorical { .. }, TermPrep::Categorical { params, .. })
+            | (TermKind::Guessing { .. }, TermPrep::Guessing { params })
+            | (TermKind::Nominal { .. }, TermPrep::Nominal { params, .. }) => {
                 out.extend(params.iter().map(|&v| v as f32));
             }
             (

@@ -44,6 +44,8 @@ pub const SHADER: &str = concat!(
     include_str!("../../../shaders/categorical.wgsl"),
     include_str!("../../../shaders/normal.wgsl"),
     include_str!("../../../shaders/logit.wgsl"),
+    include_str!("../../../shaders/guessing.wgsl"),
+    include_str!("../../../shaders/nominal.wgsl"),
     include_str!("../../../shaders/loglik.wgsl"),
     include_str!("../../../shaders/scores.wgsl"),
 );
