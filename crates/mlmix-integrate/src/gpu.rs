@@ -5,8 +5,8 @@
 //! What runs on the device: evaluations of the log-likelihood, the
 //! gradient and the posterior moments (these on grids without step
 //! dimensions) of plans whose terms are categorical (binary or ordered,
-//! logit or probit), 3PL guessing, nominal, normal or class logits, on the plain or the adapted
-//! grid. Each gradient comes with a bound on its rounding
+//! logit or probit), 3PL guessing, nominal, normal or class logits, on
+//! the plain or the adapted grid. Each gradient comes with a bound on its rounding
 //! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
