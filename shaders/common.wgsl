@@ -5,8 +5,8 @@
 
 // The plan's tables (u32): a header, then the terms, covariate lists,
 // the slot of each term in each class combination, the combinations of each
-// between-level combination, the node columns and the clusters' first rows,
-// at the offsets the header gives.
+// between-level combination, the node columns, the clusters' first rows and
+// the normal blocks' tables (block.wgsl), at the offsets the header gives.
 @group(0) @binding(0) var<storage, read> plan: array<u32>;
 // The data, row-major (n_rows x n_cols), then each row's frequency weight.
 @group(0) @binding(1) var<storage, read> rows: array<f32>;
@@ -87,6 +87,7 @@ const H_SLOT_AT: u32 = 10u;
 const H_BETWEEN_AT: u32 = 11u;
 const H_VIRTUAL_AT: u32 = 12u;
 const H_STARTS_AT: u32 = 13u;
+const H_BLOCKS_AT: u32 = 14u;
 
 // a term's descriptor: TERM_WORDS u32 at H_TERMS_AT + t * TERM_WORDS
 const TERM_WORDS: u32 = 12u;
@@ -108,6 +109,7 @@ const KIND_NORMAL: u32 = 1u;
 const KIND_LOGIT: u32 = 2u;
 const KIND_GUESSING: u32 = 3u;
 const KIND_NOMINAL: u32 = 4u;
+const KIND_BLOCK: u32 = 5u;
 const LINK_LOGIT: u32 = 0u;
 const NO_COLUMN: u32 = 0xffffffffu;
 

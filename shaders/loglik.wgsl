@@ -29,6 +29,9 @@ fn term_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<privat
         case KIND_NOMINAL: {
             nominal_values(t, r, z, vals);
         }
+        case KIND_BLOCK: {
+            block_values(t, r, z, vals);
+        }
         default: {
             logit_values(t, r, z, vals);
         }

@@ -42,6 +42,9 @@ fn term_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u32
         case KIND_NOMINAL: {
             nominal_scores(t, r, z, w0, g0);
         }
+        case KIND_BLOCK: {
+            block_scores(t, r, z, w0, g0);
+        }
         default: {
             logit_scores(t, r, z, w0, g0);
         }

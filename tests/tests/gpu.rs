@@ -403,8 +403,57 @@ fn gpu_guessing_and_nominal_equal_the_cpu() {
     assert!(same_loglik_of("threepl probit", backends_of(&path, &dev)) >= 4);
 }
 
-/// A plan with a term kind the shaders do not evaluate yet (continuous
-/// variables with residual covariances) stays on the CPU, and says why.
+/// Continuous variables with residual covariances (a normal block): a
+/// 2-class mixture of three variables regressed on a covariate, with
+/// class-specific covariances and four missing-data patterns (one row
+/// observing none), on both backends.
+#[test]
+fn gpu_normal_blocks_equal_the_cpu() {
+    let Some(dev) = device("gpu_normal_blocks_equal_the_cpu") else {
+        return;
+    };
+    let scratch = mlmix_tests::Scratch::new("gpu-block");
+    let mut sim = mlmix_tests::Sim::new(31);
+    let rows: Vec<Vec<f64>> = (0..120)
+        .map(|r| {
+            let x = sim.normal();
+            let shift = if r % 3 == 0 { 2.0 } else { 0.0 };
+            let e = sim.normal();
+            let mut row = vec![
+                x,
+                shift + 0.5 * x + e + 0.3 * sim.normal(),
+                shift + e + 0.4 * sim.normal(),
+                -shift + 0.8 * e + 0.5 * sim.normal(),
+            ];
+            match r % 7 {
+                1 => row[1] = f64::NAN,
+                2 => (row[2], row[3]) = (f64::NAN, f64::NAN),
+                3 if r == 3 => (row[1], row[2], row[3]) = (f64::NAN, f64::NAN, f64::NAN),
+                _ => {}
+            }
+            row
+        })
+        .collect();
+    scratch.write("y.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let path = scratch.write(
+        "block.inp",
+        "DATA: FILE = y.dat;\nVARIABLE: NAMES = x y1-y3; CLASSES = c(2); MISSING = ALL(-99);\n\
+         ANALYSIS: TYPE = MIXTURE;\nMODEL: %OVERALL%\ny1-y3 ON x;\ny1 WITH y2 y3; y2 WITH y3;\n\
+         %c#2%\ny1 WITH y2 y3; y2 WITH y3;\n",
+    );
+    let (loaded, cpu, gpu) = backends_of(&path, &dev);
+    let blocks = cpu
+        .plan()
+        .terms
+        .iter()
+        .filter(|t| matches!(t.kind, mlmix_kernels::plan::TermKind::NormalBlock { .. }))
+        .count();
+    assert!(blocks > 0);
+    assert!(same_loglik_of("normal block", (loaded, cpu, gpu)) >= 4);
+}
+
+/// A plan the shaders do not hold (more term states per row than their
+/// slots) stays on the CPU, and says why.
 #[test]
 fn gpu_backend_names_what_it_does_not_evaluate() {
     let Some(dev) = device("gpu_backend_names_what_it_does_not_evaluate") else {
@@ -412,21 +461,16 @@ fn gpu_backend_names_what_it_does_not_evaluate() {
     };
     let scratch = mlmix_tests::Scratch::new("gpu-unsupported");
     let mut sim = mlmix_tests::Sim::new(31);
-    let rows: Vec<Vec<f64>> = (0..50)
-        .map(|_| {
-            let e = sim.normal();
-            vec![e + 0.3 * sim.normal(), e + 0.3 * sim.normal()]
-        })
-        .collect();
+    let rows: Vec<Vec<f64>> = (0..50).map(|_| vec![sim.normal()]).collect();
     scratch.write("y.dat", &mlmix_tests::free_format(&rows, "-99"));
     let path = scratch.write(
-        "block.inp",
-        "DATA: FILE = y.dat;\nVARIABLE: NAMES = y1 y2; CLASSES = c(2);\n\
-         ANALYSIS: TYPE = MIXTURE;\nMODEL: %OVERALL%\ny1 WITH y2;\n",
+        "slots.inp",
+        "DATA: FILE = y.dat;\nVARIABLE: NAMES = y; CLASSES = c(65);\n\
+         ANALYSIS: TYPE = MIXTURE;\nMODEL: %OVERALL%\n",
     );
     let (_, cpu, gpu) = backends_of(&path, &dev);
     let why = unsupported(cpu.plan()).unwrap_or_default();
-    let what = "residual covariances";
+    let what = "term states per row";
     assert!(why.contains(what), "{why}");
     assert!(gpu.describe().contains(what), "{}", gpu.describe());
 }
@@ -461,7 +505,7 @@ fn cli_fit(
 
 /// `--backend gpu` fits on any adapter (lavapipe in CI) to the CPU's
 /// log-likelihood, and the JSON says which backend and adapter ran;
-/// `auto` takes the CPU (the GPU does not run fits' evaluations yet).
+/// `auto` takes the CPU for a model this small without looking for a GPU.
 #[test]
 fn command_line_backend_choice() {
     let Some(dev) = device("command_line_backend_choice") else {
@@ -486,8 +530,67 @@ fn command_line_backend_choice() {
     assert_eq!(code, Some(0), "{err}");
     let auto = auto.unwrap();
     let backend = auto["backend"].as_str().unwrap();
-    // auto keeps the CPU while the GPU evaluates log-likelihoods alone
-    assert!(backend.starts_with("cpu"), "{backend}");
+    // the carcinoma LCA is far below AUTO_GPU_TERMS: auto does not even
+    // look for a GPU, and says only which CPU backend ran
+    assert!(
+        backend.starts_with("cpu (") && !backend.contains("auto"),
+        "{backend}"
+    );
+}
+
+/// `auto` on a model above its threshold (lowered to 0 here) takes a
+/// hardware GPU where there is one and never a software adapter: with only
+/// lavapipe (CI), or none, the fit runs on the CPU and its backend line
+/// says why; where the CPU backend's blocked product form skips most
+/// integrand terms (a GoM on long data) it keeps the CPU and says so,
+/// without looking for a device.
+#[test]
+fn auto_takes_only_a_hardware_gpu_and_says_why_not() {
+    let examples = mlmix_tests::tests_dir().join("../examples");
+    let options = mlmix::FitOptions {
+        auto_gpu_terms: Some(0.0),
+        ..Default::default()
+    };
+    let loaded = mlmix::spec::load(&examples.join("lca_carcinoma.inp")).unwrap();
+    let fit = mlmix::fit(&loaded, &options, &mlmix::Silent).unwrap();
+    let backend = &fit.backend;
+    match shared_device(false) {
+        Ok(dev) => assert!(
+            backend.starts_with("gpu: ") && backend.contains(&dev.describe()),
+            "{backend}"
+        ),
+        Err(e) => {
+            assert!(
+                backend.starts_with("cpu (")
+                    && backend.contains("; auto: ")
+                    && backend.contains(&e.to_string()),
+                "{backend} / {e}"
+            );
+            println!("{backend}");
+        }
+    }
+    let report = mlmix::report::text(&fit, &loaded.model);
+    assert!(report.contains(backend.as_str()), "{report}");
+    // the same as the report's, and the CPU's log-likelihood
+    let cpu = mlmix::fit(&loaded, &mlmix::FitOptions::default(), &mlmix::Silent).unwrap();
+    let (a, b) = (cpu.loglikelihood, fit.loglikelihood);
+    assert!(
+        (a - b).abs() <= GPU_TOLERANCE * a.abs(),
+        "cpu {a}, auto {b}"
+    );
+
+    // the GoM on long data: the blocked product form
+    let loaded = mlmix::spec::load(&examples.join("gom.inp")).unwrap();
+    let (data, plan, grid) = mlmix::fit::engine_parts(&loaded, true).unwrap();
+    let cpu = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None).unwrap();
+    assert!(cpu.blocked(), "gom.inp no longer takes the blocked form");
+    let auto =
+        mlmix::fit::make_backend_above(mlmix::BackendChoice::Auto, 0.0, plan, data, grid).unwrap();
+    let backend = auto.describe();
+    assert!(
+        backend.starts_with("cpu (") && backend.contains("blocked product form"),
+        "{backend}"
+    );
 }
 
 /// `--backend gpu` where no adapter exists (the Vulkan loader pointed at

@@ -59,6 +59,9 @@ pub struct CpuBackend {
     layout: Layout,
     /// Evaluations so far, by kind.
     counts: Mutex<[EvalCount; 4]>,
+    /// Why `--backend auto` chose this backend, for [`Backend::describe`]
+    /// (see [`CpuBackend::with_note`]).
+    note: Option<String>,
     /// The nodes of the last few adaptations evaluated (see
     /// [`NodeTable`]; random starts run in parallel, each with its own).
     nodes: Mutex<Vec<Arc<NodeTable>>>,
@@ -85,9 +88,27 @@ impl CpuBackend {
             pool,
             layout,
             counts: Mutex::new([EvalCount::default(); 4]),
+            note: None,
             nodes: Mutex::new(Vec::new()),
             spare: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The same backend, described with `note` after its threads (why
+    /// `--backend auto` chose it over a GPU).
+    pub fn with_note(mut self, note: String) -> Self {
+        self.note = Some(note);
+        self
+    }
+
+    /// The integrand terms of one evaluation on the general loop: rows x
+    /// nodes x class combinations x terms (the GPU backend evaluates every
+    /// one of them; the CPU's shortcuts skip many, see [`Self::blocked`]).
+    pub fn integrand_terms(&self) -> f64 {
+        self.data.n_rows() as f64
+            * self.grid.n_nodes() as f64
+            * self.plan.n_combos as f64
+            * self.plan.terms.len() as f64
     }
 
     /// The same backend on the general loop only: every term evaluated
@@ -1753,7 +1774,10 @@ fn two_columns(cols: &mut [Vec<f64>], src: usize, dst: usize) -> (&[f64], &mut [
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", self.threads())
+        match &self.note {
+            None => format!("cpu ({} threads)", self.threads()),
+            Some(note) => format!("cpu ({} threads); auto: {note}", self.threads()),
+        }
     }
 
     fn plan(&self) -> &Plan {

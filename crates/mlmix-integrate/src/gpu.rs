@@ -5,13 +5,14 @@
 //! What runs on the device: evaluations of the log-likelihood, the
 //! gradient and the posterior moments (these on grids without step
 //! dimensions) of plans whose terms are categorical (binary or ordered,
-//! logit or probit), 3PL guessing, nominal, normal or class logits, on
+//! logit or probit), 3PL guessing, nominal, normal, normal blocks with
+//! residual covariances (up to [`MAX_BLOCK`] variables) or class logits, on
 //! the plain or the adapted grid. Each gradient comes with a bound on its rounding
 //! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
 //! can ask for (EM steps, posteriors, the MLR meat, moments on grids with
-//! step dimensions) and the other term kinds run on the CPU backend the
+//! step dimensions) and plans beyond the shaders' limits run on the CPU backend the
 //! GPU backend holds, and so do the reported solution's evaluations
 //! ([`Backend::exact`]): the answers are the CPU's, in f64. The
 //! log-likelihoods are f32 per cluster, summed in f64 (1e-6 relative,
@@ -144,6 +145,10 @@ pub const MAX_DIMS: usize = 8;
 /// MAX_SLOTS).
 pub const MAX_SLOTS: usize = 128;
 
+/// Variables of a normal block the shaders hold (shaders/block.wgsl:
+/// MAX_BLOCK; its patterns are masks of 32 bits).
+pub const MAX_BLOCK: usize = 16;
+
 /// Words per term descriptor (shaders/common.wgsl: TERM_WORDS).
 const TERM_WORDS: usize = 12;
 
@@ -263,9 +268,14 @@ fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec
     // terms
     w[8] = w.len() as u32;
     let mut covs = Vec::new();
+    let mut blocks = Vec::new();
     let mut param_at = 0usize;
     for (t, term) in plan.terms.iter().enumerate() {
-        let (kind, col, ncat, link, stride, classes) = term_shape(term);
+        let (kind, mut col, ncat, link, stride, classes) = term_shape(term);
+        if let TermKind::NormalBlock { cols, patterns, .. } = &term.kind {
+            col = blocks.len();
+            blocks.extend(block_table(term.n_local, cols, patterns));
+        }
         let c = term.kind.covs();
         let words = [
             kind,
@@ -309,7 +319,45 @@ fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec
     }
     w[13] = w.len() as u32;
     w.extend(data.cluster_starts.iter().map(|&s| s as u32));
+    w[14] = w.len() as u32;
+    w.extend(blocks);
     w
+}
+
+/// A normal block's table (shaders/block.wgsl): its data columns, then per
+/// missing-data pattern the mask of its observed variables, the offset of
+/// its inverse within a state's parameters ([`block_param_floats`]) and
+/// its size.
+fn block_table(n_local: usize, cols: &[usize], patterns: &[Vec<usize>]) -> Vec<u32> {
+    let mut w: Vec<u32> = cols.iter().map(|&c| c as u32).collect();
+    let mut at = n_local;
+    for pat in patterns {
+        let mask = pat.iter().fold(0u32, |m, &i| m | (1 << i));
+        w.extend([mask, at as u32, pat.len() as u32]);
+        at += pat.len() * pat.len() + 1;
+    }
+    w
+}
+
+/// A normal block's parameters per state for the shader: the local ones,
+/// then per pattern the inverse of the observed covariance block and the
+/// log normalising constant (eval/block.rs: prepare).
+fn block_param_floats(
+    n_states: usize,
+    nl: usize,
+    n_patterns: usize,
+    (params, inv, inv_offset, log_norm): (&[f64], &[f64], &[usize], &[f64]),
+    out: &mut Vec<f32>,
+) {
+    for s in 0..n_states {
+        out.extend(params[s * nl..(s + 1) * nl].iter().map(|&v| v as f32));
+        for pat in 0..n_patterns {
+            let k = s * n_patterns + pat;
+            let end = inv_offset.get(k + 1).copied().unwrap_or(inv.len());
+            out.extend(inv[inv_offset[k]..end].iter().map(|&v| v as f32));
+            out.push(log_norm[k] as f32);
+        }
+    }
 }
 
 /// A term's kind code, column, categories, link, parameters per state
@@ -324,7 +372,11 @@ fn term_shape(term: &Term) -> (usize, usize, usize, usize, usize, usize) {
         TermKind::ClassLogit { classes, .. } => (2, 0, 0, 0, q + 1, *classes),
         TermKind::Guessing { col, link, .. } => (3, *col, 2, link_code(*link), q + 2, 0),
         TermKind::Nominal { col, ncat, .. } => (4, *col, *ncat, 0, ncat * (1 + q), 0),
-        TermKind::NormalBlock { .. } => (usize::MAX, 0, 0, 0, 0, 0),
+        TermKind::NormalBlock { cols, patterns, .. } => {
+            // the table's offset goes in the column word (plan_words)
+            let inverses: usize = patterns.iter().map(|p| p.len() * p.len() + 1).sum();
+            (5, 0, cols.len(), patterns.len(), term.n_local + inverses, 0)
+        }
     }
 }
 
@@ -350,14 +402,11 @@ pub fn unsupported(plan: &Plan) -> Option<String> {
         ));
     }
     plan.terms.iter().find_map(|t| match &t.kind {
-        TermKind::Categorical { .. }
-        | TermKind::Normal { .. }
-        | TermKind::ClassLogit { .. }
-        | TermKind::Guessing { .. }
-        | TermKind::Nominal { .. } => None,
-        TermKind::NormalBlock { .. } => {
-            Some("continuous variables with residual covariances".to_string())
-        }
+        TermKind::NormalBlock { cols, .. } if cols.len() > MAX_BLOCK => Some(format!(
+            "a block of {} continuous variables with residual covariances (the GPU backend holds {MAX_BLOCK})",
+            cols.len()
+        )),
+        _ => None,
     })
 }
 
@@ -387,6 +436,18 @@ fn param_floats(plan: &Plan, prep: &Prepared) -> Result<Vec<f32>, BackendError> 
                     out.push(inv_var[s] as f32);
                     out.push(log_norm[s] as f32);
                 }
+            }
+            (
+                TermKind::NormalBlock { patterns, .. },
+                TermPrep::NormalBlock {
+                    params,
+                    inv,
+                    inv_offset,
+                    log_norm,
+                },
+            ) => {
+                let prep = (&params[..], &inv[..], &inv_offset[..], &log_norm[..]);
+                block_param_floats(term.n_states, nl, patterns.len(), prep, &mut out);
             }
             (TermKind::ClassLogit { classes, covs, .. }, TermPrep::ClassLogit { params, .. }) => {
                 let per = nl / classes;

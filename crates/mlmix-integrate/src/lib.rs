@@ -46,6 +46,7 @@ pub const SHADER: &str = concat!(
     include_str!("../../../shaders/logit.wgsl"),
     include_str!("../../../shaders/guessing.wgsl"),
     include_str!("../../../shaders/nominal.wgsl"),
+    include_str!("../../../shaders/block.wgsl"),
     include_str!("../../../shaders/loglik.wgsl"),
     include_str!("../../../shaders/scores.wgsl"),
 );
@@ -516,8 +517,9 @@ pub trait Backend: Send + Sync {
 /// Which backend to use, resolved once at the top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendChoice {
-    /// The best backend for the model: the CPU for now (the GPU backend
-    /// does not evaluate what fits ask for yet).
+    /// The best backend for the model: a hardware GPU where the model is
+    /// large enough and the GPU backend evaluates it, the CPU otherwise
+    /// (never a software adapter; see `mlmix::fit::make_backend_above`).
     #[default]
     Auto,
     /// The CPU.

@@ -31,6 +31,8 @@ pub struct FitOptions {
     pub no_collapse: bool,
     /// Overrides [`COARSE_INITIAL_ABOVE`] (for tests on small models).
     pub coarse_initial_above: Option<usize>,
+    /// Overrides [`AUTO_GPU_TERMS`] (for tests on small models).
+    pub auto_gpu_terms: Option<f64>,
 }
 
 /// Why a fit failed (a fit that did not converge is not a failure: it is
@@ -60,38 +62,117 @@ pub enum FitError {
     },
 }
 
-/// Builds the backend for a choice: `Cpu` and `Auto` the CPU; `Gpu` a
-/// GPU backend on any adapter, a software one too (an error without one).
-/// `Auto` does not take a GPU yet: the GPU backend (log-likelihoods,
-/// gradients and moments on the device far from an optimum, the rest on
-/// the CPU: docs/gpu.md) has not been measured on a hardware GPU, and a
-/// default that may be slower than the CPU is not one. The backend's
-/// `describe` says which ran.
+/// Integrand terms per evaluation (rows x nodes x class combinations x
+/// terms, [`CpuBackend::integrand_terms`]) from which `--backend auto`
+/// tries a hardware GPU. On an NVIDIA H200 against its host's 16 cores the
+/// device evaluated an LCA of 6.2e5 terms 1.9 times as fast and one of
+/// 5.7e6 terms 4.9 times as fast as the CPU (docs/gpu.md); below 1e7 a
+/// fit's evaluations take milliseconds on the CPU, and opening a device
+/// and moving the data would cost more than the device saves.
+pub const AUTO_GPU_TERMS: f64 = 1e7;
+
+/// Builds the backend for a choice (see [`make_backend_above`]), `auto`
+/// trying a GPU from [`AUTO_GPU_TERMS`] integrand terms.
 pub fn make_backend(
     choice: BackendChoice,
     plan: Arc<Plan>,
     data: Arc<EngineData>,
     grid: Grid,
 ) -> Result<Box<dyn Backend>, BackendError> {
-    let cpu = CpuBackend::new(plan, data, grid, None)?;
+    make_backend_above(choice, AUTO_GPU_TERMS, plan, data, grid)
+}
+
+/// Builds the backend for a choice: `Cpu` the CPU; `Gpu` a GPU backend on
+/// any adapter, a software one too (an error without one); `Auto` a GPU
+/// backend on a hardware adapter where [`auto_wants_gpu`] says the model
+/// is worth it (from `threshold` integrand terms), the CPU otherwise. The
+/// backend's `describe` says which ran and, where `auto` considered a GPU
+/// and did not take it, why.
+pub fn make_backend_above(
+    choice: BackendChoice,
+    threshold: f64,
+    plan: Arc<Plan>,
+    data: Arc<EngineData>,
+    grid: Grid,
+) -> Result<Box<dyn Backend>, BackendError> {
+    let cpu = CpuBackend::new(plan.clone(), data.clone(), grid.clone(), None)?;
     match choice {
-        BackendChoice::Cpu | BackendChoice::Auto => Ok(Box::new(cpu)),
-        BackendChoice::Gpu => gpu_backend(cpu),
+        BackendChoice::Cpu => Ok(Box::new(cpu)),
+        BackendChoice::Gpu => gpu_backend(cpu, true),
+        BackendChoice::Auto => {
+            let shortcut = cpu.blocked() || cpu.moment_form();
+            if let Err(why) = auto_wants_gpu(cpu.integrand_terms(), threshold, shortcut) {
+                return Ok(Box::new(match why {
+                    None => cpu,
+                    Some(why) => cpu.with_note(why),
+                }));
+            }
+            // (the GPU backend runs on a CPU backend of its own)
+            let inner = CpuBackend::new(plan, data, grid, None)?;
+            match gpu_backend(inner, false) {
+                Ok(gpu) => Ok(gpu),
+                Err(e) => {
+                    let terms = cpu.integrand_terms();
+                    let why = format!("{terms:.1e} integrand terms per evaluation, but {e}");
+                    Ok(Box::new(cpu.with_note(why)))
+                }
+            }
+        }
+    }
+}
+
+/// The backend `options` ask for.
+fn options_backend(
+    options: &FitOptions,
+    plan: Arc<Plan>,
+    data: Arc<EngineData>,
+    grid: Grid,
+) -> Result<Box<dyn Backend>, BackendError> {
+    let threshold = options.auto_gpu_terms.unwrap_or(AUTO_GPU_TERMS);
+    make_backend_above(options.backend, threshold, plan, data, grid)
+}
+
+/// Whether `--backend auto` tries a GPU for a model of `terms` integrand
+/// terms per evaluation: `Ok` from `threshold` terms, unless the CPU
+/// backend takes a `shortcut` (the blocked product or moment form, which
+/// skip most terms where the GPU evaluates every one: the 4-class FMA-GoM
+/// at its default integration took 0.75 s per evaluation on 2 CPU cores
+/// and more than 15 s on an H200, docs/gpu.md). `Err(None)` for a model
+/// too small to consider a GPU at all (the report says only `cpu`),
+/// `Err(Some(why))` otherwise.
+pub fn auto_wants_gpu(terms: f64, threshold: f64, shortcut: bool) -> Result<(), Option<String>> {
+    if terms < threshold {
+        Err(None)
+    } else if shortcut {
+        Err(Some(format!(
+            "{terms:.1e} integrand terms per evaluation, but the CPU's blocked product form skips most of them, which the GPU backend does not yet"
+        )))
+    } else {
+        Ok(())
     }
 }
 
 #[cfg(feature = "gpu")]
-fn gpu_backend(cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
-    let dev = mlmix_integrate::gpu::shared_device(true)
-        .map_err(|e| BackendError::Unsupported(format!("--backend gpu: {e}")))?;
-    Ok(Box::new(mlmix_integrate::GpuBackend::new(cpu, dev)?))
+fn gpu_backend(cpu: CpuBackend, software: bool) -> Result<Box<dyn Backend>, BackendError> {
+    let flag = if software { "--backend gpu: " } else { "" };
+    let dev = mlmix_integrate::gpu::shared_device(software)
+        .map_err(|e| BackendError::Unsupported(format!("{flag}{e}")))?;
+    let gpu = mlmix_integrate::GpuBackend::new(cpu, dev)?;
+    if !software {
+        // auto takes the device only for what it evaluates
+        gpu.on_device().map_err(|why| {
+            BackendError::Unsupported(format!("the GPU backend does not evaluate {why} yet"))
+        })?;
+    }
+    Ok(Box::new(gpu))
 }
 
 #[cfg(not(feature = "gpu"))]
-fn gpu_backend(_cpu: CpuBackend) -> Result<Box<dyn Backend>, BackendError> {
-    Err(BackendError::Unsupported(
-        "--backend gpu: this build has no GPU backend (cargo feature gpu)".into(),
-    ))
+fn gpu_backend(_cpu: CpuBackend, software: bool) -> Result<Box<dyn Backend>, BackendError> {
+    let flag = if software { "--backend gpu: " } else { "" };
+    Err(BackendError::Unsupported(format!(
+        "{flag}this build has no GPU backend (cargo feature gpu)"
+    )))
 }
 
 /// The integration grid of a model: one dimension per random effect of the
@@ -276,7 +357,7 @@ fn coarse_initial(
     if n >= nodes {
         return Ok(None);
     }
-    let backend = make_backend(options.backend, plan.clone(), data.clone(), grid)?;
+    let backend = options_backend(options, plan.clone(), data.clone(), grid)?;
     Ok(Some((backend, n)))
 }
 
@@ -301,7 +382,7 @@ pub fn fit(
     let model = &loaded.model;
     let ds = &loaded.data;
     let (engine_data, plan, grid) = engine_parts(loaded, !options.no_collapse)?;
-    let backend = make_backend(options.backend, plan.clone(), engine_data.clone(), grid)?;
+    let backend = options_backend(options, plan.clone(), engine_data.clone(), grid)?;
     let coarse = coarse_initial(model, &plan, &engine_data, backend.as_ref(), options)?;
     let map = param_map(model, ds);
     backend.watch_free(&map.free_of_phi);
@@ -1496,4 +1577,23 @@ fn transition_tables(model: &Model, phi: &[f64]) -> Vec<TransitionTable> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_tries_a_gpu_only_above_the_threshold_and_without_shortcuts() {
+        // below the threshold: the CPU, and nothing to say
+        assert_eq!(auto_wants_gpu(9.9e6, AUTO_GPU_TERMS, false), Err(None));
+        assert_eq!(auto_wants_gpu(9.9e6, AUTO_GPU_TERMS, true), Err(None));
+        // at and above it: a GPU, unless the CPU skips most terms
+        assert_eq!(auto_wants_gpu(1e7, AUTO_GPU_TERMS, false), Ok(()));
+        let Err(Some(why)) = auto_wants_gpu(8e10, AUTO_GPU_TERMS, true) else {
+            panic!("a blocked form above the threshold keeps the CPU, with a reason");
+        };
+        assert!(why.starts_with("8.0e10 integrand terms"), "{why}");
+        assert!(why.contains("blocked product form"), "{why}");
+    }
 }
