@@ -43,10 +43,9 @@ fn block_pattern(t: u32, r: u32) -> Pattern {
 }
 
 // block.rs: block_residuals: y − ν − B x of the observed variables, in
-// order, into res, and their magnitudes |y| + |ν| + Σ|B x| into mag; the
-// state's parameters at p
+// order, into res; the state's parameters at p
 fn block_residuals(t: u32, r: u32, z: ptr<function, array<f32, 8>>, p: u32, mask: u32,
-    res: ptr<function, array<f32, 16>>, mag: ptr<function, array<f32, 16>>) {
+    res: ptr<function, array<f32, 16>>) {
     let tab = plan[H_BLOCKS_AT] + term_word(t, T_COL);
     let d = term_word(t, T_NCAT);
     let q = term_word(t, T_NCOVS);
@@ -54,9 +53,24 @@ fn block_residuals(t: u32, r: u32, z: ptr<function, array<f32, 8>>, p: u32, mask
     for (var i = 0u; i < d; i += 1u) {
         if (mask & (1u << i)) != 0u {
             let y = rows[r * plan[H_COLS] + plan[tab + i]];
-            let pb = p + d + i * q;
-            (*res)[a] = y - params[p + i] - linear(t, pb, r, z);
-            (*mag)[a] = abs(y) + abs(params[p + i]) + linear_abs(t, pb, r, z);
+            (*res)[a] = y - params[p + i] - linear(t, p + d + i * q, r, z);
+            a += 1u;
+        }
+    }
+}
+
+// the magnitudes of block_residuals' operands, |y| + |ν| + Σ|B x|, into
+// mag (the second sweep's rounding bound only)
+fn block_magnitudes(t: u32, r: u32, z: ptr<function, array<f32, 8>>, p: u32, mask: u32,
+    mag: ptr<function, array<f32, 16>>) {
+    let tab = plan[H_BLOCKS_AT] + term_word(t, T_COL);
+    let d = term_word(t, T_NCAT);
+    let q = term_word(t, T_NCOVS);
+    var a = 0u;
+    for (var i = 0u; i < d; i += 1u) {
+        if (mask & (1u << i)) != 0u {
+            let y = rows[r * plan[H_COLS] + plan[tab + i]];
+            (*mag)[a] = abs(y) + abs(params[p + i]) + linear_abs(t, p + d + i * q, r, z);
             a += 1u;
         }
     }
@@ -71,10 +85,9 @@ fn block_values(t: u32, r: u32, z: ptr<function, array<f32, 8>>, vals: ptr<priva
     let pat = block_pattern(t, r);
     let m = pat.m;
     var res: array<f32, 16>;
-    var mag: array<f32, 16>;
     for (var s = 0u; s < n; s += 1u) {
         let p = term_word(t, T_PARAMS) + s * stride;
-        block_residuals(t, r, z, p, pat.mask, &res, &mag);
+        block_residuals(t, r, z, p, pat.mask, &res);
         let pi = p + pat.at;
         var quad = 0.0;
         for (var a = 0u; a < m; a += 1u) {
@@ -110,7 +123,8 @@ fn block_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u3
         let ws = state_w[lane_at(w0 + slot + s)];
         if ws != 0.0 {
             let p = term_word(t, T_PARAMS) + s * stride;
-            block_residuals(t, r, z, p, pat.mask, &res, &mag);
+            block_residuals(t, r, z, p, pat.mask, &res);
+            block_magnitudes(t, r, z, p, pat.mask, &mag);
             let pi = p + pat.at;
             for (var a = 0u; a < m; a += 1u) {
                 var ua = 0.0;

@@ -296,6 +296,8 @@ fn gpu_fits_equal_the_cpu() {
         "gom.inp",
         "irt_2pl.inp",
         "twolevel_factor.inp",
+        "threepl.inp",
+        "gom_nominal.inp",
     ]
     .iter()
     .map(|n| examples.join(n))
@@ -450,6 +452,60 @@ fn gpu_normal_blocks_equal_the_cpu() {
         .count();
     assert!(blocks > 0);
     assert!(same_loglik_of("normal block", (loaded, cpu, gpu)) >= 4);
+}
+
+/// Normal blocks whose means move with a random effect: a between-level
+/// factor measured by the random intercepts of three correlated
+/// variables, so the block's linear predictor reads the node (plain and
+/// adapted grids), in two classes with missing data.
+#[test]
+fn gpu_normal_blocks_with_a_random_effect_equal_the_cpu() {
+    let Some(dev) = device("gpu_normal_blocks_with_a_random_effect_equal_the_cpu") else {
+        return;
+    };
+    let scratch = mlmix_tests::Scratch::new("gpu-block-re");
+    let mut sim = mlmix_tests::Sim::new(37);
+    let mut rows = Vec::new();
+    for j in 0..40 {
+        let f = sim.normal();
+        for i in 0..6 {
+            let x = sim.normal();
+            let shift = if (j + i) % 3 == 0 { 1.5 } else { 0.0 };
+            let e = sim.normal();
+            let mut row = vec![
+                x,
+                shift + 0.5 * x + f + e + 0.3 * sim.normal(),
+                shift + 0.8 * f + e + 0.4 * sim.normal(),
+                -shift + 1.2 * f + 0.8 * e + 0.5 * sim.normal(),
+                j as f64,
+            ];
+            match (j * 6 + i) % 7 {
+                1 => row[1] = f64::NAN,
+                2 => (row[2], row[3]) = (f64::NAN, f64::NAN),
+                _ => {}
+            }
+            rows.push(row);
+        }
+    }
+    scratch.write("y.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let path = scratch.write(
+        "block_re.inp",
+        "DATA: FILE = y.dat;\nVARIABLE: NAMES = x y1-y3 cl; CLASSES = c(2); MISSING = ALL(-99);\n\
+         CLUSTER = cl; WITHIN = x;\nANALYSIS: TYPE = TWOLEVEL MIXTURE;\n\
+         MODEL: %WITHIN%\n%OVERALL%\ny1-y3 ON x;\ny1 WITH y2 y3; y2 WITH y3;\n\
+         %c#2%\ny1 WITH y2 y3; y2 WITH y3;\n%BETWEEN%\n%OVERALL%\nfb BY y1-y3; y1-y3@0;\n",
+    );
+    let (loaded, cpu, gpu) = backends_of(&path, &dev);
+    assert_eq!(cpu.plan().dims, 1);
+    let blocks = cpu
+        .plan()
+        .terms
+        .iter()
+        .filter(|t| matches!(t.kind, mlmix_kernels::plan::TermKind::NormalBlock { .. }))
+        .count();
+    assert!(blocks > 0);
+    // each point on the plain grid and adapted: 8 comparisons
+    assert!(same_loglik_of("normal block, random effect", (loaded, cpu, gpu)) >= 8);
 }
 
 /// A plan the shaders do not hold (more term states per row than their
