@@ -14,12 +14,13 @@
 const MAX_BLOCK: u32 = 16u;
 
 // The row's pattern: its observed variables' mask, the offset of the
-// pattern's P within a state's parameters and m (0, 0, 0 with none
-// observed).
+// pattern's P within a state's parameters, m and its index among the
+// block's patterns (mask 0 and 0, 0, 0 with none observed).
 struct Pattern {
     mask: u32,
     at: u32,
     m: u32,
+    idx: u32,
 }
 
 // block.rs: the row's pattern (plan.rs assigns it from the same mask)
@@ -31,12 +32,13 @@ fn block_pattern(t: u32, r: u32) -> Pattern {
         let y = rows[r * plan[H_COLS] + plan[tab + i]];
         mask |= select(1u << i, 0u, is_missing(y));
     }
-    var pat = Pattern(mask, 0u, 0u);
+    var pat = Pattern(mask, 0u, 0u, 0u);
     for (var k = 0u; k < term_word(t, T_LINK); k += 1u) {
         let e = tab + d + 3u * k;
         if plan[e] == mask {
             pat.at = plan[e + 1u];
             pat.m = plan[e + 2u];
+            pat.idx = k;
         }
     }
     return pat;

@@ -90,3 +90,53 @@ fn categorical_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, 
         }
     }
 }
+
+// ∂P_c/∂(local parameter a) of category c (l thresholds, then the
+// coefficients of the covariates x): f(u) for τ_c, −f(l) for τ_{c−1},
+// (f(l) − f(u)) x for β
+fn category_deriv(a: u32, c: u32, l: u32, fl: f32, fu: f32, x: ptr<function, array<f32, 16>>) -> f32 {
+    let k = min(select(0u, a - l, a >= l), MAX_INFO_COVS - 1u);
+    let tau = select(0.0, fu, a == c) - select(0.0, fl, a + 1u == c);
+    return select(tau, (fl - fu) * (*x)[k], a >= l);
+}
+
+// categorical.rs: info (with covariates): each state's weighted Σ_c
+// (∂P_c)(∂P_c)' / P_c over the categories on row r, added to the
+// cluster's information block at `m0` in `sweep` (n_local² per state, laid
+// out as the CPU's InfoAcc::mats); a missing category adds nothing (no
+// `continue`: see categorical_scores).
+fn categorical_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    let ncat = term_word(t, T_NCAT);
+    let link = term_word(t, T_LINK);
+    let nl = term_word(t, T_STRIDE);
+    let l = ncat - 1u;
+    var x: array<f32, 16>;
+    gather_covariates(t, r, z, &x);
+    let n = select(term_word(t, T_STATES), 0u, is_missing(y));
+    for (var s = 0u; s < n; s += 1u) {
+        let ws = state_w[lane_at(w0 + slot + s)];
+        if ws != 0.0 {
+            let p = term_word(t, T_PARAMS) + s * nl;
+            let eta = linear(t, p + l, r, z);
+            let m = m0 + s * nl * nl;
+            for (var c = 0u; c < ncat; c += 1u) {
+                let has_lower = c > 0u;
+                let has_upper = c + 1u < ncat;
+                let lower = select(0.0, params[p + max(c, 1u) - 1u] - eta, has_lower);
+                let upper = select(0.0, params[p + min(c, ncat - 2u)] - eta, has_upper);
+                let pc = exp(category_log_prob(link, lower, upper, has_lower, has_upper));
+                let fu = select(0.0, exp(log_density(link, upper)), has_upper);
+                let fl = select(0.0, exp(log_density(link, lower)), has_lower);
+                let f = ws / max(pc, 1.0e-30);
+                for (var a = 0u; a < nl; a += 1u) {
+                    let fa = f * category_deriv(a, c, l, fl, fu, &x);
+                    for (var b = 0u; b < nl; b += 1u) {
+                        sweep[lane_at(m + a * nl + b)] += fa * category_deriv(b, c, l, fl, fu, &x);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -24,9 +24,11 @@
 // each, interleaved: entry i of a cluster's lane l at i × SCORES_LANES + l,
 // `lane_at`; scores.wgsl): its score,
 // Σ over passes and rows of the posterior weight times each term state's
-// derivatives, laid out as the parameters (`n_score`), then per
-// between-level combination the sums of the passes' posteriors p, p z and
-// p z z' (1 + dims + dims² each).
+// derivatives, laid out as the parameters (`n_score`), their magnitudes
+// (`n_score`), the term states' weight sums (`n_wsum`, with the
+// information), the information blocks of the terms with covariates
+// (`n_mats`), then per between-level combination the sums of the
+// passes' posteriors p, p z and p z z' (1 + dims + dims² each).
 @group(0) @binding(7) var<storage, read_write> sweep: array<f32>;
 // Per cluster of the chunk and lane (MAX_SLOTS floats, interleaved as in
 // `sweep`; scores.wgsl): the posterior weights of a row's term states at
@@ -55,8 +57,9 @@ struct Chunk {
     // floats of a cluster's score in `sweep` (the parameters' count, or 0
     // without the gradient)
     n_score: u32,
-    // floats of a cluster's slice of `sweep`: the score, then the moments'
-    // sums if wanted
+    // floats of a cluster's slice of `sweep`: the score and its magnitudes,
+    // the weight sums, the information blocks, then the moments' sums if
+    // wanted
     n_slice: u32,
     // 1: `cluster_scores` writes the moments' sums; 0: not
     want_moments: u32,
@@ -64,8 +67,12 @@ struct Chunk {
     // first one also zeroes the slices and adds the moments)
     pass0: u32,
     pass1: u32,
-    pad0: u32,
-    pad1: u32,
+    // floats of a cluster's state weight sums in `sweep` (the information's
+    // from weights alone: scores.wgsl, add_weight_sums), or 0
+    n_wsum: u32,
+    // floats of a cluster's information blocks of the terms with
+    // covariates in `sweep` (scores.wgsl: add_term_info), or 0
+    n_mats: u32,
 }
 @group(0) @binding(6) var<uniform> chunk: Chunk;
 
@@ -88,6 +95,8 @@ const H_BETWEEN_AT: u32 = 11u;
 const H_VIRTUAL_AT: u32 = 12u;
 const H_STARTS_AT: u32 = 13u;
 const H_BLOCKS_AT: u32 = 14u;
+const H_WSUM_AT: u32 = 15u;
+const H_MATS_AT: u32 = 16u;
 
 // a term's descriptor: TERM_WORDS u32 at H_TERMS_AT + t * TERM_WORDS
 const TERM_WORDS: u32 = 12u;
@@ -143,6 +152,26 @@ fn covariate(r: u32, c: u32, z: ptr<function, array<f32, 8>>) -> f32 {
         return zv;
     }
     return zv * rows[r * n_cols + mult];
+}
+
+// the most covariates of a term whose information the device accumulates
+// (gpu.rs: MAX_INFO_COVS)
+const MAX_INFO_COVS: u32 = 16u;
+
+// a term's covariates on row r (its first MAX_INFO_COVS) into x
+fn gather_covariates(t: u32, r: u32, z: ptr<function, array<f32, 8>>, x: ptr<function, array<f32, 16>>) {
+    let n = min(term_word(t, T_NCOVS), MAX_INFO_COVS);
+    let at = plan[H_COVS_AT] + term_word(t, T_COVS);
+    for (var i = 0u; i < n; i += 1u) {
+        (*x)[i] = covariate(r, plan[at + i], z);
+    }
+}
+
+// regressor a of a term's local parameters: 1 (a = 0), covariate a − 1 (a
+// in 1..=q), 1 beyond (a class logit's parent slots)
+fn regressor(a: u32, q: u32, x: ptr<function, array<f32, 16>>) -> f32 {
+    let k = min(select(0u, a - 1u, a > 0u), MAX_INFO_COVS - 1u);
+    return select(1.0, (*x)[k], a > 0u && a <= q);
 }
 
 // Σ β x over a term's covariates, the coefficients at params[p..]

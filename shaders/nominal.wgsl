@@ -61,3 +61,43 @@ fn nominal_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: 
         }
     }
 }
+
+// nominal.rs: info (with covariates): each state's w (diag(p) − pp') ⊗
+// zz' (z = (1, x), p the categories' probabilities on row r) added to its
+// block at `m0` in `sweep` (n_local² per state, laid out as the CPU's
+// InfoAcc::mats); a missing category adds nothing (no `continue`: see
+// categorical_scores).
+fn nominal_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    let ncat = term_word(t, T_NCAT);
+    let nl = term_word(t, T_STRIDE);
+    let q = term_word(t, T_NCOVS);
+    let per = 1u + q;
+    let c = min(u32(select(y, 0.0, is_missing(y))), ncat - 1u);
+    var x: array<f32, 16>;
+    gather_covariates(t, r, z, &x);
+    let n = select(term_word(t, T_STATES), 0u, is_missing(y));
+    for (var s = 0u; s < n; s += 1u) {
+        let ws = state_w[lane_at(w0 + slot + s)];
+        if ws != 0.0 {
+            let p = term_word(t, T_PARAMS) + s * nl;
+            let pc = p + c * per;
+            let lse = params[pc] + linear(t, pc + 1u, r, z) - vals[slot + s];
+            let m = m0 + s * nl * nl;
+            for (var k1 = 0u; k1 < ncat; k1 += 1u) {
+                let p1 = exp(params[p + k1 * per] + linear(t, p + k1 * per + 1u, r, z) - lse);
+                for (var k2 = 0u; k2 < ncat; k2 += 1u) {
+                    let p2 = exp(params[p + k2 * per] + linear(t, p + k2 * per + 1u, r, z) - lse);
+                    let cc = ws * (select(0.0, p1, k1 == k2) - p1 * p2);
+                    for (var a = 0u; a < per; a += 1u) {
+                        let ca = cc * regressor(a, q, &x);
+                        for (var b = 0u; b < per; b += 1u) {
+                            sweep[lane_at(m + (k1 * per + a) * nl + k2 * per + b)] += ca * regressor(b, q, &x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

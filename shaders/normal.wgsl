@@ -45,3 +45,28 @@ fn normal_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u
         }
     }
 }
+
+// normal.rs: info (with covariates): each state's w z z' / θ (z = (1, x))
+// on row r, the (ν, β) block of the cluster's information at `m0` in
+// `sweep` (n_local² per state, n_local = q + 2; the variance's entry
+// comes from the weight sums); a missing value adds nothing.
+fn normal_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    let q = term_word(t, T_NCOVS);
+    let stride = term_word(t, T_STRIDE);
+    let nl = q + 2u;
+    var x: array<f32, 16>;
+    gather_covariates(t, r, z, &x);
+    let n = select(term_word(t, T_STATES), 0u, is_missing(y));
+    for (var s = 0u; s < n; s += 1u) {
+        let f = state_w[lane_at(w0 + slot + s)] * params[term_word(t, T_PARAMS) + s * stride + q + 1u];
+        let m = m0 + s * nl * nl;
+        for (var a = 0u; a <= q; a += 1u) {
+            let fa = f * regressor(a, q, &x);
+            for (var b = 0u; b <= q; b += 1u) {
+                sweep[lane_at(m + a * nl + b)] += fa * regressor(b, q, &x);
+            }
+        }
+    }
+}

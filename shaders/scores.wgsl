@@ -97,9 +97,77 @@ fn add_pass_scores(ps: u32, post: f32, z: ptr<function, array<f32, 8>>, r0: u32,
                 state_w[lane_at(w0 + plan[plan[H_SLOT_AT] + k * n_terms + t])] += pk;
             }
         }
+        if chunk.n_wsum > 0u {
+            add_weight_sums(r, r0, w0, g0);
+        }
+        if chunk.n_mats > 0u {
+            add_term_info(r, r0, z, w0, g0 + 2u * chunk.n_score + chunk.n_wsum);
+        }
         for (var t = 0u; t < n_terms; t += 1u) {
             if term_word(t, T_CLUSTER_LEVEL) == 0u || r == r0 {
                 term_scores(t, r, z, w0, g0);
+            }
+        }
+    }
+}
+
+// Row r's term state weights (in `state_w`) added to the cluster's weight
+// sums, after the score and its magnitudes in `sweep`, at each term's
+// offset (H_WSUM_AT): the expected information of a term without
+// covariates is its states' weight sums times what the parameters alone
+// give (eval/mod.rs: term_info, finish_info). A categorical, normal or
+// nominal term's on the rows that observe it, a normal block's per state
+// and missing-data pattern (state-major), a class logit's on every row; a
+// cluster-level term's on the cluster's first row.
+fn add_weight_sums(r: u32, r0: u32, w0: u32, g0: u32) {
+    let at = g0 + 2u * chunk.n_score;
+    for (var t = 0u; t < plan[H_TERMS]; t += 1u) {
+        let kind = term_word(t, T_KIND);
+        var take = term_word(t, T_CLUSTER_LEVEL) == 0u || r == r0;
+        var stride = 1u;
+        var first = 0u;
+        if kind == KIND_BLOCK {
+            let pat = block_pattern(t, r);
+            take = take && pat.m > 0u;
+            stride = term_word(t, T_LINK);
+            first = pat.idx;
+        } else if kind != KIND_LOGIT {
+            take = take && !is_missing(rows[r * plan[H_COLS] + term_word(t, T_COL)]);
+        }
+        if take {
+            let off = at + plan[plan[H_WSUM_AT] + t] + first;
+            let slot = term_word(t, T_SLOT);
+            for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
+                sweep[lane_at(off + s * stride)] += state_w[lane_at(w0 + slot + s)];
+            }
+        }
+    }
+}
+
+// Row r's share of the information of each term with covariates (its
+// rows' own matrices: eval/mod.rs, term_info), added to the cluster's
+// blocks at `at` in `sweep` plus the term's offset (H_MATS_AT: offset and
+// n_local per term); a cluster-level term's on the cluster's first row.
+// The terms without covariates have theirs from the weight sums.
+fn add_term_info(r: u32, r0: u32, z: ptr<function, array<f32, 8>>, w0: u32, at: u32) {
+    for (var t = 0u; t < plan[H_TERMS]; t += 1u) {
+        let e = plan[H_MATS_AT] + 2u * t;
+        let take = term_word(t, T_NCOVS) > 0u && (term_word(t, T_CLUSTER_LEVEL) == 0u || r == r0);
+        if take {
+            let m0 = at + plan[e];
+            switch term_word(t, T_KIND) {
+                case KIND_CATEGORICAL: {
+                    categorical_info(t, r, z, w0, m0);
+                }
+                case KIND_NORMAL: {
+                    normal_info(t, r, z, w0, m0);
+                }
+                case KIND_NOMINAL: {
+                    nominal_info(t, r, z, w0, m0);
+                }
+                default: {
+                    logit_info(t, r, z, w0, m0, plan[e + 1u]);
+                }
             }
         }
     }
@@ -164,9 +232,10 @@ fn cluster_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 // lane `lane`'s passes of cluster jl in this dispatch's block: the
 // moments' sums (in the first block) and the score, into its slice
 fn lane_passes(jl: u32, lane: u32) {
-    // the cluster's slice: its score, then its moments' sums
+    // the cluster's slice: its score and magnitudes, its weight sums, then
+    // its moments' sums
     let g0 = jl * chunk.n_slice;
-    let m0 = g0 + 2u * chunk.n_score;
+    let m0 = g0 + 2u * chunk.n_score + chunk.n_wsum + chunk.n_mats;
     if chunk.pass0 == 0u {
         for (var i = g0; i < g0 + chunk.n_slice; i += 1u) {
             sweep[lane_at(i)] = 0.0;
@@ -201,7 +270,8 @@ fn lane_passes(jl: u32, lane: u32) {
 // The clusters' scores summed on the device, where only the gradient is
 // asked (with the moments, every cluster's slice comes down: adaptation
 // needs each cluster's): `sum_clusters` gives one invocation to each
-// entry of the score and its magnitudes (2 × n_score) and each run of
+// entry of the score, its magnitudes and the weight sums (2 × n_score +
+// n_wsum) and each run of
 // SUM_RUN clusters, which sums the run's slices in cluster order,
 // compensated (Kahan), into `totals` after the clusters' slices
 // (run-major); `sum_runs` gives one to each entry, which sums the runs in
@@ -226,7 +296,7 @@ fn kahan_add(acc: ptr<function, Kahan>, v: f32) {
 
 @compute @workgroup_size(64)
 fn sum_clusters(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let n_entries = 2u * chunk.n_score;
+    let n_entries = 2u * chunk.n_score + chunk.n_wsum + chunk.n_mats;
     let idx = gid.y * chunk.row + gid.x;
     let n_runs = (chunk.nj + SUM_RUN - 1u) / SUM_RUN;
     if idx >= n_entries * n_runs {
@@ -243,7 +313,7 @@ fn sum_clusters(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn sum_runs(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let n_entries = 2u * chunk.n_score;
+    let n_entries = 2u * chunk.n_score + chunk.n_wsum + chunk.n_mats;
     let e = gid.y * chunk.row + gid.x;
     if e >= n_entries {
         return;

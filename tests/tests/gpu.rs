@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use mlmix::starts::{StartBuilder, param_map};
-use mlmix_integrate::gpu::{GPU_TOLERANCE, shared_device, unsupported};
+use mlmix_integrate::gpu::{GPU_TOLERANCE, information_on_device, shared_device, unsupported};
 use mlmix_integrate::{Backend, CpuBackend, GpuBackend, GpuDevice};
 
 /// The device, or `None` (and a line saying the test was skipped).
@@ -126,6 +126,10 @@ fn same_gradient_and_moments(
         moments,
         ..mlmix_integrate::Want::GRADIENT
     };
+    let want = mlmix_integrate::Want {
+        information: information_on_device(cpu.plan()),
+        ..want
+    };
     let exact = cpu.evaluate_adapted(phi, want, a).unwrap();
     let (got, bound) = gpu.device_eval(phi, want, a).unwrap();
     // reductions in a fixed order: the same run twice, the same bits
@@ -159,12 +163,45 @@ fn same_gradient_and_moments(
             a.is_some()
         );
     }
+    let info_worst = same_information(name, point, &got.information, &exact.information);
+    assert_eq!(bits(&again.information), bits(&got.information), "{name}");
     println!(
-        "{name} point {point} adapted {}: gradient error at most {worst:.2e} of its bound, {} moments",
+        "{name} point {point} adapted {}: gradient error at most {worst:.2e} of its bound, {} moments, \
+         information ({} entries) within {info_worst:.2e}",
         a.is_some(),
-        got.moments.len()
+        got.moments.len(),
+        got.information.len()
     );
 }
+
+/// The expected information from the device (weight sums, and the rows'
+/// own matrices of terms with covariates) against the CPU's: entry (a, b) within [`INFO_TOLERANCE`] of √(I_aa I_bb), the
+/// entries' scale. Returns the largest error on that scale.
+fn same_information(name: &str, point: usize, got: &[f64], exact: &[f64]) -> f64 {
+    assert_eq!(got.len(), exact.len(), "{name} point {point}: information");
+    let n = (exact.len() as f64).sqrt() as usize;
+    let mut worst = 0.0f64;
+    for a in 0..n {
+        for b in 0..n {
+            let (g, e) = (got[a * n + b], exact[a * n + b]);
+            let scale = (exact[a * n + a] * exact[b * n + b])
+                .abs()
+                .sqrt()
+                .max(1e-300);
+            let err = (g - e).abs() / scale;
+            worst = worst.max(err);
+            assert!(
+                err <= INFO_TOLERANCE,
+                "{name} point {point}: information ({a}, {b}): cpu {e} gpu {g}"
+            );
+        }
+    }
+    worst
+}
+
+/// The information's error that the tests allow, relative to its
+/// entries' scale: f32 posteriors per cluster, their sums compensated.
+const INFO_TOLERANCE: f64 = 1e-5;
 
 /// Every model family the shaders evaluate, from the shipped examples:
 /// a latent class analysis (binary items), a two-level mixture
@@ -355,8 +392,8 @@ fn device_evaluations(backend: &str) -> usize {
         return 0;
     };
     let words: Vec<&str> = part.split_whitespace().collect();
-    // "<n> log-likelihood and <m> gradient ..."
-    [0usize, 3]
+    // "<n> log-likelihood, <m> gradient and <e> EM ..."
+    [0usize, 2, 5]
         .iter()
         .filter_map(|&i| words.get(i)?.parse::<usize>().ok())
         .sum()
@@ -506,6 +543,180 @@ fn gpu_normal_blocks_with_a_random_effect_equal_the_cpu() {
     assert!(blocks > 0);
     // each point on the plain grid and adapted: 8 comparisons
     assert!(same_loglik_of("normal block, random effect", (loaded, cpu, gpu)) >= 8);
+}
+
+/// An EM step's information on the device, from its states' weight sums:
+/// a three-class latent profile model with a normal block (two correlated
+/// variables, class-specific covariances), a normal variable, a nominal
+/// and an ordered categorical item, each with missing values: the
+/// information of every term kind without covariates against the CPU's at
+/// four points, and a whole fit on both backends.
+#[test]
+fn gpu_em_information_equals_the_cpu() {
+    let Some(dev) = device("gpu_em_information_equals_the_cpu") else {
+        return;
+    };
+    let scratch = mlmix_tests::Scratch::new("gpu-em-info");
+    let mut sim = mlmix_tests::Sim::new(41);
+    let rows: Vec<Vec<f64>> = (0..300)
+        .map(|r| {
+            let c = (r % 3) as f64;
+            let e = sim.normal();
+            let cat = |x: f64| {
+                if x < -0.5 {
+                    0.0
+                } else if x < 0.7 {
+                    1.0
+                } else {
+                    2.0
+                }
+            };
+            let mut row = vec![
+                2.0 * c + e + 0.5 * sim.normal(),
+                -c + 0.7 * e + 0.6 * sim.normal(),
+                c + sim.normal(),
+                cat(c - 1.0 + sim.normal()),
+                cat(1.0 - c + sim.normal()),
+            ];
+            if r % 11 == 1 {
+                row[0] = f64::NAN;
+            }
+            if r % 13 == 2 {
+                (row[0], row[1]) = (f64::NAN, f64::NAN);
+            }
+            if r % 7 == 3 {
+                row[r % 5] = f64::NAN;
+            }
+            row
+        })
+        .collect();
+    scratch.write("y.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let path = scratch.write(
+        "em_info.inp",
+        "DATA: FILE = y.dat;\nVARIABLE: NAMES = y1-y3 u v; CLASSES = c(3); MISSING = ALL(-99);\n\
+         NOMINAL = u; CATEGORICAL = v;\nANALYSIS: TYPE = MIXTURE; STARTS = 0;\n\
+         MODEL: %OVERALL%\ny1 WITH y2;\n%c#2%\ny1 WITH y2;\n",
+    );
+    let (loaded, cpu, gpu) = backends_of(&path, &dev);
+    assert!(information_on_device(cpu.plan()));
+    let kinds: std::collections::BTreeSet<&str> = cpu
+        .plan()
+        .terms
+        .iter()
+        .map(|t| match t.kind {
+            mlmix_kernels::plan::TermKind::NormalBlock { .. } => "block",
+            mlmix_kernels::plan::TermKind::Normal { .. } => "normal",
+            mlmix_kernels::plan::TermKind::Nominal { .. } => "nominal",
+            mlmix_kernels::plan::TermKind::Categorical { .. } => "categorical",
+            mlmix_kernels::plan::TermKind::ClassLogit { .. } => "class logit",
+            mlmix_kernels::plan::TermKind::Guessing { .. } => "guessing",
+        })
+        .collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    assert!(same_loglik_of("EM information", (loaded, cpu, gpu)) >= 4);
+    same_fit_with_em_on_device("EM information", &path);
+}
+
+/// An EM step's information on the device where the terms have
+/// covariates (each row's own matrix, summed over the rows): a two-class
+/// mixture regression with a normal outcome, an ordered and a nominal item
+/// regressed on covariates with class-specific coefficients, the class
+/// logit on x, and a binary item without covariates, with missing values: the information
+/// against the CPU's at four points, and a whole fit on both backends
+/// with its EM steps on the device.
+#[test]
+fn gpu_em_information_with_covariates_equals_the_cpu() {
+    let Some(dev) = device("gpu_em_information_with_covariates_equals_the_cpu") else {
+        return;
+    };
+    let scratch = mlmix_tests::Scratch::new("gpu-em-info-covs");
+    let mut sim = mlmix_tests::Sim::new(43);
+    let rows: Vec<Vec<f64>> = (0..400)
+        .map(|r| {
+            let x = sim.normal();
+            let x2 = sim.uniform();
+            let c = if sim.uniform() < 1.0 / (1.0 + (-0.8 * x).exp()) {
+                1.0
+            } else {
+                0.0
+            };
+            let cat = |v: f64| {
+                if v < -0.5 {
+                    0.0
+                } else if v < 0.7 {
+                    1.0
+                } else {
+                    2.0
+                }
+            };
+            let mut row = vec![
+                x,
+                x2,
+                1.0 + 2.0 * c + (0.5 + c) * x - x2 + sim.normal(),
+                cat(c - 0.5 + (1.0 - 2.0 * c) * x + sim.normal()),
+                f64::from(u8::from(sim.uniform() < 0.2 + 0.6 * c)),
+                cat(1.0 - c + (c - 0.5) * x2 + sim.normal()),
+            ];
+            if r % 9 == 4 {
+                row[2 + r % 4] = f64::NAN;
+            }
+            row
+        })
+        .collect();
+    scratch.write("y.dat", &mlmix_tests::free_format(&rows, "-99"));
+    let path = scratch.write(
+        "em_info_covs.inp",
+        "DATA: FILE = y.dat;\nVARIABLE: NAMES = x x2 y v b w; CLASSES = c(2); MISSING = ALL(-99);\n\
+         CATEGORICAL = v b; NOMINAL = w;\nANALYSIS: TYPE = MIXTURE; STARTS = 0;\n\
+         MODEL: %OVERALL%\ny ON x x2; v ON x; w ON x2; c ON x;\n%c#2%\ny ON x x2; v ON x; w ON x2;\n",
+    );
+    let (loaded, cpu, gpu) = backends_of(&path, &dev);
+    assert!(information_on_device(cpu.plan()));
+    let with_covs: std::collections::BTreeSet<&str> = cpu
+        .plan()
+        .terms
+        .iter()
+        .filter(|t| !t.kind.covs().is_empty())
+        .map(|t| match t.kind {
+            mlmix_kernels::plan::TermKind::Normal { .. } => "normal",
+            mlmix_kernels::plan::TermKind::Categorical { .. } => "categorical",
+            mlmix_kernels::plan::TermKind::ClassLogit { .. } => "class logit",
+            mlmix_kernels::plan::TermKind::Nominal { .. } => "nominal",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        with_covs,
+        ["categorical", "class logit", "nominal", "normal"]
+            .into_iter()
+            .collect(),
+        "{with_covs:?}"
+    );
+    assert!(same_loglik_of("EM information with covariates", (loaded, cpu, gpu)) >= 4);
+    same_fit_with_em_on_device("EM information with covariates", &path);
+}
+
+/// A whole fit of `path` on both backends: the same log-likelihood within
+/// [`GPU_TOLERANCE`], and EM evaluations on the device, as the GPU fit's
+/// backend line states them (`gpu: ...; L log-likelihood, G gradient and E
+/// EM evaluation(s) on the GPU, ...`).
+fn same_fit_with_em_on_device(name: &str, path: &std::path::Path) {
+    let (a, b) = (fit_json(path, "cpu"), fit_json(path, "gpu"));
+    let ll = |d: &serde_json::Value| d["loglikelihood"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (ll(&a) - ll(&b)).abs() <= GPU_TOLERANCE * ll(&a).abs(),
+        "{name}: cpu {} gpu {}",
+        ll(&a),
+        ll(&b)
+    );
+    let backend = b["backend"].as_str().unwrap_or_default();
+    println!("{name} fit: logL {}, {backend}", ll(&b));
+    let em_on_device = backend
+        .split("; ")
+        .nth(1)
+        .and_then(|p| p.split_whitespace().nth(5)?.parse::<usize>().ok())
+        .unwrap_or(0);
+    assert!(em_on_device > 0, "{name}: {backend}");
 }
 
 /// A plan the shaders do not hold (more term states per row than their

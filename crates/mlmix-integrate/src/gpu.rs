@@ -3,16 +3,20 @@
 //! through wgpu.
 //!
 //! What runs on the device: evaluations of the log-likelihood, the
-//! gradient and the posterior moments (these on grids without step
-//! dimensions) of plans whose terms are categorical (binary or ordered,
-//! logit or probit), 3PL guessing, nominal, normal, normal blocks with
-//! residual covariances (up to [`MAX_BLOCK`] variables) or class logits, on
-//! the plain or the adapted grid. Each gradient comes with a bound on its rounding
+//! gradient, the posterior moments (these on grids without step
+//! dimensions) and EM steps' information ([`information_on_device`]: the
+//! term states' weight sums, and the rows' own matrices of categorical,
+//! normal, nominal and class-logit terms with covariates) of plans whose terms are
+//! categorical (binary or ordered, logit or probit), 3PL guessing,
+//! nominal, normal, normal blocks with residual covariances (up to
+//! [`MAX_BLOCK`] variables) or class logits, on the plain or the adapted
+//! grid. Each gradient comes with a bound on its rounding
 //! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
-//! can ask for (EM steps, posteriors, the MLR meat, moments on grids with
-//! step dimensions) and plans beyond the shaders' limits run on the CPU backend the
+//! can ask for (the information of 3PL guessing terms and of blocks with
+//! covariates, posteriors, the MLR meat, moments on grids
+//! with step dimensions) and plans beyond the shaders' limits run on the CPU backend the
 //! GPU backend holds, and so do the reported solution's evaluations
 //! ([`Backend::exact`]): the answers are the CPU's, in f64. The
 //! log-likelihoods are f32 per cluster, summed in f64 (1e-6 relative,
@@ -47,13 +51,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use mlmix_kernels::eval::TermPrep;
+use mlmix_kernels::eval::{InfoAcc, TermPrep};
 use mlmix_kernels::{EngineData, Plan, Prepared, Term, TermKind, prepare};
 use mlmix_spec::Link;
 use wgpu::util::DeviceExt;
 
 use crate::SHADER;
-use crate::finish::{finish_gradient, finish_gradient_bound};
+use crate::finish::{finish_gradient, finish_gradient_bound, finish_information};
 use crate::layout::Layout;
 use crate::nodes::nodes_of;
 use crate::{Adaptation, Backend, BackendError, CpuBackend, EvalCount, Evaluation, Grid, Want};
@@ -251,7 +255,7 @@ pub fn shared_device(software: bool) -> Result<Arc<GpuDevice>, GpuError> {
 /// The plan's tables for the shader (shaders/common.wgsl: the header).
 fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec<u32> {
     let nt = plan.terms.len();
-    let mut w = vec![0u32; 16];
+    let mut w = vec![0u32; 17];
     let header = [
         nt,
         plan.n_combos,
@@ -321,7 +325,80 @@ fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec
     w.extend(data.cluster_starts.iter().map(|&s| s as u32));
     w[14] = w.len() as u32;
     w.extend(blocks);
+    w[15] = w.len() as u32;
+    let (offsets, _) = weight_sum_layout(plan);
+    w.extend(offsets.iter().map(|&o| o as u32));
+    w[16] = w.len() as u32;
+    let (offsets, _) = info_block_layout(plan);
+    for (o, term) in offsets.iter().zip(&plan.terms) {
+        w.push(*o as u32);
+        w.push(term.n_local as u32);
+    }
     w
+}
+
+/// Each term's offset among a cluster's state weight sums
+/// (shaders/scores.wgsl: add_weight_sums, laid out as the terms'
+/// [`InfoAcc::wsum`]: per state, per state and pattern for a normal
+/// block), and their count.
+fn weight_sum_layout(plan: &Plan) -> (Vec<usize>, usize) {
+    offsets_of(plan, |term| InfoAcc::new(term).wsum.len())
+}
+
+/// Each term's offset among a cluster's information blocks
+/// (shaders/scores.wgsl: add_term_info, laid out as the terms'
+/// [`InfoAcc::mats`]; only the terms with covariates have any: the others'
+/// come from the weight sums), and their count.
+fn info_block_layout(plan: &Plan) -> (Vec<usize>, usize) {
+    offsets_of(plan, |term| {
+        if term.kind.covs().is_empty() {
+            0
+        } else {
+            InfoAcc::new(term).mats.len()
+        }
+    })
+}
+
+/// The offsets of consecutive runs of `len(term)` floats, one per term of
+/// `plan`, and their total.
+fn offsets_of(plan: &Plan, len: impl Fn(&Term) -> usize) -> (Vec<usize>, usize) {
+    let mut at = 0;
+    let offsets = plan
+        .terms
+        .iter()
+        .map(|term| {
+            let o = at;
+            at += len(term);
+            o
+        })
+        .collect();
+    (offsets, at)
+}
+
+/// The most covariates (node columns included) of a term whose expected
+/// information the device accumulates row by row (shaders/common.wgsl:
+/// MAX_INFO_COVS).
+pub const MAX_INFO_COVS: usize = 16;
+
+/// Whether the device computes an EM step's expected information for
+/// `plan`: every term either has no covariates (node columns count as
+/// covariates) and is not a 3PL guessing term, so that its information
+/// follows from its states' weight sums and its parameters (eval/mod.rs,
+/// term_info), or is a categorical, normal, nominal or class-logit term
+/// with at most [`MAX_INFO_COVS`] covariates, whose rows' own matrices the device
+/// adds up (shaders/scores.wgsl: add_term_info).
+pub fn information_on_device(plan: &Plan) -> bool {
+    plan.terms.iter().all(|t| {
+        let q = t.kind.covs().len();
+        match t.kind {
+            TermKind::Guessing { .. } => false,
+            TermKind::Categorical { .. }
+            | TermKind::Normal { .. }
+            | TermKind::Nominal { .. }
+            | TermKind::ClassLogit { .. } => q <= MAX_INFO_COVS,
+            _ => q == 0,
+        }
+    })
 }
 
 /// A normal block's table (shaders/block.wgsl): its data columns, then per
@@ -506,11 +583,12 @@ fn term_grads(plan: &Plan, score: &[f64]) -> Vec<Vec<f64>> {
 }
 
 /// Whether the device computes what `want` asks of `backend`'s plan: the
-/// log-likelihood, the gradient and the posterior moments (these on grids
-/// without step dimensions), not the information, the meat or the
-/// posterior probabilities.
+/// log-likelihood, the gradient, the posterior moments (these on grids
+/// without step dimensions) and, with the gradient, the information
+/// ([`information_on_device`]); not the meat or the posterior
+/// probabilities.
 fn device_evaluates(want: Want, cpu: &CpuBackend) -> bool {
-    !(want.information
+    !((want.information && !(want.gradient && information_on_device(cpu.plan())))
         || want.meat
         || want.posteriors
         || (want.moments && !cpu.layout().steps.is_empty()))
@@ -557,16 +635,21 @@ struct ChunkUniform {
     want_moments: u32,
     pass0: u32,
     pass1: u32,
-    pad: [u32; 2],
+    n_wsum: u32,
+    n_mats: u32,
 }
 
 /// What a chunk computes beyond its clusters' log-likelihoods: their
-/// scores (`n_score` floats each, laid out as the parameters) and the
+/// scores (`n_score` floats each, laid out as the parameters), their
+/// state weight sums (`n_wsum`) and their terms' information blocks
+/// (`n_mats`, of the terms with covariates), for the information, and the
 /// posterior moments' sums per between-level combination.
 #[derive(Clone, Copy)]
 struct Sweep {
     n_score: usize,
     grad: bool,
+    n_wsum: usize,
+    n_mats: usize,
     moments: bool,
 }
 
@@ -576,9 +659,15 @@ impl Sweep {
         if self.grad { self.n_score } else { 0 }
     }
 
+    /// Floats of a cluster's score, its magnitudes, its weight sums and
+    /// its information blocks: what the device sums over clusters ([`Sweep::summed`]).
+    fn summed_len(&self) -> usize {
+        2 * self.score_len() + self.n_wsum + self.n_mats
+    }
+
     /// Floats of a cluster's slice, with `n_moments` moments' sums.
     fn slice(&self, n_moments: usize) -> usize {
-        2 * self.score_len() + if self.moments { n_moments } else { 0 }
+        self.summed_len() + if self.moments { n_moments } else { 0 }
     }
 
     /// Whether the device sums the clusters' scores: with the gradient
@@ -757,9 +846,14 @@ impl GpuBackend {
         let prep = prepare(plan, phi)?;
         let params = param_floats(plan, &prep)?;
         let params_buf = self.upload(&params, wgpu::BufferUsages::STORAGE);
+        let (wsum_at, n_wsum) = weight_sum_layout(plan);
+        let (mats_at, n_mats) = info_block_layout(plan);
+        let info = want.information && want.gradient;
         let sweep = Sweep {
             n_score: params.len(),
             grad: want.gradient,
+            n_wsum: if info { n_wsum } else { 0 },
+            n_mats: if info { n_mats } else { 0 },
             moments: want.moments,
         };
         let data = self.cpu.data();
@@ -780,6 +874,8 @@ impl GpuBackend {
         let mut total = 0.0f64;
         let mut score = vec![0.0f64; sweep.n_score];
         let mut magnitude = vec![0.0f64; sweep.n_score];
+        let mut wsum = vec![0.0f64; sweep.n_wsum];
+        let mut mats = vec![0.0f64; sweep.n_mats];
         let mut moments = Vec::new();
         let mut j0 = 0;
         while j0 < n_clusters {
@@ -794,29 +890,28 @@ impl GpuBackend {
                 };
                 total += weight * f64::from(l);
             }
-            // the chunk's sums ([`Sweep::summed`]): the score, then its
-            // magnitudes
-            if !back.totals.is_empty() {
-                let (sums, mags) = back.totals.split_at(sweep.score_len());
-                for (s, &v) in score.iter_mut().zip(sums) {
-                    *s += f64::from(v);
-                }
-                for (m, &v) in magnitude.iter_mut().zip(mags) {
-                    *m += f64::from(v);
-                }
-            }
+            // the chunk's sums ([`Sweep::summed`]) or each cluster's
+            // slice: the score, its magnitudes, the weight sums (then the
+            // moments' sums)
             let n_slice = sweep.slice(n_between * per_unit);
-            for slice in back.slices.chunks_exact(n_slice.max(1)) {
+            let summed = (!back.totals.is_empty()).then_some(&back.totals[..]);
+            for slice in summed
+                .into_iter()
+                .chain(back.slices.chunks_exact(n_slice.max(1)))
+            {
                 let (cluster, rest) = slice.split_at(sweep.score_len());
-                let (magnitudes, sums) = rest.split_at(sweep.score_len());
-                for ((s, m), (&v, &a)) in score
-                    .iter_mut()
-                    .zip(&mut magnitude)
-                    .zip(cluster.iter().zip(magnitudes))
-                {
-                    *s += f64::from(v);
-                    *m += f64::from(a);
-                }
+                let (magnitudes, rest) = rest.split_at(sweep.score_len());
+                let (weights, rest) = rest.split_at(sweep.n_wsum);
+                let (blocks, sums) = rest.split_at(sweep.n_mats);
+                let add = |to: &mut [f64], from: &[f32]| {
+                    to.iter_mut()
+                        .zip(from)
+                        .for_each(|(t, &v)| *t += f64::from(v));
+                };
+                add(&mut score, cluster);
+                add(&mut magnitude, magnitudes);
+                add(&mut wsum, weights);
+                add(&mut mats, blocks);
                 for unit in sums.chunks_exact(per_unit) {
                     let p = f64::from(unit[0]);
                     moments.push(p);
@@ -843,10 +938,28 @@ impl GpuBackend {
         } else {
             (Vec::new(), Vec::new())
         };
+        let information = if sweep.n_wsum > 0 && loglik.is_finite() {
+            let mut infos: Vec<InfoAcc> = plan.terms.iter().map(InfoAcc::new).collect();
+            for ((acc, &at), (&m, term)) in infos
+                .iter_mut()
+                .zip(&wsum_at)
+                .zip(mats_at.iter().zip(&plan.terms))
+            {
+                let n = acc.wsum.len();
+                acc.wsum.copy_from_slice(&wsum[at..at + n]);
+                if !term.kind.covs().is_empty() {
+                    let n = acc.mats.len();
+                    acc.mats.copy_from_slice(&mats[m..m + n]);
+                }
+            }
+            finish_information(plan, &prep, &mut infos)
+        } else {
+            Vec::new()
+        };
         let ev = Evaluation {
             loglik,
             gradient,
-            information: Vec::new(),
+            information,
             meat: Vec::new(),
             posteriors: Vec::new(),
             cluster_loglik: Vec::new(),
@@ -912,7 +1025,8 @@ impl GpuBackend {
             want_moments: u32::from(sweep.moments),
             pass0: 0,
             pass1: res.n_pass as u32,
-            pad: [0; 2],
+            n_wsum: sweep.n_wsum as u32,
+            n_mats: sweep.n_mats as u32,
         };
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
         let pass_buf = self.storage("pass_ll", nj * res.n_pass, false);
@@ -927,7 +1041,7 @@ impl GpuBackend {
         let weights_buf = self.storage("weights", weights_len, false);
         // the clusters' slices summed over their lanes, then with the
         // gradient alone the runs' sums (the first run's: the chunk's)
-        let n_entries = 2 * sweep.score_len();
+        let n_entries = sweep.summed_len();
         let n_run_sums = if sweep.summed() {
             nj.div_ceil(SUM_RUN) * n_entries
         } else {
@@ -1271,10 +1385,11 @@ impl Backend for GpuBackend {
                 let on_gpu = self.counts.lock().map_or([0; 4], |c| c.map(|k| k.count));
                 let on_cpu: usize = self.cpu.counts().iter().map(|c| c.count).sum();
                 format!(
-                    "gpu: {}; {} log-likelihood and {} gradient evaluation(s) on the GPU, {on_cpu} on the {} (EM steps, posteriors, the meat, and the evaluations near an optimum)",
+                    "gpu: {}; {} log-likelihood, {} gradient and {} EM evaluation(s) on the GPU, {on_cpu} on the {} (EM steps the device does not take, posteriors, the meat, and the evaluations near an optimum)",
                     self.gpu.describe(),
                     on_gpu[0],
                     on_gpu[1],
+                    on_gpu[2],
                     self.cpu.describe()
                 )
             }
