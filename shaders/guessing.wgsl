@@ -68,3 +68,43 @@ fn guessing_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0:
         }
     }
 }
+
+// guessing.rs: info: each state's weighted Σ_u ∂P_u ∂P_u' / P_u on row r,
+// which with ∂P_1 = −∂P_0 is w ∂P_0 ∂P_0' (1/P_0 + 1/P_1), added to its
+// block at `m0` in `sweep` (n_local² per state, laid out as the CPU's
+// InfoAcc::mats); a missing response adds nothing (no `continue`: see
+// categorical_scores).
+fn guessing_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u32) {
+    let slot = term_word(t, T_SLOT);
+    let y = rows[r * plan[H_COLS] + term_word(t, T_COL)];
+    let link = term_word(t, T_LINK);
+    let nl = term_word(t, T_STRIDE);
+    let q = term_word(t, T_NCOVS);
+    var x: array<f32, 16>;
+    gather_covariates(t, r, z, &x);
+    let n = select(term_word(t, T_STATES), 0u, is_missing(y));
+    for (var s = 0u; s < n; s += 1u) {
+        let ws = state_w[lane_at(w0 + slot + s)];
+        if ws != 0.0 {
+            let p = term_word(t, T_PARAMS) + s * nl;
+            let gamma = params[p + q + 1u];
+            let tt = params[p] - linear(t, p + 1u, r, z);
+            let g = 1.0 / (1.0 + exp(-gamma));
+            let omg = exp(-softplus(gamma));
+            let f0 = cdf(link, tt);
+            let p0 = omg * f0;
+            let p1 = g + omg * cdf(link, -tt);
+            let scale = ws * (1.0 / max(p0, 1.0e-30) + 1.0 / max(p1, 1.0e-30));
+            let d_t = omg * exp(log_density(link, tt));
+            let d_g = -g * omg * f0;
+            let m = m0 + s * nl * nl;
+            for (var a = 0u; a < nl; a += 1u) {
+                let da = select(select(-d_t, d_t, a == 0u) * regressor(a, q, &x), d_g, a == q + 1u);
+                for (var b = 0u; b < nl; b += 1u) {
+                    let db = select(select(-d_t, d_t, b == 0u) * regressor(b, q, &x), d_g, b == q + 1u);
+                    sweep[lane_at(m + a * nl + b)] += scale * da * db;
+                }
+            }
+        }
+    }
+}

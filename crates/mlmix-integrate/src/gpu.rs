@@ -5,8 +5,8 @@
 //! What runs on the device: evaluations of the log-likelihood, the
 //! gradient, the posterior moments (these on grids without step
 //! dimensions) and EM steps' information ([`information_on_device`]: the
-//! term states' weight sums, and the rows' own matrices of categorical,
-//! normal, nominal and class-logit terms with covariates) of plans whose terms are
+//! term states' weight sums, and the rows' own matrices of terms with
+//! covariates and of 3PL guessing terms) of plans whose terms are
 //! categorical (binary or ordered, logit or probit), 3PL guessing,
 //! nominal, normal, normal blocks with residual covariances (up to
 //! [`MAX_BLOCK`] variables) or class logits, on the plain or the adapted
@@ -14,8 +14,7 @@
 //! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
-//! can ask for (the information of 3PL guessing terms and of blocks with
-//! covariates, posteriors, the MLR meat, moments on grids
+//! can ask for (the information of blocks with covariates, posteriors, the MLR meat, moments on grids
 //! with step dimensions) and plans beyond the shaders' limits run on the CPU backend the
 //! GPU backend holds, and so do the reported solution's evaluations
 //! ([`Backend::exact`]): the answers are the CPU's, in f64. The
@@ -347,16 +346,23 @@ fn weight_sum_layout(plan: &Plan) -> (Vec<usize>, usize) {
 
 /// Each term's offset among a cluster's information blocks
 /// (shaders/scores.wgsl: add_term_info, laid out as the terms'
-/// [`InfoAcc::mats`]; only the terms with covariates have any: the others'
-/// come from the weight sums), and their count.
+/// [`InfoAcc::mats`]; only the terms of [`rows_own_information`] have
+/// any: the others' come from the weight sums), and their count.
 fn info_block_layout(plan: &Plan) -> (Vec<usize>, usize) {
     offsets_of(plan, |term| {
-        if term.kind.covs().is_empty() {
-            0
-        } else {
+        if rows_own_information(term) {
             InfoAcc::new(term).mats.len()
+        } else {
+            0
         }
     })
+}
+
+/// Whether each row of `term` has its own information matrix (the term
+/// has covariates, or is a 3PL guessing term), which the device adds up
+/// row by row, rather than one that follows from its states' weight sums.
+fn rows_own_information(term: &Term) -> bool {
+    !term.kind.covs().is_empty() || matches!(term.kind, TermKind::Guessing { .. })
 }
 
 /// The offsets of consecutive runs of `len(term)` floats, one per term of
@@ -384,19 +390,16 @@ pub const MAX_INFO_COVS: usize = 16;
 /// `plan`: every term either has no covariates (node columns count as
 /// covariates) and is not a 3PL guessing term, so that its information
 /// follows from its states' weight sums and its parameters (eval/mod.rs,
-/// term_info), or is a categorical, normal, nominal or class-logit term
-/// with at most [`MAX_INFO_COVS`] covariates, whose rows' own matrices the device
-/// adds up (shaders/scores.wgsl: add_term_info).
+/// term_info), or is a categorical, guessing, normal, nominal or
+/// class-logit term with at most [`MAX_INFO_COVS`] covariates, whose rows'
+/// own matrices the device adds up (shaders/scores.wgsl: add_term_info):
+/// all but normal blocks with covariates.
 pub fn information_on_device(plan: &Plan) -> bool {
     plan.terms.iter().all(|t| {
         let q = t.kind.covs().len();
         match t.kind {
-            TermKind::Guessing { .. } => false,
-            TermKind::Categorical { .. }
-            | TermKind::Normal { .. }
-            | TermKind::Nominal { .. }
-            | TermKind::ClassLogit { .. } => q <= MAX_INFO_COVS,
-            _ => q == 0,
+            TermKind::NormalBlock { .. } => q == 0,
+            _ => q <= MAX_INFO_COVS,
         }
     })
 }
@@ -947,7 +950,7 @@ impl GpuBackend {
             {
                 let n = acc.wsum.len();
                 acc.wsum.copy_from_slice(&wsum[at..at + n]);
-                if !term.kind.covs().is_empty() {
+                if rows_own_information(term) {
                     let n = acc.mats.len();
                     acc.mats.copy_from_slice(&mats[m..m + n]);
                 }
