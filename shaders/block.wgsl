@@ -164,3 +164,49 @@ fn block_scores(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, g0: u3
         }
     }
 }
+
+// block.rs: info (with covariates): each state's w P ⊗ zz' (P the inverse
+// of the row's pattern, z = (1, x)) on row r, the means' and regressions'
+// block of the state's information at `m0` in `sweep` (n_local² per
+// state, laid out as the CPU's InfoAcc::mats: a variable's mean at its
+// index, its coefficients after the d means); the covariances' entries
+// come from the weight sums. No variable observed adds nothing.
+fn block_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u32, nl: u32) {
+    let slot = term_word(t, T_SLOT);
+    let stride = term_word(t, T_STRIDE);
+    let d = term_word(t, T_NCAT);
+    let q = term_word(t, T_NCOVS);
+    let pat = block_pattern(t, r);
+    let m = pat.m;
+    var x: array<f32, 16>;
+    gather_covariates(t, r, z, &x);
+    let n = select(term_word(t, T_STATES), 0u, m == 0u);
+    for (var s = 0u; s < n; s += 1u) {
+        let ws = state_w[lane_at(w0 + slot + s)];
+        if ws != 0.0 {
+            let pi = term_word(t, T_PARAMS) + s * stride + pat.at;
+            let mat = m0 + s * nl * nl;
+            var a = 0u;
+            for (var vi = 0u; vi < d; vi += 1u) {
+                if (pat.mask & (1u << vi)) != 0u {
+                    var b = 0u;
+                    for (var vj = 0u; vj < d; vj += 1u) {
+                        if (pat.mask & (1u << vj)) != 0u {
+                            let pij = ws * params[pi + a * m + b];
+                            for (var ka = 0u; ka <= q; ka += 1u) {
+                                let ia = select(d + vi * q + ka - 1u, vi, ka == 0u);
+                                let za = pij * regressor(ka, q, &x);
+                                for (var kb = 0u; kb <= q; kb += 1u) {
+                                    let jb = select(d + vj * q + kb - 1u, vj, kb == 0u);
+                                    sweep[lane_at(mat + ia * nl + jb)] += za * regressor(kb, q, &x);
+                                }
+                            }
+                            b += 1u;
+                        }
+                    }
+                    a += 1u;
+                }
+            }
+        }
+    }
+}

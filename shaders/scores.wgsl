@@ -169,6 +169,9 @@ fn add_term_info(r: u32, r0: u32, z: ptr<function, array<f32, 8>>, w0: u32, at: 
                 case KIND_GUESSING: {
                     guessing_info(t, r, z, w0, m0);
                 }
+                case KIND_BLOCK: {
+                    block_info(t, r, z, w0, m0, plan[e + 1u]);
+                }
                 default: {
                     logit_info(t, r, z, w0, m0, plan[e + 1u]);
                 }

@@ -14,7 +14,8 @@
 //! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
-//! can ask for (the information of blocks with covariates, posteriors, the MLR meat, moments on grids
+//! can ask for (the information of terms with more than
+//! [`MAX_INFO_COVS`] covariates, posteriors, the MLR meat, moments on grids
 //! with step dimensions) and plans beyond the shaders' limits run on the CPU backend the
 //! GPU backend holds, and so do the reported solution's evaluations
 //! ([`Backend::exact`]): the answers are the CPU's, in f64. The
@@ -390,18 +391,12 @@ pub const MAX_INFO_COVS: usize = 16;
 /// `plan`: every term either has no covariates (node columns count as
 /// covariates) and is not a 3PL guessing term, so that its information
 /// follows from its states' weight sums and its parameters (eval/mod.rs,
-/// term_info), or is a categorical, guessing, normal, nominal or
-/// class-logit term with at most [`MAX_INFO_COVS`] covariates, whose rows'
-/// own matrices the device adds up (shaders/scores.wgsl: add_term_info):
-/// all but normal blocks with covariates.
+/// term_info), or has at most [`MAX_INFO_COVS`] covariates, whose rows'
+/// own matrices the device adds up (shaders/scores.wgsl: add_term_info).
 pub fn information_on_device(plan: &Plan) -> bool {
-    plan.terms.iter().all(|t| {
-        let q = t.kind.covs().len();
-        match t.kind {
-            TermKind::NormalBlock { .. } => q == 0,
-            _ => q <= MAX_INFO_COVS,
-        }
-    })
+    plan.terms
+        .iter()
+        .all(|t| t.kind.covs().len() <= MAX_INFO_COVS)
 }
 
 /// A normal block's table (shaders/block.wgsl): its data columns, then per
