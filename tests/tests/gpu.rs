@@ -385,18 +385,25 @@ fn gpu_fits_equal_the_cpu() {
 }
 
 /// How many evaluations ran on the device, from a GPU backend's
-/// description ("gpu: ...; 3 log-likelihood and 5 gradient evaluation(s)
-/// on the GPU, ...").
+/// description ("gpu: ...; 3 log-likelihood, 5 gradient and 2 EM
+/// evaluation(s) on the GPU, ..."): log-likelihood, gradient and EM.
+fn device_counts(backend: &str) -> [usize; 3] {
+    let words: Vec<&str> = backend
+        .split("; ")
+        .nth(1)
+        .map(|part| part.split_whitespace().collect())
+        .unwrap_or_default();
+    [0usize, 2, 5].map(|i| {
+        words
+            .get(i)
+            .and_then(|w| w.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// How many evaluations of any kind ran on the device ([`device_counts`]).
 fn device_evaluations(backend: &str) -> usize {
-    let Some(part) = backend.split("; ").nth(1) else {
-        return 0;
-    };
-    let words: Vec<&str> = part.split_whitespace().collect();
-    // "<n> log-likelihood, <m> gradient and <e> EM ..."
-    [0usize, 2, 5]
-        .iter()
-        .filter_map(|&i| words.get(i)?.parse::<usize>().ok())
-        .sum()
+    device_counts(backend).iter().sum()
 }
 
 /// The JSON document of `mlmix fit --backend <backend> <input>`.
@@ -698,8 +705,7 @@ fn gpu_em_information_with_covariates_equals_the_cpu() {
 
 /// A whole fit of `path` on both backends: the same log-likelihood within
 /// [`GPU_TOLERANCE`], and EM evaluations on the device, as the GPU fit's
-/// backend line states them (`gpu: ...; L log-likelihood, G gradient and E
-/// EM evaluation(s) on the GPU, ...`).
+/// backend line states them ([`device_counts`]).
 fn same_fit_with_em_on_device(name: &str, path: &std::path::Path) {
     let (a, b) = (fit_json(path, "cpu"), fit_json(path, "gpu"));
     let ll = |d: &serde_json::Value| d["loglikelihood"].as_f64().unwrap_or(f64::NAN);
@@ -711,12 +717,7 @@ fn same_fit_with_em_on_device(name: &str, path: &std::path::Path) {
     );
     let backend = b["backend"].as_str().unwrap_or_default();
     println!("{name} fit: logL {}, {backend}", ll(&b));
-    let em_on_device = backend
-        .split("; ")
-        .nth(1)
-        .and_then(|p| p.split_whitespace().nth(5)?.parse::<usize>().ok())
-        .unwrap_or(0);
-    assert!(em_on_device > 0, "{name}: {backend}");
+    assert!(device_counts(backend)[2] > 0, "{name}: {backend}");
 }
 
 /// A plan the shaders do not hold (more term states per row than their
