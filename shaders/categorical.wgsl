@@ -119,7 +119,7 @@ fn categorical_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0
         let ws = state_w[lane_at(w0 + slot + s)];
         if ws != 0.0 {
             let p = term_word(t, T_PARAMS) + s * nl;
-            let eta = linear(t, p + l, r, z);
+            let eta = linear_x(p + l, nl - l, &x);
             let m = m0 + s * nl * nl;
             for (var c = 0u; c < ncat; c += 1u) {
                 let has_lower = c > 0u;

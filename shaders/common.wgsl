@@ -167,6 +167,16 @@ fn gather_covariates(t: u32, r: u32, z: ptr<function, array<f32, 8>>, x: ptr<fun
     }
 }
 
+// Σ β x over the first q covariates gathered in x, the coefficients at
+// params[p..] (`linear` without reading the covariates again)
+fn linear_x(p: u32, q: u32, x: ptr<function, array<f32, 16>>) -> f32 {
+    var e = 0.0;
+    for (var i = 0u; i < min(q, MAX_INFO_COVS); i += 1u) {
+        e += params[p + i] * (*x)[i];
+    }
+    return e;
+}
+
 // regressor a of a term's local parameters: 1 (a = 0), covariate a − 1 (a
 // in 1..=q), 1 beyond (a class logit's parent slots)
 fn regressor(a: u32, q: u32, x: ptr<function, array<f32, 16>>) -> f32 {

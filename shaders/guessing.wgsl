@@ -88,7 +88,7 @@ fn guessing_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u
         if ws != 0.0 {
             let p = term_word(t, T_PARAMS) + s * nl;
             let gamma = params[p + q + 1u];
-            let tt = params[p] - linear(t, p + 1u, r, z);
+            let tt = params[p] - linear_x(p + 1u, q, &x);
             let g = 1.0 / (1.0 + exp(-gamma));
             let omg = exp(-softplus(gamma));
             let f0 = cdf(link, tt);

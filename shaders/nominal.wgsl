@@ -83,12 +83,12 @@ fn nominal_info(t: u32, r: u32, z: ptr<function, array<f32, 8>>, w0: u32, m0: u3
         if ws != 0.0 {
             let p = term_word(t, T_PARAMS) + s * nl;
             let pc = p + c * per;
-            let lse = params[pc] + linear(t, pc + 1u, r, z) - vals[slot + s];
+            let lse = params[pc] + linear_x(pc + 1u, q, &x) - vals[slot + s];
             let m = m0 + s * nl * nl;
             for (var k1 = 0u; k1 < ncat; k1 += 1u) {
-                let p1 = exp(params[p + k1 * per] + linear(t, p + k1 * per + 1u, r, z) - lse);
+                let p1 = exp(params[p + k1 * per] + linear_x(p + k1 * per + 1u, q, &x) - lse);
                 for (var k2 = 0u; k2 < ncat; k2 += 1u) {
-                    let p2 = exp(params[p + k2 * per] + linear(t, p + k2 * per + 1u, r, z) - lse);
+                    let p2 = exp(params[p + k2 * per] + linear_x(p + k2 * per + 1u, q, &x) - lse);
                     let cc = ws * (select(0.0, p1, k1 == k2) - p1 * p2);
                     for (var a = 0u; a < per; a += 1u) {
                         let ca = cc * regressor(a, q, &x);

@@ -147,13 +147,13 @@ fn add_weight_sums(r: u32, r0: u32, w0: u32, g0: u32) {
 // Row r's share of the information of each term with covariates and of
 // each 3PL guessing term (its rows' own matrices: eval/mod.rs, term_info),
 // added to the cluster's blocks at `at` in `sweep` plus the term's offset
-// (H_MATS_AT: offset and n_local per term); a cluster-level term's on the
-// cluster's first row. The other terms have theirs from the weight sums.
+// (H_MATS_AT: offset and n_local per term, n_local 0 for the terms whose
+// information comes from the weight sums: gpu.rs, rows_own_information);
+// a cluster-level term's on the cluster's first row.
 fn add_term_info(r: u32, r0: u32, z: ptr<function, array<f32, 8>>, w0: u32, at: u32) {
     for (var t = 0u; t < plan[H_TERMS]; t += 1u) {
         let e = plan[H_MATS_AT] + 2u * t;
-        let own = term_word(t, T_NCOVS) > 0u || term_word(t, T_KIND) == KIND_GUESSING;
-        let take = own && (term_word(t, T_CLUSTER_LEVEL) == 0u || r == r0);
+        let take = plan[e + 1u] > 0u && (term_word(t, T_CLUSTER_LEVEL) == 0u || r == r0);
         if take {
             let m0 = at + plan[e];
             switch term_word(t, T_KIND) {

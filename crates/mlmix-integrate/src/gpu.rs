@@ -332,7 +332,12 @@ fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec
     let (offsets, _) = info_block_layout(plan);
     for (o, term) in offsets.iter().zip(&plan.terms) {
         w.push(*o as u32);
-        w.push(term.n_local as u32);
+        // 0: the term's information comes from its weight sums
+        w.push(if rows_own_information(term) {
+            term.n_local as u32
+        } else {
+            0
+        });
     }
     w
 }
@@ -936,7 +941,7 @@ impl GpuBackend {
         } else {
             (Vec::new(), Vec::new())
         };
-        let information = if sweep.n_wsum > 0 && loglik.is_finite() {
+        let information = if info && loglik.is_finite() {
             let mut infos: Vec<InfoAcc> = plan.terms.iter().map(InfoAcc::new).collect();
             for ((acc, &at), (&m, term)) in infos
                 .iter_mut()
