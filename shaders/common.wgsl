@@ -35,6 +35,8 @@
 // their slots, in the second sweep.
 // (Not a private array beside `vals`: on Mesa's lavapipe the second
 // private array of 128 gave garbage beyond about 64 slots in use.)
+// In the moment form's first sweep (moment.wgsl): the shared moments, per
+// degree the clusters have, each degree's divided by its largest.
 @group(0) @binding(8) var<storage, read_write> state_w: array<f32>;
 
 // Per cluster of the chunk, its slice of `sweep` summed over its lanes
@@ -97,6 +99,9 @@ const H_STARTS_AT: u32 = 13u;
 const H_BLOCKS_AT: u32 = 14u;
 const H_WSUM_AT: u32 = 15u;
 const H_MATS_AT: u32 = 16u;
+// the moment form's section (moment.wgsl), 0 where the device does not
+// take the form
+const H_MOM_AT: u32 = 17u;
 
 // a term's descriptor: TERM_WORDS u32 at H_TERMS_AT + t * TERM_WORDS
 const TERM_WORDS: u32 = 12u;

@@ -541,7 +541,7 @@ fn item_slopes_measured_by_a_factor_are_the_2pl_written_long() {
 
 /// A model's evaluator, named points in its parameter space, and its
 /// parameters.
-type Points = (
+pub(crate) type Points = (
     mlmix_tests::Evaluator,
     Vec<(&'static str, Vec<f64>)>,
     Vec<mlmix::spec::Parameter>,
@@ -556,7 +556,7 @@ type Points = (
 /// and for the posteriors), and one with class logits so wide (variances
 /// 1e6) that at most points one class takes all the probability (where
 /// the GoM turns into the latent class model).
-fn shortcut_points(covariate: bool) -> Points {
+pub(crate) fn shortcut_points(covariate: bool) -> Points {
     use mlmix::spec::{ParamKind, ParamValue};
     let (_scratch, loaded) = shortcut_model(covariate);
     let model = &loaded.model;

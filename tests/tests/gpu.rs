@@ -941,3 +941,64 @@ fn gpu_dump_for_emulation() {
         "cpu": e.gradient, "gpu": g.gradient});
     std::fs::write(out, doc.to_string()).unwrap();
 }
+
+/// The moment form on the device (a 3-class FMA-GoM on 40 persons: the
+/// class logits' integral through moments every person shares, the
+/// polynomials formed in workgroup memory) against the CPU's moment form
+/// and against the device's general loop (every row at every pass), at a
+/// moderate point, one with items so sharp that rows' likelihoods
+/// underflow and one with class logits of variance 1e6, on the plain grid
+/// and on one adapted in the factor: within [`GPU_TOLERANCE`]; the same
+/// bits again, in chunks of three clusters and in rows of two workgroups.
+#[test]
+fn gpu_moment_form_equals_the_cpu() {
+    use mlmix_integrate::{Adaptation, Grid, Method, Want};
+    let Some(dev) = device("gpu_moment_form_equals_the_cpu") else {
+        return;
+    };
+    let (ev, points, _) = crate::gom::shortcut_points(false);
+    let grid = Grid::new(Method::GaussHermite, 9, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    let cpu = new();
+    assert!(cpu.moment_form());
+    let gpu = GpuBackend::new(new(), dev.clone()).unwrap();
+    assert!(gpu.moment_form_on_device());
+    let general = GpuBackend::new(new().without_moment_form(), dev.clone()).unwrap();
+    assert!(!general.moment_form_on_device());
+    let chunked = GpuBackend::new(new(), dev.clone())
+        .unwrap()
+        .with_chunk_entries(3 * 9)
+        .with_groups_per_row(2);
+    let em = Want {
+        moments: true,
+        ..Want::GRADIENT
+    };
+    for (case, phi) in &points {
+        let m = cpu.evaluate(phi, em).unwrap();
+        let (adapt, failed) =
+            Adaptation::from_moments(&grid, ev.plan.n_between(), &m.moments, &m.junctions);
+        assert_eq!(failed, 0, "{case}");
+        for (rule, a) in [("plain", None), ("adapted", Some(&adapt))] {
+            let exact = cpu.evaluate_adapted(phi, Want::LL, a).unwrap().loglik;
+            let got = gpu.device_loglik(phi, a).unwrap();
+            let loop_ll = general.device_loglik(phi, a).unwrap();
+            let again = chunked.device_loglik(phi, a).unwrap();
+            assert_eq!(again.to_bits(), got.to_bits(), "{case} {rule}");
+            let rel = |x: f64| (x - exact).abs() / exact.abs().max(1.0);
+            println!(
+                "moment form {case} {rule}: cpu {exact} gpu {got} ({:.2e}), general loop on the gpu {loop_ll} ({:.2e})",
+                rel(got),
+                rel(loop_ll)
+            );
+            assert!(
+                rel(got) < GPU_TOLERANCE,
+                "{case} {rule}: cpu {exact} gpu {got}"
+            );
+            assert!(
+                rel(loop_ll) < GPU_TOLERANCE,
+                "{case} {rule}: cpu {exact} general loop {loop_ll}"
+            );
+        }
+    }
+}

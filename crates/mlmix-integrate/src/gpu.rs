@@ -62,6 +62,8 @@ use crate::layout::Layout;
 use crate::nodes::nodes_of;
 use crate::{Adaptation, Backend, BackendError, CpuBackend, EvalCount, Evaluation, Grid, Want};
 
+mod moment;
+
 /// Relative difference between the GPU's log-likelihood (f32 per
 /// cluster) and the CPU's (f64) that the tests allow.
 pub const GPU_TOLERANCE: f64 = 1e-6;
@@ -255,7 +257,7 @@ pub fn shared_device(software: bool) -> Result<Arc<GpuDevice>, GpuError> {
 /// The plan's tables for the shader (shaders/common.wgsl: the header).
 fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec<u32> {
     let nt = plan.terms.len();
-    let mut w = vec![0u32; 17];
+    let mut w = vec![0u32; 18];
     let header = [
         nt,
         plan.n_combos,
@@ -338,6 +340,12 @@ fn plan_words(plan: &Plan, data: &EngineData, layout: &Layout, nq: usize) -> Vec
         } else {
             0
         });
+    }
+    // the moment form's tables where the device takes it (gpu/moment.rs)
+    if moment::moment_unsupported(plan, layout).is_none() {
+        w[17] = w.len() as u32;
+        let at = w.len();
+        w.extend(moment::moment_words(layout, at));
     }
     w
 }
@@ -587,14 +595,16 @@ fn term_grads(plan: &Plan, score: &[f64]) -> Vec<Vec<f64>> {
 
 /// Whether the device computes what `want` asks of `backend`'s plan: the
 /// log-likelihood, the gradient, the posterior moments (these on grids
-/// without step dimensions) and, with the gradient, the information
+/// without step dimensions, and not in the moment form, whose adaptation
+/// leaves the inner dimensions on their plain nodes: the CPU's moments
+/// say so) and, with the gradient, the information
 /// ([`information_on_device`]); not the meat or the posterior
 /// probabilities.
 fn device_evaluates(want: Want, cpu: &CpuBackend) -> bool {
     !((want.information && !(want.gradient && information_on_device(cpu.plan())))
         || want.meat
         || want.posteriors
-        || (want.moments && !cpu.layout().steps.is_empty()))
+        || (want.moments && (!cpu.layout().steps.is_empty() || cpu.moment_form())))
 }
 
 /// Whether a gradient from the device is resolved: its norm at least
@@ -700,6 +710,10 @@ struct Resident {
     scores: wgpu::ComputePipeline,
     sum_clusters: wgpu::ComputePipeline,
     sum_runs: wgpu::ComputePipeline,
+    /// The moment form's first sweep (shaders/moment.wgsl), and whether
+    /// the plan's words hold its tables (gpu/moment.rs).
+    moment_densities: wgpu::ComputePipeline,
+    moment_form: bool,
     /// Lanes per cluster of `scores` ([`scores_lanes`]) and passes per
     /// dispatch.
     scores_lanes: u32,
@@ -793,6 +807,12 @@ impl GpuBackend {
         }
     }
 
+    /// Whether the device evaluates log-likelihoods in the moment form
+    /// (gpu/moment.rs) where the CPU backend it holds takes that form.
+    pub fn moment_form_on_device(&self) -> bool {
+        self.resident.as_ref().is_some_and(|r| r.moment_form)
+    }
+
     /// For debugging the shaders off the device: the plan's words, the
     /// rows, the parameters at `phi` and the plain grid's nodes, as the
     /// device gets them (`tools/emulate_scores.py` runs the second sweep's
@@ -849,6 +869,22 @@ impl GpuBackend {
         let prep = prepare(plan, phi)?;
         let params = param_floats(plan, &prep)?;
         let params_buf = self.upload(&params, wgpu::BufferUsages::STORAGE);
+        if res.moment_form
+            && !(want.gradient || want.moments)
+            && let Some(loglik) = self.moment_loglik(res, &prep, &params_buf, adapt)?
+        {
+            let ev = Evaluation {
+                loglik,
+                gradient: Vec::new(),
+                information: Vec::new(),
+                meat: Vec::new(),
+                posteriors: Vec::new(),
+                cluster_loglik: Vec::new(),
+                moments: Vec::new(),
+                junctions: Vec::new(),
+            };
+            return Ok((ev, Vec::new()));
+        }
         let (wsum_at, n_wsum) = weight_sum_layout(plan);
         let (mats_at, n_mats) = info_block_layout(plan);
         let info = want.information && want.gradient;
@@ -1247,8 +1283,17 @@ impl Resident {
         let rows_buf = upload(bytemuck::cast_slice(&rows));
         let software = gpu.is_software();
         let scores_lanes = scores_lanes(layout.n_passes());
-        let (bind_layout, [densities, reduce, scores, sum_clusters, sum_runs]) =
-            pipelines(dev, SCORES_GROUP, scores_lanes)?;
+        let (
+            bind_layout,
+            [
+                densities,
+                reduce,
+                scores,
+                sum_clusters,
+                sum_runs,
+                moment_densities,
+            ],
+        ) = pipelines(dev, SCORES_GROUP, scores_lanes)?;
         let mut plain_nodes = Vec::with_capacity(nq * (grid.dims + 1));
         for q in 0..nq {
             plain_nodes.extend(grid.node(q).iter().map(|&v| v as f32));
@@ -1263,6 +1308,8 @@ impl Resident {
             scores,
             sum_clusters,
             sum_runs,
+            moment_densities,
+            moment_form: moment::moment_unsupported(plan, layout).is_none(),
             scores_lanes,
             pass_block: if software {
                 PASS_BLOCK * scores_lanes as usize
@@ -1282,15 +1329,16 @@ fn scores_lanes(n_pass: usize) -> u32 {
     n_pass.next_power_of_two().min(SCORES_GROUP as usize) as u32
 }
 
-/// The bind group layout and the five pipelines (`pass_densities`,
-/// `cluster_logliks`, `cluster_scores`, `sum_clusters`, `sum_runs`), built
+/// The bind group layout and the six pipelines (`pass_densities`,
+/// `cluster_logliks`, `cluster_scores`, `sum_clusters`, `sum_runs`,
+/// `moment_densities`), built
 /// inside an error scope (a shader wgpu rejects is an error, not a
 /// panic).
 fn pipelines(
     dev: &wgpu::Device,
     scores_group: u32,
     scores_lanes: u32,
-) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 5]), BackendError> {
+) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 6]), BackendError> {
     let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("loglik"),
@@ -1354,6 +1402,7 @@ fn pipelines(
         "cluster_scores",
         "sum_clusters",
         "sum_runs",
+        "moment_densities",
     ]
     .map(pipeline);
     if let Some(e) = pollster::block_on(scope.pop()) {

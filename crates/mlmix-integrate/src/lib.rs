@@ -49,6 +49,7 @@ pub const SHADER: &str = concat!(
     include_str!("../../../shaders/block.wgsl"),
     include_str!("../../../shaders/loglik.wgsl"),
     include_str!("../../../shaders/scores.wgsl"),
+    include_str!("../../../shaders/moment.wgsl"),
 );
 
 #[cfg(test)]
@@ -68,7 +69,12 @@ mod shader_tests {
         if let Err(e) = v.validate(&module) {
             panic!("{}", e.emit_to_string(super::SHADER));
         }
-        for entry in ["pass_densities", "cluster_logliks", "cluster_scores"] {
+        for entry in [
+            "pass_densities",
+            "cluster_logliks",
+            "cluster_scores",
+            "moment_densities",
+        ] {
             assert!(
                 module.entry_points.iter().any(|e| e.name == entry),
                 "no entry point {entry}"

@@ -121,6 +121,19 @@ impl CpuBackend {
         Some(Shared { v, w, m, scores })
     }
 
+    /// The shared moments M_a at `prep` (per degree of the clusters, at
+    /// the dense entries `MomentForm::entries` lists), for the GPU
+    /// backend's moment form; `None` where the form does not apply on the
+    /// grid `adapt` gives.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn shared_moments(
+        &self,
+        prep: &Prepared,
+        adapt: Option<&Adaptation>,
+    ) -> Option<Vec<Vec<f64>>> {
+        self.moment_shared(prep, adapt, Want::LL).map(|s| s.m)
+    }
+
     /// The shared moments' derivatives by the inner terms' parameters
     /// ([`InnerScores`]), from the inner probabilities `v` and weights `w`.
     fn inner_scores(
