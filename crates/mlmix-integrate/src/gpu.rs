@@ -10,7 +10,10 @@
 //! categorical (binary or ordered, logit or probit), 3PL guessing,
 //! nominal, normal, normal blocks with residual covariances (up to
 //! [`MAX_BLOCK`] variables) or class logits, on the plain or the adapted
-//! grid. Each gradient comes with a bound on its rounding
+//! grid. Where the CPU takes the moment form (GoM and FMA-GoM long data:
+//! `cpu/moment.rs`), the device takes it too for the log-likelihood
+//! (`gpu/moment.rs`, shaders/moment.wgsl) and leaves everything else to
+//! the CPU's moment form ([`device_evaluates`]). Each gradient comes with a bound on its rounding
 //! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
@@ -595,16 +598,28 @@ fn term_grads(plan: &Plan, score: &[f64]) -> Vec<Vec<f64>> {
 
 /// Whether the device computes what `want` asks of `backend`'s plan: the
 /// log-likelihood, the gradient, the posterior moments (these on grids
-/// without step dimensions, and not in the moment form, whose adaptation
-/// leaves the inner dimensions on their plain nodes: the CPU's moments
-/// say so) and, with the gradient, the information
+/// without step dimensions) and, with the gradient, the information
 /// ([`information_on_device`]); not the meat or the posterior
-/// probabilities.
-fn device_evaluates(want: Want, cpu: &CpuBackend) -> bool {
+/// probabilities. Where the CPU takes the moment form (GoM and FMA-GoM
+/// long data), the log-likelihood alone, and only where the device takes
+/// that form too (`moment_on_device`): its general loop would evaluate
+/// every row at every pass, tens of times the CPU's work there (an
+/// FMA-GoM's log-likelihood took over 15 s on an H200 against 0.75 s on
+/// two cores), and the CPU's posterior moments keep the adaptation off
+/// the inner dimensions, as the form needs.
+fn device_evaluates(want: Want, cpu: &CpuBackend, moment_on_device: bool) -> bool {
+    if cpu.moment_form() {
+        return moment_on_device
+            && !(want.gradient
+                || want.information
+                || want.meat
+                || want.posteriors
+                || want.moments);
+    }
     !((want.information && !(want.gradient && information_on_device(cpu.plan())))
         || want.meat
         || want.posteriors
-        || (want.moments && (!cpu.layout().steps.is_empty() || cpu.moment_form())))
+        || (want.moments && !cpu.layout().steps.is_empty()))
 }
 
 /// Whether a gradient from the device is resolved: its norm at least
@@ -1490,7 +1505,10 @@ impl Backend for GpuBackend {
         want: Want,
         adapt: Option<&Adaptation>,
     ) -> Result<Evaluation, BackendError> {
-        if self.resident.is_none() || !device_evaluates(want, &self.cpu) || self.cpu_turn(want) {
+        let Some(res) = &self.resident else {
+            return self.cpu.evaluate_adapted(phi, want, adapt);
+        };
+        if !device_evaluates(want, &self.cpu, res.moment_form) || self.cpu_turn(want) {
             return self.cpu.evaluate_adapted(phi, want, adapt);
         }
         let start = Instant::now();

@@ -21,6 +21,7 @@
 //! moment form needs.
 
 use mlmix_kernels::{NONE, Prepared};
+use rayon::prelude::*;
 
 use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
 use crate::finish::ChunkOut;
@@ -104,15 +105,20 @@ impl CpuBackend {
             }
         }
         let w: Vec<f64> = mf.rel_log_w.iter().map(|l| l.exp()).collect();
-        let mut m: Vec<Vec<f64>> = vec![vec![0.0; mf.poly.size]; mf.degrees.len()];
-        let mut pow = vec![0.0; k * (mf.poly.n_max + 1)];
-        for p in 0..ni {
-            powers(&v[p * k..(p + 1) * k], &mut pow);
-            for (di, mi) in m.iter_mut().enumerate() {
-                let ex = mf.exponents[di].chunks_exact(k);
-                for (&at, e) in mf.entries[di].iter().zip(ex) {
-                    mi[at] += w[p] * monomial(&pow, mf.poly.n_max + 1, e);
-                }
+        // in blocks of inner nodes on the pool, summed in block order (the
+        // same bits on any number of threads)
+        let blocks: Vec<usize> = (0..ni).step_by(MOMENT_BLOCK).collect();
+        let parts: Vec<Vec<Vec<f64>>> = self.install(|| {
+            blocks
+                .into_par_iter()
+                .map(|p0| block_moments(mf, &v, &w, p0..(p0 + MOMENT_BLOCK).min(ni)))
+                .collect()
+        });
+        let mut parts = parts.into_iter();
+        let mut m = parts.next().unwrap_or_default();
+        for part in parts {
+            for (mi, pi) in m.iter_mut().zip(&part) {
+                mi.iter_mut().zip(pi).for_each(|(a, b)| *a += b);
             }
         }
         let scores = want
@@ -741,6 +747,32 @@ fn powers(x: &[f64], pow: &mut [f64]) {
             acc *= xk;
         }
     }
+}
+
+/// Inner nodes per task of the shared moments' sums.
+const MOMENT_BLOCK: usize = 512;
+
+/// The moments' shares of inner nodes `nodes` (probabilities `v`, `k` per
+/// node; weights `w`), per degree at their dense entries.
+fn block_moments(
+    mf: &MomentForm,
+    v: &[f64],
+    w: &[f64],
+    nodes: std::ops::Range<usize>,
+) -> Vec<Vec<f64>> {
+    let k = mf.poly.k;
+    let mut m: Vec<Vec<f64>> = vec![vec![0.0; mf.poly.size]; mf.degrees.len()];
+    let mut pow = vec![0.0; k * (mf.poly.n_max + 1)];
+    for p in nodes {
+        powers(&v[p * k..(p + 1) * k], &mut pow);
+        for (di, mi) in m.iter_mut().enumerate() {
+            let ex = mf.exponents[di].chunks_exact(k);
+            for (&at, e) in mf.entries[di].iter().zip(ex) {
+                mi[at] += w[p] * monomial(&pow, mf.poly.n_max + 1, e);
+            }
+        }
+    }
+    m
 }
 
 /// Π_k x_k^{e_k} from a table of powers (`stride` per variable).
