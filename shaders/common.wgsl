@@ -35,8 +35,6 @@
 // their slots, in the second sweep.
 // (Not a private array beside `vals`: on Mesa's lavapipe the second
 // private array of 128 gave garbage beyond about 64 slots in use.)
-// In the moment form's first sweep (moment.wgsl): the shared moments, per
-// degree the clusters have, each degree's divided by its largest.
 @group(0) @binding(8) var<storage, read_write> state_w: array<f32>;
 
 // Per cluster of the chunk, its slice of `sweep` summed over its lanes

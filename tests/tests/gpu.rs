@@ -964,6 +964,7 @@ fn gpu_moment_form_equals_the_cpu() {
     assert!(cpu.moment_form());
     let gpu = GpuBackend::new(new(), dev.clone()).unwrap();
     assert!(gpu.moment_form_on_device());
+    assert!(gpu.moment_gradient_on_device());
     let general = GpuBackend::new(new().without_moment_form(), dev.clone()).unwrap();
     assert!(!general.moment_form_on_device());
     let chunked = GpuBackend::new(new(), dev.clone())
@@ -999,6 +1000,53 @@ fn gpu_moment_form_equals_the_cpu() {
                 rel(loop_ll) < GPU_TOLERANCE,
                 "{case} {rule}: cpu {exact} general loop {loop_ll}"
             );
+            moment_gradient_agrees(&cpu, (&gpu, &chunked), phi, a, &format!("{case} {rule}"));
         }
     }
+}
+
+/// The moment form's gradient on the device (its second sweep, and the
+/// inner terms' gradient the host forms from the polynomials it sums)
+/// against the CPU's: every entry within the bound the device states (and
+/// what f32 cannot hold: each row's share below f32's smallest normal,
+/// such as a class's weight of 1e-115 on a sharp item, comes back 0), the
+/// same bits again and in chunks.
+fn moment_gradient_agrees(
+    cpu: &CpuBackend,
+    (gpu, chunked): (&GpuBackend, &GpuBackend),
+    phi: &[f64],
+    a: Option<&mlmix_integrate::Adaptation>,
+    what: &str,
+) {
+    use mlmix_integrate::Want;
+    let exact = cpu.evaluate_adapted(phi, Want::GRADIENT, a).unwrap();
+    let (got, bound) = gpu.device_eval(phi, Want::GRADIENT, a).unwrap();
+    let (again, _) = gpu.device_eval(phi, Want::GRADIENT, a).unwrap();
+    let (split, _) = chunked.device_eval(phi, Want::GRADIENT, a).unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&again.gradient), bits(&got.gradient), "{what}");
+    assert_eq!(got.gradient.len(), exact.gradient.len(), "{what}");
+    assert_eq!(split.gradient.len(), exact.gradient.len(), "{what}");
+    let floor = f64::from(f32::MIN_POSITIVE) * cpu.data().weights.len() as f64;
+    let (mut worst, mut worst_split) = (0.0f64, 0.0f64);
+    for (i, (((g, s), e), b)) in got
+        .gradient
+        .iter()
+        .zip(&split.gradient)
+        .zip(&exact.gradient)
+        .zip(&bound)
+        .enumerate()
+    {
+        let (err, err_split) = ((g - e).abs(), (s - e).abs());
+        worst = worst.max(err / (b + floor));
+        worst_split = worst_split.max(err_split / (b + floor));
+        assert!(
+            err <= b + floor && err_split <= b + floor,
+            "{what}: gradient entry {i}: cpu {e} gpu {g} (in chunks {s}), error beyond the stated bound {b:e}"
+        );
+    }
+    println!(
+        "moment form gradient {what}: {} entries, worst error {worst:.2e} of the stated bound ({worst_split:.2e} in chunks)",
+        got.gradient.len()
+    );
 }

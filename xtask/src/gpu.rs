@@ -99,8 +99,10 @@ fn rung(name: &str, path: &Path, reps: usize) -> Result<String> {
         * plan.terms.len()) as f64;
     let g_cpu = gom::time_evals(&cpu, &phi, Want::GRADIENT, reps)?;
     // (lavapipe's second sweep runs about 2e5 terms per second: the
-    // larger rungs would take half an hour; NaN prints as such)
-    let g_gpu = if dev.is_software() && terms > SOFTWARE_GRADIENT_TERMS {
+    // larger rungs would take half an hour; NaN prints as such. The
+    // moment form's costs its polynomials, not its terms: timed.)
+    let moment = gpu.moment_form_on_device() && gpu.moment_gradient_on_device();
+    let g_gpu = if dev.is_software() && terms > SOFTWARE_GRADIENT_TERMS && !moment {
         f64::NAN
     } else {
         let t = Instant::now();

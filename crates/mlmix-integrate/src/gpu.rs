@@ -11,10 +11,11 @@
 //! nominal, normal, normal blocks with residual covariances (up to
 //! [`MAX_BLOCK`] variables) or class logits, on the plain or the adapted
 //! grid. Where the CPU takes the moment form (GoM and FMA-GoM long data:
-//! `cpu/moment.rs`), the device takes it too for the log-likelihood
-//! (`gpu/moment.rs`, shaders/moment.wgsl) and leaves everything else to
-//! the CPU's moment form ([`device_evaluates`]). Each gradient comes with a bound on its rounding
-//! ([`GPU_SCORE_EPS`]); a gradient not resolved against it
+//! `cpu/moment.rs`), the device takes it too for the log-likelihood and
+//! the gradient (`gpu/moment.rs`, shaders/moment.wgsl) and leaves
+//! everything else to the CPU's moment form ([`device_evaluates`]). Each
+//! gradient comes with a bound on its rounding ([`GPU_SCORE_EPS`],
+//! [`GPU_LL_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
 //! after it for a while ([`GPU_BACKOFF`]). Everything else an evaluation
 //! can ask for (the information of terms with more than
@@ -90,6 +91,24 @@ pub const GPU_TOLERANCE: f64 = 1e-6;
 /// (`examples/gom_3pl.inp`, items fixed at a logit of 15 in one class:
 /// 0.43).
 pub const GPU_SCORE_EPS: f64 = 1e-5;
+
+/// The rounding of a cluster's log-density given a pass in f32, relative
+/// to its size (4 units in the last place): the passes' posteriors,
+/// exp(pass − cluster log-likelihood), carry a relative error of about
+/// |l_j| times this, the same in every term of the cluster's score, and
+/// where the largest |l_j| makes that exceed [`GPU_SCORE_EPS`] the
+/// gradient's bound takes it instead ([`score_eps`]). It matters at sharp
+/// points only: the moment form's test point with items so sharp that a
+/// person's log-likelihood is −2,200 moved a class logit's gradient by
+/// 3.4e-5 of its magnitude (`tests/tests/gpu.rs`:
+/// gpu_moment_form_equals_the_cpu).
+pub const GPU_LL_EPS: f64 = 2.4e-7;
+
+/// The relative rounding the gradient's bound allows for, given the
+/// clusters' log-likelihoods (see [`GPU_LL_EPS`]).
+fn score_eps(max_abs_ll: f64) -> f64 {
+    GPU_SCORE_EPS.max(max_abs_ll * GPU_LL_EPS)
+}
 
 /// How many times its rounding bound a gradient from the device must be
 /// (in Euclidean norm, with respect to the free parameters:
@@ -601,20 +620,18 @@ fn term_grads(plan: &Plan, score: &[f64]) -> Vec<Vec<f64>> {
 /// without step dimensions) and, with the gradient, the information
 /// ([`information_on_device`]); not the meat or the posterior
 /// probabilities. Where the CPU takes the moment form (GoM and FMA-GoM
-/// long data), the log-likelihood alone, and only where the device takes
-/// that form too (`moment_on_device`): its general loop would evaluate
-/// every row at every pass, tens of times the CPU's work there (an
-/// FMA-GoM's log-likelihood took over 15 s on an H200 against 0.75 s on
-/// two cores), and the CPU's posterior moments keep the adaptation off
-/// the inner dimensions, as the form needs.
-fn device_evaluates(want: Want, cpu: &CpuBackend, moment_on_device: bool) -> bool {
+/// long data), the log-likelihood and the gradient alone, and only where
+/// the device takes that form too (`moment`: for the log-likelihood, and
+/// for the gradient on this grid): its general loop would evaluate every
+/// row at every pass, tens of times the CPU's work there (an FMA-GoM's
+/// log-likelihood took over 15 s on an H200 against 0.75 s on two
+/// cores), and the CPU's posterior moments keep the adaptation off the
+/// inner dimensions, as the form needs.
+fn device_evaluates(want: Want, cpu: &CpuBackend, moment: (bool, bool)) -> bool {
     if cpu.moment_form() {
-        return moment_on_device
-            && !(want.gradient
-                || want.information
-                || want.meat
-                || want.posteriors
-                || want.moments);
+        return moment.0
+            && (!want.gradient || moment.1)
+            && !(want.information || want.meat || want.posteriors || want.moments);
     }
     !((want.information && !(want.gradient && information_on_device(cpu.plan())))
         || want.meat
@@ -729,6 +746,10 @@ struct Resident {
     /// the plan's words hold its tables (gpu/moment.rs).
     moment_densities: wgpu::ComputePipeline,
     moment_form: bool,
+    /// The moment form's second sweep, where the device takes the form,
+    /// its workgroup holds the plan's polynomials and the adapter gives
+    /// it the workgroup memory it needs ([`moment::MOMENT_SCORES_SHARED`]).
+    moment_scores: Option<wgpu::ComputePipeline>,
     /// Lanes per cluster of `scores` ([`scores_lanes`]) and passes per
     /// dispatch.
     scores_lanes: u32,
@@ -828,6 +849,15 @@ impl GpuBackend {
         self.resident.as_ref().is_some_and(|r| r.moment_form)
     }
 
+    /// Whether the device also takes the moment form's gradients (its
+    /// second sweep fits the plan's polynomials and the adapter's
+    /// workgroup memory).
+    pub fn moment_gradient_on_device(&self) -> bool {
+        self.resident
+            .as_ref()
+            .is_some_and(|r| r.moment_scores.is_some())
+    }
+
     /// For debugging the shaders off the device: the plan's words, the
     /// rows, the parameters at `phi` and the plain grid's nodes, as the
     /// device gets them (`tools/emulate_scores.py` runs the second sweep's
@@ -884,21 +914,18 @@ impl GpuBackend {
         let prep = prepare(plan, phi)?;
         let params = param_floats(plan, &prep)?;
         let params_buf = self.upload(&params, wgpu::BufferUsages::STORAGE);
+        let moment_grad = want.gradient && res.moment_scores.is_some();
         if res.moment_form
-            && !(want.gradient || want.moments)
-            && let Some(loglik) = self.moment_loglik(res, &prep, &params_buf, adapt)?
+            && !(want.moments || want.information || (want.gradient && !moment_grad))
+            && let Some(out) = self.moment_eval(
+                res,
+                &prep,
+                (&params_buf, params.len()),
+                want.gradient,
+                adapt,
+            )?
         {
-            let ev = Evaluation {
-                loglik,
-                gradient: Vec::new(),
-                information: Vec::new(),
-                meat: Vec::new(),
-                posteriors: Vec::new(),
-                cluster_loglik: Vec::new(),
-                moments: Vec::new(),
-                junctions: Vec::new(),
-            };
-            return Ok((ev, Vec::new()));
+            return Ok(out);
         }
         let (wsum_at, n_wsum) = weight_sum_layout(plan);
         let (mats_at, n_mats) = info_block_layout(plan);
@@ -926,6 +953,7 @@ impl GpuBackend {
             .min(sweep_cap / (res.scores_lanes as usize * lane_floats).max(1))
             .max(1);
         let mut total = 0.0f64;
+        let mut max_abs_ll = 0.0f64;
         let mut score = vec![0.0f64; sweep.n_score];
         let mut magnitude = vec![0.0f64; sweep.n_score];
         let mut wsum = vec![0.0f64; sweep.n_wsum];
@@ -943,6 +971,7 @@ impl GpuBackend {
                     data.weights[data.cluster_starts[j]]
                 };
                 total += weight * f64::from(l);
+                max_abs_ll = max_abs_ll.max(f64::from(l).abs());
             }
             // the chunk's sums ([`Sweep::summed`]) or each cluster's
             // slice: the score, its magnitudes, the weight sums (then the
@@ -984,7 +1013,8 @@ impl GpuBackend {
         let (gradient, noise) = if want.gradient && loglik.is_finite() {
             let grads = term_grads(plan, &score);
             let mut bound = term_grads(plan, &magnitude);
-            bound.iter_mut().flatten().for_each(|v| *v *= GPU_SCORE_EPS);
+            let eps = score_eps(max_abs_ll);
+            bound.iter_mut().flatten().for_each(|v| *v *= eps);
             (
                 finish_gradient(plan, &prep, &grads),
                 finish_gradient_bound(plan, &prep, &bound),
@@ -1046,6 +1076,25 @@ impl GpuBackend {
             usage,
             mapped_at_creation: false,
         })
+    }
+
+    /// The bind group of `buffers`, in binding order (shaders/common.wgsl).
+    fn bind_group(&self, res: &Resident, buffers: [&wgpu::Buffer; 10]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &res.layout,
+                entries: &entries,
+            })
     }
 
     /// Clusters `j0 .. j0 + nj`: their log-likelihoods, and their scores
@@ -1117,19 +1166,7 @@ impl GpuBackend {
         let bind = |uniform: &wgpu::Buffer| {
             let mut bufs = buffers;
             bufs[6] = uniform;
-            let entries: Vec<wgpu::BindGroupEntry> = bufs
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
-            dev.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &res.layout,
-                entries: &entries,
-            })
+            self.bind_group(res, bufs)
         };
         let group = bind(&uniform_buf);
         // the second sweep's passes in blocks, one dispatch each
@@ -1309,6 +1346,15 @@ impl Resident {
                 moment_densities,
             ],
         ) = pipelines(dev, SCORES_GROUP, scores_lanes)?;
+        let moment_form = moment::moment_unsupported(plan, layout).is_none();
+        let moment_scores = if moment_form
+            && moment::moment_scores_fit(layout)
+            && gpu.limits.max_compute_workgroup_storage_size >= moment::MOMENT_SCORES_SHARED
+        {
+            moment_scores_pipeline(dev, &bind_layout)
+        } else {
+            None
+        };
         let mut plain_nodes = Vec::with_capacity(nq * (grid.dims + 1));
         for q in 0..nq {
             plain_nodes.extend(grid.node(q).iter().map(|&v| v as f32));
@@ -1324,7 +1370,8 @@ impl Resident {
             sum_clusters,
             sum_runs,
             moment_densities,
-            moment_form: moment::moment_unsupported(plan, layout).is_none(),
+            moment_form,
+            moment_scores,
             scores_lanes,
             pass_block: if software {
                 PASS_BLOCK * scores_lanes as usize
@@ -1385,11 +1432,7 @@ fn pipelines(
         label: None,
         entries: &entries,
     });
-    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: None,
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
+    let pl = pipeline_layout(dev, &layout);
     let group = [
         ("SCORES_GROUP", f64::from(scores_group)),
         ("SCORES_LANES", f64::from(scores_lanes)),
@@ -1426,6 +1469,48 @@ fn pipelines(
         )));
     }
     Ok((layout, pipelines))
+}
+
+fn pipeline_layout(dev: &wgpu::Device, layout: &wgpu::BindGroupLayout) -> wgpu::PipelineLayout {
+    dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    })
+}
+
+/// The moment form's second sweep (shaders/moment.wgsl: `moment_scores`,
+/// [`SCORES_GROUP`] lanes per cluster), in its own error scope: `None`
+/// where the device rejects it (the form's gradients then stay on the
+/// CPU).
+fn moment_scores_pipeline(
+    dev: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+) -> Option<wgpu::ComputePipeline> {
+    let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("moment_scores"),
+        source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+    });
+    let pl = pipeline_layout(dev, layout);
+    let lanes = [
+        ("SCORES_GROUP", f64::from(SCORES_GROUP)),
+        ("SCORES_LANES", moment::MOMENT_LANES as f64),
+    ];
+    let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("moment_scores"),
+        layout: Some(&pl),
+        module: &module,
+        entry_point: Some("moment_scores"),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &lanes,
+            ..Default::default()
+        },
+        cache: None,
+    });
+    pollster::block_on(scope.pop())
+        .is_none()
+        .then_some(pipeline)
 }
 
 impl GpuBackend {
@@ -1508,7 +1593,11 @@ impl Backend for GpuBackend {
         let Some(res) = &self.resident else {
             return self.cpu.evaluate_adapted(phi, want, adapt);
         };
-        if !device_evaluates(want, &self.cpu, res.moment_form) || self.cpu_turn(want) {
+        let moment = (
+            res.moment_form,
+            res.moment_scores.is_some() && self.cpu.moment_form_applies(adapt),
+        );
+        if !device_evaluates(want, &self.cpu, moment) || self.cpu_turn(want) {
             return self.cpu.evaluate_adapted(phi, want, adapt);
         }
         let start = Instant::now();

@@ -74,6 +74,7 @@ mod shader_tests {
             "cluster_logliks",
             "cluster_scores",
             "moment_densities",
+            "moment_scores",
         ] {
             assert!(
                 module.entry_points.iter().any(|e| e.name == entry),

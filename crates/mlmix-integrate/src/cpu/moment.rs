@@ -32,7 +32,7 @@ use crate::{Adaptation, NEGLIGIBLE_PASS, Want};
 
 /// What an evaluation's clusters share: the inner probabilities, weights
 /// and moments.
-pub(super) struct Shared {
+pub(crate) struct Shared {
     /// v_k(p), `n_inner x k`.
     v: Vec<f64>,
     /// w_p, relative to the first inner node's.
@@ -42,6 +42,19 @@ pub(super) struct Shared {
     /// The moments' derivatives by the inner terms' parameters, where the
     /// evaluation wants the MLR meat.
     scores: Option<InnerScores>,
+}
+
+/// Per term, a vector over its parameters (as
+/// [`crate::finish::finish_gradient`] takes them).
+#[cfg(feature = "gpu")]
+pub(crate) type TermVecs = Vec<Vec<f64>>;
+
+impl Shared {
+    /// Per degree of the clusters: the moments M_a at their dense entries.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn moments(&self) -> &[Vec<f64>] {
+        &self.m
+    }
 }
 
 /// The derivatives T_a = ∂M_a/∂φ = Σ_p w_p v(p)^a Σ_k a_k ∂ln v_k(p)/∂φ
@@ -127,17 +140,74 @@ impl CpuBackend {
         Some(Shared { v, w, m, scores })
     }
 
-    /// The shared moments M_a at `prep` (per degree of the clusters, at
-    /// the dense entries `MomentForm::entries` lists), for the GPU
-    /// backend's moment form; `None` where the form does not apply on the
-    /// grid `adapt` gives.
+    /// The shared part of an evaluation at `prep` for the GPU backend's
+    /// moment form (its moments: [`Shared::moments`]); `None` where the
+    /// form does not apply on the grid `adapt` gives.
     #[cfg(feature = "gpu")]
-    pub(crate) fn shared_moments(
+    pub(crate) fn gpu_shared(&self, prep: &Prepared, adapt: Option<&Adaptation>) -> Option<Shared> {
+        self.moment_shared(prep, adapt, Want::LL)
+    }
+
+    /// Whether the moment form applies on the grid `adapt` gives (it is
+    /// the plan's form, and the grid leaves the inner dimensions plain).
+    #[cfg(feature = "gpu")]
+    pub(crate) fn moment_form_applies(&self, adapt: Option<&Adaptation>) -> bool {
+        self.layout.moments.as_ref().is_some_and(|mf| {
+            self.layout.blocks.is_some() && adapt.is_none_or(|a| inner_plain(mf, a))
+        })
+    }
+
+    /// For the GPU backend: the inner terms' gradient from the clusters'
+    /// polynomials summed with weights post / L (`agg`, per degree, as
+    /// the CPU's second sweep sums them), per term as
+    /// [`crate::finish::finish_gradient`] takes it; and per term the
+    /// magnitudes that bound its rounding: Σ_p Σ_k h_pk |∂ln v_k(p)/∂φ|
+    /// (h the nodes' weights, [`CpuBackend::inner_node_weights`]), each
+    /// extended parameter on the first inner term that has it. An error
+    /// of relative size ε in each of `agg`'s entries (all ≥ 0) moves the
+    /// gradient by at most ε times the magnitude.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn moment_inner_gradient(
         &self,
         prep: &Prepared,
-        adapt: Option<&Adaptation>,
-    ) -> Option<Vec<Vec<f64>>> {
-        self.moment_shared(prep, adapt, Want::LL).map(|s| s.m)
+        sh: &Shared,
+        agg: &[Vec<f64>],
+    ) -> Option<(TermVecs, TermVecs)> {
+        let mf = self.layout.moments.as_ref()?;
+        let bl = self.layout.blocks.as_ref()?;
+        let grads = self
+            .moment_inner_terms(prep, sh, agg, Want::GRADIENT)?
+            .grads;
+        let h = inner_node_weights(mf, sh, agg);
+        let mut ws = self.inner_workspace();
+        let (params, d) = self.inner_node_derivs(prep, (mf, bl), &mut ws);
+        let m = params.len();
+        let mut mag = vec![0.0; self.plan.n_ext];
+        for (pk, &hp) in h.iter().enumerate() {
+            for (&pi, &x) in params.iter().zip(&d[pk * m..(pk + 1) * m]) {
+                mag[pi] += hp * x.abs();
+            }
+        }
+        let mut taken = vec![false; self.plan.n_ext];
+        let mags = self
+            .plan
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(t, term)| {
+                let mut v = vec![0.0; term.n_term_params()];
+                if bl.inner_terms.contains(&t) {
+                    for (x, &pi) in v.iter_mut().zip(&term.phi_index) {
+                        if pi != NONE && !taken[pi as usize] {
+                            taken[pi as usize] = true;
+                            *x = mag[pi as usize];
+                        }
+                    }
+                }
+                v
+            })
+            .collect();
+        Some((grads, mags))
     }
 
     /// The shared moments' derivatives by the inner terms' parameters
@@ -149,16 +219,8 @@ impl CpuBackend {
         (v, w): (&[f64], &[f64]),
         ws: &mut Workspace,
     ) -> InnerScores {
-        let (k, ni, n_ext) = (mf.poly.k, mf.n_inner, self.plan.n_ext);
-        let mut params: Vec<usize> = bl
-            .inner_terms
-            .iter()
-            .flat_map(|&t| self.plan.terms[t].phi_index.iter())
-            .filter(|&&pi| pi != NONE)
-            .map(|&pi| pi as usize)
-            .collect();
-        params.sort_unstable();
-        params.dedup();
+        let (k, ni) = (mf.poly.k, mf.n_inner);
+        let (params, d) = self.inner_node_derivs(prep, (mf, bl), ws);
         let m = params.len();
         if m == 0 {
             // (no free parameter in the inner terms)
@@ -166,22 +228,6 @@ impl CpuBackend {
                 params,
                 t: Vec::new(),
             };
-        }
-        // per inner node and combination: ∂ln v_k(p)/∂φ on `params`
-        let mut d = vec![0.0; ni * k * m];
-        for p0 in (0..ni).step_by(self.block_size()) {
-            let n = self.block_size().min(ni - p0);
-            self.inner_probs(prep, bl, 0, 0, p0, n, ws);
-            self.inner_node_scores(prep, bl, n, ws);
-            for i in 0..n {
-                for ki in 0..k {
-                    let s = &ws.cluster_scores[(ki * n + i) * n_ext..(ki * n + i + 1) * n_ext];
-                    let di = &mut d[((p0 + i) * k + ki) * m..((p0 + i) * k + ki + 1) * m];
-                    for (x, &pi) in di.iter_mut().zip(&params) {
-                        *x = s[pi];
-                    }
-                }
-            }
         }
         let stride = mf.poly.n_max + 1;
         let mut pow = vec![0.0; k * stride];
@@ -203,6 +249,46 @@ impl CpuBackend {
             }
         }
         InnerScores { params, t }
+    }
+
+    /// The inner terms' free extended parameters (sorted) and, per inner
+    /// node and combination, ∂ln v_k(p)/∂φ on them (`n_inner x k x m`).
+    fn inner_node_derivs(
+        &self,
+        prep: &Prepared,
+        (mf, bl): (&MomentForm, &Blocks),
+        ws: &mut Workspace,
+    ) -> (Vec<usize>, Vec<f64>) {
+        let (k, ni, n_ext) = (mf.poly.k, mf.n_inner, self.plan.n_ext);
+        let mut params: Vec<usize> = bl
+            .inner_terms
+            .iter()
+            .flat_map(|&t| self.plan.terms[t].phi_index.iter())
+            .filter(|&&pi| pi != NONE)
+            .map(|&pi| pi as usize)
+            .collect();
+        params.sort_unstable();
+        params.dedup();
+        let m = params.len();
+        let mut d = vec![0.0; ni * k * m];
+        if m == 0 {
+            return (params, d);
+        }
+        for p0 in (0..ni).step_by(self.block_size()) {
+            let n = self.block_size().min(ni - p0);
+            self.inner_probs(prep, bl, 0, 0, p0, n, ws);
+            self.inner_node_scores(prep, bl, n, ws);
+            for i in 0..n {
+                for ki in 0..k {
+                    let s = &ws.cluster_scores[(ki * n + i) * n_ext..(ki * n + i + 1) * n_ext];
+                    let di = &mut d[((p0 + i) * k + ki) * m..((p0 + i) * k + ki + 1) * m];
+                    for (x, &pi) in di.iter_mut().zip(&params) {
+                        *x = s[pi];
+                    }
+                }
+            }
+        }
+        (params, d)
     }
 
     /// Adds each cluster's scores of the inner terms' parameters,
@@ -644,25 +730,9 @@ impl CpuBackend {
         let bl = self.layout.blocks.as_ref()?;
         let plan = &*self.plan;
         let (k, ni, nt) = (mf.poly.k, mf.n_inner, plan.terms.len());
-        let stride = mf.poly.n_max + 1;
         let combos = &self.layout.combos_of_between[0];
         // per inner node and combination: its weight
-        let mut h = vec![0.0; ni * k];
-        let mut pow = vec![0.0; k * stride];
-        for p in 0..ni {
-            powers(&sh.v[p * k..(p + 1) * k], &mut pow);
-            let hp = &mut h[p * k..(p + 1) * k];
-            for (di, g) in agg.iter().enumerate() {
-                let ex = mf.exponents[di].chunks_exact(k);
-                for (&at, e) in mf.entries[di].iter().zip(ex) {
-                    let c = g[at] * monomial(&pow, stride, e);
-                    for (x, &ek) in hp.iter_mut().zip(e) {
-                        *x += c * f64::from(ek);
-                    }
-                }
-            }
-            hp.iter_mut().for_each(|x| *x *= sh.w[p]);
-        }
+        let h = inner_node_weights(mf, sh, agg);
         let (mut grads, mut infos) = self.term_accumulators(want);
         let mut ws = self.inner_workspace();
         let wd = self.layout.width;
@@ -735,6 +805,31 @@ fn inner_plain(mf: &MomentForm, a: &Adaptation) -> bool {
                     })
                 })
         })
+}
+
+/// Per inner node p and combination k, its weight in the inner terms'
+/// gradient: h_pk = w_p Σ_a Ḡ_a a_k v(p)^a, Ḡ the clusters' polynomials
+/// summed with weights post / L (`agg`, per degree).
+fn inner_node_weights(mf: &MomentForm, sh: &Shared, agg: &[Vec<f64>]) -> Vec<f64> {
+    let (k, ni) = (mf.poly.k, mf.n_inner);
+    let stride = mf.poly.n_max + 1;
+    let mut h = vec![0.0; ni * k];
+    let mut pow = vec![0.0; k * stride];
+    for p in 0..ni {
+        powers(&sh.v[p * k..(p + 1) * k], &mut pow);
+        let hp = &mut h[p * k..(p + 1) * k];
+        for (di, g) in agg.iter().enumerate() {
+            let ex = mf.exponents[di].chunks_exact(k);
+            for (&at, e) in mf.entries[di].iter().zip(ex) {
+                let c = g[at] * monomial(&pow, stride, e);
+                for (x, &ek) in hp.iter_mut().zip(e) {
+                    *x += c * f64::from(ek);
+                }
+            }
+        }
+        hp.iter_mut().for_each(|x| *x *= sh.w[p]);
+    }
+    h
 }
 
 /// `pow[k * stride + e]` = x_k^e.

@@ -1,26 +1,44 @@
-//! The moment form's log-likelihood on the device (shaders/moment.wgsl):
-//! for long data whose class logits read no data (the GoM and FMA-GoM of
+//! The moment form on the device (shaders/moment.wgsl): for long data
+//! whose class logits read no data (the GoM and FMA-GoM of
 //! `cpu/moment.rs`), a cluster's likelihood given a run of passes is a
 //! polynomial in the class probabilities against moments every cluster
 //! shares. The host computes the moments once per evaluation (the CPU's
 //! own, in f64), scales each degree's by its largest and uploads them in
-//! f32; the device forms each (cluster, run)'s polynomial in workgroup
-//! memory and takes its dot with them; each cluster's log-sum-exp over its
-//! runs comes down in f32, summed in f64 as on the general path.
+//! f32 after the chunk's nodes; the device forms each (cluster, run)'s
+//! polynomial in workgroup memory and takes its dot with them; each
+//! cluster's log-sum-exp over its runs comes down in f32, summed in f64 as
+//! on the general path.
+//!
+//! With the gradient, a second sweep (`moment_scores`) walks each
+//! cluster's runs again: the products of its rows' linear forms, every
+//! degree kept, then backwards the rows' posteriors over the combinations
+//! (the outer terms' state weights, whose scores it adds as the general
+//! sweep does) and the polynomial weighted by post / F (Ḡ). The device
+//! sums the clusters' scores and Ḡ (compensated, as on the general
+//! path); the host turns Ḡ into the inner terms' (the class logits')
+//! gradient through the CPU's derivatives of the moments
+//! (`CpuBackend::moment_inner_gradient`).
 //!
 //! A polynomial of degree r is dense over its monomials, in the order of
 //! [`Triangles::monomials`]; the plan's moment section gives, per degree,
 //! each monomial's neighbour one degree down along each variable (the
 //! monomial with that exponent one less, 1-based, 0 where the exponent is
-//! 0), so that multiplying by a row's linear form is a gather.
+//! 0), so that multiplying by a row's linear form is a gather, and each
+//! monomial's neighbour one degree up (the reverse pass's gather).
+
+use std::collections::HashMap;
 
 use mlmix_kernels::{Plan, Prepared};
 
-use super::{BackendError, ChunkUniform, GROUP, GpuBackend, Resident, groups_of, read_back};
+use super::{
+    BackendError, ChunkUniform, GROUP, GpuBackend, MAX_SLOTS, MAX_SWEEP_FLOATS, Resident, SUM_RUN,
+    groups_of, read_back, score_eps, term_grads,
+};
+use crate::finish::{finish_gradient, finish_gradient_bound};
 use crate::layout::{Layout, MomentForm};
 use crate::nodes::node_of;
 use crate::poly::Triangles;
-use crate::{Adaptation, Backend};
+use crate::{Adaptation, Backend, Evaluation};
 
 /// Monomials of one degree that a workgroup holds, less the leading 0
 /// (shaders/moment.wgsl: MOM_POLY).
@@ -28,6 +46,17 @@ const MOM_POLY: usize = 1536;
 /// Rows × combinations whose coefficients a workgroup holds
 /// (shaders/moment.wgsl: mom_a).
 const MOM_COEFS: usize = 512;
+/// Monomials of every degree (each with a leading 0) and combinations
+/// that the second sweep's workgroup holds (shaders/moment.wgsl: MOM_ALL,
+/// MOM_K).
+const MOM_ALL: usize = 6144;
+const MOM_K: usize = 8;
+/// Lanes of the second sweep's workgroup (shaders/moment.wgsl:
+/// moment_scores' workgroup size, SCORES_LANES).
+pub(super) const MOMENT_LANES: usize = 64;
+/// Workgroup memory the second sweep needs, in bytes: `mom_all`,
+/// `mom_part`, `mom_w`, `mom_a` and `mom_red`.
+pub(super) const MOMENT_SCORES_SHARED: u32 = 4 * (6144 + 512 + 512 + 512 + 64);
 
 /// Why the device does not take the moment form of `layout` (`None`: it
 /// does; the form itself absent is a reason too).
@@ -49,11 +78,22 @@ pub(super) fn moment_unsupported(plan: &Plan, layout: &Layout) -> Option<String>
     None
 }
 
+/// Whether the second sweep's workgroup holds `layout`'s polynomials:
+/// every degree up to the largest, and the combinations.
+pub(super) fn moment_scores_fit(layout: &Layout) -> bool {
+    layout.moments.as_ref().is_some_and(|mf| {
+        let t = &mf.poly;
+        let all: usize = (0..=t.n_max).map(|r| t.count(r) + 1).sum();
+        t.k <= MOM_K && all <= MOM_ALL
+    })
+}
+
 /// The plan's moment section, to be placed at plan word `base`: the
 /// number of variables, the outer terms, the combinations (the
 /// variables' order), per degree the offset of its moments (u32::MAX for
-/// a degree no cluster has), and per degree 1..=n_max its neighbour
-/// table's bounds and the tables (see the module's documentation).
+/// a degree no cluster has), per degree 1..=n_max its neighbour table's
+/// bounds and the tables, and per degree 0..n_max its table one degree up
+/// (see the module's documentation).
 pub(super) fn moment_words(layout: &Layout, base: usize) -> Vec<u32> {
     let (Some(mf), Some(bl)) = (layout.moments.as_ref(), layout.blocks.as_ref()) else {
         return Vec::new();
@@ -61,11 +101,14 @@ pub(super) fn moment_words(layout: &Layout, base: usize) -> Vec<u32> {
     let t = &mf.poly;
     let (k, n_max) = (t.k, t.n_max);
     let combos = &layout.combos_of_between[0];
-    let head = 6;
+    let head = 7;
     let outer_at = base + head;
     let combos_at = outer_at + bl.outer_terms.len();
     let deg_at = combos_at + combos.len();
     let nbr_at = deg_at + n_max + 1;
+    let down = neighbour_tables(t);
+    let up = up_tables(t);
+    let up_at = nbr_at + n_max + 1 + down.iter().map(Vec::len).sum::<usize>();
     let mut w = vec![
         k as u32,
         bl.outer_terms.len() as u32,
@@ -73,6 +116,7 @@ pub(super) fn moment_words(layout: &Layout, base: usize) -> Vec<u32> {
         combos_at as u32,
         deg_at as u32,
         nbr_at as u32,
+        up_at as u32,
     ];
     w.extend(bl.outer_terms.iter().map(|&t| t as u32));
     w.extend(combos.iter().map(|&c| c as u32));
@@ -83,31 +127,35 @@ pub(super) fn moment_words(layout: &Layout, base: usize) -> Vec<u32> {
         at += t.count(n);
     }
     w.extend(deg);
-    let tables = neighbour_tables(t);
-    let mut end = nbr_at + n_max + 1;
-    w.push(end as u32);
-    for table in &tables {
-        end += table.len();
+    for (tables, at) in [(down, nbr_at), (up, up_at)] {
+        let mut end = at + tables.len() + 1;
         w.push(end as u32);
-    }
-    for table in tables {
-        w.extend(table);
+        for table in &tables {
+            end += table.len();
+            w.push(end as u32);
+        }
+        for table in tables {
+            w.extend(table);
+        }
     }
     w
+}
+
+/// Per monomial of degree `r` (its exponents): its position in
+/// [`Triangles::monomials`]' order.
+fn positions(t: &Triangles, r: usize) -> HashMap<Vec<usize>, usize> {
+    t.monomials(r)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, e))| (e, i))
+        .collect()
 }
 
 /// Per degree 1..=n_max, per monomial (in [`Triangles::monomials`]'
 /// order) and variable, the 1-based index of the monomial one degree down
 /// with that variable's exponent one less (0 where it is 0).
 fn neighbour_tables(t: &Triangles) -> Vec<Vec<u32>> {
-    let index = |r: usize| -> std::collections::HashMap<Vec<usize>, usize> {
-        t.monomials(r)
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, e))| (e, i))
-            .collect()
-    };
-    let mut below = index(0);
+    let mut below = positions(t, 0);
     let mut out = Vec::with_capacity(t.n_max);
     for r in 1..=t.n_max {
         let mono = t.monomials(r);
@@ -124,9 +172,29 @@ fn neighbour_tables(t: &Triangles) -> Vec<Vec<u32>> {
             }
         }
         out.push(table);
-        below = index(r);
+        below = positions(t, r);
     }
     out
+}
+
+/// Per degree 0..n_max, per monomial (in [`Triangles::monomials`]' order)
+/// and variable, the 1-based index of the monomial one degree up with
+/// that variable's exponent one more.
+fn up_tables(t: &Triangles) -> Vec<Vec<u32>> {
+    (0..t.n_max)
+        .map(|r| {
+            let above = positions(t, r + 1);
+            let mut table = Vec::with_capacity(t.count(r) * t.k);
+            for (_, e) in t.monomials(r) {
+                for c in 0..t.k {
+                    let mut u = e.clone();
+                    u[c] += 1;
+                    table.push(above[&u] as u32 + 1);
+                }
+            }
+            table
+        })
+        .collect()
 }
 
 /// The shared moments `m` (per degree of `mf.degrees`, at their dense
@@ -150,44 +218,143 @@ fn device_moments(mf: &MomentForm, m: &[Vec<f64>]) -> (Vec<f32>, Vec<f64>) {
     (out, log_scale)
 }
 
+/// Ḡ as the device sums it (per degree, in monomial order, against the
+/// scaled moments) as the CPU's second sweep sums it: per degree at the
+/// dense entries, against the moments themselves.
+fn host_poly(mf: &MomentForm, dev: &[f64], log_scale: &[f64]) -> Vec<Vec<f64>> {
+    let mut at = 0;
+    mf.degrees
+        .iter()
+        .zip(&mf.entries)
+        .map(|(&n, entries)| {
+            let inv = if log_scale[n].is_finite() {
+                (-log_scale[n]).exp()
+            } else {
+                0.0
+            };
+            let mut g = vec![0.0; mf.poly.size];
+            for (&e, &v) in entries.iter().zip(&dev[at..at + entries.len()]) {
+                g[e] = v * inv;
+            }
+            at += entries.len();
+            g
+        })
+        .collect()
+}
+
+/// What one chunk of the moment form computes: with `n_score` the score
+/// (floats per cluster) and the polynomials' entries, the second sweep
+/// too.
+#[derive(Clone, Copy)]
+struct MomentSweep {
+    n_runs: usize,
+    n_score: usize,
+    n_poly: usize,
+}
+
+impl MomentSweep {
+    /// Floats of a cluster's slice of `totals`: its score, magnitudes and
+    /// Ḡ (0 without the second sweep).
+    fn n_slice(&self) -> usize {
+        if self.n_score > 0 {
+            2 * self.n_score + self.n_poly
+        } else {
+            0
+        }
+    }
+}
+
 impl GpuBackend {
-    /// The log-likelihood at `prep` in the moment form on the device, or
-    /// `None` where the form does not apply on the grid `adapt` gives
-    /// (adapted in an inner dimension).
-    pub(super) fn moment_loglik(
+    /// An evaluation at `prep` in the moment form on the device: the
+    /// log-likelihood, and with `gradient` the gradient and its rounding
+    /// bound (as [`GpuBackend::device_eval`] gives them); `None` where the
+    /// form does not apply on the grid `adapt` gives (adapted in an inner
+    /// dimension).
+    pub(super) fn moment_eval(
         &self,
         res: &Resident,
         prep: &Prepared,
-        params: &wgpu::Buffer,
+        (params, n_params): (&wgpu::Buffer, usize),
+        gradient: bool,
         adapt: Option<&Adaptation>,
-    ) -> Result<Option<f64>, BackendError> {
+    ) -> Result<Option<(Evaluation, Vec<f64>)>, BackendError> {
         let layout = self.cpu.layout();
         let (Some(mf), Some(bl)) = (layout.moments.as_ref(), layout.blocks.as_ref()) else {
             return Ok(None);
         };
-        let Some(m) = self.cpu.shared_moments(prep, adapt) else {
+        let Some(sh) = self.cpu.gpu_shared(prep, adapt) else {
             return Ok(None);
         };
-        let (moments, log_scale) = device_moments(mf, &m);
-        let moments_buf = self.upload(&moments, wgpu::BufferUsages::STORAGE);
-        let data = self.cpu.data();
-        let n_clusters = data.cluster_starts.len() - 1;
-        let n_runs = bl.runs.len();
-        let per = (self.chunk_entries / n_runs.max(1)).max(1);
-        let mut total = 0.0f64;
+        let (moments, log_scale) = device_moments(mf, sh.moments());
+        let sweep = MomentSweep {
+            n_runs: bl.runs.len(),
+            n_score: if gradient { n_params } else { 0 },
+            n_poly: moments.len(),
+        };
+        let n_clusters = self.cpu.data().cluster_starts.len() - 1;
+        let lane_floats = 2 * sweep.n_score + MAX_SLOTS;
+        let sweep_cap = MAX_SWEEP_FLOATS.min(res.bind_floats);
+        let mut per = (self.chunk_entries / sweep.n_runs.max(1)).max(1);
+        if gradient {
+            per = per
+                .min(sweep_cap / (MOMENT_LANES * lane_floats))
+                .min(res.bind_floats / (sweep.n_slice() + 1))
+                .max(1);
+        }
+        let (mut total, mut max_abs_ll) = (0.0f64, 0.0f64);
+        let mut sums = vec![0.0f64; 2 * sweep.n_score + sweep.n_poly];
         let mut j0 = 0;
         while j0 < n_clusters {
             let nj = per.min(n_clusters - j0);
-            let nodes = self.run_nodes((j0, nj), adapt, &log_scale);
-            let ll = self.moment_chunk(res, params, &moments_buf, &nodes, (j0, nj), n_runs)?;
-            total += ll.iter().map(|&l| f64::from(l)).sum::<f64>();
+            let mut nodes = self.run_nodes((j0, nj), adapt, &log_scale);
+            nodes.extend_from_slice(&moments);
+            let (ll, totals) = self.moment_chunk(res, params, &nodes, (j0, nj), sweep)?;
+            for &l in &ll {
+                total += f64::from(l);
+                max_abs_ll = max_abs_ll.max(f64::from(l).abs());
+            }
+            for (s, &v) in sums.iter_mut().zip(&totals) {
+                *s += f64::from(v);
+            }
             j0 += nj;
         }
-        Ok(Some(if total.is_finite() && total > -1e29 {
+        let loglik = if total.is_finite() && total > -1e29 {
             total
         } else {
             f64::NEG_INFINITY
-        }))
+        };
+        let mut ev = Evaluation {
+            loglik,
+            gradient: Vec::new(),
+            information: Vec::new(),
+            meat: Vec::new(),
+            posteriors: Vec::new(),
+            cluster_loglik: Vec::new(),
+            moments: Vec::new(),
+            junctions: Vec::new(),
+        };
+        if !gradient || !loglik.is_finite() {
+            return Ok(Some((ev, Vec::new())));
+        }
+        let (score, rest) = sums.split_at(sweep.n_score);
+        let (magnitude, g_dev) = rest.split_at(sweep.n_score);
+        let agg = host_poly(mf, g_dev, &log_scale);
+        let plan = self.cpu.plan();
+        let Some((inner, inner_mag)) = self.cpu.moment_inner_gradient(prep, &sh, &agg) else {
+            return Ok(None);
+        };
+        let mut grads = term_grads(plan, score);
+        let mut bound = term_grads(plan, magnitude);
+        for (g, i) in grads.iter_mut().zip(&inner) {
+            g.iter_mut().zip(i).for_each(|(a, b)| *a += b);
+        }
+        for (b, m) in bound.iter_mut().zip(&inner_mag) {
+            b.iter_mut().zip(m).for_each(|(a, x)| *a += x);
+        }
+        let eps = score_eps(max_abs_ll);
+        bound.iter_mut().flatten().for_each(|v| *v *= eps);
+        ev.gradient = finish_gradient(plan, prep, &grads);
+        Ok(Some((ev, finish_gradient_bound(plan, prep, &bound))))
     }
 
     /// Per cluster `j0 .. j0 + nj` and run: the node of the run's first
@@ -218,17 +385,21 @@ impl GpuBackend {
         out
     }
 
-    /// Clusters `j0 .. j0 + nj` in the moment form: their log-likelihoods.
+    /// Clusters `j0 .. j0 + nj` in the moment form (`nodes`: their runs'
+    /// nodes, then the moments): their log-likelihoods, and with the
+    /// second sweep their scores, magnitudes and Ḡ summed over them.
     fn moment_chunk(
         &self,
         res: &Resident,
         params: &wgpu::Buffer,
-        moments: &wgpu::Buffer,
         nodes: &[f32],
         (j0, nj): (usize, usize),
-        n_runs: usize,
-    ) -> Result<Vec<f32>, BackendError> {
+        sweep: MomentSweep,
+    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
         let dev = &self.gpu.device;
+        let n_runs = sweep.n_runs;
+        let n_slice = sweep.n_slice();
+        let second = res.moment_scores.as_ref().filter(|_| n_slice > 0);
         let nodes_buf = self.upload(nodes, wgpu::BufferUsages::STORAGE);
         let uniform = ChunkUniform {
             j0: j0 as u32,
@@ -236,21 +407,29 @@ impl GpuBackend {
             n_pass: n_runs as u32,
             per_cluster: 1,
             row: self.groups_per_row * GROUP,
-            n_score: 0,
-            n_slice: 0,
+            n_score: sweep.n_score as u32,
+            n_slice: n_slice as u32,
             want_moments: 0,
             pass0: 0,
             pass1: n_runs as u32,
-            n_wsum: 0,
+            n_wsum: sweep.n_poly as u32,
             n_mats: 0,
         };
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
         let pass_buf = self.storage("pass_ll", nj * n_runs, false);
         let out_buf = self.storage("cluster_ll", nj, true);
-        let unused = [
-            self.storage("sweep", 1, false),
-            self.storage("totals", 1, false),
-        ];
+        // each lane's score and magnitudes and its row's state weights;
+        // the clusters' slices, then the runs' sums of them
+        let n_entries = n_slice;
+        let n_run_sums = nj.div_ceil(SUM_RUN) * n_entries;
+        let lanes = if second.is_some() {
+            MOMENT_LANES * nj
+        } else {
+            0
+        };
+        let sweep_buf = self.storage("sweep", lanes * 2 * sweep.n_score, false);
+        let weights_buf = self.storage("weights", lanes * MAX_SLOTS, false);
+        let totals_buf = self.storage("totals", nj * n_slice + n_run_sums, true);
         let buffers = [
             &res.plan_buf,
             &res.rows_buf,
@@ -259,23 +438,11 @@ impl GpuBackend {
             &pass_buf,
             &out_buf,
             &uniform_buf,
-            &unused[0],
-            moments,
-            &unused[1],
+            &sweep_buf,
+            &weights_buf,
+            &totals_buf,
         ];
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &res.layout,
-            entries: &entries,
-        });
+        let group = self.bind_group(res, buffers);
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
@@ -286,16 +453,37 @@ impl GpuBackend {
             pass.set_pipeline(&res.reduce);
             let (x, y) = groups_of(nj, GROUP, self.groups_per_row);
             pass.dispatch_workgroups(x, y, 1);
+            if let Some(scores) = second {
+                pass.set_pipeline(scores);
+                let (x, y) = groups_of(nj, 1, self.groups_per_row);
+                pass.dispatch_workgroups(x, y, 1);
+                pass.set_pipeline(&res.sum_clusters);
+                let (x, y) = groups_of(n_run_sums, GROUP, self.groups_per_row);
+                pass.dispatch_workgroups(x, y, 1);
+                pass.set_pipeline(&res.sum_runs);
+                let (x, y) = groups_of(n_entries, GROUP, self.groups_per_row);
+                pass.dispatch_workgroups(x, y, 1);
+            }
         }
-        let read = dev.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read"),
-            size: (nj * 4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        enc.copy_buffer_to_buffer(&out_buf, 0, &read, 0, (nj * 4) as u64);
+        let read =
+            |enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, at: usize, floats: usize| {
+                let buf = dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("read"),
+                    size: (floats.max(1) * 4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                enc.copy_buffer_to_buffer(src, (at * 4) as u64, &buf, 0, (floats * 4) as u64);
+                buf
+            };
+        let read_ll = read(&mut enc, &out_buf, 0, nj);
+        let read_totals = second.map(|_| read(&mut enc, &totals_buf, nj * n_slice, n_entries));
         self.gpu.queue.submit([enc.finish()]);
-        read_back(dev, &read)
+        let totals = match read_totals {
+            Some(b) => read_back(dev, &b)?,
+            None => Vec::new(),
+        };
+        Ok((read_back(dev, &read_ll)?, totals))
     }
 }
 
@@ -327,5 +515,44 @@ mod tests {
             }
         }
         assert_eq!(t.count(6), 84);
+    }
+
+    /// Each neighbour one degree up names the monomial with that exponent
+    /// one more, and going up then down along a variable comes back.
+    #[test]
+    fn up_neighbours_are_one_exponent_up() {
+        let t = Triangles::new(3, 5, 1 << 20).expect("3 variables to degree 5");
+        let up = up_tables(&t);
+        let down = neighbour_tables(&t);
+        assert_eq!(up.len(), 5);
+        for r in 0..5 {
+            let mono = t.monomials(r);
+            let above = t.monomials(r + 1);
+            assert_eq!(up[r].len(), mono.len() * 3);
+            for (i, (_, e)) in mono.iter().enumerate() {
+                for c in 0..3 {
+                    let u = up[r][i * 3 + c] as usize;
+                    let mut d = e.clone();
+                    d[c] += 1;
+                    assert_eq!(above[u - 1].1, d);
+                    assert_eq!(down[r][(u - 1) * 3 + c] as usize, i + 1);
+                }
+            }
+        }
+    }
+
+    /// The second sweep's workgroup holds the bench's 4-class FMA-GoM on
+    /// 17 items (every degree to 17 in 4 variables) and the sizes agree
+    /// with the shader's.
+    #[test]
+    fn second_sweep_holds_four_classes_and_seventeen_items() {
+        let t = Triangles::new(4, 17, 1 << 20).expect("4 variables to degree 17");
+        let all: usize = (0..=17).map(|r| t.count(r) + 1).sum();
+        assert!(all <= MOM_ALL, "{all}");
+        let shader = crate::SHADER;
+        assert!(shader.contains(&format!("const MOM_ALL: u32 = {MOM_ALL}u;")));
+        assert!(shader.contains(&format!("const MOM_K: u32 = {MOM_K}u;")));
+        assert!(shader.contains(&format!("const MOM_POLY: u32 = {MOM_POLY}u;")));
+        assert!(shader.contains(&format!("var<workgroup> mom_all: array<f32, {MOM_ALL}>;")));
     }
 }
