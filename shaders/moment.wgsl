@@ -172,9 +172,8 @@ fn moment_densities(
 // second_sweep_moments (cpu/moment.rs; the reverse pass is poly.rs:
 // mul_linear_back). `moment_scores` gives one workgroup (SCORES_LANES =
 // 64 lanes) to each cluster of the chunk, after `moment_densities` and
-// `cluster_logliks` have filled `pass_ll` and `cluster_ll`. Per run (every
-// run: the workgroup's control flow stays uniform; a run of negligible
-// posterior adds zeros) it forms the products P_0 .. P_n of the rows'
+// `cluster_logliks` have filled `pass_ll` and `cluster_ll`. Per run of
+// posterior above NEGLIGIBLE_PASS (the workgroup decides together) it forms the products P_0 .. P_n of the rows'
 // linear forms, every degree kept in workgroup memory (mom_all), takes
 // F = Σ_a e_a M_a, adds (post / F) P_n to the cluster's Ḡ (in `totals`,
 // after its score), then runs the product backwards: B_n = M, and for
@@ -197,6 +196,7 @@ const MOM_K: u32 = 8u;
 var<workgroup> mom_all: array<f32, 6144>;
 var<workgroup> mom_part: array<f32, 512>;
 var<workgroup> mom_w: array<f32, 512>;
+var<workgroup> mom_busy: u32;
 
 // lane li's share of `count` entries from `dst` in mom_all: entry i is
 // Σ_c a_c mom_all[src + table[i k + c]] (the row's coefficients at `a` in
@@ -262,113 +262,123 @@ fn moment_scores(
     for (var run = 0u; run < n_runs; run += 1u) {
         let idx = jl * n_runs + run;
         let post = exp(pass_ll[idx] - ll) / post_sum;
-        var z: array<f32, 8>;
-        for (var d = 0u; d < dims; d += 1u) {
-            z[d] = nodes[idx * (dims + 1u) + d];
-        }
-        // the rows' scaled coefficients, then the products, every degree
-        for (var i = li; i < n; i += 64u) {
-            _ = row_coefs(m, r0 + i, &z, i * k);
-        }
+        // a run of negligible posterior adds nothing (as on the CPU): the
+        // workgroup skips it together (the flag, loaded uniformly, keeps
+        // the barriers below in uniform control flow)
         if li == 0u {
-            mom_all[0] = 0.0;
-            mom_all[1] = 1.0;
+            mom_busy = select(0u, 1u, post >= NEGLIGIBLE_PASS);
         }
+        let busy = workgroupUniformLoad(&mom_busy) == 1u;
         workgroupBarrier();
-        var lo = 0u;
-        var hi = 2u;
-        for (var r = 1u; r <= n; r += 1u) {
-            let t0 = plan[nbr_at + r - 1u];
-            let count = degree_count(m, r);
-            let a = (r - 1u) * k;
+        if busy {
+            var z: array<f32, 8>;
+            for (var d = 0u; d < dims; d += 1u) {
+                z[d] = nodes[idx * (dims + 1u) + d];
+            }
+            // the rows' scaled coefficients, then the products, every degree
+            for (var i = li; i < n; i += 64u) {
+                _ = row_coefs(m, r0 + i, &z, i * k);
+            }
             if li == 0u {
-                mom_all[hi] = 0.0;
+                mom_all[0] = 0.0;
+                mom_all[1] = 1.0;
             }
-            gather_all(li, k, a, lo, t0, count, hi + 1u);
             workgroupBarrier();
-            lo = hi;
-            hi += count + 1u;
-        }
-        // F, in lane order; post / F, 0 for a negligible or impossible run
-        var dot = 0.0;
-        for (var i = li; i < count_n; i += 64u) {
-            dot += mom_all[lo + 1u + i] * nodes[mom + i];
-        }
-        mom_red[li] = dot;
-        workgroupBarrier();
-        var f_big = 0.0;
-        for (var l = 0u; l < 64u; l += 1u) {
-            f_big += mom_red[l];
-        }
-        let f = select(0.0, post / f_big, f_big > 0.0 && post >= NEGLIGIBLE_PASS);
-        // Ḡ += f P_n; then B_n = M in P_n's place
-        for (var i = li; i < count_n; i += 64u) {
-            if live {
-                totals[g_at + i] += f * mom_all[lo + 1u + i];
+            var lo = 0u;
+            var hi = 2u;
+            for (var r = 1u; r <= n; r += 1u) {
+                let t0 = plan[nbr_at + r - 1u];
+                let count = degree_count(m, r);
+                let a = (r - 1u) * k;
+                if li == 0u {
+                    mom_all[hi] = 0.0;
+                }
+                gather_all(li, k, a, lo, t0, count, hi + 1u);
+                workgroupBarrier();
+                lo = hi;
+                hi += count + 1u;
             }
-            mom_all[lo + 1u + i] = nodes[mom + i];
-        }
-        workgroupBarrier();
-        // backwards: row r's derivatives, then B_{r−1} in P_{r−1}'s place
-        var b_hi = lo;
-        for (var r = n; r >= 1u; r -= 1u) {
-            let count = degree_count(m, r);
-            let count_lo = degree_count(m, r - 1u);
-            let b_lo = b_hi - count_lo - 1u;
-            let t0 = plan[nbr_at + r - 1u];
-            let a = (r - 1u) * k;
-            var part: array<f32, 8>;
-            for (var i = li; i < count; i += 64u) {
-                let b = mom_all[b_hi + 1u + i];
+            // F, in lane order; post / F, 0 for an impossible run
+            var dot = 0.0;
+            for (var i = li; i < count_n; i += 64u) {
+                dot += mom_all[lo + 1u + i] * nodes[mom + i];
+            }
+            mom_red[li] = dot;
+            workgroupBarrier();
+            var f_big = 0.0;
+            for (var l = 0u; l < 64u; l += 1u) {
+                f_big += mom_red[l];
+            }
+            let f = select(0.0, post / f_big, f_big > 0.0);
+            // Ḡ += f P_n; then B_n = M in P_n's place
+            for (var i = li; i < count_n; i += 64u) {
+                if live {
+                    totals[g_at + i] += f * mom_all[lo + 1u + i];
+                }
+                mom_all[lo + 1u + i] = nodes[mom + i];
+            }
+            workgroupBarrier();
+            // backwards: row r's derivatives, then B_{r−1} in P_{r−1}'s place
+            var b_hi = lo;
+            for (var r = n; r >= 1u; r -= 1u) {
+                let count = degree_count(m, r);
+                let count_lo = degree_count(m, r - 1u);
+                let b_lo = b_hi - count_lo - 1u;
+                let t0 = plan[nbr_at + r - 1u];
+                let a = (r - 1u) * k;
+                var part: array<f32, 8>;
+                for (var i = li; i < count; i += 64u) {
+                    let b = mom_all[b_hi + 1u + i];
+                    for (var c = 0u; c < k; c += 1u) {
+                        part[c] += b * mom_all[b_lo + plan[t0 + i * k + c]];
+                    }
+                }
                 for (var c = 0u; c < k; c += 1u) {
-                    part[c] += b * mom_all[b_lo + plan[t0 + i * k + c]];
+                    mom_part[li * MOM_K + c] = part[c];
                 }
-            }
-            for (var c = 0u; c < k; c += 1u) {
-                mom_part[li * MOM_K + c] = part[c];
-            }
-            workgroupBarrier();
-            if li < k {
-                var g = 0.0;
-                for (var l = 0u; l < 64u; l += 1u) {
-                    g += mom_part[l * MOM_K + li];
+                workgroupBarrier();
+                if li < k {
+                    var g = 0.0;
+                    for (var l = 0u; l < 64u; l += 1u) {
+                        g += mom_part[l * MOM_K + li];
+                    }
+                    mom_w[a + li] = mom_a[a + li] * g;
                 }
-                mom_w[a + li] = mom_a[a + li] * g;
+                gather_all(li, k, a, b_hi, plan[up_at + r - 1u], count_lo, b_lo + 1u);
+                workgroupBarrier();
+                b_hi = b_lo;
             }
-            gather_all(li, k, a, b_hi, plan[up_at + r - 1u], count_lo, b_lo + 1u);
-            workgroupBarrier();
-            b_hi = b_lo;
-        }
-        // each lane's rows: their outer terms' state weights and scores
-        let combos_at = plan[m + M_COMBOS_AT];
-        for (var i = li; i < n; i += 64u) {
-            let r = r0 + i;
-            var total = 0.0;
-            for (var c = 0u; c < k; c += 1u) {
-                total += mom_w[i * k + c];
-            }
-            let scale = select(0.0, post * rows[weights + r] / total, total > 0.0 && f > 0.0);
-            for (var o = 0u; o < plan[m + M_OUTER]; o += 1u) {
-                let t = plan[plan[m + M_OUTER_AT] + o];
-                term_values(t, r, &z, &vals);
-                let slot = term_word(t, T_SLOT);
-                for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
-                    state_w[lane_at(w0 + slot + s)] = 0.0;
+            // each lane's rows: their outer terms' state weights and scores
+            let combos_at = plan[m + M_COMBOS_AT];
+            for (var i = li; i < n; i += 64u) {
+                let r = r0 + i;
+                var total = 0.0;
+                for (var c = 0u; c < k; c += 1u) {
+                    total += mom_w[i * k + c];
                 }
-            }
-            for (var c = 0u; c < k; c += 1u) {
-                let combo = plan[combos_at + c];
+                let scale = select(0.0, post * rows[weights + r] / total, total > 0.0 && f > 0.0);
                 for (var o = 0u; o < plan[m + M_OUTER]; o += 1u) {
                     let t = plan[plan[m + M_OUTER_AT] + o];
-                    let at = plan[plan[H_SLOT_AT] + combo * n_terms + t];
-                    state_w[lane_at(w0 + at)] += scale * mom_w[i * k + c];
+                    term_values(t, r, &z, &vals);
+                    let slot = term_word(t, T_SLOT);
+                    for (var s = 0u; s < term_word(t, T_STATES); s += 1u) {
+                        state_w[lane_at(w0 + slot + s)] = 0.0;
+                    }
+                }
+                for (var c = 0u; c < k; c += 1u) {
+                    let combo = plan[combos_at + c];
+                    for (var o = 0u; o < plan[m + M_OUTER]; o += 1u) {
+                        let t = plan[plan[m + M_OUTER_AT] + o];
+                        let at = plan[plan[H_SLOT_AT] + combo * n_terms + t];
+                        state_w[lane_at(w0 + at)] += scale * mom_w[i * k + c];
+                    }
+                }
+                for (var o = 0u; o < plan[m + M_OUTER]; o += 1u) {
+                    term_scores(plan[plan[m + M_OUTER_AT] + o], r, &z, w0, g0);
                 }
             }
-            for (var o = 0u; o < plan[m + M_OUTER]; o += 1u) {
-                term_scores(plan[plan[m + M_OUTER_AT] + o], r, &z, w0, g0);
-            }
+            workgroupBarrier();
         }
-        workgroupBarrier();
     }
     // the lanes' slices summed, in lane order
     storageBarrier();

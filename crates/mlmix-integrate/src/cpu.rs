@@ -36,6 +36,8 @@ use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want
 
 mod blocked;
 mod moment;
+#[cfg(feature = "gpu")]
+pub(crate) use moment::TermVecs;
 
 /// In the product form, a row likelihood or running product below this is
 /// taken out by a log (see [`CpuBackend::log_product`]).

@@ -61,6 +61,7 @@ use mlmix_spec::Link;
 use wgpu::util::DeviceExt;
 
 use crate::SHADER;
+use crate::cpu::TermVecs;
 use crate::finish::{finish_gradient, finish_gradient_bound, finish_information};
 use crate::layout::Layout;
 use crate::nodes::nodes_of;
@@ -615,6 +616,37 @@ fn term_grads(plan: &Plan, score: &[f64]) -> Vec<Vec<f64>> {
     out
 }
 
+/// The gradient and its rounding bound ([`score_eps`] of the clusters'
+/// largest |log-likelihood| times the magnitudes) from the score and
+/// magnitudes the device summed (laid out as the shaders' parameters),
+/// plus per-term gradients and magnitudes formed on the host (`host`, as
+/// [`finish_gradient`] takes them).
+fn device_gradient(
+    plan: &Plan,
+    prep: &Prepared,
+    (score, magnitude): (&[f64], &[f64]),
+    host: Option<&(TermVecs, TermVecs)>,
+    max_abs_ll: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut grads = term_grads(plan, score);
+    let mut bound = term_grads(plan, magnitude);
+    if let Some((g_host, m_host)) = host {
+        for (to, from) in grads
+            .iter_mut()
+            .zip(g_host)
+            .chain(bound.iter_mut().zip(m_host))
+        {
+            to.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+        }
+    }
+    let eps = score_eps(max_abs_ll);
+    bound.iter_mut().flatten().for_each(|v| *v *= eps);
+    (
+        finish_gradient(plan, prep, &grads),
+        finish_gradient_bound(plan, prep, &bound),
+    )
+}
+
 /// Whether the device computes what `want` asks of `backend`'s plan: the
 /// log-likelihood, the gradient, the posterior moments (these on grids
 /// without step dimensions) and, with the gradient, the information
@@ -1011,14 +1043,7 @@ impl GpuBackend {
             f64::NEG_INFINITY
         };
         let (gradient, noise) = if want.gradient && loglik.is_finite() {
-            let grads = term_grads(plan, &score);
-            let mut bound = term_grads(plan, &magnitude);
-            let eps = score_eps(max_abs_ll);
-            bound.iter_mut().flatten().for_each(|v| *v *= eps);
-            (
-                finish_gradient(plan, &prep, &grads),
-                finish_gradient_bound(plan, &prep, &bound),
-            )
+            device_gradient(plan, &prep, (&score, &magnitude), None, max_abs_ll)
         } else {
             (Vec::new(), Vec::new())
         };

@@ -175,10 +175,8 @@ impl CpuBackend {
     ) -> Option<(TermVecs, TermVecs)> {
         let mf = self.layout.moments.as_ref()?;
         let bl = self.layout.blocks.as_ref()?;
-        let grads = self
-            .moment_inner_terms(prep, sh, agg, Want::GRADIENT)?
-            .grads;
         let h = inner_node_weights(mf, sh, agg);
+        let grads = self.inner_terms_weighted(prep, &h, Want::GRADIENT)?.grads;
         let mut ws = self.inner_workspace();
         let (params, d) = self.inner_node_derivs(prep, (mf, bl), &mut ws);
         let m = params.len();
@@ -727,12 +725,17 @@ impl CpuBackend {
         want: Want,
     ) -> Option<ChunkOut> {
         let mf = self.layout.moments.as_ref()?;
+        self.inner_terms_weighted(prep, &inner_node_weights(mf, sh, agg), want)
+    }
+
+    /// The inner terms' gradient and information given the weights `h`
+    /// of the inner nodes and combinations ([`inner_node_weights`]).
+    fn inner_terms_weighted(&self, prep: &Prepared, h: &[f64], want: Want) -> Option<ChunkOut> {
+        let mf = self.layout.moments.as_ref()?;
         let bl = self.layout.blocks.as_ref()?;
         let plan = &*self.plan;
         let (k, ni, nt) = (mf.poly.k, mf.n_inner, plan.terms.len());
         let combos = &self.layout.combos_of_between[0];
-        // per inner node and combination: its weight
-        let h = inner_node_weights(mf, sh, agg);
         let (mut grads, mut infos) = self.term_accumulators(want);
         let mut ws = self.inner_workspace();
         let wd = self.layout.width;

@@ -32,9 +32,8 @@ use mlmix_kernels::{Plan, Prepared};
 
 use super::{
     BackendError, ChunkUniform, GROUP, GpuBackend, MAX_SLOTS, MAX_SWEEP_FLOATS, Resident, SUM_RUN,
-    groups_of, read_back, score_eps, term_grads,
+    device_gradient, groups_of, read_back,
 };
-use crate::finish::{finish_gradient, finish_gradient_bound};
 use crate::layout::{Layout, MomentForm};
 use crate::nodes::node_of;
 use crate::poly::Triangles;
@@ -55,8 +54,8 @@ const MOM_K: usize = 8;
 /// moment_scores' workgroup size, SCORES_LANES).
 pub(super) const MOMENT_LANES: usize = 64;
 /// Workgroup memory the second sweep needs, in bytes: `mom_all`,
-/// `mom_part`, `mom_w`, `mom_a` and `mom_red`.
-pub(super) const MOMENT_SCORES_SHARED: u32 = 4 * (6144 + 512 + 512 + 512 + 64);
+/// `mom_part`, `mom_w`, `mom_a`, `mom_red` and `mom_busy`.
+pub(super) const MOMENT_SCORES_SHARED: u32 = 4 * (6144 + 512 + 512 + 512 + 64 + 1);
 
 /// Why the device does not take the moment form of `layout` (`None`: it
 /// does; the form itself absent is a reason too).
@@ -340,21 +339,13 @@ impl GpuBackend {
         let (magnitude, g_dev) = rest.split_at(sweep.n_score);
         let agg = host_poly(mf, g_dev, &log_scale);
         let plan = self.cpu.plan();
-        let Some((inner, inner_mag)) = self.cpu.moment_inner_gradient(prep, &sh, &agg) else {
+        let Some(inner) = self.cpu.moment_inner_gradient(prep, &sh, &agg) else {
             return Ok(None);
         };
-        let mut grads = term_grads(plan, score);
-        let mut bound = term_grads(plan, magnitude);
-        for (g, i) in grads.iter_mut().zip(&inner) {
-            g.iter_mut().zip(i).for_each(|(a, b)| *a += b);
-        }
-        for (b, m) in bound.iter_mut().zip(&inner_mag) {
-            b.iter_mut().zip(m).for_each(|(a, x)| *a += x);
-        }
-        let eps = score_eps(max_abs_ll);
-        bound.iter_mut().flatten().for_each(|v| *v *= eps);
-        ev.gradient = finish_gradient(plan, prep, &grads);
-        Ok(Some((ev, finish_gradient_bound(plan, prep, &bound))))
+        let (gradient, bound) =
+            device_gradient(plan, prep, (score, magnitude), Some(&inner), max_abs_ll);
+        ev.gradient = gradient;
+        Ok(Some((ev, bound)))
     }
 
     /// Per cluster `j0 .. j0 + nj` and run: the node of the run's first
