@@ -1001,6 +1001,7 @@ fn gpu_moment_form_equals_the_cpu() {
                 "{case} {rule}: cpu {exact} general loop {loop_ll}"
             );
             moment_gradient_agrees(&cpu, (&gpu, &chunked), phi, a, &format!("{case} {rule}"));
+            moment_posteriors_agree(&cpu, (&gpu, &chunked), phi, a, &format!("{case} {rule}"));
         }
     }
 }
@@ -1048,5 +1049,90 @@ fn moment_gradient_agrees(
     println!(
         "moment form gradient {what}: {} entries, worst error {worst:.2e} of the stated bound ({worst_split:.2e} in chunks)",
         got.gradient.len()
+    );
+}
+
+/// The moment form's posterior moments from the device (the host's, from
+/// the runs' log-densities the device gives) against the CPU's: each
+/// within 1e-4 (relative above 1) as on the general path, or where a
+/// cluster is sharp within what f32 log-densities allow: each run's
+/// log-density rounded by δ = GPU_LL_EPS |l_j| moves each posterior by a
+/// factor within e^{±2δ}, so a moment E[g] by at most (e^{2δ} − 1) E|g|
+/// (E|z_d| ≤ √E[z_d²], E|z_d z_e| ≤ √(E[z_d²] E[z_e²]), the CPU's); the
+/// inner dimensions' the standard normal's on both; the same bits again,
+/// in chunks and with the gradient.
+fn moment_posteriors_agree(
+    cpu: &CpuBackend,
+    (gpu, chunked): (&GpuBackend, &GpuBackend),
+    phi: &[f64],
+    a: Option<&mlmix_integrate::Adaptation>,
+    what: &str,
+) {
+    use mlmix_integrate::Want;
+    let want = Want {
+        moments: true,
+        ..Want::LL
+    };
+    let exact = cpu
+        .evaluate_adapted(
+            phi,
+            Want {
+                posteriors: true,
+                ..want
+            },
+            a,
+        )
+        .unwrap();
+    let (got, _) = gpu.device_eval(phi, want, a).unwrap();
+    let (split, _) = chunked.device_eval(phi, want, a).unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&split.moments), bits(&got.moments), "{what}");
+    assert_eq!(got.moments.len(), exact.moments.len(), "{what}");
+    let dims = cpu.plan().dims;
+    let per = 1 + dims + dims * dims;
+    assert_eq!(
+        got.moments.len(),
+        exact.cluster_loglik.len() * per,
+        "{what}"
+    );
+    let (mut worst, mut sharp) = (0.0f64, 0usize);
+    for (j, (g, e)) in got
+        .moments
+        .chunks_exact(per)
+        .zip(exact.moments.chunks_exact(per))
+        .enumerate()
+    {
+        let delta = mlmix_integrate::gpu::GPU_LL_EPS * exact.cluster_loglik[j].abs();
+        let spread = (2.0 * delta).exp_m1();
+        let rms = |d: usize| e[1 + dims + d * dims + d].abs().sqrt();
+        for (i, (&g, &e)) in g.iter().zip(e).enumerate() {
+            let scale = match i {
+                0 => 1.0,
+                i if i <= dims => rms(i - 1),
+                i => rms((i - 1 - dims) / dims) * rms((i - 1 - dims) % dims),
+            };
+            let (err, tol) = ((g - e).abs(), 1e-4 * e.abs().max(1.0));
+            let bound = tol.max(spread * scale);
+            sharp += usize::from(err > tol);
+            worst = worst.max(err / bound);
+            assert!(
+                err <= bound,
+                "{what}: cluster {j} moment entry {i}: cpu {e} gpu {g}, beyond {bound:e} \
+                 (log-likelihood {})",
+                exact.cluster_loglik[j]
+            );
+        }
+    }
+    // with the gradient too, the same moments
+    let both = Want {
+        moments: true,
+        ..Want::GRADIENT
+    };
+    let (with_gradient, _) = gpu.device_eval(phi, both, a).unwrap();
+    assert_eq!(bits(&with_gradient.moments), bits(&got.moments), "{what}");
+    println!(
+        "moment form posterior moments {what}: {} entries, worst error {worst:.2e} of the bound, \
+         {sharp} beyond 1e-4 within the sharp clusters' bound",
+        got.moments.len()
     );
 }

@@ -37,7 +37,7 @@ use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want
 mod blocked;
 mod moment;
 #[cfg(feature = "gpu")]
-pub(crate) use moment::TermVecs;
+pub(crate) use moment::{TermVecs, run_moments};
 
 /// In the product form, a row likelihood or running product below this is
 /// taken out by a log (see [`CpuBackend::log_product`]).

@@ -11,9 +11,10 @@
 //! nominal, normal, normal blocks with residual covariances (up to
 //! [`MAX_BLOCK`] variables) or class logits, on the plain or the adapted
 //! grid. Where the CPU takes the moment form (GoM and FMA-GoM long data:
-//! `cpu/moment.rs`), the device takes it too for the log-likelihood and
-//! the gradient (`gpu/moment.rs`, shaders/moment.wgsl) and leaves
-//! everything else to the CPU's moment form ([`device_evaluates`]). Each
+//! `cpu/moment.rs`), the device takes it too for the log-likelihood, the
+//! gradient and the posterior moments (`gpu/moment.rs`,
+//! shaders/moment.wgsl) and leaves the EM steps' information to the CPU's
+//! moment form ([`device_evaluates`]). Each
 //! gradient comes with a bound on its rounding ([`GPU_SCORE_EPS`],
 //! [`GPU_LL_EPS`]); a gradient not resolved against it
 //! ([`GPU_RESOLVE`]) is made again on the CPU, as are the evaluations
@@ -652,18 +653,22 @@ fn device_gradient(
 /// without step dimensions) and, with the gradient, the information
 /// ([`information_on_device`]); not the meat or the posterior
 /// probabilities. Where the CPU takes the moment form (GoM and FMA-GoM
-/// long data), the log-likelihood and the gradient alone, and only where
-/// the device takes that form too (`moment`: for the log-likelihood, and
-/// for the gradient on this grid): its general loop would evaluate every
-/// row at every pass, tens of times the CPU's work there (an FMA-GoM's
-/// log-likelihood took over 15 s on an H200 against 0.75 s on two
-/// cores), and the CPU's posterior moments keep the adaptation off the
-/// inner dimensions, as the form needs.
+/// long data), the log-likelihood, the gradient and the posterior moments
+/// (the CPU's, formed on the host from the runs' log-densities the device
+/// gives: they keep the adaptation off the inner dimensions, as the form
+/// needs), and only where the device takes that form too (`moment`: for
+/// the log-likelihood, and for the gradient on this grid): its general
+/// loop would evaluate every row at every pass, tens of times the CPU's
+/// work there (an FMA-GoM's log-likelihood took over 15 s on an H200
+/// against 0.75 s on two cores).
 fn device_evaluates(want: Want, cpu: &CpuBackend, moment: (bool, bool)) -> bool {
     if cpu.moment_form() {
         return moment.0
             && (!want.gradient || moment.1)
-            && !(want.information || want.meat || want.posteriors || want.moments);
+            && !(want.information
+                || want.meat
+                || want.posteriors
+                || (want.moments && !cpu.layout().steps.is_empty()));
     }
     !((want.information && !(want.gradient && information_on_device(cpu.plan())))
         || want.meat
@@ -948,14 +953,9 @@ impl GpuBackend {
         let params_buf = self.upload(&params, wgpu::BufferUsages::STORAGE);
         let moment_grad = want.gradient && res.moment_scores.is_some();
         if res.moment_form
-            && !(want.moments || want.information || (want.gradient && !moment_grad))
-            && let Some(out) = self.moment_eval(
-                res,
-                &prep,
-                (&params_buf, params.len()),
-                want.gradient,
-                adapt,
-            )?
+            && !(want.information || (want.gradient && !moment_grad))
+            && let Some(out) =
+                self.moment_eval(res, &prep, (&params_buf, params.len()), want, adapt)?
         {
             return Ok(out);
         }

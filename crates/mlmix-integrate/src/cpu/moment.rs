@@ -454,21 +454,9 @@ impl CpuBackend {
         let per = 1 + dims + dims * dims;
         out.moments = vec![0.0; nj * per];
         for (c, mo) in out.moments.chunks_exact_mut(per).enumerate() {
-            for at in c * n_runs..(c + 1) * n_runs {
-                let p = ws.pass_ll[at];
-                let z = &ws.z[at * dims..(at + 1) * dims];
-                mo[0] += p;
-                for &d in &bl.outer_dims {
-                    mo[1 + d] += p * z[d];
-                    for &e in &bl.outer_dims {
-                        mo[1 + dims + d * dims + e] += p * z[d] * z[e];
-                    }
-                }
-            }
-            if mo[0] > 0.0 {
-                let inv = 1.0 / mo[0];
-                mo[1..].iter_mut().for_each(|v| *v *= inv);
-            }
+            let runs = c * n_runs..(c + 1) * n_runs;
+            let z = &ws.z[runs.start * dims..runs.end * dims];
+            run_moments((&bl.outer_dims, dims), &ws.pass_ll[runs], z, mo);
         }
         self.plain_inner_moments(mf, &mut out.moments);
     }
@@ -775,7 +763,7 @@ impl CpuBackend {
     /// The units' posterior moments with the inner dimensions' set to the
     /// standard normal's (mean 0, unit variance, uncorrelated), so that an
     /// adaptation built from them keeps the inner nodes plain.
-    pub(super) fn plain_inner_moments(&self, mf: &MomentForm, moments: &mut [f64]) {
+    pub(crate) fn plain_inner_moments(&self, mf: &MomentForm, moments: &mut [f64]) {
         let dims = self.plan.dims;
         let per = 1 + dims + dims * dims;
         for mo in moments.chunks_exact_mut(per) {
@@ -789,6 +777,31 @@ impl CpuBackend {
                 }
             }
         }
+    }
+}
+
+/// A cluster's posterior mass and the posterior moments of the outer
+/// dimensions `outer` of `dims` over its runs (posteriors `post`; nodes
+/// `z`, `dims` each), into `mo` (zeroed: the mass, the means, the second
+/// moments, `1 + dims + dims²`).
+pub(crate) fn run_moments(
+    (outer, dims): (&[usize], usize),
+    post: &[f64],
+    z: &[f64],
+    mo: &mut [f64],
+) {
+    for (&p, z) in post.iter().zip(z.chunks_exact(dims)) {
+        mo[0] += p;
+        for &d in outer {
+            mo[1 + d] += p * z[d];
+            for &e in outer {
+                mo[1 + dims + d * dims + e] += p * z[d] * z[e];
+            }
+        }
+    }
+    if mo[0] > 0.0 {
+        let inv = 1.0 / mo[0];
+        mo[1..].iter_mut().for_each(|v| *v *= inv);
     }
 }
 

@@ -7,7 +7,10 @@
 //! f32 after the chunk's nodes; the device forms each (cluster, run)'s
 //! polynomial in workgroup memory and takes its dot with them; each
 //! cluster's log-sum-exp over its runs comes down in f32, summed in f64 as
-//! on the general path.
+//! on the general path. For the adaptation's posterior moments the runs'
+//! log-densities come down too (one f32 per cluster and run, fewer bytes
+//! than the moments themselves), and the host forms the moments from them
+//! in f64 as the CPU does (`run_moments`).
 //!
 //! With the gradient, a second sweep (`moment_scores`) walks each
 //! cluster's runs again: the products of its rows' linear forms, every
@@ -34,10 +37,11 @@ use super::{
     BackendError, ChunkUniform, GROUP, GpuBackend, MAX_SLOTS, MAX_SWEEP_FLOATS, Resident, SUM_RUN,
     device_gradient, groups_of, read_back,
 };
+use crate::cpu::run_moments;
 use crate::layout::{Layout, MomentForm};
 use crate::nodes::node_of;
 use crate::poly::Triangles;
-use crate::{Adaptation, Backend, Evaluation};
+use crate::{Adaptation, Backend, Evaluation, Want};
 
 /// Monomials of one degree that a workgroup holds, less the leading 0
 /// (shaders/moment.wgsl: MOM_POLY).
@@ -263,20 +267,64 @@ impl MomentSweep {
     }
 }
 
+/// What one chunk of the moment form brings back: per cluster its
+/// log-likelihood; the sums of the second sweep (empty without it); per
+/// cluster and run its log-density (empty unless asked for).
+struct MomentBack {
+    ll: Vec<f32>,
+    totals: Vec<f32>,
+    pass: Vec<f32>,
+}
+
+/// Appends to `out`, per cluster of a chunk, its posterior mass and the
+/// posterior moments of the outer dimensions `outer` of `dims` over its
+/// `n_runs` runs (the CPU's [`run_moments`]), from the runs'
+/// log-densities `pass` and nodes `z` (f64, `dims` each); a cluster whose
+/// densities are all 0 gets zeros.
+fn add_run_moments(
+    (outer, dims): (&[usize], usize),
+    n_runs: usize,
+    (pass, z): (&[f32], &[f64]),
+    out: &mut Vec<f64>,
+) {
+    let per = 1 + dims + dims * dims;
+    let mut post = vec![0.0; n_runs];
+    for (l, z) in pass.chunks_exact(n_runs).zip(z.chunks_exact(n_runs * dims)) {
+        let m = l
+            .iter()
+            .map(|&v| f64::from(v))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let at = out.len();
+        out.resize(at + per, 0.0);
+        if !m.is_finite() {
+            continue;
+        }
+        post.iter_mut()
+            .zip(l)
+            .for_each(|(p, &v)| *p = (f64::from(v) - m).exp());
+        let s: f64 = post.iter().sum();
+        post.iter_mut().for_each(|p| *p /= s);
+        run_moments((outer, dims), &post, z, &mut out[at..]);
+    }
+}
+
 impl GpuBackend {
     /// An evaluation at `prep` in the moment form on the device: the
-    /// log-likelihood, and with `gradient` the gradient and its rounding
-    /// bound (as [`GpuBackend::device_eval`] gives them); `None` where the
-    /// form does not apply on the grid `adapt` gives (adapted in an inner
-    /// dimension).
+    /// log-likelihood, with `want.gradient` the gradient and its rounding
+    /// bound (as [`GpuBackend::device_eval`] gives them) and with
+    /// `want.moments` the posterior moments (the CPU's
+    /// [`run_moments`] from the runs' log-densities the device gives);
+    /// `None` where the form does not apply on the grid `adapt` gives
+    /// (adapted in an inner dimension).
     pub(super) fn moment_eval(
         &self,
         res: &Resident,
         prep: &Prepared,
         (params, n_params): (&wgpu::Buffer, usize),
-        gradient: bool,
+        want: Want,
         adapt: Option<&Adaptation>,
     ) -> Result<Option<(Evaluation, Vec<f64>)>, BackendError> {
+        let gradient = want.gradient;
         let layout = self.cpu.layout();
         let (Some(mf), Some(bl)) = (layout.moments.as_ref(), layout.blocks.as_ref()) else {
             return Ok(None);
@@ -302,12 +350,18 @@ impl GpuBackend {
         }
         let (mut total, mut max_abs_ll) = (0.0f64, 0.0f64);
         let mut sums = vec![0.0f64; 2 * sweep.n_score + sweep.n_poly];
+        let mut post_moments = Vec::new();
         let mut j0 = 0;
         while j0 < n_clusters {
             let nj = per.min(n_clusters - j0);
-            let mut nodes = self.run_nodes((j0, nj), adapt, &log_scale);
+            let (mut nodes, z) = self.run_nodes((j0, nj), adapt, &log_scale, want.moments);
             nodes.extend_from_slice(&moments);
-            let (ll, totals) = self.moment_chunk(res, params, &nodes, (j0, nj), sweep)?;
+            let back = self.moment_chunk(res, params, &nodes, (j0, nj), (sweep, want.moments))?;
+            let (ll, totals) = (back.ll, back.totals);
+            if want.moments {
+                let outer = (&bl.outer_dims[..], self.cpu.grid().dims);
+                add_run_moments(outer, sweep.n_runs, (&back.pass, &z), &mut post_moments);
+            }
             for &l in &ll {
                 total += f64::from(l);
                 max_abs_ll = max_abs_ll.max(f64::from(l).abs());
@@ -332,6 +386,10 @@ impl GpuBackend {
             moments: Vec::new(),
             junctions: Vec::new(),
         };
+        if want.moments {
+            self.cpu.plain_inner_moments(mf, &mut post_moments);
+            ev.moments = post_moments;
+        }
         if !gradient || !loglik.is_finite() {
             return Ok(Some((ev, Vec::new())));
         }
@@ -350,20 +408,22 @@ impl GpuBackend {
 
     /// Per cluster `j0 .. j0 + nj` and run: the node of the run's first
     /// pass (the CPU's `node_of`) and its log weight plus the log scale of
-    /// the cluster's degree's moments.
+    /// the cluster's degree's moments; with `keep`, the nodes in f64 too.
     fn run_nodes(
         &self,
         (j0, nj): (usize, usize),
         adapt: Option<&Adaptation>,
         log_scale: &[f64],
-    ) -> Vec<f32> {
+        keep: bool,
+    ) -> (Vec<f32>, Vec<f64>) {
         let layout = self.cpu.layout();
         let Some(bl) = layout.blocks.as_ref() else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let (grid, starts) = (self.cpu.grid(), &self.cpu.data().cluster_starts);
         let dims = grid.dims;
         let mut out = Vec::with_capacity(nj * bl.runs.len() * (dims + 1));
+        let mut kept = Vec::new();
         let mut z = vec![0.0; dims];
         for j in j0..j0 + nj {
             let shift = log_scale[starts[j + 1] - starts[j]];
@@ -371,22 +431,26 @@ impl GpuBackend {
                 let lw = node_of(grid, adapt, j, 0, q0, &mut z);
                 out.extend(z.iter().map(|&v| v as f32));
                 out.push((lw + shift).max(-1e30) as f32);
+                if keep {
+                    kept.extend_from_slice(&z);
+                }
             }
         }
-        out
+        (out, kept)
     }
 
     /// Clusters `j0 .. j0 + nj` in the moment form (`nodes`: their runs'
-    /// nodes, then the moments): their log-likelihoods, and with the
-    /// second sweep their scores, magnitudes and Ḡ summed over them.
+    /// nodes, then the moments): their log-likelihoods, with the second
+    /// sweep their scores, magnitudes and Ḡ summed over them, and with
+    /// `runs` their runs' log-densities.
     fn moment_chunk(
         &self,
         res: &Resident,
         params: &wgpu::Buffer,
         nodes: &[f32],
         (j0, nj): (usize, usize),
-        sweep: MomentSweep,
-    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
+        (sweep, runs): (MomentSweep, bool),
+    ) -> Result<MomentBack, BackendError> {
         let dev = &self.gpu.device;
         let n_runs = sweep.n_runs;
         let n_slice = sweep.n_slice();
@@ -407,7 +471,7 @@ impl GpuBackend {
             n_mats: 0,
         };
         let uniform_buf = self.upload(&[uniform], wgpu::BufferUsages::UNIFORM);
-        let pass_buf = self.storage("pass_ll", nj * n_runs, false);
+        let pass_buf = self.storage("pass_ll", nj * n_runs, runs);
         let out_buf = self.storage("cluster_ll", nj, true);
         // each lane's score and magnitudes and its row's state weights;
         // the clusters' slices, then the runs' sums of them
@@ -469,12 +533,17 @@ impl GpuBackend {
             };
         let read_ll = read(&mut enc, &out_buf, 0, nj);
         let read_totals = second.map(|_| read(&mut enc, &totals_buf, nj * n_slice, n_entries));
+        let read_pass = runs.then(|| read(&mut enc, &pass_buf, 0, nj * n_runs));
         self.gpu.queue.submit([enc.finish()]);
-        let totals = match read_totals {
-            Some(b) => read_back(dev, &b)?,
-            None => Vec::new(),
+        let back = |b: Option<wgpu::Buffer>| match b {
+            Some(b) => read_back(dev, &b),
+            None => Ok(Vec::new()),
         };
-        Ok((read_back(dev, &read_ll)?, totals))
+        Ok(MomentBack {
+            totals: back(read_totals)?,
+            pass: back(read_pass)?,
+            ll: read_back(dev, &read_ll)?,
+        })
     }
 }
 
