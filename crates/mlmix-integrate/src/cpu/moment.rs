@@ -105,18 +105,16 @@ impl CpuBackend {
         }
         let (k, ni) = (mf.poly.k, mf.n_inner);
         let combos = &self.layout.combos_of_between[0];
-        let mut ws = self.inner_workspace();
         let wd = self.layout.width;
         let mut v = vec![0.0; ni * k];
-        for p0 in (0..ni).step_by(self.block_size()) {
-            let n = self.block_size().min(ni - p0);
-            self.inner_probs(prep, bl, 0, 0, p0, n, &mut ws);
-            for i in 0..n {
-                for (ki, &c) in combos.iter().enumerate() {
-                    v[(p0 + i) * k + ki] = ws.blk.v[c * wd + i];
+        self.inner_blocks(&mut v, k, |p0, n, vb, ws| {
+            self.inner_probs(prep, bl, 0, 0, p0, n, ws);
+            for (i, vi) in vb.chunks_exact_mut(k).enumerate() {
+                for (x, &c) in vi.iter_mut().zip(combos) {
+                    *x = ws.blk.v[c * wd + i];
                 }
             }
-        }
+        });
         let w: Vec<f64> = mf.rel_log_w.iter().map(|l| l.exp()).collect();
         // in blocks of inner nodes on the pool, summed in block order (the
         // same bits on any number of threads)
@@ -136,7 +134,7 @@ impl CpuBackend {
         }
         let scores = want
             .meat
-            .then(|| self.inner_scores(prep, (mf, bl), (&v, &w), &mut ws));
+            .then(|| self.inner_scores(prep, (mf, bl), (&v, &w)));
         Some(Shared { v, w, m, scores })
     }
 
@@ -175,10 +173,9 @@ impl CpuBackend {
     ) -> Option<(TermVecs, TermVecs)> {
         let mf = self.layout.moments.as_ref()?;
         let bl = self.layout.blocks.as_ref()?;
-        let h = inner_node_weights(mf, sh, agg);
+        let h = self.inner_node_weights(mf, sh, agg);
         let grads = self.inner_terms_weighted(prep, &h, Want::GRADIENT)?.grads;
-        let mut ws = self.inner_workspace();
-        let (params, d) = self.inner_node_derivs(prep, (mf, bl), &mut ws);
+        let (params, d) = self.inner_node_derivs(prep, (mf, bl));
         let m = params.len();
         let mut mag = vec![0.0; self.plan.n_ext];
         for (pk, &hp) in h.iter().enumerate() {
@@ -215,10 +212,9 @@ impl CpuBackend {
         prep: &Prepared,
         (mf, bl): (&MomentForm, &Blocks),
         (v, w): (&[f64], &[f64]),
-        ws: &mut Workspace,
     ) -> InnerScores {
         let (k, ni) = (mf.poly.k, mf.n_inner);
-        let (params, d) = self.inner_node_derivs(prep, (mf, bl), ws);
+        let (params, d) = self.inner_node_derivs(prep, (mf, bl));
         let m = params.len();
         if m == 0 {
             // (no free parameter in the inner terms)
@@ -255,7 +251,6 @@ impl CpuBackend {
         &self,
         prep: &Prepared,
         (mf, bl): (&MomentForm, &Blocks),
-        ws: &mut Workspace,
     ) -> (Vec<usize>, Vec<f64>) {
         let (k, ni, n_ext) = (mf.poly.k, mf.n_inner, self.plan.n_ext);
         let mut params: Vec<usize> = bl
@@ -272,21 +267,41 @@ impl CpuBackend {
         if m == 0 {
             return (params, d);
         }
-        for p0 in (0..ni).step_by(self.block_size()) {
-            let n = self.block_size().min(ni - p0);
+        self.inner_blocks(&mut d, k * m, |p0, n, db, ws| {
             self.inner_probs(prep, bl, 0, 0, p0, n, ws);
             self.inner_node_scores(prep, bl, n, ws);
-            for i in 0..n {
-                for ki in 0..k {
+            for (i, di) in db.chunks_exact_mut(k * m).enumerate() {
+                for (ki, dk) in di.chunks_exact_mut(m).enumerate() {
                     let s = &ws.cluster_scores[(ki * n + i) * n_ext..(ki * n + i + 1) * n_ext];
-                    let di = &mut d[((p0 + i) * k + ki) * m..((p0 + i) * k + ki + 1) * m];
-                    for (x, &pi) in di.iter_mut().zip(&params) {
+                    for (x, &pi) in dk.iter_mut().zip(&params) {
                         *x = s[pi];
                     }
                 }
             }
-        }
+        });
         (params, d)
+    }
+
+    /// Runs `f(p0, n, out, ws)` on the pool for each block of inner
+    /// nodes `p0 .. p0 + n` ([`INNER_BLOCK`] at most, in the blocked
+    /// loop's lanes) with its share of `out` (`per` entries per node) and
+    /// a workspace of its task's ([`CpuBackend::inner_workspace`]). Each
+    /// node's entries depend on the node alone: the same bits on any
+    /// number of threads.
+    fn inner_blocks<F>(&self, out: &mut [f64], per: usize, f: F)
+    where
+        F: Fn(usize, usize, &mut [f64], &mut Workspace) + Sync,
+    {
+        let bs = self.block_size().clamp(1, INNER_BLOCK);
+        if per == 0 {
+            return;
+        }
+        self.install(|| {
+            out.par_chunks_mut(bs * per).enumerate().for_each_init(
+                || self.inner_workspace(),
+                |ws, (b, ob)| f(b * bs, ob.len() / per, ob, ws),
+            )
+        });
     }
 
     /// Adds each cluster's scores of the inner terms' parameters,
@@ -323,7 +338,8 @@ impl CpuBackend {
         let mut ws = Workspace::new(&self.plan, l.stride, l.width, l.mom_slots);
         let cx = self.chunk_cx(0);
         self.blocked_buffers(&cx, &mut ws);
-        ws.z = self.grid.nodes.clone();
+        let first = l.moments.as_ref().map_or(l.n_passes(), |mf| mf.n_inner);
+        ws.z = self.grid.nodes[..first * self.plan.dims].to_vec();
         ws
     }
 
@@ -713,7 +729,22 @@ impl CpuBackend {
         want: Want,
     ) -> Option<ChunkOut> {
         let mf = self.layout.moments.as_ref()?;
-        self.inner_terms_weighted(prep, &inner_node_weights(mf, sh, agg), want)
+        self.inner_terms_weighted(prep, &self.inner_node_weights(mf, sh, agg), want)
+    }
+
+    /// Per inner node p and combination k, its weight in the inner terms'
+    /// gradient: h_pk = w_p Σ_a Ḡ_a a_k v(p)^a, Ḡ the clusters'
+    /// polynomials summed with weights post / L (`agg`, per degree); in
+    /// blocks of nodes on the pool.
+    fn inner_node_weights(&self, mf: &MomentForm, sh: &Shared, agg: &[Vec<f64>]) -> Vec<f64> {
+        let k = mf.poly.k;
+        let mut h = vec![0.0; mf.n_inner * k];
+        self.install(|| {
+            h.par_chunks_mut(MOMENT_BLOCK * k)
+                .enumerate()
+                .for_each(|(b, hb)| node_weights(mf, sh, agg, b * MOMENT_BLOCK, hb));
+        });
+        h
     }
 
     /// The inner terms' gradient and information given the weights `h`
@@ -823,17 +854,14 @@ fn inner_plain(mf: &MomentForm, a: &Adaptation) -> bool {
         })
 }
 
-/// Per inner node p and combination k, its weight in the inner terms'
-/// gradient: h_pk = w_p Σ_a Ḡ_a a_k v(p)^a, Ḡ the clusters' polynomials
-/// summed with weights post / L (`agg`, per degree).
-fn inner_node_weights(mf: &MomentForm, sh: &Shared, agg: &[Vec<f64>]) -> Vec<f64> {
-    let (k, ni) = (mf.poly.k, mf.n_inner);
+/// [`CpuBackend::inner_node_weights`] of the inner nodes from `p0`, into
+/// `h` (`k` per node).
+fn node_weights(mf: &MomentForm, sh: &Shared, agg: &[Vec<f64>], p0: usize, h: &mut [f64]) {
+    let k = mf.poly.k;
     let stride = mf.poly.n_max + 1;
-    let mut h = vec![0.0; ni * k];
     let mut pow = vec![0.0; k * stride];
-    for p in 0..ni {
+    for (p, hp) in (p0..).zip(h.chunks_exact_mut(k)) {
         powers(&sh.v[p * k..(p + 1) * k], &mut pow);
-        let hp = &mut h[p * k..(p + 1) * k];
         for (di, g) in agg.iter().enumerate() {
             let ex = mf.exponents[di].chunks_exact(k);
             for (&at, e) in mf.entries[di].iter().zip(ex) {
@@ -845,7 +873,6 @@ fn inner_node_weights(mf: &MomentForm, sh: &Shared, agg: &[Vec<f64>]) -> Vec<f64
         }
         hp.iter_mut().for_each(|x| *x *= sh.w[p]);
     }
-    h
 }
 
 /// `pow[k * stride + e]` = x_k^e.
@@ -860,8 +887,13 @@ fn powers(x: &[f64], pow: &mut [f64]) {
     }
 }
 
-/// Inner nodes per task of the shared moments' sums.
+/// Inner nodes per task of the shared moments' sums and the inner nodes'
+/// weights.
 const MOMENT_BLOCK: usize = 512;
+
+/// Most inner nodes per task of the inner terms' values on the pool
+/// ([`CpuBackend::inner_blocks`]).
+const INNER_BLOCK: usize = 256;
 
 /// The moments' shares of inner nodes `nodes` (probabilities `v`, `k` per
 /// node; weights `w`), per degree at their dense entries.
