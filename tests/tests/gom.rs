@@ -376,6 +376,67 @@ fn three_class_gom_has_correlated_random_logits() {
     assert!(mlmix::nested_start::companion(&nested.model).is_none());
 }
 
+/// A fit whose classes stay identical (a 2-class GoM with `STARTS = 0`:
+/// its item logits start at 0 in both classes, and nothing in the
+/// likelihood tells the classes apart, so every step keeps them equal)
+/// says so in a warning; the same model with random starts does not; and
+/// the warning names the classes that are equal when only some are (a
+/// 3-class GoM at estimates with classes 1 and 3 the same).
+#[test]
+fn identical_classes_warn() {
+    let scratch = Scratch::new("gom-identical");
+    scratch.write(
+        "wide.dat",
+        &free_format(&simulate(&mut Sim::new(21), 150), "-99"),
+    );
+    let identical = |fit: &mlmix::Fit| {
+        fit.warnings
+            .iter()
+            .any(|w| w.contains("classes 1 and 2 of C have the same estimates"))
+    };
+    let (_, zero) = fit_text(
+        &scratch,
+        "zero.inp",
+        &gom_input("").replace("STARTS = 10 3", "STARTS = 0"),
+    )
+    .unwrap();
+    assert!(identical(&zero), "{:?}", zero.warnings);
+    let (_, random) = fit_text(&scratch, "random.inp", &gom_input("")).unwrap();
+    assert!(!identical(&random), "{:?}", random.warnings);
+    assert!(random.loglikelihood > zero.loglikelihood + 1.0);
+    // classes 1 and 3 of a 3-class GoM the same, class 2 apart
+    let loaded = mlmix_tests::load(&scratch, "gom3.inp", &gom3_input());
+    let model = &loaded.model;
+    let phi_with = |class2: f64| -> Vec<f64> {
+        model
+            .parameters
+            .iter()
+            .map(|p| match (p.value, p.class) {
+                (mlmix::spec::ParamValue::Fixed(v), _) => v,
+                (_, Some(1)) => class2,
+                (_, Some(_)) => 0.7,
+                _ => 1.0,
+            })
+            .collect()
+    };
+    let w = mlmix::diverging::identical_classes_warning(model, &phi_with(-0.4))
+        .expect("classes 1 and 3 equal");
+    assert!(w.starts_with("classes 1 and 3 of C have"), "{w}");
+    let w = mlmix::diverging::identical_classes_warning(model, &phi_with(0.7))
+        .expect("all three equal");
+    assert!(w.starts_with("classes 1, 2 and 3 of C have"), "{w}");
+    // a difference beyond the tolerance in one item logit separates them
+    let mut phi = phi_with(0.7);
+    let i = model
+        .parameters
+        .iter()
+        .position(|p| p.class == Some(2) && !matches!(p.value, mlmix::spec::ParamValue::Fixed(_)))
+        .unwrap();
+    phi[i] += 1e-4;
+    let w = mlmix::diverging::identical_classes_warning(model, &phi).expect("1 and 2 equal");
+    assert!(w.starts_with("classes 1 and 2 of C have"), "{w}");
+}
+
 /// Random class logits whose correlation nears ±1 are named in a warning
 /// (the FMA-GoM's crawl towards a singular Σ, docs/gom.md section 6); at
 /// a moderate correlation, or in a model with one random class logit,

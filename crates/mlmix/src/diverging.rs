@@ -1,5 +1,6 @@
 //! The warnings for estimates that ran off towards infinity, or towards
-//! a boundary (random class logits that become one).
+//! a boundary (random class logits that become one), and for classes that
+//! the fit left identical (a saddle point).
 //!
 //! A likelihood whose supremum lies at infinity (a perfectly separated
 //! logistic regression, a class whose factor loadings grow without bound)
@@ -362,5 +363,92 @@ pub fn class_logit_correlation_warning(model: &Model, phi: &[f64]) -> Option<Str
     Some(format!(
         "random class logits correlate beyond ±{CLASS_LOGIT_CORRELATION_LIMIT} ({}): their covariance matrix is nearly singular, as when the likelihood rises towards the model in which they are one; quasi-Newton then crawls towards that boundary and may stop at its iteration limit or on a flat stretch before it; compare with the model with fewer random class logits (docs/gom.md)",
         list.join(", ")
+    ))
+}
+
+/// Relative difference (above 1) within which two classes' estimates of
+/// the same parameter count as equal for [`identical_classes_warning`].
+pub const IDENTICAL_CLASS_TOLERANCE: f64 = 1e-6;
+
+/// The warning for latent classes that the fit left identical: classes of
+/// one class variable whose class-specific measurement parameters all
+/// have the same estimates at `phi` (within [`IDENTICAL_CLASS_TOLERANCE`]),
+/// at least one of them a different free parameter in each. Nothing in
+/// the likelihood tells such classes apart, so a start that makes them
+/// equal keeps them equal at every step, and the fit ends at a saddle
+/// point, not a maximum, with a singular information matrix. Seen with
+/// `STARTS = 0` on the benchmark's FMA-GoM (docs/gom.md): its items'
+/// class-specific logits (the means of random slopes on item dummies)
+/// start at 0 in every class, and the fit stopped after 3 EM and 2
+/// quasi-Newton iterations at −75537.82 with four equal classes, where
+/// random starts reach −75322.
+pub fn identical_classes_warning(model: &Model, phi: &[f64]) -> Option<String> {
+    let mut free_of = vec![None; model.parameters.len()];
+    for (f, fp) in model.free.iter().enumerate() {
+        for &i in &fp.members {
+            free_of[i] = Some(f);
+        }
+    }
+    let mut found: Vec<String> = Vec::new();
+    for (cv, var) in model.class_vars.iter().enumerate() {
+        let kn = var.classes;
+        let of_class = |k: usize| -> Vec<usize> {
+            (0..model.parameters.len())
+                .filter(|&i| {
+                    let p = &model.parameters[i];
+                    p.class == Some(k) && model.param_class_var(&p.kind) == Some(cv)
+                })
+                .collect()
+        };
+        let params: Vec<Vec<usize>> = (0..kn).map(of_class).collect();
+        let same = |a: usize, b: usize| -> bool {
+            let mut distinct_free = false;
+            for &i in &params[a] {
+                let kind = &model.parameters[i].kind;
+                let Some(&j) = params[b]
+                    .iter()
+                    .find(|&&j| model.parameters[j].kind == *kind)
+                else {
+                    continue;
+                };
+                let (x, y) = (phi[i], phi[j]);
+                if (x - y).abs() > IDENTICAL_CLASS_TOLERANCE * x.abs().max(1.0) {
+                    return false;
+                }
+                distinct_free |=
+                    free_of[i].is_some() && free_of[j].is_some() && free_of[i] != free_of[j];
+            }
+            distinct_free
+        };
+        // each class joins the group of the first earlier class it equals
+        let mut group: Vec<usize> = (0..kn).collect();
+        for b in 1..kn {
+            if let Some(a) = (0..b).find(|&a| group[a] == a && same(a, b)) {
+                group[b] = a;
+            }
+        }
+        for g in 0..kn {
+            let members: Vec<usize> = (0..kn).filter(|&k| group[k] == g).collect();
+            if members.len() > 1 {
+                let names: Vec<String> = members.iter().map(|k| (k + 1).to_string()).collect();
+                let list = match names.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("{} and {last}", rest.join(", "))
+                    }
+                    _ => names.join(""),
+                };
+                found.push(format!(
+                    "classes {list} of {}",
+                    var.name.to_ascii_uppercase()
+                ));
+            }
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} have the same estimates in every class-specific parameter: the fit did not separate them, so this solution is a saddle point of the likelihood, not a maximum (its information matrix is singular). Starting values that are the same in every class stay so at every step; without random starts (STARTS = 0) slopes, and the means of random slopes such as a GoM's item logits, start at 0 in every class. Use random starts (STARTS) or give class-specific starting values",
+        found.join("; ")
     ))
 }

@@ -793,6 +793,7 @@ pub fn fit(
     warnings.extend(crate::diverging::class_logit_correlation_warning(
         model, &phi,
     ));
+    warnings.extend(crate::diverging::identical_classes_warning(model, &phi));
 
     if interrupted {
         warnings.push(if best.converged() && !stopped_in_starts {
