@@ -70,7 +70,20 @@ pub struct CpuBackend {
     /// Workspaces that chunks have finished with, lent again (see
     /// [`Lent`]).
     spare: Mutex<Vec<Workspace>>,
+    /// Per chunk, its local copy of the data while no workspace holds it
+    /// (see [`CpuBackend::chunk_local`]): made once, not at every
+    /// evaluation; empty where the copies would take more than
+    /// [`LOCALS_BYTES`] or the model has no random effects.
+    locals: Vec<Mutex<Option<Kept>>>,
 }
+
+/// A chunk's local copy of its rows, and of its clusters' first rows
+/// where the plan has row-invariant terms ([`CpuBackend::chunk_local`]).
+type Kept = (EngineData, Option<EngineData>);
+
+/// The most bytes of chunks' local copies of the data a backend keeps
+/// between evaluations (above it each evaluation copies them again).
+const LOCALS_BYTES: usize = 256 << 20;
 
 impl CpuBackend {
     /// A backend for a plan and its data, integrating over `grid` (use
@@ -83,6 +96,12 @@ impl CpuBackend {
         pool: Option<Arc<rayon::ThreadPool>>,
     ) -> Result<Self, BackendError> {
         let layout = Layout::new(&plan, &data, &grid)?;
+        let bytes = data.n_rows() * (data.columns.len() + plan.virtual_cols.len()) * 8;
+        let n_locals = if plan.dims > 0 && bytes <= LOCALS_BYTES {
+            layout.chunks.len()
+        } else {
+            0
+        };
         Ok(CpuBackend {
             plan,
             data,
@@ -93,6 +112,7 @@ impl CpuBackend {
             note: None,
             nodes: Mutex::new(Vec::new()),
             spare: Mutex::new(Vec::new()),
+            locals: (0..n_locals).map(|_| Mutex::new(None)).collect(),
         })
     }
 
@@ -238,6 +258,8 @@ struct Workspace {
     /// The moment form's polynomials (see [`moment`]).
     pol: moment::Buffers,
     local: Option<EngineData>,
+    /// The chunk whose data `local` holds.
+    local_chunk: Option<usize>,
     /// The chunk's first row of each cluster, with node columns, for the
     /// row-invariant terms ([`Layout::row_invariant`]): their values and
     /// weights per cluster (slot-major, like `vals`) and each cluster's
@@ -273,6 +295,7 @@ impl Workspace {
             cached: false,
             blk: blocked::Buffers::default(),
             pol: moment::Buffers::default(),
+            local_chunk: None,
             z: Vec::new(),
             z_passes: 0,
             log_w: Vec::new(),
@@ -291,6 +314,8 @@ impl Workspace {
 /// `j0`; per row its cluster and whether it is the cluster's first; per
 /// cluster its rows in the chunk and its weight.
 struct ChunkCx {
+    /// The chunk's index.
+    c: usize,
     r0: usize,
     r1: usize,
     j0: usize,
@@ -966,6 +991,7 @@ impl CpuBackend {
         let first_row: Vec<bool> = (0..r1 - r0).map(|i| cs[row_j[i]] == r0 + i).collect();
         let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
         ChunkCx {
+            c,
             r0,
             r1,
             j0,
@@ -990,7 +1016,7 @@ impl CpuBackend {
         let j1 = cx.j0 + cx.rows_of.len();
         ws.term_pass.fill(usize::MAX);
         ws.col_pass.fill(usize::MAX);
-        self.chunk_nodes(cx.r0, cx.r1, cx.j0, j1, adapt, table, ws);
+        self.chunk_nodes(cx, j1, adapt, table, ws);
         self.chunk_terms(prep, cx, ws);
     }
 
@@ -1258,14 +1284,13 @@ impl CpuBackend {
     #[allow(clippy::too_many_arguments)]
     fn chunk_nodes(
         &self,
-        r0: usize,
-        r1: usize,
-        j0: usize,
+        cx: &ChunkCx,
         j1: usize,
         adapt: Option<&Adaptation>,
         table: Option<&NodeTable>,
         ws: &mut Workspace,
     ) {
+        let j0 = cx.j0;
         let plan = &*self.plan;
         let dims = plan.dims;
         let nj = j1 - j0;
@@ -1273,12 +1298,13 @@ impl CpuBackend {
         let n_pass = self.layout.n_passes();
         ws.z_passes = n_pass;
         if dims == 0 {
+            self.release_local(ws);
             ws.local = None;
             ws.log_w.clear();
             ws.log_w.resize(nj * n_pass, self.grid.log_weights[0]);
             return;
         }
-        self.chunk_local(r0, r1, j0, j1, ws);
+        self.chunk_local(cx, j1, ws);
         ws.z.resize(nj * n_pass * dims, 0.0);
         ws.log_w.resize(nj * n_pass, 0.0);
         if let Some(t) = table {
@@ -1298,27 +1324,83 @@ impl CpuBackend {
         }
     }
 
-    /// The chunk's local copy of the data with room for the node columns,
-    /// and of its clusters' first rows for the row-invariant terms.
+    /// The chunk's local copy of the data with room for the node columns
+    /// (0, as a fresh copy has them), and of its clusters' first rows for
+    /// the row-invariant terms. The copies are the chunk's kept ones
+    /// where the backend keeps them ([`CpuBackend::locals`]; the
+    /// workspace's copies of another chunk go back to that chunk), else
+    /// made in the workspace's buffers. Nothing writes a copy's data
+    /// columns, only its node columns.
     #[inline(always)]
-    fn chunk_local(&self, r0: usize, r1: usize, j0: usize, j1: usize, ws: &mut Workspace) {
-        let plan = &*self.plan;
-        let nj = j1 - j0;
-        ws.local = Some(self.data.local_copy(r0, r1, plan.virtual_cols.len()));
-        ws.firsts = None;
-        if self.layout.row_invariant.iter().any(|&r| r) {
-            let cs = &self.data.cluster_starts;
-            let mut firsts = self.data.local_copy(r0, r1, plan.virtual_cols.len());
-            for col in &mut firsts.columns {
-                *col = (j0..j1).map(|j| col[cs[j] - r0]).collect();
+    fn chunk_local(&self, cx: &ChunkCx, j1: usize, ws: &mut Workspace) {
+        let (c, r0, r1, j0) = (cx.c, cx.r0, cx.r1, cx.j0);
+        let extra = self.plan.virtual_cols.len();
+        if ws.local_chunk != Some(c) || ws.local.is_none() {
+            self.release_local(ws);
+            let kept = self
+                .locals
+                .get(c)
+                .and_then(|m| m.lock().unwrap_or_else(|e| e.into_inner()).take());
+            match (kept, ws.local.as_mut()) {
+                (Some((local, firsts)), _) => {
+                    ws.local = Some(local);
+                    ws.firsts = firsts;
+                }
+                (None, Some(local)) => {
+                    self.data.local_copy_into(r0, r1, extra, local);
+                    ws.firsts = self.chunk_firsts(j0, j1);
+                }
+                (None, None) => {
+                    ws.local = Some(self.data.local_copy(r0, r1, extra));
+                    ws.firsts = self.chunk_firsts(j0, j1);
+                }
             }
-            firsts.weights = vec![1.0; nj];
-            firsts.cluster_starts = (0..=nj).collect();
-            ws.firsts = Some(firsts);
-            ws.first_j = (j0..j1).collect();
+            ws.local_chunk = Some(c);
+        }
+        let n = self.data.columns.len();
+        for data in ws.local.iter_mut().chain(ws.firsts.iter_mut()) {
+            data.columns[n..].iter_mut().for_each(|col| col.fill(0.0));
+        }
+        if ws.firsts.is_some() {
+            ws.first_j.clear();
+            ws.first_j.extend(j0..j1);
             let n = self.layout.stride * self.layout.width;
             ws.cvals.resize(n, 0.0);
             ws.cw.resize(n, 0.0);
+        }
+    }
+
+    /// The first rows of clusters `j0..j1` (one each, frequency 1), with
+    /// room for the node columns, for the row-invariant terms; `None`
+    /// without such terms.
+    fn chunk_firsts(&self, j0: usize, j1: usize) -> Option<EngineData> {
+        if !self.layout.row_invariant.iter().any(|&r| r) {
+            return None;
+        }
+        let cs = &self.data.cluster_starts;
+        let nj = j1 - j0;
+        let mut firsts = self.data.local_copy(cs[j0], cs[j0], 0);
+        for (col, data) in firsts.columns.iter_mut().zip(&self.data.columns) {
+            col.extend((j0..j1).map(|j| data[cs[j]]));
+        }
+        let extra = self.plan.virtual_cols.len();
+        firsts.columns.extend((0..extra).map(|_| vec![0.0; nj]));
+        firsts.weights = vec![1.0; nj];
+        firsts.cluster_starts = (0..=nj).collect();
+        Some(firsts)
+    }
+
+    /// Gives the local copies `ws` holds back to their chunk, where the
+    /// backend keeps them and that chunk has none (another workspace may
+    /// have made them meanwhile).
+    fn release_local(&self, ws: &mut Workspace) {
+        if let Some(prev) = ws.local_chunk.take()
+            && let Some(slot) = self.locals.get(prev)
+        {
+            let mut kept = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.is_none() {
+                *kept = ws.local.take().map(|local| (local, ws.firsts.take()));
+            }
         }
     }
 

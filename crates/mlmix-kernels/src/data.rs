@@ -185,16 +185,39 @@ impl EngineData {
     /// after the data columns: a chunk's local data, whose extra columns the
     /// backend rewrites for every integration node.
     pub fn local_copy(&self, r0: usize, r1: usize, extra: usize) -> Self {
-        let mut columns: Vec<Vec<f64>> = self.columns.iter().map(|c| c[r0..r1].to_vec()).collect();
-        columns.extend((0..extra).map(|_| vec![0.0; r1 - r0]));
-        EngineData {
-            columns,
-            weights: self.weights[r0..r1].to_vec(),
-            cluster_starts: vec![0, r1 - r0],
+        let mut out = EngineData {
+            columns: Vec::new(),
+            weights: Vec::new(),
+            cluster_starts: Vec::new(),
             engine_row: Vec::new(),
-            row_offset: self.row_offset + r0,
+            row_offset: 0,
             clustered: self.clustered,
+        };
+        self.local_copy_into(r0, r1, extra, &mut out);
+        out
+    }
+
+    /// [`EngineData::local_copy`] into `dst`, in the buffers it has (a
+    /// chunk's copy made for every evaluation allocates nothing once they
+    /// are large enough).
+    pub fn local_copy_into(&self, r0: usize, r1: usize, extra: usize, dst: &mut EngineData) {
+        let n_cols = self.columns.len();
+        dst.columns.resize_with(n_cols + extra, Vec::new);
+        for (d, c) in dst.columns.iter_mut().zip(&self.columns) {
+            d.clear();
+            d.extend_from_slice(&c[r0..r1]);
         }
+        for d in &mut dst.columns[n_cols..] {
+            d.clear();
+            d.resize(r1 - r0, 0.0);
+        }
+        dst.weights.clear();
+        dst.weights.extend_from_slice(&self.weights[r0..r1]);
+        dst.cluster_starts.clear();
+        dst.cluster_starts.extend([0, r1 - r0]);
+        dst.engine_row.clear();
+        dst.row_offset = self.row_offset + r0;
+        dst.clustered = self.clustered;
     }
 
     /// Number of (engine) rows.

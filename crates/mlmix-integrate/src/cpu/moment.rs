@@ -359,7 +359,7 @@ impl CpuBackend {
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
         ws.term_pass.fill(usize::MAX);
         ws.col_pass.fill(usize::MAX);
-        self.chunk_local(cx.r0, cx.r1, cx.j0, cx.j0 + nj, ws);
+        self.chunk_local(&cx, cx.j0 + nj, ws);
         self.run_nodes(bl, adapt, &cx, ws);
         self.chunk_terms(prep, &cx, ws);
         let mut out = ChunkOut::empty(want, nr * self.plan.n_combos, nj);
