@@ -1002,6 +1002,20 @@ fn gpu_moment_form_equals_the_cpu() {
             );
             moment_gradient_agrees(&cpu, (&gpu, &chunked), phi, a, &format!("{case} {rule}"));
             moment_posteriors_agree(&cpu, (&gpu, &chunked), phi, a, &format!("{case} {rule}"));
+            if *case == "moderate" {
+                // what an adaptive quasi-Newton step asks (the gradient and
+                // the moments) runs on the device, not the CPU
+                let gradients = |g: &GpuBackend| device_counts(&g.describe())[1];
+                let before = gradients(&gpu);
+                let ev = gpu.evaluate_adapted(phi, em, a).unwrap();
+                assert_eq!(
+                    gradients(&gpu),
+                    before + 1,
+                    "{case} {rule}: {}",
+                    gpu.describe()
+                );
+                assert_eq!(ev.moments.len(), m.moments.len(), "{case} {rule}");
+            }
         }
     }
 }

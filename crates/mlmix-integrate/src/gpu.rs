@@ -656,8 +656,8 @@ fn device_gradient(
 /// long data), the log-likelihood, the gradient and the posterior moments
 /// (the CPU's, formed on the host from the runs' log-densities the device
 /// gives: they keep the adaptation off the inner dimensions, as the form
-/// needs), and only where the device takes that form too (`moment`: for
-/// the log-likelihood, and for the gradient on this grid): its general
+/// needs), and only where the device takes that form on this grid too
+/// (`moment`: for the log-likelihood, and for the gradient): its general
 /// loop would evaluate every row at every pass, tens of times the CPU's
 /// work there (an FMA-GoM's log-likelihood took over 15 s on an H200
 /// against 0.75 s on two cores).
@@ -1361,7 +1361,7 @@ impl Resident {
         let software = gpu.is_software();
         let scores_lanes = scores_lanes(layout.n_passes());
         let (
-            bind_layout,
+            shaders,
             [
                 densities,
                 reduce,
@@ -1376,7 +1376,7 @@ impl Resident {
             && moment::moment_scores_fit(layout)
             && gpu.limits.max_compute_workgroup_storage_size >= moment::MOMENT_SCORES_SHARED
         {
-            moment_scores_pipeline(dev, &bind_layout)
+            moment_scores_pipeline(dev, &shaders)
         } else {
             None
         };
@@ -1388,7 +1388,7 @@ impl Resident {
         Ok(Resident {
             plan_buf,
             rows_buf,
-            layout: bind_layout,
+            layout: shaders.bind,
             densities,
             reduce,
             scores,
@@ -1416,7 +1416,7 @@ fn scores_lanes(n_pass: usize) -> u32 {
     n_pass.next_power_of_two().min(SCORES_GROUP as usize) as u32
 }
 
-/// The bind group layout and the six pipelines (`pass_densities`,
+/// The shader module, its layouts and the six pipelines (`pass_densities`,
 /// `cluster_logliks`, `cluster_scores`, `sum_clusters`, `sum_runs`,
 /// `moment_densities`), built
 /// inside an error scope (a shader wgpu rejects is an error, not a
@@ -1425,7 +1425,7 @@ fn pipelines(
     dev: &wgpu::Device,
     scores_group: u32,
     scores_lanes: u32,
-) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 6]), BackendError> {
+) -> Result<(Shaders, [wgpu::ComputePipeline; 6]), BackendError> {
     let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("loglik"),
@@ -1457,7 +1457,11 @@ fn pipelines(
         label: None,
         entries: &entries,
     });
-    let pl = pipeline_layout(dev, &layout);
+    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
     let group = [
         ("SCORES_GROUP", f64::from(scores_group)),
         ("SCORES_LANES", f64::from(scores_lanes)),
@@ -1493,39 +1497,36 @@ fn pipelines(
             "the GPU rejected the shaders: {e}"
         )));
     }
-    Ok((layout, pipelines))
+    let shaders = Shaders {
+        bind: layout,
+        pipeline: pl,
+        module,
+    };
+    Ok((shaders, pipelines))
 }
 
-fn pipeline_layout(dev: &wgpu::Device, layout: &wgpu::BindGroupLayout) -> wgpu::PipelineLayout {
-    dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: None,
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    })
+/// The shader module and the layouts its pipelines share, kept for the
+/// pipelines built apart ([`moment_scores_pipeline`]).
+struct Shaders {
+    bind: wgpu::BindGroupLayout,
+    pipeline: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
 }
 
 /// The moment form's second sweep (shaders/moment.wgsl: `moment_scores`,
 /// [`SCORES_GROUP`] lanes per cluster), in its own error scope: `None`
 /// where the device rejects it (the form's gradients then stay on the
 /// CPU).
-fn moment_scores_pipeline(
-    dev: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-) -> Option<wgpu::ComputePipeline> {
+fn moment_scores_pipeline(dev: &wgpu::Device, shaders: &Shaders) -> Option<wgpu::ComputePipeline> {
     let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("moment_scores"),
-        source: wgpu::ShaderSource::Wgsl(SHADER.into()),
-    });
-    let pl = pipeline_layout(dev, layout);
     let lanes = [
         ("SCORES_GROUP", f64::from(SCORES_GROUP)),
         ("SCORES_LANES", moment::MOMENT_LANES as f64),
     ];
     let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some("moment_scores"),
-        layout: Some(&pl),
-        module: &module,
+        layout: Some(&shaders.pipeline),
+        module: &shaders.module,
         entry_point: Some("moment_scores"),
         compilation_options: wgpu::PipelineCompilationOptions {
             constants: &lanes,
@@ -1618,9 +1619,13 @@ impl Backend for GpuBackend {
         let Some(res) = &self.resident else {
             return self.cpu.evaluate_adapted(phi, want, adapt);
         };
+        // (a grid adapted in an inner dimension, where the moment form does
+        // not apply, goes to the CPU: the device's general loop does tens
+        // to thousands of times its work)
+        let applies = self.cpu.moment_form_applies(adapt);
         let moment = (
-            res.moment_form,
-            res.moment_scores.is_some() && self.cpu.moment_form_applies(adapt),
+            res.moment_form && applies,
+            res.moment_scores.is_some() && applies,
         );
         if !device_evaluates(want, &self.cpu, moment) || self.cpu_turn(want) {
             return self.cpu.evaluate_adapted(phi, want, adapt);
