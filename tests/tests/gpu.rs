@@ -809,9 +809,9 @@ fn command_line_backend_choice() {
 /// `auto` on a model above its threshold (lowered to 0 here) takes a
 /// hardware GPU where there is one and never a software adapter: with only
 /// lavapipe (CI), or none, the fit runs on the CPU and its backend line
-/// says why; where the CPU backend's blocked product form skips most
-/// integrand terms (a GoM on long data) it keeps the CPU and says so,
-/// without looking for a device.
+/// says why; where the CPU backend's blocked product or moment form skips
+/// most integrand terms (a GoM on long data) it keeps the CPU and says
+/// which, without looking for a device.
 #[test]
 fn auto_takes_only_a_hardware_gpu_and_says_why_not() {
     let examples = mlmix_tests::tests_dir().join("../examples");
@@ -855,8 +855,13 @@ fn auto_takes_only_a_hardware_gpu_and_says_why_not() {
     let auto =
         mlmix::fit::make_backend_above(mlmix::BackendChoice::Auto, 0.0, plan, data, grid).unwrap();
     let backend = auto.describe();
+    let form = if cpu.moment_form() {
+        "the CPU's moment form"
+    } else {
+        "the CPU's blocked product form"
+    };
     assert!(
-        backend.starts_with("cpu (") && backend.contains("blocked product form"),
+        backend.starts_with("cpu (") && backend.contains(form),
         "{backend}"
     );
 }
