@@ -20,7 +20,7 @@
 //! every result) are the same for 1 and N threads.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use mlmix_kernels::eval::{self, InfoAcc, RowPattern, Scratch};
@@ -75,6 +75,10 @@ pub struct CpuBackend {
     /// evaluation; empty where the copies would take more than
     /// [`LOCALS_BYTES`] or the model has no random effects.
     locals: Vec<Mutex<Option<Kept>>>,
+    /// Per chunk (where [`CpuBackend::locals`] are kept), its node terms'
+    /// patterns of non-zero covariates ([`RowPattern`]), found at the
+    /// chunk's first evaluation: they depend on its data alone.
+    patterns: Vec<OnceLock<Vec<Option<RowPattern>>>>,
 }
 
 /// A chunk's local copy of its rows, and of its clusters' first rows
@@ -113,6 +117,7 @@ impl CpuBackend {
             nodes: Mutex::new(Vec::new()),
             spare: Mutex::new(Vec::new()),
             locals: (0..n_locals).map(|_| Mutex::new(None)).collect(),
+            patterns: (0..n_locals).map(|_| OnceLock::new()).collect(),
         })
     }
 
@@ -1027,18 +1032,37 @@ impl CpuBackend {
         let plan = &*self.plan;
         let (r0, r1, nr) = (cx.r0, cx.r1, cx.row_j.len());
         if let Some(local) = ws.local.as_mut() {
-            // the node columns at a unit node (their data column, or 1),
-            // where each is not zero if it ever is, for the patterns of
-            // the rows' non-zero covariates (`node_pass` writes them anew)
-            ws.col_pass.fill(usize::MAX);
-            for (v, vc) in plan.virtual_cols.iter().enumerate() {
-                let col = plan.n_data_cols + v;
-                match vc.mult {
-                    None => local.columns[col][..nr].fill(1.0),
-                    Some(m) => {
-                        let (src, dst) = two_columns(&mut local.columns, m, col);
-                        dst[..nr].copy_from_slice(&src[..nr]);
+            let kept = self.patterns.get(cx.c);
+            if kept.is_none_or(|k| k.get().is_none()) {
+                // the node columns at a unit node (their data column, or
+                // 1), where each is not zero if it ever is, for the
+                // patterns of the rows' non-zero covariates (`node_pass`
+                // writes them anew)
+                ws.col_pass.fill(usize::MAX);
+                for (v, vc) in plan.virtual_cols.iter().enumerate() {
+                    let col = plan.n_data_cols + v;
+                    match vc.mult {
+                        None => local.columns[col][..nr].fill(1.0),
+                        Some(m) => {
+                            let (src, dst) = two_columns(&mut local.columns, m, col);
+                            dst[..nr].copy_from_slice(&src[..nr]);
+                        }
                     }
+                }
+                for &t in &self.layout.node_terms {
+                    let at_nodes = !self.layout.row_invariant[t]
+                        && !self.layout.linear.iter().any(|l| l.term == t);
+                    ws.patterns[t] = at_nodes
+                        .then(|| eval::term_row_pattern(&plan.terms[t], local, 0, nr))
+                        .flatten();
+                }
+                if let Some(k) = kept {
+                    // with the fixed terms' (on the data's own rows)
+                    let mut all = ws.patterns.clone();
+                    for &t in &self.layout.fixed_terms {
+                        all[t] = eval::term_row_pattern(&plan.terms[t], &self.data, r0, r1);
+                    }
+                    let _ = k.set(all);
                 }
             }
             for &t in &self.layout.node_terms {
@@ -1046,11 +1070,6 @@ impl CpuBackend {
                 let nc0 = plan.n_data_cols;
                 ws.has_base[t] = !self.layout.row_invariant[t]
                     && eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
-                let at_nodes = !self.layout.row_invariant[t]
-                    && !self.layout.linear.iter().any(|l| l.term == t);
-                ws.patterns[t] = at_nodes
-                    .then(|| eval::term_row_pattern(term, local, 0, nr))
-                    .flatten();
             }
         }
         for &t in &self.layout.fixed_terms {
@@ -1254,8 +1273,10 @@ impl CpuBackend {
             self.flush_node_terms(prep, None, nj, freq, want, row_j, j0, ws, acc);
             self.accumulate_linear(prep, freq, want, row_j, j0, nr, ws, acc.grads, acc.infos);
         }
+        let kept = self.patterns.get(cx.c).and_then(OnceLock::get);
         for &t in &self.layout.fixed_terms {
             self.mask_cluster_level(t, &cx.first_row, &mut ws.w);
+            let pattern = kept.and_then(|p| p[t].as_ref());
             self.accumulate(
                 prep,
                 t,
@@ -1269,7 +1290,7 @@ impl CpuBackend {
                 acc.grads,
                 acc.infos,
                 (&ws.w, None),
-                (None, &mut ws.scratch),
+                (pattern, &mut ws.scratch),
                 &mut ws.cluster_scores,
             );
         }
@@ -1601,6 +1622,9 @@ impl CpuBackend {
                     &mut ws.cluster_scores,
                 );
             } else if let Some(local) = ws.local.as_ref() {
+                // the chunk's kept patterns, else the workspace's
+                let kept = ws.local_chunk.and_then(|c| self.patterns.get(c)?.get());
+                let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
                 self.accumulate(
                     prep,
                     t,
@@ -1614,7 +1638,7 @@ impl CpuBackend {
                     acc.grads,
                     acc.infos,
                     (&ws.w, None),
-                    (ws.patterns[t].as_ref(), &mut ws.scratch),
+                    (pattern, &mut ws.scratch),
                     &mut ws.cluster_scores,
                 );
             }

@@ -495,10 +495,10 @@ impl CpuBackend {
     }
 
     /// Row `row`'s coefficients at the current run, scaled to sum to 1,
-    /// into `a` (one per combination); the log taken out, or `None` when
+    /// into `a` (one per combination); the scale taken out, or `None` when
     /// the row has likelihood 0 at every inner node.
     #[inline(always)]
-    fn row_coefs(&self, bl: &Blocks, row: usize, ws: &Workspace, a: &mut [f64]) -> Option<f64> {
+    fn row_coefs(&self, bl: &Blocks, row: usize, ws: &Workspace, a: &mut [f64]) -> Option<Scale> {
         let (wd, nt) = (self.layout.width, self.plan.terms.len());
         let combos = &self.layout.combos_of_between[0];
         for (x, &c) in a.iter_mut().zip(combos) {
@@ -508,7 +508,7 @@ impl CpuBackend {
         if s >= PRODUCT_TINY && s.is_finite() {
             let inv = 1.0 / s;
             a.iter_mut().for_each(|x| *x *= inv);
-            return Some(s.ln());
+            return Some(Scale::Factor(s));
         }
         // too small for products: from the outer terms' logs
         for (x, &c) in a.iter_mut().zip(combos) {
@@ -525,7 +525,7 @@ impl CpuBackend {
         a.iter_mut().for_each(|x| *x = (*x - mx).exp());
         let s: f64 = a.iter().sum();
         a.iter_mut().for_each(|x| *x /= s);
-        Some(mx + s.ln())
+        Some(Scale::Log(mx + s.ln()))
     }
 
     /// The group's clusters' (`c0..c1` of the chunk, one per lane, as
@@ -558,7 +558,7 @@ impl CpuBackend {
         }
         let mut a = std::mem::take(&mut ws.pol.a);
         a.resize(n * k * LANES, 0.0);
-        let mut scale = [0.0; LANES];
+        let mut scale = [LogProduct::default(); LANES];
         let mut alive = [true; LANES];
         let mut row_a = std::mem::take(&mut ws.pol.row);
         row_a.resize(k, 0.0);
@@ -567,7 +567,7 @@ impl CpuBackend {
             let start = cx.rows_of[c].0;
             for r in 0..n {
                 match self.row_coefs(bl, start + r, ws, &mut row_a) {
-                    Some(l) => scale[lane] += l,
+                    Some(x) => scale[lane].take(x),
                     None => {
                         alive[lane] = false;
                         row_a.fill(1.0 / k as f64);
@@ -592,7 +592,7 @@ impl CpuBackend {
                 *x = 0.0;
             }
         }
-        Some((di, scale, l))
+        Some((di, scale.map(LogProduct::ln), l))
     }
 
     /// The first sweep in the moment form: each cluster's log-density
@@ -811,6 +811,59 @@ impl CpuBackend {
     }
 }
 
+/// The scale a row's coefficients were divided by ([`CpuBackend::row_coefs`]).
+#[derive(Clone, Copy)]
+enum Scale {
+    /// The sum of the coefficients, a normal number.
+    Factor(f64),
+    /// The log of the sum (the coefficients were formed from logs).
+    Log(f64),
+}
+
+/// A product of a cluster's rows' [`Scale`]s, kept as a factor with its
+/// log taken out only when the factor leaves [1e-150, 1e150] (or a scale is
+/// beyond 1e±100): one log per cluster, not one per row.
+#[derive(Clone, Copy)]
+struct LogProduct {
+    factor: f64,
+    log: f64,
+}
+
+impl Default for LogProduct {
+    fn default() -> Self {
+        LogProduct {
+            factor: 1.0,
+            log: 0.0,
+        }
+    }
+}
+
+impl LogProduct {
+    /// Multiplies by `x`. The factor stays within [1e-150, 1e150] before a
+    /// product and a scale multiplied in within [1e-100, 1e100], so that no
+    /// product leaves the normal numbers.
+    #[inline(always)]
+    fn take(&mut self, x: Scale) {
+        match x {
+            Scale::Factor(s) if (1e-100..=1e100).contains(&s) => {
+                self.factor *= s;
+                if !(1e-150..=1e150).contains(&self.factor) {
+                    self.log += self.factor.ln();
+                    self.factor = 1.0;
+                }
+            }
+            Scale::Factor(s) => self.log += s.ln(),
+            Scale::Log(l) => self.log += l,
+        }
+    }
+
+    /// The log of the product.
+    #[inline(always)]
+    fn ln(self) -> f64 {
+        self.log + self.factor.ln()
+    }
+}
+
 /// A cluster's posterior mass and the posterior moments of the outer
 /// dimensions `outer` of `dims` over its runs (posteriors `post`; nodes
 /// `z`, `dims` each), into `mo` (zeroed: the mass, the means, the second
@@ -925,4 +978,36 @@ fn monomial(pow: &[f64], stride: usize, e: &[u16]) -> f64 {
         .enumerate()
         .map(|(k, &ek)| pow[k * stride + ek as usize])
         .product()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogProduct, Scale};
+
+    /// The product of scales, however small or large each and all of them
+    /// are, has the log of the sum of their logs: no factor underflows or
+    /// overflows on the way.
+    #[test]
+    fn a_log_product_equals_the_sum_of_logs() {
+        let cases: [&[f64]; 4] = [
+            &[0.5, 0.25, 3.0, 1.0],
+            &[1e-280; 17],
+            &[1e200, 1e-250, 1e300, 1e-90, 1e-120, 1e-130, 2.0],
+            &[1e-99, 1e-99, 1e-99, 1e-99, 1e99, 1e99, 1e99],
+        ];
+        for xs in cases {
+            let mut p = LogProduct::default();
+            for &x in xs {
+                p.take(Scale::Factor(x));
+            }
+            p.take(Scale::Log(-1234.5));
+            let want: f64 = xs.iter().map(|x| x.ln()).sum::<f64>() - 1234.5;
+            let got = p.ln();
+            assert!(got.is_finite(), "{xs:?}: {got}");
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{xs:?}: {got} against {want}"
+            );
+        }
+    }
 }
