@@ -618,10 +618,16 @@ pub(crate) type Points = (
 /// 1e6) that at most points one class takes all the probability (where
 /// the GoM turns into the latent class model).
 pub(crate) fn shortcut_points(covariate: bool) -> Points {
+    let (_scratch, loaded) = shortcut_model(covariate, true);
+    points_of(&loaded, 3)
+}
+
+/// The three points of [`shortcut_points`] for a model of `dims`
+/// integration dimensions.
+fn points_of(loaded: &mlmix::spec::Loaded, dims: usize) -> Points {
     use mlmix::spec::{ParamKind, ParamValue};
-    let (_scratch, loaded) = shortcut_model(covariate);
     let model = &loaded.model;
-    let ev = mlmix_tests::Evaluator::new(&loaded);
+    let ev = mlmix_tests::Evaluator::new(loaded);
     let phi: Vec<f64> = model
         .parameters
         .iter()
@@ -650,7 +656,7 @@ pub(crate) fn shortcut_points(covariate: bool) -> Points {
             *v *= 1e6;
         }
     }
-    assert_eq!(ev.plan.dims, 3);
+    assert_eq!(ev.plan.dims, dims);
     (
         ev,
         vec![("moderate", phi), ("sharp", sharp), ("wide", wide)],
@@ -659,11 +665,11 @@ pub(crate) fn shortcut_points(covariate: bool) -> Points {
 }
 
 /// The model of [`shortcut_points`] and the scratch folder of its data.
-fn shortcut_model(covariate: bool) -> (Scratch, mlmix::spec::Loaded) {
-    let scratch = Scratch::new(if covariate {
-        "gom-shortcuts"
-    } else {
-        "gom-moments"
+fn shortcut_model(covariate: bool, factor: bool) -> (Scratch, mlmix::spec::Loaded) {
+    let scratch = Scratch::new(match (covariate, factor) {
+        (true, _) => "gom-shortcuts",
+        (false, true) => "gom-moments",
+        (false, false) => "gom-moments-one-run",
     });
     let mut sim = Sim::new(17);
     let mut rows = simulate(&mut sim, 40);
@@ -689,13 +695,14 @@ fn shortcut_model(covariate: bool) -> (Scratch, mlmix::spec::Loaded) {
          DEFINE: {}\n{}\n\
          ANALYSIS: TYPE = TWOLEVEL MIXTURE; ALGORITHM = INTEGRATION;\n\
          MODEL: %WITHIN%\n%OVERALL%\n{}\n[u$1@0];\n\
-         %BETWEEN%\n%OVERALL%\nf BY s1-s6*; f@1; s1-s6@0;\n\
+         %BETWEEN%\n%OVERALL%\n{}s1-s6@0;\n\
          c#1 c#2; c#1 WITH c#2;{on}\n\
          %c#1%\n[s1-s6];\n%c#2%\n[s1-s6];\n%c#3%\n[s1-s6];\n",
         if covariate { "x" } else { "" },
         dummies.join(" "),
         ifs.join(" "),
-        slopes.join("\n")
+        slopes.join("\n"),
+        if factor { "f BY s1-s6*; f@1; " } else { "" },
     );
     let loaded = mlmix_tests::load(&scratch, "g.inp", &text);
     (scratch, loaded)
@@ -858,6 +865,41 @@ fn the_moment_form_equals_the_blocked_and_general_loops() {
             close(&at("meat"), &full.meat, &full_b.meat);
             close(&at("loglik with the meat"), &[full.loglik], &[m.loglik]);
         }
+    }
+}
+
+/// A GoM without a factor has one run in the moment form (no outer
+/// dimension), and its clusters' posteriors over runs are all 1: one sweep
+/// then forms the products and does the second sweep's work. That sweep
+/// against the blocked loop at the three points (moderate, sharp, wide),
+/// for everything an evaluation computes and for the log-likelihood alone
+/// (two sweeps' first half).
+#[test]
+fn a_one_run_moment_form_equals_the_blocked_loop() {
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
+    let (_scratch, loaded) = shortcut_model(false, false);
+    let (ev, points, _) = points_of(&loaded, 2);
+    let grid = Grid::new(Method::GaussHermite, 9, ev.plan.dims)
+        .nested(&mlmix_integrate::nesting_order(&ev.plan));
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    assert!(new().moment_form());
+    assert_eq!(new().moment_runs(), Some((1, 3)));
+    for (case, phi) in &points {
+        for want in [EVERYTHING, Want::LL, Want::GRADIENT] {
+            let at = |what: &str| format!("{case} {want:?} {what}");
+            let m = new().evaluate(phi, want).unwrap();
+            let b = new().without_moment_form().evaluate(phi, want).unwrap();
+            close(&at("loglik"), &[m.loglik], &[b.loglik]);
+            close(&at("cluster loglik"), &m.cluster_loglik, &b.cluster_loglik);
+            close(&at("gradient"), &m.gradient, &b.gradient);
+            close(&at("information"), &m.information, &b.information);
+            close(&at("meat"), &m.meat, &b.meat);
+            close(&at("posteriors"), &m.posteriors, &b.posteriors);
+            assert!(m.loglik.is_finite(), "{}", at(""));
+        }
+        let m = new().evaluate(phi, EVERYTHING).unwrap();
+        assert!(m.gradient.iter().any(|g| g.abs() > 1e-3), "{case}");
+        assert!(!m.meat.is_empty() && !m.posteriors.is_empty(), "{case}");
     }
 }
 
@@ -1220,7 +1262,7 @@ fn wide_random_class_logits_warn() {
 #[test]
 fn a_coarse_initial_stage_keeps_the_points_of_shared_dimensions() {
     for (covariate, coarse) in [(false, Some(7 * 17 * 17)), (true, Some(343))] {
-        let (_scratch, mut loaded) = shortcut_model(covariate);
+        let (_scratch, mut loaded) = shortcut_model(covariate, true);
         let a = &mut loaded.model.analysis;
         (a.starts_initial, a.starts_final, a.stiterations) = (2, 1, 1);
         (a.miterations, a.qn_iterations) = (2, 1);

@@ -365,16 +365,19 @@ impl CpuBackend {
         let mut out = ChunkOut::empty(want, nr * self.plan.n_combos, nj);
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * bl.runs.len(), 0.0);
-        self.first_sweep_moments(prep, bl, (mf, sh), &cx, ws);
-        self.run_posteriors(bl, &cx, want, ws, &mut out);
-        if !out.loglik.is_finite() {
-            return out;
-        }
-        if want.moments {
-            self.run_moments(mf, bl, nj, ws, &mut out);
-        }
-        if !(want.gradient || want.information || want.meat || want.posteriors) {
-            return out;
+        let second = want.gradient || want.information || want.meat || want.posteriors;
+        // with one run (no outer dimension: a GoM without a factor) every
+        // cluster's run has posterior 1, known before its density: one
+        // sweep forms the products once and does the second sweep's work
+        let fused = second && bl.runs.len() == 1;
+        if fused {
+            ws.cached = false;
+            self.blocked_buffers(&cx, ws);
+        } else {
+            self.first_sweep_moments(prep, bl, (mf, sh), &cx, ws);
+            if !self.after_first_sweep(mf, bl, &cx, want, ws, &mut out) || !second {
+                return out;
+            }
         }
         let wd = self.layout.width;
         for sl in 0..self.layout.stride {
@@ -393,7 +396,11 @@ impl CpuBackend {
             grads: &mut grads,
             infos: &mut infos,
         };
-        self.second_sweep_moments(prep, bl, (mf, sh), &cx, want, ws, &mut acc, &mut out);
+        let sweep = (want, fused);
+        self.second_sweep_moments(prep, bl, (mf, sh), &cx, sweep, ws, &mut acc, &mut out);
+        if fused && !self.after_first_sweep(mf, bl, &cx, want, ws, &mut out) {
+            return out;
+        }
         self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
         out.grads = grads;
         out.infos = infos;
@@ -402,6 +409,29 @@ impl CpuBackend {
             out.meat = self.chunk_meat(nj, &cx.cluster_weight, ws);
         }
         out
+    }
+
+    /// The clusters' log-likelihoods and their runs' posteriors from the
+    /// runs' log-densities (`ws.pass_ll`), and the posterior moments if
+    /// asked for; false (the chunk's log-likelihood −∞) where a cluster
+    /// is impossible.
+    fn after_first_sweep(
+        &self,
+        mf: &MomentForm,
+        bl: &Blocks,
+        cx: &ChunkCx,
+        want: Want,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) -> bool {
+        self.run_posteriors(bl, cx, want, ws, out);
+        if !out.loglik.is_finite() {
+            return false;
+        }
+        if want.moments {
+            self.run_moments(mf, bl, cx.rows_of.len(), ws, out);
+        }
+        true
     }
 
     /// Each cluster's node and log weight at the first pass of each run
@@ -617,15 +647,7 @@ impl CpuBackend {
             self.outer_coefs(bl, 0, cx.row_j.len(), ws);
             for &(c0, c1) in &groups {
                 let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
-                for c in c0..c1 {
-                    let at = c * n_runs + run;
-                    ws.pass_ll[at] = match res {
-                        Some((_, scale, l)) if l[c - c0] > 0.0 => {
-                            ws.log_w[at] + scale[c - c0] + l[c - c0].ln()
-                        }
-                        _ => f64::NEG_INFINITY,
-                    };
-                }
+                run_densities(res, (c0, c1), (n_runs, run), ws);
             }
         }
     }
@@ -643,7 +665,7 @@ impl CpuBackend {
         bl: &Blocks,
         (mf, sh): (&MomentForm, &Shared),
         cx: &ChunkCx,
-        want: Want,
+        (want, fused): (Want, bool),
         ws: &mut Workspace,
         acc: &mut Acc<'_>,
         out: &mut ChunkOut,
@@ -659,7 +681,15 @@ impl CpuBackend {
         let k = t.k;
         out.poly = vec![vec![0.0; t.size]; mf.degrees.len()];
         for run in 0..n_runs {
-            let post_of = |pass_ll: &[f64], c: usize| pass_ll[c * n_runs + run];
+            // (fused: the one run's posterior is 1 and `pass_ll` is still
+            // to be written)
+            let post_of = |pass_ll: &[f64], c: usize| {
+                if fused {
+                    1.0
+                } else {
+                    pass_ll[c * n_runs + run]
+                }
+            };
             if (0..nj).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
                 continue;
             }
@@ -676,7 +706,11 @@ impl CpuBackend {
                 if (c0..c1).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
                     continue;
                 }
-                let Some((di, _, l)) = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws) else {
+                let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
+                if fused {
+                    run_densities(res, (c0, c1), (n_runs, run), ws);
+                }
+                let Some((di, _, l)) = res else {
                     continue;
                 };
                 // per lane: post / L, 0 for a negligible or impossible
@@ -808,6 +842,25 @@ impl CpuBackend {
                 }
             }
         }
+    }
+}
+
+/// The log-densities of clusters `c0..c1` at run `run` of `n_runs` into
+/// `ws.pass_ll`, from [`CpuBackend::group_forward`]'s result: the run's
+/// log weight, the logs taken out and ln Σ_a e_a M_a, or −∞.
+#[inline(always)]
+fn run_densities(
+    res: Option<(usize, [f64; LANES], [f64; LANES])>,
+    (c0, c1): (usize, usize),
+    (n_runs, run): (usize, usize),
+    ws: &mut Workspace,
+) {
+    for c in c0..c1 {
+        let at = c * n_runs + run;
+        ws.pass_ll[at] = match res {
+            Some((_, scale, l)) if l[c - c0] > 0.0 => ws.log_w[at] + scale[c - c0] + l[c - c0].ln(),
+            _ => f64::NEG_INFINITY,
+        };
     }
 }
 
