@@ -170,14 +170,24 @@ impl CpuBackend {
         let n = self.layout.stride * wd;
         let nc = self.plan.n_combos;
         let blk = &mut ws.blk;
-        let mut data = self
-            .data
-            .local_copy(cx.r0, cx.r0 + 1, self.plan.virtual_cols.len());
+        // (in the buffers of the last chunk's, if any: a chunk's copy
+        // made for every evaluation allocates nothing once they are large
+        // enough)
+        let extra = self.plan.virtual_cols.len();
+        let mut data = match blk.data.take() {
+            Some(mut d) => {
+                self.data.local_copy_into(cx.r0, cx.r0 + 1, extra, &mut d);
+                d
+            }
+            None => self.data.local_copy(cx.r0, cx.r0 + 1, extra),
+        };
         for col in &mut data.columns {
             col.resize(wd, 0.0);
         }
-        data.weights = vec![1.0; wd];
-        data.cluster_starts = vec![0, wd];
+        data.weights.clear();
+        data.weights.resize(wd, 1.0);
+        data.cluster_starts.clear();
+        data.cluster_starts.extend([0, wd]);
         blk.data = Some(data);
         for buf in [&mut blk.evals, &mut blk.w] {
             buf.resize(n, 0.0);
