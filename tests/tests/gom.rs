@@ -895,6 +895,11 @@ fn a_one_run_moment_form_equals_the_blocked_loop() {
             close(&at("information"), &m.information, &b.information);
             close(&at("meat"), &m.meat, &b.meat);
             close(&at("posteriors"), &m.posteriors, &b.posteriors);
+            // each person's posterior mass (the moments' first entry; the
+            // moment form reports the inner dimensions as standard normal)
+            let per = 1 + ev.plan.dims * (1 + ev.plan.dims);
+            let mass = |x: &[f64]| -> Vec<f64> { x.chunks_exact(per).map(|u| u[0]).collect() };
+            close(&at("mass"), &mass(&m.moments), &mass(&b.moments));
             assert!(m.loglik.is_finite(), "{}", at(""));
         }
         let m = new().evaluate(phi, EVERYTHING).unwrap();

@@ -75,9 +75,10 @@ pub struct CpuBackend {
     /// evaluation; empty where the copies would take more than
     /// [`LOCALS_BYTES`] or the model has no random effects.
     locals: Vec<Mutex<Option<Kept>>>,
-    /// Per chunk (where [`CpuBackend::locals`] are kept), its node terms'
-    /// patterns of non-zero covariates ([`RowPattern`]), found at the
-    /// chunk's first evaluation: they depend on its data alone.
+    /// Per chunk (where [`CpuBackend::locals`] are kept), its node and
+    /// fixed terms' patterns of non-zero covariates ([`RowPattern`]), found
+    /// at the chunk's first evaluation: they depend on its data alone
+    /// ([`CpuBackend::kept_patterns`]).
     patterns: Vec<OnceLock<Vec<Option<RowPattern>>>>,
 }
 
@@ -1273,7 +1274,7 @@ impl CpuBackend {
             self.flush_node_terms(prep, None, nj, freq, want, row_j, j0, ws, acc);
             self.accumulate_linear(prep, freq, want, row_j, j0, nr, ws, acc.grads, acc.infos);
         }
-        let kept = self.patterns.get(cx.c).and_then(OnceLock::get);
+        let kept = self.kept_patterns(Some(cx.c));
         for &t in &self.layout.fixed_terms {
             self.mask_cluster_level(t, &cx.first_row, &mut ws.w);
             let pattern = kept.and_then(|p| p[t].as_ref());
@@ -1409,6 +1410,11 @@ impl CpuBackend {
         firsts.weights = vec![1.0; nj];
         firsts.cluster_starts = (0..=nj).collect();
         Some(firsts)
+    }
+
+    /// Chunk `c`'s kept patterns, one per term, once found.
+    fn kept_patterns(&self, c: Option<usize>) -> Option<&[Option<RowPattern>]> {
+        Some(self.patterns.get(c?)?.get()?.as_slice())
     }
 
     /// Gives the local copies `ws` holds back to their chunk, where the
@@ -1623,7 +1629,7 @@ impl CpuBackend {
                 );
             } else if let Some(local) = ws.local.as_ref() {
                 // the chunk's kept patterns, else the workspace's
-                let kept = ws.local_chunk.and_then(|c| self.patterns.get(c)?.get());
+                let kept = self.kept_patterns(ws.local_chunk);
                 let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
                 self.accumulate(
                     prep,

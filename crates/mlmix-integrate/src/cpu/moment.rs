@@ -375,7 +375,7 @@ impl CpuBackend {
             self.blocked_buffers(&cx, ws);
         } else {
             self.first_sweep_moments(prep, bl, (mf, sh), &cx, ws);
-            if !self.after_first_sweep(mf, bl, &cx, want, ws, &mut out) || !second {
+            if !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) || !second {
                 return out;
             }
         }
@@ -398,7 +398,7 @@ impl CpuBackend {
         };
         let sweep = (want, fused);
         self.second_sweep_moments(prep, bl, (mf, sh), &cx, sweep, ws, &mut acc, &mut out);
-        if fused && !self.after_first_sweep(mf, bl, &cx, want, ws, &mut out) {
+        if fused && !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) {
             return out;
         }
         self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
@@ -412,10 +412,10 @@ impl CpuBackend {
     }
 
     /// The clusters' log-likelihoods and their runs' posteriors from the
-    /// runs' log-densities (`ws.pass_ll`), and the posterior moments if
-    /// asked for; false (the chunk's log-likelihood −∞) where a cluster
-    /// is impossible.
-    fn after_first_sweep(
+    /// runs' log-densities (`ws.pass_ll`, written by the first sweep, or
+    /// by the fused one), and the posterior moments if asked for; false
+    /// (the chunk's log-likelihood −∞) where a cluster is impossible.
+    fn run_likelihoods(
         &self,
         mf: &MomentForm,
         bl: &Blocks,
