@@ -124,7 +124,7 @@ impl Triangles {
 
     /// `acc += Σ_lanes c p` over degree `r`'s monomials (`acc` one value
     /// per entry).
-    #[inline(always)]
+    #[cfg(test)]
     pub fn add_scaled(&self, r: usize, c: [f64; LANES], p: &[f64], acc: &mut [f64]) {
         for &(o, l) in &self.runs[r] {
             for i in o..o + l {
@@ -141,6 +141,26 @@ impl Triangles {
         for &(o, l) in &self.runs[r] {
             for i in o..o + l {
                 acc[i] += c * p[i * LANES + lane];
+            }
+        }
+    }
+
+    /// `acc *= c` over degree `r`'s monomials (one value per entry).
+    #[inline(always)]
+    pub fn scale(&self, r: usize, c: f64, acc: &mut [f64]) {
+        for &(o, l) in &self.runs[r] {
+            acc[o..o + l].iter_mut().for_each(|x| *x *= c);
+        }
+    }
+
+    /// `g *= c`, then `acc += g`, over degree `r`'s monomials (one value
+    /// per entry each).
+    #[inline(always)]
+    pub fn scale_into(&self, r: usize, c: f64, g: &mut [f64], acc: &mut [f64]) {
+        for &(o, l) in &self.runs[r] {
+            for (x, y) in g[o..o + l].iter_mut().zip(&mut acc[o..o + l]) {
+                *x *= c;
+                *y += *x;
             }
         }
     }

@@ -5,8 +5,9 @@
 //! outer terms' probabilities, x_k a combination's inner probability)
 //! against the moments M_a = Σ_p w_p v(p)^a that every cluster shares.
 //! The moments are computed once per evaluation ([`Shared`]); per cluster
-//! and run the product of the rows' linear forms, and in the second sweep
-//! its reverse: a_rk ∂F/∂a_rk / F is row r's weight of combination k, as
+//! and run the product of the rows' linear forms, and, where the
+//! evaluation wants more than the likelihood, its reverse in the same
+//! sweep: a_rk ∂F/∂a_rk / F is row r's weight of combination k, as
 //! the blocked loop's a_rk Σ_p post_p v_k(p) / s_r(p). The inner terms'
 //! weights, w_p v_k(p) ∂Ḡ/∂x_k (v(p)) with Ḡ the clusters' polynomials
 //! summed with weights post / L, are accumulated once per evaluation on
@@ -83,9 +84,18 @@ pub(super) struct Buffers {
     g: Vec<f64>,
     /// One row's coefficients.
     row: Vec<f64>,
-    /// Per cluster of the chunk (`size` entries each), for the MLR meat:
-    /// Σ over the runs of (post / L) × its polynomial.
+    /// Per cluster of the chunk (`size` entries each): Σ over the runs of
+    /// (post / L) × its polynomial, for the inner terms' gradient and the
+    /// MLR meat (during the sweep relative to the cluster's densest run
+    /// so far: e^(u − top) in place of post).
     g_sum: Vec<f64>,
+    /// Per cluster: the log-density of its densest run so far (`top`) and
+    /// Σ e^(u − top) over its runs so far (`mass`).
+    top: Vec<f64>,
+    mass: Vec<f64>,
+    /// Per run, combination and row of the chunk: the row's weight of the
+    /// combination given the run, a_rk ∂F/∂a_rk / F.
+    share: Vec<f64>,
 }
 
 impl CpuBackend {
@@ -366,19 +376,16 @@ impl CpuBackend {
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * bl.runs.len(), 0.0);
         let second = want.gradient || want.information || want.meat || want.posteriors;
-        // with one run (no outer dimension: a GoM without a factor) every
-        // cluster's run has posterior 1, known before its density: one
-        // sweep forms the products once and does the second sweep's work
-        let fused = second && bl.runs.len() == 1;
-        if fused {
-            ws.cached = false;
-            self.blocked_buffers(&cx, ws);
-        } else {
+        if !second {
             self.first_sweep_moments(prep, bl, (mf, sh), &cx, ws);
-            if !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) || !second {
-                return out;
-            }
+            self.run_likelihoods(mf, bl, &cx, want, ws, &mut out);
+            return out;
         }
+        self.fused_sweep_moments(prep, bl, (mf, sh), &cx, ws);
+        if !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) {
+            return out;
+        }
+        self.normalise_polys(mf, bl, &cx, ws, &mut out);
         let wd = self.layout.width;
         for sl in 0..self.layout.stride {
             ws.w[sl * wd..sl * wd + nr].fill(0.0);
@@ -386,8 +393,6 @@ impl CpuBackend {
         if want.meat {
             ws.cluster_scores.clear();
             ws.cluster_scores.resize(nj * self.plan.n_ext, 0.0);
-            ws.pol.g_sum.clear();
-            ws.pol.g_sum.resize(nj * mf.poly.size, 0.0);
         }
         let (mut grads, mut infos) = self.term_accumulators(want);
         ws.mom.fill(0.0);
@@ -396,11 +401,7 @@ impl CpuBackend {
             grads: &mut grads,
             infos: &mut infos,
         };
-        let sweep = (want, fused);
-        self.second_sweep_moments(prep, bl, (mf, sh), &cx, sweep, ws, &mut acc, &mut out);
-        if fused && !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) {
-            return out;
-        }
+        self.run_weights(prep, bl, &cx, want, ws, &mut acc, &mut out);
         self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
         out.grads = grads;
         out.infos = infos;
@@ -652,100 +653,170 @@ impl CpuBackend {
         }
     }
 
-    /// The second sweep in the moment form: per run, the rows' weights
-    /// onto the outer terms' states in `ws.w` (accumulated when their
-    /// nodes change, as in the blocked loop) and the rows' posteriors;
-    /// the clusters' polynomials, weighted by post / L, summed per degree
-    /// into `agg`.
-    #[allow(clippy::too_many_arguments)]
+    /// The one sweep of an evaluation that wants more than the
+    /// likelihood. Per run (in [`run_order`]'s order): each cluster's
+    /// log-density, into `ws.pass_ll` as the first sweep's, and, where the
+    /// run is not negligible against the cluster's runs before it, the
+    /// reverse of its products. The reverse is linear in its seed, so it
+    /// runs before the run's posterior is known: the rows' weights are
+    /// kept relative to the run's density (`pol.share`, per run,
+    /// combination and row; [`Self::run_weights`] multiplies them by the
+    /// posteriors), and the cluster's polynomial over its density is
+    /// summed over its runs relative to its densest one so far
+    /// (`pol.g_sum`; [`Self::normalise_polys`] scales it). One forward
+    /// product per cluster and run, where a first sweep for the densities
+    /// and a second for the reverse formed it twice.
     #[inline(always)]
-    pub(super) fn second_sweep_moments(
+    fn fused_sweep_moments(
         &self,
         prep: &Prepared,
         bl: &Blocks,
         (mf, sh): (&MomentForm, &Shared),
         cx: &ChunkCx,
-        (want, fused): (Want, bool),
+        ws: &mut Workspace,
+    ) {
+        ws.cached = false;
+        self.blocked_buffers(cx, ws);
+        let (nr, nj, n_runs) = (cx.row_j.len(), cx.rows_of.len(), bl.runs.len());
+        let t = &mf.poly;
+        let (k, size) = (t.k, t.size);
+        let pol = &mut ws.pol;
+        pol.share.clear();
+        pol.share.resize(n_runs * k * nr, 0.0);
+        pol.g_sum.clear();
+        pol.g_sum.resize(nj * size, 0.0);
+        pol.top.clear();
+        pol.top.resize(nj, f64::NEG_INFINITY);
+        pol.mass.clear();
+        pol.mass.resize(nj, 0.0);
+        let groups = self.lane_groups(cx);
+        for run in run_order(&ws.log_w, n_runs) {
+            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
+            self.outer_coefs(bl, 0, nr, ws);
+            for &(c0, c1) in &groups {
+                let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
+                run_densities(res, (c0, c1), (n_runs, run), ws);
+                let Some((di, _, l)) = res else {
+                    continue;
+                };
+                let n = cx.rows_of[c0].1 - cx.rows_of[c0].0;
+                // per lane: e^(u − top) / L, 0 where the run is impossible
+                // or negligible against the cluster's runs so far (an
+                // upper bound of its posterior) and past the group
+                let mut f = [0.0; LANES];
+                let Buffers {
+                    g_sum,
+                    top,
+                    mass,
+                    p,
+                    ..
+                } = &mut ws.pol;
+                for (lane, fl) in f.iter_mut().enumerate().take(c1 - c0) {
+                    let c = c0 + lane;
+                    let g = &mut g_sum[c * size..(c + 1) * size];
+                    let u = ws.pass_ll[c * n_runs + run];
+                    let e = admit(u, &mut top[c], &mut mass[c], |s| t.scale(n, s, g));
+                    if e > 0.0 && e >= NEGLIGIBLE_PASS * mass[c] {
+                        *fl = e / l[lane];
+                        t.add_lane(n, lane, *fl, &p[n], g);
+                    }
+                }
+                if f.iter().all(|&x| x == 0.0) {
+                    continue;
+                }
+                let pol = &mut ws.pol;
+                t.broadcast(n, &sh.m[di], &mut pol.b);
+                let share = &mut pol.share[run * k * nr..(run + 1) * k * nr];
+                for r in (1..=n).rev() {
+                    let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
+                    let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
+                    t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
+                    for (lane, &fl) in f.iter().enumerate().take(c1 - c0) {
+                        if fl == 0.0 {
+                            continue;
+                        }
+                        let inv = 1.0 / l[lane];
+                        let row = cx.rows_of[c0 + lane].0 + r - 1;
+                        for j in 0..k {
+                            let ag = a[j * LANES + lane] * g[j * LANES + lane];
+                            share[j * nr + row] = ag * inv;
+                        }
+                    }
+                    std::mem::swap(&mut pol.b, &mut pol.b_prev);
+                }
+            }
+        }
+    }
+
+    /// Each cluster's polynomials summed over its runs (`pol.g_sum`,
+    /// relative to its densest run) scaled to the weights post / L, by
+    /// that run's posterior (the largest), and added per degree into
+    /// `out.poly`; `ws.pass_ll` holds the posteriors.
+    #[inline(always)]
+    fn normalise_polys(
+        &self,
+        mf: &MomentForm,
+        bl: &Blocks,
+        cx: &ChunkCx,
+        ws: &mut Workspace,
+        out: &mut ChunkOut,
+    ) {
+        let t = &mf.poly;
+        let n_runs = bl.runs.len();
+        out.poly = vec![vec![0.0; t.size]; mf.degrees.len()];
+        for (c, &(i0, i1)) in cx.rows_of.iter().enumerate() {
+            let Ok(di) = mf.degrees.binary_search(&(i1 - i0)) else {
+                continue;
+            };
+            let post = &ws.pass_ll[c * n_runs..(c + 1) * n_runs];
+            let top = post.iter().copied().fold(0.0, f64::max);
+            let g = &mut ws.pol.g_sum[c * t.size..(c + 1) * t.size];
+            t.scale_into(i1 - i0, top, g, &mut out.poly[di]);
+        }
+    }
+
+    /// Per run: the rows' weights (their shares, `pol.share`, times their
+    /// clusters' posteriors of the run; 0 below [`NEGLIGIBLE_PASS`]) onto
+    /// the outer terms' states in `ws.w` and the rows' posteriors, the
+    /// node terms accumulated when their nodes change, as in the blocked
+    /// loop's second sweep.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run_weights(
+        &self,
+        prep: &Prepared,
+        bl: &Blocks,
+        cx: &ChunkCx,
+        want: Want,
         ws: &mut Workspace,
         acc: &mut Acc<'_>,
         out: &mut ChunkOut,
     ) {
-        let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
+        let (nr, nj, n_runs) = (cx.row_j.len(), cx.rows_of.len(), bl.runs.len());
         let wd = self.layout.width;
-        let n_runs = bl.runs.len();
-        let groups = self.lane_groups(cx);
         let freq = &self.data.weights[cx.r0..cx.r1];
         let acc_terms = want.gradient || want.information || want.meat;
         let combos = &self.layout.combos_of_between[0];
-        let t = &mf.poly;
-        let k = t.k;
-        out.poly = vec![vec![0.0; t.size]; mf.degrees.len()];
+        let k = combos.len();
         for run in 0..n_runs {
-            // (fused: the one run's posterior is 1 and `pass_ll` is still
-            // to be written)
-            let post_of = |pass_ll: &[f64], c: usize| {
-                if fused {
-                    1.0
-                } else {
-                    pass_ll[c * n_runs + run]
-                }
-            };
-            if (0..nj).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
+            if (0..nj).all(|c| ws.pass_ll[c * n_runs + run] < NEGLIGIBLE_PASS) {
                 continue;
             }
             if acc_terms {
                 let (row_j, j0) = (&cx.row_j, cx.j0);
                 self.flush_node_terms(prep, Some(run), nj, freq, want, row_j, j0, ws, acc);
             }
-            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
-            self.outer_coefs(bl, 0, nr, ws);
-            for &c in combos {
-                ws.blk.wr[c * wd..c * wd + nr].fill(0.0);
-            }
-            for &(c0, c1) in &groups {
-                if (c0..c1).all(|c| post_of(&ws.pass_ll, c) < NEGLIGIBLE_PASS) {
-                    continue;
-                }
-                let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
-                if fused {
-                    run_densities(res, (c0, c1), (n_runs, run), ws);
-                }
-                let Some((di, _, l)) = res else {
-                    continue;
-                };
-                // per lane: post / L, 0 for a negligible or impossible
-                // cluster and past the group
-                let f: [f64; LANES] = std::array::from_fn(|lane| {
-                    let c = c0 + lane;
-                    let post = if c < c1 { post_of(&ws.pass_ll, c) } else { 0.0 };
-                    if post < NEGLIGIBLE_PASS || l[lane] <= 0.0 {
+            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, false);
+            let share = &ws.pol.share[run * k * nr..(run + 1) * k * nr];
+            for (&cb, sj) in combos.iter().zip(share.chunks_exact(nr)) {
+                let wr = &mut ws.blk.wr[cb * wd..cb * wd + nr];
+                for ((w, &x), &j) in wr.iter_mut().zip(sj).zip(&cx.row_j) {
+                    let post = ws.pass_ll[(j - cx.j0) * n_runs + run];
+                    *w = if post < NEGLIGIBLE_PASS {
                         0.0
                     } else {
-                        post / l[lane]
-                    }
-                });
-                let n = cx.rows_of[c0].1 - cx.rows_of[c0].0;
-                let (pol, wr) = (&mut ws.pol, &mut ws.blk.wr);
-                t.add_scaled(n, f, &pol.p[n], &mut out.poly[di]);
-                if want.meat {
-                    for (lane, &fl) in f.iter().enumerate().take(c1 - c0) {
-                        let g = &mut pol.g_sum[(c0 + lane) * t.size..(c0 + lane + 1) * t.size];
-                        t.add_lane(n, lane, fl, &pol.p[n], g);
-                    }
-                }
-                t.broadcast(n, &sh.m[di], &mut pol.b);
-                for r in (1..=n).rev() {
-                    let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
-                    let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
-                    t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
-                    for (lane, &fl) in f.iter().enumerate().take(c1 - c0) {
-                        let row = cx.rows_of[c0 + lane].0 + r - 1;
-                        for (j, &cb) in combos.iter().enumerate() {
-                            let ag = a[j * LANES + lane] * g[j * LANES + lane];
-                            wr[cb * wd + row] += fl * ag;
-                        }
-                    }
-                    std::mem::swap(&mut pol.b, &mut pol.b_prev);
+                        post * x
+                    };
                 }
             }
             self.run_to_outer(bl, combos, (nr, run), want, ws, out);
@@ -862,6 +933,45 @@ fn run_densities(
             _ => f64::NEG_INFINITY,
         };
     }
+}
+
+/// Takes a run of log-density `u` into a cluster's running sum, kept
+/// relative to its densest run so far (`top`, with `mass` = Σ e^(u −
+/// top)); `rescale(s)` multiplies what was kept relative to the old top
+/// when a denser run comes. Returns e^(u − top), 0 for an impossible run.
+#[inline(always)]
+fn admit(u: f64, top: &mut f64, mass: &mut f64, rescale: impl FnOnce(f64)) -> f64 {
+    if u.is_nan() || u == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    if u > *top {
+        let s = (*top - u).exp();
+        if *mass > 0.0 {
+            rescale(s);
+        }
+        *mass = *mass * s + 1.0;
+        *top = u;
+        return 1.0;
+    }
+    let e = (u - *top).exp();
+    *mass += e;
+    e
+}
+
+/// The order of the fused sweep's runs: by their log weights summed over
+/// the chunk's clusters (`log_w`, `n_runs` per cluster), highest first,
+/// so that a cluster's dense runs come before those negligible against
+/// them, which then skip the reverse.
+fn run_order(log_w: &[f64], n_runs: usize) -> Vec<usize> {
+    let mut sum = vec![0.0; n_runs];
+    for lw in log_w.chunks_exact(n_runs) {
+        for (s, &x) in sum.iter_mut().zip(lw) {
+            *s += x;
+        }
+    }
+    let mut order: Vec<usize> = (0..n_runs).collect();
+    order.sort_by(|&a, &b| sum[b].total_cmp(&sum[a]));
+    order
 }
 
 /// The scale a row's coefficients were divided by ([`CpuBackend::row_coefs`]).
