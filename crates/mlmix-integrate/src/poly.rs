@@ -234,14 +234,24 @@ fn stencil<const A: usize>(
     let last = lanes(a, A);
     let ak: [[f64; LANES]; A] = std::array::from_fn(|ax| lanes(a, ax));
     let s: [usize; A] = std::array::from_fn(|ax| strides[ax]);
+    let (src, _) = src.as_chunks::<LANES>();
+    let (dst, _) = dst.as_chunks_mut::<LANES>();
     for &(o, l) in runs {
-        for i in o..o + l {
-            let mut x = mul(last, lanes(src, i));
+        // the run and its neighbours as slices of its length, so that the
+        // entries are read without a bounds test each
+        let d = &mut dst[o..o + l];
+        let c = &src[o..o + l];
+        let mut nb: [&[[f64; LANES]]; A] = [c; A];
+        for ax in 0..A {
+            let j = if up { o + s[ax] } else { o - s[ax] };
+            nb[ax] = &src[j..j + l];
+        }
+        for i in 0..l {
+            let mut x = mul(last, c[i]);
             for ax in 0..A {
-                let j = if up { i + s[ax] } else { i - s[ax] };
-                x = mul_add(ak[ax], lanes(src, j), x);
+                x = mul_add(ak[ax], nb[ax][i], x);
             }
-            dst[i * LANES..(i + 1) * LANES].copy_from_slice(&x);
+            d[i] = x;
         }
     }
 }
