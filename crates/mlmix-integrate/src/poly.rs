@@ -270,12 +270,20 @@ fn gradient<const A: usize>(
     let s: [usize; A] = std::array::from_fn(|ax| strides[ax]);
     let mut acc = [[0.0; LANES]; A];
     let mut acc_last = [0.0; LANES];
+    let (p, _) = p.as_chunks::<LANES>();
+    let (b, _) = b.as_chunks::<LANES>();
     for &(o, l) in runs {
-        for i in o..o + l {
-            let bi = lanes(b, i);
-            acc_last = mul_add(bi, lanes(p, i), acc_last);
+        // the run and its neighbours as slices of its length (no bounds
+        // test per entry)
+        let (bs, c) = (&b[o..o + l], &p[o..o + l]);
+        let mut nb: [&[[f64; LANES]]; A] = [c; A];
+        for ax in 0..A {
+            nb[ax] = &p[o - s[ax]..o - s[ax] + l];
+        }
+        for i in 0..l {
+            acc_last = mul_add(bs[i], c[i], acc_last);
             for ax in 0..A {
-                acc[ax] = mul_add(bi, lanes(p, i - s[ax]), acc[ax]);
+                acc[ax] = mul_add(bs[i], nb[ax][i], acc[ax]);
             }
         }
     }
