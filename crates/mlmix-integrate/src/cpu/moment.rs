@@ -1145,7 +1145,7 @@ fn monomial(pow: &[f64], stride: usize, e: &[u16]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{LogProduct, Scale};
+    use super::{LogProduct, Scale, admit, run_order};
 
     /// The product of scales, however small or large each and all of them
     /// are, has the log of the sum of their logs: no factor underflows or
@@ -1172,5 +1172,47 @@ mod tests {
                 "{xs:?}: {got} against {want}"
             );
         }
+    }
+
+    /// A weighted sum kept relative to the densest run so far, scaled at
+    /// the end by that run's posterior, equals the sum weighted by the
+    /// posteriors, in any order of the runs and at log-densities far
+    /// beyond the range of a double; and the upper bound of each run's
+    /// posterior when it came is at least its posterior.
+    #[test]
+    fn runs_admitted_in_any_order_sum_to_their_posteriors() {
+        let u = [-1000.0, 0.5, 700.0, f64::NEG_INFINITY, 698.0, -5.0, 699.9];
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        let m = u.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let total: f64 = u.iter().map(|v| (v - m).exp()).sum();
+        let post: Vec<f64> = u.iter().map(|v| (v - m).exp() / total).collect();
+        let want: f64 = post.iter().zip(&x).map(|(p, x)| p * x).sum();
+        let orders: [[usize; 7]; 3] = [
+            [0, 1, 2, 3, 4, 5, 6],
+            [6, 5, 4, 3, 2, 1, 0],
+            [3, 2, 0, 6, 1, 5, 4],
+        ];
+        for order in orders {
+            let (mut top, mut mass, mut sum) = (f64::NEG_INFINITY, 0.0, 0.0);
+            for &r in &order {
+                let e = admit(u[r], &mut top, &mut mass, |s| sum *= s);
+                sum += e * x[r];
+                // (0 for an impossible run, or one that underflows
+                // against the densest so far)
+                assert!(e / mass >= post[r] * (1.0 - 1e-12) || post[r] < 1e-300);
+                assert!(u[r] > f64::NEG_INFINITY || e == 0.0);
+            }
+            let top_post = post.iter().copied().fold(0.0, f64::max);
+            let got = sum * top_post;
+            assert!(
+                (got - want).abs() <= 1e-12 * want,
+                "{order:?}: {got} against {want}"
+            );
+            assert!((mass * top_post - 1.0).abs() < 1e-12);
+        }
+        // the densest runs first by their log weights summed over the
+        // clusters (runs 0, 1, 2: −7, −1.5, −4.5)
+        let log_w = [-3.0, -1.0, -2.0, -4.0, -0.5, -2.5];
+        assert_eq!(run_order(&log_w, 3), vec![1, 2, 0]);
     }
 }
