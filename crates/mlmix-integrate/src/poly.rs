@@ -113,13 +113,18 @@ impl Triangles {
     /// entry, shared by the lanes).
     #[inline(always)]
     pub fn dot(&self, r: usize, p: &[f64], m: &[f64]) -> [f64; LANES] {
-        let mut acc = [0.0; LANES];
+        // two sums, over a run's even and odd entries, so that each add
+        // waits on the one two entries back; a run as slices (no bounds
+        // test per entry)
+        let mut acc = [[0.0; LANES]; 2];
+        let (p, _) = p.as_chunks::<LANES>();
         for &(o, l) in &self.runs[r] {
-            for i in o..o + l {
-                acc = mul_add([m[i]; LANES], lanes(p, i), acc);
+            let (ps, ms) = (&p[o..o + l], &m[o..o + l]);
+            for i in 0..l {
+                acc[i & 1] = mul_add([ms[i]; LANES], ps[i], acc[i & 1]);
             }
         }
-        acc
+        std::array::from_fn(|lane| acc[0][lane] + acc[1][lane])
     }
 
     /// `acc += Σ_lanes c p` over degree `r`'s monomials (`acc` one value
