@@ -869,11 +869,11 @@ fn the_moment_form_equals_the_blocked_and_general_loops() {
 }
 
 /// A GoM without a factor has one run in the moment form (no outer
-/// dimension), and its clusters' posteriors over runs are all 1: one sweep
-/// then forms the products and does the second sweep's work. That sweep
-/// against the blocked loop at the three points (moderate, sharp, wide),
-/// for everything an evaluation computes and for the log-likelihood alone
-/// (two sweeps' first half).
+/// dimension), so every cluster's run has posterior 1 and its densest run
+/// is its only one. The moment form against the blocked loop at the three
+/// points (moderate, sharp, wide), for everything an evaluation computes,
+/// for the gradient and for the log-likelihood alone (the sweep without
+/// its reverse).
 #[test]
 fn a_one_run_moment_form_equals_the_blocked_loop() {
     use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};

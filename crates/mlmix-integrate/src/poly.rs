@@ -127,18 +127,6 @@ impl Triangles {
         std::array::from_fn(|lane| acc[0][lane] + acc[1][lane])
     }
 
-    /// `acc += Σ_lanes c p` over degree `r`'s monomials (`acc` one value
-    /// per entry).
-    #[cfg(test)]
-    pub fn add_scaled(&self, r: usize, c: [f64; LANES], p: &[f64], acc: &mut [f64]) {
-        for &(o, l) in &self.runs[r] {
-            for i in o..o + l {
-                let x = mul(c, lanes(p, i));
-                acc[i] += x.iter().sum::<f64>();
-            }
-        }
-    }
-
     /// `acc += c p[lane]` over degree `r`'s monomials: one lane's
     /// polynomial, scaled, added to one value per entry.
     #[inline(always)]
@@ -242,15 +230,8 @@ fn stencil<const A: usize>(
     let (src, _) = src.as_chunks::<LANES>();
     let (dst, _) = dst.as_chunks_mut::<LANES>();
     for &(o, l) in runs {
-        // the run and its neighbours as slices of its length, so that the
-        // entries are read without a bounds test each
         let d = &mut dst[o..o + l];
-        let c = &src[o..o + l];
-        let mut nb: [&[[f64; LANES]]; A] = [c; A];
-        for ax in 0..A {
-            let j = if up { o + s[ax] } else { o - s[ax] };
-            nb[ax] = &src[j..j + l];
-        }
+        let (c, nb) = neighbours(src, (o, l), &s, up);
         for i in 0..l {
             let mut x = mul(last, c[i]);
             for ax in 0..A {
@@ -278,13 +259,8 @@ fn gradient<const A: usize>(
     let (p, _) = p.as_chunks::<LANES>();
     let (b, _) = b.as_chunks::<LANES>();
     for &(o, l) in runs {
-        // the run and its neighbours as slices of its length (no bounds
-        // test per entry)
-        let (bs, c) = (&b[o..o + l], &p[o..o + l]);
-        let mut nb: [&[[f64; LANES]]; A] = [c; A];
-        for ax in 0..A {
-            nb[ax] = &p[o - s[ax]..o - s[ax] + l];
-        }
+        let bs = &b[o..o + l];
+        let (c, nb) = neighbours(p, (o, l), &s, false);
         for i in 0..l {
             acc_last = mul_add(bs[i], c[i], acc_last);
             for ax in 0..A {
@@ -296,6 +272,25 @@ fn gradient<const A: usize>(
         g[ax * LANES..(ax + 1) * LANES].copy_from_slice(v);
     }
     g[A * LANES..(A + 1) * LANES].copy_from_slice(&acc_last);
+}
+
+/// The run `(o, l)` of `x` and its neighbours one exponent less along
+/// each axis (`up`: more) as slices of the run's length, so that the
+/// loops over them read the entries without a bounds test each.
+#[inline(always)]
+fn neighbours<'a, const A: usize>(
+    x: &'a [[f64; LANES]],
+    (o, l): (usize, usize),
+    s: &[usize; A],
+    up: bool,
+) -> (&'a [[f64; LANES]], [&'a [[f64; LANES]]; A]) {
+    let c = &x[o..o + l];
+    let mut nb = [c; A];
+    for ax in 0..A {
+        let j = if up { o + s[ax] } else { o - s[ax] };
+        nb[ax] = &x[j..j + l];
+    }
+    (c, nb)
 }
 
 /// The most variables (class combinations) a polynomial may have: the
@@ -439,19 +434,21 @@ mod tests {
                 }
                 assert!((dots[l] - value(&a[l])).abs() < 1e-12);
             }
-            // one lane at a time, scaled, adds up to all lanes at once
+            // the lanes, each scaled, added into one value per entry; then
+            // scaled and added on (`scale_into`)
             let c: [f64; LANES] = std::array::from_fn(|l| 0.5 + l as f64);
-            let (mut one, mut all) = (vec![0.25; t.size], vec![0.25; t.size]);
+            let mut one = vec![0.25; t.size];
             for (l, &cl) in c.iter().enumerate() {
                 t.add_lane(n, l, cl, &p[n], &mut one);
             }
-            t.add_scaled(n, c, &p[n], &mut all);
-            for (i, (x, y)) in one.iter().zip(&all).enumerate() {
-                assert!((x - y).abs() < 1e-12, "k {k} entry {i}: {x} vs {y}");
+            let mut acc = vec![1.0; t.size];
+            t.scale_into(n, 2.0, &mut one, &mut acc);
+            for (i, e) in &mono {
+                let direct: f64 = (0..LANES).map(|l| c[l] * expand(k, &a[l])[e]).sum();
+                let want = 2.0 * (0.25 + direct);
+                assert!((one[*i] - want).abs() < 1e-12, "k {k} {e:?}");
+                assert!((acc[*i] - 1.0 - want).abs() < 1e-12, "k {k} {e:?}");
             }
-            let (i, e) = &mono[mono.len() / 2];
-            let direct: f64 = (0..LANES).map(|l| c[l] * expand(k, &a[l])[e]).sum();
-            assert!((one[*i] - 0.25 - direct).abs() < 1e-12);
             // the reverse pass from derivatives set everywhere (off the
             // runs too, where they must not matter)
             let mut b: Vec<f64> = m.iter().flat_map(|&x| [x; LANES]).collect();

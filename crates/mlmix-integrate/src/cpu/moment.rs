@@ -376,13 +376,8 @@ impl CpuBackend {
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * bl.runs.len(), 0.0);
         let second = want.gradient || want.information || want.meat || want.posteriors;
-        if !second {
-            self.first_sweep_moments(prep, bl, (mf, sh), &cx, ws);
-            self.run_likelihoods(mf, bl, &cx, want, ws, &mut out);
-            return out;
-        }
-        self.fused_sweep_moments(prep, bl, (mf, sh), &cx, ws);
-        if !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) {
+        self.sweep_moments(prep, bl, (mf, sh), &cx, second, ws);
+        if !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) || !second {
             return out;
         }
         self.normalise_polys(mf, bl, &cx, ws, &mut out);
@@ -626,125 +621,117 @@ impl CpuBackend {
         Some((di, scale.map(LogProduct::ln), l))
     }
 
-    /// The first sweep in the moment form: each cluster's log-density
-    /// given each run on the run's first pass of `ws.pass_ll` (its other
-    /// passes −∞).
+    /// The sweep in the moment form: per run (in [`run_order`]'s order),
+    /// each cluster's log-density given the run on its place in
+    /// `ws.pass_ll`, and with `reverse` (an evaluation that wants more than
+    /// the likelihood) the reverse of the products where the run is not
+    /// negligible against the cluster's runs before it
+    /// ([`Self::group_reverse`]). The reverse is linear in its seed, so it
+    /// runs before the run's posterior is known, in the same sweep: one
+    /// forward product per cluster and run, where a first sweep for the
+    /// densities and a second for the reverse formed it twice.
     #[inline(always)]
-    pub(super) fn first_sweep_moments(
+    pub(super) fn sweep_moments(
         &self,
         prep: &Prepared,
         bl: &Blocks,
         (mf, sh): (&MomentForm, &Shared),
         cx: &ChunkCx,
-        ws: &mut Workspace,
-    ) {
-        ws.cached = false;
-        self.blocked_buffers(cx, ws);
-        let n_runs = bl.runs.len();
-        let groups = self.lane_groups(cx);
-        for run in 0..n_runs {
-            // (one between-level combination: `MomentForm::of`)
-            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
-            self.outer_coefs(bl, 0, cx.row_j.len(), ws);
-            for &(c0, c1) in &groups {
-                let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
-                run_densities(res, (c0, c1), (n_runs, run), ws);
-            }
-        }
-    }
-
-    /// The one sweep of an evaluation that wants more than the
-    /// likelihood. Per run (in [`run_order`]'s order): each cluster's
-    /// log-density, into `ws.pass_ll` as the first sweep's, and, where the
-    /// run is not negligible against the cluster's runs before it, the
-    /// reverse of its products. The reverse is linear in its seed, so it
-    /// runs before the run's posterior is known: the rows' weights are
-    /// kept relative to the run's density (`pol.share`, per run,
-    /// combination and row; [`Self::run_weights`] multiplies them by the
-    /// posteriors), and the cluster's polynomial over its density is
-    /// summed over its runs relative to its densest one so far
-    /// (`pol.g_sum`; [`Self::normalise_polys`] scales it). One forward
-    /// product per cluster and run, where a first sweep for the densities
-    /// and a second for the reverse formed it twice.
-    #[inline(always)]
-    fn fused_sweep_moments(
-        &self,
-        prep: &Prepared,
-        bl: &Blocks,
-        (mf, sh): (&MomentForm, &Shared),
-        cx: &ChunkCx,
+        reverse: bool,
         ws: &mut Workspace,
     ) {
         ws.cached = false;
         self.blocked_buffers(cx, ws);
         let (nr, nj, n_runs) = (cx.row_j.len(), cx.rows_of.len(), bl.runs.len());
-        let t = &mf.poly;
-        let (k, size) = (t.k, t.size);
-        let pol = &mut ws.pol;
-        pol.share.clear();
-        pol.share.resize(n_runs * k * nr, 0.0);
-        pol.g_sum.clear();
-        pol.g_sum.resize(nj * size, 0.0);
-        pol.top.clear();
-        pol.top.resize(nj, f64::NEG_INFINITY);
-        pol.mass.clear();
-        pol.mass.resize(nj, 0.0);
+        if reverse {
+            let (k, size) = (mf.poly.k, mf.poly.size);
+            let pol = &mut ws.pol;
+            pol.share.clear();
+            pol.share.resize(n_runs * k * nr, 0.0);
+            pol.g_sum.clear();
+            pol.g_sum.resize(nj * size, 0.0);
+            pol.top.clear();
+            pol.top.resize(nj, f64::NEG_INFINITY);
+            pol.mass.clear();
+            pol.mass.resize(nj, 0.0);
+        }
         let groups = self.lane_groups(cx);
         for run in run_order(&ws.log_w, n_runs) {
+            // (one between-level combination: `MomentForm::of`)
             self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, nr, ws);
             for &(c0, c1) in &groups {
                 let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
                 run_densities(res, (c0, c1), (n_runs, run), ws);
-                let Some((di, _, l)) = res else {
-                    continue;
-                };
-                let n = cx.rows_of[c0].1 - cx.rows_of[c0].0;
-                // per lane: e^(u − top) / L, 0 where the run is impossible
-                // or negligible against the cluster's runs so far (an
-                // upper bound of its posterior) and past the group
-                let mut f = [0.0; LANES];
-                let Buffers {
-                    g_sum,
-                    top,
-                    mass,
-                    p,
-                    ..
-                } = &mut ws.pol;
-                for (lane, fl) in f.iter_mut().enumerate().take(c1 - c0) {
-                    let c = c0 + lane;
-                    let g = &mut g_sum[c * size..(c + 1) * size];
-                    let u = ws.pass_ll[c * n_runs + run];
-                    let e = admit(u, &mut top[c], &mut mass[c], |s| t.scale(n, s, g));
-                    if e > 0.0 && e >= NEGLIGIBLE_PASS * mass[c] {
-                        *fl = e / l[lane];
-                        t.add_lane(n, lane, *fl, &p[n], g);
-                    }
-                }
-                if f.iter().all(|&x| x == 0.0) {
-                    continue;
-                }
-                let pol = &mut ws.pol;
-                t.broadcast(n, &sh.m[di], &mut pol.b);
-                let share = &mut pol.share[run * k * nr..(run + 1) * k * nr];
-                for r in (1..=n).rev() {
-                    let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
-                    let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
-                    t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
-                    for (lane, &fl) in f.iter().enumerate().take(c1 - c0) {
-                        if fl == 0.0 {
-                            continue;
-                        }
-                        let inv = 1.0 / l[lane];
-                        let row = cx.rows_of[c0 + lane].0 + r - 1;
-                        for j in 0..k {
-                            let ag = a[j * LANES + lane] * g[j * LANES + lane];
-                            share[j * nr + row] = ag * inv;
-                        }
-                    }
-                    std::mem::swap(&mut pol.b, &mut pol.b_prev);
+                if let (true, Some((di, _, l))) = (reverse, res) {
+                    self.group_reverse((mf, sh), cx, (c0, c1), (run, n_runs), (di, l), ws);
                 }
             }
+        }
+    }
+
+    /// The reverse of the group's products at run `run` (their degree's
+    /// index `di`, their likelihoods `l` per lane, the run's log-densities
+    /// in `ws.pass_ll`): the rows' weights relative to the run's density,
+    /// a_rk ∂F/∂a_rk / F (`pol.share`; [`Self::run_weights`] multiplies
+    /// them by the posteriors), and each cluster's polynomial over its
+    /// density summed over its runs relative to its densest one so far
+    /// (`pol.g_sum`; [`Self::normalise_polys`] scales it). A lane whose
+    /// run is impossible, or below [`NEGLIGIBLE_PASS`] of the cluster's
+    /// runs so far (an upper bound of its posterior), takes no part.
+    #[inline(always)]
+    fn group_reverse(
+        &self,
+        (mf, sh): (&MomentForm, &Shared),
+        cx: &ChunkCx,
+        (c0, c1): (usize, usize),
+        (run, n_runs): (usize, usize),
+        (di, l): (usize, [f64; LANES]),
+        ws: &mut Workspace,
+    ) {
+        let t = &mf.poly;
+        let (k, size, nr) = (t.k, t.size, cx.row_j.len());
+        let n = cx.rows_of[c0].1 - cx.rows_of[c0].0;
+        // per lane: e^(u − top) / L into the polynomials' sum, and 1 / L
+        // for the rows' weights; 0 where the lane takes no part
+        let mut inv = [0.0; LANES];
+        let Buffers {
+            g_sum,
+            top,
+            mass,
+            p,
+            ..
+        } = &mut ws.pol;
+        for (lane, il) in inv.iter_mut().enumerate().take(c1 - c0) {
+            let c = c0 + lane;
+            let g = &mut g_sum[c * size..(c + 1) * size];
+            let u = ws.pass_ll[c * n_runs + run];
+            let e = admit(u, &mut top[c], &mut mass[c], |s| t.scale(n, s, g));
+            if e > 0.0 && e >= NEGLIGIBLE_PASS * mass[c] {
+                *il = 1.0 / l[lane];
+                t.add_lane(n, lane, e * *il, &p[n], g);
+            }
+        }
+        if inv.iter().all(|&x| x == 0.0) {
+            return;
+        }
+        let pol = &mut ws.pol;
+        t.broadcast(n, &sh.m[di], &mut pol.b);
+        let share = &mut pol.share[run * k * nr..(run + 1) * k * nr];
+        for r in (1..=n).rev() {
+            let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
+            let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
+            t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
+            for (lane, &il) in inv.iter().enumerate().take(c1 - c0) {
+                if il == 0.0 {
+                    continue;
+                }
+                let row = cx.rows_of[c0 + lane].0 + r - 1;
+                for j in 0..k {
+                    share[j * nr + row] = a[j * LANES + lane] * g[j * LANES + lane] * il;
+                }
+            }
+            std::mem::swap(&mut pol.b, &mut pol.b_prev);
         }
     }
 
