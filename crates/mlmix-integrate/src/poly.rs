@@ -1,16 +1,42 @@
 //! Homogeneous polynomials in K variables (the class probabilities of the
-//! moment form, `cpu/moment.rs`), stored densely so that multiplying by a
+//! moment form, `cpu/moment.rs`), stored packed so that multiplying by a
 //! linear form is a stencil over contiguous runs.
 //!
-//! A homogeneous polynomial of degree r in x_1..x_K is stored by the
-//! exponents of its first K − 1 variables (that of x_K is r minus their
-//! sum) in a dense array with K − 1 axes of extent n_max + 2. Index 0 of
-//! every axis is a *ghost* that holds 0, so that "the coefficient at one
-//! exponent less along axis a" is the entry `stride[a]` before, with no
-//! bounds test. The monomials of degree r are the entries whose exponents
-//! sum to at most r: runs along the last (contiguous) axis, [`Triangles`]
-//! lists them. A buffer only ever written on degree r's runs holds zeros
-//! elsewhere, which the stencils rely on.
+//! A monomial of degree r is named by the exponents of its first K − 1
+//! variables (that of x_K is r minus their sum). Its *run* is the
+//! monomials that share the exponents of the first K − 2 variables (the
+//! run's *lead*, summing to s): the exponent of variable K − 1 goes 0..=r
+//! − s along the run. A degree's buffer holds its runs one after another
+//! in the lead's lexicographic order, each run preceded and followed by
+//! a slot that holds 0, and after the last a *zero run* of n_max + 2
+//! zeros. So a degree's monomials take about a sixth of the room a dense
+//! array over the exponents took (for 4 variables and 17 items), which
+//! keeps the stencils' buffers in the caches.
+//!
+//! Multiplying by a linear form reads, for each run of degree r, the
+//! same exponents and one exponent less along each variable in degree r −
+//! 1: each of them a contiguous stretch of degree r − 1's buffer as long
+//! as the run, its first entry precomputed per run ([`Run`]): the run
+//! with the same lead (the slot after it gives the 0 that the exponent
+//! one beyond its end takes), the run whose lead is one less along a
+//! leading variable, the same run one entry back (the slot before it
+//! gives the 0 at exponent −1), or the zero run where no such run
+//! exists. The reverse pass reads one exponent *more* in degree r + 1,
+//! always inside a run. A buffer only ever written on degree r's runs
+//! holds zeros in its slots and zero run, which the stencils rely on.
+
+/// One run of a degree: `len` monomials at `at` in its buffer, and where
+/// the stencil reads for them in the neighbouring degree's buffer (one
+/// down for the products, one up for the reverse pass): the same
+/// exponents (`c`, multiplied by x_K) and one exponent less (down) or
+/// more (up) along each of the first K − 1 variables (`nb`).
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    at: u32,
+    len: u32,
+    c: u32,
+    nb: [u32; MAX_VARIABLES - 1],
+}
 
 /// The index structure of homogeneous polynomials in `k` variables of
 /// degree up to `n_max` (see the module's documentation).
@@ -19,45 +45,115 @@ pub(crate) struct Triangles {
     pub k: usize,
     /// Highest degree.
     pub n_max: usize,
-    /// Entries of a dense polynomial.
+    /// Entries of a polynomial's buffer (the largest degree's).
     pub size: usize,
-    /// Per axis (the first k − 1 variables): its stride; the last is 1.
-    strides: Vec<usize>,
     /// Per degree: its runs, `(offset, length)`.
     runs: Vec<Vec<(usize, usize)>>,
+    /// Per degree: its runs' leads (the first K − 2 exponents).
+    leads: Vec<Vec<Vec<usize>>>,
+    /// Per degree r: its runs with their neighbours in degree r − 1
+    /// (none at degree 0).
+    down: Vec<Vec<Run>>,
+    /// Per degree r < n_max: its runs with their neighbours in degree r +
+    /// 1.
+    up: Vec<Vec<Run>>,
 }
 
 impl Triangles {
     /// The structure for 2 to [`MAX_VARIABLES`] variables up to degree
-    /// `n_max`; `None` for other numbers of variables or when a dense
-    /// polynomial would have more than `max_size` entries.
+    /// `n_max`; `None` for other numbers of variables or when a
+    /// polynomial's buffer would have more than `max_size` entries.
     pub fn new(k: usize, n_max: usize, max_size: usize) -> Option<Triangles> {
         if !(2..=MAX_VARIABLES).contains(&k) {
             return None;
         }
-        let e = n_max + 2;
+        let mut leads = Vec::with_capacity(n_max + 1);
+        let mut runs = Vec::with_capacity(n_max + 1);
+        let mut starts = Vec::with_capacity(n_max + 1);
+        let mut zero = Vec::with_capacity(n_max + 1);
+        let mut size = 0;
+        for r in 0..=n_max {
+            let mut lead = Vec::new();
+            all_leads(k - 2, r, &mut Vec::new(), &mut lead);
+            let mut at = 1usize;
+            let mut deg_runs = Vec::with_capacity(lead.len());
+            let mut deg_starts = std::collections::HashMap::with_capacity(lead.len());
+            for e in &lead {
+                let len = r - e.iter().sum::<usize>() + 1;
+                deg_runs.push((at, len));
+                deg_starts.insert(e.clone(), at);
+                at += len + 1;
+            }
+            size = size.max(at + n_max + 2);
+            if size > max_size || size > u32::MAX as usize {
+                return None;
+            }
+            zero.push(at);
+            leads.push(lead);
+            runs.push(deg_runs);
+            starts.push(deg_starts);
+        }
+        let run_of = |r: usize, i: usize, c: usize, nb: [usize; MAX_VARIABLES - 1]| Run {
+            at: runs[r][i].0 as u32,
+            len: runs[r][i].1 as u32,
+            c: c as u32,
+            nb: nb.map(|x| x as u32),
+        };
         let axes = k - 1;
-        let mut size = 1usize;
-        for _ in 0..axes {
-            size = size.checked_mul(e).filter(|&s| s <= max_size)?;
+        let mut down = vec![Vec::new()];
+        for r in 1..=n_max {
+            let below = |e: &[usize]| starts[r - 1].get(e).copied();
+            let z = zero[r - 1];
+            let table = leads[r]
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let same = below(e);
+                    let mut nb = [0; MAX_VARIABLES - 1];
+                    for (ax, x) in nb.iter_mut().enumerate().take(axes - 1) {
+                        *x = match e[ax] {
+                            0 => z,
+                            _ => {
+                                let mut f = e.clone();
+                                f[ax] -= 1;
+                                below(&f).unwrap_or(z)
+                            }
+                        };
+                    }
+                    nb[axes - 1] = same.map_or(z, |x| x - 1);
+                    run_of(r, i, same.unwrap_or(z), nb)
+                })
+                .collect();
+            down.push(table);
         }
-        let mut strides = vec![1usize; axes];
-        for a in (0..axes - 1).rev() {
-            strides[a] = strides[a + 1] * e;
-        }
-        let runs = (0..=n_max)
+        let up = (0..n_max)
             .map(|r| {
-                let mut out = Vec::new();
-                leading_runs(&strides, 0, 0, 0, r, &mut out);
-                out
+                let above = |e: &[usize]| starts[r + 1][e];
+                leads[r]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let same = above(e);
+                        let mut nb = [0; MAX_VARIABLES - 1];
+                        for (ax, x) in nb.iter_mut().enumerate().take(axes - 1) {
+                            let mut f = e.clone();
+                            f[ax] += 1;
+                            *x = above(&f);
+                        }
+                        nb[axes - 1] = same + 1;
+                        run_of(r, i, same, nb)
+                    })
+                    .collect()
             })
             .collect();
         Some(Triangles {
             k,
             n_max,
             size,
-            strides,
             runs,
+            leads,
+            down,
+            up,
         })
     }
 
@@ -68,25 +164,19 @@ impl Triangles {
 
     /// The entry of the degree-0 monomial (the constant 1).
     pub fn unit(&self) -> usize {
-        self.strides.iter().sum()
+        self.runs[0][0].0
     }
 
     /// Each monomial of degree `r` as its entry and its exponents (all
     /// `k` of them), in run order.
     pub fn monomials(&self, r: usize) -> Vec<(usize, Vec<usize>)> {
-        let axes = self.k - 1;
         let mut out = Vec::with_capacity(self.count(r));
-        for &(off, len) in &self.runs[r] {
-            for i in off..off + len {
-                let mut e = Vec::with_capacity(self.k);
-                let mut rest = i;
-                for a in 0..axes {
-                    e.push(rest / self.strides[a] - 1);
-                    rest %= self.strides[a];
-                }
-                let s: usize = e.iter().sum();
-                e.push(r - s);
-                out.push((i, e));
+        for (&(at, len), lead) in self.runs[r].iter().zip(&self.leads[r]) {
+            let s: usize = lead.iter().sum();
+            for j in 0..len {
+                let mut e = lead.clone();
+                e.extend([j, r - s - j]);
+                out.push((at + j, e));
             }
         }
         out
@@ -98,7 +188,7 @@ impl Triangles {
     pub fn mul_linear(&self, r: usize, p: &[f64], a: &[f64], q: &mut [f64]) {
         macro_rules! axes {
             ($n:literal) => {
-                stencil::<$n>(&self.runs[r], &self.strides, a, p, q, false)
+                stencil::<$n>(&self.down[r], a, p, q)
             };
         }
         match self.k - 1 {
@@ -185,7 +275,7 @@ impl Triangles {
         let axes = self.k - 1;
         macro_rules! grad {
             ($n:literal) => {
-                gradient::<$n>(&self.runs[r], &self.strides, p, b, g)
+                gradient::<$n>(&self.down[r], p, b, g)
             };
         }
         match axes {
@@ -199,7 +289,7 @@ impl Triangles {
         }
         macro_rules! axes {
             ($n:literal) => {
-                stencil::<$n>(&self.runs[r - 1], &self.strides, a, b, b_prev, true)
+                stencil::<$n>(&self.up[r - 1], a, b, b_prev)
             };
         }
         match axes {
@@ -211,27 +301,20 @@ impl Triangles {
     }
 }
 
-/// Per lane over the entries of `runs`: `dst` = a_last `src` + Σ_ax a_ax
-/// `src` one exponent less along ax (`up`: more, the reverse pass's) —
-/// the product by a linear form, with `A` axes known when compiled so
-/// that the entries' sums interleave.
+/// Per lane over `runs`: `dst` = a_last `src` + Σ_ax a_ax `src` one
+/// exponent less along ax (the runs' down neighbours: the product by a
+/// linear form) or more (their up neighbours: the reverse pass's), with
+/// `A` axes known when compiled so that the entries' sums interleave.
 #[inline(always)]
-fn stencil<const A: usize>(
-    runs: &[(usize, usize)],
-    strides: &[usize],
-    a: &[f64],
-    src: &[f64],
-    dst: &mut [f64],
-    up: bool,
-) {
+fn stencil<const A: usize>(runs: &[Run], a: &[f64], src: &[f64], dst: &mut [f64]) {
     let last = lanes(a, A);
     let ak: [[f64; LANES]; A] = std::array::from_fn(|ax| lanes(a, ax));
-    let s: [usize; A] = std::array::from_fn(|ax| strides[ax]);
     let (src, _) = src.as_chunks::<LANES>();
     let (dst, _) = dst.as_chunks_mut::<LANES>();
-    for &(o, l) in runs {
+    for run in runs {
+        let (o, l) = (run.at as usize, run.len as usize);
         let d = &mut dst[o..o + l];
-        let (c, nb) = neighbours(src, (o, l), &s, up);
+        let (c, nb) = neighbours::<A>(src, run);
         for i in 0..l {
             let mut x = mul(last, c[i]);
             for ax in 0..A {
@@ -243,24 +326,19 @@ fn stencil<const A: usize>(
 }
 
 /// Per lane, the derivatives of Σ b q by the coefficients of the linear
-/// form, q = p × Σ_k a_k x_k, into `g` (`(A + 1) x LANES`), with `A` axes
-/// known when compiled.
+/// form, q = p × Σ_k a_k x_k, into `g` (`(A + 1) x LANES`), over `runs`
+/// (degree r's, with their down neighbours in `p`), with `A` axes known
+/// when compiled.
 #[inline(always)]
-fn gradient<const A: usize>(
-    runs: &[(usize, usize)],
-    strides: &[usize],
-    p: &[f64],
-    b: &[f64],
-    g: &mut [f64],
-) {
-    let s: [usize; A] = std::array::from_fn(|ax| strides[ax]);
+fn gradient<const A: usize>(runs: &[Run], p: &[f64], b: &[f64], g: &mut [f64]) {
     let mut acc = [[0.0; LANES]; A];
     let mut acc_last = [0.0; LANES];
     let (p, _) = p.as_chunks::<LANES>();
     let (b, _) = b.as_chunks::<LANES>();
-    for &(o, l) in runs {
+    for run in runs {
+        let (o, l) = (run.at as usize, run.len as usize);
         let bs = &b[o..o + l];
-        let (c, nb) = neighbours(p, (o, l), &s, false);
+        let (c, nb) = neighbours::<A>(p, run);
         for i in 0..l {
             acc_last = mul_add(bs[i], c[i], acc_last);
             for ax in 0..A {
@@ -274,23 +352,17 @@ fn gradient<const A: usize>(
     g[A * LANES..(A + 1) * LANES].copy_from_slice(&acc_last);
 }
 
-/// The run `(o, l)` of `x` and its neighbours one exponent less along
-/// each axis (`up`: more) as slices of the run's length, so that the
-/// loops over them read the entries without a bounds test each.
+/// The stretches of `x` that `run` reads, as slices of the run's length
+/// (its same-exponent neighbour and one per axis), so that the loops over
+/// them read the entries without a bounds test each.
 #[inline(always)]
 fn neighbours<'a, const A: usize>(
     x: &'a [[f64; LANES]],
-    (o, l): (usize, usize),
-    s: &[usize; A],
-    up: bool,
+    run: &Run,
 ) -> (&'a [[f64; LANES]], [&'a [[f64; LANES]]; A]) {
-    let c = &x[o..o + l];
-    let mut nb = [c; A];
-    for ax in 0..A {
-        let j = if up { o + s[ax] } else { o - s[ax] };
-        nb[ax] = &x[j..j + l];
-    }
-    (c, nb)
+    let l = run.len as usize;
+    let at = |j: u32| &x[j as usize..j as usize + l];
+    (at(run.c), std::array::from_fn(|ax| at(run.nb[ax])))
 }
 
 /// The most variables (class combinations) a polynomial may have: the
@@ -328,24 +400,18 @@ fn mul_add(a: [f64; LANES], b: [f64; LANES], c: [f64; LANES]) -> [f64; LANES] {
     ]
 }
 
-/// The runs of degree `r` whose axes from `axis` on are still to be
-/// chosen, at flat offset `base` with exponents summing to `used` so far.
-fn leading_runs(
-    strides: &[usize],
-    axis: usize,
-    base: usize,
-    used: usize,
-    r: usize,
-    out: &mut Vec<(usize, usize)>,
-) {
-    if axis + 1 == strides.len() {
-        // the last axis: exponents 0..=r − used at indices 1..
-        out.push((base + 1, r - used + 1));
+/// Every lead of `axes` exponents summing to at most `r`, in
+/// lexicographic order, after the exponents `prefix` chosen so far.
+fn all_leads(axes: usize, r: usize, prefix: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+    if prefix.len() == axes {
+        out.push(prefix.clone());
         return;
     }
+    let used: usize = prefix.iter().sum();
     for e in 0..=r - used {
-        let at = base + (e + 1) * strides[axis];
-        leading_runs(strides, axis + 1, at, used + e, r, out);
+        prefix.push(e);
+        all_leads(axes, r, prefix, out);
+        prefix.pop();
     }
 }
 

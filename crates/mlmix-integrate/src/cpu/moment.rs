@@ -51,7 +51,7 @@ pub(crate) struct Shared {
 pub(crate) type TermVecs = Vec<Vec<f64>>;
 
 impl Shared {
-    /// Per degree of the clusters: the moments M_a at their dense entries.
+    /// Per degree of the clusters: the moments M_a at their entries.
     #[cfg(feature = "gpu")]
     pub(crate) fn moments(&self) -> &[Vec<f64>] {
         &self.m
@@ -1099,7 +1099,7 @@ const MOMENT_BLOCK: usize = 512;
 const INNER_BLOCK: usize = 256;
 
 /// The moments' shares of inner nodes `nodes` (probabilities `v`, `k` per
-/// node; weights `w`), per degree at their dense entries.
+/// node; weights `w`), per degree at their entries (`MomentForm::entries`).
 fn block_moments(
     mf: &MomentForm,
     v: &[f64],

@@ -200,7 +200,7 @@ fn up_tables(t: &Triangles) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// The shared moments `m` (per degree of `mf.degrees`, at their dense
+/// The shared moments `m` (per degree of `mf.degrees`, at their
 /// entries) as the device reads them: per degree, in monomial order,
 /// divided by their largest; and per degree (indexed by the degree
 /// itself) the log of that divisor (−∞ for a degree whose moments are all
@@ -223,7 +223,7 @@ fn device_moments(mf: &MomentForm, m: &[Vec<f64>]) -> (Vec<f32>, Vec<f64>) {
 
 /// Ḡ as the device sums it (per degree, in monomial order, against the
 /// scaled moments) as the CPU's second sweep sums it: per degree at the
-/// dense entries, against the moments themselves.
+/// CPU's entries (`MomentForm::entries`), against the moments themselves.
 fn host_poly(mf: &MomentForm, dev: &[f64], log_scale: &[f64]) -> Vec<Vec<f64>> {
     let mut at = 0;
     mf.degrees
