@@ -35,6 +35,7 @@ use crate::nodes::{NodeTable, nodes_of};
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
 
 mod blocked;
+mod distinct;
 mod moment;
 #[cfg(feature = "gpu")]
 pub(crate) use moment::{TermVecs, run_moments};
@@ -80,6 +81,9 @@ pub struct CpuBackend {
     /// at the chunk's first evaluation: they depend on its data alone
     /// ([`CpuBackend::kept_patterns`]).
     patterns: Vec<OnceLock<Vec<Option<RowPattern>>>>,
+    /// Per term: a fixed term's rows by their distinct values
+    /// ([`distinct::DistinctRows`]), where it has few.
+    distinct: Vec<Option<distinct::DistinctRows>>,
 }
 
 /// A chunk's local copy of its rows, and of its clusters' first rows
@@ -108,8 +112,6 @@ impl CpuBackend {
             0
         };
         Ok(CpuBackend {
-            plan,
-            data,
             grid,
             pool,
             layout,
@@ -119,6 +121,13 @@ impl CpuBackend {
             spare: Mutex::new(Vec::new()),
             locals: (0..n_locals).map(|_| Mutex::new(None)).collect(),
             patterns: (0..n_locals).map(|_| OnceLock::new()).collect(),
+            distinct: plan
+                .terms
+                .iter()
+                .map(|t| distinct::DistinctRows::of(t, &data))
+                .collect(),
+            plan,
+            data,
         })
     }
 
@@ -209,6 +218,9 @@ impl CpuBackend {
 /// are slot-major: slot (or combination) first, then the chunk's rows.
 struct Workspace {
     vals: Vec<f64>,
+    /// A fixed term's values on its distinct rows
+    /// ([`CpuBackend::distinct_values`]).
+    distinct: Vec<f64>,
     /// exp(`vals`), kept for the product form ([`Layout::product_form`]).
     evals: Vec<f64>,
     w: Vec<f64>,
@@ -289,6 +301,7 @@ impl Workspace {
             has_base: vec![false; plan.terms.len()],
             patterns: vec![None; plan.terms.len()],
             vals: vec![0.0; width * stride],
+            distinct: Vec::new(),
             evals: vec![0.0; width * stride],
             w: vec![0.0; width * stride],
             lj: vec![0.0; plan.n_combos * width],
@@ -1074,16 +1087,19 @@ impl CpuBackend {
             }
         }
         for &t in &self.layout.fixed_terms {
-            eval::term_values(
-                &plan.terms[t],
-                &prep.terms[t],
-                &self.data,
-                r0,
-                r1,
-                self.layout.slots(t),
-                &mut ws.scratch,
-                &mut ws.vals,
-            );
+            match &self.distinct[t] {
+                Some(d) => self.distinct_values(prep, t, d, cx, ws),
+                None => eval::term_values(
+                    &plan.terms[t],
+                    &prep.terms[t],
+                    &self.data,
+                    r0,
+                    r1,
+                    self.layout.slots(t),
+                    &mut ws.scratch,
+                    &mut ws.vals,
+                ),
+            }
             self.mask_cluster_level(t, &cx.first_row, &mut ws.vals);
             if self.layout.product_form {
                 let all = 0..plan.terms[t].n_states;
@@ -1277,6 +1293,18 @@ impl CpuBackend {
         let kept = self.kept_patterns(Some(cx.c));
         for &t in &self.layout.fixed_terms {
             self.mask_cluster_level(t, &cx.first_row, &mut ws.w);
+            let mut want = want;
+            if let Some(d) = &self.distinct[t]
+                && (want.gradient || want.information)
+            {
+                let grad = want.gradient.then(|| acc.grads[t].as_mut_slice());
+                let info = want.information.then(|| &mut acc.infos[t]);
+                self.distinct_accumulate(prep, t, d, cx, freq, ws, grad, info);
+                (want.gradient, want.information) = (false, false);
+            }
+            if !(want.gradient || want.information || want.meat) {
+                continue;
+            }
             let pattern = kept.and_then(|p| p[t].as_ref());
             self.accumulate(
                 prep,

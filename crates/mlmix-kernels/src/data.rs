@@ -34,6 +34,19 @@ pub struct EngineData {
 }
 
 impl EngineData {
+    /// `n` rows of `columns`, each row its own cluster with frequency 1
+    /// (a column may be empty where nothing reads it).
+    pub fn unclustered(columns: Vec<Vec<f64>>, n: usize) -> Self {
+        EngineData {
+            columns,
+            weights: vec![1.0; n],
+            cluster_starts: (0..=n).collect(),
+            engine_row: (0..n).collect(),
+            row_offset: 0,
+            clustered: false,
+        }
+    }
+
     /// Lays out a dataset, one row per cluster. With `collapse`, identical
     /// rows become one weighted row (in order of first appearance, so the
     /// result does not depend on hashing).
@@ -41,14 +54,7 @@ impl EngineData {
         let n = ds.n_rows();
         let nv = ds.columns.len();
         if !collapse {
-            return EngineData {
-                columns: ds.columns.clone(),
-                weights: vec![1.0; n],
-                cluster_starts: (0..=n).collect(),
-                engine_row: (0..n).collect(),
-                row_offset: 0,
-                clustered: false,
-            };
+            return EngineData::unclustered(ds.columns.clone(), n);
         }
         let mut index: HashMap<Vec<u64>, usize> = HashMap::with_capacity(n.min(1 << 16));
         let mut engine_row = Vec::with_capacity(n);

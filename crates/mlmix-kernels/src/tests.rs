@@ -61,14 +61,7 @@ fn identity_term(kind: TermKind, n_states: usize, n_local: usize) -> Term {
 /// Unclustered data: one row per cluster, frequency weights 1.
 fn data_of(columns: Vec<Vec<f64>>) -> EngineData {
     let n = columns[0].len();
-    EngineData {
-        columns,
-        weights: vec![1.0; n],
-        cluster_starts: (0..=n).collect(),
-        engine_row: (0..n).collect(),
-        row_offset: 0,
-        clustered: false,
-    }
+    EngineData::unclustered(columns, n)
 }
 
 /// One test case of a term kind: a plan with one term, phi and data.
