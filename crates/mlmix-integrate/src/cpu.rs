@@ -1087,19 +1087,20 @@ impl CpuBackend {
             }
         }
         for &t in &self.layout.fixed_terms {
-            match &self.distinct[t] {
-                Some(d) => self.distinct_values(prep, t, d, cx, ws),
-                None => eval::term_values(
-                    &plan.terms[t],
-                    &prep.terms[t],
-                    &self.data,
-                    r0,
-                    r1,
-                    self.layout.slots(t),
-                    &mut ws.scratch,
-                    &mut ws.vals,
-                ),
+            if let Some(d) = &self.distinct[t] {
+                self.distinct_values(prep, t, d, cx, ws);
+                continue;
             }
+            eval::term_values(
+                &plan.terms[t],
+                &prep.terms[t],
+                &self.data,
+                r0,
+                r1,
+                self.layout.slots(t),
+                &mut ws.scratch,
+                &mut ws.vals,
+            );
             self.mask_cluster_level(t, &cx.first_row, &mut ws.vals);
             if self.layout.product_form {
                 let all = 0..plan.terms[t].n_states;

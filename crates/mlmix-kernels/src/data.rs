@@ -52,38 +52,12 @@ impl EngineData {
     /// result does not depend on hashing).
     pub fn single_level(ds: &Dataset, collapse: bool) -> Self {
         let n = ds.n_rows();
-        let nv = ds.columns.len();
-        if !collapse {
+        let cols: Vec<&[f64]> = ds.columns.iter().map(Vec::as_slice).collect();
+        let groups = collapse.then(|| RowGroups::of(&cols, 0..n, usize::MAX));
+        let Some(Some(groups)) = groups else {
             return EngineData::unclustered(ds.columns.clone(), n);
-        }
-        let mut index: HashMap<Vec<u64>, usize> = HashMap::with_capacity(n.min(1 << 16));
-        let mut engine_row = Vec::with_capacity(n);
-        let mut first_rows: Vec<usize> = Vec::new();
-        let mut weights: Vec<f64> = Vec::new();
-        let mut key = Vec::with_capacity(nv);
-        for r in 0..n {
-            key.clear();
-            key.extend(ds.columns.iter().map(|c| {
-                let x = c[r];
-                if x.is_nan() {
-                    u64::MAX
-                } else {
-                    (x + 0.0).to_bits()
-                }
-            }));
-            let e = match index.get(&key) {
-                Some(&e) => e,
-                None => {
-                    let e = first_rows.len();
-                    index.insert(key.clone(), e);
-                    first_rows.push(r);
-                    weights.push(0.0);
-                    e
-                }
-            };
-            weights[e] += 1.0;
-            engine_row.push(e);
-        }
+        };
+        let (engine_row, first_rows, weights) = (groups.group, groups.first, groups.count);
         let columns = ds
             .columns
             .iter()
@@ -112,7 +86,7 @@ impl EngineData {
         let mut id_of: HashMap<u64, usize> = HashMap::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
         for (r, &c) in cluster.iter().enumerate().take(n) {
-            let key = (c + 0.0).to_bits();
+            let key = value_key(c);
             let j = *id_of.entry(key).or_insert_with(|| {
                 members.push(Vec::new());
                 members.len() - 1
@@ -124,35 +98,22 @@ impl EngineData {
         let mut engine_row = vec![0; n];
         let mut cluster_starts = Vec::with_capacity(members.len() + 1);
         cluster_starts.push(0);
-        let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+        let cols: Vec<&[f64]> = ds.columns.iter().map(Vec::as_slice).collect();
         for m in &members {
-            index.clear();
-            for &r in m {
-                let e = if collapse {
-                    let key: Vec<u64> = ds
-                        .columns
-                        .iter()
-                        .map(|c| {
-                            let x = c[r];
-                            if x.is_nan() {
-                                u64::MAX
-                            } else {
-                                (x + 0.0).to_bits()
-                            }
-                        })
-                        .collect();
-                    *index.entry(key).or_insert_with(|| {
-                        order.push(r);
-                        weights.push(0.0);
-                        order.len() - 1
-                    })
-                } else {
+            let groups = collapse.then(|| RowGroups::of(&cols, m.iter().copied(), usize::MAX));
+            if let Some(Some(groups)) = groups {
+                let at = order.len();
+                for (&r, &g) in m.iter().zip(&groups.group) {
+                    engine_row[r] = at + g;
+                }
+                order.extend(&groups.first);
+                weights.extend(&groups.count);
+            } else {
+                for &r in m {
+                    engine_row[r] = order.len();
                     order.push(r);
-                    weights.push(0.0);
-                    order.len() - 1
-                };
-                weights[e] += 1.0;
-                engine_row[r] = e;
+                    weights.push(1.0);
+                }
             }
             cluster_starts.push(order.len());
         }
@@ -239,5 +200,120 @@ impl EngineData {
     /// Sum of the frequency weights: the number of analysed rows.
     pub fn total_weight(&self) -> f64 {
         self.weights.iter().sum()
+    }
+}
+
+/// A value's key for grouping rows: its bits, every missing value alike
+/// and −0 as 0.
+fn value_key(x: f64) -> u64 {
+    if x.is_nan() {
+        u64::MAX
+    } else {
+        (x + 0.0).to_bits()
+    }
+}
+
+/// Rows grouped by their values in some columns ([`RowGroups::of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowGroups {
+    /// Per row, in the order given: its group.
+    pub group: Vec<usize>,
+    /// Per group: its first row.
+    pub first: Vec<usize>,
+    /// Per group: its number of rows.
+    pub count: Vec<f64>,
+}
+
+impl RowGroups {
+    /// `rows` grouped by their values in `columns` ([`value_key`]),
+    /// the groups in order of first appearance (so the result does not
+    /// depend on hashing); `None` where there are more than `most`.
+    pub fn of(
+        columns: &[&[f64]],
+        rows: impl Iterator<Item = usize>,
+        most: usize,
+    ) -> Option<RowGroups> {
+        let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+        let mut g = RowGroups {
+            group: Vec::new(),
+            first: Vec::new(),
+            count: Vec::new(),
+        };
+        let mut key = Vec::with_capacity(columns.len());
+        for r in rows {
+            key.clear();
+            key.extend(columns.iter().map(|c| value_key(c[r])));
+            let e = match index.get(&key) {
+                Some(&e) => e,
+                None => {
+                    if g.first.len() == most {
+                        return None;
+                    }
+                    index.insert(key.clone(), g.first.len());
+                    g.first.push(r);
+                    g.count.push(0.0);
+                    g.first.len() - 1
+                }
+            };
+            g.count[e] += 1.0;
+            g.group.push(e);
+        }
+        Some(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(columns: Vec<Vec<f64>>) -> Dataset {
+        let n = columns[0].len();
+        Dataset {
+            file: "test.dat".into(),
+            columns,
+            ids: None,
+            lines: (1..=n).collect(),
+            rows_read: n,
+            excluded: Vec::new(),
+            clusters: None,
+        }
+    }
+
+    /// Rows group by their values, every missing value alike and −0 as 0,
+    /// in order of first appearance; past `most` groups, none.
+    #[test]
+    fn rows_group_by_their_values() {
+        let nan = f64::NAN;
+        let (a, b) = (
+            [1.0, 2.0, 1.0, nan, -0.0, nan],
+            [0.0, 0.0, 0.0, 5.0, 3.0, 5.0],
+        );
+        let a2 = [1.0, 2.0, 1.0, -nan, 0.0, nan];
+        let g = RowGroups::of(&[&a, &b], 0..6, usize::MAX).expect("no limit");
+        assert_eq!(g.group, [0, 1, 0, 2, 3, 2]);
+        assert_eq!(g.first, [0, 1, 3, 4]);
+        assert_eq!(g.count, [2.0, 1.0, 2.0, 1.0]);
+        let h = RowGroups::of(&[&a2, &b], [4, 5, 3, 0].into_iter(), 4).expect("3 groups");
+        assert_eq!((h.group, h.first), (vec![0, 1, 1, 2], vec![4, 5, 0]));
+        assert!(RowGroups::of(&[&a, &b], 0..6, 3).is_none());
+    }
+
+    /// Collapsed two-level data merge identical rows within a cluster, not
+    /// across clusters, and every row finds its merged row.
+    #[test]
+    fn two_level_collapse_merges_within_clusters() {
+        let ds = dataset(vec![vec![1.0, 1.0, 2.0, 1.0, 1.0, 2.0]]);
+        let cluster = [7.0, 8.0, 7.0, 7.0, 8.0, 8.0];
+        let e = EngineData::two_level(&ds, &cluster, true);
+        assert_eq!(e.columns[0], [1.0, 2.0, 1.0, 2.0]);
+        assert_eq!(e.weights, [2.0, 1.0, 2.0, 1.0]);
+        assert_eq!(e.cluster_starts, [0, 2, 4]);
+        assert_eq!(e.engine_row, [0, 2, 1, 0, 2, 3]);
+        let s = EngineData::single_level(&ds, true);
+        assert_eq!(
+            (s.columns[0].clone(), s.weights),
+            (vec![1.0, 2.0], vec![4.0, 2.0])
+        );
+        assert_eq!(s.engine_row, [0, 0, 1, 0, 0, 1]);
     }
 }

@@ -24,7 +24,7 @@ pub mod plan;
 pub mod quadrature;
 pub mod within;
 
-pub use data::EngineData;
+pub use data::{EngineData, RowGroups};
 pub use eval::{InfoAcc, InvalidParams, Prepared, Scratch, TermPrep, prepare};
 pub use plan::{NONE, Plan, PlanError, Term, TermKind};
 

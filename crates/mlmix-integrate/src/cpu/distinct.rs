@@ -11,10 +11,8 @@
 //! the weights are summed per distinct row and the term accumulated once
 //! per distinct row (the same sums, in another order).
 
-use std::collections::HashMap;
-
 use mlmix_kernels::eval::{self, InfoAcc, Slots};
-use mlmix_kernels::{EngineData, Prepared, Term, TermKind};
+use mlmix_kernels::{EngineData, Prepared, RowGroups, Term, TermKind, fastmath};
 
 use super::{ChunkCx, CpuBackend, Workspace};
 
@@ -25,7 +23,7 @@ pub(super) struct DistinctRows {
     /// columns only (the others are empty).
     data: EngineData,
     /// Per row of the backend's data: its distinct row.
-    id: Vec<u32>,
+    id: Vec<usize>,
 }
 
 /// Most distinct rows of a term, as a share of all rows, for which its
@@ -35,12 +33,13 @@ const MOST_DISTINCT_SHARE: usize = 8;
 
 impl DistinctRows {
     /// The distinct rows of `term` in `data`, where the term reads no
-    /// integration dimension, is an item of a kind whose values depend on
-    /// its response and covariates alone, and has at most a
-    /// [`MOST_DISTINCT_SHARE`]th as many distinct rows as rows; `None`
-    /// otherwise.
+    /// integration dimension, counts on every row (not a cluster-level
+    /// term, which counts on its clusters' first rows), is an item of a
+    /// kind whose values depend on its response and covariates alone, and
+    /// has at most a [`MOST_DISTINCT_SHARE`]th as many distinct rows as
+    /// rows; `None` otherwise.
     pub(super) fn of(term: &Term, data: &EngineData) -> Option<DistinctRows> {
-        if term.uses_nodes {
+        if term.uses_nodes || term.cluster_level {
             return None;
         }
         let cols: Vec<usize> = match &term.kind {
@@ -53,44 +52,25 @@ impl DistinctRows {
             _ => return None,
         };
         let n = data.n_rows();
-        let most = n / MOST_DISTINCT_SHARE;
-        let mut first: HashMap<Vec<u64>, u32> = HashMap::new();
-        let mut reps = Vec::new();
-        let mut id = Vec::with_capacity(n);
-        let mut key = Vec::with_capacity(cols.len());
-        for r in 0..n {
-            key.clear();
-            // every missing value alike (a NaN's payload aside)
-            key.extend(cols.iter().map(|&c| {
-                let v = data.columns[c][r];
-                if v.is_nan() { f64::NAN } else { v }.to_bits()
-            }));
-            let at = match first.get(&key) {
-                Some(&at) => at,
-                None => {
-                    if reps.len() >= most {
-                        return None;
-                    }
-                    reps.push(r);
-                    first.insert(key.clone(), (reps.len() - 1) as u32);
-                    (reps.len() - 1) as u32
-                }
-            };
-            id.push(at);
-        }
-        let nd = reps.len();
+        let read: Vec<&[f64]> = cols.iter().map(|&c| data.columns[c].as_slice()).collect();
+        let groups = RowGroups::of(&read, 0..n, n / MOST_DISTINCT_SHARE)?;
         let mut columns = vec![Vec::new(); data.columns.len()];
         for &c in &cols {
-            columns[c] = reps.iter().map(|&r| data.columns[c][r]).collect();
+            columns[c] = groups.first.iter().map(|&r| data.columns[c][r]).collect();
         }
-        let data = EngineData::unclustered(columns, nd);
-        Some(DistinctRows { data, id })
+        let data = EngineData::unclustered(columns, groups.first.len());
+        Some(DistinctRows {
+            data,
+            id: groups.group,
+        })
     }
 }
 
 impl CpuBackend {
     /// Fixed term `t`'s values on the chunk's rows into `ws.vals` (its
-    /// slots), computed on its distinct rows `d` and copied to the rows.
+    /// slots), and in the product form their exponentials into
+    /// `ws.evals`, computed on its distinct rows `d` and copied to the
+    /// rows.
     #[inline(always)]
     pub(super) fn distinct_values(
         &self,
@@ -106,29 +86,30 @@ impl CpuBackend {
             stride: nd,
             offset: 0,
         };
-        ws.distinct.resize(term.n_states * nd, 0.0);
         let buf = &mut ws.distinct;
-        eval::term_values(
-            term,
-            &prep.terms[t],
-            &d.data,
-            0,
-            nd,
-            at,
-            &mut ws.scratch,
-            buf,
-        );
+        buf.resize(2 * term.n_states * nd, 0.0);
+        let (vals, exps) = buf.split_at_mut(term.n_states * nd);
+        let tp = &prep.terms[t];
+        eval::term_values(term, tp, &d.data, 0, nd, at, &mut ws.scratch, vals);
         let (slots, ids) = (self.layout.slots(t), &d.id[cx.r0..cx.r1]);
+        let gather = |src: &[f64], dst: &mut [f64]| {
+            for (v, &i) in dst.iter_mut().zip(ids) {
+                *v = src[i];
+            }
+        };
         for s in 0..term.n_states {
-            let src = &buf[at.state(s, nd)];
-            for (v, &i) in ws.vals[slots.state(s, nr)].iter_mut().zip(ids) {
-                *v = src[i as usize];
+            gather(&vals[at.state(s, nd)], &mut ws.vals[slots.state(s, nr)]);
+        }
+        if self.layout.product_form {
+            for (e, &v) in exps.iter_mut().zip(vals.iter()) {
+                *e = fastmath::exp(v);
+            }
+            for s in 0..term.n_states {
+                gather(&exps[at.state(s, nd)], &mut ws.evals[slots.state(s, nr)]);
             }
         }
     }
-}
 
-impl CpuBackend {
     /// Fixed term `t`'s gradient into `grad` and expected information into
     /// `info` (where given) from the chunk's rows' weights `w` (its slots)
     /// and frequencies `freq`, the weights summed per distinct row of `d`
@@ -158,7 +139,7 @@ impl CpuBackend {
             let sums = &mut ws.distinct[at.state(s, nd)];
             let w = &ws.w[slots.state(s, nr)];
             for ((&wi, &fi), &i) in w.iter().zip(freq).zip(ids) {
-                sums[i as usize] += fi * wi;
+                sums[i] += fi * wi;
             }
         }
         let (data, ones) = (&d.data, &d.data.weights);
