@@ -258,6 +258,11 @@ struct Workspace {
     term_states: Vec<Range<usize>>,
     /// Per node column: the pass whose node it holds.
     col_pass: Vec<usize>,
+    /// Per node column with a data column for multiplier: the chunk's rows
+    /// where that column is not zero, where they are at most half its rows
+    /// (long data's item dummies; `None` otherwise). The others hold 0 at
+    /// every node, so a pass writes these alone ([`CpuBackend::node_pass`]).
+    col_rows: Vec<Option<Vec<u32>>>,
     /// Per node term with one: its node-free part for the chunk's rows (see
     /// [`eval::term_base`]), at its slots; `has_base` says which have one.
     base: Vec<f64>,
@@ -296,6 +301,7 @@ impl Workspace {
             term_pass: vec![usize::MAX; plan.terms.len()],
             term_states: vec![0..0; plan.terms.len()],
             col_pass: vec![usize::MAX; plan.virtual_cols.len()],
+            col_rows: vec![None; plan.virtual_cols.len()],
             pending: vec![usize::MAX; plan.terms.len()],
             base: vec![0.0; width * stride],
             has_base: vec![false; plan.terms.len()],
@@ -570,12 +576,23 @@ impl CpuBackend {
             }
             ws.col_pass[v] = pass;
             let col_index = plan.n_data_cols + v;
-            if let Some(firsts) = ws.firsts.as_mut() {
+            if let (Some(firsts), true) = (ws.firsts.as_mut(), self.layout.first_row_cols[v]) {
                 for c in 0..nj {
                     let zq = ws.z[(c * n_pass + pass) * dims + vc.dim];
                     let m = vc.mult.map_or(1.0, |m| firsts.columns[m][c]);
                     firsts.columns[col_index][c] = zq * m;
                 }
+            }
+            if let (Some(m), Some(rows)) = (vc.mult, &ws.col_rows[v]) {
+                // the rows where the multiplier is not zero (the others
+                // hold 0 since `chunk_local`)
+                let (src, dst) = two_columns(&mut local.columns, m, col_index);
+                for &i in rows {
+                    let i = i as usize;
+                    let zq = ws.z[((row_j[i] - j0) * n_pass + pass) * dims + vc.dim];
+                    dst[i] = zq * src[i];
+                }
+                continue;
             }
             // a cluster's rows share its node
             for c in 0..nj {
@@ -626,7 +643,9 @@ impl CpuBackend {
                 continue;
             } else if ws.has_base[t] {
                 let (nc0, st) = (plan.n_data_cols, states.clone());
-                let (base, vals) = (&ws.base, &mut ws.vals);
+                let kept = self.kept_patterns(ws.local_chunk);
+                let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+                let (base, vals) = ((&ws.base[..], pattern), &mut ws.vals);
                 eval::term_values_on_base(term, tp, st, nc0, local, 0, nr, slots, base, sc, vals);
             } else {
                 let (st, vals) = (states.clone(), &mut ws.vals);
@@ -1407,6 +1426,7 @@ impl CpuBackend {
                 }
             }
             ws.local_chunk = Some(c);
+            self.find_col_rows(r0, r1, ws);
         }
         let n = self.data.columns.len();
         for data in ws.local.iter_mut().chain(ws.firsts.iter_mut()) {
@@ -1418,6 +1438,21 @@ impl CpuBackend {
             let n = self.layout.stride * self.layout.width;
             ws.cvals.resize(n, 0.0);
             ws.cw.resize(n, 0.0);
+        }
+    }
+
+    /// Per node column with a data column for multiplier, the rows
+    /// `r0..r1` (numbered from `r0`) where that column is not zero, into
+    /// `ws.col_rows`, where they are at most half the rows.
+    fn find_col_rows(&self, r0: usize, r1: usize, ws: &mut Workspace) {
+        for (rows, vc) in ws.col_rows.iter_mut().zip(&self.plan.virtual_cols) {
+            *rows = vc.mult.and_then(|m| {
+                let col = &self.data.columns[m][r0..r1];
+                let nz: Vec<u32> = (0..col.len() as u32)
+                    .filter(|&i| col[i as usize] != 0.0)
+                    .collect();
+                (2 * nz.len() <= col.len()).then_some(nz)
+            });
         }
     }
 

@@ -63,6 +63,10 @@ pub(crate) struct Layout {
     /// copy of the clusters' first rows, with the weights of the cluster's
     /// rows summed (accumulation is linear in the weights).
     pub row_invariant: Vec<bool>,
+    /// Per node column: a row-invariant term reads it, so the copy of the
+    /// clusters' first rows needs it (not a long item's slope on the
+    /// factor, whose multiplier varies within clusters).
+    pub first_row_cols: Vec<bool>,
     /// The row likelihoods are formed in probability space (see
     /// [`product_form`]).
     pub product_form: bool,
@@ -360,6 +364,14 @@ impl Layout {
             }
         }
         let row_invariant: Vec<bool> = (0..nt).map(|t| row_invariant(plan, data, t)).collect();
+        let mut first_row_cols = vec![false; plan.virtual_cols.len()];
+        for t in (0..nt).filter(|&t| row_invariant[t]) {
+            if let mlmix_kernels::TermKind::ClassLogit { covs, .. } = &plan.terms[t].kind {
+                for v in covs.iter().filter_map(|&c| c.checked_sub(plan.n_data_cols)) {
+                    first_row_cols[v] = true;
+                }
+            }
+        }
         // with one combination per row the log-densities need no exp
         let product_form =
             product_form(plan, data) && combos_of_between.iter().any(|c| c.len() > 1);
@@ -387,6 +399,7 @@ impl Layout {
             mom_slots,
             steps,
             row_invariant,
+            first_row_cols,
             product_form,
             blocks,
             n_nodes: grid.n_nodes(),

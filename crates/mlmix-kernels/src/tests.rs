@@ -489,9 +489,8 @@ fn check_values_on_base(case: &Case) {
         for states in state_ranges(ns) {
             let mut v = vec![f64::NAN; ns * n];
             let (sl, st) = (slots(n), states.clone());
-            eval::term_values_on_base(
-                term, tp, st, node_col, data, 0, n, sl, &base, &mut sc, &mut v,
-            );
+            let on = (&base[..], None);
+            eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, &mut v);
             for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
                 // (an item kind writes the states asked for alone)
                 let asked = states.contains(&(i / n));
@@ -732,6 +731,33 @@ mod categorical {
                     );
                     (g, info.mats)
                 };
+                // the values from the node-free part (node columns from 4):
+                // a row's own non-zero node columns alone, bit for bit
+                let values = |pattern: Option<&eval::RowPattern>| {
+                    let (tp, mut sc) = (&prep.terms[0], Scratch::default());
+                    let (mut base, mut v) = (vec![0.0; 2 * n], vec![0.0; 2 * n]);
+                    assert!(eval::term_base(term, tp, 4, &at, 0, n, slots(n), &mut base));
+                    let on = (&base[..], pattern);
+                    eval::term_values_on_base(
+                        term,
+                        tp,
+                        0..2,
+                        4,
+                        &at,
+                        0,
+                        n,
+                        slots(n),
+                        on,
+                        &mut sc,
+                        &mut v,
+                    );
+                    v
+                };
+                assert_eq!(
+                    values(None),
+                    values(Some(&pat)),
+                    "{link:?}, node {z}: values"
+                );
                 let (own, fixed) = (run(None), run(Some(&pat)));
                 let pairs = own
                     .0
@@ -750,6 +776,7 @@ mod categorical {
                     let zero = data_of(columns(0.0));
                     let at_zero = eval::term_row_pattern(term, &zero, 0, n).expect("a pattern");
                     let missing = run(Some(&at_zero));
+                    assert_ne!(values(Some(&at_zero)), values(None), "{link:?}: values");
                     assert!(
                         (missing.0[4] - own.0[4]).abs() > 1e-6,
                         "{link:?}: the node column's gradient {} with its entries missing, {} with them",

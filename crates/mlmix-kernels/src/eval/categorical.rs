@@ -384,30 +384,48 @@ pub(super) fn binary_base(
 
 /// [`values`] of a binary term with covariates from its node-free part
 /// `base` ([`binary_base`] on the same rows): only the node columns (from
-/// `node_col` on) are subtracted.
+/// `node_col` on) are subtracted; with a sparse `pattern` of the rows'
+/// non-zero covariates, each row's own non-zero ones alone (the same
+/// values: a zero entry subtracts nothing).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn binary_values_on_base(
     nl: usize,
-    col: usize,
-    link: Link,
-    covs: &[usize],
+    (col, link, covs): (usize, Link, &[usize]),
     params: &[f64],
     node_col: usize,
     data: &EngineData,
-    r0: usize,
-    r1: usize,
+    (r0, r1): (usize, usize),
     slots: Slots,
-    base: &[f64],
+    (base, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
+    let sparse = pattern.filter(|p| p.sparse);
+    if let Some(pat) = sparse {
+        let nz = &mut scratch.nz_node;
+        nz.clear();
+        for (i, w) in pat.start.windows(2).enumerate() {
+            for &k in &pat.idx[w[0]..w[1]] {
+                let c = covs[k as usize];
+                if c >= node_col {
+                    nz.push((i as u32, k, data.columns[c][r0 + i]));
+                }
+            }
+        }
+    }
     let u = grow(&mut scratch.a, nr);
     for (s, p) in params.chunks_exact(nl).enumerate() {
         u.copy_from_slice(&base[slots.state(s, nr)]);
-        subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
+        if sparse.is_some() {
+            for &(i, k, x) in &scratch.nz_node {
+                u[i as usize] -= p[1 + k as usize] * x;
+            }
+        } else {
+            subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
+        }
         binary_values(link, y, u, &mut out[slots.state(s, nr)]);
     }
 }

@@ -454,6 +454,9 @@ pub struct Scratch {
     /// Rows' non-zero covariates, row by row (see
     /// `categorical::sparse_rows`).
     nz: Vec<(u32, f64)>,
+    /// Rows' non-zero node columns: (row, covariate index, value) (see
+    /// `categorical::binary_values_on_base`).
+    nz_node: Vec<(u32, u32, f64)>,
 }
 
 /// Which covariates of each row of a range are not zero, for a term whose
@@ -621,7 +624,10 @@ pub fn term_base(
 }
 
 /// [`term_values_of`] of a term with a node-free part `base` (see
-/// [`term_base`], computed on the same rows and parameters).
+/// [`term_base`], computed on the same rows and parameters). With the
+/// rows' pattern of non-zero covariates (see [`RowPattern`]; sparse), a
+/// binary item subtracts each row's non-zero node columns alone, not every
+/// node column on every row (long data: a row's own item's).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_values_on_base(
@@ -633,7 +639,7 @@ pub fn term_values_on_base(
     r0: usize,
     r1: usize,
     slots: Slots,
-    base: &[f64],
+    (base, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
     out: &mut [f64],
 ) {
@@ -676,7 +682,16 @@ pub fn term_values_on_base(
         ) if !covs.is_empty() => {
             let params = of_states(params, nl, lo, hi);
             categorical::binary_values_on_base(
-                nl, *col, *link, covs, params, node_col, data, r0, r1, sub, base, scratch, out,
+                nl,
+                (*col, *link, covs),
+                params,
+                node_col,
+                data,
+                (r0, r1),
+                sub,
+                (base, pattern),
+                scratch,
+                out,
             )
         }
         _ => term_values_of(term, prep, states, data, r0, r1, slots, scratch, out),
