@@ -403,22 +403,28 @@ pub(super) fn binary_values_on_base(
 ) {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    // the rows' non-zero covariates, found once for every state
-    let sparse = pattern.is_some_and(|pat| sparse_rows(pat, covs, data, r0, scratch));
+    let sparse = pattern.filter(|p| p.sparse);
+    if let Some(pat) = sparse {
+        let nz = &mut scratch.nz_node;
+        nz.clear();
+        for (i, w) in pat.start.windows(2).enumerate() {
+            for &k in &pat.idx[w[0]..w[1]] {
+                let c = covs[k as usize];
+                if c >= node_col {
+                    nz.push((i as u32, k, data.columns[c][r0 + i]));
+                }
+            }
+        }
+    }
     let u = grow(&mut scratch.a, nr);
     for (s, p) in params.chunks_exact(nl).enumerate() {
         u.copy_from_slice(&base[slots.state(s, nr)]);
-        match pattern {
-            Some(pat) if sparse => {
-                for (x, w) in u.iter_mut().zip(pat.start.windows(2)) {
-                    for &(k, v) in &scratch.nz[w[0]..w[1]] {
-                        if covs[k as usize] >= node_col {
-                            *x -= p[1 + k as usize] * v;
-                        }
-                    }
-                }
+        if sparse.is_some() {
+            for &(i, k, x) in &scratch.nz_node {
+                u[i as usize] -= p[1 + k as usize] * x;
             }
-            _ => subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col),
+        } else {
+            subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
         }
         binary_values(link, y, u, &mut out[slots.state(s, nr)]);
     }

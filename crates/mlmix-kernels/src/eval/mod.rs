@@ -454,6 +454,9 @@ pub struct Scratch {
     /// Rows' non-zero covariates, row by row (see
     /// `categorical::sparse_rows`).
     nz: Vec<(u32, f64)>,
+    /// Rows' non-zero node columns: (row, covariate index, value) (see
+    /// `categorical::binary_values_on_base`).
+    nz_node: Vec<(u32, u32, f64)>,
 }
 
 /// Which covariates of each row of a range are not zero, for a term whose
