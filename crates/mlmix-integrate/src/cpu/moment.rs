@@ -80,6 +80,9 @@ pub(super) struct Buffers {
     b_prev: Vec<f64>,
     /// The clusters' rows' scaled coefficients, `n x k x LANES`.
     a: Vec<f64>,
+    /// Per row: whether its last coefficient is 1 in every lane (the
+    /// unit stencils, [`crate::poly::Triangles::mul_linear`]).
+    unit: Vec<bool>,
     /// A row's derivatives by its coefficients, `k x LANES`.
     g: Vec<f64>,
     /// One row's coefficients.
@@ -520,11 +523,19 @@ impl CpuBackend {
         out
     }
 
-    /// Row `row`'s coefficients at the current run, scaled to sum to 1,
-    /// into `a` (one per combination); the scale taken out, or `None` when
-    /// the row has likelihood 0 at every inner node.
+    /// Row `row`'s coefficients at the current run into `a` (one per
+    /// combination), scaled so that the last is 1 where their sum is at
+    /// most `unit_limit` times it (the unit stencils), to sum to 1
+    /// otherwise; the scale taken out and whether the last is 1, or `None`
+    /// when the row has likelihood 0 at every inner node.
     #[inline(always)]
-    fn row_coefs(&self, bl: &Blocks, row: usize, ws: &Workspace, a: &mut [f64]) -> Option<Scale> {
+    fn row_coefs(
+        &self,
+        bl: &Blocks,
+        row: usize,
+        ws: &Workspace,
+        (a, unit_limit): (&mut [f64], f64),
+    ) -> Option<(Scale, bool)> {
         let (wd, nt) = (self.layout.width, self.plan.terms.len());
         let combos = &self.layout.combos_of_between[0];
         for (x, &c) in a.iter_mut().zip(combos) {
@@ -532,9 +543,16 @@ impl CpuBackend {
         }
         let s: f64 = a.iter().sum();
         if s >= PRODUCT_TINY && s.is_finite() {
-            let inv = 1.0 / s;
+            let last = a[a.len() - 1];
+            let unit = s <= unit_limit * last;
+            let d = if unit { last } else { s };
+            let inv = 1.0 / d;
             a.iter_mut().for_each(|x| *x *= inv);
-            return Some(Scale::Factor(s));
+            if unit {
+                // (exactly: the unit stencils take it as 1)
+                a[a.len() - 1] = 1.0;
+            }
+            return Some((Scale::Factor(d), unit));
         }
         // too small for products: from the outer terms' logs
         for (x, &c) in a.iter_mut().zip(combos) {
@@ -551,7 +569,7 @@ impl CpuBackend {
         a.iter_mut().for_each(|x| *x = (*x - mx).exp());
         let s: f64 = a.iter().sum();
         a.iter_mut().for_each(|x| *x /= s);
-        Some(Scale::Log(mx + s.ln()))
+        Some((Scale::Log(mx + s.ln()), false))
     }
 
     /// The group's clusters' (`c0..c1` of the chunk, one per lane, as
@@ -588,15 +606,24 @@ impl CpuBackend {
         let mut alive = [true; LANES];
         let mut row_a = std::mem::take(&mut ws.pol.row);
         row_a.resize(k, 0.0);
+        let mut unit = std::mem::take(&mut ws.pol.unit);
+        unit.clear();
+        unit.resize(n, true);
+        // a row's sum at most this times its last coefficient: the
+        // products' entries then stay below 1e±UNIT_DECADES
+        let unit_limit = 10f64.powf(UNIT_DECADES / n as f64);
         for lane in 0..LANES {
             let c = if c0 + lane < c1 { c0 + lane } else { c0 };
             let start = cx.rows_of[c].0;
-            for r in 0..n {
-                match self.row_coefs(bl, start + r, ws, &mut row_a) {
-                    Some(x) => scale[lane].take(x),
+            for (r, u) in unit.iter_mut().enumerate() {
+                match self.row_coefs(bl, start + r, ws, (&mut row_a, unit_limit)) {
+                    Some((x, last_one)) => {
+                        scale[lane].take(x);
+                        *u &= last_one;
+                    }
                     None => {
                         alive[lane] = false;
-                        row_a.fill(1.0 / k as f64);
+                        row_a.fill(1.0);
                     }
                 }
                 for (j, &x) in row_a.iter().enumerate() {
@@ -608,8 +635,9 @@ impl CpuBackend {
         for r in 1..=n {
             let (lo, hi) = pol.p.split_at_mut(r);
             let ar = &a[(r - 1) * k * LANES..r * k * LANES];
-            t.mul_linear(r, &lo[r - 1], ar, &mut hi[0]);
+            t.mul_linear(r, &lo[r - 1], ar, &mut hi[0], unit[r - 1]);
         }
+        pol.unit = unit;
         pol.a = a;
         pol.row = row_a;
         let mut l = t.dot(n, &pol.p[n], &sh.m[di]);
@@ -721,7 +749,8 @@ impl CpuBackend {
         for r in (1..=n).rev() {
             let a = &pol.a[(r - 1) * k * LANES..r * k * LANES];
             let (g, b, b_prev) = (&mut pol.g, &pol.b, &mut pol.b_prev);
-            t.mul_linear_back(r, &pol.p[r - 1], a, b, g, b_prev);
+            let unit = pol.unit[r - 1];
+            t.mul_linear_back(r, (&pol.p[r - 1], a, unit), b, g, b_prev);
             for (lane, &il) in inv.iter().enumerate().take(c1 - c0) {
                 if il == 0.0 {
                     continue;
@@ -1089,6 +1118,13 @@ fn powers(x: &[f64], pow: &mut [f64]) {
         }
     }
 }
+
+/// The decades a cluster's product of linear forms may span when its
+/// rows are scaled to their last coefficient 1 ([`CpuBackend::row_coefs`]):
+/// a row whose coefficients sum to more than 10^(UNIT_DECADES / n) times
+/// its last is scaled to sum 1 instead, so that the products' entries, at
+/// most the product of the rows' sums, stay far inside the normal numbers.
+const UNIT_DECADES: f64 = 100.0;
 
 /// Inner nodes per task of the shared moments' sums and the inner nodes'
 /// weights.
