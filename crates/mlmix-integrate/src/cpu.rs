@@ -645,8 +645,15 @@ impl CpuBackend {
                 let (nc0, st) = (plan.n_data_cols, states.clone());
                 let kept = self.kept_patterns(ws.local_chunk);
                 let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
-                let (base, vals) = ((&ws.base[..], pattern), &mut ws.vals);
-                eval::term_values_on_base(term, tp, st, nc0, local, 0, nr, slots, base, sc, vals);
+                let base = (&ws.base[..], pattern);
+                // the product form's exponentials from the kernel where
+                // it has them at hand (a logit item: no second exp)
+                let exps = self.layout.product_form.then_some(&mut ws.evals[..]);
+                let out = (&mut ws.vals[..], exps);
+                if eval::term_values_on_base(term, tp, st, nc0, local, 0, nr, slots, base, sc, out)
+                {
+                    continue;
+                }
             } else {
                 let (st, vals) = (states.clone(), &mut ws.vals);
                 eval::term_values_of(term, tp, st, local, 0, nr, slots, sc, vals);

@@ -490,7 +490,30 @@ fn check_values_on_base(case: &Case) {
             let mut v = vec![f64::NAN; ns * n];
             let (sl, st) = (slots(n), states.clone());
             let on = (&base[..], None);
-            eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, &mut v);
+            let out = (&mut v[..], None);
+            eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
+            // with the exponentials asked for: the same values, bit for
+            // bit, and where the kind gives them, exponentials within
+            // rounding of the values' (elsewhere left as they were)
+            let (mut v2, mut e) = (vec![f64::NAN; ns * n], vec![f64::NAN; ns * n]);
+            let (st, out) = (states.clone(), (&mut v2[..], Some(&mut e[..])));
+            let gave =
+                eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
+            assert_eq!(
+                format!("{v:?}"),
+                format!("{v2:?}"),
+                "{name}: values with exponentials"
+            );
+            for (i, (x, y)) in e.iter().zip(&v).enumerate() {
+                let ok = match gave && states.contains(&(i / n)) {
+                    true => (x - y.exp()).abs() <= 1e-14 * (1.0 + y.exp()) * (1.0 + y.abs()),
+                    false => x.is_nan(),
+                };
+                assert!(
+                    ok,
+                    "{name}, node columns from {node_col}: exp entry {i}: {x} against e^{y}"
+                );
+            }
             for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
                 // (an item kind writes the states asked for alone)
                 let asked = states.contains(&(i / n));
@@ -749,7 +772,7 @@ mod categorical {
                         slots(n),
                         on,
                         &mut sc,
-                        &mut v,
+                        (&mut v, None),
                     );
                     v
                 };

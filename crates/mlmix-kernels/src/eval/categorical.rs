@@ -399,8 +399,8 @@ pub(super) fn binary_values_on_base(
     slots: Slots,
     (base, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
-    out: &mut [f64],
-) {
+    (out, mut exps): (&mut [f64], Option<&mut [f64]>),
+) -> bool {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
     let sparse = pattern.filter(|p| p.sparse);
@@ -426,7 +426,31 @@ pub(super) fn binary_values_on_base(
         } else {
             subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
         }
-        binary_values(link, y, u, &mut out[slots.state(s, nr)]);
+        let o = &mut out[slots.state(s, nr)];
+        match (link, exps.as_deref_mut()) {
+            (Link::Logit, Some(e)) => logit_values_exps(y, u, o, &mut e[slots.state(s, nr)]),
+            _ => binary_values(link, y, u, o),
+        }
+    }
+    matches!(link, Link::Logit) && exps.is_some()
+}
+
+/// [`binary_values`] of the logit, and the probabilities themselves into
+/// `e` (1 for a missing category) from the same exponential: P =
+/// e^−softplus(z) = 1 / (1 + e^z), which is t / (1 + t) for z ≥ 0 and
+/// 1 / (1 + t) below, t = e^−|z|; so the probabilities take a division,
+/// not a second exponential, and are at least as accurate as the
+/// exponential of the rounded logarithm. The logarithms are
+/// [`softplus`]'s, bit for bit.
+#[inline(always)]
+fn logit_values_exps(y: &[f64], u: &[f64], o: &mut [f64], e: &mut [f64]) {
+    for (((x, p), &v), &u) in o.iter_mut().zip(e.iter_mut()).zip(y).zip(u) {
+        let z = if v == 0.0 { -u } else { u };
+        let t = fastmath::exp(-z.abs());
+        let val = -(z.max(0.0) + fastmath::ln_1p(t));
+        let prob = if z >= 0.0 { t } else { 1.0 } / (1.0 + t);
+        *x = if v.is_nan() { 0.0 } else { val };
+        *p = if v.is_nan() { 1.0 } else { prob };
     }
 }
 

@@ -627,7 +627,10 @@ pub fn term_base(
 /// [`term_base`], computed on the same rows and parameters). With the
 /// rows' pattern of non-zero covariates (see [`RowPattern`]; sparse), a
 /// binary item subtracts each row's non-zero node columns alone, not every
-/// node column on every row (long data: a row's own item's).
+/// node column on every row (long data: a row's own item's). With
+/// `exps`, a kind that has its probabilities at hand (the logit binary
+/// item) writes them there too, at the same places, and the call says so
+/// (`true`); otherwise `exps` is left as it was.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_values_on_base(
@@ -641,8 +644,8 @@ pub fn term_values_on_base(
     slots: Slots,
     (base, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
-    out: &mut [f64],
-) {
+    (out, exps): (&mut [f64], Option<&mut [f64]>),
+) -> bool {
     let (lo, hi) = (states.start, states.end);
     let nl = term.n_local;
     let sub = from_state(slots, lo);
@@ -654,23 +657,26 @@ pub fn term_values_on_base(
                 inv_var,
                 log_norm,
             },
-        ) => normal::values_on_base(
-            hi - lo,
-            nl,
-            *col,
-            covs,
-            of_states(params, nl, lo, hi),
-            &inv_var[lo..hi],
-            &log_norm[lo..hi],
-            node_col,
-            data,
-            r0,
-            r1,
-            sub,
-            base,
-            scratch,
-            out,
-        ),
+        ) => {
+            normal::values_on_base(
+                hi - lo,
+                nl,
+                *col,
+                covs,
+                of_states(params, nl, lo, hi),
+                &inv_var[lo..hi],
+                &log_norm[lo..hi],
+                node_col,
+                data,
+                r0,
+                r1,
+                sub,
+                base,
+                scratch,
+                out,
+            );
+            false
+        }
         (
             TermKind::Categorical {
                 col,
@@ -691,10 +697,13 @@ pub fn term_values_on_base(
                 sub,
                 (base, pattern),
                 scratch,
-                out,
+                (out, exps),
             )
         }
-        _ => term_values_of(term, prep, states, data, r0, r1, slots, scratch, out),
+        _ => {
+            term_values_of(term, prep, states, data, r0, r1, slots, scratch, out);
+            false
+        }
     }
 }
 
