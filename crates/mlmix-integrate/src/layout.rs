@@ -124,6 +124,11 @@ pub(crate) struct MomentForm {
     /// The numbers of rows of the clusters, ascending: the degrees of
     /// their polynomials.
     pub degrees: Vec<usize>,
+    /// Per degree n: the most a row's coefficients may sum to, relative
+    /// to its last, for the row to be scaled to its last coefficient 1
+    /// (10^(UNIT_DECADES / n): the products' entries then stay below
+    /// 1e±UNIT_DECADES; `CpuBackend::row_coefs`).
+    pub unit_limits: Vec<f64>,
     /// Per degree, its monomials: their entries and exponents (`k` each).
     pub entries: Vec<Vec<usize>>,
     pub exponents: Vec<Vec<u16>>,
@@ -135,6 +140,14 @@ pub(crate) struct MomentForm {
     /// Per inner node: its log weight less the first's.
     pub rel_log_w: Vec<f64>,
 }
+
+/// The decades a cluster's product of linear forms may span when its
+/// rows are scaled to their last coefficient 1 (the unit stencils, one
+/// multiply less per monomial): a row whose coefficients sum to more than
+/// 10^(UNIT_DECADES / n) times its last is scaled to sum 1 instead, so
+/// that the products' entries, at most the product of the rows' sums,
+/// stay far inside the normal numbers ([`MomentForm::unit_limits`]).
+const UNIT_DECADES: f64 = 100.0;
 
 /// Most entries of a dense polynomial of the moment form.
 const MOMENT_POLY_SIZE: usize = 1 << 20;
@@ -198,9 +211,14 @@ impl MomentForm {
                     .collect(),
             );
         }
+        let unit_limits = degrees
+            .iter()
+            .map(|&n| 10f64.powf(UNIT_DECADES / n as f64))
+            .collect();
         Some(MomentForm {
             poly,
             degrees,
+            unit_limits,
             entries,
             exponents,
             n_inner,

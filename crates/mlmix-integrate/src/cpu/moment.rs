@@ -609,9 +609,7 @@ impl CpuBackend {
         let mut unit = std::mem::take(&mut ws.pol.unit);
         unit.clear();
         unit.resize(n, true);
-        // a row's sum at most this times its last coefficient: the
-        // products' entries then stay below 1e±UNIT_DECADES
-        let unit_limit = 10f64.powf(UNIT_DECADES / n as f64);
+        let unit_limit = mf.unit_limits[di];
         for lane in 0..LANES {
             let c = if c0 + lane < c1 { c0 + lane } else { c0 };
             let start = cx.rows_of[c].0;
@@ -1118,13 +1116,6 @@ fn powers(x: &[f64], pow: &mut [f64]) {
         }
     }
 }
-
-/// The decades a cluster's product of linear forms may span when its
-/// rows are scaled to their last coefficient 1 ([`CpuBackend::row_coefs`]):
-/// a row whose coefficients sum to more than 10^(UNIT_DECADES / n) times
-/// its last is scaled to sum 1 instead, so that the products' entries, at
-/// most the product of the rows' sums, stay far inside the normal numbers.
-const UNIT_DECADES: f64 = 100.0;
 
 /// Inner nodes per task of the shared moments' sums and the inner nodes'
 /// weights.

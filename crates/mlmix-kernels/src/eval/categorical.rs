@@ -446,9 +446,9 @@ pub(super) fn binary_values_on_base(
 fn logit_values_exps(y: &[f64], u: &[f64], o: &mut [f64], e: &mut [f64]) {
     for (((x, p), &v), &u) in o.iter_mut().zip(e.iter_mut()).zip(y).zip(u) {
         let z = if v == 0.0 { -u } else { u };
-        let t = fastmath::exp(-z.abs());
-        let val = -(z.max(0.0) + fastmath::ln_1p(t));
+        let (sp, t) = softplus_and_exp(z);
         let prob = if z >= 0.0 { t } else { 1.0 } / (1.0 + t);
+        let val = -sp;
         *x = if v.is_nan() { 0.0 } else { val };
         *p = if v.is_nan() { 1.0 } else { prob };
     }
@@ -457,7 +457,14 @@ fn logit_values_exps(y: &[f64], u: &[f64], o: &mut [f64], e: &mut [f64]) {
 /// ln(1 + e^t), branch-free: max(t, 0) + ln(1 + e^-|t|).
 #[inline(always)]
 fn softplus(t: f64) -> f64 {
-    t.max(0.0) + fastmath::ln_1p(fastmath::exp(-t.abs()))
+    softplus_and_exp(t).0
+}
+
+/// [`softplus`] of `t` and the exponential e^-|t| it took.
+#[inline(always)]
+fn softplus_and_exp(t: f64) -> (f64, f64) {
+    let e = fastmath::exp(-t.abs());
+    (t.max(0.0) + fastmath::ln_1p(e), e)
 }
 
 /// The non-zero pattern of covariates `covs` on rows `r0..r1`: which
