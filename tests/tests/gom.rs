@@ -783,6 +783,59 @@ fn long_data_shortcuts_equal_the_general_loop() {
     }
 }
 
+/// Monte Carlo integration's nodes are no product grid, so the long data's
+/// FMA-GoM runs the general loop with the rows' likelihoods in probability
+/// space (the items' probabilities from their kernel, their logs computed
+/// only for the rows too small for the products: `ensure_logs`). Against
+/// the general loop in log space at the three points (the sharp one puts
+/// rows below the products' range), on the plain and an adapted grid: the
+/// same log-likelihood, gradient, information, meat, posteriors and
+/// moments; and the same log-likelihood evaluated alone.
+#[test]
+fn monte_carlo_product_form_equals_the_log_form() {
+    use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
+    let (ev, points, _) = shortcut_points(false);
+    let grid = Grid::new(Method::MonteCarlo, 200, ev.plan.dims);
+    let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
+    assert!(!new().blocked() && !new().moment_form());
+    for (case, phi) in &points {
+        let fast = new().evaluate(phi, EVERYTHING).unwrap();
+        let logs = new().general_loop().evaluate(phi, EVERYTHING).unwrap();
+        let (adapt, _) = mlmix_integrate::Adaptation::from_moments(
+            &grid,
+            ev.plan.n_between(),
+            &logs.moments,
+            &logs.junctions,
+        );
+        let fast_a = new()
+            .evaluate_adapted(phi, EVERYTHING, Some(&adapt))
+            .unwrap();
+        let logs_a = new()
+            .general_loop()
+            .evaluate_adapted(phi, EVERYTHING, Some(&adapt))
+            .unwrap();
+        for (rule, f, g) in [("plain", &fast, &logs), ("adapted", &fast_a, &logs_a)] {
+            let at = |what: &str| format!("{case} {rule} {what}");
+            close(&at("loglik"), &[f.loglik], &[g.loglik]);
+            close(&at("gradient"), &f.gradient, &g.gradient);
+            close(&at("information"), &f.information, &g.information);
+            close(&at("meat"), &f.meat, &g.meat);
+            close(&at("posteriors"), &f.posteriors, &g.posteriors);
+            close(&at("cluster loglik"), &f.cluster_loglik, &g.cluster_loglik);
+            close(&at("moments"), &f.moments, &g.moments);
+            assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
+        }
+        // the log-likelihood alone (no posteriors: the rows' logs for the
+        // running product's sake only)
+        let ll = new().evaluate(phi, Want::LL).unwrap();
+        close(
+            &format!("{case} loglik alone"),
+            &[ll.loglik],
+            &[logs.loglik],
+        );
+    }
+}
+
 /// The moment form (class logits without person-level covariates: the
 /// integral over them through moments every person shares) against the
 /// blocked loop and the general loop, at the same three points of the

@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use mlmix_kernels::eval::{self, InfoAcc, RowPattern, Scratch};
+use mlmix_kernels::eval::{self, InfoAcc, OnBase, RowPattern, Scratch};
 use mlmix_kernels::fastmath;
 use mlmix_kernels::{EngineData, NONE, Plan, Prepared};
 use rayon::prelude::*;
@@ -214,6 +214,14 @@ impl CpuBackend {
     }
 }
 
+/// Whether every entry of `xs` is finite and at least `low` (a NaN is
+/// not): one pass without early exit, so that it vectorises.
+#[inline(always)]
+fn all_in_range(xs: &[f64], low: f64) -> bool {
+    xs.iter()
+        .fold(true, |ok, &x| ok & (x >= low) & (x <= f64::MAX))
+}
+
 /// Per-chunk working buffers, reused across the chunks of one worker. All
 /// are slot-major: slot (or combination) first, then the chunk's rows.
 struct Workspace {
@@ -256,6 +264,10 @@ struct Workspace {
     /// there.
     term_pass: Vec<usize>,
     term_states: Vec<Range<usize>>,
+    /// Per node term: the states whose log-densities `vals` lacks at the
+    /// node of `term_pass` (the product form took their densities alone;
+    /// [`CpuBackend::ensure_logs`] computes them).
+    logs_due: Vec<Option<Range<usize>>>,
     /// Per node column: the pass whose node it holds.
     col_pass: Vec<usize>,
     /// Per node column with a data column for multiplier: the chunk's rows
@@ -300,6 +312,7 @@ impl Workspace {
             mom: vec![0.0; mom_slots * width],
             term_pass: vec![usize::MAX; plan.terms.len()],
             term_states: vec![0..0; plan.terms.len()],
+            logs_due: vec![None; plan.terms.len()],
             col_pass: vec![usize::MAX; plan.virtual_cols.len()],
             col_rows: vec![None; plan.virtual_cols.len()],
             pending: vec![usize::MAX; plan.terms.len()],
@@ -628,6 +641,7 @@ impl CpuBackend {
             }
             ws.term_pass[t] = pass;
             ws.term_states[t] = states.clone();
+            ws.logs_due[t] = None;
             let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
             let sc = &mut ws.scratch;
             if self.layout.row_invariant[t] {
@@ -646,12 +660,20 @@ impl CpuBackend {
                 let kept = self.kept_patterns(ws.local_chunk);
                 let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
                 let base = (&ws.base[..], pattern);
-                // the product form's exponentials from the kernel where
-                // it has them at hand (a logit item: no second exp)
-                let exps = self.layout.product_form.then_some(&mut ws.evals[..]);
-                let out = (&mut ws.vals[..], exps);
+                // the product form's densities from the kernel where it
+                // has them at hand (a logit item: no logarithm, no second
+                // exp), their logs left for when a row needs them
+                // ([`Self::ensure_logs`])
+                let out = match self.layout.product_form {
+                    true => OnBase::ProbsElseLogs {
+                        logs: &mut ws.vals[..],
+                        probs: &mut ws.evals[..],
+                    },
+                    false => OnBase::Logs(&mut ws.vals[..]),
+                };
                 if eval::term_values_on_base(term, tp, st, nc0, local, 0, nr, slots, base, sc, out)
                 {
+                    ws.logs_due[t] = Some(states);
                     continue;
                 }
             } else {
@@ -661,6 +683,31 @@ impl CpuBackend {
             if self.layout.product_form {
                 self.exp_slots(t, &states, nr, &ws.vals, &mut ws.evals);
             }
+        }
+    }
+
+    /// The log-densities that the last [`Self::node_pass`] left out
+    /// (`ws.logs_due`: the product form took those terms' densities
+    /// alone), into `ws.vals`, for the readers that need them: a row too
+    /// small for its products, and the step rule's junctions. They are
+    /// computed at the node columns as they stand, which hold each such
+    /// term's node: a pass that keeps a term's values keeps its columns.
+    fn ensure_logs(&self, prep: &Prepared, ws: &mut Workspace) {
+        let Some(local) = ws.local.as_ref() else {
+            return;
+        };
+        let nr = local.n_rows();
+        let nc0 = self.plan.n_data_cols;
+        for &t in &self.layout.node_terms {
+            let Some(states) = ws.logs_due[t].take() else {
+                continue;
+            };
+            let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
+            let kept = self.kept_patterns(ws.local_chunk);
+            let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+            let base = (&ws.base[..], pattern);
+            let (sc, out) = (&mut ws.scratch, OnBase::Logs(&mut ws.vals[..]));
+            eval::term_values_on_base(term, tp, states, nc0, local, 0, nr, slots, base, sc, out);
         }
     }
 
@@ -694,7 +741,14 @@ impl CpuBackend {
     /// the row's likelihood with `normalise`, and each row's likelihood,
     /// their sum, into `ws.sum`.
     #[inline(always)]
-    fn within_product(&self, b: usize, nr: usize, ws: &mut Workspace, normalise: bool) {
+    fn within_product(
+        &self,
+        prep: &Prepared,
+        b: usize,
+        nr: usize,
+        ws: &mut Workspace,
+        normalise: bool,
+    ) {
         let w = self.layout.width;
         let nt = self.plan.terms.len();
         let combos = &self.layout.combos_of_between[b];
@@ -738,6 +792,9 @@ impl CpuBackend {
             }
             // a row too small for its products: its posteriors from the
             // log-densities
+            if !all_in_range(&ws.sum[..nr], PRODUCT_TINY) {
+                self.ensure_logs(prep, ws);
+            }
             for i in 0..nr {
                 if !(ws.sum[i] >= PRODUCT_TINY && ws.sum[i].is_finite()) {
                     let ll = self.row_lse(b, i, &ws.vals);
@@ -1060,6 +1117,7 @@ impl CpuBackend {
     ) {
         let j1 = cx.j0 + cx.rows_of.len();
         ws.term_pass.fill(usize::MAX);
+        ws.logs_due.fill(None);
         ws.col_pass.fill(usize::MAX);
         self.chunk_nodes(cx, j1, adapt, table, ws);
         self.chunk_terms(prep, cx, ws);
@@ -1168,11 +1226,12 @@ impl CpuBackend {
                     self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, true);
                 }
                 if want_junctions && pass == 0 {
+                    self.ensure_logs(prep, ws);
                     self.junctions(prep, pass, &cx.row_j, cx.j0, ws, &mut out.junctions);
                 }
                 let normalise = need_w && (n_pass == 1 || cache);
                 if self.layout.product_form {
-                    self.within_product(b, nr, ws, normalise);
+                    self.within_product(prep, b, nr, ws, normalise);
                 } else {
                     self.within(b, nr, ws, normalise);
                 }
@@ -1181,6 +1240,11 @@ impl CpuBackend {
                         let at = (pass * nc + k) * wd;
                         ws.cache[at..at + nr].copy_from_slice(&ws.lj[k * wd..k * wd + nr]);
                     }
+                }
+                if self.layout.product_form && !all_in_range(&ws.sum[..nr], PRODUCT_SMALL) {
+                    // (a row too small for the running product takes its
+                    // log-likelihood from the log-densities)
+                    self.ensure_logs(prep, ws);
                 }
                 for (j, &(i0, i1)) in cx.rows_of.iter().enumerate() {
                     if self.layout.product_form {
@@ -1253,7 +1317,7 @@ impl CpuBackend {
                         self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, !cache);
                     }
                     if !cache && self.layout.product_form {
-                        self.within_product(b, nr, ws, true);
+                        self.within_product(prep, b, nr, ws, true);
                     } else if !cache {
                         self.within(b, nr, ws, true);
                     }

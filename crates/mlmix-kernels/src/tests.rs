@@ -490,20 +490,27 @@ fn check_values_on_base(case: &Case) {
             let mut v = vec![f64::NAN; ns * n];
             let (sl, st) = (slots(n), states.clone());
             let on = (&base[..], None);
-            let out = (&mut v[..], None);
+            let out = eval::OnBase::Logs(&mut v[..]);
             eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
-            // with the exponentials asked for: the same values, bit for
-            // bit, and where the kind gives them, exponentials within
-            // rounding of the values' (elsewhere left as they were)
+            // with the densities asked for: where the kind gives them,
+            // within rounding of the exponentials of the values, the logs'
+            // buffer untouched; elsewhere the same values, bit for bit, and
+            // the densities' buffer untouched
             let (mut v2, mut e) = (vec![f64::NAN; ns * n], vec![f64::NAN; ns * n]);
-            let (st, out) = (states.clone(), (&mut v2[..], Some(&mut e[..])));
+            let out = eval::OnBase::ProbsElseLogs {
+                logs: &mut v2[..],
+                probs: &mut e[..],
+            };
+            let st = states.clone();
             let gave =
                 eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
-            assert_eq!(
-                format!("{v:?}"),
-                format!("{v2:?}"),
-                "{name}: values with exponentials"
-            );
+            let untouched = |buf: &[f64]| buf.iter().all(|x| x.is_nan());
+            if gave {
+                assert!(untouched(&v2), "{name}: logs written with the densities");
+            } else {
+                assert_eq!(format!("{v:?}"), format!("{v2:?}"), "{name}: values");
+                assert!(untouched(&e), "{name}: densities written without");
+            }
             for (i, (x, y)) in e.iter().zip(&v).enumerate() {
                 let ok = match gave && states.contains(&(i / n)) {
                     true => (x - y.exp()).abs() <= 1e-14 * (1.0 + y.exp()) * (1.0 + y.abs()),
@@ -511,7 +518,7 @@ fn check_values_on_base(case: &Case) {
                 };
                 assert!(
                     ok,
-                    "{name}, node columns from {node_col}: exp entry {i}: {x} against e^{y}"
+                    "{name}, node columns from {node_col}: density entry {i}: {x} against e^{y}"
                 );
             }
             for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
@@ -772,7 +779,7 @@ mod categorical {
                         slots(n),
                         on,
                         &mut sc,
-                        (&mut v, None),
+                        eval::OnBase::Logs(&mut v),
                     );
                     v
                 };

@@ -222,6 +222,9 @@ impl CpuBackend {
             for &(q0, q1) in &bl.runs {
                 let pass0 = b * nq + q0;
                 self.node_pass(prep, (b, pass0), &cx.row_j, cx.j0, ws, true);
+                // (a row too small for its products reads them, deep in
+                // the blocks)
+                self.ensure_logs(prep, ws);
                 if want_junctions && pass0 == 0 {
                     self.junctions(prep, pass0, &cx.row_j, cx.j0, ws, &mut out.junctions);
                 }
@@ -278,6 +281,7 @@ impl CpuBackend {
                     self.flush_node_terms(prep, Some(pass0), nj, freq, want, row_j, j0, ws, acc);
                 }
                 self.node_pass(prep, (b, pass0), &cx.row_j, cx.j0, ws, true);
+                self.ensure_logs(prep, ws);
                 self.outer_coefs(bl, b, nr, ws);
                 for &k in combos {
                     ws.blk.wr[k * wd..k * wd + nr].fill(0.0);

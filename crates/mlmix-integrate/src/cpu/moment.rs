@@ -24,7 +24,7 @@
 use mlmix_kernels::{NONE, Prepared};
 use rayon::prelude::*;
 
-use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
+use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace, all_in_range};
 use crate::finish::ChunkOut;
 use crate::layout::{Blocks, MomentForm};
 use crate::nodes::node_of;
@@ -523,8 +523,26 @@ impl CpuBackend {
         out
     }
 
+    /// Each of the chunk's `nr` rows' coefficients at the current run
+    /// summed over the combinations, in their order, into `ws.sum` (one
+    /// pass per combination over the rows, where `row_coefs` went row by
+    /// row); whether every sum is large enough for the products
+    /// (`PRODUCT_TINY`) and finite.
+    #[inline(always)]
+    fn coef_sums(&self, nr: usize, ws: &mut Workspace) -> bool {
+        let wd = self.layout.width;
+        let sum = &mut ws.sum[..nr];
+        sum.fill(0.0);
+        for &c in &self.layout.combos_of_between[0] {
+            for (s, &x) in sum.iter_mut().zip(&ws.blk.coef[c * wd..c * wd + nr]) {
+                *s += x;
+            }
+        }
+        all_in_range(sum, PRODUCT_TINY)
+    }
+
     /// Row `row`'s coefficients at the current run into `a` (one per
-    /// combination), scaled so that the last is 1 where their sum is at
+    /// combination; their sum in `ws.sum` from [`Self::coef_sums`]), scaled so that the last is 1 where their sum is at
     /// most `unit_limit` times it (the unit stencils), to sum to 1
     /// otherwise; the scale taken out and whether the last is 1, or `None`
     /// when the row has likelihood 0 at every inner node.
@@ -541,7 +559,7 @@ impl CpuBackend {
         for (x, &c) in a.iter_mut().zip(combos) {
             *x = ws.blk.coef[c * wd + row];
         }
-        let s: f64 = a.iter().sum();
+        let s = ws.sum[row];
         if s >= PRODUCT_TINY && s.is_finite() {
             let last = a[a.len() - 1];
             let unit = s <= unit_limit * last;
@@ -686,6 +704,11 @@ impl CpuBackend {
             // (one between-level combination: `MomentForm::of`)
             self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
             self.outer_coefs(bl, 0, nr, ws);
+            if !self.coef_sums(nr, ws) {
+                // (a row too small for its products takes its coefficients
+                // from the log-densities: `row_coefs`)
+                self.ensure_logs(prep, ws);
+            }
             for &(c0, c1) in &groups {
                 let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
                 run_densities(res, (c0, c1), (n_runs, run), ws);

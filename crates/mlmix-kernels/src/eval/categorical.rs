@@ -12,7 +12,7 @@
 //! probability helpers [`cat_log_prob`] and [`cat_derivs`].
 
 use super::{
-    InfoAcc, InvalidParams, RowPattern, Scratch, Slots, TermPrep, grow, lin_pred, observed,
+    InfoAcc, InvalidParams, OnBase, RowPattern, Scratch, Slots, TermPrep, grow, lin_pred, observed,
     subtract_covs, weighted_sum,
 };
 use crate::data::EngineData;
@@ -399,7 +399,7 @@ pub(super) fn binary_values_on_base(
     slots: Slots,
     (base, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
-    (out, mut exps): (&mut [f64], Option<&mut [f64]>),
+    mut out: OnBase<'_>,
 ) -> bool {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
@@ -426,30 +426,29 @@ pub(super) fn binary_values_on_base(
         } else {
             subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
         }
-        let o = &mut out[slots.state(s, nr)];
-        match (link, exps.as_deref_mut()) {
-            (Link::Logit, Some(e)) => logit_values_exps(y, u, o, &mut e[slots.state(s, nr)]),
-            _ => binary_values(link, y, u, o),
+        match (link, &mut out) {
+            (Link::Logit, OnBase::ProbsElseLogs { probs, .. }) => {
+                logit_probs(y, u, &mut probs[slots.state(s, nr)]);
+            }
+            (_, OnBase::Logs(o) | OnBase::ProbsElseLogs { logs: o, .. }) => {
+                binary_values(link, y, u, &mut o[slots.state(s, nr)]);
+            }
         }
     }
-    matches!(link, Link::Logit) && exps.is_some()
+    matches!((link, out), (Link::Logit, OnBase::ProbsElseLogs { .. }))
 }
 
-/// [`binary_values`] of the logit, and the probabilities themselves into
-/// `e` (1 for a missing category) from the same exponential: P =
-/// e^−softplus(z) = 1 / (1 + e^z), which is t / (1 + t) for z ≥ 0 and
-/// 1 / (1 + t) below, t = e^−|z|; so the probabilities take a division,
-/// not a second exponential, and are at least as accurate as the
-/// exponential of the rounded logarithm. The logarithms are
-/// [`softplus`]'s, bit for bit.
+/// The logit's probabilities themselves (1 for a missing category), not
+/// their logs ([`binary_values`]): P = e^−softplus(z) = 1 / (1 + e^z),
+/// which is t / (1 + t) for z ≥ 0 and 1 / (1 + t) below, t = e^−|z|; one
+/// exponential and a division, no logarithm, and at least as accurate as
+/// the exponential of the rounded logarithm.
 #[inline(always)]
-fn logit_values_exps(y: &[f64], u: &[f64], o: &mut [f64], e: &mut [f64]) {
-    for (((x, p), &v), &u) in o.iter_mut().zip(e.iter_mut()).zip(y).zip(u) {
+fn logit_probs(y: &[f64], u: &[f64], e: &mut [f64]) {
+    for ((p, &v), &u) in e.iter_mut().zip(y).zip(u) {
         let z = if v == 0.0 { -u } else { u };
-        let (sp, t) = softplus_and_exp(z);
+        let t = fastmath::exp(-z.abs());
         let prob = if z >= 0.0 { t } else { 1.0 } / (1.0 + t);
-        let val = -sp;
-        *x = if v.is_nan() { 0.0 } else { val };
         *p = if v.is_nan() { 1.0 } else { prob };
     }
 }
@@ -457,14 +456,7 @@ fn logit_values_exps(y: &[f64], u: &[f64], o: &mut [f64], e: &mut [f64]) {
 /// ln(1 + e^t), branch-free: max(t, 0) + ln(1 + e^-|t|).
 #[inline(always)]
 fn softplus(t: f64) -> f64 {
-    softplus_and_exp(t).0
-}
-
-/// [`softplus`] of `t` and the exponential e^-|t| it took.
-#[inline(always)]
-fn softplus_and_exp(t: f64) -> (f64, f64) {
-    let e = fastmath::exp(-t.abs());
-    (t.max(0.0) + fastmath::ln_1p(e), e)
+    t.max(0.0) + fastmath::ln_1p(fastmath::exp(-t.abs()))
 }
 
 /// The non-zero pattern of covariates `covs` on rows `r0..r1`: which

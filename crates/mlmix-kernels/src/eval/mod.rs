@@ -623,14 +623,39 @@ pub fn term_base(
     }
 }
 
+/// What [`term_values_on_base`] writes, at the term's slots.
+pub enum OnBase<'a> {
+    /// The log-densities.
+    Logs(&'a mut [f64]),
+    /// The densities themselves into `probs`, without their logs, where
+    /// the kind has them at hand (the logit binary item: one exponential
+    /// per row and state, no logarithm); otherwise the log-densities into
+    /// `logs`. The call says which (`true`: the densities).
+    ProbsElseLogs {
+        /// Where a kind without densities at hand writes its logs.
+        logs: &'a mut [f64],
+        /// Where a kind with them writes the densities.
+        probs: &'a mut [f64],
+    },
+}
+
+impl<'a> OnBase<'a> {
+    /// The buffer for the log-densities.
+    fn logs(self) -> &'a mut [f64] {
+        match self {
+            OnBase::Logs(logs) | OnBase::ProbsElseLogs { logs, .. } => logs,
+        }
+    }
+}
+
 /// [`term_values_of`] of a term with a node-free part `base` (see
 /// [`term_base`], computed on the same rows and parameters). With the
 /// rows' pattern of non-zero covariates (see [`RowPattern`]; sparse), a
 /// binary item subtracts each row's non-zero node columns alone, not every
-/// node column on every row (long data: a row's own item's). With
-/// `exps`, a kind that has its probabilities at hand (the logit binary
-/// item) writes them there too, at the same places, and the call says so
-/// (`true`); otherwise `exps` is left as it was.
+/// node column on every row (long data: a row's own item's). What it
+/// writes, and where, is `out`'s choice ([`OnBase`]); it returns whether
+/// it wrote the densities (`true`) or the log-densities, and leaves the
+/// other buffer as it was.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_values_on_base(
@@ -644,7 +669,7 @@ pub fn term_values_on_base(
     slots: Slots,
     (base, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
-    (out, exps): (&mut [f64], Option<&mut [f64]>),
+    out: OnBase<'_>,
 ) -> bool {
     let (lo, hi) = (states.start, states.end);
     let nl = term.n_local;
@@ -673,7 +698,7 @@ pub fn term_values_on_base(
                 sub,
                 base,
                 scratch,
-                out,
+                out.logs(),
             );
             false
         }
@@ -697,11 +722,11 @@ pub fn term_values_on_base(
                 sub,
                 (base, pattern),
                 scratch,
-                (out, exps),
+                out,
             )
         }
         _ => {
-            term_values_of(term, prep, states, data, r0, r1, slots, scratch, out);
+            term_values_of(term, prep, states, data, r0, r1, slots, scratch, out.logs());
             false
         }
     }
