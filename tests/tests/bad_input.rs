@@ -1947,6 +1947,47 @@ pub(crate) fn mlmix_exe() -> &'static Path {
     })
 }
 
+/// `cargo build -p mlmix-cli` ([`mlmix_exe`]) resolves each of the
+/// command's dependencies with the features that `cargo test --workspace`
+/// resolves (mlmix-cli's manifest turns on those that the workspace's tests
+/// and benchmarks turn on), so that it reuses that build instead of
+/// compiling mlmix and its dependencies again beside the tests.
+#[test]
+fn the_command_builds_with_the_workspace_tests_features() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let features = |args: &[&str]| -> BTreeMap<String, BTreeSet<String>> {
+        let out = Command::new(env!("CARGO"))
+            .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
+            .args(args)
+            .current_dir(tests_dir())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "cargo tree {args:?}: {stderr}");
+        let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (p, f) in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('|'))
+        {
+            // (a repeated subtree's root is marked, not expanded)
+            let f = f.trim_end_matches(" (*)");
+            map.entry(p.to_string()).or_default().insert(f.to_string());
+        }
+        map
+    };
+    let command = features(&["-p", "mlmix-cli", "-e", "features,normal"]);
+    let workspace = features(&["--workspace", "-e", "features,normal,dev"]);
+    assert!(command.len() > 50, "{command:?}");
+    for (package, f) in &command {
+        assert_eq!(
+            workspace.get(package),
+            Some(f),
+            "{package}: features {f:?} for mlmix-cli alone; turn on the workspace's in \
+             crates/mlmix-cli/Cargo.toml"
+        );
+    }
+}
+
 #[test]
 fn command_line_bad_input_exits_1_with_located_error() {
     let out = Command::new(mlmix_exe())
