@@ -721,6 +721,22 @@ fn close_to(tol: f64, what: &str, a: &[f64], b: &[f64]) {
     }
 }
 
+/// Evaluation `f` equals `g` ([`close`]) in everything it holds: the
+/// log-likelihood, gradient, information, meat, posteriors, cluster
+/// log-likelihoods and moments; and it is finite, with a gradient not
+/// all 0.
+fn same_evaluations(at: &str, f: &mlmix_integrate::Evaluation, g: &mlmix_integrate::Evaluation) {
+    let at = |what: &str| format!("{at} {what}");
+    close(&at("loglik"), &[f.loglik], &[g.loglik]);
+    close(&at("gradient"), &f.gradient, &g.gradient);
+    close(&at("information"), &f.information, &g.information);
+    close(&at("meat"), &f.meat, &g.meat);
+    close(&at("posteriors"), &f.posteriors, &g.posteriors);
+    close(&at("cluster loglik"), &f.cluster_loglik, &g.cluster_loglik);
+    close(&at("moments"), &f.moments, &g.moments);
+    assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
+}
+
 /// Everything an evaluation computes.
 const EVERYTHING: mlmix_integrate::Want = mlmix_integrate::Want {
     gradient: true,
@@ -766,15 +782,7 @@ fn long_data_shortcuts_equal_the_general_loop() {
             .evaluate_adapted(phi, want, Some(&adapt))
             .unwrap();
         for (rule, f, g) in [("plain", &fast, &general), ("adapted", &fast_a, &general_a)] {
-            let at = |what: &str| format!("{case} {rule} {what}");
-            close(&at("loglik"), &[f.loglik], &[g.loglik]);
-            close(&at("gradient"), &f.gradient, &g.gradient);
-            close(&at("information"), &f.information, &g.information);
-            close(&at("meat"), &f.meat, &g.meat);
-            close(&at("posteriors"), &f.posteriors, &g.posteriors);
-            close(&at("cluster loglik"), &f.cluster_loglik, &g.cluster_loglik);
-            close(&at("moments"), &f.moments, &g.moments);
-            assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
+            same_evaluations(&format!("{case} {rule}"), f, g);
         }
         assert!(
             (fast.loglik - fast_a.loglik).abs() > 1e-9,
@@ -815,15 +823,7 @@ fn monte_carlo_product_form_equals_the_log_form() {
             .evaluate_adapted(phi, EVERYTHING, Some(&adapt))
             .unwrap();
         for (rule, f, g) in [("plain", &fast, &logs), ("adapted", &fast_a, &logs_a)] {
-            let at = |what: &str| format!("{case} {rule} {what}");
-            close(&at("loglik"), &[f.loglik], &[g.loglik]);
-            close(&at("gradient"), &f.gradient, &g.gradient);
-            close(&at("information"), &f.information, &g.information);
-            close(&at("meat"), &f.meat, &g.meat);
-            close(&at("posteriors"), &f.posteriors, &g.posteriors);
-            close(&at("cluster loglik"), &f.cluster_loglik, &g.cluster_loglik);
-            close(&at("moments"), &f.moments, &g.moments);
-            assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
+            same_evaluations(&format!("{case} {rule}"), f, g);
         }
         // the log-likelihood alone (no posteriors: the rows' logs for the
         // running product's sake only)
