@@ -24,6 +24,13 @@ use crate::{BackendError, Grid, StepDim};
 /// chunk of its own).
 pub(crate) const CHUNK: usize = 256;
 
+/// Rows per chunk where the moment form applies ([`MomentForm`]): its
+/// work per row is a few coefficients and per cluster the polynomials,
+/// not a pass over the nodes, so a chunk's fixed costs (its rows' data,
+/// buffers and the fixed terms' values) weigh more than in the loops
+/// over the nodes, and larger chunks spread them.
+pub(crate) const MOMENT_CHUNK: usize = 2048;
+
 /// The buffer layout, chunks and term groups of a plan on its data and
 /// grid.
 pub(crate) struct Layout {
@@ -344,20 +351,6 @@ impl Layout {
                     .collect()
             })
             .collect();
-        // chunks of whole clusters
-        let cs = &data.cluster_starts;
-        let mut chunks = Vec::new();
-        let mut width = 1;
-        let mut j0 = 0;
-        while j0 + 1 < cs.len() {
-            let mut j1 = j0 + 1;
-            while j1 + 1 < cs.len() && cs[j1 + 1] - cs[j0] <= CHUNK {
-                j1 += 1;
-            }
-            width = width.max(cs[j1] - cs[j0]);
-            chunks.push((cs[j0], cs[j1], j0, j1));
-            j0 = j1;
-        }
         let node_terms: Vec<usize> = (0..nt).filter(|&t| plan.terms[t].uses_nodes).collect();
         let (linear, mom_slots) = moments::linear_terms(plan);
         let term_dims: Vec<Vec<usize>> = (0..nt).map(|t| moments::node_dims(plan, t)).collect();
@@ -401,6 +394,8 @@ impl Layout {
         let moments = blocks
             .as_ref()
             .and_then(|bl| MomentForm::of(plan, data, grid, bl));
+        let rows = if moments.is_some() { MOMENT_CHUNK } else { CHUNK };
+        let (chunks, width) = chunks_of(&data.cluster_starts, rows);
         Ok(Layout {
             moments,
             offsets,
@@ -438,6 +433,25 @@ impl Layout {
     pub fn n_passes(&self) -> usize {
         self.combos_of_between.len() * self.n_nodes
     }
+}
+
+/// Chunks of whole clusters of at most `rows` rows each (a larger
+/// cluster is a chunk of its own), as `(r0, r1, j0, j1)`, and the most
+/// rows of any.
+fn chunks_of(cs: &[usize], rows: usize) -> (Vec<(usize, usize, usize, usize)>, usize) {
+    let mut chunks = Vec::new();
+    let mut width = 1;
+    let mut j0 = 0;
+    while j0 + 1 < cs.len() {
+        let mut j1 = j0 + 1;
+        while j1 + 1 < cs.len() && cs[j1 + 1] - cs[j0] <= rows {
+            j1 += 1;
+        }
+        width = width.max(cs[j1] - cs[j0]);
+        chunks.push((cs[j0], cs[j1], j0, j1));
+        j0 = j1;
+    }
+    (chunks, width)
 }
 
 /// Whether term `t` is a node-dependent within-level class logit of
