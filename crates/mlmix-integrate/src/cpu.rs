@@ -279,6 +279,12 @@ struct Workspace {
     /// [`eval::term_base`]), at its slots; `has_base` says which have one.
     base: Vec<f64>,
     has_base: Vec<bool>,
+    /// In the product form, the exponentials of those node-free parts
+    /// whose kind takes its densities from them (see
+    /// [`eval::term_base_exps`]), at the same places; `has_base_exps`
+    /// says which.
+    base_exps: Vec<f64>,
+    has_base_exps: Vec<bool>,
     /// Per node term accumulated at its nodes: the pattern of its rows'
     /// non-zero covariates in the chunk, where its kind has one (see
     /// [`eval::RowPattern`]).
@@ -318,6 +324,8 @@ impl Workspace {
             pending: vec![usize::MAX; plan.terms.len()],
             base: vec![0.0; width * stride],
             has_base: vec![false; plan.terms.len()],
+            base_exps: Vec::new(),
+            has_base_exps: vec![false; plan.terms.len()],
             patterns: vec![None; plan.terms.len()],
             vals: vec![0.0; width * stride],
             distinct: Vec::new(),
@@ -659,7 +667,8 @@ impl CpuBackend {
                 let (nc0, st) = (plan.n_data_cols, states.clone());
                 let kept = self.kept_patterns(ws.local_chunk);
                 let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
-                let base = (&ws.base[..], pattern);
+                let exps = ws.has_base_exps[t].then_some(&ws.base_exps[..]);
+                let base = (&ws.base[..], exps, pattern);
                 // the product form's densities from the kernel where it
                 // has them at hand (a logit item: no logarithm, no second
                 // exp), their logs left for when a row needs them
@@ -705,7 +714,7 @@ impl CpuBackend {
             let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
             let kept = self.kept_patterns(ws.local_chunk);
             let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
-            let base = (&ws.base[..], pattern);
+            let base = (&ws.base[..], None, pattern);
             let (sc, out) = (&mut ws.scratch, OnBase::Logs(&mut ws.vals[..]));
             eval::term_values_on_base(term, tp, states, nc0, local, 0, nr, slots, base, sc, out);
         }
@@ -1168,6 +1177,10 @@ impl CpuBackend {
                 let nc0 = plan.n_data_cols;
                 ws.has_base[t] = !self.layout.row_invariant[t]
                     && eval::term_base(term, tp, nc0, local, 0, nr, slots, &mut ws.base);
+                ws.has_base_exps[t] = ws.has_base[t] && self.layout.product_form && {
+                    ws.base_exps.resize(ws.base.len(), 0.0);
+                    eval::term_base_exps(term, slots, nr, &ws.base, &mut ws.base_exps)
+                };
             }
         }
         for &t in &self.layout.fixed_terms {

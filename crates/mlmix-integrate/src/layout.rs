@@ -394,7 +394,11 @@ impl Layout {
         let moments = blocks
             .as_ref()
             .and_then(|bl| MomentForm::of(plan, data, grid, bl));
-        let rows = if moments.is_some() { MOMENT_CHUNK } else { CHUNK };
+        let rows = if moments.is_some() {
+            MOMENT_CHUNK
+        } else {
+            CHUNK
+        };
         let (chunks, width) = chunks_of(&data.cluster_starts, rows);
         Ok(Layout {
             moments,

@@ -474,6 +474,8 @@ fn check_normal_info(
 /// Values from a term's node-free part (`term_base`, then
 /// `term_values_on_base`) equal its values computed whole, whichever of its
 /// covariates (columns 1 and 2) are node columns: none, the second, both.
+/// Where the kind takes its densities from the node-free part's
+/// exponentials (`term_base_exps`), those too.
 fn check_values_on_base(case: &Case) {
     let (name, data) = (&case.name, &case.data);
     let (prep, whole) = values_whole(case);
@@ -486,41 +488,14 @@ fn check_values_on_base(case: &Case) {
             eval::term_base(term, tp, node_col, data, 0, n, slots(n), &mut base),
             "{name}: no node-free part"
         );
+        let mut exps = vec![f64::NAN; ns * n];
+        let has_exps = eval::term_base_exps(term, slots(n), n, &base, &mut exps);
         for states in state_ranges(ns) {
             let mut v = vec![f64::NAN; ns * n];
             let (sl, st) = (slots(n), states.clone());
-            let on = (&base[..], None);
+            let on = (&base[..], None, None);
             let out = eval::OnBase::Logs(&mut v[..]);
             eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
-            // with the densities asked for: where the kind gives them,
-            // within rounding of the exponentials of the values, the logs'
-            // buffer untouched; elsewhere the same values, bit for bit, and
-            // the densities' buffer untouched
-            let (mut v2, mut e) = (vec![f64::NAN; ns * n], vec![f64::NAN; ns * n]);
-            let out = eval::OnBase::ProbsElseLogs {
-                logs: &mut v2[..],
-                probs: &mut e[..],
-            };
-            let st = states.clone();
-            let gave =
-                eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
-            let untouched = |buf: &[f64]| buf.iter().all(|x| x.is_nan());
-            if gave {
-                assert!(untouched(&v2), "{name}: logs written with the densities");
-            } else {
-                assert_eq!(format!("{v:?}"), format!("{v2:?}"), "{name}: values");
-                assert!(untouched(&e), "{name}: densities written without");
-            }
-            for (i, (x, y)) in e.iter().zip(&v).enumerate() {
-                let ok = match gave && states.contains(&(i / n)) {
-                    true => (x - y.exp()).abs() <= 1e-14 * (1.0 + y.exp()) * (1.0 + y.abs()),
-                    false => x.is_nan(),
-                };
-                assert!(
-                    ok,
-                    "{name}, node columns from {node_col}: density entry {i}: {x} against e^{y}"
-                );
-            }
             for (i, (a, b)) in v.iter().zip(&whole).enumerate() {
                 // (an item kind writes the states asked for alone)
                 let asked = states.contains(&(i / n));
@@ -533,7 +508,55 @@ fn check_values_on_base(case: &Case) {
                     "{name}, node columns from {node_col}, states {states:?}, entry {i}: {a} against {b}"
                 );
             }
+            let at = (node_col, states.clone());
+            check_densities_on_base(case, at.clone(), (&base, None), &v);
+            if has_exps {
+                check_densities_on_base(case, at, (&base, Some(&exps)), &v);
+            }
         }
+    }
+}
+
+/// With the densities asked for (`OnBase::ProbsElseLogs`, from the
+/// node-free part `base` and, where given, its exponentials): where the
+/// kind gives them, within rounding of the exponentials of its values `v`
+/// (computed with `OnBase::Logs`), the logs' buffer untouched; elsewhere
+/// the same values, bit for bit, and the densities' buffer untouched.
+fn check_densities_on_base(
+    case: &Case,
+    (node_col, states): (usize, std::ops::Range<usize>),
+    (base, exps): (&[f64], Option<&[f64]>),
+    v: &[f64],
+) {
+    let (name, data) = (&case.name, &case.data);
+    let prep = eval::prepare(&case.plan, &case.phi).expect("valid");
+    let (term, tp) = (&case.plan.terms[0], &prep.terms[0]);
+    let (n, ns) = (data.n_rows(), term.n_states);
+    let mut sc = Scratch::default();
+    let (mut v2, mut e) = (vec![f64::NAN; ns * n], vec![f64::NAN; ns * n]);
+    let out = eval::OnBase::ProbsElseLogs {
+        logs: &mut v2[..],
+        probs: &mut e[..],
+    };
+    let (sl, st, on) = (slots(n), states.clone(), (base, exps, None));
+    let gave = eval::term_values_on_base(term, tp, st, node_col, data, 0, n, sl, on, &mut sc, out);
+    let untouched = |buf: &[f64]| buf.iter().all(|x| x.is_nan());
+    let with = if exps.is_some() { "with" } else { "without" };
+    if gave {
+        assert!(untouched(&v2), "{name}: logs written with the densities");
+    } else {
+        assert_eq!(format!("{v:?}"), format!("{v2:?}"), "{name}: values");
+        assert!(untouched(&e), "{name}: densities written without");
+    }
+    for (i, (x, y)) in e.iter().zip(v).enumerate() {
+        let ok = match gave && states.contains(&(i / n)) {
+            true => (x - y.exp()).abs() <= 1e-14 * (1.0 + y.exp()) * (1.0 + y.abs()),
+            false => x.is_nan(),
+        };
+        assert!(
+            ok,
+            "{name}, node columns from {node_col}, {with} the base's exponentials: density entry {i}: {x} against e^{y}"
+        );
     }
 }
 
@@ -630,6 +653,40 @@ mod categorical {
                 phi: vec![-0.4, 0.7, -1.1, 0.9, -0.3, 0.5],
                 data: data_of(vec![y, sample_x(n, 3), sample_x(n, 4)]),
             });
+        }
+    }
+
+    /// Binary items whose covariates have the same coefficients in both
+    /// states (class-invariant loadings), so that the logit's densities
+    /// share the node columns' exponentials across the states: the
+    /// densities from the node-free part's exponentials are those of the
+    /// values; with a node part or a node-free part beyond the split's
+    /// range (covariates of ±1,500, a threshold of 800), the values' own.
+    #[test]
+    fn shared_node_coefficients_split_the_densities() {
+        let n = 9;
+        let y: Vec<f64> = (0..n).map(|i| [0.0, 1.0, f64::NAN][i % 3]).collect();
+        let large: Vec<f64> = (0..n).map(|i| [1500.0, -1500.0][i % 2]).collect();
+        for link in [Link::Logit, Link::Probit] {
+            let kind = TermKind::Categorical {
+                col: 0,
+                ncat: 2,
+                link,
+                covs: vec![1, 2],
+            };
+            let cases = [
+                ("", sample_x(n, 5), -0.4),
+                (", a large node part", large.clone(), -0.4),
+                (", a large threshold", sample_x(n, 5), 800.0),
+            ];
+            for (what, x, tau) in cases {
+                check_values_on_base(&Case {
+                    name: format!("binary ({link:?}, shared coefficients{what})"),
+                    plan: plan_with(identity_term(kind.clone(), 2, 3), 6),
+                    phi: vec![tau, 0.7, -1.1, 0.9, 0.7, -1.1],
+                    data: data_of(vec![y.clone(), x, sample_x(n, 6)]),
+                });
+            }
         }
     }
 
@@ -767,7 +824,7 @@ mod categorical {
                     let (tp, mut sc) = (&prep.terms[0], Scratch::default());
                     let (mut base, mut v) = (vec![0.0; 2 * n], vec![0.0; 2 * n]);
                     assert!(eval::term_base(term, tp, 4, &at, 0, n, slots(n), &mut base));
-                    let on = (&base[..], pattern);
+                    let on = (&base[..], None, pattern);
                     eval::term_values_on_base(
                         term,
                         tp,

@@ -386,7 +386,10 @@ pub(super) fn binary_base(
 /// `base` ([`binary_base`] on the same rows): only the node columns (from
 /// `node_col` on) are subtracted; with a sparse `pattern` of the rows'
 /// non-zero covariates, each row's own non-zero ones alone (the same
-/// values: a zero entry subtracts nothing).
+/// values: a zero entry subtracts nothing). With the base's exponentials
+/// (`exps`, [`binary_base_exps`]) and the densities asked for, a logit
+/// item whose node columns have the same coefficients in every state
+/// takes its densities from e^base × e^−node ([`split_probs`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn binary_values_on_base(
@@ -397,7 +400,7 @@ pub(super) fn binary_values_on_base(
     data: &EngineData,
     (r0, r1): (usize, usize),
     slots: Slots,
-    (base, pattern): (&[f64], Option<&RowPattern>),
+    (base, exps, pattern): (&[f64], Option<&[f64]>, Option<&RowPattern>),
     scratch: &mut Scratch,
     mut out: OnBase<'_>,
 ) -> bool {
@@ -414,6 +417,18 @@ pub(super) fn binary_values_on_base(
                     nz.push((i as u32, k, data.columns[c][r0 + i]));
                 }
             }
+        }
+    }
+    if let (Link::Logit, OnBase::ProbsElseLogs { probs, .. }, Some(exps)) = (link, &mut out, exps)
+        && split_applies(nl, covs, params, node_col)
+    {
+        let at_node = (covs, node_col, data, (r0, r1), sparse.is_some());
+        if let Some(e_node) = node_exps(&params[..nl], at_node, scratch) {
+            for s in 0..params.len() / nl {
+                let sl = slots.state(s, nr);
+                split_probs(y, &exps[sl.clone()], e_node, &mut probs[sl]);
+            }
+            return true;
         }
     }
     let u = grow(&mut scratch.a, nr);
@@ -436,6 +451,87 @@ pub(super) fn binary_values_on_base(
         }
     }
     matches!((link, out), (Link::Logit, OnBase::ProbsElseLogs { .. }))
+}
+
+/// The largest |x| of a node-free part, or of a node part, for which a
+/// logit item's densities go by e^base × e^−node ([`split_probs`]): the
+/// product and 1 plus it stay finite and above the smallest normal number.
+pub(super) const SPLIT_LIMIT: f64 = 300.0;
+
+/// The exponentials of a logit binary item's node-free part (`base`, its
+/// states' slots, as [`binary_base`] wrote it) into `out` at the same
+/// places, where every value is within [`SPLIT_LIMIT`]; false where one is
+/// not (then `out` is of no use).
+pub(super) fn binary_base_exps(base: &[f64], out: &mut [f64]) -> bool {
+    let mut within = true;
+    for (e, &b) in out.iter_mut().zip(base) {
+        within &= b.abs() <= SPLIT_LIMIT;
+        *e = fastmath::exp(b);
+    }
+    within
+}
+
+/// Whether the states' densities can share the node part (see
+/// [`split_probs`]): there are several states (with one, nothing is
+/// shared) and each node column (from `node_col` on) has the same
+/// coefficient in every state (class-invariant loadings).
+#[inline(always)]
+fn split_applies(nl: usize, covs: &[usize], params: &[f64], node_col: usize) -> bool {
+    let first = &params[..nl];
+    params.len() >= 2 * nl
+        && params.chunks_exact(nl).skip(1).all(|p| {
+            covs.iter()
+                .enumerate()
+                .filter(|&(_, &c)| c >= node_col)
+                .all(|(k, _)| p[1 + k] == first[1 + k])
+        })
+}
+
+/// e^−n per row of `r0..r1`, n = Σ β x over the node columns (from
+/// `node_col` on; with `sparse`, over the rows' non-zero ones in
+/// `scratch.nz_node`), into `scratch.b`; `None` where some |n| is beyond
+/// [`SPLIT_LIMIT`].
+#[inline(always)]
+fn node_exps<'s>(
+    p: &[f64],
+    (covs, node_col, data, (r0, r1), sparse): (&[usize], usize, &EngineData, (usize, usize), bool),
+    scratch: &'s mut Scratch,
+) -> Option<&'s [f64]> {
+    let n = grow(&mut scratch.b, r1 - r0);
+    n.fill(0.0);
+    if sparse {
+        for &(i, k, x) in &scratch.nz_node {
+            n[i as usize] += p[1 + k as usize] * x;
+        }
+    } else {
+        for (&b, &c) in p[1..].iter().zip(covs).filter(|&(_, &c)| c >= node_col) {
+            for (x, &v) in n.iter_mut().zip(&data.columns[c][r0..r1]) {
+                *x += b * v;
+            }
+        }
+    }
+    let mut within = true;
+    for x in n.iter_mut() {
+        within &= x.abs() <= SPLIT_LIMIT;
+        *x = fastmath::exp(-*x);
+    }
+    within.then_some(&*n)
+}
+
+/// A logit item's probabilities from u = base − n split as e^u = e^base
+/// × e^−n (`e_base` per row of the state, `e_node` per row, shared by the
+/// states): P(1) = 1 / (1 + e^u), P(0) = e^u / (1 + e^u), 1 for a missing
+/// category. One exponential per row and node for all the states, where
+/// [`logit_probs`] takes one per row, node and state; a quotient of
+/// positive numbers, as accurate as it.
+#[inline(always)]
+fn split_probs(y: &[f64], e_base: &[f64], e_node: &[f64], out: &mut [f64]) {
+    for (((p, &v), &b), &n) in out.iter_mut().zip(y).zip(e_base).zip(e_node) {
+        let e = b * n;
+        let inv = 1.0 / (1.0 + e);
+        let prob = if v == 0.0 { e * inv } else { inv };
+        *p = if v.is_nan() { 1.0 } else { prob };
+    }
 }
 
 /// The logit's probabilities themselves (1 for a missing category), not

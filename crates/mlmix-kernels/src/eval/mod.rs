@@ -623,6 +623,28 @@ pub fn term_base(
     }
 }
 
+/// The exponentials of term `term`'s node-free part `base` ([`term_base`]
+/// on `nr` rows, at its slots) into `out` at the same places, for a kind
+/// that takes its densities from them in [`term_values_on_base`]: a logit
+/// binary item with several states, whose node columns then cost one
+/// exponential per row and pass instead of one per state. Returns false
+/// for other kinds, or where a value is too large for them (then `out` is
+/// of no use and must not be passed on).
+pub fn term_base_exps(term: &Term, slots: Slots, nr: usize, base: &[f64], out: &mut [f64]) -> bool {
+    match &term.kind {
+        TermKind::Categorical {
+            ncat: 2,
+            link: crate::link::Link::Logit,
+            covs,
+            ..
+        } if !covs.is_empty() && term.n_states >= 2 => (0..term.n_states).all(|s| {
+            let sl = slots.state(s, nr);
+            categorical::binary_base_exps(&base[sl.clone()], &mut out[sl])
+        }),
+        _ => false,
+    }
+}
+
 /// What [`term_values_on_base`] writes, at the term's slots.
 pub enum OnBase<'a> {
     /// The log-densities.
@@ -649,7 +671,8 @@ impl<'a> OnBase<'a> {
 }
 
 /// [`term_values_of`] of a term with a node-free part `base` (see
-/// [`term_base`], computed on the same rows and parameters). With the
+/// [`term_base`], computed on the same rows and parameters), and its
+/// exponentials where [`term_base_exps`] gave them. With the
 /// rows' pattern of non-zero covariates (see [`RowPattern`]; sparse), a
 /// binary item subtracts each row's non-zero node columns alone, not every
 /// node column on every row (long data: a row's own item's). What it
@@ -667,7 +690,7 @@ pub fn term_values_on_base(
     r0: usize,
     r1: usize,
     slots: Slots,
-    (base, pattern): (&[f64], Option<&RowPattern>),
+    (base, exps, pattern): (&[f64], Option<&[f64]>, Option<&RowPattern>),
     scratch: &mut Scratch,
     out: OnBase<'_>,
 ) -> bool {
@@ -720,7 +743,7 @@ pub fn term_values_on_base(
                 data,
                 (r0, r1),
                 sub,
-                (base, pattern),
+                (base, exps, pattern),
                 scratch,
                 out,
             )
