@@ -1723,6 +1723,64 @@ impl CpuBackend {
         meat
     }
 
+    /// Node term `t`'s densities at pass `p`'s node, every state's, into
+    /// `ws.evals`, where its kind takes them from its node-free part's
+    /// exponentials ([`eval::term_base_exps`]: one exponential per row
+    /// for all the states), for a second sweep that kept the first's
+    /// posteriors and so computes no values, at the node columns as they
+    /// stand, which hold that node; false, nothing written, otherwise.
+    fn split_densities(&self, prep: &Prepared, t: usize, p: usize, ws: &mut Workspace) -> bool {
+        let Some(local) = ws.local.as_ref() else {
+            return false;
+        };
+        if !(self.layout.product_form && ws.has_base_exps[t]) {
+            return false;
+        }
+        let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
+        let (all, nr, nc0) = (0..term.n_states, local.n_rows(), self.plan.n_data_cols);
+        let kept = self.kept_patterns(ws.local_chunk);
+        let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+        let base = (&ws.base[..], Some(&ws.base_exps[..]), pattern);
+        let out = OnBase::ProbsElseLogs {
+            logs: &mut ws.vals[..],
+            probs: &mut ws.evals[..],
+        };
+        let sc = &mut ws.scratch;
+        if !eval::term_values_on_base(
+            term,
+            tp,
+            all.clone(),
+            nc0,
+            local,
+            0,
+            nr,
+            slots,
+            base,
+            sc,
+            out,
+        ) {
+            // (a kind with base exponentials gives its densities)
+            return false;
+        }
+        ws.term_pass[t] = p;
+        ws.term_states[t] = all.clone();
+        ws.logs_due[t] = Some(all);
+        true
+    }
+
+    /// Whether `ws.evals` holds node term `t`'s densities, every state's,
+    /// at pass `p`'s node in each of the chunk's `nj` clusters: in the
+    /// product form, the last values computed for it (at `ws.term_pass`)
+    /// were at the same node, for all its states.
+    #[inline(always)]
+    fn densities_at(&self, t: usize, p: usize, nj: usize, ws: &Workspace) -> bool {
+        let last = ws.term_pass[t];
+        self.layout.product_form
+            && last != usize::MAX
+            && ws.term_states[t] == (0..self.plan.terms[t].n_states)
+            && self.same_node(t, nj, p, last, (ws.z_passes, &ws.z))
+    }
+
     /// Accumulates the node terms whose weights in `ws.w` are pending
     /// (summed over consecutive passes holding the same node on the term's
     /// dimensions: accumulation is linear in the weights) and whose node
@@ -1775,10 +1833,17 @@ impl CpuBackend {
                     (None, &mut ws.scratch),
                     &mut ws.cluster_scores,
                 );
-            } else if let Some(local) = ws.local.as_ref() {
+            } else if ws.local.is_some() {
+                // the term's densities where they are at hand, or cheap
+                let dens = self.densities_at(t, p, nj, ws)
+                    || (ws.cached && self.split_densities(prep, t, p, ws));
+                let Some(local) = ws.local.as_ref() else {
+                    continue;
+                };
                 // the chunk's kept patterns, else the workspace's
                 let kept = self.kept_patterns(ws.local_chunk);
                 let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+                let given = dens.then_some(&ws.evals[..]);
                 self.accumulate(
                     prep,
                     t,
@@ -1791,7 +1856,7 @@ impl CpuBackend {
                     j0,
                     acc.grads,
                     acc.infos,
-                    (&ws.w, None),
+                    (&ws.w, given),
                     (pattern, &mut ws.scratch),
                     &mut ws.cluster_scores,
                 );
@@ -1958,7 +2023,18 @@ impl CpuBackend {
             let info = want.information.then(|| &mut infos[t]);
             match probs {
                 Some(p) => eval::term_accumulate_given(
-                    term, tp, data, d0, d1, slots, w, freq, p, scratch, grad, info,
+                    term,
+                    tp,
+                    data,
+                    d0,
+                    d1,
+                    slots,
+                    w,
+                    freq,
+                    (p, pattern),
+                    scratch,
+                    grad,
+                    info,
                 ),
                 None => eval::term_accumulate(
                     term,

@@ -258,7 +258,7 @@ pub(super) fn accumulate(
     r0: usize,
     r1: usize,
     slots: Slots,
-    w: &[f64],
+    (w, given): (&[f64], Option<&[f64]>),
     freq: &[f64],
     (pattern, scratch): (Option<&RowPattern>, &mut Scratch),
     grad: &mut Option<&mut [f64]>,
@@ -266,6 +266,8 @@ pub(super) fn accumulate(
 ) {
     if !covs.is_empty() {
         if ncat == 2 {
+            // (a logit item's densities, where given, spare it the link)
+            let given = given.filter(|_| link == Link::Logit);
             binary_accumulate(
                 nl,
                 pairs,
@@ -277,7 +279,7 @@ pub(super) fn accumulate(
                 r0,
                 r1,
                 slots,
-                w,
+                (w, given),
                 freq,
                 (pattern, scratch),
                 grad.take(),
@@ -619,7 +621,7 @@ fn binary_accumulate_sparse(
     r0: usize,
     r1: usize,
     slots: Slots,
-    w: &[f64],
+    (w, given): (&[f64], Option<&[f64]>),
     freq: &[f64],
     (start, scratch): (&[usize], &Scratch),
     mut grad: Option<&mut [f64]>,
@@ -630,6 +632,7 @@ fn binary_accumulate_sparse(
     let nz = &scratch.nz;
     for (s, p) in params.chunks_exact(nl).enumerate() {
         let ws = &w[slots.state(s, nr)];
+        let dens = given.map(|d| &d[slots.state(s, nr)]);
         let mut g = grad.as_deref_mut().map(|g| &mut g[s * nl..(s + 1) * nl]);
         let mut m = acc
             .as_deref_mut()
@@ -640,8 +643,13 @@ fn binary_accumulate_sparse(
                 continue;
             }
             let row = &nz[start[i]..start[i + 1]];
-            let u = p[0] - row.iter().map(|&(k, x)| p[1 + k as usize] * x).sum::<f64>();
-            let (r, info_w) = binary_score(link, u, v);
+            let (r, info_w) = match dens {
+                Some(d) => logit_score_of_density(d[i], v),
+                None => {
+                    let u = p[0] - row.iter().map(|&(k, x)| p[1 + k as usize] * x).sum::<f64>();
+                    binary_score(link, u, v)
+                }
+            };
             if let Some(g) = g.as_deref_mut() {
                 let a = wf * r;
                 g[0] += a;
@@ -692,6 +700,17 @@ fn binary_score(link: Link, u: f64, v: f64) -> (f64, f64) {
     }
 }
 
+/// [`binary_score`] of a logit row from its density `p`, the probability
+/// of its category `v` (as the product form computed it: see
+/// [`binary_values_on_base`]): with F = P(0), r = 1 − F for v = 0 and −F
+/// for v = 1, the weight F (1 − F); so r = ±(1 − p) and the weight p (1 −
+/// p), without the link's exponential.
+#[inline(always)]
+fn logit_score_of_density(p: f64, v: f64) -> (f64, f64) {
+    let q = 1.0 - p;
+    (if v == 0.0 { q } else { -q }, p * q)
+}
+
 /// Gradient and/or information of a binary term with covariates in one
 /// pass per state over contiguous rows: with u = tau - eta, F = F(u) =
 /// P(0), f = F'(u), the score is `r (1, -x)` with r = f / F for y = 0 and
@@ -711,7 +730,7 @@ fn binary_accumulate(
     r0: usize,
     r1: usize,
     slots: Slots,
-    w: &[f64],
+    (w, given): (&[f64], Option<&[f64]>),
     freq: &[f64],
     (pattern, scratch): (Option<&RowPattern>, &mut Scratch),
     mut grad: Option<&mut [f64]>,
@@ -730,7 +749,19 @@ fn binary_accumulate(
         if sparse_rows(pat, covs, data, r0, scratch) {
             let sc = (&pat.start[..], &*scratch);
             binary_accumulate_sparse(
-                nl, col, link, params, data, r0, r1, slots, w, freq, sc, grad, acc,
+                nl,
+                col,
+                link,
+                params,
+                data,
+                r0,
+                r1,
+                slots,
+                (w, given),
+                freq,
+                sc,
+                grad,
+                acc,
             );
             return;
         }
@@ -739,16 +770,25 @@ fn binary_accumulate(
     let y = &data.columns[col][r0..r1];
     let (u, a) = scratch.pair(nr);
     for (s, p) in params.chunks_exact(nl).enumerate() {
-        binary_u(p, covs, data, r0, r1, u);
         let ws = &w[slots.state(s, nr)];
+        // the rows' score factors and information weights from u, or
+        // from the given densities
+        let dens = given.map(|d| &d[slots.state(s, nr)]);
+        if dens.is_none() {
+            binary_u(p, covs, data, r0, r1, u);
+        }
+        let at: &[f64] = dens.unwrap_or(u);
+        let score = |x: f64, v: f64| match dens {
+            Some(_) => logit_score_of_density(x, v),
+            None => binary_score(link, x, v),
+        };
         if let Some(g) = grad.as_deref_mut() {
             // a_i = freq_i w_i r_i, 0 for a missing y
-            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-            {
+            for ((((ai, &x), &v), &wi), &fi) in a.iter_mut().zip(at).zip(y).zip(ws).zip(freq) {
                 *ai = if v.is_nan() {
                     0.0
                 } else {
-                    fi * wi * binary_score(link, ui, v).0
+                    fi * wi * score(x, v).0
                 };
             }
             let g = &mut g[s * nl..(s + 1) * nl];
@@ -760,12 +800,11 @@ fn binary_accumulate(
         }
         if let Some(acc) = acc.as_deref_mut() {
             // a_i = freq_i w_i f^2 (1/F + 1/(1 - F))
-            for ((((ai, &ui), &v), &wi), &fi) in a.iter_mut().zip(u.iter()).zip(y).zip(ws).zip(freq)
-            {
+            for ((((ai, &x), &v), &wi), &fi) in a.iter_mut().zip(at).zip(y).zip(ws).zip(freq) {
                 *ai = if v.is_nan() {
                     0.0
                 } else {
-                    fi * wi * binary_score(link, ui, v).1
+                    fi * wi * score(x, v).1
                 };
             }
             let m = &mut acc.mats[s * nl * nl..(s + 1) * nl * nl];

@@ -1163,7 +1163,7 @@ fn accumulate_with(
             r0,
             r1,
             slots,
-            w,
+            (w, given),
             freq,
             (pattern, scratch),
             &mut grad,
@@ -1213,9 +1213,12 @@ fn accumulate_with(
 }
 
 /// [`term_accumulate`] for a term whose state probabilities on the rows
-/// are at hand (`probs`, at `slots`, as [`term_probs`] gives them): a
-/// class logit with covariates takes its gradient and information from
-/// them instead of computing them again; the other kinds ignore them.
+/// are at hand (`probs`, at `slots`, as [`term_probs`] gives them; the
+/// exponentials of its values): a class logit with covariates takes its
+/// gradient and information from them instead of computing them again,
+/// and so does a logit binary item with covariates from its densities
+/// (with `pattern` as [`term_accumulate`] takes it); the other kinds
+/// ignore them.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_accumulate_given(
@@ -1227,7 +1230,7 @@ pub fn term_accumulate_given(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    probs: &[f64],
+    (probs, pattern): (&[f64], Option<&RowPattern>),
     scratch: &mut Scratch,
     grad: Option<&mut [f64]>,
     info: Option<&mut InfoAcc>,
@@ -1241,7 +1244,7 @@ pub fn term_accumulate_given(
         slots,
         w,
         freq,
-        (Some(probs), None),
+        (Some(probs), pattern),
         scratch,
         grad,
         info,
