@@ -561,10 +561,11 @@ impl CpuBackend {
         }
     }
 
-    /// Writes pass `pass`'s node columns (its index into `ws.z`) and
-    /// evaluates the node terms, for the states that between-level
-    /// combination `b`'s combinations use.
+    /// Writes pass `pass`'s node columns (its index into `ws.z`) and, with
+    /// `values`, evaluates the node terms other than `skip`, for the
+    /// states that between-level combination `b`'s combinations use.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn node_pass(
         &self,
         prep: &Prepared,
@@ -573,6 +574,7 @@ impl CpuBackend {
         j0: usize,
         ws: &mut Workspace,
         values: bool,
+        skip: &[usize],
     ) {
         let plan = &*self.plan;
         let dims = plan.dims;
@@ -633,7 +635,7 @@ impl CpuBackend {
         if !values {
             return;
         }
-        for &t in &self.layout.node_terms {
+        for &t in self.layout.node_terms.iter().filter(|t| !skip.contains(t)) {
             // only the states the pass's combinations use; a term whose
             // dimensions hold the same node in every cluster as when its
             // values were computed, for these states, keeps them
@@ -1236,7 +1238,7 @@ impl CpuBackend {
             for q in 0..nq {
                 let pass = b * nq + q;
                 if self.plan.dims > 0 {
-                    self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, true);
+                    self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, true, &[]);
                 }
                 if want_junctions && pass == 0 {
                     self.ensure_logs(prep, ws);
@@ -1327,7 +1329,7 @@ impl CpuBackend {
                                 acc,
                             );
                         }
-                        self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, !cache);
+                        self.node_pass(prep, (b, pass), &cx.row_j, cx.j0, ws, !cache, &[]);
                     }
                     if !cache && self.layout.product_form {
                         self.within_product(prep, b, nr, ws, true);
@@ -1726,9 +1728,12 @@ impl CpuBackend {
     /// Node term `t`'s densities at pass `p`'s node, every state's, into
     /// `ws.evals`, where its kind takes them from its node-free part's
     /// exponentials ([`eval::term_base_exps`]: one exponential per row
-    /// for all the states), for a second sweep that kept the first's
-    /// posteriors and so computes no values, at the node columns as they
-    /// stand, which hold that node; false, nothing written, otherwise.
+    /// for all the states), at the node columns as they stand, which hold
+    /// that node when the term's weights are flushed (the accumulation
+    /// reads them too); for a second sweep that computes no values (it
+    /// kept the first's posteriors, or it is the moment form's), or whose
+    /// last values were at another node or for fewer states; false,
+    /// nothing written, where the kind does not split them.
     fn split_densities(&self, prep: &Prepared, t: usize, p: usize, ws: &mut Workspace) -> bool {
         let Some(local) = ws.local.as_ref() else {
             return false;
@@ -1835,8 +1840,7 @@ impl CpuBackend {
                 );
             } else if ws.local.is_some() {
                 // the term's densities where they are at hand, or cheap
-                let dens = self.densities_at(t, p, nj, ws)
-                    || (ws.cached && self.split_densities(prep, t, p, ws));
+                let dens = self.densities_at(t, p, nj, ws) || self.split_densities(prep, t, p, ws);
                 let Some(local) = ws.local.as_ref() else {
                     continue;
                 };

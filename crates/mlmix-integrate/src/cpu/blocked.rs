@@ -221,7 +221,7 @@ impl CpuBackend {
         for b in 0..self.layout.combos_of_between.len() {
             for &(q0, q1) in &bl.runs {
                 let pass0 = b * nq + q0;
-                self.node_pass(prep, (b, pass0), &cx.row_j, cx.j0, ws, true);
+                self.node_pass(prep, (b, pass0), &cx.row_j, cx.j0, ws, true, &[]);
                 // (a row too small for its products reads them, deep in
                 // the blocks)
                 self.ensure_logs(prep, ws);
@@ -280,7 +280,7 @@ impl CpuBackend {
                     let (row_j, j0) = (&cx.row_j, cx.j0);
                     self.flush_node_terms(prep, Some(pass0), nj, freq, want, row_j, j0, ws, acc);
                 }
-                self.node_pass(prep, (b, pass0), &cx.row_j, cx.j0, ws, true);
+                self.node_pass(prep, (b, pass0), &cx.row_j, cx.j0, ws, true, &[]);
                 self.ensure_logs(prep, ws);
                 self.outer_coefs(bl, b, nr, ws);
                 for &k in combos {

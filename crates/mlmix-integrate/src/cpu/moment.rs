@@ -702,7 +702,9 @@ impl CpuBackend {
         let groups = self.lane_groups(cx);
         for run in run_order(&ws.log_w, n_runs) {
             // (one between-level combination: `MomentForm::of`)
-            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true);
+            // (the inner terms' values are the shared moments': per row
+            // they go unread)
+            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true, &bl.inner_terms);
             self.outer_coefs(bl, 0, nr, ws);
             if !self.coef_sums(nr, ws) {
                 // (a row too small for its products takes its coefficients
@@ -843,7 +845,7 @@ impl CpuBackend {
                 let (row_j, j0) = (&cx.row_j, cx.j0);
                 self.flush_node_terms(prep, Some(run), nj, freq, want, row_j, j0, ws, acc);
             }
-            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, false);
+            self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, false, &[]);
             let share = &ws.pol.share[run * k * nr..(run + 1) * k * nr];
             for (&cb, sj) in combos.iter().zip(share.chunks_exact(nr)) {
                 let wr = &mut ws.blk.wr[cb * wd..cb * wd + nr];
