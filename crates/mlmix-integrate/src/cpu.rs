@@ -2025,35 +2025,21 @@ impl CpuBackend {
             let (tp, slots) = (&prep.terms[t], self.layout.slots(t));
             let grad = want.gradient.then(|| grads[t].as_mut_slice());
             let info = want.information.then(|| &mut infos[t]);
-            match probs {
-                Some(p) => eval::term_accumulate_given(
-                    term,
-                    tp,
-                    data,
-                    d0,
-                    d1,
-                    slots,
-                    w,
-                    freq,
-                    (p, pattern),
-                    scratch,
-                    grad,
-                    info,
-                ),
-                None => eval::term_accumulate(
-                    term,
-                    tp,
-                    data,
-                    d0,
-                    d1,
-                    slots,
-                    w,
-                    freq,
-                    (pattern, &mut *scratch),
-                    grad,
-                    info,
-                ),
-            }
+            let given = (probs, pattern);
+            eval::term_accumulate_given(
+                term,
+                tp,
+                data,
+                d0,
+                d1,
+                slots,
+                w,
+                freq,
+                given,
+                &mut *scratch,
+                grad,
+                info,
+            );
         }
         if want.meat {
             let idx = &term.phi_index;

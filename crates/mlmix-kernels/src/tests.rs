@@ -244,7 +244,7 @@ fn check_accumulate(case: &Case) {
         slots(n),
         &w,
         &freq,
-        (&probs, None),
+        (Some(&probs), None),
         &mut sc,
         g3,
         i3,

@@ -1121,8 +1121,9 @@ pub fn term_accumulate(
 
 /// [`term_accumulate`], with the term's state probabilities on the rows
 /// when they are at hand (`given`, at `slots`, as [`term_probs`] gives
-/// them; only a class logit with covariates reads them), and the pattern
-/// of the rows' non-zero covariates when there is one.
+/// them; a class logit with covariates and a logit binary item with
+/// covariates read them), and the pattern of the rows' non-zero
+/// covariates when there is one.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn accumulate_with(
@@ -1212,13 +1213,13 @@ fn accumulate_with(
     }
 }
 
-/// [`term_accumulate`] for a term whose state probabilities on the rows
-/// are at hand (`probs`, at `slots`, as [`term_probs`] gives them; the
-/// exponentials of its values): a class logit with covariates takes its
-/// gradient and information from them instead of computing them again,
-/// and so does a logit binary item with covariates from its densities
-/// (with `pattern` as [`term_accumulate`] takes it); the other kinds
-/// ignore them.
+/// [`term_accumulate`] with the term's state probabilities on the rows
+/// where they are at hand (`probs`, at `slots`, as [`term_probs`] gives
+/// them; the exponentials of its values): a class logit with covariates
+/// takes its gradient and information from them instead of computing
+/// them again, and so does a logit binary item with covariates from its
+/// densities (with `pattern` as [`term_accumulate`] takes it); the other
+/// kinds ignore them.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn term_accumulate_given(
@@ -1230,7 +1231,7 @@ pub fn term_accumulate_given(
     slots: Slots,
     w: &[f64],
     freq: &[f64],
-    (probs, pattern): (&[f64], Option<&RowPattern>),
+    (probs, pattern): (Option<&[f64]>, Option<&RowPattern>),
     scratch: &mut Scratch,
     grad: Option<&mut [f64]>,
     info: Option<&mut InfoAcc>,
@@ -1244,7 +1245,7 @@ pub fn term_accumulate_given(
         slots,
         w,
         freq,
-        (Some(probs), pattern),
+        (probs, pattern),
         scratch,
         grad,
         info,
