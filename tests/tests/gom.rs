@@ -726,6 +726,14 @@ fn close_to(tol: f64, what: &str, a: &[f64], b: &[f64]) {
 /// log-likelihoods and moments; and it is finite, with a gradient not
 /// all 0.
 fn same_evaluations(at: &str, f: &mlmix_integrate::Evaluation, g: &mlmix_integrate::Evaluation) {
+    same_but_moments(at, f, g);
+    close(&format!("{at} moments"), &f.moments, &g.moments);
+    assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
+}
+
+/// [`same_evaluations`] but for the posterior moments, which the moment
+/// form reports with its inner dimensions standard normal.
+fn same_but_moments(at: &str, f: &mlmix_integrate::Evaluation, g: &mlmix_integrate::Evaluation) {
     let at = |what: &str| format!("{at} {what}");
     close(&at("loglik"), &[f.loglik], &[g.loglik]);
     close(&at("gradient"), &f.gradient, &g.gradient);
@@ -733,8 +741,6 @@ fn same_evaluations(at: &str, f: &mlmix_integrate::Evaluation, g: &mlmix_integra
     close(&at("meat"), &f.meat, &g.meat);
     close(&at("posteriors"), &f.posteriors, &g.posteriors);
     close(&at("cluster loglik"), &f.cluster_loglik, &g.cluster_loglik);
-    close(&at("moments"), &f.moments, &g.moments);
-    assert!(f.loglik.is_finite() && f.gradient.iter().any(|g| g.abs() > 1e-3));
 }
 
 /// Everything an evaluation computes.
@@ -942,12 +948,7 @@ fn a_one_run_moment_form_equals_the_blocked_loop() {
             let at = |what: &str| format!("{case} {want:?} {what}");
             let m = new().evaluate(phi, want).unwrap();
             let b = new().without_moment_form().evaluate(phi, want).unwrap();
-            close(&at("loglik"), &[m.loglik], &[b.loglik]);
-            close(&at("cluster loglik"), &m.cluster_loglik, &b.cluster_loglik);
-            close(&at("gradient"), &m.gradient, &b.gradient);
-            close(&at("information"), &m.information, &b.information);
-            close(&at("meat"), &m.meat, &b.meat);
-            close(&at("posteriors"), &m.posteriors, &b.posteriors);
+            same_but_moments(&format!("{case} {want:?}"), &m, &b);
             // each person's posterior mass (the moments' first entry; the
             // moment form reports the inner dimensions as standard normal)
             let per = 1 + ev.plan.dims * (1 + ev.plan.dims);

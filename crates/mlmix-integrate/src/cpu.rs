@@ -667,8 +667,7 @@ impl CpuBackend {
                 continue;
             } else if ws.has_base[t] {
                 let (nc0, st) = (plan.n_data_cols, states.clone());
-                let kept = self.kept_patterns(ws.local_chunk);
-                let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+                let pattern = self.pattern_of(t, ws.local_chunk, &ws.patterns);
                 let exps = ws.has_base_exps[t].then_some(&ws.base_exps[..]);
                 let base = (&ws.base[..], exps, pattern);
                 // the product form's densities from the kernel where it
@@ -714,8 +713,7 @@ impl CpuBackend {
                 continue;
             };
             let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
-            let kept = self.kept_patterns(ws.local_chunk);
-            let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+            let pattern = self.pattern_of(t, ws.local_chunk, &ws.patterns);
             let base = (&ws.base[..], None, pattern);
             let (sc, out) = (&mut ws.scratch, OnBase::Logs(&mut ws.vals[..]));
             eval::term_values_on_base(term, tp, states, nc0, local, 0, nr, slots, base, sc, out);
@@ -1567,6 +1565,18 @@ impl CpuBackend {
         Some(self.patterns.get(c?)?.get()?.as_slice())
     }
 
+    /// Node term `t`'s pattern of its rows' non-zero covariates in chunk
+    /// `c`: the chunk's kept one, else the workspace's (`own`).
+    fn pattern_of<'a>(
+        &'a self,
+        t: usize,
+        c: Option<usize>,
+        own: &'a [Option<RowPattern>],
+    ) -> Option<&'a RowPattern> {
+        self.kept_patterns(c)
+            .map_or(own[t].as_ref(), |p| p[t].as_ref())
+    }
+
     /// Gives the local copies `ws` holds back to their chunk, where the
     /// backend keeps them and that chunk has none (another workspace may
     /// have made them meanwhile).
@@ -1743,8 +1753,7 @@ impl CpuBackend {
         }
         let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
         let (all, nr, nc0) = (0..term.n_states, local.n_rows(), self.plan.n_data_cols);
-        let kept = self.kept_patterns(ws.local_chunk);
-        let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
+        let pattern = self.pattern_of(t, ws.local_chunk, &ws.patterns);
         let base = (&ws.base[..], Some(&ws.base_exps[..]), pattern);
         let out = OnBase::ProbsElseLogs {
             logs: &mut ws.vals[..],
@@ -1841,29 +1850,26 @@ impl CpuBackend {
             } else if ws.local.is_some() {
                 // the term's densities where they are at hand, or cheap
                 let dens = self.densities_at(t, p, nj, ws) || self.split_densities(prep, t, p, ws);
-                let Some(local) = ws.local.as_ref() else {
-                    continue;
-                };
-                // the chunk's kept patterns, else the workspace's
-                let kept = self.kept_patterns(ws.local_chunk);
-                let pattern = kept.map_or(ws.patterns[t].as_ref(), |p| p[t].as_ref());
                 let given = dens.then_some(&ws.evals[..]);
-                self.accumulate(
-                    prep,
-                    t,
-                    local,
-                    0,
-                    nr,
-                    freq,
-                    want,
-                    row_j,
-                    j0,
-                    acc.grads,
-                    acc.infos,
-                    (&ws.w, given),
-                    (pattern, &mut ws.scratch),
-                    &mut ws.cluster_scores,
-                );
+                let pattern = self.pattern_of(t, ws.local_chunk, &ws.patterns);
+                if let Some(local) = ws.local.as_ref() {
+                    self.accumulate(
+                        prep,
+                        t,
+                        local,
+                        0,
+                        nr,
+                        freq,
+                        want,
+                        row_j,
+                        j0,
+                        acc.grads,
+                        acc.infos,
+                        (&ws.w, given),
+                        (pattern, &mut ws.scratch),
+                        &mut ws.cluster_scores,
+                    );
+                }
             }
             for s in 0..self.plan.terms[t].n_states {
                 let sl = self.layout.offsets[t] + s;
