@@ -929,10 +929,11 @@ fn the_moment_form_equals_the_blocked_and_general_loops() {
 
 /// A GoM without a factor has one run in the moment form (no outer
 /// dimension), so every cluster's run has posterior 1 and its densest run
-/// is its only one. The moment form against the blocked loop at the three
-/// points (moderate, sharp, wide), for everything an evaluation computes,
-/// for the gradient and for the log-likelihood alone (the sweep without
-/// its reverse).
+/// is its only one; its items read no integration dimension, so their
+/// rows' coefficients come from their distinct rows (`CoefTable`). The
+/// moment form against the blocked loop at the three points (moderate,
+/// sharp, wide), for everything an evaluation computes, for the gradient
+/// and for the log-likelihood alone (the sweep without its reverse).
 #[test]
 fn a_one_run_moment_form_equals_the_blocked_loop() {
     use mlmix_integrate::{Backend, CpuBackend, Grid, Method, Want};
@@ -943,6 +944,8 @@ fn a_one_run_moment_form_equals_the_blocked_loop() {
     let new = || CpuBackend::new(ev.plan.clone(), ev.data.clone(), grid.clone(), None).unwrap();
     assert!(new().moment_form());
     assert_eq!(new().moment_runs(), Some((1, 3)));
+    assert!(new().coefficients_by_distinct_rows());
+    assert!(!new().without_moment_form().coefficients_by_distinct_rows());
     for (case, phi) in &points {
         for want in [EVERYTHING, Want::LL, Want::GRADIENT] {
             let at = |what: &str| format!("{case} {want:?} {what}");

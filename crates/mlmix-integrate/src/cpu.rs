@@ -84,6 +84,13 @@ pub struct CpuBackend {
     /// Per term: a fixed term's rows by their distinct values
     /// ([`distinct::DistinctRows`]), where it has few.
     distinct: Vec<Option<distinct::DistinctRows>>,
+    /// Per chunk, its rows and clusters (made once: they depend on the
+    /// data and the chunks alone).
+    cxs: Vec<ChunkCx>,
+    /// In the moment form, where its outer terms are all fixed terms on
+    /// few distinct rows: those rows, on which the rows' coefficients are
+    /// found ([`distinct::CoefTable`]).
+    coef_rows: Option<distinct::DistinctRows>,
 }
 
 /// A chunk's local copy of its rows, and of its clusters' first rows
@@ -111,6 +118,19 @@ impl CpuBackend {
         } else {
             0
         };
+        let coef_rows = layout
+            .moments
+            .as_ref()
+            .and(layout.blocks.as_ref())
+            .and_then(|bl| {
+                distinct::DistinctRows::of_terms(
+                    bl.outer_terms.iter().map(|&t| &plan.terms[t]),
+                    &data,
+                )
+            });
+        let cxs = (0..layout.chunks.len())
+            .map(|c| ChunkCx::of(&layout, &data, c))
+            .collect();
         Ok(CpuBackend {
             grid,
             pool,
@@ -121,6 +141,8 @@ impl CpuBackend {
             spare: Mutex::new(Vec::new()),
             locals: (0..n_locals).map(|_| Mutex::new(None)).collect(),
             patterns: (0..n_locals).map(|_| OnceLock::new()).collect(),
+            cxs,
+            coef_rows,
             distinct: plan
                 .terms
                 .iter()
@@ -159,6 +181,7 @@ impl CpuBackend {
         self.layout.product_form = false;
         self.layout.blocks = None;
         self.layout.moments = None;
+        self.coef_rows = None;
         self
     }
 
@@ -168,7 +191,15 @@ impl CpuBackend {
     pub fn without_moment_form(mut self) -> Self {
         self.spare = Mutex::new(Vec::new());
         self.layout.moments = None;
+        self.coef_rows = None;
         self
+    }
+
+    /// Whether the moment form finds the rows' coefficients on the
+    /// distinct rows of its outer terms ([`distinct::CoefTable`]): where
+    /// these are all fixed terms on few distinct rows.
+    pub fn coefficients_by_distinct_rows(&self) -> bool {
+        self.coef_rows.is_some()
     }
 
     /// In the moment form: the runs of passes per cluster (the outer
@@ -369,6 +400,36 @@ struct ChunkCx {
     first_row: Vec<bool>,
     rows_of: Vec<(usize, usize)>,
     cluster_weight: Vec<f64>,
+}
+
+impl ChunkCx {
+    /// Chunk `c` of `layout` on `data`: its rows and clusters.
+    fn of(layout: &Layout, data: &EngineData, c: usize) -> ChunkCx {
+        let (r0, r1, j0, j1) = layout.chunks[c];
+        let cs = &data.cluster_starts;
+        let freq = &data.weights[r0..r1];
+        // two-level: rows count `freq` times in their cluster, clusters
+        // once; single-level: each row is a cluster counting `freq` times
+        let clustered = data.clustered;
+        let cluster_weight: Vec<f64> = (j0..j1)
+            .map(|j| if clustered { 1.0 } else { freq[cs[j] - r0] })
+            .collect();
+        let row_j: Vec<usize> = (j0..j1)
+            .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
+            .collect();
+        let first_row: Vec<bool> = (0..r1 - r0).map(|i| cs[row_j[i]] == r0 + i).collect();
+        let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
+        ChunkCx {
+            c,
+            r0,
+            r1,
+            j0,
+            row_j,
+            first_row,
+            rows_of,
+            cluster_weight,
+        }
+    }
 }
 
 /// The gradient and information accumulators of a chunk, per term.
@@ -1008,7 +1069,7 @@ impl CpuBackend {
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
         let nc = plan.n_combos;
         let n_pass = self.layout.n_passes();
-        self.chunk_prologue(prep, &cx, adapt, table, ws);
+        self.chunk_prologue(prep, cx, adapt, table, ws);
         let mut out = ChunkOut::empty(want, nr * nc, nj);
         let want_junctions = want.moments && !self.layout.steps.is_empty();
         if want_junctions {
@@ -1020,9 +1081,9 @@ impl CpuBackend {
         ws.pass_ll.resize(nj * n_pass, 0.0);
         let blocks = self.blocks_hold(nj, ws);
         if let Some(bl) = blocks {
-            self.first_sweep_blocked(prep, bl, &cx, want_junctions, ws, &mut out);
+            self.first_sweep_blocked(prep, bl, cx, want_junctions, ws, &mut out);
         } else {
-            self.first_sweep(prep, &cx, need_w, want_junctions, ws, &mut out);
+            self.first_sweep(prep, cx, need_w, want_junctions, ws, &mut out);
         }
         self.pass_posteriors(nj, &cx.cluster_weight, want, ws, &mut out);
         if !out.loglik.is_finite() {
@@ -1054,11 +1115,11 @@ impl CpuBackend {
             infos: &mut infos,
         };
         if let Some(bl) = blocks {
-            self.second_sweep_blocked(prep, bl, &cx, want, ws, &mut acc, &mut out);
+            self.second_sweep_blocked(prep, bl, cx, want, ws, &mut acc, &mut out);
         } else {
-            self.second_sweep(prep, &cx, want, ws, &mut acc, &mut out);
+            self.second_sweep(prep, cx, want, ws, &mut acc, &mut out);
         }
-        self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
+        self.chunk_epilogue(prep, cx, want, ws, &mut acc);
         out.grads = grads;
         out.infos = infos;
         if want.meat {
@@ -1086,31 +1147,8 @@ impl CpuBackend {
 
     /// Chunk `c`'s rows and clusters.
     #[inline(always)]
-    fn chunk_cx(&self, c: usize) -> ChunkCx {
-        let (r0, r1, j0, j1) = self.layout.chunks[c];
-        let cs = &self.data.cluster_starts;
-        let freq = &self.data.weights[r0..r1];
-        // two-level: rows count `freq` times in their cluster, clusters
-        // once; single-level: each row is a cluster counting `freq` times
-        let clustered = self.data.clustered;
-        let cluster_weight: Vec<f64> = (j0..j1)
-            .map(|j| if clustered { 1.0 } else { freq[cs[j] - r0] })
-            .collect();
-        let row_j: Vec<usize> = (j0..j1)
-            .flat_map(|j| std::iter::repeat_n(j, cs[j + 1] - cs[j]))
-            .collect();
-        let first_row: Vec<bool> = (0..r1 - r0).map(|i| cs[row_j[i]] == r0 + i).collect();
-        let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
-        ChunkCx {
-            c,
-            r0,
-            r1,
-            j0,
-            row_j,
-            first_row,
-            rows_of,
-            cluster_weight,
-        }
+    fn chunk_cx(&self, c: usize) -> &ChunkCx {
+        &self.cxs[c]
     }
 
     /// What every pass of a chunk shares: its nodes and local data, the
@@ -1129,13 +1167,13 @@ impl CpuBackend {
         ws.logs_due.fill(None);
         ws.col_pass.fill(usize::MAX);
         self.chunk_nodes(cx, j1, adapt, table, ws);
-        self.chunk_terms(prep, cx, ws);
+        self.chunk_terms(prep, cx, ws, &[]);
     }
 
     /// The node terms' node-free parts, once for all passes, and the
     /// fixed terms' values.
     #[inline(always)]
-    fn chunk_terms(&self, prep: &Prepared, cx: &ChunkCx, ws: &mut Workspace) {
+    fn chunk_terms(&self, prep: &Prepared, cx: &ChunkCx, ws: &mut Workspace, skip: &[usize]) {
         let plan = &*self.plan;
         let (r0, r1, nr) = (cx.r0, cx.r1, cx.row_j.len());
         if let Some(local) = ws.local.as_mut() {
@@ -1184,6 +1222,9 @@ impl CpuBackend {
             }
         }
         for &t in &self.layout.fixed_terms {
+            if skip.contains(&t) {
+                continue;
+            }
             if let Some(d) = &self.distinct[t] {
                 self.distinct_values(prep, t, d, cx, ws);
                 continue;

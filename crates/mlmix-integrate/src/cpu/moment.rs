@@ -24,6 +24,7 @@
 use mlmix_kernels::{NONE, Prepared};
 use rayon::prelude::*;
 
+use super::distinct::CoefTable;
 use super::{Acc, ChunkCx, CpuBackend, PRODUCT_TINY, Workspace, all_in_range};
 use crate::finish::ChunkOut;
 use crate::layout::{Blocks, MomentForm};
@@ -99,6 +100,9 @@ pub(super) struct Buffers {
     /// Per run, combination and row of the chunk: the row's weight of the
     /// combination given the run, a_rk ∂F/∂a_rk / F.
     share: Vec<f64>,
+    /// The rows' coefficients on the outer terms' distinct rows, where
+    /// the backend has them ([`CpuBackend::coef_table`]).
+    pub(super) table: CoefTable,
 }
 
 impl CpuBackend {
@@ -350,7 +354,7 @@ impl CpuBackend {
         let l = &self.layout;
         let mut ws = Workspace::new(&self.plan, l.stride, l.width, l.mom_slots);
         let cx = self.chunk_cx(0);
-        self.blocked_buffers(&cx, &mut ws);
+        self.blocked_buffers(cx, &mut ws);
         let first = l.moments.as_ref().map_or(l.n_passes(), |mf| mf.n_inner);
         ws.z = self.grid.nodes[..first * self.plan.dims].to_vec();
         ws
@@ -372,18 +376,25 @@ impl CpuBackend {
         let (nr, nj) = (cx.row_j.len(), cx.rows_of.len());
         ws.term_pass.fill(usize::MAX);
         ws.col_pass.fill(usize::MAX);
-        self.chunk_local(&cx, cx.j0 + nj, ws);
-        self.run_nodes(bl, adapt, &cx, ws);
-        self.chunk_terms(prep, &cx, ws);
+        self.chunk_local(cx, cx.j0 + nj, ws);
+        self.run_nodes(bl, adapt, cx, ws);
+        // (the outer terms' values on the rows go unread where the
+        // coefficients come from their distinct rows)
+        let skip: &[usize] = if self.coef_rows.is_some() {
+            &bl.outer_terms
+        } else {
+            &[]
+        };
+        self.chunk_terms(prep, cx, ws, skip);
         let mut out = ChunkOut::empty(want, nr * self.plan.n_combos, nj);
         ws.pass_ll.clear();
         ws.pass_ll.resize(nj * bl.runs.len(), 0.0);
         let second = want.gradient || want.information || want.meat || want.posteriors;
-        self.sweep_moments(prep, bl, (mf, sh), &cx, second, ws);
-        if !self.run_likelihoods(mf, bl, &cx, want, ws, &mut out) || !second {
+        self.sweep_moments(prep, bl, (mf, sh), cx, second, ws);
+        if !self.run_likelihoods(mf, bl, cx, want, ws, &mut out) || !second {
             return out;
         }
-        self.normalise_polys(mf, bl, &cx, ws, &mut out);
+        self.normalise_polys(mf, bl, cx, ws, &mut out);
         let wd = self.layout.width;
         for sl in 0..self.layout.stride {
             ws.w[sl * wd..sl * wd + nr].fill(0.0);
@@ -399,12 +410,12 @@ impl CpuBackend {
             grads: &mut grads,
             infos: &mut infos,
         };
-        self.run_weights(prep, bl, &cx, want, ws, &mut acc, &mut out);
-        self.chunk_epilogue(prep, &cx, want, ws, &mut acc);
+        self.run_weights(prep, bl, cx, want, ws, &mut acc, &mut out);
+        self.chunk_epilogue(prep, cx, want, ws, &mut acc);
         out.grads = grads;
         out.infos = infos;
         if want.meat {
-            self.add_inner_scores(mf, sh, &cx, ws);
+            self.add_inner_scores(mf, sh, cx, ws);
             out.meat = self.chunk_meat(nj, &cx.cluster_weight, ws);
         }
         out
@@ -632,7 +643,14 @@ impl CpuBackend {
             let c = if c0 + lane < c1 { c0 + lane } else { c0 };
             let start = cx.rows_of[c].0;
             for (r, u) in unit.iter_mut().enumerate() {
-                match self.row_coefs(bl, start + r, ws, (&mut row_a, unit_limit)) {
+                let coefs = match self.coef_rows.as_ref() {
+                    Some(d) => ws
+                        .pol
+                        .table
+                        .row(d.id(cx.r0 + start + r), &mut row_a, unit_limit),
+                    None => self.row_coefs(bl, start + r, ws, (&mut row_a, unit_limit)),
+                };
+                match coefs {
                     Some((x, last_one)) => {
                         scale[lane].take(x);
                         *u &= last_one;
@@ -687,6 +705,10 @@ impl CpuBackend {
         ws.cached = false;
         self.blocked_buffers(cx, ws);
         let (nr, nj, n_runs) = (cx.row_j.len(), cx.rows_of.len(), bl.runs.len());
+        let table = self.coef_rows.as_ref();
+        if let Some(d) = table {
+            self.coef_table(prep, bl, d, ws);
+        }
         if reverse {
             let (k, size) = (mf.poly.k, mf.poly.size);
             let pol = &mut ws.pol;
@@ -705,11 +727,13 @@ impl CpuBackend {
             // (the inner terms' values are the shared moments': per row
             // they go unread)
             self.node_pass(prep, (0, run), &cx.row_j, cx.j0, ws, true, &bl.inner_terms);
-            self.outer_coefs(bl, 0, nr, ws);
-            if !self.coef_sums(nr, ws) {
-                // (a row too small for its products takes its coefficients
-                // from the log-densities: `row_coefs`)
-                self.ensure_logs(prep, ws);
+            if table.is_none() {
+                self.outer_coefs(bl, 0, nr, ws);
+                if !self.coef_sums(nr, ws) {
+                    // (a row too small for its products takes its
+                    // coefficients from the log-densities: `row_coefs`)
+                    self.ensure_logs(prep, ws);
+                }
             }
             for &(c0, c1) in &groups {
                 let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
@@ -1015,7 +1039,7 @@ fn run_order(log_w: &[f64], n_runs: usize) -> Vec<usize> {
 
 /// The scale a row's coefficients were divided by ([`CpuBackend::row_coefs`]).
 #[derive(Clone, Copy)]
-enum Scale {
+pub(super) enum Scale {
     /// The sum of the coefficients, a normal number.
     Factor(f64),
     /// The log of the sum (the coefficients were formed from logs).
