@@ -163,12 +163,11 @@ impl CpuBackend {
         if wd >= LANES { wd / LANES * LANES } else { wd }
     }
 
-    /// Sizes the buffers for the chunk.
+    /// Sizes the buffers for the chunk, and makes its pseudo-rows (on
+    /// which the inner terms are evaluated at the nodes of a block).
     #[inline(always)]
     pub(super) fn blocked_buffers(&self, cx: &ChunkCx, ws: &mut Workspace) {
         let wd = self.layout.width;
-        let n = self.layout.stride * wd;
-        let nc = self.plan.n_combos;
         let blk = &mut ws.blk;
         // (in the buffers of the last chunk's, if any: a chunk's copy
         // made for every evaluation allocates nothing once they are large
@@ -189,6 +188,17 @@ impl CpuBackend {
         data.cluster_starts.clear();
         data.cluster_starts.extend([0, wd]);
         blk.data = Some(data);
+        self.block_sizes(ws);
+    }
+
+    /// Sizes the buffers of the blocks' rows and combinations (those
+    /// that the moment form's sweep uses too, which has no pseudo-rows).
+    #[inline(always)]
+    pub(super) fn block_sizes(&self, ws: &mut Workspace) {
+        let wd = self.layout.width;
+        let n = self.layout.stride * wd;
+        let nc = self.plan.n_combos;
+        let blk = &mut ws.blk;
         for buf in [&mut blk.evals, &mut blk.w] {
             buf.resize(n, 0.0);
         }

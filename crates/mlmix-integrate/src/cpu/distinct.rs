@@ -11,12 +11,12 @@
 //! the weights are summed per distinct row and the term accumulated once
 //! per distinct row (the same sums, in another order).
 
-use mlmix_kernels::eval::{self, InfoAcc, Slots};
+use mlmix_kernels::eval::{self, InfoAcc, Scratch, Slots};
 use mlmix_kernels::{EngineData, Prepared, RowGroups, Term, TermKind, fastmath};
 
 use super::moment::Scale;
 use super::{ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
-use crate::layout::Blocks;
+use crate::layout::{Blocks, MomentForm};
 
 /// A fixed term's rows by the distinct values of the columns it reads
 /// ([`DistinctRows::of`]).
@@ -106,56 +106,43 @@ impl DistinctRows {
 /// The moment form's row coefficients (the products of the outer terms'
 /// probabilities per class combination, scaled) on the distinct rows of
 /// the outer terms, where these are all fixed terms on few distinct rows
-/// ([`CpuBackend::coef_table`]): the numbers [`CpuBackend::row_coefs`]
-/// finds row by row, found once per distinct row, so that a row only
-/// copies its distinct row's.
-#[derive(Default)]
-pub(super) struct CoefTable {
+/// ([`CpuBackend::row_coef_table`]): per degree of the clusters (whose
+/// unit limits differ), the numbers [`CpuBackend::row_coefs`] finds row
+/// by row (the scale taken out as its log), found once per evaluation
+/// and distinct row, so that a row only copies its distinct row's.
+pub(crate) struct CoefTable {
     /// Coefficients per row.
     k: usize,
-    /// Per distinct row, its coefficients divided by the last (which is
-    /// then exactly 1), and divided by their sum; on the log path (a
-    /// sum too small for products) both are the normalised
-    /// exponentials.
-    by_last: Vec<f64>,
-    by_sum: Vec<f64>,
-    /// Per distinct row: the sum and the last of its coefficients (NaN on
-    /// the log path).
-    sum: Vec<f64>,
-    last: Vec<f64>,
-    /// Per distinct row on the log path: the log of the scale taken out,
-    /// −∞ where the row has likelihood 0 (NaN on the product path).
-    log: Vec<f64>,
-    /// The outer terms' values on the distinct rows (their slots).
-    vals: Vec<f64>,
+    /// Per degree: per distinct row its `k` coefficients as scaled, the
+    /// scale taken out (`None` where the row has likelihood 0; its
+    /// coefficients are then 1) and whether its last coefficient is 1.
+    per_degree: Vec<DegreeRows>,
 }
 
+/// A [`CoefTable`]'s distinct rows for one degree: coefficients, scales
+/// and whether the last coefficient is 1.
+type DegreeRows = (Vec<f64>, Vec<Option<Scale>>, Vec<bool>);
+
 impl CoefTable {
-    /// Distinct row `d`'s coefficients into `a`, scaled as
-    /// [`CpuBackend::row_coefs`] scales them for `unit_limit`; the scale
-    /// taken out and whether the last is 1, or `None` when the row has
-    /// likelihood 0.
+    /// Distinct row `d`'s coefficients for the clusters of degree index
+    /// `di`, its scale and whether its last coefficient is 1 (as
+    /// [`CpuBackend::row_coefs`] returns them).
     #[inline(always)]
-    pub(super) fn row(&self, d: usize, a: &mut [f64], unit_limit: f64) -> Option<(Scale, bool)> {
-        let k = self.k;
-        let at = d * k..(d + 1) * k;
-        let (s, last) = (self.sum[d], self.last[d]);
-        if s.is_nan() {
-            let l = self.log[d];
-            if l == f64::NEG_INFINITY {
-                return None;
-            }
-            a.copy_from_slice(&self.by_sum[at]);
-            return Some((Scale::Log(l), false));
-        }
-        if s <= unit_limit * last {
-            a.copy_from_slice(&self.by_last[at]);
-            Some((Scale::Factor(last), true))
-        } else {
-            a.copy_from_slice(&self.by_sum[at]);
-            Some((Scale::Factor(s), false))
-        }
+    pub(super) fn row(&self, di: usize, d: usize) -> (&[f64], Option<Scale>, bool) {
+        let (a, scale, unit) = &self.per_degree[di];
+        (&a[d * self.k..(d + 1) * self.k], scale[d], unit[d])
     }
+}
+
+/// A distinct row's coefficients before their scaling for a degree.
+enum RawRow {
+    /// Their product form: the coefficients, their sum and the last.
+    Product(Vec<f64>, f64, f64),
+    /// Too small for products: normalised from their logs, and the log
+    /// of the scale taken out.
+    Logs(Vec<f64>, f64),
+    /// Likelihood 0.
+    Dead,
 }
 
 impl CpuBackend {
@@ -203,92 +190,100 @@ impl CpuBackend {
     }
 
     /// The moment form's [`CoefTable`] on the distinct rows `d` of its
-    /// outer terms `bl.outer_terms` (all fixed), into `ws.pol.table`: the
-    /// same arithmetic as [`CpuBackend::outer_coefs`] and
-    /// [`CpuBackend::row_coefs`] on each distinct row.
-    pub(super) fn coef_table(
+    /// outer terms (`bl.outer_terms`, all fixed), for the clusters'
+    /// degrees in `mf`: the same arithmetic as [`CpuBackend::outer_coefs`]
+    /// and [`CpuBackend::row_coefs`] on each distinct row.
+    pub(super) fn row_coef_table(
         &self,
         prep: &Prepared,
-        bl: &Blocks,
+        (mf, bl): (&MomentForm, &Blocks),
         d: &DistinctRows,
-        ws: &mut Workspace,
-    ) {
+    ) -> CoefTable {
         let (plan, l) = (&*self.plan, &self.layout);
-        let nd = d.data.n_rows();
-        let nt = plan.terms.len();
+        let (nd, nt) = (d.data.n_rows(), plan.terms.len());
         let at = Slots {
             stride: nd,
             offset: 0,
         };
-        let combos = &l.combos_of_between[0];
-        let k = combos.len();
-        let tb = &mut ws.pol.table;
-        tb.k = k;
-        tb.vals.resize(l.stride * nd, 0.0);
+        let mut vals = vec![0.0; l.stride * nd];
+        let mut scratch = Scratch::default();
         for &t in &bl.outer_terms {
             let o = l.offsets[t] * nd;
-            let vals = &mut tb.vals[o..o + plan.terms[t].n_states * nd];
-            eval::term_values(
-                &plan.terms[t],
-                &prep.terms[t],
-                &d.data,
-                0,
-                nd,
-                at,
-                &mut ws.scratch,
-                vals,
-            );
+            let out = &mut vals[o..o + plan.terms[t].n_states * nd];
+            let (term, tp) = (&plan.terms[t], &prep.terms[t]);
+            eval::term_values(term, tp, &d.data, 0, nd, at, &mut scratch, out);
         }
-        for buf in [&mut tb.by_last, &mut tb.by_sum] {
-            buf.resize(nd * k, 0.0);
-        }
-        for buf in [&mut tb.sum, &mut tb.last, &mut tb.log] {
-            buf.resize(nd, f64::NAN);
-        }
+        let combos = &l.combos_of_between[0];
+        let k = combos.len();
         let val =
-            |c: usize, t: usize, r: usize| tb.vals[l.slot_of_combo[c * nt + t] as usize * nd + r];
-        let mut raw = vec![0.0; k];
-        for r in 0..nd {
-            for (x, &c) in raw.iter_mut().zip(combos) {
-                *x = 1.0;
-                for &t in &bl.outer_terms {
-                    *x *= fastmath::exp(val(c, t, r));
+            |c: usize, t: usize, r: usize| vals[l.slot_of_combo[c * nt + t] as usize * nd + r];
+        let raw: Vec<RawRow> = (0..nd)
+            .map(|r| {
+                let mut x: Vec<f64> = combos
+                    .iter()
+                    .map(|&c| {
+                        let mut p = 1.0;
+                        for &t in &bl.outer_terms {
+                            p *= fastmath::exp(val(c, t, r));
+                        }
+                        p
+                    })
+                    .collect();
+                let mut s = 0.0;
+                x.iter().for_each(|v| s += v);
+                if s >= PRODUCT_TINY && s.is_finite() {
+                    let last = x[k - 1];
+                    return RawRow::Product(x, s, last);
                 }
-            }
-            let mut s = 0.0;
-            raw.iter().for_each(|x| s += x);
-            let (by_last, by_sum) = (
-                &mut tb.by_last[r * k..(r + 1) * k],
-                &mut tb.by_sum[r * k..(r + 1) * k],
-            );
-            if s >= PRODUCT_TINY && s.is_finite() {
-                let last = raw[k - 1];
-                let (il, is) = (1.0 / last, 1.0 / s);
-                for ((bl_, bs), &x) in by_last.iter_mut().zip(by_sum.iter_mut()).zip(&raw) {
-                    (*bl_, *bs) = (x * il, x * is);
+                // too small for products: from the outer terms' logs
+                for (v, &c) in x.iter_mut().zip(combos) {
+                    *v = bl.outer_terms.iter().map(|&t| val(c, t, r)).sum();
                 }
-                by_last[k - 1] = 1.0;
-                (tb.sum[r], tb.last[r], tb.log[r]) = (s, last, f64::NAN);
-                continue;
-            }
-            // too small for products: from the outer terms' logs
-            for (x, &c) in raw.iter_mut().zip(combos) {
-                *x = bl.outer_terms.iter().map(|&t| val(c, t, r)).sum();
-            }
-            let mx = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (tb.sum[r], tb.last[r]) = (f64::NAN, f64::NAN);
-            if !mx.is_finite() {
-                tb.log[r] = f64::NEG_INFINITY;
-                continue;
-            }
-            raw.iter_mut().for_each(|x| *x = (*x - mx).exp());
-            let s: f64 = raw.iter().sum();
-            for (b, &x) in by_sum.iter_mut().zip(&raw) {
-                *b = x / s;
-            }
-            by_last.copy_from_slice(by_sum);
-            tb.log[r] = mx + s.ln();
-        }
+                let mx = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                if !mx.is_finite() {
+                    return RawRow::Dead;
+                }
+                x.iter_mut().for_each(|v| *v = (*v - mx).exp());
+                let s: f64 = x.iter().sum();
+                x.iter_mut().for_each(|v| *v /= s);
+                RawRow::Logs(x, mx + s.ln())
+            })
+            .collect();
+        let per_degree = mf
+            .unit_limits
+            .iter()
+            .map(|&unit_limit| {
+                let mut a = vec![1.0; nd * k];
+                let mut scale = vec![None; nd];
+                let mut unit = vec![true; nd];
+                for (r, row) in raw.iter().enumerate() {
+                    let ar = &mut a[r * k..(r + 1) * k];
+                    match row {
+                        RawRow::Product(x, s, last) => {
+                            let u = *s <= unit_limit * last;
+                            let dv = if u { *last } else { *s };
+                            let inv = 1.0 / dv;
+                            for (y, &v) in ar.iter_mut().zip(x) {
+                                *y = v * inv;
+                            }
+                            if u {
+                                ar[k - 1] = 1.0;
+                            }
+                            // (as a log, which a cluster's product of
+                            // scales takes with one addition)
+                            (scale[r], unit[r]) = (Some(Scale::Log(dv.ln())), u);
+                        }
+                        RawRow::Logs(x, ls) => {
+                            ar.copy_from_slice(x);
+                            (scale[r], unit[r]) = (Some(Scale::Log(*ls)), false);
+                        }
+                        RawRow::Dead => {}
+                    }
+                }
+                (a, scale, unit)
+            })
+            .collect();
+        CoefTable { k, per_degree }
     }
 
     /// Fixed term `t`'s gradient into `grad` and expected information into

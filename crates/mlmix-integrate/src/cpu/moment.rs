@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     /// The moments' derivatives by the inner terms' parameters, where the
     /// evaluation wants the MLR meat.
     scores: Option<InnerScores>,
+    /// The rows' coefficients on the outer terms' distinct rows, where
+    /// the backend has them ([`CpuBackend::row_coef_table`]).
+    table: Option<CoefTable>,
 }
 
 /// Per term, a vector over its parameters (as
@@ -100,9 +103,6 @@ pub(super) struct Buffers {
     /// Per run, combination and row of the chunk: the row's weight of the
     /// combination given the run, a_rk ∂F/∂a_rk / F.
     share: Vec<f64>,
-    /// The rows' coefficients on the outer terms' distinct rows, where
-    /// the backend has them ([`CpuBackend::coef_table`]).
-    pub(super) table: CoefTable,
 }
 
 impl CpuBackend {
@@ -152,7 +152,14 @@ impl CpuBackend {
         let scores = want
             .meat
             .then(|| self.inner_scores(prep, (mf, bl), (&v, &w)));
-        Some(Shared { v, w, m, scores })
+        let table = (self.coef_rows.as_ref()).map(|d| self.row_coef_table(prep, (mf, bl), d));
+        Some(Shared {
+            v,
+            w,
+            m,
+            scores,
+            table,
+        })
     }
 
     /// The shared part of an evaluation at `prep` for the GPU backend's
@@ -643,24 +650,22 @@ impl CpuBackend {
             let c = if c0 + lane < c1 { c0 + lane } else { c0 };
             let start = cx.rows_of[c].0;
             for (r, u) in unit.iter_mut().enumerate() {
-                let coefs = match self.coef_rows.as_ref() {
-                    Some(d) => ws
-                        .pol
-                        .table
-                        .row(d.id(cx.r0 + start + r), &mut row_a, unit_limit),
-                    None => self.row_coefs(bl, start + r, ws, (&mut row_a, unit_limit)),
+                let (coefs, x, last_one) = match (&sh.table, &self.coef_rows) {
+                    (Some(tb), Some(d)) => tb.row(di, d.id(cx.r0 + start + r)),
+                    _ => match self.row_coefs(bl, start + r, ws, (&mut row_a, unit_limit)) {
+                        Some((x, last_one)) => (&row_a[..], Some(x), last_one),
+                        None => {
+                            row_a.fill(1.0);
+                            (&row_a[..], None, true)
+                        }
+                    },
                 };
-                match coefs {
-                    Some((x, last_one)) => {
-                        scale[lane].take(x);
-                        *u &= last_one;
-                    }
-                    None => {
-                        alive[lane] = false;
-                        row_a.fill(1.0);
-                    }
+                match x {
+                    Some(x) => scale[lane].take(x),
+                    None => alive[lane] = false,
                 }
-                for (j, &x) in row_a.iter().enumerate() {
+                *u &= last_one;
+                for (j, &x) in coefs.iter().enumerate() {
                     a[(r * k + j) * LANES + lane] = x;
                 }
             }
@@ -703,12 +708,9 @@ impl CpuBackend {
         ws: &mut Workspace,
     ) {
         ws.cached = false;
-        self.blocked_buffers(cx, ws);
+        self.block_sizes(ws);
         let (nr, nj, n_runs) = (cx.row_j.len(), cx.rows_of.len(), bl.runs.len());
-        let table = self.coef_rows.as_ref();
-        if let Some(d) = table {
-            self.coef_table(prep, bl, d, ws);
-        }
+        let table = sh.table.as_ref();
         if reverse {
             let (k, size) = (mf.poly.k, mf.poly.size);
             let pol = &mut ws.pol;
