@@ -32,6 +32,7 @@ use crate::finish::{ChunkOut, Totals};
 use crate::layout::Layout;
 use crate::moments::{self, LinearTerm};
 use crate::nodes::{NodeTable, nodes_of};
+use crate::poly::LANES;
 use crate::{Adaptation, Backend, BackendError, EvalCount, Evaluation, Grid, Want};
 
 mod blocked;
@@ -400,6 +401,9 @@ struct ChunkCx {
     first_row: Vec<bool>,
     rows_of: Vec<(usize, usize)>,
     cluster_weight: Vec<f64>,
+    /// The clusters in groups of up to [`LANES`] consecutive ones with
+    /// as many rows, which the moment form's polynomials take at once.
+    lane_groups: Vec<(usize, usize)>,
 }
 
 impl ChunkCx {
@@ -419,6 +423,17 @@ impl ChunkCx {
             .collect();
         let first_row: Vec<bool> = (0..r1 - r0).map(|i| cs[row_j[i]] == r0 + i).collect();
         let rows_of: Vec<(usize, usize)> = (j0..j1).map(|j| (cs[j] - r0, cs[j + 1] - r0)).collect();
+        let size = |c: usize| rows_of[c].1 - rows_of[c].0;
+        let mut lane_groups = Vec::new();
+        let mut c0 = 0;
+        while c0 < rows_of.len() {
+            let mut c1 = c0 + 1;
+            while c1 < rows_of.len() && c1 - c0 < LANES && size(c1) == size(c0) {
+                c1 += 1;
+            }
+            lane_groups.push((c0, c1));
+            c0 = c1;
+        }
         ChunkCx {
             c,
             r0,
@@ -428,6 +443,7 @@ impl ChunkCx {
             first_row,
             rows_of,
             cluster_weight,
+            lane_groups,
         }
     }
 }

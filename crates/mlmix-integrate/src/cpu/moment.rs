@@ -524,23 +524,6 @@ impl CpuBackend {
         self.plain_inner_moments(mf, &mut out.moments);
     }
 
-    /// The chunk's clusters in groups of up to [`LANES`] consecutive
-    /// ones with as many rows, which the polynomials take at once.
-    fn lane_groups(&self, cx: &ChunkCx) -> Vec<(usize, usize)> {
-        let size = |c: usize| cx.rows_of[c].1 - cx.rows_of[c].0;
-        let mut out = Vec::new();
-        let mut c0 = 0;
-        while c0 < cx.rows_of.len() {
-            let mut c1 = c0 + 1;
-            while c1 < cx.rows_of.len() && c1 - c0 < LANES && size(c1) == size(c0) {
-                c1 += 1;
-            }
-            out.push((c0, c1));
-            c0 = c1;
-        }
-        out
-    }
-
     /// Each of the chunk's `nr` rows' coefficients at the current run
     /// summed over the combinations, in their order, into `ws.sum` (one
     /// pass per combination over the rows, where `row_coefs` went row by
@@ -723,7 +706,6 @@ impl CpuBackend {
             pol.mass.clear();
             pol.mass.resize(nj, 0.0);
         }
-        let groups = self.lane_groups(cx);
         for run in run_order(&ws.log_w, n_runs) {
             // (one between-level combination: `MomentForm::of`)
             // (the inner terms' values are the shared moments': per row
@@ -737,7 +719,7 @@ impl CpuBackend {
                     self.ensure_logs(prep, ws);
                 }
             }
-            for &(c0, c1) in &groups {
+            for &(c0, c1) in &cx.lane_groups {
                 let res = self.group_forward(bl, (mf, sh), cx, (c0, c1), ws);
                 run_densities(res, (c0, c1), (n_runs, run), ws);
                 if let (true, Some((di, _, l))) = (reverse, res) {
