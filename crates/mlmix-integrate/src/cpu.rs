@@ -1569,10 +1569,11 @@ impl CpuBackend {
             ws.local_chunk = Some(c);
             self.find_col_rows(r0, r1, ws);
         }
-        let n = self.data.columns.len();
-        for data in ws.local.iter_mut().chain(ws.firsts.iter_mut()) {
-            data.columns[n..].iter_mut().for_each(|col| col.fill(0.0));
-        }
+        // (the node columns need no zeroing here: a copy starts them at 0,
+        // `node_pass` writes a column on every row or, where it has
+        // `col_rows`, on the rows whose multiplier is not 0, and the
+        // other rows hold 0 from the copy or from `chunk_terms`' unit
+        // node, which copies the multiplier there)
         if ws.firsts.is_some() {
             ws.first_j.clear();
             ws.first_j.extend(j0..j1);
