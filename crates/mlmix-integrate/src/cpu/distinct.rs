@@ -14,7 +14,7 @@
 use mlmix_kernels::eval::{self, InfoAcc, Scratch, Slots};
 use mlmix_kernels::{EngineData, Prepared, RowGroups, Term, TermKind, fastmath};
 
-use super::moment::Scale;
+use super::moment::{Scale, scale_logs, scale_products};
 use super::{ChunkCx, CpuBackend, PRODUCT_TINY, Workspace};
 use crate::layout::{Blocks, MomentForm};
 
@@ -136,13 +136,11 @@ impl CoefTable {
 
 /// A distinct row's coefficients before their scaling for a degree.
 enum RawRow {
-    /// Their product form: the coefficients, their sum and the last.
-    Product(Vec<f64>, f64, f64),
-    /// Too small for products: normalised from their logs, and the log
-    /// of the scale taken out.
-    Logs(Vec<f64>, f64),
-    /// Likelihood 0.
-    Dead,
+    /// Their product form: the coefficients and their sum.
+    Product(Vec<f64>, f64),
+    /// Too small for products: scaled from their logs (the same for
+    /// every degree), and the scale taken out (`None`: likelihood 0).
+    Logs(Vec<f64>, Option<Scale>),
 }
 
 impl CpuBackend {
@@ -232,21 +230,14 @@ impl CpuBackend {
                 let mut s = 0.0;
                 x.iter().for_each(|v| s += v);
                 if s >= PRODUCT_TINY && s.is_finite() {
-                    let last = x[k - 1];
-                    return RawRow::Product(x, s, last);
+                    return RawRow::Product(x, s);
                 }
                 // too small for products: from the outer terms' logs
                 for (v, &c) in x.iter_mut().zip(combos) {
                     *v = bl.outer_terms.iter().map(|&t| val(c, t, r)).sum();
                 }
-                let mx = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                if !mx.is_finite() {
-                    return RawRow::Dead;
-                }
-                x.iter_mut().for_each(|v| *v = (*v - mx).exp());
-                let s: f64 = x.iter().sum();
-                x.iter_mut().for_each(|v| *v /= s);
-                RawRow::Logs(x, mx + s.ln())
+                let scale = scale_logs(&mut x);
+                RawRow::Logs(x, scale)
             })
             .collect();
         let per_degree = mf
@@ -259,25 +250,23 @@ impl CpuBackend {
                 for (r, row) in raw.iter().enumerate() {
                     let ar = &mut a[r * k..(r + 1) * k];
                     match row {
-                        RawRow::Product(x, s, last) => {
-                            let u = *s <= unit_limit * last;
-                            let dv = if u { *last } else { *s };
-                            let inv = 1.0 / dv;
-                            for (y, &v) in ar.iter_mut().zip(x) {
-                                *y = v * inv;
-                            }
-                            if u {
-                                ar[k - 1] = 1.0;
-                            }
+                        RawRow::Product(x, s) => {
+                            ar.copy_from_slice(x);
+                            let (d, u) = scale_products(ar, *s, unit_limit);
                             // (as a log, which a cluster's product of
                             // scales takes with one addition)
-                            (scale[r], unit[r]) = (Some(Scale::Log(dv.ln())), u);
+                            let log = match d {
+                                Scale::Factor(d) => Scale::Log(d.ln()),
+                                log => log,
+                            };
+                            (scale[r], unit[r]) = (Some(log), u);
                         }
-                        RawRow::Logs(x, ls) => {
+                        RawRow::Logs(x, Some(ls)) => {
                             ar.copy_from_slice(x);
-                            (scale[r], unit[r]) = (Some(Scale::Log(*ls)), false);
+                            (scale[r], unit[r]) = (Some(*ls), false);
                         }
-                        RawRow::Dead => {}
+                        // likelihood 0: coefficients 1, no scale
+                        RawRow::Logs(_, None) => {}
                     }
                 }
                 (a, scale, unit)

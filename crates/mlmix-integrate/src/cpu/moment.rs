@@ -562,16 +562,7 @@ impl CpuBackend {
         }
         let s = ws.sum[row];
         if s >= PRODUCT_TINY && s.is_finite() {
-            let last = a[a.len() - 1];
-            let unit = s <= unit_limit * last;
-            let d = if unit { last } else { s };
-            let inv = 1.0 / d;
-            a.iter_mut().for_each(|x| *x *= inv);
-            if unit {
-                // (exactly: the unit stencils take it as 1)
-                a[a.len() - 1] = 1.0;
-            }
-            return Some((Scale::Factor(d), unit));
+            return Some(scale_products(a, s, unit_limit));
         }
         // too small for products: from the outer terms' logs
         for (x, &c) in a.iter_mut().zip(combos) {
@@ -581,14 +572,7 @@ impl CpuBackend {
                 .map(|&t| ws.vals[self.layout.slot_of_combo[c * nt + t] as usize * wd + row])
                 .sum();
         }
-        let mx = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if !mx.is_finite() {
-            return None;
-        }
-        a.iter_mut().for_each(|x| *x = (*x - mx).exp());
-        let s: f64 = a.iter().sum();
-        a.iter_mut().for_each(|x| *x /= s);
-        Some((Scale::Log(mx + s.ln()), false))
+        scale_logs(a).map(|x| (x, false))
     }
 
     /// The group's clusters' (`c0..c1` of the chunk, one per lane, as
@@ -1019,6 +1003,40 @@ fn run_order(log_w: &[f64], n_runs: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n_runs).collect();
     order.sort_by(|&a, &b| sum[b].total_cmp(&sum[a]));
     order
+}
+
+/// A row's coefficients `a` (in the product form, their sum `s` at least
+/// `PRODUCT_TINY`) scaled so that the last is 1 where their sum is at
+/// most `unit_limit` times it (exactly 1: the unit stencils take it as
+/// 1), to sum to 1 otherwise; the scale taken out and whether the last
+/// is 1.
+#[inline(always)]
+pub(super) fn scale_products(a: &mut [f64], s: f64, unit_limit: f64) -> (Scale, bool) {
+    let last = a[a.len() - 1];
+    let unit = s <= unit_limit * last;
+    let d = if unit { last } else { s };
+    let inv = 1.0 / d;
+    a.iter_mut().for_each(|x| *x *= inv);
+    if unit {
+        a[a.len() - 1] = 1.0;
+    }
+    (Scale::Factor(d), unit)
+}
+
+/// A row's coefficients from their logs `a` (a row too small for the
+/// products), normalised to sum to 1 in place; the log of the scale
+/// taken out, or `None` where every log is −∞ (likelihood 0) or one is
+/// not finite.
+#[inline(always)]
+pub(super) fn scale_logs(a: &mut [f64]) -> Option<Scale> {
+    let mx = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !mx.is_finite() {
+        return None;
+    }
+    a.iter_mut().for_each(|x| *x = (*x - mx).exp());
+    let s: f64 = a.iter().sum();
+    a.iter_mut().for_each(|x| *x /= s);
+    Some(Scale::Log(mx + s.ln()))
 }
 
 /// The scale a row's coefficients were divided by ([`CpuBackend::row_coefs`]).
