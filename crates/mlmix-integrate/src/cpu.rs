@@ -1214,14 +1214,18 @@ impl CpuBackend {
                     let at_nodes = !self.layout.row_invariant[t]
                         && !self.layout.linear.iter().any(|l| l.term == t);
                     ws.patterns[t] = at_nodes
-                        .then(|| eval::term_row_pattern(&plan.terms[t], local, 0, nr))
+                        .then(|| {
+                            let nc0 = plan.n_data_cols;
+                            eval::term_row_pattern(&plan.terms[t], local, (0, nr), nc0)
+                        })
                         .flatten();
                 }
                 if let Some(k) = kept {
                     // with the fixed terms' (on the data's own rows)
                     let mut all = ws.patterns.clone();
                     for &t in &self.layout.fixed_terms {
-                        all[t] = eval::term_row_pattern(&plan.terms[t], &self.data, r0, r1);
+                        let nc0 = plan.n_data_cols;
+                        all[t] = eval::term_row_pattern(&plan.terms[t], &self.data, (r0, r1), nc0);
                     }
                     let _ = k.set(all);
                 }

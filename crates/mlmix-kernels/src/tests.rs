@@ -791,7 +791,7 @@ mod categorical {
             let prep = eval::prepare(&plan, &phi).expect("valid");
             let term = &plan.terms[0];
             let unit = data_of(columns(1.0));
-            let pat = eval::term_row_pattern(term, &unit, 0, n).expect("a pattern");
+            let pat = eval::term_row_pattern(term, &unit, (0, n), 4).expect("a pattern");
             assert!(
                 pat.is_sparse(),
                 "{link:?}: one or two of four covariates per row"
@@ -861,7 +861,8 @@ mod categorical {
                 // a zero node misses the node column's entries at another
                 if z != 0.0 {
                     let zero = data_of(columns(0.0));
-                    let at_zero = eval::term_row_pattern(term, &zero, 0, n).expect("a pattern");
+                    let at_zero =
+                        eval::term_row_pattern(term, &zero, (0, n), 4).expect("a pattern");
                     let missing = run(Some(&at_zero));
                     assert_ne!(values(Some(&at_zero)), values(None), "{link:?}: values");
                     assert!(

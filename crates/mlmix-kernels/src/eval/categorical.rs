@@ -408,23 +408,12 @@ pub(super) fn binary_values_on_base(
 ) -> bool {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    let sparse = pattern.filter(|p| p.sparse);
-    if let Some(pat) = sparse {
-        let nz = &mut scratch.nz_node;
-        nz.clear();
-        for (i, w) in pat.start.windows(2).enumerate() {
-            for &k in &pat.idx[w[0]..w[1]] {
-                let c = covs[k as usize];
-                if c >= node_col {
-                    nz.push((i as u32, k, data.columns[c][r0 + i]));
-                }
-            }
-        }
-    }
+    // (the pattern's node entries are those from `node_col` on)
+    let sparse = pattern.filter(|p| p.sparse && p.node_col == node_col);
     if let (Link::Logit, OnBase::ProbsElseLogs { probs, .. }, Some(exps)) = (link, &mut out, exps)
         && split_applies(nl, covs, params, node_col)
     {
-        let at_node = (covs, node_col, data, (r0, r1), sparse.is_some());
+        let at_node = (covs, node_col, data, (r0, r1), sparse);
         if let Some(e_node) = node_exps(&params[..nl], at_node, scratch) {
             for s in 0..params.len() / nl {
                 let sl = slots.state(s, nr);
@@ -436,9 +425,10 @@ pub(super) fn binary_values_on_base(
     let u = grow(&mut scratch.a, nr);
     for (s, p) in params.chunks_exact(nl).enumerate() {
         u.copy_from_slice(&base[slots.state(s, nr)]);
-        if sparse.is_some() {
-            for &(i, k, x) in &scratch.nz_node {
-                u[i as usize] -= p[1 + k as usize] * x;
+        if let Some(pat) = sparse {
+            for &(i, k) in &pat.node {
+                let (i, k) = (i as usize, k as usize);
+                u[i] -= p[1 + k] * data.columns[covs[k]][r0 + i];
             }
         } else {
             subtract_covs(u, &p[1..], covs, data, r0, r1, |c| c >= node_col);
@@ -490,20 +480,28 @@ fn split_applies(nl: usize, covs: &[usize], params: &[f64], node_col: usize) -> 
 }
 
 /// e^−n per row of `r0..r1`, n = Σ β x over the node columns (from
-/// `node_col` on; with `sparse`, over the rows' non-zero ones in
-/// `scratch.nz_node`), into `scratch.b`; `None` where some |n| is beyond
+/// `node_col` on; with a `sparse` pattern, over the rows' non-zero ones
+/// it lists), into `scratch.b`; `None` where some |n| is beyond
 /// [`SPLIT_LIMIT`].
 #[inline(always)]
+#[allow(clippy::type_complexity)]
 fn node_exps<'s>(
     p: &[f64],
-    (covs, node_col, data, (r0, r1), sparse): (&[usize], usize, &EngineData, (usize, usize), bool),
+    (covs, node_col, data, (r0, r1), sparse): (
+        &[usize],
+        usize,
+        &EngineData,
+        (usize, usize),
+        Option<&RowPattern>,
+    ),
     scratch: &'s mut Scratch,
 ) -> Option<&'s [f64]> {
     let n = grow(&mut scratch.b, r1 - r0);
     n.fill(0.0);
-    if sparse {
-        for &(i, k, x) in &scratch.nz_node {
-            n[i as usize] += p[1 + k as usize] * x;
+    if let Some(pat) = sparse {
+        for &(i, k) in &pat.node {
+            let (i, k) = (i as usize, k as usize);
+            n[i] += p[1 + k] * data.columns[covs[k]][r0 + i];
         }
     } else {
         for (&b, &c) in p[1..].iter().zip(covs).filter(|&(_, &c)| c >= node_col) {
@@ -559,11 +557,18 @@ fn softplus(t: f64) -> f64 {
 
 /// The non-zero pattern of covariates `covs` on rows `r0..r1`: which
 /// covariates of each row are not zero, row by row (see [`RowPattern`]).
-pub(super) fn row_pattern(covs: &[usize], data: &EngineData, r0: usize, r1: usize) -> RowPattern {
+pub(super) fn row_pattern(
+    covs: &[usize],
+    data: &EngineData,
+    (r0, r1): (usize, usize),
+    node_col: usize,
+) -> RowPattern {
     let nr = r1 - r0;
     let mut pat = RowPattern {
         idx: Vec::new(),
         start: Vec::with_capacity(nr + 1),
+        node: Vec::new(),
+        node_col,
         sparse: false,
     };
     // row by row over the columns, branch-free: every entry is written at
@@ -582,35 +587,20 @@ pub(super) fn row_pattern(covs: &[usize], data: &EngineData, r0: usize, r1: usiz
     }
     pat.idx.truncate(p);
     pat.sparse = 2 * p <= nr * cols.len();
+    for (i, w) in pat.start.windows(2).enumerate() {
+        for &k in &pat.idx[w[0]..w[1]] {
+            if covs[k as usize] >= node_col {
+                pat.node.push((i as u32, k));
+            }
+        }
+    }
     pat
 }
 
-/// The covariates of rows `r0..r1` at the places `pat` gives, row by row
-/// (covariate index, value), into `scratch.nz`; false (and nothing
-/// written) where the pattern is not sparse.
-fn sparse_rows(
-    pat: &RowPattern,
-    covs: &[usize],
-    data: &EngineData,
-    r0: usize,
-    scratch: &mut Scratch,
-) -> bool {
-    if !pat.sparse {
-        return false;
-    }
-    let nz = &mut scratch.nz;
-    nz.clear();
-    for (i, w) in pat.start.windows(2).enumerate() {
-        for &k in &pat.idx[w[0]..w[1]] {
-            nz.push((k, data.columns[covs[k as usize]][r0 + i]));
-        }
-    }
-    true
-}
-
 /// [`binary_accumulate`] row by row over the rows' non-zero covariates
-/// (from [`sparse_rows`]): a row of long data adds to its own item's
-/// entries only. The same sums as the column-wise loops, in another order.
+/// (the places `pat` gives, their values read where `data` holds them at
+/// this pass): a row of long data adds to its own item's entries only.
+/// The same sums as the column-wise loops, in another order.
 #[allow(clippy::too_many_arguments)]
 fn binary_accumulate_sparse(
     nl: usize,
@@ -623,13 +613,13 @@ fn binary_accumulate_sparse(
     slots: Slots,
     (w, given): (&[f64], Option<&[f64]>),
     freq: &[f64],
-    (start, scratch): (&[usize], &Scratch),
+    (covs, pat): (&[usize], &RowPattern),
     mut grad: Option<&mut [f64]>,
     mut acc: Option<&mut InfoAcc>,
 ) {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    let nz = &scratch.nz;
+    let x = |k: u32, i: usize| data.columns[covs[k as usize]][r0 + i];
     for (s, p) in params.chunks_exact(nl).enumerate() {
         let ws = &w[slots.state(s, nr)];
         let dens = given.map(|d| &d[slots.state(s, nr)]);
@@ -642,30 +632,36 @@ fn binary_accumulate_sparse(
             if v.is_nan() || wf == 0.0 {
                 continue;
             }
-            let row = &nz[start[i]..start[i + 1]];
+            let row = &pat.idx[pat.start[i]..pat.start[i + 1]];
             let (r, info_w) = match dens {
                 Some(d) => logit_score_of_density(d[i], v),
                 None => {
-                    let u = p[0] - row.iter().map(|&(k, x)| p[1 + k as usize] * x).sum::<f64>();
+                    let u = p[0]
+                        - row
+                            .iter()
+                            .map(|&k| p[1 + k as usize] * x(k, i))
+                            .sum::<f64>();
                     binary_score(link, u, v)
                 }
             };
             if let Some(g) = g.as_deref_mut() {
                 let a = wf * r;
                 g[0] += a;
-                for &(k, x) in row {
-                    g[1 + k as usize] -= a * x;
+                for &k in row {
+                    g[1 + k as usize] -= a * x(k, i);
                 }
             }
             if let Some(m) = m.as_deref_mut() {
                 // z = (1, -x), the outer product weighted
                 let b = wf * info_w;
                 m[0] += b;
-                for (ia, &(ka, xa)) in row.iter().enumerate() {
+                for (ia, &ka) in row.iter().enumerate() {
+                    let xa = x(ka, i);
                     let ka = 1 + ka as usize;
                     m[ka * nl] -= b * xa;
                     m[ka] -= b * xa;
-                    for &(kb, xb) in &row[..=ia] {
+                    for &kb in &row[..=ia] {
+                        let xb = x(kb, i);
                         let kb = 1 + kb as usize;
                         m[ka * nl + kb] += b * xa * xb;
                         if ka != kb {
@@ -742,12 +738,12 @@ fn binary_accumulate(
         let pat = match pattern {
             Some(p) => p,
             None => {
-                own = row_pattern(covs, data, r0, r1);
+                own = row_pattern(covs, data, (r0, r1), usize::MAX);
                 &own
             }
         };
-        if sparse_rows(pat, covs, data, r0, scratch) {
-            let sc = (&pat.start[..], &*scratch);
+        if pat.sparse {
+            let sc = (covs, pat);
             binary_accumulate_sparse(
                 nl,
                 col,

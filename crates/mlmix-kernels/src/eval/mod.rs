@@ -451,12 +451,6 @@ pub struct Scratch {
     /// A third buffer (a class logit's probabilities while `a` and `b`
     /// hold per-row sums).
     c: Vec<f64>,
-    /// Rows' non-zero covariates, row by row (see
-    /// `categorical::sparse_rows`).
-    nz: Vec<(u32, f64)>,
-    /// Rows' non-zero node columns: (row, covariate index, value) (see
-    /// `categorical::binary_values_on_base`).
-    nz_node: Vec<(u32, u32, f64)>,
 }
 
 /// Which covariates of each row of a range are not zero, for a term whose
@@ -474,6 +468,13 @@ pub struct RowPattern {
     idx: Vec<u32>,
     /// Row `i`'s entries: `idx[start[i]..start[i + 1]]`.
     start: Vec<usize>,
+    /// The entries whose covariate is a node column (at or beyond the
+    /// `node_col` the pattern was found for), row by row: (row,
+    /// covariate index). A pass reads their values where the node
+    /// columns hold them, without finding them again.
+    node: Vec<(u32, u32)>,
+    /// The first node column when the pattern was found.
+    node_col: usize,
     /// Whether at most half the entries are non-zero: otherwise the
     /// accumulation goes column by column.
     sparse: bool,
@@ -489,16 +490,18 @@ impl RowPattern {
 
 /// The pattern of term `t`'s non-zero covariates on rows `r0..r1` (see
 /// [`RowPattern`]), for the kinds that use one (binary items with
-/// covariates); `None` for the others.
+/// covariates); `None` for the others. `node_col`: the first node column
+/// (the plan's number of data columns), whose entries the pattern lists
+/// apart for the passes to read.
 pub fn term_row_pattern(
     term: &Term,
     data: &EngineData,
-    r0: usize,
-    r1: usize,
+    (r0, r1): (usize, usize),
+    node_col: usize,
 ) -> Option<RowPattern> {
     match &term.kind {
         TermKind::Categorical { ncat: 2, covs, .. } if !covs.is_empty() => {
-            Some(categorical::row_pattern(covs, data, r0, r1))
+            Some(categorical::row_pattern(covs, data, (r0, r1), node_col))
         }
         _ => None,
     }
