@@ -179,6 +179,7 @@ impl CpuBackend {
     pub fn general_loop(mut self) -> Self {
         self.spare = Mutex::new(Vec::new());
         self.layout.row_invariant.fill(false);
+        self.layout.row_cols.fill(true);
         self.layout.product_form = false;
         self.layout.blocks = None;
         self.layout.moments = None;
@@ -683,6 +684,10 @@ impl CpuBackend {
                     firsts.columns[col_index][c] = zq * m;
                 }
             }
+            if !self.layout.row_cols[v] {
+                // (only row-invariant terms read it, on the first rows)
+                continue;
+            }
             if let (Some(m), Some(rows)) = (vc.mult, &ws.col_rows[v]) {
                 // the rows where the multiplier is not zero (the others
                 // hold 0 since `chunk_local`)
@@ -732,14 +737,24 @@ impl CpuBackend {
             let (term, tp, slots) = (&plan.terms[t], &prep.terms[t], self.layout.slots(t));
             let sc = &mut ws.scratch;
             if self.layout.row_invariant[t] {
-                if let Some(firsts) = ws.firsts.as_ref() {
-                    let st = states.clone();
-                    eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, &mut ws.cvals);
-                    self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.vals);
-                    if self.layout.product_form {
-                        self.exps(t, &states, nj, &mut ws.cvals);
-                        self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.evals);
-                    }
+                let Some(firsts) = ws.firsts.as_ref() else {
+                    continue;
+                };
+                if self.layout.product_form && states == (0..term.n_states) {
+                    // the probabilities themselves (a class logit's softmax
+                    // without its log and exp), their logs left for when a
+                    // row needs them ([`Self::ensure_logs`])
+                    eval::term_probs(term, tp, firsts, 0, nj, slots, sc, &mut ws.cvals);
+                    self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.evals);
+                    ws.logs_due[t] = Some(states);
+                    continue;
+                }
+                let st = states.clone();
+                eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, &mut ws.cvals);
+                self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.vals);
+                if self.layout.product_form {
+                    self.exps(t, &states, nj, &mut ws.cvals);
+                    self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.evals);
                 }
                 continue;
             } else if ws.has_base[t] {
@@ -779,6 +794,8 @@ impl CpuBackend {
     /// small for its products, and the step rule's junctions. They are
     /// computed at the node columns as they stand, which hold each such
     /// term's node: a pass that keeps a term's values keeps its columns.
+    /// A row-invariant term's are computed on the clusters' first rows and
+    /// copied onto their rows, as [`Self::node_pass`] does.
     fn ensure_logs(&self, prep: &Prepared, ws: &mut Workspace) {
         let Some(local) = ws.local.as_ref() else {
             return;
@@ -790,6 +807,17 @@ impl CpuBackend {
                 continue;
             };
             let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
+            if let (true, Some(firsts), Some(c)) = (
+                self.layout.row_invariant[t],
+                ws.firsts.as_ref(),
+                ws.local_chunk,
+            ) {
+                let (cx, nj, sc) = (self.chunk_cx(c), firsts.n_rows(), &mut ws.scratch);
+                let st = states.clone();
+                eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, &mut ws.cvals);
+                self.broadcast(t, &states, nj, cx.r0, cx.j0, &ws.cvals, &mut ws.vals);
+                continue;
+            }
             let pattern = self.pattern_of(t, ws.local_chunk, &ws.patterns);
             let base = (&ws.base[..], None, pattern);
             let (sc, out) = (&mut ws.scratch, OnBase::Logs(&mut ws.vals[..]));

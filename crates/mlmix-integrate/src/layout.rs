@@ -74,6 +74,12 @@ pub(crate) struct Layout {
     /// clusters' first rows needs it (not a long item's slope on the
     /// factor, whose multiplier varies within clusters).
     pub first_row_cols: Vec<bool>,
+    /// Per node column: a term evaluated on the rows reads it (one that is
+    /// not row-invariant), or the step rule's junctions may, so the passes
+    /// write it on the chunk's rows. A column that only row-invariant terms
+    /// read (a GoM's random class logits) is written on the clusters' first
+    /// rows alone (`first_row_cols`).
+    pub row_cols: Vec<bool>,
     /// The row likelihoods are formed in probability space (see
     /// [`product_form`]).
     pub product_form: bool,
@@ -383,6 +389,26 @@ impl Layout {
                 }
             }
         }
+        let nd = plan.n_data_cols;
+        let mut row_cols = vec![!steps.is_empty(); plan.virtual_cols.len()];
+        if plan
+            .virtual_cols
+            .iter()
+            .any(|vc| vc.mult.is_some_and(|m| m >= nd))
+        {
+            // (a column that multiplies another: written everywhere)
+            row_cols.fill(true);
+        }
+        for t in (0..nt).filter(|&t| !row_invariant[t]) {
+            for v in plan.terms[t]
+                .kind
+                .covs()
+                .iter()
+                .filter_map(|&c| c.checked_sub(nd))
+            {
+                row_cols[v] = true;
+            }
+        }
         // with one combination per row the log-densities need no exp
         let product_form =
             product_form(plan, data) && combos_of_between.iter().any(|c| c.len() > 1);
@@ -417,6 +443,7 @@ impl Layout {
             steps,
             row_invariant,
             first_row_cols,
+            row_cols,
             product_form,
             blocks,
             n_nodes: grid.n_nodes(),
