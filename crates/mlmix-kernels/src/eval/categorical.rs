@@ -619,7 +619,9 @@ fn binary_accumulate_sparse(
 ) {
     let nr = r1 - r0;
     let y = &data.columns[col][r0..r1];
-    let x = |k: u32, i: usize| data.columns[covs[k as usize]][r0 + i];
+    // the covariates' columns on these rows, found once
+    let cols: Vec<&[f64]> = covs.iter().map(|&c| &data.columns[c][r0..r1]).collect();
+    let x = |k: u32, i: usize| cols[k as usize][i];
     for (s, p) in params.chunks_exact(nl).enumerate() {
         let ws = &w[slots.state(s, nr)];
         let dens = given.map(|d| &d[slots.state(s, nr)]);
@@ -627,6 +629,9 @@ fn binary_accumulate_sparse(
         let mut m = acc
             .as_deref_mut()
             .map(|a| &mut a.mats[s * nl * nl..(s + 1) * nl * nl]);
+        // the intercept's sum, which every row adds to, in a register:
+        // through memory each row's addition waits for the one before
+        let mut g0 = 0.0;
         for i in 0..nr {
             let (v, wf) = (y[i], freq[i] * ws[i]);
             if v.is_nan() || wf == 0.0 {
@@ -646,7 +651,7 @@ fn binary_accumulate_sparse(
             };
             if let Some(g) = g.as_deref_mut() {
                 let a = wf * r;
-                g[0] += a;
+                g0 += a;
                 for &k in row {
                     g[1 + k as usize] -= a * x(k, i);
                 }
@@ -670,6 +675,9 @@ fn binary_accumulate_sparse(
                     }
                 }
             }
+        }
+        if let Some(g) = g {
+            g[0] += g0;
         }
     }
 }
