@@ -499,9 +499,11 @@ fn node_exps<'s>(
     let n = grow(&mut scratch.b, r1 - r0);
     n.fill(0.0);
     if let Some(pat) = sparse {
+        // the covariates' columns on these rows, found once
+        let cols: Vec<&[f64]> = covs.iter().map(|&c| &data.columns[c][r0..r1]).collect();
         for &(i, k) in &pat.node {
             let (i, k) = (i as usize, k as usize);
-            n[i] += p[1 + k] * data.columns[covs[k]][r0 + i];
+            n[i] += p[1 + k] * cols[k][i];
         }
     } else {
         for (&b, &c) in p[1..].iter().zip(covs).filter(|&(_, &c)| c >= node_col) {
