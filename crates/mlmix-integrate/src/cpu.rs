@@ -749,9 +749,8 @@ impl CpuBackend {
                     ws.logs_due[t] = Some(states);
                     continue;
                 }
-                let st = states.clone();
-                eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, &mut ws.cvals);
-                self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.vals);
+                let bufs = (&mut ws.cvals[..], &mut ws.vals[..]);
+                self.firsts_logs(prep, t, states.clone(), (nj, r0, j0), firsts, sc, bufs);
                 if self.layout.product_form {
                     self.exps(t, &states, nj, &mut ws.cvals);
                     self.broadcast(t, &states, nj, r0, j0, &ws.cvals, &mut ws.evals);
@@ -812,10 +811,12 @@ impl CpuBackend {
                 ws.firsts.as_ref(),
                 ws.local_chunk,
             ) {
-                let (cx, nj, sc) = (self.chunk_cx(c), firsts.n_rows(), &mut ws.scratch);
-                let st = states.clone();
-                eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, &mut ws.cvals);
-                self.broadcast(t, &states, nj, cx.r0, cx.j0, &ws.cvals, &mut ws.vals);
+                let (cx, sc) = (self.chunk_cx(c), &mut ws.scratch);
+                let (at, bufs) = (
+                    (firsts.n_rows(), cx.r0, cx.j0),
+                    (&mut ws.cvals[..], &mut ws.vals[..]),
+                );
+                self.firsts_logs(prep, t, states, at, firsts, sc, bufs);
                 continue;
             }
             let pattern = self.pattern_of(t, ws.local_chunk, &ws.patterns);
@@ -823,6 +824,28 @@ impl CpuBackend {
             let (sc, out) = (&mut ws.scratch, OnBase::Logs(&mut ws.vals[..]));
             eval::term_values_on_base(term, tp, states, nc0, local, 0, nr, slots, base, sc, out);
         }
+    }
+
+    /// Row-invariant term `t`'s log-densities of `states` on the clusters'
+    /// first rows (`ws.firsts`, at the node columns as they stand) into
+    /// `ws.cvals`, and copied onto the rows of each of the chunk's `nj`
+    /// clusters in `ws.vals` (first row `r0`, first cluster `j0`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn firsts_logs(
+        &self,
+        prep: &Prepared,
+        t: usize,
+        states: Range<usize>,
+        (nj, r0, j0): (usize, usize, usize),
+        firsts: &EngineData,
+        sc: &mut Scratch,
+        (cvals, vals): (&mut [f64], &mut [f64]),
+    ) {
+        let (term, tp, slots) = (&self.plan.terms[t], &prep.terms[t], self.layout.slots(t));
+        let st = states.clone();
+        eval::term_values_of(term, tp, st, firsts, 0, nj, slots, sc, cvals);
+        self.broadcast(t, &states, nj, r0, j0, cvals, vals);
     }
 
     /// exp of term `t`'s slots of `states` in `src` into `dst` (`n` rows).
@@ -2339,7 +2362,7 @@ impl CpuBackend {
             self.data.n_clusters(),
         );
         // the moment form's shared moments
-        let shared = self.moment_shared(&prep, adapt, want);
+        let shared = self.moment_shared(&prep, adapt, want, true);
         let shared = shared.as_ref();
         let mut agg: Vec<Vec<f64>> = Vec::new();
         let mut w0 = 0;

@@ -108,12 +108,15 @@ pub(super) struct Buffers {
 impl CpuBackend {
     /// The shared part of an evaluation at `prep` on the grid `adapt`
     /// gives (`None` where the moment form does not apply: without it, or
-    /// on a grid adapted in an inner dimension).
+    /// on a grid adapted in an inner dimension); with `table`, the rows'
+    /// coefficients on their distinct rows where the backend has them
+    /// (the CPU's sweep reads them, the GPU's does not).
     pub(super) fn moment_shared(
         &self,
         prep: &Prepared,
         adapt: Option<&Adaptation>,
         want: Want,
+        table: bool,
     ) -> Option<Shared> {
         let mf = self.layout.moments.as_ref()?;
         let bl = self.layout.blocks.as_ref()?;
@@ -152,7 +155,9 @@ impl CpuBackend {
         let scores = want
             .meat
             .then(|| self.inner_scores(prep, (mf, bl), (&v, &w)));
-        let table = (self.coef_rows.as_ref()).map(|d| self.row_coef_table(prep, (mf, bl), d));
+        let table = (self.coef_rows.as_ref())
+            .filter(|_| table)
+            .map(|d| self.row_coef_table(prep, (mf, bl), d));
         Some(Shared {
             v,
             w,
@@ -167,7 +172,7 @@ impl CpuBackend {
     /// form does not apply on the grid `adapt` gives.
     #[cfg(feature = "gpu")]
     pub(crate) fn gpu_shared(&self, prep: &Prepared, adapt: Option<&Adaptation>) -> Option<Shared> {
-        self.moment_shared(prep, adapt, Want::LL)
+        self.moment_shared(prep, adapt, Want::LL, false)
     }
 
     /// Whether the moment form applies on the grid `adapt` gives (it is
